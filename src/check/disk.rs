@@ -1,0 +1,43 @@
+//! `disk`: the filesystem holding a path, used space against percent thresholds.
+
+use super::threshold::{Levels, grade};
+use super::{BoxFuture, Check, Context, Data, Outcome, gb, percent};
+use std::path::PathBuf;
+
+pub struct DiskCheck {
+    pub path: PathBuf,
+    pub levels: Levels,
+}
+
+impl Check for DiskCheck {
+    fn kind(&self) -> &'static str {
+        "disk"
+    }
+
+    fn run<'a>(&'a self, ctx: &'a Context) -> BoxFuture<'a, Outcome> {
+        Box::pin(async move {
+            let reading = match ctx.resources.disk(&self.path) {
+                Ok(r) if r.total > 0 => r,
+                Ok(r) => return Outcome::unknown(format!("{} reports a size of 0", r.mount)),
+                Err(e) => return Outcome::unknown(e),
+            };
+            let used = percent(reading.used(), reading.used() + reading.available);
+            let (status, crossed) = grade(used, self.levels, "%");
+            let message = format!(
+                "{} {used}% used{}, {:.2} of {:.2} GB free",
+                reading.mount,
+                crossed.map(|c| format!(" ({c})")).unwrap_or_default(),
+                gb(reading.available),
+                gb(reading.total),
+            );
+            let data = Data::Disk {
+                path: self.path.display().to_string(),
+                mount: reading.mount,
+                percent_used: used,
+                total_gb: gb(reading.total),
+                free_gb: gb(reading.available),
+            };
+            Outcome::new(status, message, data)
+        })
+    }
+}

@@ -1,0 +1,243 @@
+//! The check engine's vocabulary: a step kind implements `Check`, running it gives an
+//! `Outcome`, and the engine (`engine.rs`) turns named steps into `CheckResult`s.
+//! Every kind lives in its own file here and is built in one place (`health::steps`,
+//! and later the runbook loader).
+
+mod application;
+mod cpu;
+mod disk;
+mod load;
+mod memory;
+pub mod resources;
+mod swap;
+pub mod threshold;
+
+pub use application::ApplicationCheck;
+pub use cpu::CpuCheck;
+pub use disk::DiskCheck;
+pub use load::LoadCheck;
+pub use memory::MemoryCheck;
+pub use swap::SwapCheck;
+
+use serde::Serialize;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// How a step ended. Ordered by how bad it is for the report: critical > unknown >
+/// warning > ok, and skipped counts as ok.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Ok,
+    Warning,
+    Critical,
+    Unknown,
+    Skipped,
+}
+
+impl Status {
+    fn rank(self) -> u8 {
+        match self {
+            Status::Ok | Status::Skipped => 0,
+            Status::Warning => 1,
+            Status::Unknown => 2,
+            Status::Critical => 3,
+        }
+    }
+
+    /// The worse of two statuses.
+    pub fn worst(self, other: Status) -> Status {
+        if other.rank() > self.rank() { other } else { self }
+    }
+
+    /// Nagios plugin convention: 0 ok, 1 warning, 2 critical, 3 unknown.
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Status::Ok | Status::Skipped => 0,
+            Status::Warning => 1,
+            Status::Critical => 2,
+            Status::Unknown => 3,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::Warning => "warning",
+            Status::Critical => "critical",
+            Status::Unknown => "unknown",
+            Status::Skipped => "skipped",
+        }
+    }
+
+    /// Seed 000's words: ok → healthy, warning → degraded, critical/unknown → unhealthy.
+    pub fn health_word(self) -> &'static str {
+        match self {
+            Status::Ok | Status::Skipped => "healthy",
+            Status::Warning => "degraded",
+            Status::Critical | Status::Unknown => "unhealthy",
+        }
+    }
+}
+
+/// What a check found: a status, a one-line message a person can act on, and data.
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    pub status: Status,
+    pub message: String,
+    pub data: Data,
+}
+
+impl Outcome {
+    pub fn new(status: Status, message: impl Into<String>, data: Data) -> Self {
+        Outcome {
+            status,
+            message: message.into(),
+            data,
+        }
+    }
+
+    /// The check could not take its reading at all.
+    pub fn unknown(message: impl Into<String>) -> Self {
+        Outcome::new(Status::Unknown, message, Data::None)
+    }
+}
+
+/// Kind-specific readings, kept typed so every renderer (JSON, Prometheus gauges…)
+/// reads the same numbers. Field names follow seed 000's health JSON.
+#[derive(Clone, Debug, Serialize)]
+#[serde(untagged)]
+pub enum Data {
+    None,
+    Application {
+        version: &'static str,
+        pid: u32,
+    },
+    Memory {
+        percent_used: f64,
+        total_gb: f64,
+        available_gb: f64,
+    },
+    Swap {
+        percent_used: f64,
+        total_gb: f64,
+        free_gb: f64,
+    },
+    Disk {
+        path: String,
+        mount: String,
+        percent_used: f64,
+        total_gb: f64,
+        free_gb: f64,
+    },
+    Cpu {
+        percent_used: f64,
+        cpu_count: usize,
+    },
+    Load {
+        load1: f64,
+        load5: f64,
+        load15: f64,
+        cpu_count: usize,
+    },
+}
+
+/// A step kind. `run` never panics and never outlives its own timeout: whatever goes
+/// wrong becomes an `Outcome` with a message.
+pub trait Check: Send + Sync {
+    /// The kind's name as written in runbooks: `memory`, `disk`, `http`, …
+    fn kind(&self) -> &'static str;
+    fn run<'a>(&'a self, ctx: &'a Context) -> BoxFuture<'a, Outcome>;
+}
+
+/// What checks may reach outside themselves. Tests swap in fixed readings and a fixed clock.
+#[derive(Clone)]
+pub struct Context {
+    pub resources: Arc<dyn resources::Resources>,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Context {
+    /// The real machine and the real clock.
+    pub fn system() -> Self {
+        Context {
+            resources: Arc::new(resources::SystemResources::default()),
+            clock: Arc::new(SystemClock),
+        }
+    }
+}
+
+pub trait Clock: Send + Sync {
+    fn now(&self) -> jiff::Timestamp;
+}
+
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> jiff::Timestamp {
+        jiff::Timestamp::now()
+    }
+}
+
+/// A clock that always says the same time.
+pub struct FixedClock(pub jiff::Timestamp);
+
+impl Clock for FixedClock {
+    fn now(&self) -> jiff::Timestamp {
+        self.0
+    }
+}
+
+/// Bytes → GiB rounded to two decimals, as seed 000 reports sizes.
+pub fn gb(bytes: u64) -> f64 {
+    round(bytes as f64 / (1024.0 * 1024.0 * 1024.0), 2)
+}
+
+/// `used / total` in percent, rounded to one decimal: the number shown is the number graded.
+pub fn percent(used: u64, total: u64) -> f64 {
+    if total == 0 {
+        return 0.0;
+    }
+    round(used as f64 * 100.0 / total as f64, 1)
+}
+
+pub fn round(value: f64, decimals: i32) -> f64 {
+    let factor = 10f64.powi(decimals);
+    (value * factor).round() / factor
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn worst_status_orders_critical_unknown_warning_ok() {
+        use Status::*;
+        assert_eq!(Ok.worst(Warning), Warning);
+        assert_eq!(Warning.worst(Unknown), Unknown);
+        assert_eq!(Unknown.worst(Critical), Critical);
+        assert_eq!(Critical.worst(Unknown), Critical);
+        assert_eq!(Skipped.worst(Ok), Skipped);
+        assert_eq!(Ok.worst(Skipped), Ok);
+    }
+
+    #[test]
+    fn exit_codes_follow_nagios() {
+        let codes: Vec<u8> = [Status::Ok, Status::Warning, Status::Critical, Status::Unknown, Status::Skipped]
+            .iter()
+            .map(|s| s.exit_code())
+            .collect();
+        assert_eq!(codes, [0, 1, 2, 3, 0]);
+    }
+
+    #[test]
+    fn percent_and_gb_round_as_shown() {
+        assert_eq!(percent(3, 4), 75.0);
+        assert_eq!(percent(1, 3), 33.3);
+        assert_eq!(percent(5, 0), 0.0);
+        assert_eq!(gb(16 * 1024 * 1024 * 1024), 16.0);
+    }
+}

@@ -1,0 +1,210 @@
+//! The command line: parse (clap derive), set up logging, dispatch to one file per
+//! subcommand, and map an error to its exit code. No business logic lives here.
+
+mod completions;
+mod config;
+mod health;
+
+use crate::check::resources::FixedResources;
+use crate::check::{Context, FixedClock};
+use crate::config::{LoadOptions, Loaded};
+use crate::error::Error;
+use crate::printer::Printer;
+use anyhow::Context as _;
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+/// Operations runbooks as one binary: health checks, logs, backups, incidents, maintenance.
+#[derive(Debug, Parser)]
+#[command(name = "opsbook", version, propagate_version = true, max_term_width = 100)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Accepted before or after the subcommand.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Config file layered over config/<env>.yaml
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Environment: development, staging or production
+    #[arg(long, global = true, env = "ENVIRONMENT", value_name = "ENV")]
+    pub env: Option<String>,
+    /// Output format (each command lists the ones it has)
+    #[arg(long, global = true, value_name = "FORMAT")]
+    pub format: Option<String>,
+    /// Print only errors, and no report on a terminal
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// More diagnostics on stderr (-v info, -vv debug, -vvv trace)
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// No colours (also: NO_COLOR)
+    #[arg(long, global = true)]
+    pub no_color: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check system resources against thresholds (exit 0 ok, 1 warning, 2 critical, 3 unknown)
+    Health(health::HealthArgs),
+    /// Show or validate the configuration
+    #[command(subcommand)]
+    Config(config::ConfigCommand),
+    /// Print shell completions
+    Completions(completions::CompletionsArgs),
+    /// Print the man page
+    Man,
+}
+
+/// Exit codes that are not a report's status.
+pub mod exit {
+    pub const FAILURE: u8 = 1;
+    pub const USAGE: u8 = 64;
+    pub const TEMPFAIL: u8 = 75;
+    pub const CONFIG: u8 = 78;
+}
+
+/// What every command gets: the printer, the loaded config, the global flags.
+pub struct Session {
+    pub printer: Printer,
+    pub loaded: Loaded,
+    pub global: GlobalArgs,
+}
+
+impl Session {
+    /// The `--format` given, checked against what this command can render.
+    pub fn format<F: clap::ValueEnum>(&self, default: F) -> anyhow::Result<F> {
+        let Some(name) = &self.global.format else {
+            return Ok(default);
+        };
+        F::from_str(name, true).map_err(|_| {
+            let names: Vec<String> = F::value_variants()
+                .iter()
+                .filter_map(|v| v.to_possible_value().map(|p| p.get_name().to_string()))
+                .collect();
+            Error::Usage(format!(
+                "unknown format {name:?} for this command: use {}",
+                names.join(", ")
+            ))
+            .into()
+        })
+    }
+}
+
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return ExitCode::from(clap_error(&e)),
+    };
+    let printer = Printer::new(cli.global.no_color, cli.global.quiet);
+    let code = match run(cli, printer) {
+        Ok(code) => code,
+        Err(err) => {
+            printer.error(&format!("{err:#}"));
+            exit_code(&err)
+        }
+    };
+    ExitCode::from(code)
+}
+
+fn clap_error(e: &clap::Error) -> u8 {
+    use clap::error::ErrorKind;
+    let printer = Printer::new(true, false);
+    let text = e.render().to_string();
+    match e.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+            printer.data(&text);
+            0
+        }
+        _ => {
+            crate::printer::write_stderr(&text);
+            exit::USAGE
+        }
+    }
+}
+
+fn run(cli: Cli, printer: Printer) -> anyhow::Result<u8> {
+    // These must work even with a broken config file.
+    match &cli.command {
+        Command::Completions(args) => return completions::exec_completions(args, &printer),
+        Command::Man => return completions::exec_man(&printer),
+        _ => {}
+    }
+    let options = LoadOptions {
+        env: cli.global.env.clone(),
+        file: cli.global.config.clone(),
+        config_dir: std::env::var_os("OPSBOOK_CONFIG_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("config")),
+    };
+    let loaded = crate::config::load(&options)?;
+    let verbosity = crate::logging::Verbosity {
+        verbose: cli.global.verbose,
+        quiet: cli.global.quiet,
+    };
+    if let Some(warning) =
+        crate::logging::init(&loaded.config.logging, verbosity, printer.style().color)
+    {
+        printer.warn(&warning);
+    }
+    tracing::debug!(env = %loaded.env, sources = ?loaded.sources, "configuration loaded");
+    let session = Session {
+        printer,
+        loaded,
+        global: cli.global,
+    };
+    match cli.command {
+        Command::Health(args) => health::exec(&args, &session),
+        Command::Config(command) => config::exec(&command, &session),
+        Command::Completions(_) | Command::Man => Ok(0),
+    }
+}
+
+/// The one place an error becomes an exit code.
+pub fn exit_code(err: &anyhow::Error) -> u8 {
+    for cause in err.chain() {
+        if let Some(e) = cause.downcast_ref::<Error>() {
+            return match e {
+                Error::Config(_) => exit::CONFIG,
+                Error::Usage(_) => exit::USAGE,
+                Error::LockHeld { .. } => exit::TEMPFAIL,
+            };
+        }
+        if cause.downcast_ref::<crate::error::ConfigError>().is_some() {
+            return exit::CONFIG;
+        }
+    }
+    exit::FAILURE
+}
+
+/// The checks' view of the world: the real machine, unless `$OPSBOOK_READINGS` names a
+/// JSON file of fixed readings and `$OPSBOOK_NOW` a fixed time (for tests and demos).
+pub fn check_context() -> anyhow::Result<Context> {
+    let mut ctx = Context::system();
+    if let Some(path) = std::env::var_os("OPSBOOK_READINGS") {
+        let fixed = FixedResources::from_file(std::path::Path::new(&path)).map_err(Error::Usage)?;
+        ctx.resources = Arc::new(fixed);
+    }
+    if let Ok(now) = std::env::var("OPSBOOK_NOW") {
+        let at: jiff::Timestamp = now
+            .parse()
+            .with_context(|| format!("OPSBOOK_NOW={now:?} is not an RFC 3339 time"))
+            .map_err(|e| Error::Usage(format!("{e:#}")))?;
+        ctx.clock = Arc::new(FixedClock(at));
+    }
+    Ok(ctx)
+}
+
+/// A runtime for the async parts (probes, serve mode); file work stays on threads.
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}

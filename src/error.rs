@@ -1,0 +1,108 @@
+//! The errors callers branch on. Each kind maps to one exit code in the CLI layer
+//! (`cli::exit_code`); everything else travels as `anyhow::Error` with context.
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A config file or runbook that cannot be used: exit 78 (EX_CONFIG).
+    #[error("{0}")]
+    Config(#[from] ConfigError),
+    /// A command line that does not make sense: exit 64 (EX_USAGE).
+    #[error("{0}")]
+    Usage(String),
+    /// Another run holds the lock: exit 75 (EX_TEMPFAIL).
+    #[error("{what} is locked by another run ({holder})")]
+    LockHeld { what: String, holder: String },
+}
+
+/// A problem in a YAML file, located as precisely as the parser allows.
+#[derive(Debug, thiserror::Error)]
+pub struct ConfigError {
+    pub file: PathBuf,
+    pub line: u64,
+    pub column: u64,
+    pub message: String,
+    /// The offending source line with a caret under the column, when known.
+    pub snippet: Option<String>,
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let file = self.file.display();
+        if self.line > 0 {
+            write!(f, "{file}:{}:{}: {}", self.line, self.column, self.message)?;
+        } else {
+            write!(f, "{file}: {}", self.message)?;
+        }
+        if let Some(snippet) = &self.snippet {
+            write!(f, "\n{snippet}")?;
+        }
+        Ok(())
+    }
+}
+
+impl ConfigError {
+    /// An error about a whole file (unreadable, or a value that has no single location).
+    pub fn whole_file(file: impl Into<PathBuf>, message: impl Into<String>) -> Self {
+        ConfigError {
+            file: file.into(),
+            line: 0,
+            column: 0,
+            message: message.into(),
+            snippet: None,
+        }
+    }
+
+    /// An error at `line:column` of `source`, with the line quoted and a caret under the column.
+    pub fn at(
+        file: impl Into<PathBuf>,
+        source: &str,
+        line: u64,
+        column: u64,
+        message: impl Into<String>,
+    ) -> Self {
+        let snippet = source_snippet(source, line, column);
+        ConfigError {
+            file: file.into(),
+            line,
+            column,
+            message: message.into(),
+            snippet,
+        }
+    }
+}
+
+/// `  12 | the line\n     |     ^` for a 1-based line and column.
+fn source_snippet(source: &str, line: u64, column: u64) -> Option<String> {
+    let text = source.lines().nth(usize::try_from(line).ok()?.checked_sub(1)?)?;
+    let number = line.to_string();
+    let pad = " ".repeat(number.len());
+    let caret_at = usize::try_from(column.saturating_sub(1)).ok()?;
+    let lead: String = text
+        .chars()
+        .take(caret_at)
+        .map(|c| if c == '\t' { '\t' } else { ' ' })
+        .collect();
+    Some(format!("{number} | {text}\n{pad} | {lead}^"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_names_file_line_column_and_quotes_the_line() {
+        let err = ConfigError::at("c.yaml", "a: 1\nbad: [\n", 2, 6, "expected a value");
+        assert_eq!(
+            err.to_string(),
+            "c.yaml:2:6: expected a value\n2 | bad: [\n  |      ^"
+        );
+    }
+
+    #[test]
+    fn whole_file_errors_have_no_position() {
+        let err = ConfigError::whole_file("c.yaml", "cannot read: denied");
+        assert_eq!(err.to_string(), "c.yaml: cannot read: denied");
+    }
+}

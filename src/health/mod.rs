@@ -1,0 +1,141 @@
+//! `opsbook health`: the health runbook built from config — application, memory, swap,
+//! each configured disk, CPU and load — run through the engine into one report.
+
+use crate::check::threshold::Levels;
+use crate::check::{
+    ApplicationCheck, Context, CpuCheck, DiskCheck, LoadCheck, MemoryCheck, SwapCheck,
+};
+use crate::config::{HealthConfig, Threshold};
+use crate::engine::{Step, run_concurrently};
+use crate::report::Report;
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// The health runbook: the steps `opsbook health` runs, in report order.
+pub fn steps(config: &HealthConfig) -> Vec<Step> {
+    let t = &config.thresholds;
+    let mut steps = vec![
+        Step::new("application", ApplicationCheck),
+        Step::new("memory", MemoryCheck { levels: levels(&t.memory) }),
+        Step::new("swap", SwapCheck { levels: levels(&t.swap) }),
+    ];
+    for (i, path) in config.disks.iter().enumerate() {
+        // Seed 000 calls the first disk `disk`; the others are told apart by path.
+        let name = if i == 0 {
+            "disk".to_string()
+        } else {
+            format!("disk:{}", path.shown())
+        };
+        let check = DiskCheck {
+            path: PathBuf::from(path.as_str()),
+            levels: levels(&t.disk),
+        };
+        steps.push(Step::new(name, check));
+    }
+    steps.push(Step::new(
+        "cpu",
+        CpuCheck {
+            levels: levels(&t.cpu),
+            sample: config.cpu_sample.0,
+        },
+    ));
+    steps.push(Step::new("load", LoadCheck));
+    steps
+}
+
+fn levels<const W: u8, const C: u8>(threshold: &Threshold<W, C>) -> Levels {
+    Levels::new(threshold.warn.0, threshold.crit.0)
+}
+
+/// Run the health runbook once.
+pub async fn check(config: &HealthConfig, ctx: &Context) -> Report {
+    let started = Instant::now();
+    let timestamp = ctx.clock.now();
+    let results = run_concurrently(steps(config), ctx, 64).await;
+    Report {
+        title: "health".to_string(),
+        timestamp,
+        duration: started.elapsed(),
+        results,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::resources::{CpuReading, DiskReading, FixedResources, LoadReading, MemoryReading};
+    use crate::check::{FixedClock, Status};
+    use std::sync::Arc;
+
+    const GIB: u64 = 1024 * 1024 * 1024;
+
+    fn ctx(memory_used_percent: u64, disk_used_percent: u64, cpu: f64) -> Context {
+        let mut disks = std::collections::BTreeMap::new();
+        disks.insert(
+            "/".to_string(),
+            DiskReading {
+                mount: "/".into(),
+                total: 100 * GIB,
+                available: (100 - disk_used_percent) * GIB,
+                used: None,
+            },
+        );
+        let fixed = FixedResources {
+            memory: Some(MemoryReading {
+                total: 100 * GIB,
+                available: (100 - memory_used_percent) * GIB,
+                swap_total: 0,
+                swap_used: 0,
+            }),
+            disks,
+            cpu: Some(CpuReading { percent: cpu, count: 8 }),
+            load: Some(LoadReading { one: 0.5, five: 0.4, fifteen: 0.3 }),
+        };
+        Context {
+            resources: Arc::new(fixed),
+            clock: Arc::new(FixedClock("2024-01-01T12:00:00Z".parse().unwrap())),
+        }
+    }
+
+    fn run(ctx: Context) -> Report {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(check(&HealthConfig::default(), &ctx))
+    }
+
+    fn status_of(report: &Report, name: &str) -> Status {
+        report.results.iter().find(|r| r.name == name).unwrap().status
+    }
+
+    #[test]
+    fn seed_thresholds_at_their_edges() {
+        let report = run(ctx(75, 80, 90.0));
+        assert_eq!(report.status(), Status::Ok, "exactly at warn is ok");
+        let report = run(ctx(76, 80, 50.0));
+        assert_eq!(status_of(&report, "memory"), Status::Warning);
+        assert_eq!(report.status(), Status::Warning);
+        let report = run(ctx(50, 91, 50.0));
+        assert_eq!(status_of(&report, "disk"), Status::Critical);
+        assert_eq!(report.status(), Status::Critical);
+        let report = run(ctx(50, 50, 95.5));
+        assert_eq!(status_of(&report, "cpu"), Status::Critical);
+    }
+
+    #[test]
+    fn report_order_and_names() {
+        let report = run(ctx(10, 10, 10.0));
+        let names: Vec<&str> = report.results.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["application", "memory", "swap", "disk", "cpu", "load"]);
+        assert_eq!(report.timestamp.to_string(), "2024-01-01T12:00:00Z");
+    }
+
+    #[test]
+    fn a_failed_reading_is_unknown_not_ok() {
+        let ctx = Context {
+            resources: Arc::new(FixedResources::default()),
+            clock: Arc::new(FixedClock("2024-01-01T12:00:00Z".parse().unwrap())),
+        };
+        let report = run(ctx);
+        assert_eq!(status_of(&report, "memory"), Status::Unknown);
+        assert_eq!(report.status(), Status::Unknown);
+    }
+}

@@ -1,0 +1,17 @@
+//! opsbook: operations runbooks as one binary. The CLI (`cli`) parses and prints; the
+//! modules below do the work and never print on their own.
+#![deny(clippy::print_stdout, clippy::print_stderr, clippy::unwrap_used)]
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
+pub mod check;
+pub mod cli;
+pub mod config;
+pub mod engine;
+pub mod error;
+pub mod health;
+pub mod logging;
+pub mod printer;
+pub mod redact;
+pub mod report;
+
+pub use error::{ConfigError, Error};

@@ -1,0 +1,90 @@
+//! A log file that rotates itself by size: `app.log` → `app.log.1` … `app.log.N`,
+//! oldest dropped. Every write is masked for secrets first.
+
+use crate::redact;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+pub struct RotatingFile {
+    path: PathBuf,
+    file: File,
+    written: u64,
+    max_bytes: u64,
+    keep: u32,
+}
+
+impl RotatingFile {
+    pub fn open(path: &Path, max_bytes: u64, keep: u32) -> io::Result<Self> {
+        let file = OpenOptions::new().create(true).append(true).open(path)?;
+        let written = file.metadata()?.len();
+        Ok(RotatingFile {
+            path: path.to_path_buf(),
+            file,
+            written,
+            max_bytes,
+            keep,
+        })
+    }
+
+    fn rotate(&mut self) -> io::Result<()> {
+        let numbered = |n: u32| {
+            let mut name = self.path.clone().into_os_string();
+            name.push(format!(".{n}"));
+            PathBuf::from(name)
+        };
+        if self.keep == 0 {
+            std::fs::remove_file(&self.path).or_else(ignore_missing)?;
+        } else {
+            std::fs::remove_file(numbered(self.keep)).or_else(ignore_missing)?;
+            for n in (1..self.keep).rev() {
+                std::fs::rename(numbered(n), numbered(n + 1)).or_else(ignore_missing)?;
+            }
+            std::fs::rename(&self.path, numbered(1))?;
+        }
+        self.file = OpenOptions::new().create(true).append(true).open(&self.path)?;
+        self.written = 0;
+        Ok(())
+    }
+}
+
+fn ignore_missing(e: io::Error) -> io::Result<()> {
+    if e.kind() == io::ErrorKind::NotFound { Ok(()) } else { Err(e) }
+}
+
+impl Write for RotatingFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.max_bytes > 0 && self.written > 0 && self.written + buf.len() as u64 > self.max_bytes {
+            self.rotate()?;
+        }
+        let text = String::from_utf8_lossy(buf);
+        let masked = redact::mask(&text);
+        self.file.write_all(masked.as_bytes())?;
+        self.written += masked.len() as u64;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rotates_at_size_and_keeps_n() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("application.log");
+        let mut log = RotatingFile::open(&path, 10, 2).unwrap();
+        for line in ["aaaaaaaa\n", "bbbbbbbb\n", "cccccccc\n", "dddddddd\n"] {
+            log.write_all(line.as_bytes()).unwrap();
+        }
+        let read = |p: &Path| std::fs::read_to_string(p).unwrap();
+        assert_eq!(read(&path), "dddddddd\n");
+        assert_eq!(read(&dir.path().join("application.log.1")), "cccccccc\n");
+        assert_eq!(read(&dir.path().join("application.log.2")), "bbbbbbbb\n");
+        assert!(!dir.path().join("application.log.3").exists());
+    }
+}

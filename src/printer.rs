@@ -1,0 +1,87 @@
+//! The one printer: everything a person or a pipe reads goes through here. It knows
+//! whether stdout is a terminal, whether colour is wanted (`--no-color`, `NO_COLOR`,
+//! `TERM=dumb`), `--quiet`, and it masks secrets on the way out. A closed pipe
+//! (`opsbook … | head`) is not an error.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use crate::redact;
+use crate::report::Style;
+use std::io::{IsTerminal, Write};
+
+#[derive(Clone, Copy, Debug)]
+pub struct Printer {
+    quiet: bool,
+    color_out: bool,
+    color_err: bool,
+}
+
+impl Printer {
+    pub fn new(no_color: bool, quiet: bool) -> Self {
+        let allowed = !no_color
+            && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+            && std::env::var_os("TERM").is_none_or(|t| t != "dumb");
+        Printer {
+            quiet,
+            color_out: allowed && std::io::stdout().is_terminal(),
+            color_err: allowed && std::io::stderr().is_terminal(),
+        }
+    }
+
+    pub fn quiet(&self) -> bool {
+        self.quiet
+    }
+
+    pub fn stdout_is_terminal(&self) -> bool {
+        std::io::stdout().is_terminal()
+    }
+
+    /// How reports should be styled for stdout.
+    pub fn style(&self) -> Style {
+        Style {
+            color: self.color_out,
+        }
+    }
+
+    /// Output that was asked for (a report in a machine format, a config dump,
+    /// completions): printed even under `--quiet`.
+    pub fn data(&self, text: &str) {
+        write_masked(&mut std::io::stdout().lock(), text);
+    }
+
+    /// Output for a person reading a terminal: suppressed by `--quiet`.
+    pub fn human(&self, text: &str) {
+        if !self.quiet {
+            self.data(text);
+        }
+    }
+
+    pub fn warn(&self, message: &str) {
+        self.diagnostic("warning", anstyle::AnsiColor::Yellow, message);
+    }
+
+    pub fn error(&self, message: &str) {
+        self.diagnostic("error", anstyle::AnsiColor::Red, message);
+    }
+
+    fn diagnostic(&self, label: &str, color: anstyle::AnsiColor, message: &str) {
+        let label = if self.color_err {
+            let style = anstyle::Style::new().fg_color(Some(color.into())).bold();
+            format!("{style}{label}{style:#}")
+        } else {
+            label.to_string()
+        };
+        write_masked(&mut std::io::stderr().lock(), &format!("{label}: {message}\n"));
+    }
+}
+
+fn write_masked(out: &mut impl Write, text: &str) {
+    let masked = redact::mask(text);
+    // A reader that went away (`| head`) is fine; nothing else can be done about
+    // a failing stdout or stderr either.
+    let _ = out.write_all(masked.as_bytes()).and_then(|()| out.flush());
+}
+
+/// For text that is already formatted as a whole diagnostic (clap's usage errors).
+pub fn write_stderr(text: &str) {
+    write_masked(&mut std::io::stderr().lock(), text);
+}
