@@ -6,7 +6,7 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A config file or runbook that cannot be used: exit 78 (EX_CONFIG).
-    #[error("{0}")]
+    #[error(transparent)]
     Config(#[from] ConfigError),
     /// A command line that does not make sense: exit 64 (EX_USAGE).
     #[error("{0}")]
@@ -75,7 +75,9 @@ impl ConfigError {
 
 /// `  12 | the line\n     |     ^` for a 1-based line and column.
 fn source_snippet(source: &str, line: u64, column: u64) -> Option<String> {
-    let text = source.lines().nth(usize::try_from(line).ok()?.checked_sub(1)?)?;
+    let text = source
+        .lines()
+        .nth(usize::try_from(line).ok()?.checked_sub(1)?)?;
     let number = line.to_string();
     let pad = " ".repeat(number.len());
     let caret_at = usize::try_from(column.saturating_sub(1)).ok()?;

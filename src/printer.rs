@@ -70,7 +70,10 @@ impl Printer {
         } else {
             label.to_string()
         };
-        write_masked(&mut std::io::stderr().lock(), &format!("{label}: {message}\n"));
+        write_masked(
+            &mut std::io::stderr().lock(),
+            &format!("{label}: {message}\n"),
+        );
     }
 }
 

@@ -20,7 +20,9 @@ pub fn register(value: &str) {
     if value.len() < MIN_SECRET_LEN {
         return;
     }
-    let mut secrets = registry().write().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut secrets = registry()
+        .write()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     if !secrets.iter().any(|s| s == value) {
         secrets.push(value.to_string());
         // Longest first, so a secret that contains another is masked whole.
@@ -30,7 +32,9 @@ pub fn register(value: &str) {
 
 /// `text` with every registered secret replaced by `***`.
 pub fn mask(text: &str) -> std::borrow::Cow<'_, str> {
-    let secrets = registry().read().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let secrets = registry()
+        .read()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     if !secrets.iter().any(|s| text.contains(s.as_str())) {
         return std::borrow::Cow::Borrowed(text);
     }
@@ -51,7 +55,10 @@ mod tests {
     fn registered_values_are_masked_longest_first() {
         register("canary-token-123");
         register("canary");
-        assert_eq!(mask("Bearer canary-token-123 and canary"), "Bearer *** and ***");
+        assert_eq!(
+            mask("Bearer canary-token-123 and canary"),
+            "Bearer *** and ***"
+        );
         assert_eq!(mask("nothing here"), "nothing here");
     }
 

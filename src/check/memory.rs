@@ -19,7 +19,10 @@ impl Check for MemoryCheck {
                 Ok(_) => return Outcome::unknown("memory total reads as 0"),
                 Err(e) => return Outcome::unknown(e),
             };
-            let used = percent(reading.total.saturating_sub(reading.available), reading.total);
+            let used = percent(
+                reading.total.saturating_sub(reading.available),
+                reading.total,
+            );
             let (status, crossed) = grade(used, self.levels, "%");
             let data = Data::Memory {
                 percent_used: used,

@@ -50,7 +50,11 @@ impl Status {
 
     /// The worse of two statuses.
     pub fn worst(self, other: Status) -> Status {
-        if other.rank() > self.rank() { other } else { self }
+        if other.rank() > self.rank() {
+            other
+        } else {
+            self
+        }
     }
 
     /// Nagios plugin convention: 0 ok, 1 warning, 2 critical, 3 unknown.
@@ -164,7 +168,7 @@ impl Context {
     /// The real machine and the real clock.
     pub fn system() -> Self {
         Context {
-            resources: Arc::new(resources::SystemResources::default()),
+            resources: Arc::new(resources::SystemResources),
             clock: Arc::new(SystemClock),
         }
     }
@@ -226,10 +230,16 @@ mod tests {
 
     #[test]
     fn exit_codes_follow_nagios() {
-        let codes: Vec<u8> = [Status::Ok, Status::Warning, Status::Critical, Status::Unknown, Status::Skipped]
-            .iter()
-            .map(|s| s.exit_code())
-            .collect();
+        let codes: Vec<u8> = [
+            Status::Ok,
+            Status::Warning,
+            Status::Critical,
+            Status::Unknown,
+            Status::Skipped,
+        ]
+        .iter()
+        .map(|s| s.exit_code())
+        .collect();
         assert_eq!(codes, [0, 1, 2, 3, 0]);
     }
 

@@ -78,7 +78,8 @@ impl Resources for SystemResources {
     }
 
     fn disk(&self, path: &Path) -> Result<DiskReading, String> {
-        let stats = fs4::statvfs(path).map_err(|e| format!("cannot stat {}: {e}", path.display()))?;
+        let stats =
+            fs4::statvfs(path).map_err(|e| format!("cannot stat {}: {e}", path.display()))?;
         let canonical = path
             .canonicalize()
             .map_err(|e| format!("cannot resolve {}: {e}", path.display()))?;
@@ -211,8 +212,14 @@ mod tests {
 
     #[test]
     fn the_longest_containing_mount_wins() {
-        assert_eq!(mount_point_of(Path::new("/data/x"), MOUNTS), Some("/data".into()));
-        assert_eq!(mount_point_of(Path::new("/database"), MOUNTS), Some("/".into()));
+        assert_eq!(
+            mount_point_of(Path::new("/data/x"), MOUNTS),
+            Some("/data".into())
+        );
+        assert_eq!(
+            mount_point_of(Path::new("/database"), MOUNTS),
+            Some("/".into())
+        );
         assert_eq!(
             mount_point_of(Path::new("/data/with space/f"), MOUNTS),
             Some("/data/with space".into())

@@ -24,19 +24,31 @@ impl Levels {
 /// The status of `value`, and which level it crossed (`"> crit 90%"`) for the message.
 pub fn grade(value: f64, levels: Levels, unit: &str) -> (Status, Option<String>) {
     let (op, crossed) = if levels.below {
-        ("<", (|v: f64, level: f64| v < level) as fn(f64, f64) -> bool)
+        (
+            "<",
+            (|v: f64, level: f64| v < level) as fn(f64, f64) -> bool,
+        )
     } else {
-        (">", (|v: f64, level: f64| v > level) as fn(f64, f64) -> bool)
+        (
+            ">",
+            (|v: f64, level: f64| v > level) as fn(f64, f64) -> bool,
+        )
     };
     if let Some(crit) = levels.crit
         && crossed(value, crit)
     {
-        return (Status::Critical, Some(format!("{op} crit {}{unit}", trim(crit))));
+        return (
+            Status::Critical,
+            Some(format!("{op} crit {}{unit}", trim(crit))),
+        );
     }
     if let Some(warn) = levels.warn
         && crossed(value, warn)
     {
-        return (Status::Warning, Some(format!("{op} warn {}{unit}", trim(warn))));
+        return (
+            Status::Warning,
+            Some(format!("{op} warn {}{unit}", trim(warn))),
+        );
     }
     (Status::Ok, None)
 }
@@ -58,9 +70,15 @@ mod tests {
     fn thresholds_are_strict_at_the_edges() {
         let levels = Levels::new(75.0, 90.0);
         assert_eq!(grade(75.0, levels, "%").0, Status::Ok);
-        assert_eq!(grade(75.1, levels, "%"), (Status::Warning, Some("> warn 75%".into())));
+        assert_eq!(
+            grade(75.1, levels, "%"),
+            (Status::Warning, Some("> warn 75%".into()))
+        );
         assert_eq!(grade(90.0, levels, "%").0, Status::Warning);
-        assert_eq!(grade(90.1, levels, "%"), (Status::Critical, Some("> crit 90%".into())));
+        assert_eq!(
+            grade(90.1, levels, "%"),
+            (Status::Critical, Some("> crit 90%".into()))
+        );
     }
 
     #[test]
@@ -72,7 +90,10 @@ mod tests {
         };
         assert_eq!(grade(30.0, levels, " days").0, Status::Ok);
         assert_eq!(grade(10.0, levels, " days").0, Status::Warning);
-        assert_eq!(grade(6.5, levels, " days"), (Status::Critical, Some("< crit 7 days".into())));
+        assert_eq!(
+            grade(6.5, levels, " days"),
+            (Status::Critical, Some("< crit 7 days".into()))
+        );
     }
 
     #[test]

@@ -82,14 +82,15 @@ fn validate(files: &[PathBuf], session: &Session) -> anyhow::Result<u8> {
         }
     }
     if files.is_empty() {
-        session.printer.human("ok: no config files in use (built-in defaults)\n");
+        session
+            .printer
+            .human("ok: no config files in use (built-in defaults)\n");
     }
     if failed > 0 {
-        return Err(Error::Usage(String::new()))
-            .map_err(|_| anyhow::Error::new(Error::Config(crate::ConfigError::whole_file(
-                "config validate",
-                format!("{failed} of {} files are invalid", files.len()),
-            ))));
+        let summary = format!("{failed} of {} files are invalid", files.len());
+        return Err(
+            Error::Config(crate::ConfigError::whole_file("config validate", summary)).into(),
+        );
     }
     Ok(0)
 }

@@ -18,7 +18,12 @@ use std::sync::Arc;
 
 /// Operations runbooks as one binary: health checks, logs, backups, incidents, maintenance.
 #[derive(Debug, Parser)]
-#[command(name = "opsbook", version, propagate_version = true, max_term_width = 100)]
+#[command(
+    name = "opsbook",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,

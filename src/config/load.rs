@@ -27,7 +27,10 @@ pub struct Loaded {
 }
 
 pub fn load(options: &LoadOptions) -> Result<Loaded, Error> {
-    let env = options.env.clone().unwrap_or_else(|| "development".to_string());
+    let env = options
+        .env
+        .clone()
+        .unwrap_or_else(|| "development".to_string());
     let env_file = options.config_dir.join(format!("{env}.yaml"));
     let valid_name = !env.is_empty()
         && env
@@ -152,10 +155,17 @@ mod tests {
 
     #[test]
     fn parse_errors_carry_file_line_and_column() {
-        let err = parse_yaml::<Config>(Path::new("x.yaml"), "health:\n  thresholds:\n    memry: {}\n")
-            .unwrap_err();
+        let err = parse_yaml::<Config>(
+            Path::new("x.yaml"),
+            "health:\n  thresholds:\n    memry: {}\n",
+        )
+        .unwrap_err();
         assert_eq!((err.line, err.column), (3, 5));
-        assert!(err.message.contains("unknown field `memry`"), "{}", err.message);
+        assert!(
+            err.message.contains("unknown field `memry`"),
+            "{}",
+            err.message
+        );
         assert!(err.to_string().starts_with("x.yaml:3:5: unknown field"));
     }
 
@@ -167,7 +177,12 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(err.line, 3);
-        assert!(err.message.contains("warn 95 is above crit 90 (the default)"), "{}", err.message);
+        assert!(
+            err.message
+                .contains("warn 95 is above crit 90 (the default)"),
+            "{}",
+            err.message
+        );
     }
 
     #[test]

@@ -59,10 +59,7 @@ impl Serialize for Text {
 
 /// Expand `${NAME}`, `${NAME:-default}` (unset or empty → default) and
 /// `${NAME-default}` (unset → default); `$$` is a literal `$`. Any other `$` is kept.
-pub fn substitute(
-    template: &str,
-    lookup: impl Fn(&str) -> Option<String>,
-) -> Result<Text, String> {
+pub fn substitute(template: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<Text, String> {
     let mut value = String::with_capacity(template.len());
     let mut shown = String::with_capacity(template.len());
     let mut rest = template;
@@ -191,7 +188,15 @@ mod tests {
 
     #[test]
     fn malformed_references_are_errors() {
-        assert!(substitute("${API_URL", env).unwrap_err().contains("unclosed"));
-        assert!(substitute("${1X}", env).unwrap_err().contains("not a variable"));
+        assert!(
+            substitute("${API_URL", env)
+                .unwrap_err()
+                .contains("unclosed")
+        );
+        assert!(
+            substitute("${1X}", env)
+                .unwrap_err()
+                .contains("not a variable")
+        );
     }
 }

@@ -200,7 +200,11 @@ mod tests {
         assert_eq!(Percent::parse(" 12.5 ").unwrap(), Percent(12.5));
         assert!(Percent::parse("101").unwrap_err().contains("outside 0–100"));
         assert!(Percent::parse("-1%").unwrap_err().contains("outside"));
-        assert!(Percent::parse("lots").unwrap_err().contains("not a percentage"));
+        assert!(
+            Percent::parse("lots")
+                .unwrap_err()
+                .contains("not a percentage")
+        );
     }
 
     #[test]
@@ -211,7 +215,11 @@ mod tests {
         );
         assert_eq!(Duration::parse("1m 30s").unwrap().0.as_secs(), 90);
         assert!(Duration::parse("-5s").is_err());
-        assert!(Duration::parse("soon").unwrap_err().contains("not a duration"));
+        assert!(
+            Duration::parse("soon")
+                .unwrap_err()
+                .contains("not a duration")
+        );
     }
 
     #[test]

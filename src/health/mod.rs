@@ -16,8 +16,18 @@ pub fn steps(config: &HealthConfig) -> Vec<Step> {
     let t = &config.thresholds;
     let mut steps = vec![
         Step::new("application", ApplicationCheck),
-        Step::new("memory", MemoryCheck { levels: levels(&t.memory) }),
-        Step::new("swap", SwapCheck { levels: levels(&t.swap) }),
+        Step::new(
+            "memory",
+            MemoryCheck {
+                levels: levels(&t.memory),
+            },
+        ),
+        Step::new(
+            "swap",
+            SwapCheck {
+                levels: levels(&t.swap),
+            },
+        ),
     ];
     for (i, path) in config.disks.iter().enumerate() {
         // Seed 000 calls the first disk `disk`; the others are told apart by path.
@@ -63,7 +73,9 @@ pub async fn check(config: &HealthConfig, ctx: &Context) -> Report {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::check::resources::{CpuReading, DiskReading, FixedResources, LoadReading, MemoryReading};
+    use crate::check::resources::{
+        CpuReading, DiskReading, FixedResources, LoadReading, MemoryReading,
+    };
     use crate::check::{FixedClock, Status};
     use std::sync::Arc;
 
@@ -88,8 +100,15 @@ mod tests {
                 swap_used: 0,
             }),
             disks,
-            cpu: Some(CpuReading { percent: cpu, count: 8 }),
-            load: Some(LoadReading { one: 0.5, five: 0.4, fifteen: 0.3 }),
+            cpu: Some(CpuReading {
+                percent: cpu,
+                count: 8,
+            }),
+            load: Some(LoadReading {
+                one: 0.5,
+                five: 0.4,
+                fifteen: 0.3,
+            }),
         };
         Context {
             resources: Arc::new(fixed),
@@ -98,12 +117,20 @@ mod tests {
     }
 
     fn run(ctx: Context) -> Report {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         rt.block_on(check(&HealthConfig::default(), &ctx))
     }
 
     fn status_of(report: &Report, name: &str) -> Status {
-        report.results.iter().find(|r| r.name == name).unwrap().status
+        report
+            .results
+            .iter()
+            .find(|r| r.name == name)
+            .unwrap()
+            .status
     }
 
     #[test]
@@ -124,7 +151,10 @@ mod tests {
     fn report_order_and_names() {
         let report = run(ctx(10, 10, 10.0));
         let names: Vec<&str> = report.results.iter().map(|r| r.name.as_str()).collect();
-        assert_eq!(names, ["application", "memory", "swap", "disk", "cpu", "load"]);
+        assert_eq!(
+            names,
+            ["application", "memory", "swap", "disk", "cpu", "load"]
+        );
         assert_eq!(report.timestamp.to_string(), "2024-01-01T12:00:00Z");
     }
 

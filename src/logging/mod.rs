@@ -66,15 +66,24 @@ pub fn init(config: &LoggingConfig, verbosity: Verbosity, color: bool) -> Option
         None
     };
 
-    let _ = tracing_subscriber::registry().with(console).with(files).try_init();
+    let _ = tracing_subscriber::registry()
+        .with(console)
+        .with(files)
+        .try_init();
     warning
 }
 
-fn open_files(config: &LoggingConfig) -> std::io::Result<(RotatingFile, RotatingFile, RotatingFile)> {
+fn open_files(
+    config: &LoggingConfig,
+) -> std::io::Result<(RotatingFile, RotatingFile, RotatingFile)> {
     let dir = std::path::Path::new(config.dir.as_str());
     std::fs::create_dir_all(dir)?;
     let open = |name: &str| RotatingFile::open(&dir.join(name), config.max_bytes, config.keep);
-    Ok((open("application.log")?, open("errors.log")?, open("audit.log")?))
+    Ok((
+        open("application.log")?,
+        open("errors.log")?,
+        open("audit.log")?,
+    ))
 }
 
 /// CRITICAL has no tracing level of its own: it is logged as ERROR.

@@ -42,19 +42,29 @@ impl RotatingFile {
             }
             std::fs::rename(&self.path, numbered(1))?;
         }
-        self.file = OpenOptions::new().create(true).append(true).open(&self.path)?;
+        self.file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)?;
         self.written = 0;
         Ok(())
     }
 }
 
 fn ignore_missing(e: io::Error) -> io::Result<()> {
-    if e.kind() == io::ErrorKind::NotFound { Ok(()) } else { Err(e) }
+    if e.kind() == io::ErrorKind::NotFound {
+        Ok(())
+    } else {
+        Err(e)
+    }
 }
 
 impl Write for RotatingFile {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        if self.max_bytes > 0 && self.written > 0 && self.written + buf.len() as u64 > self.max_bytes {
+        if self.max_bytes > 0
+            && self.written > 0
+            && self.written + buf.len() as u64 > self.max_bytes
+        {
             self.rotate()?;
         }
         let text = String::from_utf8_lossy(buf);

@@ -1,0 +1,141 @@
+//! The test builder: `Opsbook::new().args([...]).run().expect_exit(2)` runs the real binary
+//! in a fresh temporary directory with a clean environment.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+pub const GIB: u64 = 1024 * 1024 * 1024;
+
+pub struct Opsbook {
+    dir: tempfile::TempDir,
+    args: Vec<String>,
+    env: Vec<(String, String)>,
+}
+
+impl Opsbook {
+    pub fn new() -> Self {
+        Opsbook {
+            dir: tempfile::tempdir().expect("temp dir"),
+            args: Vec::new(),
+            env: Vec::new(),
+        }
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn args<I, S>(mut self, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.args.extend(args.into_iter().map(Into::into));
+        self
+    }
+
+    pub fn env(mut self, key: &str, value: impl Into<String>) -> Self {
+        self.env.push((key.to_string(), value.into()));
+        self
+    }
+
+    /// Write `contents` to `name` inside the test directory.
+    pub fn file(self, name: &str, contents: &str) -> Self {
+        let path = self.path(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("create parent");
+        }
+        std::fs::write(&path, contents).expect("write test file");
+        self
+    }
+
+    /// Fixed resource readings: memory and disk used in percent, CPU busy in percent.
+    pub fn readings(self, memory_used: f64, disk_used: f64, cpu: f64) -> Self {
+        let total = 100 * GIB;
+        let available = |used: f64| ((100.0 - used) / 100.0 * total as f64) as u64;
+        let json = serde_json::json!({
+            "memory": {"total": total, "available": available(memory_used)},
+            "disks": {"/": {"mount": "/", "total": total, "available": available(disk_used)}},
+            "cpu": {"percent": cpu, "count": 4},
+            "load": {"one": 0.5, "five": 0.25, "fifteen": 0.125},
+        });
+        let path = self.path("readings.json");
+        self.file("readings.json", &json.to_string())
+            .env("OPSBOOK_READINGS", path.display().to_string())
+    }
+
+    pub fn run(self) -> Run {
+        let mut cmd = assert_cmd::Command::cargo_bin("opsbook").expect("binary built");
+        cmd.current_dir(self.dir.path()).args(&self.args);
+        for var in [
+            "ENVIRONMENT",
+            "LOG_LEVEL",
+            "LOG_DIR",
+            "LOG_TO_FILE",
+            "LOG_TO_CONSOLE",
+            "NO_COLOR",
+            "OPSBOOK_CONFIG_DIR",
+            "OPSBOOK_READINGS",
+            "OPSBOOK_NOW",
+        ] {
+            cmd.env_remove(var);
+        }
+        for (key, value) in &self.env {
+            cmd.env(key, value);
+        }
+        let output = cmd.output().expect("run opsbook");
+        Run {
+            code: output.status.code(),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+            _dir: self.dir,
+        }
+    }
+}
+
+pub struct Run {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Run {
+    pub fn expect_exit(self, code: i32) -> Self {
+        assert_eq!(
+            self.code,
+            Some(code),
+            "exit code\n--- stdout\n{}\n--- stderr\n{}",
+            self.stdout,
+            self.stderr
+        );
+        self
+    }
+
+    pub fn stdout_contains(self, needle: &str) -> Self {
+        assert!(
+            self.stdout.contains(needle),
+            "stdout lacks {needle:?}:\n{}",
+            self.stdout
+        );
+        self
+    }
+
+    pub fn stderr_contains(self, needle: &str) -> Self {
+        assert!(
+            self.stderr.contains(needle),
+            "stderr lacks {needle:?}:\n{}",
+            self.stderr
+        );
+        self
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", self.stdout))
+    }
+}

@@ -1,0 +1,195 @@
+use crate::common::Opsbook;
+
+/// Every bad config exits 78 with `file:line:col: message`, before anything runs or is written.
+fn rejects(config: &str, expected: &str) {
+    let run = Opsbook::new()
+        .file("ops.yaml", config)
+        .env("LOG_TO_FILE", "true")
+        .env("LOG_DIR", "logs")
+        .args(["--config", "ops.yaml", "health"])
+        .run()
+        .expect_exit(78)
+        .stderr_contains(expected);
+    assert_eq!(run.stdout, "", "nothing may run");
+}
+
+#[test]
+fn syntax_error() {
+    rejects(
+        "health:\n  disks: [/,\n",
+        "ops.yaml:2:10: unclosed bracket '['",
+    );
+}
+
+#[test]
+fn unknown_key_names_the_key_and_the_choices() {
+    rejects(
+        "health:\n  thresholds:\n    memroy: { warn: 1 }\n",
+        "ops.yaml:3:5: unknown field `memroy`, expected one of",
+    );
+}
+
+#[test]
+fn wrong_type() {
+    rejects("logging:\n  to_file: sometimes\n", "ops.yaml:2:12: ");
+}
+
+#[test]
+fn unset_variable_is_named() {
+    rejects(
+        "state_dir: \"${OPSBOOK_TEST_UNSET_VAR}\"\n",
+        "ops.yaml:1:12: environment variable OPSBOOK_TEST_UNSET_VAR is not set",
+    );
+}
+
+#[test]
+fn threshold_outside_0_to_100() {
+    rejects(
+        "health:\n  thresholds:\n    disk: { warn: 80, crit: 120 }\n",
+        "ops.yaml:3:29: 120 is outside 0–100 %",
+    );
+}
+
+#[test]
+fn warn_above_crit() {
+    rejects(
+        "health:\n  thresholds:\n    cpu:\n      warn: 99\n      crit: 95\n",
+        "ops.yaml:4:7: warn 99 is above crit 95",
+    );
+}
+
+#[test]
+fn bad_duration() {
+    rejects(
+        "health:\n  cpu_sample: soon\n",
+        "ops.yaml:2:15: \"soon\" is not a duration",
+    );
+}
+
+#[test]
+fn duplicate_key() {
+    rejects(
+        "logging: {}\nlogging: {}\n",
+        "ops.yaml:2:1: duplicate mapping key",
+    );
+}
+
+#[test]
+fn the_error_quotes_the_line_with_a_caret() {
+    Opsbook::new()
+        .file("ops.yaml", "health:\n  thresholds:\n    memroy: {}\n")
+        .args(["--config", "ops.yaml", "health"])
+        .run()
+        .expect_exit(78)
+        .stderr_contains("3 |     memroy: {}\n  |     ^");
+}
+
+#[test]
+fn nothing_is_written_for_a_bad_config() {
+    let test = Opsbook::new()
+        .file("ops.yaml", "nope: 1\n")
+        .env("LOG_TO_FILE", "1")
+        .env("LOG_DIR", "logs")
+        .args(["--config", "ops.yaml", "health"]);
+    let logs = test.path("logs");
+    let _run = test.run().expect_exit(78);
+    assert!(!logs.exists());
+}
+
+#[test]
+fn a_missing_config_file_is_a_config_error() {
+    Opsbook::new()
+        .args(["--config", "absent.yaml", "health"])
+        .run()
+        .expect_exit(78)
+        .stderr_contains("absent.yaml: cannot read");
+}
+
+#[test]
+fn environment_file_is_layered_under_config_flag() {
+    let run = Opsbook::new()
+        .file(
+            "config/staging.yaml",
+            "health:\n  thresholds:\n    memory: { warn: 40, crit: 60 }\n",
+        )
+        .file(
+            "ops.yaml",
+            "health:\n  thresholds:\n    memory: { crit: 80 }\n",
+        )
+        .env("ENVIRONMENT", "staging")
+        .args(["--config", "ops.yaml", "config", "show", "--format", "json"])
+        .run()
+        .expect_exit(0);
+    let memory = &run.json()["health"]["thresholds"]["memory"];
+    assert_eq!(memory["warn"], 40.0);
+    assert_eq!(memory["crit"], 80.0);
+}
+
+#[test]
+fn a_half_left_out_of_a_file_is_checked_against_its_default() {
+    rejects(
+        "health:\n  thresholds:\n    memory: { crit: 70 }\n",
+        "ops.yaml:3:13: warn 75 (the default) is above crit 70",
+    );
+}
+
+#[test]
+fn env_flag_beats_environment_variable_and_unknown_env_is_a_usage_error() {
+    Opsbook::new()
+        .env("ENVIRONMENT", "staging")
+        .args(["--env", "qa", "health"])
+        .run()
+        .expect_exit(64)
+        .stderr_contains("unknown environment \"qa\"");
+}
+
+#[test]
+fn show_masks_values_from_the_environment() {
+    let canary = "canary-secret-7f3a9";
+    let run = Opsbook::new()
+        .file("ops.yaml", "state_dir: \"/srv/${OPS_TEST_CANARY}/state\"\n")
+        .env("OPS_TEST_CANARY", canary)
+        .args(["--config", "ops.yaml", "config", "show"])
+        .run()
+        .expect_exit(0)
+        .stdout_contains("state_dir: /srv/***/state");
+    assert!(!run.stdout.contains(canary) && !run.stderr.contains(canary));
+}
+
+#[test]
+fn show_uses_defaults_on_a_bare_machine() {
+    Opsbook::new()
+        .args(["config", "show"])
+        .run()
+        .expect_exit(0)
+        .stdout_contains("# from: built-in defaults\n")
+        .stdout_contains("memory:\n      warn: 75.0\n      crit: 90.0");
+}
+
+#[test]
+fn validate_reports_every_bad_file() {
+    let run = Opsbook::new()
+        .file("good.yaml", "logging: { level: INFO }\n")
+        .file("bad1.yaml", "health: { nope: 1 }\n")
+        .file("bad2.yaml", "logging: { level: LOUD }\n")
+        .args(["config", "validate", "good.yaml", "bad1.yaml", "bad2.yaml"])
+        .run()
+        .expect_exit(78)
+        .stdout_contains("ok: good.yaml")
+        .stderr_contains("bad1.yaml:1:11: unknown field `nope`")
+        .stderr_contains("bad2.yaml:1:19: unknown log level \"LOUD\"");
+    assert!(run.stderr.contains("2 of 3 files are invalid"));
+}
+
+#[test]
+fn shipped_configs_are_valid() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/config");
+    for env in ["development", "staging", "production"] {
+        Opsbook::new()
+            .env("OPSBOOK_CONFIG_DIR", dir)
+            .args(["--env", env, "config", "validate"])
+            .run()
+            .expect_exit(0)
+            .stdout_contains(&format!("{env}.yaml"));
+    }
+}

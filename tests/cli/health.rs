@@ -1,0 +1,180 @@
+use crate::common::Opsbook;
+
+const CHECKS: [&str; 6] = ["application", "memory", "swap", "disk", "cpu", "load"];
+
+#[test]
+fn text_report_on_this_machine_has_one_line_per_check_and_a_summary() {
+    let run = Opsbook::new().args(["health"]).run();
+    // This machine may be busy: assert the shape, and that the exit code matches the words.
+    let code = run.code.expect("exited");
+    assert!((0..=3).contains(&code), "exit {code}");
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(lines.len(), CHECKS.len() + 1, "{}", run.stdout);
+    for (line, check) in lines.iter().zip(CHECKS) {
+        let mut words = line.split_whitespace();
+        let status = words.next().unwrap_or_default();
+        assert!(
+            ["ok", "warning", "critical", "unknown"].contains(&status),
+            "{line}"
+        );
+        assert_eq!(words.next(), Some(check), "{line}");
+    }
+    let word = ["healthy", "degraded", "unhealthy", "unhealthy"][code as usize];
+    assert!(
+        lines[CHECKS.len()].starts_with(&format!("health: {word} — 6 checks")),
+        "{}",
+        run.stdout
+    );
+    assert!(!run.stdout.contains('\x1b'), "no colour when piped");
+}
+
+#[test]
+fn json_report_on_this_machine_has_seed_000_fields() {
+    let run = Opsbook::new().args(["health", "--format", "json"]).run();
+    let json = run.json();
+    let status = json["status"].as_str().expect("status");
+    assert!(["healthy", "degraded", "unhealthy"].contains(&status));
+    let expected = match run.code {
+        Some(0) => "healthy",
+        Some(1) => "degraded",
+        _ => "unhealthy",
+    };
+    assert_eq!(status, expected);
+    jiff::Timestamp::from_str_lenient(json["timestamp"].as_str().expect("timestamp"));
+    let checks = json["checks"].as_object().expect("checks object");
+    let names: Vec<&str> = checks.keys().map(String::as_str).collect();
+    assert_eq!(names, CHECKS);
+    for (name, check) in checks {
+        assert!(check["status"].is_string(), "{name} status");
+        assert!(check["message"].is_string(), "{name} message");
+    }
+    assert_eq!(checks["application"]["status"], "healthy");
+    for field in ["percent_used", "total_gb", "available_gb"] {
+        assert!(checks["memory"][field].is_f64(), "memory.{field}");
+    }
+    for field in ["percent_used", "total_gb", "free_gb"] {
+        assert!(checks["disk"][field].is_f64(), "disk.{field}");
+    }
+    assert!(checks["cpu"]["percent_used"].is_f64());
+    assert!(checks["cpu"]["cpu_count"].as_u64().is_some_and(|n| n >= 1));
+}
+
+trait Lenient {
+    fn from_str_lenient(text: &str);
+}
+
+impl Lenient for jiff::Timestamp {
+    fn from_str_lenient(text: &str) {
+        text.parse::<jiff::Timestamp>()
+            .unwrap_or_else(|e| panic!("timestamp {text:?} is not RFC 3339: {e}"));
+    }
+}
+
+#[test]
+fn fixed_readings_give_exact_statuses_and_exit_codes() {
+    // (memory %, disk %, cpu %) → exit code, JSON status
+    let cases = [
+        ((45.0, 60.0, 25.0), 0, "healthy"),
+        ((75.0, 80.0, 90.0), 0, "healthy"), // exactly at warn: still ok
+        ((76.0, 60.0, 25.0), 1, "degraded"),
+        ((50.0, 85.0, 25.0), 1, "degraded"),
+        ((50.0, 60.0, 92.0), 1, "degraded"),
+        ((91.0, 60.0, 25.0), 2, "unhealthy"),
+        ((50.0, 95.0, 25.0), 2, "unhealthy"),
+        ((50.0, 60.0, 96.0), 2, "unhealthy"),
+    ];
+    for ((memory, disk, cpu), code, word) in cases {
+        let run = Opsbook::new()
+            .readings(memory, disk, cpu)
+            .args(["health", "--format", "json"])
+            .run()
+            .expect_exit(code);
+        assert_eq!(
+            run.json()["status"],
+            word,
+            "memory {memory} disk {disk} cpu {cpu}"
+        );
+    }
+}
+
+#[test]
+fn a_reading_that_fails_is_unknown_exit_3() {
+    let run = Opsbook::new()
+        .file(
+            "readings.json",
+            r#"{"memory": {"total": 100, "available": 50}}"#,
+        )
+        .env("OPSBOOK_READINGS", "readings.json")
+        .args(["health"])
+        .run()
+        .expect_exit(3);
+    assert!(run.stdout.contains("unknown   disk"), "{}", run.stdout);
+    assert!(run.stdout.contains("no disk reading"), "{}", run.stdout);
+}
+
+#[test]
+fn text_names_the_level_crossed() {
+    Opsbook::new()
+        .readings(91.0, 10.0, 1.0)
+        .args(["health"])
+        .run()
+        .expect_exit(2)
+        .stdout_contains("critical  memory")
+        .stdout_contains("memory 91% used (> crit 90%)")
+        .stdout_contains("health: unhealthy — 6 checks: 5 ok, 1 critical");
+}
+
+#[test]
+fn thresholds_come_from_config() {
+    let config = "health:\n  thresholds:\n    memory: { warn: 50 }\n";
+    Opsbook::new()
+        .readings(60.0, 10.0, 1.0)
+        .file("ops.yaml", config)
+        .args(["health", "--config", "ops.yaml"])
+        .run()
+        .expect_exit(1)
+        .stdout_contains("(> warn 50%)");
+}
+
+#[test]
+fn each_configured_disk_is_its_own_check() {
+    let run = Opsbook::new()
+        .readings(10.0, 10.0, 1.0)
+        .file("ops.yaml", "health:\n  disks: [/, /srv/data]\n")
+        .args(["--config", "ops.yaml", "health", "--format", "json"])
+        .run()
+        .expect_exit(0);
+    let json = run.json();
+    assert_eq!(json["checks"]["disk"]["path"], "/");
+    assert_eq!(json["checks"]["disk:/srv/data"]["path"], "/srv/data");
+}
+
+#[test]
+fn a_missing_disk_path_on_the_real_machine_is_unknown() {
+    Opsbook::new()
+        .file("ops.yaml", "health:\n  disks: [/no/such/path]\n")
+        .args(["health", "--config", "ops.yaml"])
+        .run()
+        .expect_exit(3)
+        .stdout_contains("cannot stat /no/such/path");
+}
+
+#[test]
+fn quiet_prints_nothing_but_keeps_the_exit_code() {
+    let run = Opsbook::new()
+        .readings(91.0, 10.0, 1.0)
+        .args(["health", "-q"])
+        .run()
+        .expect_exit(2);
+    assert_eq!(run.stdout, "");
+}
+
+#[test]
+fn global_options_go_before_or_after_the_subcommand() {
+    Opsbook::new()
+        .readings(10.0, 10.0, 1.0)
+        .args(["--format", "json", "health"])
+        .run()
+        .expect_exit(0)
+        .stdout_contains("\"status\": \"healthy\"");
+}

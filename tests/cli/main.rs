@@ -1,0 +1,8 @@
+//! One integration-test binary: a module per feature, all driving the real `opsbook`.
+
+mod common;
+
+mod config;
+mod health;
+mod help;
+mod logging;
