@@ -6,18 +6,25 @@
 mod application;
 mod cpu;
 mod disk;
+pub mod http;
+pub mod latency;
 mod load;
 mod memory;
 pub mod resources;
+pub mod spec;
 mod swap;
+pub mod tcp;
 pub mod threshold;
 
 pub use application::ApplicationCheck;
 pub use cpu::CpuCheck;
 pub use disk::DiskCheck;
+pub use http::HttpCheck;
 pub use load::LoadCheck;
 pub use memory::MemoryCheck;
+pub use spec::StepSpec;
 pub use swap::SwapCheck;
+pub use tcp::TcpCheck;
 
 use serde::Serialize;
 use std::future::Future;
@@ -140,6 +147,16 @@ pub enum Data {
     Cpu {
         percent_used: f64,
         cpu_count: usize,
+    },
+    Http {
+        url: String,
+        status_code: Option<u16>,
+        latency_ms: f64,
+        bytes: u64,
+    },
+    Tcp {
+        address: String,
+        latency_ms: f64,
     },
     Load {
         load1: f64,

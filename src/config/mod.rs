@@ -85,6 +85,10 @@ pub struct HealthConfig {
     pub disks: Vec<Text>,
     /// How long CPU usage is sampled.
     pub cpu_sample: Duration,
+    /// Services to probe, each a runbook step (`http`, `tcp`), all run concurrently.
+    pub endpoints: Endpoints,
+    /// How many endpoint probes run at once (`--concurrency`).
+    pub concurrency: usize,
 }
 
 impl Default for HealthConfig {
@@ -93,6 +97,8 @@ impl Default for HealthConfig {
             thresholds: Thresholds::default(),
             disks: vec![Text::plain("/")],
             cpu_sample: Duration(std::time::Duration::from_millis(250)),
+            endpoints: Endpoints::default(),
+            concurrency: 64,
         }
     }
 }
@@ -106,4 +112,42 @@ pub struct Thresholds {
     pub cpu: Threshold<90, 95>,
     /// Swap is reported but never graded unless levels are set here.
     pub swap: Threshold<100, 100>,
+}
+
+/// `health.endpoints`: probes with names unique among themselves and the built-in checks,
+/// since names key the JSON report.
+#[derive(Clone, Debug, Default, Serialize)]
+#[serde(transparent)]
+pub struct Endpoints(pub Vec<crate::check::StepSpec>);
+
+/// Names the health report gives its own checks.
+pub const BUILT_IN_CHECKS: [&str; 6] = ["application", "memory", "swap", "disk", "cpu", "load"];
+
+impl<'de> Deserialize<'de> for Endpoints {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let endpoints = Vec::<crate::check::StepSpec>::deserialize(deserializer)?;
+        let mut seen = std::collections::HashSet::new();
+        for endpoint in &endpoints {
+            let name = endpoint.name.as_str();
+            if BUILT_IN_CHECKS.contains(&name) || name.starts_with("disk:") {
+                return Err(serde::de::Error::custom(format!(
+                    "endpoint name {name:?} is a built-in check's name: choose another"
+                )));
+            }
+            if !seen.insert(name) {
+                return Err(serde::de::Error::custom(format!(
+                    "endpoint name {name:?} is used twice: names must be unique"
+                )));
+            }
+        }
+        Ok(Endpoints(endpoints))
+    }
+}
+
+impl std::ops::Deref for Endpoints {
+    type Target = [crate::check::StepSpec];
+
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
 }

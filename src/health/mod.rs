@@ -50,6 +50,7 @@ pub fn steps(config: &HealthConfig) -> Vec<Step> {
         },
     ));
     steps.push(Step::new("load", LoadCheck));
+    steps.extend(config.endpoints.iter().map(|endpoint| endpoint.build()));
     steps
 }
 
@@ -61,7 +62,7 @@ fn levels<const W: u8, const C: u8>(threshold: &Threshold<W, C>) -> Levels {
 pub async fn check(config: &HealthConfig, ctx: &Context) -> Report {
     let started = Instant::now();
     let timestamp = ctx.clock.now();
-    let results = run_concurrently(steps(config), ctx, 64).await;
+    let results = run_concurrently(steps(config), ctx, config.concurrency).await;
     Report {
         title: "health".to_string(),
         timestamp,

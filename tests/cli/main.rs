@@ -3,6 +3,7 @@
 mod common;
 
 mod config;
+mod endpoints;
 mod health;
 mod help;
 mod logging;

@@ -2,6 +2,8 @@
 //! in a fresh temporary directory with a clean environment.
 #![allow(dead_code)]
 
+pub mod server;
+
 use std::path::{Path, PathBuf};
 
 pub const GIB: u64 = 1024 * 1024 * 1024;

@@ -1,0 +1,113 @@
+//! Real servers on 127.0.0.1 for probe tests: an HTTP server with well-behaved and hostile
+//! routes, and a line-based TCP server. Each connection gets its own thread.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::thread;
+use std::time::Duration;
+
+/// Routes:
+/// `/ok` 200 `{"status":"healthy"}` · `/degraded` 200 `{"status":"degraded"}` · `/500` ·
+/// `/slow/<ms>` 200 after a pause · `/hang` never answers · `/stall-body` headers then
+/// silence · `/endless` a body that never ends · `/loop` redirects to itself ·
+/// `/echo-header/<name>` 200 with that request header's value as the body.
+pub fn http() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let address = listener.local_addr().expect("address");
+    thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            thread::spawn(move || serve(stream));
+        }
+    });
+    format!("http://{address}")
+}
+
+fn serve(mut stream: TcpStream) {
+    let mut request = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => request.extend_from_slice(&buf[..n]),
+        }
+    }
+    let request = String::from_utf8_lossy(&request).into_owned();
+    let path = request.split_whitespace().nth(1).unwrap_or("/").to_string();
+    let reply = |stream: &mut TcpStream, status: &str, body: &str| {
+        let _ = write!(
+            stream,
+            "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+    };
+    match path.as_str() {
+        "/ok" => reply(&mut stream, "200 OK", r#"{"status":"healthy"}"#),
+        "/degraded" => reply(&mut stream, "200 OK", r#"{"status":"degraded"}"#),
+        "/500" => reply(&mut stream, "500 Internal Server Error", "{}"),
+        "/hang" => thread::sleep(Duration::from_secs(60)),
+        "/stall-body" => {
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\nsome"
+            );
+            let _ = stream.flush();
+            thread::sleep(Duration::from_secs(60));
+        }
+        "/endless" => {
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+            );
+            let chunk = format!("{:x}\r\n{}\r\n", 8192, "x".repeat(8192));
+            while stream.write_all(chunk.as_bytes()).is_ok() {}
+        }
+        "/loop" => {
+            let _ = write!(
+                stream,
+                "HTTP/1.1 302 Found\r\nLocation: /loop\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            );
+        }
+        p if p.starts_with("/slow/") => {
+            let ms = p["/slow/".len()..].parse().unwrap_or(0);
+            thread::sleep(Duration::from_millis(ms));
+            reply(&mut stream, "200 OK", r#"{"status":"healthy"}"#);
+        }
+        p if p.starts_with("/echo-header/") => {
+            let name = p["/echo-header/".len()..].to_ascii_lowercase();
+            let value = request
+                .lines()
+                .find_map(|line| {
+                    let (k, v) = line.split_once(':')?;
+                    (k.trim().to_ascii_lowercase() == name).then(|| v.trim().to_string())
+                })
+                .unwrap_or_default();
+            reply(&mut stream, "200 OK", &value);
+        }
+        _ => reply(&mut stream, "404 Not Found", "{}"),
+    }
+}
+
+/// A TCP server that answers every read with `reply`; returns its port.
+pub fn tcp(reply: &'static str) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("address").port();
+    thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            thread::spawn(move || {
+                let mut buf = [0u8; 1024];
+                if let Ok(n) = stream.read(&mut buf)
+                    && n > 0
+                {
+                    let _ = stream.write_all(reply.as_bytes());
+                }
+            });
+        }
+    });
+    port
+}
+
+/// A port on 127.0.0.1 where nothing listens.
+pub fn closed_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.local_addr().expect("address").port()
+}
