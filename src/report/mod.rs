@@ -2,6 +2,8 @@
 //! into text. Rendering never re-runs or re-decides anything.
 
 mod json;
+mod nagios;
+mod prometheus;
 mod text;
 
 pub use json::render as render_json;
@@ -49,12 +51,16 @@ impl Report {
 pub enum Format {
     Text,
     Json,
+    Prometheus,
+    Nagios,
 }
 
 pub fn render(report: &Report, format: Format, style: Style) -> String {
     match format {
         Format::Text => render_text(report, style),
         Format::Json => render_json(report),
+        Format::Prometheus => prometheus::render(report),
+        Format::Nagios => nagios::render(report),
     }
 }
 

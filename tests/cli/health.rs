@@ -178,3 +178,47 @@ fn global_options_go_before_or_after_the_subcommand() {
         .expect_exit(0)
         .stdout_contains("\"status\": \"healthy\"");
 }
+
+#[test]
+fn prometheus_format_for_the_textfile_collector() {
+    let run = Opsbook::new()
+        .readings(80.0, 10.0, 1.0)
+        .args(["health", "--format", "prometheus"])
+        .run()
+        .expect_exit(1);
+    assert!(
+        run.stdout.contains("# TYPE opsbook_check_status gauge\n"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("opsbook_check_status{check=\"memory\",kind=\"memory\"} 1\n")
+    );
+    assert!(
+        run.stdout
+            .contains("opsbook_used_percent{check=\"memory\",kind=\"memory\"} 80\n")
+    );
+    assert!(run.stdout.contains("opsbook_status 1\n"));
+}
+
+#[test]
+fn nagios_format_is_one_line_with_perfdata() {
+    let run = Opsbook::new()
+        .readings(91.0, 10.0, 1.0)
+        .args(["health", "--format", "nagios"])
+        .run()
+        .expect_exit(2);
+    assert_eq!(run.stdout.lines().count(), 1, "{}", run.stdout);
+    assert!(
+        run.stdout
+            .starts_with("OPSBOOK HEALTH CRITICAL - memory: memory 91% used (> crit 90%)"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains(" | 'memory'=91%;;;0;100 "),
+        "{}",
+        run.stdout
+    );
+}
