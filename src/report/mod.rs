@@ -2,6 +2,7 @@
 //! into text. Rendering never re-runs or re-decides anything.
 
 mod json;
+mod junit;
 mod nagios;
 mod prometheus;
 mod text;
@@ -53,6 +54,7 @@ pub enum Format {
     Json,
     Prometheus,
     Nagios,
+    Junit,
 }
 
 pub fn render(report: &Report, format: Format, style: Style) -> String {
@@ -61,6 +63,7 @@ pub fn render(report: &Report, format: Format, style: Style) -> String {
         Format::Json => render_json(report),
         Format::Prometheus => prometheus::render(report),
         Format::Nagios => nagios::render(report),
+        Format::Junit => junit::render(report),
     }
 }
 

@@ -222,3 +222,20 @@ fn nagios_format_is_one_line_with_perfdata() {
         run.stdout
     );
 }
+
+#[test]
+fn junit_format_has_one_testcase_per_check() {
+    let run = Opsbook::new()
+        .readings(91.0, 10.0, 1.0)
+        .args(["health", "--format", "junit"])
+        .run()
+        .expect_exit(2);
+    assert!(run.stdout.starts_with("<?xml"), "{}", run.stdout);
+    assert_eq!(
+        run.stdout.matches("<testcase ").count(),
+        6,
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("type=\"critical\""), "{}", run.stdout);
+}
