@@ -27,14 +27,6 @@ impl Printer {
         }
     }
 
-    pub fn quiet(&self) -> bool {
-        self.quiet
-    }
-
-    pub fn stdout_is_terminal(&self) -> bool {
-        std::io::stdout().is_terminal()
-    }
-
     /// How reports should be styled for stdout.
     pub fn style(&self) -> Style {
         Style {

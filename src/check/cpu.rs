@@ -1,6 +1,6 @@
 //! `cpu`: CPU busy time over a short sample, against percent thresholds.
 
-use super::threshold::{Levels, grade};
+use super::threshold::{Levels, grade, note};
 use super::{BoxFuture, Check, Context, Data, Outcome, round};
 use std::time::Duration;
 
@@ -28,7 +28,7 @@ impl Check for CpuCheck {
             let (status, crossed) = grade(used, self.levels, "%");
             let message = format!(
                 "cpu {used}% busy{} over {} ms, {} CPUs",
-                crossed.map(|c| format!(" ({c})")).unwrap_or_default(),
+                note(crossed),
                 sample.as_millis(),
                 reading.count,
             );

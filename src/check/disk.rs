@@ -1,6 +1,6 @@
 //! `disk`: the filesystem holding a path, used space against percent thresholds.
 
-use super::threshold::{Levels, grade};
+use super::threshold::{Levels, grade, note};
 use super::{BoxFuture, Check, Context, Data, Outcome, gb, percent};
 use std::path::PathBuf;
 
@@ -26,7 +26,7 @@ impl Check for DiskCheck {
             let message = format!(
                 "{} {used}% used{}, {:.2} of {:.2} GB free",
                 reading.mount,
-                crossed.map(|c| format!(" ({c})")).unwrap_or_default(),
+                note(crossed),
                 gb(reading.available),
                 gb(reading.total),
             );

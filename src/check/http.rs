@@ -357,7 +357,9 @@ impl HttpCheck {
         let mut body = Vec::new();
         let mut truncated = false;
         while let Some(chunk) = response.chunk().await.map_err(describe_error)? {
-            let room = usize::try_from(spec.max_body).unwrap_or(usize::MAX) - body.len();
+            let room = usize::try_from(spec.max_body)
+                .unwrap_or(usize::MAX)
+                .saturating_sub(body.len());
             if chunk.len() >= room {
                 body.extend_from_slice(&chunk[..room]);
                 truncated = true;

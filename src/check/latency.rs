@@ -1,6 +1,7 @@
 //! Latency thresholds shared by network probes: `latency: { warn: 500ms, crit: 1s }`.
 
 use super::Status;
+use super::threshold::{Levels, Which, grade_by};
 use crate::config::Duration;
 use serde::{Deserialize, Deserializer, Serialize};
 
@@ -36,34 +37,24 @@ impl<'de> Deserialize<'de> for LatencyLevels {
 }
 
 impl LatencyLevels {
-    /// `(status, "latency 1.30 s > crit 1 s")`; strict like every threshold.
+    /// `(status, "latency 1.30 s > crit 1s")`; strict like every threshold.
     pub fn grade(&self, took: std::time::Duration) -> (Status, Option<String>) {
-        let shown = |d: std::time::Duration| humantime::format_duration(d).to_string();
-        if let Some(crit) = self.crit
-            && took > crit.0
-        {
-            return (
-                Status::Critical,
-                Some(format!(
-                    "latency {} > crit {}",
-                    seconds(took),
-                    shown(crit.0)
-                )),
-            );
-        }
-        if let Some(warn) = self.warn
-            && took > warn.0
-        {
-            return (
-                Status::Warning,
-                Some(format!(
-                    "latency {} > warn {}",
-                    seconds(took),
-                    shown(warn.0)
-                )),
-            );
-        }
-        (Status::Ok, None)
+        let secs = |d: Option<Duration>| d.map(|d| d.0.as_secs_f64());
+        let levels = Levels {
+            warn: secs(self.warn),
+            crit: secs(self.crit),
+            below: false,
+        };
+        let (status, crossed) = grade_by(took.as_secs_f64(), levels);
+        let described = crossed.map(|c| {
+            let level = match c.which {
+                Which::Warn => self.warn,
+                Which::Crit => self.crit,
+            };
+            let level = humantime::format_duration(level.map(|l| l.0).unwrap_or_default());
+            format!("latency {} {}", seconds(took), c.describe(level))
+        });
+        (status, described)
     }
 }
 

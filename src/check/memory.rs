@@ -1,6 +1,6 @@
 //! `memory`: RAM in use (total minus available) against percent thresholds.
 
-use super::threshold::{Levels, grade};
+use super::threshold::{Levels, grade, note};
 use super::{BoxFuture, Check, Context, Data, Outcome, gb, percent};
 
 pub struct MemoryCheck {
@@ -31,7 +31,7 @@ impl Check for MemoryCheck {
             };
             let message = format!(
                 "memory {used}% used{}, {:.2} of {:.2} GB available",
-                crossed.map(|c| format!(" ({c})")).unwrap_or_default(),
+                note(crossed),
                 gb(reading.available),
                 gb(reading.total),
             );

@@ -1,6 +1,6 @@
 //! `swap`: swap in use. Reported always, graded only when levels are configured.
 
-use super::threshold::{Levels, grade};
+use super::threshold::{Levels, grade, note};
 use super::{BoxFuture, Check, Context, Data, Outcome, Status, gb, percent};
 
 pub struct SwapCheck {
@@ -31,7 +31,7 @@ impl Check for SwapCheck {
             let (status, crossed) = grade(used, self.levels, "%");
             let message = format!(
                 "swap {used}% used{}, {:.2} of {:.2} GB free",
-                crossed.map(|c| format!(" ({c})")).unwrap_or_default(),
+                note(crossed),
                 gb(free),
                 gb(reading.swap_total),
             );

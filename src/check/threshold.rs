@@ -21,36 +21,66 @@ impl Levels {
     }
 }
 
-/// The status of `value`, and which level it crossed (`"> crit 90%"`) for the message.
-pub fn grade(value: f64, levels: Levels, unit: &str) -> (Status, Option<String>) {
-    let (op, crossed) = if levels.below {
-        (
-            "<",
-            (|v: f64, level: f64| v < level) as fn(f64, f64) -> bool,
-        )
-    } else {
-        (
-            ">",
-            (|v: f64, level: f64| v > level) as fn(f64, f64) -> bool,
-        )
-    };
-    if let Some(crit) = levels.crit
-        && crossed(value, crit)
-    {
-        return (
-            Status::Critical,
-            Some(format!("{op} crit {}{unit}", trim(crit))),
-        );
+/// Which level a value crossed: `op` is `>` (or `<` with `below`), `which` is warn or crit.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Crossed {
+    pub op: &'static str,
+    pub which: Which,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Which {
+    Warn,
+    Crit,
+}
+
+impl Crossed {
+    /// `> crit 90%`, with the level written by the caller (a percentage, a duration…).
+    pub fn describe(&self, level: impl std::fmt::Display) -> String {
+        let which = match self.which {
+            Which::Warn => "warn",
+            Which::Crit => "crit",
+        };
+        format!("{} {which} {level}", self.op)
     }
-    if let Some(warn) = levels.warn
-        && crossed(value, warn)
-    {
-        return (
-            Status::Warning,
-            Some(format!("{op} warn {}{unit}", trim(warn))),
-        );
+}
+
+/// The status of `value`, and the level it crossed, if any.
+pub fn grade_by(value: f64, levels: Levels) -> (Status, Option<Crossed>) {
+    let (op, crossed): (&'static str, fn(f64, f64) -> bool) = if levels.below {
+        ("<", |v, level| v < level)
+    } else {
+        (">", |v, level| v > level)
+    };
+    for (level, status, which) in [
+        (levels.crit, Status::Critical, Which::Crit),
+        (levels.warn, Status::Warning, Which::Warn),
+    ] {
+        if let Some(level) = level
+            && crossed(value, level)
+        {
+            return (status, Some(Crossed { op, which }));
+        }
     }
     (Status::Ok, None)
+}
+
+/// The status of `value`, and the level it crossed written with `unit` (`"> crit 90%"`).
+pub fn grade(value: f64, levels: Levels, unit: &str) -> (Status, Option<String>) {
+    let (status, crossed) = grade_by(value, levels);
+    let described = crossed.map(|c| {
+        let level = match c.which {
+            Which::Warn => levels.warn,
+            Which::Crit => levels.crit,
+        };
+        c.describe(format!("{}{unit}", trim(level.unwrap_or_default())))
+    });
+    (status, described)
+}
+
+/// ` (> warn 75%)` after a reading, or nothing when no level was crossed.
+pub fn note(crossed: Option<String>) -> String {
+    crossed.map(|c| format!(" ({c})")).unwrap_or_default()
 }
 
 /// `90` rather than `90.0`, `75.5` as is.

@@ -12,10 +12,7 @@ pub fn render(report: &Report) -> String {
         entry.insert("severity".into(), json!(result.status.as_str()));
         entry.insert("message".into(), json!(result.message));
         entry.insert("kind".into(), json!(result.kind));
-        entry.insert(
-            "duration_ms".into(),
-            json!(result.duration.as_secs_f64() * 1000.0).round_ms(),
-        );
+        entry.insert("duration_ms".into(), json!(ms(result.duration)));
         if let Ok(Value::Object(data)) = serde_json::to_value(&result.data) {
             entry.extend(data);
         }
@@ -25,7 +22,7 @@ pub fn render(report: &Report) -> String {
         "status": report.status().health_word(),
         "severity": report.status().as_str(),
         "timestamp": report.timestamp.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
-        "duration_ms": json!(report.duration.as_secs_f64() * 1000.0).round_ms(),
+        "duration_ms": ms(report.duration),
         "checks": checks,
     });
     let mut text = serde_json::to_string_pretty(&document).unwrap_or_default();
@@ -33,18 +30,9 @@ pub fn render(report: &Report) -> String {
     text
 }
 
-trait RoundMs {
-    fn round_ms(self) -> Value;
-}
-
-impl RoundMs for Value {
-    /// Milliseconds to one decimal: enough to read, no noise.
-    fn round_ms(self) -> Value {
-        match self.as_f64() {
-            Some(ms) => json!((ms * 10.0).round() / 10.0),
-            None => self,
-        }
-    }
+/// Milliseconds to one decimal: enough to read, no noise.
+fn ms(duration: std::time::Duration) -> f64 {
+    (duration.as_secs_f64() * 10_000.0).round() / 10.0
 }
 
 #[cfg(test)]

@@ -261,3 +261,21 @@ fn probes_run_concurrently_up_to_the_bound() {
     assert!(timed("64") < Duration::from_millis(2800));
     assert!(timed("2") >= Duration::from_millis(1600));
 }
+
+#[test]
+fn an_unreadable_ca_file_is_unknown_and_says_which_file() {
+    let base = server::http();
+    let run = health(&format!(
+        "    - {{ name: api, http: {{ url: \"{base}/ok\", ca_file: /no/such/ca.pem }} }}\n"
+    ))
+    .expect_exit(3);
+    let json = run.json();
+    let message = check(&json, "api")["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        message.starts_with("cannot read ca_file /no/such/ca.pem"),
+        "{message}"
+    );
+}

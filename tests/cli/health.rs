@@ -239,3 +239,20 @@ fn junit_format_has_one_testcase_per_check() {
     );
     assert!(run.stdout.contains("type=\"critical\""), "{}", run.stdout);
 }
+
+#[test]
+fn bad_test_seams_are_usage_errors_naming_the_value() {
+    Opsbook::new()
+        .file("readings.json", "{\"memory\": 3}")
+        .env("OPSBOOK_READINGS", "readings.json")
+        .args(["health"])
+        .run()
+        .expect_exit(64)
+        .stderr_contains("readings file readings.json is invalid");
+    Opsbook::new()
+        .env("OPSBOOK_NOW", "yesterday")
+        .args(["health"])
+        .run()
+        .expect_exit(64)
+        .stderr_contains("OPSBOOK_NOW=\"yesterday\" is not an RFC 3339 time");
+}
