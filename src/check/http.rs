@@ -3,11 +3,12 @@
 //! finish within `timeout`, and at most `max_body` bytes of the body are ever read.
 
 use super::latency::{LatencyLevels, seconds};
+use super::resolve::{ReqwestResolver, Server};
 use super::{BoxFuture, Check, Context, Data, Outcome, Status};
 use crate::config::{Duration, Text};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -32,6 +33,8 @@ pub struct HttpSpec {
     pub ca_file: Option<Text>,
     #[serde(default = "default_redirects")]
     pub max_redirects: usize,
+    /// Resolve the URL's host through this DNS server instead of the system's resolver.
+    pub resolver: Option<Server>,
     /// At most this many bytes of the body are read (default 1 MiB).
     #[serde(default = "default_max_body")]
     pub max_body: u64,
@@ -479,7 +482,7 @@ fn describe_error(error: reqwest::Error) -> String {
     format!("{what}: {root}")
 }
 
-type ClientKey = (bool, Option<String>, usize);
+type ClientKey = (bool, Option<String>, usize, Option<Server>);
 
 /// Clients are shared between checks with the same TLS and redirect settings, so a
 /// thousand endpoints do not load the system's CA store a thousand times.
@@ -489,6 +492,7 @@ fn client(spec: &HttpSpec) -> Result<reqwest::Client, String> {
         spec.insecure,
         spec.ca_file.as_ref().map(|f| f.as_str().to_string()),
         spec.max_redirects,
+        spec.resolver,
     );
     let clients = CLIENTS.get_or_init(Default::default);
     let mut clients = clients
@@ -502,6 +506,12 @@ fn client(spec: &HttpSpec) -> Result<reqwest::Client, String> {
         .user_agent(concat!("opsbook/", env!("CARGO_PKG_VERSION")))
         .redirect(reqwest::redirect::Policy::limited(spec.max_redirects))
         .tls_danger_accept_invalid_certs(spec.insecure);
+    if let Some(server) = spec.resolver {
+        builder = builder.dns_resolver(Arc::new(ReqwestResolver {
+            server,
+            timeout: spec.timeout.0,
+        }));
+    }
     if let Some(ca_file) = &spec.ca_file {
         let pem = std::fs::read(ca_file.as_str())
             .map_err(|e| format!("cannot read ca_file {}: {e}", ca_file.shown()))?;

@@ -6,25 +6,30 @@
 mod application;
 mod cpu;
 mod disk;
+pub mod dns;
 pub mod http;
 pub mod latency;
 mod load;
 mod memory;
+pub mod resolve;
 pub mod resources;
 pub mod spec;
 mod swap;
 pub mod tcp;
 pub mod threshold;
+pub mod tls_cert;
 
 pub use application::ApplicationCheck;
 pub use cpu::CpuCheck;
 pub use disk::DiskCheck;
+pub use dns::DnsCheck;
 pub use http::HttpCheck;
 pub use load::LoadCheck;
 pub use memory::MemoryCheck;
 pub use spec::StepSpec;
 pub use swap::SwapCheck;
 pub use tcp::TcpCheck;
+pub use tls_cert::TlsCertCheck;
 
 use serde::Serialize;
 use std::future::Future;
@@ -157,6 +162,20 @@ pub enum Data {
     Tcp {
         address: String,
         latency_ms: f64,
+    },
+    Dns {
+        name: String,
+        server: Option<String>,
+        addresses: Vec<String>,
+        latency_ms: f64,
+    },
+    TlsCert {
+        address: String,
+        days_left: i64,
+        not_after: String,
+        subject: String,
+        issuer: String,
+        chain: Vec<tls_cert::CertInfo>,
     },
     Load {
         load1: f64,

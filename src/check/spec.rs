@@ -1,7 +1,10 @@
 //! The step schema shared by `health.endpoints` and (later) runbooks: a `name` and exactly
 //! one kind. This is the one place step kinds are registered.
 
-use super::{HttpCheck, TcpCheck, http::HttpSpec, tcp::TcpSpec};
+use super::{
+    DnsCheck, HttpCheck, TcpCheck, TlsCertCheck, dns::DnsSpec, http::HttpSpec, tcp::TcpSpec,
+    tls_cert::TlsCertSpec,
+};
 use crate::engine::Step;
 use serde::{Deserialize, Serialize};
 
@@ -17,10 +20,12 @@ pub struct StepSpec {
 pub enum KindSpec {
     Http(HttpSpec),
     Tcp(TcpSpec),
+    TlsCert(TlsCertSpec),
+    Dns(DnsSpec),
 }
 
 /// Every kind's key, for "exactly one of" messages.
-pub const KINDS: [&str; 2] = ["http", "tcp"];
+pub const KINDS: [&str; 4] = ["http", "tcp", "tls_cert", "dns"];
 
 impl<'de> Deserialize<'de> for StepSpec {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -30,6 +35,8 @@ impl<'de> Deserialize<'de> for StepSpec {
             name: String,
             http: Option<HttpSpec>,
             tcp: Option<TcpSpec>,
+            tls_cert: Option<TlsCertSpec>,
+            dns: Option<DnsSpec>,
         }
         let raw = Raw::deserialize(deserializer)?;
         let mut kinds = Vec::new();
@@ -38,6 +45,12 @@ impl<'de> Deserialize<'de> for StepSpec {
         }
         if let Some(spec) = raw.tcp {
             kinds.push(KindSpec::Tcp(spec));
+        }
+        if let Some(spec) = raw.tls_cert {
+            kinds.push(KindSpec::TlsCert(spec));
+        }
+        if let Some(spec) = raw.dns {
+            kinds.push(KindSpec::Dns(spec));
         }
         let name = raw.name;
         match kinds.len() {
@@ -62,6 +75,8 @@ impl StepSpec {
         match &self.kind {
             KindSpec::Http(spec) => Step::new(&self.name, HttpCheck::new(spec.clone())),
             KindSpec::Tcp(spec) => Step::new(&self.name, TcpCheck { spec: spec.clone() }),
+            KindSpec::TlsCert(spec) => Step::new(&self.name, TlsCertCheck { spec: spec.clone() }),
+            KindSpec::Dns(spec) => Step::new(&self.name, DnsCheck { spec: spec.clone() }),
         }
     }
 }

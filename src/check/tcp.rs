@@ -2,6 +2,7 @@
 //! reply (Redis `PING` → `+PONG`); latency graded like every probe.
 
 use super::latency::{LatencyLevels, seconds};
+use super::resolve::{self, Server};
 use super::{BoxFuture, Check, Context, Data, Outcome, Status};
 use crate::config::{Duration, Text};
 use serde::{Deserialize, Serialize};
@@ -24,6 +25,8 @@ pub struct TcpSpec {
     pub expect: Option<Text>,
     #[serde(default)]
     pub latency: LatencyLevels,
+    /// Resolve `host` through this DNS server instead of the system's resolver.
+    pub resolver: Option<Server>,
 }
 
 fn default_timeout() -> Duration {
@@ -78,7 +81,9 @@ impl Check for TcpCheck {
 impl TcpCheck {
     async fn exchange(&self) -> Result<(), String> {
         let spec = &self.spec;
-        let mut stream = tokio::net::TcpStream::connect((spec.host.as_str(), spec.port))
+        let addresses =
+            resolve::lookup(spec.host.as_str(), spec.port, spec.resolver, spec.timeout.0).await?;
+        let mut stream = tokio::net::TcpStream::connect(addresses.as_slice())
             .await
             .map_err(|e| format!("cannot connect: {e}"))?;
         if let Some(send) = &spec.send {

@@ -29,10 +29,11 @@ pub fn render(report: &Report) -> String {
                 | Data::Cpu { percent_used, .. } => {
                     Some(format!("'{label}'={percent_used}%;;;0;100"))
                 }
-                Data::Http { latency_ms, .. } | Data::Tcp { latency_ms, .. } => {
-                    Some(format!("'{label}'={latency_ms}ms"))
-                }
+                Data::Http { latency_ms, .. }
+                | Data::Tcp { latency_ms, .. }
+                | Data::Dns { latency_ms, .. } => Some(format!("'{label}'={latency_ms}ms")),
                 Data::Load { load1, .. } => Some(format!("'{label}'={load1}")),
+                Data::TlsCert { days_left, .. } => Some(format!("'{label}'={days_left}")),
                 Data::None | Data::Application { .. } => None,
             }
         })

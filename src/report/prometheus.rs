@@ -52,6 +52,7 @@ pub fn render(report: &Report) -> String {
     let mut latency = Vec::new();
     let mut http_codes = Vec::new();
     let mut load = Vec::new();
+    let mut cert_days = Vec::new();
     for r in &report.results {
         let labels = check_labels(&r.name, &r.kind);
         match &r.data {
@@ -69,7 +70,10 @@ pub fn render(report: &Report) -> String {
                     http_codes.push((labels, f64::from(*code)));
                 }
             }
-            Data::Tcp { latency_ms, .. } => latency.push((labels, latency_ms / 1000.0)),
+            Data::Tcp { latency_ms, .. } | Data::Dns { latency_ms, .. } => {
+                latency.push((labels, latency_ms / 1000.0))
+            }
+            Data::TlsCert { days_left, .. } => cert_days.push((labels, *days_left as f64)),
             Data::Load {
                 load1,
                 load5,
@@ -95,6 +99,11 @@ pub fn render(report: &Report) -> String {
         http_codes,
     );
     family("opsbook_load_average", "System load average.", load);
+    family(
+        "opsbook_tls_cert_days_left",
+        "Days until the served TLS certificate expires.",
+        cert_days,
+    );
     out
 }
 

@@ -7,3 +7,4 @@ mod endpoints;
 mod health;
 mod help;
 mod logging;
+mod tls_dns;

@@ -2,7 +2,9 @@
 //! in a fresh temporary directory with a clean environment.
 #![allow(dead_code)]
 
+pub mod dns;
 pub mod server;
+pub mod tls;
 
 use std::path::{Path, PathBuf};
 

@@ -1,0 +1,218 @@
+//! Name resolution for network probes. Without a `resolver`, names go through the
+//! system's resolver (getaddrinfo, as curl does). With `resolver: 10.0.0.2:53` (or any
+//! `host:port`), the probe asks that DNS server directly over UDP, so a check can test a
+//! particular server and a test can bring its own on 127.0.0.1.
+
+use hickory_proto::op::{Message, ResponseCode};
+use hickory_proto::rr::{Name, RData, RecordType};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+/// The address of a DNS server: `127.0.0.1:5353`, or an IP alone for port 53.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Server(pub SocketAddr);
+
+impl std::str::FromStr for Server {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        if let Ok(address) = text.parse::<SocketAddr>() {
+            return Ok(Server(address));
+        }
+        text.parse::<IpAddr>()
+            .map(|ip| Server(SocketAddr::new(ip, 53)))
+            .map_err(|_| {
+                format!("{text:?} is not a DNS server address: write an IP, or IP:port such as 127.0.0.1:5353")
+            })
+    }
+}
+
+impl<'de> Deserialize<'de> for Server {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+impl Serialize for Server {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(&self.0)
+    }
+}
+
+/// The addresses a name has for `record_type` (A or AAAA), asked of `server`.
+/// NXDOMAIN, SERVFAIL and an empty answer are errors that say so.
+pub async fn query(
+    server: Server,
+    name: &str,
+    record_type: RecordType,
+    timeout: Duration,
+) -> Result<Vec<IpAddr>, String> {
+    let exchange = async {
+        let fqdn =
+            Name::from_ascii(name).map_err(|e| format!("{name:?} is not a valid DNS name: {e}"))?;
+        let mut message = Message::query();
+        message.metadata.recursion_desired = true;
+        message.add_query(hickory_proto::op::Query::query(fqdn, record_type));
+        let bytes = message
+            .to_vec()
+            .map_err(|e| format!("cannot encode the DNS query: {e}"))?;
+        let bind: SocketAddr = if server.0.is_ipv4() {
+            ([0, 0, 0, 0], 0).into()
+        } else {
+            (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+        };
+        let socket = tokio::net::UdpSocket::bind(bind)
+            .await
+            .map_err(|e| format!("cannot open a UDP socket: {e}"))?;
+        socket
+            .connect(server.0)
+            .await
+            .map_err(|e| format!("cannot reach DNS server {}: {e}", server.0))?;
+        socket
+            .send(&bytes)
+            .await
+            .map_err(|e| format!("cannot send to DNS server {}: {e}", server.0))?;
+        let mut buf = vec![0u8; 4096];
+        loop {
+            let n = socket
+                .recv(&mut buf)
+                .await
+                .map_err(|e| format!("DNS server {} did not answer: {e}", server.0))?;
+            let Ok(reply) = Message::from_vec(&buf[..n]) else {
+                continue;
+            };
+            if reply.metadata.id != message.metadata.id {
+                continue; // a stray or spoofed datagram; keep waiting for ours
+            }
+            return addresses(name, server, &reply, record_type);
+        }
+    };
+    match tokio::time::timeout(timeout, exchange).await {
+        Ok(result) => result,
+        Err(_) => Err(format!(
+            "DNS server {} did not answer for {name} within {}",
+            server.0,
+            humantime::format_duration(timeout)
+        )),
+    }
+}
+
+fn addresses(
+    name: &str,
+    server: Server,
+    reply: &Message,
+    record_type: RecordType,
+) -> Result<Vec<IpAddr>, String> {
+    match reply.metadata.response_code {
+        ResponseCode::NoError => {}
+        ResponseCode::NXDomain => {
+            return Err(format!(
+                "{name} does not exist (NXDOMAIN from {})",
+                server.0
+            ));
+        }
+        code => {
+            return Err(format!(
+                "DNS server {} answered {code} for {name}",
+                server.0
+            ));
+        }
+    }
+    let found: Vec<IpAddr> = reply
+        .answers
+        .iter()
+        .filter_map(|record| match &record.data {
+            RData::A(a) if record_type == RecordType::A => Some(IpAddr::V4(a.0)),
+            RData::AAAA(a) if record_type == RecordType::AAAA => Some(IpAddr::V6(a.0)),
+            _ => None,
+        })
+        .collect();
+    if found.is_empty() {
+        return Err(format!(
+            "{name} has no {record_type} record (asked {})",
+            server.0
+        ));
+    }
+    Ok(found)
+}
+
+/// Socket addresses for `host:port`: an IP literal as is, else through `resolver` (A,
+/// then AAAA) or the system's resolver.
+pub async fn lookup(
+    host: &str,
+    port: u16,
+    resolver: Option<Server>,
+    timeout: Duration,
+) -> Result<Vec<SocketAddr>, String> {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    if let Ok(ip) = bare.parse::<IpAddr>() {
+        return Ok(vec![SocketAddr::new(ip, port)]);
+    }
+    let Some(server) = resolver else {
+        let found = tokio::time::timeout(timeout, tokio::net::lookup_host((host, port)))
+            .await
+            .map_err(|_| {
+                format!(
+                    "{host} did not resolve within {}",
+                    humantime::format_duration(timeout)
+                )
+            })?
+            .map_err(|e| format!("cannot resolve {host}: {e}"))?;
+        return Ok(found.collect());
+    };
+    let ips = match query(server, host, RecordType::A, timeout).await {
+        Ok(ips) => ips,
+        Err(first) if first.contains("has no A record") => {
+            query(server, host, RecordType::AAAA, timeout).await?
+        }
+        Err(first) => return Err(first),
+    };
+    Ok(ips
+        .into_iter()
+        .map(|ip| SocketAddr::new(ip, port))
+        .collect())
+}
+
+/// Lets reqwest resolve through a chosen DNS server.
+pub struct ReqwestResolver {
+    pub server: Server,
+    pub timeout: Duration,
+}
+
+impl reqwest::dns::Resolve for ReqwestResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let (server, timeout) = (self.server, self.timeout);
+        let host = name.as_str().to_string();
+        Box::pin(async move {
+            let found = lookup(&host, 0, Some(server), timeout).await?;
+            let addrs: reqwest::dns::Addrs = Box::new(found.into_iter());
+            Ok(addrs)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_addresses_parse_with_a_default_port() {
+        assert_eq!(
+            "127.0.0.1:5353".parse::<Server>(),
+            Ok(Server(([127, 0, 0, 1], 5353).into()))
+        );
+        assert_eq!(
+            "10.0.0.2".parse::<Server>(),
+            Ok(Server(([10, 0, 0, 2], 53).into()))
+        );
+        assert!(
+            "dns.example"
+                .parse::<Server>()
+                .unwrap_err()
+                .contains("not a DNS server address")
+        );
+    }
+}
