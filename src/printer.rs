@@ -47,6 +47,19 @@ impl Printer {
         }
     }
 
+    /// A progress line for a person (retrying, listening on…): stderr, so stdout stays
+    /// the report; suppressed by `--quiet`.
+    pub fn progress(&self, message: &str) {
+        if !self.quiet {
+            write_masked(&mut std::io::stderr().lock(), &format!("{message}\n"));
+        }
+    }
+
+    /// Whether stdout is a terminal a report can be redrawn on.
+    pub fn redraws(&self) -> bool {
+        std::io::stdout().is_terminal()
+    }
+
     pub fn warn(&self, message: &str) {
         self.diagnostic("warning", anstyle::AnsiColor::Yellow, message);
     }

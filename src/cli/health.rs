@@ -1,14 +1,35 @@
-//! `opsbook health`: run the health runbook and print it in the format asked.
+//! `opsbook health`: run the health runbook and print it in the format asked; or keep
+//! running it (`--watch`), serve it over HTTP (`--serve`), or wait for it to pass
+//! (`--retry-timeout`, the deploy gate).
 
-use super::{Session, check_context, runtime};
-use crate::report::{Format, render};
+use super::{Session, check_context, duration_arg, runtime, stop_signal};
+use crate::check::{Context, Status};
+use crate::config::HealthConfig;
+use crate::health::{check, serve};
+use crate::report::{Format, Report, render};
 use clap::Args;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
 
 #[derive(Debug, Args)]
 pub struct HealthArgs {
     /// How many endpoint probes run at once [default: health.concurrency, 64]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub concurrency: Option<u16>,
+    /// Re-run every DUR and redraw, until Ctrl-C
+    #[arg(long, value_name = "DUR", value_parser = duration_arg,
+          conflicts_with_all = ["serve", "retry_timeout"])]
+    pub watch: Option<Duration>,
+    /// Serve /health, /health/ready, /health/detailed and /metrics on ADDR (e.g. 127.0.0.1:9090)
+    #[arg(long, value_name = "ADDR", conflicts_with = "retry_timeout")]
+    pub serve: Option<SocketAddr>,
+    /// Re-run until every check is ok or DUR has passed: a deploy gate
+    #[arg(long, value_name = "DUR", value_parser = duration_arg)]
+    pub retry_timeout: Option<Duration>,
+    /// Pause between the attempts of --retry-timeout
+    #[arg(long, value_name = "DUR", value_parser = duration_arg, default_value = "5s",
+          requires = "retry_timeout")]
+    pub sleep: Duration,
 }
 
 pub fn exec(args: &HealthArgs, session: &Session) -> anyhow::Result<u8> {
@@ -18,11 +39,122 @@ pub fn exec(args: &HealthArgs, session: &Session) -> anyhow::Result<u8> {
     if let Some(n) = args.concurrency {
         config.concurrency = usize::from(n);
     }
-    let report = runtime()?.block_on(crate::health::check(&config, &ctx));
-    let rendered = render(&report, format, session.printer.style());
+    let rt = runtime()?;
+    if let Some(address) = args.serve {
+        return rt.block_on(serve_on(address, config, ctx, session));
+    }
+    if let Some(every) = args.watch {
+        return rt.block_on(watch(every, &config, &ctx, format, session));
+    }
+    let report = match args.retry_timeout {
+        Some(limit) => rt.block_on(gate(limit, args.sleep, &config, &ctx, session)),
+        None => rt.block_on(check(&config, &ctx)),
+    };
+    print(&report, format, session);
+    Ok(report.status().exit_code())
+}
+
+fn print(report: &Report, format: Format, session: &Session) {
+    let rendered = render(report, format, session.printer.style());
     match format {
         Format::Text => session.printer.human(&rendered),
         _ => session.printer.data(&rendered),
     }
-    Ok(report.status().exit_code())
+}
+
+/// Run, print, wait, until Ctrl-C or SIGTERM; the exit code is the last report's.
+async fn watch(
+    every: Duration,
+    config: &HealthConfig,
+    ctx: &Context,
+    format: Format,
+    session: &Session,
+) -> anyhow::Result<u8> {
+    let stop = stop_signal()?;
+    tokio::pin!(stop);
+    let mut code = 0;
+    loop {
+        let report = tokio::select! {
+            report = check(config, ctx) => report,
+            () = &mut stop => return Ok(code),
+        };
+        code = report.status().exit_code();
+        if session.printer.redraws() {
+            session.printer.data("\x1b[H\x1b[2J");
+        }
+        print(&report, format, session);
+        if format == Format::Text {
+            session.printer.human(&format!(
+                "every {} · Ctrl-C to stop\n",
+                humantime::format_duration(every)
+            ));
+        }
+        tokio::select! {
+            () = tokio::time::sleep(every) => {}
+            () = &mut stop => return Ok(code),
+        }
+    }
+}
+
+/// The deploy gate: re-run the whole report until it is ok or `limit` has passed, and
+/// return the last one.
+async fn gate(
+    limit: Duration,
+    pause: Duration,
+    config: &HealthConfig,
+    ctx: &Context,
+    session: &Session,
+) -> Report {
+    let deadline = Instant::now() + limit;
+    let mut attempt = 1;
+    loop {
+        let report = check(config, ctx).await;
+        let status = report.status();
+        let left = deadline.saturating_duration_since(Instant::now());
+        if matches!(status, Status::Ok | Status::Skipped) || left.is_zero() {
+            if attempt > 1 {
+                session.printer.progress(&format!(
+                    "health: {} after {attempt} attempts",
+                    status.health_word()
+                ));
+            }
+            return report;
+        }
+        let failing: Vec<&str> = report
+            .results
+            .iter()
+            .filter(|r| !matches!(r.status, Status::Ok | Status::Skipped))
+            .map(|r| r.name.as_str())
+            .collect();
+        let wait = Duration::from_millis(pause.min(left).as_millis() as u64);
+        session.printer.progress(&format!(
+            "health: {} (attempt {attempt}: {}); again in {}, {} left",
+            status.health_word(),
+            failing.join(", "),
+            humantime::format_duration(wait),
+            humantime::format_duration(Duration::from_secs(left.as_secs_f64().ceil() as u64)),
+        ));
+        tokio::time::sleep(wait).await;
+        attempt += 1;
+    }
+}
+
+async fn serve_on(
+    address: SocketAddr,
+    config: HealthConfig,
+    ctx: Context,
+    session: &Session,
+) -> anyhow::Result<u8> {
+    let stop = stop_signal()?;
+    let listener = serve::bind(address).await?;
+    let bound = listener.local_addr().unwrap_or(address);
+    session.printer.progress(&format!(
+        "health: serving http://{bound}/health (/health/ready, /health/detailed, /metrics); results cached for {}; Ctrl-C to stop",
+        humantime::format_duration(config.serve_cache.0)
+    ));
+    tracing::info!(%bound, "health server started");
+    serve::serve(serve::Server::new(config, ctx), listener, stop).await;
+    tracing::info!(%bound, "health server stopped");
+    session.printer.progress("health: server stopped");
+    Ok(0)
 }

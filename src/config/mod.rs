@@ -89,6 +89,8 @@ pub struct HealthConfig {
     pub endpoints: Endpoints,
     /// How many endpoint probes run at once (`--concurrency`).
     pub concurrency: usize,
+    /// How long `health --serve` reuses a result before running the checks again.
+    pub serve_cache: Duration,
 }
 
 impl Default for HealthConfig {
@@ -99,6 +101,7 @@ impl Default for HealthConfig {
             cpu_sample: Duration(std::time::Duration::from_millis(250)),
             endpoints: Endpoints::default(),
             concurrency: 64,
+            serve_cache: Duration(std::time::Duration::from_secs(5)),
         }
     }
 }

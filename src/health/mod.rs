@@ -11,6 +11,8 @@ use crate::report::Report;
 use std::path::PathBuf;
 use std::time::Instant;
 
+pub mod serve;
+
 /// The health runbook: the steps `opsbook health` runs, in report order.
 pub fn steps(config: &HealthConfig) -> Vec<Step> {
     let t = &config.thresholds;

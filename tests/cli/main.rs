@@ -7,4 +7,5 @@ mod endpoints;
 mod health;
 mod help;
 mod logging;
+mod modes;
 mod tls_dns;

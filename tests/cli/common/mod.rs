@@ -72,8 +72,8 @@ impl Opsbook {
             .env("OPSBOOK_READINGS", path.display().to_string())
     }
 
-    pub fn run(self) -> Run {
-        let mut cmd = assert_cmd::Command::cargo_bin("opsbook").expect("binary built");
+    fn command(&self) -> std::process::Command {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_opsbook"));
         cmd.current_dir(self.dir.path()).args(&self.args);
         for var in [
             "ENVIRONMENT",
@@ -91,12 +91,97 @@ impl Opsbook {
         for (key, value) in &self.env {
             cmd.env(key, value);
         }
-        let output = cmd.output().expect("run opsbook");
+        cmd
+    }
+
+    pub fn run(self) -> Run {
+        let output = self
+            .command()
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("run opsbook");
         Run {
             code: output.status.code(),
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
             _dir: self.dir,
+        }
+    }
+
+    /// Start opsbook in the background (stdout and stderr piped) for tests that talk to
+    /// it or signal it while it runs.
+    pub fn spawn(self) -> Running {
+        use std::process::Stdio;
+        let child = self
+            .command()
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start opsbook");
+        Running {
+            child,
+            _dir: self.dir,
+        }
+    }
+}
+
+pub struct Running {
+    pub child: std::process::Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Running {
+    /// Read stderr lines until one contains `needle`; that line.
+    pub fn stderr_line(&mut self, needle: &str) -> String {
+        use std::io::BufRead;
+        let stderr = self.child.stderr.as_mut().expect("piped stderr");
+        let mut reader = std::io::BufReader::new(stderr);
+        let mut line = String::new();
+        loop {
+            line.clear();
+            let n = reader.read_line(&mut line).expect("read stderr");
+            assert!(n > 0, "opsbook ended before printing {needle:?}");
+            if line.contains(needle) {
+                return line;
+            }
+        }
+    }
+
+    pub fn signal(&self, signal: i32) {
+        let pid = i32::try_from(self.child.id()).expect("pid");
+        // SAFETY: kill(2) on our own child's pid has no memory effects.
+        let rc = unsafe { libc::kill(pid, signal) };
+        assert_eq!(rc, 0, "kill failed");
+    }
+
+    /// Wait for the process to end (at most `limit`), and collect what it printed.
+    pub fn finish(mut self, limit: std::time::Duration) -> Run {
+        use std::io::Read;
+        let started = std::time::Instant::now();
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                break status;
+            }
+            if started.elapsed() > limit {
+                let _ = self.child.kill();
+                panic!("opsbook did not end within {limit:?}");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        let mut stdout = String::new();
+        let mut stderr = String::new();
+        if let Some(mut out) = self.child.stdout.take() {
+            let _ = out.read_to_string(&mut stdout);
+        }
+        if let Some(mut err) = self.child.stderr.take() {
+            let _ = err.read_to_string(&mut stderr);
+        }
+        Run {
+            code: status.code(),
+            stdout,
+            stderr,
+            _dir: self._dir,
         }
     }
 }

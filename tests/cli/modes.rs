@@ -1,0 +1,246 @@
+//! `health --serve`, `--watch` and `--retry-timeout`: the long-running and repeating
+//! modes, driven through real HTTP requests and real signals.
+
+use crate::common::{Opsbook, server};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+fn config(endpoints: &str, extra: &str) -> String {
+    format!("health:\n{extra}  endpoints:\n{endpoints}")
+}
+
+/// Start `health --serve 127.0.0.1:0` and return it with the address it bound.
+fn serving(opsbook: Opsbook) -> (crate::common::Running, String) {
+    let mut running = opsbook
+        .args(["--config", "ops.yaml", "health", "--serve", "127.0.0.1:0"])
+        .spawn();
+    let line = running.stderr_line("serving http://");
+    let address = line
+        .split("http://")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .expect("address in the banner")
+        .to_string();
+    (running, address)
+}
+
+#[test]
+fn serve_answers_every_route_caches_bursts_and_stops_on_sigterm() {
+    let (base, count) = server::flaky(0);
+    let (running, address) = serving(Opsbook::new().readings(10.0, 10.0, 1.0).file(
+        "ops.yaml",
+        &config(
+            &format!("    - {{ name: api, http: {{ url: \"{base}/health\" }} }}\n"),
+            "  serve_cache: 1h\n",
+        ),
+    ));
+    let (code, body) = server::get(&address, "/health");
+    assert_eq!(code, 200, "{body}");
+    let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(json["status"], "healthy");
+    assert!(json["timestamp"].is_string());
+
+    // A burst of scrapes from many clients at once is answered from one run.
+    let burst: Vec<_> = (0..16)
+        .map(|i| {
+            let address = address.clone();
+            let path = [
+                "/health",
+                "/health/ready",
+                "/health/readiness",
+                "/health/detailed",
+                "/metrics",
+            ][i % 5];
+            std::thread::spawn(move || server::get(&address, path).0)
+        })
+        .collect();
+    for handle in burst {
+        assert_eq!(handle.join().unwrap(), 200);
+    }
+    assert_eq!(
+        count.load(Ordering::SeqCst),
+        1,
+        "the checks ran more than once"
+    );
+
+    let (_, ready) = server::get(&address, "/health/readiness");
+    let ready: serde_json::Value = serde_json::from_str(&ready).unwrap();
+    assert_eq!(ready["status"], "ready");
+    assert_eq!(ready["checks"]["api"]["status"], "ok");
+    assert!(ready["checks"].get("memory").is_none(), "{ready}");
+    let (_, detailed) = server::get(&address, "/health/detailed");
+    let detailed: serde_json::Value = serde_json::from_str(&detailed).unwrap();
+    assert_eq!(detailed["checks"]["memory"]["percent_used"], 10.0);
+    assert_eq!(detailed["checks"]["api"]["status_code"], 200);
+    let (_, metrics) = server::get(&address, "/metrics");
+    assert!(metrics.contains("opsbook_check_status{check=\"api\",kind=\"http\"} 0\n"));
+    assert_eq!(server::get(&address, "/nope").0, 404);
+
+    running.signal(libc::SIGTERM);
+    running
+        .finish(Duration::from_secs(10))
+        .expect_exit(0)
+        .stderr_contains("server stopped");
+}
+
+#[test]
+fn serve_says_503_when_unhealthy_and_refreshes_after_the_cache_interval() {
+    let (base, count) = server::flaky(1);
+    let (running, address) = serving(Opsbook::new().readings(10.0, 10.0, 1.0).file(
+        "ops.yaml",
+        &config(
+            &format!("    - {{ name: api, http: {{ url: \"{base}/health\" }} }}\n"),
+            "  serve_cache: 300ms\n",
+        ),
+    ));
+    // First run: the server's first answer is a 503, so everything is unhealthy.
+    let (code, body) = server::get(&address, "/health");
+    assert_eq!(code, 503, "{body}");
+    assert_eq!(server::get(&address, "/health/ready").0, 503);
+    let (code, detailed) = server::get(&address, "/health/detailed");
+    assert_eq!(code, 503);
+    assert!(detailed.contains("status 503, expected 2xx"), "{detailed}");
+    assert_eq!(server::get(&address, "/metrics").0, 200);
+    assert_eq!(count.load(Ordering::SeqCst), 1);
+    // Once the cached result is older than serve_cache, the checks run again.
+    std::thread::sleep(Duration::from_millis(400));
+    assert_eq!(server::get(&address, "/health").0, 200);
+    assert_eq!(count.load(Ordering::SeqCst), 2);
+    running.signal(libc::SIGINT);
+    running.finish(Duration::from_secs(10)).expect_exit(0);
+}
+
+#[test]
+fn serve_on_an_address_in_use_fails_naming_it() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    Opsbook::new()
+        .readings(10.0, 10.0, 1.0)
+        .args(["health", "--serve", &address])
+        .run()
+        .expect_exit(1)
+        .stderr_contains(&format!("cannot listen on {address}"));
+}
+
+#[test]
+fn watch_reruns_until_interrupted() {
+    let (base, count) = server::flaky(0);
+    let running = Opsbook::new()
+        .readings(10.0, 10.0, 1.0)
+        .file(
+            "ops.yaml",
+            &config(
+                &format!("    - {{ name: api, http: {{ url: \"{base}/health\" }} }}\n"),
+                "",
+            ),
+        )
+        .args(["--config", "ops.yaml", "health", "--watch", "100ms"])
+        .spawn();
+    let started = Instant::now();
+    // The fourth probe has started, so at least three reports are out.
+    while count.load(Ordering::SeqCst) < 4 {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "watch did not re-run"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    running.signal(libc::SIGINT);
+    let run = running.finish(Duration::from_secs(10)).expect_exit(0);
+    assert!(
+        run.stdout.matches("health: healthy").count() >= 3,
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("every 100ms · Ctrl-C to stop"));
+    // Not a terminal: reports follow one another, no screen-clearing codes.
+    assert!(!run.stdout.contains('\x1b'));
+}
+
+#[test]
+fn the_deploy_gate_waits_until_healthy() {
+    let (base, count) = server::flaky(2);
+    let run = Opsbook::new()
+        .readings(10.0, 10.0, 1.0)
+        .file(
+            "ops.yaml",
+            &config(
+                &format!("    - {{ name: api, http: {{ url: \"{base}/health\" }} }}\n"),
+                "",
+            ),
+        )
+        .args([
+            "--config",
+            "ops.yaml",
+            "health",
+            "--retry-timeout",
+            "30s",
+            "--sleep",
+            "100ms",
+            "--format",
+            "json",
+        ])
+        .run()
+        .expect_exit(0)
+        .stderr_contains("health: unhealthy (attempt 1: api); again in 100ms")
+        .stderr_contains("health: healthy after 3 attempts");
+    assert_eq!(count.load(Ordering::SeqCst), 3);
+    // Only the final report is printed.
+    assert_eq!(run.json()["status"], "healthy");
+}
+
+#[test]
+fn the_deploy_gate_gives_up_at_its_timeout_with_the_last_report() {
+    let closed = server::closed_port();
+    let started = Instant::now();
+    Opsbook::new()
+        .readings(10.0, 10.0, 1.0)
+        .file(
+            "ops.yaml",
+            &config(
+                &format!(
+                    "    - {{ name: api, http: {{ url: \"http://127.0.0.1:{closed}/\" }} }}\n"
+                ),
+                "",
+            ),
+        )
+        .args([
+            "--config",
+            "ops.yaml",
+            "health",
+            "--retry-timeout",
+            "600ms",
+            "--sleep",
+            "200ms",
+        ])
+        .run()
+        .expect_exit(2)
+        .stdout_contains("cannot connect")
+        .stderr_contains("attempt 2: api")
+        .stderr_contains("unhealthy after");
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+#[test]
+fn mode_flags_are_checked() {
+    Opsbook::new()
+        .args(["health", "--sleep", "1s"])
+        .run()
+        .expect_exit(64)
+        .stderr_contains("--retry-timeout");
+    Opsbook::new()
+        .args(["health", "--watch", "0s"])
+        .run()
+        .expect_exit(64)
+        .stderr_contains("must be more than zero");
+    Opsbook::new()
+        .args(["health", "--watch", "1s", "--serve", "127.0.0.1:0"])
+        .run()
+        .expect_exit(64)
+        .stderr_contains("cannot be used with");
+    Opsbook::new()
+        .args(["health", "--serve", "localhost"])
+        .run()
+        .expect_exit(64)
+        .stderr_contains("invalid socket address");
+}
