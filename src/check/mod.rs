@@ -173,6 +173,9 @@ pub enum Data {
         address: String,
         days_left: i64,
         not_after: String,
+        /// `not_after` as a unix time, for the Prometheus gauge.
+        #[serde(skip)]
+        not_after_unix: i64,
         subject: String,
         issuer: String,
         chain: Vec<tls_cert::CertInfo>,

@@ -129,6 +129,7 @@ fn judge(address: &str, spec: &TlsCertSpec, chain: &[Parsed], now: jiff::Timesta
         address: address.to_string(),
         days_left,
         not_after: leaf.info.not_after.clone(),
+        not_after_unix: leaf.not_after,
         subject: leaf.info.subject.clone(),
         issuer: leaf.info.issuer.clone(),
         chain: chain.iter().map(|c| c.info.clone()).collect(),

@@ -52,7 +52,7 @@ pub fn render(report: &Report) -> String {
     let mut latency = Vec::new();
     let mut http_codes = Vec::new();
     let mut load = Vec::new();
-    let mut cert_days = Vec::new();
+    let mut cert_expiry = Vec::new();
     for r in &report.results {
         let labels = check_labels(&r.name, &r.kind);
         match &r.data {
@@ -73,7 +73,9 @@ pub fn render(report: &Report) -> String {
             Data::Tcp { latency_ms, .. } | Data::Dns { latency_ms, .. } => {
                 latency.push((labels, latency_ms / 1000.0))
             }
-            Data::TlsCert { days_left, .. } => cert_days.push((labels, *days_left as f64)),
+            Data::TlsCert { not_after_unix, .. } => {
+                cert_expiry.push((labels, *not_after_unix as f64))
+            }
             Data::Load {
                 load1,
                 load5,
@@ -100,9 +102,9 @@ pub fn render(report: &Report) -> String {
     );
     family("opsbook_load_average", "System load average.", load);
     family(
-        "opsbook_tls_cert_days_left",
-        "Days until the served TLS certificate expires.",
-        cert_days,
+        "opsbook_tls_cert_expiry_timestamp_seconds",
+        "When the served TLS certificate expires (unix time).",
+        cert_expiry,
     );
     out
 }

@@ -16,10 +16,14 @@ fn days(n: i64) -> jiff::Span {
 }
 
 fn health(endpoints: &str) -> Opsbook {
+    health_as("json", endpoints)
+}
+
+fn health_as(format: &str, endpoints: &str) -> Opsbook {
     Opsbook::new()
         .readings(10.0, 10.0, 1.0)
         .file("ops.yaml", &format!("health:\n  endpoints:\n{endpoints}"))
-        .args(["--config", "ops.yaml", "health", "--format", "json"])
+        .args(["--config", "ops.yaml", "health", "--format", format])
 }
 
 fn message(json: &serde_json::Value, name: &str) -> String {
@@ -187,4 +191,61 @@ fn a_bad_dns_server_address_is_a_config_error() {
         .expect_exit(78)
         .stderr_contains("ops.yaml:3:")
         .stderr_contains("not a DNS server address");
+}
+
+/// `promtool check metrics` (from Debian's prometheus package, installed by scripts/test)
+/// accepts the Prometheus output with every kind of check in it.
+#[test]
+fn metrics_of_every_kind_pass_promtool_check_metrics() {
+    let today = today();
+    let cert = tls::server(today - days(30), today + days(10));
+    let resolver = dns::server(&[("api.test", Ipv4Addr::LOCALHOST)]);
+    let base = server::http();
+    let redis = server::tcp("+PONG\r\n");
+    let run = health_as(
+        "prometheus",
+        &format!(
+            "    - {{ name: api, http: {{ url: \"{base}/ok\" }} }}\n\
+         \x20   - {{ name: \"odd \\\"name\\\"\", http: {{ url: \"{base}/500\" }} }}\n\
+         \x20   - {{ name: redis, tcp: {{ host: 127.0.0.1, port: {redis} }} }}\n\
+         \x20   - {{ name: cert, tls_cert: {{ host: 127.0.0.1, port: {} }} }}\n\
+         \x20   - {{ name: dns, dns: {{ name: api.test, server: \"{resolver}\" }} }}\n",
+            cert.port
+        ),
+    )
+    .run()
+    .expect_exit(2);
+    for family in [
+        "opsbook_probe_latency_seconds{check=\"dns\",kind=\"dns\"}",
+        "opsbook_tls_cert_expiry_timestamp_seconds{check=\"cert\",kind=\"tls_cert\"}",
+        "opsbook_http_status_code{check=\"odd \\\"name\\\"\",kind=\"http\"} 500",
+    ] {
+        assert!(
+            run.stdout.contains(family),
+            "{family} missing:\n{}",
+            run.stdout
+        );
+    }
+    let mut promtool = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("promtool (Debian package prometheus; scripts/test installs it)");
+    use std::io::Write;
+    promtool
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(run.stdout.as_bytes())
+        .unwrap();
+    let checked = promtool.wait_with_output().unwrap();
+    assert!(
+        checked.status.success() && checked.stdout.is_empty() && checked.stderr.is_empty(),
+        "promtool: {}{}\n{}",
+        String::from_utf8_lossy(&checked.stdout),
+        String::from_utf8_lossy(&checked.stderr),
+        run.stdout
+    );
 }
