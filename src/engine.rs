@@ -25,6 +25,14 @@ impl Step {
 pub async fn run_step(step: &Step, ctx: &Context) -> CheckResult {
     let started = Instant::now();
     let outcome = step.check.run(ctx).await;
+    tracing::info!(
+        step = %step.name,
+        kind = step.check.kind(),
+        status = outcome.status.as_str(),
+        duration_ms = started.elapsed().as_millis() as u64,
+        "{}",
+        outcome.message
+    );
     CheckResult {
         name: step.name.clone(),
         kind: step.check.kind().to_string(),

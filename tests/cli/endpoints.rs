@@ -160,17 +160,22 @@ fn tcp_send_and_expect() {
 }
 
 #[test]
-fn header_secrets_from_the_environment_never_appear() {
+fn secrets_from_the_environment_never_appear_in_any_output_or_log() {
     let base = server::http();
     let canary = "canary-token-5d1e0c";
+    // In a header and in the URL's query string; the expectation fails on purpose so the
+    // message, the data and the logs all have something to say about this endpoint.
     let config = format!(
-        "health:\n  endpoints:\n    - name: api\n      http:\n        url: \"{base}/echo-header/authorization\"\n        headers: {{ Authorization: \"Bearer ${{OPS_CANARY}}\" }}\n        expect: {{ body_contains: nothing-like-this }}\n"
+        "health:\n  endpoints:\n    - name: api\n      http:\n        url: \"{base}/echo-header/authorization?token=${{OPS_CANARY}}\"\n        headers: {{ Authorization: \"Bearer ${{OPS_CANARY}}\" }}\n        expect: {{ body_contains: nothing-like-this }}\n"
     );
-    for format in ["text", "json"] {
+    for format in ["text", "json", "prometheus", "junit", "nagios"] {
         let run = Opsbook::new()
             .readings(10.0, 10.0, 1.0)
             .file("ops.yaml", &config)
             .env("OPS_CANARY", canary)
+            .env("LOG_TO_FILE", "1")
+            .env("LOG_DIR", "logs")
+            .env("LOG_LEVEL", "DEBUG")
             .args(["--config", "ops.yaml", "health", "-vvv", "--format", format])
             .run()
             .expect_exit(2);
@@ -180,6 +185,9 @@ fn header_secrets_from_the_environment_never_appear() {
             run.stdout
         );
         assert!(!run.stderr.contains(canary), "{format} stderr leaks");
+        let logs = run.files_under("logs");
+        assert!(logs.contains("api"), "nothing was logged:\n{logs}");
+        assert!(!logs.contains(canary), "{format} logs leak:\n{logs}");
     }
     // The server really received it: the probe used the secret, only the output hides it.
     let run = Opsbook::new()

@@ -223,6 +223,17 @@ impl Run {
         self
     }
 
+    /// Every file opsbook left under `dir` (relative to the test directory), concatenated.
+    pub fn files_under(&self, dir: &str) -> String {
+        let mut all = String::new();
+        if let Ok(entries) = std::fs::read_dir(self._dir.path().join(dir)) {
+            for entry in entries.flatten() {
+                all.push_str(&std::fs::read_to_string(entry.path()).unwrap_or_default());
+            }
+        }
+        all
+    }
+
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_str(&self.stdout)
             .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", self.stdout))

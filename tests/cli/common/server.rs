@@ -32,7 +32,8 @@ fn serve(mut stream: TcpStream) {
         }
     }
     let request = String::from_utf8_lossy(&request).into_owned();
-    let path = request.split_whitespace().nth(1).unwrap_or("/").to_string();
+    let target = request.split_whitespace().nth(1).unwrap_or("/");
+    let path = target.split('?').next().unwrap_or("/").to_string();
     let reply = |stream: &mut TcpStream, status: &str, body: &str| {
         let _ = write!(
             stream,
