@@ -26,6 +26,7 @@ pub async fn run_step(step: &Step, ctx: &Context) -> CheckResult {
     let started = Instant::now();
     let outcome = step.check.run(ctx).await;
     tracing::info!(
+        target: crate::logging::RESULTS,
         step = %step.name,
         kind = step.check.kind(),
         status = outcome.status.as_str(),

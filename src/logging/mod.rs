@@ -19,6 +19,10 @@ pub struct Verbosity {
     pub quiet: bool,
 }
 
+/// The tracing target of step results (`engine::run_step`): logged to the files at INFO,
+/// kept off the console unless `-v`, where the report already says the same.
+pub const RESULTS: &str = "opsbook::results";
+
 /// Install the subscriber. Returns a warning to show when the log directory cannot be
 /// used: the command still runs, logging to stderr only.
 pub fn init(config: &LoggingConfig, verbosity: Verbosity, color: bool) -> Option<String> {
@@ -30,6 +34,8 @@ pub fn init(config: &LoggingConfig, verbosity: Verbosity, color: bool) -> Option
         (false, 2) => LevelFilter::DEBUG.max(file_level),
         (false, _) => LevelFilter::TRACE,
     };
+    // Step results are the report itself at a terminal; they show on stderr only with -v.
+    let results_on_console = verbosity.verbose > 0 && !verbosity.quiet;
     let console = config.to_console.then(|| {
         tracing_subscriber::fmt::layer()
             .with_writer(|| MaskedStderr)
@@ -37,6 +43,9 @@ pub fn init(config: &LoggingConfig, verbosity: Verbosity, color: bool) -> Option
             .with_target(false)
             .without_time()
             .with_filter(console_level)
+            .with_filter(tracing_subscriber::filter::filter_fn(move |meta| {
+                results_on_console || meta.target() != RESULTS
+            }))
     });
 
     let mut warning = None;
