@@ -73,6 +73,58 @@ impl ConfigError {
     }
 }
 
+/// The candidate closest to `word` when it is close enough to be a typo (hurl and rustc
+/// style "did you mean").
+pub fn did_you_mean<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    let limit = (word.chars().count() / 3).clamp(1, 3);
+    candidates
+        .iter()
+        .map(|c| (edit_distance(word, c), *c))
+        .filter(|(d, _)| *d <= limit)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut previous = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = previous + usize::from(ca != *cb);
+            previous = row[j + 1];
+            row[j + 1] = substitution.min(row[j] + 1).min(previous + 1);
+        }
+    }
+    row[b.len()]
+}
+
+/// serde's "unknown field `htp`, expected one of `http`, …" (or variant), with
+/// "; did you mean `http`?" added when one is close.
+pub fn suggest(message: &str) -> String {
+    let Some(start) = message
+        .find("unknown field `")
+        .map(|i| i + "unknown field `".len())
+        .or_else(|| message.find("unknown variant `").map(|i| i + "unknown variant `".len()))
+    else {
+        return message.to_string();
+    };
+    let Some(end) = message[start..].find('`') else {
+        return message.to_string();
+    };
+    let word = &message[start..start + end];
+    let candidates: Vec<&str> = message[start + end + 1..]
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .collect();
+    match did_you_mean(word, &candidates) {
+        Some(close) => format!("{message}; did you mean `{close}`?"),
+        None => message.to_string(),
+    }
+}
+
 /// `  12 | the line\n     |     ^` for a 1-based line and column.
 fn source_snippet(source: &str, line: u64, column: u64) -> Option<String> {
     let text = source
@@ -100,6 +152,19 @@ mod tests {
             err.to_string(),
             "c.yaml:2:6: expected a value\n2 | bad: [\n  |      ^"
         );
+    }
+
+    #[test]
+    fn suggestions_for_misspelt_keys() {
+        assert_eq!(
+            suggest("unknown field `htp`, expected one of `name`, `http`, `tcp`"),
+            "unknown field `htp`, expected one of `name`, `http`, `tcp`; did you mean `http`?"
+        );
+        assert_eq!(
+            suggest("unknown field `zzzzzz`, expected `name`"),
+            "unknown field `zzzzzz`, expected `name`"
+        );
+        assert_eq!(did_you_mean("continue_on_fail", &["continue_on_failure", "needs"]), Some("continue_on_failure"));
     }
 
     #[test]

@@ -10,8 +10,10 @@ pub mod engine;
 pub mod error;
 pub mod health;
 pub mod logging;
+pub mod logs;
 pub mod printer;
 pub mod redact;
 pub mod report;
+pub mod runbook;
 
 pub use error::{ConfigError, Error};

@@ -4,6 +4,37 @@ use super::threshold::{Levels, grade, note};
 use super::{BoxFuture, Check, Context, Data, Outcome, round};
 use std::time::Duration;
 
+/// `cpu: { warn: 90, crit: 95, sample: 1s }` in a runbook.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct CpuSpec {
+    pub sample: crate::config::Duration,
+    pub threshold: crate::config::Threshold<90, 95>,
+}
+
+impl<'de> serde::Deserialize<'de> for CpuSpec {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Raw {
+            #[serde(default = "default_sample")]
+            sample: crate::config::Duration,
+            warn: Option<crate::config::Percent>,
+            crit: Option<crate::config::Percent>,
+        }
+        let raw = Raw::deserialize(deserializer)?;
+        let threshold = crate::config::Threshold::from_parts(raw.warn, raw.crit)
+            .map_err(serde::de::Error::custom)?;
+        Ok(CpuSpec {
+            sample: raw.sample,
+            threshold,
+        })
+    }
+}
+
+fn default_sample() -> crate::config::Duration {
+    crate::config::Duration(Duration::from_millis(250))
+}
+
 pub struct CpuCheck {
     pub levels: Levels,
     pub sample: Duration,

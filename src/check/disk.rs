@@ -4,6 +4,37 @@ use super::threshold::{Levels, grade, note};
 use super::{BoxFuture, Check, Context, Data, Outcome, gb, percent};
 use std::path::PathBuf;
 
+/// `disk: { path: /, warn: 80%, crit: 90% }` in a runbook.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct DiskSpec {
+    pub path: crate::config::Text,
+    pub threshold: crate::config::Threshold<80, 90>,
+}
+
+impl<'de> serde::Deserialize<'de> for DiskSpec {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Raw {
+            #[serde(default = "root")]
+            path: crate::config::Text,
+            warn: Option<crate::config::Percent>,
+            crit: Option<crate::config::Percent>,
+        }
+        let raw = Raw::deserialize(deserializer)?;
+        let threshold = crate::config::Threshold::from_parts(raw.warn, raw.crit)
+            .map_err(serde::de::Error::custom)?;
+        Ok(DiskSpec {
+            path: raw.path,
+            threshold,
+        })
+    }
+}
+
+fn root() -> crate::config::Text {
+    crate::config::Text::plain("/")
+}
+
 pub struct DiskCheck {
     pub path: PathBuf,
     pub levels: Levels,

@@ -4,15 +4,22 @@
 //! and later the runbook loader).
 
 mod application;
+pub mod command;
 mod cpu;
 mod disk;
 pub mod dns;
+pub mod file;
 pub mod http;
 pub mod latency;
 mod load;
+pub mod log_errors;
+pub mod manual;
 mod memory;
+pub mod port;
+pub mod process;
 pub mod resolve;
 pub mod resources;
+pub mod service;
 pub mod spec;
 mod swap;
 pub mod tcp;
@@ -26,7 +33,7 @@ pub use dns::DnsCheck;
 pub use http::HttpCheck;
 pub use load::LoadCheck;
 pub use memory::MemoryCheck;
-pub use spec::StepSpec;
+pub use spec::{Item, StepSpec};
 pub use swap::SwapCheck;
 pub use tcp::TcpCheck;
 pub use tls_cert::TlsCertCheck;
@@ -169,6 +176,41 @@ pub enum Data {
         addresses: Vec<String>,
         latency_ms: f64,
     },
+    Command {
+        command: String,
+        exit_code: Option<i32>,
+        stdout: String,
+        stderr: String,
+        value: Option<f64>,
+    },
+    File {
+        path: String,
+        size_bytes: u64,
+    },
+    Directory {
+        path: String,
+        entries: u64,
+        size_bytes: u64,
+    },
+    LogErrors {
+        path: String,
+        lines: u64,
+        matched: u64,
+        rate_percent: f64,
+    },
+    Process {
+        process: String,
+        count: u32,
+        pids: Vec<u32>,
+    },
+    Service {
+        unit: String,
+        state: String,
+    },
+    Port {
+        port: u16,
+        listening: bool,
+    },
     TlsCert {
         address: String,
         days_left: i64,
@@ -201,6 +243,32 @@ pub trait Check: Send + Sync {
 pub struct Context {
     pub resources: Arc<dyn resources::Resources>,
     pub clock: Arc<dyn Clock>,
+    /// Whether a `manual` step can ask a person.
+    pub interaction: Interaction,
+}
+
+/// Who answers a `manual` step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Interaction {
+    /// `--yes`: every prompt is confirmed.
+    Yes,
+    /// A person at a terminal is asked.
+    Ask,
+    /// Nobody can answer (cron, CI, a pipe): the step is `unknown`.
+    None,
+}
+
+/// A step that cannot run, saying why (a bug guard; never built from valid input).
+pub struct Unrunnable(pub String);
+
+impl Check for Unrunnable {
+    fn kind(&self) -> &'static str {
+        "invalid"
+    }
+
+    fn run<'a>(&'a self, _ctx: &'a Context) -> BoxFuture<'a, Outcome> {
+        Box::pin(async move { Outcome::unknown(self.0.clone()) })
+    }
 }
 
 impl Context {
@@ -209,6 +277,7 @@ impl Context {
         Context {
             resources: Arc::new(resources::SystemResources),
             clock: Arc::new(SystemClock),
+            interaction: Interaction::None,
         }
     }
 }

@@ -1,11 +1,24 @@
-//! The step schema shared by `health.endpoints` and (later) runbooks: a `name` and exactly
-//! one kind. This is the one place step kinds are registered.
+//! The step schema shared by `health.endpoints` and runbooks: a `name`, exactly one kind,
+//! and the run options. This is the one place step kinds are registered.
 
-use super::{
-    DnsCheck, HttpCheck, TcpCheck, TlsCertCheck, dns::DnsSpec, http::HttpSpec, tcp::TcpSpec,
-    tls_cert::TlsCertSpec,
-};
+use super::command::{CommandCheck, CommandSpec};
+use super::cpu::CpuSpec;
+use super::disk::DiskSpec;
+use super::dns::{DnsCheck, DnsSpec};
+use super::file::{FileCheck, FileSpec};
+use super::http::{HttpCheck, HttpSpec};
+use super::log_errors::{LogErrorsCheck, LogErrorsSpec};
+use super::manual::ManualCheck;
+use super::port::{PortCheck, PortSpec};
+use super::process::{ProcessCheck, ProcessSpec};
+use super::service::{ServiceCheck, ServiceSpec};
+use super::tcp::{TcpCheck, TcpSpec};
+use super::threshold::Levels;
+use super::tls_cert::{TlsCertCheck, TlsCertSpec};
+use super::{CpuCheck, DiskCheck, LoadCheck, MemoryCheck, SwapCheck};
+use crate::config::{Duration, Text, Threshold};
 use crate::engine::Step;
+use crate::runbook::condition::Condition;
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, Serialize)]
@@ -13,6 +26,8 @@ pub struct StepSpec {
     pub name: String,
     #[serde(flatten)]
     pub kind: KindSpec,
+    #[serde(flatten)]
+    pub options: StepOptions,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -22,61 +37,278 @@ pub enum KindSpec {
     Tcp(TcpSpec),
     TlsCert(TlsCertSpec),
     Dns(DnsSpec),
+    Memory(Threshold<75, 90>),
+    Swap(Threshold<100, 100>),
+    Disk(DiskSpec),
+    Cpu(CpuSpec),
+    Load(LoadSpec),
+    Command(CommandSpec),
+    File(FileSpec),
+    LogErrors(LogErrorsSpec),
+    Manual(Text),
+    Process(ProcessSpec),
+    Service(ServiceSpec),
+    Port(PortSpec),
+    /// Another runbook's steps, spliced in by the runbook loader.
+    Include(Text),
+}
+
+/// `load: {}`: informational, nothing to set.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoadSpec {}
+
+/// How a step runs inside a runbook (ignored by `health`, which runs every endpoint).
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct StepOptions {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<Duration>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retries: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub when: Option<Condition>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub needs: Vec<String>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub always: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub continue_on_failure: bool,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
 }
 
 /// Every kind's key, for "exactly one of" messages.
-pub const KINDS: [&str; 4] = ["http", "tcp", "tls_cert", "dns"];
+pub const KINDS: [&str; 17] = [
+    "http",
+    "tcp",
+    "tls_cert",
+    "dns",
+    "memory",
+    "swap",
+    "disk",
+    "cpu",
+    "load",
+    "command",
+    "file",
+    "log_errors",
+    "manual",
+    "process",
+    "service",
+    "port",
+    "include",
+];
+
+/// A runbook's list item: a step, or a `parallel:` group of steps.
+#[derive(Clone, Debug, Serialize)]
+#[serde(untagged)]
+pub enum Item {
+    Step(StepSpec),
+    Parallel { parallel: Vec<StepSpec> },
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Raw {
+    name: Option<String>,
+    parallel: Option<Vec<StepSpec>>,
+    http: Option<HttpSpec>,
+    tcp: Option<TcpSpec>,
+    tls_cert: Option<TlsCertSpec>,
+    dns: Option<DnsSpec>,
+    memory: Option<Threshold<75, 90>>,
+    swap: Option<Threshold<100, 100>>,
+    disk: Option<DiskSpec>,
+    cpu: Option<CpuSpec>,
+    load: Option<LoadSpec>,
+    command: Option<CommandSpec>,
+    file: Option<FileSpec>,
+    log_errors: Option<LogErrorsSpec>,
+    manual: Option<Text>,
+    process: Option<ProcessSpec>,
+    service: Option<ServiceSpec>,
+    port: Option<PortSpec>,
+    include: Option<Text>,
+    timeout: Option<Duration>,
+    retries: Option<u32>,
+    when: Option<Condition>,
+    #[serde(default)]
+    needs: Vec<String>,
+    #[serde(default)]
+    always: bool,
+    #[serde(default)]
+    continue_on_failure: bool,
+    #[serde(default)]
+    tags: Vec<String>,
+}
+
+impl Raw {
+    fn kinds(self) -> (Vec<KindSpec>, StepOptions) {
+        let mut kinds = Vec::new();
+        let mut add = |kind: Option<KindSpec>| kinds.extend(kind);
+        add(self.http.map(KindSpec::Http));
+        add(self.tcp.map(KindSpec::Tcp));
+        add(self.tls_cert.map(KindSpec::TlsCert));
+        add(self.dns.map(KindSpec::Dns));
+        add(self.memory.map(KindSpec::Memory));
+        add(self.swap.map(KindSpec::Swap));
+        add(self.disk.map(KindSpec::Disk));
+        add(self.cpu.map(KindSpec::Cpu));
+        add(self.load.map(KindSpec::Load));
+        add(self.command.map(KindSpec::Command));
+        add(self.file.map(KindSpec::File));
+        add(self.log_errors.map(KindSpec::LogErrors));
+        add(self.manual.map(KindSpec::Manual));
+        add(self.process.map(KindSpec::Process));
+        add(self.service.map(KindSpec::Service));
+        add(self.port.map(KindSpec::Port));
+        add(self.include.map(KindSpec::Include));
+        let options = StepOptions {
+            timeout: self.timeout,
+            retries: self.retries,
+            when: self.when,
+            needs: self.needs,
+            always: self.always,
+            continue_on_failure: self.continue_on_failure,
+            tags: self.tags,
+        };
+        (kinds, options)
+    }
+}
+
+fn one_kind<E: serde::de::Error>(
+    name: Option<String>,
+    mut kinds: Vec<KindSpec>,
+    options: StepOptions,
+) -> Result<StepSpec, E> {
+    let Some(name) = name.filter(|n| !n.trim().is_empty()) else {
+        return Err(E::custom("a step needs a `name`"));
+    };
+    match kinds.len() {
+        1 => Ok(StepSpec {
+            name,
+            kind: kinds.remove(0),
+            options,
+        }),
+        0 => Err(E::custom(format!(
+            "step {name:?} has no kind: give exactly one of {}",
+            KINDS.join(", ")
+        ))),
+        _ => Err(E::custom(format!(
+            "step {name:?} has more than one kind: give exactly one of {}",
+            KINDS.join(", ")
+        ))),
+    }
+}
 
 impl<'de> Deserialize<'de> for StepSpec {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(deny_unknown_fields)]
-        struct Raw {
-            name: String,
-            http: Option<HttpSpec>,
-            tcp: Option<TcpSpec>,
-            tls_cert: Option<TlsCertSpec>,
-            dns: Option<DnsSpec>,
+        let mut raw = Raw::deserialize(deserializer)?;
+        if raw.parallel.take().is_some() {
+            return Err(serde::de::Error::custom(
+                "`parallel` groups cannot be nested or named: list the group's steps under `parallel:` at the top level",
+            ));
         }
-        let raw = Raw::deserialize(deserializer)?;
-        let mut kinds = Vec::new();
-        if let Some(spec) = raw.http {
-            kinds.push(KindSpec::Http(spec));
+        let name = raw.name.take();
+        let (kinds, options) = raw.kinds();
+        one_kind(name, kinds, options)
+    }
+}
+
+impl<'de> Deserialize<'de> for Item {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut raw = Raw::deserialize(deserializer)?;
+        if let Some(parallel) = raw.parallel.take() {
+            let name = raw.name.take();
+            let (kinds, options) = raw.kinds();
+            if name.is_some() || !kinds.is_empty() || options.timeout.is_some() {
+                return Err(serde::de::Error::custom(
+                    "a `parallel:` group holds only its list of steps; put names and kinds on the steps inside it",
+                ));
+            }
+            if parallel.is_empty() {
+                return Err(serde::de::Error::custom("a `parallel:` group needs at least one step"));
+            }
+            return Ok(Item::Parallel { parallel });
         }
-        if let Some(spec) = raw.tcp {
-            kinds.push(KindSpec::Tcp(spec));
-        }
-        if let Some(spec) = raw.tls_cert {
-            kinds.push(KindSpec::TlsCert(spec));
-        }
-        if let Some(spec) = raw.dns {
-            kinds.push(KindSpec::Dns(spec));
-        }
-        let name = raw.name;
-        match kinds.len() {
-            1 => Ok(StepSpec {
-                name,
-                kind: kinds.remove(0),
-            }),
-            0 => Err(serde::de::Error::custom(format!(
-                "step {name:?} has no kind: give exactly one of {}",
-                KINDS.join(", ")
-            ))),
-            _ => Err(serde::de::Error::custom(format!(
-                "step {name:?} has more than one kind: give exactly one of {}",
-                KINDS.join(", ")
-            ))),
-        }
+        let name = raw.name.take();
+        let (kinds, options) = raw.kinds();
+        one_kind(name, kinds, options).map(Item::Step)
     }
 }
 
 impl StepSpec {
-    pub fn build(&self) -> Step {
+    /// The runnable step. `default_timeout` bounds kinds that run programs when neither
+    /// they nor the step say otherwise. `include` never gets here: the runbook loader
+    /// splices it out.
+    pub fn build(&self, default_timeout: std::time::Duration) -> Step {
+        let name = &self.name;
+        let timeout = self.options.timeout.map_or(default_timeout, |t| t.0);
         match &self.kind {
-            KindSpec::Http(spec) => Step::new(&self.name, HttpCheck::new(spec.clone())),
-            KindSpec::Tcp(spec) => Step::new(&self.name, TcpCheck { spec: spec.clone() }),
-            KindSpec::TlsCert(spec) => Step::new(&self.name, TlsCertCheck { spec: spec.clone() }),
-            KindSpec::Dns(spec) => Step::new(&self.name, DnsCheck { spec: spec.clone() }),
+            KindSpec::Http(spec) => Step::new(name, HttpCheck::new(spec.clone())),
+            KindSpec::Tcp(spec) => Step::new(name, TcpCheck { spec: spec.clone() }),
+            KindSpec::TlsCert(spec) => Step::new(name, TlsCertCheck { spec: spec.clone() }),
+            KindSpec::Dns(spec) => Step::new(name, DnsCheck { spec: spec.clone() }),
+            KindSpec::Memory(t) => Step::new(name, MemoryCheck { levels: levels(t.warn.0, t.crit.0) }),
+            KindSpec::Swap(t) => Step::new(name, SwapCheck { levels: levels(t.warn.0, t.crit.0) }),
+            KindSpec::Disk(spec) => Step::new(
+                name,
+                DiskCheck {
+                    path: spec.path.as_str().into(),
+                    levels: levels(spec.threshold.warn.0, spec.threshold.crit.0),
+                },
+            ),
+            KindSpec::Cpu(spec) => Step::new(
+                name,
+                CpuCheck {
+                    levels: levels(spec.threshold.warn.0, spec.threshold.crit.0),
+                    sample: spec.sample.0,
+                },
+            ),
+            KindSpec::Load(_) => Step::new(name, LoadCheck),
+            KindSpec::Command(spec) => Step::new(
+                name,
+                CommandCheck {
+                    spec: spec.clone(),
+                    default_timeout: timeout,
+                },
+            ),
+            KindSpec::File(spec) => Step::new(name, FileCheck { spec: spec.clone() }),
+            KindSpec::LogErrors(spec) => Step::new(name, LogErrorsCheck { spec: spec.clone() }),
+            KindSpec::Manual(prompt) => Step::new(name, ManualCheck { prompt: prompt.clone() }),
+            KindSpec::Process(spec) => Step::new(name, ProcessCheck { spec: spec.clone() }),
+            KindSpec::Service(spec) => Step::new(name, ServiceCheck { spec: spec.clone() }),
+            KindSpec::Port(spec) => Step::new(name, PortCheck { spec: spec.clone() }),
+            KindSpec::Include(file) => Step::new(
+                name,
+                super::Unrunnable(format!("include {} was not expanded", file.shown())),
+            ),
         }
     }
+
+    /// The kind's key as written in YAML.
+    pub fn kind_name(&self) -> &'static str {
+        match &self.kind {
+            KindSpec::Http(_) => "http",
+            KindSpec::Tcp(_) => "tcp",
+            KindSpec::TlsCert(_) => "tls_cert",
+            KindSpec::Dns(_) => "dns",
+            KindSpec::Memory(_) => "memory",
+            KindSpec::Swap(_) => "swap",
+            KindSpec::Disk(_) => "disk",
+            KindSpec::Cpu(_) => "cpu",
+            KindSpec::Load(_) => "load",
+            KindSpec::Command(_) => "command",
+            KindSpec::File(_) => "file",
+            KindSpec::LogErrors(_) => "log_errors",
+            KindSpec::Manual(_) => "manual",
+            KindSpec::Process(_) => "process",
+            KindSpec::Service(_) => "service",
+            KindSpec::Port(_) => "port",
+            KindSpec::Include(_) => "include",
+        }
+    }
+}
+
+fn levels(warn: f64, crit: f64) -> Levels {
+    Levels::new(warn, crit)
 }

@@ -21,6 +21,91 @@ impl Levels {
     }
 }
 
+/// `{ warn: 100, crit: 1000 }` as written in runbooks: numbers (or `"1%"`), higher is
+/// worse unless `below: true`; `crit` alone is a one-level threshold.
+impl<'de> serde::Deserialize<'de> for Levels {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Raw {
+            warn: Option<Number>,
+            crit: Option<Number>,
+            #[serde(default)]
+            below: bool,
+        }
+        let raw = Raw::deserialize(deserializer)?;
+        levels_from(raw.warn.map(|n| n.0), raw.crit.map(|n| n.0), raw.below)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+impl serde::Serialize for Levels {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(None)?;
+        if let Some(warn) = self.warn {
+            map.serialize_entry("warn", &warn)?;
+        }
+        if let Some(crit) = self.crit {
+            map.serialize_entry("crit", &crit)?;
+        }
+        if self.below {
+            map.serialize_entry("below", &true)?;
+        }
+        map.end()
+    }
+}
+
+/// Check a warn/crit pair: at least one level, and warn on the right side of crit.
+pub fn levels_from(warn: Option<f64>, crit: Option<f64>, below: bool) -> Result<Levels, String> {
+    match (warn, crit) {
+        (None, None) => return Err("give `warn`, `crit` or both".to_string()),
+        (Some(w), Some(c)) if !below && w > c => {
+            return Err(format!(
+                "warn {} is above crit {}: warn must not exceed crit",
+                trim(w),
+                trim(c)
+            ));
+        }
+        (Some(w), Some(c)) if below && w < c => {
+            return Err(format!(
+                "warn {} is below crit {} with `below: true`: lower is worse, so warn must be at least crit",
+                trim(w),
+                trim(c)
+            ));
+        }
+        _ => {}
+    }
+    Ok(Levels { warn, crit, below })
+}
+
+/// A number written plainly or as a string with an optional `%` (`1%`, `"2.5"`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Number(pub f64);
+
+impl<'de> serde::Deserialize<'de> for Number {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(serde::Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Number(f64),
+            Text(String),
+        }
+        match Raw::deserialize(deserializer)? {
+            Raw::Number(n) if n.is_finite() => Ok(Number(n)),
+            Raw::Number(n) => Err(serde::de::Error::custom(format!("{n} is not a usable number"))),
+            Raw::Text(t) => {
+                let body = t.trim().strip_suffix('%').unwrap_or(t.trim()).trim();
+                body.parse::<f64>()
+                    .ok()
+                    .filter(|n| n.is_finite())
+                    .map(Number)
+                    .ok_or_else(|| serde::de::Error::custom(format!("{t:?} is not a number")))
+            }
+        }
+    }
+}
+
 /// Which level a value crossed: `op` is `>` (or `<` with `below`), `which` is warn or crit.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Crossed {

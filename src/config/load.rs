@@ -88,10 +88,10 @@ pub fn parse_yaml<T: DeserializeOwned>(path: &Path, text: &str) -> Result<T, Con
         match e.location() {
             Some(loc) if loc.line() > 0 => {
                 let suffix = format!(" at line {}, column {}", loc.line(), loc.column());
-                let message = plain.strip_suffix(&suffix).unwrap_or(&plain).to_string();
+                let message = crate::error::suggest(plain.strip_suffix(&suffix).unwrap_or(&plain));
                 ConfigError::at(path, text, loc.line(), loc.column(), message)
             }
-            _ => ConfigError::whole_file(path, plain),
+            _ => ConfigError::whole_file(path, crate::error::suggest(&plain)),
         }
     })
 }

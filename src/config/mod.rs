@@ -7,7 +7,7 @@ mod values;
 
 pub use load::{LoadOptions, Loaded, load, parse_yaml};
 pub use text::{Text, substitute};
-pub use values::{Duration, Level, Percent, Threshold, parse_bool};
+pub use values::{ByteSize, Duration, Level, Percent, Threshold, parse_bool};
 
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -135,6 +135,15 @@ impl<'de> Deserialize<'de> for Endpoints {
             if BUILT_IN_CHECKS.contains(&name) || name.starts_with("disk:") {
                 return Err(serde::de::Error::custom(format!(
                     "endpoint name {name:?} is a built-in check's name: choose another"
+                )));
+            }
+            if matches!(
+                endpoint.kind,
+                crate::check::spec::KindSpec::Include(_) | crate::check::spec::KindSpec::Manual(_)
+            ) {
+                return Err(serde::de::Error::custom(format!(
+                    "endpoint {name:?}: `{}` steps belong in runbooks, not in health.endpoints",
+                    endpoint.kind_name()
                 )));
             }
             if !seen.insert(name) {

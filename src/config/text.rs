@@ -21,6 +21,14 @@ impl Text {
         }
     }
 
+    /// A value whose printable form is given (a word split out of a masked string).
+    pub fn masked(value: impl Into<String>, shown: impl Into<String>) -> Self {
+        Text {
+            value: value.into(),
+            shown: shown.into(),
+        }
+    }
+
     /// The real value, for use; never for printing.
     pub fn as_str(&self) -> &str {
         &self.value
@@ -31,11 +39,75 @@ impl Text {
         &self.shown
     }
 
-    /// Substitute `template` against the process environment.
+    /// Substitute `template` against the process environment, then `{{ var }}` against
+    /// the runbook variables in scope (see `with_vars`).
     pub fn from_template(template: &str) -> Result<Self, String> {
         let text = substitute(template, |name| std::env::var(name).ok())?;
-        Ok(text)
+        VARS.with(|vars| match vars.borrow().as_ref() {
+            Some(vars) => expand_vars(&text, vars),
+            None => Ok(text),
+        })
     }
+}
+
+thread_local! {
+    static VARS: std::cell::RefCell<Option<std::collections::BTreeMap<String, Text>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Run `f` (a deserialization) with `{{ name }}` expanding to these runbook variables.
+pub fn with_vars<T>(vars: &std::collections::BTreeMap<String, Text>, f: impl FnOnce() -> T) -> T {
+    let previous = VARS.with(|v| v.replace(Some(vars.clone())));
+    let result = f();
+    VARS.with(|v| *v.borrow_mut() = previous);
+    result
+}
+
+/// Expand `{{ name }}` in both the value and the shown form, so a secret variable stays
+/// masked wherever it is used.
+fn expand_vars(text: &Text, vars: &std::collections::BTreeMap<String, Text>) -> Result<Text, String> {
+    if !text.value.contains("{{") {
+        return Ok(text.clone());
+    }
+    let lookup = |name: &str| {
+        vars.get(name).ok_or_else(|| {
+            let known: Vec<&str> = vars.keys().map(String::as_str).collect();
+            let hint = crate::error::did_you_mean(name, &known)
+                .map(|s| format!("; did you mean `{s}`?"))
+                .unwrap_or_default();
+            format!(
+                "undefined variable `{name}` in `{{{{ {name} }}}}` (defined: {}){hint}",
+                if known.is_empty() { "none".to_string() } else { known.join(", ") }
+            )
+        })
+    };
+    let mut value = String::new();
+    let mut shown = String::new();
+    let mut rest = text.value.as_str();
+    let mut rest_shown = text.shown.as_str();
+    while let Some(open) = rest.find("{{") {
+        let Some(len) = rest[open..].find("}}") else {
+            return Err(format!("unclosed `{{{{` in {:?}: add the closing `}}}}`", text.shown));
+        };
+        let name = rest[open + 2..open + len].trim();
+        let var = lookup(name)?;
+        value.push_str(&rest[..open]);
+        value.push_str(&var.value);
+        // The shown form has the same `{{ … }}` at a matching place unless a secret
+        // contained braces; fall back to masking the whole value then.
+        match rest_shown.find("{{").zip(rest_shown.find("}}")) {
+            Some((o, c)) if c > o => {
+                shown.push_str(&rest_shown[..o]);
+                shown.push_str(&var.shown);
+                rest_shown = &rest_shown[c + 2..];
+            }
+            _ => rest_shown = "",
+        }
+        rest = &rest[open + len + 2..];
+    }
+    value.push_str(rest);
+    shown.push_str(rest_shown);
+    Ok(Text { value, shown })
 }
 
 impl std::fmt::Display for Text {

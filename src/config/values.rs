@@ -83,6 +83,58 @@ impl Serialize for Duration {
     }
 }
 
+/// A size in bytes: `1048576`, `512K`, `10MB`, `1.5G` (K, M, G, T are powers of 1024,
+/// as logrotate reads them; `KiB`/`KB`/`k` all mean the same).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ByteSize(pub u64);
+
+impl ByteSize {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let t = text.trim();
+        let split = t
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(t.len());
+        let (number, unit) = t.split_at(split);
+        let number: f64 = number
+            .parse()
+            .map_err(|_| format!("{text:?} is not a size (write e.g. 512K, 10MB, 1G)"))?;
+        let scale = match unit.trim().to_ascii_lowercase().as_str() {
+            "" | "b" => 1u64,
+            "k" | "kb" | "kib" => 1 << 10,
+            "m" | "mb" | "mib" => 1 << 20,
+            "g" | "gb" | "gib" => 1 << 30,
+            "t" | "tb" | "tib" => 1 << 40,
+            other => {
+                return Err(format!(
+                    "{text:?} is not a size: unknown unit {other:?} (use K, M, G or T)"
+                ));
+            }
+        };
+        Ok(ByteSize((number * scale as f64).round() as u64))
+    }
+}
+
+impl<'de> Deserialize<'de> for ByteSize {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Bytes(u64),
+            Text(String),
+        }
+        match Raw::deserialize(deserializer)? {
+            Raw::Bytes(b) => Ok(ByteSize(b)),
+            Raw::Text(t) => ByteSize::parse(&t).map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+impl Serialize for ByteSize {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_u64(self.0)
+    }
+}
+
 /// A warn/crit pair of percentages. A half left out keeps its default (`W`, `C`), so
 /// `memory: { warn: 70 }` keeps the critical level at 90. Grading is strict: a reading
 /// above the level trips it, a reading equal to it does not.
@@ -110,18 +162,26 @@ impl<'de, const W: u8, const C: u8> Deserialize<'de> for Threshold<W, C> {
             crit: Option<Percent>,
         }
         let raw = Raw::deserialize(deserializer)?;
+        Self::from_parts(raw.warn, raw.crit).map_err(serde::de::Error::custom)
+    }
+}
+
+impl<const W: u8, const C: u8> Threshold<W, C> {
+    /// A pair from the halves given, defaults for the rest; warn must not exceed crit.
+    pub fn from_parts(warn: Option<Percent>, crit: Option<Percent>) -> Result<Self, String> {
         let defaults = Self::default();
-        let warn = raw.warn.unwrap_or(defaults.warn);
-        let crit = raw.crit.unwrap_or(defaults.crit);
+        let (given_warn, given_crit) = (warn.is_some(), crit.is_some());
+        let warn = warn.unwrap_or(defaults.warn);
+        let crit = crit.unwrap_or(defaults.crit);
         if warn > crit {
             let origin = |given: bool| if given { "" } else { " (the default)" };
-            return Err(serde::de::Error::custom(format!(
+            return Err(format!(
                 "warn {}{} is above crit {}{}: warn must not exceed crit",
                 warn.0,
-                origin(raw.warn.is_some()),
+                origin(given_warn),
                 crit.0,
-                origin(raw.crit.is_some()),
-            )));
+                origin(given_crit),
+            ));
         }
         Ok(Threshold { warn, crit })
     }

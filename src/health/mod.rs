@@ -52,7 +52,12 @@ pub fn steps(config: &HealthConfig) -> Vec<Step> {
         },
     ));
     steps.push(Step::new("load", LoadCheck));
-    steps.extend(config.endpoints.iter().map(|endpoint| endpoint.build()));
+    steps.extend(
+        config
+            .endpoints
+            .iter()
+            .map(|endpoint| endpoint.build(std::time::Duration::from_secs(30))),
+    );
     steps
 }
 

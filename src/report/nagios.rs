@@ -34,7 +34,11 @@ pub fn render(report: &Report) -> String {
                 | Data::Dns { latency_ms, .. } => Some(format!("'{label}'={latency_ms}ms")),
                 Data::Load { load1, .. } => Some(format!("'{label}'={load1}")),
                 Data::TlsCert { days_left, .. } => Some(format!("'{label}'={days_left}")),
-                Data::None | Data::Application { .. } => None,
+                Data::Command { value: Some(v), .. } => Some(format!("'{label}'={v}")),
+                Data::LogErrors { matched, .. } => Some(format!("'{label}'={matched}")),
+                Data::Directory { entries, .. } => Some(format!("'{label}'={entries}")),
+                Data::Process { count, .. } => Some(format!("'{label}'={count}")),
+                _ => None,
             }
         })
         .collect();

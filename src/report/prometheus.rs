@@ -53,6 +53,7 @@ pub fn render(report: &Report) -> String {
     let mut http_codes = Vec::new();
     let mut load = Vec::new();
     let mut cert_expiry = Vec::new();
+    let mut values = Vec::new();
     for r in &report.results {
         let labels = check_labels(&r.name, &r.kind);
         match &r.data {
@@ -86,7 +87,11 @@ pub fn render(report: &Report) -> String {
                     load.push((format!("{{window=\"{window}\"}}"), *value));
                 }
             }
-            Data::None | Data::Application { .. } => {}
+            Data::Command { value: Some(v), .. } => values.push((labels, *v)),
+            Data::LogErrors { matched, .. } => values.push((labels, *matched as f64)),
+            Data::Directory { entries, .. } => values.push((labels, *entries as f64)),
+            Data::Process { count, .. } => values.push((labels, f64::from(*count))),
+            _ => {}
         }
     }
     family("opsbook_used_percent", "Resource in use, percent.", used);
@@ -101,6 +106,11 @@ pub fn render(report: &Report) -> String {
         http_codes,
     );
     family("opsbook_load_average", "System load average.", load);
+    family(
+        "opsbook_check_value",
+        "The number a check graded (a command's value, error lines, files, processes).",
+        values,
+    );
     family(
         "opsbook_tls_cert_expiry_timestamp_seconds",
         "When the served TLS certificate expires (unix time).",

@@ -1,0 +1,89 @@
+//! One log line: its time and its level, found without a format being configured.
+//! Recognised: ISO 8601 / Python logging times at the start of a line
+//! (`2025-01-15 10:30:00,123`, `2025-01-15T10:30:00Z`, `…+02:00`), upper-case level words
+//! (`ERROR`, `[WARN]`, `level=ERROR`) and JSON lines with a `"level"` field.
+
+use crate::config::Level;
+
+/// The level named in `line`, if any.
+pub fn level(line: &str) -> Option<Level> {
+    if let Some(at) = line.find("\"level\"") {
+        let rest = line[at + 7..].trim_start().strip_prefix(':')?.trim_start();
+        let value = rest.strip_prefix('"')?;
+        let end = value.find('"')?;
+        return word_level(&value[..end].to_ascii_uppercase());
+    }
+    line.split(|c: char| !c.is_ascii_alphabetic())
+        .filter(|w| w.len() >= 3 && w.chars().all(|c| c.is_ascii_uppercase()))
+        .find_map(word_level)
+}
+
+fn word_level(word: &str) -> Option<Level> {
+    Some(match word {
+        "TRACE" => Level::Trace,
+        "DEBUG" => Level::Debug,
+        "INFO" | "NOTICE" => Level::Info,
+        "WARN" | "WARNING" => Level::Warning,
+        "ERROR" | "ERR" => Level::Error,
+        "CRITICAL" | "CRIT" | "FATAL" | "ALERT" | "EMERG" | "EMERGENCY" => Level::Critical,
+        _ => return None,
+    })
+}
+
+/// The time at the start of `line` (after an optional `[`), if it has one. A time without
+/// a zone is read in `zone` (the machine's).
+pub fn time(line: &str, zone: &jiff::tz::TimeZone) -> Option<jiff::Timestamp> {
+    let text = line.trim_start().trim_start_matches('[');
+    let head = text.get(..19)?;
+    let bytes = head.as_bytes();
+    if !(bytes[4] == b'-' && bytes[7] == b'-' && (bytes[10] == b'T' || bytes[10] == b' ')) {
+        return None;
+    }
+    let civil: jiff::civil::DateTime = head.replacen(' ', "T", 1).parse().ok()?;
+    // Fractions (`.123` or Python's `,123`) are skipped; then an optional zone.
+    let rest = &text[19..];
+    let rest = rest
+        .strip_prefix(['.', ','])
+        .map(|r| r.trim_start_matches(|c: char| c.is_ascii_digit()))
+        .unwrap_or(rest);
+    if rest.starts_with('Z') {
+        return jiff::tz::TimeZone::UTC.to_timestamp(civil).ok();
+    }
+    if let Some(offset) = rest.get(..6)
+        && (offset.starts_with('+') || offset.starts_with('-'))
+        && offset.as_bytes()[3] == b':'
+    {
+        let sign = if offset.starts_with('-') { -1 } else { 1 };
+        let hours: i8 = offset[1..3].parse().ok()?;
+        let minutes: i8 = offset[4..6].parse().ok()?;
+        let seconds = sign * (i32::from(hours) * 3600 + i32::from(minutes) * 60);
+        let tz = jiff::tz::TimeZone::fixed(jiff::tz::Offset::from_seconds(seconds).ok()?);
+        return tz.to_timestamp(civil).ok();
+    }
+    zone.to_timestamp(civil).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn levels_are_found_in_common_shapes() {
+        assert_eq!(level("2025-01-15 10:30:00,123 - app - ERROR - boom"), Some(Level::Error));
+        assert_eq!(level("[WARN] disk nearly full"), Some(Level::Warning));
+        assert_eq!(level("ts=1 level=ERROR msg=x"), Some(Level::Error));
+        assert_eq!(level(r#"{"level": "critical", "msg": "x"}"#), Some(Level::Critical));
+        assert_eq!(level("an error happened in lower case"), None);
+        assert_eq!(level("GET /api 200"), None);
+    }
+
+    #[test]
+    fn times_with_and_without_zones() {
+        let utc = jiff::tz::TimeZone::UTC;
+        let t = |s: &str| time(s, &utc).map(|t| t.as_second());
+        assert_eq!(t("2025-01-15 10:30:00,123 ERROR x"), Some(1736937000));
+        assert_eq!(t("2025-01-15T10:30:00Z ERROR x"), Some(1736937000));
+        assert_eq!(t("[2025-01-15T12:30:00.5+02:00] ERROR x"), Some(1736937000));
+        assert_eq!(t("Traceback (most recent call last):"), None);
+    }
+}

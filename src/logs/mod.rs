@@ -1,0 +1,4 @@
+//! Log files: reading lines the way the seeds' applications write them. The scanner here
+//! is shared by the `log_errors` step and (later) `opsbook logs search|summary`.
+
+pub mod line;

@@ -1,0 +1,3 @@
+//! YAML runbooks: load (vars, includes, validation with locations), and run.
+
+pub mod condition;
