@@ -8,6 +8,9 @@ pub enum Error {
     /// A config file or runbook that cannot be used: exit 78 (EX_CONFIG).
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// Several problems in runbooks or config files, all reported at once: exit 78.
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n\n"))]
+    Configs(Vec<ConfigError>),
     /// A command line that does not make sense: exit 64 (EX_USAGE).
     #[error("{0}")]
     Usage(String),
@@ -106,7 +109,11 @@ pub fn suggest(message: &str) -> String {
     let Some(start) = message
         .find("unknown field `")
         .map(|i| i + "unknown field `".len())
-        .or_else(|| message.find("unknown variant `").map(|i| i + "unknown variant `".len()))
+        .or_else(|| {
+            message
+                .find("unknown variant `")
+                .map(|i| i + "unknown variant `".len())
+        })
     else {
         return message.to_string();
     };
@@ -164,7 +171,10 @@ mod tests {
             suggest("unknown field `zzzzzz`, expected `name`"),
             "unknown field `zzzzzz`, expected `name`"
         );
-        assert_eq!(did_you_mean("continue_on_fail", &["continue_on_failure", "needs"]), Some("continue_on_failure"));
+        assert_eq!(
+            did_you_mean("continue_on_fail", &["continue_on_failure", "needs"]),
+            Some("continue_on_failure")
+        );
     }
 
     #[test]

@@ -125,9 +125,15 @@ impl<'de> Deserialize<'de> for CommandSpec {
                     .join(" ");
                 (argv, shown)
             }
-            (None, Some(_), true) => return Err(custom("`shell: true` needs `run`, not `argv`".to_string())),
-            (Some(_), Some(_), _) => return Err(custom("give `run` or `argv`, not both".to_string())),
-            (None, None, _) => return Err(custom("give the command as `run` or `argv`".to_string())),
+            (None, Some(_), true) => {
+                return Err(custom("`shell: true` needs `run`, not `argv`".to_string()));
+            }
+            (Some(_), Some(_), _) => {
+                return Err(custom("give `run` or `argv`, not both".to_string()));
+            }
+            (None, None, _) => {
+                return Err(custom("give the command as `run` or `argv`".to_string()));
+            }
         };
         if argv.is_empty() {
             return Err(custom("the command is empty".to_string()));
@@ -278,11 +284,11 @@ fn judge(
 fn read_number(text: &str, pattern: Option<&Pattern>) -> Result<f64, String> {
     static NUMBER: std::sync::OnceLock<Option<regex::Regex>> = std::sync::OnceLock::new();
     let found = match pattern {
-        Some(p) => p
-            .0
-            .captures(text)
-            .and_then(|c| c.get(1).or_else(|| c.get(0)))
-            .map(|m| m.as_str().to_string()),
+        Some(p) => {
+            p.0.captures(text)
+                .and_then(|c| c.get(1).or_else(|| c.get(0)))
+                .map(|m| m.as_str().to_string())
+        }
         None => NUMBER
             .get_or_init(|| regex::Regex::new(r"-?\d+(?:\.\d+)?").ok())
             .as_ref()
@@ -332,7 +338,10 @@ impl CommandCheck {
             let shown = spec.argv[0].shown();
             match &spec.dir {
                 Some(dir) if !std::path::Path::new(dir.as_str()).is_dir() => {
-                    format!("cannot run `{shown}`: directory {} does not exist", dir.shown())
+                    format!(
+                        "cannot run `{shown}`: directory {} does not exist",
+                        dir.shown()
+                    )
                 }
                 _ => format!("cannot run `{shown}`: {e}"),
             }
@@ -404,9 +413,16 @@ mod tests {
         assert_eq!(read_number("-2.5 degrees", None), Ok(-2.5));
         let p = Pattern(regex::Regex::new(r"used_memory:(\d+)").unwrap());
         assert_eq!(
-            read_number("# Memory\nused_memory:1048576\nused_memory_human:1M", Some(&p)),
+            read_number(
+                "# Memory\nused_memory:1048576\nused_memory_human:1M",
+                Some(&p)
+            ),
             Ok(1_048_576.0)
         );
-        assert!(read_number("none here", None).unwrap_err().contains("no number"));
+        assert!(
+            read_number("none here", None)
+                .unwrap_err()
+                .contains("no number")
+        );
     }
 }

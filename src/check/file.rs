@@ -118,7 +118,10 @@ fn inspect(spec: &FileSpec, now: jiff::Timestamp) -> Outcome {
     if let Some(mode) = spec.mode {
         let found = meta.permissions().mode() & 0o7777;
         if found != mode.0 {
-            return fail(format!("{shown} has mode {found:04o}, expected {:04o}", mode.0));
+            return fail(format!(
+                "{shown} has mode {found:04o}, expected {:04o}",
+                mode.0
+            ));
         }
     }
     if let Some(owner) = &spec.owner {

@@ -58,7 +58,9 @@ impl<'de> Deserialize<'de> for LogErrorsSpec {
                 Some(Limitless::Text(t)) => {
                     let percent = t.trim().ends_with('%');
                     let n: f64 = t.trim().trim_end_matches('%').trim().parse().map_err(|_| {
-                        custom(format!("{t:?} is not a count or a rate (write 10 or \"1%\")"))
+                        custom(format!(
+                            "{t:?} is not a count or a rate (write 10 or \"1%\")"
+                        ))
                     })?;
                     Some((n, percent))
                 }
@@ -68,7 +70,9 @@ impl<'de> Deserialize<'de> for LogErrorsSpec {
         let limit = match (raw.max, warn, crit) {
             (Some(max), None, None) => Limit::Max(max),
             (None, None, None) => Limit::Max(0),
-            (Some(_), _, _) => return Err(custom("give `max`, or `warn`/`crit`, not both".to_string())),
+            (Some(_), _, _) => {
+                return Err(custom("give `max`, or `warn`/`crit`, not both".to_string()));
+            }
             (None, w, c) => {
                 let rates: Vec<bool> = [w, c].iter().flatten().map(|(_, p)| *p).collect();
                 if rates.iter().any(|p| *p) != rates.iter().all(|p| *p) {
@@ -120,9 +124,10 @@ fn scan(spec: &LogErrorsSpec, now: jiff::Timestamp) -> Outcome {
         Ok(file) => file,
         Err(e) => return Outcome::unknown(format!("cannot read {shown}: {e}")),
     };
-    let cutoff = spec
-        .since
-        .and_then(|since| now.checked_sub(jiff::SignedDuration::try_from(since.0).ok()?).ok());
+    let cutoff = spec.since.and_then(|since| {
+        now.checked_sub(jiff::SignedDuration::try_from(since.0).ok()?)
+            .ok()
+    });
     let zone = jiff::tz::TimeZone::system();
     let (mut entries, mut matched) = (0u64, 0u64);
     let mut in_window = cutoff.is_none();
@@ -186,7 +191,10 @@ fn scan(spec: &LogErrorsSpec, now: jiff::Timestamp) -> Outcome {
             let (status, crossed) = grade(matched as f64, levels, "");
             (
                 status,
-                format!("{matched} {level}+ lines of {entries}{window}{}", note(crossed)),
+                format!(
+                    "{matched} {level}+ lines of {entries}{window}{}",
+                    note(crossed)
+                ),
             )
         }
         Limit::Rate(levels) => {

@@ -19,7 +19,11 @@ impl Check for ManualCheck {
         let interaction = ctx.interaction;
         Box::pin(async move {
             match interaction {
-                Interaction::Yes => Outcome::new(Status::Ok, format!("{prompt}: confirmed by --yes"), Data::None),
+                Interaction::Yes => Outcome::new(
+                    Status::Ok,
+                    format!("{prompt}: confirmed by --yes"),
+                    Data::None,
+                ),
                 Interaction::None => Outcome::unknown(format!(
                     "{prompt}: needs a person (no terminal to ask on; run with --yes to confirm)"
                 )),
@@ -44,6 +48,10 @@ fn ask(prompt: &str) -> Outcome {
         Ok(_) if matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes") => {
             Outcome::new(Status::Ok, format!("{prompt}: confirmed"), Data::None)
         }
-        Ok(_) => Outcome::new(Status::Critical, format!("{prompt}: not confirmed"), Data::None),
+        Ok(_) => Outcome::new(
+            Status::Critical,
+            format!("{prompt}: not confirmed"),
+            Data::None,
+        ),
     }
 }

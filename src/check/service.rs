@@ -59,7 +59,8 @@ impl Check for ServiceCheck {
                 .args(["is-active", "--", unit])
                 .stdin(Stdio::null())
                 .kill_on_drop(true);
-            let output = tokio::time::timeout(std::time::Duration::from_secs(10), command.output()).await;
+            let output =
+                tokio::time::timeout(std::time::Duration::from_secs(10), command.output()).await;
             let output = match output {
                 Err(_) => return Outcome::unknown("systemctl did not answer within 10s"),
                 Ok(Err(e)) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -77,7 +78,10 @@ impl Check for ServiceCheck {
             if output.status.success() {
                 return Outcome::new(Status::Ok, format!("{shown} is {state}"), data);
             }
-            if state.is_empty() || state == "offline" || stderr.contains("not been booted with systemd") {
+            if state.is_empty()
+                || state == "offline"
+                || stderr.contains("not been booted with systemd")
+            {
                 let why = if stderr.is_empty() { state } else { stderr };
                 return Outcome::new(
                     Status::Unknown,
@@ -85,7 +89,11 @@ impl Check for ServiceCheck {
                     data,
                 );
             }
-            Outcome::new(Status::Critical, format!("{shown} is {state}, expected active"), data)
+            Outcome::new(
+                Status::Critical,
+                format!("{shown} is {state}, expected active"),
+                data,
+            )
         })
     }
 }

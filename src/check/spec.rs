@@ -101,6 +101,7 @@ pub const KINDS: [&str; 17] = [
 /// A runbook's list item: a step, or a `parallel:` group of steps.
 #[derive(Clone, Debug, Serialize)]
 #[serde(untagged)]
+#[allow(clippy::large_enum_variant)] // a few per runbook; boxing would only add noise
 pub enum Item {
     Step(StepSpec),
     Parallel { parallel: Vec<StepSpec> },
@@ -226,7 +227,9 @@ impl<'de> Deserialize<'de> for Item {
                 ));
             }
             if parallel.is_empty() {
-                return Err(serde::de::Error::custom("a `parallel:` group needs at least one step"));
+                return Err(serde::de::Error::custom(
+                    "a `parallel:` group needs at least one step",
+                ));
             }
             return Ok(Item::Parallel { parallel });
         }
@@ -248,8 +251,18 @@ impl StepSpec {
             KindSpec::Tcp(spec) => Step::new(name, TcpCheck { spec: spec.clone() }),
             KindSpec::TlsCert(spec) => Step::new(name, TlsCertCheck { spec: spec.clone() }),
             KindSpec::Dns(spec) => Step::new(name, DnsCheck { spec: spec.clone() }),
-            KindSpec::Memory(t) => Step::new(name, MemoryCheck { levels: levels(t.warn.0, t.crit.0) }),
-            KindSpec::Swap(t) => Step::new(name, SwapCheck { levels: levels(t.warn.0, t.crit.0) }),
+            KindSpec::Memory(t) => Step::new(
+                name,
+                MemoryCheck {
+                    levels: levels(t.warn.0, t.crit.0),
+                },
+            ),
+            KindSpec::Swap(t) => Step::new(
+                name,
+                SwapCheck {
+                    levels: levels(t.warn.0, t.crit.0),
+                },
+            ),
             KindSpec::Disk(spec) => Step::new(
                 name,
                 DiskCheck {
@@ -274,7 +287,12 @@ impl StepSpec {
             ),
             KindSpec::File(spec) => Step::new(name, FileCheck { spec: spec.clone() }),
             KindSpec::LogErrors(spec) => Step::new(name, LogErrorsCheck { spec: spec.clone() }),
-            KindSpec::Manual(prompt) => Step::new(name, ManualCheck { prompt: prompt.clone() }),
+            KindSpec::Manual(prompt) => Step::new(
+                name,
+                ManualCheck {
+                    prompt: prompt.clone(),
+                },
+            ),
             KindSpec::Process(spec) => Step::new(name, ProcessCheck { spec: spec.clone() }),
             KindSpec::Service(spec) => Step::new(name, ServiceCheck { spec: spec.clone() }),
             KindSpec::Port(spec) => Step::new(name, PortCheck { spec: spec.clone() }),

@@ -93,7 +93,9 @@ impl<'de> serde::Deserialize<'de> for Number {
         }
         match Raw::deserialize(deserializer)? {
             Raw::Number(n) if n.is_finite() => Ok(Number(n)),
-            Raw::Number(n) => Err(serde::de::Error::custom(format!("{n} is not a usable number"))),
+            Raw::Number(n) => Err(serde::de::Error::custom(format!(
+                "{n} is not a usable number"
+            ))),
             Raw::Text(t) => {
                 let body = t.trim().strip_suffix('%').unwrap_or(t.trim()).trim();
                 body.parse::<f64>()

@@ -4,6 +4,8 @@
 mod completions;
 mod config;
 mod health;
+mod run;
+mod runbook;
 
 use crate::check::resources::FixedResources;
 use crate::check::{Context, FixedClock};
@@ -58,6 +60,11 @@ pub struct GlobalArgs {
 pub enum Command {
     /// Check system resources against thresholds (exit 0 ok, 1 warning, 2 critical, 3 unknown)
     Health(health::HealthArgs),
+    /// Run a runbook (exit 0 ok, 1 warning, 2 critical, 3 unknown; 78 if invalid)
+    Run(run::RunArgs),
+    /// List, validate or show runbooks
+    #[command(subcommand)]
+    Runbook(runbook::RunbookCommand),
     /// Show or validate the configuration
     #[command(subcommand)]
     Config(config::ConfigCommand),
@@ -167,6 +174,8 @@ fn run(cli: Cli, printer: Printer) -> anyhow::Result<u8> {
     match cli.command {
         Command::Health(args) => health::exec(&args, &session),
         Command::Config(command) => config::exec(&command, &session),
+        Command::Run(args) => run::exec(&args, &session),
+        Command::Runbook(command) => runbook::exec(&command, &session),
         Command::Completions(_) | Command::Man => Ok(0),
     }
 }
@@ -176,7 +185,7 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
     for cause in err.chain() {
         if let Some(e) = cause.downcast_ref::<Error>() {
             return match e {
-                Error::Config(_) => exit::CONFIG,
+                Error::Config(_) | Error::Configs(_) => exit::CONFIG,
                 Error::Usage(_) => exit::USAGE,
                 Error::LockHeld { .. } => exit::TEMPFAIL,
             };

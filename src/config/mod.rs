@@ -2,7 +2,7 @@
 //! environment variables < flags. Every section is optional; unknown keys are errors.
 
 mod load;
-mod text;
+pub mod text;
 mod values;
 
 pub use load::{LoadOptions, Loaded, load, parse_yaml};
@@ -22,6 +22,22 @@ pub struct Config {
     pub state_dir: Option<Text>,
     pub logging: LoggingConfig,
     pub health: HealthConfig,
+    pub runbooks: RunbooksConfig,
+}
+
+/// Where `opsbook run NAME` looks for `NAME.yaml` before the built-in runbooks.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RunbooksConfig {
+    pub dirs: Vec<Text>,
+}
+
+impl Default for RunbooksConfig {
+    fn default() -> Self {
+        RunbooksConfig {
+            dirs: vec![Text::plain("runbooks")],
+        }
+    }
 }
 
 impl Config {

@@ -65,7 +65,10 @@ pub fn with_vars<T>(vars: &std::collections::BTreeMap<String, Text>, f: impl FnO
 
 /// Expand `{{ name }}` in both the value and the shown form, so a secret variable stays
 /// masked wherever it is used.
-fn expand_vars(text: &Text, vars: &std::collections::BTreeMap<String, Text>) -> Result<Text, String> {
+fn expand_vars(
+    text: &Text,
+    vars: &std::collections::BTreeMap<String, Text>,
+) -> Result<Text, String> {
     if !text.value.contains("{{") {
         return Ok(text.clone());
     }
@@ -77,7 +80,11 @@ fn expand_vars(text: &Text, vars: &std::collections::BTreeMap<String, Text>) -> 
                 .unwrap_or_default();
             format!(
                 "undefined variable `{name}` in `{{{{ {name} }}}}` (defined: {}){hint}",
-                if known.is_empty() { "none".to_string() } else { known.join(", ") }
+                if known.is_empty() {
+                    "none".to_string()
+                } else {
+                    known.join(", ")
+                }
             )
         })
     };
@@ -87,7 +94,10 @@ fn expand_vars(text: &Text, vars: &std::collections::BTreeMap<String, Text>) -> 
     let mut rest_shown = text.shown.as_str();
     while let Some(open) = rest.find("{{") {
         let Some(len) = rest[open..].find("}}") else {
-            return Err(format!("unclosed `{{{{` in {:?}: add the closing `}}}}`", text.shown));
+            return Err(format!(
+                "unclosed `{{{{` in {:?}: add the closing `}}}}`",
+                text.shown
+            ));
         };
         let name = rest[open + 2..open + len].trim();
         let var = lookup(name)?;

@@ -72,6 +72,7 @@ pub async fn check(config: &HealthConfig, ctx: &Context) -> Report {
     let results = run_concurrently(steps(config), ctx, config.concurrency).await;
     Report {
         title: "health".to_string(),
+        kind: crate::report::ReportKind::Health,
         timestamp,
         duration: started.elapsed(),
         results,
@@ -121,6 +122,7 @@ mod tests {
         Context {
             resources: Arc::new(fixed),
             clock: Arc::new(FixedClock("2024-01-01T12:00:00Z".parse().unwrap())),
+            interaction: crate::check::Interaction::None,
         }
     }
 
@@ -171,6 +173,7 @@ mod tests {
         let ctx = Context {
             resources: Arc::new(FixedResources::default()),
             clock: Arc::new(FixedClock("2024-01-01T12:00:00Z".parse().unwrap())),
+            interaction: crate::check::Interaction::None,
         };
         let report = run(ctx);
         assert_eq!(status_of(&report, "memory"), Status::Unknown);

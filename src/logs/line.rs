@@ -69,10 +69,16 @@ mod tests {
 
     #[test]
     fn levels_are_found_in_common_shapes() {
-        assert_eq!(level("2025-01-15 10:30:00,123 - app - ERROR - boom"), Some(Level::Error));
+        assert_eq!(
+            level("2025-01-15 10:30:00,123 - app - ERROR - boom"),
+            Some(Level::Error)
+        );
         assert_eq!(level("[WARN] disk nearly full"), Some(Level::Warning));
         assert_eq!(level("ts=1 level=ERROR msg=x"), Some(Level::Error));
-        assert_eq!(level(r#"{"level": "critical", "msg": "x"}"#), Some(Level::Critical));
+        assert_eq!(
+            level(r#"{"level": "critical", "msg": "x"}"#),
+            Some(Level::Critical)
+        );
         assert_eq!(level("an error happened in lower case"), None);
         assert_eq!(level("GET /api 200"), None);
     }

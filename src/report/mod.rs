@@ -5,10 +5,11 @@ mod json;
 mod junit;
 mod nagios;
 mod prometheus;
+mod tap;
 mod text;
 
 pub use json::render as render_json;
-pub use text::{Style, render as render_text, render_result_line};
+pub use text::{Style, render as render_text, render_result, render_result_line, summary};
 
 use crate::check::{Data, Status};
 use std::time::Duration;
@@ -28,9 +29,18 @@ pub struct CheckResult {
 #[derive(Clone, Debug)]
 pub struct Report {
     pub title: String,
+    /// What it is a report of: a health check (statuses read healthy/degraded/unhealthy,
+    /// results are "checks") or a runbook run (ok/warning/critical, "steps").
+    pub kind: ReportKind,
     pub timestamp: jiff::Timestamp,
     pub duration: Duration,
     pub results: Vec<CheckResult>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReportKind {
+    Health,
+    Runbook,
 }
 
 impl Report {
@@ -55,6 +65,7 @@ pub enum Format {
     Prometheus,
     Nagios,
     Junit,
+    Tap,
 }
 
 pub fn render(report: &Report, format: Format, style: Style) -> String {
@@ -64,6 +75,7 @@ pub fn render(report: &Report, format: Format, style: Style) -> String {
         Format::Prometheus => prometheus::render(report),
         Format::Nagios => nagios::render(report),
         Format::Junit => junit::render(report),
+        Format::Tap => tap::render(report),
     }
 }
 
@@ -79,6 +91,7 @@ pub(crate) fn sample() -> Report {
     };
     Report {
         title: "health".to_string(),
+        kind: ReportKind::Health,
         timestamp: "2024-01-01T12:00:00Z".parse().expect("fixed timestamp"),
         duration: Duration::from_millis(260),
         results: vec![

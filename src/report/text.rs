@@ -37,11 +37,30 @@ pub fn render(report: &Report, style: Style) -> String {
         .unwrap_or(0);
     let mut out = String::new();
     for result in &report.results {
-        out.push_str(&render_result_line(result, width, style));
-        out.push('\n');
+        out.push_str(&render_result(result, width, style));
     }
     out.push_str(&summary(report, style));
     out.push('\n');
+    out
+}
+
+/// The result line, and for a failed command the last lines it printed, indented.
+pub fn render_result(result: &CheckResult, name_width: usize, style: Style) -> String {
+    let mut out = render_result_line(result, name_width, style);
+    out.push('\n');
+    if let crate::check::Data::Command { stdout, stderr, .. } = &result.data
+        && matches!(result.status, Status::Critical | Status::Unknown)
+    {
+        let output = if stderr.trim().is_empty() {
+            stdout
+        } else {
+            stderr
+        };
+        let lines: Vec<&str> = output.lines().collect();
+        for line in &lines[lines.len().saturating_sub(10)..] {
+            let _ = writeln!(out, "          │ {line}");
+        }
+    }
     out
 }
 
@@ -60,7 +79,7 @@ pub fn render_result_line(result: &CheckResult, name_width: usize, style: Style)
 }
 
 /// `health: degraded — 6 checks: 5 ok, 1 warning in 262 ms`
-fn summary(report: &Report, style: Style) -> String {
+pub fn summary(report: &Report, style: Style) -> String {
     let status = report.status();
     let mut counts = String::new();
     for s in [
@@ -78,10 +97,14 @@ fn summary(report: &Report, style: Style) -> String {
             let _ = write!(counts, "{n} {}", s.as_str());
         }
     }
+    let (word, noun) = match report.kind {
+        super::ReportKind::Health => (status.health_word(), "checks"),
+        super::ReportKind::Runbook => (status.as_str(), "steps"),
+    };
     format!(
-        "{}: {} — {} checks: {counts} in {}",
+        "{}: {} — {} {noun}: {counts} in {}",
         report.title,
-        style.paint(status, status.health_word()),
+        style.paint(status, word),
         report.results.len(),
         format_duration(report.duration).trim_start(),
     )

@@ -85,7 +85,10 @@ fn value(e: &Expr, status: &dyn Fn(&str) -> String) -> String {
 }
 
 fn truthy(s: &str) -> bool {
-    !matches!(s.trim().to_ascii_lowercase().as_str(), "" | "false" | "0" | "no")
+    !matches!(
+        s.trim().to_ascii_lowercase().as_str(),
+        "" | "false" | "0" | "no"
+    )
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -263,7 +266,8 @@ pub fn with_vars<T>(vars: BTreeMap<String, String>, f: impl FnOnce() -> T) -> T 
 impl<'de> Deserialize<'de> for Condition {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let source = String::deserialize(deserializer)?;
-        VARS.with(|vars| Condition::parse(&source, &vars.borrow())).map_err(serde::de::Error::custom)
+        VARS.with(|vars| Condition::parse(&source, &vars.borrow()))
+            .map_err(serde::de::Error::custom)
     }
 }
 
@@ -285,7 +289,13 @@ mod tests {
     }
 
     fn holds(source: &str) -> bool {
-        let statuses = |name: &str| if name == "API healthy" { "ok".into() } else { String::new() };
+        let statuses = |name: &str| {
+            if name == "API healthy" {
+                "ok".into()
+            } else {
+                String::new()
+            }
+        };
         Condition::parse(source, &vars()).unwrap().holds(&statuses)
     }
 
@@ -294,7 +304,9 @@ mod tests {
         assert!(holds("env == 'production'"));
         assert!(!holds("env != \"production\""));
         assert!(holds("!dry"));
-        assert!(holds("env == 'production' && status(\"API healthy\") == 'ok'"));
+        assert!(holds(
+            "env == 'production' && status(\"API healthy\") == 'ok'"
+        ));
         assert!(holds("not (dry or env == 'staging')"));
         assert!(!holds("status('Other') == 'ok'"));
     }

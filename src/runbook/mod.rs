@@ -1,3 +1,10 @@
-//! YAML runbooks: load (vars, includes, validation with locations), and run.
+//! YAML runbooks: find and load them (vars, includes, validation with locations), and run
+//! them through the one engine into the one report model.
 
+pub mod builtin;
 pub mod condition;
+pub mod load;
+pub mod run;
+
+pub use load::{Runbook, Source, find, load};
+pub use run::{Selection, run};

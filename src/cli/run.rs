@@ -1,0 +1,193 @@
+//! `opsbook run RUNBOOK`: load (exit 78 on any problem, before a step runs), then run with
+//! text streamed as each step finishes, or a report in the format asked.
+
+use super::{Session, check_context, runtime};
+use crate::check::Interaction;
+use crate::config::Text;
+use crate::report::{Format, render, render_result, summary};
+use crate::runbook::{self, Runbook, Selection};
+use clap::Args;
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// A runbook file, or a name found in the runbook dirs or built in (`daily`)
+    pub runbook: String,
+    #[command(flatten)]
+    pub vars: VarArgs,
+    /// Also write the report, in --format, to FILE (stdout keeps the text)
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Run only these steps (names or tags; comma-separated or repeated)
+    #[arg(long, value_name = "NAME|TAG", value_delimiter = ',')]
+    pub only: Vec<String>,
+    /// Skip these steps (names or tags)
+    #[arg(long, value_name = "NAME|TAG", value_delimiter = ',')]
+    pub skip: Vec<String>,
+    /// Print the plan and run nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Confirm every manual step
+    #[arg(short, long)]
+    pub yes: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct VarArgs {
+    /// Set a runbook variable (repeatable), over the file's vars
+    #[arg(long = "var", value_name = "NAME=VALUE", value_parser = parse_var)]
+    pub vars: Vec<(String, String)>,
+}
+
+fn parse_var(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((name, value)) if !name.trim().is_empty() => {
+            Ok((name.trim().to_string(), value.to_string()))
+        }
+        _ => Err(format!("{text:?} is not NAME=VALUE")),
+    }
+}
+
+impl VarArgs {
+    pub fn overrides(&self) -> BTreeMap<String, Text> {
+        self.vars
+            .iter()
+            .map(|(k, v)| (k.clone(), Text::plain(v.clone())))
+            .collect()
+    }
+}
+
+/// The runbook dirs from config.
+pub fn dirs(session: &Session) -> Vec<PathBuf> {
+    session
+        .loaded
+        .config
+        .runbooks
+        .dirs
+        .iter()
+        .map(|d| PathBuf::from(d.as_str()))
+        .collect()
+}
+
+/// Find and load a runbook; any problem is exit 78.
+pub fn load(wanted: &str, vars: &VarArgs, session: &Session) -> anyhow::Result<Runbook> {
+    let dirs = dirs(session);
+    let source = runbook::find(wanted, &dirs).map_err(crate::Error::Config)?;
+    Ok(runbook::load(&source, &vars.overrides(), &dirs)?)
+}
+
+pub fn exec(args: &RunArgs, session: &Session) -> anyhow::Result<u8> {
+    let format = session.format(Format::Text)?;
+    let book = load(&args.runbook, &args.vars, session)?;
+    let selection = Selection {
+        only: args.only.clone(),
+        skip: args.skip.clone(),
+    };
+    if args.dry_run {
+        session.printer.data(&plan(&book, &selection));
+        return Ok(0);
+    }
+    let mut ctx = check_context()?;
+    ctx.interaction = if args.yes {
+        Interaction::Yes
+    } else if std::io::stdin().is_terminal() && std::io::stderr().is_terminal() {
+        Interaction::Ask
+    } else {
+        Interaction::None
+    };
+    let stream = format == Format::Text || args.output.is_some();
+    let style = session.printer.style();
+    let width = book
+        .all_steps()
+        .map(|s| s.name.chars().count())
+        .max()
+        .unwrap_or(0);
+    let mut on_result = |result: &crate::report::CheckResult| {
+        if stream {
+            session.printer.human(&render_result(result, width, style));
+        }
+    };
+    tracing::info!(target: crate::logging::RESULTS, runbook = %book.name, source = %book.source, "run started");
+    let report = runtime()?.block_on(runbook::run(&book, &ctx, &selection, &mut on_result));
+    tracing::info!(target: crate::logging::RESULTS, runbook = %book.name, status = report.status().as_str(), "run finished");
+    if stream {
+        session
+            .printer
+            .human(&format!("{}\n", summary(&report, style)));
+    }
+    match &args.output {
+        Some(path) => write_atomically(
+            path,
+            &render(&report, format, crate::report::Style::default()),
+        )?,
+        None if format != Format::Text => session.printer.data(&render(&report, format, style)),
+        None => {}
+    }
+    Ok(report.status().exit_code())
+}
+
+/// What would run, in order, and what the selection leaves out.
+fn plan(book: &Runbook, selection: &Selection) -> String {
+    use std::fmt::Write;
+    let mut out = format!("{} ({}): {}\n", book.name, book.source, book.description);
+    let mut line = |step: &crate::check::StepSpec, prefix: &str| {
+        let mut notes = Vec::new();
+        if let Some(why) = selection.excludes(step) {
+            notes.push(why);
+        }
+        let o = &step.options;
+        if !o.needs.is_empty() {
+            notes.push(format!("needs {}", o.needs.join(", ")));
+        }
+        if let Some(when) = &o.when {
+            notes.push(format!("when {}", when.source()));
+        }
+        if o.always {
+            notes.push("always".into());
+        }
+        if o.continue_on_failure {
+            notes.push("continue_on_failure".into());
+        }
+        let notes = if notes.is_empty() {
+            String::new()
+        } else {
+            format!("  ({})", notes.join("; "))
+        };
+        let _ = writeln!(out, "{prefix}{:<10} {}{notes}", step.kind_name(), step.name);
+    };
+    for item in &book.steps {
+        match item {
+            crate::check::Item::Step(step) => line(step, "  "),
+            crate::check::Item::Parallel { parallel } => {
+                for step in parallel {
+                    line(step, "  ‖ ");
+                }
+            }
+        }
+    }
+    for (i, step) in book.on_failure.iter().enumerate() {
+        line(step, if i == 0 { "on failure:\n  " } else { "  " });
+    }
+    out
+}
+
+/// Write `text` to `path` through a temporary file and a rename.
+pub fn write_atomically(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    use std::io::Write;
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let mut temp = tempfile::NamedTempFile::new_in(dir)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    temp.write_all(crate::redact::mask(text).as_bytes())
+        .and_then(|()| temp.as_file().sync_all())
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    temp.persist(path)
+        .map_err(|e| e.error)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}

@@ -1,0 +1,242 @@
+//! Running a runbook, with SPEC.md's semantics: steps in order; a `parallel:` group runs
+//! its steps concurrently; a step that ends critical or unknown without
+//! `continue_on_failure` stops the run (later steps are `skipped` with the reason, `always`
+//! steps still run); `needs` and `when` skip a step, saying why; when any step failed,
+//! `on_failure` runs. A warning never stops a run.
+
+use super::load::Runbook;
+use crate::check::spec::{Item, StepSpec};
+use crate::check::{Context, Data, Status};
+use crate::engine::run_step;
+use crate::report::{CheckResult, Report};
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+/// A step with no timeout of its own, in a runbook with no default, gets this much.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
+/// Kinds that bound themselves get this much longer before the engine steps in, so their
+/// own message (and a command's process-group kill) comes first.
+const MARGIN: Duration = Duration::from_secs(2);
+
+/// Which steps `--only` and `--skip` select, by name or tag.
+#[derive(Clone, Debug, Default)]
+pub struct Selection {
+    pub only: Vec<String>,
+    pub skip: Vec<String>,
+}
+
+impl Selection {
+    /// `None` when the step runs; else why not.
+    pub fn excludes(&self, step: &StepSpec) -> Option<String> {
+        let matches = |list: &[String]| {
+            list.iter()
+                .find(|w| **w == step.name || step.options.tags.contains(w))
+                .cloned()
+        };
+        if let Some(hit) = matches(&self.skip) {
+            return Some(format!("skipped by --skip {hit}"));
+        }
+        if !self.only.is_empty() && matches(&self.only).is_none() {
+            return Some(format!("not selected by --only {}", self.only.join(",")));
+        }
+        None
+    }
+}
+
+struct State<'a> {
+    statuses: HashMap<String, Status>,
+    /// The step whose failure stopped the run.
+    stopped_by: Option<String>,
+    any_failed: bool,
+    selection: &'a Selection,
+}
+
+fn failed(status: Status) -> bool {
+    matches!(status, Status::Critical | Status::Unknown)
+}
+
+impl State<'_> {
+    /// Why `step` does not run now, if it does not.
+    fn blocked(&self, step: &StepSpec) -> Option<String> {
+        if let Some(why) = self.selection.excludes(step) {
+            return Some(why);
+        }
+        if let Some(culprit) = &self.stopped_by
+            && !step.options.always
+        {
+            return Some(format!("not run: step {culprit:?} failed"));
+        }
+        for needed in &step.options.needs {
+            match self.statuses.get(needed) {
+                Some(Status::Ok | Status::Warning) => {}
+                Some(status) => {
+                    return Some(format!("needs {needed:?}, which is {}", status.as_str()));
+                }
+                None => return Some(format!("needs {needed:?}, which did not run")),
+            }
+        }
+        if let Some(when) = &step.options.when {
+            let status = |name: &str| {
+                self.statuses
+                    .get(name)
+                    .map(|s| s.as_str().to_string())
+                    .unwrap_or_default()
+            };
+            if !when.holds(&status) {
+                return Some(format!("condition `{}` is false", when.source()));
+            }
+        }
+        None
+    }
+
+    fn record(&mut self, step: &StepSpec, result: &CheckResult) {
+        self.statuses.insert(step.name.clone(), result.status);
+        if failed(result.status) {
+            self.any_failed = true;
+            if !step.options.continue_on_failure && self.stopped_by.is_none() {
+                self.stopped_by = Some(step.name.clone());
+            }
+        }
+    }
+}
+
+/// Run `book`; `on_result` sees each result as soon as it is known (for streaming output).
+pub async fn run(
+    book: &Runbook,
+    ctx: &Context,
+    selection: &Selection,
+    on_result: &mut dyn FnMut(&CheckResult),
+) -> Report {
+    let started = Instant::now();
+    let timestamp = ctx.clock.now();
+    let mut state = State {
+        statuses: HashMap::new(),
+        stopped_by: None,
+        any_failed: false,
+        selection,
+    };
+    let mut results = Vec::new();
+    for item in &book.steps {
+        let group: &[StepSpec] = match item {
+            Item::Step(step) => std::slice::from_ref(step),
+            Item::Parallel { parallel } => parallel,
+        };
+        // A group's steps are all judged before any of them runs.
+        let plans: Vec<Option<String>> = group.iter().map(|s| state.blocked(s)).collect();
+        let runs = group
+            .iter()
+            .zip(&plans)
+            .filter(|(_, why)| why.is_none())
+            .map(|(step, _)| execute(book, step, ctx));
+        let mut finished = futures_join(runs).await.into_iter();
+        for (step, why) in group.iter().zip(plans) {
+            let result = match why {
+                Some(why) => skipped(step, why),
+                None => match finished.next() {
+                    Some(result) => result,
+                    None => skipped(step, "not run".to_string()),
+                },
+            };
+            state.record(step, &result);
+            on_result(&result);
+            results.push(result);
+        }
+    }
+    if state.any_failed {
+        // The rollback runs whatever stopped the main steps.
+        state.stopped_by = None;
+        for step in &book.on_failure {
+            let result = match state.blocked(step) {
+                Some(why) => skipped(step, why),
+                None => execute(book, step, ctx).await,
+            };
+            state.record(step, &result);
+            on_result(&result);
+            results.push(result);
+        }
+    }
+    Report {
+        title: book.name.clone(),
+        kind: crate::report::ReportKind::Runbook,
+        timestamp,
+        duration: started.elapsed(),
+        results,
+    }
+}
+
+/// Run all of `futures` concurrently, results in order.
+async fn futures_join<F: std::future::Future<Output = CheckResult>>(
+    futures: impl Iterator<Item = F>,
+) -> Vec<CheckResult> {
+    let futures: Vec<_> = futures.map(Box::pin).collect();
+    let mut slots: Vec<Option<CheckResult>> = futures.iter().map(|_| None).collect();
+    let mut pending: Vec<(usize, std::pin::Pin<Box<F>>)> =
+        futures.into_iter().enumerate().collect();
+    std::future::poll_fn(|cx| {
+        pending.retain_mut(|(i, f)| match f.as_mut().poll(cx) {
+            std::task::Poll::Ready(result) => {
+                slots[*i] = Some(result);
+                false
+            }
+            std::task::Poll::Pending => true,
+        });
+        if pending.is_empty() {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    })
+    .await;
+    slots.into_iter().flatten().collect()
+}
+
+/// Run one step with its retries and its timeout.
+async fn execute(book: &Runbook, step: &StepSpec, ctx: &Context) -> CheckResult {
+    let timeout = step
+        .options
+        .timeout
+        .or(book.defaults.timeout)
+        .map_or(DEFAULT_TIMEOUT, |t| t.0);
+    let retries = step.options.retries.or(book.defaults.retries).unwrap_or(0);
+    let runnable = step.build(timeout);
+    let bounded = step.kind_name() != "manual";
+    let mut attempt = 0;
+    let mut pause = Duration::from_millis(500);
+    let started = Instant::now();
+    loop {
+        let outcome = if bounded {
+            tokio::time::timeout(timeout + MARGIN, run_step(&runnable, ctx)).await
+        } else {
+            Ok(run_step(&runnable, ctx).await)
+        };
+        let mut result = outcome.unwrap_or_else(|_| CheckResult {
+            name: step.name.clone(),
+            kind: step.kind_name().to_string(),
+            status: Status::Critical,
+            message: format!("timed out after {}", humantime::format_duration(timeout)),
+            duration: timeout,
+            data: Data::None,
+        });
+        if !failed(result.status) || attempt >= retries {
+            if attempt > 0 {
+                result.message = format!("{} (after {} attempts)", result.message, attempt + 1);
+                result.duration = started.elapsed();
+            }
+            return result;
+        }
+        attempt += 1;
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_secs(30));
+    }
+}
+
+fn skipped(step: &StepSpec, why: String) -> CheckResult {
+    CheckResult {
+        name: step.name.clone(),
+        kind: step.kind_name().to_string(),
+        status: Status::Skipped,
+        message: why,
+        duration: Duration::ZERO,
+        data: Data::None,
+    }
+}
