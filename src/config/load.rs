@@ -88,7 +88,11 @@ pub fn parse_yaml<T: DeserializeOwned>(path: &Path, text: &str) -> Result<T, Con
         match e.location() {
             Some(loc) if loc.line() > 0 => {
                 let suffix = format!(" at line {}, column {}", loc.line(), loc.column());
-                let message = crate::error::suggest(plain.strip_suffix(&suffix).unwrap_or(&plain));
+                let message = crate::error::suggest(plain.strip_suffix(&suffix).unwrap_or(&plain))
+                    .replace(
+                        ", set DuplicateKeyPolicy in Options if acceptable",
+                        ": each key may appear only once",
+                    );
                 ConfigError::at(path, text, loc.line(), loc.column(), message)
             }
             _ => ConfigError::whole_file(path, crate::error::suggest(&plain)),

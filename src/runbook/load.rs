@@ -61,11 +61,14 @@ pub struct Source {
 /// Find `wanted`: an existing path; else `NAME.yaml` in `dirs`; else a built-in runbook.
 pub fn find(wanted: &str, dirs: &[PathBuf]) -> Result<Source, ConfigError> {
     let as_path = Path::new(wanted);
-    let looks_like_path =
-        wanted.contains('/') || wanted.ends_with(".yaml") || wanted.ends_with(".yml");
-    if looks_like_path || as_path.is_file() {
+    if as_path.is_file() || wanted.contains('/') {
         return read(as_path);
     }
+    // `daily` or `daily.yaml`: a runbook dir's file, else the built-in.
+    let wanted = wanted
+        .strip_suffix(".yaml")
+        .or_else(|| wanted.strip_suffix(".yml"))
+        .unwrap_or(wanted);
     for dir in dirs {
         for ext in ["yaml", "yml"] {
             let candidate = dir.join(format!("{wanted}.{ext}"));

@@ -8,4 +8,5 @@ mod health;
 mod help;
 mod logging;
 mod modes;
+mod runbooks;
 mod tls_dns;
