@@ -5,8 +5,8 @@
 
 mod application;
 pub mod command;
-mod cpu;
-mod disk;
+pub mod cpu;
+pub mod disk;
 pub mod dns;
 pub mod file;
 pub mod http;

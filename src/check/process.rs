@@ -5,7 +5,7 @@ use super::{BoxFuture, Check, Context, Data, Outcome, Status};
 use crate::config::Text;
 use serde::{Deserialize, Serialize};
 
-#[derive(Clone, Debug, Deserialize, Serialize)]
+#[derive(Clone, Debug, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProcessSpec {
     /// The program's name: its `comm`, or the file name of its first argument.

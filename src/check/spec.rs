@@ -54,7 +54,7 @@ pub enum KindSpec {
 }
 
 /// `load: {}`: informational, nothing to set.
-#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoadSpec {}
 

@@ -16,6 +16,8 @@ pub enum RunbookCommand {
         #[command(flatten)]
         vars: VarArgs,
     },
+    /// Print a JSON Schema of the runbook format (for editors with a YAML language server)
+    Schema,
     /// Print the resolved plan: variables, includes spliced in, as YAML
     Show {
         runbook: String,
@@ -34,6 +36,12 @@ pub fn exec(command: &RunbookCommand, session: &Session) -> anyhow::Result<u8> {
     match command {
         RunbookCommand::List => list(session),
         RunbookCommand::Validate { runbooks, vars } => validate(runbooks, vars, session),
+        RunbookCommand::Schema => {
+            session
+                .printer
+                .data(&format!("{}\n", crate::runbook::schema::runbook_schema()));
+            Ok(0)
+        }
         RunbookCommand::Show { runbook, vars } => {
             let book = load(runbook, vars, session)?;
             let yaml = serde_saphyr::to_string(&book)

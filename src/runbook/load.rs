@@ -26,7 +26,7 @@ pub struct Runbook {
     pub on_failure: Vec<StepSpec>,
 }
 
-#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize)]
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Defaults {
     #[serde(skip_serializing_if = "Option::is_none")]

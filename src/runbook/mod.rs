@@ -5,6 +5,7 @@ pub mod builtin;
 pub mod condition;
 pub mod load;
 pub mod run;
+pub mod schema;
 
 pub use load::{Runbook, Source, find, load};
 pub use run::{Selection, run};

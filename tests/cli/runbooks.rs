@@ -612,3 +612,22 @@ fn mutated_runbooks_never_panic() {
         }
     }
 }
+
+#[test]
+fn the_schema_describes_every_kind_and_resolves_its_references() {
+    let run = Opsbook::new()
+        .args(["runbook", "schema"])
+        .run()
+        .expect_exit(0);
+    let schema = run.json();
+    assert_eq!(schema["$schema"], "https://json-schema.org/draft/2020-12/schema");
+    let step = &schema["$defs"]["Step"]["properties"];
+    for kind in ["http", "tcp", "tls_cert", "dns", "command", "file", "log_errors", "manual", "process", "service", "port", "include"] {
+        assert!(step.get(kind).is_some(), "{kind}");
+    }
+    for reference in run.stdout.split("\"$ref\": \"").skip(1) {
+        let target = reference.split('"').next().unwrap();
+        let name = target.trim_start_matches("#/$defs/");
+        assert!(schema["$defs"].get(name).is_some(), "dangling {target}");
+    }
+}

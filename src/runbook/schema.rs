@@ -1,0 +1,351 @@
+//! `opsbook runbook schema`: a JSON Schema of the runbook format, for editors with a YAML
+//! language server (`# yaml-language-server: $schema=…`). Plain structs derive theirs;
+//! the types that parse themselves (durations, percentages, templated strings, the step
+//! with its exactly-one kind) say here what they accept. The step schema is built from the
+//! kind registry, so a new kind cannot be missing from it.
+
+use crate::check::command::CommandSpec;
+use crate::check::cpu::CpuSpec;
+use crate::check::disk::DiskSpec;
+use crate::check::dns::DnsSpec;
+use crate::check::file::{FileSpec, Mode};
+use crate::check::http::{HeaderExpect, HttpSpec, HttpUrl, JsonPointer, Pattern, StatusExpect};
+use crate::check::latency::LatencyLevels;
+use crate::check::log_errors::LogErrorsSpec;
+use crate::check::port::PortSpec;
+use crate::check::process::ProcessSpec;
+use crate::check::resolve::Server;
+use crate::check::service::ServiceSpec;
+use crate::check::spec::{Item, KINDS, LoadSpec, StepSpec};
+use crate::check::tcp::TcpSpec;
+use crate::check::threshold::Levels;
+use crate::check::tls_cert::TlsCertSpec;
+use crate::config::{ByteSize, Duration, Percent, Text, Threshold};
+use crate::runbook::condition::Condition;
+use crate::runbook::load::Defaults;
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+use std::borrow::Cow;
+
+/// `impl JsonSchema` for a type whose schema is a fixed JSON value.
+macro_rules! fixed_schema {
+    ($type:ty, $name:literal, $schema:tt) => {
+        impl JsonSchema for $type {
+            fn schema_name() -> Cow<'static, str> {
+                Cow::Borrowed($name)
+            }
+            fn inline_schema() -> bool {
+                true
+            }
+            fn json_schema(_: &mut SchemaGenerator) -> Schema {
+                json_schema!($schema)
+            }
+        }
+    };
+}
+
+fixed_schema!(Text, "Text", {
+    "type": "string",
+    "description": "Text; `${VAR}` / `${VAR:-default}` read the environment (secret), `{{ var }}` a runbook variable"
+});
+fixed_schema!(Duration, "Duration", {
+    "type": ["string", "number"],
+    "description": "500ms, 5s, 10m, 1h 30m, 30d, or a number of seconds"
+});
+fixed_schema!(Percent, "Percent", {
+    "type": ["number", "string"],
+    "description": "0–100, or \"80%\""
+});
+fixed_schema!(ByteSize, "ByteSize", {
+    "type": ["integer", "string"],
+    "description": "bytes, or 512K, 10MB, 1G (powers of 1024)"
+});
+fixed_schema!(Mode, "Mode", { "type": ["string", "integer"], "description": "octal, quoted: \"0640\"" });
+fixed_schema!(Pattern, "Regex", { "type": "string", "format": "regex" });
+fixed_schema!(JsonPointer, "JsonPointer", { "type": "string", "pattern": "^(/.*)?$" });
+fixed_schema!(HttpUrl, "HttpUrl", { "type": "string", "format": "uri", "pattern": "^(https?://|\\$\\{|\\{\\{)" });
+fixed_schema!(Server, "DnsServer", { "type": "string", "description": "IP or IP:port" });
+fixed_schema!(Condition, "Condition", {
+    "type": "string",
+    "description": "e.g. env == 'production' && status(\"API healthy\") == 'ok'"
+});
+fixed_schema!(StatusExpect, "StatusExpect", {
+    "oneOf": [
+        { "type": "integer", "minimum": 100, "maximum": 599 },
+        { "type": "string", "pattern": "^[1-5]xx$" },
+        { "type": "array", "items": { "type": "integer", "minimum": 100, "maximum": 599 } }
+    ]
+});
+fixed_schema!(HeaderExpect, "HeaderExpect", {
+    "type": ["boolean", "string"],
+    "description": "true: present; false: absent; a string: equal to it"
+});
+fixed_schema!(Levels, "Levels", {
+    "type": "object",
+    "properties": {
+        "warn": { "type": ["number", "string"] },
+        "crit": { "type": ["number", "string"] },
+        "below": { "type": "boolean", "description": "lower is worse" }
+    },
+    "additionalProperties": false
+});
+fixed_schema!(LatencyLevels, "LatencyLevels", {
+    "type": "object",
+    "properties": {
+        "warn": { "type": ["string", "number"] },
+        "crit": { "type": ["string", "number"] }
+    },
+    "additionalProperties": false
+});
+fixed_schema!(CommandSpec, "CommandSpec", {
+    "type": "object",
+    "properties": {
+        "run": { "type": "string", "description": "split into words as a POSIX shell would, without a shell" },
+        "argv": { "type": "array", "items": { "type": "string" } },
+        "shell": { "type": "boolean" },
+        "env": { "type": "object", "additionalProperties": { "type": "string" } },
+        "dir": { "type": "string" },
+        "timeout": { "type": ["string", "number"] },
+        "exit": { "oneOf": [{ "type": "integer" }, { "type": "array", "items": { "type": "integer" } }] },
+        "stdout_contains": { "type": "string" },
+        "stdout_regex": { "type": "string", "format": "regex" },
+        "stderr_contains": { "type": "string" },
+        "value": {
+            "type": "object",
+            "properties": {
+                "pattern": { "type": "string", "format": "regex" },
+                "warn": { "type": ["number", "string"] },
+                "crit": { "type": ["number", "string"] },
+                "below": { "type": "boolean" }
+            },
+            "additionalProperties": false
+        }
+    },
+    "additionalProperties": false
+});
+fixed_schema!(TlsCertSpec, "TlsCertSpec", {
+    "type": "object",
+    "required": ["host"],
+    "properties": {
+        "host": { "type": "string" },
+        "port": { "type": "integer", "default": 443 },
+        "server_name": { "type": "string" },
+        "warn": { "type": "integer", "default": 30, "description": "days" },
+        "crit": { "type": "integer", "default": 7, "description": "days" },
+        "timeout": { "type": ["string", "number"] },
+        "resolver": { "type": "string" }
+    },
+    "additionalProperties": false
+});
+fixed_schema!(DiskSpec, "DiskSpec", {
+    "type": "object",
+    "properties": {
+        "path": { "type": "string", "default": "/" },
+        "warn": { "type": ["number", "string"], "default": 80 },
+        "crit": { "type": ["number", "string"], "default": 90 }
+    },
+    "additionalProperties": false
+});
+fixed_schema!(CpuSpec, "CpuSpec", {
+    "type": "object",
+    "properties": {
+        "sample": { "type": ["string", "number"], "default": "250ms" },
+        "warn": { "type": ["number", "string"], "default": 90 },
+        "crit": { "type": ["number", "string"], "default": 95 }
+    },
+    "additionalProperties": false
+});
+fixed_schema!(LogErrorsSpec, "LogErrorsSpec", {
+    "type": "object",
+    "required": ["path"],
+    "properties": {
+        "path": { "type": "string" },
+        "level": { "type": "string", "default": "ERROR" },
+        "since": { "type": ["string", "number"] },
+        "max": { "type": "integer", "description": "more lines than this is critical (default 0)" },
+        "warn": { "type": ["number", "string"], "description": "a count, or a rate such as \"1%\"" },
+        "crit": { "type": ["number", "string"] }
+    },
+    "additionalProperties": false
+});
+fixed_schema!(ServiceSpec, "ServiceSpec", {
+    "oneOf": [
+        { "type": "string" },
+        {
+            "type": "object",
+            "required": ["unit"],
+            "properties": { "unit": { "type": "string" }, "user": { "type": "boolean" } },
+            "additionalProperties": false
+        }
+    ]
+});
+fixed_schema!(PortSpec, "PortSpec", {
+    "oneOf": [
+        { "type": "integer", "minimum": 1, "maximum": 65535 },
+        {
+            "type": "object",
+            "required": ["port"],
+            "properties": { "port": { "type": "integer", "minimum": 1, "maximum": 65535 } },
+            "additionalProperties": false
+        }
+    ]
+});
+
+impl<const W: u8, const C: u8> JsonSchema for Threshold<W, C> {
+    fn schema_name() -> Cow<'static, str> {
+        Cow::Owned(format!("Threshold_{W}_{C}"))
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "type": "object",
+            "properties": {
+                "warn": { "type": ["number", "string"], "default": W },
+                "crit": { "type": ["number", "string"], "default": C }
+            },
+            "additionalProperties": false
+        })
+    }
+}
+
+/// The schema of one kind's settings, by its key.
+fn kind_schema(kind: &str, generator: &mut SchemaGenerator) -> Schema {
+    match kind {
+        "http" => generator.subschema_for::<HttpSpec>(),
+        "tcp" => generator.subschema_for::<TcpSpec>(),
+        "tls_cert" => generator.subschema_for::<TlsCertSpec>(),
+        "dns" => generator.subschema_for::<DnsSpec>(),
+        "memory" => generator.subschema_for::<Threshold<75, 90>>(),
+        "swap" => generator.subschema_for::<Threshold<100, 100>>(),
+        "disk" => generator.subschema_for::<DiskSpec>(),
+        "cpu" => generator.subschema_for::<CpuSpec>(),
+        "load" => generator.subschema_for::<LoadSpec>(),
+        "command" => generator.subschema_for::<CommandSpec>(),
+        "file" => generator.subschema_for::<FileSpec>(),
+        "log_errors" => generator.subschema_for::<LogErrorsSpec>(),
+        "manual" => {
+            json_schema!({ "type": "string", "description": "the question a person confirms" })
+        }
+        "process" => generator.subschema_for::<ProcessSpec>(),
+        "service" => generator.subschema_for::<ServiceSpec>(),
+        "port" => generator.subschema_for::<PortSpec>(),
+        "include" => json_schema!({ "type": "string", "description": "a runbook file or name" }),
+        // Every key in KINDS is matched above; the unit test below keeps it so.
+        _ => json_schema!({}),
+    }
+}
+
+impl JsonSchema for StepSpec {
+    fn schema_name() -> Cow<'static, str> {
+        Cow::Borrowed("Step")
+    }
+
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        let mut properties = serde_json::Map::new();
+        properties.insert("name".into(), json_schema!({ "type": "string" }).to_value());
+        for kind in KINDS {
+            properties.insert(kind.into(), kind_schema(kind, generator).to_value());
+        }
+        for (key, schema) in [
+            ("timeout", generator.subschema_for::<Duration>()),
+            ("retries", json_schema!({ "type": "integer", "minimum": 0 })),
+            ("when", generator.subschema_for::<Condition>()),
+            (
+                "needs",
+                json_schema!({ "type": "array", "items": { "type": "string" } }),
+            ),
+            ("always", json_schema!({ "type": "boolean" })),
+            ("continue_on_failure", json_schema!({ "type": "boolean" })),
+            (
+                "tags",
+                json_schema!({ "type": "array", "items": { "type": "string" } }),
+            ),
+        ] {
+            properties.insert(key.into(), schema.to_value());
+        }
+        let exactly_one: Vec<serde_json::Value> = KINDS
+            .iter()
+            .map(|k| serde_json::json!({ "required": [k] }))
+            .collect();
+        json_schema!({
+            "type": "object",
+            "required": ["name"],
+            "properties": properties,
+            "additionalProperties": false,
+            "oneOf": exactly_one,
+        })
+    }
+}
+
+impl JsonSchema for Item {
+    fn schema_name() -> Cow<'static, str> {
+        Cow::Borrowed("Item")
+    }
+
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        let step = generator.subschema_for::<StepSpec>();
+        json_schema!({
+            "oneOf": [
+                step,
+                {
+                    "type": "object",
+                    "required": ["parallel"],
+                    "properties": { "parallel": { "type": "array", "minItems": 1, "items": step } },
+                    "additionalProperties": false
+                }
+            ]
+        })
+    }
+}
+
+/// The whole runbook document.
+#[derive(schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)] // exists only to describe the format
+struct RunbookDocument {
+    name: Option<String>,
+    description: Option<String>,
+    /// Runbook variables; values may use `${ENV:-default}`.
+    vars: Option<std::collections::BTreeMap<String, String>>,
+    defaults: Option<Defaults>,
+    steps: Vec<Item>,
+    /// Runs when any step failed: the rollback.
+    on_failure: Option<Vec<StepSpec>>,
+}
+
+/// The JSON Schema of a runbook, pretty-printed.
+pub fn runbook_schema() -> String {
+    let mut schema = schemars::schema_for!(RunbookDocument);
+    schema.insert("title".into(), "opsbook runbook".into());
+    serde_json::to_string_pretty(&schema).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_has_a_schema() {
+        let mut generator = SchemaGenerator::default();
+        for kind in KINDS {
+            assert_ne!(
+                kind_schema(kind, &mut generator).to_value(),
+                serde_json::json!({}),
+                "{kind}"
+            );
+        }
+        let text = runbook_schema();
+        let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(value["title"], "opsbook runbook");
+        assert!(
+            !text.contains("#/$defs/ValueSpec"),
+            "no dangling references"
+        );
+        let step = &value["$defs"]["Step"]["properties"];
+        for kind in KINDS {
+            assert!(
+                step.get(kind).is_some(),
+                "{kind} missing from the step schema"
+            );
+        }
+    }
+}
