@@ -104,13 +104,19 @@ pub fn exec(args: &RunArgs, session: &Session) -> anyhow::Result<u8> {
         .map(|s| s.name.chars().count())
         .max()
         .unwrap_or(0);
-    let mut on_result = |result: &crate::report::CheckResult| {
-        if stream {
-            session.printer.human(&render_result(result, width, style));
-        }
+    let spinner = stream && !session.global.quiet && std::io::stderr().is_terminal();
+    let mut observer = Stream {
+        session,
+        stream,
+        width,
+        style,
+        spinner: spinner.then(indicatif::ProgressBar::new_spinner),
     };
     tracing::info!(target: crate::logging::RESULTS, runbook = %book.name, source = %book.source, "run started");
-    let report = runtime()?.block_on(runbook::run(&book, &ctx, &selection, &mut on_result));
+    let report = runtime()?.block_on(runbook::run(&book, &ctx, &selection, &mut observer));
+    if let Some(spinner) = &observer.spinner {
+        spinner.finish_and_clear();
+    }
     tracing::info!(target: crate::logging::RESULTS, runbook = %book.name, status = report.status().as_str(), "run finished");
     if stream {
         session
@@ -126,6 +132,44 @@ pub fn exec(args: &RunArgs, session: &Session) -> anyhow::Result<u8> {
         None => {}
     }
     Ok(report.status().exit_code())
+}
+
+/// Text as each step finishes; on a terminal, a spinner naming what is running.
+struct Stream<'a> {
+    session: &'a Session,
+    stream: bool,
+    width: usize,
+    style: crate::report::Style,
+    spinner: Option<indicatif::ProgressBar>,
+}
+
+impl runbook::run::Observer for Stream<'_> {
+    fn started(&mut self, steps: &[&crate::check::StepSpec]) {
+        let Some(spinner) = &self.spinner else {
+            return;
+        };
+        // A prompt needs the line: no spinner while a person is asked.
+        if steps.iter().any(|s| s.kind_name() == "manual") {
+            spinner.disable_steady_tick();
+            spinner.finish_and_clear();
+            return;
+        }
+        let names: Vec<&str> = steps.iter().map(|s| s.name.as_str()).collect();
+        spinner.reset();
+        spinner.set_message(format!("running {}", names.join(", ")));
+        spinner.enable_steady_tick(std::time::Duration::from_millis(100));
+    }
+
+    fn finished(&mut self, result: &crate::report::CheckResult) {
+        if !self.stream {
+            return;
+        }
+        let line = render_result(result, self.width, self.style);
+        match &self.spinner {
+            Some(spinner) => spinner.suspend(|| self.session.printer.human(&line)),
+            None => self.session.printer.human(&line),
+        }
+    }
 }
 
 /// What would run, in order, and what the selection leaves out.

@@ -100,12 +100,26 @@ impl State<'_> {
     }
 }
 
-/// Run `book`; `on_result` sees each result as soon as it is known (for streaming output).
+/// Watches a run as it goes (streamed output, a spinner).
+pub trait Observer {
+    /// These steps are about to run (several for a `parallel:` group).
+    fn started(&mut self, _steps: &[&StepSpec]) {}
+    /// A step's result, as soon as it is known.
+    fn finished(&mut self, result: &CheckResult);
+}
+
+impl<F: FnMut(&CheckResult)> Observer for F {
+    fn finished(&mut self, result: &CheckResult) {
+        self(result);
+    }
+}
+
+/// Run `book`, telling `observer` about each step as it starts and finishes.
 pub async fn run(
     book: &Runbook,
     ctx: &Context,
     selection: &Selection,
-    on_result: &mut dyn FnMut(&CheckResult),
+    observer: &mut dyn Observer,
 ) -> Report {
     let started = Instant::now();
     let timestamp = ctx.clock.now();
@@ -123,6 +137,15 @@ pub async fn run(
         };
         // A group's steps are all judged before any of them runs.
         let plans: Vec<Option<String>> = group.iter().map(|s| state.blocked(s)).collect();
+        let starting: Vec<&StepSpec> = group
+            .iter()
+            .zip(&plans)
+            .filter(|(_, why)| why.is_none())
+            .map(|(step, _)| step)
+            .collect();
+        if !starting.is_empty() {
+            observer.started(&starting);
+        }
         let runs = group
             .iter()
             .zip(&plans)
@@ -138,7 +161,7 @@ pub async fn run(
                 },
             };
             state.record(step, &result);
-            on_result(&result);
+            observer.finished(&result);
             results.push(result);
         }
     }
@@ -148,10 +171,13 @@ pub async fn run(
         for step in &book.on_failure {
             let result = match state.blocked(step) {
                 Some(why) => skipped(step, why),
-                None => execute(book, step, ctx).await,
+                None => {
+                    observer.started(&[step]);
+                    execute(book, step, ctx).await
+                }
             };
             state.record(step, &result);
-            on_result(&result);
+            observer.finished(&result);
             results.push(result);
         }
     }

@@ -620,14 +620,58 @@ fn the_schema_describes_every_kind_and_resolves_its_references() {
         .run()
         .expect_exit(0);
     let schema = run.json();
-    assert_eq!(schema["$schema"], "https://json-schema.org/draft/2020-12/schema");
+    assert_eq!(
+        schema["$schema"],
+        "https://json-schema.org/draft/2020-12/schema"
+    );
     let step = &schema["$defs"]["Step"]["properties"];
-    for kind in ["http", "tcp", "tls_cert", "dns", "command", "file", "log_errors", "manual", "process", "service", "port", "include"] {
+    for kind in [
+        "http",
+        "tcp",
+        "tls_cert",
+        "dns",
+        "command",
+        "file",
+        "log_errors",
+        "manual",
+        "process",
+        "service",
+        "port",
+        "include",
+    ] {
         assert!(step.get(kind).is_some(), "{kind}");
     }
     for reference in run.stdout.split("\"$ref\": \"").skip(1) {
         let target = reference.split('"').next().unwrap();
         let name = target.trim_start_matches("#/$defs/");
         assert!(schema["$defs"].get(name).is_some(), "dangling {target}");
+    }
+}
+
+/// On a terminal (a pty from util-linux's `script`), a manual step asks and waits.
+#[test]
+fn manual_steps_ask_on_a_terminal() {
+    for (answer, expected) in [
+        ("y", "Migrations reviewed: confirmed"),
+        ("n", "Migrations reviewed: not confirmed"),
+    ] {
+        let opsbook = Opsbook::new().file(
+            "rb.yaml",
+            "steps:\n  - name: review\n    manual: Migrations reviewed\n",
+        );
+        let dir = opsbook.dir().to_path_buf();
+        let command = format!("{} --no-color run rb.yaml", env!("CARGO_BIN_EXE_opsbook"));
+        let output = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "(sleep 1; echo {answer}) | script -qec '{command}' /dev/null"
+            ))
+            .current_dir(&dir)
+            .env_remove("ENVIRONMENT")
+            .output()
+            .expect("script (util-linux)");
+        let text = String::from_utf8_lossy(&output.stdout);
+        assert!(text.contains("? Migrations reviewed [y/N]"), "{text}");
+        assert!(text.contains(expected), "{text}");
     }
 }
