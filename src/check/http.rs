@@ -42,6 +42,8 @@ pub struct HttpSpec {
     pub expect: Expect,
     #[serde(default)]
     pub latency: LatencyLevels,
+    /// Grade a number in the JSON body: `{ json: /queue/depth, warn: 100, crit: 1000 }`.
+    pub value: Option<JsonValue>,
 }
 
 fn default_timeout() -> Duration {
@@ -83,6 +85,52 @@ impl<'de> Deserialize<'de> for HttpUrl {
 impl Serialize for HttpUrl {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         self.0.serialize(serializer)
+    }
+}
+
+/// A number at a JSON pointer of the body, graded like every number.
+#[derive(Clone, Debug, Serialize)]
+pub struct JsonValue {
+    pub json: JsonPointer,
+    #[serde(flatten)]
+    pub levels: super::threshold::Levels,
+}
+
+impl<'de> Deserialize<'de> for JsonValue {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Raw {
+            json: JsonPointer,
+            warn: Option<super::threshold::Number>,
+            crit: Option<super::threshold::Number>,
+            #[serde(default)]
+            below: bool,
+        }
+        let raw = Raw::deserialize(deserializer)?;
+        let levels =
+            super::threshold::levels_from(raw.warn.map(|n| n.0), raw.crit.map(|n| n.0), raw.below)
+                .map_err(serde::de::Error::custom)?;
+        Ok(JsonValue {
+            json: raw.json,
+            levels,
+        })
+    }
+}
+
+impl JsonValue {
+    /// The number at the pointer; a missing pointer or a non-number says so.
+    fn read(&self, body: &[u8]) -> Result<f64, String> {
+        let pointer = &self.json.0;
+        let document: serde_json::Value =
+            serde_json::from_slice(body).map_err(|e| format!("body is not JSON: {e}"))?;
+        let found = document
+            .pointer(pointer)
+            .ok_or_else(|| format!("{pointer} not found in the JSON body"))?;
+        found
+            .as_f64()
+            .or_else(|| found.as_str().and_then(|s| s.trim().parse().ok()))
+            .ok_or_else(|| format!("{pointer} = {found}, expected a number"))
     }
 }
 
@@ -340,11 +388,26 @@ impl HttpCheck {
             return Outcome::new(Status::Critical, failure, data);
         }
         let (status, crossed) = spec.latency.grade(took);
-        let message = match crossed {
+        let mut message = match crossed {
             Some(crossed) => format!("{}: {crossed}", response.code),
             None => format!("{} in {}", response.code, seconds(took)),
         };
-        Outcome::new(status, message, data)
+        let Some(value) = &spec.value else {
+            return Outcome::new(status, message, data);
+        };
+        match value.read(&response.body) {
+            Err(why) => Outcome::new(Status::Critical, why, data),
+            Ok(number) => {
+                let (graded, crossed) = super::threshold::grade(number, value.levels, "");
+                message = format!(
+                    "{message}; {} = {}{}",
+                    value.json.0,
+                    super::threshold::trim(number),
+                    super::threshold::note(crossed)
+                );
+                Outcome::new(status.worst(graded), message, data)
+            }
+        }
     }
 
     async fn exchange(&self, client: &reqwest::Client) -> Result<Response, String> {

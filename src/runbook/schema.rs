@@ -9,7 +9,9 @@ use crate::check::cpu::CpuSpec;
 use crate::check::disk::DiskSpec;
 use crate::check::dns::DnsSpec;
 use crate::check::file::{FileSpec, Mode};
-use crate::check::http::{HeaderExpect, HttpSpec, HttpUrl, JsonPointer, Pattern, StatusExpect};
+use crate::check::http::{
+    HeaderExpect, HttpSpec, HttpUrl, JsonPointer, JsonValue, Pattern, StatusExpect,
+};
 use crate::check::latency::LatencyLevels;
 use crate::check::log_errors::LogErrorsSpec;
 use crate::check::port::PortSpec;
@@ -93,6 +95,17 @@ fixed_schema!(LatencyLevels, "LatencyLevels", {
     "properties": {
         "warn": { "type": ["string", "number"] },
         "crit": { "type": ["string", "number"] }
+    },
+    "additionalProperties": false
+});
+fixed_schema!(JsonValue, "JsonValue", {
+    "type": "object",
+    "required": ["json"],
+    "properties": {
+        "json": { "type": "string", "pattern": "^(/.*)?$" },
+        "warn": { "type": ["number", "string"] },
+        "crit": { "type": ["number", "string"] },
+        "below": { "type": "boolean" }
     },
     "additionalProperties": false
 });

@@ -675,3 +675,28 @@ fn manual_steps_ask_on_a_terminal() {
         assert!(text.contains(expected), "{text}");
     }
 }
+
+#[test]
+fn http_grades_a_number_in_the_json_body() {
+    let base = server::http();
+    let run = Opsbook::new()
+        .file(
+            "rb.yaml",
+            &format!(
+                "steps:\n  - {{ name: depth, continue_on_failure: true, http: {{ url: \"{base}/queue\", value: {{ json: /queue/depth, warn: 100, crit: 1000 }} }} }}\n  - {{ name: missing, http: {{ url: \"{base}/queue\", value: {{ json: /queue/nope, crit: 1 }} }} }}\n"
+            ),
+        )
+        .args(["run", "rb.yaml", "--format", "json"])
+        .run()
+        .expect_exit(2);
+    let json = run.json();
+    assert_eq!(status(&json, "depth"), "warning");
+    assert!(
+        message(&json, "depth").ends_with("; /queue/depth = 150 (> warn 100)"),
+        "{json}"
+    );
+    assert_eq!(
+        message(&json, "missing"),
+        "/queue/nope not found in the JSON body"
+    );
+}

@@ -7,7 +7,8 @@ use std::thread;
 use std::time::Duration;
 
 /// Routes:
-/// `/ok` 200 `{"status":"healthy"}` · `/degraded` 200 `{"status":"degraded"}` · `/500` ·
+/// `/ok` 200 `{"status":"healthy"}` · `/degraded` 200 `{"status":"degraded"}` ·
+/// `/queue` 200 `{"queue":{"depth":150}}` · `/500` ·
 /// `/slow/<ms>` 200 after a pause · `/hang` never answers · `/stall-body` headers then
 /// silence · `/endless` a body that never ends · `/loop` redirects to itself ·
 /// `/echo-header/<name>` 200 with that request header's value as the body.
@@ -44,6 +45,7 @@ fn serve(mut stream: TcpStream) {
     match path.as_str() {
         "/ok" => reply(&mut stream, "200 OK", r#"{"status":"healthy"}"#),
         "/degraded" => reply(&mut stream, "200 OK", r#"{"status":"degraded"}"#),
+        "/queue" => reply(&mut stream, "200 OK", r#"{"queue":{"depth":150}}"#),
         "/500" => reply(&mut stream, "500 Internal Server Error", "{}"),
         "/hang" => thread::sleep(Duration::from_secs(60)),
         "/stall-body" => {
