@@ -4,6 +4,7 @@
 mod completions;
 mod config;
 mod health;
+mod logs;
 mod run;
 mod runbook;
 
@@ -65,6 +66,9 @@ pub enum Command {
     /// List, validate or show runbooks
     #[command(subcommand)]
     Runbook(runbook::RunbookCommand),
+    /// Rotate log sets
+    #[command(subcommand)]
+    Logs(logs::LogsCommand),
     /// Show or validate the configuration
     #[command(subcommand)]
     Config(config::ConfigCommand),
@@ -175,6 +179,7 @@ fn run(cli: Cli, printer: Printer) -> anyhow::Result<u8> {
         Command::Health(args) => health::exec(&args, &session),
         Command::Config(command) => config::exec(&command, &session),
         Command::Run(args) => run::exec(&args, &session),
+        Command::Logs(command) => logs::exec(&command, &session),
         Command::Runbook(command) => runbook::exec(&command, &session),
         Command::Completions(_) | Command::Man => Ok(0),
     }

@@ -23,6 +23,14 @@ pub struct Config {
     pub logging: LoggingConfig,
     pub health: HealthConfig,
     pub runbooks: RunbooksConfig,
+    pub logs: LogsConfig,
+}
+
+/// Named log sets: their files and policies.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogsConfig {
+    pub sets: std::collections::BTreeMap<String, crate::logs::set::LogSet>,
 }
 
 /// Where `opsbook run NAME` looks for `NAME.yaml` before the built-in runbooks.

@@ -1,4 +1,8 @@
 //! Log files: reading lines the way the seeds' applications write them. The scanner here
 //! is shared by the `log_errors` step and (later) `opsbook logs search|summary`.
 
+pub mod compress;
 pub mod line;
+pub mod rotate;
+pub mod set;
+pub mod state;

@@ -7,6 +7,7 @@ mod endpoints;
 mod health;
 mod help;
 mod logging;
+mod logs;
 mod modes;
 mod runbooks;
 mod tls_dns;

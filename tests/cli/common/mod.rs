@@ -12,6 +12,7 @@ pub const GIB: u64 = 1024 * 1024 * 1024;
 
 pub struct Opsbook {
     dir: tempfile::TempDir,
+    cwd: Option<PathBuf>,
     args: Vec<String>,
     env: Vec<(String, String)>,
 }
@@ -20,6 +21,7 @@ impl Opsbook {
     pub fn new() -> Self {
         Opsbook {
             dir: tempfile::tempdir().expect("temp dir"),
+            cwd: None,
             args: Vec::new(),
             env: Vec::new(),
         }
@@ -74,7 +76,8 @@ impl Opsbook {
 
     fn command(&self) -> std::process::Command {
         let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_opsbook"));
-        cmd.current_dir(self.dir.path()).args(&self.args);
+        cmd.current_dir(self.cwd.as_deref().unwrap_or(self.dir.path()))
+            .args(&self.args);
         for var in [
             "ENVIRONMENT",
             "LOG_LEVEL",
@@ -92,6 +95,12 @@ impl Opsbook {
             cmd.env(key, value);
         }
         cmd
+    }
+
+    /// Run in `dir` (another test's directory) instead of this builder's own.
+    pub fn run_in(mut self, dir: &Path) -> Run {
+        self.cwd = Some(dir.to_path_buf());
+        self.run()
     }
 
     pub fn run(self) -> Run {

@@ -1,0 +1,161 @@
+//! A log set (config `logs.sets.NAME`): the files it names and how they rotate and archive.
+
+use crate::config::{ByteSize, Duration, Text};
+use serde::{Deserialize, Deserializer, Serialize};
+use std::path::PathBuf;
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSet {
+    /// Files or globs (`/var/log/app/*.log`).
+    pub paths: Vec<Text>,
+    /// Rotate once a file is bigger than this.
+    pub size: Option<ByteSize>,
+    /// Rotate once this long has passed since the last rotation: `daily`, `weekly`,
+    /// `monthly`, or a duration.
+    pub age: Option<Age>,
+    /// Rotated files kept (default 5, seed 000).
+    #[serde(default = "default_keep")]
+    pub keep: usize,
+    /// Rotated files older than this are deleted whatever `keep` says.
+    pub max_age: Option<Duration>,
+    #[serde(default)]
+    pub compress: Compression,
+    /// Leave the newest rotated file uncompressed until the next rotation.
+    #[serde(default)]
+    pub delaycompress: bool,
+    /// Name rotated files `app.log-20250115` instead of `app.log.1`.
+    #[serde(default)]
+    pub dateext: bool,
+    /// A missing file or a glob matching nothing is not an error.
+    #[serde(default)]
+    pub missingok: bool,
+    /// An empty file is not rotated.
+    #[serde(default = "yes")]
+    pub notifempty: bool,
+    #[serde(default)]
+    pub mode: RotateMode,
+    /// Permissions of the fresh file in create mode (default: the old file's).
+    pub create_mode: Option<crate::check::file::Mode>,
+    /// Run after the set rotated (through `/bin/sh -c`), e.g. `systemctl reload app`.
+    pub postrotate: Option<Text>,
+    /// Or send a signal to the pid in `pid_file` so the writer reopens its log.
+    pub signal: Option<Signal>,
+    pub pid_file: Option<Text>,
+    /// `logs archive`: files older than this go into one verified archive per run.
+    pub archive_after: Option<Duration>,
+    /// Where archives go (default: beside the files).
+    pub archive_dir: Option<Text>,
+}
+
+fn default_keep() -> usize {
+    5
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Compression {
+    /// The default, so `zcat` and `zgrep` keep working.
+    #[default]
+    Gzip,
+    Zstd,
+    None,
+}
+
+impl Compression {
+    pub fn extension(self) -> &'static str {
+        match self {
+            Compression::Gzip => ".gz",
+            Compression::Zstd => ".zst",
+            Compression::None => "",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum RotateMode {
+    /// Rename the file, then create a fresh one; the writer must reopen it.
+    #[default]
+    Create,
+    /// Copy the file, then truncate it in place (for writers that cannot reopen).
+    Copytruncate,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Signal {
+    Hup,
+    Usr1,
+    Usr2,
+}
+
+impl Signal {
+    pub fn number(self) -> i32 {
+        match self {
+            Signal::Hup => libc::SIGHUP,
+            Signal::Usr1 => libc::SIGUSR1,
+            Signal::Usr2 => libc::SIGUSR2,
+        }
+    }
+}
+
+/// How often age-triggered rotation happens.
+#[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq)]
+pub struct Age(pub std::time::Duration);
+
+impl<'de> Deserialize<'de> for Age {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        let day = 86_400;
+        let seconds = match text.trim() {
+            "daily" => day,
+            "weekly" => 7 * day,
+            "monthly" => 30 * day,
+            other => {
+                return Duration::parse(other).map(|d| Age(d.0)).map_err(|e| {
+                    serde::de::Error::custom(format!("{e}, or daily, weekly, monthly"))
+                });
+            }
+        };
+        Ok(Age(std::time::Duration::from_secs(seconds)))
+    }
+}
+
+impl LogSet {
+    /// The files the set names now, sorted; a pattern matching nothing is an error unless
+    /// `missingok`.
+    pub fn files(&self) -> Result<Vec<PathBuf>, String> {
+        let mut files = Vec::new();
+        for pattern in &self.paths {
+            let matches = glob::glob(pattern.as_str())
+                .map_err(|e| format!("{:?} is not a valid glob: {e}", pattern.shown()))?;
+            let mut found = 0;
+            for entry in matches {
+                let path = entry.map_err(|e| format!("cannot read {}: {e}", e.path().display()))?;
+                if path.is_dir() {
+                    return Err(format!(
+                        "{} is a directory: name the log files (e.g. {}/*.log)",
+                        path.display(),
+                        path.display()
+                    ));
+                }
+                found += 1;
+                files.push(path);
+            }
+            if found == 0 && !self.missingok {
+                return Err(format!(
+                    "{} matches no file (set `missingok: true` if that is expected)",
+                    pattern.shown()
+                ));
+            }
+        }
+        files.sort();
+        files.dedup();
+        Ok(files)
+    }
+}

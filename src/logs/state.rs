@@ -1,0 +1,35 @@
+//! When each file of a log set was last rotated (what age triggers need). Saved after every
+//! file through a temporary file, fsync and rename, so a crash mid-run never leaves the
+//! record behind the files on disk.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Default, Deserialize, Serialize)]
+pub struct State {
+    /// File path → unix time of its last rotation.
+    pub rotated: BTreeMap<String, i64>,
+    #[serde(skip)]
+    path: PathBuf,
+}
+
+impl State {
+    /// The state of `set` under `state_dir`; a missing file is an empty state.
+    pub fn load(state_dir: &Path, set: &str) -> Result<Self, String> {
+        let path = state_dir.join(format!("logs-{set}.json"));
+        let mut state: State = match std::fs::read_to_string(&path) {
+            Ok(text) => serde_json::from_str(&text)
+                .map_err(|e| format!("rotation state {} is unreadable: {e}", path.display()))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => State::default(),
+            Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+        };
+        state.path = path;
+        Ok(state)
+    }
+
+    pub fn save(&self) -> Result<(), String> {
+        let text = serde_json::to_string_pretty(self).unwrap_or_default();
+        crate::fsutil::write_atomically(&self.path, text.as_bytes())
+    }
+}
