@@ -164,8 +164,7 @@ impl Rotation<'_> {
             if set.dateext {
                 self.rotated_files(file)
                     .into_iter()
-                    .filter(|p| p != &target && !is_compressed(p))
-                    .next_back()
+                    .rfind(|p| p != &target && !is_compressed(p))
             } else {
                 Some(numbered(file, 2)).filter(|p| p.exists() || self.dry_run)
             }
