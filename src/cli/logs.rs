@@ -9,6 +9,58 @@ use clap::{Args, Subcommand, ValueEnum};
 pub enum LogsCommand {
     /// Rotate the log sets that are due (exit 0 done, 1 failed, 75 locked)
     Rotate(RotateArgs),
+    /// Lines matching PATTERN in files or log sets, oldest first (.gz and .zst too)
+    Search(SearchArgs),
+    /// Levels, top errors (normalized), slow operations, latency percentiles, errors per hour
+    Summary(SummaryArgs),
+}
+
+/// Where to read: files, or log sets (default: every set, rotated files included).
+#[derive(Debug, Args)]
+pub struct Sources {
+    /// Files to read (plain, .gz or .zst)
+    pub paths: Vec<std::path::PathBuf>,
+    /// Read this log set's files, rotated ones included (repeatable)
+    #[arg(long = "set", value_name = "NAME")]
+    pub sets: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct SearchArgs {
+    /// Text to find (a regex with --regex)
+    pub pattern: String,
+    #[command(flatten)]
+    pub sources: Sources,
+    /// PATTERN is a regular expression
+    #[arg(short = 'E', long)]
+    pub regex: bool,
+    /// Only lines at this level or above (DEBUG, INFO, WARNING, ERROR, CRITICAL)
+    #[arg(long, value_name = "LEVEL")]
+    pub level: Option<String>,
+    /// Only lines from this far back (24h, 30m)
+    #[arg(long, value_name = "DUR", value_parser = super::duration_arg)]
+    pub since: Option<std::time::Duration>,
+    /// Only lines older than this (1h: up to an hour ago)
+    #[arg(long, value_name = "DUR", value_parser = super::duration_arg)]
+    pub until: Option<std::time::Duration>,
+    /// Lines of context around each match
+    #[arg(short = 'C', long, value_name = "N", default_value_t = 0)]
+    pub context: usize,
+    /// Print only the number of matching lines
+    #[arg(short = 'c', long)]
+    pub count: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SummaryArgs {
+    #[command(flatten)]
+    pub sources: Sources,
+    /// How many distinct error messages to show
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub top: usize,
+    /// Operations slower than this count as slow
+    #[arg(long, value_name = "DUR", value_parser = super::duration_arg, default_value = "1s")]
+    pub slow: std::time::Duration,
 }
 
 #[derive(Debug, Args)]
@@ -32,7 +84,178 @@ enum ActionFormat {
 pub fn exec(command: &LogsCommand, session: &Session) -> anyhow::Result<u8> {
     match command {
         LogsCommand::Rotate(args) => rotate(args, session),
+        LogsCommand::Search(args) => search(args, session),
+        LogsCommand::Summary(args) => summary(args, session),
     }
+}
+
+/// The files to read, oldest first; a named set that does not exist is a usage error.
+fn files(sources: &Sources, session: &Session) -> anyhow::Result<Vec<std::path::PathBuf>> {
+    let sets = &session.loaded.config.logs.sets;
+    if !sources.paths.is_empty() && sources.sets.is_empty() {
+        for path in &sources.paths {
+            if path.is_dir() {
+                return Err(crate::Error::Usage(format!(
+                    "{} is a directory: name the log files",
+                    path.display()
+                ))
+                .into());
+            }
+        }
+        return Ok(sources.paths.clone());
+    }
+    let names: Vec<&String> = if sources.sets.is_empty() {
+        sets.keys().collect()
+    } else {
+        sources.sets.iter().collect()
+    };
+    if names.is_empty() {
+        return Err(crate::Error::Usage(
+            "name files to read, or configure log sets under `logs.sets`".to_string(),
+        )
+        .into());
+    }
+    let mut all = sources.paths.clone();
+    for name in names {
+        let set = sets
+            .get(name)
+            .ok_or_else(|| crate::Error::Usage(format!("no log set {name:?} in the config")))?;
+        all.extend(
+            set.history()
+                .map_err(|e| anyhow::anyhow!("log set {name}: {e}"))?,
+        );
+    }
+    Ok(all)
+}
+
+fn search(args: &SearchArgs, session: &Session) -> anyhow::Result<u8> {
+    use crate::logs::search::{Matcher, Query, count_literal, search};
+    let files = files(&args.sources, session)?;
+    let level = args
+        .level
+        .as_deref()
+        .map(crate::config::Level::parse)
+        .transpose()
+        .map_err(crate::Error::Usage)?;
+    let now = check_context()?.clock.now();
+    let ago = |d: std::time::Duration| {
+        jiff::SignedDuration::try_from(d)
+            .ok()
+            .and_then(|d| now.checked_sub(d).ok())
+    };
+    let (since, until) = (args.since.and_then(ago), args.until.and_then(ago));
+    let fast = args.count && !args.regex && level.is_none() && since.is_none() && until.is_none();
+    let (count, warnings) = if fast {
+        count_literal(&files, &args.pattern)
+    } else {
+        let query = Query {
+            matcher: Matcher::new(&args.pattern, args.regex).map_err(crate::Error::Usage)?,
+            level,
+            since,
+            until,
+            context: if args.count { 0 } else { args.context },
+        };
+        let prefix = files.len() > 1;
+        let mut out = String::new();
+        let result = search(&files, &query, &mut |hit| {
+            if args.count {
+                return;
+            }
+            if hit.gap {
+                out.push_str("--\n");
+            }
+            let mark = if hit.is_match { ':' } else { '-' };
+            if prefix {
+                out.push_str(&format!("{}{mark}", hit.file.display()));
+            }
+            out.push_str(&format!("{}{mark}{}\n", hit.number, hit.text));
+            if out.len() > 1 << 16 {
+                session.printer.data(&out);
+                out.clear();
+            }
+        });
+        session.printer.data(&out);
+        result
+    };
+    for warning in &warnings {
+        session.printer.warn(warning);
+    }
+    if args.count {
+        session.printer.data(&format!("{count}\n"));
+    }
+    // grep's convention: 0 found, 1 none found.
+    Ok(u8::from(count == 0))
+}
+
+fn summary(args: &SummaryArgs, session: &Session) -> anyhow::Result<u8> {
+    let format = session.format(ActionFormat::Text)?;
+    let files = files(&args.sources, session)?;
+    let summary =
+        crate::logs::summary::summarize(&files, args.top, args.slow.as_secs_f64() * 1000.0);
+    for warning in &summary.warnings {
+        session.printer.warn(warning);
+    }
+    match format {
+        ActionFormat::Json => {
+            let json = serde_json::to_string_pretty(&summary).unwrap_or_default();
+            session.printer.data(&format!("{json}\n"));
+        }
+        ActionFormat::Text => session.printer.data(&render_summary(&summary)),
+    }
+    Ok(0)
+}
+
+fn render_summary(s: &crate::logs::summary::Summary) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let levels: Vec<String> = s.levels.iter().map(|(l, n)| format!("{l} {n}")).collect();
+    let _ = writeln!(
+        out,
+        "{} lines in {} files: {}",
+        s.lines,
+        s.files,
+        levels.join(", ")
+    );
+    if !s.top_errors.is_empty() {
+        let _ = writeln!(out, "\ntop errors:");
+        for e in &s.top_errors {
+            let _ = writeln!(out, "{:>8}  {}", e.count, e.text);
+        }
+    }
+    if !s.slow.is_empty() {
+        let _ = writeln!(out, "\nslow operations (> {} ms):", s.slow_threshold_ms);
+        for e in &s.slow {
+            let _ = writeln!(out, "{:>8}  {}", e.count, e.text);
+        }
+    }
+    if !s.operations.is_empty() {
+        let width = s
+            .operations
+            .iter()
+            .map(|o| o.operation.len())
+            .max()
+            .unwrap_or(9)
+            .max(9);
+        let _ = writeln!(
+            out,
+            "\n{:<width$}  {:>8}  {:>9}  {:>9}  {:>9}  {:>9}  {:>9}",
+            "operation", "count", "mean ms", "p50", "p95", "p99", "max"
+        );
+        for o in &s.operations {
+            let _ = writeln!(
+                out,
+                "{:<width$}  {:>8}  {:>9}  {:>9}  {:>9}  {:>9}  {:>9}",
+                o.operation, o.count, o.mean_ms, o.p50_ms, o.p95_ms, o.p99_ms, o.max_ms
+            );
+        }
+    }
+    if !s.errors_per_hour.is_empty() {
+        let _ = writeln!(out, "\nerrors per hour:");
+        for (hour, n) in &s.errors_per_hour {
+            let _ = writeln!(out, "{hour}  {n:>8}");
+        }
+    }
+    out
 }
 
 fn rotate(args: &RotateArgs, session: &Session) -> anyhow::Result<u8> {

@@ -4,5 +4,7 @@
 pub mod compress;
 pub mod line;
 pub mod rotate;
+pub mod search;
 pub mod set;
 pub mod state;
+pub mod summary;

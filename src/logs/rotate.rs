@@ -162,7 +162,8 @@ impl Rotation<'_> {
         // With delaycompress the newest stays plain one more round; the one before goes.
         let candidate = if set.delaycompress {
             if set.dateext {
-                self.rotated_files(file)
+                self.set
+                    .rotated(file)
                     .into_iter()
                     .rfind(|p| p != &target && !is_compressed(p))
             } else {
@@ -177,7 +178,8 @@ impl Rotation<'_> {
     /// `.N` → `.N+1` from the oldest down; those past `keep` are deleted.
     fn shift(&self, file: &Path, out: &mut Outcome) -> Result<(), String> {
         let mut existing: Vec<(usize, PathBuf)> = self
-            .rotated_files(file)
+            .set
+            .rotated(file)
             .into_iter()
             .filter_map(|p| number_of(file, &p).map(|n| (n, p)))
             .collect();
@@ -223,45 +225,6 @@ impl Rotation<'_> {
         } else {
             day
         }
-    }
-
-    /// The rotated siblings of `file`, oldest name first.
-    fn rotated_files(&self, file: &Path) -> Vec<PathBuf> {
-        let Some(dir) = file.parent() else {
-            return Vec::new();
-        };
-        let dir = if dir.as_os_str().is_empty() {
-            Path::new(".")
-        } else {
-            dir
-        };
-        let base = file
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let dated_prefix = format!("{base}-");
-        let numbered_prefix = format!("{base}.");
-        let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
-            .into_iter()
-            .flatten()
-            .flatten()
-            .filter_map(|entry| {
-                let name = entry.file_name().to_string_lossy().into_owned();
-                let rest = if self.set.dateext {
-                    name.strip_prefix(&dated_prefix)?
-                } else {
-                    name.strip_prefix(&numbered_prefix)?
-                };
-                let stem = rest
-                    .trim_end_matches(".opsbook-tmp")
-                    .trim_end_matches(".gz")
-                    .trim_end_matches(".zst");
-                let ok = stem.chars().all(|c| c.is_ascii_digit() || c == '-') && !stem.is_empty();
-                (ok && !name.ends_with(".opsbook-tmp")).then(|| file.with_file_name(&name))
-            })
-            .collect();
-        found.sort();
-        found
     }
 
     fn notify(&self, out: &mut Outcome) -> Result<(), String> {
@@ -332,7 +295,7 @@ impl Rotation<'_> {
             return;
         };
         let cutoff = self.now.as_second() - max_age.0.as_secs() as i64;
-        for path in self.rotated_files(file) {
+        for path in self.set.rotated(file) {
             let Ok(meta) = std::fs::metadata(&path) else {
                 continue;
             };

@@ -2,7 +2,7 @@
 
 use crate::config::{ByteSize, Duration, Text};
 use serde::{Deserialize, Deserializer, Serialize};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -157,5 +157,66 @@ impl LogSet {
         files.sort();
         files.dedup();
         Ok(files)
+    }
+
+    /// The rotated siblings of `file` (`app.log.3.gz`, or `app.log-20250115`), sorted by
+    /// name; temporaries of an interrupted compression are not among them.
+    pub fn rotated(&self, file: &Path) -> Vec<PathBuf> {
+        let Some(dir) = file.parent() else {
+            return Vec::new();
+        };
+        let dir = if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        };
+        let base = file
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let prefix = if self.dateext {
+            format!("{base}-")
+        } else {
+            format!("{base}.")
+        };
+        let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|entry| {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if name.ends_with(".opsbook-tmp") {
+                    return None;
+                }
+                let rest = name.strip_prefix(&prefix)?;
+                let stem = rest.trim_end_matches(".gz").trim_end_matches(".zst");
+                let ok = !stem.is_empty() && stem.chars().all(|c| c.is_ascii_digit() || c == '-');
+                ok.then(|| file.with_file_name(&name))
+            })
+            .collect();
+        found.sort();
+        found
+    }
+
+    /// Every file of the set, oldest first: for each live file its rotated files (highest
+    /// number, or earliest date, first), then the file itself.
+    pub fn history(&self) -> Result<Vec<PathBuf>, String> {
+        let mut all = Vec::new();
+        for file in self.files()? {
+            let mut rotated = self.rotated(&file);
+            if !self.dateext {
+                rotated.sort_by_key(|p| {
+                    std::cmp::Reverse(
+                        p.to_string_lossy()
+                            .strip_prefix(&*format!("{}.", file.display()))
+                            .and_then(|r| r.split('.').next()?.parse::<u64>().ok())
+                            .unwrap_or(0),
+                    )
+                });
+            }
+            all.extend(rotated);
+            all.push(file);
+        }
+        Ok(all)
     }
 }

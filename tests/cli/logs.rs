@@ -262,3 +262,158 @@ fn bad_sets_are_clear_and_nothing_is_touched() {
         .expect_exit(64)
         .stderr_contains("did you mean \"app\"?");
 }
+
+const SEED_LOG: &str = "\
+2025-01-15 09:00:00,001 - app - INFO - started
+2025-01-15 10:00:00,002 - app - ERROR - Failed to load pattern 12 after 1500ms
+2025-01-15 10:30:00,003 - app - INFO - Performance: pattern_load took 100.00ms
+2025-01-15 10:31:00,004 - app - INFO - Performance: pattern_load took 300.00ms
+2025-01-15 10:32:00,005 - app - INFO - Performance: pattern_load took 1200.50ms
+2025-01-15 11:15:00,006 - app - WARNING - disk 85% full
+2025-01-15 11:16:00,007 - app - ERROR - Failed to load pattern 7 after 20ms
+Traceback (most recent call last):
+  File \"loader.py\", line 3
+2025-01-15 11:45:00,008 - app - CRITICAL - Upload 0xdeadbeef rejected
+";
+
+/// A set whose history is a zstd file, a gzip file and the live file.
+fn history(opsbook: Opsbook) -> Opsbook {
+    let opsbook = opsbook
+        .env("TZ", "UTC")
+        .env("OPSBOOK_NOW", "2025-01-15T12:00:00Z")
+        .file("ops.yaml", &config("      paths: [\"logs/app.log\"]\n"))
+        .file("logs/app.log", SEED_LOG);
+    let dir = opsbook.dir().to_path_buf();
+    let old = "2025-01-14 08:00:00,000 - app - ERROR - Failed to load pattern 99 after 5ms\n";
+    let older = "2025-01-13 08:00:00,000 - app - ERROR - oldest problem\n";
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut gz, old.as_bytes()).unwrap();
+    std::fs::write(dir.join("logs/app.log.1.gz"), gz.finish().unwrap()).unwrap();
+    std::fs::write(
+        dir.join("logs/app.log.2.zst"),
+        zstd::encode_all(older.as_bytes(), 3).unwrap(),
+    )
+    .unwrap();
+    opsbook
+}
+
+#[test]
+fn search_reads_a_sets_history_oldest_first_with_filters_and_context() {
+    let run = history(Opsbook::new())
+        .args([
+            "--config", "ops.yaml", "logs", "search", "error", "-E", "--set", "app",
+        ])
+        .run()
+        .expect_exit(1); // lower-case "error" is not in the file: grep's exit 1
+    assert_eq!(run.stdout, "");
+    let run = history(Opsbook::new())
+        .args([
+            "--config", "ops.yaml", "logs", "search", "Failed", "--set", "app",
+        ])
+        .run()
+        .expect_exit(0);
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{}", run.stdout);
+    assert!(
+        lines[0].starts_with("logs/app.log.1.gz:1:"),
+        "{}",
+        run.stdout
+    );
+    assert!(lines[1].starts_with("logs/app.log:2:"), "{}", run.stdout);
+    let run = history(Opsbook::new())
+        .args([
+            "--config", "ops.yaml", "logs", "search", "-E", ".", "--set", "app", "--level",
+            "ERROR", "--since", "1h", "--count",
+        ])
+        .run()
+        .expect_exit(0);
+    assert_eq!(
+        run.stdout, "2\n",
+        "11:16 ERROR and 11:45 CRITICAL are within the hour"
+    );
+    let run = history(Opsbook::new())
+        .args(["logs", "search", "WARNING", "logs/app.log", "-C", "1"])
+        .run()
+        .expect_exit(0);
+    assert_eq!(
+        run.stdout,
+        "5-2025-01-15 10:32:00,005 - app - INFO - Performance: pattern_load took 1200.50ms\n\
+         6:2025-01-15 11:15:00,006 - app - WARNING - disk 85% full\n\
+         7-2025-01-15 11:16:00,007 - app - ERROR - Failed to load pattern 7 after 20ms\n"
+    );
+}
+
+#[test]
+fn a_corrupt_archive_is_reported_and_the_rest_is_read() {
+    let run = history(Opsbook::new())
+        .file("logs/app.log.1.gz", "this is not gzip")
+        .args([
+            "--config", "ops.yaml", "logs", "search", "ERROR", "--set", "app", "--count",
+        ])
+        .run()
+        .expect_exit(0)
+        .stderr_contains("logs/app.log.1.gz");
+    // The zstd file's error and the live file's two: the corrupt file adds none.
+    assert_eq!(run.stdout, "3\n");
+    let run = history(Opsbook::new())
+        .file("logs/app.log.1.gz", "this is not gzip")
+        .args([
+            "--config", "ops.yaml", "logs", "summary", "--set", "app", "--format", "json",
+        ])
+        .run()
+        .expect_exit(0)
+        .stderr_contains("logs/app.log.1.gz");
+    assert_eq!(run.json()["levels"]["ERROR"], 3);
+}
+
+#[test]
+fn summary_groups_errors_and_computes_latency() {
+    let run = history(Opsbook::new())
+        .args([
+            "--config",
+            "ops.yaml",
+            "logs",
+            "summary",
+            "logs/app.log",
+            "--slow",
+            "1s",
+            "--format",
+            "json",
+        ])
+        .run()
+        .expect_exit(0);
+    let json = run.json();
+    assert_eq!(json["lines"], 10);
+    assert_eq!(
+        json["levels"],
+        serde_json::json!({"CRITICAL": 1, "ERROR": 2, "WARNING": 1, "INFO": 4})
+    );
+    assert_eq!(
+        json["top_errors"][0],
+        serde_json::json!({"count": 2, "text": "Failed to load pattern <n> after <n>ms"})
+    );
+    assert_eq!(
+        json["top_errors"][1],
+        serde_json::json!({"count": 1, "text": "Upload <hex> rejected"})
+    );
+    assert_eq!(
+        json["slow"],
+        serde_json::json!([{"count": 1, "text": "pattern_load"}])
+    );
+    let op = &json["operations"][0];
+    assert_eq!(op["operation"], "pattern_load");
+    assert_eq!(op["count"], 3);
+    assert_eq!(op["mean_ms"], 533.5);
+    assert_eq!(op["p50_ms"], 300.0);
+    assert_eq!(op["max_ms"], 1200.5);
+    assert_eq!(
+        json["errors_per_hour"],
+        serde_json::json!({"2025-01-15 10:00": 1, "2025-01-15 11:00": 2})
+    );
+    history(Opsbook::new())
+        .args(["logs", "summary", "logs/app.log"])
+        .run()
+        .expect_exit(0)
+        .stdout_contains("10 lines in 1 files: CRITICAL 1, ERROR 2, WARNING 1, INFO 4")
+        .stdout_contains("       2  Failed to load pattern <n> after <n>ms");
+}

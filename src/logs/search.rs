@@ -1,0 +1,211 @@
+//! `logs search`: lines matching a literal or a regex, optionally at or above a level and
+//! inside a time window, with context, across plain, `.gz` and `.zst` files (oldest
+//! first). Counting a literal with no other filter takes a fast path that scans whole
+//! blocks with memchr's SIMD search instead of going line by line.
+
+use super::compress;
+use super::line;
+use crate::config::Level;
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+
+pub enum Matcher {
+    Literal(Box<memchr::memmem::Finder<'static>>),
+    Regex(regex::bytes::Regex),
+}
+
+impl Matcher {
+    pub fn new(pattern: &str, regex: bool) -> Result<Self, String> {
+        if regex {
+            regex::bytes::Regex::new(pattern)
+                .map(Matcher::Regex)
+                .map_err(|e| format!("invalid regex {pattern:?}: {e}"))
+        } else {
+            Ok(Matcher::Literal(Box::new(
+                memchr::memmem::Finder::new(pattern.as_bytes()).into_owned(),
+            )))
+        }
+    }
+
+    fn is_match(&self, line: &[u8]) -> bool {
+        match self {
+            Matcher::Literal(f) => f.find(line).is_some(),
+            Matcher::Regex(r) => r.is_match(line),
+        }
+    }
+}
+
+pub struct Query {
+    pub matcher: Matcher,
+    pub level: Option<Level>,
+    pub since: Option<jiff::Timestamp>,
+    pub until: Option<jiff::Timestamp>,
+    pub context: usize,
+}
+
+/// One line of output: a match (`is_match`) or context around one.
+pub struct Hit<'a> {
+    pub file: &'a Path,
+    pub number: u64,
+    pub text: &'a str,
+    pub is_match: bool,
+    /// A gap since the previous line printed (grep's `--`).
+    pub gap: bool,
+}
+
+/// Search `files` in order; `emit` gets each line to print. Returns the number of
+/// matching lines and a warning per file that could not be read (the rest go on).
+pub fn search(files: &[PathBuf], query: &Query, emit: &mut dyn FnMut(Hit)) -> (u64, Vec<String>) {
+    let mut total = 0;
+    let mut warnings = Vec::new();
+    for file in files {
+        match search_file(file, query, emit) {
+            Ok(n) => total += n,
+            Err((n, e)) => {
+                total += n;
+                warnings.push(e);
+            }
+        }
+    }
+    (total, warnings)
+}
+
+/// Count matching lines only: the fast path when nothing but a literal is asked.
+pub fn count_literal(files: &[PathBuf], needle: &str) -> (u64, Vec<String>) {
+    let finder = memchr::memmem::Finder::new(needle.as_bytes());
+    let mut total = 0;
+    let mut warnings = Vec::new();
+    for file in files {
+        match count_in(file, &finder) {
+            Ok(n) => total += n,
+            Err((n, e)) => {
+                total += n;
+                warnings.push(e);
+            }
+        }
+    }
+    (total, warnings)
+}
+
+fn count_in(file: &Path, finder: &memchr::memmem::Finder) -> Result<u64, (u64, String)> {
+    let mut reader = compress::open(file).map_err(|e| (0, e))?;
+    let mut buf = vec![0u8; 1 << 20];
+    let mut carry = 0; // bytes of an unfinished line at the start of buf
+    let mut count = 0u64;
+    loop {
+        let n = match reader.read(&mut buf[carry..]) {
+            Ok(n) => n,
+            Err(e) => return Err((count, format!("{}: {e} (skipped the rest)", file.display()))),
+        };
+        let filled = carry + n;
+        // Lines complete in this block end at the last newline (or the end of input).
+        let end = if n == 0 {
+            filled
+        } else {
+            match memchr::memrchr(b'\n', &buf[..filled]) {
+                Some(i) => i + 1,
+                None if filled == buf.len() => {
+                    buf.resize(buf.len() * 2, 0); // a very long line: grow and read on
+                    carry = filled;
+                    continue;
+                }
+                None => {
+                    carry = filled;
+                    continue;
+                }
+            }
+        };
+        let block = &buf[..end];
+        let mut at = 0;
+        while let Some(found) = finder.find(&block[at..]) {
+            count += 1;
+            let hit = at + found;
+            at = memchr::memchr(b'\n', &block[hit..]).map_or(block.len(), |i| hit + i + 1);
+        }
+        if n == 0 {
+            return Ok(count);
+        }
+        buf.copy_within(end..filled, 0);
+        carry = filled - end;
+    }
+}
+
+fn search_file(
+    file: &Path,
+    query: &Query,
+    emit: &mut dyn FnMut(Hit),
+) -> Result<u64, (u64, String)> {
+    let reader = compress::open(file).map_err(|e| (0, e))?;
+    let mut reader = BufReader::with_capacity(256 * 1024, reader);
+    let zone = jiff::tz::TimeZone::system();
+    let timed = query.since.is_some() || query.until.is_some();
+    let mut current_time = None;
+    let mut before: VecDeque<(u64, String)> = VecDeque::with_capacity(query.context);
+    let mut after = 0usize;
+    let mut last_printed = 0u64;
+    let mut count = 0u64;
+    let mut number = 0u64;
+    let mut buf = Vec::new();
+    loop {
+        buf.clear();
+        match reader.read_until(b'\n', &mut buf) {
+            Ok(0) => return Ok(count),
+            Ok(_) => {}
+            Err(e) => return Err((count, format!("{}: {e} (skipped the rest)", file.display()))),
+        }
+        number += 1;
+        let bytes = buf.strip_suffix(b"\n").unwrap_or(&buf);
+        let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
+        let text = String::from_utf8_lossy(bytes);
+        if timed && let Some(at) = line::time(&text, &zone) {
+            current_time = Some(at);
+        }
+        let in_window = !timed
+            || current_time.is_some_and(|t| {
+                query.since.is_none_or(|s| t >= s) && query.until.is_none_or(|u| t <= u)
+            });
+        let level_ok = query
+            .level
+            .is_none_or(|wanted| line::level(&text).is_some_and(|l| l >= wanted));
+        let matched = in_window && level_ok && query.matcher.is_match(bytes);
+        if matched {
+            count += 1;
+            let first_context = number - before.len() as u64;
+            for (n, context) in before.drain(..) {
+                emit(Hit {
+                    file,
+                    number: n,
+                    text: &context,
+                    is_match: false,
+                    gap: last_printed > 0 && n == first_context && n > last_printed + 1,
+                });
+                last_printed = n;
+            }
+            emit(Hit {
+                file,
+                number,
+                text: &text,
+                is_match: true,
+                gap: query.context > 0 && last_printed > 0 && number > last_printed + 1,
+            });
+            last_printed = number;
+            after = query.context;
+        } else if after > 0 {
+            after -= 1;
+            emit(Hit {
+                file,
+                number,
+                text: &text,
+                is_match: false,
+                gap: false,
+            });
+            last_printed = number;
+        } else if query.context > 0 {
+            if before.len() == query.context {
+                before.pop_front();
+            }
+            before.push_back((number, text.into_owned()));
+        }
+    }
+}
