@@ -5,17 +5,37 @@
 
 use crate::config::Level;
 
-/// The level named in `line`, if any.
+/// The level named in `line`, if any: the first upper-case word that is a level name,
+/// or a JSON line's `"level"` field. Scans bytes without allocating.
 pub fn level(line: &str) -> Option<Level> {
-    if let Some(at) = line.find("\"level\"") {
+    if line.trim_start().starts_with('{')
+        && let Some(at) = line.find("\"level\"")
+    {
         let rest = line[at + 7..].trim_start().strip_prefix(':')?.trim_start();
         let value = rest.strip_prefix('"')?;
         let end = value.find('"')?;
         return word_level(&value[..end].to_ascii_uppercase());
     }
-    line.split(|c: char| !c.is_ascii_alphabetic())
-        .filter(|w| w.len() >= 3 && w.chars().all(|c| c.is_ascii_uppercase()))
-        .find_map(word_level)
+    let bytes = line.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i].is_ascii_uppercase() && (i == 0 || !bytes[i - 1].is_ascii_alphabetic()) {
+            let start = i;
+            while i < bytes.len() && bytes[i].is_ascii_uppercase() {
+                i += 1;
+            }
+            let alone = i == bytes.len() || !bytes[i].is_ascii_alphabetic();
+            if alone
+                && (3..=9).contains(&(i - start))
+                && let Some(level) = word_level(&line[start..i])
+            {
+                return Some(level);
+            }
+        } else {
+            i += 1;
+        }
+    }
+    None
 }
 
 fn word_level(word: &str) -> Option<Level> {
@@ -39,7 +59,7 @@ pub fn time(line: &str, zone: &jiff::tz::TimeZone) -> Option<jiff::Timestamp> {
     if !(bytes[4] == b'-' && bytes[7] == b'-' && (bytes[10] == b'T' || bytes[10] == b' ')) {
         return None;
     }
-    let civil: jiff::civil::DateTime = head.replacen(' ', "T", 1).parse().ok()?;
+    let civil = civil_time(bytes)?;
     // Fractions (`.123` or Python's `,123`) are skipped; then an optional zone.
     let rest = &text[19..];
     let rest = rest
@@ -61,6 +81,46 @@ pub fn time(line: &str, zone: &jiff::tz::TimeZone) -> Option<jiff::Timestamp> {
         return tz.to_timestamp(civil).ok();
     }
     zone.to_timestamp(civil).ok()
+}
+
+/// `YYYY-MM-DD?HH:MM:SS` read digit by digit (no allocation, no general parser).
+fn civil_time(b: &[u8]) -> Option<jiff::civil::DateTime> {
+    let num = |range: std::ops::Range<usize>| -> Option<i32> {
+        b.get(range)?.iter().try_fold(0i32, |acc, c| {
+            c.is_ascii_digit().then(|| acc * 10 + i32::from(c - b'0'))
+        })
+    };
+    if b.get(13) != Some(&b':') || b.get(16) != Some(&b':') {
+        return None;
+    }
+    jiff::civil::DateTime::new(
+        i16::try_from(num(0..4)?).ok()?,
+        i8::try_from(num(5..7)?).ok()?,
+        i8::try_from(num(8..10)?).ok()?,
+        i8::try_from(num(11..13)?).ok()?,
+        i8::try_from(num(14..16)?).ok()?,
+        i8::try_from(num(17..19)?).ok()?,
+        0,
+    )
+    .ok()
+}
+
+/// `2025-01-15 10` of a line that starts with a zone-less time: the hour bucket without
+/// parsing, or `None` (then `time` is the way).
+pub fn local_hour(line: &str) -> Option<&str> {
+    let b = line.as_bytes();
+    let plain = b.len() >= 19
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && (b[10] == b' ' || b[10] == b'T')
+        && b[13] == b':'
+        && !matches!(
+            b.get(19..).and_then(|r| r
+                .iter()
+                .find(|c| !c.is_ascii_digit() && **c != b'.' && **c != b',')),
+            Some(b'Z' | b'+' | b'-')
+        );
+    plain.then(|| &line[..13])
 }
 
 #[cfg(test)]

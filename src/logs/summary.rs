@@ -11,7 +11,6 @@ use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::sync::OnceLock;
 
 #[derive(Debug, Default, Serialize)]
 pub struct Summary {
@@ -44,12 +43,21 @@ pub struct Latency {
     pub max_ms: f64,
 }
 
-fn performance() -> Option<&'static regex::Regex> {
-    static RE: OnceLock<Option<regex::Regex>> = OnceLock::new();
-    RE.get_or_init(|| {
-        regex::Regex::new(r"Performance:\s*(\S+)\s+took\s+([0-9]+(?:\.[0-9]+)?)\s*ms").ok()
-    })
-    .as_ref()
+/// `… Performance: NAME took 123.45ms` → (NAME, 123.45), read without a regex.
+fn performance(text: &str) -> Option<(&str, f64)> {
+    let at = memchr::memmem::find(text.as_bytes(), b"Performance:")?;
+    let mut words = text[at + "Performance:".len()..].split_ascii_whitespace();
+    let operation = words.next()?;
+    if words.next()? != "took" {
+        return None;
+    }
+    let value = words.next()?;
+    let number = match value.strip_suffix("ms") {
+        Some(number) => number,
+        None if words.next() == Some("ms") => value,
+        None => return None,
+    };
+    number.parse().ok().map(|ms| (operation, ms))
 }
 
 /// Summarize `files` (oldest first); `top` error messages, operations slower than `slow_ms`.
@@ -74,7 +82,6 @@ pub fn summarize(files: &[PathBuf], top: usize, slow_ms: f64) -> Summary {
         };
         let mut reader = BufReader::with_capacity(256 * 1024, reader);
         let mut buf = Vec::new();
-        let mut hour: Option<String> = None;
         loop {
             buf.clear();
             match reader.read_until(b'\n', &mut buf) {
@@ -90,30 +97,31 @@ pub fn summarize(files: &[PathBuf], top: usize, slow_ms: f64) -> Summary {
             summary.lines += 1;
             let text = String::from_utf8_lossy(&buf);
             let text = text.trim_end();
-            let may_have_time =
-                text.as_bytes().first().is_some_and(u8::is_ascii_digit) || text.starts_with('[');
-            if may_have_time && let Some(at) = line::time(text, &zone) {
-                hour = Some(zone.to_datetime(at).strftime("%Y-%m-%d %H:00").to_string());
-            }
             let level = line::level(text);
             if let Some(level) = level {
                 *levels.entry(level).or_default() += 1;
                 if level >= Level::Error {
                     *errors.entry(normalize(message(text))).or_default() += 1;
-                    if let Some(hour) = &hour {
-                        *summary.errors_per_hour.entry(hour.clone()).or_default() += 1;
+                    let hour = match line::local_hour(text) {
+                        Some(hour) => Some(format!("{}:00", hour.replacen('T', " ", 1))),
+                        None => line::time(text, &zone)
+                            .map(|at| zone.to_datetime(at).strftime("%Y-%m-%d %H:00").to_string()),
+                    };
+                    if let Some(hour) = hour {
+                        *summary.errors_per_hour.entry(hour).or_default() += 1;
                     }
                 }
             }
-            if text.contains("Performance:")
-                && let Some(caps) = performance().and_then(|re| re.captures(text))
-                && let Ok(ms) = caps[2].parse::<f64>()
-            {
-                let operation = caps[1].to_string();
+            if let Some((operation, ms)) = performance(text) {
                 if ms > slow_ms {
-                    *slow.entry(operation.clone()).or_default() += 1;
+                    *slow.entry(operation.to_string()).or_default() += 1;
                 }
-                timings.entry(operation).or_default().push(ms);
+                match timings.get_mut(operation) {
+                    Some(values) => values.push(ms),
+                    None => {
+                        timings.insert(operation.to_string(), vec![ms]);
+                    }
+                }
             }
         }
     }
@@ -168,26 +176,130 @@ fn message(text: &str) -> &str {
 }
 
 /// Mask what varies between occurrences of the same error: times, UUIDs, hex, numbers.
+/// One scan over the words of the message, no regex: this runs on every error line.
 pub fn normalize(text: &str) -> String {
-    static RULES: OnceLock<Vec<(regex::Regex, &'static str)>> = OnceLock::new();
-    let rules = RULES.get_or_init(|| {
-        [
-            (r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:Z|[+-]\d{2}:?\d{2})?", "<time>"),
-            (r"(?i)\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", "<id>"),
-            (r"(?i)\b0x[0-9a-f]+\b", "<hex>"),
-            (r"(?i)\b[0-9a-f]{8,}\b", "<hex>"),
-            (r"(?i)\b[0-9a-f]*[0-9][0-9a-f]*[a-f][0-9a-f]*\b|\b[0-9a-f]*[a-f][0-9a-f]*[0-9][0-9a-f]*\b", "<hex>"),
-            (r"\d+(?:\.\d+)?", "<n>"),
-        ]
-        .into_iter()
-        .filter_map(|(re, to)| regex::Regex::new(re).ok().map(|re| (re, to)))
-        .collect()
-    });
-    let mut out = text.to_string();
-    for (re, to) in rules {
-        out = re.replace_all(&out, *to).into_owned();
+    let b = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < b.len() {
+        if !b[i].is_ascii_alphanumeric() {
+            let start = i;
+            while i < b.len() && !b[i].is_ascii_alphanumeric() {
+                i += 1;
+            }
+            out.push_str(&text[start..i]);
+            continue;
+        }
+        if let Some(len) = time_len(&b[i..]) {
+            out.push_str("<time>");
+            i += len;
+            continue;
+        }
+        if let Some(len) = uuid_len(&b[i..]) {
+            out.push_str("<id>");
+            i += len;
+            continue;
+        }
+        let start = i;
+        while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_') {
+            i += 1;
+        }
+        let word = &text[start..i];
+        let hex_digits = word.bytes().all(|c| c.is_ascii_hexdigit());
+        let has_digit = word.bytes().any(|c| c.is_ascii_digit());
+        let has_letter = word.bytes().any(|c| c.is_ascii_alphabetic());
+        let prefixed = (word.starts_with("0x") || word.starts_with("0X"))
+            && word.len() > 2
+            && word[2..].bytes().all(|c| c.is_ascii_hexdigit());
+        if prefixed || (hex_digits && has_letter && (has_digit || word.len() >= 8)) {
+            out.push_str("<hex>");
+        } else if has_digit {
+            // Numbers inside a word go, the rest stays: `1500ms` → `<n>ms`, `v2` → `v<n>`.
+            let w = word.as_bytes();
+            let mut j = 0;
+            while j < w.len() {
+                if w[j].is_ascii_digit() {
+                    while j < w.len() && (w[j].is_ascii_digit()) {
+                        j += 1;
+                    }
+                    out.push_str("<n>");
+                } else {
+                    out.push(w[j] as char);
+                    j += 1;
+                }
+            }
+            // A decimal part: `12.5` is one number.
+            if i + 1 < b.len() && b[i] == b'.' && b[i + 1].is_ascii_digit() {
+                i += 1;
+                while i < b.len() && b[i].is_ascii_digit() {
+                    i += 1;
+                }
+            }
+        } else {
+            out.push_str(word);
+        }
     }
     out
+}
+
+/// `2025-01-15 10:30:00[,123][Z|+02:00]` at the start of `b`: its length.
+fn time_len(b: &[u8]) -> Option<usize> {
+    let digits =
+        |r: std::ops::Range<usize>| b.get(r).is_some_and(|s| s.iter().all(u8::is_ascii_digit));
+    let shape = b.len() >= 19
+        && digits(0..4)
+        && b[4] == b'-'
+        && digits(5..7)
+        && b[7] == b'-'
+        && digits(8..10)
+        && (b[10] == b' ' || b[10] == b'T')
+        && digits(11..13)
+        && b[13] == b':'
+        && digits(14..16)
+        && b[16] == b':'
+        && digits(17..19);
+    if !shape {
+        return None;
+    }
+    let mut n = 19;
+    if matches!(b.get(n), Some(b'.' | b',')) && b.get(n + 1).is_some_and(u8::is_ascii_digit) {
+        n += 1;
+        while b.get(n).is_some_and(u8::is_ascii_digit) {
+            n += 1;
+        }
+    }
+    if b.get(n) == Some(&b'Z') {
+        n += 1;
+    } else if matches!(b.get(n), Some(b'+' | b'-')) && digits(n + 1..n + 3) {
+        n += 3;
+        if b.get(n) == Some(&b':') {
+            n += 1;
+        }
+        if digits(n..n + 2) {
+            n += 2;
+        }
+    }
+    Some(n)
+}
+
+/// A UUID (8-4-4-4-12 hex) at the start of `b`: its length.
+fn uuid_len(b: &[u8]) -> Option<usize> {
+    let groups = [8, 4, 4, 4, 12];
+    let mut n = 0;
+    for (k, len) in groups.iter().enumerate() {
+        if !b.get(n..n + len)?.iter().all(u8::is_ascii_hexdigit) {
+            return None;
+        }
+        n += len;
+        if k < 4 {
+            if b.get(n) != Some(&b'-') {
+                return None;
+            }
+            n += 1;
+        }
+    }
+    let ends = b.get(n).is_none_or(|c| !c.is_ascii_alphanumeric());
+    ends.then_some(n)
 }
 
 #[cfg(test)]
@@ -214,6 +326,21 @@ mod tests {
             normalize("at 2025-01-15 10:30:00,123 it broke"),
             "at <time> it broke"
         );
+    }
+
+    #[test]
+    fn performance_lines_are_read() {
+        assert_eq!(
+            performance(
+                "2025-01-15 10:30:00,003 - app - INFO - Performance: pattern_load took 1234.56ms"
+            ),
+            Some(("pattern_load", 1234.56))
+        );
+        assert_eq!(
+            performance("Performance: upload took 12 ms"),
+            Some(("upload", 12.0))
+        );
+        assert_eq!(performance("Performance: upload was slow"), None);
     }
 
     #[test]
