@@ -9,7 +9,7 @@ use super::line;
 use crate::config::Level;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read, Seek};
 use std::path::PathBuf;
 
 #[derive(Debug, Default, Serialize)]
@@ -60,71 +60,174 @@ fn performance(text: &str) -> Option<(&str, f64)> {
     number.parse().ok().map(|ms| (operation, ms))
 }
 
+/// What one stretch of lines adds up to; stretches of a file are read in parallel and
+/// merged.
+#[derive(Default)]
+struct Partial {
+    lines: u64,
+    levels: BTreeMap<Level, u64>,
+    errors: HashMap<String, u64>,
+    slow: HashMap<String, u64>,
+    timings: HashMap<String, Vec<f64>>,
+    per_hour: BTreeMap<String, u64>,
+}
+
+impl Partial {
+    fn line(&mut self, text: &str, slow_ms: f64, zone: &jiff::tz::TimeZone) {
+        self.lines += 1;
+        if let Some(level) = line::level(text) {
+            *self.levels.entry(level).or_default() += 1;
+            if level >= Level::Error {
+                *self.errors.entry(normalize(message(text))).or_default() += 1;
+                let hour = match line::local_hour(text) {
+                    Some(hour) => Some(format!("{}:00", hour.replacen('T', " ", 1))),
+                    None => line::time(text, zone)
+                        .map(|at| zone.to_datetime(at).strftime("%Y-%m-%d %H:00").to_string()),
+                };
+                if let Some(hour) = hour {
+                    *self.per_hour.entry(hour).or_default() += 1;
+                }
+            }
+        }
+        if let Some((operation, ms)) = performance(text) {
+            if ms > slow_ms {
+                *self.slow.entry(operation.to_string()).or_default() += 1;
+            }
+            match self.timings.get_mut(operation) {
+                Some(values) => values.push(ms),
+                None => {
+                    self.timings.insert(operation.to_string(), vec![ms]);
+                }
+            }
+        }
+    }
+
+    fn merge(&mut self, other: Partial) {
+        self.lines += other.lines;
+        for (k, v) in other.levels {
+            *self.levels.entry(k).or_default() += v;
+        }
+        for (k, v) in other.errors {
+            *self.errors.entry(k).or_default() += v;
+        }
+        for (k, v) in other.slow {
+            *self.slow.entry(k).or_default() += v;
+        }
+        for (k, mut v) in other.timings {
+            self.timings.entry(k).or_default().append(&mut v);
+        }
+        for (k, v) in other.per_hour {
+            *self.per_hour.entry(k).or_default() += v;
+        }
+    }
+}
+
+/// Read every line of `reader` into `partial`.
+fn scan(
+    reader: impl Read,
+    partial: &mut Partial,
+    slow_ms: f64,
+    zone: &jiff::tz::TimeZone,
+) -> Result<(), std::io::Error> {
+    let mut reader = BufReader::with_capacity(256 * 1024, reader);
+    let mut buf = Vec::new();
+    loop {
+        buf.clear();
+        if reader.read_until(b'\n', &mut buf)? == 0 {
+            return Ok(());
+        }
+        let text = String::from_utf8_lossy(&buf);
+        partial.line(text.trim_end(), slow_ms, zone);
+    }
+}
+
+/// Byte ranges of a plain file cut at line ends, one per core (one range for small files).
+fn stretches(path: &std::path::Path) -> Option<Vec<(u64, u64)>> {
+    const SMALL: u64 = 8 << 20;
+    let size = std::fs::metadata(path).ok()?.len();
+    let parts = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
+    if size < SMALL || parts < 2 {
+        return Some(vec![(0, size)]);
+    }
+    let mut file = std::fs::File::open(path).ok()?;
+    let mut cuts = vec![0];
+    for k in 1..parts {
+        let at = size * k / parts;
+        file.seek(std::io::SeekFrom::Start(at)).ok()?;
+        let mut reader = BufReader::new(&mut file);
+        let mut skipped = Vec::new();
+        let n = reader.read_until(b'\n', &mut skipped).ok()? as u64;
+        let cut = (at + n).min(size);
+        if cut > *cuts.last()? {
+            cuts.push(cut);
+        }
+    }
+    cuts.push(size);
+    cuts.dedup();
+    Some(cuts.windows(2).map(|w| (w[0], w[1])).collect())
+}
+
 /// Summarize `files` (oldest first); `top` error messages, operations slower than `slow_ms`.
+/// A plain file is read in one stretch per core at once; compressed files stream.
 pub fn summarize(files: &[PathBuf], top: usize, slow_ms: f64) -> Summary {
     let mut summary = Summary {
         files: files.len(),
         slow_threshold_ms: slow_ms,
         ..Summary::default()
     };
-    let mut errors: HashMap<String, u64> = HashMap::new();
-    let mut slow: HashMap<String, u64> = HashMap::new();
-    let mut timings: HashMap<String, Vec<f64>> = HashMap::new();
-    let mut levels: BTreeMap<Level, u64> = BTreeMap::new();
     let zone = jiff::tz::TimeZone::system();
+    let mut total = Partial::default();
     for file in files {
-        let reader = match compress::open(file) {
-            Ok(reader) => reader,
-            Err(e) => {
+        let name = file.to_string_lossy();
+        let compressed = name.ends_with(".gz") || name.ends_with(".zst");
+        let parts = if compressed { None } else { stretches(file) };
+        let Some(parts) = parts else {
+            let mut partial = Partial::default();
+            let read = compress::open(file).and_then(|reader| {
+                scan(reader, &mut partial, slow_ms, &zone)
+                    .map_err(|e| format!("{}: {e} (skipped the rest)", file.display()))
+            });
+            if let Err(e) = read {
                 summary.warnings.push(e);
-                continue;
             }
+            total.merge(partial);
+            continue;
         };
-        let mut reader = BufReader::with_capacity(256 * 1024, reader);
-        let mut buf = Vec::new();
-        loop {
-            buf.clear();
-            match reader.read_until(b'\n', &mut buf) {
-                Ok(0) => break,
-                Ok(_) => {}
-                Err(e) => {
-                    summary
-                        .warnings
-                        .push(format!("{}: {e} (skipped the rest)", file.display()));
-                    break;
-                }
-            }
-            summary.lines += 1;
-            let text = String::from_utf8_lossy(&buf);
-            let text = text.trim_end();
-            let level = line::level(text);
-            if let Some(level) = level {
-                *levels.entry(level).or_default() += 1;
-                if level >= Level::Error {
-                    *errors.entry(normalize(message(text))).or_default() += 1;
-                    let hour = match line::local_hour(text) {
-                        Some(hour) => Some(format!("{}:00", hour.replacen('T', " ", 1))),
-                        None => line::time(text, &zone)
-                            .map(|at| zone.to_datetime(at).strftime("%Y-%m-%d %H:00").to_string()),
-                    };
-                    if let Some(hour) = hour {
-                        *summary.errors_per_hour.entry(hour).or_default() += 1;
-                    }
-                }
-            }
-            if let Some((operation, ms)) = performance(text) {
-                if ms > slow_ms {
-                    *slow.entry(operation.to_string()).or_default() += 1;
-                }
-                match timings.get_mut(operation) {
-                    Some(values) => values.push(ms),
-                    None => {
-                        timings.insert(operation.to_string(), vec![ms]);
-                    }
-                }
+        let results: Vec<Result<Partial, String>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = parts
+                .iter()
+                .map(|&(start, end)| {
+                    let zone = zone.clone();
+                    scope.spawn(move || {
+                        let mut partial = Partial::default();
+                        let mut f = std::fs::File::open(file)
+                            .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+                        f.seek(std::io::SeekFrom::Start(start))
+                            .map_err(|e| format!("{}: {e}", file.display()))?;
+                        scan(f.take(end - start), &mut partial, slow_ms, &zone)
+                            .map_err(|e| format!("{}: {e}", file.display()))?;
+                        Ok(partial)
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Err("a reader thread crashed".to_string()))
+                })
+                .collect()
+        });
+        for result in results {
+            match result {
+                Ok(partial) => total.merge(partial),
+                Err(e) => summary.warnings.push(e),
             }
         }
     }
+    summary.lines = total.lines;
+    summary.errors_per_hour = total.per_hour;
+    let (levels, errors, slow, timings) = (total.levels, total.errors, total.slow, total.timings);
     summary.levels = levels
         .into_iter()
         .rev()
@@ -326,6 +429,32 @@ mod tests {
             normalize("at 2025-01-15 10:30:00,123 it broke"),
             "at <time> it broke"
         );
+    }
+
+    #[test]
+    fn a_large_file_read_in_parallel_stretches_counts_every_line_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big.log");
+        let mut text = String::new();
+        let mut n = 0u64;
+        while text.len() < 9 << 20 {
+            text.push_str(&format!(
+                "2025-01-15 10:{:02}:00,000 - app - {} - item {n} Performance: op{} took {}ms\n",
+                n % 60,
+                if n % 10 == 0 { "ERROR" } else { "INFO" },
+                n % 3,
+                n % 1000
+            ));
+            n += 1;
+        }
+        std::fs::write(&path, &text).unwrap();
+        let summary = summarize(std::slice::from_ref(&path), 5, 500.0);
+        assert_eq!(summary.lines, n);
+        let errors = n.div_ceil(10);
+        assert_eq!(summary.levels["ERROR"], errors);
+        assert_eq!(summary.top_errors[0].count, errors);
+        let timed: usize = summary.operations.iter().map(|o| o.count).sum();
+        assert_eq!(timed as u64, n);
     }
 
     #[test]
