@@ -441,7 +441,11 @@ mod tests {
             text.push_str(&format!(
                 "2025-01-15 10:{:02}:00,000 - app - {} - item {n} Performance: op{} took {}ms\n",
                 n % 60,
-                if n % 10 == 0 { "ERROR" } else { "INFO" },
+                if n.is_multiple_of(10) {
+                    "ERROR"
+                } else {
+                    "INFO"
+                },
                 n % 3,
                 n % 1000
             ));
