@@ -1,10 +1,10 @@
 //! Compression that never leaves a truncated file in place of an original: the compressed
-//! copy is written under a temporary name, fsynced, renamed into place, then read back and
-//! compared (length and SHA-256) with the original before the original is removed.
+//! copy is written under a temporary name, fsynced, renamed into place, then read back in
+//! full — gzip's CRC-32 and zstd's frame checksum are checked by the decoders — and its
+//! length compared with the original's before the original is removed.
 //! Memory stays bounded whatever the file size: everything streams through 64 KiB buffers.
 
 use super::set::Compression;
-use sha2::{Digest, Sha256};
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
@@ -18,21 +18,21 @@ pub fn compress(src: &Path, codec: Compression) -> Result<PathBuf, String> {
         return Ok(src.to_path_buf());
     }
     let temp = with_suffix(&dst, ".opsbook-tmp");
-    let written = write_compressed(src, &temp, codec).and_then(|(len, digest)| {
+    let written = write_compressed(src, &temp, codec).and_then(|len| {
         std::fs::rename(&temp, &dst)
             .map_err(|e| format!("cannot rename {} to {}: {e}", temp.display(), dst.display()))?;
         sync_dir(&dst);
-        Ok((len, digest))
+        Ok(len)
     });
-    let (len, digest) = match written {
-        Ok(found) => found,
+    let len = match written {
+        Ok(len) => len,
         Err(e) => {
             let _ = std::fs::remove_file(&temp);
             return Err(e);
         }
     };
-    match digest_of(&dst) {
-        Ok((back_len, back)) if back_len == len && back == digest => {}
+    match decompressed_len(&dst) {
+        Ok(back_len) if back_len == len => {}
         Ok(_) => {
             let _ = std::fs::remove_file(&dst);
             return Err(format!(
@@ -50,7 +50,7 @@ pub fn compress(src: &Path, codec: Compression) -> Result<PathBuf, String> {
     Ok(dst)
 }
 
-fn write_compressed(src: &Path, temp: &Path, codec: Compression) -> Result<(u64, Vec<u8>), String> {
+fn write_compressed(src: &Path, temp: &Path, codec: Compression) -> Result<u64, String> {
     let input = File::open(src).map_err(|e| format!("cannot read {}: {e}", src.display()))?;
     // A temporary left by a crashed run (the set's lock says no one else is writing it).
     let _ = std::fs::remove_file(temp);
@@ -64,32 +64,30 @@ fn write_compressed(src: &Path, temp: &Path, codec: Compression) -> Result<(u64,
     }
     let failed = |e: std::io::Error| format!("cannot write {}: {e}", temp.display());
     let out = BufWriter::with_capacity(BUFFER, out);
-    let (len, digest, file) = match codec {
+    let (len, file) = match codec {
         Compression::Gzip => {
             let mut encoder = flate2::write::GzEncoder::new(out, flate2::Compression::new(6));
-            let (len, digest) = pump(input, &mut encoder, src)?;
-            let file = encoder.finish().map_err(failed)?;
-            (len, digest, file)
+            let len = pump(input, &mut encoder, src)?;
+            (len, encoder.finish().map_err(failed)?)
         }
         Compression::Zstd => {
             let mut encoder = zstd::stream::write::Encoder::new(out, 3).map_err(failed)?;
             let threads = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
             let _ = encoder.multithread(threads);
-            let (len, digest) = pump(input, &mut encoder, src)?;
-            let file = encoder.finish().map_err(failed)?;
-            (len, digest, file)
+            let _ = encoder.include_checksum(true);
+            let len = pump(input, &mut encoder, src)?;
+            (len, encoder.finish().map_err(failed)?)
         }
         Compression::None => return Err("nothing to compress".to_string()),
     };
     let file = file.into_inner().map_err(|e| failed(e.into_error()))?;
     file.sync_all().map_err(failed)?;
-    Ok((len, digest))
+    Ok(len)
 }
 
-/// Copy `input` into `out`, hashing what passes.
-fn pump(input: File, out: &mut impl Write, src: &Path) -> Result<(u64, Vec<u8>), String> {
+/// Copy `input` into `out`; the bytes copied.
+fn pump(input: File, out: &mut impl Write, src: &Path) -> Result<u64, String> {
     let mut reader = BufReader::with_capacity(BUFFER, input);
-    let mut hasher = Sha256::new();
     let mut buf = vec![0u8; BUFFER];
     let mut len = 0u64;
     loop {
@@ -99,18 +97,16 @@ fn pump(input: File, out: &mut impl Write, src: &Path) -> Result<(u64, Vec<u8>),
         if n == 0 {
             break;
         }
-        hasher.update(&buf[..n]);
         out.write_all(&buf[..n])
             .map_err(|e| format!("cannot write the compressed copy of {}: {e}", src.display()))?;
         len += n as u64;
     }
-    Ok((len, hasher.finalize().to_vec()))
+    Ok(len)
 }
 
-/// Length and SHA-256 of what `path` holds once decompressed.
-pub fn digest_of(path: &Path) -> Result<(u64, Vec<u8>), String> {
+/// How many bytes `path` holds once decompressed; the decoder checks the checksums.
+pub fn decompressed_len(path: &Path) -> Result<u64, String> {
     let mut reader = open(path)?;
-    let mut hasher = Sha256::new();
     let mut buf = vec![0u8; BUFFER];
     let mut len = 0u64;
     loop {
@@ -120,10 +116,9 @@ pub fn digest_of(path: &Path) -> Result<(u64, Vec<u8>), String> {
         if n == 0 {
             break;
         }
-        hasher.update(&buf[..n]);
         len += n as u64;
     }
-    Ok((len, hasher.finalize().to_vec()))
+    Ok(len)
 }
 
 /// A reader of a log file, decompressing `.gz` and `.zst` transparently.

@@ -81,7 +81,7 @@ impl Rotation<'_> {
     }
 
     fn act(&self, out: &mut Outcome, what: String) {
-        tracing::info!(set = self.name, dry_run = self.dry_run, "{what}");
+        tracing::info!(target: crate::logging::RESULTS, set = self.name, dry_run = self.dry_run, "{what}");
         out.actions.push(what);
     }
 
