@@ -240,13 +240,14 @@ impl Rotation<'_> {
                 )
             })?;
             self.act(out, format!("signal {signal:?} to pid {pid}"));
-            if !self.dry_run {
-                // SAFETY: kill(2) only sends a signal.
-                if unsafe { libc::kill(pid, signal.number()) } != 0 {
-                    return Err(format!(
-                        "cannot signal pid {pid}: {}",
-                        std::io::Error::last_os_error()
-                    ));
+            // SAFETY: kill(2) only sends a signal.
+            if !self.dry_run && unsafe { libc::kill(pid, signal.number()) } != 0 {
+                let error = std::io::Error::last_os_error();
+                if error.raw_os_error() == Some(libc::ESRCH) {
+                    // No writer any more: nobody holds the old file, nothing to reopen.
+                    self.act(out, format!("pid {pid} is not running: nothing to signal"));
+                } else {
+                    return Err(format!("cannot signal pid {pid}: {error}"));
                 }
             }
         }

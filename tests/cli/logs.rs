@@ -417,3 +417,23 @@ fn summary_groups_errors_and_computes_latency() {
         .stdout_contains("10 lines in 1 files: CRITICAL 1, ERROR 2, WARNING 1, INFO 4")
         .stdout_contains("       2  Failed to load pattern <n> after <n>ms");
 }
+
+#[test]
+fn a_writer_that_is_gone_is_noted_not_an_error() {
+    let mut gone = std::process::Command::new("true").spawn().unwrap();
+    let pid = gone.id();
+    gone.wait().unwrap();
+    Opsbook::new()
+        .file(
+            "ops.yaml",
+            &config(
+                "      paths: [\"logs/app.log\"]\n      signal: HUP\n      pid_file: app.pid\n",
+            ),
+        )
+        .file("app.pid", &pid.to_string())
+        .file("logs/app.log", "x\n")
+        .args(["--config", "ops.yaml", "logs", "rotate"])
+        .run()
+        .expect_exit(0)
+        .stdout_contains(&format!("app: pid {pid} is not running: nothing to signal"));
+}
