@@ -7,6 +7,8 @@
 //! runs a 20-endpoint smoke version of the opsbook part only, so it cannot rot.
 #![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::process::{Command, Stdio};
@@ -86,26 +88,14 @@ fn main() {
 }
 
 /// Run opsbook health on `config`: wall time, peak RSS (KiB) and exit code.
-#[allow(clippy::zombie_processes)] // reaped by wait4 below
 fn opsbook(config: &std::path::Path) -> (Duration, i64, Option<i32>) {
-    let started = Instant::now();
-    let child = Command::new(env!("CARGO_BIN_EXE_opsbook"))
-        .args(["--config"])
-        .arg(config)
-        .args(["health", "--format", "json"])
-        .env_remove("ENVIRONMENT")
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("start opsbook");
-    let pid = child.id() as libc::pid_t;
-    let mut status = 0;
-    // SAFETY: a zeroed rusage is a valid value; wait4 fills it for our own child.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    let took = started.elapsed();
-    assert_eq!(waited, pid, "wait4 failed");
-    let code = libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status));
-    (took, usage.ru_maxrss, code)
+    common::opsbook(&[
+        "--config",
+        config.to_str().expect("utf-8 path"),
+        "health",
+        "--format",
+        "json",
+    ])
 }
 
 /// Wall time of `bash -c script` with `input` on stdin.

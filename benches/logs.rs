@@ -8,9 +8,11 @@
 //! the opsbook commands only checks that the benchmark still works.
 #![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 fn main() {
@@ -165,28 +167,14 @@ fn best(mut f: impl FnMut() -> (Duration, i64)) -> (Duration, i64) {
     best
 }
 
-/// Run opsbook; wall time and peak RSS in KiB (from wait4).
+/// Run opsbook; wall time and peak RSS in KiB. Exit 1 (nothing found) is fine.
 fn opsbook(args: &[&str]) -> (Duration, i64) {
-    let started = Instant::now();
-    #[allow(clippy::zombie_processes)] // reaped by wait4 below
-    let child = Command::new(env!("CARGO_BIN_EXE_opsbook"))
-        .args(args)
-        .env_remove("ENVIRONMENT")
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("start opsbook");
-    let pid = child.id() as libc::pid_t;
-    let mut status = 0;
-    // SAFETY: a zeroed rusage is valid; wait4 fills it for our own child.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    let took = started.elapsed();
-    assert_eq!(waited, pid, "wait4 failed");
+    let (took, peak, code) = common::opsbook(args);
     assert!(
-        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) <= 1,
-        "opsbook {args:?} failed: status {status}"
+        matches!(code, Some(0 | 1)),
+        "opsbook {args:?} failed: exit {code:?}"
     );
-    (took, usage.ru_maxrss)
+    (took, peak)
 }
 
 fn shell(script: &str) -> (Duration, i64) {

@@ -15,8 +15,17 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), String> {
     temp.write_all(bytes).map_err(failed)?;
     temp.as_file().sync_all().map_err(failed)?;
     temp.persist(path).map_err(|e| failed(e.error))?;
+    sync_dir(path);
+    Ok(())
+}
+
+/// Make a rename or a creation in `path`'s directory durable.
+pub fn sync_dir(path: &Path) {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     if let Ok(dir) = std::fs::File::open(dir) {
         let _ = dir.sync_all();
     }
-    Ok(())
 }

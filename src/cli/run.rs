@@ -124,10 +124,11 @@ pub fn exec(args: &RunArgs, session: &Session) -> anyhow::Result<u8> {
             .human(&format!("{}\n", summary(&report, style)));
     }
     match &args.output {
-        Some(path) => write_atomically(
-            path,
-            &render(&report, format, crate::report::Style::default()),
-        )?,
+        Some(path) => {
+            let text = render(&report, format, crate::report::Style::default());
+            crate::fsutil::write_atomically(path, crate::redact::mask(&text).as_bytes())
+                .map_err(anyhow::Error::msg)?;
+        }
         None if format != Format::Text => session.printer.data(&render(&report, format, style)),
         None => {}
     }
@@ -215,23 +216,4 @@ fn plan(book: &Runbook, selection: &Selection) -> String {
         line(step, if i == 0 { "on failure:\n  " } else { "  " });
     }
     out
-}
-
-/// Write `text` to `path` through a temporary file and a rename.
-pub fn write_atomically(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
-    use anyhow::Context as _;
-    use std::io::Write;
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(std::path::Path::new("."));
-    let mut temp = tempfile::NamedTempFile::new_in(dir)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    temp.write_all(crate::redact::mask(text).as_bytes())
-        .and_then(|()| temp.as_file().sync_all())
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    temp.persist(path)
-        .map_err(|e| e.error)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(())
 }

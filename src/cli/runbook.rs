@@ -55,7 +55,7 @@ pub fn exec(command: &RunbookCommand, session: &Session) -> anyhow::Result<u8> {
 /// Every runbook name: files in the dirs first (they take precedence), then built-ins.
 fn all_names(session: &Session) -> Vec<String> {
     let mut names = runbook::load::list_dir_names(&dirs(session));
-    for name in builtin::NAMES {
+    for name in builtin::names() {
         if !names.iter().any(|n| n == name) {
             names.push(name.to_string());
         }

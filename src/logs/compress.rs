@@ -21,7 +21,7 @@ pub fn compress(src: &Path, codec: Compression) -> Result<PathBuf, String> {
     let written = write_compressed(src, &temp, codec).and_then(|len| {
         std::fs::rename(&temp, &dst)
             .map_err(|e| format!("cannot rename {} to {}: {e}", temp.display(), dst.display()))?;
-        sync_dir(&dst);
+        crate::fsutil::sync_dir(&dst);
         Ok(len)
     });
     let len = match written {
@@ -142,19 +142,6 @@ pub fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
     let mut name = path.as_os_str().to_owned();
     name.push(suffix);
     PathBuf::from(name)
-}
-
-/// Make a rename durable.
-pub fn sync_dir(path: &Path) {
-    if let Some(dir) = path.parent()
-        && let Ok(dir) = File::open(if dir.as_os_str().is_empty() {
-            Path::new(".")
-        } else {
-            dir
-        })
-    {
-        let _ = dir.sync_all();
-    }
 }
 
 #[cfg(test)]

@@ -346,7 +346,7 @@ fn recreate(file: &Path, old: &std::fs::Metadata, mode: Option<u32>) -> Result<(
     // The umask may have narrowed the mode; set it exactly.
     let _ = created.set_permissions(std::fs::Permissions::from_mode(mode));
     let _ = std::os::unix::fs::fchown(&created, Some(old.uid()), Some(old.gid()));
-    compress::sync_dir(file);
+    crate::fsutil::sync_dir(file);
     Ok(())
 }
 

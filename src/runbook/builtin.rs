@@ -30,19 +30,10 @@ const BUILT_IN: [(&str, &str); 11] = [
     ),
 ];
 
-pub const NAMES: [&str; 11] = [
-    "pre-deploy",
-    "deploy",
-    "daily",
-    "weekly",
-    "monthly",
-    "backup-verify",
-    "api-unavailable",
-    "database-issues",
-    "high-memory",
-    "disk-space",
-    "high-error-rate",
-];
+/// The built-in runbooks' names, in the order above.
+pub fn names() -> impl Iterator<Item = &'static str> {
+    BUILT_IN.iter().map(|(name, _)| *name)
+}
 
 /// The text of a built-in runbook (`daily`, or `daily.yaml` as an include names it).
 pub fn get(name: &str) -> Option<&'static str> {

@@ -84,7 +84,7 @@ pub fn find(wanted: &str, dirs: &[PathBuf]) -> Result<Source, ConfigError> {
             dir: None,
         });
     }
-    let mut names: Vec<String> = builtin::NAMES.iter().map(|s| s.to_string()).collect();
+    let mut names: Vec<String> = builtin::names().map(str::to_string).collect();
     names.extend(list_dir_names(dirs));
     let known: Vec<&str> = names.iter().map(String::as_str).collect();
     let hint = crate::error::did_you_mean(wanted, &known)

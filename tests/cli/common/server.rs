@@ -23,16 +23,23 @@ pub fn http() -> String {
     format!("http://{address}")
 }
 
-fn serve(mut stream: TcpStream) {
+/// The request's head (up to the blank line), or `None` if the client went away first.
+fn read_head(stream: &mut TcpStream) -> Option<String> {
     let mut request = Vec::new();
     let mut buf = [0u8; 1024];
     while !request.windows(4).any(|w| w == b"\r\n\r\n") {
         match stream.read(&mut buf) {
-            Ok(0) | Err(_) => return,
+            Ok(0) | Err(_) => return None,
             Ok(n) => request.extend_from_slice(&buf[..n]),
         }
     }
-    let request = String::from_utf8_lossy(&request).into_owned();
+    Some(String::from_utf8_lossy(&request).into_owned())
+}
+
+fn serve(mut stream: TcpStream) {
+    let Some(request) = read_head(&mut stream) else {
+        return;
+    };
     let target = request.split_whitespace().nth(1).unwrap_or("/");
     let path = target.split('?').next().unwrap_or("/").to_string();
     let reply = |stream: &mut TcpStream, status: &str, body: &str| {
@@ -128,13 +135,8 @@ pub fn flaky(failures: usize) -> (String, std::sync::Arc<std::sync::atomic::Atom
         for mut stream in listener.incoming().flatten() {
             let seen = counter.fetch_add(1, Ordering::SeqCst);
             thread::spawn(move || {
-                let mut request = Vec::new();
-                let mut buf = [0u8; 1024];
-                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match stream.read(&mut buf) {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => request.extend_from_slice(&buf[..n]),
-                    }
+                if read_head(&mut stream).is_none() {
+                    return;
                 }
                 let (status, body) = if seen < failures {
                     ("503 Service Unavailable", r#"{"status":"starting"}"#)
