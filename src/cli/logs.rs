@@ -9,10 +9,24 @@ use clap::{Args, Subcommand, ValueEnum};
 pub enum LogsCommand {
     /// Rotate the log sets that are due (exit 0 done, 1 failed, 75 locked)
     Rotate(RotateArgs),
+    /// Put rotated files older than `archive_after` into one verified archive per set, then delete them
+    Archive(ArchiveArgs),
     /// Lines matching PATTERN in files or log sets, oldest first (.gz and .zst too)
     Search(SearchArgs),
     /// Levels, top errors (normalized), slow operations, latency percentiles, errors per hour
     Summary(SummaryArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ArchiveArgs {
+    /// Sets to archive (default: every set with `archive_after`)
+    pub sets: Vec<String>,
+    /// Archive files older than this instead of the set's `archive_after`
+    #[arg(long, value_name = "DUR", value_parser = super::duration_arg)]
+    pub older_than: Option<std::time::Duration>,
+    /// List what would be archived and change nothing
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// Where to read: files, or log sets (default: every set, rotated files included).
@@ -84,9 +98,106 @@ enum ActionFormat {
 pub fn exec(command: &LogsCommand, session: &Session) -> anyhow::Result<u8> {
     match command {
         LogsCommand::Rotate(args) => rotate(args, session),
+        LogsCommand::Archive(args) => archive(args, session),
         LogsCommand::Search(args) => search(args, session),
         LogsCommand::Summary(args) => summary(args, session),
     }
+}
+
+fn archive(args: &ArchiveArgs, session: &Session) -> anyhow::Result<u8> {
+    let config = &session.loaded.config;
+    let sets = &config.logs.sets;
+    let names: Vec<String> = if args.sets.is_empty() {
+        sets.iter()
+            .filter(|(_, set)| set.archive_after.is_some() || args.older_than.is_some())
+            .map(|(name, _)| name.clone())
+            .collect()
+    } else {
+        args.sets.clone()
+    };
+    if names.is_empty() {
+        return Err(crate::Error::Usage(
+            "no set to archive: give `archive_after` to a set, or --older-than".to_string(),
+        )
+        .into());
+    }
+    let now = check_context()?.clock.now();
+    let state_dir = config.state_dir();
+    let mut failed = false;
+    for name in &names {
+        let set = sets
+            .get(name)
+            .ok_or_else(|| crate::Error::Usage(format!("no log set {name:?} in the config")))?;
+        let Some(older_than) = args.older_than.or(set.archive_after.map(|d| d.0)) else {
+            return Err(crate::Error::Usage(format!(
+                "log set {name:?} has no `archive_after`: give one, or --older-than"
+            ))
+            .into());
+        };
+        let _lock = Lock::acquire(
+            &state_dir,
+            &format!("logs-rotate-{name}"),
+            &format!("log set {name:?}"),
+        )?;
+        let files = match crate::logs::archive::candidates(set, older_than, now) {
+            Ok(files) => files,
+            Err(e) => {
+                session.printer.error(&format!("log set {name}: {e}"));
+                failed = true;
+                continue;
+            }
+        };
+        let age = humantime::format_duration(older_than);
+        if files.is_empty() {
+            session
+                .printer
+                .human(&format!("{name}: nothing older than {age}\n"));
+            continue;
+        }
+        if args.dry_run {
+            let mut out = String::new();
+            for file in &files {
+                out.push_str(&format!("{name}: would archive {}\n", file.display()));
+            }
+            out.push_str(&format!(
+                "{name}: would archive {} files older than {age}\n",
+                files.len()
+            ));
+            session.printer.human(&out);
+            continue;
+        }
+        let dir = match &set.archive_dir {
+            Some(dir) => std::path::PathBuf::from(dir.as_str()),
+            None => files[0]
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .map_or_else(
+                    || std::path::PathBuf::from("."),
+                    std::path::Path::to_path_buf,
+                ),
+        };
+        if let Err(e) = std::fs::create_dir_all(&dir) {
+            session.printer.error(&format!(
+                "log set {name}: cannot create {}: {e}",
+                dir.display()
+            ));
+            failed = true;
+            continue;
+        }
+        let outcome = crate::logs::archive::archive(name, set, &files, &dir, now);
+        if let Some(archive) = &outcome.archive {
+            session.printer.human(&format!(
+                "{name}: archived {} files ({} bytes) into {archive}, verified; originals deleted\n",
+                outcome.files.len(),
+                outcome.bytes
+            ));
+        }
+        for error in &outcome.errors {
+            session.printer.error(&format!("log set {name}: {error}"));
+        }
+        failed |= !outcome.errors.is_empty();
+    }
+    Ok(u8::from(failed))
 }
 
 /// The files to read, oldest first; a named set that does not exist is a usage error.

@@ -1,6 +1,7 @@
 //! Log files: reading lines the way the seeds' applications write them. The scanner here
 //! is shared by the `log_errors` step and (later) `opsbook logs search|summary`.
 
+pub mod archive;
 pub mod compress;
 pub mod line;
 pub mod rotate;

@@ -437,3 +437,101 @@ fn a_writer_that_is_gone_is_noted_not_an_error() {
         .expect_exit(0)
         .stdout_contains(&format!("app: pid {pid} is not running: nothing to signal"));
 }
+
+#[test]
+fn archive_puts_old_rotated_files_into_one_verified_tarball_gnu_tar_reads() {
+    let opsbook = Opsbook::new()
+        .file(
+            "ops.yaml",
+            &config("      paths: [\"logs/app.log\"]\n      archive_after: 30d\n      archive_dir: archive\n"),
+        )
+        .file("logs/app.log", "live\n")
+        .file("logs/app.log.1", "recent\n")
+        .file("logs/app.log.2", "old two\n")
+        .file("logs/app.log.3", "old three\n");
+    let dir = opsbook.dir().to_path_buf();
+    let old = std::time::SystemTime::now() - Duration::from_secs(40 * 86_400);
+    for name in ["logs/app.log.2", "logs/app.log.3"] {
+        std::fs::File::options()
+            .write(true)
+            .open(dir.join(name))
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+    }
+    let dry = Opsbook::new()
+        .args([
+            "--config",
+            dir.join("ops.yaml").to_str().unwrap(),
+            "logs",
+            "archive",
+            "--dry-run",
+        ])
+        .run_in(&dir)
+        .expect_exit(0);
+    assert!(
+        dry.stdout.contains("app: would archive logs/app.log.2\n"),
+        "{}",
+        dry.stdout
+    );
+    assert!(
+        dry.stdout
+            .contains("app: would archive 2 files older than 30days"),
+        "{}",
+        dry.stdout
+    );
+    assert!(dir.join("logs/app.log.2").exists());
+
+    let run = Opsbook::new()
+        .args([
+            "--config",
+            dir.join("ops.yaml").to_str().unwrap(),
+            "logs",
+            "archive",
+        ])
+        .run_in(&dir)
+        .expect_exit(0);
+    assert!(
+        run.stdout
+            .contains("app: archived 2 files (18 bytes) into archive/app-"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        names(&dir.join("logs")),
+        ["app.log", "app.log.1"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
+    );
+    let archives: Vec<String> = names(&dir.join("archive")).into_iter().collect();
+    assert_eq!(archives.len(), 1);
+    assert!(archives[0].ends_with(".tar.gz"), "{archives:?}");
+    let listing = std::process::Command::new("tar")
+        .args(["-tzvf", &format!("archive/{}", archives[0])])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    let listing = String::from_utf8_lossy(&listing.stdout);
+    assert!(
+        listing.contains("app.log.2") && listing.contains("app.log.3"),
+        "{listing}"
+    );
+    let content = std::process::Command::new("tar")
+        .args(["-xzOf", &format!("archive/{}", archives[0]), "app.log.3"])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&content.stdout), "old three\n");
+    // Nothing left to do the second time.
+    Opsbook::new()
+        .args([
+            "--config",
+            dir.join("ops.yaml").to_str().unwrap(),
+            "logs",
+            "archive",
+        ])
+        .run_in(&dir)
+        .expect_exit(0)
+        .stdout_contains("app: nothing older than 30days");
+}

@@ -1,0 +1,236 @@
+//! `logs archive`: a set's rotated files older than `archive_after` go into one dated tar
+//! archive per run (gzip or zstd, as the set compresses), which is read back and checked
+//! against the originals (size and SHA-256 of every member) before any original is deleted.
+//! The live files are never archived.
+
+use super::set::{Compression, LogSet};
+use sha2::{Digest, Sha256};
+use std::io::{Read, Write};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Default, serde::Serialize)]
+pub struct Outcome {
+    pub archive: Option<String>,
+    pub files: Vec<String>,
+    pub bytes: u64,
+    pub errors: Vec<String>,
+}
+
+/// The files of `set` to archive at `now`: rotated files last modified before the cutoff.
+pub fn candidates(
+    set: &LogSet,
+    older_than: std::time::Duration,
+    now: jiff::Timestamp,
+) -> Result<Vec<PathBuf>, String> {
+    let cutoff = now.as_second() - older_than.as_secs() as i64;
+    let mut found = Vec::new();
+    for file in set.files()? {
+        for rotated in set.rotated(&file) {
+            let meta = std::fs::metadata(&rotated)
+                .map_err(|e| format!("cannot read {}: {e}", rotated.display()))?;
+            if meta.mtime() < cutoff {
+                found.push(rotated);
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// Archive `files` into `dir/NAME-YYYYMMDD-HHMMSS.tar.gz|zst`, verify, then delete them.
+pub fn archive(
+    name: &str,
+    set: &LogSet,
+    files: &[PathBuf],
+    dir: &Path,
+    now: jiff::Timestamp,
+) -> Outcome {
+    let mut out = Outcome::default();
+    if files.is_empty() {
+        return out;
+    }
+    let codec = match set.compress {
+        Compression::Zstd => Compression::Zstd,
+        _ => Compression::Gzip,
+    };
+    let stamp = jiff::tz::TimeZone::system()
+        .to_datetime(now)
+        .strftime("%Y%m%d-%H%M%S")
+        .to_string();
+    let target = dir.join(format!("{name}-{stamp}.tar{}", codec.extension()));
+    let temp = super::compress::with_suffix(&target, ".opsbook-tmp");
+    let written = write(files, &temp, codec).and_then(|sums| {
+        std::fs::rename(&temp, &target).map_err(|e| {
+            format!(
+                "cannot rename {} to {}: {e}",
+                temp.display(),
+                target.display()
+            )
+        })?;
+        crate::fsutil::sync_dir(&target);
+        Ok(sums)
+    });
+    let sums = match written {
+        Ok(sums) => sums,
+        Err(e) => {
+            let _ = std::fs::remove_file(&temp);
+            out.errors.push(e);
+            return out;
+        }
+    };
+    if let Err(e) = verify(&target, codec, &sums) {
+        out.errors.push(format!("{e}; the originals are kept"));
+        return out;
+    }
+    out.archive = Some(target.display().to_string());
+    for (path, (size, _)) in files.iter().zip(&sums) {
+        match std::fs::remove_file(path) {
+            Ok(()) => {
+                out.files.push(path.display().to_string());
+                out.bytes += size;
+            }
+            Err(e) => out
+                .errors
+                .push(format!("cannot delete {}: {e}", path.display())),
+        }
+    }
+    crate::logging::audit::record(
+        "logs.archive",
+        if out.errors.is_empty() {
+            "ok"
+        } else {
+            "partial"
+        },
+        Some(&format!(
+            "{} files into {}",
+            out.files.len(),
+            target.display()
+        )),
+    );
+    out
+}
+
+/// The member name of `path`: its file name (the archive is per set, names are unique).
+fn member(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// Write the tar stream through the compressor; each file's size and SHA-256.
+fn write(
+    files: &[PathBuf],
+    temp: &Path,
+    codec: Compression,
+) -> Result<Vec<(u64, Vec<u8>)>, String> {
+    let failed = |e: std::io::Error| format!("cannot write {}: {e}", temp.display());
+    let out = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(temp)
+        .map_err(failed)?;
+    let out = std::io::BufWriter::with_capacity(256 * 1024, out);
+    let encoder: Box<dyn Write> = match codec {
+        Compression::Zstd => {
+            let mut e = zstd::stream::write::Encoder::new(out, 3).map_err(failed)?;
+            let _ = e.include_checksum(true);
+            Box::new(e.auto_finish())
+        }
+        _ => Box::new(flate2::write::GzEncoder::new(
+            out,
+            flate2::Compression::new(6),
+        )),
+    };
+    let mut builder = tar::Builder::new(encoder);
+    let mut sums = Vec::new();
+    for path in files {
+        let file = std::fs::File::open(path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let meta = file
+            .metadata()
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let mut header = tar::Header::new_gnu();
+        header.set_metadata(&meta);
+        let mut hashing = Hashing {
+            inner: file,
+            hasher: Sha256::new(),
+            len: 0,
+        };
+        builder
+            .append_data(&mut header, member(path), &mut hashing)
+            .map_err(|e| format!("cannot add {} to the archive: {e}", path.display()))?;
+        if hashing.len != meta.len() {
+            return Err(format!("{} changed while it was archived", path.display()));
+        }
+        sums.push((hashing.len, hashing.hasher.finalize().to_vec()));
+    }
+    let encoder = builder.into_inner().map_err(failed)?;
+    drop(encoder); // finishes the compressed stream (auto_finish / GzEncoder's drop)
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(temp)
+        .map_err(failed)?;
+    file.sync_all().map_err(failed)?;
+    Ok(sums)
+}
+
+struct Hashing<R> {
+    inner: R,
+    hasher: Sha256,
+    len: u64,
+}
+
+impl<R: Read> Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.len += n as u64;
+        Ok(n)
+    }
+}
+
+/// Read the archive back: every member present, in order, with its size and SHA-256.
+fn verify(archive: &Path, codec: Compression, sums: &[(u64, Vec<u8>)]) -> Result<(), String> {
+    let file = std::fs::File::open(archive)
+        .map_err(|e| format!("cannot read back {}: {e}", archive.display()))?;
+    let reader: Box<dyn Read> = match codec {
+        Compression::Zstd => Box::new(
+            zstd::stream::read::Decoder::new(file)
+                .map_err(|e| format!("cannot read back {}: {e}", archive.display()))?,
+        ),
+        _ => Box::new(flate2::read::GzDecoder::new(file)),
+    };
+    let mut tar = tar::Archive::new(reader);
+    let entries = tar
+        .entries()
+        .map_err(|e| format!("cannot read back {}: {e}", archive.display()))?;
+    let mut seen = 0;
+    for (entry, (size, sum)) in entries.zip(sums) {
+        let mut entry = entry.map_err(|e| format!("{} is damaged: {e}", archive.display()))?;
+        let mut hasher = Sha256::new();
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut len = 0u64;
+        loop {
+            let n = entry
+                .read(&mut buf)
+                .map_err(|e| format!("{} is damaged: {e}", archive.display()))?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+            len += n as u64;
+        }
+        if len != *size || hasher.finalize().as_slice() != sum.as_slice() {
+            return Err(format!("{} does not match its original", archive.display()));
+        }
+        seen += 1;
+    }
+    if seen != sums.len() {
+        return Err(format!(
+            "{} holds {seen} of {} files",
+            archive.display(),
+            sums.len()
+        ));
+    }
+    Ok(())
+}
