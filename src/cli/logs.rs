@@ -13,6 +13,8 @@ pub enum LogsCommand {
     Archive(ArchiveArgs),
     /// Lines matching PATTERN in files or log sets, oldest first (.gz and .zst too)
     Search(SearchArgs),
+    /// The last lines of a log; with -f, new lines as they come, across rotations
+    Tail(TailArgs),
     /// Levels, top errors (normalized), slow operations, latency percentiles, errors per hour
     Summary(SummaryArgs),
 }
@@ -66,6 +68,21 @@ pub struct SearchArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct TailArgs {
+    /// The log file
+    pub path: std::path::PathBuf,
+    /// Keep following (across rotations) until Ctrl-C
+    #[arg(short, long)]
+    pub follow: bool,
+    /// Lines to show first
+    #[arg(short = 'n', long, value_name = "N", default_value_t = 10)]
+    pub lines: usize,
+    /// Only lines at this level or above
+    #[arg(long, value_name = "LEVEL")]
+    pub level: Option<String>,
+}
+
+#[derive(Debug, Args)]
 pub struct SummaryArgs {
     #[command(flatten)]
     pub sources: Sources,
@@ -101,6 +118,7 @@ pub fn exec(command: &LogsCommand, session: &Session) -> anyhow::Result<u8> {
         LogsCommand::Archive(args) => archive(args, session),
         LogsCommand::Search(args) => search(args, session),
         LogsCommand::Summary(args) => summary(args, session),
+        LogsCommand::Tail(args) => tail(args, session),
     }
 }
 
@@ -296,6 +314,57 @@ fn search(args: &SearchArgs, session: &Session) -> anyhow::Result<u8> {
     }
     // grep's convention: 0 found, 1 none found.
     Ok(u8::from(count == 0))
+}
+
+fn tail(args: &TailArgs, session: &Session) -> anyhow::Result<u8> {
+    use crate::logs::tail::{follow, last_lines};
+    let level = args
+        .level
+        .as_deref()
+        .map(crate::config::Level::parse)
+        .transpose()
+        .map_err(crate::Error::Usage)?;
+    if args.path.is_dir() {
+        return Err(crate::Error::Usage(format!(
+            "{} is a directory: name the log file",
+            args.path.display()
+        ))
+        .into());
+    }
+    let first = last_lines(&args.path, args.lines, level).map_err(anyhow::Error::msg)?;
+    let mut out = String::new();
+    for line in first {
+        out.push_str(&line);
+        out.push('\n');
+    }
+    session.printer.data(&out);
+    if !args.follow {
+        return Ok(0);
+    }
+    let stopped = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    for signal in [libc::SIGINT, libc::SIGTERM] {
+        signal_hook_flag(signal, &stopped);
+    }
+    follow(
+        &args.path,
+        level,
+        &mut |line| session.printer.data(&format!("{line}\n")),
+        &|| stopped.load(std::sync::atomic::Ordering::Relaxed),
+    )
+    .map_err(anyhow::Error::msg)?;
+    Ok(0)
+}
+
+/// Set `flag` when `signal` arrives (through tokio's signal-hook registry, already a
+/// dependency): the follow loop checks it between polls and ends cleanly.
+fn signal_hook_flag(signal: i32, flag: &std::sync::Arc<std::sync::atomic::AtomicBool>) {
+    let flag = std::sync::Arc::clone(flag);
+    // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+    let _ = unsafe {
+        signal_hook_registry::register(signal, move || {
+            flag.store(true, std::sync::atomic::Ordering::Relaxed);
+        })
+    };
 }
 
 fn summary(args: &SummaryArgs, session: &Session) -> anyhow::Result<u8> {

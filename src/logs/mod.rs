@@ -9,3 +9,4 @@ pub mod search;
 pub mod set;
 pub mod state;
 pub mod summary;
+pub mod tail;

@@ -535,3 +535,72 @@ fn archive_puts_old_rotated_files_into_one_verified_tarball_gnu_tar_reads() {
         .expect_exit(0)
         .stdout_contains("app: nothing older than 30days");
 }
+
+#[test]
+fn tail_follows_a_log_across_rotation_and_truncation() {
+    use std::io::BufRead;
+    let opsbook = Opsbook::new().file(
+        "app.log",
+        "2025-01-15 10:00:00,000 - app - INFO - old info\n2025-01-15 10:00:01,000 - app - ERROR - old error\n",
+    );
+    let dir = opsbook.dir().to_path_buf();
+    let mut running = Opsbook::new()
+        .args([
+            "logs",
+            "tail",
+            "-f",
+            "--level",
+            "WARNING",
+            dir.join("app.log").to_str().unwrap(),
+        ])
+        .spawn();
+    let mut stdout = std::io::BufReader::new(running.child.stdout.take().unwrap());
+    // A watchdog ends tail if the test stalls, so a failure is a failure, not a hang.
+    let (done, watchdog) = std::sync::mpsc::channel::<()>();
+    let pid = running.child.id() as i32;
+    std::thread::spawn(move || {
+        if watchdog.recv_timeout(Duration::from_secs(30)).is_err() {
+            // SAFETY: kill(2) on our child, which has not been reaped yet.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+    });
+    // Each step waits until tail has shown the line before it, however slow the machine.
+    let mut next = || {
+        let mut line = String::new();
+        stdout.read_line(&mut line).unwrap();
+        line.trim_end().rsplit(" - ").next().unwrap().to_string()
+    };
+    let append = |text: &str| {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(dir.join("app.log"))
+            .unwrap();
+        f.write_all(text.as_bytes()).unwrap();
+    };
+    assert_eq!(next(), "old error");
+    append(
+        "2025-01-15 10:00:02,000 - app - WARNING - before rotation\n2025-01-15 10:00:03,000 - app - INFO - quiet\n",
+    );
+    assert_eq!(next(), "before rotation");
+    std::fs::rename(dir.join("app.log"), dir.join("app.log.1")).unwrap();
+    std::fs::write(
+        dir.join("app.log"),
+        "2025-01-15 10:00:04,000 - app - ERROR - after rotation\n",
+    )
+    .unwrap();
+    assert_eq!(next(), "after rotation");
+    // copytruncate: the file is cut to nothing, then the writer goes on appending.
+    std::fs::File::options()
+        .write(true)
+        .open(dir.join("app.log"))
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(600));
+    append("2025-01-15 10:00:05,000 - app - CRITICAL - after truncation\n");
+    assert_eq!(next(), "after truncation");
+    let _ = done.send(());
+    running.signal(libc::SIGTERM);
+    running.finish(Duration::from_secs(5)).expect_exit(0);
+}

@@ -1,0 +1,88 @@
+//! `logs tail [-f]`: the last lines of a log, then (with `-f`) new lines as they come,
+//! following the file across rotations like `tail -F`: when the path names a new file
+//! (rename + create) or the file shrinks (copytruncate), reading starts over on it.
+
+use super::line;
+use crate::config::Level;
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::time::Duration;
+
+const POLL: Duration = Duration::from_millis(200);
+
+fn wanted(text: &str, level: Option<Level>) -> bool {
+    level.is_none_or(|min| line::level(text).is_some_and(|l| l >= min))
+}
+
+/// The last `n` wanted lines of `path`, read with bounded memory.
+pub fn last_lines(path: &Path, n: usize, level: Option<Level>) -> Result<Vec<String>, String> {
+    let file =
+        std::fs::File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let mut ring = std::collections::VecDeque::with_capacity(n);
+    for text in BufReader::new(file).lines() {
+        let text = text.map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        if wanted(&text, level) {
+            if ring.len() == n {
+                ring.pop_front();
+            }
+            ring.push_back(text);
+        }
+    }
+    Ok(ring.into())
+}
+
+/// Follow `path` from its current end, calling `emit` for each wanted new line, until
+/// `stop()` says so. A rotated or truncated file is followed onto its successor.
+pub fn follow(
+    path: &Path,
+    level: Option<Level>,
+    emit: &mut dyn FnMut(&str),
+    stop: &dyn Fn() -> bool,
+) -> Result<(), String> {
+    let open = |at_end: bool| -> Option<(std::fs::File, u64, u64)> {
+        let mut file = std::fs::File::open(path).ok()?;
+        let meta = file.metadata().ok()?;
+        let pos = if at_end { meta.len() } else { 0 };
+        file.seek(SeekFrom::Start(pos)).ok()?;
+        Some((file, meta.ino(), pos))
+    };
+    let mut current = open(true);
+    let mut pending = Vec::new();
+    while !stop() {
+        let Some((file, inode, pos)) = current.as_mut() else {
+            std::thread::sleep(POLL);
+            current = open(false);
+            continue;
+        };
+        let mut chunk = Vec::new();
+        let n = file
+            .read_to_end(&mut chunk)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        *pos += n as u64;
+        pending.extend_from_slice(&chunk);
+        while let Some(end) = pending.iter().position(|b| *b == b'\n') {
+            let text = String::from_utf8_lossy(&pending[..end]).into_owned();
+            pending.drain(..=end);
+            if wanted(&text, level) {
+                emit(&text);
+            }
+        }
+        if n > 0 {
+            continue;
+        }
+        std::thread::sleep(POLL);
+        match std::fs::metadata(path) {
+            // Renamed away and recreated: finish nothing more here, start on the new file.
+            Ok(meta) if meta.ino() != *inode => current = open(false),
+            // Truncated in place (copytruncate): read it from the start.
+            Ok(meta) if meta.len() < *pos => {
+                let _ = file.seek(SeekFrom::Start(0));
+                *pos = 0;
+            }
+            Ok(_) => {}
+            Err(_) => current = None,
+        }
+    }
+    Ok(())
+}
