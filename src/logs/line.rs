@@ -35,7 +35,30 @@ pub fn level(line: &str) -> Option<Level> {
             i += 1;
         }
     }
-    None
+    access_status(line).map(|status| match status {
+        500.. => Level::Error,
+        400..=499 => Level::Warning,
+        _ => Level::Info,
+    })
+}
+
+/// The status of a common/combined access-log line (`… "GET / HTTP/1.1" 503 12 …`).
+pub fn access_status(line: &str) -> Option<u16> {
+    let request = line.find("] \"")? + 3;
+    let close = line[request..].find("\" ")? + request + 2;
+    let status = line.get(close..close + 3)?;
+    let after = line.as_bytes().get(close + 3);
+    if after.is_some_and(|c| *c != b' ') {
+        return None;
+    }
+    status.parse().ok().filter(|s| (100..=599).contains(s))
+}
+
+/// `[15/Jan/2025:10:30:00 +0000]` in an access-log line.
+fn access_time(line: &str) -> Option<jiff::Timestamp> {
+    let open = line.find('[')? + 1;
+    let text = line.get(open..open + 26)?;
+    jiff::Timestamp::strptime("%d/%b/%Y:%H:%M:%S %z", text).ok()
 }
 
 fn word_level(word: &str) -> Option<Level> {
@@ -54,6 +77,11 @@ fn word_level(word: &str) -> Option<Level> {
 /// a zone is read in `zone` (the machine's).
 pub fn time(line: &str, zone: &jiff::tz::TimeZone) -> Option<jiff::Timestamp> {
     let text = line.trim_start().trim_start_matches('[');
+    if !text.as_bytes().first().is_some_and(u8::is_ascii_digit)
+        || text.as_bytes().get(4) != Some(&b'-')
+    {
+        return access_time(line);
+    }
     let head = text.get(..19)?;
     let bytes = head.as_bytes();
     if !(bytes[4] == b'-' && bytes[7] == b'-' && (bytes[10] == b'T' || bytes[10] == b' ')) {
@@ -141,6 +169,31 @@ mod tests {
         );
         assert_eq!(level("an error happened in lower case"), None);
         assert_eq!(level("GET /api 200"), None);
+    }
+
+    #[test]
+    fn access_logs_count_5xx_as_errors() {
+        let line = |status: &str| {
+            format!(
+                "127.0.0.1 - - [15/Jan/2025:10:30:00 +0000] \"GET /api HTTP/1.1\" {status} 512 \"-\" \"curl/8\""
+            )
+        };
+        assert_eq!(level(&line("503")), Some(Level::Error));
+        assert_eq!(level(&line("404")), Some(Level::Warning));
+        assert_eq!(level(&line("200")), Some(Level::Info));
+        let utc = jiff::tz::TimeZone::UTC;
+        assert_eq!(
+            time(&line("200"), &utc).map(|t| t.as_second()),
+            Some(1736937000)
+        );
+        assert_eq!(
+            time(
+                "10.0.0.1 - - [15/Jan/2025:12:30:00 +0200] \"GET / HTTP/1.1\" 200 1",
+                &utc
+            )
+            .map(|t| t.as_second()),
+            Some(1736937000)
+        );
     }
 
     #[test]

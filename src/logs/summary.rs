@@ -269,6 +269,14 @@ fn ranked(counts: HashMap<String, u64>, top: usize) -> Vec<Counted> {
 
 /// The message of a line: what follows its level word (`… - ERROR - message`).
 fn message(text: &str) -> &str {
+    // An access-log line: the request and its status (`"GET /api HTTP/1.1" 503`).
+    if line::access_status(text).is_some()
+        && let Some(start) = text.find("] \"")
+        && let Some(close) = text[start + 3..].find("\" ")
+    {
+        let end = (start + 3 + close + 5).min(text.len());
+        return &text[start + 2..end];
+    }
     for word in ["CRITICAL", "ERROR", "FATAL", "ERR"] {
         if let Some(i) = text.find(word) {
             let rest = &text[i + word.len()..];
@@ -483,5 +491,17 @@ mod tests {
             "boom 3"
         );
         assert_eq!(message("[ERROR] disk full"), "disk full");
+        assert_eq!(
+            message(
+                "1.2.3.4 - - [15/Jan/2025:10:30:00 +0000] \"GET /api/files/12 HTTP/1.1\" 503 0 \"-\" \"curl\""
+            ),
+            "\"GET /api/files/12 HTTP/1.1\" 503"
+        );
+        assert_eq!(
+            normalize(message(
+                "1.2.3.4 - - [15/Jan/2025:10:30:00 +0000] \"GET /api/files/12 HTTP/1.1\" 503 0"
+            )),
+            "\"GET /api/files/<n> HTTP/<n>\" <n>"
+        );
     }
 }

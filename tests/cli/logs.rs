@@ -604,3 +604,49 @@ fn tail_follows_a_log_across_rotation_and_truncation() {
     running.signal(libc::SIGTERM);
     running.finish(Duration::from_secs(5)).expect_exit(0);
 }
+
+#[test]
+fn access_logs_count_5xx_as_errors() {
+    let line = |path: &str, status: u16| {
+        format!(
+            "10.0.0.1 - - [15/Jan/2025:10:30:00 +0000] \"GET {path} HTTP/1.1\" {status} 512 \"-\" \"curl/8\"\n"
+        )
+    };
+    let log = [
+        line("/api/files/1", 200),
+        line("/api/files/2", 503),
+        line("/api/files/3", 503),
+        line("/missing", 404),
+    ]
+    .concat();
+    let run = Opsbook::new()
+        .env("TZ", "UTC")
+        .file("access.log", &log)
+        .args(["logs", "summary", "access.log", "--format", "json"])
+        .run()
+        .expect_exit(0);
+    let json = run.json();
+    assert_eq!(
+        json["levels"],
+        serde_json::json!({"ERROR": 2, "WARNING": 1, "INFO": 1})
+    );
+    assert_eq!(json["top_errors"][0]["count"], 2);
+    assert_eq!(
+        json["errors_per_hour"],
+        serde_json::json!({"2025-01-15 10:00": 2})
+    );
+    Opsbook::new()
+        .file("access.log", &log)
+        .args([
+            "logs",
+            "search",
+            "GET",
+            "access.log",
+            "--level",
+            "ERROR",
+            "--count",
+        ])
+        .run()
+        .expect_exit(0)
+        .stdout_contains("2\n");
+}
