@@ -650,3 +650,70 @@ fn access_logs_count_5xx_as_errors() {
         .expect_exit(0)
         .stdout_contains("2\n");
 }
+
+/// Unmounts the test's filesystem however the test ends.
+struct Mounted(std::path::PathBuf);
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+/// A full disk while compressing (a 1 MiB tmpfs): the rotated original stays whole, no
+/// partial `.gz` or temporary remains, and the run fails saying why.
+#[test]
+fn a_full_disk_during_compression_keeps_the_original() {
+    let opsbook = Opsbook::new().file(
+        "ops.yaml",
+        "state_dir: state\nlogs:\n  sets:\n    app:\n      paths: [\"fs/app.log\"]\n      size: 1K\n",
+    );
+    let dir = opsbook.dir().to_path_buf();
+    let fs = dir.join("fs");
+    std::fs::create_dir_all(&fs).unwrap();
+    let status = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
+        .arg(&fs)
+        .status()
+        .expect("mount (util-linux)");
+    assert!(
+        status.success(),
+        "mounting a tmpfs needs root, as the test machine runs"
+    );
+    let _mounted = Mounted(fs.clone());
+    // 700 KiB that gzip cannot shrink: the compressed copy does not fit beside it.
+    let mut seed: u64 = 0x1234_5678_9abc_def1;
+    let data: Vec<u8> = (0..700 * 1024)
+        .map(|_| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed >> 24) as u8
+        })
+        .collect();
+    std::fs::write(fs.join("app.log"), &data).unwrap();
+    let run = Opsbook::new()
+        .args([
+            "--config",
+            dir.join("ops.yaml").to_str().unwrap(),
+            "logs",
+            "rotate",
+        ])
+        .run_in(&dir)
+        .expect_exit(1)
+        .stderr_contains("No space left on device");
+    assert_eq!(
+        std::fs::read(fs.join("app.log.1")).unwrap(),
+        data,
+        "the original was damaged"
+    );
+    assert_eq!(
+        names(&fs),
+        ["app.log", "app.log.1"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+        "{}",
+        run.stderr
+    );
+}
