@@ -350,10 +350,24 @@ fn recreate(file: &Path, old: &std::fs::Metadata, mode: Option<u32>) -> Result<(
     Ok(())
 }
 
-/// Copy (fsynced), then truncate the original in place.
+/// Copy, then truncate the original in place. Lines the writer appends between the end of
+/// the copy and the truncation are lost — copytruncate's nature — so the window is kept as
+/// short as it can be: the slow part (the bulk copy and its fsync) comes first, then a
+/// last catch-up copy of whatever arrived meanwhile, and the truncation right after it.
 fn copy_then_truncate(file: &Path, target: &Path) -> Result<(), String> {
+    let failed = |e: std::io::Error| {
+        format!(
+            "cannot copy {} to {}: {e}",
+            file.display(),
+            target.display()
+        )
+    };
     let mut source =
         std::fs::File::open(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+    let live = std::fs::OpenOptions::new()
+        .write(true)
+        .open(file)
+        .map_err(|e| format!("cannot open {}: {e}", file.display()))?;
     let mut copy = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -361,19 +375,11 @@ fn copy_then_truncate(file: &Path, target: &Path) -> Result<(), String> {
         .map_err(|e| format!("cannot create {}: {e}", target.display()))?;
     std::io::copy(&mut source, &mut copy)
         .and_then(|_| copy.sync_all())
-        .map_err(|e| {
-            format!(
-                "cannot copy {} to {}: {e}",
-                file.display(),
-                target.display()
-            )
-        })?;
-    let live = std::fs::OpenOptions::new()
-        .write(true)
-        .open(file)
-        .map_err(|e| format!("cannot open {}: {e}", file.display()))?;
+        .map_err(failed)?;
+    std::io::copy(&mut source, &mut copy).map_err(failed)?;
     live.set_len(0)
         .map_err(|e| format!("cannot truncate {}: {e}", file.display()))?;
+    copy.sync_all().map_err(failed)?;
     Ok(())
 }
 
