@@ -27,20 +27,16 @@ impl RotatingFile {
         })
     }
 
+    /// The same numbered rotation as `logs rotate` (uncompressed: these files are small
+    /// and read with plain tools).
     fn rotate(&mut self) -> io::Result<()> {
-        let numbered = |n: u32| {
-            let mut name = self.path.clone().into_os_string();
-            name.push(format!(".{n}"));
-            PathBuf::from(name)
-        };
         if self.keep == 0 {
             std::fs::remove_file(&self.path).or_else(ignore_missing)?;
         } else {
-            std::fs::remove_file(numbered(self.keep)).or_else(ignore_missing)?;
-            for n in (1..self.keep).rev() {
-                std::fs::rename(numbered(n), numbered(n + 1)).or_else(ignore_missing)?;
-            }
-            std::fs::rename(&self.path, numbered(1))?;
+            // The shift deletes `.keep` and moves the rest up; then the live file is `.1`.
+            crate::logs::rotate::shift_numbered(&self.path, self.keep as usize, false, &mut |_| {})
+                .map_err(io::Error::other)?;
+            std::fs::rename(&self.path, crate::logs::rotate::numbered(&self.path, 1))?;
         }
         self.file = OpenOptions::new()
             .create(true)

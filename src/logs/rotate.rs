@@ -177,38 +177,12 @@ impl Rotation<'_> {
 
     /// `.N` → `.N+1` from the oldest down; those past `keep` are deleted.
     fn shift(&self, file: &Path, out: &mut Outcome) -> Result<(), String> {
-        let mut existing: Vec<(usize, PathBuf)> = self
-            .set
-            .rotated(file)
-            .into_iter()
-            .filter_map(|p| number_of(file, &p).map(|n| (n, p)))
-            .collect();
-        existing.sort_by_key(|entry| std::cmp::Reverse(entry.0));
-        for (n, path) in existing {
-            if n >= self.set.keep {
-                self.act(out, format!("delete {}", path.display()));
-                if !self.dry_run {
-                    std::fs::remove_file(&path)
-                        .map_err(|e| format!("cannot delete {}: {e}", path.display()))?;
-                }
-                continue;
-            }
-            let suffix = path
-                .to_string_lossy()
-                .strip_prefix(&*numbered(file, n).to_string_lossy())
-                .unwrap_or_default()
-                .to_string();
-            let next = with_suffix(&numbered(file, n + 1), &suffix);
-            self.act(
-                out,
-                format!("rename {} → {}", path.display(), next.display()),
-            );
-            if !self.dry_run {
-                std::fs::rename(&path, &next)
-                    .map_err(|e| format!("cannot rename {}: {e}", path.display()))?;
-            }
+        let mut actions = Vec::new();
+        let result = shift_numbered(file, self.set.keep, self.dry_run, &mut |a| actions.push(a));
+        for action in actions {
+            self.act(out, action);
         }
-        Ok(())
+        result
     }
 
     /// `app.log-20250115`, or with the time if that exists already.
@@ -316,7 +290,50 @@ impl Rotation<'_> {
     }
 }
 
-fn numbered(file: &Path, n: usize) -> PathBuf {
+/// `.N` → `.N+1` (compressed or not), oldest first, deleting those past `keep`; each step
+/// is told to `act` first and done unless `dry_run`. Used by `logs rotate` and by the tool's
+/// own log files, so both rotate the same way.
+pub fn shift_numbered(
+    file: &Path,
+    keep: usize,
+    dry_run: bool,
+    act: &mut dyn FnMut(String),
+) -> Result<(), String> {
+    let numbered_only = LogSet {
+        dateext: false,
+        ..LogSet::for_file(file)
+    };
+    let mut existing: Vec<(usize, PathBuf)> = numbered_only
+        .rotated(file)
+        .into_iter()
+        .filter_map(|p| number_of(file, &p).map(|n| (n, p)))
+        .collect();
+    existing.sort_by_key(|entry| std::cmp::Reverse(entry.0));
+    for (n, path) in existing {
+        if n >= keep {
+            act(format!("delete {}", path.display()));
+            if !dry_run {
+                std::fs::remove_file(&path)
+                    .map_err(|e| format!("cannot delete {}: {e}", path.display()))?;
+            }
+            continue;
+        }
+        let suffix = path
+            .to_string_lossy()
+            .strip_prefix(&*numbered(file, n).to_string_lossy())
+            .unwrap_or_default()
+            .to_string();
+        let next = with_suffix(&numbered(file, n + 1), &suffix);
+        act(format!("rename {} → {}", path.display(), next.display()));
+        if !dry_run {
+            std::fs::rename(&path, &next)
+                .map_err(|e| format!("cannot rename {}: {e}", path.display()))?;
+        }
+    }
+    Ok(())
+}
+
+pub fn numbered(file: &Path, n: usize) -> PathBuf {
     with_suffix(file, &format!(".{n}"))
 }
 

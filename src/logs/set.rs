@@ -127,6 +127,29 @@ impl<'de> Deserialize<'de> for Age {
 }
 
 impl LogSet {
+    /// A set of one file with every policy at its default.
+    pub fn for_file(file: &Path) -> LogSet {
+        LogSet {
+            paths: vec![Text::plain(file.display().to_string())],
+            size: None,
+            age: None,
+            keep: default_keep(),
+            max_age: None,
+            compress: Compression::default(),
+            delaycompress: false,
+            dateext: false,
+            missingok: false,
+            notifempty: true,
+            mode: RotateMode::default(),
+            create_mode: None,
+            postrotate: None,
+            signal: None,
+            pid_file: None,
+            archive_after: None,
+            archive_dir: None,
+        }
+    }
+
     /// The files the set names now, sorted; a pattern matching nothing is an error unless
     /// `missingok`.
     pub fn files(&self) -> Result<Vec<PathBuf>, String> {
