@@ -11,6 +11,7 @@ use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, BufReader, Read, Seek};
 use std::path::PathBuf;
+use std::sync::OnceLock;
 
 #[derive(Debug, Default, Serialize)]
 pub struct Summary {
@@ -45,7 +46,9 @@ pub struct Latency {
 
 /// `… Performance: NAME took 123.45ms` → (NAME, 123.45), read without a regex.
 fn performance(text: &str) -> Option<(&str, f64)> {
-    let at = memchr::memmem::find(text.as_bytes(), b"Performance:")?;
+    static FINDER: OnceLock<memchr::memmem::Finder<'static>> = OnceLock::new();
+    let finder = FINDER.get_or_init(|| memchr::memmem::Finder::new(b"Performance:"));
+    let at = finder.find(text.as_bytes())?;
     let mut words = text[at + "Performance:".len()..].split_ascii_whitespace();
     let operation = words.next()?;
     if words.next()? != "took" {
@@ -122,22 +125,42 @@ impl Partial {
     }
 }
 
-/// Read every line of `reader` into `partial`.
+/// Read every line of `reader` into `partial`: big blocks split at newlines with memchr,
+/// each line looked at in place, never copied.
 fn scan(
-    reader: impl Read,
+    mut reader: impl Read,
     partial: &mut Partial,
     slow_ms: f64,
     zone: &jiff::tz::TimeZone,
 ) -> Result<(), std::io::Error> {
-    let mut reader = BufReader::with_capacity(256 * 1024, reader);
-    let mut buf = Vec::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut filled = 0;
+    let mut one = |bytes: &[u8]| {
+        let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
+        match std::str::from_utf8(bytes) {
+            Ok(text) => partial.line(text.trim_end(), slow_ms, zone),
+            Err(_) => partial.line(String::from_utf8_lossy(bytes).trim_end(), slow_ms, zone),
+        }
+    };
     loop {
-        buf.clear();
-        if reader.read_until(b'\n', &mut buf)? == 0 {
+        if filled == buf.len() {
+            buf.resize(buf.len() * 2, 0); // one line longer than the buffer
+        }
+        let n = reader.read(&mut buf[filled..])?;
+        if n == 0 {
+            if filled > 0 {
+                one(&buf[..filled]);
+            }
             return Ok(());
         }
-        let text = String::from_utf8_lossy(&buf);
-        partial.line(text.trim_end(), slow_ms, zone);
+        filled += n;
+        let mut start = 0;
+        for end in memchr::memchr_iter(b'\n', &buf[..filled]) {
+            one(&buf[start..end]);
+            start = end + 1;
+        }
+        buf.copy_within(start..filled, 0);
+        filled -= start;
     }
 }
 
