@@ -331,7 +331,8 @@ fn tail(args: &TailArgs, session: &Session) -> anyhow::Result<u8> {
         ))
         .into());
     }
-    let first = last_lines(&args.path, args.lines, level).map_err(anyhow::Error::msg)?;
+    let (first, read_up_to) =
+        last_lines(&args.path, args.lines, level).map_err(anyhow::Error::msg)?;
     let mut out = String::new();
     for line in first {
         out.push_str(&line);
@@ -347,6 +348,7 @@ fn tail(args: &TailArgs, session: &Session) -> anyhow::Result<u8> {
     }
     follow(
         &args.path,
+        read_up_to,
         level,
         &mut |line| session.printer.data(&format!("{line}\n")),
         &|| stopped.load(std::sync::atomic::Ordering::Relaxed),

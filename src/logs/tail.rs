@@ -15,13 +15,30 @@ fn wanted(text: &str, level: Option<Level>) -> bool {
     level.is_none_or(|min| line::level(text).is_some_and(|l| l >= min))
 }
 
-/// The last `n` wanted lines of `path`, read with bounded memory.
-pub fn last_lines(path: &Path, n: usize, level: Option<Level>) -> Result<Vec<String>, String> {
+/// The last `n` wanted lines of `path`, read with bounded memory, and how far the file was
+/// read (where following it starts, so nothing appended meanwhile is skipped).
+pub fn last_lines(
+    path: &Path,
+    n: usize,
+    level: Option<Level>,
+) -> Result<(Vec<String>, u64), String> {
     let file =
         std::fs::File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let mut ring = std::collections::VecDeque::with_capacity(n);
-    for text in BufReader::new(file).lines() {
-        let text = text.map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let mut reader = BufReader::new(file);
+    let mut offset = 0u64;
+    let mut buf = Vec::new();
+    loop {
+        buf.clear();
+        let read = reader
+            .read_until(b'\n', &mut buf)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        // A last line without its newline yet is left for the follower to finish.
+        if read == 0 || buf.last() != Some(&b'\n') {
+            return Ok((ring.into(), offset));
+        }
+        offset += read as u64;
+        let text = String::from_utf8_lossy(&buf[..buf.len() - 1]).into_owned();
         if wanted(&text, level) {
             if ring.len() == n {
                 ring.pop_front();
@@ -29,30 +46,30 @@ pub fn last_lines(path: &Path, n: usize, level: Option<Level>) -> Result<Vec<Str
             ring.push_back(text);
         }
     }
-    Ok(ring.into())
 }
 
-/// Follow `path` from its current end, calling `emit` for each wanted new line, until
-/// `stop()` says so. A rotated or truncated file is followed onto its successor.
+/// Follow `path` from byte `from`, calling `emit` for each wanted new line, until `stop()`
+/// says so. A rotated or truncated file is followed onto its successor.
 pub fn follow(
     path: &Path,
+    from: u64,
     level: Option<Level>,
     emit: &mut dyn FnMut(&str),
     stop: &dyn Fn() -> bool,
 ) -> Result<(), String> {
-    let open = |at_end: bool| -> Option<(std::fs::File, u64, u64)> {
+    let open = |pos: u64| -> Option<(std::fs::File, u64, u64)> {
         let mut file = std::fs::File::open(path).ok()?;
         let meta = file.metadata().ok()?;
-        let pos = if at_end { meta.len() } else { 0 };
+        let pos = pos.min(meta.len());
         file.seek(SeekFrom::Start(pos)).ok()?;
         Some((file, meta.ino(), pos))
     };
-    let mut current = open(true);
+    let mut current = open(from);
     let mut pending = Vec::new();
     while !stop() {
         let Some((file, inode, pos)) = current.as_mut() else {
             std::thread::sleep(POLL);
-            current = open(false);
+            current = open(0);
             continue;
         };
         let mut chunk = Vec::new();
@@ -74,7 +91,7 @@ pub fn follow(
         std::thread::sleep(POLL);
         match std::fs::metadata(path) {
             // Renamed away and recreated: finish nothing more here, start on the new file.
-            Ok(meta) if meta.ino() != *inode => current = open(false),
+            Ok(meta) if meta.ino() != *inode => current = open(0),
             // Truncated in place (copytruncate): read it from the start.
             Ok(meta) if meta.len() < *pos => {
                 let _ = file.seek(SeekFrom::Start(0));

@@ -725,7 +725,11 @@ fn copytruncate_workload(dir: &Path, rotate: &dyn Fn() -> bool) -> (usize, usize
     std::fs::create_dir_all(dir.join("logs")).unwrap();
     std::fs::write(
         dir.join("writer.sh"),
-        format!("exec 3>>logs/app.log\nfor ((i=0;i<{LINES};i++)); do echo \"line $i\" >&3; done\n"),
+        // Paced (1,000 lines, then a pause) so even a busy machine sees many rotations.
+        format!(
+            "exec 3>>logs/app.log\nfor ((b=0;b<{};b++)); do for ((j=0;j<1000;j++)); do echo \"line $((b*1000+j))\" >&3; done; sleep 0.03; done\n",
+            LINES / 1000
+        ),
     )
     .unwrap();
     let mut writer = std::process::Command::new("bash")
@@ -735,6 +739,13 @@ fn copytruncate_workload(dir: &Path, rotate: &dyn Fn() -> bool) -> (usize, usize
         .unwrap();
     let mut rotations = 0;
     let started = Instant::now();
+    while !dir.join("logs/app.log").exists() {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the writer did not start"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
     loop {
         let done = writer.try_wait().unwrap().is_some();
         if rotate() {
