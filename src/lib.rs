@@ -1,7 +1,13 @@
 //! opsbook: operations runbooks as one binary. The CLI (`cli`) parses and prints; the
 //! modules below do the work and never print on their own.
-#![deny(clippy::print_stdout, clippy::print_stderr, clippy::unwrap_used)]
-#![cfg_attr(test, allow(clippy::unwrap_used))]
+#![deny(
+    clippy::print_stdout,
+    clippy::print_stderr,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod check;
 pub mod cli;
