@@ -97,6 +97,11 @@ impl<'de> serde::Deserialize<'de> for Number {
                 "{n} is not a usable number"
             ))),
             Raw::Text(t) => {
+                // A quoted number may come from a variable: `warn: "{{ pool_warn }}"`.
+                let t = crate::config::Text::from_template(&t)
+                    .map_err(serde::de::Error::custom)?
+                    .as_str()
+                    .to_string();
                 let body = t.trim().strip_suffix('%').unwrap_or(t.trim()).trim();
                 body.parse::<f64>()
                     .ok()

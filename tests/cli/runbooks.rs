@@ -700,3 +700,27 @@ fn http_grades_a_number_in_the_json_body() {
         "/queue/nope not found in the JSON body"
     );
 }
+
+#[test]
+fn thresholds_can_come_from_variables() {
+    let book = "vars: { pool_warn: \"${POOL_WARN:-100}\" }\nsteps:\n  - { name: connections, command: { run: \"echo 42\", value: { warn: \"{{ pool_warn }}\" } } }\n";
+    let run = Opsbook::new()
+        .file("rb.yaml", book)
+        .args(["run", "rb.yaml", "--format", "json"])
+        .run()
+        .expect_exit(0);
+    assert_eq!(message(&run.json(), "connections"), "value 42");
+    let run = Opsbook::new()
+        .file("rb.yaml", book)
+        .args([
+            "run",
+            "rb.yaml",
+            "--format",
+            "json",
+            "--var",
+            "pool_warn=40",
+        ])
+        .run()
+        .expect_exit(1);
+    assert_eq!(message(&run.json(), "connections"), "value 42 (> warn 40)");
+}
