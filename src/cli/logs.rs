@@ -218,8 +218,10 @@ fn archive(args: &ArchiveArgs, session: &Session) -> anyhow::Result<u8> {
     Ok(u8::from(failed))
 }
 
-/// The files to read, oldest first; a named set that does not exist is a usage error.
-fn files(sources: &Sources, session: &Session) -> anyhow::Result<Vec<std::path::PathBuf>> {
+/// The files to read, oldest first, each with its set's line format (files named on the
+/// command line are auto-detected); a named set that does not exist is a usage error.
+fn files(sources: &Sources, session: &Session) -> anyhow::Result<Vec<crate::logs::search::Input>> {
+    use crate::logs::format::LineFormat;
     let sets = &session.loaded.config.logs.sets;
     if !sources.paths.is_empty() && sources.sets.is_empty() {
         for path in &sources.paths {
@@ -231,7 +233,11 @@ fn files(sources: &Sources, session: &Session) -> anyhow::Result<Vec<std::path::
                 .into());
             }
         }
-        return Ok(sources.paths.clone());
+        return Ok(sources
+            .paths
+            .iter()
+            .map(|p| (p.clone(), LineFormat::Auto))
+            .collect());
     }
     let names: Vec<&String> = if sources.sets.is_empty() {
         sets.keys().collect()
@@ -244,15 +250,19 @@ fn files(sources: &Sources, session: &Session) -> anyhow::Result<Vec<std::path::
         )
         .into());
     }
-    let mut all = sources.paths.clone();
+    let mut all: Vec<crate::logs::search::Input> = sources
+        .paths
+        .iter()
+        .map(|p| (p.clone(), LineFormat::Auto))
+        .collect();
     for name in names {
         let set = sets
             .get(name)
             .ok_or_else(|| crate::Error::Usage(format!("no log set {name:?} in the config")))?;
-        all.extend(
-            set.history()
-                .map_err(|e| anyhow::anyhow!("log set {name}: {e}"))?,
-        );
+        let history = set
+            .history()
+            .map_err(|e| anyhow::anyhow!("log set {name}: {e}"))?;
+        all.extend(history.into_iter().map(|p| (p, set.format.clone())));
     }
     Ok(all)
 }
@@ -274,8 +284,10 @@ fn search(args: &SearchArgs, session: &Session) -> anyhow::Result<u8> {
     };
     let (since, until) = (args.since.and_then(ago), args.until.and_then(ago));
     let fast = args.count && !args.regex && level.is_none() && since.is_none() && until.is_none();
+    // (`count_literal` reads bytes only, so a set's line format does not matter to it.)
     let (count, warnings) = if fast {
-        count_literal(&files, &args.pattern)
+        let paths: Vec<std::path::PathBuf> = files.iter().map(|(p, _)| p.clone()).collect();
+        count_literal(&paths, &args.pattern)
     } else {
         let query = Query {
             matcher: Matcher::new(&args.pattern, args.regex).map_err(crate::Error::Usage)?,

@@ -3,6 +3,7 @@
 
 pub mod archive;
 pub mod compress;
+pub mod format;
 pub mod line;
 pub mod rotate;
 pub mod search;

@@ -4,11 +4,14 @@
 //! blocks with memchr's SIMD search instead of going line by line.
 
 use super::compress;
-use super::line;
+use super::format::LineFormat;
 use crate::config::Level;
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
+
+/// A file to read and how its lines are written.
+pub type Input = (PathBuf, LineFormat);
 
 pub enum Matcher {
     Literal(Box<memchr::memmem::Finder<'static>>),
@@ -56,11 +59,11 @@ pub struct Hit<'a> {
 
 /// Search `files` in order; `emit` gets each line to print. Returns the number of
 /// matching lines and a warning per file that could not be read (the rest go on).
-pub fn search(files: &[PathBuf], query: &Query, emit: &mut dyn FnMut(Hit)) -> (u64, Vec<String>) {
+pub fn search(files: &[Input], query: &Query, emit: &mut dyn FnMut(Hit)) -> (u64, Vec<String>) {
     let mut total = 0;
     let mut warnings = Vec::new();
-    for file in files {
-        match search_file(file, query, emit) {
+    for (file, format) in files {
+        match search_file(file, format, query, emit) {
             Ok(n) => total += n,
             Err((n, e)) => {
                 total += n;
@@ -133,6 +136,7 @@ fn count_in(file: &Path, finder: &memchr::memmem::Finder) -> Result<u64, (u64, S
 
 fn search_file(
     file: &Path,
+    format: &LineFormat,
     query: &Query,
     emit: &mut dyn FnMut(Hit),
 ) -> Result<u64, (u64, String)> {
@@ -158,7 +162,7 @@ fn search_file(
         let bytes = buf.strip_suffix(b"\n").unwrap_or(&buf);
         let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
         let text = String::from_utf8_lossy(bytes);
-        if timed && let Some(at) = line::time(&text, &zone) {
+        if timed && let Some(at) = format.time(&text, &zone) {
             current_time = Some(at);
         }
         let in_window = !timed
@@ -167,7 +171,7 @@ fn search_file(
             });
         let level_ok = query
             .level
-            .is_none_or(|wanted| line::level(&text).is_some_and(|l| l >= wanted));
+            .is_none_or(|wanted| format.level(&text).is_some_and(|l| l >= wanted));
         let matched = in_window && level_ok && query.matcher.is_match(bytes);
         if matched {
             count += 1;

@@ -46,6 +46,9 @@ pub struct LogSet {
     pub archive_after: Option<Duration>,
     /// Where archives go (default: beside the files).
     pub archive_dir: Option<Text>,
+    /// How lines are read by search, summary and tail (default: auto-detected).
+    #[serde(default)]
+    pub format: super::format::LineFormat,
 }
 
 fn default_keep() -> usize {
@@ -147,6 +150,7 @@ impl LogSet {
             pid_file: None,
             archive_after: None,
             archive_dir: None,
+            format: super::format::LineFormat::Auto,
         }
     }
 

@@ -5,11 +5,14 @@
 //! `Performance: NAME took Nms` lines, and errors per hour.
 
 use super::compress;
+use super::format::LineFormat;
 use super::line;
+use super::search::Input;
 use crate::config::Level;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, BufReader, Read, Seek};
+#[cfg(test)]
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
@@ -76,15 +79,22 @@ struct Partial {
 }
 
 impl Partial {
-    fn line(&mut self, text: &str, slow_ms: f64, zone: &jiff::tz::TimeZone) {
+    fn line(&mut self, text: &str, format: &LineFormat, slow_ms: f64, zone: &jiff::tz::TimeZone) {
         self.lines += 1;
-        if let Some(level) = line::level(text) {
+        if let Some(level) = format.level(text) {
             *self.levels.entry(level).or_default() += 1;
             if level >= Level::Error {
-                *self.errors.entry(normalize(message(text))).or_default() += 1;
-                let hour = match line::local_hour(text) {
+                let said = format.message(text).unwrap_or_else(|| message(text));
+                *self.errors.entry(normalize(said)).or_default() += 1;
+                let fast = if format.is_auto() {
+                    line::local_hour(text)
+                } else {
+                    None
+                };
+                let hour = match fast {
                     Some(hour) => Some(format!("{}:00", hour.replacen('T', " ", 1))),
-                    None => line::time(text, zone)
+                    None => format
+                        .time(text, zone)
                         .map(|at| zone.to_datetime(at).strftime("%Y-%m-%d %H:00").to_string()),
                 };
                 if let Some(hour) = hour {
@@ -129,6 +139,7 @@ impl Partial {
 /// each line looked at in place, never copied.
 fn scan(
     mut reader: impl Read,
+    format: &LineFormat,
     partial: &mut Partial,
     slow_ms: f64,
     zone: &jiff::tz::TimeZone,
@@ -138,8 +149,13 @@ fn scan(
     let mut one = |bytes: &[u8]| {
         let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
         match std::str::from_utf8(bytes) {
-            Ok(text) => partial.line(text.trim_end(), slow_ms, zone),
-            Err(_) => partial.line(String::from_utf8_lossy(bytes).trim_end(), slow_ms, zone),
+            Ok(text) => partial.line(text.trim_end(), format, slow_ms, zone),
+            Err(_) => partial.line(
+                String::from_utf8_lossy(bytes).trim_end(),
+                format,
+                slow_ms,
+                zone,
+            ),
         }
     };
     loop {
@@ -192,7 +208,7 @@ fn stretches(path: &std::path::Path) -> Option<Vec<(u64, u64)>> {
 
 /// Summarize `files` (oldest first); `top` error messages, operations slower than `slow_ms`.
 /// A plain file is read in one stretch per core at once; compressed files stream.
-pub fn summarize(files: &[PathBuf], top: usize, slow_ms: f64) -> Summary {
+pub fn summarize(files: &[Input], top: usize, slow_ms: f64) -> Summary {
     let mut summary = Summary {
         files: files.len(),
         slow_threshold_ms: slow_ms,
@@ -200,14 +216,14 @@ pub fn summarize(files: &[PathBuf], top: usize, slow_ms: f64) -> Summary {
     };
     let zone = jiff::tz::TimeZone::system();
     let mut total = Partial::default();
-    for file in files {
+    for (file, format) in files {
         let name = file.to_string_lossy();
         let compressed = name.ends_with(".gz") || name.ends_with(".zst");
         let parts = if compressed { None } else { stretches(file) };
         let Some(parts) = parts else {
             let mut partial = Partial::default();
             let read = compress::open(file).and_then(|reader| {
-                scan(reader, &mut partial, slow_ms, &zone)
+                scan(reader, format, &mut partial, slow_ms, &zone)
                     .map_err(|e| format!("{}: {e} (skipped the rest)", file.display()))
             });
             if let Err(e) = read {
@@ -227,7 +243,7 @@ pub fn summarize(files: &[PathBuf], top: usize, slow_ms: f64) -> Summary {
                             .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
                         f.seek(std::io::SeekFrom::Start(start))
                             .map_err(|e| format!("{}: {e}", file.display()))?;
-                        scan(f.take(end - start), &mut partial, slow_ms, &zone)
+                        scan(f.take(end - start), format, &mut partial, slow_ms, &zone)
                             .map_err(|e| format!("{}: {e}", file.display()))?;
                         Ok(partial)
                     })
@@ -483,7 +499,7 @@ mod tests {
             n += 1;
         }
         std::fs::write(&path, &text).unwrap();
-        let summary = summarize(std::slice::from_ref(&path), 5, 500.0);
+        let summary = summarize(&[(path, LineFormat::Auto)], 5, 500.0);
         assert_eq!(summary.lines, n);
         let errors = n.div_ceil(10);
         assert_eq!(summary.levels["ERROR"], errors);

@@ -827,3 +827,51 @@ fn copytruncate_loses_no_more_than_logrotate() {
         "opsbook lost {ours_lost} in {ours_rotations} rotations, logrotate {theirs_lost} in {theirs_rotations}"
     );
 }
+
+#[test]
+fn a_set_with_its_own_line_format() {
+    let set = "      paths: [\"edi.log\"]\n      format:\n        regex: '^(?P<time>\\S+ \\S+) <(?P<level>\\w+)> (?P<message>.*)$'\n        time_format: '%d.%m.%Y %H:%M:%S'\n";
+    let log = "15.01.2025 10:30:00 <info> batch 1 received\n\
+               15.01.2025 10:31:00 <error> batch 2 rejected: bad segment 17\n\
+               15.01.2025 11:05:00 <error> batch 3 rejected: bad segment 4\n";
+    let run = Opsbook::new()
+        .env("TZ", "UTC")
+        .file("ops.yaml", &config(set))
+        .file("edi.log", log)
+        .args([
+            "--config", "ops.yaml", "logs", "summary", "--set", "app", "--format", "json",
+        ])
+        .run()
+        .expect_exit(0);
+    let json = run.json();
+    assert_eq!(json["levels"], serde_json::json!({"ERROR": 2, "INFO": 1}));
+    assert_eq!(
+        json["top_errors"][0],
+        serde_json::json!({"count": 2, "text": "batch <n> rejected: bad segment <n>"})
+    );
+    assert_eq!(
+        json["errors_per_hour"],
+        serde_json::json!({"2025-01-15 10:00": 1, "2025-01-15 11:00": 1})
+    );
+    Opsbook::new()
+        .env("TZ", "UTC")
+        .env("OPSBOOK_NOW", "2025-01-15T11:45:00Z")
+        .file("ops.yaml", &config(set))
+        .file("edi.log", log)
+        .args([
+            "--config", "ops.yaml", "logs", "search", "batch", "--set", "app", "--level", "ERROR",
+            "--since", "1h", "--count",
+        ])
+        .run()
+        .expect_exit(0)
+        .stdout_contains("1\n");
+    Opsbook::new()
+        .file(
+            "ops.yaml",
+            &config("      paths: [\"edi.log\"]\n      format: nginx\n"),
+        )
+        .args(["--config", "ops.yaml", "logs", "summary", "--set", "app"])
+        .run()
+        .expect_exit(78)
+        .stderr_contains("ops.yaml:6:15: unknown log format \"nginx\"");
+}
