@@ -12,8 +12,6 @@ use crate::config::Level;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, BufReader, Read, Seek};
-#[cfg(test)]
-use std::path::PathBuf;
 use std::sync::OnceLock;
 
 #[derive(Debug, Default, Serialize)]
