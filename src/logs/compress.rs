@@ -9,7 +9,7 @@ use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
-const BUFFER: usize = 64 * 1024;
+const BUFFER: usize = 1024 * 1024;
 
 /// `app.log.1` → `app.log.1.gz`, verified; the original is removed once the copy checks out.
 pub fn compress(src: &Path, codec: Compression) -> Result<PathBuf, String> {
