@@ -2,7 +2,7 @@
 //! copy is written under a temporary name, fsynced, renamed into place, then read back in
 //! full — gzip's CRC-32 and zstd's frame checksum are checked by the decoders — and its
 //! length compared with the original's before the original is removed.
-//! Memory stays bounded whatever the file size: everything streams through 64 KiB buffers.
+//! Memory stays bounded whatever the file size: everything streams through 1 MiB buffers.
 
 use super::set::Compression;
 use std::fs::File;
