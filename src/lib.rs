@@ -9,6 +9,7 @@
 )]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+pub mod backup;
 pub mod check;
 pub mod cli;
 pub mod config;

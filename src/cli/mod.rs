@@ -1,6 +1,7 @@
 //! The command line: parse (clap derive), set up logging, dispatch to one file per
 //! subcommand, and map an error to its exit code. No business logic lives here.
 
+mod backup;
 mod completions;
 mod config;
 mod health;
@@ -66,6 +67,9 @@ pub enum Command {
     /// List, validate or show runbooks
     #[command(subcommand)]
     Runbook(runbook::RunbookCommand),
+    /// Back up sets of files: create, list, verify
+    #[command(subcommand)]
+    Backup(backup::BackupCommand),
     /// Rotate log sets
     #[command(subcommand)]
     Logs(logs::LogsCommand),
@@ -180,6 +184,7 @@ fn run(cli: Cli, printer: Printer) -> anyhow::Result<u8> {
         Command::Config(command) => config::exec(&command, &session),
         Command::Run(args) => run::exec(&args, &session),
         Command::Logs(command) => logs::exec(&command, &session),
+        Command::Backup(command) => backup::exec(&command, &session),
         Command::Runbook(command) => runbook::exec(&command, &session),
         Command::Completions(_) | Command::Man => Ok(0),
     }

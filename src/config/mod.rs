@@ -24,6 +24,7 @@ pub struct Config {
     pub health: HealthConfig,
     pub runbooks: RunbooksConfig,
     pub logs: LogsConfig,
+    pub backup: crate::backup::BackupConfig,
 }
 
 /// Named log sets: their files and policies.

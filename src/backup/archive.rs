@@ -1,0 +1,256 @@
+//! Writing a backup (tar through zstd or gzip, hashing every file on the way) and checking
+//! one against its manifest by streaming the archive, without extracting it.
+
+use super::{BackupSet, Codec, FileEntry, Manifest};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+/// Make a backup of `set` in `dest`; visible (renamed from `ID.partial`) only when complete.
+pub fn create(name: &str, set: &BackupSet, dest: &Path, now: jiff::Timestamp) -> Result<Manifest, String> {
+    let stamp = now.strftime("%Y%m%dT%H%M%SZ").to_string();
+    let mut id = format!("{name}-{stamp}");
+    let mut n = 1;
+    while dest.join(&id).exists() {
+        n += 1;
+        id = format!("{name}-{stamp}-{n}");
+    }
+    let partial = dest.join(format!("{id}.partial"));
+    std::fs::create_dir_all(&partial)
+        .map_err(|e| format!("cannot create {}: {e}", partial.display()))?;
+    let result = write_backup(name, set, &id, &partial, now);
+    let manifest = match result {
+        Ok(manifest) => manifest,
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&partial);
+            return Err(e);
+        }
+    };
+    let done = dest.join(&id);
+    std::fs::rename(&partial, &done)
+        .map_err(|e| format!("cannot rename {} to {}: {e}", partial.display(), done.display()))?;
+    crate::fsutil::sync_dir(&done);
+    crate::logging::audit::record(
+        "backup.create",
+        "ok",
+        Some(&format!("{id}: {} files, {} bytes", manifest.files.len(), manifest.archive_bytes)),
+    );
+    Ok(manifest)
+}
+
+fn write_backup(
+    name: &str,
+    set: &BackupSet,
+    id: &str,
+    partial: &Path,
+    now: jiff::Timestamp,
+) -> Result<Manifest, String> {
+    let excluded = excludes(&set.exclude)?;
+    let archive_path = partial.join(set.compress.file_name());
+    let failed = |e: std::io::Error| format!("cannot write {}: {e}", archive_path.display());
+    let out = std::fs::File::create(&archive_path).map_err(failed)?;
+    let out = std::io::BufWriter::with_capacity(1 << 20, out);
+    let encoder: Box<dyn Write> = match set.compress {
+        Codec::Zstd => {
+            let mut e = zstd::stream::write::Encoder::new(out, 3).map_err(failed)?;
+            let threads = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
+            let _ = e.multithread(threads);
+            let _ = e.include_checksum(true);
+            Box::new(e.auto_finish())
+        }
+        Codec::Gzip => Box::new(flate2::write::GzEncoder::new(out, flate2::Compression::new(6))),
+    };
+    let mut tar = tar::Builder::new(encoder);
+    tar.follow_symlinks(false);
+    let mut files = Vec::new();
+    for root in &set.paths {
+        let root_path = PathBuf::from(root.as_str());
+        let meta = std::fs::symlink_metadata(&root_path)
+            .map_err(|e| format!("cannot read {}: {e}", root.shown()))?;
+        let base = root_path
+            .file_name()
+            .map_or_else(|| "root".to_string(), |n| n.to_string_lossy().into_owned());
+        if meta.is_file() {
+            files.push(add_file(&mut tar, &root_path, &base)?);
+            continue;
+        }
+        let walker = walkdir::WalkDir::new(&root_path)
+            .follow_links(false)
+            .sort_by_file_name()
+            .into_iter()
+            .filter_entry(|e| {
+                let relative = e.path().strip_prefix(&root_path).unwrap_or(e.path());
+                e.depth() == 0 || !(excluded.is_match(e.file_name()) || excluded.is_match(relative))
+            });
+        for entry in walker {
+            let entry = entry.map_err(|e| format!("cannot read {}: {e}", root.shown()))?;
+            let relative = entry.path().strip_prefix(&root_path).unwrap_or(entry.path());
+            let member = if relative.as_os_str().is_empty() {
+                base.clone()
+            } else {
+                format!("{base}/{}", relative.to_string_lossy())
+            };
+            let kind = entry.file_type();
+            if kind.is_file() {
+                files.push(add_file(&mut tar, entry.path(), &member)?);
+            } else if kind.is_dir() || kind.is_symlink() {
+                tar.append_path_with_name(entry.path(), &member)
+                    .map_err(|e| format!("cannot add {}: {e}", entry.path().display()))?;
+            }
+            // Sockets, fifos and devices are not backed up.
+        }
+    }
+    let encoder = tar.into_inner().map_err(failed)?;
+    drop(encoder); // finishes the compressed stream
+    let archive = std::fs::File::open(&archive_path).map_err(failed)?;
+    archive.sync_all().map_err(failed)?;
+    let archive_bytes = archive.metadata().map_err(failed)?.len();
+    let manifest = Manifest {
+        id: id.to_string(),
+        set: name.to_string(),
+        created: now.to_string(),
+        host: hostname(),
+        tool_version: env!("CARGO_PKG_VERSION").to_string(),
+        compression: set.compress,
+        archive: set.compress.file_name().to_string(),
+        archive_bytes,
+        files,
+    };
+    // Data first, manifest last: a backup without a manifest is not a backup.
+    let text = serde_json::to_string_pretty(&manifest).unwrap_or_default();
+    crate::fsutil::write_atomically(&partial.join("manifest.json"), text.as_bytes())?;
+    Ok(manifest)
+}
+
+fn excludes(patterns: &[String]) -> Result<globset::GlobSet, String> {
+    let mut builder = globset::GlobSetBuilder::new();
+    for pattern in patterns {
+        let glob = globset::Glob::new(pattern)
+            .map_err(|e| format!("exclude {pattern:?} is not a valid glob: {e}"))?;
+        builder.add(glob);
+    }
+    builder.build().map_err(|e| format!("cannot use the exclude globs: {e}"))
+}
+
+/// Add a regular file, hashing it as it streams into the archive.
+fn add_file<W: Write>(tar: &mut tar::Builder<W>, path: &Path, member: &str) -> Result<FileEntry, String> {
+    let file = std::fs::File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let meta = file.metadata().map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let mut header = tar::Header::new_gnu();
+    header.set_metadata(&meta);
+    let mut reader = Hashing {
+        inner: file,
+        hasher: Sha256::new(),
+        len: 0,
+    };
+    tar.append_data(&mut header, member, &mut reader)
+        .map_err(|e| format!("cannot add {}: {e}", path.display()))?;
+    if reader.len != meta.len() {
+        return Err(format!("{} changed while it was backed up", path.display()));
+    }
+    Ok(FileEntry {
+        path: member.to_string(),
+        size: reader.len,
+        mode: meta.mode() & 0o7777,
+        mtime: meta.mtime(),
+        sha256: hex(&reader.hasher.finalize()),
+    })
+}
+
+struct Hashing<R> {
+    inner: R,
+    hasher: Sha256,
+    len: u64,
+}
+
+impl<R: Read> Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.len += n as u64;
+        Ok(n)
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_default()
+}
+
+/// Stream the archive of `manifest` in `dir` and compare every file with the manifest: the
+/// problems found, each naming its file (empty when the backup checks out).
+pub fn verify(dir: &Path, manifest: &Manifest) -> Vec<String> {
+    let path = dir.join(&manifest.archive);
+    let file = match std::fs::File::open(&path) {
+        Ok(file) => file,
+        Err(e) => return vec![format!("cannot read {}: {e}", path.display())],
+    };
+    let reader: Box<dyn Read> = match manifest.compression {
+        Codec::Zstd => match zstd::stream::read::Decoder::new(file) {
+            Ok(d) => Box::new(d),
+            Err(e) => return vec![format!("{} is damaged: {e}", path.display())],
+        },
+        Codec::Gzip => Box::new(flate2::read::GzDecoder::new(file)),
+    };
+    let mut expected: BTreeMap<&str, &FileEntry> =
+        manifest.files.iter().map(|f| (f.path.as_str(), f)).collect();
+    let mut problems = Vec::new();
+    let mut archive = tar::Archive::new(reader);
+    let entries = match archive.entries() {
+        Ok(entries) => entries,
+        Err(e) => return vec![format!("{} is damaged: {e}", path.display())],
+    };
+    for entry in entries {
+        let mut entry = match entry {
+            Ok(entry) => entry,
+            Err(e) => {
+                problems.push(format!("{} is damaged: {e}", path.display()));
+                break;
+            }
+        };
+        if entry.header().entry_type() != tar::EntryType::Regular {
+            continue;
+        }
+        let name = match entry.path() {
+            Ok(p) => p.to_string_lossy().into_owned(),
+            Err(e) => {
+                problems.push(format!("an entry has an unreadable name: {e}"));
+                continue;
+            }
+        };
+        let mut hasher = Sha256::new();
+        let mut len = 0u64;
+        let mut buf = vec![0u8; 256 * 1024];
+        loop {
+            match entry.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    hasher.update(&buf[..n]);
+                    len += n as u64;
+                }
+                Err(e) => {
+                    problems.push(format!("{name}: cannot be read from the archive: {e}"));
+                    break;
+                }
+            }
+        }
+        match expected.remove(name.as_str()) {
+            None => problems.push(format!("{name}: in the archive but not in the manifest")),
+            Some(want) if want.size != len || want.sha256 != hex(&hasher.finalize()) => {
+                problems.push(format!("{name}: does not match the manifest (size or SHA-256)"));
+            }
+            Some(_) => {}
+        }
+    }
+    for missing in expected.keys() {
+        problems.push(format!("{missing}: in the manifest but missing from the archive"));
+    }
+    problems
+}

@@ -1,0 +1,117 @@
+//! Backups (config `backup:`): sets of paths with excludes, archived as tar + zstd (or
+//! gzip) with a manifest of every file's size, mode, mtime and SHA-256. A backup becomes
+//! visible only when complete: everything is written into `ID.partial/`, fsynced, the
+//! manifest last, then the directory is renamed to `ID/`.
+
+pub mod archive;
+
+use crate::config::Text;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BackupConfig {
+    /// A local directory (`s3://…` is not supported yet).
+    pub destination: Option<Text>,
+    pub sets: BTreeMap<String, BackupSet>,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackupSet {
+    /// Files and directories to back up.
+    pub paths: Vec<Text>,
+    /// Globs of names or paths left out (`*.pyc`, `__pycache__`, `.git`).
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    #[serde(default)]
+    pub compress: Codec,
+}
+
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Codec {
+    /// Multi-threaded zstd (the default): `tar --zstd -xf` reads it.
+    #[default]
+    Zstd,
+    /// gzip: `tar -xzf` reads it.
+    Gzip,
+}
+
+impl Codec {
+    pub fn file_name(self) -> &'static str {
+        match self {
+            Codec::Zstd => "data.tar.zst",
+            Codec::Gzip => "data.tar.gz",
+        }
+    }
+}
+
+/// What a backup holds, written last (`manifest.json`).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+pub struct Manifest {
+    pub id: String,
+    pub set: String,
+    pub created: String,
+    pub host: String,
+    pub tool_version: String,
+    pub compression: Codec,
+    pub archive: String,
+    pub archive_bytes: u64,
+    pub files: Vec<FileEntry>,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
+pub struct FileEntry {
+    /// The path inside the archive (relative, `/`-separated).
+    pub path: String,
+    pub size: u64,
+    pub mode: u32,
+    pub mtime: i64,
+    pub sha256: String,
+}
+
+impl BackupConfig {
+    /// The local destination directory, or a usage error naming what is missing.
+    pub fn destination(&self) -> Result<PathBuf, String> {
+        let Some(dest) = &self.destination else {
+            return Err("no backup destination: set `backup.destination` in the config".to_string());
+        };
+        if dest.as_str().starts_with("s3://") {
+            return Err(format!(
+                "{}: S3 destinations are not supported yet; use a local directory",
+                dest.shown()
+            ));
+        }
+        Ok(PathBuf::from(dest.as_str()))
+    }
+}
+
+/// The complete backups in `dest` (those with a manifest), oldest first.
+pub fn list(dest: &Path) -> Vec<Manifest> {
+    let mut found: Vec<Manifest> = std::fs::read_dir(dest)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| !e.file_name().to_string_lossy().ends_with(".partial"))
+        .filter_map(|e| {
+            let text = std::fs::read_to_string(e.path().join("manifest.json")).ok()?;
+            serde_json::from_str(&text).ok()
+        })
+        .collect();
+    found.sort_by(|a, b| a.created.cmp(&b.created).then(a.id.cmp(&b.id)));
+    found
+}
+
+/// `latest` (optionally of one set) or an id.
+pub fn find<'a>(backups: &'a [Manifest], wanted: &str, set: Option<&str>) -> Option<&'a Manifest> {
+    if wanted == "latest" {
+        return backups
+            .iter()
+            .rev()
+            .find(|m| set.is_none_or(|s| m.set == s));
+    }
+    backups.iter().find(|m| m.id == wanted)
+}

@@ -1,0 +1,167 @@
+//! `opsbook backup create|list|verify`: local destinations; one lock per set.
+
+use super::{Session, check_context};
+use crate::backup::{self, archive};
+use crate::lock::Lock;
+use clap::{Args, Subcommand, ValueEnum};
+use std::collections::BTreeMap;
+
+#[derive(Debug, Subcommand)]
+pub enum BackupCommand {
+    /// Back up sets (default: all) into the destination (exit 0 done, 1 failed, 75 locked)
+    Create {
+        /// Sets to back up
+        sets: Vec<String>,
+    },
+    /// The complete backups in the destination
+    List {
+        /// Only this set's backups
+        set: Option<String>,
+    },
+    /// Stream a backup and compare every file with its manifest, without extracting
+    Verify(VerifyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// A backup id, or `latest`
+    pub id: String,
+    /// With `latest`: the newest backup of this set
+    #[arg(long)]
+    pub set: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum ListFormat {
+    Text,
+    Json,
+}
+
+/// Per set: the id and time of the last backup that passed verification.
+type Verified = BTreeMap<String, (String, String)>;
+
+fn verified_path(session: &Session) -> std::path::PathBuf {
+    session.loaded.config.state_dir().join("backup-verified.json")
+}
+
+fn load_verified(session: &Session) -> Verified {
+    std::fs::read_to_string(verified_path(session))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default()
+}
+
+pub fn exec(command: &BackupCommand, session: &Session) -> anyhow::Result<u8> {
+    let config = &session.loaded.config.backup;
+    let dest = config.destination().map_err(crate::Error::Usage)?;
+    match command {
+        BackupCommand::Create { sets } => {
+            let names: Vec<String> = if sets.is_empty() {
+                config.sets.keys().cloned().collect()
+            } else {
+                sets.clone()
+            };
+            if names.is_empty() {
+                return Err(crate::Error::Usage(
+                    "no backup sets: add them under `backup.sets` in the config".to_string(),
+                )
+                .into());
+            }
+            let now = check_context()?.clock.now();
+            let state_dir = session.loaded.config.state_dir();
+            let mut failed = false;
+            for name in &names {
+                let set = config.sets.get(name).ok_or_else(|| {
+                    let known: Vec<&str> = config.sets.keys().map(String::as_str).collect();
+                    crate::Error::Usage(format!(
+                        "no backup set {name:?} in the config (sets: {})",
+                        known.join(", ")
+                    ))
+                })?;
+                let _lock = Lock::acquire(&state_dir, &format!("backup-{name}"), &format!("backup set {name:?}"))?;
+                match archive::create(name, set, &dest, now) {
+                    Ok(m) => session.printer.human(&format!(
+                        "{name}: created {} ({} files, {} bytes compressed)\n",
+                        m.id,
+                        m.files.len(),
+                        m.archive_bytes
+                    )),
+                    Err(e) => {
+                        failed = true;
+                        session.printer.error(&format!("backup set {name}: {e}"));
+                    }
+                }
+            }
+            Ok(u8::from(failed))
+        }
+        BackupCommand::List { set } => {
+            let format = session.format(ListFormat::Text)?;
+            let verified = load_verified(session);
+            let backups: Vec<_> = backup::list(&dest)
+                .into_iter()
+                .filter(|m| set.as_ref().is_none_or(|s| &m.set == s))
+                .collect();
+            match format {
+                ListFormat::Json => {
+                    let rows: Vec<serde_json::Value> = backups
+                        .iter()
+                        .map(|m| {
+                            serde_json::json!({
+                                "id": m.id, "set": m.set, "created": m.created,
+                                "bytes": m.archive_bytes, "files": m.files.len(),
+                                "verified": verified.get(&m.set).is_some_and(|(id, _)| *id == m.id),
+                            })
+                        })
+                        .collect();
+                    let text = serde_json::to_string_pretty(&rows).unwrap_or_default();
+                    session.printer.data(&format!("{text}\n"));
+                }
+                ListFormat::Text => {
+                    let mut out = String::new();
+                    for m in &backups {
+                        let mark = if verified.get(&m.set).is_some_and(|(id, _)| *id == m.id) {
+                            "verified"
+                        } else {
+                            ""
+                        };
+                        out.push_str(&format!(
+                            "{}  {}  {}  {:>12} bytes  {:>6} files  {mark}\n",
+                            m.id,
+                            m.set,
+                            m.created,
+                            m.archive_bytes,
+                            m.files.len()
+                        ));
+                    }
+                    session.printer.data(&out);
+                }
+            }
+            Ok(0)
+        }
+        BackupCommand::Verify(args) => {
+            let backups = backup::list(&dest);
+            let manifest = backup::find(&backups, &args.id, args.set.as_deref()).ok_or_else(|| {
+                crate::Error::Usage(format!("no backup {:?} in {}", args.id, dest.display()))
+            })?;
+            let problems = archive::verify(&dest.join(&manifest.id), manifest);
+            if problems.is_empty() {
+                let mut verified = load_verified(session);
+                let now = check_context()?.clock.now().to_string();
+                verified.insert(manifest.set.clone(), (manifest.id.clone(), now));
+                let text = serde_json::to_string_pretty(&verified).unwrap_or_default();
+                crate::fsutil::write_atomically(&verified_path(session), text.as_bytes())
+                    .map_err(anyhow::Error::msg)?;
+                session.printer.human(&format!(
+                    "{}: verified, {} files match the manifest\n",
+                    manifest.id,
+                    manifest.files.len()
+                ));
+                return Ok(0);
+            }
+            for problem in &problems {
+                session.printer.error(&format!("{}: {problem}", manifest.id));
+            }
+            Ok(1)
+        }
+    }
+}
