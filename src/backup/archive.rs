@@ -9,7 +9,12 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 /// Make a backup of `set` in `dest`; visible (renamed from `ID.partial`) only when complete.
-pub fn create(name: &str, set: &BackupSet, dest: &Path, now: jiff::Timestamp) -> Result<Manifest, String> {
+pub fn create(
+    name: &str,
+    set: &BackupSet,
+    dest: &Path,
+    now: jiff::Timestamp,
+) -> Result<Manifest, String> {
     let stamp = now.strftime("%Y%m%dT%H%M%SZ").to_string();
     let mut id = format!("{name}-{stamp}");
     let mut n = 1;
@@ -29,13 +34,22 @@ pub fn create(name: &str, set: &BackupSet, dest: &Path, now: jiff::Timestamp) ->
         }
     };
     let done = dest.join(&id);
-    std::fs::rename(&partial, &done)
-        .map_err(|e| format!("cannot rename {} to {}: {e}", partial.display(), done.display()))?;
+    std::fs::rename(&partial, &done).map_err(|e| {
+        format!(
+            "cannot rename {} to {}: {e}",
+            partial.display(),
+            done.display()
+        )
+    })?;
     crate::fsutil::sync_dir(&done);
     crate::logging::audit::record(
         "backup.create",
         "ok",
-        Some(&format!("{id}: {} files, {} bytes", manifest.files.len(), manifest.archive_bytes)),
+        Some(&format!(
+            "{id}: {} files, {} bytes",
+            manifest.files.len(),
+            manifest.archive_bytes
+        )),
     );
     Ok(manifest)
 }
@@ -60,7 +74,10 @@ fn write_backup(
             let _ = e.include_checksum(true);
             Box::new(e.auto_finish())
         }
-        Codec::Gzip => Box::new(flate2::write::GzEncoder::new(out, flate2::Compression::new(6))),
+        Codec::Gzip => Box::new(flate2::write::GzEncoder::new(
+            out,
+            flate2::Compression::new(6),
+        )),
     };
     let mut tar = tar::Builder::new(encoder);
     tar.follow_symlinks(false);
@@ -86,7 +103,10 @@ fn write_backup(
             });
         for entry in walker {
             let entry = entry.map_err(|e| format!("cannot read {}: {e}", root.shown()))?;
-            let relative = entry.path().strip_prefix(&root_path).unwrap_or(entry.path());
+            let relative = entry
+                .path()
+                .strip_prefix(&root_path)
+                .unwrap_or(entry.path());
             let member = if relative.as_os_str().is_empty() {
                 base.clone()
             } else {
@@ -131,13 +151,22 @@ fn excludes(patterns: &[String]) -> Result<globset::GlobSet, String> {
             .map_err(|e| format!("exclude {pattern:?} is not a valid glob: {e}"))?;
         builder.add(glob);
     }
-    builder.build().map_err(|e| format!("cannot use the exclude globs: {e}"))
+    builder
+        .build()
+        .map_err(|e| format!("cannot use the exclude globs: {e}"))
 }
 
 /// Add a regular file, hashing it as it streams into the archive.
-fn add_file<W: Write>(tar: &mut tar::Builder<W>, path: &Path, member: &str) -> Result<FileEntry, String> {
-    let file = std::fs::File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let meta = file.metadata().map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+fn add_file<W: Write>(
+    tar: &mut tar::Builder<W>,
+    path: &Path,
+    member: &str,
+) -> Result<FileEntry, String> {
+    let file =
+        std::fs::File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let meta = file
+        .metadata()
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let mut header = tar::Header::new_gnu();
     header.set_metadata(&meta);
     let mut reader = Hashing {
@@ -199,8 +228,11 @@ pub fn verify(dir: &Path, manifest: &Manifest) -> Vec<String> {
         },
         Codec::Gzip => Box::new(flate2::read::GzDecoder::new(file)),
     };
-    let mut expected: BTreeMap<&str, &FileEntry> =
-        manifest.files.iter().map(|f| (f.path.as_str(), f)).collect();
+    let mut expected: BTreeMap<&str, &FileEntry> = manifest
+        .files
+        .iter()
+        .map(|f| (f.path.as_str(), f))
+        .collect();
     let mut problems = Vec::new();
     let mut archive = tar::Archive::new(reader);
     let entries = match archive.entries() {
@@ -244,13 +276,17 @@ pub fn verify(dir: &Path, manifest: &Manifest) -> Vec<String> {
         match expected.remove(name.as_str()) {
             None => problems.push(format!("{name}: in the archive but not in the manifest")),
             Some(want) if want.size != len || want.sha256 != hex(&hasher.finalize()) => {
-                problems.push(format!("{name}: does not match the manifest (size or SHA-256)"));
+                problems.push(format!(
+                    "{name}: does not match the manifest (size or SHA-256)"
+                ));
             }
             Some(_) => {}
         }
     }
     for missing in expected.keys() {
-        problems.push(format!("{missing}: in the manifest but missing from the archive"));
+        problems.push(format!(
+            "{missing}: in the manifest but missing from the archive"
+        ));
     }
     problems
 }

@@ -77,7 +77,9 @@ impl BackupConfig {
     /// The local destination directory, or a usage error naming what is missing.
     pub fn destination(&self) -> Result<PathBuf, String> {
         let Some(dest) = &self.destination else {
-            return Err("no backup destination: set `backup.destination` in the config".to_string());
+            return Err(
+                "no backup destination: set `backup.destination` in the config".to_string(),
+            );
         };
         if dest.as_str().starts_with("s3://") {
             return Err(format!(

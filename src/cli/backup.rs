@@ -41,7 +41,11 @@ enum ListFormat {
 type Verified = BTreeMap<String, (String, String)>;
 
 fn verified_path(session: &Session) -> std::path::PathBuf {
-    session.loaded.config.state_dir().join("backup-verified.json")
+    session
+        .loaded
+        .config
+        .state_dir()
+        .join("backup-verified.json")
 }
 
 fn load_verified(session: &Session) -> Verified {
@@ -78,7 +82,11 @@ pub fn exec(command: &BackupCommand, session: &Session) -> anyhow::Result<u8> {
                         known.join(", ")
                     ))
                 })?;
-                let _lock = Lock::acquire(&state_dir, &format!("backup-{name}"), &format!("backup set {name:?}"))?;
+                let _lock = Lock::acquire(
+                    &state_dir,
+                    &format!("backup-{name}"),
+                    &format!("backup set {name:?}"),
+                )?;
                 match archive::create(name, set, &dest, now) {
                     Ok(m) => session.printer.human(&format!(
                         "{name}: created {} ({} files, {} bytes compressed)\n",
@@ -140,9 +148,10 @@ pub fn exec(command: &BackupCommand, session: &Session) -> anyhow::Result<u8> {
         }
         BackupCommand::Verify(args) => {
             let backups = backup::list(&dest);
-            let manifest = backup::find(&backups, &args.id, args.set.as_deref()).ok_or_else(|| {
-                crate::Error::Usage(format!("no backup {:?} in {}", args.id, dest.display()))
-            })?;
+            let manifest =
+                backup::find(&backups, &args.id, args.set.as_deref()).ok_or_else(|| {
+                    crate::Error::Usage(format!("no backup {:?} in {}", args.id, dest.display()))
+                })?;
             let problems = archive::verify(&dest.join(&manifest.id), manifest);
             if problems.is_empty() {
                 let mut verified = load_verified(session);
@@ -159,7 +168,9 @@ pub fn exec(command: &BackupCommand, session: &Session) -> anyhow::Result<u8> {
                 return Ok(0);
             }
             for problem in &problems {
-                session.printer.error(&format!("{}: {problem}", manifest.id));
+                session
+                    .printer
+                    .error(&format!("{}: {problem}", manifest.id));
             }
             Ok(1)
         }

@@ -2,6 +2,7 @@
 
 mod common;
 
+mod backup;
 mod config;
 mod endpoints;
 mod health;
