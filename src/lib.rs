@@ -13,6 +13,7 @@ pub mod backup;
 pub mod check;
 pub mod cli;
 pub mod config;
+pub mod digest;
 pub mod engine;
 pub mod error;
 pub mod fsutil;

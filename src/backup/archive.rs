@@ -2,7 +2,7 @@
 //! one against its manifest by streaming the archive, without extracting it.
 
 use super::{BackupSet, Codec, FileEntry, Manifest};
-use sha2::{Digest, Sha256};
+use crate::digest::{HashingReader, sha256_of};
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::os::unix::fs::MetadataExt;
@@ -169,42 +169,20 @@ fn add_file<W: Write>(
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let mut header = tar::Header::new_gnu();
     header.set_metadata(&meta);
-    let mut reader = Hashing {
-        inner: file,
-        hasher: Sha256::new(),
-        len: 0,
-    };
+    let mut reader = HashingReader::new(file);
     tar.append_data(&mut header, member, &mut reader)
         .map_err(|e| format!("cannot add {}: {e}", path.display()))?;
-    if reader.len != meta.len() {
+    let (size, sha256) = reader.finish();
+    if size != meta.len() {
         return Err(format!("{} changed while it was backed up", path.display()));
     }
     Ok(FileEntry {
         path: member.to_string(),
-        size: reader.len,
+        size,
         mode: meta.mode() & 0o7777,
         mtime: meta.mtime(),
-        sha256: hex(&reader.hasher.finalize()),
+        sha256,
     })
-}
-
-struct Hashing<R> {
-    inner: R,
-    hasher: Sha256,
-    len: u64,
-}
-
-impl<R: Read> Read for Hashing<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.len += n as u64;
-        Ok(n)
-    }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn hostname() -> String {
@@ -257,25 +235,16 @@ pub fn verify(dir: &Path, manifest: &Manifest) -> Vec<String> {
                 continue;
             }
         };
-        let mut hasher = Sha256::new();
-        let mut len = 0u64;
-        let mut buf = vec![0u8; 256 * 1024];
-        loop {
-            match entry.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => {
-                    hasher.update(&buf[..n]);
-                    len += n as u64;
-                }
-                Err(e) => {
-                    problems.push(format!("{name}: cannot be read from the archive: {e}"));
-                    break;
-                }
+        let (len, digest) = match sha256_of(&mut entry) {
+            Ok(found) => found,
+            Err(e) => {
+                problems.push(format!("{name}: cannot be read from the archive: {e}"));
+                continue;
             }
-        }
+        };
         match expected.remove(name.as_str()) {
             None => problems.push(format!("{name}: in the archive but not in the manifest")),
-            Some(want) if want.size != len || want.sha256 != hex(&hasher.finalize()) => {
+            Some(want) if want.size != len || want.sha256 != digest => {
                 problems.push(format!(
                     "{name}: does not match the manifest (size or SHA-256)"
                 ));

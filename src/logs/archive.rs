@@ -4,7 +4,7 @@
 //! The live files are never archived.
 
 use super::set::{Compression, LogSet};
-use sha2::{Digest, Sha256};
+use crate::digest::{HashingReader, sha256_of};
 use std::io::{Read, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -118,11 +118,7 @@ fn member(path: &Path) -> String {
 }
 
 /// Write the tar stream through the compressor; each file's size and SHA-256.
-fn write(
-    files: &[PathBuf],
-    temp: &Path,
-    codec: Compression,
-) -> Result<Vec<(u64, Vec<u8>)>, String> {
+fn write(files: &[PathBuf], temp: &Path, codec: Compression) -> Result<Vec<(u64, String)>, String> {
     let failed = |e: std::io::Error| format!("cannot write {}: {e}", temp.display());
     let out = std::fs::OpenOptions::new()
         .write(true)
@@ -151,18 +147,14 @@ fn write(
             .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         let mut header = tar::Header::new_gnu();
         header.set_metadata(&meta);
-        let mut hashing = Hashing {
-            inner: file,
-            hasher: Sha256::new(),
-            len: 0,
-        };
+        let mut hashing = HashingReader::new(file);
         builder
             .append_data(&mut header, member(path), &mut hashing)
             .map_err(|e| format!("cannot add {} to the archive: {e}", path.display()))?;
-        if hashing.len != meta.len() {
+        if hashing.len() != meta.len() {
             return Err(format!("{} changed while it was archived", path.display()));
         }
-        sums.push((hashing.len, hashing.hasher.finalize().to_vec()));
+        sums.push(hashing.finish());
     }
     let encoder = builder.into_inner().map_err(failed)?;
     drop(encoder); // finishes the compressed stream (auto_finish / GzEncoder's drop)
@@ -174,23 +166,8 @@ fn write(
     Ok(sums)
 }
 
-struct Hashing<R> {
-    inner: R,
-    hasher: Sha256,
-    len: u64,
-}
-
-impl<R: Read> Read for Hashing<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.len += n as u64;
-        Ok(n)
-    }
-}
-
 /// Read the archive back: every member present, in order, with its size and SHA-256.
-fn verify(archive: &Path, codec: Compression, sums: &[(u64, Vec<u8>)]) -> Result<(), String> {
+fn verify(archive: &Path, codec: Compression, sums: &[(u64, String)]) -> Result<(), String> {
     let file = std::fs::File::open(archive)
         .map_err(|e| format!("cannot read back {}: {e}", archive.display()))?;
     let reader: Box<dyn Read> = match codec {
@@ -207,20 +184,9 @@ fn verify(archive: &Path, codec: Compression, sums: &[(u64, Vec<u8>)]) -> Result
     let mut seen = 0;
     for (entry, (size, sum)) in entries.zip(sums) {
         let mut entry = entry.map_err(|e| format!("{} is damaged: {e}", archive.display()))?;
-        let mut hasher = Sha256::new();
-        let mut buf = vec![0u8; 64 * 1024];
-        let mut len = 0u64;
-        loop {
-            let n = entry
-                .read(&mut buf)
-                .map_err(|e| format!("{} is damaged: {e}", archive.display()))?;
-            if n == 0 {
-                break;
-            }
-            hasher.update(&buf[..n]);
-            len += n as u64;
-        }
-        if len != *size || hasher.finalize().as_slice() != sum.as_slice() {
+        let (len, digest) =
+            sha256_of(&mut entry).map_err(|e| format!("{} is damaged: {e}", archive.display()))?;
+        if len != *size || &digest != sum {
             return Err(format!("{} does not match its original", archive.display()));
         }
         seen += 1;
