@@ -4,6 +4,7 @@
 //! manifest last, then the directory is renamed to `ID/`.
 
 pub mod archive;
+pub mod retention;
 
 use crate::config::Text;
 use serde::{Deserialize, Serialize};
@@ -28,6 +29,16 @@ pub struct BackupSet {
     pub exclude: Vec<String>,
     #[serde(default)]
     pub compress: Codec,
+    /// Retention, with restic's meaning: the rules are OR-ed; each keeps the newest backup
+    /// of each of the last N calendar buckets. No rule at all removes nothing.
+    #[serde(default)]
+    pub keep_last: Option<usize>,
+    #[serde(default)]
+    pub keep_daily: Option<usize>,
+    #[serde(default)]
+    pub keep_weekly: Option<usize>,
+    #[serde(default)]
+    pub keep_monthly: Option<usize>,
 }
 
 #[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]

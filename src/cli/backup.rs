@@ -20,6 +20,14 @@ pub enum BackupCommand {
     },
     /// Stream a backup and compare every file with its manifest, without extracting
     Verify(VerifyArgs),
+    /// Apply each set's retention (keep_last/daily/weekly/monthly) and remove leftovers of interrupted runs
+    Prune {
+        /// Sets to prune (default: all)
+        sets: Vec<String>,
+        /// Print what would be kept and removed, remove nothing
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -145,6 +153,55 @@ pub fn exec(command: &BackupCommand, session: &Session) -> anyhow::Result<u8> {
                 }
             }
             Ok(0)
+        }
+        BackupCommand::Prune { sets, dry_run } => {
+            let names: Vec<String> = if sets.is_empty() {
+                config.sets.keys().cloned().collect()
+            } else {
+                sets.clone()
+            };
+            let state_dir = session.loaded.config.state_dir();
+            let zone = jiff::tz::TimeZone::system();
+            let all = backup::list(&dest);
+            let verb = if *dry_run { "would remove" } else { "removed" };
+            let mut failed = false;
+            let mut out = String::new();
+            for name in &names {
+                let set = config.sets.get(name).ok_or_else(|| {
+                    crate::Error::Usage(format!("no backup set {name:?} in the config"))
+                })?;
+                let _lock = Lock::acquire(
+                    &state_dir,
+                    &format!("backup-{name}"),
+                    &format!("backup set {name:?}"),
+                )?;
+                let mine: Vec<&backup::Manifest> = all.iter().filter(|m| &m.set == name).collect();
+                let (keep, remove) = backup::retention::plan(set, &mine, &zone);
+                for (id, why) in &keep {
+                    out.push_str(&format!("{name}: keep {id} ({})\n", why.join(", ")));
+                }
+                let leftovers = std::fs::read_dir(&dest)
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|n| n.starts_with(&format!("{name}-")) && n.ends_with(".partial"));
+                for id in remove.iter().cloned().chain(leftovers) {
+                    out.push_str(&format!("{name}: {verb} {id}\n"));
+                    if *dry_run {
+                        continue;
+                    }
+                    match std::fs::remove_dir_all(dest.join(&id)) {
+                        Ok(()) => crate::logging::audit::record("backup.prune", "ok", Some(&id)),
+                        Err(e) => {
+                            failed = true;
+                            session.printer.error(&format!("cannot remove {id}: {e}"));
+                        }
+                    }
+                }
+            }
+            session.printer.human(&out);
+            Ok(u8::from(failed))
         }
         BackupCommand::Verify(args) => {
             let backups = backup::list(&dest);

@@ -182,3 +182,90 @@ fn backup_without_a_destination_or_set_says_what_to_configure() {
         .expect_exit(64)
         .stderr_contains("S3 destinations are not supported yet");
 }
+
+/// Backups made on fixed days, then pruned with restic's rules (OR-ed, newest per bucket).
+#[test]
+fn prune_keeps_what_the_rules_say_and_cleans_leftovers() {
+    let policy = "      keep_last: 1\n      keep_daily: 3\n      keep_monthly: 2\n";
+    let opsbook = tree(Opsbook::new()).file("ops.yaml", &format!("{}{policy}", config("gzip")));
+    let dir = opsbook.dir().to_path_buf();
+    let days = [
+        "2025-01-10T08:00:00Z",
+        "2025-01-31T08:00:00Z",
+        "2025-02-14T08:00:00Z",
+        "2025-02-15T08:00:00Z",
+        "2025-02-15T20:00:00Z",
+        "2025-02-16T08:00:00Z",
+    ];
+    for day in days {
+        Opsbook::new()
+            .env("TZ", "UTC")
+            .env("OPSBOOK_NOW", day)
+            .args(["--config", "ops.yaml", "backup", "create"])
+            .run_in(&dir)
+            .expect_exit(0);
+    }
+    std::fs::create_dir_all(dir.join("dest/config-20250217T000000Z.partial")).unwrap();
+    let dry = Opsbook::new()
+        .env("TZ", "UTC")
+        .args(["--config", "ops.yaml", "backup", "prune", "--dry-run"])
+        .run_in(&dir)
+        .expect_exit(0);
+    // Kept: the newest (last + daily 02-16 + monthly 2025-02), the newest of 02-15 (daily),
+    // 02-14 (daily), and 01-31 (monthly 2025-01). Removed: 02-15 08:00 and 01-10.
+    for line in [
+        "config: keep config-20250216T080000Z (last config-20250216T080000Z, daily 2025-02-16, monthly 2025-02)",
+        "config: keep config-20250215T200000Z (daily 2025-02-15)",
+        "config: keep config-20250214T080000Z (daily 2025-02-14)",
+        "config: keep config-20250131T080000Z (monthly 2025-01)",
+        "config: would remove config-20250215T080000Z",
+        "config: would remove config-20250110T080000Z",
+        "config: would remove config-20250217T000000Z.partial",
+    ] {
+        assert!(
+            dry.stdout.contains(line),
+            "{line:?} missing:\n{}",
+            dry.stdout
+        );
+    }
+    assert_eq!(std::fs::read_dir(dir.join("dest")).unwrap().count(), 7);
+    Opsbook::new()
+        .env("TZ", "UTC")
+        .args(["--config", "ops.yaml", "backup", "prune"])
+        .run_in(&dir)
+        .expect_exit(0)
+        .stdout_contains("config: removed config-20250110T080000Z");
+    let mut left: Vec<String> = std::fs::read_dir(dir.join("dest"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(
+        left,
+        [
+            "config-20250131T080000Z",
+            "config-20250214T080000Z",
+            "config-20250215T200000Z",
+            "config-20250216T080000Z"
+        ]
+    );
+}
+
+#[test]
+fn an_empty_policy_removes_nothing() {
+    let opsbook = tree(Opsbook::new()).file("ops.yaml", &config("gzip"));
+    let dir = opsbook.dir().to_path_buf();
+    for day in ["2025-01-10T08:00:00Z", "2025-01-11T08:00:00Z"] {
+        Opsbook::new()
+            .env("OPSBOOK_NOW", day)
+            .args(["--config", "ops.yaml", "backup", "create"])
+            .run_in(&dir)
+            .expect_exit(0);
+    }
+    Opsbook::new()
+        .args(["--config", "ops.yaml", "backup", "prune"])
+        .run_in(&dir)
+        .expect_exit(0)
+        .stdout_contains("(no retention rule)");
+    assert_eq!(std::fs::read_dir(dir.join("dest")).unwrap().count(), 2);
+}

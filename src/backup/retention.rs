@@ -1,0 +1,72 @@
+//! Which backups a set's retention keeps, with restic's meaning: `keep_last N` keeps the N
+//! newest; `keep_daily N` keeps the newest backup of each of the N newest days that have
+//! one (weekly: ISO weeks, monthly: calendar months); the rules are OR-ed. A set with no
+//! rule keeps everything.
+
+use super::{BackupSet, Manifest};
+use std::collections::BTreeSet;
+
+/// The ids to keep and why, and the ids to remove, of one set's backups.
+pub fn plan(
+    set: &BackupSet,
+    backups: &[&Manifest],
+    zone: &jiff::tz::TimeZone,
+) -> (Vec<(String, Vec<String>)>, Vec<String>) {
+    let rules = [
+        ("last", set.keep_last),
+        ("daily", set.keep_daily),
+        ("weekly", set.keep_weekly),
+        ("monthly", set.keep_monthly),
+    ];
+    let mut newest_first: Vec<&Manifest> = backups.to_vec();
+    newest_first.sort_by(|a, b| b.created.cmp(&a.created).then(b.id.cmp(&a.id)));
+    if rules.iter().all(|(_, n)| n.is_none()) {
+        let keep = newest_first
+            .iter()
+            .map(|m| (m.id.clone(), vec!["no retention rule".to_string()]))
+            .collect();
+        return (keep, Vec::new());
+    }
+    let mut reasons: Vec<Vec<String>> = vec![Vec::new(); newest_first.len()];
+    for (rule, count) in rules {
+        let Some(count) = count else { continue };
+        let mut buckets = BTreeSet::new();
+        for (i, m) in newest_first.iter().enumerate() {
+            if buckets.len() >= count {
+                break;
+            }
+            let bucket = match rule {
+                "last" => m.id.clone(),
+                _ => bucket_of(&m.created, rule, zone),
+            };
+            if buckets.insert(bucket.clone()) {
+                reasons[i].push(format!("{rule} {bucket}"));
+            }
+        }
+    }
+    let mut keep = Vec::new();
+    let mut remove = Vec::new();
+    for (m, why) in newest_first.iter().zip(reasons) {
+        if why.is_empty() {
+            remove.push(m.id.clone());
+        } else {
+            keep.push((m.id.clone(), why));
+        }
+    }
+    (keep, remove)
+}
+
+fn bucket_of(created: &str, rule: &str, zone: &jiff::tz::TimeZone) -> String {
+    let Ok(at) = created.parse::<jiff::Timestamp>() else {
+        return created.to_string();
+    };
+    let local = zone.to_datetime(at);
+    match rule {
+        "daily" => local.strftime("%Y-%m-%d").to_string(),
+        "weekly" => {
+            let week = local.date().iso_week_date();
+            format!("{}-W{:02}", week.year(), week.week())
+        }
+        _ => local.strftime("%Y-%m").to_string(),
+    }
+}
