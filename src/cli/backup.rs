@@ -68,28 +68,11 @@ pub fn exec(command: &BackupCommand, session: &Session) -> anyhow::Result<u8> {
     let dest = config.destination().map_err(crate::Error::Usage)?;
     match command {
         BackupCommand::Create { sets } => {
-            let names: Vec<String> = if sets.is_empty() {
-                config.sets.keys().cloned().collect()
-            } else {
-                sets.clone()
-            };
-            if names.is_empty() {
-                return Err(crate::Error::Usage(
-                    "no backup sets: add them under `backup.sets` in the config".to_string(),
-                )
-                .into());
-            }
+            let chosen = super::pick_sets(sets, &config.sets, "backup.sets")?;
             let now = check_context()?.clock.now();
             let state_dir = session.loaded.config.state_dir();
             let mut failed = false;
-            for name in &names {
-                let set = config.sets.get(name).ok_or_else(|| {
-                    let known: Vec<&str> = config.sets.keys().map(String::as_str).collect();
-                    crate::Error::Usage(format!(
-                        "no backup set {name:?} in the config (sets: {})",
-                        known.join(", ")
-                    ))
-                })?;
+            for (name, set) in chosen {
                 let _lock = Lock::acquire(
                     &state_dir,
                     &format!("backup-{name}"),
@@ -155,27 +138,20 @@ pub fn exec(command: &BackupCommand, session: &Session) -> anyhow::Result<u8> {
             Ok(0)
         }
         BackupCommand::Prune { sets, dry_run } => {
-            let names: Vec<String> = if sets.is_empty() {
-                config.sets.keys().cloned().collect()
-            } else {
-                sets.clone()
-            };
+            let chosen = super::pick_sets(sets, &config.sets, "backup.sets")?;
             let state_dir = session.loaded.config.state_dir();
             let zone = jiff::tz::TimeZone::system();
             let all = backup::list(&dest);
             let verb = if *dry_run { "would remove" } else { "removed" };
             let mut failed = false;
             let mut out = String::new();
-            for name in &names {
-                let set = config.sets.get(name).ok_or_else(|| {
-                    crate::Error::Usage(format!("no backup set {name:?} in the config"))
-                })?;
+            for (name, set) in chosen {
                 let _lock = Lock::acquire(
                     &state_dir,
                     &format!("backup-{name}"),
                     &format!("backup set {name:?}"),
                 )?;
-                let mine: Vec<&backup::Manifest> = all.iter().filter(|m| &m.set == name).collect();
+                let mine: Vec<&backup::Manifest> = all.iter().filter(|m| m.set == name).collect();
                 let (keep, remove) = backup::retention::plan(set, &mine, &zone);
                 for (id, why) in &keep {
                     out.push_str(&format!("{name}: keep {id} ({})\n", why.join(", ")));

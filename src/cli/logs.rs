@@ -124,16 +124,14 @@ pub fn exec(command: &LogsCommand, session: &Session) -> anyhow::Result<u8> {
 
 fn archive(args: &ArchiveArgs, session: &Session) -> anyhow::Result<u8> {
     let config = &session.loaded.config;
-    let sets = &config.logs.sets;
-    let names: Vec<String> = if args.sets.is_empty() {
-        sets.iter()
-            .filter(|(_, set)| set.archive_after.is_some() || args.older_than.is_some())
-            .map(|(name, _)| name.clone())
-            .collect()
-    } else {
-        args.sets.clone()
-    };
-    if names.is_empty() {
+    // Default: the sets that say when to archive (or all, with --older-than).
+    let chosen: Vec<_> = super::pick_sets(&args.sets, &config.logs.sets, "logs.sets")?
+        .into_iter()
+        .filter(|(_, set)| {
+            !args.sets.is_empty() || set.archive_after.is_some() || args.older_than.is_some()
+        })
+        .collect();
+    if chosen.is_empty() {
         return Err(crate::Error::Usage(
             "no set to archive: give `archive_after` to a set, or --older-than".to_string(),
         )
@@ -142,10 +140,7 @@ fn archive(args: &ArchiveArgs, session: &Session) -> anyhow::Result<u8> {
     let now = check_context()?.clock.now();
     let state_dir = config.state_dir();
     let mut failed = false;
-    for name in &names {
-        let set = sets
-            .get(name)
-            .ok_or_else(|| crate::Error::Usage(format!("no log set {name:?} in the config")))?;
+    for (name, set) in chosen {
         let Some(older_than) = args.older_than.or(set.archive_after.map(|d| d.0)) else {
             return Err(crate::Error::Usage(format!(
                 "log set {name:?} has no `archive_after`: give one, or --older-than"
@@ -455,37 +450,12 @@ fn render_summary(s: &crate::logs::summary::Summary) -> String {
 fn rotate(args: &RotateArgs, session: &Session) -> anyhow::Result<u8> {
     let format = session.format(ActionFormat::Text)?;
     let config = &session.loaded.config;
-    let sets = &config.logs.sets;
-    let names: Vec<String> = if args.sets.is_empty() {
-        sets.keys().cloned().collect()
-    } else {
-        args.sets.clone()
-    };
-    if names.is_empty() {
-        return Err(crate::Error::Usage(
-            "no log sets: add them under `logs.sets` in the config".to_string(),
-        )
-        .into());
-    }
-    for name in &names {
-        if !sets.contains_key(name) {
-            let known: Vec<&str> = sets.keys().map(String::as_str).collect();
-            let hint = crate::error::did_you_mean(name, &known)
-                .map(|s| format!("; did you mean {s:?}?"))
-                .unwrap_or_default();
-            return Err(crate::Error::Usage(format!(
-                "no log set {name:?} in the config (sets: {}){hint}",
-                known.join(", ")
-            ))
-            .into());
-        }
-    }
+    let chosen = super::pick_sets(&args.sets, &config.logs.sets, "logs.sets")?;
     let state_dir = config.state_dir();
     let now = check_context()?.clock.now();
     let mut results = serde_json::Map::new();
     let mut failed = false;
-    for name in &names {
-        let Some(set) = sets.get(name) else { continue };
+    for (name, set) in chosen {
         let _lock = Lock::acquire(
             &state_dir,
             &format!("logs-rotate-{name}"),
@@ -510,7 +480,7 @@ fn rotate(args: &RotateArgs, session: &Session) -> anyhow::Result<u8> {
             session.printer.error(&format!("log set {name}: {error}"));
         }
         results.insert(
-            name.clone(),
+            name.to_string(),
             serde_json::to_value(&outcome).unwrap_or_default(),
         );
     }

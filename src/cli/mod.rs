@@ -225,6 +225,45 @@ pub fn check_context() -> anyhow::Result<Context> {
     Ok(ctx)
 }
 
+/// The sets named on the command line (default: every configured one), each looked up in
+/// config section `section`; an unknown name is a usage error with a did-you-mean, and no
+/// set at all says where to add them.
+pub fn pick_sets<'a, T>(
+    asked: &[String],
+    sets: &'a std::collections::BTreeMap<String, T>,
+    section: &str,
+) -> anyhow::Result<Vec<(&'a str, &'a T)>> {
+    if sets.is_empty() {
+        return Err(
+            Error::Usage(format!("no sets: add them under `{section}` in the config")).into(),
+        );
+    }
+    if asked.is_empty() {
+        return Ok(sets
+            .iter()
+            .map(|(name, set)| (name.as_str(), set))
+            .collect());
+    }
+    let known: Vec<&str> = sets.keys().map(String::as_str).collect();
+    asked
+        .iter()
+        .map(|name| {
+            sets.get_key_value(name)
+                .map(|(name, set)| (name.as_str(), set))
+                .ok_or_else(|| {
+                    let hint = crate::error::did_you_mean(name, &known)
+                        .map(|s| format!("; did you mean {s:?}?"))
+                        .unwrap_or_default();
+                    Error::Usage(format!(
+                        "no set {name:?} in `{section}` (sets: {}){hint}",
+                        known.join(", ")
+                    ))
+                    .into()
+                })
+        })
+        .collect()
+}
+
 /// Resolves on Ctrl-C (SIGINT) or SIGTERM. The handlers are installed when this is
 /// called, so a signal that arrives before the future is first polled is not lost.
 pub fn stop_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {

@@ -171,7 +171,7 @@ fn backup_without_a_destination_or_set_says_what_to_configure() {
         .args(["--config", "ops.yaml", "backup", "create", "nope"])
         .run()
         .expect_exit(64)
-        .stderr_contains("no backup set \"nope\"");
+        .stderr_contains("no set \"nope\" in `backup.sets`");
     Opsbook::new()
         .file(
             "ops.yaml",
