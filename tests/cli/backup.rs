@@ -130,15 +130,7 @@ fn list_and_verify_record_the_last_passed_verification() {
 #[test]
 fn a_tampered_archive_fails_verification_naming_the_file() {
     // One incompressible file, stored with gzip: a byte flipped in the middle lands in it.
-    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
-    let data: Vec<u8> = (0..256 * 1024)
-        .map(|_| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            (seed >> 24) as u8
-        })
-        .collect();
+    let data = crate::common::noise(256 * 1024);
     let opsbook = Opsbook::new().file("ops.yaml", &config("gzip"));
     let dir = opsbook.dir().to_path_buf();
     std::fs::create_dir_all(dir.join("app")).unwrap();

@@ -682,15 +682,7 @@ fn a_full_disk_during_compression_keeps_the_original() {
     );
     let _mounted = Mounted(fs.clone());
     // 700 KiB that gzip cannot shrink: the compressed copy does not fit beside it.
-    let mut seed: u64 = 0x1234_5678_9abc_def1;
-    let data: Vec<u8> = (0..700 * 1024)
-        .map(|_| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            (seed >> 24) as u8
-        })
-        .collect();
+    let data = crate::common::noise(700 * 1024);
     std::fs::write(fs.join("app.log"), &data).unwrap();
     let run = Opsbook::new()
         .args([

@@ -10,6 +10,19 @@ use std::path::{Path, PathBuf};
 
 pub const GIB: u64 = 1024 * 1024 * 1024;
 
+/// `len` bytes that no compressor can shrink, the same every run (xorshift).
+pub fn noise(len: usize) -> Vec<u8> {
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    (0..len)
+        .map(|_| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed >> 24) as u8
+        })
+        .collect()
+}
+
 pub struct Opsbook {
     dir: tempfile::TempDir,
     cwd: Option<PathBuf>,
