@@ -63,6 +63,15 @@ fn load_verified(session: &Session) -> Verified {
         .unwrap_or_default()
 }
 
+/// Creating and pruning one set never overlap: one lock per set (exit 75).
+fn lock_set(state_dir: &std::path::Path, name: &str) -> anyhow::Result<Lock> {
+    Lock::acquire(
+        state_dir,
+        &format!("backup-{name}"),
+        &format!("backup set {name:?}"),
+    )
+}
+
 pub fn exec(command: &BackupCommand, session: &Session) -> anyhow::Result<u8> {
     let config = &session.loaded.config.backup;
     let dest = config.destination().map_err(crate::Error::Usage)?;
@@ -73,11 +82,7 @@ pub fn exec(command: &BackupCommand, session: &Session) -> anyhow::Result<u8> {
             let state_dir = session.loaded.config.state_dir();
             let mut failed = false;
             for (name, set) in chosen {
-                let _lock = Lock::acquire(
-                    &state_dir,
-                    &format!("backup-{name}"),
-                    &format!("backup set {name:?}"),
-                )?;
+                let _lock = lock_set(&state_dir, name)?;
                 match archive::create(name, set, &dest, now) {
                     Ok(m) => session.printer.human(&format!(
                         "{name}: created {} ({} files, {} bytes compressed)\n",
@@ -146,11 +151,7 @@ pub fn exec(command: &BackupCommand, session: &Session) -> anyhow::Result<u8> {
             let mut failed = false;
             let mut out = String::new();
             for (name, set) in chosen {
-                let _lock = Lock::acquire(
-                    &state_dir,
-                    &format!("backup-{name}"),
-                    &format!("backup set {name:?}"),
-                )?;
+                let _lock = lock_set(&state_dir, name)?;
                 let mine: Vec<&backup::Manifest> = all.iter().filter(|m| m.set == name).collect();
                 let (keep, remove) = backup::retention::plan(set, &mine, &zone);
                 for (id, why) in &keep {
@@ -183,7 +184,11 @@ pub fn exec(command: &BackupCommand, session: &Session) -> anyhow::Result<u8> {
             let backups = backup::list(&dest);
             let manifest =
                 backup::find(&backups, &args.id, args.set.as_deref()).ok_or_else(|| {
-                    crate::Error::Usage(format!("no backup {:?} in {}", args.id, dest.display()))
+                    crate::Error::Usage(format!(
+                        "no backup {:?} in {} (`opsbook backup list` shows the ids)",
+                        args.id,
+                        dest.display()
+                    ))
                 })?;
             let problems = archive::verify(&dest.join(&manifest.id), manifest);
             if problems.is_empty() {

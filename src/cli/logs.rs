@@ -51,8 +51,8 @@ pub struct SearchArgs {
     #[arg(short = 'E', long)]
     pub regex: bool,
     /// Only lines at this level or above (DEBUG, INFO, WARNING, ERROR, CRITICAL)
-    #[arg(long, value_name = "LEVEL")]
-    pub level: Option<String>,
+    #[arg(long, value_name = "LEVEL", value_parser = crate::config::Level::parse)]
+    pub level: Option<crate::config::Level>,
     /// Only lines from this far back (24h, 30m)
     #[arg(long, value_name = "DUR", value_parser = super::duration_arg)]
     pub since: Option<std::time::Duration>,
@@ -78,8 +78,8 @@ pub struct TailArgs {
     #[arg(short = 'n', long, value_name = "N", default_value_t = 10)]
     pub lines: usize,
     /// Only lines at this level or above
-    #[arg(long, value_name = "LEVEL")]
-    pub level: Option<String>,
+    #[arg(long, value_name = "LEVEL", value_parser = crate::config::Level::parse)]
+    pub level: Option<crate::config::Level>,
 }
 
 #[derive(Debug, Args)]
@@ -147,11 +147,7 @@ fn archive(args: &ArchiveArgs, session: &Session) -> anyhow::Result<u8> {
             ))
             .into());
         };
-        let _lock = Lock::acquire(
-            &state_dir,
-            &format!("logs-rotate-{name}"),
-            &format!("log set {name:?}"),
-        )?;
+        let _lock = lock_set(&state_dir, name)?;
         let files = match crate::logs::archive::candidates(set, older_than, now) {
             Ok(files) => files,
             Err(e) => {
@@ -265,12 +261,7 @@ fn files(sources: &Sources, session: &Session) -> anyhow::Result<Vec<crate::logs
 fn search(args: &SearchArgs, session: &Session) -> anyhow::Result<u8> {
     use crate::logs::search::{Matcher, Query, count_literal, search};
     let files = files(&args.sources, session)?;
-    let level = args
-        .level
-        .as_deref()
-        .map(crate::config::Level::parse)
-        .transpose()
-        .map_err(crate::Error::Usage)?;
+    let level = args.level;
     let now = check_context()?.clock.now();
     let ago = |d: std::time::Duration| {
         jiff::SignedDuration::try_from(d)
@@ -325,12 +316,7 @@ fn search(args: &SearchArgs, session: &Session) -> anyhow::Result<u8> {
 
 fn tail(args: &TailArgs, session: &Session) -> anyhow::Result<u8> {
     use crate::logs::tail::{follow, last_lines};
-    let level = args
-        .level
-        .as_deref()
-        .map(crate::config::Level::parse)
-        .transpose()
-        .map_err(crate::Error::Usage)?;
+    let level = args.level;
     if args.path.is_dir() {
         return Err(crate::Error::Usage(format!(
             "{} is a directory: name the log file",
@@ -456,11 +442,7 @@ fn rotate(args: &RotateArgs, session: &Session) -> anyhow::Result<u8> {
     let mut results = serde_json::Map::new();
     let mut failed = false;
     for (name, set) in chosen {
-        let _lock = Lock::acquire(
-            &state_dir,
-            &format!("logs-rotate-{name}"),
-            &format!("log set {name:?}"),
-        )?;
+        let _lock = lock_set(&state_dir, name)?;
         let outcome = Rotation {
             name,
             set,
@@ -492,6 +474,15 @@ fn rotate(args: &RotateArgs, session: &Session) -> anyhow::Result<u8> {
         ));
     }
     Ok(u8::from(failed))
+}
+
+/// Rotation and archiving of one set never overlap: one lock per set (exit 75).
+fn lock_set(state_dir: &std::path::Path, name: &str) -> anyhow::Result<Lock> {
+    Lock::acquire(
+        state_dir,
+        &format!("logs-rotate-{name}"),
+        &format!("log set {name:?}"),
+    )
 }
 
 fn describe(name: &str, outcome: &Outcome, dry_run: bool) -> String {

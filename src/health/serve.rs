@@ -108,10 +108,12 @@ fn health_code(report: &Report) -> StatusCode {
 
 /// Ready when no configured endpoint (a dependency) is critical or unknown.
 fn readiness(config: &HealthConfig, report: &Report) -> (StatusCode, serde_json::Value) {
+    let endpoints: std::collections::HashSet<&str> =
+        config.endpoints.iter().map(|e| e.name.as_str()).collect();
     let mut checks = serde_json::Map::new();
     let mut ready = true;
     for result in &report.results {
-        if !config.endpoints.iter().any(|e| e.name == result.name) {
+        if !endpoints.contains(result.name.as_str()) {
             continue;
         }
         ready &= !matches!(result.status, Status::Critical | Status::Unknown);

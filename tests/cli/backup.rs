@@ -261,3 +261,21 @@ fn an_empty_policy_removes_nothing() {
         .stdout_contains("(no retention rule)");
     assert_eq!(std::fs::read_dir(dir.join("dest")).unwrap().count(), 2);
 }
+
+#[test]
+fn verifying_an_unknown_backup_points_at_the_list() {
+    Opsbook::new()
+        .file("ops.yaml", &config("zstd"))
+        .args([
+            "--config",
+            "ops.yaml",
+            "backup",
+            "verify",
+            "config-19990101T000000Z",
+        ])
+        .run()
+        .expect_exit(64)
+        .stderr_contains(
+            "no backup \"config-19990101T000000Z\" in dest (`opsbook backup list` shows the ids)",
+        );
+}

@@ -867,3 +867,25 @@ fn a_set_with_its_own_line_format() {
         .expect_exit(78)
         .stderr_contains("ops.yaml:6:15: unknown log format \"nginx\"");
 }
+
+#[test]
+fn bad_search_and_tail_arguments_say_what_is_wrong() {
+    Opsbook::new()
+        .file("app.log", "x\n")
+        .args(["logs", "search", "(", "-E", "app.log"])
+        .run()
+        .expect_exit(64)
+        .stderr_contains("invalid regex \"(\"");
+    Opsbook::new()
+        .file("app.log", "x\n")
+        .args(["logs", "search", "x", "app.log", "--level", "LOUD"])
+        .run()
+        .expect_exit(64)
+        .stderr_contains("LOUD");
+    Opsbook::new()
+        .file("logs/app.log", "x\n")
+        .args(["logs", "tail", "logs"])
+        .run()
+        .expect_exit(64)
+        .stderr_contains("logs is a directory: name the log file");
+}
