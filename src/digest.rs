@@ -51,7 +51,7 @@ pub fn sha256_of(reader: impl Read) -> std::io::Result<(u64, String)> {
     Ok(hashing.finish())
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 

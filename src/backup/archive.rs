@@ -61,7 +61,7 @@ fn write_backup(
     partial: &Path,
     now: jiff::Timestamp,
 ) -> Result<Manifest, String> {
-    let excluded = excludes(&set.exclude)?;
+    let excluded = globs(&set.exclude, "exclude")?;
     let archive_path = partial.join(set.compress.file_name());
     let failed = |e: std::io::Error| format!("cannot write {}: {e}", archive_path.display());
     let out = std::fs::File::create(&archive_path).map_err(failed)?;
@@ -144,11 +144,12 @@ fn write_backup(
     Ok(manifest)
 }
 
-fn excludes(patterns: &[String]) -> Result<globset::GlobSet, String> {
+/// A set of globs (`exclude`, `--include`); an invalid one is named with `what`.
+pub fn globs(patterns: &[String], what: &str) -> Result<globset::GlobSet, String> {
     let mut builder = globset::GlobSetBuilder::new();
     for pattern in patterns {
         let glob = globset::Glob::new(pattern)
-            .map_err(|e| format!("exclude {pattern:?} is not a valid glob: {e}"))?;
+            .map_err(|e| format!("{what} {pattern:?} is not a valid glob: {e}"))?;
         builder.add(glob);
     }
     builder

@@ -4,6 +4,7 @@
 //! manifest last, then the directory is renamed to `ID/`.
 
 pub mod archive;
+pub mod restore;
 pub mod retention;
 
 use crate::config::Text;

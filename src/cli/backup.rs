@@ -1,7 +1,7 @@
 //! `opsbook backup create|list|verify`: local destinations; one lock per set.
 
 use super::{Session, check_context};
-use crate::backup::{self, archive};
+use crate::backup::{self, archive, restore};
 use crate::lock::Lock;
 use clap::{Args, Subcommand, ValueEnum};
 use std::collections::BTreeMap;
@@ -37,6 +37,31 @@ pub struct VerifyArgs {
     /// With `latest`: the newest backup of this set
     #[arg(long)]
     pub set: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// A backup id, or `latest` (with --set: that set's newest)
+    #[arg(required_unless_present = "archive", conflicts_with = "archive")]
+    pub id: Option<String>,
+    /// With `latest`: the newest backup of this set
+    #[arg(long)]
+    pub set: Option<String>,
+    /// Restore a tar, tar.gz or tar.zst made by hand (`tar -czf …`) instead of a backup
+    #[arg(long, value_name = "FILE")]
+    pub archive: Option<std::path::PathBuf>,
+    /// The directory to restore into (created if missing)
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub to: std::path::PathBuf,
+    /// Restore only the paths matching these globs (`app/conf/**`)
+    #[arg(long, value_name = "GLOB")]
+    pub include: Vec<String>,
+    /// Check everything and print what would be restored, write nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Overwrite files that already exist in the target
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -213,4 +238,90 @@ pub fn exec(command: &BackupCommand, session: &Session) -> anyhow::Result<u8> {
             Ok(1)
         }
     }
+}
+
+/// `opsbook restore`: a backup (verified against its manifest on the way) or a hand-made
+/// archive, checked entry by entry before anything is written.
+pub fn restore(args: &RestoreArgs, session: &Session) -> anyhow::Result<u8> {
+    let include = if args.include.is_empty() {
+        None
+    } else {
+        Some(backup::archive::globs(&args.include, "--include").map_err(crate::Error::Usage)?)
+    };
+    let options = restore::Options {
+        to: args.to.clone(),
+        include,
+        force: args.force,
+        dry_run: args.dry_run,
+    };
+    let (label, outcome) = if let Some(file) = &args.archive {
+        if !file.is_file() {
+            return Err(crate::Error::Usage(format!("no archive {}", file.display())).into());
+        }
+        let outcome = restore::restore(file, None, &[], &options);
+        (file.display().to_string(), outcome)
+    } else {
+        let config = &session.loaded.config.backup;
+        let dest = config.destination().map_err(crate::Error::Usage)?;
+        let backups = backup::list(&dest);
+        let wanted = args.id.as_deref().unwrap_or("latest");
+        let manifest = backup::find(&backups, wanted, args.set.as_deref()).ok_or_else(|| {
+            crate::Error::Usage(format!(
+                "no backup {wanted:?} in {} (`opsbook backup list` shows the ids)",
+                dest.display()
+            ))
+        })?;
+        let _lock = lock_set(&session.loaded.config.state_dir(), &manifest.set)?;
+        let archive = dest.join(&manifest.id).join(&manifest.archive);
+        let outcome = restore::restore(&archive, Some(manifest), &[], &options);
+        (manifest.id.clone(), outcome)
+    };
+    let outcome = match outcome {
+        Ok(outcome) => outcome,
+        Err(e) => {
+            crate::logging::audit::record("restore", "failed", Some(&format!("{label}: {e}")));
+            session.printer.error(&format!("{label}: {e}"));
+            return Ok(1);
+        }
+    };
+    if !outcome.refused.is_empty() {
+        for refused in &outcome.refused {
+            session.printer.error(&format!("refused {refused}"));
+        }
+        let what = format!(
+            "{label}: {} entries refused, nothing restored",
+            outcome.refused.len()
+        );
+        crate::logging::audit::record("restore", "refused", Some(&what));
+        session.printer.error(&what);
+        return Ok(1);
+    }
+    let to = args.to.display();
+    if args.dry_run {
+        let mut out = String::new();
+        for path in &outcome.restored {
+            out.push_str(&format!("would restore {path}\n"));
+        }
+        out.push_str(&format!(
+            "{label}: would restore {} into {to}\n",
+            counts(&outcome)
+        ));
+        session.printer.human(&out);
+        return Ok(0);
+    }
+    let what = format!("{label}: restored {} into {to}", counts(&outcome));
+    crate::logging::audit::record("restore", "ok", Some(&what));
+    session.printer.human(&format!("{what}\n"));
+    Ok(0)
+}
+
+fn counts(outcome: &restore::Outcome) -> String {
+    let plural =
+        |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    format!(
+        "{}, {}, {}",
+        plural(outcome.files, "file", "files"),
+        plural(outcome.dirs, "directory", "directories"),
+        plural(outcome.links, "symlink", "symlinks")
+    )
 }

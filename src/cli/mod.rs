@@ -67,9 +67,11 @@ pub enum Command {
     /// List, validate or show runbooks
     #[command(subcommand)]
     Runbook(runbook::RunbookCommand),
-    /// Back up sets of files: create, list, verify
+    /// Back up sets of files and command output: create, list, verify, prune
     #[command(subcommand)]
     Backup(backup::BackupCommand),
+    /// Restore a backup, or a tar archive made by hand, without writing outside the target (exit 0 done, 1 refused or failed)
+    Restore(backup::RestoreArgs),
     /// Rotate log sets
     #[command(subcommand)]
     Logs(logs::LogsCommand),
@@ -185,6 +187,7 @@ fn run(cli: Cli, printer: Printer) -> anyhow::Result<u8> {
         Command::Run(args) => run::exec(&args, &session),
         Command::Logs(command) => logs::exec(&command, &session),
         Command::Backup(command) => backup::exec(&command, &session),
+        Command::Restore(args) => backup::restore(&args, &session),
         Command::Runbook(command) => runbook::exec(&command, &session),
         Command::Completions(_) | Command::Man => Ok(0),
     }

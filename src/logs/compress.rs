@@ -1,15 +1,21 @@
 //! Compression that never leaves a truncated file in place of an original: the compressed
 //! copy is written under a temporary name, fsynced, renamed into place, then read back in
-//! full — gzip's CRC-32 and zstd's frame checksum are checked by the decoders — and its
-//! length compared with the original's before the original is removed.
-//! Memory stays bounded whatever the file size: everything streams through 1 MiB buffers.
+//! full and its SHA-256 compared with what was written, before the original is removed.
+//! While the encoder writes, a second thread decodes the same bytes (gzip's CRC-32 and
+//! zstd's frame checksum are checked by the decoders) and counts them against the
+//! original's length, so the check costs a core that compression leaves idle, not a second
+//! pass. Memory stays bounded whatever the file size: everything streams through 1 MiB
+//! buffers and a channel of at most `IN_FLIGHT` chunks.
 
 use super::set::Compression;
+use sha2::{Digest, Sha256};
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
 const BUFFER: usize = 1024 * 1024;
+const IN_FLIGHT: usize = 16;
 
 /// `app.log.1` → `app.log.1.gz`, verified; the original is removed once the copy checks out.
 pub fn compress(src: &Path, codec: Compression) -> Result<PathBuf, String> {
@@ -18,25 +24,28 @@ pub fn compress(src: &Path, codec: Compression) -> Result<PathBuf, String> {
         return Ok(src.to_path_buf());
     }
     let temp = with_suffix(&dst, ".opsbook-tmp");
-    let written = write_compressed(src, &temp, codec).and_then(|len| {
+    let written = write_compressed(src, &temp, codec).and_then(|written| {
         std::fs::rename(&temp, &dst)
             .map_err(|e| format!("cannot rename {} to {}: {e}", temp.display(), dst.display()))?;
         crate::fsutil::sync_dir(&dst);
-        Ok(len)
+        Ok(written)
     });
-    let len = match written {
-        Ok(len) => len,
+    let written = match written {
+        Ok(written) => written,
         Err(e) => {
             let _ = std::fs::remove_file(&temp);
             return Err(e);
         }
     };
-    match decompressed_len(&dst) {
-        Ok(back_len) if back_len == len => {}
+    let on_disk = File::open(&dst)
+        .and_then(|file| crate::digest::sha256_of(BufReader::with_capacity(BUFFER, file)))
+        .map_err(|e| format!("cannot read back {}: {e}", dst.display()));
+    match on_disk {
+        Ok(back) if back == written => {}
         Ok(_) => {
             let _ = std::fs::remove_file(&dst);
             return Err(format!(
-                "{} does not read back as {}: kept the original",
+                "{} does not read back as written: kept {}",
                 dst.display(),
                 src.display()
             ));
@@ -50,7 +59,9 @@ pub fn compress(src: &Path, codec: Compression) -> Result<PathBuf, String> {
     Ok(dst)
 }
 
-fn write_compressed(src: &Path, temp: &Path, codec: Compression) -> Result<u64, String> {
+/// Compress `src` into `temp` and fsync it: the compressed length and SHA-256, once the
+/// decoder thread has read the whole stream back to the original's length.
+fn write_compressed(src: &Path, temp: &Path, codec: Compression) -> Result<(u64, String), String> {
     let input = File::open(src).map_err(|e| format!("cannot read {}: {e}", src.display()))?;
     // A temporary left by a crashed run (the set's lock says no one else is writing it).
     let _ = std::fs::remove_file(temp);
@@ -63,26 +74,121 @@ fn write_compressed(src: &Path, temp: &Path, codec: Compression) -> Result<u64, 
         let _ = out.set_permissions(meta.permissions());
     }
     let failed = |e: std::io::Error| format!("cannot write {}: {e}", temp.display());
-    let out = BufWriter::with_capacity(BUFFER, out);
-    let (len, file) = match codec {
-        Compression::Gzip => {
-            let mut encoder = flate2::write::GzEncoder::new(out, flate2::Compression::new(6));
-            let len = pump(input, &mut encoder, src)?;
-            (len, encoder.finish().map_err(failed)?)
-        }
-        Compression::Zstd => {
-            let mut encoder = zstd::stream::write::Encoder::new(out, 3).map_err(failed)?;
-            let threads = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
-            let _ = encoder.multithread(threads);
-            let _ = encoder.include_checksum(true);
-            let len = pump(input, &mut encoder, src)?;
-            (len, encoder.finish().map_err(failed)?)
-        }
-        Compression::None => return Err("nothing to compress".to_string()),
+    let (sender, receiver) = sync_channel(IN_FLIGHT);
+    let decoder = std::thread::spawn(move || decoded_len(codec, receiver));
+    let tee = Tee {
+        out: BufWriter::with_capacity(BUFFER, out),
+        hasher: Sha256::new(),
+        len: 0,
+        check: Some(sender),
     };
-    let file = file.into_inner().map_err(|e| failed(e.into_error()))?;
+    let encoded = match codec {
+        Compression::Gzip => {
+            let mut encoder = flate2::write::GzEncoder::new(tee, flate2::Compression::new(6));
+            pump(input, &mut encoder, src)
+                .and_then(|len| Ok((len, encoder.finish().map_err(failed)?)))
+        }
+        Compression::Zstd => zstd::stream::write::Encoder::new(tee, 3)
+            .map_err(failed)
+            .and_then(|mut encoder| {
+                let threads = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
+                let _ = encoder.multithread(threads);
+                let _ = encoder.include_checksum(true);
+                let len = pump(input, &mut encoder, src)?;
+                Ok((len, encoder.finish().map_err(failed)?))
+            }),
+        Compression::None => Err("nothing to compress".to_string()),
+    };
+    // Dropping the sender, here or with the tee on failure, ends the decoder's input.
+    let (len, tee) = encoded?;
+    let Tee {
+        out,
+        hasher,
+        len: compressed,
+        check,
+    } = tee;
+    drop(check);
+    let file = out.into_inner().map_err(|e| failed(e.into_error()))?;
     file.sync_all().map_err(failed)?;
-    Ok(len)
+    let decoded = decoder
+        .join()
+        .map_err(|_| format!("the check of {} stopped", temp.display()))?
+        .map_err(|e| format!("{} does not decode: {e}", temp.display()))?;
+    if decoded != len {
+        return Err(format!(
+            "{} decodes to {decoded} bytes, not {len}: kept {}",
+            temp.display(),
+            src.display()
+        ));
+    }
+    Ok((compressed, crate::digest::hex(&hasher.finalize())))
+}
+
+/// Writes to the file, hashing the bytes and handing a copy to the decoder thread.
+struct Tee<W: Write> {
+    out: W,
+    hasher: Sha256,
+    len: u64,
+    check: Option<SyncSender<Vec<u8>>>,
+}
+
+impl<W: Write> Write for Tee<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.out.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.len += n as u64;
+        // A decoder that stopped early reports why when joined.
+        if let Some(check) = &self.check
+            && check.send(buf[..n].to_vec()).is_err()
+        {
+            self.check = None;
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush()
+    }
+}
+
+/// The decoder thread: how many bytes the stream arriving on `chunks` decodes to.
+fn decoded_len(codec: Compression, chunks: Receiver<Vec<u8>>) -> std::io::Result<u64> {
+    let chunks = Chunks {
+        receiver: chunks,
+        chunk: Vec::new(),
+        at: 0,
+    };
+    let mut decoder: Box<dyn Read> = match codec {
+        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(chunks)),
+        Compression::Zstd => Box::new(zstd::stream::read::Decoder::new(chunks)?),
+        Compression::None => Box::new(chunks),
+    };
+    std::io::copy(&mut decoder, &mut std::io::sink())
+}
+
+/// The chunks a channel carries, read as one stream; it ends when the sender is dropped.
+struct Chunks {
+    receiver: Receiver<Vec<u8>>,
+    chunk: Vec<u8>,
+    at: usize,
+}
+
+impl Read for Chunks {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.at == self.chunk.len() {
+            match self.receiver.recv() {
+                Ok(chunk) => {
+                    self.chunk = chunk;
+                    self.at = 0;
+                }
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.chunk.len() - self.at);
+        buf[..n].copy_from_slice(&self.chunk[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
 }
 
 /// Copy `input` into `out`; the bytes copied.
@@ -99,23 +205,6 @@ fn pump(input: File, out: &mut impl Write, src: &Path) -> Result<u64, String> {
         }
         out.write_all(&buf[..n])
             .map_err(|e| format!("cannot write the compressed copy of {}: {e}", src.display()))?;
-        len += n as u64;
-    }
-    Ok(len)
-}
-
-/// How many bytes `path` holds once decompressed; the decoder checks the checksums.
-pub fn decompressed_len(path: &Path) -> Result<u64, String> {
-    let mut reader = open(path)?;
-    let mut buf = vec![0u8; BUFFER];
-    let mut len = 0u64;
-    loop {
-        let n = reader
-            .read(&mut buf)
-            .map_err(|e| format!("cannot read back {}: {e}", path.display()))?;
-        if n == 0 {
-            break;
-        }
         len += n as u64;
     }
     Ok(len)

@@ -10,5 +10,6 @@ mod help;
 mod logging;
 mod logs;
 mod modes;
+mod restore;
 mod runbooks;
 mod tls_dns;

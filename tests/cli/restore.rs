@@ -1,0 +1,329 @@
+//! `opsbook restore`: backups and hand-made archives restored byte-identical, and hostile
+//! archives refused entry by entry with nothing written anywhere.
+
+use crate::common::Opsbook;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::Path;
+
+const CONFIG: &str =
+    "state_dir: state\nbackup:\n  destination: dest\n  sets:\n    app:\n      paths: [app]\n";
+
+fn app_tree(dir: &Path) {
+    std::fs::create_dir_all(dir.join("app/conf")).unwrap();
+    std::fs::write(dir.join("app/conf/app.yaml"), "port: 8000\n").unwrap();
+    std::fs::write(dir.join("app/run.sh"), "#!/bin/sh\necho run\n").unwrap();
+    std::fs::set_permissions(dir.join("app/run.sh"), PermissionsExt::from_mode(0o750)).unwrap();
+    let old = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_600_000_000);
+    std::fs::File::options()
+        .write(true)
+        .open(dir.join("app/conf/app.yaml"))
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
+    std::os::unix::fs::symlink("conf/app.yaml", dir.join("app/current.yaml")).unwrap();
+}
+
+fn opsbook(dir: &Path, args: &[&str]) -> crate::common::Run {
+    let mut all = vec!["--config", "ops.yaml"];
+    all.extend_from_slice(args);
+    Opsbook::new().args(all).run_in(dir)
+}
+
+#[test]
+fn a_backup_restores_byte_identical_with_modes_mtimes_and_links() {
+    let ops = Opsbook::new().file("ops.yaml", CONFIG);
+    let dir = ops.dir().to_path_buf();
+    app_tree(&dir);
+    opsbook(&dir, &["backup", "create"]).expect_exit(0);
+    opsbook(&dir, &["restore", "latest", "--to", "out"])
+        .expect_exit(0)
+        .stdout_contains("restored 2 files, 2 directories, 1 symlink into out");
+    for file in ["app/conf/app.yaml", "app/run.sh"] {
+        assert_eq!(
+            std::fs::read(dir.join("out").join(file)).unwrap(),
+            std::fs::read(dir.join(file)).unwrap()
+        );
+    }
+    let run = std::fs::metadata(dir.join("out/app/run.sh")).unwrap();
+    assert_eq!(run.mode() & 0o7777, 0o750);
+    let conf = std::fs::metadata(dir.join("out/app/conf/app.yaml")).unwrap();
+    assert_eq!(conf.mtime(), 1_600_000_000);
+    assert_eq!(
+        std::fs::read_link(dir.join("out/app/current.yaml")).unwrap(),
+        Path::new("conf/app.yaml")
+    );
+    // No staging directory is left beside the target.
+    let names: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        !names.iter().any(|n| n.contains("opsbook-restore")),
+        "{names:?}"
+    );
+}
+
+#[test]
+fn existing_files_are_kept_without_force_and_include_picks_paths() {
+    let ops = Opsbook::new().file("ops.yaml", CONFIG);
+    let dir = ops.dir().to_path_buf();
+    app_tree(&dir);
+    opsbook(&dir, &["backup", "create"]).expect_exit(0);
+    std::fs::write(dir.join("app/conf/app.yaml"), "port: 9999 # edited\n").unwrap();
+    std::fs::write(dir.join("app/new.txt"), "not in the backup\n").unwrap();
+    // Restoring over the original tree: refused file by file, nothing changed.
+    opsbook(&dir, &["restore", "latest", "--to", "."])
+        .expect_exit(1)
+        .stderr_contains("refused app/conf/app.yaml: exists on disk (--force overwrites it)")
+        .stderr_contains("nothing restored");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("app/conf/app.yaml")).unwrap(),
+        "port: 9999 # edited\n"
+    );
+    opsbook(&dir, &["restore", "latest", "--dry-run", "--force"])
+        .expect_exit(0)
+        .stdout_contains("would restore app/conf/app.yaml");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("app/conf/app.yaml")).unwrap(),
+        "port: 9999 # edited\n"
+    );
+    opsbook(
+        &dir,
+        &["restore", "latest", "--force", "--include", "app/conf/*"],
+    )
+    .expect_exit(0)
+    .stdout_contains("restored 1 file,");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("app/conf/app.yaml")).unwrap(),
+        "port: 8000\n"
+    );
+    // Files the backup does not hold are left alone.
+    assert!(dir.join("app/new.txt").exists());
+}
+
+#[test]
+fn a_tar_czf_archive_made_by_gnu_tar_restores() {
+    let ops = Opsbook::new();
+    let dir = ops.dir().to_path_buf();
+    app_tree(&dir);
+    let status = std::process::Command::new("tar")
+        .args(["-czf", "config_backup_20250115.tar.gz", "app"])
+        .current_dir(&dir)
+        .status()
+        .expect("GNU tar");
+    assert!(status.success());
+    Opsbook::new()
+        .args([
+            "restore",
+            "--archive",
+            "config_backup_20250115.tar.gz",
+            "--to",
+            "restored",
+        ])
+        .run_in(&dir)
+        .expect_exit(0)
+        .stdout_contains("restored 2 files");
+    assert_eq!(
+        std::fs::read(dir.join("restored/app/run.sh")).unwrap(),
+        std::fs::read(dir.join("app/run.sh")).unwrap()
+    );
+    let conf = std::fs::metadata(dir.join("restored/app/conf/app.yaml")).unwrap();
+    assert_eq!(conf.mtime(), 1_600_000_000);
+}
+
+/// One raw entry: name, type, link name, contents.
+type Raw<'a> = (&'a str, tar::EntryType, &'a str, &'a [u8]);
+
+/// An archive written header by header, so it can hold what no honest tool writes.
+fn hostile(entries: &[Raw]) -> Vec<u8> {
+    let mut builder = tar::Builder::new(Vec::new());
+    for (name, kind, link, data) in entries {
+        let mut header = tar::Header::new_gnu();
+        let raw = header.as_gnu_mut().unwrap();
+        raw.name[..name.len()].copy_from_slice(name.as_bytes());
+        raw.linkname[..link.len()].copy_from_slice(link.as_bytes());
+        header.set_entry_type(*kind);
+        header.set_mode(0o644);
+        header.set_size(data.len() as u64);
+        header.set_cksum();
+        builder.append(&header, *data).unwrap();
+    }
+    builder.into_inner().unwrap()
+}
+
+#[test]
+fn hostile_archives_are_refused_entry_by_entry_and_nothing_is_written() {
+    let ops = Opsbook::new();
+    let dir = ops.dir().to_path_buf();
+    let outside = dir.join("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::write(outside.join("secret"), "keep me\n").unwrap();
+    let abs = format!("{}/abs.txt", outside.display());
+    let outside_text = outside.display().to_string();
+    use tar::EntryType::*;
+    let cases: Vec<(&str, Vec<Raw>, &str)> = vec![
+        (
+            "traversal",
+            vec![("../evil.txt", Regular, "", b"pwned\n")],
+            "refused ../evil.txt: a `..` path",
+        ),
+        (
+            "absolute",
+            vec![(abs.as_str(), Regular, "", b"pwned\n")],
+            "an absolute path (would write outside the target)",
+        ),
+        (
+            "symlink-then-file",
+            vec![
+                ("link", Symlink, outside_text.as_str(), b""),
+                ("link/owned.txt", Regular, "", b"pwned\n"),
+            ],
+            "refused link/owned.txt: goes through the symlink link in the archive",
+        ),
+        (
+            "relative-symlink",
+            vec![
+                ("a/up", Symlink, "../..", b""),
+                ("a/up/owned.txt", Regular, "", b"pwned\n"),
+            ],
+            "refused a/up: symlink to ../.. leads outside the target",
+        ),
+        (
+            "hardlink-out",
+            vec![("hl", Link, "../outside/secret", b"")],
+            "refused hl: hardlink to ../outside/secret: a `..` path",
+        ),
+        (
+            "hardlink-missing",
+            vec![("hl", Link, "etc/passwd", b"")],
+            "which is not a file in the archive",
+        ),
+        (
+            "device",
+            vec![
+                ("dev/sda", Block, "", b""),
+                ("ok.txt", Regular, "", b"fine\n"),
+            ],
+            "refused dev/sda: a device file",
+        ),
+    ];
+    for (name, entries, message) in &cases {
+        let archive = dir.join(format!("{name}.tar"));
+        std::fs::write(&archive, hostile(entries)).unwrap();
+        let target = dir.join(format!("target-{name}"));
+        Opsbook::new()
+            .args(["restore", "--archive"])
+            .args([archive.to_str().unwrap(), "--to", target.to_str().unwrap()])
+            .run_in(&dir)
+            .expect_exit(1)
+            .stderr_contains(message)
+            .stderr_contains("nothing restored");
+        assert!(!target.exists(), "{name}: the target was created");
+    }
+    // Every refused entry is reported, not just the first.
+    let all: Vec<_> = cases.iter().flat_map(|(_, e, _)| e.clone()).collect();
+    std::fs::write(dir.join("all.tar"), hostile(&all)).unwrap();
+    let run = Opsbook::new()
+        .args(["restore", "--archive", "all.tar", "--to", "target-all"])
+        .run_in(&dir)
+        .expect_exit(1);
+    for (_, _, message) in &cases {
+        assert!(run.stderr.contains(message), "{message}\n{}", run.stderr);
+    }
+    // Nothing anywhere outside the targets.
+    assert!(!dir.join("evil.txt").exists());
+    assert!(!outside.join("abs.txt").exists());
+    assert!(!outside.join("owned.txt").exists());
+    assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 1);
+    assert_eq!(
+        std::fs::read_to_string(outside.join("secret")).unwrap(),
+        "keep me\n"
+    );
+    assert!(!dir.join("target-all").exists());
+}
+
+#[test]
+fn a_symlink_on_disk_in_the_target_is_not_followed() {
+    let ops = Opsbook::new();
+    let dir = ops.dir().to_path_buf();
+    std::fs::create_dir_all(dir.join("outside")).unwrap();
+    std::fs::create_dir_all(dir.join("target")).unwrap();
+    std::os::unix::fs::symlink(dir.join("outside"), dir.join("target/app")).unwrap();
+    let archive = hostile(&[("app/owned.txt", tar::EntryType::Regular, "", b"pwned\n")]);
+    std::fs::write(dir.join("a.tar"), archive).unwrap();
+    Opsbook::new()
+        .args(["restore", "--archive", "a.tar", "--to", "target", "--force"])
+        .run_in(&dir)
+        .expect_exit(1)
+        .stderr_contains("is a symlink on disk; restoring through it could write outside");
+    assert!(!dir.join("outside/owned.txt").exists());
+}
+
+#[test]
+fn a_truncated_gzip_is_refused_before_anything_is_written() {
+    let ops = Opsbook::new();
+    let dir = ops.dir().to_path_buf();
+    std::fs::create_dir_all(dir.join("data")).unwrap();
+    std::fs::write(dir.join("data/a.bin"), crate::common::noise(512 * 1024)).unwrap();
+    std::fs::write(dir.join("data/b.bin"), crate::common::noise(512 * 1024)).unwrap();
+    let status = std::process::Command::new("tar")
+        .args(["-czf", "full.tar.gz", "data"])
+        .current_dir(&dir)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let bytes = std::fs::read(dir.join("full.tar.gz")).unwrap();
+    std::fs::write(dir.join("cut.tar.gz"), &bytes[..bytes.len() * 3 / 4]).unwrap();
+    Opsbook::new()
+        .args(["restore", "--archive", "cut.tar.gz", "--to", "out"])
+        .run_in(&dir)
+        .expect_exit(1)
+        .stderr_contains("cut.tar.gz is damaged or truncated");
+    assert!(!dir.join("out").exists());
+}
+
+#[test]
+fn a_tampered_backup_is_not_restored_and_the_target_keeps_its_state() {
+    let ops = Opsbook::new().file(
+        "ops.yaml",
+        "state_dir: state\nbackup:\n  destination: dest\n  sets:\n    app:\n      paths: [app]\n      compress: gzip\n",
+    );
+    let dir = ops.dir().to_path_buf();
+    std::fs::create_dir_all(dir.join("app")).unwrap();
+    std::fs::write(dir.join("app/blob.bin"), crate::common::noise(256 * 1024)).unwrap();
+    opsbook(&dir, &["backup", "create"]).expect_exit(0);
+    let backup = std::fs::read_dir(dir.join("dest"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let archive = backup.join("data.tar.gz");
+    let mut bytes = std::fs::read(&archive).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    std::fs::write(&archive, bytes).unwrap();
+    std::fs::create_dir_all(dir.join("target/app")).unwrap();
+    std::fs::write(dir.join("target/app/blob.bin"), "old state\n").unwrap();
+    let run = Opsbook::new()
+        .env("LOG_TO_FILE", "true")
+        .env("LOG_DIR", "logs")
+        .args(["--config", "ops.yaml", "restore", "latest"])
+        .args(["--to", "target", "--force"])
+        .run_in(&dir)
+        .expect_exit(1);
+    assert!(
+        run.stderr.contains("app/blob.bin") || run.stderr.contains("damaged"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("target/app/blob.bin")).unwrap(),
+        "old state\n"
+    );
+    let audit = std::fs::read_to_string(dir.join("logs/audit.log")).unwrap();
+    assert!(
+        audit.contains("restore") && audit.contains("failed"),
+        "{audit}"
+    );
+}
