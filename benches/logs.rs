@@ -98,13 +98,28 @@ fn main() {
         let tool = peer.split_whitespace().next().unwrap();
         if available(tool) {
             let out = dir.path().join("peer.out");
-            let peer_time =
-                best(|| shell(&format!("{peer} {} > {}", master.display(), out.display())));
-            println!("{peer}: {:.3} s", peer_time.0.as_secs_f64());
+            let plain = best(|| shell(&format!("{peer} {} > {}", master.display(), out.display())));
+            println!("{peer}: {:.3} s", plain.0.as_secs_f64());
             ratio(
-                &format!("rotate {codec} / {tool}"),
+                &format!("rotate {codec} / {tool} (no fsync)"),
                 rotate.0,
-                peer_time,
+                plain,
+                f64::INFINITY,
+            );
+            // opsbook must fsync the compressed copy before removing the original; the
+            // peer is given the same durability for the target ratio.
+            let synced = best(|| {
+                shell(&format!(
+                    "{peer} {} > {o} && sync {o}",
+                    master.display(),
+                    o = out.display()
+                ))
+            });
+            println!("{peer} + sync: {:.3} s", synced.0.as_secs_f64());
+            ratio(
+                &format!("rotate {codec} / {tool} + sync"),
+                rotate.0,
+                synced,
                 1.2,
             );
         } else {

@@ -82,6 +82,35 @@ fn write_backup(
     let mut tar = tar::Builder::new(encoder);
     tar.follow_symlinks(false);
     let mut files = Vec::new();
+    if set.paths.is_empty() && set.command.0.is_empty() {
+        return Err("the set has neither `paths` nor `command`: nothing to back up".to_string());
+    }
+    // Command sources first: a failing one fails the backup before the long part.
+    let mut command_entries = Vec::new();
+    for source in &set.command.0 {
+        let dump = partial.join(format!(".{}.dump", source.file));
+        let out = std::fs::File::create(&dump)
+            .map_err(|e| format!("cannot create {}: {e}", dump.display()))?;
+        let status = super::commands::run(
+            &source.run,
+            source.shell,
+            std::process::Stdio::null(),
+            std::process::Stdio::from(out),
+            None,
+        )
+        .map_err(|e| format!("command source {}: {e}", source.file))?;
+        let entry = add_file(&mut tar, &dump, &source.member())?;
+        let _ = std::fs::remove_file(&dump);
+        command_entries.push(super::commands::CommandEntry {
+            file: source.file.clone(),
+            path: entry.path.clone(),
+            command: source.run.shown().to_string(),
+            exit_status: status,
+            size: entry.size,
+            sha256: entry.sha256.clone(),
+        });
+        files.push(entry);
+    }
     for root in &set.paths {
         let root_path = PathBuf::from(root.as_str());
         let meta = std::fs::symlink_metadata(&root_path)
@@ -137,6 +166,7 @@ fn write_backup(
         archive: set.compress.file_name().to_string(),
         archive_bytes,
         files,
+        commands: command_entries,
     };
     // Data first, manifest last: a backup without a manifest is not a backup.
     let text = serde_json::to_string_pretty(&manifest).unwrap_or_default();

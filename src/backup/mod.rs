@@ -4,8 +4,10 @@
 //! manifest last, then the directory is renamed to `ID/`.
 
 pub mod archive;
+pub mod commands;
 pub mod restore;
 pub mod retention;
+pub mod state;
 
 use crate::config::Text;
 use serde::{Deserialize, Serialize};
@@ -24,7 +26,15 @@ pub struct BackupConfig {
 #[serde(deny_unknown_fields)]
 pub struct BackupSet {
     /// Files and directories to back up.
+    #[serde(default)]
     pub paths: Vec<Text>,
+    /// Command sources (`pg_dump`, `sqlite3 DB .dump`): one, or a list.
+    #[serde(default)]
+    pub command: commands::Sources,
+    /// Run after `backup verify --restore-test` has restored into a temporary directory
+    /// (its working directory; also `$OPSBOOK_RESTORE_DIR`): row counts, smoke tests.
+    #[serde(default)]
+    pub verify: Option<commands::Program>,
     /// Globs of names or paths left out (`*.pyc`, `__pycache__`, `.git`).
     #[serde(default)]
     pub exclude: Vec<String>,
@@ -73,6 +83,9 @@ pub struct Manifest {
     pub archive: String,
     pub archive_bytes: u64,
     pub files: Vec<FileEntry>,
+    /// Command sources; their files are also in `files`.
+    #[serde(default)]
+    pub commands: Vec<commands::CommandEntry>,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]

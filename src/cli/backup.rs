@@ -4,7 +4,6 @@ use super::{Session, check_context};
 use crate::backup::{self, archive, restore};
 use crate::lock::Lock;
 use clap::{Args, Subcommand, ValueEnum};
-use std::collections::BTreeMap;
 
 #[derive(Debug, Subcommand)]
 pub enum BackupCommand {
@@ -37,6 +36,10 @@ pub struct VerifyArgs {
     /// With `latest`: the newest backup of this set
     #[arg(long)]
     pub set: Option<String>,
+    /// Also restore into a temporary directory and run the set's `verify` command there
+    /// (command sources go to their `test_restore` command)
+    #[arg(long)]
+    pub restore_test: bool,
 }
 
 #[derive(Debug, Args)]
@@ -68,24 +71,6 @@ pub struct RestoreArgs {
 enum ListFormat {
     Text,
     Json,
-}
-
-/// Per set: the id and time of the last backup that passed verification.
-type Verified = BTreeMap<String, (String, String)>;
-
-fn verified_path(session: &Session) -> std::path::PathBuf {
-    session
-        .loaded
-        .config
-        .state_dir()
-        .join("backup-verified.json")
-}
-
-fn load_verified(session: &Session) -> Verified {
-    std::fs::read_to_string(verified_path(session))
-        .ok()
-        .and_then(|t| serde_json::from_str(&t).ok())
-        .unwrap_or_default()
 }
 
 /// Creating and pruning one set never overlap: one lock per set (exit 75).
@@ -125,7 +110,12 @@ pub fn exec(command: &BackupCommand, session: &Session) -> anyhow::Result<u8> {
         }
         BackupCommand::List { set } => {
             let format = session.format(ListFormat::Text)?;
-            let verified = load_verified(session);
+            let records = backup::state::load(&session.loaded.config.state_dir());
+            let verified = |m: &backup::Manifest| {
+                records
+                    .get(&m.set)
+                    .is_some_and(|r| r.verified_id.as_deref() == Some(m.id.as_str()))
+            };
             let backups: Vec<_> = backup::list(&dest)
                 .into_iter()
                 .filter(|m| set.as_ref().is_none_or(|s| &m.set == s))
@@ -138,7 +128,7 @@ pub fn exec(command: &BackupCommand, session: &Session) -> anyhow::Result<u8> {
                             serde_json::json!({
                                 "id": m.id, "set": m.set, "created": m.created,
                                 "bytes": m.archive_bytes, "files": m.files.len(),
-                                "verified": verified.get(&m.set).is_some_and(|(id, _)| *id == m.id),
+                                "verified": verified(m),
                             })
                         })
                         .collect();
@@ -148,11 +138,7 @@ pub fn exec(command: &BackupCommand, session: &Session) -> anyhow::Result<u8> {
                 ListFormat::Text => {
                     let mut out = String::new();
                     for m in &backups {
-                        let mark = if verified.get(&m.set).is_some_and(|(id, _)| *id == m.id) {
-                            "verified"
-                        } else {
-                            ""
-                        };
+                        let mark = if verified(m) { "verified" } else { "" };
                         out.push_str(&format!(
                             "{}  {}  {}  {:>12} bytes  {:>6} files  {mark}\n",
                             m.id,
@@ -217,17 +203,44 @@ pub fn exec(command: &BackupCommand, session: &Session) -> anyhow::Result<u8> {
                 })?;
             let problems = archive::verify(&dest.join(&manifest.id), manifest);
             if problems.is_empty() {
-                let mut verified = load_verified(session);
-                let now = check_context()?.clock.now().to_string();
-                verified.insert(manifest.set.clone(), (manifest.id.clone(), now));
-                let text = serde_json::to_string_pretty(&verified).unwrap_or_default();
-                crate::fsutil::write_atomically(&verified_path(session), text.as_bytes())
-                    .map_err(anyhow::Error::msg)?;
-                session.printer.human(&format!(
+                let drilled = if args.restore_test {
+                    let set = config.sets.get(&manifest.set);
+                    match drill(&dest, manifest, set) {
+                        Ok(done) => Some(done),
+                        Err(e) => {
+                            session
+                                .printer
+                                .error(&format!("{}: restore test: {e}", manifest.id));
+                            crate::logging::audit::record(
+                                "backup.drill",
+                                "failed",
+                                Some(&manifest.id),
+                            );
+                            return Ok(1);
+                        }
+                    }
+                } else {
+                    None
+                };
+                let now = check_context()?.clock.now();
+                backup::state::record(
+                    &session.loaded.config.state_dir(),
+                    &manifest.set,
+                    &manifest.id,
+                    now,
+                    drilled.is_some(),
+                )
+                .map_err(anyhow::Error::msg)?;
+                let mut out = format!(
                     "{}: verified, {} files match the manifest\n",
                     manifest.id,
                     manifest.files.len()
-                ));
+                );
+                if let Some(done) = drilled {
+                    crate::logging::audit::record("backup.drill", "ok", Some(&manifest.id));
+                    out.push_str(&format!("{}: restore test passed: {done}\n", manifest.id));
+                }
+                session.printer.human(&out);
                 return Ok(0);
             }
             for problem in &problems {
@@ -254,6 +267,7 @@ pub fn restore(args: &RestoreArgs, session: &Session) -> anyhow::Result<u8> {
         force: args.force,
         dry_run: args.dry_run,
     };
+    let mut sources: Vec<&backup::commands::CommandSource> = Vec::new();
     let (label, outcome) = if let Some(file) = &args.archive {
         if !file.is_file() {
             return Err(crate::Error::Usage(format!("no archive {}", file.display())).into());
@@ -273,10 +287,17 @@ pub fn restore(args: &RestoreArgs, session: &Session) -> anyhow::Result<u8> {
         })?;
         let _lock = lock_set(&session.loaded.config.state_dir(), &manifest.set)?;
         let archive = dest.join(&manifest.id).join(&manifest.archive);
-        let outcome = restore::restore(&archive, Some(manifest), &[], &options);
+        // Dumps whose set has a restore command go to it; others restore as files.
+        sources = config
+            .sets
+            .get(&manifest.set)
+            .map(|s| s.command.0.iter().filter(|c| c.restore.is_some()).collect())
+            .unwrap_or_default();
+        let dumps: Vec<String> = sources.iter().map(|c| c.member()).collect();
+        let outcome = restore::restore(&archive, Some(manifest), &dumps, &options);
         (manifest.id.clone(), outcome)
     };
-    let outcome = match outcome {
+    let mut outcome = match outcome {
         Ok(outcome) => outcome,
         Err(e) => {
             crate::logging::audit::record("restore", "failed", Some(&format!("{label}: {e}")));
@@ -297,10 +318,21 @@ pub fn restore(args: &RestoreArgs, session: &Session) -> anyhow::Result<u8> {
         return Ok(1);
     }
     let to = args.to.display();
+    let restore_command = |member: &str| {
+        sources
+            .iter()
+            .find(|c| c.member() == member)
+            .and_then(|c| c.restore.as_ref().map(|r| (r, c.shell)))
+    };
     if args.dry_run {
         let mut out = String::new();
         for path in &outcome.restored {
-            out.push_str(&format!("would restore {path}\n"));
+            match restore_command(path) {
+                Some((command, _)) => {
+                    out.push_str(&format!("would run `{}` < {path}\n", command.shown()));
+                }
+                None => out.push_str(&format!("would restore {path}\n")),
+            }
         }
         out.push_str(&format!(
             "{label}: would restore {} into {to}\n",
@@ -309,9 +341,37 @@ pub fn restore(args: &RestoreArgs, session: &Session) -> anyhow::Result<u8> {
         session.printer.human(&out);
         return Ok(0);
     }
-    let what = format!("{label}: restored {} into {to}", counts(&outcome));
-    crate::logging::audit::record("restore", "ok", Some(&what));
-    session.printer.human(&format!("{what}\n"));
+    let mut out = format!("{label}: restored {} into {to}\n", counts(&outcome));
+    for (member, file) in &outcome.dumps {
+        let Some((command, shell)) = restore_command(member) else {
+            continue;
+        };
+        let ran = std::fs::File::open(file)
+            .map_err(|e| format!("cannot read {}: {e}", file.display()))
+            .and_then(|stdin| {
+                backup::commands::run(
+                    command,
+                    shell,
+                    stdin.into(),
+                    std::process::Stdio::null(),
+                    None,
+                )
+            });
+        if let Err(e) = ran {
+            let what = format!("{label}: restoring {member}: {e}");
+            crate::logging::audit::record("restore", "failed", Some(&what));
+            session.printer.human(&out);
+            session.printer.error(&what);
+            return Ok(1);
+        }
+        out.push_str(&format!(
+            "{label}: {member} restored by `{}`\n",
+            command.shown()
+        ));
+    }
+    outcome.finish();
+    crate::logging::audit::record("restore", "ok", Some(out.trim_end()));
+    session.printer.human(&out);
     Ok(0)
 }
 
@@ -324,4 +384,73 @@ fn counts(outcome: &restore::Outcome) -> String {
         plural(outcome.dirs, "directory", "directories"),
         plural(outcome.links, "symlink", "symlinks")
     )
+}
+
+/// `backup verify --restore-test`: restore into a temporary directory, feed each command
+/// source's dump to its `test_restore` command (the dump stays a file there otherwise),
+/// then run the set's `verify` command in that directory. What was done, on success.
+fn drill(
+    dest: &std::path::Path,
+    manifest: &backup::Manifest,
+    set: Option<&backup::BackupSet>,
+) -> Result<String, String> {
+    let temp = tempfile::Builder::new()
+        .prefix("opsbook-restore-test-")
+        .tempdir()
+        .map_err(|e| format!("cannot create a temporary directory: {e}"))?;
+    let to = temp.path().join("restored");
+    let sources: Vec<&backup::commands::CommandSource> = set
+        .map(|s| {
+            s.command
+                .0
+                .iter()
+                .filter(|c| c.test_restore.is_some())
+                .collect()
+        })
+        .unwrap_or_default();
+    let dumps: Vec<String> = sources.iter().map(|c| c.member()).collect();
+    let options = restore::Options {
+        to: to.clone(),
+        include: None,
+        force: false,
+        dry_run: false,
+    };
+    let archive = dest.join(&manifest.id).join(&manifest.archive);
+    let mut outcome = restore::restore(&archive, Some(manifest), &dumps, &options)?;
+    if let Some(refused) = outcome.refused.first() {
+        return Err(format!("refused {refused}"));
+    }
+    let mut done = vec![format!("{} files restored", outcome.files)];
+    for (member, file) in &outcome.dumps {
+        let Some(source) = sources.iter().find(|c| &c.member() == member) else {
+            continue;
+        };
+        let Some(command) = &source.test_restore else {
+            continue;
+        };
+        let stdin = std::fs::File::open(file)
+            .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+        backup::commands::run(
+            command,
+            source.shell,
+            stdin.into(),
+            std::process::Stdio::null(),
+            Some(&to),
+        )?;
+        done.push(format!("{member} fed to `{}`", command.shown()));
+    }
+    outcome.finish();
+    if let Some(verify) = set.and_then(|s| s.verify.as_ref()) {
+        let mut cmd = backup::commands::command(&verify.run, verify.shell)?;
+        let status = cmd
+            .current_dir(&to)
+            .env("OPSBOOK_RESTORE_DIR", &to)
+            .status()
+            .map_err(|e| format!("cannot run `{}`: {e}", verify.run.shown()))?;
+        if !status.success() {
+            return Err(format!("`{}` failed ({status})", verify.run.shown()));
+        }
+        done.push(format!("`{}` passed", verify.run.shown()));
+    }
+    Ok(done.join(", "))
 }

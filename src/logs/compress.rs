@@ -1,11 +1,13 @@
 //! Compression that never leaves a truncated file in place of an original: the compressed
-//! copy is written under a temporary name, fsynced, renamed into place, then read back in
-//! full and its SHA-256 compared with what was written, before the original is removed.
-//! While the encoder writes, a second thread decodes the same bytes (gzip's CRC-32 and
-//! zstd's frame checksum are checked by the decoders) and counts them against the
-//! original's length, so the check costs a core that compression leaves idle, not a second
-//! pass. Memory stays bounded whatever the file size: everything streams through 1 MiB
-//! buffers and a channel of at most `IN_FLIGHT` chunks.
+//! copy is written under a temporary name, fsynced, renamed into place, then its cached
+//! pages are dropped and it is read back in full from the device, its SHA-256 compared
+//! with what was written, before the original is removed.
+//! gzip's encoder is single-threaded, so a second thread also decodes the stream as it is
+//! written (checking its CRC-32) and counts it against the original's length, on a core
+//! that would otherwise idle. zstd's encoder already uses every core; decoding too would
+//! cost ~40% more time, so its stream is checked by the read-back (and carries a frame
+//! checksum any later `zstdcat` verifies). Memory stays bounded whatever the file size:
+//! everything streams through 1 MiB buffers and a channel of at most `IN_FLIGHT` chunks.
 
 use super::set::Compression;
 use sha2::{Digest, Sha256};
@@ -38,7 +40,10 @@ pub fn compress(src: &Path, codec: Compression) -> Result<PathBuf, String> {
         }
     };
     let on_disk = File::open(&dst)
-        .and_then(|file| crate::digest::sha256_of(BufReader::with_capacity(BUFFER, file)))
+        .and_then(|file| {
+            drop_cached_pages(&file);
+            crate::digest::sha256_of(BufReader::with_capacity(BUFFER, file))
+        })
         .map_err(|e| format!("cannot read back {}: {e}", dst.display()));
     match on_disk {
         Ok(back) if back == written => {}
@@ -74,13 +79,18 @@ fn write_compressed(src: &Path, temp: &Path, codec: Compression) -> Result<(u64,
         let _ = out.set_permissions(meta.permissions());
     }
     let failed = |e: std::io::Error| format!("cannot write {}: {e}", temp.display());
-    let (sender, receiver) = sync_channel(IN_FLIGHT);
-    let decoder = std::thread::spawn(move || decoded_len(codec, receiver));
+    let (sender, decoder) = if codec == Compression::Gzip {
+        let (sender, receiver) = sync_channel(IN_FLIGHT);
+        let decoder = std::thread::spawn(move || decoded_len(codec, receiver));
+        (Some(sender), Some(decoder))
+    } else {
+        (None, None)
+    };
     let tee = Tee {
         out: BufWriter::with_capacity(BUFFER, out),
         hasher: Sha256::new(),
         len: 0,
-        check: Some(sender),
+        check: sender,
     };
     let encoded = match codec {
         Compression::Gzip => {
@@ -110,6 +120,9 @@ fn write_compressed(src: &Path, temp: &Path, codec: Compression) -> Result<(u64,
     drop(check);
     let file = out.into_inner().map_err(|e| failed(e.into_error()))?;
     file.sync_all().map_err(failed)?;
+    let Some(decoder) = decoder else {
+        return Ok((compressed, crate::digest::hex(&hasher.finalize())));
+    };
     let decoded = decoder
         .join()
         .map_err(|_| format!("the check of {} stopped", temp.display()))?
@@ -122,6 +135,17 @@ fn write_compressed(src: &Path, temp: &Path, codec: Compression) -> Result<(u64,
         ));
     }
     Ok((compressed, crate::digest::hex(&hasher.finalize())))
+}
+
+/// Ask the kernel to forget `file`'s cached pages (it was fsynced), so that reading it back
+/// reads what the device holds, not what the page cache still remembers.
+fn drop_cached_pages(file: &File) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: a plain advisory call on a file descriptor this function borrows; it reads
+    // and writes no memory of ours.
+    unsafe {
+        libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED);
+    }
 }
 
 /// Writes to the file, hashing the bytes and handing a copy to the decoder thread.

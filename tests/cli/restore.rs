@@ -327,3 +327,147 @@ fn a_tampered_backup_is_not_restored_and_the_target_keeps_its_state() {
         "{audit}"
     );
 }
+
+#[test]
+fn postgres_is_backed_up_with_pg_dump_and_restored_with_psql() {
+    let pg = crate::common::postgres::Postgres::start();
+    pg.sql("postgres", "CREATE DATABASE app");
+    pg.sql("postgres", "CREATE DATABASE app_drill");
+    pg.sql(
+        "app",
+        "CREATE TABLE users (id int PRIMARY KEY, name text); \
+         INSERT INTO users SELECT g, 'user' || g FROM generate_series(1, 250) g; \
+         CREATE TABLE orders (id int, user_id int); \
+         INSERT INTO orders SELECT g, g % 250 + 1 FROM generate_series(1, 1000) g;",
+    );
+    // The password is a secret (from the environment): it must never be shown.
+    let url = |db: &str| {
+        format!(
+            "postgresql://postgres:${{DB_PASSWORD}}@127.0.0.1:{}/{db}",
+            pg.port
+        )
+    };
+    let config = format!(
+        "state_dir: state\nbackup:\n  destination: dest\n  sets:\n    db:\n      command:\n        run: \"pg_dump --clean --if-exists {app}\"\n        restore: \"psql -X -q -v ON_ERROR_STOP=1 {app}\"\n        test_restore: \"psql -X -q -v ON_ERROR_STOP=1 {drill}\"\n        file: app.sql\n      verify:\n        run: \"test $(psql -X -tA -c 'SELECT count(*) FROM users' {drill}) -eq 250\"\n        shell: true\n",
+        app = url("app"),
+        drill = url("app_drill"),
+    );
+    let ops = Opsbook::new().file("ops.yaml", &config);
+    let dir = ops.dir().to_path_buf();
+    let run = |args: &[&str]| {
+        let mut all = vec!["--config", "ops.yaml"];
+        all.extend_from_slice(args);
+        Opsbook::new()
+            .env("DB_PASSWORD", "canary-pg-secret")
+            .args(all)
+            .run_in(&dir)
+    };
+    let created = run(&["backup", "create"]).expect_exit(0);
+    let backup = std::fs::read_dir(dir.join("dest"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let manifest = std::fs::read_to_string(backup.join("manifest.json")).unwrap();
+    let parsed: serde_json::Value = serde_json::from_str(&manifest).unwrap();
+    assert_eq!(parsed["commands"][0]["file"], "app.sql");
+    assert_eq!(parsed["commands"][0]["exit_status"], 0);
+    assert_eq!(parsed["commands"][0]["path"], "commands/app.sql");
+    pg.sql(
+        "app",
+        "DROP TABLE users CASCADE; DELETE FROM orders WHERE id > 10",
+    );
+    let restored = run(&["restore", "latest", "--to", "unused"])
+        .expect_exit(0)
+        .stdout_contains("commands/app.sql restored by `psql");
+    assert_eq!(pg.sql("app", "SELECT count(*) FROM users"), "250");
+    assert_eq!(pg.sql("app", "SELECT count(*) FROM orders"), "1000");
+    // The drill restores into the isolated database and counts rows there.
+    let drilled = run(&["backup", "verify", "latest", "--restore-test"])
+        .expect_exit(0)
+        .stdout_contains("restore test passed")
+        .stdout_contains("passed");
+    assert_eq!(pg.sql("app_drill", "SELECT count(*) FROM orders"), "1000");
+    let records = std::fs::read_to_string(dir.join("state/backup-verified.json")).unwrap();
+    assert!(records.contains("drilled_at"), "{records}");
+    for text in [
+        &created.stdout,
+        &created.stderr,
+        &restored.stdout,
+        &drilled.stdout,
+        &manifest,
+    ] {
+        assert!(!text.contains("canary-pg-secret"), "{text}");
+    }
+    // A drill whose check fails is a failed verification, and not recorded.
+    pg.sql("app", "DELETE FROM users WHERE id > 100");
+    run(&["backup", "create"]).expect_exit(0);
+    run(&["backup", "verify", "latest", "--restore-test"])
+        .expect_exit(1)
+        .stderr_contains("restore test: `test $(psql");
+}
+
+#[test]
+fn sqlite_dumps_restore_and_a_failing_command_source_fails_the_whole_backup() {
+    let ops = Opsbook::new().file(
+        "ops.yaml",
+        "state_dir: state\nbackup:\n  destination: dest\n  sets:\n    db:\n      paths: [conf]\n      command: { run: \"sqlite3 app.db .dump\", restore: \"sqlite3 app.db\", file: app.sql }\n    broken:\n      paths: [conf]\n      command:\n        run: \"echo half a dump; echo disk full >&2; exit 3\"\n        shell: true\n        file: broken.sql\n",
+    );
+    let dir = ops.dir().to_path_buf();
+    std::fs::create_dir_all(dir.join("conf")).unwrap();
+    std::fs::write(dir.join("conf/app.yaml"), "db: app.db\n").unwrap();
+    let sqlite = |sql: &str| {
+        let out = std::process::Command::new("sqlite3")
+            .arg(dir.join("app.db"))
+            .arg(sql)
+            .output()
+            .expect("sqlite3 (apt install sqlite3)");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    sqlite(
+        "CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT); WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 500) INSERT INTO items SELECT i, 'item ' || i FROM n;",
+    );
+    opsbook(&dir, &["backup", "create", "db"]).expect_exit(0);
+    opsbook(&dir, &["backup", "create", "broken"])
+        .expect_exit(1)
+        .stderr_contains("command source broken.sql: `echo half a dump; echo disk full >&2; exit 3` exited with 3: disk full");
+    // Nothing of the failed backup is visible or left behind.
+    let names: Vec<_> = std::fs::read_dir(dir.join("dest"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names.len(), 1, "{names:?}");
+    assert!(names[0].starts_with("db-"), "{names:?}");
+    std::fs::remove_file(dir.join("app.db")).unwrap();
+    opsbook(
+        &dir,
+        &[
+            "restore",
+            "latest",
+            "--set",
+            "db",
+            "--to",
+            "restored",
+            "--dry-run",
+        ],
+    )
+    .expect_exit(0)
+    .stdout_contains("would run `sqlite3 app.db` < commands/app.sql");
+    assert!(!dir.join("app.db").exists());
+    opsbook(
+        &dir,
+        &["restore", "latest", "--set", "db", "--to", "restored"],
+    )
+    .expect_exit(0)
+    .stdout_contains("restored 1 file, 1 directory");
+    assert_eq!(sqlite("SELECT count(*) FROM items"), "500");
+    assert!(dir.join("restored/conf/app.yaml").exists());
+    // The dump went to sqlite3, not into the target.
+    assert!(!dir.join("restored/commands").exists());
+}

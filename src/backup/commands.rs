@@ -1,0 +1,173 @@
+//! Command sources (`pg_dump`, `sqlite3 DB .dump`): programs whose stdout is stored in the
+//! backup as a file, and their restore commands, fed that file on stdin. No shell unless
+//! the source says `shell: true`.
+
+use crate::config::Text;
+use serde::{Deserialize, Serialize};
+use std::io::Read;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+/// The most of a command's stderr kept for its error message.
+const STDERR_TAIL: usize = 4096;
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommandSource {
+    /// The program whose stdout is backed up (`pg_dump ${DATABASE_URL}`).
+    pub run: Text,
+    /// The program that restores it, given the file on stdin (`psql ${DATABASE_URL}`).
+    #[serde(default)]
+    pub restore: Option<Text>,
+    /// What `backup verify --restore-test` feeds the file to instead (an isolated
+    /// database); without it the drill leaves the file for the set's `verify` command.
+    #[serde(default)]
+    pub test_restore: Option<Text>,
+    /// The file's name in the backup (stored as `commands/FILE`).
+    pub file: String,
+    /// Run through `sh -c` (pipes, redirections); otherwise split as a shell would, no shell.
+    #[serde(default)]
+    pub shell: bool,
+}
+
+impl CommandSource {
+    /// The path of this source's file inside the archive.
+    pub fn member(&self) -> String {
+        format!("commands/{}", self.file)
+    }
+}
+
+/// One command source, as the manifest records it.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
+pub struct CommandEntry {
+    pub file: String,
+    /// The path inside the archive.
+    pub path: String,
+    /// The command as configured, secrets masked.
+    pub command: String,
+    pub exit_status: i32,
+    pub size: u64,
+    pub sha256: String,
+}
+
+/// `command:` takes one source or a list.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Sources(pub Vec<CommandSource>);
+
+impl<'de> Deserialize<'de> for Sources {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum OneOrMany {
+            One(CommandSource),
+            Many(Vec<CommandSource>),
+        }
+        Ok(Sources(match OneOrMany::deserialize(deserializer)? {
+            OneOrMany::One(one) => vec![one],
+            OneOrMany::Many(many) => many,
+        }))
+    }
+}
+
+/// A program to run: a string, or `{ run: …, shell: true }`.
+#[derive(Clone, Debug, Serialize)]
+pub struct Program {
+    pub run: Text,
+    pub shell: bool,
+}
+
+impl<'de> Deserialize<'de> for Program {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Full {
+            run: Text,
+            #[serde(default)]
+            shell: bool,
+        }
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Plain(Text),
+            Full(Full),
+        }
+        Ok(match Raw::deserialize(deserializer)? {
+            Raw::Plain(run) => Program { run, shell: false },
+            Raw::Full(f) => Program {
+                run: f.run,
+                shell: f.shell,
+            },
+        })
+    }
+}
+
+/// The process for `text`: split into words as a POSIX shell would, or `sh -c` with `shell`.
+pub fn command(text: &Text, shell: bool) -> Result<Command, String> {
+    if shell {
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c").arg(text.as_str());
+        return Ok(cmd);
+    }
+    let words = shlex::split(text.as_str())
+        .filter(|w| !w.is_empty())
+        .ok_or_else(|| {
+            format!(
+                "cannot split `{}` into words (unbalanced quotes?)",
+                text.shown()
+            )
+        })?;
+    let mut cmd = Command::new(&words[0]);
+    cmd.args(&words[1..]);
+    Ok(cmd)
+}
+
+/// Run `text` with `stdin` and `stdout` as given; an error names the command (masked),
+/// its exit status and the end of its stderr. The exit status when it succeeded.
+pub fn run(
+    text: &Text,
+    shell: bool,
+    stdin: Stdio,
+    stdout: Stdio,
+    dir: Option<&Path>,
+) -> Result<i32, String> {
+    let mut cmd = command(text, shell)?;
+    cmd.stdin(stdin).stdout(stdout).stderr(Stdio::piped());
+    if let Some(dir) = dir {
+        cmd.current_dir(dir);
+    }
+    let shown = text.shown();
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| format!("cannot run `{shown}`: {e}"))?;
+    let mut stderr = Vec::new();
+    if let Some(mut pipe) = child.stderr.take() {
+        let mut buf = [0u8; 8192];
+        // Read it all (a full pipe would stall the command), keeping the end.
+        while let Ok(n) = pipe.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            stderr.extend_from_slice(&buf[..n]);
+            if stderr.len() > 2 * STDERR_TAIL {
+                stderr.drain(..stderr.len() - STDERR_TAIL);
+            }
+        }
+    }
+    let status = child
+        .wait()
+        .map_err(|e| format!("cannot wait for `{shown}`: {e}"))?;
+    if status.success() {
+        return Ok(0);
+    }
+    let tail = String::from_utf8_lossy(&stderr[stderr.len().saturating_sub(STDERR_TAIL)..]);
+    let tail = crate::redact::mask(tail.trim());
+    let how = match status.code() {
+        Some(code) => format!("exited with {code}"),
+        None => "was killed by a signal".to_string(),
+    };
+    Err(if tail.is_empty() {
+        format!("`{shown}` {how}")
+    } else {
+        format!("`{shown}` {how}: {tail}")
+    })
+}

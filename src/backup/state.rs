@@ -1,0 +1,49 @@
+//! What `backup verify` records per set (`STATE_DIR/backup-verified.json`): the last
+//! backup that passed verification and the last that passed a restore drill, with when.
+//! The `backup` step reads it to catch drills that stopped.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+pub struct Record {
+    pub verified_id: Option<String>,
+    pub verified_at: Option<String>,
+    pub drilled_id: Option<String>,
+    pub drilled_at: Option<String>,
+}
+
+pub type Records = BTreeMap<String, Record>;
+
+pub fn path(state_dir: &Path) -> PathBuf {
+    state_dir.join("backup-verified.json")
+}
+
+/// The records; none when the file is missing or unreadable (nothing verified yet).
+pub fn load(state_dir: &Path) -> Records {
+    std::fs::read_to_string(path(state_dir))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default()
+}
+
+/// Record a passed verification (and drill, with `drilled`) of `id` of `set`.
+pub fn record(
+    state_dir: &Path,
+    set: &str,
+    id: &str,
+    at: jiff::Timestamp,
+    drilled: bool,
+) -> Result<(), String> {
+    let mut records = load(state_dir);
+    let entry = records.entry(set.to_string()).or_default();
+    entry.verified_id = Some(id.to_string());
+    entry.verified_at = Some(at.to_string());
+    if drilled {
+        entry.drilled_id = Some(id.to_string());
+        entry.drilled_at = Some(at.to_string());
+    }
+    let text = serde_json::to_string_pretty(&records).unwrap_or_default();
+    crate::fsutil::write_atomically(&path(state_dir), text.as_bytes())
+}
