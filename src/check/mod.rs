@@ -4,6 +4,7 @@
 //! and later the runbook loader).
 
 mod application;
+pub mod backup;
 pub mod command;
 pub mod cpu;
 pub mod disk;
@@ -187,6 +188,11 @@ pub enum Data {
         path: String,
         size_bytes: u64,
     },
+    Backup {
+        set: String,
+        newest_age_seconds: Option<u64>,
+        drill_age_seconds: Option<u64>,
+    },
     Directory {
         path: String,
         entries: u64,
@@ -245,6 +251,8 @@ pub struct Context {
     pub clock: Arc<dyn Clock>,
     /// Whether a `manual` step can ask a person.
     pub interaction: Interaction,
+    /// The loaded configuration (backup steps read their destination and records).
+    pub config: Arc<crate::config::Config>,
 }
 
 /// Who answers a `manual` step.
@@ -278,6 +286,7 @@ impl Context {
             resources: Arc::new(resources::SystemResources),
             clock: Arc::new(SystemClock),
             interaction: Interaction::None,
+            config: Arc::default(),
         }
     }
 }

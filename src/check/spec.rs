@@ -1,6 +1,7 @@
 //! The step schema shared by `health.endpoints` and runbooks: a `name`, exactly one kind,
 //! and the run options. This is the one place step kinds are registered.
 
+use super::backup::{BackupCheck, BackupSpec};
 use super::command::{CommandCheck, CommandSpec};
 use super::cpu::CpuSpec;
 use super::disk::DiskSpec;
@@ -44,6 +45,7 @@ pub enum KindSpec {
     Load(LoadSpec),
     Command(CommandSpec),
     File(FileSpec),
+    Backup(BackupSpec),
     LogErrors(LogErrorsSpec),
     Manual(Text),
     Process(ProcessSpec),
@@ -78,7 +80,7 @@ pub struct StepOptions {
 }
 
 /// Every kind's key, for "exactly one of" messages.
-pub const KINDS: [&str; 17] = [
+pub const KINDS: [&str; 18] = [
     "http",
     "tcp",
     "tls_cert",
@@ -90,6 +92,7 @@ pub const KINDS: [&str; 17] = [
     "load",
     "command",
     "file",
+    "backup",
     "log_errors",
     "manual",
     "process",
@@ -123,6 +126,7 @@ struct Raw {
     load: Option<LoadSpec>,
     command: Option<CommandSpec>,
     file: Option<FileSpec>,
+    backup: Option<BackupSpec>,
     log_errors: Option<LogErrorsSpec>,
     manual: Option<Text>,
     process: Option<ProcessSpec>,
@@ -157,6 +161,7 @@ impl Raw {
         add(self.load.map(KindSpec::Load));
         add(self.command.map(KindSpec::Command));
         add(self.file.map(KindSpec::File));
+        add(self.backup.map(KindSpec::Backup));
         add(self.log_errors.map(KindSpec::LogErrors));
         add(self.manual.map(KindSpec::Manual));
         add(self.process.map(KindSpec::Process));
@@ -286,6 +291,7 @@ impl StepSpec {
                 },
             ),
             KindSpec::File(spec) => Step::new(name, FileCheck { spec: spec.clone() }),
+            KindSpec::Backup(spec) => Step::new(name, BackupCheck { spec: spec.clone() }),
             KindSpec::LogErrors(spec) => Step::new(name, LogErrorsCheck { spec: spec.clone() }),
             KindSpec::Manual(prompt) => Step::new(
                 name,
@@ -317,6 +323,7 @@ impl StepSpec {
             KindSpec::Load(_) => "load",
             KindSpec::Command(_) => "command",
             KindSpec::File(_) => "file",
+            KindSpec::Backup(_) => "backup",
             KindSpec::LogErrors(_) => "log_errors",
             KindSpec::Manual(_) => "manual",
             KindSpec::Process(_) => "process",

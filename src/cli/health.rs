@@ -34,7 +34,8 @@ pub struct HealthArgs {
 
 pub fn exec(args: &HealthArgs, session: &Session) -> anyhow::Result<u8> {
     let format = session.format(Format::Text)?;
-    let ctx = check_context()?;
+    let mut ctx = check_context()?;
+    ctx.config = std::sync::Arc::new(session.loaded.config.clone());
     let mut config = session.loaded.config.health.clone();
     if let Some(n) = args.concurrency {
         config.concurrency = usize::from(n);

@@ -234,6 +234,7 @@ fn kind_schema(kind: &str, generator: &mut SchemaGenerator) -> Schema {
         "load" => generator.subschema_for::<LoadSpec>(),
         "command" => generator.subschema_for::<CommandSpec>(),
         "file" => generator.subschema_for::<FileSpec>(),
+        "backup" => generator.subschema_for::<crate::check::backup::BackupSpec>(),
         "log_errors" => generator.subschema_for::<LogErrorsSpec>(),
         "manual" => {
             json_schema!({ "type": "string", "description": "the question a person confirms" })

@@ -279,3 +279,56 @@ fn verifying_an_unknown_backup_points_at_the_list() {
             "no backup \"config-19990101T000000Z\" in dest (`opsbook backup list` shows the ids)",
         );
 }
+
+#[test]
+fn a_backup_step_fails_when_backups_or_drills_stop() {
+    let opsbook = tree(Opsbook::new())
+        .file("ops.yaml", &config("zstd"))
+        .file(
+            "check.yaml",
+            "name: backups\nsteps:\n  - name: config backups\n    backup: { set: config, max_age: 26h, max_drill_age: 8d }\n",
+        );
+    let dir = opsbook.dir().to_path_buf();
+    let at = |now: &str, args: &[&str]| {
+        let mut all = vec!["--config", "ops.yaml"];
+        all.extend_from_slice(args);
+        Opsbook::new()
+            .env("OPSBOOK_NOW", now)
+            .args(all)
+            .run_in(&dir)
+    };
+    at("2026-01-10T00:00:00Z", &["run", "check.yaml"])
+        .expect_exit(2)
+        .stdout_contains("no backup of set config");
+    at("2026-01-10T00:00:00Z", &["backup", "create"]).expect_exit(0);
+    at("2026-01-10T12:00:00Z", &["run", "check.yaml"])
+        .expect_exit(2)
+        .stdout_contains(
+            "newest backup of config is 12h old, but it has never passed a restore test",
+        );
+    at(
+        "2026-01-10T12:00:00Z",
+        &["backup", "verify", "latest", "--restore-test"],
+    )
+    .expect_exit(0)
+    .stdout_contains("restore test passed: 2 files restored");
+    let run = at(
+        "2026-01-11T00:00:00Z",
+        &["run", "check.yaml", "--format", "json"],
+    )
+    .expect_exit(0);
+    let report = run.json();
+    let step = &report["checks"]["config backups"];
+    assert_eq!(step["severity"], "ok", "{report}");
+    assert_eq!(step["newest_age_seconds"], 86400);
+    assert_eq!(step["drill_age_seconds"], 43200);
+    // The backup job silently stopped: a day and a half later it is critical.
+    at("2026-01-11T12:00:01Z", &["run", "check.yaml"])
+        .expect_exit(2)
+        .stdout_contains("is 1day 12h 1s old, more than 1day 2h");
+    // The drills stopped: backups go on, the last drill ages out.
+    at("2026-01-19T00:00:00Z", &["backup", "create"]).expect_exit(0);
+    at("2026-01-19T01:00:00Z", &["run", "check.yaml"])
+        .expect_exit(2)
+        .stdout_contains("the last passed restore test is 8days 13h old, more than 8days");
+}

@@ -1,0 +1,121 @@
+//! `backup`: the newest backup of a set is no older than `max_age`, and (with
+//! `max_drill_age`) its last passed restore test no older than that — so `health` catches
+//! a backup job, or a drill, that silently stopped.
+
+use super::{BoxFuture, Check, Context, Data, Outcome, Status};
+use crate::config::Duration;
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BackupSpec {
+    /// A set of config `backup.sets`.
+    pub set: String,
+    /// The newest backup may be at most this old (`26h` for a daily job).
+    pub max_age: Duration,
+    /// The last passed `backup verify --restore-test` may be at most this old.
+    #[serde(default)]
+    pub max_drill_age: Option<Duration>,
+}
+
+pub struct BackupCheck {
+    pub spec: BackupSpec,
+}
+
+impl Check for BackupCheck {
+    fn kind(&self) -> &'static str {
+        "backup"
+    }
+
+    fn run<'a>(&'a self, ctx: &'a Context) -> BoxFuture<'a, Outcome> {
+        let spec = self.spec.clone();
+        let config = ctx.config.clone();
+        let now = ctx.clock.now();
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || inspect(&spec, &config, now))
+                .await
+                .unwrap_or_else(|_| Outcome::unknown("the backup check crashed"))
+        })
+    }
+}
+
+fn inspect(spec: &BackupSpec, config: &crate::config::Config, now: jiff::Timestamp) -> Outcome {
+    let set = &spec.set;
+    let dest = match config.backup.destination() {
+        Ok(dest) => dest,
+        Err(e) => return Outcome::unknown(e),
+    };
+    if !config.backup.sets.contains_key(set) {
+        let known: Vec<&str> = config.backup.sets.keys().map(String::as_str).collect();
+        let hint = crate::error::did_you_mean(set, &known)
+            .map(|m| format!("; did you mean {m:?}?"))
+            .unwrap_or_default();
+        return Outcome::unknown(format!("no backup set {set:?} in the config{hint}"));
+    }
+    let age_of = |when: &str| -> Option<u64> {
+        let at: jiff::Timestamp = when.parse().ok()?;
+        Some(now.as_second().saturating_sub(at.as_second()).max(0) as u64)
+    };
+    let newest = crate::backup::list(&dest)
+        .into_iter()
+        .rev()
+        .find(|m| &m.set == set);
+    let records = crate::backup::state::load(&config.state_dir());
+    let drilled_at = records.get(set).and_then(|r| r.drilled_at.clone());
+    let drill_age = drilled_at.as_deref().and_then(age_of);
+    let data = |age: Option<u64>| Data::Backup {
+        set: set.clone(),
+        newest_age_seconds: age,
+        drill_age_seconds: drill_age,
+    };
+    let shown = |secs: u64| humantime::format_duration(std::time::Duration::from_secs(secs));
+    let Some(newest) = newest else {
+        return Outcome::new(
+            Status::Critical,
+            format!("no backup of set {set} in {}", dest.display()),
+            data(None),
+        );
+    };
+    let Some(age) = age_of(&newest.created) else {
+        return Outcome::unknown(format!("{}: unreadable creation time", newest.id));
+    };
+    if age > spec.max_age.0.as_secs() {
+        return Outcome::new(
+            Status::Critical,
+            format!(
+                "the newest backup of {set} ({}) is {} old, more than {}",
+                newest.id,
+                shown(age),
+                humantime::format_duration(spec.max_age.0)
+            ),
+            data(Some(age)),
+        );
+    }
+    let mut message = format!("newest backup of {set} is {} old", shown(age));
+    if let Some(max) = spec.max_drill_age {
+        match drill_age {
+            None => {
+                return Outcome::new(
+                    Status::Critical,
+                    format!("{message}, but it has never passed a restore test"),
+                    data(Some(age)),
+                );
+            }
+            Some(drill) if drill > max.0.as_secs() => {
+                return Outcome::new(
+                    Status::Critical,
+                    format!(
+                        "{message}, but the last passed restore test is {} old, more than {}",
+                        shown(drill),
+                        humantime::format_duration(max.0)
+                    ),
+                    data(Some(age)),
+                );
+            }
+            Some(drill) => {
+                message.push_str(&format!("; last restore test {} ago", shown(drill)));
+            }
+        }
+    }
+    Outcome::new(Status::Ok, message, data(Some(age)))
+}
