@@ -123,6 +123,7 @@ mod tests {
             resources: Arc::new(fixed),
             clock: Arc::new(FixedClock("2024-01-01T12:00:00Z".parse().unwrap())),
             interaction: crate::check::Interaction::None,
+            config: Arc::default(),
         }
     }
 
@@ -174,6 +175,7 @@ mod tests {
             resources: Arc::new(FixedResources::default()),
             clock: Arc::new(FixedClock("2024-01-01T12:00:00Z".parse().unwrap())),
             interaction: crate::check::Interaction::None,
+            config: Arc::default(),
         };
         let report = run(ctx);
         assert_eq!(status_of(&report, "memory"), Status::Unknown);
