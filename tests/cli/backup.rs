@@ -332,3 +332,124 @@ fn a_backup_step_fails_when_backups_or_drills_stop() {
         .expect_exit(2)
         .stdout_contains("the last passed restore test is 8days 13h old, more than 8days");
 }
+
+/// The names in `dir`, sorted.
+fn names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// Wait (at most 60 s) until `ready` says so.
+fn wait_for(what: &str, ready: impl Fn() -> bool) {
+    let started = std::time::Instant::now();
+    while !ready() {
+        assert!(
+            started.elapsed().as_secs() < 60,
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn a_killed_backup_is_never_listed_and_the_next_run_and_prune_clean_up() {
+    let opsbook = Opsbook::new().file(
+        "ops.yaml",
+        "state_dir: state\nbackup:\n  destination: dest\n  sets:\n    big:\n      paths: [data]\n      compress: gzip\n    db:\n      command: { run: \"echo dump; sleep 2\", shell: true, file: db.sql }\n",
+    );
+    let dir = opsbook.dir().to_path_buf();
+    std::fs::create_dir_all(dir.join("data")).unwrap();
+    for i in 0..8 {
+        std::fs::write(
+            dir.join(format!("data/{i}.bin")),
+            crate::common::noise(1 << 20),
+        )
+        .unwrap();
+    }
+    let partial = |set: &str| {
+        std::fs::read_dir(dir.join("dest"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| {
+                let name = p.file_name().unwrap().to_string_lossy().into_owned();
+                name.starts_with(set) && name.ends_with(".partial")
+            })
+    };
+    let kill_when = |set: &str, ready: &dyn Fn() -> bool| {
+        let running = Opsbook::new()
+            .args(["--config", dir.join("ops.yaml").to_str().unwrap()])
+            .args(["backup", "create", set])
+            .spawn_in(&dir);
+        wait_for(set, ready);
+        running.signal(libc::SIGKILL);
+        running.finish(std::time::Duration::from_secs(10));
+    };
+    // While a command source runs.
+    kill_when("db", &|| partial("db").is_some());
+    // Halfway through the archive.
+    kill_when("big", &|| {
+        partial("big").is_some_and(|p| {
+            std::fs::metadata(p.join("data.tar.gz")).is_ok_and(|m| m.len() > 2 << 20)
+        })
+    });
+    // Right at the start.
+    let running = Opsbook::new()
+        .args(["--config", dir.join("ops.yaml").to_str().unwrap()])
+        .args(["backup", "create", "big"])
+        .spawn_in(&dir);
+    running.signal(libc::SIGKILL);
+    running.finish(std::time::Duration::from_secs(10));
+    let list = Opsbook::new()
+        .args(["--config", "ops.yaml", "backup", "list", "--format", "json"])
+        .run_in(&dir)
+        .expect_exit(0)
+        .json();
+    assert_eq!(
+        list,
+        serde_json::json!([]),
+        "an incomplete backup is listed"
+    );
+    Opsbook::new()
+        .args(["--config", "ops.yaml", "backup", "create", "big"])
+        .run_in(&dir)
+        .expect_exit(0);
+    Opsbook::new()
+        .args(["--config", "ops.yaml", "backup", "prune"])
+        .run_in(&dir)
+        .expect_exit(0);
+    let left = names(&dir.join("dest"));
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert!(left[0].starts_with("big-") && !left[0].ends_with(".partial"));
+    Opsbook::new()
+        .args(["--config", "ops.yaml", "backup", "verify", "latest"])
+        .run_in(&dir)
+        .expect_exit(0);
+}
+
+#[test]
+fn a_full_disk_fails_cleanly_with_nothing_half_visible() {
+    let opsbook = Opsbook::new().file(
+        "ops.yaml",
+        "state_dir: state\nbackup:\n  destination: dest\n  sets:\n    big:\n      paths: [data]\n",
+    );
+    let dir = opsbook.dir().to_path_buf();
+    let _mounted = crate::common::Mounted::tmpfs(&dir.join("dest"), "1m");
+    std::fs::create_dir_all(dir.join("data")).unwrap();
+    std::fs::write(dir.join("data/blob.bin"), crate::common::noise(3 << 20)).unwrap();
+    Opsbook::new()
+        .args(["--config", "ops.yaml", "backup", "create"])
+        .run_in(&dir)
+        .expect_exit(1)
+        .stderr_contains("No space left on device");
+    assert_eq!(names(&dir.join("dest")), Vec::<String>::new());
+    Opsbook::new()
+        .args(["--config", "ops.yaml", "backup", "list"])
+        .run_in(&dir)
+        .expect_exit(0);
+}

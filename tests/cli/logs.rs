@@ -651,15 +651,6 @@ fn access_logs_count_5xx_as_errors() {
         .stdout_contains("2\n");
 }
 
-/// Unmounts the test's filesystem however the test ends.
-struct Mounted(std::path::PathBuf);
-
-impl Drop for Mounted {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("umount").arg(&self.0).status();
-    }
-}
-
 /// A full disk while compressing (a 1 MiB tmpfs): the rotated original stays whole, no
 /// partial `.gz` or temporary remains, and the run fails saying why.
 #[test]
@@ -671,16 +662,7 @@ fn a_full_disk_during_compression_keeps_the_original() {
     let dir = opsbook.dir().to_path_buf();
     let fs = dir.join("fs");
     std::fs::create_dir_all(&fs).unwrap();
-    let status = std::process::Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
-        .arg(&fs)
-        .status()
-        .expect("mount (util-linux)");
-    assert!(
-        status.success(),
-        "mounting a tmpfs needs root, as the test machine runs"
-    );
-    let _mounted = Mounted(fs.clone());
+    let _mounted = crate::common::Mounted::tmpfs(&fs, "1m");
     // 700 KiB that gzip cannot shrink: the compressed copy does not fit beside it.
     let data = crate::common::noise(700 * 1024);
     std::fs::write(fs.join("app.log"), &data).unwrap();

@@ -131,6 +131,12 @@ impl Opsbook {
         }
     }
 
+    /// [`Opsbook::spawn`] with `dir` as the working directory.
+    pub fn spawn_in(mut self, dir: &Path) -> Running {
+        self.cwd = Some(dir.to_path_buf());
+        self.spawn()
+    }
+
     /// Start opsbook in the background (stdout and stderr piped) for tests that talk to
     /// it or signal it while it runs.
     pub fn spawn(self) -> Running {
@@ -260,5 +266,31 @@ impl Run {
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_str(&self.stdout)
             .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", self.stdout))
+    }
+}
+
+/// A small tmpfs mounted for one test (a full disk on demand), unmounted however the test
+/// ends. Mounting needs root, as the test machine runs.
+pub struct Mounted(PathBuf);
+
+impl Mounted {
+    pub fn tmpfs(at: &Path, size: &str) -> Mounted {
+        std::fs::create_dir_all(at).unwrap();
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(at)
+            .status()
+            .expect("mount (util-linux)");
+        assert!(
+            status.success(),
+            "mounting a tmpfs needs root, as the test machine runs"
+        );
+        Mounted(at.to_path_buf())
+    }
+}
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
     }
 }
