@@ -471,3 +471,50 @@ fn sqlite_dumps_restore_and_a_failing_command_source_fails_the_whole_backup() {
     // The dump went to sqlite3, not into the target.
     assert!(!dir.join("restored/commands").exists());
 }
+
+#[test]
+fn a_killed_restore_leaves_the_old_state_and_the_next_one_cleans_up() {
+    let ops = Opsbook::new().file(
+        "ops.yaml",
+        "state_dir: state\nbackup:\n  destination: dest\n  sets:\n    app:\n      paths: [app]\n      compress: gzip\n",
+    );
+    let dir = ops.dir().to_path_buf();
+    std::fs::create_dir_all(dir.join("app")).unwrap();
+    for i in 0..8 {
+        std::fs::write(dir.join(format!("app/{i}.bin")), crate::common::noise(1 << 20)).unwrap();
+    }
+    opsbook(&dir, &["backup", "create"]).expect_exit(0);
+    std::fs::create_dir_all(dir.join("live/app")).unwrap();
+    for i in 0..8 {
+        std::fs::write(dir.join(format!("live/app/{i}.bin")), "old state\n").unwrap();
+    }
+    let staged = || {
+        std::fs::read_dir(&dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| p.to_string_lossy().contains(".live.opsbook-restore-"))
+    };
+    let running = Opsbook::new()
+        .args(["--config", "ops.yaml", "restore", "latest", "--to", "live", "--force"])
+        .spawn_in(&dir);
+    let started = std::time::Instant::now();
+    while !staged().is_some_and(|s| s.join("app/0.bin").exists()) {
+        assert!(started.elapsed().as_secs() < 60, "the restore never staged");
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    running.signal(libc::SIGKILL);
+    running.finish(std::time::Duration::from_secs(10));
+    for i in 0..8 {
+        assert_eq!(
+            std::fs::read_to_string(dir.join(format!("live/app/{i}.bin"))).unwrap(),
+            "old state\n"
+        );
+    }
+    opsbook(&dir, &["restore", "latest", "--to", "live", "--force"]).expect_exit(0);
+    assert_eq!(
+        std::fs::read(dir.join("live/app/7.bin")).unwrap(),
+        std::fs::read(dir.join("app/7.bin")).unwrap()
+    );
+    assert!(staged().is_none(), "the killed restore's staging was left");
+}
