@@ -471,7 +471,6 @@ fn stage(
                     .map_err(failed)?;
                 let when = std::time::UNIX_EPOCH + std::time::Duration::from_secs(*mtime);
                 out.set_modified(when).map_err(failed)?;
-                out.sync_all().map_err(failed)?;
             }
         }
     }
@@ -481,6 +480,16 @@ fn stage(
             archive.display(),
             missing.path.display()
         ));
+    }
+    // One flush of the whole filesystem instead of an fsync per file: everything staged
+    // is on disk before any of it is moved into place.
+    let dir = std::fs::File::open(staging)
+        .map_err(|e| format!("cannot open {}: {e}", staging.display()))?;
+    use std::os::fd::AsRawFd;
+    // SAFETY: syncfs on a descriptor we hold open; no memory is shared with the kernel.
+    if unsafe { libc::syncfs(dir.as_raw_fd()) } != 0 {
+        let e = std::io::Error::last_os_error();
+        return Err(format!("cannot flush {} to disk: {e}", staging.display()));
     }
     Ok(())
 }

@@ -481,7 +481,11 @@ fn a_killed_restore_leaves_the_old_state_and_the_next_one_cleans_up() {
     let dir = ops.dir().to_path_buf();
     std::fs::create_dir_all(dir.join("app")).unwrap();
     for i in 0..8 {
-        std::fs::write(dir.join(format!("app/{i}.bin")), crate::common::noise(1 << 20)).unwrap();
+        std::fs::write(
+            dir.join(format!("app/{i}.bin")),
+            crate::common::noise(1 << 20),
+        )
+        .unwrap();
     }
     opsbook(&dir, &["backup", "create"]).expect_exit(0);
     std::fs::create_dir_all(dir.join("live/app")).unwrap();
@@ -496,7 +500,9 @@ fn a_killed_restore_leaves_the_old_state_and_the_next_one_cleans_up() {
             .find(|p| p.to_string_lossy().contains(".live.opsbook-restore-"))
     };
     let running = Opsbook::new()
-        .args(["--config", "ops.yaml", "restore", "latest", "--to", "live", "--force"])
+        .args([
+            "--config", "ops.yaml", "restore", "latest", "--to", "live", "--force",
+        ])
         .spawn_in(&dir);
     let started = std::time::Instant::now();
     while !staged().is_some_and(|s| s.join("app/0.bin").exists()) {
