@@ -430,6 +430,7 @@ fn stage(
     let mut tar = tar::Archive::new(reader);
     let damaged = |e: std::io::Error| format!("{} is damaged or truncated: {e}", archive.display());
     let mut next = planned.iter().peekable();
+    let mut made: HashSet<PathBuf> = HashSet::new();
     for (index, entry) in tar.entries().map_err(damaged)?.enumerate() {
         let mut entry = entry.map_err(damaged)?;
         let Some(p) = next.next_if(|p| p.index == index) else {
@@ -437,23 +438,38 @@ fn stage(
         };
         let dst = staging.join(&p.path);
         let failed = |e: std::io::Error| format!("cannot write {}: {e}", dst.display());
-        if let Some(parent) = dst.parent() {
-            std::fs::create_dir_all(parent).map_err(failed)?;
+        // Parents are created once, not tried again for every file in them.
+        if let Some(parent) = p.path.parent()
+            && !made.contains(parent)
+        {
+            std::fs::create_dir_all(staging.join(parent)).map_err(failed)?;
+            made.extend(parent.ancestors().map(Path::to_path_buf));
         }
         match &p.kind {
-            Kind::Dir { .. } => std::fs::create_dir_all(&dst).map_err(failed)?,
+            Kind::Dir { .. } => {
+                std::fs::create_dir_all(&dst).map_err(failed)?;
+                made.insert(p.path.clone());
+            }
             Kind::Symlink(target) => std::os::unix::fs::symlink(target, &dst).map_err(failed)?,
             Kind::Hardlink(target) => {
                 std::fs::hard_link(staging.join(target), &dst).map_err(failed)?;
             }
             Kind::File { mode, mtime } => {
-                // A path that comes twice: the later entry wins, as with GNU tar.
-                let _ = std::fs::remove_file(&dst);
-                let mut out = std::fs::OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .open(&dst)
-                    .map_err(failed)?;
+                let create = || {
+                    std::fs::OpenOptions::new()
+                        .write(true)
+                        .create_new(true)
+                        .open(&dst)
+                };
+                let mut out = match create() {
+                    // A path that comes twice: the later entry wins, as with GNU tar.
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                        std::fs::remove_file(&dst).map_err(failed)?;
+                        create()
+                    }
+                    other => other,
+                }
+                .map_err(failed)?;
                 let mut hashing = HashingReader::new(&mut entry);
                 std::io::copy(&mut hashing, &mut out)
                     .map_err(|e| format!("cannot restore {}: {e}", p.path.display()))?;
@@ -471,6 +487,7 @@ fn stage(
                     .map_err(failed)?;
                 let when = std::time::UNIX_EPOCH + std::time::Duration::from_secs(*mtime);
                 out.set_modified(when).map_err(failed)?;
+                start_writeback(&out);
             }
         }
     }
@@ -492,6 +509,16 @@ fn stage(
         return Err(format!("cannot flush {} to disk: {e}", staging.display()));
     }
     Ok(())
+}
+
+/// Start writing `file` back to disk now, without waiting: the flush before moving into
+/// place then has little left to do, the disk having worked while the archive decoded.
+fn start_writeback(file: &std::fs::File) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: an advisory call on a descriptor we hold; no memory is shared.
+    unsafe {
+        libc::sync_file_range(file.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE);
+    }
 }
 
 /// Move everything staged into `to`: the whole staging directory when `to` does not exist
