@@ -8,24 +8,19 @@ use std::io::{Read, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-/// Make a backup of `set` in `dest`; visible (renamed from `ID.partial`) only when complete.
+/// Make backup `id` of `set` in the directory `dest`; visible (renamed from `ID.partial`)
+/// only when complete.
 pub fn create(
     name: &str,
     set: &BackupSet,
     dest: &Path,
+    id: &str,
     now: jiff::Timestamp,
 ) -> Result<Manifest, String> {
-    let stamp = now.strftime("%Y%m%dT%H%M%SZ").to_string();
-    let mut id = format!("{name}-{stamp}");
-    let mut n = 1;
-    while dest.join(&id).exists() {
-        n += 1;
-        id = format!("{name}-{stamp}-{n}");
-    }
     let partial = dest.join(format!("{id}.partial"));
     std::fs::create_dir_all(&partial)
         .map_err(|e| format!("cannot create {}: {e}", partial.display()))?;
-    let result = write_backup(name, set, &id, &partial, now);
+    let result = write_backup(name, set, id, &partial, now);
     let manifest = match result {
         Ok(manifest) => manifest,
         Err(e) => {
@@ -33,7 +28,7 @@ pub fn create(
             return Err(e);
         }
     };
-    let done = dest.join(&id);
+    let done = dest.join(id);
     std::fs::rename(&partial, &done).map_err(|e| {
         format!(
             "cannot rename {} to {}: {e}",
@@ -42,15 +37,6 @@ pub fn create(
         )
     })?;
     crate::fsutil::sync_dir(&done);
-    crate::logging::audit::record(
-        "backup.create",
-        "ok",
-        Some(&format!(
-            "{id}: {} files, {} bytes",
-            manifest.files.len(),
-            manifest.archive_bytes
-        )),
-    );
     Ok(manifest)
 }
 

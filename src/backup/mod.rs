@@ -8,17 +8,20 @@ pub mod commands;
 pub mod restore;
 pub mod retention;
 pub mod state;
+pub mod store;
 
 use crate::config::Text;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct BackupConfig {
-    /// A local directory (`s3://…` is not supported yet).
+    /// A local directory, or `s3://bucket/prefix`.
     pub destination: Option<Text>,
+    /// For `s3://` destinations: endpoint and region (credentials come from the environment).
+    pub s3: store::S3Config,
     pub sets: BTreeMap<String, BackupSet>,
 }
 
@@ -99,24 +102,18 @@ pub struct FileEntry {
 }
 
 impl BackupConfig {
-    /// The local destination directory, or a usage error naming what is missing.
-    pub fn destination(&self) -> Result<PathBuf, String> {
+    /// The destination's store, or a usage error naming what is missing or wrong.
+    pub fn store(&self) -> Result<store::Store, String> {
         let Some(dest) = &self.destination else {
             return Err(
                 "no backup destination: set `backup.destination` in the config".to_string(),
             );
         };
-        if dest.as_str().starts_with("s3://") {
-            return Err(format!(
-                "{}: S3 destinations are not supported yet; use a local directory",
-                dest.shown()
-            ));
-        }
-        Ok(PathBuf::from(dest.as_str()))
+        store::Store::open(dest, &self.s3)
     }
 }
 
-/// The complete backups in `dest` (those with a manifest), oldest first.
+/// The complete backups in the local directory `dest` (those with a manifest).
 pub fn list(dest: &Path) -> Vec<Manifest> {
     let mut found: Vec<Manifest> = std::fs::read_dir(dest)
         .into_iter()

@@ -41,8 +41,8 @@ impl Check for BackupCheck {
 
 fn inspect(spec: &BackupSpec, config: &crate::config::Config, now: jiff::Timestamp) -> Outcome {
     let set = &spec.set;
-    let dest = match config.backup.destination() {
-        Ok(dest) => dest,
+    let store = match config.backup.store() {
+        Ok(store) => store,
         Err(e) => return Outcome::unknown(e),
     };
     if !config.backup.sets.contains_key(set) {
@@ -56,10 +56,11 @@ fn inspect(spec: &BackupSpec, config: &crate::config::Config, now: jiff::Timesta
         let at: jiff::Timestamp = when.parse().ok()?;
         Some(now.as_second().saturating_sub(at.as_second()).max(0) as u64)
     };
-    let newest = crate::backup::list(&dest)
-        .into_iter()
-        .rev()
-        .find(|m| &m.set == set);
+    let backups = match store.list() {
+        Ok(backups) => backups,
+        Err(e) => return Outcome::unknown(e),
+    };
+    let newest = backups.into_iter().rev().find(|m| &m.set == set);
     let records = crate::backup::state::load(&config.state_dir());
     let drilled_at = records.get(set).and_then(|r| r.drilled_at.clone());
     let drill_age = drilled_at.as_deref().and_then(age_of);
@@ -72,7 +73,7 @@ fn inspect(spec: &BackupSpec, config: &crate::config::Config, now: jiff::Timesta
     let Some(newest) = newest else {
         return Outcome::new(
             Status::Critical,
-            format!("no backup of set {set} in {}", dest.display()),
+            format!("no backup of set {set} in {}", store.shown()),
             data(None),
         );
     };

@@ -1,4 +1,5 @@
-//! `opsbook backup create|list|verify`: local destinations; one lock per set.
+//! `opsbook backup create|list|verify|prune` and `opsbook restore`, on a local directory or
+//! S3; one lock per set.
 
 use super::{Session, check_context};
 use crate::backup::{self, archive, restore};
@@ -84,7 +85,8 @@ fn lock_set(state_dir: &std::path::Path, name: &str) -> anyhow::Result<Lock> {
 
 pub fn exec(command: &BackupCommand, session: &Session) -> anyhow::Result<u8> {
     let config = &session.loaded.config.backup;
-    let dest = config.destination().map_err(crate::Error::Usage)?;
+    let store = config.store().map_err(crate::Error::Usage)?;
+    let failed_store = |e: String| anyhow::anyhow!(e);
     match command {
         BackupCommand::Create { sets } => {
             let chosen = super::pick_sets(sets, &config.sets, "backup.sets")?;
@@ -93,15 +95,25 @@ pub fn exec(command: &BackupCommand, session: &Session) -> anyhow::Result<u8> {
             let mut failed = false;
             for (name, set) in chosen {
                 let _lock = lock_set(&state_dir, name)?;
-                match archive::create(name, set, &dest, now) {
-                    Ok(m) => session.printer.human(&format!(
-                        "{name}: created {} ({} files, {} bytes compressed)\n",
-                        m.id,
-                        m.files.len(),
-                        m.archive_bytes
-                    )),
+                match create_one(&store, name, set, now) {
+                    Ok(m) => {
+                        let what = format!(
+                            "{} ({} files, {} bytes compressed) in {}",
+                            m.id,
+                            m.files.len(),
+                            m.archive_bytes,
+                            store.shown()
+                        );
+                        crate::logging::audit::record("backup.create", "ok", Some(&what));
+                        session.printer.human(&format!("{name}: created {what}\n"));
+                    }
                     Err(e) => {
                         failed = true;
+                        crate::logging::audit::record(
+                            "backup.create",
+                            "failed",
+                            Some(&format!("{name}: {e}")),
+                        );
                         session.printer.error(&format!("backup set {name}: {e}"));
                     }
                 }
@@ -116,7 +128,9 @@ pub fn exec(command: &BackupCommand, session: &Session) -> anyhow::Result<u8> {
                     .get(&m.set)
                     .is_some_and(|r| r.verified_id.as_deref() == Some(m.id.as_str()))
             };
-            let backups: Vec<_> = backup::list(&dest)
+            let backups: Vec<_> = store
+                .list()
+                .map_err(failed_store)?
                 .into_iter()
                 .filter(|m| set.as_ref().is_none_or(|s| &m.set == s))
                 .collect();
@@ -157,7 +171,7 @@ pub fn exec(command: &BackupCommand, session: &Session) -> anyhow::Result<u8> {
             let chosen = super::pick_sets(sets, &config.sets, "backup.sets")?;
             let state_dir = session.loaded.config.state_dir();
             let zone = jiff::tz::TimeZone::system();
-            let all = backup::list(&dest);
+            let all = store.list().map_err(failed_store)?;
             let verb = if *dry_run { "would remove" } else { "removed" };
             let mut failed = false;
             let mut out = String::new();
@@ -168,18 +182,13 @@ pub fn exec(command: &BackupCommand, session: &Session) -> anyhow::Result<u8> {
                 for (id, why) in &keep {
                     out.push_str(&format!("{name}: keep {id} ({})\n", why.join(", ")));
                 }
-                let leftovers = std::fs::read_dir(&dest)
-                    .into_iter()
-                    .flatten()
-                    .flatten()
-                    .map(|e| e.file_name().to_string_lossy().into_owned())
-                    .filter(|n| n.starts_with(&format!("{name}-")) && n.ends_with(".partial"));
+                let leftovers = store.leftovers(name).map_err(failed_store)?;
                 for id in remove.iter().cloned().chain(leftovers) {
                     out.push_str(&format!("{name}: {verb} {id}\n"));
                     if *dry_run {
                         continue;
                     }
-                    match std::fs::remove_dir_all(dest.join(&id)) {
+                    match store.remove(&id) {
                         Ok(()) => crate::logging::audit::record("backup.prune", "ok", Some(&id)),
                         Err(e) => {
                             failed = true;
@@ -192,20 +201,14 @@ pub fn exec(command: &BackupCommand, session: &Session) -> anyhow::Result<u8> {
             Ok(u8::from(failed))
         }
         BackupCommand::Verify(args) => {
-            let backups = backup::list(&dest);
-            let manifest =
-                backup::find(&backups, &args.id, args.set.as_deref()).ok_or_else(|| {
-                    crate::Error::Usage(format!(
-                        "no backup {:?} in {} (`opsbook backup list` shows the ids)",
-                        args.id,
-                        dest.display()
-                    ))
-                })?;
-            let problems = archive::verify(&dest.join(&manifest.id), manifest);
+            let backups = store.list().map_err(failed_store)?;
+            let manifest = find(&backups, &args.id, args.set.as_deref(), &store)?;
+            let (dir, _fetched) = store.fetch(manifest).map_err(failed_store)?;
+            let problems = archive::verify(&dir, manifest);
             if problems.is_empty() {
                 let drilled = if args.restore_test {
                     let set = config.sets.get(&manifest.set);
-                    match drill(&dest, manifest, set) {
+                    match drill(&dir, manifest, set) {
                         Ok(done) => Some(done),
                         Err(e) => {
                             session
@@ -268,6 +271,8 @@ pub fn restore(args: &RestoreArgs, session: &Session) -> anyhow::Result<u8> {
         dry_run: args.dry_run,
     };
     let mut sources: Vec<&backup::commands::CommandSource> = Vec::new();
+    // A downloaded archive lives as long as the restore.
+    let _fetched: Option<tempfile::TempDir>;
     let (label, outcome) = if let Some(file) = &args.archive {
         if !file.is_file() {
             return Err(crate::Error::Usage(format!("no archive {}", file.display())).into());
@@ -276,17 +281,14 @@ pub fn restore(args: &RestoreArgs, session: &Session) -> anyhow::Result<u8> {
         (file.display().to_string(), outcome)
     } else {
         let config = &session.loaded.config.backup;
-        let dest = config.destination().map_err(crate::Error::Usage)?;
-        let backups = backup::list(&dest);
+        let store = config.store().map_err(crate::Error::Usage)?;
+        let backups = store.list().map_err(anyhow::Error::msg)?;
         let wanted = args.id.as_deref().unwrap_or("latest");
-        let manifest = backup::find(&backups, wanted, args.set.as_deref()).ok_or_else(|| {
-            crate::Error::Usage(format!(
-                "no backup {wanted:?} in {} (`opsbook backup list` shows the ids)",
-                dest.display()
-            ))
-        })?;
+        let manifest = find(&backups, wanted, args.set.as_deref(), &store)?;
         let _lock = lock_set(&session.loaded.config.state_dir(), &manifest.set)?;
-        let archive = dest.join(&manifest.id).join(&manifest.archive);
+        let (dir, guard) = store.fetch(manifest).map_err(anyhow::Error::msg)?;
+        _fetched = guard;
+        let archive = dir.join(&manifest.archive);
         // Dumps whose set has a restore command go to it; others restore as files.
         sources = config
             .sets
@@ -390,7 +392,7 @@ fn counts(outcome: &restore::Outcome) -> String {
 /// source's dump to its `test_restore` command (the dump stays a file there otherwise),
 /// then run the set's `verify` command in that directory. What was done, on success.
 fn drill(
-    dest: &std::path::Path,
+    dir: &std::path::Path,
     manifest: &backup::Manifest,
     set: Option<&backup::BackupSet>,
 ) -> Result<String, String> {
@@ -415,7 +417,7 @@ fn drill(
         force: false,
         dry_run: false,
     };
-    let archive = dest.join(&manifest.id).join(&manifest.archive);
+    let archive = dir.join(&manifest.archive);
     let mut outcome = restore::restore(&archive, Some(manifest), &dumps, &options)?;
     if let Some(refused) = outcome.refused.first() {
         return Err(format!("refused {refused}"));
@@ -453,4 +455,34 @@ fn drill(
         done.push(format!("`{}` passed", verify.run.shown()));
     }
     Ok(done.join(", "))
+}
+
+/// `latest` (of `set`, if given) or an id among `backups`; a usage error otherwise.
+fn find<'a>(
+    backups: &'a [backup::Manifest],
+    wanted: &str,
+    set: Option<&str>,
+    store: &backup::store::Store,
+) -> anyhow::Result<&'a backup::Manifest> {
+    backup::find(backups, wanted, set).ok_or_else(|| {
+        crate::Error::Usage(format!(
+            "no backup {wanted:?} in {} (`opsbook backup list` shows the ids)",
+            store.shown()
+        ))
+        .into()
+    })
+}
+
+/// One backup of `name`: built in the store's staging place, then sent (S3).
+fn create_one(
+    store: &backup::store::Store,
+    name: &str,
+    set: &backup::BackupSet,
+    now: jiff::Timestamp,
+) -> Result<backup::Manifest, String> {
+    let id = store.new_id(name, now)?;
+    let (staging, _temp) = store.staging()?;
+    let manifest = archive::create(name, set, &staging, &id, now)?;
+    store.upload(&staging, &manifest)?;
+    Ok(manifest)
 }

@@ -165,14 +165,11 @@ fn backup_without_a_destination_or_set_says_what_to_configure() {
         .expect_exit(64)
         .stderr_contains("no set \"nope\" in `backup.sets`");
     Opsbook::new()
-        .file(
-            "ops.yaml",
-            "backup:\n  destination: \"s3://bucket/prefix\"\n",
-        )
+        .file("ops.yaml", "backup:\n  destination: \"s3:///prefix\"\n")
         .args(["--config", "ops.yaml", "backup", "list"])
         .run()
         .expect_exit(64)
-        .stderr_contains("S3 destinations are not supported yet");
+        .stderr_contains("s3:///prefix: no bucket; write s3://BUCKET/PREFIX");
 }
 
 /// Backups made on fixed days, then pruned with restic's rules (OR-ed, newest per bucket).
@@ -452,4 +449,114 @@ fn a_full_disk_fails_cleanly_with_nothing_half_visible() {
         .args(["--config", "ops.yaml", "backup", "list"])
         .run_in(&dir)
         .expect_exit(0);
+}
+
+#[test]
+fn s3_create_list_verify_restore_prune_against_a_real_s3_server() {
+    let s3 = crate::common::s3::S3Server::start("backups");
+    let opsbook = tree(Opsbook::new()).file(
+        "ops.yaml",
+        &format!(
+            "state_dir: state\nbackup:\n  destination: s3://backups/opsbook\n  s3: {{ endpoint: \"{}\", region: us-east-1 }}\n  sets:\n    config:\n      paths: [app]\n      exclude: [\"*.pyc\", \"__pycache__\", \".git\"]\n      keep_last: 1\n",
+            s3.endpoint()
+        ),
+    );
+    let dir = opsbook.dir().to_path_buf();
+    let run = |now: &str, args: &[&str]| {
+        let mut all = vec!["--config", "ops.yaml"];
+        all.extend_from_slice(args);
+        let run = Opsbook::new()
+            .env("AWS_ACCESS_KEY_ID", "opsbook-test")
+            .env("AWS_SECRET_ACCESS_KEY", "canary-s3-secret")
+            .env("OPSBOOK_NOW", now)
+            .args(all)
+            .run_in(&dir);
+        assert!(!run.stdout.contains("canary-s3-secret"), "{}", run.stdout);
+        assert!(!run.stderr.contains("canary-s3-secret"), "{}", run.stderr);
+        run
+    };
+    for now in ["2026-01-10T00:00:00Z", "2026-01-11T00:00:00Z"] {
+        run(now, &["backup", "create"])
+            .expect_exit(0)
+            .stdout_contains("in s3://backups/opsbook");
+    }
+    assert!(
+        s3.get("backups", "opsbook/config-20260111T000000Z/manifest.json")
+            .is_some()
+    );
+    // An interrupted upload: data, no manifest. Never listed; prune removes it.
+    let leftover = "opsbook/config-20260101T000000Z/data.tar.zst";
+    s3.put("backups", leftover, b"half an archive");
+    let list = run(
+        "2026-01-11T01:00:00Z",
+        &["backup", "list", "--format", "json"],
+    )
+    .expect_exit(0)
+    .json();
+    let ids: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["config-20260110T000000Z", "config-20260111T000000Z"]);
+    run("2026-01-11T01:00:00Z", &["backup", "verify", "latest"])
+        .expect_exit(0)
+        .stdout_contains("config-20260111T000000Z: verified, 2 files match the manifest");
+    run(
+        "2026-01-11T01:00:00Z",
+        &["restore", "latest", "--to", "restored"],
+    )
+    .expect_exit(0)
+    .stdout_contains("restored 2 files");
+    assert_eq!(
+        std::fs::read(dir.join("restored/app/main.py")).unwrap(),
+        std::fs::read(dir.join("app/main.py")).unwrap()
+    );
+    run("2026-01-11T01:00:00Z", &["backup", "prune"])
+        .expect_exit(0)
+        .stdout_contains("config: removed config-20260110T000000Z")
+        .stdout_contains("config: removed config-20260101T000000Z");
+    assert!(s3.get("backups", leftover).is_none());
+    let list = run(
+        "2026-01-11T01:00:00Z",
+        &["backup", "list", "--format", "json"],
+    )
+    .expect_exit(0)
+    .json();
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    // Tampering with the stored object is caught, naming the file.
+    let key = "opsbook/config-20260111T000000Z/data.tar.zst";
+    let mut bytes = s3.get("backups", key).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x55;
+    s3.put("backups", key, &bytes);
+    let run = run("2026-01-11T01:00:00Z", &["backup", "verify", "latest"]).expect_exit(1);
+    assert!(
+        run.stderr.contains("app/") || run.stderr.contains("damaged"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn an_s3_endpoint_that_is_down_fails_promptly_and_clearly() {
+    let port = crate::common::server::closed_port();
+    let opsbook = tree(Opsbook::new()).file(
+        "ops.yaml",
+        &format!(
+            "state_dir: state\nbackup:\n  destination: s3://backups/opsbook\n  s3: {{ endpoint: \"http://127.0.0.1:{port}\" }}\n  sets:\n    config:\n      paths: [app]\n"
+        ),
+    );
+    let dir = opsbook.dir().to_path_buf();
+    let started = std::time::Instant::now();
+    let run = Opsbook::new()
+        .env("AWS_ACCESS_KEY_ID", "opsbook-test")
+        .env("AWS_SECRET_ACCESS_KEY", "canary-s3-secret")
+        .args(["--config", "ops.yaml", "backup", "create"])
+        .run_in(&dir)
+        .expect_exit(1)
+        .stderr_contains("s3://backups/opsbook");
+    assert!(started.elapsed().as_secs() < 90);
+    assert!(!run.stderr.contains("canary-s3-secret"));
 }

@@ -4,6 +4,7 @@
 
 pub mod dns;
 pub mod postgres;
+pub mod s3;
 pub mod server;
 pub mod tls;
 
