@@ -55,6 +55,29 @@ impl Printer {
         }
     }
 
+    /// A progress bar of `total` bytes with rate and ETA, on stderr when it is a terminal
+    /// (never under cron, in a pipe, or with `--quiet`).
+    /// `total` is only asked for when the bar is shown.
+    pub fn bytes_bar(
+        &self,
+        total: impl FnOnce() -> u64,
+        what: &str,
+    ) -> Option<indicatif::ProgressBar> {
+        if self.quiet || !std::io::stderr().is_terminal() {
+            return None;
+        }
+        let bar = indicatif::ProgressBar::new(total());
+        let style = indicatif::ProgressStyle::with_template(
+            "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}",
+        )
+        .map(|s| s.progress_chars("=> "));
+        if let Ok(style) = style {
+            bar.set_style(style);
+        }
+        bar.set_message(what.to_string());
+        Some(bar)
+    }
+
     /// Whether stdout is a terminal a report can be redrawn on.
     pub fn redraws(&self) -> bool {
         std::io::stdout().is_terminal()

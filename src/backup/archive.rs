@@ -16,11 +16,12 @@ pub fn create(
     dest: &Path,
     id: &str,
     now: jiff::Timestamp,
+    progress: &dyn Fn(u64),
 ) -> Result<Manifest, String> {
     let partial = dest.join(format!("{id}.partial"));
     std::fs::create_dir_all(&partial)
         .map_err(|e| format!("cannot create {}: {e}", partial.display()))?;
-    let result = write_backup(name, set, id, &partial, now);
+    let result = write_backup(name, set, id, &partial, now, progress);
     let manifest = match result {
         Ok(manifest) => manifest,
         Err(e) => {
@@ -46,6 +47,7 @@ fn write_backup(
     id: &str,
     partial: &Path,
     now: jiff::Timestamp,
+    progress: &dyn Fn(u64),
 ) -> Result<Manifest, String> {
     let excluded = globs(&set.exclude, "exclude")?;
     let archive_path = partial.join(set.compress.file_name());
@@ -85,7 +87,7 @@ fn write_backup(
             None,
         )
         .map_err(|e| format!("command source {}: {e}", source.file))?;
-        let entry = add_file(&mut tar, &dump, &source.member())?;
+        let entry = add_file(&mut tar, &dump, &source.member(), progress)?;
         let _ = std::fs::remove_file(&dump);
         command_entries.push(super::commands::CommandEntry {
             file: source.file.clone(),
@@ -97,46 +99,16 @@ fn write_backup(
         });
         files.push(entry);
     }
-    for root in &set.paths {
-        let root_path = PathBuf::from(root.as_str());
-        let meta = std::fs::symlink_metadata(&root_path)
-            .map_err(|e| format!("cannot read {}: {e}", root.shown()))?;
-        let base = root_path
-            .file_name()
-            .map_or_else(|| "root".to_string(), |n| n.to_string_lossy().into_owned());
-        if meta.is_file() {
-            files.push(add_file(&mut tar, &root_path, &base)?);
-            continue;
+    walk(set, &excluded, |path, member, kind| {
+        if kind.is_file() {
+            files.push(add_file(&mut tar, path, member, progress)?);
+        } else if kind.is_dir() || kind.is_symlink() {
+            tar.append_path_with_name(path, member)
+                .map_err(|e| format!("cannot add {}: {e}", path.display()))?;
         }
-        let walker = walkdir::WalkDir::new(&root_path)
-            .follow_links(false)
-            .sort_by_file_name()
-            .into_iter()
-            .filter_entry(|e| {
-                let relative = e.path().strip_prefix(&root_path).unwrap_or(e.path());
-                e.depth() == 0 || !(excluded.is_match(e.file_name()) || excluded.is_match(relative))
-            });
-        for entry in walker {
-            let entry = entry.map_err(|e| format!("cannot read {}: {e}", root.shown()))?;
-            let relative = entry
-                .path()
-                .strip_prefix(&root_path)
-                .unwrap_or(entry.path());
-            let member = if relative.as_os_str().is_empty() {
-                base.clone()
-            } else {
-                format!("{base}/{}", relative.to_string_lossy())
-            };
-            let kind = entry.file_type();
-            if kind.is_file() {
-                files.push(add_file(&mut tar, entry.path(), &member)?);
-            } else if kind.is_dir() || kind.is_symlink() {
-                tar.append_path_with_name(entry.path(), &member)
-                    .map_err(|e| format!("cannot add {}: {e}", entry.path().display()))?;
-            }
-            // Sockets, fifos and devices are not backed up.
-        }
-    }
+        // Sockets, fifos and devices are not backed up.
+        Ok(())
+    })?;
     let encoder = tar.into_inner().map_err(failed)?;
     drop(encoder); // finishes the compressed stream
     let archive = std::fs::File::open(&archive_path).map_err(failed)?;
@@ -160,6 +132,62 @@ fn write_backup(
     Ok(manifest)
 }
 
+/// Visit everything `set` backs up, in order, excludes left out: each path, its name in
+/// the archive and its type.
+fn walk(
+    set: &BackupSet,
+    excluded: &globset::GlobSet,
+    mut visit: impl FnMut(&Path, &str, std::fs::FileType) -> Result<(), String>,
+) -> Result<(), String> {
+    for root in &set.paths {
+        let root_path = PathBuf::from(root.as_str());
+        let meta = std::fs::symlink_metadata(&root_path)
+            .map_err(|e| format!("cannot read {}: {e}", root.shown()))?;
+        let base = root_path
+            .file_name()
+            .map_or_else(|| "root".to_string(), |n| n.to_string_lossy().into_owned());
+        if meta.is_file() {
+            visit(&root_path, &base, meta.file_type())?;
+            continue;
+        }
+        let walker = walkdir::WalkDir::new(&root_path)
+            .follow_links(false)
+            .sort_by_file_name()
+            .into_iter()
+            .filter_entry(|e| {
+                let relative = e.path().strip_prefix(&root_path).unwrap_or(e.path());
+                e.depth() == 0 || !(excluded.is_match(e.file_name()) || excluded.is_match(relative))
+            });
+        for entry in walker {
+            let entry = entry.map_err(|e| format!("cannot read {}: {e}", root.shown()))?;
+            let relative = entry
+                .path()
+                .strip_prefix(&root_path)
+                .unwrap_or(entry.path());
+            let member = if relative.as_os_str().is_empty() {
+                base.clone()
+            } else {
+                format!("{base}/{}", relative.to_string_lossy())
+            };
+            visit(entry.path(), &member, entry.file_type())?;
+        }
+    }
+    Ok(())
+}
+
+/// The bytes of the files `set` backs up (for a progress bar's total).
+pub fn measure(set: &BackupSet) -> Result<u64, String> {
+    let excluded = globs(&set.exclude, "exclude")?;
+    let mut total = 0;
+    walk(set, &excluded, |path, _, kind| {
+        if kind.is_file() {
+            total += std::fs::metadata(path).map_or(0, |m| m.len());
+        }
+        Ok(())
+    })?;
+    Ok(total)
+}
+
 /// A set of globs (`exclude`, `--include`); an invalid one is named with `what`.
 pub fn globs(patterns: &[String], what: &str) -> Result<globset::GlobSet, String> {
     let mut builder = globset::GlobSetBuilder::new();
@@ -178,6 +206,7 @@ fn add_file<W: Write>(
     tar: &mut tar::Builder<W>,
     path: &Path,
     member: &str,
+    progress: &dyn Fn(u64),
 ) -> Result<FileEntry, String> {
     let file =
         std::fs::File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
@@ -186,7 +215,10 @@ fn add_file<W: Write>(
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let mut header = tar::Header::new_gnu();
     header.set_metadata(&meta);
-    let mut reader = HashingReader::new(file);
+    let mut reader = HashingReader::new(Reporting {
+        inner: file,
+        progress,
+    });
     tar.append_data(&mut header, member, &mut reader)
         .map_err(|e| format!("cannot add {}: {e}", path.display()))?;
     let (size, sha256) = reader.finish();
@@ -200,6 +232,20 @@ fn add_file<W: Write>(
         mtime: meta.mtime(),
         sha256,
     })
+}
+
+/// A reader that reports how many bytes each read brought.
+struct Reporting<'a, R> {
+    inner: R,
+    progress: &'a dyn Fn(u64),
+}
+
+impl<R: Read> Read for Reporting<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        (self.progress)(n as u64);
+        Ok(n)
+    }
 }
 
 fn hostname() -> String {

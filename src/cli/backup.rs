@@ -95,12 +95,25 @@ pub fn exec(command: &BackupCommand, session: &Session) -> anyhow::Result<u8> {
             let mut failed = false;
             for (name, set) in chosen {
                 let _lock = lock_set(&state_dir, name)?;
-                match create_one(&store, name, set, now) {
+                let bar = session
+                    .printer
+                    .bytes_bar(|| archive::measure(set).unwrap_or(0), name);
+                let progress = |n: u64| {
+                    if let Some(bar) = &bar {
+                        bar.inc(n);
+                    }
+                };
+                let created = create_one(&store, name, set, now, &progress);
+                if let Some(bar) = &bar {
+                    bar.finish_and_clear();
+                }
+                match created {
                     Ok(m) => {
+                        let files = m.files.len();
                         let what = format!(
-                            "{} ({} files, {} bytes compressed) in {}",
+                            "{} ({files} file{}, {} bytes compressed) in {}",
                             m.id,
-                            m.files.len(),
+                            if files == 1 { "" } else { "s" },
                             m.archive_bytes,
                             store.shown()
                         );
@@ -479,10 +492,11 @@ fn create_one(
     name: &str,
     set: &backup::BackupSet,
     now: jiff::Timestamp,
+    progress: &dyn Fn(u64),
 ) -> Result<backup::Manifest, String> {
     let id = store.new_id(name, now)?;
     let (staging, _temp) = store.staging()?;
-    let manifest = archive::create(name, set, &staging, &id, now)?;
+    let manifest = archive::create(name, set, &staging, &id, now, progress)?;
     store.upload(&staging, &manifest)?;
     Ok(manifest)
 }

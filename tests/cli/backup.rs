@@ -560,3 +560,36 @@ fn an_s3_endpoint_that_is_down_fails_promptly_and_clearly() {
     assert!(started.elapsed().as_secs() < 90);
     assert!(!run.stderr.contains("canary-s3-secret"));
 }
+
+#[test]
+fn a_progress_bar_on_a_terminal_and_none_under_cron() {
+    let opsbook = Opsbook::new().file(
+        "ops.yaml",
+        "state_dir: state\nbackup:\n  destination: dest\n  sets:\n    app:\n      paths: [app]\n",
+    );
+    let dir = opsbook.dir().to_path_buf();
+    std::fs::create_dir_all(dir.join("app")).unwrap();
+    std::fs::write(dir.join("app/blob.bin"), crate::common::noise(4 << 20)).unwrap();
+    // `script` gives the run a terminal (util-linux, on every Debian).
+    let bin = env!("CARGO_BIN_EXE_opsbook");
+    let out = std::process::Command::new("script")
+        .args([
+            "-qec",
+            &format!("{bin} --config ops.yaml backup create"),
+            "/dev/null",
+        ])
+        .current_dir(&dir)
+        .env("TERM", "xterm")
+        .output()
+        .expect("script (util-linux)");
+    let seen = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{seen}");
+    assert!(seen.contains("/4.00 MiB") && seen.contains("ETA"), "{seen}");
+    let run = Opsbook::new()
+        .args(["--config", "ops.yaml", "backup", "create"])
+        .run_in(&dir)
+        .expect_exit(0)
+        .stdout_contains("(1 file, ");
+    assert!(!run.stderr.contains("ETA"), "{}", run.stderr);
+    assert_eq!(run.stderr, "");
+}
