@@ -69,14 +69,15 @@ impl<'de> Deserialize<'de> for Sources {
     }
 }
 
-/// A program to run: a string, or `{ run: …, shell: true }`.
+/// The check after a restore test: a command (a string, or `{ run: …, shell: true }`), or
+/// `{ runbook: NAME }` run with `{{ restore_dir }}` set.
 #[derive(Clone, Debug, Serialize)]
-pub struct Program {
-    pub run: Text,
-    pub shell: bool,
+pub enum Verify {
+    Command { run: Text, shell: bool },
+    Runbook(String),
 }
 
-impl<'de> Deserialize<'de> for Program {
+impl<'de> Deserialize<'de> for Verify {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         #[derive(Deserialize)]
         #[serde(deny_unknown_fields)]
@@ -86,17 +87,24 @@ impl<'de> Deserialize<'de> for Program {
             shell: bool,
         }
         #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Book {
+            runbook: String,
+        }
+        #[derive(Deserialize)]
         #[serde(untagged)]
         enum Raw {
             Plain(Text),
             Full(Full),
+            Book(Book),
         }
         Ok(match Raw::deserialize(deserializer)? {
-            Raw::Plain(run) => Program { run, shell: false },
-            Raw::Full(f) => Program {
+            Raw::Plain(run) => Verify::Command { run, shell: false },
+            Raw::Full(f) => Verify::Command {
                 run: f.run,
                 shell: f.shell,
             },
+            Raw::Book(b) => Verify::Runbook(b.runbook),
         })
     }
 }

@@ -34,10 +34,11 @@ pub struct BackupSet {
     /// Command sources (`pg_dump`, `sqlite3 DB .dump`): one, or a list.
     #[serde(default)]
     pub command: commands::Sources,
-    /// Run after `backup verify --restore-test` has restored into a temporary directory
-    /// (its working directory; also `$OPSBOOK_RESTORE_DIR`): row counts, smoke tests.
+    /// Run after `backup verify --restore-test` has restored into a temporary directory:
+    /// a command (working directory and `$OPSBOOK_RESTORE_DIR` = that directory), or
+    /// `{ runbook: NAME }` (with `{{ restore_dir }}`): row counts, smoke tests.
     #[serde(default)]
-    pub verify: Option<commands::Program>,
+    pub verify: Option<commands::Verify>,
     /// Globs of names or paths left out (`*.pyc`, `__pycache__`, `.git`).
     #[serde(default)]
     pub exclude: Vec<String>,

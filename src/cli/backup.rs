@@ -221,7 +221,7 @@ pub fn exec(command: &BackupCommand, session: &Session) -> anyhow::Result<u8> {
             if problems.is_empty() {
                 let drilled = if args.restore_test {
                     let set = config.sets.get(&manifest.set);
-                    match drill(&dir, manifest, set) {
+                    match drill(&dir, manifest, set, session) {
                         Ok(done) => Some(done),
                         Err(e) => {
                             session
@@ -408,6 +408,7 @@ fn drill(
     dir: &std::path::Path,
     manifest: &backup::Manifest,
     set: Option<&backup::BackupSet>,
+    session: &Session,
 ) -> Result<String, String> {
     let temp = tempfile::Builder::new()
         .prefix("opsbook-restore-test-")
@@ -455,17 +456,23 @@ fn drill(
         done.push(format!("{member} fed to `{}`", command.shown()));
     }
     outcome.finish();
-    if let Some(verify) = set.and_then(|s| s.verify.as_ref()) {
-        let mut cmd = backup::commands::command(&verify.run, verify.shell)?;
-        let status = cmd
-            .current_dir(&to)
-            .env("OPSBOOK_RESTORE_DIR", &to)
-            .status()
-            .map_err(|e| format!("cannot run `{}`: {e}", verify.run.shown()))?;
-        if !status.success() {
-            return Err(format!("`{}` failed ({status})", verify.run.shown()));
+    match set.and_then(|s| s.verify.as_ref()) {
+        None => {}
+        Some(backup::commands::Verify::Command { run, shell }) => {
+            let mut cmd = backup::commands::command(run, *shell)?;
+            let status = cmd
+                .current_dir(&to)
+                .env("OPSBOOK_RESTORE_DIR", &to)
+                .status()
+                .map_err(|e| format!("cannot run `{}`: {e}", run.shown()))?;
+            if !status.success() {
+                return Err(format!("`{}` failed ({status})", run.shown()));
+            }
+            done.push(format!("`{}` passed", run.shown()));
         }
-        done.push(format!("`{}` passed", verify.run.shown()));
+        Some(backup::commands::Verify::Runbook(name)) => {
+            done.push(drill_runbook(name, &to, session)?);
+        }
     }
     Ok(done.join(", "))
 }
@@ -499,4 +506,46 @@ fn create_one(
     let manifest = archive::create(name, set, &staging, &id, now, progress)?;
     store.upload(&staging, &manifest)?;
     Ok(manifest)
+}
+
+/// The drill's check as a runbook, with `{{ restore_dir }}` set: passes unless a step is
+/// critical or unknown.
+fn drill_runbook(name: &str, to: &std::path::Path, session: &Session) -> Result<String, String> {
+    let dirs = super::run::dirs(session);
+    let source = crate::runbook::find(name, &dirs).map_err(|e| e.to_string())?;
+    let vars = std::collections::BTreeMap::from([(
+        "restore_dir".to_string(),
+        crate::config::Text::plain(to.to_string_lossy()),
+    )]);
+    let book = crate::runbook::load(&source, &vars, &dirs).map_err(|e| format!("{e:#}"))?;
+    let mut ctx = check_context().map_err(|e| format!("{e:#}"))?;
+    ctx.config = std::sync::Arc::new(session.loaded.config.clone());
+    let runtime = super::runtime().map_err(|e| format!("{e:#}"))?;
+    let selection = crate::runbook::Selection::default();
+    let report = runtime.block_on(crate::runbook::run(
+        &book,
+        &ctx,
+        &selection,
+        &mut |_: &crate::report::CheckResult| {},
+    ));
+    let failed: Vec<String> = report
+        .results
+        .iter()
+        .filter(|r| {
+            matches!(
+                r.status,
+                crate::check::Status::Critical | crate::check::Status::Unknown
+            )
+        })
+        .map(|r| format!("{}: {}", r.name, r.message))
+        .collect();
+    if failed.is_empty() {
+        Ok(format!("runbook {} passed", book.name))
+    } else {
+        Err(format!(
+            "runbook {} failed: {}",
+            book.name,
+            failed.join("; ")
+        ))
+    }
 }

@@ -593,3 +593,42 @@ fn a_progress_bar_on_a_terminal_and_none_under_cron() {
     assert!(!run.stderr.contains("ETA"), "{}", run.stderr);
     assert_eq!(run.stderr, "");
 }
+
+#[test]
+fn a_drill_runbook_checks_the_restored_tree_and_everything_is_audited() {
+    let opsbook = tree(Opsbook::new())
+        .file(
+            "ops.yaml",
+            "state_dir: state\nbackup:\n  destination: dest\n  sets:\n    config:\n      paths: [app]\n      verify: { runbook: drill.yaml }\n      keep_last: 1\n",
+        )
+        .file(
+            "drill.yaml",
+            "name: config drill\nsteps:\n  - name: main restored\n    file: { path: \"{{ restore_dir }}/app/main.py\", contains: hello }\n  - name: config restored\n    file: { path: \"{{ restore_dir }}/app/conf/app.yaml\" }\n",
+        );
+    let dir = opsbook.dir().to_path_buf();
+    let run = |args: &[&str]| {
+        let mut all = vec!["--config", "ops.yaml"];
+        all.extend_from_slice(args);
+        Opsbook::new()
+            .env("LOG_TO_FILE", "true")
+            .env("LOG_DIR", "logs")
+            .args(all)
+            .run_in(&dir)
+    };
+    run(&["backup", "create"]).expect_exit(0);
+    run(&["backup", "verify", "latest", "--restore-test"])
+        .expect_exit(0)
+        .stdout_contains("restore test passed: 5 files restored, runbook config drill passed");
+    // A backup that no longer holds what the drill expects fails it.
+    std::fs::remove_file(dir.join("app/conf/app.yaml")).unwrap();
+    run(&["backup", "create"]).expect_exit(0);
+    run(&["backup", "verify", "latest", "--restore-test"])
+        .expect_exit(1)
+        .stderr_contains("runbook config drill failed: config restored:");
+    run(&["backup", "prune"]).expect_exit(0);
+    run(&["restore", "latest", "--to", "out"]).expect_exit(0);
+    let audit = std::fs::read_to_string(dir.join("logs/audit.log")).unwrap();
+    for action in ["backup.create", "backup.drill", "backup.prune", "restore"] {
+        assert!(audit.contains(action), "{action} missing:\n{audit}");
+    }
+}
