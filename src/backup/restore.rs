@@ -415,14 +415,87 @@ fn staging_dir(to: &Path) -> Result<PathBuf, String> {
     Ok(staging)
 }
 
+/// Files up to this size are read into memory and written by the writer threads; bigger
+/// ones stream straight from the archive.
+const SMALL: u64 = 1 << 20;
+/// Small files in flight between the reader and the writers (at most 16 MiB).
+const IN_FLIGHT: usize = 16;
+/// Threads creating small files: creating a file costs the kernel more than writing a few
+/// KiB into it, and creations in different directories run in parallel.
+const WRITERS: usize = 2;
+
+/// A small file read whole, waiting to be written.
+struct Job {
+    dst: PathBuf,
+    data: Vec<u8>,
+    mode: u32,
+    mtime: u64,
+}
+
 /// The second pass: write every planned entry under `staging`, checking files against the
-/// manifest.
+/// manifest. The calling thread reads the archive; small files go to writer threads.
 fn stage(
     archive: &Path,
     manifest: Option<&Manifest>,
     planned: &[Planned],
     staging: &Path,
 ) -> Result<(), String> {
+    let (jobs, queue) = std::sync::mpsc::sync_channel::<Job>(IN_FLIGHT);
+    let queue = std::sync::Mutex::new(queue);
+    let trouble: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+    let read = std::thread::scope(|scope| {
+        for _ in 0..WRITERS {
+            scope.spawn(|| {
+                loop {
+                    let job = match queue.lock() {
+                        Ok(queue) => queue.recv(),
+                        Err(_) => return,
+                    };
+                    let Ok(job) = job else { return };
+                    let written =
+                        write_file(&job.dst, &mut job.data.as_slice(), job.mode, job.mtime);
+                    if let Err(e) = written
+                        && let Ok(mut trouble) = trouble.lock()
+                    {
+                        trouble.get_or_insert(e);
+                    }
+                }
+            });
+        }
+        // Dropping `jobs` when reading ends lets the writers finish.
+        read_entries(archive, manifest, planned, staging, jobs)
+    });
+    let hardlinks = read?;
+    if let Some(e) = trouble.lock().ok().and_then(|mut t| t.take()) {
+        return Err(e);
+    }
+    // Hardlinks last: their targets are all written by now.
+    for (dst, target) in hardlinks {
+        std::fs::hard_link(&target, &dst)
+            .map_err(|e| format!("cannot write {}: {e}", dst.display()))?;
+    }
+    // One flush of the whole filesystem instead of an fsync per file: everything staged
+    // is on disk before any of it is moved into place.
+    let dir = std::fs::File::open(staging)
+        .map_err(|e| format!("cannot open {}: {e}", staging.display()))?;
+    use std::os::fd::AsRawFd;
+    // SAFETY: syncfs on a descriptor we hold open; no memory is shared with the kernel.
+    if unsafe { libc::syncfs(dir.as_raw_fd()) } != 0 {
+        let e = std::io::Error::last_os_error();
+        return Err(format!("cannot flush {} to disk: {e}", staging.display()));
+    }
+    Ok(())
+}
+
+/// Read the archive, creating directories and symlinks, writing big files, handing small
+/// ones to `jobs`: the hardlinks to make once all files are written.
+fn read_entries(
+    archive: &Path,
+    manifest: Option<&Manifest>,
+    planned: &[Planned],
+    staging: &Path,
+    jobs: std::sync::mpsc::SyncSender<Job>,
+) -> Result<Vec<(PathBuf, PathBuf)>, String> {
     let expected: BTreeMap<&str, &FileEntry> = manifest
         .map(|m| m.files.iter().map(|f| (f.path.as_str(), f)).collect())
         .unwrap_or_default();
@@ -431,6 +504,7 @@ fn stage(
     let damaged = |e: std::io::Error| format!("{} is damaged or truncated: {e}", archive.display());
     let mut next = planned.iter().peekable();
     let mut made: HashSet<PathBuf> = HashSet::new();
+    let mut hardlinks = Vec::new();
     for (index, entry) in tar.entries().map_err(damaged)?.enumerate() {
         let mut entry = entry.map_err(damaged)?;
         let Some(p) = next.next_if(|p| p.index == index) else {
@@ -451,43 +525,30 @@ fn stage(
                 made.insert(p.path.clone());
             }
             Kind::Symlink(target) => std::os::unix::fs::symlink(target, &dst).map_err(failed)?,
-            Kind::Hardlink(target) => {
-                std::fs::hard_link(staging.join(target), &dst).map_err(failed)?;
-            }
+            Kind::Hardlink(target) => hardlinks.push((dst.clone(), staging.join(target))),
             Kind::File { mode, mtime } => {
-                let create = || {
-                    std::fs::OpenOptions::new()
-                        .write(true)
-                        .create_new(true)
-                        .open(&dst)
-                };
-                let mut out = match create() {
-                    // A path that comes twice: the later entry wins, as with GNU tar.
-                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                        std::fs::remove_file(&dst).map_err(failed)?;
-                        create()
-                    }
-                    other => other,
-                }
-                .map_err(failed)?;
+                let member = p.path.to_string_lossy().into_owned();
+                let size = entry.size();
                 let mut hashing = HashingReader::new(&mut entry);
-                std::io::copy(&mut hashing, &mut out)
-                    .map_err(|e| format!("cannot restore {}: {e}", p.path.display()))?;
-                let (size, sha256) = hashing.finish();
-                let member = p.path.to_string_lossy();
-                if let Some(want) = expected.get(member.as_ref())
-                    && (want.size != size || want.sha256 != sha256)
-                {
-                    return Err(format!(
-                        "{member}: does not match the manifest (size or SHA-256); nothing restored"
-                    ));
+                if size <= SMALL {
+                    let mut data = Vec::with_capacity(size as usize);
+                    hashing
+                        .read_to_end(&mut data)
+                        .map_err(|e| format!("cannot restore {member}: {e}"))?;
+                    check_against(&expected, &member, hashing.finish())?;
+                    let job = Job {
+                        dst: dst.clone(),
+                        data,
+                        mode: *mode,
+                        mtime: *mtime,
+                    };
+                    if jobs.send(job).is_err() {
+                        return Err(failed(std::io::Error::other("the writers stopped")));
+                    }
+                } else {
+                    write_file(&dst, &mut hashing, *mode, *mtime)?;
+                    check_against(&expected, &member, hashing.finish())?;
                 }
-                use std::os::unix::fs::PermissionsExt;
-                out.set_permissions(std::fs::Permissions::from_mode(*mode))
-                    .map_err(failed)?;
-                let when = std::time::UNIX_EPOCH + std::time::Duration::from_secs(*mtime);
-                out.set_modified(when).map_err(failed)?;
-                start_writeback(&out);
             }
         }
     }
@@ -498,27 +559,47 @@ fn stage(
             missing.path.display()
         ));
     }
-    // One flush of the whole filesystem instead of an fsync per file: everything staged
-    // is on disk before any of it is moved into place.
-    let dir = std::fs::File::open(staging)
-        .map_err(|e| format!("cannot open {}: {e}", staging.display()))?;
-    use std::os::fd::AsRawFd;
-    // SAFETY: syncfs on a descriptor we hold open; no memory is shared with the kernel.
-    if unsafe { libc::syncfs(dir.as_raw_fd()) } != 0 {
-        let e = std::io::Error::last_os_error();
-        return Err(format!("cannot flush {} to disk: {e}", staging.display()));
-    }
-    Ok(())
+    Ok(hardlinks)
 }
 
-/// Start writing `file` back to disk now, without waiting: the flush before moving into
-/// place then has little left to do, the disk having worked while the archive decoded.
-fn start_writeback(file: &std::fs::File) {
-    use std::os::fd::AsRawFd;
-    // SAFETY: an advisory call on a descriptor we hold; no memory is shared.
-    unsafe {
-        libc::sync_file_range(file.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE);
+/// A file as read from the archive (length and SHA-256) against its manifest entry.
+fn check_against(
+    expected: &BTreeMap<&str, &FileEntry>,
+    member: &str,
+    (size, sha256): (u64, String),
+) -> Result<(), String> {
+    match expected.get(member) {
+        Some(want) if want.size != size || want.sha256 != sha256 => Err(format!(
+            "{member}: does not match the manifest (size or SHA-256); nothing restored"
+        )),
+        _ => Ok(()),
     }
+}
+
+/// Create `dst` (replacing an earlier entry of the same path, as GNU tar does) with what
+/// `data` holds, then its mode and mtime.
+fn write_file(dst: &Path, data: &mut impl Read, mode: u32, mtime: u64) -> Result<(), String> {
+    let failed = |e: std::io::Error| format!("cannot write {}: {e}", dst.display());
+    let create = || {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(dst)
+    };
+    let mut out = match create() {
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            std::fs::remove_file(dst).map_err(failed)?;
+            create()
+        }
+        other => other,
+    }
+    .map_err(failed)?;
+    std::io::copy(data, &mut out).map_err(failed)?;
+    use std::os::unix::fs::PermissionsExt;
+    out.set_permissions(std::fs::Permissions::from_mode(mode))
+        .map_err(failed)?;
+    let when = std::time::UNIX_EPOCH + std::time::Duration::from_secs(mtime);
+    out.set_modified(when).map_err(failed)
 }
 
 /// Move everything staged into `to`: the whole staging directory when `to` does not exist
