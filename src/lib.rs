@@ -18,6 +18,7 @@ pub mod engine;
 pub mod error;
 pub mod fsutil;
 pub mod health;
+pub mod incident;
 pub mod lock;
 pub mod logging;
 pub mod logs;

@@ -5,6 +5,7 @@ mod backup;
 mod completions;
 mod config;
 mod health;
+mod incident;
 mod logs;
 mod run;
 mod runbook;
@@ -70,6 +71,9 @@ pub enum Command {
     /// Back up sets of files and command output: create, list, verify, prune
     #[command(subcommand)]
     Backup(backup::BackupCommand),
+    /// Incidents: declare, update, list, show, escalate, resolve, report, collect
+    #[command(subcommand)]
+    Incident(incident::IncidentCommand),
     /// Restore a backup, or a tar archive made by hand, without writing outside the target (exit 0 done, 1 refused or failed)
     Restore(backup::RestoreArgs),
     /// Rotate log sets
@@ -188,6 +192,7 @@ fn run(cli: Cli, printer: Printer) -> anyhow::Result<u8> {
         Command::Logs(command) => logs::exec(&command, &session),
         Command::Backup(command) => backup::exec(&command, &session),
         Command::Restore(args) => backup::restore(&args, &session),
+        Command::Incident(command) => incident::exec(&command, &session),
         Command::Runbook(command) => runbook::exec(&command, &session),
         Command::Completions(_) | Command::Man => Ok(0),
     }

@@ -25,6 +25,7 @@ pub struct Config {
     pub runbooks: RunbooksConfig,
     pub logs: LogsConfig,
     pub backup: crate::backup::BackupConfig,
+    pub incident: crate::incident::IncidentConfig,
 }
 
 /// Named log sets: their files and policies.

@@ -7,6 +7,7 @@ mod config;
 mod endpoints;
 mod health;
 mod help;
+mod incident;
 mod logging;
 mod logs;
 mod modes;

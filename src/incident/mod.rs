@@ -1,0 +1,370 @@
+//! Incidents (config `incident:`): a record per incident in `DIR/INC-YYYYMMDD-N/`, as plain
+//! files a person can read: `incident.json` (the record, rewritten atomically) and
+//! `timeline.jsonl` (append-only, one entry per line). Every change takes the incident's
+//! lock (`flock` on `.lock`, waiting), so two `incident update` at once both land.
+
+pub mod collect;
+pub mod notify;
+pub mod templates;
+
+use crate::config::{Duration, Text};
+use serde::{Deserialize, Serialize};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IncidentConfig {
+    /// Where records live (default `STATE_DIR/incidents`).
+    pub dir: Option<Text>,
+    /// The severity scheme, most severe first (default: seed 001's SEV-1 … SEV-4).
+    pub severities: Option<Vec<Severity>>,
+    pub webhook: Option<notify::Webhook>,
+    /// Template overrides (minijinja): declaration, update, escalation, report.
+    pub templates: std::collections::BTreeMap<String, String>,
+    /// Incident type → diagnosis runbook, for `incident collect`.
+    pub diagnosis: std::collections::BTreeMap<String, String>,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Severity {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    /// How soon someone must respond (acknowledge).
+    pub response: Duration,
+    /// Who is brought in, and after how long.
+    #[serde(default)]
+    pub escalation: Vec<Escalation>,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Escalation {
+    pub after: Duration,
+    pub who: String,
+}
+
+fn minutes(m: u64) -> Duration {
+    Duration(std::time::Duration::from_secs(m * 60))
+}
+
+/// Seed 001's severity levels, response times and escalation matrix.
+pub fn default_severities() -> Vec<Severity> {
+    let level = |name: &str, description: &str, response: u64, chain: &[(u64, &str)]| Severity {
+        name: name.to_string(),
+        description: description.to_string(),
+        response: minutes(response),
+        escalation: chain
+            .iter()
+            .map(|(after, who)| Escalation {
+                after: minutes(*after),
+                who: who.to_string(),
+            })
+            .collect(),
+    };
+    vec![
+        level(
+            "SEV-1",
+            "Critical - Service down",
+            15,
+            &[
+                (0, "On-call"),
+                (15, "Platform Lead"),
+                (60, "CTO"),
+                (240, "CEO"),
+            ],
+        ),
+        level(
+            "SEV-2",
+            "Major - Significant degradation",
+            60,
+            &[(15, "On-call"), (60, "Platform Lead"), (240, "CTO")],
+        ),
+        level(
+            "SEV-3",
+            "Minor - Limited impact",
+            240,
+            &[(240, "On-call"), (1440, "Platform Lead")],
+        ),
+        level(
+            "SEV-4",
+            "Low - Minimal impact",
+            1440,
+            &[(10080, "Platform Lead")],
+        ),
+    ]
+}
+
+impl IncidentConfig {
+    pub fn severities(&self) -> Vec<Severity> {
+        self.severities.clone().unwrap_or_else(default_severities)
+    }
+
+    /// The severity named `name`, or a usage error listing the known ones.
+    pub fn severity(&self, name: &str) -> Result<Severity, String> {
+        let all = self.severities();
+        if let Some(found) = all.iter().find(|s| s.name.eq_ignore_ascii_case(name)) {
+            return Ok(found.clone());
+        }
+        let names: Vec<&str> = all.iter().map(|s| s.name.as_str()).collect();
+        let hint = crate::error::did_you_mean(name, &names)
+            .map(|m| format!("; did you mean {m}?"))
+            .unwrap_or_default();
+        Err(format!(
+            "unknown severity {name:?} (known: {}){hint}",
+            names.join(", ")
+        ))
+    }
+
+    pub fn dir(&self, state_dir: &Path) -> PathBuf {
+        self.dir.as_ref().map_or_else(
+            || state_dir.join("incidents"),
+            |d| PathBuf::from(d.as_str()),
+        )
+    }
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Investigating,
+    Identified,
+    Monitoring,
+    Resolved,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Investigating => "investigating",
+            Status::Identified => "identified",
+            Status::Monitoring => "monitoring",
+            Status::Resolved => "resolved",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+pub struct ActionItem {
+    pub action: String,
+    pub owner: String,
+    pub due: String,
+}
+
+/// The record (`incident.json`); the timeline lives beside it.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+pub struct Incident {
+    pub id: String,
+    pub title: String,
+    pub severity: String,
+    pub status: Status,
+    #[serde(default)]
+    pub kind: Option<String>,
+    #[serde(default)]
+    pub impact: Vec<String>,
+    #[serde(default)]
+    pub components: Vec<String>,
+    #[serde(default)]
+    pub commander: Option<String>,
+    pub declared: String,
+    #[serde(default)]
+    pub acknowledged: Option<String>,
+    #[serde(default)]
+    pub mitigated: Option<String>,
+    #[serde(default)]
+    pub resolved: Option<String>,
+    #[serde(default)]
+    pub root_cause: Option<String>,
+    #[serde(default)]
+    pub lessons: Vec<String>,
+    #[serde(default)]
+    pub action_items: Vec<ActionItem>,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+pub struct Entry {
+    pub time: String,
+    pub author: String,
+    /// declared, status, note, impact, escalated, notified, notify-failed, resolved, collected
+    pub kind: String,
+    pub text: String,
+}
+
+pub struct Store {
+    dir: PathBuf,
+}
+
+/// An incident's lock, held while it is read and changed.
+pub struct Held {
+    _file: std::fs::File,
+}
+
+impl Store {
+    pub fn new(dir: PathBuf) -> Self {
+        Store { dir }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn path(&self, id: &str) -> PathBuf {
+        self.dir.join(id)
+    }
+
+    /// Record a new incident: the next free `INC-YYYYMMDD-N` (creating its directory is
+    /// what claims the number, so two declarations at once get two numbers).
+    pub fn declare(
+        &self,
+        mut incident: Incident,
+        entry: Entry,
+        day: &str,
+    ) -> Result<Incident, String> {
+        std::fs::create_dir_all(&self.dir)
+            .map_err(|e| format!("cannot create {}: {e}", self.dir.display()))?;
+        let taken = self
+            .ids()
+            .iter()
+            .filter_map(|id| id.strip_prefix(&format!("INC-{day}-"))?.parse::<u32>().ok())
+            .max()
+            .unwrap_or(0);
+        let mut n = taken + 1;
+        let dir = loop {
+            let id = format!("INC-{day}-{n}");
+            let dir = self.dir.join(&id);
+            match std::fs::create_dir(&dir) {
+                Ok(()) => {
+                    incident.id = id;
+                    break dir;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => n += 1,
+                Err(e) => return Err(format!("cannot create {}: {e}", dir.display())),
+            }
+        };
+        let _held = self.lock(&incident.id)?;
+        self.append(&incident.id, &entry)?;
+        self.save(&incident)?;
+        crate::fsutil::sync_dir(&dir);
+        Ok(incident)
+    }
+
+    /// Every incident id, oldest first.
+    pub fn ids(&self) -> Vec<String> {
+        let mut ids: Vec<String> = std::fs::read_dir(&self.dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("INC-"))
+            .collect();
+        ids.sort_by_key(|id| {
+            let mut parts = id.rsplitn(2, '-');
+            let n = parts
+                .next()
+                .and_then(|n| n.parse::<u32>().ok())
+                .unwrap_or(0);
+            (parts.next().unwrap_or("").to_string(), n)
+        });
+        ids
+    }
+
+    /// Wait for and take an incident's lock; an unknown id is an error naming it.
+    pub fn lock(&self, id: &str) -> Result<Held, String> {
+        let dir = self.path(id);
+        if !dir.join("incident.json").exists() && !dir.is_dir() {
+            return Err(self.unknown(id));
+        }
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join(".lock"))
+            .map_err(|e| format!("cannot open the lock of {id}: {e}"))?;
+        file.lock().map_err(|e| format!("cannot lock {id}: {e}"))?;
+        Ok(Held { _file: file })
+    }
+
+    fn unknown(&self, id: &str) -> String {
+        let ids = self.ids();
+        let names: Vec<&str> = ids.iter().map(String::as_str).collect();
+        let hint = crate::error::did_you_mean(id, &names)
+            .map(|m| format!("; did you mean {m}?"))
+            .unwrap_or_default();
+        format!(
+            "no incident {id:?} in {} (`opsbook incident list` shows them){hint}",
+            self.dir.display()
+        )
+    }
+
+    pub fn load(&self, id: &str) -> Result<Incident, String> {
+        let path = self.path(id).join("incident.json");
+        let text = std::fs::read_to_string(&path).map_err(|_| self.unknown(id))?;
+        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    pub fn save(&self, incident: &Incident) -> Result<(), String> {
+        let text = serde_json::to_string_pretty(incident).unwrap_or_default();
+        crate::fsutil::write_atomically(
+            &self.path(&incident.id).join("incident.json"),
+            format!("{text}\n").as_bytes(),
+        )
+    }
+
+    /// Append one timeline entry (one `write` of one line, then fsync).
+    pub fn append(&self, id: &str, entry: &Entry) -> Result<(), String> {
+        let path = self.path(id).join("timeline.jsonl");
+        let mut line = serde_json::to_string(entry).unwrap_or_default();
+        line.push('\n');
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+        file.write_all(line.as_bytes())
+            .and_then(|()| file.sync_data())
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))
+    }
+
+    pub fn timeline(&self, id: &str) -> Vec<Entry> {
+        std::fs::read_to_string(self.path(id).join("timeline.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+}
+
+/// Seconds from `from` to `to` (RFC 3339 times); 0 when unreadable or negative.
+pub fn seconds_between(from: &str, to: jiff::Timestamp) -> u64 {
+    from.parse::<jiff::Timestamp>()
+        .map(|at| to.as_second().saturating_sub(at.as_second()).max(0) as u64)
+        .unwrap_or(0)
+}
+
+/// `1h 5m`, `3d 2h`: minutes precision.
+pub fn human(secs: u64) -> String {
+    let secs = secs - secs % 60;
+    if secs == 0 {
+        return "0m".to_string();
+    }
+    humantime::format_duration(std::time::Duration::from_secs(secs)).to_string()
+}
+
+/// Who is due by now per the escalation matrix.
+pub fn due(severity: &Severity, elapsed: u64) -> Vec<&Escalation> {
+    severity
+        .escalation
+        .iter()
+        .filter(|e| e.after.0.as_secs() <= elapsed)
+        .collect()
+}
+
+/// The person recording a change.
+pub fn author() -> String {
+    std::env::var("SUDO_USER")
+        .or_else(|_| std::env::var("USER"))
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "opsbook".to_string())
+}

@@ -1,0 +1,262 @@
+//! The messages and the report, as minijinja templates: built in (written from the seeds:
+//! seed 001's incident declaration and post-incident report, seed 003's status update) and
+//! overridable in config `incident.templates`. An unknown variable is an error, found
+//! before anything is recorded: every template is rendered once against a sample first.
+
+use super::{Entry, Incident, Severity};
+use serde::Serialize;
+
+pub const NAMES: [&str; 4] = ["declaration", "update", "escalation", "report"];
+
+const DECLARATION: &str = r#"🚨 INCIDENT DECLARED
+
+Severity: {{ incident.severity }}{% if severity.description %} ({{ severity.description }}){% endif %}
+Status: {{ incident.status | title }}
+Title: {{ incident.title }}
+ID: {{ incident.id }}
+
+Impact:
+{% for line in incident.impact %}- {{ line }}
+{% else %}- (not yet known)
+{% endfor %}{% if incident.components %}
+Affected components: {{ incident.components | join(", ") }}
+{% endif %}
+Timeline:
+{% for e in timeline %}- [{{ e.offset }}] {{ e.text }}
+{% endfor %}
+Response due within {{ severity.response }}.
+Contact: {{ incident.commander or "on-call" }}
+"#;
+
+const UPDATE: &str = r#"🚨 INCIDENT: {{ incident.title }} ({{ incident.id }})
+
+Status: {{ incident.status | upper }}
+Severity: {{ incident.severity }}
+Impact: {{ incident.impact | join("; ") if incident.impact else "(not yet known)" }}
+Elapsed: {{ elapsed }}
+
+Updates:
+{% for e in timeline %}- {{ e.clock }} {{ e.text }}
+{% endfor %}"#;
+
+const ESCALATION: &str = r#"⏫ ESCALATION: {{ incident.id }} {{ incident.title }}
+
+Severity: {{ incident.severity }}, open for {{ elapsed }} ({{ incident.status }})
+Due now: {{ due | join(", ") if due else "nobody yet" }}
+{% if next %}Next: {{ next.who }} at {{ next.after }}
+{% endif %}"#;
+
+const REPORT: &str = r#"{% if draft %}> **DRAFT**: the incident is still {{ incident.status }}; this report is not final.
+
+{% endif %}# Incident Report: {{ incident.id }}
+
+## Summary
+| Field | Value |
+|-------|-------|
+| Title | {{ incident.title }} |
+| Date | {{ date }} |
+| Duration | {{ duration }} |
+| Severity | {{ incident.severity }} |
+| Affected | {{ incident.components | join(", ") if incident.components else "-" }} |
+
+## Impact
+{% for line in incident.impact %}- {{ line }}
+{% else %}- (not recorded)
+{% endfor %}
+## Root Cause
+{{ incident.root_cause or "(not yet known)" }}
+
+## Timeline
+| Time | Event |
+|------|-------|
+{% for e in timeline %}| {{ e.offset }} | {{ e.text }} |
+{% endfor %}
+## Detection
+- Declared: {{ incident.declared }}{% if incident.acknowledged %}
+- Acknowledged: {{ incident.acknowledged }}{% endif %}
+
+## Response
+- Incident commander: {{ incident.commander or "-" }}
+- Escalations: {{ escalations | join(", ") if escalations else "none" }}{% if incident.mitigated %}
+- Mitigated: {{ incident.mitigated }}{% endif %}{% if incident.resolved %}
+- Resolved: {{ incident.resolved }}{% endif %}
+
+## Lessons Learned
+{% for line in incident.lessons %}- {{ line }}
+{% else %}- (none recorded)
+{% endfor %}
+### Action Items
+| Action | Owner | Due Date |
+|--------|-------|----------|
+{% for a in incident.action_items %}| {{ a.action }} | {{ a.owner }} | {{ a.due }} |
+{% endfor %}"#;
+
+fn builtin(name: &str) -> &'static str {
+    match name {
+        "declaration" => DECLARATION,
+        "update" => UPDATE,
+        "escalation" => ESCALATION,
+        _ => REPORT,
+    }
+}
+
+#[derive(Serialize)]
+struct Line {
+    /// `T+15`: minutes since the declaration.
+    offset: String,
+    /// `10:30 UTC`.
+    clock: String,
+    author: String,
+    kind: String,
+    text: String,
+}
+
+#[derive(Serialize)]
+struct Next<'a> {
+    who: &'a str,
+    after: String,
+}
+
+/// Everything a template can use.
+pub struct View<'a> {
+    pub incident: &'a Incident,
+    pub severity: &'a Severity,
+    pub timeline: &'a [Entry],
+    pub now: jiff::Timestamp,
+}
+
+impl View<'_> {
+    fn context(&self) -> minijinja::Value {
+        let declared = self.incident.declared.as_str();
+        let lines: Vec<Line> = self
+            .timeline
+            .iter()
+            .map(|e| {
+                let at = e.time.parse::<jiff::Timestamp>().ok();
+                let offset = at.map_or(0, |t| super::seconds_between(declared, t) / 60);
+                Line {
+                    offset: format!("T+{offset}"),
+                    clock: at.map_or_else(String::new, |t| t.strftime("%H:%M UTC").to_string()),
+                    author: e.author.clone(),
+                    kind: e.kind.clone(),
+                    text: e.text.clone(),
+                }
+            })
+            .collect();
+        let end = self
+            .incident
+            .resolved
+            .as_deref()
+            .and_then(|r| r.parse().ok())
+            .unwrap_or(self.now);
+        let elapsed = super::seconds_between(declared, self.now);
+        let due: Vec<&str> = super::due(self.severity, elapsed)
+            .iter()
+            .map(|e| e.who.as_str())
+            .collect();
+        let next = self
+            .severity
+            .escalation
+            .iter()
+            .find(|e| e.after.0.as_secs() > elapsed)
+            .map(|e| Next {
+                who: &e.who,
+                after: format!("T+{}", super::human(e.after.0.as_secs())),
+            });
+        let escalations: Vec<&str> = self
+            .timeline
+            .iter()
+            .filter(|e| e.kind == "escalated")
+            .map(|e| e.text.as_str())
+            .collect();
+        minijinja::context! {
+            incident => minijinja::Value::from_serialize(self.incident),
+            severity => minijinja::context! {
+                name => &self.severity.name,
+                description => &self.severity.description,
+                response => super::human(self.severity.response.0.as_secs()),
+            },
+            timeline => minijinja::Value::from_serialize(&lines),
+            elapsed => super::human(elapsed),
+            duration => super::human(super::seconds_between(declared, end)),
+            date => declared.get(..10).unwrap_or(declared),
+            draft => self.incident.status != super::Status::Resolved,
+            due => due,
+            next => minijinja::Value::from_serialize(&next),
+            escalations => escalations,
+        }
+    }
+}
+
+/// Render template `name` (the config's override, else the built-in).
+pub fn render(
+    overrides: &std::collections::BTreeMap<String, String>,
+    name: &str,
+    view: &View<'_>,
+) -> Result<String, String> {
+    let source = overrides.get(name).map_or(builtin(name), String::as_str);
+    let mut env = minijinja::Environment::new();
+    env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+    env.set_keep_trailing_newline(true);
+    let where_ = if overrides.contains_key(name) {
+        format!("incident.templates.{name}")
+    } else {
+        format!("the built-in {name} template")
+    };
+    env.add_template(name, source)
+        .map_err(|e| format!("{where_}: {e}"))?;
+    let template = env
+        .get_template(name)
+        .map_err(|e| format!("{where_}: {e}"))?;
+    template
+        .render(view.context())
+        .map_err(|e| format!("{where_}: {e}"))
+}
+
+/// Check the config's templates before anything is recorded: an unknown template name or
+/// a template that does not render against a sample incident is a config error.
+pub fn check(overrides: &std::collections::BTreeMap<String, String>) -> Result<(), String> {
+    if let Some(unknown) = overrides.keys().find(|k| !NAMES.contains(&k.as_str())) {
+        return Err(format!(
+            "incident.templates.{unknown}: no such template (known: {})",
+            NAMES.join(", ")
+        ));
+    }
+    let severity = super::default_severities().remove(0);
+    let incident = Incident {
+        id: "INC-20250115-1".into(),
+        title: "sample".into(),
+        severity: severity.name.clone(),
+        status: super::Status::Investigating,
+        kind: None,
+        impact: vec!["sample".into()],
+        components: vec![],
+        commander: None,
+        declared: "2025-01-15T10:00:00Z".into(),
+        acknowledged: None,
+        mitigated: None,
+        resolved: None,
+        root_cause: None,
+        lessons: vec![],
+        action_items: vec![],
+    };
+    let timeline = [Entry {
+        time: "2025-01-15T10:00:00Z".into(),
+        author: "sample".into(),
+        kind: "declared".into(),
+        text: "sample".into(),
+    }];
+    let now = "2025-01-15T10:30:00Z"
+        .parse()
+        .unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+    let view = View {
+        incident: &incident,
+        severity: &severity,
+        timeline: &timeline,
+        now,
+    };
+    for name in overrides.keys() {
+        render(overrides, name, &view)?;
+    }
+    Ok(())
+}

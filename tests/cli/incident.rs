@@ -1,0 +1,499 @@
+//! `opsbook incident`: the lifecycle with a fixed clock, a real webhook receiver on
+//! 127.0.0.1 (up, down, slow, failing), concurrent writers, evidence bundles, bad input.
+
+use crate::common::Opsbook;
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+#[derive(Clone, Copy)]
+enum Mode {
+    Ok,
+    Fail,
+    Slow,
+}
+
+/// A webhook receiver: every request body it got, in order.
+fn webhook(mode: Mode) -> (u16, Arc<Mutex<Vec<String>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let seen = got.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let seen = seen.clone();
+            std::thread::spawn(move || {
+                let mut request = Vec::new();
+                let mut buf = [0u8; 4096];
+                let body = loop {
+                    let Ok(n) = stream.read(&mut buf) else { return };
+                    if n == 0 {
+                        return;
+                    }
+                    request.extend_from_slice(&buf[..n]);
+                    let Some(end) = request.windows(4).position(|w| w == b"\r\n\r\n") else {
+                        continue;
+                    };
+                    let head = String::from_utf8_lossy(&request[..end]).to_ascii_lowercase();
+                    let length: usize = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length:"))
+                        .and_then(|v| v.trim().parse().ok())
+                        .unwrap_or(0);
+                    if request.len() >= end + 4 + length {
+                        break String::from_utf8_lossy(&request[end + 4..end + 4 + length])
+                            .into_owned();
+                    }
+                };
+                seen.lock().unwrap().push(body);
+                let status = match mode {
+                    Mode::Ok => "200 OK",
+                    Mode::Fail => "500 Internal Server Error",
+                    Mode::Slow => {
+                        std::thread::sleep(std::time::Duration::from_secs(5));
+                        "200 OK"
+                    }
+                };
+                let _ = stream.write_all(
+                    format!(
+                        "HTTP/1.1 {status}\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
+                    )
+                    .as_bytes(),
+                );
+            });
+        }
+    });
+    (port, got)
+}
+
+fn config(port: u16, extra: &str) -> String {
+    format!(
+        "state_dir: state\nincident:\n  dir: incidents\n  webhook: {{ url: \"http://127.0.0.1:{port}/hooks/${{HOOK_TOKEN}}\", timeout: 1s, retries: 1 }}\n{extra}"
+    )
+}
+
+fn at(dir: &Path, now: &str, args: &[&str]) -> crate::common::Run {
+    let mut all = vec!["--config", "ops.yaml", "incident"];
+    all.extend_from_slice(args);
+    let run = Opsbook::new()
+        .env("OPSBOOK_NOW", now)
+        .env("HOOK_TOKEN", "canary-hook-token")
+        .env("USER", "alice")
+        .args(all)
+        .run_in(dir);
+    assert!(!run.stdout.contains("canary-hook-token"), "{}", run.stdout);
+    assert!(!run.stderr.contains("canary-hook-token"), "{}", run.stderr);
+    run
+}
+
+fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(at) = stack.pop() {
+        for entry in std::fs::read_dir(&at).into_iter().flatten().flatten() {
+            if entry.file_type().unwrap().is_dir() {
+                stack.push(entry.path());
+            } else {
+                out.push(entry.path());
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn the_whole_lifecycle_with_a_fixed_clock_reaches_the_webhook_and_the_report() {
+    let (port, got) = webhook(Mode::Ok);
+    let ops = Opsbook::new().file("ops.yaml", &config(port, ""));
+    let dir = ops.dir().to_path_buf();
+    at(
+        &dir,
+        "2026-01-10T10:00:00Z",
+        &[
+            "declare",
+            "--severity",
+            "sev-1",
+            "--title",
+            "API unavailable",
+            "--impact",
+            "All API requests fail",
+            "--component",
+            "api",
+        ],
+    )
+    .expect_exit(0)
+    .stdout_contains("INCIDENT DECLARED")
+    .stdout_contains("Severity: SEV-1 (Critical - Service down)")
+    .stdout_contains("ID: INC-20260110-1");
+    // Not acknowledged within 15 minutes: overdue.
+    let shown = at(
+        &dir,
+        "2026-01-10T10:16:00Z",
+        &["show", "INC-20260110-1", "--format", "json"],
+    )
+    .expect_exit(0)
+    .json();
+    let overdue = shown["overdue"].as_array().unwrap();
+    assert!(
+        overdue[0]
+            .as_str()
+            .unwrap()
+            .contains("no response after 16m, due within 15m"),
+        "{shown}"
+    );
+    at(
+        &dir,
+        "2026-01-10T10:18:00Z",
+        &[
+            "update",
+            "INC-20260110-1",
+            "--status",
+            "identified",
+            "--note",
+            "DB connection pool exhausted",
+        ],
+    )
+    .expect_exit(0)
+    .stdout_contains("Status: IDENTIFIED")
+    .stdout_contains("10:18 UTC DB connection pool exhausted");
+    at(
+        &dir,
+        "2026-01-10T10:20:00Z",
+        &["escalate", "INC-20260110-1"],
+    )
+    .expect_exit(0)
+    .stdout_contains("Due now: On-call, Platform Lead")
+    .stdout_contains("Next: CTO at T+1h");
+    let shown = at(
+        &dir,
+        "2026-01-10T10:21:00Z",
+        &["show", "INC-20260110-1", "--format", "json"],
+    )
+    .expect_exit(0)
+    .json();
+    assert_eq!(shown["overdue"], serde_json::json!([]), "{shown}");
+    // An hour in, the CTO is due and has not been called.
+    let later = at(&dir, "2026-01-10T11:01:00Z", &["list", "--open"]).expect_exit(0);
+    assert!(later.stdout.contains("OVERDUE"), "{}", later.stdout);
+    at(
+        &dir,
+        "2026-01-10T11:35:00Z",
+        &[
+            "resolve",
+            "INC-20260110-1",
+            "--root-cause",
+            "Pool size 10 under a traffic spike",
+            "--lesson",
+            "Alert on pool saturation",
+            "--action",
+            "Raise the pool to 50|@db-team|2026-01-20",
+        ],
+    )
+    .expect_exit(0)
+    .stdout_contains("Status: RESOLVED");
+    at(
+        &dir,
+        "2026-01-10T11:40:00Z",
+        &["resolve", "INC-20260110-1", "--root-cause", "again"],
+    )
+    .expect_exit(1)
+    .stderr_contains("INC-20260110-1 is already resolved (at 2026-01-10T11:35:00Z)");
+    at(
+        &dir,
+        "2026-01-10T12:00:00Z",
+        &["report", "INC-20260110-1", "--output", "report.md"],
+    )
+    .expect_exit(0);
+    let report = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    for expected in [
+        "# Incident Report: INC-20260110-1",
+        "| Duration | 1h 35m |",
+        "| Severity | SEV-1 |",
+        "Pool size 10 under a traffic spike",
+        "| T+0 | Incident declared (SEV-1): API unavailable |",
+        "| T+18 | DB connection pool exhausted |",
+        "| T+20 | Escalated to On-call, Platform Lead (T+20m) |",
+        "| T+95 | Resolved. Root cause: Pool size 10 under a traffic spike |",
+        "- Alert on pool saturation",
+        "| Raise the pool to 50 | @db-team | 2026-01-20 |",
+    ] {
+        assert!(report.contains(expected), "{expected:?} missing:\n{report}");
+    }
+    assert!(!report.contains("DRAFT"));
+    // Every change reached the webhook, as Slack-compatible JSON.
+    let bodies = got.lock().unwrap().clone();
+    assert_eq!(bodies.len(), 4, "{bodies:?}");
+    let first: serde_json::Value = serde_json::from_str(&bodies[0]).unwrap();
+    assert!(
+        first["text"]
+            .as_str()
+            .unwrap()
+            .contains("INCIDENT DECLARED")
+    );
+    // The timeline names who did what; the URL's secret is in no file.
+    let timeline =
+        std::fs::read_to_string(dir.join("incidents/INC-20260110-1/timeline.jsonl")).unwrap();
+    assert!(timeline.contains("\"author\":\"alice\""), "{timeline}");
+    for file in files_under(&dir) {
+        let bytes = std::fs::read(&file).unwrap();
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains("canary-hook-token"),
+            "{}",
+            file.display()
+        );
+    }
+    // A report for an open incident is allowed, marked DRAFT.
+    at(
+        &dir,
+        "2026-01-11T09:00:00Z",
+        &["declare", "--severity", "SEV-3", "--title", "Exports slow"],
+    )
+    .expect_exit(0)
+    .stdout_contains("ID: INC-20260111-1");
+    at(&dir, "2026-01-11T09:30:00Z", &["report", "INC-20260111-1"])
+        .expect_exit(0)
+        .stdout_contains("**DRAFT**: the incident is still investigating");
+}
+
+#[test]
+fn a_dead_slow_or_failing_webhook_never_loses_the_incident() {
+    for (name, port) in [
+        ("down", crate::common::server::closed_port()),
+        ("500", webhook(Mode::Fail).0),
+        ("slow", webhook(Mode::Slow).0),
+    ] {
+        let ops = Opsbook::new().file("ops.yaml", &config(port, ""));
+        let dir = ops.dir().to_path_buf();
+        let run = at(
+            &dir,
+            "2026-01-10T10:00:00Z",
+            &["declare", "--severity", "SEV-2", "--title", "Queue backlog"],
+        )
+        .expect_exit(0)
+        .stdout_contains("INCIDENT DECLARED")
+        .stderr_contains("INC-20260110-1: notification failed");
+        match name {
+            "500" => assert!(run.stderr.contains("answered 500"), "{}", run.stderr),
+            "slow" => assert!(
+                run.stderr.contains("did not answer within 1s"),
+                "{}",
+                run.stderr
+            ),
+            _ => assert!(
+                run.stderr.contains("cannot reach the webhook"),
+                "{}",
+                run.stderr
+            ),
+        }
+        let timeline =
+            std::fs::read_to_string(dir.join("incidents/INC-20260110-1/timeline.jsonl")).unwrap();
+        assert!(
+            timeline.contains("\"kind\":\"declared\""),
+            "{name}: {timeline}"
+        );
+        assert!(
+            timeline.contains("\"kind\":\"notify-failed\""),
+            "{name}: {timeline}"
+        );
+        assert!(!timeline.contains("canary-hook-token"));
+    }
+}
+
+#[test]
+fn two_writers_at_once_both_land() {
+    let ops = Opsbook::new().file(
+        "ops.yaml",
+        "state_dir: state\nincident:\n  dir: incidents\n",
+    );
+    let dir = ops.dir().to_path_buf();
+    at(
+        &dir,
+        "2026-01-10T10:00:00Z",
+        &["declare", "--severity", "SEV-2", "--title", "Latency"],
+    )
+    .expect_exit(0);
+    let writers: Vec<_> = (0..2)
+        .map(|w| {
+            let dir = dir.clone();
+            std::thread::spawn(move || {
+                for i in 0..15 {
+                    let note = format!("writer {w} note {i}");
+                    let impact = format!("impact {w}-{i}");
+                    at(
+                        &dir,
+                        "2026-01-10T10:05:00Z",
+                        &[
+                            "update",
+                            "INC-20260110-1",
+                            "--note",
+                            &note,
+                            "--impact",
+                            &impact,
+                        ],
+                    )
+                    .expect_exit(0);
+                }
+            })
+        })
+        .collect();
+    for writer in writers {
+        writer.join().unwrap();
+    }
+    let timeline =
+        std::fs::read_to_string(dir.join("incidents/INC-20260110-1/timeline.jsonl")).unwrap();
+    let record: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("incidents/INC-20260110-1/incident.json")).unwrap(),
+    )
+    .unwrap();
+    for w in 0..2 {
+        for i in 0..15 {
+            assert!(
+                timeline.contains(&format!("writer {w} note {i}\"")),
+                "{w}/{i} lost"
+            );
+            let impact = format!("impact {w}-{i}");
+            assert!(
+                record["impact"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|v| v == &impact),
+                "{impact} lost from the record"
+            );
+        }
+    }
+    assert_eq!(timeline.lines().count(), 1 + 2 * 15 * 2);
+}
+
+#[test]
+fn collect_bundles_evidence_whose_manifest_matches_its_contents() {
+    let ops = Opsbook::new()
+        .file(
+            "ops.yaml",
+            "state_dir: state\nlogging: { dir: logs, to_file: true }\nlogs:\n  sets:\n    app:\n      paths: [app.log]\nincident:\n  dir: incidents\n  diagnosis: { api-unavailable: diagnose.yaml }\n",
+        )
+        .file(
+            "app.log",
+            "2026-01-10 09:50:00,000 - app - ERROR - Failed to load pattern 42\n2026-01-10 09:51:00,000 - app - INFO - fine\n2026-01-08 09:51:00,000 - app - ERROR - too old to matter\n",
+        )
+        .file(
+            "diagnose.yaml",
+            "name: diagnose\nsteps:\n  - name: log present\n    file: { path: app.log }\n",
+        )
+        .readings(10.0, 10.0, 1.0);
+    let dir = ops.dir().to_path_buf();
+    let readings = dir.join("readings.json");
+    let run = |now: &str, args: &[&str]| {
+        let mut all = vec!["--config", "ops.yaml", "incident"];
+        all.extend_from_slice(args);
+        let mut ops = Opsbook::new().env("OPSBOOK_NOW", now);
+        if readings.exists() {
+            ops = ops.env("OPSBOOK_READINGS", readings.to_str().unwrap());
+        }
+        ops.args(all).run_in(&dir)
+    };
+    run(
+        "2026-01-10T10:00:00Z",
+        &[
+            "declare",
+            "--severity",
+            "SEV-1",
+            "--title",
+            "API down",
+            "--type",
+            "api-unavailable",
+        ],
+    )
+    .expect_exit(0);
+    run("2026-01-10T10:05:00Z", &["collect", "INC-20260110-1"])
+        .expect_exit(0)
+        .stdout_contains("evidence in");
+    let folder = dir.join("incidents/INC-20260110-1");
+    let bundle = folder.join("evidence-20260110T100500Z.tar.gz");
+    assert!(bundle.exists());
+    let out = dir.join("unpacked");
+    std::fs::create_dir_all(&out).unwrap();
+    let status = std::process::Command::new("tar")
+        .arg("-xzf")
+        .arg(&bundle)
+        .arg("-C")
+        .arg(&out)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let root = out.join("evidence-20260110T100500Z");
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(root.join("manifest.json")).unwrap())
+            .unwrap();
+    let files = manifest["files"].as_array().unwrap();
+    let names: Vec<&str> = files.iter().map(|f| f["name"].as_str().unwrap()).collect();
+    assert_eq!(
+        names,
+        [
+            "health.json",
+            "errors.log",
+            "system.txt",
+            "audit.log",
+            "diagnosis-diagnose.yaml.json"
+        ]
+    );
+    for file in files {
+        let bytes = std::fs::read(root.join(file["name"].as_str().unwrap())).unwrap();
+        assert_eq!(file["size"], bytes.len());
+        use sha2::Digest;
+        let digest: String = sha2::Sha256::digest(&bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(file["sha256"], digest.as_str());
+    }
+    let errors = std::fs::read_to_string(root.join("errors.log")).unwrap();
+    assert!(errors.contains("Failed to load pattern 42"), "{errors}");
+    assert!(!errors.contains("too old to matter"), "{errors}");
+    let health: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(root.join("health.json")).unwrap()).unwrap();
+    assert!(health["checks"]["memory"].is_object(), "{health}");
+    let audit = std::fs::read_to_string(root.join("audit.log")).unwrap();
+    assert!(audit.contains("incident.declare"), "{audit}");
+    let timeline = std::fs::read_to_string(folder.join("timeline.jsonl")).unwrap();
+    assert!(timeline.contains("Evidence collected: evidence-20260110T100500Z"));
+}
+
+#[test]
+fn bad_input_is_named_with_the_right_exit_code_and_nothing_is_recorded() {
+    let ops = Opsbook::new().file(
+        "ops.yaml",
+        "state_dir: state\nincident:\n  dir: incidents\n",
+    );
+    let dir = ops.dir().to_path_buf();
+    at(
+        &dir,
+        "2026-01-10T10:00:00Z",
+        &["declare", "--severity", "SEV-7", "--title", "x"],
+    )
+    .expect_exit(64)
+    .stderr_contains("unknown severity \"SEV-7\" (known: SEV-1, SEV-2, SEV-3, SEV-4)");
+    at(
+        &dir,
+        "2026-01-10T10:00:00Z",
+        &["update", "INC-20260110-9", "--note", "x"],
+    )
+    .expect_exit(64)
+    .stderr_contains("no incident \"INC-20260110-9\"");
+    assert!(!dir.join("incidents").exists() || files_under(&dir.join("incidents")).is_empty());
+    std::fs::write(
+        dir.join("ops.yaml"),
+        "state_dir: state\nincident:\n  dir: incidents\n  templates:\n    declaration: \"{{ incident.title }} on {{ incident.sevrity }}\"\n",
+    )
+    .unwrap();
+    at(
+        &dir,
+        "2026-01-10T10:00:00Z",
+        &["declare", "--severity", "SEV-1", "--title", "x"],
+    )
+    .expect_exit(78)
+    .stderr_contains("incident.templates.declaration");
+    assert!(!dir.join("incidents").exists() || files_under(&dir.join("incidents")).is_empty());
+}
