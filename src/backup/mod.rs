@@ -140,3 +140,78 @@ pub fn find<'a>(backups: &'a [Manifest], wanted: &str, set: Option<&str>) -> Opt
     }
     backups.iter().find(|m| m.id == wanted)
 }
+
+/// Make a backup of `name`: built in the store's staging place, then sent (S3), and
+/// audited. What was made, for a person: `ID (N files, B bytes compressed) in DEST`.
+pub fn create(
+    store: &store::Store,
+    name: &str,
+    set: &BackupSet,
+    now: jiff::Timestamp,
+    progress: &dyn Fn(u64),
+) -> Result<String, String> {
+    let made = (|| {
+        let id = store.new_id(name, now)?;
+        let (staging, _temp) = store.staging()?;
+        let manifest = archive::create(name, set, &staging, &id, now, progress)?;
+        store.upload(&staging, &manifest)?;
+        Ok::<_, String>(manifest)
+    })();
+    match made {
+        Ok(m) => {
+            let files = m.files.len();
+            let what = format!(
+                "{} ({files} file{}, {} bytes compressed) in {}",
+                m.id,
+                if files == 1 { "" } else { "s" },
+                m.archive_bytes,
+                store.shown()
+            );
+            crate::logging::audit::record("backup.create", "ok", Some(&what));
+            Ok(what)
+        }
+        Err(e) => {
+            crate::logging::audit::record("backup.create", "failed", Some(&format!("{name}: {e}")));
+            Err(e)
+        }
+    }
+}
+
+/// What a prune kept (with the rules that keep each), removed (or would), and failed on.
+#[derive(Debug, Default)]
+pub struct Pruned {
+    pub kept: Vec<(String, Vec<String>)>,
+    pub removed: Vec<String>,
+    pub errors: Vec<String>,
+}
+
+/// Apply `set`'s retention to its backups among `all`, and remove leftovers of
+/// interrupted runs; each removal is audited.
+pub fn prune(
+    store: &store::Store,
+    name: &str,
+    set: &BackupSet,
+    all: &[Manifest],
+    zone: &jiff::tz::TimeZone,
+    dry_run: bool,
+) -> Result<Pruned, String> {
+    let mine: Vec<&Manifest> = all.iter().filter(|m| m.set == name).collect();
+    let (kept, remove) = retention::plan(set, &mine, zone);
+    let mut out = Pruned {
+        kept,
+        ..Pruned::default()
+    };
+    for id in remove.into_iter().chain(store.leftovers(name)?) {
+        if !dry_run {
+            match store.remove(&id) {
+                Ok(()) => crate::logging::audit::record("backup.prune", "ok", Some(&id)),
+                Err(e) => {
+                    out.errors.push(format!("cannot remove {id}: {e}"));
+                    continue;
+                }
+            }
+        }
+        out.removed.push(id);
+    }
+    Ok(out)
+}

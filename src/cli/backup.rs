@@ -103,30 +103,14 @@ pub fn exec(command: &BackupCommand, session: &Session) -> anyhow::Result<u8> {
                         bar.inc(n);
                     }
                 };
-                let created = create_one(&store, name, set, now, &progress);
+                let created = backup::create(&store, name, set, now, &progress);
                 if let Some(bar) = &bar {
                     bar.finish_and_clear();
                 }
                 match created {
-                    Ok(m) => {
-                        let files = m.files.len();
-                        let what = format!(
-                            "{} ({files} file{}, {} bytes compressed) in {}",
-                            m.id,
-                            if files == 1 { "" } else { "s" },
-                            m.archive_bytes,
-                            store.shown()
-                        );
-                        crate::logging::audit::record("backup.create", "ok", Some(&what));
-                        session.printer.human(&format!("{name}: created {what}\n"));
-                    }
+                    Ok(what) => session.printer.human(&format!("{name}: created {what}\n")),
                     Err(e) => {
                         failed = true;
-                        crate::logging::audit::record(
-                            "backup.create",
-                            "failed",
-                            Some(&format!("{name}: {e}")),
-                        );
                         session.printer.error(&format!("backup set {name}: {e}"));
                     }
                 }
@@ -190,24 +174,17 @@ pub fn exec(command: &BackupCommand, session: &Session) -> anyhow::Result<u8> {
             let mut out = String::new();
             for (name, set) in chosen {
                 let _lock = lock_set(&state_dir, name)?;
-                let mine: Vec<&backup::Manifest> = all.iter().filter(|m| m.set == name).collect();
-                let (keep, remove) = backup::retention::plan(set, &mine, &zone);
-                for (id, why) in &keep {
+                let plan = backup::prune(&store, name, set, &all, &zone, *dry_run)
+                    .map_err(failed_store)?;
+                for (id, why) in &plan.kept {
                     out.push_str(&format!("{name}: keep {id} ({})\n", why.join(", ")));
                 }
-                let leftovers = store.leftovers(name).map_err(failed_store)?;
-                for id in remove.iter().cloned().chain(leftovers) {
+                for id in &plan.removed {
                     out.push_str(&format!("{name}: {verb} {id}\n"));
-                    if *dry_run {
-                        continue;
-                    }
-                    match store.remove(&id) {
-                        Ok(()) => crate::logging::audit::record("backup.prune", "ok", Some(&id)),
-                        Err(e) => {
-                            failed = true;
-                            session.printer.error(&format!("cannot remove {id}: {e}"));
-                        }
-                    }
+                }
+                for e in &plan.errors {
+                    failed = true;
+                    session.printer.error(e);
                 }
             }
             session.printer.human(&out);
@@ -492,22 +469,6 @@ fn find<'a>(
         .into()
     })
 }
-
-/// One backup of `name`: built in the store's staging place, then sent (S3).
-fn create_one(
-    store: &backup::store::Store,
-    name: &str,
-    set: &backup::BackupSet,
-    now: jiff::Timestamp,
-    progress: &dyn Fn(u64),
-) -> Result<backup::Manifest, String> {
-    let id = store.new_id(name, now)?;
-    let (staging, _temp) = store.staging()?;
-    let manifest = archive::create(name, set, &staging, &id, now, progress)?;
-    store.upload(&staging, &manifest)?;
-    Ok(manifest)
-}
-
 /// The drill's check as a runbook, with `{{ restore_dir }}` set: passes unless a step is
 /// critical or unknown.
 fn drill_runbook(name: &str, to: &std::path::Path, session: &Session) -> Result<String, String> {
@@ -549,3 +510,4 @@ fn drill_runbook(name: &str, to: &std::path::Path, session: &Session) -> Result<
         ))
     }
 }
+
