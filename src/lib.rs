@@ -22,6 +22,7 @@ pub mod incident;
 pub mod lock;
 pub mod logging;
 pub mod logs;
+pub mod maintain;
 pub mod printer;
 pub mod redact;
 pub mod report;

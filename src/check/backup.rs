@@ -1,6 +1,7 @@
-//! `backup`: the newest backup of a set is no older than `max_age`, and (with
-//! `max_drill_age`) its last passed restore test no older than that — so `health` catches
-//! a backup job, or a drill, that silently stopped.
+//! `backup`: with `max_age`, a check: the newest backup of a set is no older than that,
+//! and (with `max_drill_age`) its last passed restore test no older than that — so
+//! `health` catches a backup job, or a drill, that silently stopped. Without, an action:
+//! back the set up, as `opsbook backup create SET` does, under the same lock.
 
 use super::{BoxFuture, Check, Context, Data, Outcome, Status};
 use crate::config::Duration;
@@ -11,8 +12,10 @@ use serde::{Deserialize, Serialize};
 pub struct BackupSpec {
     /// A set of config `backup.sets`.
     pub set: String,
-    /// The newest backup may be at most this old (`26h` for a daily job).
-    pub max_age: Duration,
+    /// The newest backup may be at most this old (`26h` for a daily job). Without it
+    /// (and without `max_drill_age`) the step makes a backup instead.
+    #[serde(default)]
+    pub max_age: Option<Duration>,
     /// The last passed `backup verify --restore-test` may be at most this old.
     #[serde(default)]
     pub max_drill_age: Option<Duration>,
@@ -31,11 +34,10 @@ impl Check for BackupCheck {
         let spec = self.spec.clone();
         let config = ctx.config.clone();
         let now = ctx.clock.now();
-        Box::pin(async move {
-            tokio::task::spawn_blocking(move || inspect(&spec, &config, now))
-                .await
-                .unwrap_or_else(|_| Outcome::unknown("the backup check crashed"))
-        })
+        if spec.max_age.is_none() && spec.max_drill_age.is_none() {
+            return super::blocking(move || create(&spec.set, &config, now));
+        }
+        super::blocking(move || inspect(&spec, &config, now))
     }
 }
 
@@ -80,14 +82,16 @@ fn inspect(spec: &BackupSpec, config: &crate::config::Config, now: jiff::Timesta
     let Some(age) = age_of(&newest.created) else {
         return Outcome::unknown(format!("{}: unreadable creation time", newest.id));
     };
-    if age > spec.max_age.0.as_secs() {
+    if let Some(max_age) = spec.max_age
+        && age > max_age.0.as_secs()
+    {
         return Outcome::new(
             Status::Critical,
             format!(
                 "the newest backup of {set} ({}) is {} old, more than {}",
                 newest.id,
                 shown(age),
-                humantime::format_duration(spec.max_age.0)
+                humantime::format_duration(max_age.0)
             ),
             data(Some(age)),
         );
@@ -119,4 +123,37 @@ fn inspect(spec: &BackupSpec, config: &crate::config::Config, now: jiff::Timesta
         }
     }
     Outcome::new(Status::Ok, message, data(Some(age)))
+}
+
+/// The set's lock, as the backup commands take it; held elsewhere → a critical outcome.
+pub fn lock(config: &crate::config::Config, set: &str) -> Result<crate::lock::Lock, Box<Outcome>> {
+    crate::lock::Lock::acquire(
+        &config.state_dir(),
+        &format!("backup-{set}"),
+        &format!("backup set {set:?}"),
+    )
+    .map_err(|e| Box::new(Outcome::new(Status::Critical, format!("{e:#}"), Data::None)))
+}
+
+/// The action: one backup of `set`.
+fn create(set: &str, config: &crate::config::Config, now: jiff::Timestamp) -> Outcome {
+    let Some(spec) = config.backup.sets.get(set) else {
+        return super::unknown_set("backup.sets", set, config.backup.sets.keys());
+    };
+    let _lock = match lock(config, set) {
+        Ok(lock) => lock,
+        Err(outcome) => return *outcome,
+    };
+    match config
+        .backup
+        .store()
+        .and_then(|store| crate::backup::create(&store, set, spec, now, &|_| {}))
+    {
+        Ok(what) => Outcome::new(Status::Ok, format!("created {what}"), Data::None),
+        Err(e) => Outcome::new(
+            Status::Critical,
+            format!("backup set {set}: {e}"),
+            Data::None,
+        ),
+    }
 }

@@ -24,6 +24,9 @@ impl Check for ManualCheck {
                     format!("{prompt}: confirmed by --yes"),
                     Data::None,
                 ),
+                Interaction::Todo => {
+                    Outcome::new(Status::Skipped, format!("to do: {prompt}"), Data::None)
+                }
                 Interaction::None => Outcome::unknown(format!(
                     "{prompt}: needs a person (no terminal to ask on; run with --yes to confirm)"
                 )),

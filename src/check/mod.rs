@@ -4,6 +4,7 @@
 //! and later the runbook loader).
 
 mod application;
+pub mod archive;
 pub mod backup;
 pub mod command;
 pub mod cpu;
@@ -18,14 +19,17 @@ pub mod manual;
 mod memory;
 pub mod port;
 pub mod process;
+pub mod prune;
 pub mod resolve;
 pub mod resources;
+pub mod rotate;
 pub mod service;
 pub mod spec;
 mod swap;
 pub mod tcp;
 pub mod threshold;
 pub mod tls_cert;
+pub mod verify;
 
 pub use application::ApplicationCheck;
 pub use cpu::CpuCheck;
@@ -264,6 +268,9 @@ pub enum Interaction {
     Ask,
     /// Nobody can answer (cron, CI, a pipe): the step is `unknown`.
     None,
+    /// Scheduled maintenance: the step is reported as a to-do item (`skipped`), never
+    /// waited on and never failing the run.
+    Todo,
 }
 
 /// A step that cannot run, saying why (a bug guard; never built from valid input).
@@ -277,6 +284,28 @@ impl Check for Unrunnable {
     fn run<'a>(&'a self, _ctx: &'a Context) -> BoxFuture<'a, Outcome> {
         Box::pin(async move { Outcome::unknown(self.0.clone()) })
     }
+}
+
+/// Run blocking work (an action step: files, locks, subprocesses) off the async threads.
+pub fn blocking<'a>(work: impl FnOnce() -> Outcome + Send + 'static) -> BoxFuture<'a, Outcome> {
+    Box::pin(async move {
+        tokio::task::spawn_blocking(work)
+            .await
+            .unwrap_or_else(|_| Outcome::unknown("the step crashed"))
+    })
+}
+
+/// A step naming a set the config does not have: unknown, with a did-you-mean.
+pub fn unknown_set<'k>(
+    section: &str,
+    name: &str,
+    known: impl Iterator<Item = &'k String>,
+) -> Outcome {
+    let known: Vec<&str> = known.map(String::as_str).collect();
+    let hint = crate::error::did_you_mean(name, &known)
+        .map(|m| format!("; did you mean {m:?}?"))
+        .unwrap_or_default();
+    Outcome::unknown(format!("no set {name:?} in `{section}`{hint}"))
 }
 
 impl Context {

@@ -1,6 +1,7 @@
 //! The step schema shared by `health.endpoints` and runbooks: a `name`, exactly one kind,
 //! and the run options. This is the one place step kinds are registered.
 
+use super::archive::{ArchiveCheck, ArchiveSpec};
 use super::backup::{BackupCheck, BackupSpec};
 use super::command::{CommandCheck, CommandSpec};
 use super::cpu::CpuSpec;
@@ -12,10 +13,13 @@ use super::log_errors::{LogErrorsCheck, LogErrorsSpec};
 use super::manual::ManualCheck;
 use super::port::{PortCheck, PortSpec};
 use super::process::{ProcessCheck, ProcessSpec};
+use super::prune::{PruneCheck, PruneSpec};
+use super::rotate::{RotateCheck, RotateSpec};
 use super::service::{ServiceCheck, ServiceSpec};
 use super::tcp::{TcpCheck, TcpSpec};
 use super::threshold::Levels;
 use super::tls_cert::{TlsCertCheck, TlsCertSpec};
+use super::verify::{VerifyCheck, VerifySpec};
 use super::{CpuCheck, DiskCheck, LoadCheck, MemoryCheck, SwapCheck};
 use crate::config::{Duration, Text, Threshold};
 use crate::engine::Step;
@@ -46,6 +50,10 @@ pub enum KindSpec {
     Command(CommandSpec),
     File(FileSpec),
     Backup(BackupSpec),
+    Rotate(RotateSpec),
+    Archive(ArchiveSpec),
+    Prune(PruneSpec),
+    Verify(VerifySpec),
     LogErrors(LogErrorsSpec),
     Manual(Text),
     Process(ProcessSpec),
@@ -53,6 +61,21 @@ pub enum KindSpec {
     Port(PortSpec),
     /// Another runbook's steps, spliced in by the runbook loader.
     Include(Text),
+}
+
+impl KindSpec {
+    /// Whether the step changes things (rotates, archives, backs up, prunes, verifies)
+    /// rather than only looking: never in `health`.
+    pub fn is_action(&self) -> bool {
+        match self {
+            KindSpec::Rotate(_)
+            | KindSpec::Archive(_)
+            | KindSpec::Prune(_)
+            | KindSpec::Verify(_) => true,
+            KindSpec::Backup(spec) => spec.max_age.is_none() && spec.max_drill_age.is_none(),
+            _ => false,
+        }
+    }
 }
 
 /// `load: {}`: informational, nothing to set.
@@ -80,7 +103,7 @@ pub struct StepOptions {
 }
 
 /// Every kind's key, for "exactly one of" messages.
-pub const KINDS: [&str; 18] = [
+pub const KINDS: [&str; 22] = [
     "http",
     "tcp",
     "tls_cert",
@@ -93,6 +116,10 @@ pub const KINDS: [&str; 18] = [
     "command",
     "file",
     "backup",
+    "rotate",
+    "archive",
+    "prune",
+    "verify",
     "log_errors",
     "manual",
     "process",
@@ -127,6 +154,10 @@ struct Raw {
     command: Option<CommandSpec>,
     file: Option<FileSpec>,
     backup: Option<BackupSpec>,
+    rotate: Option<RotateSpec>,
+    archive: Option<ArchiveSpec>,
+    prune: Option<PruneSpec>,
+    verify: Option<VerifySpec>,
     log_errors: Option<LogErrorsSpec>,
     manual: Option<Text>,
     process: Option<ProcessSpec>,
@@ -162,6 +193,10 @@ impl Raw {
         add(self.command.map(KindSpec::Command));
         add(self.file.map(KindSpec::File));
         add(self.backup.map(KindSpec::Backup));
+        add(self.rotate.map(KindSpec::Rotate));
+        add(self.archive.map(KindSpec::Archive));
+        add(self.prune.map(KindSpec::Prune));
+        add(self.verify.map(KindSpec::Verify));
         add(self.log_errors.map(KindSpec::LogErrors));
         add(self.manual.map(KindSpec::Manual));
         add(self.process.map(KindSpec::Process));
@@ -292,6 +327,10 @@ impl StepSpec {
             ),
             KindSpec::File(spec) => Step::new(name, FileCheck { spec: spec.clone() }),
             KindSpec::Backup(spec) => Step::new(name, BackupCheck { spec: spec.clone() }),
+            KindSpec::Rotate(spec) => Step::new(name, RotateCheck { spec: spec.clone() }),
+            KindSpec::Archive(spec) => Step::new(name, ArchiveCheck { spec: spec.clone() }),
+            KindSpec::Prune(spec) => Step::new(name, PruneCheck { spec: spec.clone() }),
+            KindSpec::Verify(spec) => Step::new(name, VerifyCheck { spec: spec.clone() }),
             KindSpec::LogErrors(spec) => Step::new(name, LogErrorsCheck { spec: spec.clone() }),
             KindSpec::Manual(prompt) => Step::new(
                 name,
@@ -324,6 +363,10 @@ impl StepSpec {
             KindSpec::Command(_) => "command",
             KindSpec::File(_) => "file",
             KindSpec::Backup(_) => "backup",
+            KindSpec::Rotate(_) => "rotate",
+            KindSpec::Archive(_) => "archive",
+            KindSpec::Prune(_) => "prune",
+            KindSpec::Verify(_) => "verify",
             KindSpec::LogErrors(_) => "log_errors",
             KindSpec::Manual(_) => "manual",
             KindSpec::Process(_) => "process",

@@ -510,4 +510,3 @@ fn drill_runbook(name: &str, to: &std::path::Path, session: &Session) -> Result<
         ))
     }
 }
-

@@ -7,6 +7,7 @@ mod config;
 mod health;
 mod incident;
 mod logs;
+mod maintain;
 mod run;
 mod runbook;
 
@@ -74,6 +75,9 @@ pub enum Command {
     /// Incidents: declare, update, list, show, escalate, resolve, report, collect
     #[command(subcommand)]
     Incident(incident::IncidentCommand),
+    /// Scheduled maintenance: run a schedule under its lock, show status, emit cron/systemd
+    #[command(subcommand)]
+    Maintain(maintain::MaintainCommand),
     /// Restore a backup, or a tar archive made by hand, without writing outside the target (exit 0 done, 1 refused or failed)
     Restore(backup::RestoreArgs),
     /// Rotate log sets
@@ -193,6 +197,7 @@ fn run(cli: Cli, printer: Printer) -> anyhow::Result<u8> {
         Command::Backup(command) => backup::exec(&command, &session),
         Command::Restore(args) => backup::restore(&args, &session),
         Command::Incident(command) => incident::exec(&command, &session),
+        Command::Maintain(command) => maintain::exec(&command, &session),
         Command::Runbook(command) => runbook::exec(&command, &session),
         Command::Completions(_) | Command::Man => Ok(0),
     }

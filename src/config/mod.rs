@@ -26,6 +26,7 @@ pub struct Config {
     pub logs: LogsConfig,
     pub backup: crate::backup::BackupConfig,
     pub incident: crate::incident::IncidentConfig,
+    pub maintain: crate::maintain::MaintainConfig,
 }
 
 /// Named log sets: their files and policies.
@@ -163,10 +164,13 @@ impl<'de> Deserialize<'de> for Endpoints {
                     "endpoint name {name:?} is a built-in check's name: choose another"
                 )));
             }
-            if matches!(
-                endpoint.kind,
-                crate::check::spec::KindSpec::Include(_) | crate::check::spec::KindSpec::Manual(_)
-            ) {
+            if endpoint.kind.is_action()
+                || matches!(
+                    endpoint.kind,
+                    crate::check::spec::KindSpec::Include(_)
+                        | crate::check::spec::KindSpec::Manual(_)
+                )
+            {
                 return Err(serde::de::Error::custom(format!(
                     "endpoint {name:?}: `{}` steps belong in runbooks, not in health.endpoints",
                     endpoint.kind_name()

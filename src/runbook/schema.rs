@@ -235,6 +235,10 @@ fn kind_schema(kind: &str, generator: &mut SchemaGenerator) -> Schema {
         "command" => generator.subschema_for::<CommandSpec>(),
         "file" => generator.subschema_for::<FileSpec>(),
         "backup" => generator.subschema_for::<crate::check::backup::BackupSpec>(),
+        "rotate" => generator.subschema_for::<crate::check::rotate::RotateSpec>(),
+        "archive" => generator.subschema_for::<crate::check::archive::ArchiveSpec>(),
+        "prune" => generator.subschema_for::<crate::check::prune::PruneSpec>(),
+        "verify" => generator.subschema_for::<crate::check::verify::VerifySpec>(),
         "log_errors" => generator.subschema_for::<LogErrorsSpec>(),
         "manual" => {
             json_schema!({ "type": "string", "description": "the question a person confirms" })

@@ -10,6 +10,7 @@ mod help;
 mod incident;
 mod logging;
 mod logs;
+mod maintain;
 mod modes;
 mod restore;
 mod runbooks;

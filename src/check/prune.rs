@@ -1,0 +1,55 @@
+//! `prune`: apply a backup set's retention and remove leftovers of interrupted runs, as
+//! `opsbook backup prune SET` does, under the same lock: an action step.
+
+use super::{BoxFuture, Check, Context, Data, Outcome, Status};
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PruneSpec {
+    /// A set of config `backup.sets`.
+    pub set: String,
+}
+
+pub struct PruneCheck {
+    pub spec: PruneSpec,
+}
+
+impl Check for PruneCheck {
+    fn kind(&self) -> &'static str {
+        "prune"
+    }
+
+    fn run<'a>(&'a self, ctx: &'a Context) -> BoxFuture<'a, Outcome> {
+        let spec = self.spec.clone();
+        let config = ctx.config.clone();
+        super::blocking(move || {
+            let Some(set) = config.backup.sets.get(&spec.set) else {
+                return super::unknown_set("backup.sets", &spec.set, config.backup.sets.keys());
+            };
+            let _lock = match super::backup::lock(&config, &spec.set) {
+                Ok(lock) => lock,
+                Err(outcome) => return *outcome,
+            };
+            let pruned = config.backup.store().and_then(|store| {
+                let all = store.list()?;
+                let zone = jiff::tz::TimeZone::system();
+                crate::backup::prune(&store, &spec.set, set, &all, &zone, false)
+            });
+            match pruned {
+                Ok(p) if p.errors.is_empty() => Outcome::new(
+                    Status::Ok,
+                    format!(
+                        "backup set {}: kept {}, removed {}",
+                        spec.set,
+                        p.kept.len(),
+                        p.removed.len()
+                    ),
+                    Data::None,
+                ),
+                Ok(p) => Outcome::new(Status::Critical, p.errors.join("; "), Data::None),
+                Err(e) => Outcome::new(Status::Critical, e, Data::None),
+            }
+        })
+    }
+}

@@ -1,0 +1,248 @@
+//! Scheduled maintenance (config `maintain:`): named schedules, each a runbook run under a
+//! lock, with a state file of last runs, a Prometheus textfile, and the crontab lines or
+//! systemd units that run them.
+
+use crate::config::Duration;
+use crate::report::Report;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MaintainConfig {
+    /// Added to (or replacing) the built-in daily, weekly and monthly schedules.
+    pub schedules: BTreeMap<String, Schedule>,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Schedule {
+    /// A runbook file, or a name in the runbook dirs or built in.
+    pub runbook: String,
+    /// How often it should run: later than this (plus an hour's grace) is overdue.
+    #[serde(default)]
+    pub every: Option<Duration>,
+    /// When cron runs it (five fields).
+    #[serde(default)]
+    pub cron: Option<String>,
+    /// When the systemd timer runs it (`OnCalendar=`).
+    #[serde(default)]
+    pub calendar: Option<String>,
+}
+
+fn builtin(name: &str, days: u64, cron: &str, calendar: &str) -> Schedule {
+    Schedule {
+        runbook: name.to_string(),
+        every: Some(Duration(std::time::Duration::from_secs(days * 86_400))),
+        cron: Some(cron.to_string()),
+        calendar: Some(calendar.to_string()),
+    }
+}
+
+impl MaintainConfig {
+    /// The built-in schedules (the shipped daily, weekly and monthly runbooks, run at
+    /// quiet hours), overridden and extended by config.
+    pub fn schedules(&self) -> BTreeMap<String, Schedule> {
+        let mut all = BTreeMap::from([
+            (
+                "daily".to_string(),
+                builtin("daily", 1, "15 2 * * *", "*-*-* 02:15:00"),
+            ),
+            (
+                "weekly".to_string(),
+                builtin("weekly", 7, "30 3 * * 0", "Sun *-*-* 03:30:00"),
+            ),
+            (
+                "monthly".to_string(),
+                builtin("monthly", 31, "45 4 1 * *", "*-*-01 04:45:00"),
+            ),
+        ]);
+        for (name, schedule) in &self.schedules {
+            let mut schedule = schedule.clone();
+            if let Some(default) = all.get(name) {
+                schedule.every = schedule.every.or(default.every);
+                schedule.cron = schedule.cron.or_else(|| default.cron.clone());
+                schedule.calendar = schedule.calendar.or_else(|| default.calendar.clone());
+            }
+            all.insert(name.clone(), schedule);
+        }
+        all
+    }
+}
+
+/// The last run of each schedule (`STATE_DIR/maintain.json`).
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+pub struct LastRun {
+    pub started: Option<String>,
+    pub ended: Option<String>,
+    /// ok, warning, critical, unknown; `running` while it runs (or if it was killed).
+    pub outcome: Option<String>,
+    pub duration_ms: Option<u64>,
+}
+
+pub fn state_path(state_dir: &Path) -> PathBuf {
+    state_dir.join("maintain.json")
+}
+
+pub fn load_state(state_dir: &Path) -> BTreeMap<String, LastRun> {
+    std::fs::read_to_string(state_path(state_dir))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default()
+}
+
+/// Record `run` for `schedule` (temporary file, fsync, rename). Callers hold the
+/// schedule's lock; different schedules may record at once, so the file is re-read here.
+pub fn record(state_dir: &Path, schedule: &str, run: LastRun) -> Result<(), String> {
+    static ONE_WRITER: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _turn = ONE_WRITER.lock().unwrap_or_else(|p| p.into_inner());
+    let mut state = load_state(state_dir);
+    state.insert(schedule.to_string(), run);
+    let text = serde_json::to_string_pretty(&state).unwrap_or_default();
+    crate::fsutil::write_atomically(&state_path(state_dir), text.as_bytes())
+}
+
+/// Whether a schedule is overdue at `now`: never run, or last started longer ago than
+/// `every` plus an hour's grace.
+pub fn overdue(schedule: &Schedule, last: Option<&LastRun>, now: jiff::Timestamp) -> bool {
+    let Some(every) = schedule.every else {
+        return false;
+    };
+    let Some(started) = last
+        .and_then(|l| l.started.as_deref())
+        .and_then(|s| s.parse::<jiff::Timestamp>().ok())
+    else {
+        return true;
+    };
+    let grace = 3600;
+    now.as_second() - started.as_second() > every.0.as_secs() as i64 + grace
+}
+
+/// A Prometheus label value, escaped.
+fn label(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// The textfile for node_exporter: last run time, duration and status of the schedule,
+/// and the status of each step (0 ok, 1 warning, 2 critical, 3 unknown, -1 skipped).
+pub fn metrics(schedule: &str, report: &Report, ended: jiff::Timestamp, took: f64) -> String {
+    let s = label(schedule);
+    let code = |status: crate::check::Status| match status {
+        crate::check::Status::Skipped => -1,
+        other => i32::from(other.exit_code()),
+    };
+    let mut out = String::new();
+    out.push_str(
+        "# HELP opsbook_maintain_last_run_timestamp_seconds When the schedule last finished.\n",
+    );
+    out.push_str("# TYPE opsbook_maintain_last_run_timestamp_seconds gauge\n");
+    out.push_str(&format!(
+        "opsbook_maintain_last_run_timestamp_seconds{{schedule=\"{s}\"}} {}\n",
+        ended.as_second()
+    ));
+    out.push_str("# HELP opsbook_maintain_last_run_duration_seconds How long the last run took.\n");
+    out.push_str("# TYPE opsbook_maintain_last_run_duration_seconds gauge\n");
+    out.push_str(&format!(
+        "opsbook_maintain_last_run_duration_seconds{{schedule=\"{s}\"}} {took:.3}\n"
+    ));
+    out.push_str("# HELP opsbook_maintain_last_run_status The last run's worst status: 0 ok, 1 warning, 2 critical, 3 unknown.\n");
+    out.push_str("# TYPE opsbook_maintain_last_run_status gauge\n");
+    out.push_str(&format!(
+        "opsbook_maintain_last_run_status{{schedule=\"{s}\"}} {}\n",
+        code(report.status())
+    ));
+    out.push_str("# HELP opsbook_maintain_step_status Each step's status in the last run: 0 ok, 1 warning, 2 critical, 3 unknown, -1 skipped or to do.\n");
+    out.push_str("# TYPE opsbook_maintain_step_status gauge\n");
+    for result in &report.results {
+        out.push_str(&format!(
+            "opsbook_maintain_step_status{{schedule=\"{s}\",step=\"{}\"}} {}\n",
+            label(&result.name),
+            code(result.status)
+        ));
+    }
+    out
+}
+
+/// Quote a word for a crontab line or an `ExecStart=`, when it needs it.
+fn quoted(word: &str) -> String {
+    if !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-=:,+@".contains(c))
+    {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
+    }
+}
+
+/// The command that runs `schedule`: this binary, the config in use.
+pub fn command(binary: &Path, config: Option<&Path>, schedule: &str) -> String {
+    let mut words = vec![quoted(&binary.to_string_lossy())];
+    if let Some(config) = config {
+        words.push("--config".to_string());
+        words.push(quoted(&config.to_string_lossy()));
+    }
+    words.extend(["maintain", "run"].map(String::from));
+    words.push(quoted(schedule));
+    words.join(" ")
+}
+
+/// Crontab lines, one per schedule with a `cron` time.
+pub fn crontab(
+    schedules: &BTreeMap<String, Schedule>,
+    binary: &Path,
+    config: Option<&Path>,
+) -> Result<String, String> {
+    let mut out =
+        String::from("# opsbook maintenance (from `opsbook maintain schedule --emit cron`)\n");
+    for (name, schedule) in schedules {
+        let Some(cron) = &schedule.cron else {
+            return Err(format!(
+                "schedule {name:?} has no `cron` time: add one under maintain.schedules.{name}"
+            ));
+        };
+        if cron.split_whitespace().count() != 5 {
+            return Err(format!(
+                "maintain.schedules.{name}.cron: {cron:?} is not five fields"
+            ));
+        }
+        out.push_str(&format!("{cron} {}\n", command(binary, config, name)));
+    }
+    Ok(out)
+}
+
+/// The systemd units: `(file name, contents)`, a `.service` and a `.timer` per schedule.
+pub fn systemd(
+    schedules: &BTreeMap<String, Schedule>,
+    binary: &Path,
+    config: Option<&Path>,
+) -> Result<Vec<(String, String)>, String> {
+    let mut units = Vec::new();
+    for (name, schedule) in schedules {
+        let Some(calendar) = &schedule.calendar else {
+            return Err(format!(
+                "schedule {name:?} has no `calendar` time: add one under maintain.schedules.{name}"
+            ));
+        };
+        let unit = format!("opsbook-maintain-{name}");
+        units.push((
+            format!("{unit}.service"),
+            format!(
+                "[Unit]\nDescription=opsbook {name} maintenance\nAfter=network-online.target\n\n[Service]\nType=oneshot\nExecStart={}\n",
+                command(binary, config, name)
+            ),
+        ));
+        units.push((
+            format!("{unit}.timer"),
+            format!(
+                "[Unit]\nDescription=Run opsbook {name} maintenance\n\n[Timer]\nOnCalendar={calendar}\nPersistent=true\nRandomizedDelaySec=5min\n\n[Install]\nWantedBy=timers.target\n"
+            ),
+        ));
+    }
+    Ok(units)
+}
