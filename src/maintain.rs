@@ -29,6 +29,9 @@ pub struct Schedule {
     /// When the systemd timer runs it (`OnCalendar=`).
     #[serde(default)]
     pub calendar: Option<String>,
+    /// Runbook variables (`log_set`, `backup_set` for the shipped daily runbook).
+    #[serde(default)]
+    pub vars: BTreeMap<String, String>,
 }
 
 fn builtin(name: &str, days: u64, cron: &str, calendar: &str) -> Schedule {
@@ -37,6 +40,7 @@ fn builtin(name: &str, days: u64, cron: &str, calendar: &str) -> Schedule {
         every: Some(Duration(std::time::Duration::from_secs(days * 86_400))),
         cron: Some(cron.to_string()),
         calendar: Some(calendar.to_string()),
+        vars: BTreeMap::new(),
     }
 }
 

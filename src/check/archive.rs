@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 #[serde(deny_unknown_fields)]
 pub struct ArchiveSpec {
     /// A set of config `logs.sets` (with `archive_after`, or give `older_than`).
+    #[serde(deserialize_with = "crate::config::text::templated")]
     pub set: String,
     #[serde(default)]
     pub older_than: Option<crate::config::Duration>,

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 #[serde(deny_unknown_fields)]
 pub struct BackupSpec {
     /// A set of config `backup.sets`.
+    #[serde(deserialize_with = "crate::config::text::templated")]
     pub set: String,
     /// The newest backup may be at most this old (`26h` for a daily job). Without it
     /// (and without `max_drill_age`) the step makes a backup instead.

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 #[serde(deny_unknown_fields)]
 pub struct PruneSpec {
     /// A set of config `backup.sets`.
+    #[serde(deserialize_with = "crate::config::text::templated")]
     pub set: String,
 }
 

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 #[serde(deny_unknown_fields)]
 pub struct RotateSpec {
     /// A set of config `logs.sets`.
+    #[serde(deserialize_with = "crate::config::text::templated")]
     pub set: String,
     /// Rotate whether due or not.
     #[serde(default)]

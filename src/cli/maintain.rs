@@ -134,7 +134,12 @@ fn run(
             schedule.runbook
         ))
     })?;
-    let book = crate::runbook::load(&source, &Default::default(), &dirs)?;
+    let vars = schedule
+        .vars
+        .iter()
+        .map(|(k, v)| (k.clone(), crate::config::Text::plain(v.clone())))
+        .collect();
+    let book = crate::runbook::load(&source, &vars, &dirs)?;
     let state_dir = session.loaded.config.state_dir();
     let _lock = crate::lock::Lock::acquire(
         &state_dir,

@@ -282,3 +282,8 @@ mod tests {
         );
     }
 }
+
+/// A plain string field that still takes `{{ var }}` (a set's name in a runbook step).
+pub fn templated<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    Text::deserialize(deserializer).map(|t| t.as_str().to_string())
+}

@@ -311,3 +311,40 @@ fn unknown_schedules_and_bad_runbooks_are_exit_78_and_nothing_runs() {
     assert!(!dir.join("state/maintain.json").exists());
     assert!(!dir.join("dest").exists());
 }
+
+#[test]
+fn the_shipped_daily_runbook_rotates_and_backs_up_the_sets_a_schedule_names() {
+    let port = crate::common::server::closed_port();
+    let ops = tree().file(
+        "ops.yaml",
+        &format!(
+            "state_dir: state\nlogs:\n  sets:\n    app: {{ paths: [logs/app.log], size: 1K }}\nbackup:\n  destination: dest\n  sets:\n    app: {{ paths: [app], keep_last: 1 }}\nmaintain:\n  schedules:\n    daily:\n      runbook: daily\n      vars: {{ log_set: app, backup_set: app, app_log: logs/app.log, backup_dir: dest, api: \"http://127.0.0.1:{port}\", tls_host: 127.0.0.1 }}\n"
+        ),
+    );
+    let dir = ops.dir().to_path_buf();
+    // Nothing listens for the API or TLS here: those two checks fail, the actions run.
+    // The first night there is no backup yet when the freshness check runs.
+    let run = maintain(&dir, "2026-01-10T02:15:00Z", &["run", "daily"]).expect_exit(2);
+    assert!(
+        run.stdout
+            .trim_end()
+            .ends_with("failed: API health, Backups are recent, Certificate not expiring"),
+        "{}",
+        run.stdout
+    );
+    let log: String = (1..=100)
+        .map(|n| format!("2026-01-11 01:00:00,000 - app - INFO - line {n}\n"))
+        .collect();
+    std::fs::write(dir.join("logs/app.log"), log).unwrap();
+    let run = maintain(&dir, "2026-01-11T02:15:00Z", &["run", "daily"]).expect_exit(2);
+    assert!(
+        run.stdout
+            .trim_end()
+            .ends_with("failed: API health, Certificate not expiring"),
+        "{}",
+        run.stdout
+    );
+    assert!(dir.join("logs/app.log.2.gz").exists());
+    // keep_last: 1, pruned by the runbook.
+    assert_eq!(std::fs::read_dir(dir.join("dest")).unwrap().count(), 1);
+}
