@@ -224,6 +224,11 @@ fn is_variable_name(name: &str) -> bool {
         && chars.all(|c| c == '_' || c.is_ascii_alphanumeric())
 }
 
+/// A plain string field that still takes `{{ var }}` (a set's name in a runbook step).
+pub fn templated<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    Text::deserialize(deserializer).map(|t| t.as_str().to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -281,9 +286,4 @@ mod tests {
                 .contains("not a variable")
         );
     }
-}
-
-/// A plain string field that still takes `{{ var }}` (a set's name in a runbook step).
-pub fn templated<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
-    Text::deserialize(deserializer).map(|t| t.as_str().to_string())
 }
