@@ -88,6 +88,14 @@ pub fn did_you_mean<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
         .map(|(_, c)| c)
 }
 
+/// `; did you mean "X"?` when a candidate is close to `word`, else nothing: the tail of
+/// an "unknown NAME" message.
+pub fn hint(word: &str, candidates: &[&str]) -> String {
+    did_you_mean(word, candidates)
+        .map(|m| format!("; did you mean {m:?}?"))
+        .unwrap_or_default()
+}
+
 /// Edits (insert, delete, substitute, swap two neighbours) from `a` to `b`.
 fn edit_distance(a: &str, b: &str) -> usize {
     let a: Vec<char> = a.chars().collect();

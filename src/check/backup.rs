@@ -49,11 +49,7 @@ fn inspect(spec: &BackupSpec, config: &crate::config::Config, now: jiff::Timesta
         Err(e) => return Outcome::unknown(e),
     };
     if !config.backup.sets.contains_key(set) {
-        let known: Vec<&str> = config.backup.sets.keys().map(String::as_str).collect();
-        let hint = crate::error::did_you_mean(set, &known)
-            .map(|m| format!("; did you mean {m:?}?"))
-            .unwrap_or_default();
-        return Outcome::unknown(format!("no backup set {set:?} in the config{hint}"));
+        return super::unknown_set("backup.sets", set, config.backup.sets.keys());
     }
     let age_of = |when: &str| -> Option<u64> {
         let at: jiff::Timestamp = when.parse().ok()?;

@@ -302,9 +302,7 @@ pub fn unknown_set<'k>(
     known: impl Iterator<Item = &'k String>,
 ) -> Outcome {
     let known: Vec<&str> = known.map(String::as_str).collect();
-    let hint = crate::error::did_you_mean(name, &known)
-        .map(|m| format!("; did you mean {m:?}?"))
-        .unwrap_or_default();
+    let hint = crate::error::hint(name, &known);
     Outcome::unknown(format!("no set {name:?} in `{section}`{hint}"))
 }
 

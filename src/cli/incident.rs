@@ -2,7 +2,7 @@
 //! incident process as commands. The record is written before anything is sent, so a dead
 //! webhook never loses an incident.
 
-use super::{Session, check_context};
+use super::{Session, check_context, config_error};
 use crate::incident::{self, Entry, Incident, Status, Store, templates};
 use clap::{Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -106,13 +106,8 @@ impl Ctx<'_> {
             timeline: &timeline,
             now: self.now,
         };
-        templates::render(&self.config.templates, name, &view).map_err(|e| {
-            crate::Error::Config(crate::error::ConfigError::whole_file(
-                PathBuf::from("config"),
-                e,
-            ))
-            .into()
-        })
+        templates::render(&self.config.templates, name, &view)
+            .map_err(|e| config_error(self.session, e))
     }
 
     /// Print `message` and send it; a failed notification is a warning and a timeline entry.
@@ -142,12 +137,7 @@ impl Ctx<'_> {
 
 pub fn exec(command: &IncidentCommand, session: &Session) -> anyhow::Result<u8> {
     let config = &session.loaded.config.incident;
-    templates::check(&config.templates).map_err(|e| {
-        crate::Error::Config(crate::error::ConfigError::whole_file(
-            PathBuf::from("config"),
-            e,
-        ))
-    })?;
+    templates::check(&config.templates).map_err(|e| config_error(session, e))?;
     let ctx = Ctx {
         session,
         config,

@@ -2,7 +2,7 @@
 //! and CI can trust — one lock per schedule, a state file, a metrics textfile, exit codes
 //! by the worst status, one line on stdout when nobody watches.
 
-use super::{Session, check_context, runtime};
+use super::{Session, check_context, config_error, runtime};
 use crate::check::Interaction;
 use crate::maintain::{self, LastRun};
 use crate::report::{Format, render};
@@ -50,14 +50,6 @@ enum StatusFormat {
     Json,
 }
 
-fn config_error(message: String) -> anyhow::Error {
-    crate::Error::Config(crate::error::ConfigError::whole_file(
-        PathBuf::from("config"),
-        message,
-    ))
-    .into()
-}
-
 pub fn exec(command: &MaintainCommand, session: &Session) -> anyhow::Result<u8> {
     let schedules = session.loaded.config.maintain.schedules();
     match command {
@@ -74,12 +66,12 @@ pub fn exec(command: &MaintainCommand, session: &Session) -> anyhow::Result<u8> 
             match args.emit {
                 Emit::Cron => {
                     let text = maintain::crontab(&schedules, &binary, config.as_deref())
-                        .map_err(config_error)?;
+                        .map_err(|e| config_error(session, e))?;
                     session.printer.data(&text);
                 }
                 Emit::Systemd => {
                     let units = maintain::systemd(&schedules, &binary, config.as_deref())
-                        .map_err(config_error)?;
+                        .map_err(|e| config_error(session, e))?;
                     match &args.dir {
                         Some(dir) => {
                             std::fs::create_dir_all(dir).map_err(|e| {
@@ -118,21 +110,25 @@ fn run(
     let name = &args.schedule;
     let Some(schedule) = schedules.get(name) else {
         let known: Vec<&str> = schedules.keys().map(String::as_str).collect();
-        let hint = crate::error::did_you_mean(name, &known)
-            .map(|m| format!("; did you mean {m:?}?"))
-            .unwrap_or_default();
-        return Err(config_error(format!(
-            "no maintenance schedule {name:?} (known: {}){hint}",
-            known.join(", ")
-        )));
+        let hint = crate::error::hint(name, &known);
+        return Err(config_error(
+            session,
+            format!(
+                "no maintenance schedule {name:?} (known: {}){hint}",
+                known.join(", ")
+            ),
+        ));
     };
     // A missing or invalid runbook is exit 78 naming it, before anything runs.
     let dirs = super::run::dirs(session);
     let source = crate::runbook::find(&schedule.runbook, &dirs).map_err(|e| {
-        config_error(format!(
-            "maintain.schedules.{name}: runbook {:?}: {e}",
-            schedule.runbook
-        ))
+        config_error(
+            session,
+            format!(
+                "maintain.schedules.{name}: runbook {:?}: {e}",
+                schedule.runbook
+            ),
+        )
     })?;
     let vars = schedule
         .vars

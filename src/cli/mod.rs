@@ -220,6 +220,17 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
     exit::FAILURE
 }
 
+/// A problem in the configuration found after loading (a template, a schedule): exit 78,
+/// naming the config file in use.
+pub fn config_error(session: &Session, message: String) -> anyhow::Error {
+    let file = session
+        .global
+        .config
+        .clone()
+        .unwrap_or_else(|| std::path::PathBuf::from("(built-in defaults)"));
+    Error::Config(crate::error::ConfigError::whole_file(file, message)).into()
+}
+
 /// The checks' view of the world: the real machine, unless `$OPSBOOK_READINGS` names a
 /// JSON file of fixed readings and `$OPSBOOK_NOW` a fixed time (for tests and demos).
 pub fn check_context() -> anyhow::Result<Context> {

@@ -134,30 +134,19 @@ pub fn bundle(
         let gz = flate2::write::GzEncoder::new(file, flate2::Compression::new(6));
         let mut tar = tar::Builder::new(gz);
         let now = jiff::Timestamp::now().as_second().max(0) as u64;
-        for piece in pieces {
+        let mut add = |member: &str, bytes: &[u8]| {
             let mut header = tar::Header::new_gnu();
-            header.set_size(piece.bytes.len() as u64);
+            header.set_size(bytes.len() as u64);
             header.set_mode(0o644);
             header.set_mtime(now);
             header.set_cksum();
-            tar.append_data(
-                &mut header,
-                format!("{name}/{}", piece.name),
-                piece.bytes.as_slice(),
-            )
-            .map_err(failed)?;
+            tar.append_data(&mut header, format!("{name}/{member}"), bytes)
+                .map_err(failed)
+        };
+        for piece in pieces {
+            add(&piece.name, &piece.bytes)?;
         }
-        let mut header = tar::Header::new_gnu();
-        header.set_size(manifest_text.len() as u64);
-        header.set_mode(0o644);
-        header.set_mtime(now);
-        header.set_cksum();
-        tar.append_data(
-            &mut header,
-            format!("{name}/manifest.json"),
-            manifest_text.as_bytes(),
-        )
-        .map_err(failed)?;
+        add("manifest.json", manifest_text.as_bytes())?;
         let gz = tar.into_inner().map_err(failed)?;
         let file = gz.finish().map_err(failed)?;
         file.sync_all().map_err(failed)

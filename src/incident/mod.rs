@@ -109,9 +109,7 @@ impl IncidentConfig {
             return Ok(found.clone());
         }
         let names: Vec<&str> = all.iter().map(|s| s.name.as_str()).collect();
-        let hint = crate::error::did_you_mean(name, &names)
-            .map(|m| format!("; did you mean {m}?"))
-            .unwrap_or_default();
+        let hint = crate::error::hint(name, &names);
         Err(format!(
             "unknown severity {name:?} (known: {}){hint}",
             names.join(", ")
@@ -289,9 +287,7 @@ impl Store {
     fn unknown(&self, id: &str) -> String {
         let ids = self.ids();
         let names: Vec<&str> = ids.iter().map(String::as_str).collect();
-        let hint = crate::error::did_you_mean(id, &names)
-            .map(|m| format!("; did you mean {m}?"))
-            .unwrap_or_default();
+        let hint = crate::error::hint(id, &names);
         format!(
             "no incident {id:?} in {} (`opsbook incident list` shows them){hint}",
             self.dir.display()
