@@ -443,7 +443,17 @@ fn stage(
     let (jobs, queue) = std::sync::mpsc::sync_channel::<Job>(IN_FLIGHT);
     let queue = std::sync::Mutex::new(queue);
     let trouble: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+    let staged_dir = std::fs::File::open(staging)
+        .map_err(|e| format!("cannot open {}: {e}", staging.display()))?;
+    let done = std::sync::atomic::AtomicBool::new(false);
     let read = std::thread::scope(|scope| {
+        // Write back while the archive decodes, so the flush at the end finds little left.
+        scope.spawn(|| {
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+                flush(&staged_dir);
+            }
+        });
         for _ in 0..WRITERS {
             scope.spawn(|| {
                 loop {
@@ -463,7 +473,9 @@ fn stage(
             });
         }
         // Dropping `jobs` when reading ends lets the writers finish.
-        read_entries(archive, manifest, planned, staging, jobs)
+        let read = read_entries(archive, manifest, planned, staging, jobs);
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        read
     });
     let hardlinks = read?;
     if let Some(e) = trouble.lock().ok().and_then(|mut t| t.take()) {
@@ -476,15 +488,18 @@ fn stage(
     }
     // One flush of the whole filesystem instead of an fsync per file: everything staged
     // is on disk before any of it is moved into place.
-    let dir = std::fs::File::open(staging)
-        .map_err(|e| format!("cannot open {}: {e}", staging.display()))?;
-    use std::os::fd::AsRawFd;
-    // SAFETY: syncfs on a descriptor we hold open; no memory is shared with the kernel.
-    if unsafe { libc::syncfs(dir.as_raw_fd()) } != 0 {
+    if !flush(&staged_dir) {
         let e = std::io::Error::last_os_error();
         return Err(format!("cannot flush {} to disk: {e}", staging.display()));
     }
     Ok(())
+}
+
+/// `syncfs` on the filesystem holding `dir`: whether it worked.
+fn flush(dir: &std::fs::File) -> bool {
+    use std::os::fd::AsRawFd;
+    // SAFETY: syncfs on a descriptor we hold open; no memory is shared with the kernel.
+    unsafe { libc::syncfs(dir.as_raw_fd()) == 0 }
 }
 
 /// Read the archive, creating directories and symlinks, writing big files, handing small

@@ -234,20 +234,22 @@ fn pump(input: File, out: &mut impl Write, src: &Path) -> Result<u64, String> {
     Ok(len)
 }
 
-/// A reader of a log file, decompressing `.gz` and `.zst` transparently.
+/// A reader of a log file, decompressing `.gz` and `.zst` transparently. Callers read in
+/// large blocks, so a plain file comes unbuffered (a buffer would only add a copy).
 pub fn open(path: &Path) -> Result<Box<dyn Read + Send>, String> {
     let file = File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let reader = BufReader::with_capacity(BUFFER, file);
     let name = path.to_string_lossy();
     Ok(if name.ends_with(".gz") {
-        Box::new(flate2::read::MultiGzDecoder::new(reader))
+        Box::new(flate2::read::MultiGzDecoder::new(BufReader::with_capacity(
+            BUFFER, file,
+        )))
     } else if name.ends_with(".zst") {
         Box::new(
-            zstd::stream::read::Decoder::with_buffer(reader)
+            zstd::stream::read::Decoder::with_buffer(BufReader::with_capacity(BUFFER, file))
                 .map_err(|e| format!("cannot read {}: {e}", path.display()))?,
         )
     } else {
-        Box::new(reader)
+        Box::new(file)
     })
 }
 
