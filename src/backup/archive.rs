@@ -99,12 +99,26 @@ fn write_backup(
         });
         files.push(entry);
     }
+    let mut others = Vec::new();
     walk(set, &excluded, |path, member, kind| {
         if kind.is_file() {
             files.push(add_file(&mut tar, path, member, progress)?);
         } else if kind.is_dir() || kind.is_symlink() {
-            tar.append_path_with_name(path, member)
-                .map_err(|e| format!("cannot add {}: {e}", path.display()))?;
+            let failed = |e: std::io::Error| format!("cannot add {}: {e}", path.display());
+            let meta = std::fs::symlink_metadata(path).map_err(failed)?;
+            let target = if kind.is_symlink() {
+                let target = std::fs::read_link(path).map_err(failed)?;
+                Some(target.to_string_lossy().into_owned())
+            } else {
+                None
+            };
+            tar.append_path_with_name(path, member).map_err(failed)?;
+            others.push(super::OtherEntry {
+                path: member.to_string(),
+                target,
+                mode: meta.mode() & 0o7777,
+                mtime: meta.mtime(),
+            });
         }
         // Sockets, fifos and devices are not backed up.
         Ok(())
@@ -125,6 +139,8 @@ fn write_backup(
         archive_bytes,
         files,
         commands: command_entries,
+        others,
+        listing: true,
     };
     // Data first, manifest last: a backup without a manifest is not a backup.
     let text = serde_json::to_string_pretty(&manifest).unwrap_or_default();

@@ -90,6 +90,23 @@ pub struct Manifest {
     /// Command sources; their files are also in `files`.
     #[serde(default)]
     pub commands: Vec<commands::CommandEntry>,
+    /// Directories and symlinks (the archive's entries that are not files).
+    #[serde(default)]
+    pub others: Vec<OtherEntry>,
+    /// `files` and `others` list every entry of the archive: a restore checks the listing
+    /// and needs no first pass over the archive (backups made before this have `false`).
+    #[serde(default)]
+    pub listing: bool,
+}
+
+/// A directory (no target) or a symlink in a backup.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
+pub struct OtherEntry {
+    pub path: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    pub mode: u32,
+    pub mtime: i64,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]

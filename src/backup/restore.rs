@@ -106,7 +106,22 @@ pub fn restore(
     dumps: &[String],
     options: &Options,
 ) -> Result<Outcome, String> {
-    let planned = check(archive, dumps, options)?;
+    let full = manifest.filter(|m| m.listing);
+    let listing = match full {
+        Some(m) => listing_from_manifest(m),
+        None => listing_from_archive(archive)?,
+    };
+    // With a full listing, the writing pass matches entries by path and refuses any
+    // entry of the archive the listing does not have.
+    let listed: Option<HashSet<PathBuf>> = full.map(|m| {
+        let all = m
+            .others
+            .iter()
+            .map(|o| &o.path)
+            .chain(m.files.iter().map(|f| &f.path));
+        all.filter_map(|p| relative(p).ok().flatten()).collect()
+    });
+    let planned = check(listing, dumps, options);
     let mut outcome = Outcome::default();
     outcome.refused = planned.refused;
     for p in &planned.entries {
@@ -122,8 +137,14 @@ pub fn restore(
         return Ok(outcome);
     }
     let staging = staging_dir(&options.to)?;
-    let written = stage(archive, manifest, &planned.entries, &staging)
-        .and_then(|()| move_into_place(&staging, &options.to, &planned.entries));
+    let written = stage(
+        archive,
+        manifest,
+        listed.as_ref(),
+        &planned.entries,
+        &staging,
+    )
+    .and_then(|()| move_into_place(&staging, &options.to, &planned.entries));
     if let Err(e) = written {
         let _ = std::fs::remove_dir_all(&staging);
         return Err(e);
@@ -147,27 +168,21 @@ struct Checked {
     refused: Vec<String>,
 }
 
-/// The first pass: read every entry, write nothing.
-fn check(archive: &Path, dumps: &[String], options: &Options) -> Result<Checked, String> {
+/// Every entry to restore as (position, path as written, kind), and the entries refused
+/// for their type alone.
+type Listing = (Vec<(usize, String, Kind)>, Vec<String>);
+
+/// The first pass over a hand-made archive (or a backup without a full listing): read
+/// every entry, write nothing.
+fn listing_from_archive(archive: &Path) -> Result<Listing, String> {
     let reader = open(archive)?;
     let mut tar = tar::Archive::new(reader);
     let damaged = |e: std::io::Error| format!("{} is damaged or truncated: {e}", archive.display());
-    let mut entries = Vec::new();
+    let mut listing = Vec::new();
     let mut refused = Vec::new();
-    // Every path in the archive and what it is, for link checks once all are known.
-    let mut symlinks: HashMap<PathBuf, PathBuf> = HashMap::new();
-    let mut files: HashSet<PathBuf> = HashSet::new();
     for (index, entry) in tar.entries().map_err(damaged)?.enumerate() {
         let entry = entry.map_err(damaged)?;
         let raw = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
-        let path = match relative(&raw) {
-            Ok(Some(path)) => path,
-            Ok(None) => continue, // `./`: the target itself
-            Err(why) => {
-                refused.push(format!("{raw}: {why}"));
-                continue;
-            }
-        };
         let header = entry.header();
         let mode = header.mode().unwrap_or(0o644) & 0o7777;
         let mtime = header.mtime().unwrap_or(0);
@@ -192,6 +207,56 @@ fn check(archive: &Path, dumps: &[String], options: &Options) -> Result<Checked,
             }
             other => {
                 refused.push(format!("{raw}: unsupported entry type {other:?}"));
+                continue;
+            }
+        };
+        listing.push((index, raw, kind));
+    }
+    Ok((listing, refused))
+}
+
+/// A backup's own full listing (its manifest): no pass over the archive needed before
+/// writing; the writing pass then checks that the archive holds exactly this.
+fn listing_from_manifest(manifest: &Manifest) -> Listing {
+    let others = manifest.others.iter().map(|o| {
+        let kind = match &o.target {
+            Some(target) => Kind::Symlink(PathBuf::from(target)),
+            None => Kind::Dir {
+                mode: o.mode,
+                mtime: o.mtime.max(0) as u64,
+            },
+        };
+        (o.path.clone(), kind)
+    });
+    let files = manifest.files.iter().map(|f| {
+        let kind = Kind::File {
+            mode: f.mode,
+            mtime: f.mtime.max(0) as u64,
+        };
+        (f.path.clone(), kind)
+    });
+    let listing = others
+        .chain(files)
+        .enumerate()
+        .map(|(i, (path, kind))| (i, path, kind))
+        .collect();
+    (listing, Vec::new())
+}
+
+/// Judge every entry of `listing` — paths, link targets, what is on disk — writing
+/// nothing: what to restore, and every refusal with its reason.
+fn check(listing: Listing, dumps: &[String], options: &Options) -> Checked {
+    let (listing, mut refused) = listing;
+    let mut entries = Vec::new();
+    // Every path and what it is, for link checks once all are known.
+    let mut symlinks: HashMap<PathBuf, PathBuf> = HashMap::new();
+    let mut files: HashSet<PathBuf> = HashSet::new();
+    for (index, raw, kind) in listing {
+        let path = match relative(&raw) {
+            Ok(Some(path)) => path,
+            Ok(None) => continue, // `./`: the target itself
+            Err(why) => {
+                refused.push(format!("{raw}: {why}"));
                 continue;
             }
         };
@@ -292,7 +357,7 @@ fn check(archive: &Path, dumps: &[String], options: &Options) -> Result<Checked,
             *target = t;
         }
     }
-    Ok(Checked { entries, refused })
+    Checked { entries, refused }
 }
 
 /// A member path made relative and clean, or why it is refused; `None` for the root.
@@ -437,6 +502,7 @@ struct Job {
 fn stage(
     archive: &Path,
     manifest: Option<&Manifest>,
+    listed: Option<&HashSet<PathBuf>>,
     planned: &[Planned],
     staging: &Path,
 ) -> Result<(), String> {
@@ -473,7 +539,7 @@ fn stage(
             });
         }
         // Dropping `jobs` when reading ends lets the writers finish.
-        let read = read_entries(archive, manifest, planned, staging, jobs);
+        let read = read_entries(archive, manifest, listed, planned, staging, jobs);
         done.store(true, std::sync::atomic::Ordering::Relaxed);
         read
     });
@@ -507,6 +573,7 @@ fn flush(dir: &std::fs::File) -> bool {
 fn read_entries(
     archive: &Path,
     manifest: Option<&Manifest>,
+    listed: Option<&HashSet<PathBuf>>,
     planned: &[Planned],
     staging: &Path,
     jobs: std::sync::mpsc::SyncSender<Job>,
@@ -518,13 +585,41 @@ fn read_entries(
     let mut tar = tar::Archive::new(reader);
     let damaged = |e: std::io::Error| format!("{} is damaged or truncated: {e}", archive.display());
     let mut next = planned.iter().peekable();
+    let by_path: HashMap<&Path, &Planned> = planned.iter().map(|p| (p.path.as_path(), p)).collect();
+    let mut seen = 0;
     let mut made: HashSet<PathBuf> = HashSet::new();
     let mut hardlinks = Vec::new();
     for (index, entry) in tar.entries().map_err(damaged)?.enumerate() {
         let mut entry = entry.map_err(damaged)?;
-        let Some(p) = next.next_if(|p| p.index == index) else {
+        let p = match listed {
+            None => next.next_if(|p| p.index == index),
+            Some(listed) => {
+                let raw = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+                match relative(&raw) {
+                    Ok(None) => None,
+                    Ok(Some(path)) if listed.contains(&path) => {
+                        let p = by_path.get(path.as_path()).copied();
+                        if let Some(p) = p
+                            && !same_kind(p, &entry)
+                        {
+                            return Err(format!(
+                                "{raw}: not what the manifest lists; nothing restored"
+                            ));
+                        }
+                        p
+                    }
+                    _ => {
+                        return Err(format!(
+                            "{raw}: in the archive but not in the manifest; nothing restored"
+                        ));
+                    }
+                }
+            }
+        };
+        let Some(p) = p else {
             continue;
         };
+        seen += 1;
         let dst = staging.join(&p.path);
         let failed = |e: std::io::Error| format!("cannot write {}: {e}", dst.display());
         // Parents are created once, not tried again for every file in them.
@@ -567,14 +662,30 @@ fn read_entries(
             }
         }
     }
-    if let Some(missing) = next.next() {
+    if seen != planned.len() {
         return Err(format!(
-            "{}: the archive changed between the check and the restore ({} is gone)",
+            "{}: {} listed entries are missing from the archive; nothing restored",
             archive.display(),
-            missing.path.display()
+            planned.len() - seen
         ));
     }
     Ok(hardlinks)
+}
+
+/// Whether the archive's entry is the kind (and, for a symlink, the target) planned.
+fn same_kind<R: Read>(planned: &Planned, entry: &tar::Entry<'_, R>) -> bool {
+    let kind = entry.header().entry_type();
+    match &planned.kind {
+        Kind::File { .. } => matches!(kind, tar::EntryType::Regular | tar::EntryType::Continuous),
+        Kind::Dir { .. } => kind == tar::EntryType::Directory,
+        Kind::Symlink(target) => {
+            kind == tar::EntryType::Symlink
+                && entry
+                    .link_name_bytes()
+                    .is_some_and(|b| Path::new(String::from_utf8_lossy(&b).as_ref()) == target)
+        }
+        Kind::Hardlink(_) => kind == tar::EntryType::Link,
+    }
 }
 
 /// A file as read from the archive (length and SHA-256) against its manifest entry.

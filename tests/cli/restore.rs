@@ -524,3 +524,75 @@ fn a_killed_restore_leaves_the_old_state_and_the_next_one_cleans_up() {
     );
     assert!(staged().is_none(), "the killed restore's staging was left");
 }
+
+/// A backup's manifest lists every entry, so a restore checks the listing instead of
+/// reading the archive twice; the archive must then hold exactly what it lists.
+#[test]
+fn a_restore_trusts_the_listing_only_as_far_as_the_archive_matches_it() {
+    let ops = Opsbook::new().file("ops.yaml", CONFIG);
+    let dir = ops.dir().to_path_buf();
+    app_tree(&dir);
+    opsbook(&dir, &["backup", "create"]).expect_exit(0);
+    let backup = std::fs::read_dir(dir.join("dest"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let path = backup.join("manifest.json");
+    let original: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert_eq!(original["listing"], true);
+    let others = original["others"].as_array().unwrap();
+    assert!(
+        others
+            .iter()
+            .any(|o| o["path"] == "app/current.yaml" && o["target"] == "conf/app.yaml"),
+        "{original}"
+    );
+    let edit = |change: &dyn Fn(&mut serde_json::Value)| {
+        let mut manifest = original.clone();
+        change(&mut manifest);
+        std::fs::write(&path, serde_json::to_string(&manifest).unwrap()).unwrap();
+    };
+    // A file the manifest does not list.
+    edit(&|m| {
+        let files = m["files"].as_array_mut().unwrap();
+        files.retain(|f| f["path"] != "app/run.sh");
+    });
+    opsbook(&dir, &["restore", "latest", "--to", "out1"])
+        .expect_exit(1)
+        .stderr_contains("app/run.sh: in the archive but not in the manifest; nothing restored");
+    assert!(!dir.join("out1").exists());
+    // A symlink pointing elsewhere than listed.
+    edit(&|m| {
+        for o in m["others"].as_array_mut().unwrap() {
+            if o["path"] == "app/current.yaml" {
+                o["target"] = "conf/other.yaml".into();
+            }
+        }
+    });
+    opsbook(&dir, &["restore", "latest", "--to", "out2"])
+        .expect_exit(1)
+        .stderr_contains("app/current.yaml: not what the manifest lists");
+    // A listing that would leave the target is refused like an archive entry would be.
+    edit(&|m| {
+        for o in m["others"].as_array_mut().unwrap() {
+            if o["path"] == "app/current.yaml" {
+                o["target"] = "../../etc/passwd".into();
+            }
+        }
+    });
+    opsbook(&dir, &["restore", "latest", "--to", "out3"])
+        .expect_exit(1)
+        .stderr_contains("refused app/current.yaml: symlink to ../../etc/passwd leads outside");
+    // A backup made before listings: the archive is read twice, as for --archive.
+    edit(&|m| {
+        m["listing"] = false.into();
+        m["others"] = serde_json::json!([]);
+    });
+    opsbook(&dir, &["restore", "latest", "--to", "out4"])
+        .expect_exit(0)
+        .stdout_contains("restored 2 files, 2 directories, 1 symlink");
+    assert!(dir.join("out4/app/run.sh").exists());
+}
