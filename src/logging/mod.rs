@@ -53,10 +53,15 @@ pub fn init(config: &LoggingConfig, verbosity: Verbosity, color: bool) -> Option
         match open_files(config) {
             Ok((application, errors, audit_file)) => {
                 audit::install(audit_file);
+                // Step results reach application.log whatever the level: they are the
+                // details behind a cron run's one line.
                 let application = tracing_subscriber::fmt::layer()
                     .with_writer(Mutex::new(application))
                     .with_ansi(false)
-                    .with_filter(file_level);
+                    .with_filter(tracing_subscriber::filter::filter_fn(move |meta| {
+                        *meta.level() <= file_level
+                            || (meta.target() == RESULTS && *meta.level() <= tracing::Level::INFO)
+                    }));
                 let errors = tracing_subscriber::fmt::layer()
                     .with_writer(Mutex::new(errors))
                     .with_ansi(false)

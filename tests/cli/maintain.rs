@@ -60,6 +60,8 @@ fn maintain(dir: &Path, now: &str, args: &[&str]) -> crate::common::Run {
     all.extend_from_slice(args);
     Opsbook::new()
         .env("OPSBOOK_NOW", now)
+        .env("LOG_TO_FILE", "true")
+        .env("LOG_DIR", "ops-logs")
         .env(
             "OPSBOOK_READINGS",
             dir.join("readings.json").to_str().unwrap(),
@@ -133,6 +135,14 @@ fn the_nightly_runbook_rotates_backs_up_prunes_verifies_and_checks() {
     ));
     assert!(dir.join("logs/app.log.1.gz").exists());
     assert!(dir.join("logs/app.log.3.gz").exists());
+    // The details went to the log files, one line per step.
+    let details = std::fs::read_to_string(dir.join("ops-logs/application.log")).unwrap();
+    assert!(
+        details.contains("step finished") && details.contains("Rotate app logs"),
+        "{details}"
+    );
+    let audit = std::fs::read_to_string(dir.join("ops-logs/audit.log")).unwrap();
+    assert!(audit.contains("maintain.daily"), "{audit}");
     // keep_last: 2 after three nights.
     let backups = std::fs::read_dir(dir.join("dest")).unwrap().count();
     assert_eq!(backups, 2);
