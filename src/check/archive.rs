@@ -38,13 +38,9 @@ impl Check for ArchiveCheck {
                     "log set {name:?} has no `archive_after`: give one, or `older_than`"
                 ));
             };
-            let _lock = match crate::lock::Lock::acquire(
-                &config.state_dir(),
-                &format!("logs-rotate-{name}"),
-                &format!("log set {name:?}"),
-            ) {
+            let _lock = match super::rotate::lock(&config, name) {
                 Ok(lock) => lock,
-                Err(e) => return Outcome::new(Status::Critical, format!("{e:#}"), Data::None),
+                Err(outcome) => return *outcome,
             };
             let files = match crate::logs::archive::candidates(set, older_than, now) {
                 Ok(files) => files,

@@ -33,13 +33,9 @@ impl Check for RotateCheck {
                 return super::unknown_set("logs.sets", &spec.set, config.logs.sets.keys());
             };
             let state_dir = config.state_dir();
-            let _lock = match crate::lock::Lock::acquire(
-                &state_dir,
-                &format!("logs-rotate-{}", spec.set),
-                &format!("log set {:?}", spec.set),
-            ) {
+            let _lock = match lock(&config, &spec.set) {
                 Ok(lock) => lock,
-                Err(e) => return Outcome::new(Status::Critical, format!("{e:#}"), Data::None),
+                Err(outcome) => return *outcome,
             };
             let outcome = crate::logs::rotate::Rotation {
                 name: &spec.set,
@@ -66,4 +62,15 @@ impl Check for RotateCheck {
             }
         })
     }
+}
+
+/// A log set's lock, as `logs rotate` and `logs archive` take it; held elsewhere → a
+/// critical outcome naming the holder.
+pub fn lock(config: &crate::config::Config, set: &str) -> Result<crate::lock::Lock, Box<Outcome>> {
+    crate::lock::Lock::acquire(
+        &config.state_dir(),
+        &format!("logs-rotate-{set}"),
+        &format!("log set {set:?}"),
+    )
+    .map_err(|e| Box::new(Outcome::new(Status::Critical, format!("{e:#}"), Data::None)))
 }

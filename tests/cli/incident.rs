@@ -128,13 +128,12 @@ fn the_whole_lifecycle_with_a_fixed_clock_reaches_the_webhook_and_the_report() {
     .stdout_contains("Severity: SEV-1 (Critical - Service down)")
     .stdout_contains("ID: INC-20260110-1");
     // Not acknowledged within 15 minutes: overdue.
-    let shown = at(
-        &dir,
-        "2026-01-10T10:16:00Z",
-        &["show", "INC-20260110-1", "--format", "json"],
-    )
-    .expect_exit(0)
-    .json();
+    let show = |now: &str| {
+        at(&dir, now, &["show", "INC-20260110-1", "--format", "json"])
+            .expect_exit(0)
+            .json()
+    };
+    let shown = show("2026-01-10T10:16:00Z");
     let overdue = shown["overdue"].as_array().unwrap();
     assert!(
         overdue[0]
@@ -166,13 +165,7 @@ fn the_whole_lifecycle_with_a_fixed_clock_reaches_the_webhook_and_the_report() {
     .expect_exit(0)
     .stdout_contains("Due now: On-call, Platform Lead")
     .stdout_contains("Next: CTO at T+1h");
-    let shown = at(
-        &dir,
-        "2026-01-10T10:21:00Z",
-        &["show", "INC-20260110-1", "--format", "json"],
-    )
-    .expect_exit(0)
-    .json();
+    let shown = show("2026-01-10T10:21:00Z");
     assert_eq!(shown["overdue"], serde_json::json!([]), "{shown}");
     // An hour in, the CTO is due and has not been called.
     let later = at(&dir, "2026-01-10T11:01:00Z", &["list", "--open"]).expect_exit(0);

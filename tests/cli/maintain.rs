@@ -358,3 +358,27 @@ fn the_shipped_daily_runbook_rotates_and_backs_up_the_sets_a_schedule_names() {
     // keep_last: 1, pruned by the runbook.
     assert_eq!(std::fs::read_dir(dir.join("dest")).unwrap().count(), 1);
 }
+
+#[test]
+fn an_action_step_naming_an_unknown_set_is_unknown_with_a_suggestion() {
+    let ops = tree().file(
+        "typo.yaml",
+        "name: typo\nsteps:\n  - name: Rotate\n    rotate: { set: ap }\n",
+    );
+    let dir = ops.dir().to_path_buf();
+    Opsbook::new()
+        .args(["--config", "ops.yaml", "run", "typo.yaml"])
+        .run_in(&dir)
+        .expect_exit(3)
+        .stdout_contains("no set \"ap\" in `logs.sets`; did you mean \"app\"?");
+    // Actions never run from health: the config is refused.
+    Opsbook::new()
+        .file(
+            "ops.yaml",
+            "health:\n  endpoints:\n    - name: nightly\n      rotate: { set: app }\n",
+        )
+        .args(["--config", "ops.yaml", "health"])
+        .run()
+        .expect_exit(78)
+        .stderr_contains("`rotate` steps belong in runbooks, not in health.endpoints");
+}

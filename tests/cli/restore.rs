@@ -564,25 +564,22 @@ fn a_restore_trusts_the_listing_only_as_far_as_the_archive_matches_it() {
         .expect_exit(1)
         .stderr_contains("app/run.sh: in the archive but not in the manifest; nothing restored");
     assert!(!dir.join("out1").exists());
-    // A symlink pointing elsewhere than listed.
-    edit(&|m| {
-        for o in m["others"].as_array_mut().unwrap() {
-            if o["path"] == "app/current.yaml" {
-                o["target"] = "conf/other.yaml".into();
+    let retarget = |target: &str| {
+        edit(&|m| {
+            for o in m["others"].as_array_mut().unwrap() {
+                if o["path"] == "app/current.yaml" {
+                    o["target"] = target.into();
+                }
             }
-        }
-    });
+        })
+    };
+    // A symlink pointing elsewhere than listed.
+    retarget("conf/other.yaml");
     opsbook(&dir, &["restore", "latest", "--to", "out2"])
         .expect_exit(1)
         .stderr_contains("app/current.yaml: not what the manifest lists");
     // A listing that would leave the target is refused like an archive entry would be.
-    edit(&|m| {
-        for o in m["others"].as_array_mut().unwrap() {
-            if o["path"] == "app/current.yaml" {
-                o["target"] = "../../etc/passwd".into();
-            }
-        }
-    });
+    retarget("../../etc/passwd");
     opsbook(&dir, &["restore", "latest", "--to", "out3"])
         .expect_exit(1)
         .stderr_contains("refused app/current.yaml: symlink to ../../etc/passwd leads outside");
