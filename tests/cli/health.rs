@@ -151,12 +151,23 @@ fn each_configured_disk_is_its_own_check() {
 
 #[test]
 fn a_missing_disk_path_on_the_real_machine_is_unknown() {
-    Opsbook::new()
+    // The real machine's other readings depend on its load (a busy CI box may be
+    // critical), so only the disk check's own status is asserted, and that it is not ok.
+    let run = Opsbook::new()
         .file("ops.yaml", "health:\n  disks: [/no/such/path]\n")
-        .args(["health", "--config", "ops.yaml"])
-        .run()
-        .expect_exit(3)
-        .stdout_contains("cannot stat /no/such/path");
+        .args(["health", "--config", "ops.yaml", "--format", "json"])
+        .run();
+    assert!(matches!(run.code, Some(2 | 3)), "{:?}", run.code);
+    let report = run.json();
+    let disk = &report["checks"]["disk"];
+    assert_eq!(disk["severity"], "unknown", "{report}");
+    assert!(
+        disk["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("cannot stat /no/such/path"),
+        "{report}"
+    );
 }
 
 #[test]
