@@ -69,6 +69,8 @@ pub enum IncidentCommand {
     },
     /// Gather evidence into one archive in the incident's folder
     Collect { id: String },
+    /// Print the customer notification (seed 001's template), recorded on the timeline
+    Notice { id: String },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -432,6 +434,18 @@ pub fn exec(command: &IncidentCommand, session: &Session) -> anyhow::Result<u8> 
             Ok(0)
         }
         IncidentCommand::Collect { id } => collect(&ctx, id),
+        IncidentCommand::Notice { id } => {
+            let record = ctx.store.load(id).map_err(usage)?;
+            let text = ctx.render("customer", &record)?;
+            {
+                let _held = ctx.store.lock(id).map_err(usage)?;
+                ctx.store
+                    .append(id, &ctx.entry("notice", "Customer notification prepared"))
+                    .map_err(anyhow::Error::msg)?;
+            }
+            session.printer.data(&text);
+            Ok(0)
+        }
     }
 }
 

@@ -1,12 +1,13 @@
 //! The messages and the report, as minijinja templates: built in (written from the seeds:
-//! seed 001's incident declaration and post-incident report, seed 003's status update) and
+//! seed 001's incident declaration, customer notification and post-incident report, seed
+//! 003's status update) and
 //! overridable in config `incident.templates`. An unknown variable is an error, found
 //! before anything is recorded: every template is rendered once against a sample first.
 
 use super::{Entry, Incident, Severity};
 use serde::Serialize;
 
-pub const NAMES: [&str; 4] = ["declaration", "update", "escalation", "report"];
+pub const NAMES: [&str; 5] = ["declaration", "update", "escalation", "report", "customer"];
 
 const DECLARATION: &str = r#"🚨 INCIDENT DECLARED
 
@@ -45,6 +46,20 @@ Severity: {{ incident.severity }}, open for {{ elapsed }} ({{ incident.status }}
 Due now: {{ due | join(", ") if due else "nobody yet" }}
 {% if next %}Next: {{ next.who }} at {{ next.after }}
 {% endif %}"#;
+
+const CUSTOMER: &str = r#"Subject: Service Issue - {{ incident.components | join(", ") if incident.components else incident.title }}
+
+Dear customer,
+
+We are currently experiencing issues with {{ incident.components | join(", ") if incident.components else "our service" }}.
+This affects {{ incident.impact | join("; ") if incident.impact else "some of our users" }}.
+
+Our team is {{ incident.status }} and we will provide updates every 30 minutes.
+
+Reference: {{ incident.id }}
+
+We apologize for the inconvenience.
+"#;
 
 const REPORT: &str = r#"{% if draft %}> **DRAFT**: the incident is still {{ incident.status }}; this report is not final.
 
@@ -96,6 +111,7 @@ fn builtin(name: &str) -> &'static str {
         "declaration" => DECLARATION,
         "update" => UPDATE,
         "escalation" => ESCALATION,
+        "customer" => CUSTOMER,
         _ => REPORT,
     }
 }

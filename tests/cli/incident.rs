@@ -157,6 +157,11 @@ fn the_whole_lifecycle_with_a_fixed_clock_reaches_the_webhook_and_the_report() {
     .expect_exit(0)
     .stdout_contains("Status: IDENTIFIED")
     .stdout_contains("10:18 UTC DB connection pool exhausted");
+    at(&dir, "2026-01-10T10:19:00Z", &["notice", "INC-20260110-1"])
+        .expect_exit(0)
+        .stdout_contains("Subject: Service Issue - api")
+        .stdout_contains("This affects All API requests fail.")
+        .stdout_contains("we will provide updates every 30 minutes");
     at(
         &dir,
         "2026-01-10T10:20:00Z",
@@ -207,6 +212,7 @@ fn the_whole_lifecycle_with_a_fixed_clock_reaches_the_webhook_and_the_report() {
         "Pool size 10 under a traffic spike",
         "| T+0 | Incident declared (SEV-1): API unavailable |",
         "| T+18 | DB connection pool exhausted |",
+        "| T+19 | Customer notification prepared |",
         "| T+20 | Escalated to On-call, Platform Lead (T+20m) |",
         "| T+95 | Resolved. Root cause: Pool size 10 under a traffic spike |",
         "- Alert on pool saturation",
