@@ -271,7 +271,7 @@ impl Store {
     /// Wait for and take an incident's lock; an unknown id is an error naming it.
     pub fn lock(&self, id: &str) -> Result<Held, String> {
         let dir = self.path(id);
-        if !dir.join("incident.json").exists() && !dir.is_dir() {
+        if !is_id(id) || (!dir.join("incident.json").exists() && !dir.is_dir()) {
             return Err(self.unknown(id));
         }
         let file = std::fs::OpenOptions::new()
@@ -295,6 +295,9 @@ impl Store {
     }
 
     pub fn load(&self, id: &str) -> Result<Incident, String> {
+        if !is_id(id) {
+            return Err(self.unknown(id));
+        }
         let path = self.path(id).join("incident.json");
         let text = std::fs::read_to_string(&path).map_err(|_| self.unknown(id))?;
         serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
@@ -330,6 +333,13 @@ impl Store {
             .filter_map(|l| serde_json::from_str(l).ok())
             .collect()
     }
+}
+
+/// Whether `id` has the shape `INC-YYYYMMDD-N` (so it can never name a path elsewhere).
+fn is_id(id: &str) -> bool {
+    id.strip_prefix("INC-").is_some_and(|rest| {
+        !rest.is_empty() && rest.chars().all(|c| c.is_ascii_digit() || c == '-')
+    })
 }
 
 /// Seconds from `from` to `to` (RFC 3339 times); 0 when unreadable or negative.

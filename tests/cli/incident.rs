@@ -481,6 +481,16 @@ fn bad_input_is_named_with_the_right_exit_code_and_nothing_is_recorded() {
     )
     .expect_exit(64)
     .stderr_contains("no incident \"INC-20260110-9\"");
+    // An id is never a path: nothing is created outside the incidents folder.
+    std::fs::create_dir_all(dir.join("elsewhere")).unwrap();
+    at(
+        &dir,
+        "2026-01-10T10:00:00Z",
+        &["update", "../elsewhere", "--note", "x"],
+    )
+    .expect_exit(64)
+    .stderr_contains("no incident \"../elsewhere\"");
+    assert!(files_under(&dir.join("elsewhere")).is_empty());
     assert!(!dir.join("incidents").exists() || files_under(&dir.join("incidents")).is_empty());
     std::fs::write(
         dir.join("ops.yaml"),
