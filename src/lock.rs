@@ -12,6 +12,39 @@ pub struct Lock {
 }
 
 impl Lock {
+    /// A log set's lock: rotation and archiving of one set never overlap, whether run by
+    /// `logs rotate`/`logs archive` or by a runbook step.
+    pub fn log_set(state_dir: &Path, set: &str) -> anyhow::Result<Lock> {
+        Lock::acquire(
+            state_dir,
+            &format!("logs-rotate-{set}"),
+            &format!("log set {set:?}"),
+        )
+    }
+
+    /// A backup set's lock: create, prune and restore of one set never overlap.
+    pub fn backup_set(state_dir: &Path, set: &str) -> anyhow::Result<Lock> {
+        Lock::acquire(
+            state_dir,
+            &format!("backup-{set}"),
+            &format!("backup set {set:?}"),
+        )
+    }
+
+    /// Wait for the lock on `path` (created if missing): for short read-modify-write
+    /// updates of a shared file (a state file, an incident record) by several processes.
+    pub fn wait(path: &Path) -> Result<Lock, String> {
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .map_err(|e| format!("cannot open the lock {}: {e}", path.display()))?;
+        file.lock()
+            .map_err(|e| format!("cannot lock {}: {e}", path.display()))?;
+        Ok(Lock { _file: file })
+    }
+
     /// Take the lock `name` under `state_dir`, or fail saying who holds it.
     pub fn acquire(state_dir: &Path, name: &str, what: &str) -> anyhow::Result<Lock> {
         use anyhow::Context as _;

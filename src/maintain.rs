@@ -96,11 +96,12 @@ pub fn load_state(state_dir: &Path) -> BTreeMap<String, LastRun> {
         .unwrap_or_default()
 }
 
-/// Record `run` for `schedule` (temporary file, fsync, rename). Callers hold the
-/// schedule's lock; different schedules may record at once, so the file is re-read here.
+/// Record `run` for `schedule` (temporary file, fsync, rename). Two schedules may finish
+/// at once in two processes, so the file is re-read and rewritten under its own lock.
 pub fn record(state_dir: &Path, schedule: &str, run: LastRun) -> Result<(), String> {
-    static ONE_WRITER: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _turn = ONE_WRITER.lock().unwrap_or_else(|p| p.into_inner());
+    std::fs::create_dir_all(state_dir)
+        .map_err(|e| format!("cannot create {}: {e}", state_dir.display()))?;
+    let _turn = crate::lock::Lock::wait(&state_dir.join("maintain.json.lock"))?;
     let mut state = load_state(state_dir);
     state.insert(schedule.to_string(), run);
     let text = serde_json::to_string_pretty(&state).unwrap_or_default();

@@ -13,7 +13,6 @@ pub mod store;
 use crate::config::Text;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::path::Path;
 
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -129,22 +128,6 @@ impl BackupConfig {
         };
         store::Store::open(dest, &self.s3)
     }
-}
-
-/// The complete backups in the local directory `dest` (those with a manifest).
-pub fn list(dest: &Path) -> Vec<Manifest> {
-    let mut found: Vec<Manifest> = std::fs::read_dir(dest)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter(|e| !e.file_name().to_string_lossy().ends_with(".partial"))
-        .filter_map(|e| {
-            let text = std::fs::read_to_string(e.path().join("manifest.json")).ok()?;
-            serde_json::from_str(&text).ok()
-        })
-        .collect();
-    found.sort_by(|a, b| a.created.cmp(&b.created).then(a.id.cmp(&b.id)));
-    found
 }
 
 /// `latest` (optionally of one set) or an id.

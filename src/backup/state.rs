@@ -36,6 +36,10 @@ pub fn record(
     at: jiff::Timestamp,
     drilled: bool,
 ) -> Result<(), String> {
+    // Verifications of different sets may finish at once in two processes.
+    std::fs::create_dir_all(state_dir)
+        .map_err(|e| format!("cannot create {}: {e}", state_dir.display()))?;
+    let _turn = crate::lock::Lock::wait(&state_dir.join("backup-verified.json.lock"))?;
     let mut records = load(state_dir);
     let entry = records.entry(set.to_string()).or_default();
     entry.verified_id = Some(id.to_string());

@@ -111,7 +111,7 @@ impl Store {
     /// The complete backups (those with a manifest), oldest first.
     pub fn list(&self) -> Result<Vec<Manifest>, String> {
         let mut found = match self {
-            Store::Local(dir) => super::list(dir),
+            Store::Local(dir) => local_list(dir),
             Store::S3(s3) => s3.list()?,
         };
         found.sort_by(|a, b| a.created.cmp(&b.created).then(a.id.cmp(&b.id)));
@@ -361,4 +361,18 @@ impl S3Store {
         }
         Ok(())
     }
+}
+
+/// The complete backups in the local directory `dest` (those with a manifest), in no order.
+fn local_list(dest: &Path) -> Vec<Manifest> {
+    std::fs::read_dir(dest)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| !e.file_name().to_string_lossy().ends_with(".partial"))
+        .filter_map(|e| {
+            let text = std::fs::read_to_string(e.path().join("manifest.json")).ok()?;
+            serde_json::from_str(&text).ok()
+        })
+        .collect()
 }

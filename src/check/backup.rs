@@ -124,12 +124,8 @@ fn inspect(spec: &BackupSpec, config: &crate::config::Config, now: jiff::Timesta
 
 /// The set's lock, as the backup commands take it; held elsewhere → a critical outcome.
 pub fn lock(config: &crate::config::Config, set: &str) -> Result<crate::lock::Lock, Box<Outcome>> {
-    crate::lock::Lock::acquire(
-        &config.state_dir(),
-        &format!("backup-{set}"),
-        &format!("backup set {set:?}"),
-    )
-    .map_err(|e| Box::new(Outcome::new(Status::Critical, format!("{e:#}"), Data::None)))
+    crate::lock::Lock::backup_set(&config.state_dir(), set)
+        .map_err(|e| Box::new(Outcome::new(Status::Critical, format!("{e:#}"), Data::None)))
 }
 
 /// The action: one backup of `set`.

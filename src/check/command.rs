@@ -56,9 +56,8 @@ impl<'de> Deserialize<'de> for ValueSpec {
             below: bool,
         }
         let raw = Raw::deserialize(deserializer)?;
-        let levels =
-            super::threshold::levels_from(raw.warn.map(|n| n.0), raw.crit.map(|n| n.0), raw.below)
-                .map_err(serde::de::Error::custom)?;
+        let levels = super::threshold::levels_of(raw.warn, raw.crit, raw.below)
+            .map_err(serde::de::Error::custom)?;
         Ok(ValueSpec {
             pattern: raw.pattern,
             levels,

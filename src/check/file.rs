@@ -81,11 +81,7 @@ impl Check for FileCheck {
     fn run<'a>(&'a self, ctx: &'a Context) -> BoxFuture<'a, Outcome> {
         let spec = self.spec.clone();
         let now = ctx.clock.now();
-        Box::pin(async move {
-            tokio::task::spawn_blocking(move || inspect(&spec, now))
-                .await
-                .unwrap_or_else(|_| Outcome::unknown("the file check crashed"))
-        })
+        super::blocking(move || inspect(&spec, now))
     }
 }
 

@@ -108,9 +108,8 @@ impl<'de> Deserialize<'de> for JsonValue {
             below: bool,
         }
         let raw = Raw::deserialize(deserializer)?;
-        let levels =
-            super::threshold::levels_from(raw.warn.map(|n| n.0), raw.crit.map(|n| n.0), raw.below)
-                .map_err(serde::de::Error::custom)?;
+        let levels = super::threshold::levels_of(raw.warn, raw.crit, raw.below)
+            .map_err(serde::de::Error::custom)?;
         Ok(JsonValue {
             json: raw.json,
             levels,

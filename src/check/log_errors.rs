@@ -110,11 +110,7 @@ impl Check for LogErrorsCheck {
     fn run<'a>(&'a self, ctx: &'a Context) -> BoxFuture<'a, Outcome> {
         let spec = self.spec.clone();
         let now = ctx.clock.now();
-        Box::pin(async move {
-            tokio::task::spawn_blocking(move || scan(&spec, now))
-                .await
-                .unwrap_or_else(|_| Outcome::unknown("the log check crashed"))
-        })
+        super::blocking(move || scan(&spec, now))
     }
 }
 

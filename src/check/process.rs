@@ -32,11 +32,7 @@ impl Check for ProcessCheck {
 
     fn run<'a>(&'a self, _ctx: &'a Context) -> BoxFuture<'a, Outcome> {
         let spec = self.spec.clone();
-        Box::pin(async move {
-            tokio::task::spawn_blocking(move || look(&spec))
-                .await
-                .unwrap_or_else(|_| Outcome::unknown("the process check crashed"))
-        })
+        super::blocking(move || look(&spec))
     }
 }
 

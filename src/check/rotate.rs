@@ -67,10 +67,6 @@ impl Check for RotateCheck {
 /// A log set's lock, as `logs rotate` and `logs archive` take it; held elsewhere → a
 /// critical outcome naming the holder.
 pub fn lock(config: &crate::config::Config, set: &str) -> Result<crate::lock::Lock, Box<Outcome>> {
-    crate::lock::Lock::acquire(
-        &config.state_dir(),
-        &format!("logs-rotate-{set}"),
-        &format!("log set {set:?}"),
-    )
-    .map_err(|e| Box::new(Outcome::new(Status::Critical, format!("{e:#}"), Data::None)))
+    crate::lock::Lock::log_set(&config.state_dir(), set)
+        .map_err(|e| Box::new(Outcome::new(Status::Critical, format!("{e:#}"), Data::None)))
 }

@@ -34,8 +34,7 @@ impl<'de> serde::Deserialize<'de> for Levels {
             below: bool,
         }
         let raw = Raw::deserialize(deserializer)?;
-        levels_from(raw.warn.map(|n| n.0), raw.crit.map(|n| n.0), raw.below)
-            .map_err(serde::de::Error::custom)
+        levels_of(raw.warn, raw.crit, raw.below).map_err(serde::de::Error::custom)
     }
 }
 
@@ -57,6 +56,15 @@ impl serde::Serialize for Levels {
 }
 
 /// Check a warn/crit pair: at least one level, and warn on the right side of crit.
+/// [`levels_from`] for deserialized (possibly templated) numbers.
+pub fn levels_of(
+    warn: Option<Number>,
+    crit: Option<Number>,
+    below: bool,
+) -> Result<Levels, String> {
+    levels_from(warn.map(|n| n.0), crit.map(|n| n.0), below)
+}
+
 pub fn levels_from(warn: Option<f64>, crit: Option<f64>, below: bool) -> Result<Levels, String> {
     match (warn, crit) {
         (None, None) => return Err("give `warn`, `crit` or both".to_string()),

@@ -74,15 +74,6 @@ enum ListFormat {
     Json,
 }
 
-/// Creating and pruning one set never overlap: one lock per set (exit 75).
-fn lock_set(state_dir: &std::path::Path, name: &str) -> anyhow::Result<Lock> {
-    Lock::acquire(
-        state_dir,
-        &format!("backup-{name}"),
-        &format!("backup set {name:?}"),
-    )
-}
-
 pub fn exec(command: &BackupCommand, session: &Session) -> anyhow::Result<u8> {
     let config = &session.loaded.config.backup;
     let store = config.store().map_err(crate::Error::Usage)?;
@@ -94,7 +85,7 @@ pub fn exec(command: &BackupCommand, session: &Session) -> anyhow::Result<u8> {
             let state_dir = session.loaded.config.state_dir();
             let mut failed = false;
             for (name, set) in chosen {
-                let _lock = lock_set(&state_dir, name)?;
+                let _lock = Lock::backup_set(&state_dir, name)?;
                 let bar = session
                     .printer
                     .bytes_bar(|| archive::measure(set).unwrap_or(0), name);
@@ -173,7 +164,7 @@ pub fn exec(command: &BackupCommand, session: &Session) -> anyhow::Result<u8> {
             let mut failed = false;
             let mut out = String::new();
             for (name, set) in chosen {
-                let _lock = lock_set(&state_dir, name)?;
+                let _lock = Lock::backup_set(&state_dir, name)?;
                 let plan = backup::prune(&store, name, set, &all, &zone, *dry_run)
                     .map_err(failed_store)?;
                 for (id, why) in &plan.kept {
@@ -275,7 +266,7 @@ pub fn restore(args: &RestoreArgs, session: &Session) -> anyhow::Result<u8> {
         let backups = store.list().map_err(anyhow::Error::msg)?;
         let wanted = args.id.as_deref().unwrap_or("latest");
         let manifest = find(&backups, wanted, args.set.as_deref(), &store)?;
-        let _lock = lock_set(&session.loaded.config.state_dir(), &manifest.set)?;
+        let _lock = Lock::backup_set(&session.loaded.config.state_dir(), &manifest.set)?;
         let (dir, guard) = store.fetch(manifest).map_err(anyhow::Error::msg)?;
         _fetched = guard;
         let archive = dir.join(&manifest.archive);

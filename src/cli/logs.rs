@@ -147,7 +147,7 @@ fn archive(args: &ArchiveArgs, session: &Session) -> anyhow::Result<u8> {
             ))
             .into());
         };
-        let _lock = lock_set(&state_dir, name)?;
+        let _lock = Lock::log_set(&state_dir, name)?;
         let files = match crate::logs::archive::candidates(set, older_than, now) {
             Ok(files) => files,
             Err(e) => {
@@ -442,7 +442,7 @@ fn rotate(args: &RotateArgs, session: &Session) -> anyhow::Result<u8> {
     let mut results = serde_json::Map::new();
     let mut failed = false;
     for (name, set) in chosen {
-        let _lock = lock_set(&state_dir, name)?;
+        let _lock = Lock::log_set(&state_dir, name)?;
         let outcome = Rotation {
             name,
             set,
@@ -474,15 +474,6 @@ fn rotate(args: &RotateArgs, session: &Session) -> anyhow::Result<u8> {
         ));
     }
     Ok(u8::from(failed))
-}
-
-/// Rotation and archiving of one set never overlap: one lock per set (exit 75).
-fn lock_set(state_dir: &std::path::Path, name: &str) -> anyhow::Result<Lock> {
-    Lock::acquire(
-        state_dir,
-        &format!("logs-rotate-{name}"),
-        &format!("log set {name:?}"),
-    )
 }
 
 fn describe(name: &str, outcome: &Outcome, dry_run: bool) -> String {

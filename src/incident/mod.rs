@@ -194,11 +194,6 @@ pub struct Store {
     dir: PathBuf,
 }
 
-/// An incident's lock, held while it is read and changed.
-pub struct Held {
-    _file: std::fs::File,
-}
-
 impl Store {
     pub fn new(dir: PathBuf) -> Self {
         Store { dir }
@@ -269,19 +264,12 @@ impl Store {
     }
 
     /// Wait for and take an incident's lock; an unknown id is an error naming it.
-    pub fn lock(&self, id: &str) -> Result<Held, String> {
+    pub fn lock(&self, id: &str) -> Result<crate::lock::Lock, String> {
         let dir = self.path(id);
         if !is_id(id) || (!dir.join("incident.json").exists() && !dir.is_dir()) {
             return Err(self.unknown(id));
         }
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(dir.join(".lock"))
-            .map_err(|e| format!("cannot open the lock of {id}: {e}"))?;
-        file.lock().map_err(|e| format!("cannot lock {id}: {e}"))?;
-        Ok(Held { _file: file })
+        crate::lock::Lock::wait(&dir.join(".lock"))
     }
 
     fn unknown(&self, id: &str) -> String {

@@ -18,15 +18,6 @@ fn tree(opsbook: Opsbook) -> Opsbook {
         .file("app/.git/HEAD", "ref: refs/heads/main\n")
 }
 
-fn only_backup(dir: &Path) -> std::path::PathBuf {
-    let entries: Vec<_> = std::fs::read_dir(dir.join("dest"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    assert_eq!(entries.len(), 1, "{entries:?}");
-    entries[0].clone()
-}
-
 #[test]
 fn gnu_tar_extracts_a_backup_byte_identical_with_excludes_left_out() {
     for (codec, archive, flag) in [
@@ -41,7 +32,7 @@ fn gnu_tar_extracts_a_backup_byte_identical_with_excludes_left_out() {
             .run_in(&dir)
             .expect_exit(0)
             .stdout_contains("config: created config-");
-        let backup = only_backup(&dir);
+        let backup = crate::common::only_backup(&dir);
         assert!(backup.join("manifest.json").exists());
         let out = dir.join("extracted");
         std::fs::create_dir_all(&out).unwrap();
@@ -139,7 +130,7 @@ fn a_tampered_archive_fails_verification_naming_the_file() {
         .args(["--config", "ops.yaml", "backup", "create"])
         .run_in(&dir)
         .expect_exit(0);
-    let archive = only_backup(&dir).join("data.tar.gz");
+    let archive = crate::common::only_backup(&dir).join("data.tar.gz");
     let mut bytes = std::fs::read(&archive).unwrap();
     let middle = bytes.len() / 2;
     bytes[middle] ^= 0x55;

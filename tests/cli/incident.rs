@@ -68,6 +68,9 @@ fn webhook(mode: Mode) -> (u16, Arc<Mutex<Vec<String>>>) {
     (port, got)
 }
 
+/// Incidents with no webhook.
+const PLAIN: &str = "state_dir: state\nincident:\n  dir: incidents\n";
+
 fn config(port: u16, extra: &str) -> String {
     format!(
         "state_dir: state\nincident:\n  dir: incidents\n  webhook: {{ url: \"http://127.0.0.1:{port}/hooks/${{HOOK_TOKEN}}\", timeout: 1s, retries: 1 }}\n{extra}"
@@ -302,10 +305,7 @@ fn a_dead_slow_or_failing_webhook_never_loses_the_incident() {
 
 #[test]
 fn two_writers_at_once_both_land() {
-    let ops = Opsbook::new().file(
-        "ops.yaml",
-        "state_dir: state\nincident:\n  dir: incidents\n",
-    );
+    let ops = Opsbook::new().file("ops.yaml", PLAIN);
     let dir = ops.dir().to_path_buf();
     at(
         &dir,
@@ -462,10 +462,7 @@ fn collect_bundles_evidence_whose_manifest_matches_its_contents() {
 
 #[test]
 fn bad_input_is_named_with_the_right_exit_code_and_nothing_is_recorded() {
-    let ops = Opsbook::new().file(
-        "ops.yaml",
-        "state_dir: state\nincident:\n  dir: incidents\n",
-    );
+    let ops = Opsbook::new().file("ops.yaml", PLAIN);
     let dir = ops.dir().to_path_buf();
     at(
         &dir,

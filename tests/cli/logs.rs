@@ -31,16 +31,8 @@ fn size_rotation_keeps_n_compressed_files_that_zcat_reads() {
             .map(|i| format!("round {round} line {i}\n"))
             .collect();
         std::fs::write(dir.join("logs/app.log"), text).unwrap();
-        let run = Opsbook::new()
-            .args([
-                "--config",
-                dir.join("ops.yaml").to_str().unwrap(),
-                "logs",
-                "rotate",
-            ])
-            .run_in(&dir)
-            .expect_exit(0);
-        assert!(run.stdout.contains("app: rotated 1 file"), "{}", run.stdout);
+        let stdout = rotate_once(&dir);
+        assert!(stdout.contains("app: rotated 1 file"), "{stdout}");
     }
     let expected: BTreeSet<String> = ["app.log", "app.log.1.gz", "app.log.2.gz", "small.log"]
         .iter()
@@ -182,16 +174,7 @@ fn create_mode_with_a_writer_that_reopens_on_hup_loses_nothing() {
     let mut rotations = 0;
     loop {
         let done = writer.try_wait().unwrap().is_some();
-        let run = Opsbook::new()
-            .args([
-                "--config",
-                dir.join("ops.yaml").to_str().unwrap(),
-                "logs",
-                "rotate",
-            ])
-            .run_in(&dir);
-        assert_eq!(run.code, Some(0), "{}", run.stderr);
-        if run.stdout.contains("rotated 1 file") {
+        if rotate_once(&dir).contains("rotated 1 file") {
             rotations += 1;
         }
         if done {
@@ -755,16 +738,7 @@ fn copytruncate_loses_no_more_than_logrotate() {
     );
     let ours_dir = ours.dir().to_path_buf();
     let (ours_lost, ours_rotations) = copytruncate_workload(&ours_dir, &|| {
-        let run = Opsbook::new()
-            .args([
-                "--config",
-                ours_dir.join("ops.yaml").to_str().unwrap(),
-                "logs",
-                "rotate",
-            ])
-            .run_in(&ours_dir);
-        assert_eq!(run.code, Some(0), "{}", run.stderr);
-        run.stdout.contains("rotated 1 file")
+        rotate_once(&ours_dir).contains("rotated 1 file")
     });
 
     let theirs = Opsbook::new();
@@ -870,4 +844,18 @@ fn bad_search_and_tail_arguments_say_what_is_wrong() {
         .run()
         .expect_exit(64)
         .stderr_contains("logs is a directory: name the log file");
+}
+
+/// `logs rotate` once with `dir/ops.yaml`, which must succeed: what it printed.
+fn rotate_once(dir: &std::path::Path) -> String {
+    let run = Opsbook::new()
+        .args([
+            "--config",
+            dir.join("ops.yaml").to_str().unwrap(),
+            "logs",
+            "rotate",
+        ])
+        .run_in(dir);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    run.stdout
 }

@@ -382,3 +382,35 @@ fn an_action_step_naming_an_unknown_set_is_unknown_with_a_suggestion() {
         .expect_exit(78)
         .stderr_contains("`rotate` steps belong in runbooks, not in health.endpoints");
 }
+
+#[test]
+fn schedules_finishing_at_once_all_land_in_the_state_file() {
+    let names = ["a", "b", "c", "d", "e", "f"];
+    let mut config = String::from("state_dir: state\nmaintain:\n  schedules:\n");
+    for name in names {
+        config.push_str(&format!("    {name}: {{ runbook: quick.yaml }}\n"));
+    }
+    let ops = Opsbook::new().file("ops.yaml", &config).file(
+        "quick.yaml",
+        "name: quick\nsteps:\n  - name: true\n    command: { run: \"true\" }\n",
+    );
+    let dir = ops.dir().to_path_buf();
+    let runs: Vec<_> = names
+        .iter()
+        .map(|name| {
+            Opsbook::new()
+                .args(["--config", "ops.yaml", "maintain", "run", name])
+                .spawn_in(&dir)
+        })
+        .collect();
+    for run in runs {
+        run.finish(std::time::Duration::from_secs(30))
+            .expect_exit(0);
+    }
+    let state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("state/maintain.json")).unwrap())
+            .unwrap();
+    for name in names {
+        assert_eq!(state[name]["outcome"], "ok", "{name} lost: {state}");
+    }
+}

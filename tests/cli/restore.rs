@@ -7,6 +7,8 @@ use std::path::Path;
 
 const CONFIG: &str =
     "state_dir: state\nbackup:\n  destination: dest\n  sets:\n    app:\n      paths: [app]\n";
+/// The same set, stored with gzip (a flipped byte lands in incompressible data).
+const GZIP_CONFIG: &str = "state_dir: state\nbackup:\n  destination: dest\n  sets:\n    app:\n      paths: [app]\n      compress: gzip\n";
 
 fn app_tree(dir: &Path) {
     std::fs::create_dir_all(dir.join("app/conf")).unwrap();
@@ -284,20 +286,12 @@ fn a_truncated_gzip_is_refused_before_anything_is_written() {
 
 #[test]
 fn a_tampered_backup_is_not_restored_and_the_target_keeps_its_state() {
-    let ops = Opsbook::new().file(
-        "ops.yaml",
-        "state_dir: state\nbackup:\n  destination: dest\n  sets:\n    app:\n      paths: [app]\n      compress: gzip\n",
-    );
+    let ops = Opsbook::new().file("ops.yaml", GZIP_CONFIG);
     let dir = ops.dir().to_path_buf();
     std::fs::create_dir_all(dir.join("app")).unwrap();
     std::fs::write(dir.join("app/blob.bin"), crate::common::noise(256 * 1024)).unwrap();
     opsbook(&dir, &["backup", "create"]).expect_exit(0);
-    let backup = std::fs::read_dir(dir.join("dest"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let backup = crate::common::only_backup(&dir);
     let archive = backup.join("data.tar.gz");
     let mut bytes = std::fs::read(&archive).unwrap();
     let middle = bytes.len() / 2;
@@ -363,12 +357,7 @@ fn postgres_is_backed_up_with_pg_dump_and_restored_with_psql() {
             .run_in(&dir)
     };
     let created = run(&["backup", "create"]).expect_exit(0);
-    let backup = std::fs::read_dir(dir.join("dest"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let backup = crate::common::only_backup(&dir);
     let manifest = std::fs::read_to_string(backup.join("manifest.json")).unwrap();
     let parsed: serde_json::Value = serde_json::from_str(&manifest).unwrap();
     assert_eq!(parsed["commands"][0]["file"], "app.sql");
@@ -474,10 +463,7 @@ fn sqlite_dumps_restore_and_a_failing_command_source_fails_the_whole_backup() {
 
 #[test]
 fn a_killed_restore_leaves_the_old_state_and_the_next_one_cleans_up() {
-    let ops = Opsbook::new().file(
-        "ops.yaml",
-        "state_dir: state\nbackup:\n  destination: dest\n  sets:\n    app:\n      paths: [app]\n      compress: gzip\n",
-    );
+    let ops = Opsbook::new().file("ops.yaml", GZIP_CONFIG);
     let dir = ops.dir().to_path_buf();
     std::fs::create_dir_all(dir.join("app")).unwrap();
     for i in 0..8 {
@@ -533,12 +519,7 @@ fn a_restore_trusts_the_listing_only_as_far_as_the_archive_matches_it() {
     let dir = ops.dir().to_path_buf();
     app_tree(&dir);
     opsbook(&dir, &["backup", "create"]).expect_exit(0);
-    let backup = std::fs::read_dir(dir.join("dest"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let backup = crate::common::only_backup(&dir);
     let path = backup.join("manifest.json");
     let original: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
@@ -592,4 +573,20 @@ fn a_restore_trusts_the_listing_only_as_far_as_the_archive_matches_it() {
         .expect_exit(0)
         .stdout_contains("restored 2 files, 2 directories, 1 symlink");
     assert!(dir.join("out4/app/run.sh").exists());
+}
+
+#[test]
+fn a_missing_archive_or_backup_is_a_usage_error_naming_it() {
+    let ops = Opsbook::new().file("ops.yaml", CONFIG);
+    let dir = ops.dir().to_path_buf();
+    Opsbook::new()
+        .args(["restore", "--archive", "nope.tar.gz", "--to", "out"])
+        .run_in(&dir)
+        .expect_exit(64)
+        .stderr_contains("no archive nope.tar.gz");
+    opsbook(&dir, &["restore", "app-20200101T000000Z", "--to", "out"])
+        .expect_exit(64)
+        .stderr_contains("no backup \"app-20200101T000000Z\"")
+        .stderr_contains("`opsbook backup list` shows the ids");
+    assert!(!dir.join("out").exists());
 }

@@ -295,3 +295,13 @@ impl Drop for Mounted {
         let _ = std::process::Command::new("umount").arg(&self.0).status();
     }
 }
+
+/// The one backup in `dir/dest`, which must hold exactly one.
+pub fn only_backup(dir: &Path) -> PathBuf {
+    let entries: Vec<_> = std::fs::read_dir(dir.join("dest"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    entries[0].clone()
+}
