@@ -115,7 +115,9 @@ fn write_backup(
             tar.append_path_with_name(path, member).map_err(failed)?;
             others.push(super::OtherEntry {
                 path: member.to_string(),
+                path_hex: None,
                 target,
+                target_hex: None,
                 mode: meta.mode() & 0o7777,
                 mtime: meta.mtime(),
             });
@@ -243,6 +245,7 @@ fn add_file<W: Write>(
     }
     Ok(FileEntry {
         path: member.to_string(),
+        path_hex: None,
         size,
         mode: meta.mode() & 0o7777,
         mtime: meta.mtime(),

@@ -102,16 +102,25 @@ pub struct Manifest {
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
 pub struct OtherEntry {
     pub path: String,
+    /// The path's raw bytes in hex, only when they are not UTF-8 (`path` is then lossy).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path_hex: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<String>,
+    /// The link target's raw bytes in hex, only when they are not UTF-8.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_hex: Option<String>,
     pub mode: u32,
     pub mtime: i64,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
 pub struct FileEntry {
-    /// The path inside the archive (relative, `/`-separated).
+    /// The path inside the archive (relative, `/`-separated); lossy when `path_hex` is set.
     pub path: String,
+    /// The path's raw bytes in hex, only when they are not UTF-8.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path_hex: Option<String>,
     pub size: u64,
     pub mode: u32,
     pub mtime: i64,
@@ -214,4 +223,66 @@ pub fn prune(
         out.removed.push(id);
     }
     Ok(out)
+}
+
+/// How a name (a member path or a link target) is written in a manifest: as text when its
+/// bytes are UTF-8, else as lossy text for people plus the exact bytes in lowercase hex.
+pub fn encode_name(bytes: &[u8]) -> (String, Option<String>) {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => (text.to_string(), None),
+        Err(_) => {
+            let hex = bytes.iter().map(|b| format!("{b:02x}")).collect();
+            (String::from_utf8_lossy(bytes).into_owned(), Some(hex))
+        }
+    }
+}
+
+/// The exact bytes of a name written by [`encode_name`]; `None` when the hex is malformed.
+pub fn decode_name(text: &str, hex: Option<&str>) -> Option<Vec<u8>> {
+    let Some(hex) = hex else {
+        return Some(text.as_bytes().to_vec());
+    };
+    if hex.len() % 2 != 0 {
+        return None;
+    }
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+impl FileEntry {
+    /// The member path's exact bytes (`None` for a malformed manifest).
+    pub fn path_bytes(&self) -> Option<Vec<u8>> {
+        decode_name(&self.path, self.path_hex.as_deref())
+    }
+}
+
+impl OtherEntry {
+    /// The member path's exact bytes (`None` for a malformed manifest).
+    pub fn path_bytes(&self) -> Option<Vec<u8>> {
+        decode_name(&self.path, self.path_hex.as_deref())
+    }
+
+    /// A symlink's target, exact bytes (`None` for a directory or a malformed manifest).
+    pub fn target_bytes(&self) -> Option<Vec<u8>> {
+        let target = self.target.as_deref()?;
+        decode_name(target, self.target_hex.as_deref())
+    }
+}
+
+#[cfg(test)]
+mod name_tests {
+    use super::{decode_name, encode_name};
+
+    #[test]
+    fn names_round_trip_byte_exact() {
+        for name in [&b"etc/app/x.conf"[..], b"bad\xffname", b"\xfe\xff", b""] {
+            let (text, hex) = encode_name(name);
+            assert_eq!(decode_name(&text, hex.as_deref()).as_deref(), Some(name));
+        }
+        assert_eq!(encode_name(b"ok").1, None);
+        assert_eq!(encode_name(b"a\xff").1.as_deref(), Some("61ff"));
+        assert_eq!(decode_name("x", Some("6")), None);
+    }
 }
