@@ -1,15 +1,30 @@
 //! Writing a backup (tar through zstd or gzip, hashing every file on the way) and checking
 //! one against its manifest by streaming the archive, without extracting it.
+//!
+//! Member names are each source's path relative to `/` (`etc/app/x.conf`), as `tar -czf x
+//! /etc/app` stores them, byte for byte: two paths with the same last name never collide,
+//! and a name that is not UTF-8 is kept exact (tar's GNU long names carry raw bytes; the
+//! manifest adds the bytes in hex, see [`super::encode_name`]).
 
-use super::{BackupSet, Codec, FileEntry, Manifest};
+use super::{BackupSet, Codec, FileEntry, Manifest, OtherEntry};
 use crate::digest::{HashingReader, sha256_of};
-use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use std::collections::{BTreeMap, HashSet};
+use std::ffi::OsStr;
+use std::io::{Read, Seek, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Component, Path, PathBuf};
+
+/// What a backup made: its manifest, and warnings (a file that grew while it was read, a
+/// command source's stderr) that did not fail it.
+pub struct Made {
+    pub manifest: Manifest,
+    pub warnings: Vec<String>,
+}
 
 /// Make backup `id` of `set` in the directory `dest`; visible (renamed from `ID.partial`)
-/// only when complete.
+/// only when complete. Directories are 0700 and files 0600 whatever the umask: a backup
+/// holds secrets.
 pub fn create(
     name: &str,
     set: &BackupSet,
@@ -17,28 +32,122 @@ pub fn create(
     id: &str,
     now: jiff::Timestamp,
     progress: &dyn Fn(u64),
-) -> Result<Manifest, String> {
+) -> Result<Made, String> {
     let partial = dest.join(format!("{id}.partial"));
-    std::fs::create_dir_all(&partial)
-        .map_err(|e| format!("cannot create {}: {e}", partial.display()))?;
+    private_dir(&partial)?;
     let result = write_backup(name, set, id, &partial, now, progress);
-    let manifest = match result {
-        Ok(manifest) => manifest,
+    let made = match result {
+        Ok(made) => made,
         Err(e) => {
             let _ = std::fs::remove_dir_all(&partial);
             return Err(e);
         }
     };
     let done = dest.join(id);
-    std::fs::rename(&partial, &done).map_err(|e| {
-        format!(
+    if let Err(e) = std::fs::rename(&partial, &done) {
+        let _ = std::fs::remove_dir_all(&partial);
+        return Err(format!(
             "cannot rename {} to {}: {e}",
             partial.display(),
             done.display()
-        )
-    })?;
+        ));
+    }
     crate::fsutil::sync_dir(&done);
-    Ok(manifest)
+    Ok(made)
+}
+
+/// Create the new directory `dir` with mode 0700, set explicitly: the umask only ever
+/// takes bits away, and an odd one could leave the owner without some.
+fn private_dir(dir: &Path) -> Result<(), String> {
+    let failed = |e: std::io::Error| format!("cannot create {}: {e}", dir.display());
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(dir)
+        .map_err(failed)?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(failed)
+}
+
+/// A new file, mode 0600 whatever the umask, for writing.
+fn private_file(path: &Path) -> Result<std::fs::File, String> {
+    let failed = |e: std::io::Error| format!("cannot create {}: {e}", path.display());
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .map_err(failed)?;
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))
+        .map_err(failed)?;
+    Ok(file)
+}
+
+/// Test seam: with `OPSBOOK_TEST_STOP_AT=<point>` the process stops itself (SIGSTOP) at
+/// that named point, so a test can change the world there and continue it (SIGCONT).
+/// One environment lookup when unset.
+fn stop_at(point: &str) {
+    if std::env::var_os("OPSBOOK_TEST_STOP_AT").is_some_and(|p| p == point) {
+        // SAFETY: raise(3) on our own process has no memory effects.
+        unsafe {
+            libc::raise(libc::SIGSTOP);
+        }
+    }
+}
+
+/// A writer that counts the bytes the layer below accepted.
+struct Counting<W> {
+    inner: W,
+    written: u64,
+}
+
+impl<W: Write> Write for Counting<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.written += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+type Sink = std::io::BufWriter<Counting<std::fs::File>>;
+
+/// The compressor, finished explicitly: dropping one would swallow its last write's error.
+enum Encoder {
+    Zstd(zstd::stream::write::Encoder<'static, Sink>),
+    Gzip(flate2::write::GzEncoder<Sink>),
+}
+
+impl Write for Encoder {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Encoder::Zstd(e) => e.write(buf),
+            Encoder::Gzip(e) => e.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Encoder::Zstd(e) => e.flush(),
+            Encoder::Gzip(e) => e.flush(),
+        }
+    }
+}
+
+impl Encoder {
+    /// End the compressed stream, flush every buffer, fsync: the file and the count of
+    /// bytes written to it, every error reported.
+    fn finish(self) -> std::io::Result<(std::fs::File, u64)> {
+        let sink = match self {
+            Encoder::Zstd(e) => e.finish()?,
+            Encoder::Gzip(e) => e.finish()?,
+        };
+        let counting = sink.into_inner().map_err(|e| e.into_error())?;
+        counting.inner.sync_all()?;
+        Ok((counting.inner, counting.written))
+    }
 }
 
 fn write_backup(
@@ -48,88 +157,119 @@ fn write_backup(
     partial: &Path,
     now: jiff::Timestamp,
     progress: &dyn Fn(u64),
-) -> Result<Manifest, String> {
+) -> Result<Made, String> {
+    if set.paths.is_empty() && set.command.0.is_empty() {
+        return Err("the set has neither `paths` nor `command`: nothing to back up".to_string());
+    }
     let excluded = globs(&set.exclude, "exclude")?;
     let archive_path = partial.join(set.compress.file_name());
     let failed = |e: std::io::Error| format!("cannot write {}: {e}", archive_path.display());
-    let out = std::fs::File::create(&archive_path).map_err(failed)?;
-    let out = std::io::BufWriter::with_capacity(1 << 20, out);
-    let encoder: Box<dyn Write> = match set.compress {
+    let out = private_file(&archive_path)?;
+    let out = std::io::BufWriter::with_capacity(
+        1 << 20,
+        Counting {
+            inner: out,
+            written: 0,
+        },
+    );
+    let encoder = match set.compress {
         Codec::Zstd => {
             let mut e = zstd::stream::write::Encoder::new(out, 3).map_err(failed)?;
             let threads = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
             let _ = e.multithread(threads);
             let _ = e.include_checksum(true);
-            Box::new(e.auto_finish())
+            Encoder::Zstd(e)
         }
-        Codec::Gzip => Box::new(flate2::write::GzEncoder::new(
+        Codec::Gzip => Encoder::Gzip(flate2::write::GzEncoder::new(
             out,
             flate2::Compression::new(6),
         )),
     };
-    let mut tar = tar::Builder::new(encoder);
-    tar.follow_symlinks(false);
-    let mut files = Vec::new();
-    if set.paths.is_empty() && set.command.0.is_empty() {
-        return Err("the set has neither `paths` nor `command`: nothing to back up".to_string());
-    }
+    let mut adder = Adder {
+        tar: tar::Builder::new(encoder),
+        partial,
+        progress,
+        files: Vec::new(),
+        others: Vec::new(),
+        warnings: Vec::new(),
+        members: HashSet::new(),
+        snapshots: HashSet::new(),
+        sqlite_seen: 0,
+    };
+    adder.tar.follow_symlinks(false);
     // Command sources first: a failing one fails the backup before the long part.
     let mut command_entries = Vec::new();
     for source in &set.command.0 {
         let dump = partial.join(format!(".{}.dump", source.file));
-        let out = std::fs::File::create(&dump)
-            .map_err(|e| format!("cannot create {}: {e}", dump.display()))?;
-        let status = super::commands::run(
+        let out = private_file(&dump)?;
+        let stderr = super::commands::run_source(
             &source.run,
             source.shell,
-            std::process::Stdio::null(),
             std::process::Stdio::from(out),
-            None,
         )
-        .map_err(|e| format!("command source {}: {e}", source.file))?;
-        let entry = add_file(&mut tar, &dump, &source.member(), progress)?;
+        .and_then(|stderr| {
+            let shown = source.run.shown();
+            for line in stderr.lines().map(str::trim).filter(|l| !l.is_empty()) {
+                if reports_error(line) {
+                    return Err(format!(
+                        "`{shown}` exited 0 but reported an error: {}",
+                        crate::redact::mask(line)
+                    ));
+                }
+                adder
+                    .warnings
+                    .push(format!("`{shown}`: {}", crate::redact::mask(line)));
+            }
+            check_dump(&dump)
+        })
+        .map_err(|e| format!("command source {}: {e}", source.file));
+        if let Err(e) = stderr {
+            let _ = std::fs::remove_file(&dump);
+            return Err(e);
+        }
+        let member = PathBuf::from(source.member());
+        let entry = adder.add_file(&dump, &member, false);
         let _ = std::fs::remove_file(&dump);
+        let entry = entry?;
         command_entries.push(super::commands::CommandEntry {
             file: source.file.clone(),
             path: entry.path.clone(),
             command: source.run.shown().to_string(),
-            exit_status: status,
+            exit_status: 0,
             size: entry.size,
             sha256: entry.sha256.clone(),
         });
-        files.push(entry);
     }
-    let mut others = Vec::new();
     walk(set, &excluded, |path, member, kind| {
         if kind.is_file() {
-            files.push(add_file(&mut tar, path, member, progress)?);
+            if adder.is_snapshot_companion(path) {
+                return Ok(());
+            }
+            adder.add_file(path, member, true)?;
         } else if kind.is_dir() || kind.is_symlink() {
-            let failed = |e: std::io::Error| format!("cannot add {}: {e}", path.display());
-            let meta = std::fs::symlink_metadata(path).map_err(failed)?;
-            let target = if kind.is_symlink() {
-                let target = std::fs::read_link(path).map_err(failed)?;
-                Some(target.to_string_lossy().into_owned())
-            } else {
-                None
-            };
-            tar.append_path_with_name(path, member).map_err(failed)?;
-            others.push(super::OtherEntry {
-                path: member.to_string(),
-                path_hex: None,
-                target,
-                target_hex: None,
-                mode: meta.mode() & 0o7777,
-                mtime: meta.mtime(),
-            });
+            adder.add_other(path, member, kind)?;
         }
         // Sockets, fifos and devices are not backed up.
         Ok(())
     })?;
-    let encoder = tar.into_inner().map_err(failed)?;
-    drop(encoder); // finishes the compressed stream
-    let archive = std::fs::File::open(&archive_path).map_err(failed)?;
-    archive.sync_all().map_err(failed)?;
+    let Adder {
+        tar,
+        files,
+        others,
+        warnings,
+        ..
+    } = adder;
+    let (archive, written) = tar
+        .into_inner()
+        .and_then(Encoder::finish)
+        .map_err(failed)?;
     let archive_bytes = archive.metadata().map_err(failed)?.len();
+    if archive_bytes != written || written == 0 {
+        return Err(format!(
+            "{}: {archive_bytes} bytes on disk, {written} written: the archive is incomplete",
+            archive_path.display()
+        ));
+    }
     let manifest = Manifest {
         id: id.to_string(),
         set: name.to_string(),
@@ -145,9 +285,300 @@ fn write_backup(
         listing: true,
     };
     // Data first, manifest last: a backup without a manifest is not a backup.
-    let text = serde_json::to_string_pretty(&manifest).unwrap_or_default();
-    crate::fsutil::write_atomically(&partial.join("manifest.json"), text.as_bytes())?;
-    Ok(manifest)
+    let text = serde_json::to_string_pretty(&manifest)
+        .map_err(|e| format!("cannot write the manifest of {id}: {e}"))?;
+    let manifest_path = partial.join("manifest.json");
+    crate::fsutil::write_atomically(&manifest_path, text.as_bytes())?;
+    let on_disk = std::fs::metadata(&manifest_path).map(|m| m.len());
+    if on_disk.as_ref().ok() != Some(&(text.len() as u64)) {
+        return Err(format!(
+            "{}: not the {} bytes written",
+            manifest_path.display(),
+            text.len()
+        ));
+    }
+    std::fs::set_permissions(&manifest_path, std::fs::Permissions::from_mode(0o600))
+        .map_err(|e| format!("cannot write {}: {e}", manifest_path.display()))?;
+    Ok(Made { manifest, warnings })
+}
+
+/// A line of a command source's stderr that says it failed (`Error: database is locked`,
+/// `pg_dump: error: …`, `FATAL: …`); other lines are warnings.
+fn reports_error(line: &str) -> bool {
+    let lower = line.to_ascii_lowercase();
+    ["error", "fatal", "panic"]
+        .iter()
+        .any(|word| lower.contains(word))
+}
+
+/// A dump the restore command could not read fails the backup: an empty one, a SQLite
+/// `.dump` that rolled back (`ROLLBACK; -- due to errors`, what a locked database gives,
+/// exit status 0) or did not reach its `COMMIT;`, a plain `pg_dump` without its closing
+/// line. Only the head and tail are read.
+fn check_dump(path: &Path) -> Result<(), String> {
+    let failed = |e: std::io::Error| format!("cannot read {}: {e}", path.display());
+    let mut file = std::fs::File::open(path).map_err(failed)?;
+    let len = file.metadata().map_err(failed)?.len();
+    if len == 0 {
+        return Err("the command printed nothing: an empty dump is not a backup".to_string());
+    }
+    let mut head = vec![0u8; 64.min(len as usize)];
+    file.read_exact(&mut head).map_err(failed)?;
+    let tail_len = 256.min(len);
+    file.seek(std::io::SeekFrom::End(-(tail_len as i64)))
+        .map_err(failed)?;
+    let mut tail = Vec::with_capacity(tail_len as usize);
+    file.read_to_end(&mut tail).map_err(failed)?;
+    let head = String::from_utf8_lossy(&head);
+    let tail = String::from_utf8_lossy(&tail);
+    let tail = tail.trim_end();
+    let sqlite = head.starts_with("PRAGMA foreign_keys=OFF;") || head.starts_with("BEGIN TRANSACTION;");
+    if sqlite && (tail.contains("ROLLBACK; -- due to errors") || !tail.ends_with("COMMIT;")) {
+        let last = tail.lines().last().unwrap_or_default();
+        return Err(format!(
+            "the SQLite dump did not complete (it ends with `{last}`): it would not restore"
+        ));
+    }
+    if head.contains("-- PostgreSQL database dump") && !tail.contains("PostgreSQL database dump complete") {
+        return Err("the PostgreSQL dump did not complete: it would not restore".to_string());
+    }
+    Ok(())
+}
+
+/// The first bytes of every SQLite 3 database file.
+const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
+
+/// Adds entries to the archive and lists them for the manifest.
+struct Adder<'a> {
+    tar: tar::Builder<Encoder>,
+    partial: &'a Path,
+    progress: &'a dyn Fn(u64),
+    files: Vec<FileEntry>,
+    others: Vec<OtherEntry>,
+    warnings: Vec<String>,
+    /// Every member name so far: two sources reaching one name would make a backup that
+    /// cannot be restored.
+    members: HashSet<PathBuf>,
+    /// SQLite databases stored through the online backup: their `-wal`, `-shm` and
+    /// `-journal` files are in the snapshot and are left out.
+    snapshots: HashSet<PathBuf>,
+    sqlite_seen: u64,
+}
+
+impl Adder<'_> {
+    fn claim(&mut self, member: &Path, path: &Path) -> Result<(), String> {
+        if self.members.insert(member.to_path_buf()) {
+            return Ok(());
+        }
+        Err(format!(
+            "{} would be stored as {} a second time: two of the set's paths (or a path and a \
+             command source) reach it; list each place once",
+            path.display(),
+            member.display()
+        ))
+    }
+
+    fn is_snapshot_companion(&self, path: &Path) -> bool {
+        let Some(name) = path.file_name().map(OsStrExt::as_bytes) else {
+            return false;
+        };
+        [&b"-wal"[..], b"-shm", b"-journal"].iter().any(|suffix| {
+            name.strip_suffix(*suffix).is_some_and(|base| {
+                self.snapshots
+                    .contains(&path.with_file_name(OsStr::from_bytes(base)))
+            })
+        })
+    }
+
+    /// A directory or a symlink (stored as such, never followed).
+    fn add_other(
+        &mut self,
+        path: &Path,
+        member: &Path,
+        kind: std::fs::FileType,
+    ) -> Result<(), String> {
+        let failed = |e: std::io::Error| format!("cannot add {}: {e}", path.display());
+        self.claim(member, path)?;
+        let meta = std::fs::symlink_metadata(path).map_err(failed)?;
+        let (target, target_hex) = if kind.is_symlink() {
+            let target = std::fs::read_link(path).map_err(failed)?;
+            let (text, hex) = super::encode_name(target.as_os_str().as_bytes());
+            (Some(text), hex)
+        } else {
+            (None, None)
+        };
+        self.tar
+            .append_path_with_name(path, member)
+            .map_err(failed)?;
+        let (name, name_hex) = super::encode_name(member.as_os_str().as_bytes());
+        self.others.push(OtherEntry {
+            path: name,
+            path_hex: name_hex,
+            target,
+            target_hex,
+            mode: meta.mode() & 0o7777,
+            mtime: meta.mtime(),
+        });
+        Ok(())
+    }
+
+    /// Add a regular file, hashing it as it streams into the archive: the size it had when
+    /// opened is what is stored (a file that grew is a warning, as with tar; one that
+    /// shrank fails the backup). A SQLite database (`detect`) is stored through SQLite's
+    /// online backup, a consistent copy even while it is written.
+    fn add_file(&mut self, path: &Path, member: &Path, detect: bool) -> Result<FileEntry, String> {
+        let unreadable = |e: std::io::Error| format!("cannot read {}: {e}", path.display());
+        self.claim(member, path)?;
+        let mut file = std::fs::File::open(path).map_err(unreadable)?;
+        let meta = file.metadata().map_err(unreadable)?;
+        stop_at("backup-file-opened");
+        let mut snapshot = None;
+        if detect && meta.len() >= 100 {
+            let mut magic = [0u8; 16];
+            file.read_exact(&mut magic).map_err(unreadable)?;
+            if &magic == SQLITE_MAGIC {
+                let copy = self.sqlite_snapshot(path)?;
+                file = std::fs::File::open(&copy).map_err(unreadable)?;
+                snapshot = Some(copy);
+            } else {
+                file.rewind().map_err(unreadable)?;
+            }
+        }
+        let added = self.append(file, &meta, path, member);
+        if let Some(copy) = snapshot {
+            let _ = std::fs::remove_file(copy);
+            self.snapshots.insert(path.to_path_buf());
+        }
+        let entry = added?;
+        self.files.push(entry.clone());
+        Ok(entry)
+    }
+
+    fn append(
+        &mut self,
+        file: std::fs::File,
+        meta: &std::fs::Metadata,
+        path: &Path,
+        member: &Path,
+    ) -> Result<FileEntry, String> {
+        let unreadable = |e: std::io::Error| format!("cannot read {}: {e}", path.display());
+        let size = file.metadata().map_err(unreadable)?.len();
+        let mut header = tar::Header::new_gnu();
+        header.set_metadata(meta);
+        header.set_size(size);
+        let mut exact = Exact {
+            inner: file,
+            left: size,
+            progress: self.progress,
+        };
+        let mut reader = HashingReader::new(&mut exact);
+        self.tar
+            .append_data(&mut header, member, &mut reader)
+            .map_err(|e| format!("cannot add {}: {e}", path.display()))?;
+        let (stored, sha256) = reader.finish();
+        let mut more = [0u8; 1];
+        if exact.inner.read(&mut more).is_ok_and(|n| n > 0) {
+            self.warnings.push(format!(
+                "{}: file grew while it was backed up; stored its first {stored} bytes (its \
+                 size when opened)",
+                path.display()
+            ));
+        }
+        let (name, name_hex) = super::encode_name(member.as_os_str().as_bytes());
+        Ok(FileEntry {
+            path: name,
+            path_hex: name_hex,
+            size: stored,
+            mode: meta.mode() & 0o7777,
+            mtime: meta.mtime(),
+            sha256,
+        })
+    }
+
+    /// A consistent copy of the SQLite database `db` in the partial directory, made by
+    /// `sqlite3 DB .backup` (waiting up to a second for a writer's lock).
+    fn sqlite_snapshot(&mut self, db: &Path) -> Result<PathBuf, String> {
+        self.sqlite_seen += 1;
+        let name = format!(".sqlite-{}.db", self.sqlite_seen);
+        let copy = self.partial.join(&name);
+        let db_abs = std::path::absolute(db)
+            .map_err(|e| format!("cannot read {}: {e}", db.display()))?;
+        // The copy's name is ours and plain; the database goes as an argument, never
+        // inside the dot-command, so no quoting is involved.
+        let out = std::process::Command::new("sqlite3")
+            .arg("-bail")
+            .arg(&db_abs)
+            .arg(".timeout 1000")
+            .arg(format!(".backup {name}"))
+            .current_dir(self.partial)
+            .stdin(std::process::Stdio::null())
+            .output();
+        let out = match out {
+            Ok(out) => out,
+            Err(e) => {
+                let _ = std::fs::remove_file(&copy);
+                return Err(format!(
+                    "{} is a SQLite database and needs `sqlite3` for a consistent copy: {e}",
+                    db.display()
+                ));
+            }
+        };
+        let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
+        if !out.status.success() || !stderr.is_empty() {
+            let _ = std::fs::remove_file(&copy);
+            return Err(format!(
+                "{}: SQLite online backup failed ({}): {stderr}",
+                db.display(),
+                out.status
+            ));
+        }
+        std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| format!("cannot write {}: {e}", copy.display()))?;
+        Ok(copy)
+    }
+}
+
+/// Reads exactly `left` bytes (the size a file had when opened), reporting progress; a
+/// file that ends sooner is an error, not a short tar entry.
+struct Exact<'a> {
+    inner: std::fs::File,
+    left: u64,
+    progress: &'a dyn Fn(u64),
+}
+
+impl Read for Exact<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.left == 0 {
+            return Ok(0);
+        }
+        let want = buf.len().min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        let n = self.inner.read(&mut buf[..want])?;
+        if n == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                format!("the file shrank while it was read ({} bytes missing)", self.left),
+            ));
+        }
+        self.left -= n as u64;
+        (self.progress)(n as u64);
+        Ok(n)
+    }
+}
+
+/// Where a source path is stored: its real location relative to `/` (a relative path is
+/// taken from the working directory; `.` is the directory's real path). The last component
+/// is kept as named (a symlink given as a path is not resolved); its parents are resolved.
+pub fn stored_name(root: &Path) -> Result<PathBuf, String> {
+    let failed = |e: std::io::Error| format!("cannot read {}: {e}", root.display());
+    let absolute = std::path::absolute(root).map_err(failed)?;
+    let real = match absolute.components().next_back() {
+        Some(Component::Normal(name)) => {
+            let parent = absolute.parent().unwrap_or(Path::new("/"));
+            std::fs::canonicalize(parent).map_err(failed)?.join(name)
+        }
+        _ => std::fs::canonicalize(&absolute).map_err(failed)?,
+    };
+    Ok(real.strip_prefix("/").unwrap_or(&real).to_path_buf())
 }
 
 /// Visit everything `set` backs up, in order, excludes left out: each path, its name in
@@ -155,15 +586,13 @@ fn write_backup(
 fn walk(
     set: &BackupSet,
     excluded: &globset::GlobSet,
-    mut visit: impl FnMut(&Path, &str, std::fs::FileType) -> Result<(), String>,
+    mut visit: impl FnMut(&Path, &Path, std::fs::FileType) -> Result<(), String>,
 ) -> Result<(), String> {
     for root in &set.paths {
         let root_path = PathBuf::from(root.as_str());
         let meta = std::fs::symlink_metadata(&root_path)
             .map_err(|e| format!("cannot read {}: {e}", root.shown()))?;
-        let base = root_path
-            .file_name()
-            .map_or_else(|| "root".to_string(), |n| n.to_string_lossy().into_owned());
+        let base = stored_name(&root_path)?;
         if meta.is_file() {
             visit(&root_path, &base, meta.file_type())?;
             continue;
@@ -185,8 +614,12 @@ fn walk(
             let member = if relative.as_os_str().is_empty() {
                 base.clone()
             } else {
-                format!("{base}/{}", relative.to_string_lossy())
+                base.join(relative)
             };
+            // `/` itself has no name in an archive; what is under it does.
+            if member.as_os_str().is_empty() {
+                continue;
+            }
             visit(entry.path(), &member, entry.file_type())?;
         }
     }
@@ -219,54 +652,6 @@ pub fn globs(patterns: &[String], what: &str) -> Result<globset::GlobSet, String
         .map_err(|e| format!("cannot use the exclude globs: {e}"))
 }
 
-/// Add a regular file, hashing it as it streams into the archive.
-fn add_file<W: Write>(
-    tar: &mut tar::Builder<W>,
-    path: &Path,
-    member: &str,
-    progress: &dyn Fn(u64),
-) -> Result<FileEntry, String> {
-    let file =
-        std::fs::File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let meta = file
-        .metadata()
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let mut header = tar::Header::new_gnu();
-    header.set_metadata(&meta);
-    let mut reader = HashingReader::new(Reporting {
-        inner: file,
-        progress,
-    });
-    tar.append_data(&mut header, member, &mut reader)
-        .map_err(|e| format!("cannot add {}: {e}", path.display()))?;
-    let (size, sha256) = reader.finish();
-    if size != meta.len() {
-        return Err(format!("{} changed while it was backed up", path.display()));
-    }
-    Ok(FileEntry {
-        path: member.to_string(),
-        path_hex: None,
-        size,
-        mode: meta.mode() & 0o7777,
-        mtime: meta.mtime(),
-        sha256,
-    })
-}
-
-/// A reader that reports how many bytes each read brought.
-struct Reporting<'a, R> {
-    inner: R,
-    progress: &'a dyn Fn(u64),
-}
-
-impl<R: Read> Read for Reporting<'_, R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        (self.progress)(n as u64);
-        Ok(n)
-    }
-}
-
 fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_string())
@@ -288,12 +673,16 @@ pub fn verify(dir: &Path, manifest: &Manifest) -> Vec<String> {
         },
         Codec::Gzip => Box::new(flate2::read::GzDecoder::new(file)),
     };
-    let mut expected: BTreeMap<&str, &FileEntry> = manifest
-        .files
-        .iter()
-        .map(|f| (f.path.as_str(), f))
-        .collect();
+    let mut expected: BTreeMap<Vec<u8>, &FileEntry> = BTreeMap::new();
     let mut problems = Vec::new();
+    for f in &manifest.files {
+        match f.path_bytes() {
+            Some(bytes) => {
+                expected.insert(bytes, f);
+            }
+            None => problems.push(format!("{}: the manifest's path_hex is malformed", f.path)),
+        }
+    }
     let mut archive = tar::Archive::new(reader);
     let entries = match archive.entries() {
         Ok(entries) => entries,
@@ -310,13 +699,9 @@ pub fn verify(dir: &Path, manifest: &Manifest) -> Vec<String> {
         if entry.header().entry_type() != tar::EntryType::Regular {
             continue;
         }
-        let name = match entry.path() {
-            Ok(p) => p.to_string_lossy().into_owned(),
-            Err(e) => {
-                problems.push(format!("an entry has an unreadable name: {e}"));
-                continue;
-            }
-        };
+        // Names compare byte for byte; the lossy text is only for messages.
+        let bytes = entry.path_bytes().into_owned();
+        let name = String::from_utf8_lossy(&bytes).into_owned();
         let (len, digest) = match sha256_of(&mut entry) {
             Ok(found) => found,
             Err(e) => {
@@ -324,7 +709,7 @@ pub fn verify(dir: &Path, manifest: &Manifest) -> Vec<String> {
                 continue;
             }
         };
-        match expected.remove(name.as_str()) {
+        match expected.remove(&bytes) {
             None => problems.push(format!("{name}: in the archive but not in the manifest")),
             Some(want) if want.size != len || want.sha256 != digest => {
                 problems.push(format!(
@@ -334,9 +719,10 @@ pub fn verify(dir: &Path, manifest: &Manifest) -> Vec<String> {
             Some(_) => {}
         }
     }
-    for missing in expected.keys() {
+    for missing in expected.values() {
         problems.push(format!(
-            "{missing}: in the manifest but missing from the archive"
+            "{}: in the manifest but missing from the archive",
+            missing.path
         ));
     }
     problems

@@ -138,6 +138,23 @@ pub fn run(
     stdout: Stdio,
     dir: Option<&Path>,
 ) -> Result<i32, String> {
+    run_with_stderr(text, shell, stdin, stdout, dir).map(|_| 0)
+}
+
+/// Run a command source, its stdout into `stdout`: the end of its stderr when it exited 0
+/// (a dump that printed an error there is not a good dump; the caller decides).
+pub fn run_source(text: &Text, shell: bool, stdout: Stdio) -> Result<String, String> {
+    let stderr = run_with_stderr(text, shell, Stdio::null(), stdout, None)?;
+    Ok(String::from_utf8_lossy(&stderr).into_owned())
+}
+
+fn run_with_stderr(
+    text: &Text,
+    shell: bool,
+    stdin: Stdio,
+    stdout: Stdio,
+    dir: Option<&Path>,
+) -> Result<Vec<u8>, String> {
     let mut cmd = command(text, shell)?;
     cmd.stdin(stdin).stdout(stdout).stderr(Stdio::piped());
     if let Some(dir) = dir {
@@ -164,10 +181,11 @@ pub fn run(
     let status = child
         .wait()
         .map_err(|e| format!("cannot wait for `{shown}`: {e}"))?;
+    let tail = stderr[stderr.len().saturating_sub(STDERR_TAIL)..].to_vec();
     if status.success() {
-        return Ok(0);
+        return Ok(tail);
     }
-    let tail = String::from_utf8_lossy(&stderr[stderr.len().saturating_sub(STDERR_TAIL)..]);
+    let tail = String::from_utf8_lossy(&tail);
     let tail = crate::redact::mask(tail.trim());
     let how = match status.code() {
         Some(code) => format!("exited with {code}"),

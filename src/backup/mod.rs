@@ -150,24 +150,32 @@ pub fn find<'a>(backups: &'a [Manifest], wanted: &str, set: Option<&str>) -> Opt
     backups.iter().find(|m| m.id == wanted)
 }
 
+/// What [`create`] made, for a person: `ID (N files, B bytes compressed) in DEST`, and
+/// the warnings that did not fail it (a file that grew while read, a dump's stderr).
+#[derive(Debug)]
+pub struct Created {
+    pub what: String,
+    pub warnings: Vec<String>,
+}
+
 /// Make a backup of `name`: built in the store's staging place, then sent (S3), and
-/// audited. What was made, for a person: `ID (N files, B bytes compressed) in DEST`.
+/// audited.
 pub fn create(
     store: &store::Store,
     name: &str,
     set: &BackupSet,
     now: jiff::Timestamp,
     progress: &dyn Fn(u64),
-) -> Result<String, String> {
+) -> Result<Created, String> {
     let made = (|| {
         let id = store.new_id(name, now)?;
         let (staging, _temp) = store.staging()?;
-        let manifest = archive::create(name, set, &staging, &id, now, progress)?;
-        store.upload(&staging, &manifest)?;
-        Ok::<_, String>(manifest)
+        let made = archive::create(name, set, &staging, &id, now, progress)?;
+        store.upload(&staging, &made.manifest)?;
+        Ok::<_, String>(made)
     })();
     match made {
-        Ok(m) => {
+        Ok(archive::Made { manifest: m, warnings }) => {
             let files = m.files.len();
             let what = format!(
                 "{} ({files} file{}, {} bytes compressed) in {}",
@@ -176,8 +184,13 @@ pub fn create(
                 m.archive_bytes,
                 store.shown()
             );
-            crate::logging::audit::record("backup.create", "ok", Some(&what));
-            Ok(what)
+            let audited = if warnings.is_empty() {
+                what.clone()
+            } else {
+                format!("{what}; warnings: {}", warnings.join("; "))
+            };
+            crate::logging::audit::record("backup.create", "ok", Some(&audited));
+            Ok(Created { what, warnings })
         }
         Err(e) => {
             crate::logging::audit::record("backup.create", "failed", Some(&format!("{name}: {e}")));
@@ -194,22 +207,28 @@ pub struct Pruned {
     pub errors: Vec<String>,
 }
 
-/// Apply `set`'s retention to its backups among `all`, and remove leftovers of
-/// interrupted runs; each removal is audited.
+/// Apply `set`'s retention to its backups in `listing`, and remove leftovers of
+/// interrupted runs; each removal is audited. `drilled` is the set's last backup that
+/// passed a restore test (from the verified state), which retention never removes. A
+/// directory whose manifest does not match its name is reported and never touched.
 pub fn prune(
     store: &store::Store,
     name: &str,
     set: &BackupSet,
-    all: &[Manifest],
+    listing: &store::Listing,
+    drilled: Option<&str>,
     zone: &jiff::tz::TimeZone,
     dry_run: bool,
 ) -> Result<Pruned, String> {
-    let mine: Vec<&Manifest> = all.iter().filter(|m| m.set == name).collect();
-    let (kept, remove) = retention::plan(set, &mine, zone);
+    let mine: Vec<&Manifest> = listing.backups.iter().filter(|m| m.set == name).collect();
+    let (kept, remove) = retention::plan(set, &mine, drilled, zone);
     let mut out = Pruned {
         kept,
         ..Pruned::default()
     };
+    for suspect in listing.suspects.iter().filter(|s| s.concerns(name)) {
+        out.errors.push(format!("{}/{suspect}", store.shown()));
+    }
     for id in remove.into_iter().chain(store.leftovers(name)?) {
         if !dry_run {
             match store.remove(&id) {

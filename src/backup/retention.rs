@@ -6,10 +6,14 @@
 use super::{BackupSet, Manifest};
 use std::collections::BTreeSet;
 
-/// The ids to keep and why, and the ids to remove, of one set's backups.
+/// The ids to keep and why, and the ids to remove, of one set's backups. Whatever the
+/// rules, the newest backup and the newest that passed a restore test (`drilled`) stay:
+/// a rule like `keep_last: 0`, or a drill of an older backup, never leaves the set without
+/// them.
 pub fn plan(
     set: &BackupSet,
     backups: &[&Manifest],
+    drilled: Option<&str>,
     zone: &jiff::tz::TimeZone,
 ) -> (Vec<(String, Vec<String>)>, Vec<String>) {
     let rules = [
@@ -42,6 +46,17 @@ pub fn plan(
             if buckets.insert(bucket.clone()) {
                 reasons[i].push(format!("{rule} {bucket}"));
             }
+        }
+    }
+    // Said only where no rule keeps it already.
+    for (i, m) in newest_first.iter().enumerate() {
+        if !reasons[i].is_empty() {
+            continue;
+        }
+        if i == 0 {
+            reasons[i].push("newest complete backup".to_string());
+        } else if drilled == Some(m.id.as_str()) {
+            reasons[i].push("newest passed restore test".to_string());
         }
     }
     let mut keep = Vec::new();

@@ -47,6 +47,9 @@ pub struct S3Store {
 impl Store {
     /// The store named by `destination`; an error says what is wrong with it.
     pub fn open(destination: &Text, s3: &S3Config) -> Result<Store, String> {
+        if let Some(e) = unsupported_scheme(destination) {
+            return Err(e);
+        }
         let Some(rest) = destination.as_str().strip_prefix("s3://") else {
             return Ok(Store::Local(PathBuf::from(destination.as_str())));
         };
@@ -110,31 +113,55 @@ impl Store {
 
     /// The complete backups (those with a manifest), oldest first.
     pub fn list(&self) -> Result<Vec<Manifest>, String> {
-        let mut found = match self {
+        Ok(self.scan()?.backups)
+    }
+
+    /// The complete backups, oldest first, and what looks like a backup but is not what
+    /// its name says: a backup's identity is its directory (or object prefix) name, which
+    /// must be the manifest's `id`, of the manifest's `set`. A copied directory or a forged
+    /// manifest is never listed, never found by id, and never removed.
+    pub fn scan(&self) -> Result<Listing, String> {
+        let found = match self {
             Store::Local(dir) => local_list(dir),
             Store::S3(s3) => s3.list()?,
         };
-        found.sort_by(|a, b| a.created.cmp(&b.created).then(a.id.cmp(&b.id)));
-        Ok(found)
+        let mut listing = Listing::default();
+        for (name, manifest) in found {
+            if manifest.id == name && set_of(&name) == Some(manifest.set.as_str()) {
+                listing.backups.push(manifest);
+            } else {
+                listing.suspects.push(Suspect {
+                    name,
+                    id: manifest.id,
+                    set: manifest.set,
+                });
+            }
+        }
+        listing
+            .backups
+            .sort_by(|a, b| a.created.cmp(&b.created).then(a.id.cmp(&b.id)));
+        Ok(listing)
     }
 
-    /// Ids of `set` left by interrupted runs (no manifest), to be removed by prune.
+    /// Ids of `set` left by interrupted runs (no manifest), to be removed by prune: only
+    /// names `SET-YYYYMMDDTHHMMSSZ[-N]` of exactly this set (`app` never takes `app-db-…`).
     pub fn leftovers(&self, set: &str) -> Result<Vec<String>, String> {
-        let mine = |id: &String| id.starts_with(&format!("{set}-"));
         match self {
             Store::Local(dir) => Ok(std::fs::read_dir(dir)
                 .into_iter()
                 .flatten()
                 .flatten()
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .filter(|n| n.ends_with(".partial"))
-                .filter(mine)
+                .filter_map(|e| e.file_name().to_str().map(str::to_string))
+                .filter(|n| {
+                    n.strip_suffix(".partial")
+                        .is_some_and(|id| set_of(id) == Some(set))
+                })
                 .collect()),
             Store::S3(s3) => {
                 let (ids, complete) = s3.ids()?;
                 Ok(ids
                     .difference(&complete)
-                    .filter(|id| mine(id))
+                    .filter(|id| set_of(id) == Some(set))
                     .cloned()
                     .collect())
             }
@@ -170,8 +197,13 @@ impl Store {
     pub fn staging(&self) -> Result<(PathBuf, Option<tempfile::TempDir>), String> {
         match self {
             Store::Local(dir) => {
-                std::fs::create_dir_all(dir)
-                    .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+                // Made private when opsbook makes it; an existing one is left as it is.
+                std::os::unix::fs::DirBuilderExt::mode(
+                    std::fs::DirBuilder::new().recursive(true),
+                    0o700,
+                )
+                .create(dir)
+                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
                 Ok((dir.clone(), None))
             }
             Store::S3(_) => {
@@ -234,6 +266,10 @@ impl Store {
     /// Delete a backup (or a leftover): its manifest first, so it stops being listed
     /// before its data goes.
     pub fn remove(&self, id: &str) -> Result<(), String> {
+        let plain = id.strip_suffix(".partial").unwrap_or(id);
+        if set_of(plain).is_none() || id.contains('/') {
+            return Err(format!("{id:?} is not the name of a backup; not removed"));
+        }
         match self {
             Store::Local(dir) => std::fs::remove_dir_all(dir.join(id))
                 .map_err(|e| format!("cannot remove {id}: {e}")),
@@ -290,7 +326,7 @@ impl S3Store {
         Ok((ids, complete))
     }
 
-    fn list(&self) -> Result<Vec<Manifest>, String> {
+    fn list(&self) -> Result<Vec<(String, Manifest)>, String> {
         let (_, complete) = self.ids()?;
         let mut found = Vec::new();
         for id in complete {
@@ -300,7 +336,7 @@ impl S3Store {
                 .map_err(|e| self.failed(&format!("cannot read {key}"), e))?;
             // An unreadable manifest is not a backup (as locally).
             if let Ok(manifest) = serde_json::from_slice::<Manifest>(&bytes) {
-                found.push(manifest);
+                found.push((id, manifest));
             }
         }
         Ok(found)
@@ -363,16 +399,118 @@ impl S3Store {
     }
 }
 
-/// The complete backups in the local directory `dest` (those with a manifest), in no order.
-fn local_list(dest: &Path) -> Vec<Manifest> {
+/// The complete backups in the local directory `dest` (those with a manifest), each with
+/// its directory's name, in no order.
+fn local_list(dest: &Path) -> Vec<(String, Manifest)> {
     std::fs::read_dir(dest)
         .into_iter()
         .flatten()
         .flatten()
-        .filter(|e| !e.file_name().to_string_lossy().ends_with(".partial"))
         .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            if name.ends_with(".partial") {
+                return None;
+            }
             let text = std::fs::read_to_string(e.path().join("manifest.json")).ok()?;
-            serde_json::from_str(&text).ok()
+            Some((name, serde_json::from_str(&text).ok()?))
         })
         .collect()
+}
+
+/// What a store holds: backups, and directories (or prefixes) with a manifest that does
+/// not match their name.
+#[derive(Debug, Default)]
+pub struct Listing {
+    pub backups: Vec<Manifest>,
+    pub suspects: Vec<Suspect>,
+}
+
+/// A directory or object prefix whose manifest says another id or set than its name.
+#[derive(Debug)]
+pub struct Suspect {
+    pub name: String,
+    pub id: String,
+    pub set: String,
+}
+
+impl Suspect {
+    /// Whether it concerns `set`, by its name or by what its manifest claims.
+    pub fn concerns(&self, set: &str) -> bool {
+        self.set == set || set_of(&self.name) == Some(set)
+    }
+}
+
+impl std::fmt::Display for Suspect {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}: its manifest says id {:?} of set {:?}, not what its name says; not a backup \
+             of its own, left alone (remove or rename it by hand)",
+            self.name, self.id, self.set
+        )
+    }
+}
+
+/// The set of a backup id `SET-YYYYMMDDTHHMMSSZ` or `SET-YYYYMMDDTHHMMSSZ-N`, or `None`
+/// for a name that is not a backup id.
+pub fn set_of(id: &str) -> Option<&str> {
+    let stamped = |s: &str| -> Option<usize> {
+        let b = s.as_bytes();
+        let n = b.len();
+        if n < 17 {
+            return None;
+        }
+        let stamp = &b[n - 16..];
+        let digits = |r: std::ops::Range<usize>| stamp[r].iter().all(u8::is_ascii_digit);
+        let ok = b[n - 17] == b'-'
+            && digits(0..8)
+            && stamp[8] == b'T'
+            && digits(9..15)
+            && stamp[15] == b'Z';
+        ok.then_some(n - 17)
+    };
+    let end = stamped(id).or_else(|| {
+        let (rest, n) = id.rsplit_once('-')?;
+        let counter = !n.is_empty() && n.bytes().all(|c| c.is_ascii_digit());
+        if counter { stamped(rest) } else { None }
+    })?;
+    let set = &id[..end];
+    (!set.is_empty() && !set.contains('/') && set != "." && set != "..").then_some(set)
+}
+
+/// The error for a destination with a scheme opsbook does not write to (`sftp://…`), which
+/// would otherwise become a local folder named `sftp:`.
+pub fn unsupported_scheme(destination: &Text) -> Option<String> {
+    let text = destination.as_str();
+    let (scheme, _) = text.split_once("://")?;
+    let is_scheme = scheme
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic())
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+    if !is_scheme || scheme == "s3" {
+        return None;
+    }
+    Some(format!(
+        "backup.destination: {}: opsbook does not support `{scheme}://` destinations; \
+         supported: a local directory (an absolute or relative path) or s3://BUCKET/PREFIX",
+        destination.shown()
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::set_of;
+
+    #[test]
+    fn a_backup_id_names_its_set_exactly() {
+        assert_eq!(set_of("app-20250101T000000Z"), Some("app"));
+        assert_eq!(set_of("app-db-20250101T000000Z-2"), Some("app-db"));
+        assert_eq!(set_of("app-20250101T000000Z.bak"), None);
+        assert_eq!(set_of("-20250101T000000Z"), None);
+        assert_eq!(set_of("/etc"), None);
+        assert_eq!(set_of("app-2025010T000000Z"), None);
+    }
 }

@@ -142,7 +142,14 @@ fn create(set: &str, config: &crate::config::Config, now: jiff::Timestamp) -> Ou
         .store()
         .and_then(|store| crate::backup::create(&store, set, spec, now, &|_| {}))
     {
-        Ok(what) => Outcome::new(Status::Ok, format!("created {what}"), Data::None),
+        Ok(made) if made.warnings.is_empty() => {
+            Outcome::new(Status::Ok, format!("created {}", made.what), Data::None)
+        }
+        Ok(made) => Outcome::new(
+            Status::Warning,
+            format!("created {}; {}", made.what, made.warnings.join("; ")),
+            Data::None,
+        ),
         Err(e) => Outcome::new(
             Status::Critical,
             format!("backup set {set}: {e}"),

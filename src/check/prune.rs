@@ -32,10 +32,12 @@ impl Check for PruneCheck {
                 Ok(lock) => lock,
                 Err(outcome) => return *outcome,
             };
+            let records = crate::backup::state::load(&config.state_dir());
+            let drilled = records.get(&spec.set).and_then(|r| r.drilled_id.as_deref());
             let pruned = config.backup.store().and_then(|store| {
-                let all = store.list()?;
+                let listing = store.scan()?;
                 let zone = jiff::tz::TimeZone::system();
-                crate::backup::prune(&store, &spec.set, set, &all, &zone, false)
+                crate::backup::prune(&store, &spec.set, set, &listing, drilled, &zone, false)
             });
             match pruned {
                 Ok(p) if p.errors.is_empty() => Outcome::new(

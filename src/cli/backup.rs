@@ -76,7 +76,7 @@ enum ListFormat {
 
 pub fn exec(command: &BackupCommand, session: &Session) -> anyhow::Result<u8> {
     let config = &session.loaded.config.backup;
-    let store = config.store().map_err(crate::Error::Usage)?;
+    let store = open_store(session)?;
     let failed_store = |e: String| anyhow::anyhow!(e);
     match command {
         BackupCommand::Create { sets } => {
@@ -99,7 +99,14 @@ pub fn exec(command: &BackupCommand, session: &Session) -> anyhow::Result<u8> {
                     bar.finish_and_clear();
                 }
                 match created {
-                    Ok(what) => session.printer.human(&format!("{name}: created {what}\n")),
+                    Ok(made) => {
+                        for warning in &made.warnings {
+                            session.printer.warn(&format!("backup set {name}: {warning}"));
+                        }
+                        session
+                            .printer
+                            .human(&format!("{name}: created {}\n", made.what));
+                    }
                     Err(e) => {
                         failed = true;
                         session.printer.error(&format!("backup set {name}: {e}"));
@@ -116,9 +123,14 @@ pub fn exec(command: &BackupCommand, session: &Session) -> anyhow::Result<u8> {
                     .get(&m.set)
                     .is_some_and(|r| r.verified_id.as_deref() == Some(m.id.as_str()))
             };
-            let backups: Vec<_> = store
-                .list()
-                .map_err(failed_store)?
+            let listing = store.scan().map_err(failed_store)?;
+            for suspect in &listing.suspects {
+                session
+                    .printer
+                    .warn(&format!("{}/{suspect}", store.shown()));
+            }
+            let backups: Vec<_> = listing
+                .backups
                 .into_iter()
                 .filter(|m| set.as_ref().is_none_or(|s| &m.set == s))
                 .collect();
@@ -159,13 +171,15 @@ pub fn exec(command: &BackupCommand, session: &Session) -> anyhow::Result<u8> {
             let chosen = super::pick_sets(sets, &config.sets, "backup.sets")?;
             let state_dir = session.loaded.config.state_dir();
             let zone = jiff::tz::TimeZone::system();
-            let all = store.list().map_err(failed_store)?;
+            let listing = store.scan().map_err(failed_store)?;
+            let records = backup::state::load(&state_dir);
             let verb = if *dry_run { "would remove" } else { "removed" };
             let mut failed = false;
             let mut out = String::new();
             for (name, set) in chosen {
                 let _lock = Lock::backup_set(&state_dir, name)?;
-                let plan = backup::prune(&store, name, set, &all, &zone, *dry_run)
+                let drilled = records.get(name).and_then(|r| r.drilled_id.as_deref());
+                let plan = backup::prune(&store, name, set, &listing, drilled, &zone, *dry_run)
                     .map_err(failed_store)?;
                 for (id, why) in &plan.kept {
                     out.push_str(&format!("{name}: keep {id} ({})\n", why.join(", ")));
@@ -262,7 +276,7 @@ pub fn restore(args: &RestoreArgs, session: &Session) -> anyhow::Result<u8> {
         (file.display().to_string(), outcome)
     } else {
         let config = &session.loaded.config.backup;
-        let store = config.store().map_err(crate::Error::Usage)?;
+        let store = open_store(session)?;
         let backups = store.list().map_err(anyhow::Error::msg)?;
         let wanted = args.id.as_deref().unwrap_or("latest");
         let manifest = find(&backups, wanted, args.set.as_deref(), &store)?;
@@ -356,6 +370,24 @@ pub fn restore(args: &RestoreArgs, session: &Session) -> anyhow::Result<u8> {
     crate::logging::audit::record("restore", "ok", Some(out.trim_end()));
     session.printer.human(&out);
     Ok(0)
+}
+
+/// The configured store: a destination with a scheme opsbook does not support is a config
+/// error (exit 78) naming the config file; a missing one a usage error (64).
+fn open_store(session: &Session) -> anyhow::Result<backup::store::Store> {
+    let config = &session.loaded.config.backup;
+    if let Some(dest) = &config.destination
+        && let Some(e) = backup::store::unsupported_scheme(dest)
+    {
+        let file = session
+            .loaded
+            .sources
+            .last()
+            .cloned()
+            .unwrap_or_else(|| std::path::PathBuf::from("config"));
+        return Err(crate::Error::Config(crate::error::ConfigError::whole_file(file, e)).into());
+    }
+    Ok(config.store().map_err(crate::Error::Usage)?)
 }
 
 fn counts(outcome: &restore::Outcome) -> String {
