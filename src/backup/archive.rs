@@ -433,18 +433,20 @@ impl Adder<'_> {
         let meta = file.metadata().map_err(unreadable)?;
         stop_at("backup-file-opened");
         let mut snapshot = None;
-        if detect && meta.len() >= 100 {
+        let mut size = meta.len();
+        if detect && size >= 100 {
             let mut magic = [0u8; 16];
             file.read_exact(&mut magic).map_err(unreadable)?;
             if &magic == SQLITE_MAGIC {
                 let copy = self.sqlite_snapshot(path)?;
                 file = std::fs::File::open(&copy).map_err(unreadable)?;
+                size = file.metadata().map_err(unreadable)?.len();
                 snapshot = Some(copy);
             } else {
                 file.rewind().map_err(unreadable)?;
             }
         }
-        let added = self.append(file, &meta, path, member);
+        let added = self.append(file, size, &meta, path, member);
         if let Some(copy) = snapshot {
             let _ = std::fs::remove_file(copy);
             self.snapshots.insert(path.to_path_buf());
@@ -457,12 +459,11 @@ impl Adder<'_> {
     fn append(
         &mut self,
         file: std::fs::File,
+        size: u64,
         meta: &std::fs::Metadata,
         path: &Path,
         member: &Path,
     ) -> Result<FileEntry, String> {
-        let unreadable = |e: std::io::Error| format!("cannot read {}: {e}", path.display());
-        let size = file.metadata().map_err(unreadable)?.len();
         let mut header = tar::Header::new_gnu();
         header.set_metadata(meta);
         header.set_size(size);

@@ -1,6 +1,7 @@
 //! `opsbook backup create|list|verify` on real trees, read back by GNU tar.
 
 use crate::common::Opsbook;
+use std::io::Write;
 use std::path::Path;
 
 fn config(codec: &str) -> String {
@@ -44,18 +45,22 @@ fn gnu_tar_extracts_a_backup_byte_identical_with_excludes_left_out() {
             .status()
             .expect("GNU tar");
         assert!(status.success(), "{codec}");
+        let stored = |rel: &str| crate::common::stored(&dir, rel);
         for file in ["app/conf/app.yaml", "app/main.py"] {
             assert_eq!(
-                std::fs::read(out.join(file)).unwrap(),
+                std::fs::read(out.join(stored(file))).unwrap(),
                 std::fs::read(dir.join(file)).unwrap(),
                 "{codec}: {file}"
             );
         }
         for gone in ["app/__pycache__", "app/lib/util.pyc", "app/.git"] {
-            assert!(!out.join(gone).exists(), "{codec}: {gone} was not excluded");
+            assert!(
+                !out.join(stored(gone)).exists(),
+                "{codec}: {gone} was not excluded"
+            );
         }
         assert_eq!(
-            std::fs::read_link(out.join("app/current.yaml")).unwrap(),
+            std::fs::read_link(out.join(stored("app/current.yaml"))).unwrap(),
             Path::new("conf/app.yaml")
         );
         let manifest: serde_json::Value =
@@ -64,7 +69,10 @@ fn gnu_tar_extracts_a_backup_byte_identical_with_excludes_left_out() {
         assert_eq!(manifest["set"], "config");
         let files = manifest["files"].as_array().unwrap();
         assert_eq!(files.len(), 2);
-        let main = files.iter().find(|f| f["path"] == "app/main.py").unwrap();
+        let main = files
+            .iter()
+            .find(|f| f["path"] == stored("app/main.py").as_str())
+            .unwrap();
         assert_eq!(main["size"], 15);
         assert_eq!(main["sha256"], sha256_of(&dir.join("app/main.py")));
     }
@@ -501,7 +509,11 @@ fn s3_create_list_verify_restore_prune_against_a_real_s3_server() {
     .expect_exit(0)
     .stdout_contains("restored 2 files");
     assert_eq!(
-        std::fs::read(dir.join("restored/app/main.py")).unwrap(),
+        std::fs::read(
+            dir.join("restored")
+                .join(crate::common::stored(&dir, "app/main.py"))
+        )
+        .unwrap(),
         std::fs::read(dir.join("app/main.py")).unwrap()
     );
     run("2026-01-11T01:00:00Z", &["backup", "prune"])
@@ -587,16 +599,17 @@ fn a_progress_bar_on_a_terminal_and_none_under_cron() {
 
 #[test]
 fn a_drill_runbook_checks_the_restored_tree_and_everything_is_audited() {
-    let opsbook = tree(Opsbook::new())
-        .file(
-            "ops.yaml",
-            "state_dir: state\nbackup:\n  destination: dest\n  sets:\n    config:\n      paths: [app]\n      verify: { runbook: drill.yaml }\n      keep_last: 1\n",
-        )
-        .file(
-            "drill.yaml",
-            "name: config drill\nsteps:\n  - name: main restored\n    file: { path: \"{{ restore_dir }}/app/main.py\", contains: hello }\n  - name: config restored\n    file: { path: \"{{ restore_dir }}/app/conf/app.yaml\" }\n",
-        );
+    let opsbook = tree(Opsbook::new()).file(
+        "ops.yaml",
+        "state_dir: state\nbackup:\n  destination: dest\n  sets:\n    config:\n      paths: [app]\n      verify: { runbook: drill.yaml }\n      keep_last: 1\n",
+    );
     let dir = opsbook.dir().to_path_buf();
+    let app = crate::common::stored(&dir, "app");
+    std::fs::write(
+        dir.join("drill.yaml"),
+        format!("name: config drill\nsteps:\n  - name: main restored\n    file: {{ path: \"{{{{ restore_dir }}}}/{app}/main.py\", contains: hello }}\n  - name: config restored\n    file: {{ path: \"{{{{ restore_dir }}}}/{app}/conf/app.yaml\" }}\n"),
+    )
+    .unwrap();
     let run = |args: &[&str]| {
         let mut all = vec!["--config", "ops.yaml"];
         all.extend_from_slice(args);
@@ -616,10 +629,510 @@ fn a_drill_runbook_checks_the_restored_tree_and_everything_is_audited() {
     run(&["backup", "verify", "latest", "--restore-test"])
         .expect_exit(1)
         .stderr_contains("runbook config drill failed: config restored:");
+    // The first backup passed its drill and stays; one made after the failed one lets
+    // retention remove the failed one.
+    run(&["backup", "create"]).expect_exit(0);
     run(&["backup", "prune"]).expect_exit(0);
     run(&["restore", "latest", "--to", "out"]).expect_exit(0);
     let audit = std::fs::read_to_string(dir.join("logs/audit.log")).unwrap();
     for action in ["backup.create", "backup.drill", "backup.prune", "restore"] {
         assert!(audit.contains(action), "{action} missing:\n{audit}");
     }
+}
+
+/// Run opsbook with `args` in `dir` (config `ops.yaml`).
+fn ops(dir: &Path, args: &[&str]) -> crate::common::Run {
+    let mut all = vec!["--config", "ops.yaml"];
+    all.extend_from_slice(args);
+    Opsbook::new().args(all).run_in(dir)
+}
+
+/// GNU tar's listing of an archive, names byte for byte.
+fn gnu_tar_list(archive: &Path) -> Vec<u8> {
+    let out = std::process::Command::new("tar")
+        .args(["--quoting-style=literal", "-tf"])
+        .arg(archive)
+        .output()
+        .expect("GNU tar");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    out.stdout
+}
+
+/// bsdtar's listing of an archive.
+fn bsdtar_list(archive: &Path) -> String {
+    let out = std::process::Command::new("bsdtar")
+        .arg("-tf")
+        .arg(archive)
+        .output()
+        .expect("bsdtar (libarchive-tools)");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn paths_with_the_same_name_are_stored_under_their_full_paths_and_restore() {
+    let opsbook = Opsbook::new();
+    let dir = opsbook.dir().to_path_buf();
+    let _opsbook = opsbook
+        .file("x/etc/app/x.conf", "etc side\n")
+        .file("x/srv/app/x.conf", "srv side\n")
+        .file("x/srv/app/data/item.txt", "item\n")
+        .file(
+            "ops.yaml",
+            &format!(
+                "state_dir: state\nbackup:\n  destination: dest\n  sets:\n    app:\n      paths: [{0}/x/etc/app, {0}/x/srv/app]\n    here:\n      paths: [.]\n      exclude: [dest, state, ops.yaml]\n",
+                dir.display()
+            ),
+        );
+    let etc = crate::common::stored(&dir, "x/etc/app/x.conf");
+    let srv = crate::common::stored(&dir, "x/srv/app/x.conf");
+    ops(&dir, &["backup", "create", "app"]).expect_exit(0);
+    let archive = crate::common::only_backup(&dir).join("data.tar.zst");
+    let gnu = String::from_utf8(gnu_tar_list(&archive)).unwrap();
+    let bsd = bsdtar_list(&archive);
+    for listing in [&gnu, &bsd] {
+        let names: Vec<&str> = listing.lines().collect();
+        assert!(names.contains(&etc.as_str()), "{listing}");
+        assert!(names.contains(&srv.as_str()), "{listing}");
+        assert!(!names.iter().any(|n| n.starts_with("app/")), "{listing}");
+    }
+    ops(&dir, &["backup", "verify", "latest"])
+        .expect_exit(0)
+        .stdout_contains("verified, 3 files match the manifest");
+    ops(&dir, &["restore", "latest", "--to", "out"]).expect_exit(0);
+    assert_eq!(
+        std::fs::read_to_string(dir.join("out").join(&etc)).unwrap(),
+        "etc side\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("out").join(&srv)).unwrap(),
+        "srv side\n"
+    );
+    // `paths: [.]` is stored under the directory's real path, not as `root/` or `./`.
+    let sub = dir.join("x");
+    Opsbook::new()
+        .args(["--config", dir.join("ops.yaml").to_str().unwrap()])
+        .args(["backup", "create", "here"])
+        .run_in(&sub)
+        .expect_exit(0);
+    let here = std::fs::read_dir(dir.join("x/dest"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .next()
+        .unwrap();
+    let gnu = String::from_utf8(gnu_tar_list(&here.join("data.tar.zst"))).unwrap();
+    assert!(
+        gnu.lines().any(|n| n == crate::common::stored(&dir, "x/srv/app/data/item.txt")),
+        "{gnu}"
+    );
+    assert!(
+        gnu.lines().all(|n| n.starts_with(&crate::common::stored(&dir, "x"))),
+        "{gnu}"
+    );
+}
+
+/// A backup made before members were full paths (`app/…`), by GNU tar and a manifest of
+/// that time, still verifies and restores.
+#[test]
+fn backups_in_the_older_layout_still_verify_and_restore() {
+    let opsbook = tree(Opsbook::new()).file("ops.yaml", &config("gzip"));
+    let dir = opsbook.dir().to_path_buf();
+    let id = "config-20200101T000000Z";
+    let backup = dir.join("dest").join(id);
+    std::fs::create_dir_all(&backup).unwrap();
+    let status = std::process::Command::new("tar")
+        .args(["-czf"])
+        .arg(backup.join("data.tar.gz"))
+        .args(["-C"])
+        .arg(&dir)
+        .arg("app/main.py")
+        .status()
+        .expect("GNU tar");
+    assert!(status.success());
+    let manifest = serde_json::json!({
+        "id": id, "set": "config", "created": "2020-01-01T00:00:00Z", "host": "old",
+        "tool_version": "0.1.0", "compression": "gzip", "archive": "data.tar.gz",
+        "archive_bytes": std::fs::metadata(backup.join("data.tar.gz")).unwrap().len(),
+        "files": [{"path": "app/main.py", "size": 15, "mode": 420, "mtime": 0,
+                   "sha256": sha256_of(&dir.join("app/main.py"))}],
+    });
+    std::fs::write(backup.join("manifest.json"), manifest.to_string()).unwrap();
+    ops(&dir, &["backup", "verify", id])
+        .expect_exit(0)
+        .stdout_contains("verified, 1 files match the manifest");
+    ops(&dir, &["restore", id, "--to", "old"]).expect_exit(0);
+    assert_eq!(
+        std::fs::read_to_string(dir.join("old/app/main.py")).unwrap(),
+        "print('hello')\n"
+    );
+}
+
+#[test]
+fn names_that_are_not_utf8_are_kept_byte_exact() {
+    use std::os::unix::ffi::{OsStrExt, OsStringExt};
+    let opsbook = Opsbook::new().file("ops.yaml", &config("zstd"));
+    let dir = opsbook.dir().to_path_buf();
+    let app = dir.join("app");
+    std::fs::create_dir_all(&app).unwrap();
+    let ff = std::ffi::OsStr::from_bytes(b"bad\xffname");
+    let fe = std::ffi::OsStr::from_bytes(b"bad\xfename");
+    std::fs::write(app.join(ff), "ff\n").unwrap();
+    std::fs::write(app.join(fe), "fe\n").unwrap();
+    std::os::unix::fs::symlink(ff, app.join("link")).unwrap();
+    ops(&dir, &["backup", "create"]).expect_exit(0);
+    let backup = crate::common::only_backup(&dir);
+    let archive = backup.join("data.tar.zst");
+    let prefix = crate::common::stored(&dir, "app/");
+    let gnu = gnu_tar_list(&archive);
+    for name in [&b"bad\xffname"[..], b"bad\xfename"] {
+        let mut line = prefix.as_bytes().to_vec();
+        line.extend_from_slice(name);
+        assert!(
+            gnu.split(|b| *b == b'\n').any(|l| l == line.as_slice()),
+            "GNU tar does not list {line:?}: {gnu:?}"
+        );
+    }
+    assert!(!gnu.windows(3).any(|w| w == "\u{fffd}".as_bytes()));
+    // bsdtar escapes what it prints, so read its extraction instead.
+    let bsd = dir.join("bsd");
+    std::fs::create_dir_all(&bsd).unwrap();
+    let status = std::process::Command::new("bsdtar")
+        .arg("-xf")
+        .arg(&archive)
+        .arg("-C")
+        .arg(&bsd)
+        .status()
+        .expect("bsdtar");
+    assert!(status.success());
+    let extracted = bsd.join(crate::common::stored(&dir, "app"));
+    assert_eq!(std::fs::read_to_string(extracted.join(ff)).unwrap(), "ff\n");
+    assert_eq!(std::fs::read_to_string(extracted.join(fe)).unwrap(), "fe\n");
+    assert_eq!(
+        std::fs::read_link(extracted.join("link")).unwrap().into_os_string().into_vec(),
+        b"bad\xffname"
+    );
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(backup.join("manifest.json")).unwrap())
+            .unwrap();
+    let hexes: Vec<&str> = manifest["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|f| f["path_hex"].as_str())
+        .collect();
+    assert_eq!(hexes.len(), 2, "{manifest}");
+    assert!(hexes.iter().any(|h| h.ends_with("626164ff6e616d65")));
+    assert!(hexes.iter().any(|h| h.ends_with("626164fe6e616d65")));
+    let link = manifest["others"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["target"].is_string())
+        .unwrap();
+    assert_eq!(link["target_hex"], "626164ff6e616d65");
+    ops(&dir, &["backup", "verify", "latest"])
+        .expect_exit(0)
+        .stdout_contains("verified, 2 files match the manifest");
+}
+
+/// A sqlite3 process holding `BEGIN EXCLUSIVE` open (its stdin is a pipe we keep).
+struct SqliteWriter(std::process::Child);
+
+impl SqliteWriter {
+    fn lock(db: &Path) -> SqliteWriter {
+        use std::io::{BufRead, Write};
+        let mut child = std::process::Command::new("sqlite3")
+            .arg(db)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("sqlite3");
+        let stdin = child.stdin.as_mut().unwrap();
+        stdin
+            .write_all(b"BEGIN EXCLUSIVE;\nINSERT INTO items VALUES (9999, 'uncommitted');\nSELECT 'locked';\n")
+            .unwrap();
+        stdin.flush().unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.as_mut().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(line.trim(), "locked");
+        SqliteWriter(child)
+    }
+}
+
+impl Drop for SqliteWriter {
+    fn drop(&mut self) {
+        drop(self.0.stdin.take());
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn a_dump_that_failed_fails_the_backup_and_sqlite_files_use_the_online_backup() {
+    let opsbook = Opsbook::new().file(
+        "ops.yaml",
+        "state_dir: state\nbackup:\n  destination: dest\n  sets:\n    files:\n      paths: [data]\n    dump:\n      command: { run: \"sqlite3 data/app.db .dump\", file: app.sql }\n    noisy:\n      command: { run: \"echo 'CREATE TABLE t(x);'; echo 'ERROR: connection lost' >&2\", shell: true, file: t.sql }\n    empty:\n      command: { run: \"true\", file: e.sql }\n",
+    );
+    let dir = opsbook.dir().to_path_buf();
+    std::fs::create_dir_all(dir.join("data")).unwrap();
+    let db = dir.join("data/app.db");
+    let sqlite = |db: &Path, sql: &str| {
+        let out = std::process::Command::new("sqlite3")
+            .arg(db)
+            .arg(sql)
+            .output()
+            .expect("sqlite3");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    sqlite(
+        &db,
+        "CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT); WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 300) INSERT INTO items SELECT i, 'item ' || i FROM n;",
+    );
+    let listed = || {
+        ops(&dir, &["backup", "list", "--format", "json"])
+            .expect_exit(0)
+            .json()
+    };
+    {
+        let _writer = SqliteWriter::lock(&db);
+        ops(&dir, &["backup", "create", "dump"])
+            .expect_exit(1)
+            .stderr_contains("command source app.sql: the SQLite dump did not complete");
+        ops(&dir, &["backup", "create", "files"])
+            .expect_exit(1)
+            .stderr_contains("app.db: SQLite online backup failed")
+            .stderr_contains("database is locked");
+        assert_eq!(listed(), serde_json::json!([]));
+    }
+    ops(&dir, &["backup", "create", "noisy"])
+        .expect_exit(1)
+        .stderr_contains("exited 0 but reported an error: ERROR: connection lost");
+    ops(&dir, &["backup", "create", "empty"])
+        .expect_exit(1)
+        .stderr_contains("the command printed nothing");
+    assert_eq!(listed(), serde_json::json!([]));
+    let names: Vec<_> = std::fs::read_dir(dir.join("dest")).unwrap().collect();
+    assert!(names.is_empty(), "{names:?}");
+    // Writer gone: both succeed; the stored database is a consistent copy.
+    ops(&dir, &["backup", "create", "files"]).expect_exit(0);
+    ops(&dir, &["backup", "create", "dump"]).expect_exit(0);
+    ops(&dir, &["backup", "verify", "latest", "--set", "files"]).expect_exit(0);
+    ops(&dir, &["restore", "latest", "--set", "files", "--to", "out"]).expect_exit(0);
+    let restored = dir
+        .join("out")
+        .join(crate::common::stored(&dir, "data/app.db"));
+    assert_eq!(sqlite(&restored, "SELECT count(*) FROM items"), "300");
+    assert_eq!(sqlite(&restored, "PRAGMA integrity_check"), "ok");
+}
+
+#[test]
+fn an_unsupported_destination_scheme_is_a_config_error() {
+    let opsbook = tree(Opsbook::new()).file(
+        "ops.yaml",
+        "state_dir: state\nbackup:\n  destination: sftp://host/backups\n  sets:\n    config:\n      paths: [app]\n",
+    );
+    let dir = opsbook.dir().to_path_buf();
+    for args in [&["backup", "create"][..], &["backup", "list"], &["backup", "prune"]] {
+        ops(&dir, args)
+            .expect_exit(78)
+            .stderr_contains("ops.yaml")
+            .stderr_contains("does not support `sftp://` destinations")
+            .stderr_contains("a local directory")
+            .stderr_contains("s3://BUCKET/PREFIX");
+    }
+    assert!(!dir.join("sftp:").exists());
+}
+
+#[test]
+fn retention_never_removes_the_newest_or_the_last_drilled_backup() {
+    let opsbook =
+        tree(Opsbook::new()).file("ops.yaml", &format!("{}      keep_last: 0\n", config("gzip")));
+    let dir = opsbook.dir().to_path_buf();
+    for day in ["2025-03-01T08:00:00Z", "2025-03-02T08:00:00Z", "2025-03-03T08:00:00Z"] {
+        Opsbook::new()
+            .env("OPSBOOK_NOW", day)
+            .args(["--config", "ops.yaml", "backup", "create"])
+            .run_in(&dir)
+            .expect_exit(0);
+    }
+    ops(&dir, &["backup", "verify", "config-20250301T080000Z", "--restore-test"])
+        .expect_exit(0);
+    ops(&dir, &["backup", "prune"])
+        .expect_exit(0)
+        .stdout_contains("config: keep config-20250303T080000Z (newest complete backup)")
+        .stdout_contains("config: keep config-20250301T080000Z (newest passed restore test)")
+        .stdout_contains("config: removed config-20250302T080000Z");
+    assert_eq!(
+        names(&dir.join("dest")),
+        ["config-20250301T080000Z", "config-20250303T080000Z"]
+    );
+}
+
+#[test]
+fn a_write_error_never_publishes_a_backup() {
+    let opsbook = tree(Opsbook::new()).file("ops.yaml", &config("zstd"));
+    let dir = opsbook.dir().to_path_buf();
+    // The fifth write is the archive's (the lock file takes the first four): before, the
+    // error was swallowed when the compressor was dropped and an empty archive listed.
+    let out = std::process::Command::new("strace")
+        .args(["-f", "-o", "/dev/null", "-e", "inject=write:error=ENOSPC:when=5"])
+        .arg(env!("CARGO_BIN_EXE_opsbook"))
+        .args(["--config", "ops.yaml", "backup", "create"])
+        .current_dir(&dir)
+        .output()
+        .expect("strace");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("No space left on device"), "{stderr}");
+    assert_eq!(names(&dir.join("dest")), Vec::<String>::new());
+    ops(&dir, &["backup", "verify", "latest"])
+        .expect_exit(64)
+        .stderr_contains("no backup \"latest\"");
+    // Unhindered, the same backup is made.
+    ops(&dir, &["backup", "create"]).expect_exit(0);
+}
+
+#[test]
+fn prune_trusts_the_name_not_the_manifest_and_leftovers_match_their_set_exactly() {
+    let opsbook = tree(Opsbook::new()).file(
+        "ops.yaml",
+        "state_dir: state\nbackup:\n  destination: dest\n  sets:\n    app:\n      paths: [app]\n      keep_last: 1\n    app-db:\n      paths: [app]\n      keep_last: 1\n",
+    );
+    let dir = opsbook.dir().to_path_buf();
+    for day in ["2025-03-01T08:00:00Z", "2025-03-02T08:00:00Z"] {
+        Opsbook::new()
+            .env("OPSBOOK_NOW", day)
+            .args(["--config", "ops.yaml", "backup", "create", "app"])
+            .run_in(&dir)
+            .expect_exit(0);
+    }
+    let dest = dir.join("dest");
+    // A copy of the older backup under a newer name, and a manifest naming a directory.
+    let copy = dest.join("app-20250309T000000Z");
+    std::fs::create_dir_all(&copy).unwrap();
+    for file in ["data.tar.zst", "manifest.json"] {
+        std::fs::copy(dest.join("app-20250301T080000Z").join(file), copy.join(file)).unwrap();
+    }
+    let victim = dir.join("victim");
+    std::fs::create_dir_all(&victim).unwrap();
+    std::fs::write(victim.join("keep.txt"), "precious\n").unwrap();
+    let forged = dest.join("app-20250101T000000Z");
+    std::fs::create_dir_all(&forged).unwrap();
+    let mut manifest: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dest.join("app-20250301T080000Z/manifest.json")).unwrap(),
+    )
+    .unwrap();
+    manifest["id"] = victim.display().to_string().into();
+    manifest["created"] = "2020-01-01T00:00:00Z".into();
+    std::fs::write(forged.join("manifest.json"), manifest.to_string()).unwrap();
+    // Another set's run in progress.
+    std::fs::create_dir_all(dest.join("app-db-20250302T080000Z.partial")).unwrap();
+    std::fs::create_dir_all(dest.join("app-20250302T070000Z.partial")).unwrap();
+    let run = ops(&dir, &["backup", "prune", "app"])
+        .expect_exit(1)
+        .stdout_contains("app: keep app-20250302T080000Z")
+        .stdout_contains("app: removed app-20250301T080000Z")
+        .stdout_contains("app: removed app-20250302T070000Z.partial")
+        .stderr_contains("app-20250309T000000Z: its manifest says id \"app-20250301T080000Z\"")
+        .stderr_contains("app-20250101T000000Z: its manifest says id");
+    assert!(!run.stdout.contains("app-db-"), "{}", run.stdout);
+    assert!(!run.stdout.contains("app-20250309T000000Z"), "{}", run.stdout);
+    assert_eq!(
+        std::fs::read_to_string(victim.join("keep.txt")).unwrap(),
+        "precious\n"
+    );
+    assert_eq!(
+        names(&dest),
+        [
+            "app-20250101T000000Z",
+            "app-20250302T080000Z",
+            "app-20250309T000000Z",
+            "app-db-20250302T080000Z.partial"
+        ]
+    );
+    // The copy is not a backup: not listed, not found by its name.
+    let list = ops(&dir, &["backup", "list", "--format", "json"]).expect_exit(0);
+    assert_eq!(list.json().as_array().unwrap().len(), 1);
+    ops(&dir, &["backup", "prune", "app-db"])
+        .expect_exit(0)
+        .stdout_contains("app-db: removed app-db-20250302T080000Z.partial");
+}
+
+#[test]
+fn backups_are_private_whatever_the_umask() {
+    use std::os::unix::fs::PermissionsExt;
+    let opsbook = tree(Opsbook::new()).file(
+        "ops.yaml",
+        "state_dir: state\nbackup:\n  destination: dest\n  sets:\n    config:\n      paths: [app]\n      command: { run: \"echo secret\", file: s.txt }\n",
+    );
+    let dir = opsbook.dir().to_path_buf();
+    // Everyone may walk the test directory: only the backup's own modes keep others out.
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let bin = env!("CARGO_BIN_EXE_opsbook");
+    let out = std::process::Command::new("sh")
+        .args(["-c", &format!("umask 000; exec {bin} --config ops.yaml backup create")])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let backup = crate::common::only_backup(&dir);
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+    assert_eq!(mode(&dir.join("dest")), 0o700);
+    assert_eq!(mode(&backup), 0o700);
+    for file in ["data.tar.zst", "manifest.json"] {
+        assert_eq!(mode(&backup.join(file)), 0o600, "{file}");
+    }
+    // Even with the directories opened up, nobody cannot read a file.
+    for d in [dir.join("dest"), backup.clone()] {
+        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let read = std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "cat"])
+        .arg(backup.join("manifest.json"))
+        .output()
+        .expect("setpriv (util-linux)");
+    assert!(!read.status.success(), "nobody read the manifest");
+    assert!(String::from_utf8_lossy(&read.stderr).contains("Permission denied"));
+}
+
+#[test]
+fn a_file_growing_during_a_backup_is_stored_at_its_opened_size_with_a_warning() {
+    let opsbook = Opsbook::new().file(
+        "ops.yaml",
+        "state_dir: state\nbackup:\n  destination: dest\n  sets:\n    logs:\n      paths: [app.log]\n",
+    );
+    let dir = opsbook.dir().to_path_buf();
+    let log = dir.join("app.log");
+    std::fs::write(&log, "line 1\n").unwrap();
+    // The seam stops opsbook right after it opened the file and read its size.
+    let running = Opsbook::new()
+        .env("OPSBOOK_TEST_STOP_AT", "backup-file-opened")
+        .args(["--config", dir.join("ops.yaml").to_str().unwrap()])
+        .args(["backup", "create"])
+        .spawn_in(&dir);
+    let stat = format!("/proc/{}/stat", running.child.id());
+    wait_for("the stop", || {
+        std::fs::read_to_string(&stat)
+            .is_ok_and(|s| s.rsplit_once(") ").is_some_and(|(_, rest)| rest.starts_with('T')))
+    });
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&log)
+        .unwrap()
+        .write_all(b"line 2, written during the backup\n")
+        .unwrap();
+    running.signal(libc::SIGCONT);
+    let run = running.finish(std::time::Duration::from_secs(60));
+    let run = run
+        .expect_exit(0)
+        .stderr_contains("app.log: file grew while it was backed up; stored its first 7 bytes");
+    drop(run);
+    let backup = crate::common::only_backup(&dir);
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(backup.join("manifest.json")).unwrap())
+            .unwrap();
+    assert_eq!(manifest["files"][0]["size"], 7);
+    ops(&dir, &["backup", "verify", "latest"]).expect_exit(0);
 }

@@ -40,18 +40,19 @@ fn a_backup_restores_byte_identical_with_modes_mtimes_and_links() {
     opsbook(&dir, &["restore", "latest", "--to", "out"])
         .expect_exit(0)
         .stdout_contains("restored 2 files, 2 directories, 1 symlink into out");
+    let out = |rel: &str| dir.join("out").join(crate::common::stored(&dir, rel));
     for file in ["app/conf/app.yaml", "app/run.sh"] {
         assert_eq!(
-            std::fs::read(dir.join("out").join(file)).unwrap(),
+            std::fs::read(out(file)).unwrap(),
             std::fs::read(dir.join(file)).unwrap()
         );
     }
-    let run = std::fs::metadata(dir.join("out/app/run.sh")).unwrap();
+    let run = std::fs::metadata(out("app/run.sh")).unwrap();
     assert_eq!(run.mode() & 0o7777, 0o750);
-    let conf = std::fs::metadata(dir.join("out/app/conf/app.yaml")).unwrap();
+    let conf = std::fs::metadata(out("app/conf/app.yaml")).unwrap();
     assert_eq!(conf.mtime(), 1_600_000_000);
     assert_eq!(
-        std::fs::read_link(dir.join("out/app/current.yaml")).unwrap(),
+        std::fs::read_link(out("app/current.yaml")).unwrap(),
         Path::new("conf/app.yaml")
     );
     // No staging directory is left beside the target.
@@ -73,25 +74,30 @@ fn existing_files_are_kept_without_force_and_include_picks_paths() {
     opsbook(&dir, &["backup", "create"]).expect_exit(0);
     std::fs::write(dir.join("app/conf/app.yaml"), "port: 9999 # edited\n").unwrap();
     std::fs::write(dir.join("app/new.txt"), "not in the backup\n").unwrap();
-    // Restoring over the original tree: refused file by file, nothing changed.
-    opsbook(&dir, &["restore", "latest", "--to", "."])
+    let conf = crate::common::stored(&dir, "app/conf/app.yaml");
+    // Restoring over the original tree (members are paths relative to /): refused file by
+    // file, nothing changed.
+    opsbook(&dir, &["restore", "latest", "--to", "/"])
         .expect_exit(1)
-        .stderr_contains("refused app/conf/app.yaml: exists on disk (--force overwrites it)")
+        .stderr_contains(&format!(
+            "refused {conf}: exists on disk (--force overwrites it)"
+        ))
         .stderr_contains("nothing restored");
     assert_eq!(
         std::fs::read_to_string(dir.join("app/conf/app.yaml")).unwrap(),
         "port: 9999 # edited\n"
     );
-    opsbook(&dir, &["restore", "latest", "--dry-run", "--force"])
+    opsbook(&dir, &["restore", "latest", "--to", "/", "--dry-run", "--force"])
         .expect_exit(0)
-        .stdout_contains("would restore app/conf/app.yaml");
+        .stdout_contains(&format!("would restore {conf}"));
     assert_eq!(
         std::fs::read_to_string(dir.join("app/conf/app.yaml")).unwrap(),
         "port: 9999 # edited\n"
     );
+    let include = crate::common::stored(&dir, "app/conf/*");
     opsbook(
         &dir,
-        &["restore", "latest", "--force", "--include", "app/conf/*"],
+        &["restore", "latest", "--to", "/", "--force", "--include", &include],
     )
     .expect_exit(0)
     .stdout_contains("restored 1 file,");
@@ -297,8 +303,11 @@ fn a_tampered_backup_is_not_restored_and_the_target_keeps_its_state() {
     let middle = bytes.len() / 2;
     bytes[middle] ^= 0xff;
     std::fs::write(&archive, bytes).unwrap();
-    std::fs::create_dir_all(dir.join("target/app")).unwrap();
-    std::fs::write(dir.join("target/app/blob.bin"), "old state\n").unwrap();
+    let blob = dir
+        .join("target")
+        .join(crate::common::stored(&dir, "app/blob.bin"));
+    std::fs::create_dir_all(blob.parent().unwrap()).unwrap();
+    std::fs::write(&blob, "old state\n").unwrap();
     let run = Opsbook::new()
         .env("LOG_TO_FILE", "true")
         .env("LOG_DIR", "logs")
@@ -311,10 +320,7 @@ fn a_tampered_backup_is_not_restored_and_the_target_keeps_its_state() {
         "{}",
         run.stderr
     );
-    assert_eq!(
-        std::fs::read_to_string(dir.join("target/app/blob.bin")).unwrap(),
-        "old state\n"
-    );
+    assert_eq!(std::fs::read_to_string(&blob).unwrap(), "old state\n");
     let audit = std::fs::read_to_string(dir.join("logs/audit.log")).unwrap();
     assert!(
         audit.contains("restore") && audit.contains("failed"),
@@ -456,7 +462,11 @@ fn sqlite_dumps_restore_and_a_failing_command_source_fails_the_whole_backup() {
     .expect_exit(0)
     .stdout_contains("restored 1 file, 1 directory");
     assert_eq!(sqlite("SELECT count(*) FROM items"), "500");
-    assert!(dir.join("restored/conf/app.yaml").exists());
+    assert!(
+        dir.join("restored")
+            .join(crate::common::stored(&dir, "conf/app.yaml"))
+            .exists()
+    );
     // The dump went to sqlite3, not into the target.
     assert!(!dir.join("restored/commands").exists());
 }
@@ -474,9 +484,11 @@ fn a_killed_restore_leaves_the_old_state_and_the_next_one_cleans_up() {
         .unwrap();
     }
     opsbook(&dir, &["backup", "create"]).expect_exit(0);
-    std::fs::create_dir_all(dir.join("live/app")).unwrap();
+    let app = crate::common::stored(&dir, "app");
+    let live = dir.join("live").join(&app);
+    std::fs::create_dir_all(&live).unwrap();
     for i in 0..8 {
-        std::fs::write(dir.join(format!("live/app/{i}.bin")), "old state\n").unwrap();
+        std::fs::write(live.join(format!("{i}.bin")), "old state\n").unwrap();
     }
     let staged = || {
         std::fs::read_dir(&dir)
@@ -491,7 +503,7 @@ fn a_killed_restore_leaves_the_old_state_and_the_next_one_cleans_up() {
         ])
         .spawn_in(&dir);
     let started = std::time::Instant::now();
-    while !staged().is_some_and(|s| s.join("app/0.bin").exists()) {
+    while !staged().is_some_and(|s| s.join(&app).join("0.bin").exists()) {
         assert!(started.elapsed().as_secs() < 60, "the restore never staged");
         std::thread::sleep(std::time::Duration::from_millis(2));
     }
@@ -499,13 +511,13 @@ fn a_killed_restore_leaves_the_old_state_and_the_next_one_cleans_up() {
     running.finish(std::time::Duration::from_secs(10));
     for i in 0..8 {
         assert_eq!(
-            std::fs::read_to_string(dir.join(format!("live/app/{i}.bin"))).unwrap(),
+            std::fs::read_to_string(live.join(format!("{i}.bin"))).unwrap(),
             "old state\n"
         );
     }
     opsbook(&dir, &["restore", "latest", "--to", "live", "--force"]).expect_exit(0);
     assert_eq!(
-        std::fs::read(dir.join("live/app/7.bin")).unwrap(),
+        std::fs::read(live.join("7.bin")).unwrap(),
         std::fs::read(dir.join("app/7.bin")).unwrap()
     );
     assert!(staged().is_none(), "the killed restore's staging was left");
@@ -521,6 +533,8 @@ fn a_restore_trusts_the_listing_only_as_far_as_the_archive_matches_it() {
     opsbook(&dir, &["backup", "create"]).expect_exit(0);
     let backup = crate::common::only_backup(&dir);
     let path = backup.join("manifest.json");
+    let current = crate::common::stored(&dir, "app/current.yaml");
+    let run_sh = crate::common::stored(&dir, "app/run.sh");
     let original: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     assert_eq!(original["listing"], true);
@@ -528,7 +542,7 @@ fn a_restore_trusts_the_listing_only_as_far_as_the_archive_matches_it() {
     assert!(
         others
             .iter()
-            .any(|o| o["path"] == "app/current.yaml" && o["target"] == "conf/app.yaml"),
+            .any(|o| o["path"] == current.as_str() && o["target"] == "conf/app.yaml"),
         "{original}"
     );
     let edit = |change: &dyn Fn(&mut serde_json::Value)| {
@@ -539,16 +553,18 @@ fn a_restore_trusts_the_listing_only_as_far_as_the_archive_matches_it() {
     // A file the manifest does not list.
     edit(&|m| {
         let files = m["files"].as_array_mut().unwrap();
-        files.retain(|f| f["path"] != "app/run.sh");
+        files.retain(|f| f["path"] != run_sh.as_str());
     });
     opsbook(&dir, &["restore", "latest", "--to", "out1"])
         .expect_exit(1)
-        .stderr_contains("app/run.sh: in the archive but not in the manifest; nothing restored");
+        .stderr_contains(&format!(
+            "{run_sh}: in the archive but not in the manifest; nothing restored"
+        ));
     assert!(!dir.join("out1").exists());
     let retarget = |target: &str| {
         edit(&|m| {
             for o in m["others"].as_array_mut().unwrap() {
-                if o["path"] == "app/current.yaml" {
+                if o["path"] == current.as_str() {
                     o["target"] = target.into();
                 }
             }
@@ -558,12 +574,16 @@ fn a_restore_trusts_the_listing_only_as_far_as_the_archive_matches_it() {
     retarget("conf/other.yaml");
     opsbook(&dir, &["restore", "latest", "--to", "out2"])
         .expect_exit(1)
-        .stderr_contains("app/current.yaml: not what the manifest lists");
-    // A listing that would leave the target is refused like an archive entry would be.
-    retarget("../../etc/passwd");
+        .stderr_contains(&format!("{current}: not what the manifest lists"));
+    // A listing that would leave the target is refused like an archive entry would be
+    // (climbing one level more than the member is deep).
+    let climb = format!("{}etc/passwd", "../".repeat(current.split('/').count()));
+    retarget(&climb);
     opsbook(&dir, &["restore", "latest", "--to", "out3"])
         .expect_exit(1)
-        .stderr_contains("refused app/current.yaml: symlink to ../../etc/passwd leads outside");
+        .stderr_contains(&format!(
+            "refused {current}: symlink to {climb} leads outside"
+        ));
     // A backup made before listings: the archive is read twice, as for --archive.
     edit(&|m| {
         m["listing"] = false.into();
@@ -572,7 +592,7 @@ fn a_restore_trusts_the_listing_only_as_far_as_the_archive_matches_it() {
     opsbook(&dir, &["restore", "latest", "--to", "out4"])
         .expect_exit(0)
         .stdout_contains("restored 2 files, 2 directories, 1 symlink");
-    assert!(dir.join("out4/app/run.sh").exists());
+    assert!(dir.join("out4").join(&run_sh).exists());
 }
 
 #[test]

@@ -305,3 +305,15 @@ pub fn only_backup(dir: &Path) -> PathBuf {
     assert_eq!(entries.len(), 1, "{entries:?}");
     entries[0].clone()
 }
+
+/// The name a backup gives `rel` (a path under the test directory `dir`): its real path
+/// relative to `/`, as `tar -czf x /abs/path` stores it.
+pub fn stored(dir: &Path, rel: &str) -> String {
+    let real = std::fs::canonicalize(dir).expect("test directory");
+    let real = real.strip_prefix("/").expect("absolute").display().to_string();
+    if rel.is_empty() {
+        real
+    } else {
+        format!("{real}/{rel}")
+    }
+}
