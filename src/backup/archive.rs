@@ -202,27 +202,24 @@ fn write_backup(
     for source in &set.command.0 {
         let dump = partial.join(format!(".{}.dump", source.file));
         let out = private_file(&dump)?;
-        let stderr = super::commands::run_source(
-            &source.run,
-            source.shell,
-            std::process::Stdio::from(out),
-        )
-        .and_then(|stderr| {
-            let shown = source.run.shown();
-            for line in stderr.lines().map(str::trim).filter(|l| !l.is_empty()) {
-                if reports_error(line) {
-                    return Err(format!(
-                        "`{shown}` exited 0 but reported an error: {}",
-                        crate::redact::mask(line)
-                    ));
-                }
-                adder
-                    .warnings
-                    .push(format!("`{shown}`: {}", crate::redact::mask(line)));
-            }
-            check_dump(&dump)
-        })
-        .map_err(|e| format!("command source {}: {e}", source.file));
+        let stderr =
+            super::commands::run_source(&source.run, source.shell, std::process::Stdio::from(out))
+                .and_then(|stderr| {
+                    let shown = source.run.shown();
+                    for line in stderr.lines().map(str::trim).filter(|l| !l.is_empty()) {
+                        if reports_error(line) {
+                            return Err(format!(
+                                "`{shown}` exited 0 but reported an error: {}",
+                                crate::redact::mask(line)
+                            ));
+                        }
+                        adder
+                            .warnings
+                            .push(format!("`{shown}`: {}", crate::redact::mask(line)));
+                    }
+                    check_dump(&dump)
+                })
+                .map_err(|e| format!("command source {}: {e}", source.file));
         if let Err(e) = stderr {
             let _ = std::fs::remove_file(&dump);
             return Err(e);
@@ -259,10 +256,7 @@ fn write_backup(
         warnings,
         ..
     } = adder;
-    let (archive, written) = tar
-        .into_inner()
-        .and_then(Encoder::finish)
-        .map_err(failed)?;
+    let (archive, written) = tar.into_inner().and_then(Encoder::finish).map_err(failed)?;
     let archive_bytes = archive.metadata().map_err(failed)?.len();
     if archive_bytes != written || written == 0 {
         return Err(format!(
@@ -332,14 +326,17 @@ fn check_dump(path: &Path) -> Result<(), String> {
     let head = String::from_utf8_lossy(&head);
     let tail = String::from_utf8_lossy(&tail);
     let tail = tail.trim_end();
-    let sqlite = head.starts_with("PRAGMA foreign_keys=OFF;") || head.starts_with("BEGIN TRANSACTION;");
+    let sqlite =
+        head.starts_with("PRAGMA foreign_keys=OFF;") || head.starts_with("BEGIN TRANSACTION;");
     if sqlite && (tail.contains("ROLLBACK; -- due to errors") || !tail.ends_with("COMMIT;")) {
         let last = tail.lines().last().unwrap_or_default();
         return Err(format!(
             "the SQLite dump did not complete (it ends with `{last}`): it would not restore"
         ));
     }
-    if head.contains("-- PostgreSQL database dump") && !tail.contains("PostgreSQL database dump complete") {
+    if head.contains("-- PostgreSQL database dump")
+        && !tail.contains("PostgreSQL database dump complete")
+    {
         return Err("the PostgreSQL dump did not complete: it would not restore".to_string());
     }
     Ok(())
@@ -502,8 +499,8 @@ impl Adder<'_> {
         self.sqlite_seen += 1;
         let name = format!(".sqlite-{}.db", self.sqlite_seen);
         let copy = self.partial.join(&name);
-        let db_abs = std::path::absolute(db)
-            .map_err(|e| format!("cannot read {}: {e}", db.display()))?;
+        let db_abs =
+            std::path::absolute(db).map_err(|e| format!("cannot read {}: {e}", db.display()))?;
         // The copy's name is ours and plain; the database goes as an argument, never
         // inside the dot-command, so no quoting is involved.
         let out = std::process::Command::new("sqlite3")
@@ -552,12 +549,17 @@ impl Read for Exact<'_> {
         if self.left == 0 {
             return Ok(0);
         }
-        let want = buf.len().min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        let want = buf
+            .len()
+            .min(usize::try_from(self.left).unwrap_or(usize::MAX));
         let n = self.inner.read(&mut buf[..want])?;
         if n == 0 {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::UnexpectedEof,
-                format!("the file shrank while it was read ({} bytes missing)", self.left),
+                format!(
+                    "the file shrank while it was read ({} bytes missing)",
+                    self.left
+                ),
             ));
         }
         self.left -= n as u64;

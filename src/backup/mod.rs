@@ -175,7 +175,10 @@ pub fn create(
         Ok::<_, String>(made)
     })();
     match made {
-        Ok(archive::Made { manifest: m, warnings }) => {
+        Ok(archive::Made {
+            manifest: m,
+            warnings,
+        }) => {
             let files = m.files.len();
             let what = format!(
                 "{} ({files} file{}, {} bytes compressed) in {}",

@@ -101,7 +101,9 @@ pub fn exec(command: &BackupCommand, session: &Session) -> anyhow::Result<u8> {
                 match created {
                     Ok(made) => {
                         for warning in &made.warnings {
-                            session.printer.warn(&format!("backup set {name}: {warning}"));
+                            session
+                                .printer
+                                .warn(&format!("backup set {name}: {warning}"));
                         }
                         session
                             .printer

@@ -654,7 +654,11 @@ fn gnu_tar_list(archive: &Path) -> Vec<u8> {
         .arg(archive)
         .output()
         .expect("GNU tar");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     out.stdout
 }
 
@@ -665,7 +669,11 @@ fn bsdtar_list(archive: &Path) -> String {
         .arg(archive)
         .output()
         .expect("bsdtar (libarchive-tools)");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -722,11 +730,13 @@ fn paths_with_the_same_name_are_stored_under_their_full_paths_and_restore() {
         .unwrap();
     let gnu = String::from_utf8(gnu_tar_list(&here.join("data.tar.zst"))).unwrap();
     assert!(
-        gnu.lines().any(|n| n == crate::common::stored(&dir, "x/srv/app/data/item.txt")),
+        gnu.lines()
+            .any(|n| n == crate::common::stored(&dir, "x/srv/app/data/item.txt")),
         "{gnu}"
     );
     assert!(
-        gnu.lines().all(|n| n.starts_with(&crate::common::stored(&dir, "x"))),
+        gnu.lines()
+            .all(|n| n.starts_with(&crate::common::stored(&dir, "x"))),
         "{gnu}"
     );
 }
@@ -808,7 +818,10 @@ fn names_that_are_not_utf8_are_kept_byte_exact() {
     assert_eq!(std::fs::read_to_string(extracted.join(ff)).unwrap(), "ff\n");
     assert_eq!(std::fs::read_to_string(extracted.join(fe)).unwrap(), "fe\n");
     assert_eq!(
-        std::fs::read_link(extracted.join("link")).unwrap().into_os_string().into_vec(),
+        std::fs::read_link(extracted.join("link"))
+            .unwrap()
+            .into_os_string()
+            .into_vec(),
         b"bad\xffname"
     );
     let manifest: serde_json::Value =
@@ -883,7 +896,11 @@ fn a_dump_that_failed_fails_the_backup_and_sqlite_files_use_the_online_backup() 
             .arg(sql)
             .output()
             .expect("sqlite3");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     };
     sqlite(
@@ -919,7 +936,11 @@ fn a_dump_that_failed_fails_the_backup_and_sqlite_files_use_the_online_backup() 
     ops(&dir, &["backup", "create", "files"]).expect_exit(0);
     ops(&dir, &["backup", "create", "dump"]).expect_exit(0);
     ops(&dir, &["backup", "verify", "latest", "--set", "files"]).expect_exit(0);
-    ops(&dir, &["restore", "latest", "--set", "files", "--to", "out"]).expect_exit(0);
+    ops(
+        &dir,
+        &["restore", "latest", "--set", "files", "--to", "out"],
+    )
+    .expect_exit(0);
     let restored = dir
         .join("out")
         .join(crate::common::stored(&dir, "data/app.db"));
@@ -934,7 +955,11 @@ fn an_unsupported_destination_scheme_is_a_config_error() {
         "state_dir: state\nbackup:\n  destination: sftp://host/backups\n  sets:\n    config:\n      paths: [app]\n",
     );
     let dir = opsbook.dir().to_path_buf();
-    for args in [&["backup", "create"][..], &["backup", "list"], &["backup", "prune"]] {
+    for args in [
+        &["backup", "create"][..],
+        &["backup", "list"],
+        &["backup", "prune"],
+    ] {
         ops(&dir, args)
             .expect_exit(78)
             .stderr_contains("ops.yaml")
@@ -947,18 +972,32 @@ fn an_unsupported_destination_scheme_is_a_config_error() {
 
 #[test]
 fn retention_never_removes_the_newest_or_the_last_drilled_backup() {
-    let opsbook =
-        tree(Opsbook::new()).file("ops.yaml", &format!("{}      keep_last: 0\n", config("gzip")));
+    let opsbook = tree(Opsbook::new()).file(
+        "ops.yaml",
+        &format!("{}      keep_last: 0\n", config("gzip")),
+    );
     let dir = opsbook.dir().to_path_buf();
-    for day in ["2025-03-01T08:00:00Z", "2025-03-02T08:00:00Z", "2025-03-03T08:00:00Z"] {
+    for day in [
+        "2025-03-01T08:00:00Z",
+        "2025-03-02T08:00:00Z",
+        "2025-03-03T08:00:00Z",
+    ] {
         Opsbook::new()
             .env("OPSBOOK_NOW", day)
             .args(["--config", "ops.yaml", "backup", "create"])
             .run_in(&dir)
             .expect_exit(0);
     }
-    ops(&dir, &["backup", "verify", "config-20250301T080000Z", "--restore-test"])
-        .expect_exit(0);
+    ops(
+        &dir,
+        &[
+            "backup",
+            "verify",
+            "config-20250301T080000Z",
+            "--restore-test",
+        ],
+    )
+    .expect_exit(0);
     ops(&dir, &["backup", "prune"])
         .expect_exit(0)
         .stdout_contains("config: keep config-20250303T080000Z (newest complete backup)")
@@ -977,7 +1016,13 @@ fn a_write_error_never_publishes_a_backup() {
     // The fifth write is the archive's (the lock file takes the first four): before, the
     // error was swallowed when the compressor was dropped and an empty archive listed.
     let out = std::process::Command::new("strace")
-        .args(["-f", "-o", "/dev/null", "-e", "inject=write:error=ENOSPC:when=5"])
+        .args([
+            "-f",
+            "-o",
+            "/dev/null",
+            "-e",
+            "inject=write:error=ENOSPC:when=5",
+        ])
         .arg(env!("CARGO_BIN_EXE_opsbook"))
         .args(["--config", "ops.yaml", "backup", "create"])
         .current_dir(&dir)
@@ -1013,7 +1058,11 @@ fn prune_trusts_the_name_not_the_manifest_and_leftovers_match_their_set_exactly(
     let copy = dest.join("app-20250309T000000Z");
     std::fs::create_dir_all(&copy).unwrap();
     for file in ["data.tar.zst", "manifest.json"] {
-        std::fs::copy(dest.join("app-20250301T080000Z").join(file), copy.join(file)).unwrap();
+        std::fs::copy(
+            dest.join("app-20250301T080000Z").join(file),
+            copy.join(file),
+        )
+        .unwrap();
     }
     let victim = dir.join("victim");
     std::fs::create_dir_all(&victim).unwrap();
@@ -1038,7 +1087,11 @@ fn prune_trusts_the_name_not_the_manifest_and_leftovers_match_their_set_exactly(
         .stderr_contains("app-20250309T000000Z: its manifest says id \"app-20250301T080000Z\"")
         .stderr_contains("app-20250101T000000Z: its manifest says id");
     assert!(!run.stdout.contains("app-db-"), "{}", run.stdout);
-    assert!(!run.stdout.contains("app-20250309T000000Z"), "{}", run.stdout);
+    assert!(
+        !run.stdout.contains("app-20250309T000000Z"),
+        "{}",
+        run.stdout
+    );
     assert_eq!(
         std::fs::read_to_string(victim.join("keep.txt")).unwrap(),
         "precious\n"
@@ -1072,11 +1125,18 @@ fn backups_are_private_whatever_the_umask() {
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
     let bin = env!("CARGO_BIN_EXE_opsbook");
     let out = std::process::Command::new("sh")
-        .args(["-c", &format!("umask 000; exec {bin} --config ops.yaml backup create")])
+        .args([
+            "-c",
+            &format!("umask 000; exec {bin} --config ops.yaml backup create"),
+        ])
         .current_dir(&dir)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let backup = crate::common::only_backup(&dir);
     let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o7777;
     assert_eq!(mode(&dir.join("dest")), 0o700);
@@ -1114,8 +1174,10 @@ fn a_file_growing_during_a_backup_is_stored_at_its_opened_size_with_a_warning() 
         .spawn_in(&dir);
     let stat = format!("/proc/{}/stat", running.child.id());
     wait_for("the stop", || {
-        std::fs::read_to_string(&stat)
-            .is_ok_and(|s| s.rsplit_once(") ").is_some_and(|(_, rest)| rest.starts_with('T')))
+        std::fs::read_to_string(&stat).is_ok_and(|s| {
+            s.rsplit_once(") ")
+                .is_some_and(|(_, rest)| rest.starts_with('T'))
+        })
     });
     std::fs::OpenOptions::new()
         .append(true)

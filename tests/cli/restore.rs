@@ -87,9 +87,12 @@ fn existing_files_are_kept_without_force_and_include_picks_paths() {
         std::fs::read_to_string(dir.join("app/conf/app.yaml")).unwrap(),
         "port: 9999 # edited\n"
     );
-    opsbook(&dir, &["restore", "latest", "--to", "/", "--dry-run", "--force"])
-        .expect_exit(0)
-        .stdout_contains(&format!("would restore {conf}"));
+    opsbook(
+        &dir,
+        &["restore", "latest", "--to", "/", "--dry-run", "--force"],
+    )
+    .expect_exit(0)
+    .stdout_contains(&format!("would restore {conf}"));
     assert_eq!(
         std::fs::read_to_string(dir.join("app/conf/app.yaml")).unwrap(),
         "port: 9999 # edited\n"
@@ -97,7 +100,15 @@ fn existing_files_are_kept_without_force_and_include_picks_paths() {
     let include = crate::common::stored(&dir, "app/conf/*");
     opsbook(
         &dir,
-        &["restore", "latest", "--to", "/", "--force", "--include", &include],
+        &[
+            "restore",
+            "latest",
+            "--to",
+            "/",
+            "--force",
+            "--include",
+            &include,
+        ],
     )
     .expect_exit(0)
     .stdout_contains("restored 1 file,");

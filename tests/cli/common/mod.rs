@@ -310,7 +310,11 @@ pub fn only_backup(dir: &Path) -> PathBuf {
 /// relative to `/`, as `tar -czf x /abs/path` stores it.
 pub fn stored(dir: &Path, rel: &str) -> String {
     let real = std::fs::canonicalize(dir).expect("test directory");
-    let real = real.strip_prefix("/").expect("absolute").display().to_string();
+    let real = real
+        .strip_prefix("/")
+        .expect("absolute")
+        .display()
+        .to_string();
     if rel.is_empty() {
         real
     } else {
