@@ -398,15 +398,24 @@ impl Adder<'_> {
         self.claim(member, path)?;
         let meta = std::fs::symlink_metadata(path).map_err(failed)?;
         let (target, target_hex) = if kind.is_symlink() {
+            // The target read once, for the archive and the manifest alike: a link changed
+            // in between would otherwise make a backup whose listing does not match.
             let target = std::fs::read_link(path).map_err(failed)?;
+            let mut header = tar::Header::new_gnu();
+            header.set_metadata(&meta);
+            header.set_entry_type(tar::EntryType::Symlink);
+            header.set_size(0);
+            self.tar
+                .append_link(&mut header, member, &target)
+                .map_err(failed)?;
             let (text, hex) = super::encode_name(target.as_os_str().as_bytes());
             (Some(text), hex)
         } else {
+            self.tar
+                .append_path_with_name(path, member)
+                .map_err(failed)?;
             (None, None)
         };
-        self.tar
-            .append_path_with_name(path, member)
-            .map_err(failed)?;
         let (name, name_hex) = super::encode_name(member.as_os_str().as_bytes());
         self.others.push(OtherEntry {
             path: name,

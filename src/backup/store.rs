@@ -229,6 +229,18 @@ impl Store {
                 &s3.key(&manifest.id, &manifest.archive),
             )
             .and_then(|()| {
+                // The stored object must be the archive the manifest describes before the
+                // manifest makes it a backup.
+                let key = s3.key(&manifest.id, &manifest.archive);
+                let head = s3
+                    .block_on(s3.store.head(&key))?
+                    .map_err(|e| s3.failed(&format!("cannot check {key}"), e))?;
+                if head.size != manifest.archive_bytes {
+                    return Err(s3.failed(
+                        &format!("{key} holds {} bytes", head.size),
+                        format!("{} were uploaded", manifest.archive_bytes),
+                    ));
+                }
                 s3.put_file(
                     &dir.join("manifest.json"),
                     &s3.key(&manifest.id, "manifest.json"),
