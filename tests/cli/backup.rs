@@ -803,7 +803,15 @@ fn names_that_are_not_utf8_are_kept_byte_exact() {
         );
     }
     assert!(!gnu.windows(3).any(|w| w == "\u{fffd}".as_bytes()));
-    // bsdtar escapes what it prints, so read its extraction instead.
+    // bsdtar prints the raw bytes escaped in octal (U+FFFD would show as \357\277\275)…
+    let bsd_list = bsdtar_list(&archive);
+    for escaped in ["bad\\377name", "bad\\376name"] {
+        assert!(
+            bsd_list.lines().any(|l| l == format!("{prefix}{escaped}")),
+            "bsdtar does not list {escaped}: {bsd_list}"
+        );
+    }
+    // …and its extraction has the exact names.
     let bsd = dir.join("bsd");
     std::fs::create_dir_all(&bsd).unwrap();
     let status = std::process::Command::new("bsdtar")
