@@ -85,3 +85,46 @@ fn bucket_of(created: &str, rule: &str, zone: &jiff::tz::TimeZone) -> String {
         _ => local.strftime("%Y-%m").to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::plan;
+    use crate::backup::{BackupSet, Manifest};
+
+    fn backup(id: &str, created: &str) -> Manifest {
+        serde_json::from_value(serde_json::json!({
+            "id": id, "set": "s", "created": created, "host": "h", "tool_version": "0",
+            "compression": "gzip", "archive": "data.tar.gz", "archive_bytes": 1, "files": [],
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn the_newest_and_the_drilled_backup_stay_whatever_the_rules() {
+        let set: BackupSet = serde_json::from_value(serde_json::json!({ "keep_last": 0 })).unwrap();
+        let all = [
+            backup("s-20250301T000000Z", "2025-03-01T00:00:00Z"),
+            backup("s-20250302T000000Z", "2025-03-02T00:00:00Z"),
+            backup("s-20250303T000000Z", "2025-03-03T00:00:00Z"),
+        ];
+        let refs: Vec<&Manifest> = all.iter().collect();
+        let zone = jiff::tz::TimeZone::UTC;
+        let (keep, remove) = plan(&set, &refs, Some("s-20250301T000000Z"), &zone);
+        let kept: Vec<(&str, &str)> = keep
+            .iter()
+            .map(|(id, why)| (id.as_str(), why[0].as_str()))
+            .collect();
+        assert_eq!(
+            kept,
+            [
+                ("s-20250303T000000Z", "newest complete backup"),
+                ("s-20250301T000000Z", "newest passed restore test")
+            ]
+        );
+        assert_eq!(remove, ["s-20250302T000000Z"]);
+        // Without a drill record only the newest is protected.
+        let (keep, remove) = plan(&set, &refs, None, &zone);
+        assert_eq!(keep.len(), 1);
+        assert_eq!(remove.len(), 2);
+    }
+}
