@@ -2,7 +2,7 @@
 //! recent errors from the configured logs, system information, the tool's recent audit
 //! entries and the diagnosis runbook's report — as one tar.gz with a manifest (every
 //! file's name, size and SHA-256), written under a temporary name and renamed when
-//! complete.
+//! complete. The bundle is mode 0600 whatever the umask.
 
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
@@ -129,8 +129,16 @@ pub fn bundle(
     let path = dir.join(format!("{name}.tar.gz"));
     let temp = dir.join(format!(".{name}.tar.gz.partial"));
     let failed = |e: std::io::Error| format!("cannot write {}: {e}", temp.display());
+    crate::fsutil::check_dir_private(dir)?;
+    // A leftover of a killed run (or anything planted there) goes; the bundle is created
+    // afresh, mode 0600, never through a link.
+    if let Err(e) = std::fs::remove_file(&temp)
+        && e.kind() != std::io::ErrorKind::NotFound
+    {
+        return Err(failed(e));
+    }
     let written = (|| {
-        let file = std::fs::File::create(&temp).map_err(failed)?;
+        let file = crate::fsutil::open_nofollow_rw(&temp, crate::fsutil::PRIVATE_FILE)?;
         let gz = flate2::write::GzEncoder::new(file, flate2::Compression::new(6));
         let mut tar = tar::Builder::new(gz);
         let now = jiff::Timestamp::now().as_second().max(0) as u64;
