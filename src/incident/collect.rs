@@ -94,9 +94,14 @@ pub fn system_info() -> Vec<u8> {
     out.into_bytes()
 }
 
-/// The newest entries of the audit log.
+/// The newest entries of the audit log (never read through a link: a planted
+/// `audit.log -> /etc/shadow` must not end up in a bundle).
 pub fn audit_tail(log_dir: &Path) -> Vec<u8> {
-    let text = std::fs::read_to_string(log_dir.join("audit.log")).unwrap_or_default();
+    let bytes = match crate::fsutil::read_nofollow(&log_dir.join("audit.log")) {
+        Ok(bytes) => bytes.unwrap_or_default(),
+        Err(e) => return format!("# {e}\n").into_bytes(),
+    };
+    let text = String::from_utf8_lossy(&bytes);
     let lines: Vec<&str> = text.lines().collect();
     let start = lines.len().saturating_sub(MAX_AUDIT);
     let mut out = lines[start..].join("\n");

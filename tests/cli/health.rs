@@ -284,6 +284,18 @@ fn cpu_seconds(pid: u32) -> f64 {
     ticks as f64 / per_second as f64
 }
 
+/// Kills the server if the test fails, so a hung one does not outlive it.
+struct KillOnPanic(u32);
+
+impl Drop for KillOnPanic {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            // SAFETY: kill(2) on our own child's pid has no memory effects.
+            unsafe { libc::kill(self.0 as i32, libc::SIGKILL) };
+        }
+    }
+}
+
 /// 400 sockets that never finish their headers, against a server limited to 64 file
 /// descriptors: `/health` still answers, every idle socket is closed (to make room, or
 /// when its header time is up), and the server does not spin meanwhile.
@@ -303,6 +315,7 @@ fn serve_survives_idle_connections_at_a_low_descriptor_limit() {
         .expect("address in the banner")
         .to_string();
     let pid = running.child.id();
+    let _guard = KillOnPanic(pid);
     let limited = std::process::Command::new("prlimit")
         .args(["--pid", &pid.to_string(), "--nofile=64:64"])
         .status()

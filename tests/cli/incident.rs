@@ -743,20 +743,70 @@ fn a_full_disk_never_leaves_a_torn_audit_line() {
             "--title",
             "Disk full",
         ])
-        .run_in(&dir)
-        .expect_exit(0)
-        .stderr_contains("cannot write the audit log")
-        .stderr_contains("not recorded there: incident.declare ok");
+        .run_in(&dir);
     assert_eq!(
         std::fs::read_to_string(logs.join("audit.log")).unwrap(),
         earlier,
         "{}",
         run.stderr
     );
+    let run = run
+        .expect_exit(0)
+        .stderr_contains("cannot write the audit log")
+        .stderr_contains("not recorded there: incident.declare ok");
     assert!(
         dir.join("incidents")
             .join(ID)
             .join("incident.json")
             .is_file()
+    );
+    drop(run);
+}
+
+/// `collect` copies the audit log into the bundle, but never what a planted link points at.
+#[test]
+fn collect_never_reads_the_audit_log_through_a_link() {
+    let ops = Opsbook::new()
+        .file(
+            "ops.yaml",
+            "state_dir: state\nlogging: { dir: logs }\nincident:\n  dir: incidents\n",
+        )
+        .file("precious", "root:$6$precious-hash:19000:0:99999:7:::\n")
+        .readings(10.0, 10.0, 1.0);
+    let dir = ops.dir().to_path_buf();
+    std::fs::create_dir(dir.join("logs")).unwrap();
+    std::os::unix::fs::symlink(dir.join("precious"), dir.join("logs/audit.log")).unwrap();
+    at(
+        &dir,
+        NOW,
+        &["declare", "--severity", "SEV-2", "--title", "x"],
+    )
+    .expect_exit(0);
+    Opsbook::new()
+        .env("OPSBOOK_NOW", NOW)
+        .env(
+            "OPSBOOK_READINGS",
+            dir.join("readings.json").display().to_string(),
+        )
+        .args(["--config", "ops.yaml", "incident", "collect", ID])
+        .run_in(&dir)
+        .expect_exit(0);
+    let bundle = dir
+        .join("incidents")
+        .join(ID)
+        .join("evidence-20260110T100000Z.tar.gz");
+    let listing = std::process::Command::new("tar")
+        .arg("-xzOf")
+        .arg(&bundle)
+        .arg("evidence-20260110T100000Z/audit.log")
+        .output()
+        .unwrap();
+    assert!(listing.status.success());
+    let audit = String::from_utf8_lossy(&listing.stdout);
+    assert!(!audit.contains("precious-hash"), "{audit}");
+    assert!(audit.contains("it is a symbolic link"), "{audit}");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("precious")).unwrap(),
+        "root:$6$precious-hash:19000:0:99999:7:::\n"
     );
 }
