@@ -172,7 +172,7 @@ fn a_log_directory_others_can_write_to_is_refused() {
     drop(run);
 }
 
-const QUICK: &str = "state_dir: state\nlogs:\n  sets:\n    app: { paths: [app.log], size: 1K }\nmaintain:\n  schedules:\n    quick: { runbook: quick.yaml }\n";
+const QUICK: &str = "state_dir: state\nlogs:\n  sets:\n    app: { paths: [app.log], size: 1K }\nbackup:\n  destination: dest\n  sets:\n    conf: { paths: [app.log] }\nmaintain:\n  schedules:\n    quick: { runbook: quick.yaml }\n";
 
 fn quick() -> Opsbook {
     Opsbook::new()
@@ -186,10 +186,18 @@ fn quick() -> Opsbook {
 
 #[test]
 fn locks_and_state_files_planted_as_links_are_refused_and_their_targets_untouched() {
-    let cases: [(&str, &[&str]); 3] = [
+    let cases: [(&str, &[&str]); 5] = [
         (
             "state/locks/logs-rotate-app.lock",
             &["--config", "ops.yaml", "logs", "rotate", "app"],
+        ),
+        (
+            "state/logs-app.json",
+            &["--config", "ops.yaml", "logs", "rotate", "app"],
+        ),
+        (
+            "state/backup-verified.json",
+            &["--config", "ops.yaml", "backup", "verify", "latest"],
         ),
         (
             "state/maintain.json",
@@ -203,6 +211,12 @@ fn locks_and_state_files_planted_as_links_are_refused_and_their_targets_untouche
     for (planted, args) in cases {
         let test = quick().args(args.iter().copied());
         let dir = test.dir().to_path_buf();
+        if planted.contains("backup-verified") {
+            Opsbook::new()
+                .args(["--config", "ops.yaml", "backup", "create", "conf"])
+                .run_in(&dir)
+                .expect_exit(0);
+        }
         std::fs::create_dir_all(dir.join("state/locks")).unwrap();
         let target = precious(&dir);
         std::os::unix::fs::symlink(&target, dir.join(planted)).unwrap();
