@@ -1,31 +1,425 @@
-//! File writes that are all or nothing: a temporary file beside the target, fsync, rename,
+//! The files opsbook writes for itself — locks, its own logs, state files, incident
+//! records — opened so that a planted link, FIFO or hard link is refused, created with an
+//! explicit mode whatever the umask, and kept in directories no one else can write to.
+//! Also the one all-or-nothing write: a temporary file beside the target, fsync, rename,
 //! fsync of the directory.
 
-use std::io::Write;
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Write};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), String> {
-    let dir = path
-        .parent()
+/// Incident records, timelines, evidence bundles, state files and locks: the owner only.
+pub const PRIVATE_FILE: u32 = 0o600;
+/// The tool's own logs: the owner writes, the file's group (an admin group) may read.
+pub const LOG_FILE: u32 = 0o640;
+/// Directories opsbook creates for its state and incidents.
+pub const PRIVATE_DIR: u32 = 0o700;
+/// The directory of the tool's own logs.
+pub const LOG_DIR: u32 = 0o750;
+
+/// Open `path` for appending, never through a symbolic link. A new file gets exactly
+/// `mode`; an existing one keeps its mode narrowed to `mode` (an operator may have chosen
+/// less, never more). Refused: a link, anything but a regular file, a file with other
+/// hard links.
+pub fn open_nofollow_append(path: &Path, mode: u32) -> Result<File, String> {
+    open_nofollow(path, mode, Access::Append)
+}
+
+/// Open (or create) `path` for reading and writing without truncating it, as a lock file
+/// is; the same refusals as [`open_nofollow_append`].
+pub fn open_nofollow_rw(path: &Path, mode: u32) -> Result<File, String> {
+    open_nofollow(path, mode, Access::ReadWrite)
+}
+
+/// The bytes of `path`, `None` when it does not exist; a link or anything but a regular
+/// file is refused, as for writing.
+pub fn read_nofollow(path: &Path) -> Result<Option<Vec<u8>>, String> {
+    let mut file = match OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)
+    {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(open_error(path, &e)),
+    };
+    check_opened(path, &file)?;
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    Ok(Some(bytes))
+}
+
+#[derive(Clone, Copy)]
+enum Access {
+    Append,
+    ReadWrite,
+}
+
+fn open_nofollow(path: &Path, mode: u32, access: Access) -> Result<File, String> {
+    let options = |create: bool| {
+        let mut options = OpenOptions::new();
+        match access {
+            Access::Append => options.append(true),
+            Access::ReadWrite => options.read(true).write(true),
+        };
+        if create {
+            // O_EXCL: a dangling link is not followed to create its target.
+            options.create_new(true).mode(mode);
+        }
+        options.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC);
+        options
+    };
+    // Create it, or open the one that exists; a file removed in between is created again.
+    for _ in 0..3 {
+        match options(true).open(path) {
+            Ok(file) => {
+                check_opened(path, &file)?;
+                // Exactly `mode`, whatever the umask took away.
+                file.set_permissions(std::fs::Permissions::from_mode(mode))
+                    .map_err(|e| format!("cannot set the mode of {}: {e}", path.display()))?;
+                return Ok(file);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(open_error(path, &e)),
+        }
+        match options(false).open(path) {
+            Ok(file) => {
+                let meta = check_opened(path, &file)?;
+                let perm = meta.mode() & 0o7777;
+                if perm & !mode != 0 {
+                    file.set_permissions(std::fs::Permissions::from_mode(perm & mode))
+                        .map_err(|e| format!("cannot set the mode of {}: {e}", path.display()))?;
+                }
+                return Ok(file);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(open_error(path, &e)),
+        }
+    }
+    Err(format!(
+        "cannot open {}: it keeps appearing and disappearing",
+        path.display()
+    ))
+}
+
+fn open_error(path: &Path, e: &std::io::Error) -> String {
+    match e.raw_os_error() {
+        Some(libc::ELOOP) => format!(
+            "refusing to open {}: it is a symbolic link, and opsbook never opens its own files \
+             through a link (remove the link)",
+            path.display()
+        ),
+        // A FIFO without a reader, or a socket.
+        Some(libc::ENXIO) | Some(libc::EOPNOTSUPP) => not_regular(path),
+        _ => format!("cannot open {}: {e}", path.display()),
+    }
+}
+
+fn not_regular(path: &Path) -> String {
+    format!(
+        "refusing to open {}: it is not a regular file (remove it)",
+        path.display()
+    )
+}
+
+/// What was opened is a regular file with one name; back to blocking mode.
+fn check_opened(path: &Path, file: &File) -> Result<std::fs::Metadata, String> {
+    let meta = file
+        .metadata()
+        .map_err(|e| format!("cannot inspect {}: {e}", path.display()))?;
+    if !meta.file_type().is_file() {
+        return Err(not_regular(path));
+    }
+    if meta.nlink() > 1 {
+        return Err(format!(
+            "refusing to open {}: it has {} hard links, so writing it would change another \
+             file too (remove it)",
+            path.display(),
+            meta.nlink()
+        ));
+    }
+    use std::os::fd::AsRawFd;
+    let fd = file.as_raw_fd();
+    // SAFETY: fcntl on a descriptor this function's caller owns; no memory is passed.
+    unsafe {
+        let flags = libc::fcntl(fd, libc::F_GETFL);
+        if flags >= 0 {
+            libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK);
+        }
+    }
+    Ok(meta)
+}
+
+/// Refuse a directory for state, logs or incidents that someone other than its owner and
+/// root could plant files in: it must be owned by root or by the user running opsbook,
+/// not writable by others, and writable by its group only when that group is root's.
+pub fn check_dir_private(dir: &Path) -> Result<(), String> {
+    let meta =
+        std::fs::metadata(dir).map_err(|e| format!("cannot inspect {}: {e}", dir.display()))?;
+    if !meta.is_dir() {
+        return Err(format!("{} is not a directory", dir.display()));
+    }
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    let mode = meta.mode() & 0o7777;
+    let problem = if meta.uid() != 0 && meta.uid() != me {
+        Some(format!("it is owned by uid {}", meta.uid()))
+    } else if mode & 0o002 != 0 {
+        Some(format!("anyone can write to it (mode {mode:04o})"))
+    } else if mode & 0o020 != 0 && meta.gid() != 0 {
+        Some(format!(
+            "group {} can write to it (mode {mode:04o})",
+            meta.gid()
+        ))
+    } else {
+        None
+    };
+    match problem {
+        None => Ok(()),
+        Some(problem) => Err(format!(
+            "refusing to use {}: {problem}; opsbook keeps its state, logs and incidents only \
+             in directories that no one but their owner and root can write to \
+             (chmod go-w {0}, or choose another directory)",
+            dir.display()
+        )),
+    }
+}
+
+/// Create `dir` and any missing parent with exactly `mode` (not the umask's idea of it),
+/// then check it with [`check_dir_private`].
+pub fn create_dir_private(dir: &Path, mode: u32) -> Result<(), String> {
+    let mut missing = Vec::new();
+    let mut at = Some(dir);
+    while let Some(path) = at.filter(|p| !p.as_os_str().is_empty()) {
+        if std::fs::symlink_metadata(path).is_ok() {
+            break;
+        }
+        missing.push(path);
+        at = path.parent();
+    }
+    for path in missing.into_iter().rev() {
+        use std::os::unix::fs::DirBuilderExt;
+        match std::fs::DirBuilder::new().mode(mode).create(path) {
+            Ok(()) => std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+                .map_err(|e| format!("cannot set the mode of {}: {e}", path.display()))?,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(format!("cannot create {}: {e}", path.display())),
+        }
+    }
+    check_dir_private(dir)
+}
+
+/// A state file (schedule runs, verifications, rotations): its directory must be private,
+/// and a link or anything but a regular file in its place is refused rather than replaced.
+pub fn write_state(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    stage_state(path, bytes)?.commit()
+}
+
+/// [`write_state`] in two steps: written and synced under a temporary name now, made
+/// visible by [`Staged::commit`].
+pub fn stage_state(path: &Path, bytes: &[u8]) -> Result<Staged, String> {
+    create_dir_private(parent(path), PRIVATE_DIR)?;
+    refuse_non_regular(path)?;
+    stage(path, bytes, PRIVATE_FILE)
+}
+
+/// A state file's bytes (`None` when missing), under the same rules as [`write_state`].
+pub fn read_state(path: &Path) -> Result<Option<Vec<u8>>, String> {
+    if parent(path).is_dir() {
+        check_dir_private(parent(path))?;
+    }
+    read_nofollow(path)
+}
+
+fn refuse_non_regular(path: &Path) -> Result<(), String> {
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_symlink() => Err(format!(
+            "refusing to replace {}: it is a symbolic link, and opsbook never writes its own \
+             files through a link (remove the link)",
+            path.display()
+        )),
+        Ok(meta) if !meta.file_type().is_file() => Err(not_regular(path)),
+        _ => Ok(()),
+    }
+}
+
+fn parent(path: &Path) -> &Path {
+    path.parent()
         .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+        .unwrap_or(Path::new("."))
+}
+
+/// [`write_atomically_mode`] with the owner-only mode.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    write_atomically_mode(path, bytes, PRIVATE_FILE)
+}
+
+/// Write `bytes` to `path` all or nothing, the file getting exactly `mode`.
+pub fn write_atomically_mode(path: &Path, bytes: &[u8], mode: u32) -> Result<(), String> {
+    stage(path, bytes, mode)?.commit()
+}
+
+/// A file written and synced under a temporary name beside its target, not yet visible:
+/// [`Staged::commit`] renames it into place; dropping it removes it.
+pub struct Staged {
+    temp: tempfile::NamedTempFile,
+    path: std::path::PathBuf,
+}
+
+/// Write `bytes` beside `path` (mode `mode`) without making them visible yet.
+pub fn stage(path: &Path, bytes: &[u8], mode: u32) -> Result<Staged, String> {
+    let dir = parent(path);
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     let failed = |e: std::io::Error| format!("cannot write {}: {e}", path.display());
     let mut temp = tempfile::NamedTempFile::new_in(dir).map_err(failed)?;
+    temp.as_file()
+        .set_permissions(std::fs::Permissions::from_mode(mode))
+        .map_err(failed)?;
     temp.write_all(bytes).map_err(failed)?;
     temp.as_file().sync_all().map_err(failed)?;
-    temp.persist(path).map_err(|e| failed(e.error))?;
-    sync_dir(path);
-    Ok(())
+    Ok(Staged {
+        temp,
+        path: path.to_path_buf(),
+    })
+}
+
+impl Staged {
+    pub fn commit(self) -> Result<(), String> {
+        let path = self.path;
+        self.temp
+            .persist(&path)
+            .map_err(|e| format!("cannot write {}: {}", path.display(), e.error))?;
+        sync_dir(&path);
+        Ok(())
+    }
+}
+
+/// Append `line` (one or more complete lines) with one `write`: it lands whole or not at
+/// all. A short write (a full disk) is cut off again under the file's lock, so no reader
+/// ever sees a torn line; the lock also keeps other processes' lines from landing after a
+/// half-written one.
+pub fn append_whole(file: &mut File, line: &[u8]) -> std::io::Result<()> {
+    use std::io::Seek;
+    file.lock()?;
+    let written = (|| {
+        let n = loop {
+            match file.write(line) {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                other => break other?,
+            }
+        };
+        if n == line.len() {
+            return Ok(());
+        }
+        // O_APPEND left the offset at the end of what landed: cut that part off again.
+        let end = file.stream_position()?;
+        file.set_len(end.saturating_sub(n as u64))?;
+        Err(std::io::Error::new(
+            std::io::ErrorKind::StorageFull,
+            format!(
+                "only {n} of {} bytes could be written (removed again)",
+                line.len()
+            ),
+        ))
+    })();
+    let _ = file.unlock();
+    written
 }
 
 /// Make a rename or a creation in `path`'s directory durable.
 pub fn sync_dir(path: &Path) {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    if let Ok(dir) = std::fs::File::open(dir) {
+    if let Ok(dir) = File::open(parent(path)) {
         let _ = dir.sync_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn links_fifos_and_hard_links_are_refused_and_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("target");
+        std::fs::write(&target, "precious\n").unwrap();
+        let link = dir.path().join("link.log");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        let err = open_nofollow_append(&link, LOG_FILE).unwrap_err();
+        assert!(err.contains("symbolic link"), "{err}");
+        let err = open_nofollow_rw(&link, PRIVATE_FILE).unwrap_err();
+        assert!(err.contains("symbolic link"), "{err}");
+        let err = read_nofollow(&link).unwrap_err();
+        assert!(err.contains("symbolic link"), "{err}");
+        let dangling = dir.path().join("dangling.log");
+        std::os::unix::fs::symlink(dir.path().join("created"), &dangling).unwrap();
+        assert!(open_nofollow_append(&dangling, LOG_FILE).is_err());
+        assert!(!dir.path().join("created").exists());
+        let hard = dir.path().join("hard.log");
+        std::fs::hard_link(&target, &hard).unwrap();
+        let err = open_nofollow_append(&hard, LOG_FILE).unwrap_err();
+        assert!(err.contains("hard links"), "{err}");
+        let fifo = dir.path().join("fifo.log");
+        let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: mkfifo with a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let err = open_nofollow_append(&fifo, LOG_FILE).unwrap_err();
+        assert!(err.contains("not a regular file"), "{err}");
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "precious\n");
+    }
+
+    #[test]
+    fn modes_are_exact_and_existing_ones_only_narrowed() {
+        let dir = tempfile::tempdir().unwrap();
+        let new = dir.path().join("new.log");
+        drop(open_nofollow_append(&new, LOG_FILE).unwrap());
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().mode() & 0o7777;
+        assert_eq!(mode(&new), 0o640);
+        let wide = dir.path().join("wide.log");
+        std::fs::write(&wide, "").unwrap();
+        std::fs::set_permissions(&wide, std::fs::Permissions::from_mode(0o666)).unwrap();
+        drop(open_nofollow_append(&wide, LOG_FILE).unwrap());
+        assert_eq!(mode(&wide), 0o640);
+        let narrow = dir.path().join("narrow.log");
+        std::fs::write(&narrow, "").unwrap();
+        std::fs::set_permissions(&narrow, std::fs::Permissions::from_mode(0o600)).unwrap();
+        drop(open_nofollow_append(&narrow, LOG_FILE).unwrap());
+        assert_eq!(mode(&narrow), 0o600);
+        let metrics = dir.path().join("metrics.prom");
+        write_atomically_mode(&metrics, b"x 1\n", 0o644).unwrap();
+        assert_eq!(mode(&metrics), 0o644);
+    }
+
+    #[test]
+    fn directories_others_can_write_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("a/b");
+        create_dir_private(&state, PRIVATE_DIR).unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().mode() & 0o7777;
+        assert_eq!(mode(&state), 0o700);
+        assert_eq!(mode(&dir.path().join("a")), 0o700);
+        for (bits, expected) in [(0o777, "anyone can write"), (0o1777, "anyone can write")] {
+            std::fs::set_permissions(&state, std::fs::Permissions::from_mode(bits)).unwrap();
+            let err = check_dir_private(&state).unwrap_err();
+            assert!(err.contains(expected), "{err}");
+        }
+        std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o770)).unwrap();
+        // Group-writable is fine for root's group only.
+        let gid = std::fs::metadata(&state).unwrap().gid();
+        assert_eq!(check_dir_private(&state).is_ok(), gid == 0);
+        std::os::unix::fs::chown(&state, None, Some(4242)).unwrap();
+        assert!(
+            check_dir_private(&state)
+                .unwrap_err()
+                .contains("group 4242")
+        );
+        std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::os::unix::fs::chown(&state, Some(4242), None).unwrap();
+        assert!(
+            check_dir_private(&state)
+                .unwrap_err()
+                .contains("owned by uid 4242")
+        );
     }
 }

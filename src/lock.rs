@@ -1,9 +1,11 @@
 //! One run at a time: an exclusive `flock` on a file in the state directory. The kernel
 //! drops it when the holder exits, however it exits, so a lock left by a killed run is
 //! taken over by the next one. The file records who holds it, for the message a second
-//! run prints (exit 75).
+//! run prints (exit 75). Lock files live in private directories and are never opened
+//! through a link (a planted `x.lock -> /etc/passwd` would otherwise be truncated).
 
 use crate::error::Error;
+use crate::fsutil;
 use std::io::{Read, Seek, Write};
 use std::path::Path;
 
@@ -33,13 +35,13 @@ impl Lock {
 
     /// Wait for the lock on `path` (created if missing): for short read-modify-write
     /// updates of a shared file (a state file, an incident record) by several processes.
+    /// Its directory must be private and the lock file a regular file, never a link.
     pub fn wait(path: &Path) -> Result<Lock, String> {
-        let file = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path)
-            .map_err(|e| format!("cannot open the lock {}: {e}", path.display()))?;
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            fsutil::create_dir_private(dir, fsutil::PRIVATE_DIR)?;
+        }
+        let file = fsutil::open_nofollow_rw(path, fsutil::PRIVATE_FILE)
+            .map_err(|e| format!("cannot take the lock: {e}"))?;
         file.lock()
             .map_err(|e| format!("cannot lock {}: {e}", path.display()))?;
         Ok(Lock { _file: file })
@@ -49,16 +51,12 @@ impl Lock {
     pub fn acquire(state_dir: &Path, name: &str, what: &str) -> anyhow::Result<Lock> {
         use anyhow::Context as _;
         let dir = state_dir.join("locks");
-        std::fs::create_dir_all(&dir)
-            .with_context(|| format!("cannot create the lock directory {}", dir.display()))?;
+        fsutil::create_dir_private(state_dir, fsutil::PRIVATE_DIR)
+            .and_then(|()| fsutil::create_dir_private(&dir, fsutil::PRIVATE_DIR))
+            .map_err(anyhow::Error::msg)?;
         let path = dir.join(format!("{name}.lock"));
-        let mut file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .with_context(|| format!("cannot open the lock {}", path.display()))?;
+        let mut file = fsutil::open_nofollow_rw(&path, fsutil::PRIVATE_FILE)
+            .map_err(|e| anyhow::anyhow!("cannot take the lock: {e}"))?;
         match file.try_lock() {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => {

@@ -90,22 +90,21 @@ pub fn state_path(state_dir: &Path) -> PathBuf {
 }
 
 pub fn load_state(state_dir: &Path) -> BTreeMap<String, LastRun> {
-    std::fs::read_to_string(state_path(state_dir))
+    crate::fsutil::read_state(&state_path(state_dir))
         .ok()
-        .and_then(|t| serde_json::from_str(&t).ok())
+        .flatten()
+        .and_then(|t| serde_json::from_slice(&t).ok())
         .unwrap_or_default()
 }
 
 /// Record `run` for `schedule` (temporary file, fsync, rename). Two schedules may finish
 /// at once in two processes, so the file is re-read and rewritten under its own lock.
 pub fn record(state_dir: &Path, schedule: &str, run: LastRun) -> Result<(), String> {
-    std::fs::create_dir_all(state_dir)
-        .map_err(|e| format!("cannot create {}: {e}", state_dir.display()))?;
     let _turn = crate::lock::Lock::wait(&state_dir.join("maintain.json.lock"))?;
     let mut state = load_state(state_dir);
     state.insert(schedule.to_string(), run);
     let text = serde_json::to_string_pretty(&state).unwrap_or_default();
-    crate::fsutil::write_atomically(&state_path(state_dir), text.as_bytes())
+    crate::fsutil::write_state(&state_path(state_dir), text.as_bytes())
 }
 
 /// Whether a schedule is overdue at `now`: never run, or last started longer ago than

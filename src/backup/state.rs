@@ -22,9 +22,10 @@ pub fn path(state_dir: &Path) -> PathBuf {
 
 /// The records; none when the file is missing or unreadable (nothing verified yet).
 pub fn load(state_dir: &Path) -> Records {
-    std::fs::read_to_string(path(state_dir))
+    crate::fsutil::read_state(&path(state_dir))
         .ok()
-        .and_then(|t| serde_json::from_str(&t).ok())
+        .flatten()
+        .and_then(|t| serde_json::from_slice(&t).ok())
         .unwrap_or_default()
 }
 
@@ -37,8 +38,6 @@ pub fn record(
     drilled: bool,
 ) -> Result<(), String> {
     // Verifications of different sets may finish at once in two processes.
-    std::fs::create_dir_all(state_dir)
-        .map_err(|e| format!("cannot create {}: {e}", state_dir.display()))?;
     let _turn = crate::lock::Lock::wait(&state_dir.join("backup-verified.json.lock"))?;
     let mut records = load(state_dir);
     let entry = records.entry(set.to_string()).or_default();
@@ -49,5 +48,5 @@ pub fn record(
         entry.drilled_at = Some(at.to_string());
     }
     let text = serde_json::to_string_pretty(&records).unwrap_or_default();
-    crate::fsutil::write_atomically(&path(state_dir), text.as_bytes())
+    crate::fsutil::write_state(&path(state_dir), text.as_bytes())
 }

@@ -96,6 +96,19 @@ impl Ctx<'_> {
         }
     }
 
+    /// The record of `id`: an unknown id is a usage error (64), an unreadable or refused
+    /// record a failure (1).
+    fn load(&self, id: &str) -> anyhow::Result<Incident> {
+        self.store.known(id).map_err(crate::Error::Usage)?;
+        self.store.load(id).map_err(anyhow::Error::msg)
+    }
+
+    /// The incident's lock, with the same distinction as [`Ctx::load`].
+    fn lock(&self, id: &str) -> anyhow::Result<crate::lock::Lock> {
+        self.store.known(id).map_err(crate::Error::Usage)?;
+        self.store.lock(id).map_err(anyhow::Error::msg)
+    }
+
     fn render(&self, name: &str, incident: &Incident) -> anyhow::Result<String> {
         let severity = self
             .config
@@ -215,8 +228,10 @@ pub fn exec(command: &IncidentCommand, session: &Session) -> anyhow::Result<u8> 
                 )));
             }
             let record = {
-                let _held = ctx.store.lock(id).map_err(usage)?;
-                let mut record = ctx.store.load(id).map_err(usage)?;
+                let _held = ctx.lock(id)?;
+                let mut record = ctx.load(id)?;
+                let mut entries = Vec::new();
+                let mut what = Vec::new();
                 if let Some(status) = status {
                     if record.status == Status::Resolved {
                         ctx.session.printer.error(&format!(
@@ -228,28 +243,24 @@ pub fn exec(command: &IncidentCommand, session: &Session) -> anyhow::Result<u8> 
                     if *status == Status::Monitoring && record.mitigated.is_none() {
                         record.mitigated = Some(ctx.now.to_string());
                     }
-                    ctx.store
-                        .append(
-                            id,
-                            &ctx.entry("status", format!("Status: {}", status.as_str())),
-                        )
-                        .map_err(anyhow::Error::msg)?;
+                    entries.push(ctx.entry("status", format!("Status: {}", status.as_str())));
+                    what.push(format!("status {}", status.as_str()));
                 }
                 for line in impact {
                     record.impact.push(line.clone());
-                    ctx.store
-                        .append(id, &ctx.entry("impact", format!("Impact: {line}")))
-                        .map_err(anyhow::Error::msg)?;
+                    entries.push(ctx.entry("impact", format!("Impact: {line}")));
+                    what.push(format!("impact {line:?}"));
                 }
                 if let Some(note) = note {
-                    ctx.store
-                        .append(id, &ctx.entry("note", note.clone()))
-                        .map_err(anyhow::Error::msg)?;
+                    entries.push(ctx.entry("note", note.clone()));
+                    what.push("the note".to_string());
                 }
                 if record.acknowledged.is_none() {
                     record.acknowledged = Some(ctx.now.to_string());
                 }
-                ctx.store.save(&record).map_err(anyhow::Error::msg)?;
+                if let Err(unrecorded) = ctx.store.update(&record, &entries) {
+                    return Ok(not_recorded(&ctx, "incident.update", id, &what, unrecorded));
+                }
                 record
             };
             crate::logging::audit::record("incident.update", "ok", Some(id));
@@ -298,7 +309,7 @@ pub fn exec(command: &IncidentCommand, session: &Session) -> anyhow::Result<u8> 
         }
         IncidentCommand::Show { id } => {
             let format = session.format(ListFormat::Text)?;
-            let record = ctx.store.load(id).map_err(usage)?;
+            let record = ctx.load(id)?;
             let row = standing(&ctx, &record);
             let timeline = ctx.store.timeline(id);
             if format == ListFormat::Json {
@@ -333,7 +344,7 @@ pub fn exec(command: &IncidentCommand, session: &Session) -> anyhow::Result<u8> 
             Ok(0)
         }
         IncidentCommand::Escalate { id } => {
-            let record = ctx.store.load(id).map_err(usage)?;
+            let record = ctx.load(id)?;
             let severity = config.severity(&record.severity).map_err(usage)?;
             let elapsed = incident::seconds_between(&record.declared, ctx.now);
             let due: Vec<String> = incident::due(&severity, elapsed)
@@ -341,7 +352,7 @@ pub fn exec(command: &IncidentCommand, session: &Session) -> anyhow::Result<u8> 
                 .map(|e| e.who.clone())
                 .collect();
             if !due.is_empty() {
-                let _held = ctx.store.lock(id).map_err(usage)?;
+                let _held = ctx.lock(id)?;
                 ctx.store
                     .append(
                         id,
@@ -386,8 +397,8 @@ pub fn exec(command: &IncidentCommand, session: &Session) -> anyhow::Result<u8> 
                 })
                 .collect::<anyhow::Result<Vec<_>>>()?;
             let record = {
-                let _held = ctx.store.lock(id).map_err(usage)?;
-                let mut record = ctx.store.load(id).map_err(usage)?;
+                let _held = ctx.lock(id)?;
+                let mut record = ctx.load(id)?;
                 if record.status == Status::Resolved {
                     ctx.session.printer.error(&format!(
                         "{id} is already resolved (at {}); nothing changed",
@@ -404,13 +415,17 @@ pub fn exec(command: &IncidentCommand, session: &Session) -> anyhow::Result<u8> 
                 record.root_cause = Some(root_cause.clone());
                 record.lessons.extend(lesson.iter().cloned());
                 record.action_items.extend(items);
-                ctx.store
-                    .append(
+                let entry = ctx.entry("resolved", format!("Resolved. Root cause: {root_cause}"));
+                if let Err(unrecorded) = ctx.store.update(&record, &[entry]) {
+                    let what = ["the resolution".to_string()];
+                    return Ok(not_recorded(
+                        &ctx,
+                        "incident.resolve",
                         id,
-                        &ctx.entry("resolved", format!("Resolved. Root cause: {root_cause}")),
-                    )
-                    .map_err(anyhow::Error::msg)?;
-                ctx.store.save(&record).map_err(anyhow::Error::msg)?;
+                        &what,
+                        unrecorded,
+                    ));
+                }
                 record
             };
             crate::logging::audit::record("incident.resolve", "ok", Some(id));
@@ -419,7 +434,7 @@ pub fn exec(command: &IncidentCommand, session: &Session) -> anyhow::Result<u8> 
             Ok(0)
         }
         IncidentCommand::Report { id, output } => {
-            let record = ctx.store.load(id).map_err(usage)?;
+            let record = ctx.load(id)?;
             let text = ctx.render("report", &record)?;
             match output {
                 Some(path) => {
@@ -435,10 +450,10 @@ pub fn exec(command: &IncidentCommand, session: &Session) -> anyhow::Result<u8> 
         }
         IncidentCommand::Collect { id } => collect(&ctx, id),
         IncidentCommand::Notice { id } => {
-            let record = ctx.store.load(id).map_err(usage)?;
+            let record = ctx.load(id)?;
             let text = ctx.render("customer", &record)?;
             {
-                let _held = ctx.store.lock(id).map_err(usage)?;
+                let _held = ctx.lock(id)?;
                 ctx.store
                     .append(id, &ctx.entry("notice", "Customer notification prepared"))
                     .map_err(anyhow::Error::msg)?;
@@ -447,6 +462,35 @@ pub fn exec(command: &IncidentCommand, session: &Session) -> anyhow::Result<u8> 
             Ok(0)
         }
     }
+}
+
+/// Say exactly what of a change landed (a full disk, an unwritable folder), audit it, and
+/// give the exit code: 1.
+fn not_recorded(
+    ctx: &Ctx<'_>,
+    action: &str,
+    id: &str,
+    what: &[String],
+    unrecorded: incident::Unrecorded,
+) -> u8 {
+    let what = what.join(", ");
+    let (outcome, message) = match unrecorded {
+        incident::Unrecorded::Nothing(e) => (
+            "failed",
+            format!(
+                "{id}: nothing was recorded ({what}: not on the timeline, record unchanged): {e}"
+            ),
+        ),
+        incident::Unrecorded::RecordOnly(e) => (
+            "partial",
+            format!(
+                "{id}: recorded on the timeline: {what}; not recorded in incident.json (its status and times are unchanged): {e}"
+            ),
+        ),
+    };
+    crate::logging::audit::record(action, outcome, Some(&message));
+    ctx.session.printer.error(&message);
+    1
 }
 
 /// The standing of an incident: elapsed against response time, and what is overdue.
@@ -505,10 +549,7 @@ fn standing(ctx: &Ctx<'_>, record: &Incident) -> serde_json::Value {
 fn collect(ctx: &Ctx<'_>, id: &str) -> anyhow::Result<u8> {
     use crate::incident::collect::{Piece, audit_tail, bundle, recent_errors, system_info};
     let session = ctx.session;
-    let record = ctx
-        .store
-        .load(id)
-        .map_err(|e| anyhow::Error::from(crate::Error::Usage(e)))?;
+    let record = ctx.load(id)?;
     let config = &session.loaded.config;
     let mut check = check_context()?;
     check.config = std::sync::Arc::new(config.clone());
@@ -577,7 +618,7 @@ fn collect(ctx: &Ctx<'_>, id: &str) -> anyhow::Result<u8> {
     let (path, manifest) =
         bundle(&ctx.store.path(id), &name, &pieces).map_err(anyhow::Error::msg)?;
     {
-        let _held = ctx.store.lock(id).map_err(anyhow::Error::msg)?;
+        let _held = ctx.lock(id)?;
         let names: Vec<&str> = pieces.iter().map(|p| p.name.as_str()).collect();
         ctx.store
             .append(

@@ -191,7 +191,9 @@ fn run(
     .map_err(anyhow::Error::msg)?;
     if let Some(path) = &args.metrics {
         let text = maintain::metrics(name, &report, ended, took.as_secs_f64());
-        crate::fsutil::write_atomically(path, text.as_bytes()).map_err(anyhow::Error::msg)?;
+        // node_exporter runs as its own user: the textfile must be world-readable.
+        crate::fsutil::write_atomically_mode(path, text.as_bytes(), 0o644)
+            .map_err(anyhow::Error::msg)?;
     }
     crate::logging::audit::record(
         &format!("maintain.{name}"),

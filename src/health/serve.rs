@@ -148,37 +148,203 @@ fn reply(code: StatusCode, content_type: &str, body: String) -> Response<Full<By
     response
 }
 
+/// How long a client gets to send a request's headers (from connecting, or after the
+/// previous response on a kept-alive connection) before the connection is closed.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// Connections served at once, at most; fewer when the descriptor limit is low.
+const MAX_CONNECTIONS: usize = 512;
+/// Descriptors kept free for the checks themselves (probe sockets, /proc, files).
+const FD_RESERVE: u64 = 32;
+/// The pause after a failed accept (out of descriptors) grows to this, from a few ms.
+const MAX_BACKOFF: Duration = Duration::from_secs(1);
+
+/// The open connections, oldest first: whether each is inside a request, and how to
+/// close it. At the cap, the oldest connection that is not inside a request (one that
+/// never finished its headers, or an idle kept-alive one) is closed to make room, so
+/// sockets left open cannot lock out a probe.
+#[derive(Default)]
+struct Connections {
+    next: u64,
+    open: std::collections::BTreeMap<u64, Slot>,
+}
+
+struct Slot {
+    busy: Arc<std::sync::atomic::AtomicBool>,
+    close: Arc<tokio::sync::Notify>,
+}
+
+type Table = Arc<std::sync::Mutex<Connections>>;
+
+fn table(connections: &Table) -> std::sync::MutexGuard<'_, Connections> {
+    connections
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Connections {
+    /// Close idle connections until fewer than `cap` are open; false when every open
+    /// connection is inside a request.
+    fn make_room(&mut self, cap: usize) -> bool {
+        while self.open.len() >= cap {
+            let idle = self
+                .open
+                .iter()
+                .find(|(_, slot)| !slot.busy.load(std::sync::atomic::Ordering::SeqCst))
+                .map(|(id, _)| *id);
+            let Some(id) = idle else { return false };
+            if let Some(slot) = self.open.remove(&id) {
+                slot.close.notify_one();
+            }
+        }
+        true
+    }
+}
+
+/// Removes a connection from the table however its task ends.
+struct Registered {
+    id: u64,
+    connections: Table,
+    ended: Arc<tokio::sync::Notify>,
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        table(&self.connections).open.remove(&self.id);
+        self.ended.notify_one();
+    }
+}
+
+/// Marks a connection as inside a request while it lives.
+struct Busy(Arc<std::sync::atomic::AtomicBool>);
+
+impl Busy {
+    fn new(flag: &Arc<std::sync::atomic::AtomicBool>) -> Busy {
+        flag.store(true, std::sync::atomic::Ordering::SeqCst);
+        Busy(Arc::clone(flag))
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// The connection cap for the current descriptor limit.
+fn connection_cap() -> usize {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the struct we pass; no other memory is touched.
+    let soft = if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0 {
+        limit.rlim_cur
+    } else {
+        1024
+    };
+    let usable = soft.saturating_sub(FD_RESERVE).max(4);
+    usize::try_from(usable).map_or(MAX_CONNECTIONS, |u| u.min(MAX_CONNECTIONS))
+}
+
+/// Out of descriptors (or kernel memory): worth a pause, not a retry in a tight loop.
+fn is_resource_error(e: &std::io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+    )
+}
+
 /// Serve on `listener` until `stop` resolves, then let open connections finish (at most
-/// a few seconds) and return.
+/// a few seconds) and return. Headers must arrive within [`HEADER_TIMEOUT`]; at most
+/// [`MAX_CONNECTIONS`] (fewer under a low descriptor limit) are open at once; running
+/// out of descriptors pauses accepting, closes an idle connection and lowers the cap.
 pub async fn serve(
     server: Arc<Server>,
     listener: tokio::net::TcpListener,
     stop: impl Future<Output = ()>,
 ) {
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let connections: Table = Arc::default();
+    let ended = Arc::new(tokio::sync::Notify::new());
+    let mut cap = connection_cap();
+    let mut backoff = Duration::ZERO;
     tokio::pin!(stop);
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                let Ok((stream, peer)) = accepted else { continue };
-                let server = Arc::clone(&server);
-                let service = hyper::service::service_fn(move |request: Request<Incoming>| {
-                    let server = Arc::clone(&server);
-                    async move {
-                        let response = server.respond(&request).await;
-                        tracing::debug!(%peer, path = request.uri().path(), status = response.status().as_u16(), "served");
-                        Ok::<_, std::convert::Infallible>(response)
-                    }
-                });
-                let connection = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service);
-                let connection = graceful.watch(connection);
-                tokio::spawn(async move {
-                    let _ = connection.await;
-                });
+    'serve: loop {
+        // At the cap with every connection inside a request: wait for one to end.
+        while !table(&connections).make_room(cap) {
+            tokio::select! {
+                () = ended.notified() => {}
+                () = &mut stop => break 'serve,
             }
-            () = &mut stop => break,
         }
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => {
+                    backoff = Duration::ZERO;
+                    accepted
+                }
+                Err(e) => {
+                    if is_resource_error(&e) {
+                        // Make room for the next accept, and keep the cap below this.
+                        let mut open = table(&connections);
+                        cap = connection_cap().min(open.open.len()).max(1);
+                        open.make_room(cap);
+                    }
+                    if backoff.is_zero() {
+                        tracing::warn!("health server: cannot accept a connection: {e}; pausing");
+                    }
+                    backoff = (backoff * 2).clamp(Duration::from_millis(5), MAX_BACKOFF);
+                    tokio::select! {
+                        () = tokio::time::sleep(backoff) => {}
+                        () = &mut stop => break 'serve,
+                    }
+                    continue;
+                }
+            },
+            () = &mut stop => break 'serve,
+        };
+        let busy = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let close = Arc::new(tokio::sync::Notify::new());
+        let registered = {
+            let mut open = table(&connections);
+            let id = open.next;
+            open.next += 1;
+            open.open.insert(
+                id,
+                Slot {
+                    busy: Arc::clone(&busy),
+                    close: Arc::clone(&close),
+                },
+            );
+            Registered {
+                id,
+                connections: Arc::clone(&connections),
+                ended: Arc::clone(&ended),
+            }
+        };
+        let server = Arc::clone(&server);
+        let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+            let server = Arc::clone(&server);
+            let busy = Busy::new(&busy);
+            async move {
+                let response = server.respond(&request).await;
+                tracing::debug!(%peer, path = request.uri().path(), status = response.status().as_u16(), "served");
+                drop(busy);
+                Ok::<_, std::convert::Infallible>(response)
+            }
+        });
+        let connection = hyper::server::conn::http1::Builder::new()
+            .timer(hyper_util::rt::TokioTimer::new())
+            .header_read_timeout(HEADER_TIMEOUT)
+            .serve_connection(TokioIo::new(stream), service);
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            let _registered = registered;
+            tokio::select! {
+                _ = connection => {}
+                () = close.notified() => {}
+            }
+        });
     }
     drop(listener);
     let _ = tokio::time::timeout(DRAIN, graceful.shutdown()).await;

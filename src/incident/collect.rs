@@ -2,7 +2,7 @@
 //! recent errors from the configured logs, system information, the tool's recent audit
 //! entries and the diagnosis runbook's report — as one tar.gz with a manifest (every
 //! file's name, size and SHA-256), written under a temporary name and renamed when
-//! complete.
+//! complete. The bundle is mode 0600 whatever the umask.
 
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
@@ -94,9 +94,14 @@ pub fn system_info() -> Vec<u8> {
     out.into_bytes()
 }
 
-/// The newest entries of the audit log.
+/// The newest entries of the audit log (never read through a link: a planted
+/// `audit.log -> /etc/shadow` must not end up in a bundle).
 pub fn audit_tail(log_dir: &Path) -> Vec<u8> {
-    let text = std::fs::read_to_string(log_dir.join("audit.log")).unwrap_or_default();
+    let bytes = match crate::fsutil::read_nofollow(&log_dir.join("audit.log")) {
+        Ok(bytes) => bytes.unwrap_or_default(),
+        Err(e) => return format!("# {e}\n").into_bytes(),
+    };
+    let text = String::from_utf8_lossy(&bytes);
     let lines: Vec<&str> = text.lines().collect();
     let start = lines.len().saturating_sub(MAX_AUDIT);
     let mut out = lines[start..].join("\n");
@@ -129,8 +134,16 @@ pub fn bundle(
     let path = dir.join(format!("{name}.tar.gz"));
     let temp = dir.join(format!(".{name}.tar.gz.partial"));
     let failed = |e: std::io::Error| format!("cannot write {}: {e}", temp.display());
+    crate::fsutil::check_dir_private(dir)?;
+    // A leftover of a killed run (or anything planted there) goes; the bundle is created
+    // afresh, mode 0600, never through a link.
+    if let Err(e) = std::fs::remove_file(&temp)
+        && e.kind() != std::io::ErrorKind::NotFound
+    {
+        return Err(failed(e));
+    }
     let written = (|| {
-        let file = std::fs::File::create(&temp).map_err(failed)?;
+        let file = crate::fsutil::open_nofollow_rw(&temp, crate::fsutil::PRIVATE_FILE)?;
         let gz = flate2::write::GzEncoder::new(file, flate2::Compression::new(6));
         let mut tar = tar::Builder::new(gz);
         let now = jiff::Timestamp::now().as_second().max(0) as u64;

@@ -2,14 +2,17 @@
 //! files a person can read: `incident.json` (the record, rewritten atomically) and
 //! `timeline.jsonl` (append-only, one entry per line). Every change takes the incident's
 //! lock (`flock` on `.lock`, waiting), so two `incident update` at once both land.
+//! Records are mode 0600 in 0700 directories no one else can write to, never opened
+//! through a link; a change is all or nothing where the disk allows it, and otherwise
+//! says exactly which part landed.
 
 pub mod collect;
 pub mod notify;
 pub mod templates;
 
 use crate::config::{Duration, Text};
+use crate::fsutil;
 use serde::{Deserialize, Serialize};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
@@ -194,6 +197,15 @@ pub struct Store {
     dir: PathBuf,
 }
 
+/// A change that did not (fully) land.
+#[derive(Debug)]
+pub enum Unrecorded {
+    /// Nothing changed: neither the timeline nor the record.
+    Nothing(String),
+    /// The timeline entries landed, the record (`incident.json`) did not.
+    RecordOnly(String),
+}
+
 impl Store {
     pub fn new(dir: PathBuf) -> Self {
         Store { dir }
@@ -215,8 +227,7 @@ impl Store {
         entry: Entry,
         day: &str,
     ) -> Result<Incident, String> {
-        std::fs::create_dir_all(&self.dir)
-            .map_err(|e| format!("cannot create {}: {e}", self.dir.display()))?;
+        fsutil::create_dir_private(&self.dir, fsutil::PRIVATE_DIR)?;
         let taken = self
             .ids()
             .iter()
@@ -227,8 +238,20 @@ impl Store {
         let dir = loop {
             let id = format!("INC-{day}-{n}");
             let dir = self.dir.join(&id);
-            match std::fs::create_dir(&dir) {
+            let created = {
+                use std::os::unix::fs::DirBuilderExt;
+                std::fs::DirBuilder::new()
+                    .mode(fsutil::PRIVATE_DIR)
+                    .create(&dir)
+            };
+            match created {
                 Ok(()) => {
+                    use std::os::unix::fs::PermissionsExt;
+                    std::fs::set_permissions(
+                        &dir,
+                        std::fs::Permissions::from_mode(fsutil::PRIVATE_DIR),
+                    )
+                    .map_err(|e| format!("cannot set the mode of {}: {e}", dir.display()))?;
                     incident.id = id;
                     break dir;
                 }
@@ -236,11 +259,41 @@ impl Store {
                 Err(e) => return Err(format!("cannot create {}: {e}", dir.display())),
             }
         };
-        let _held = self.lock(&incident.id)?;
-        self.append(&incident.id, &entry)?;
-        self.save(&incident)?;
-        crate::fsutil::sync_dir(&dir);
-        Ok(incident)
+        let recorded = self
+            .lock(&incident.id)
+            .map_err(Unrecorded::Nothing)
+            .and_then(|_held| self.update(&incident, &[entry]));
+        match recorded {
+            Ok(()) => {
+                fsutil::sync_dir(&dir);
+                Ok(incident)
+            }
+            // Nothing of it is on disk: give the number back.
+            Err(Unrecorded::Nothing(e)) => {
+                let _ = std::fs::remove_dir_all(&dir);
+                Err(format!("the incident was not recorded: {e}"))
+            }
+            Err(Unrecorded::RecordOnly(e)) => Err(format!(
+                "{}: its timeline was written but not its record: {e}",
+                incident.id
+            )),
+        }
+    }
+
+    /// Record `entries` on the timeline and `incident` as the record, all or nothing as
+    /// far as the disk allows: the record is written under a temporary name first, then
+    /// the entries in one write, then the record is renamed into place. Call with the
+    /// incident's lock held.
+    pub fn update(&self, incident: &Incident, entries: &[Entry]) -> Result<(), Unrecorded> {
+        let text = serde_json::to_string_pretty(incident).unwrap_or_default();
+        let staged = fsutil::stage_state(
+            &self.path(&incident.id).join("incident.json"),
+            format!("{text}\n").as_bytes(),
+        )
+        .map_err(Unrecorded::Nothing)?;
+        self.append_all(&incident.id, entries)
+            .map_err(Unrecorded::Nothing)?;
+        staged.commit().map_err(Unrecorded::RecordOnly)
     }
 
     /// Every incident id, oldest first.
@@ -263,12 +316,20 @@ impl Store {
         ids
     }
 
+    /// An error naming `id` (and the ids there are) unless it is a recorded incident.
+    pub fn known(&self, id: &str) -> Result<(), String> {
+        if is_id(id) && self.path(id).is_dir() {
+            Ok(())
+        } else {
+            Err(self.unknown(id))
+        }
+    }
+
     /// Wait for and take an incident's lock; an unknown id is an error naming it.
     pub fn lock(&self, id: &str) -> Result<crate::lock::Lock, String> {
         let dir = self.path(id);
-        if !is_id(id) || (!dir.join("incident.json").exists() && !dir.is_dir()) {
-            return Err(self.unknown(id));
-        }
+        self.known(id)?;
+        fsutil::check_dir_private(&self.dir)?;
         crate::lock::Lock::wait(&dir.join(".lock"))
     }
 
@@ -287,36 +348,41 @@ impl Store {
             return Err(self.unknown(id));
         }
         let path = self.path(id).join("incident.json");
-        let text = std::fs::read_to_string(&path).map_err(|_| self.unknown(id))?;
-        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+        let bytes = fsutil::read_state(&path)?.ok_or_else(|| self.unknown(id))?;
+        serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", path.display()))
     }
 
-    pub fn save(&self, incident: &Incident) -> Result<(), String> {
-        let text = serde_json::to_string_pretty(incident).unwrap_or_default();
-        crate::fsutil::write_atomically(
-            &self.path(&incident.id).join("incident.json"),
-            format!("{text}\n").as_bytes(),
-        )
-    }
-
-    /// Append one timeline entry (one `write` of one line, then fsync).
+    /// Append one timeline entry.
     pub fn append(&self, id: &str, entry: &Entry) -> Result<(), String> {
-        let path = self.path(id).join("timeline.jsonl");
-        let mut line = serde_json::to_string(entry).unwrap_or_default();
-        line.push('\n');
-        let mut file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
-        file.write_all(line.as_bytes())
+        self.append_all(id, std::slice::from_ref(entry))
+    }
+
+    /// Append entries with one `write` of complete lines, then fsync: all of them land or
+    /// none (a short write on a full disk is cut off again).
+    pub fn append_all(&self, id: &str, entries: &[Entry]) -> Result<(), String> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let dir = self.path(id);
+        fsutil::check_dir_private(&dir)?;
+        let path = dir.join("timeline.jsonl");
+        let mut lines = String::new();
+        for entry in entries {
+            lines.push_str(&serde_json::to_string(entry).unwrap_or_default());
+            lines.push('\n');
+        }
+        let mut file = fsutil::open_nofollow_append(&path, fsutil::PRIVATE_FILE)?;
+        fsutil::append_whole(&mut file, lines.as_bytes())
             .and_then(|()| file.sync_data())
             .map_err(|e| format!("cannot write {}: {e}", path.display()))
     }
 
     pub fn timeline(&self, id: &str) -> Vec<Entry> {
-        std::fs::read_to_string(self.path(id).join("timeline.jsonl"))
-            .unwrap_or_default()
+        let bytes = fsutil::read_nofollow(&self.path(id).join("timeline.jsonl"))
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        String::from_utf8_lossy(&bytes)
             .lines()
             .filter_map(|l| serde_json::from_str(l).ok())
             .collect()

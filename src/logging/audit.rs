@@ -24,8 +24,9 @@ pub(super) fn install(file: RotatingFile) {
     let _ = AUDIT.set(Mutex::new(file));
 }
 
-/// Record a change. Without file logging this is a no-op; a failing write is reported
-/// once in the diagnostics, never fatal to the change itself.
+/// Record a change. Without file logging this is a no-op. The entry lands as one whole
+/// line or not at all; a failing write (a full disk) is reported naming the entry that is
+/// missing, never fatal to the change itself, which has already happened.
 pub fn record(action: &str, outcome: &str, detail: Option<&str>) {
     let Some(file) = AUDIT.get() else { return };
     let line = entry_line(&Entry {
@@ -39,7 +40,10 @@ pub fn record(action: &str, outcome: &str, detail: Option<&str>) {
     });
     let mut file = file.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     if let Err(e) = file.write_all(line.as_bytes()) {
-        tracing::warn!("cannot write the audit log: {e}");
+        tracing::warn!(
+            "cannot write the audit log: {e}; not recorded there: {action} {outcome}{}",
+            detail.map(|d| format!(" ({d})")).unwrap_or_default()
+        );
     }
 }
 

@@ -91,7 +91,8 @@ fn open_files(
     config: &LoggingConfig,
 ) -> std::io::Result<(RotatingFile, RotatingFile, RotatingFile)> {
     let dir = std::path::Path::new(config.dir.as_str());
-    std::fs::create_dir_all(dir)?;
+    crate::fsutil::create_dir_private(dir, crate::fsutil::LOG_DIR)
+        .map_err(std::io::Error::other)?;
     let open = |name: &str| RotatingFile::open(&dir.join(name), config.max_bytes, config.keep);
     Ok((
         open("application.log")?,

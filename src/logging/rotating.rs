@@ -1,8 +1,9 @@
 //! A log file that rotates itself by size: `app.log` → `app.log.1` … `app.log.N`,
-//! oldest dropped. Every write is masked for secrets first.
+//! oldest dropped. Every write is masked for secrets first, then lands as one whole line
+//! or not at all; the file is never opened through a link and is created mode 0640.
 
-use crate::redact;
-use std::fs::{File, OpenOptions};
+use crate::{fsutil, redact};
+use std::fs::File;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
@@ -16,7 +17,7 @@ pub struct RotatingFile {
 
 impl RotatingFile {
     pub fn open(path: &Path, max_bytes: u64, keep: u32) -> io::Result<Self> {
-        let file = OpenOptions::new().create(true).append(true).open(path)?;
+        let file = open(path)?;
         let written = file.metadata()?.len();
         Ok(RotatingFile {
             path: path.to_path_buf(),
@@ -38,13 +39,14 @@ impl RotatingFile {
                 .map_err(io::Error::other)?;
             std::fs::rename(&self.path, crate::logs::rotate::numbered(&self.path, 1))?;
         }
-        self.file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.path)?;
+        self.file = open(&self.path)?;
         self.written = 0;
         Ok(())
     }
+}
+
+fn open(path: &Path) -> io::Result<File> {
+    fsutil::open_nofollow_append(path, fsutil::LOG_FILE).map_err(io::Error::other)
 }
 
 fn ignore_missing(e: io::Error) -> io::Result<()> {
@@ -65,7 +67,7 @@ impl Write for RotatingFile {
         }
         let text = String::from_utf8_lossy(buf);
         let masked = redact::mask(&text);
-        self.file.write_all(masked.as_bytes())?;
+        fsutil::append_whole(&mut self.file, masked.as_bytes())?;
         self.written += masked.len() as u64;
         Ok(buf.len())
     }

@@ -18,11 +18,10 @@ impl State {
     /// The state of `set` under `state_dir`; a missing file is an empty state.
     pub fn load(state_dir: &Path, set: &str) -> Result<Self, String> {
         let path = state_dir.join(format!("logs-{set}.json"));
-        let mut state: State = match std::fs::read_to_string(&path) {
-            Ok(text) => serde_json::from_str(&text)
+        let mut state: State = match crate::fsutil::read_state(&path)? {
+            Some(text) => serde_json::from_slice(&text)
                 .map_err(|e| format!("rotation state {} is unreadable: {e}", path.display()))?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => State::default(),
-            Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+            None => State::default(),
         };
         state.path = path;
         Ok(state)
@@ -30,6 +29,6 @@ impl State {
 
     pub fn save(&self) -> Result<(), String> {
         let text = serde_json::to_string_pretty(self).unwrap_or_default();
-        crate::fsutil::write_atomically(&self.path, text.as_bytes())
+        crate::fsutil::write_state(&self.path, text.as_bytes())
     }
 }

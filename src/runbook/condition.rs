@@ -5,9 +5,17 @@
 //! run). Operators: `==`, `!=`, `!`/`not`, `&&`/`and`, `||`/`or`, parentheses. A bare
 //! operand is true unless it is empty, `false`, `0` or `no`. Variables are resolved when
 //! the runbook is loaded, so an unknown one is a load error; step statuses at run time.
+//! A condition nests at most [`MAX_NESTING`] levels and has at most [`MAX_TOKENS`] parts,
+//! so a hostile one is a located error instead of a stack overflow.
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::collections::BTreeMap;
+
+/// Parentheses and `!`/`not` inside one another, at most.
+pub const MAX_NESTING: usize = 32;
+/// Operands, operators and parentheses in one condition, at most (a long `&&` chain
+/// nests as deeply as it is long).
+pub const MAX_TOKENS: usize = 512;
 
 #[derive(Clone, Debug)]
 pub struct Condition {
@@ -29,10 +37,18 @@ impl Condition {
     /// Parse `source`, resolving variables from `vars`.
     pub fn parse(source: &str, vars: &BTreeMap<String, String>) -> Result<Self, String> {
         let tokens = tokenize(source)?;
+        if tokens.len() > MAX_TOKENS {
+            return Err(format!(
+                "the condition has {} parts, more than the {MAX_TOKENS} allowed; \
+                 split it over several steps",
+                tokens.len()
+            ));
+        }
         let mut parser = Parser {
             tokens,
             at: 0,
             vars,
+            depth: 0,
         };
         let expr = parser.or()?;
         if let Some(extra) = parser.tokens.get(parser.at) {
@@ -155,6 +171,8 @@ struct Parser<'a> {
     tokens: Vec<Token>,
     at: usize,
     vars: &'a BTreeMap<String, String>,
+    /// Parentheses and negations open around the current position.
+    depth: usize,
 }
 
 impl Parser<'_> {
@@ -172,6 +190,17 @@ impl Parser<'_> {
             self.at += 1;
         }
         hit
+    }
+
+    /// Go one level deeper, or refuse past [`MAX_NESTING`].
+    fn nest(&mut self) -> Result<(), String> {
+        self.depth += 1;
+        if self.depth > MAX_NESTING {
+            return Err(format!(
+                "the condition nests deeper than {MAX_NESTING} levels of parentheses and `!`"
+            ));
+        }
+        Ok(())
     }
 
     fn or(&mut self) -> Result<Expr, String> {
@@ -192,7 +221,10 @@ impl Parser<'_> {
 
     fn unary(&mut self) -> Result<Expr, String> {
         if self.eat("!") || self.eat("not") {
-            return Ok(Expr::Not(Box::new(self.unary()?)));
+            self.nest()?;
+            let inner = self.unary()?;
+            self.depth -= 1;
+            return Ok(Expr::Not(Box::new(inner)));
         }
         let left = self.operand()?;
         for (op, equal) in [("==", true), ("!=", false)] {
@@ -213,10 +245,12 @@ impl Parser<'_> {
         self.at += 1;
         match token {
             Token::Op("(") => {
+                self.nest()?;
                 let inner = self.or()?;
                 if !self.eat(")") {
                     return Err("missing `)` in condition".to_string());
                 }
+                self.depth -= 1;
                 Ok(inner)
             }
             Token::Str(s) => Ok(Expr::Literal(s)),
@@ -319,5 +353,26 @@ mod tests {
         assert!(err("env == 'x").contains("unclosed"));
         assert!(err("env ==").contains("ends where a value was expected"));
         assert!(err("(env").contains("missing `)`"));
+    }
+
+    #[test]
+    fn hostile_nesting_and_length_are_errors_not_overflows() {
+        let deep = format!("{}env{}", "(".repeat(40), ")".repeat(40));
+        let e = Condition::parse(&deep, &vars()).unwrap_err();
+        assert!(e.contains("deeper than 32"), "{e}");
+        let nots = format!("{}dry", "! ".repeat(40));
+        assert!(
+            Condition::parse(&nots, &vars())
+                .unwrap_err()
+                .contains("deeper than 32")
+        );
+        let huge = format!("{}env{}", "(".repeat(100_000), ")".repeat(100_000));
+        let e = Condition::parse(&huge, &vars()).unwrap_err();
+        assert!(e.contains("more than the 512 allowed"), "{e}");
+        let chain = vec!["dry"; 100_000].join(" && ");
+        let e = Condition::parse(&chain, &vars()).unwrap_err();
+        assert!(e.contains("more than the 512 allowed"), "{e}");
+        let fine = format!("{}env == 'production'{}", "(".repeat(32), ")".repeat(32));
+        assert!(holds(&fine));
     }
 }

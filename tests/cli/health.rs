@@ -267,3 +267,141 @@ fn bad_test_seams_are_usage_errors_naming_the_value() {
         .expect_exit(64)
         .stderr_contains("OPSBOOK_NOW=\"yesterday\" is not an RFC 3339 time");
 }
+
+/// CPU time (user + system) the process has used, in seconds.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("/proc/PID/stat");
+    // The fields after the command name, which may itself hold spaces and parentheses.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .expect("a stat line")
+        .1
+        .split_whitespace()
+        .collect();
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    // SAFETY: sysconf has no preconditions.
+    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    ticks as f64 / per_second as f64
+}
+
+/// Kills the server if the test fails, so a hung one does not outlive it.
+struct KillOnPanic(u32);
+
+impl Drop for KillOnPanic {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            // SAFETY: kill(2) on our own child's pid has no memory effects.
+            unsafe { libc::kill(self.0 as i32, libc::SIGKILL) };
+        }
+    }
+}
+
+/// 400 sockets that never finish their headers, against a server limited to 64 file
+/// descriptors: `/health` still answers, every idle socket is closed (to make room, or
+/// when its header time is up), and the server does not spin meanwhile.
+#[test]
+fn serve_survives_idle_connections_at_a_low_descriptor_limit() {
+    use crate::common::server;
+    use std::io::{Read, Write};
+    let mut running = Opsbook::new()
+        .readings(10.0, 10.0, 1.0)
+        .args(["health", "--serve", "127.0.0.1:0"])
+        .spawn();
+    let line = running.stderr_line("serving http://");
+    let address = line
+        .split("http://")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .expect("address in the banner")
+        .to_string();
+    let pid = running.child.id();
+    let _guard = KillOnPanic(pid);
+    let limited = std::process::Command::new("prlimit")
+        .args(["--pid", &pid.to_string(), "--nofile=64:64"])
+        .status()
+        .expect("prlimit (util-linux)");
+    assert!(limited.success());
+    assert_eq!(server::get(&address, "/health").0, 200);
+
+    let cpu_before = cpu_seconds(pid);
+    let started = std::time::Instant::now();
+    let idle: Vec<std::net::TcpStream> = (0..400)
+        .map(|_| {
+            let mut stream = std::net::TcpStream::connect(&address).expect("connect");
+            stream
+                .write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n")
+                .expect("half a request");
+            stream
+        })
+        .collect();
+    let (code, body) = server::get(&address, "/health");
+    assert_eq!(code, 200, "{body}");
+    // Every idle socket ends: closed to make room, or when its header time is up.
+    for mut stream in idle {
+        stream
+            .set_read_timeout(Some(std::time::Duration::from_secs(60)))
+            .unwrap();
+        let mut buf = [0u8; 1024];
+        match stream.read(&mut buf) {
+            Ok(0) => {}
+            Ok(n) => panic!("an idle socket got {n} bytes"),
+            Err(e) => assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset, "{e}"),
+        }
+    }
+    let cpu = cpu_seconds(pid) - cpu_before;
+    let wall = started.elapsed().as_secs_f64();
+    assert!(
+        cpu < 2.0 && cpu < 0.25 * wall,
+        "{cpu:.2} s of CPU in {wall:.2} s: the server spun"
+    );
+    assert_eq!(server::get(&address, "/health").0, 200);
+    running.signal(libc::SIGTERM);
+    running
+        .finish(std::time::Duration::from_secs(30))
+        .expect_exit(0);
+}
+
+/// A `when:` nested or chained beyond reason is a located config error (78), never a
+/// stack overflow, in a config's endpoints and in a runbook alike.
+#[test]
+fn a_hostile_when_condition_is_a_located_error_not_a_crash() {
+    let nested = format!("{}env{}", "(".repeat(100_000), ")".repeat(100_000));
+    let negated = format!("{}env", "!".repeat(100_000));
+    let deep = format!("{}env{}", "(".repeat(40), ")".repeat(40));
+    for (condition, message) in [
+        (
+            nested,
+            "the condition has 200001 parts, more than the 512 allowed",
+        ),
+        (
+            negated,
+            "the condition has 100001 parts, more than the 512 allowed",
+        ),
+        (deep, "the condition nests deeper than 32 levels"),
+    ] {
+        Opsbook::new()
+            .file(
+                "ops.yaml",
+                &format!(
+                    "health:\n  endpoints:\n    - name: api\n      when: \"{condition}\"\n      tcp: {{ host: 127.0.0.1, port: 1 }}\n"
+                ),
+            )
+            .args(["--config", "ops.yaml", "health"])
+            .run()
+            .expect_exit(78)
+            .stderr_contains("ops.yaml:4:")
+            .stderr_contains(message);
+        Opsbook::new()
+            .file(
+                "rb.yaml",
+                &format!(
+                    "vars: {{ env: production }}\nsteps:\n  - name: a\n    when: \"{condition}\"\n    command: {{ run: \"true\" }}\n"
+                ),
+            )
+            .args(["runbook", "validate", "rb.yaml"])
+            .run()
+            .expect_exit(78)
+            .stderr_contains("rb.yaml:4:")
+            .stderr_contains(message);
+    }
+}

@@ -503,3 +503,310 @@ fn bad_input_is_named_with_the_right_exit_code_and_nothing_is_recorded() {
     .stderr_contains("incident.templates.declaration");
     assert!(!dir.join("incidents").exists() || files_under(&dir.join("incidents")).is_empty());
 }
+
+const NOW: &str = "2026-01-10T10:00:00Z";
+const ID: &str = "INC-20260110-1";
+
+/// A directory with PLAIN's config and one declared incident, `ID`.
+fn one_incident() -> (Opsbook, std::path::PathBuf) {
+    let ops = Opsbook::new().file("ops.yaml", PLAIN);
+    let dir = ops.dir().to_path_buf();
+    at(
+        &dir,
+        NOW,
+        &["declare", "--severity", "SEV-2", "--title", "Queue backlog"],
+    )
+    .expect_exit(0);
+    (ops, dir)
+}
+
+#[test]
+fn records_planted_as_links_are_refused_and_their_targets_untouched() {
+    use std::os::unix::fs::PermissionsExt;
+    let (_ops, dir) = one_incident();
+    let record = dir.join("incidents").join(ID);
+    let precious = dir.join("precious");
+    for name in ["timeline.jsonl", "incident.json", ".lock"] {
+        std::fs::write(&precious, "precious\n").unwrap();
+        std::fs::set_permissions(&precious, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let saved = record.join(format!("{name}.saved"));
+        std::fs::rename(record.join(name), &saved).unwrap();
+        std::os::unix::fs::symlink(&precious, record.join(name)).unwrap();
+        let run = at(&dir, NOW, &["update", ID, "--note", "through the link"]);
+        assert_ne!(run.code, Some(0), "{name}: {}", run.stderr);
+        assert!(
+            run.stderr
+                .contains(&format!("{ID}/{name}: it is a symbolic link")),
+            "{name}:\n{}",
+            run.stderr
+        );
+        assert_eq!(std::fs::read_to_string(&precious).unwrap(), "precious\n");
+        std::fs::remove_file(record.join(name)).unwrap();
+        std::fs::rename(&saved, record.join(name)).unwrap();
+    }
+    // Nothing half-done stayed behind: the record and its timeline are as declared.
+    let mut names: Vec<String> = std::fs::read_dir(&record)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, [".lock", "incident.json", "timeline.jsonl"]);
+    let timeline = std::fs::read_to_string(record.join("timeline.jsonl")).unwrap();
+    assert!(!timeline.contains("through the link"), "{timeline}");
+}
+
+#[test]
+fn an_incident_folder_others_can_write_to_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let (_ops, dir) = one_incident();
+    let incidents = dir.join("incidents");
+    std::fs::set_permissions(&incidents, std::fs::Permissions::from_mode(0o777)).unwrap();
+    at(&dir, NOW, &["update", ID, "--note", "x"])
+        .stderr_contains("refusing to use incidents: anyone can write to it (mode 0777)");
+    at(
+        &dir,
+        NOW,
+        &["declare", "--severity", "SEV-2", "--title", "y"],
+    )
+    .expect_exit(1)
+    .stderr_contains("refusing to use incidents: anyone can write to it");
+    std::fs::set_permissions(&incidents, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let record = incidents.join(ID);
+    std::fs::set_permissions(&record, std::fs::Permissions::from_mode(0o757)).unwrap();
+    at(&dir, NOW, &["update", ID, "--note", "x"])
+        .expect_exit(1)
+        .stderr_contains(&format!(
+            "refusing to use incidents/{ID}: anyone can write to it"
+        ));
+    let timeline = std::fs::read_to_string(record.join("timeline.jsonl")).unwrap();
+    assert_eq!(timeline.lines().count(), 1, "{timeline}");
+}
+
+#[test]
+fn records_timelines_and_evidence_are_0600_in_0700_folders_whatever_the_umask() {
+    use crate::logging::{mode, run_with_umask};
+    for umask in [0o000, 0o077] {
+        let ops = Opsbook::new()
+            .file("ops.yaml", PLAIN)
+            .readings(10.0, 10.0, 1.0);
+        let dir = ops.dir().to_path_buf();
+        let readings = dir.join("readings.json");
+        let env = [
+            ("OPSBOOK_NOW", NOW),
+            ("OPSBOOK_READINGS", readings.to_str().unwrap()),
+        ];
+        for args in [
+            &["declare", "--severity", "SEV-2", "--title", "Queue backlog"][..],
+            &["update", ID, "--note", "draining"],
+            &["collect", ID],
+        ] {
+            let mut all = vec!["--config", "ops.yaml", "incident"];
+            all.extend_from_slice(args);
+            let out = run_with_umask(&dir, umask, &all, &env);
+            assert_eq!(
+                out.status.code(),
+                Some(0),
+                "{args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let record = dir.join("incidents").join(ID);
+        assert_eq!(mode(&dir.join("incidents")), 0o700, "umask {umask:03o}");
+        assert_eq!(mode(&record), 0o700, "umask {umask:03o}");
+        let files = files_under(&record);
+        assert_eq!(files.len(), 4, "{files:?}");
+        for file in files {
+            assert_eq!(
+                mode(&file),
+                0o600,
+                "{} under umask {umask:03o}",
+                file.display()
+            );
+        }
+        drop(ops);
+    }
+}
+
+/// `incident ARGS` under strace, every write to `path` failing with ENOSPC.
+fn with_a_full(path: &Path, dir: &Path, args: &[&str], env: &[(&str, &str)]) -> (i32, String) {
+    let mut all = vec![
+        "-f".to_string(),
+        "-qq".to_string(),
+        "-e".to_string(),
+        "trace=write".to_string(),
+        "-e".to_string(),
+        "inject=write:error=ENOSPC".to_string(),
+        "-P".to_string(),
+        path.display().to_string(),
+        "--".to_string(),
+        env!("CARGO_BIN_EXE_opsbook").to_string(),
+        "--config".to_string(),
+        "ops.yaml".to_string(),
+        "incident".to_string(),
+    ];
+    all.extend(args.iter().map(|a| a.to_string()));
+    let output = std::process::Command::new("strace")
+        .args(&all)
+        .current_dir(dir)
+        .env_remove("LOG_TO_FILE")
+        .env_remove("LOG_DIR")
+        .env_remove("OPSBOOK_NOW")
+        .env("OPSBOOK_NOW", NOW)
+        .envs(env.iter().copied())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run strace");
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_full_disk_during_an_update_says_exactly_what_was_recorded() {
+    let (_ops, dir) = one_incident();
+    let record = dir.join("incidents").join(ID);
+    let read = |name: &str| std::fs::read_to_string(record.join(name)).unwrap();
+    let (timeline, before) = (read("timeline.jsonl"), read("incident.json"));
+    let args = [
+        "update",
+        ID,
+        "--status",
+        "identified",
+        "--note",
+        "db failover",
+    ];
+    let (code, stderr) = with_a_full(&record.join("timeline.jsonl"), &dir, &args, &[]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "{ID}: nothing was recorded (status identified, the note: not on the timeline, record unchanged)"
+        )),
+        "{stderr}"
+    );
+    assert!(stderr.contains("No space left on device"), "{stderr}");
+    assert_eq!(read("timeline.jsonl"), timeline);
+    assert_eq!(read("incident.json"), before);
+    assert_eq!(
+        files_under(&record).len(),
+        3,
+        "a temporary file was left behind"
+    );
+
+    // The audit log full: the update lands, the missing audit entry is named.
+    let env = [("LOG_TO_FILE", "true"), ("LOG_DIR", "logs")];
+    std::fs::create_dir(dir.join("logs")).unwrap();
+    std::fs::write(dir.join("logs/audit.log"), "").unwrap();
+    let (code, stderr) = with_a_full(&dir.join("logs/audit.log"), &dir, &args, &env);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "cannot write the audit log: No space left on device (os error 28); not recorded there: incident.update ok ({ID})"
+        )),
+        "{stderr}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("logs/audit.log")).unwrap(),
+        ""
+    );
+    assert!(read("timeline.jsonl").contains("db failover"));
+    assert!(read("incident.json").contains("\"identified\""));
+}
+
+/// A real full disk: the audit line that does not fit is cut off again, never torn.
+#[test]
+fn a_full_disk_never_leaves_a_torn_audit_line() {
+    use std::os::unix::fs::PermissionsExt;
+    let ops = Opsbook::new().file("ops.yaml", PLAIN);
+    let dir = ops.dir().to_path_buf();
+    let logs = dir.join("logs");
+    let _disk = crate::common::Mounted::tmpfs(&logs, "64k");
+    std::fs::set_permissions(&logs, std::fs::Permissions::from_mode(0o700)).unwrap();
+    // The audit log ends 96 bytes short of a page boundary; every other page is taken.
+    let earlier = format!("{{\"earlier\":\"{}\"}}\n", "x".repeat(4000 - 15));
+    assert_eq!(earlier.len(), 4000);
+    std::fs::write(logs.join("audit.log"), &earlier).unwrap();
+    let mut filler = std::fs::File::create(logs.join("filler")).unwrap();
+    while filler.write_all(&[0u8; 4096]).is_ok() {}
+    drop(filler);
+    let run = Opsbook::new()
+        .env("OPSBOOK_NOW", NOW)
+        .env("LOG_TO_FILE", "true")
+        .env("LOG_DIR", "logs")
+        .args([
+            "--config",
+            "ops.yaml",
+            "incident",
+            "declare",
+            "--severity",
+            "SEV-3",
+            "--title",
+            "Disk full",
+        ])
+        .run_in(&dir);
+    assert_eq!(
+        std::fs::read_to_string(logs.join("audit.log")).unwrap(),
+        earlier,
+        "{}",
+        run.stderr
+    );
+    let run = run
+        .expect_exit(0)
+        .stderr_contains("cannot write the audit log")
+        .stderr_contains("not recorded there: incident.declare ok");
+    assert!(
+        dir.join("incidents")
+            .join(ID)
+            .join("incident.json")
+            .is_file()
+    );
+    drop(run);
+}
+
+/// `collect` copies the audit log into the bundle, but never what a planted link points at.
+#[test]
+fn collect_never_reads_the_audit_log_through_a_link() {
+    let ops = Opsbook::new()
+        .file(
+            "ops.yaml",
+            "state_dir: state\nlogging: { dir: logs }\nincident:\n  dir: incidents\n",
+        )
+        .file("precious", "root:$6$precious-hash:19000:0:99999:7:::\n")
+        .readings(10.0, 10.0, 1.0);
+    let dir = ops.dir().to_path_buf();
+    std::fs::create_dir(dir.join("logs")).unwrap();
+    std::os::unix::fs::symlink(dir.join("precious"), dir.join("logs/audit.log")).unwrap();
+    at(
+        &dir,
+        NOW,
+        &["declare", "--severity", "SEV-2", "--title", "x"],
+    )
+    .expect_exit(0);
+    Opsbook::new()
+        .env("OPSBOOK_NOW", NOW)
+        .env(
+            "OPSBOOK_READINGS",
+            dir.join("readings.json").display().to_string(),
+        )
+        .args(["--config", "ops.yaml", "incident", "collect", ID])
+        .run_in(&dir)
+        .expect_exit(0);
+    let bundle = dir
+        .join("incidents")
+        .join(ID)
+        .join("evidence-20260110T100000Z.tar.gz");
+    let listing = std::process::Command::new("tar")
+        .arg("-xzOf")
+        .arg(&bundle)
+        .arg("evidence-20260110T100000Z/audit.log")
+        .output()
+        .unwrap();
+    assert!(listing.status.success());
+    let audit = String::from_utf8_lossy(&listing.stdout);
+    assert!(!audit.contains("precious-hash"), "{audit}");
+    assert!(audit.contains("it is a symbolic link"), "{audit}");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("precious")).unwrap(),
+        "root:$6$precious-hash:19000:0:99999:7:::\n"
+    );
+}
