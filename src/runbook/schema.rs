@@ -161,7 +161,7 @@ fixed_schema!(DiskSpec, "DiskSpec", {
 fixed_schema!(CpuSpec, "CpuSpec", {
     "type": "object",
     "properties": {
-        "sample": { "type": ["string", "number"], "default": "250ms" },
+        "sample": { "type": ["string", "number"], "default": "1s", "description": "at least 1s" },
         "warn": { "type": ["number", "string"], "default": 90 },
         "crit": { "type": ["number", "string"], "default": 95 }
     },
@@ -282,6 +282,31 @@ impl JsonSchema for StepSpec {
         }
         let exactly_one: Vec<serde_json::Value> = KINDS
             .iter()
+            .filter(|k| **k != "include")
+            .map(|k| serde_json::json!({ "required": [k] }))
+            .collect();
+        // An undo step: any kind but `include`, a name optional, no `needs`/`always`/`undo`.
+        let mut undo_properties = properties.clone();
+        for key in ["include", "needs", "always"] {
+            undo_properties.remove(key);
+        }
+        let undo_step = json_schema!({
+            "type": "object",
+            "properties": undo_properties,
+            "additionalProperties": false,
+            "oneOf": exactly_one,
+        })
+        .to_value();
+        properties.insert(
+            "undo".into(),
+            json_schema!({
+                "description": "What reverses this step: run, newest first, when a later step fails the run and this one completed (ok or warning). Never for a step that did not run or failed.",
+                "oneOf": [undo_step, { "type": "array", "minItems": 1, "items": undo_step }]
+            })
+            .to_value(),
+        );
+        let exactly_one: Vec<serde_json::Value> = KINDS
+            .iter()
             .map(|k| serde_json::json!({ "required": [k] }))
             .collect();
         json_schema!({
@@ -326,7 +351,8 @@ struct RunbookDocument {
     vars: Option<std::collections::BTreeMap<String, String>>,
     defaults: Option<Defaults>,
     steps: Vec<Item>,
-    /// Runs when any step failed: the rollback.
+    /// Runs when any step failed, after the `undo` of each completed step: what any
+    /// failure needs (notify, clear a flag).
     on_failure: Option<Vec<StepSpec>>,
 }
 
