@@ -192,9 +192,14 @@ fn run(cli: Cli, printer: Printer) -> anyhow::Result<u8> {
             "environment {:?} was asked for, but {} was not found: using {} only",
             loaded.env,
             env_file.display(),
-            if loaded.sources.is_empty() { "the built-in defaults" } else { "the built-in defaults and --config" }
+            if loaded.sources.is_empty() {
+                "the built-in defaults"
+            } else {
+                "the built-in defaults and --config"
+            }
         );
-        tracing::warn!("{message}");
+        // To the log files only (the results target); the printer says it on stderr.
+        tracing::warn!(target: crate::logging::RESULTS, "{message}");
         printer.warn(&message);
     }
     let session = Session {

@@ -80,8 +80,9 @@ pub fn load(wanted: &str, vars: &VarArgs, session: &Session) -> anyhow::Result<R
     Ok(runbook::load(&source, &overrides, &dirs)?)
 }
 
-/// `{{ opsbook_config }}` and `{{ opsbook_env }}`: the configuration this run uses, so a
-/// step that runs opsbook itself reads the same one (an absolute path, or empty).
+/// `{{ opsbook_config }}` and `{{ opsbook_env }}`: the `--config` (absolute) and the
+/// environment asked for, each empty when not given, so a step that runs opsbook itself
+/// reads the same configuration.
 pub fn session_vars(session: &Session) -> BTreeMap<String, Text> {
     let config = session
         .global
@@ -94,7 +95,7 @@ pub fn session_vars(session: &Session) -> BTreeMap<String, Text> {
         ("opsbook_config".to_string(), Text::plain(config)),
         (
             "opsbook_env".to_string(),
-            Text::plain(session.loaded.env.clone()),
+            Text::plain(session.global.env.clone().unwrap_or_default()),
         ),
     ])
 }

@@ -734,3 +734,629 @@ fn thresholds_can_come_from_variables() {
         .expect_exit(1);
     assert_eq!(message(&run.json(), "connections"), "value 42 (> warn 40)");
 }
+
+// ---------------------------------------------------------------------------------------
+// Every shipped check step can fail: a healthy world in which every shipped runbook is
+// green, and for each check step a mutation of that world in which that step alone goes
+// warning or critical. A check step with no mutation fails `every_shipped_check_step_has_a_fixture`.
+
+mod shipped {
+    use crate::common::{Mounted, Opsbook, postgres::Postgres, server, tls};
+    use std::collections::BTreeMap;
+    use std::io::{Read, Write};
+    use std::path::{Path, PathBuf};
+
+    /// The shipped runbooks, each with its own test below.
+    const RUNBOOKS: [&str; 11] = [
+        "api-unavailable",
+        "backup-verify",
+        "daily",
+        "database-issues",
+        "deploy",
+        "disk-space",
+        "high-error-rate",
+        "high-memory",
+        "monthly",
+        "pre-deploy",
+        "weekly",
+    ];
+
+    fn shipped_dir() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("runbooks")
+    }
+
+    /// The check steps of a shipped runbook, read from its YAML: every step of `steps`
+    /// (groups flattened, includes followed) that is not `manual`.
+    fn check_steps(runbook: &str) -> Vec<String> {
+        let path = shipped_dir().join(format!("{runbook}.yaml"));
+        let text = std::fs::read_to_string(&path).unwrap();
+        let doc: serde_json::Value = serde_saphyr::from_str(&text).unwrap();
+        let mut names = Vec::new();
+        for item in doc["steps"].as_array().unwrap() {
+            let steps: Vec<&serde_json::Value> = match item["parallel"].as_array() {
+                Some(group) => group.iter().collect(),
+                None => vec![item],
+            };
+            for step in steps {
+                if let Some(included) = step["include"].as_str() {
+                    names.extend(check_steps(included.trim_end_matches(".yaml")));
+                } else if step.get("manual").is_none() {
+                    names.push(step["name"].as_str().unwrap().to_string());
+                }
+            }
+        }
+        names
+    }
+
+    /// A local API: `/health` answers 200 healthy (500 once `broken` exists: a release that
+    /// came back unhealthy after its restart), `/health/readiness` answers `ready`.
+    fn api(health: u16, ready: u16, broken: PathBuf) -> u16 {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            for mut stream in listener.incoming().flatten() {
+                let broken = broken.clone();
+                std::thread::spawn(move || {
+                    let mut head = Vec::new();
+                    let mut buf = [0u8; 1024];
+                    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match stream.read(&mut buf) {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => head.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    let head = String::from_utf8_lossy(&head);
+                    let path = head.split_whitespace().nth(1).unwrap_or("/");
+                    let status = match path {
+                        "/health" if broken.exists() => 500,
+                        "/health" => health,
+                        "/health/readiness" => ready,
+                        _ => 404,
+                    };
+                    let body = if status == 200 {
+                        r#"{"status":"healthy"}"#
+                    } else {
+                        r#"{"status":"unhealthy"}"#
+                    };
+                    let _ = write!(
+                        stream,
+                        "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                });
+            }
+        });
+        port
+    }
+
+    #[derive(Clone, Copy, PartialEq)]
+    enum Backups {
+        Fresh,
+        /// The newest backup is three days old.
+        Old,
+        /// The newest backup is fresh but its archive is damaged.
+        Corrupt,
+        /// A fresh one, and a ten-day-old one on a read-only filesystem: pruning fails.
+        Unprunable,
+    }
+
+    /// The world every shipped runbook runs in; `Default` is healthy.
+    struct World {
+        memory: f64,
+        disk: f64,
+        data_disk: f64,
+        cpu: f64,
+        swap: f64,
+        health: u16,
+        ready: u16,
+        broken_by_restart: bool,
+        api_port_dead: bool,
+        /// Extra lines in the application log: (seconds ago, level, how many).
+        log_lines: Vec<(i64, &'static str, usize)>,
+        backups: Backups,
+        source_missing: bool,
+        rotate_broken: bool,
+        cert_days_left: i64,
+        audit_log_old: bool,
+        config_missing: bool,
+        big_logs: bool,
+        big_backups: bool,
+        no_environment: bool,
+        db_port: Option<u16>,
+        vars: Vec<(&'static str, &'static str)>,
+    }
+
+    impl Default for World {
+        fn default() -> Self {
+            World {
+                memory: 10.0,
+                disk: 10.0,
+                data_disk: 10.0,
+                cpu: 10.0,
+                swap: 0.0,
+                health: 200,
+                ready: 200,
+                broken_by_restart: false,
+                api_port_dead: false,
+                log_lines: Vec::new(),
+                backups: Backups::Fresh,
+                source_missing: false,
+                rotate_broken: false,
+                cert_days_left: 40,
+                audit_log_old: false,
+                config_missing: false,
+                big_logs: false,
+                big_backups: false,
+                no_environment: false,
+                db_port: None,
+                vars: Vec::new(),
+            }
+        }
+    }
+
+    /// The mutation that makes `step` (a shipped check step's name) warning or critical
+    /// and leaves every other check step as it was; `None` when there is none.
+    fn mutation(step: &str) -> Option<fn(&mut World)> {
+        let mutate: fn(&mut World) = match step {
+            "Health endpoint" | "API health" | "API healthy" => |w| w.health = 500,
+            "Readiness (dependencies)" | "API ready" => |w| w.ready = 503,
+            "API port accepts connections" => |w| w.api_port_dead = true,
+            "Recent errors" => |w| w.log_lines.push((600, "ERROR", 1)),
+            "Error rate, last hour" => |w| w.log_lines.push((600, "ERROR", 2)),
+            "Error rate, last 24 hours" | "Error log review" => {
+                |w| w.log_lines.push((5 * 3600, "ERROR", 10))
+            }
+            "Warnings this week" => |w| w.log_lines.push((3 * 86_400, "WARNING", 80)),
+            "Security events this month" => |w| w.log_lines.push((10 * 86_400, "CRITICAL", 1)),
+            "Memory" | "Memory has room" => |w| w.memory = 95.0,
+            "Disk" | "Disk space" | "Disk has room" | "Root filesystem" => |w| w.disk = 95.0,
+            "Disk under the data directory" => |w| w.data_disk = 95.0,
+            "CPU" => |w| w.cpu = 99.0,
+            "Swap" => |w| w.swap = 90.0,
+            "Newest backup is recent" | "Backups are recent" | "Recent backup exists" => {
+                |w| w.backups = Backups::Old
+            }
+            "Newest backup restores" => |w| w.backups = Backups::Corrupt,
+            "Back up" => |w| w.source_missing = true,
+            "Prune backups" => |w| w.backups = Backups::Unprunable,
+            "Rotate logs" => |w| w.rotate_broken = true,
+            "Certificate not expiring" => |w| w.cert_days_left = 3,
+            "Audit log written this week" => |w| w.audit_log_old = true,
+            "Configuration present" => |w| w.config_missing = true,
+            "Log directory size" => |w| w.big_logs = true,
+            "Backup directory size" => |w| w.big_backups = true,
+            "Database port open" => |w| w.vars.push(("db_host", "127.0.0.2")),
+            "Database answers" => |w| w.vars.push(("db_user", "nobody_here")),
+            // Clients holding connections, in `database_issues` below.
+            HELD_CONNECTIONS => |_| {},
+            "Tests passing" => |w| w.vars.push(("test_command", "false")),
+            "Environment configured" => |w| w.no_environment = true,
+            "Pull latest code" => |w| w.vars.push(("pull", "false")),
+            "Install dependencies" => |w| w.vars.push(("install", "false")),
+            "Run migrations" => |w| w.vars.push(("migrate", "false")),
+            "Run tests" => |w| w.vars.push(("test", "false")),
+            "Restart service" => |w| w.vars.push(("restart", "false")),
+            "Verify health" => |w| w.broken_by_restart = true,
+            _ => return None,
+        };
+        Some(mutate)
+    }
+
+    /// Proven by `database_issues` with clients holding connections, not by a mutation.
+    const HELD_CONNECTIONS: &str = "Connections in use (% of max_connections)";
+
+    #[test]
+    fn every_shipped_check_step_has_a_fixture() {
+        let mut files: Vec<String> = std::fs::read_dir(shipped_dir())
+            .unwrap()
+            .map(|e| {
+                let path = e.unwrap().path();
+                path.file_stem().unwrap().to_string_lossy().into_owned()
+            })
+            .collect();
+        files.sort();
+        assert_eq!(files, RUNBOOKS, "each shipped runbook needs a test below");
+        let mut missing = Vec::new();
+        for runbook in RUNBOOKS {
+            for step in check_steps(runbook) {
+                if mutation(&step).is_none() {
+                    missing.push(format!("{runbook}: {step:?}"));
+                }
+            }
+        }
+        assert!(
+            missing.is_empty(),
+            "shipped check steps that no fixture makes fail:\n{}",
+            missing.join("\n")
+        );
+    }
+
+    fn log_line(ago: i64, level: &str, i: usize) -> String {
+        let at = jiff::Timestamp::now() - jiff::SignedDuration::from_secs(ago + i as i64);
+        format!(
+            "{} {level} request {i} handled\n",
+            at.strftime("%Y-%m-%d %H:%M:%S")
+        )
+    }
+
+    fn backup(dir: &Path, now: Option<jiff::Timestamp>) -> PathBuf {
+        let before: Vec<PathBuf> = entries(&dir.join("dest"));
+        let mut cmd = Opsbook::new().args(["--config", "c.yaml", "backup", "create", "db"]);
+        if let Some(now) = now {
+            cmd = cmd.env("OPSBOOK_NOW", now.to_string());
+        }
+        cmd.run_in(dir).expect_exit(0);
+        entries(&dir.join("dest"))
+            .into_iter()
+            .find(|e| !before.contains(e))
+            .expect("a new backup")
+    }
+
+    fn entries(dir: &Path) -> Vec<PathBuf> {
+        std::fs::read_dir(dir)
+            .map(|d| d.map(|e| e.unwrap().path()).collect())
+            .unwrap_or_default()
+    }
+
+    fn sparse(path: &Path, len: u64) {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::File::create(path).unwrap().set_len(len).unwrap();
+    }
+
+    impl World {
+        /// Run `runbook` in this world; its JSON report.
+        fn run(&self, runbook: &str) -> serde_json::Value {
+            let ob = Opsbook::new();
+            let dir = ob.dir().to_path_buf();
+            let flag = dir.join("restarted");
+            let api_port = api(self.health, self.ready, flag.clone());
+            let today = jiff::tz::TimeZone::UTC
+                .to_datetime(jiff::Timestamp::now())
+                .date();
+            let cert = tls::server(
+                today - jiff::Span::new().days(30),
+                today + jiff::Span::new().days(self.cert_days_left),
+            );
+            let log_size = if self.rotate_broken { "1K" } else { "1M" };
+            let postrotate = if self.rotate_broken { "false" } else { "true" };
+            let config = format!(
+                "state_dir: {dir}/state\nbackup:\n  destination: {dir}/dest\n  sets:\n    db: {{ paths: [{dir}/data], keep_daily: 1 }}\nlogs:\n  sets:\n    app: {{ paths: [\"{dir}/rotated/app.log\"], size: {log_size}, keep: 2, postrotate: \"{postrotate}\" }}\n",
+                dir = dir.display()
+            );
+            let mut ob = ob
+                .file("c.yaml", &config)
+                .file("data/rows.txt", "1\n2\n3\n")
+                .file("rotated/app.log", &"x".repeat(2048))
+                .file("logdir/app.log", "small\n")
+                .file("backupdir/README", "small\n")
+                .file("audit-fixture.log", "{}\n");
+            // The application log: quiet traffic over the last month, plus the mutation's.
+            let mut log = String::new();
+            for (ago, count) in [(10 * 86_400, 20), (3 * 86_400, 20), (2 * 3600, 200), (300, 20)] {
+                for i in 0..count {
+                    log.push_str(&log_line(ago, "INFO", i * 60 % 3000));
+                }
+            }
+            for (ago, level, count) in &self.log_lines {
+                for i in 0..*count {
+                    log.push_str(&log_line(*ago, level, i));
+                }
+            }
+            ob = ob.file("app.log", &log);
+            if self.audit_log_old {
+                let old = std::time::SystemTime::now()
+                    - std::time::Duration::from_secs(10 * 86_400);
+                std::fs::File::options()
+                    .write(true)
+                    .open(dir.join("audit-fixture.log"))
+                    .unwrap()
+                    .set_modified(old)
+                    .unwrap();
+            }
+            if self.big_logs {
+                sparse(&dir.join("logdir/huge.log"), 2 << 30);
+            }
+            if self.big_backups {
+                sparse(&dir.join("backupdir/huge.tar"), 60 << 30);
+            }
+            // Backups.
+            let now = jiff::Timestamp::now();
+            let mut _read_only = None;
+            match self.backups {
+                Backups::Fresh => {
+                    backup(&dir, None);
+                }
+                Backups::Old => {
+                    backup(&dir, Some(now - jiff::SignedDuration::from_hours(72)));
+                }
+                Backups::Corrupt => {
+                    let id = backup(&dir, None);
+                    let archive = entries(&id)
+                        .into_iter()
+                        .filter(|p| !p.to_string_lossy().contains("manifest"))
+                        .max_by_key(|p| std::fs::metadata(p).unwrap().len())
+                        .unwrap();
+                    let mut bytes = std::fs::read(&archive).unwrap();
+                    let middle = bytes.len() / 2;
+                    let end = (middle + 16).min(bytes.len());
+                    for b in &mut bytes[middle..end] {
+                        *b ^= 0xff;
+                    }
+                    std::fs::write(&archive, bytes).unwrap();
+                }
+                Backups::Unprunable => {
+                    let old = backup(&dir, Some(now - jiff::SignedDuration::from_hours(240)));
+                    backup(&dir, None);
+                    // The old backup moves onto a filesystem that refuses its removal.
+                    let saved = dir.join("saved-old");
+                    std::fs::rename(&old, &saved).unwrap();
+                    let mount = Mounted::tmpfs(&old, "16m");
+                    for file in entries(&saved) {
+                        std::fs::copy(&file, old.join(file.file_name().unwrap())).unwrap();
+                    }
+                    let status = std::process::Command::new("mount")
+                        .args(["-o", "remount,ro"])
+                        .arg(&old)
+                        .status()
+                        .unwrap();
+                    assert!(status.success());
+                    _read_only = Some(mount);
+                }
+            }
+            if self.source_missing {
+                std::fs::remove_dir_all(dir.join("data")).unwrap();
+            }
+            // Fixed readings.
+            let total: u64 = 100 << 30;
+            let reading = |used: f64| {
+                serde_json::json!({
+                    "mount": "/", "total": total,
+                    "available": ((100.0 - used) / 100.0 * total as f64) as u64,
+                })
+            };
+            let data_dir = dir.join("pgdata");
+            std::fs::create_dir_all(&data_dir).unwrap();
+            let readings = serde_json::json!({
+                "memory": {
+                    "total": total,
+                    "available": ((100.0 - self.memory) / 100.0 * total as f64) as u64,
+                    "swap_total": total,
+                    "swap_used": (self.swap / 100.0 * total as f64) as u64,
+                },
+                "disks": { "/": reading(self.disk), data_dir.display().to_string(): reading(self.data_disk) },
+                "cpu": {"percent": self.cpu, "count": 4},
+                "load": {"one": 0.5, "five": 0.25, "fifteen": 0.125},
+            });
+            ob = ob
+                .file("readings.json", &readings.to_string())
+                .env("OPSBOOK_READINGS", dir.join("readings.json").display().to_string());
+            if !self.no_environment {
+                ob = ob.env("ENVIRONMENT", "development");
+            }
+            let api_url = format!("http://127.0.0.1:{api_port}");
+            let api_check_port = if self.api_port_dead {
+                server::closed_port()
+            } else {
+                api_port
+            };
+            let db_port = self.db_port.unwrap_or_else(server::closed_port);
+            let restart = if self.broken_by_restart {
+                format!("touch {}", flag.display())
+            } else {
+                "true".to_string()
+            };
+            let config_file = if self.config_missing {
+                "missing.yaml"
+            } else {
+                "c.yaml"
+            };
+            let mut vars: BTreeMap<&str, String> = BTreeMap::from([
+                ("api", api_url),
+                ("api_host", "127.0.0.1".into()),
+                ("api_port", api_check_port.to_string()),
+                ("app_log", "app.log".into()),
+                ("tls_host", "127.0.0.1".into()),
+                ("tls_port", cert.port.to_string()),
+                ("backup_set", "db".into()),
+                ("log_set", "app".into()),
+                ("audit_log", "audit-fixture.log".into()),
+                ("config_file", config_file.into()),
+                ("log_dir", "logdir".into()),
+                ("backup_dir", "backupdir".into()),
+                ("test_command", "true".into()),
+                ("app_dir", ".".into()),
+                ("pull", "true".into()),
+                ("install", "true".into()),
+                ("migrate", "true".into()),
+                ("test", "true".into()),
+                ("restart", restart),
+                ("rollback", "true".into()),
+                ("downgrade", "true".into()),
+                ("db_host", "127.0.0.1".into()),
+                ("db_port", db_port.to_string()),
+                ("db_user", "postgres".into()),
+                ("db_name", "postgres".into()),
+                ("data_dir", data_dir.display().to_string()),
+            ]);
+            for (name, value) in &self.vars {
+                vars.insert(name, value.to_string());
+            }
+            let path = shipped_dir().join(format!("{runbook}.yaml"));
+            let mut args = vec![
+                "--config".to_string(),
+                "c.yaml".to_string(),
+                "run".to_string(),
+                path.display().to_string(),
+                "--format".to_string(),
+                "json".to_string(),
+                "--yes".to_string(),
+            ];
+            for (name, value) in vars {
+                args.push("--var".to_string());
+                args.push(format!("{name}={value}"));
+            }
+            let run = ob.args(args).run();
+            assert!(
+                matches!(run.code, Some(0..=3)),
+                "{runbook}: exit {:?}\n{}\n{}",
+                run.code,
+                run.stdout,
+                run.stderr
+            );
+            let report = run.json();
+            // Unmounted before the test directory goes.
+            drop(_read_only);
+            report
+        }
+    }
+
+    fn severities(report: &serde_json::Value) -> BTreeMap<String, String> {
+        report["checks"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(name, check)| {
+                (
+                    name.clone(),
+                    check["severity"].as_str().unwrap_or("missing").to_string(),
+                )
+            })
+            .collect()
+    }
+
+    /// A rollback's undo steps and `on_failure` answer a failure; they are not checks.
+    fn is_check(runbook: &str, name: &str) -> bool {
+        let text = std::fs::read_to_string(shipped_dir().join(format!("{runbook}.yaml"))).unwrap();
+        let doc: serde_json::Value = serde_saphyr::from_str(&text).unwrap();
+        let on_failure = doc["on_failure"].as_array().cloned().unwrap_or_default();
+        !name.starts_with("undo: ") && !on_failure.iter().any(|s| s["name"] == name)
+    }
+
+    /// The healthy world is all green; then each check step's mutation makes that step,
+    /// and no other check step, warning or critical.
+    fn prove(runbook: &str, world: impl Fn() -> World) {
+        let bad = |s: &str| s == "warning" || s == "critical";
+        let baseline = severities(&world().run(runbook));
+        let not_green: Vec<_> = baseline
+            .iter()
+            .filter(|(_, s)| *s != "ok" && *s != "skipped")
+            .collect();
+        assert!(
+            not_green.is_empty(),
+            "{runbook}: the healthy world is not green: {not_green:?}"
+        );
+        for step in check_steps(runbook) {
+            if step == HELD_CONNECTIONS {
+                continue;
+            }
+            let Some(mutate) = mutation(&step) else {
+                panic!("{runbook}: no fixture for {step:?}");
+            };
+            let mut w = world();
+            mutate(&mut w);
+            let result = severities(&w.run(runbook));
+            assert!(
+                result.get(&step).is_some_and(|s| bad(s)),
+                "{runbook}: {step:?} did not fail in its fixture: {result:?}"
+            );
+            let others: Vec<_> = result
+                .iter()
+                .filter(|(name, s)| **name != step && bad(s) && is_check(runbook, name))
+                .collect();
+            assert!(
+                others.is_empty(),
+                "{runbook}: {step:?}'s fixture also failed {others:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn api_unavailable() {
+        prove("api-unavailable", World::default);
+    }
+
+    #[test]
+    fn backup_verify() {
+        prove("backup-verify", World::default);
+    }
+
+    #[test]
+    fn daily() {
+        prove("daily", World::default);
+    }
+
+    #[test]
+    fn weekly() {
+        prove("weekly", World::default);
+    }
+
+    #[test]
+    fn monthly() {
+        prove("monthly", World::default);
+    }
+
+    #[test]
+    fn pre_deploy() {
+        prove("pre-deploy", World::default);
+    }
+
+    #[test]
+    fn deploy() {
+        prove("deploy", World::default);
+    }
+
+    #[test]
+    fn disk_space() {
+        prove("disk-space", World::default);
+    }
+
+    #[test]
+    fn high_error_rate() {
+        prove("high-error-rate", World::default);
+    }
+
+    #[test]
+    fn high_memory() {
+        prove("high-memory", World::default);
+    }
+
+    /// Against a real PostgreSQL allowing 6 connections: with 4 more clients holding a
+    /// connection, the step's own makes 5 of 6, 83 %: over the 80 % warning.
+    #[test]
+    fn database_issues() {
+        let pg = Postgres::start_with(&["max_connections=6"]);
+        let world = || World {
+            db_port: Some(pg.port),
+            ..World::default()
+        };
+        prove("database-issues", world);
+        let mut held = Vec::new();
+        for _ in 0..4 {
+            held.push(
+                std::process::Command::new("psql")
+                    .args(["-X", "-q", "-d", &pg.url("postgres")])
+                    .stdin(std::process::Stdio::piped())
+                    .stdout(std::process::Stdio::null())
+                    .spawn()
+                    .unwrap(),
+            );
+        }
+        let clients = "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'";
+        // Paced by the server's own count: the four clients plus this query's.
+        while pg.sql("postgres", clients) != "5" {
+            std::thread::yield_now();
+        }
+        let result = severities(&world().run("database-issues"));
+        for mut client in held {
+            let _ = client.kill();
+            let _ = client.wait();
+        }
+        let step = HELD_CONNECTIONS;
+        assert_eq!(result[step], "warning", "{result:?}");
+        let others: Vec<_> = result
+            .iter()
+            .filter(|(n, s)| **n != step && *s != "ok")
+            .collect();
+        assert!(others.is_empty(), "{others:?}");
+    }
+}
