@@ -247,7 +247,10 @@ pub fn crontab(schedules: &BTreeMap<String, Schedule>, how: &Invocation) -> Resu
 /// there, so it is doubled; quotes keep spaces.
 fn systemd_value(text: &str) -> String {
     let text = text.replace('%', "%%");
-    if text.chars().any(|c| c.is_whitespace() || c == '"' || c == '\\') {
+    if text
+        .chars()
+        .any(|c| c.is_whitespace() || c == '"' || c == '\\')
+    {
         format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
     } else {
         text

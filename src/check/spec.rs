@@ -231,14 +231,10 @@ impl<'de> Deserialize<'de> for Undo {
                 f.write_str("a step, or a list of steps, that reverses this one")
             }
             fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Undo, A::Error> {
-                let one =
-                    UndoStep::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+                let one = UndoStep::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
                 Ok(Undo(vec![one]))
             }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(
-                self,
-                mut seq: A,
-            ) -> Result<Undo, A::Error> {
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Undo, A::Error> {
                 let mut steps = Vec::new();
                 while let Some(step) = seq.next_element::<UndoStep>()? {
                     steps.push(step);

@@ -280,7 +280,11 @@ fn load_nested(
             "`include` cannot be used in `on_failure`",
         ));
     }
-    if document.on_failure.iter().any(|s| !s.options.undo.is_empty()) {
+    if document
+        .on_failure
+        .iter()
+        .any(|s| !s.options.undo.is_empty())
+    {
         errors.push(locate(
             source,
             "undo:",

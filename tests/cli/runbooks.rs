@@ -1032,7 +1032,12 @@ mod shipped {
                 .file("audit-fixture.log", "{}\n");
             // The application log: quiet traffic over the last month, plus the mutation's.
             let mut log = String::new();
-            for (ago, count) in [(10 * 86_400, 20), (3 * 86_400, 20), (2 * 3600, 200), (300, 20)] {
+            for (ago, count) in [
+                (10 * 86_400, 20),
+                (3 * 86_400, 20),
+                (2 * 3600, 200),
+                (300, 20),
+            ] {
                 for i in 0..count {
                     log.push_str(&log_line(ago, "INFO", i * 60 % 3000));
                 }
@@ -1044,8 +1049,8 @@ mod shipped {
             }
             ob = ob.file("app.log", &log);
             if self.audit_log_old {
-                let old = std::time::SystemTime::now()
-                    - std::time::Duration::from_secs(10 * 86_400);
+                let old =
+                    std::time::SystemTime::now() - std::time::Duration::from_secs(10 * 86_400);
                 std::fs::File::options()
                     .write(true)
                     .open(dir.join("audit-fixture.log"))
@@ -1127,9 +1132,10 @@ mod shipped {
                 "cpu": {"percent": self.cpu, "count": 4},
                 "load": {"one": 0.5, "five": 0.25, "fifteen": 0.125},
             });
-            ob = ob
-                .file("readings.json", &readings.to_string())
-                .env("OPSBOOK_READINGS", dir.join("readings.json").display().to_string());
+            ob = ob.file("readings.json", &readings.to_string()).env(
+                "OPSBOOK_READINGS",
+                dir.join("readings.json").display().to_string(),
+            );
             if !self.no_environment {
                 ob = ob.env("ENVIRONMENT", "development");
             }
@@ -1359,4 +1365,271 @@ mod shipped {
             .collect();
         assert!(others.is_empty(), "{others:?}");
     }
+}
+
+/// A release in three steps, each leaving a file and reversing it in its `undo`; each
+/// undo also appends to `undo.log`, so the order they ran in is on disk.
+const RELEASE: &str = r#"name: release
+vars: { fail_at: "" }
+steps:
+  - name: pre-check
+    command: { run: "test '{{ fail_at }}' != pre-check", shell: true }
+    undo:
+      command: { run: "echo pre-check >> undo.log", shell: true }
+  - name: switch
+    command: { run: "test '{{ fail_at }}' != switch && touch switched", shell: true }
+    undo:
+      - name: switch back
+        command: { run: "rm switched && echo switch >> undo.log", shell: true }
+      - name: say so
+        command: { run: "echo said >> undo.log", shell: true }
+  - name: migrate
+    command: { run: "test '{{ fail_at }}' != migrate && touch migrated", shell: true }
+    undo:
+      command: { run: "rm migrated && echo migrate >> undo.log", shell: true }
+  - name: optional
+    continue_on_failure: true
+    command: { run: "false" }
+    undo:
+      command: { run: "echo optional >> undo.log", shell: true }
+  - name: smoke
+    command: { run: "test '{{ fail_at }}' != smoke", shell: true }
+    undo:
+      command: { run: "echo smoke >> undo.log", shell: true }
+  - name: tidy
+    always: true
+    command: { run: "echo tidy >> undo.log", shell: true }
+on_failure:
+  - name: tell
+    command: { run: "echo tell >> undo.log", shell: true }
+"#;
+
+fn release(fail_at: &str) -> (crate::common::Run, String, std::path::PathBuf) {
+    let opsbook = Opsbook::new().file("rb.yaml", RELEASE);
+    let dir = opsbook.dir().to_path_buf();
+    let run = opsbook
+        .args(["run", "rb.yaml", "--format", "json", "--var"])
+        .args([format!("fail_at={fail_at}")])
+        .run();
+    let log = std::fs::read_to_string(dir.join("undo.log")).unwrap_or_default();
+    (run, log, dir)
+}
+
+#[test]
+fn undo_reverses_only_the_steps_that_completed_newest_first() {
+    // `optional` fails (continue_on_failure) in every run, so every run fails; it never
+    // completed, so its undo never runs.
+    // Failing at the first step: nothing ran, nothing is undone; `always`, then on_failure.
+    let (run, log, _) = release("pre-check");
+    let json = run.expect_exit(2).json();
+    assert_eq!(log, "tidy\ntell\n");
+    assert!(json["checks"].get("undo: pre-check").is_none());
+    // Failing at migrate: its own undo does not run (it failed), switch's do, in order,
+    // then pre-check's; after the `always` step and before on_failure.
+    let (run, log, dir) = release("migrate");
+    let json = run.expect_exit(2).json();
+    assert_eq!(log, "tidy\nswitch\nsaid\npre-check\ntell\n");
+    assert!(!dir.join("switched").exists() && !dir.join("migrated").exists());
+    assert_eq!(status(&json, "undo: switch back"), "ok");
+    assert_eq!(status(&json, "undo: say so"), "ok");
+    assert_eq!(status(&json, "undo: pre-check"), "ok");
+    assert!(json["checks"].get("undo: migrate").is_none());
+    assert!(json["checks"].get("undo: optional").is_none());
+    assert!(json["checks"].get("undo: smoke").is_none());
+    // Failing late: everything that completed is undone, newest first.
+    let (run, log, _) = release("smoke");
+    run.expect_exit(2);
+    assert_eq!(log, "tidy\nmigrate\nswitch\nsaid\npre-check\ntell\n");
+}
+
+#[test]
+fn a_failing_undo_is_reported_and_the_others_still_run() {
+    let book = "steps:\n  - name: one\n    command: { run: \"true\" }\n    undo: { command: { run: \"touch one-undone\" } }\n  - name: two\n    command: { run: \"true\" }\n    undo: { command: { run: \"false\" } }\n  - name: three\n    command: { run: \"false\" }\n";
+    let opsbook = Opsbook::new().file("rb.yaml", book);
+    let dir = opsbook.dir().to_path_buf();
+    let run = opsbook.args(["run", "rb.yaml"]).run().expect_exit(2);
+    assert!(run.stdout.contains("critical  undo: two"), "{}", run.stdout);
+    assert!(run.stdout.contains("ok        undo: one"), "{}", run.stdout);
+    assert!(dir.join("one-undone").exists());
+}
+
+#[test]
+fn undo_results_are_marked_in_every_format() {
+    let formats = [
+        ("json", "\"undo: switch back\""),
+        ("junit", "<testcase name=\"undo: switch back\""),
+        ("tap", "ok 8 - undo: switch back"),
+        ("text", "undo: switch back"),
+    ];
+    for (format, needle) in formats {
+        let run = Opsbook::new()
+            .file("rb.yaml", RELEASE)
+            .args([
+                "run",
+                "rb.yaml",
+                "--var",
+                "fail_at=smoke",
+                "--format",
+                format,
+            ])
+            .run()
+            .expect_exit(2);
+        assert!(run.stdout.contains(needle), "{format}: {}", run.stdout);
+    }
+}
+
+#[test]
+fn bad_undo_is_rejected_with_its_location() {
+    for (book, needle) in [
+        (
+            "steps:\n  - name: a\n    command: { run: \"true\" }\n    undo: { command: { run: \"true\" }, needs: [a] }\n",
+            "an `undo` step cannot have `always` or `needs`",
+        ),
+        (
+            "steps:\n  - name: a\n    command: { run: \"true\" }\n    undo: []\n",
+            "an empty `undo` list",
+        ),
+        (
+            "steps:\n  - name: a\n    command: { run: \"true\" }\n    undo: { htp: { url: x } }\n",
+            "rb.yaml:4",
+        ),
+        (
+            "steps:\n  - name: a\n    command: { run: \"true\" }\non_failure:\n  - name: b\n    command: { run: \"true\" }\n    undo: { command: { run: \"true\" } }\n",
+            "`undo` cannot be used in `on_failure`",
+        ),
+        (
+            "steps:\n  - name: a\n    command: { run: \"true\" }\n    undo: { name: a, command: { run: \"true\" } }\n",
+            "used twice",
+        ),
+    ] {
+        let opsbook = Opsbook::new().file("rb.yaml", book);
+        let dir = opsbook.dir().to_path_buf();
+        opsbook
+            .args(["run", "rb.yaml"])
+            .run()
+            .expect_exit(78)
+            .stderr_contains(needle);
+        assert!(!dir.join("a").exists());
+    }
+}
+
+#[test]
+fn the_shipped_deploy_rolls_back_only_what_it_did() {
+    // Every command of the deploy writes its name to deploy.log; a failing one is `false`.
+    let ops = Opsbook::new()
+        .file("app/.keep", "")
+        .readings(10.0, 10.0, 1.0)
+        .env("ENVIRONMENT", "development");
+    let dir = ops.dir().to_path_buf();
+    let log = dir.join("deploy.log");
+    let step = |name: &str| format!("sh -c 'echo {name} >> {}'", log.display());
+    let deploy = |failing: &[&str]| {
+        let mut args = vec![
+            "run".to_string(),
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("runbooks/deploy.yaml")
+                .display()
+                .to_string(),
+            "--yes".to_string(),
+            "--only".to_string(),
+            "Pull latest code,Install dependencies,Run migrations,Run tests,Restart service,Verify health".to_string(),
+            "--var".to_string(),
+            "api=http://127.0.0.1:1".to_string(),
+        ];
+        for var in [
+            "pull",
+            "install",
+            "migrate",
+            "test",
+            "restart",
+            "rollback",
+            "downgrade",
+        ] {
+            let command = if failing.contains(&var) {
+                "false".to_string()
+            } else {
+                step(var)
+            };
+            args.push("--var".to_string());
+            args.push(format!("{var}={command}"));
+        }
+        let _ = std::fs::remove_file(&log);
+        let run = Opsbook::new().args(args).run_in(&dir);
+        (run, std::fs::read_to_string(&log).unwrap_or_default())
+    };
+    // The migration fails: it is not downgraded; the code is rolled back and the old
+    // dependencies reinstalled; the service was never restarted, so it is not restarted.
+    let (run, log) = deploy(&["migrate"]);
+    run.expect_exit(2);
+    assert_eq!(log, "pull\ninstall\nrollback\ninstall\n");
+    // The pull fails: nothing was deployed, nothing is rolled back.
+    let (run, log) = deploy(&["pull"]);
+    run.expect_exit(2);
+    assert_eq!(log, "");
+    // Tests fail after the migration: downgrade, then roll back the code.
+    let (run, log) = deploy(&["test"]);
+    run.expect_exit(2);
+    assert_eq!(
+        log,
+        "pull\ninstall\nmigrate\ndowngrade\nrollback\ninstall\n"
+    );
+}
+
+#[test]
+fn dry_run_prints_each_command_with_its_variables_resolved() {
+    let book = "vars: { release: \"42\" }\nsteps:\n  - name: switch\n    command: { run: \"ln -sfn releases/{{ release }} current\", dir: /srv/app }\n    undo: { command: { run: \"ln -sfn releases/41 current\" } }\n  - name: api\n    http: { url: \"http://127.0.0.1:9/{{ release }}\", headers: { Authorization: \"Bearer ${TOKEN}\" } }\n";
+    let opsbook = Opsbook::new()
+        .file("rb.yaml", book)
+        .env("TOKEN", "s3cr3t-token");
+    let dir = opsbook.dir().to_path_buf();
+    let run = opsbook
+        .args(["run", "rb.yaml", "--dry-run", "--var", "release=43"])
+        .run()
+        .expect_exit(0);
+    for line in [
+        "  command    switch",
+        "             $ ln -sfn releases/43 current   (in /srv/app)",
+        "             undo command    undo: switch",
+        "                  $ ln -sfn releases/41 current",
+        "  http       api",
+        "             GET http://127.0.0.1:9/43",
+    ] {
+        assert!(
+            run.stdout.lines().any(|l| l == line),
+            "{line:?}\n{}",
+            run.stdout
+        );
+    }
+    assert!(!run.stdout.contains("s3cr3t"));
+    assert!(!dir.join("current").exists());
+}
+
+#[test]
+fn cpu_is_sampled_over_a_second_and_never_stops_a_run_by_itself() {
+    Opsbook::new()
+        .file(
+            "rb.yaml",
+            "steps:\n  - name: cpu\n    cpu: { sample: 250ms }\n",
+        )
+        .args(["run", "rb.yaml"])
+        .run()
+        .expect_exit(78)
+        .stderr_contains("rb.yaml:3")
+        .stderr_contains("sample over at least 1s");
+    let opsbook = Opsbook::new()
+        .file(
+            "rb.yaml",
+            "steps:\n  - name: cpu\n    cpu: {}\n  - name: after\n    command: { run: \"touch after\" }\n",
+        )
+        .readings(10.0, 10.0, 99.0);
+    let dir = opsbook.dir().to_path_buf();
+    let run = opsbook
+        .args(["run", "rb.yaml", "--format", "json"])
+        .run()
+        .expect_exit(2);
+    let json = run.json();
+    assert_eq!(status(&json, "cpu"), "critical");
+    assert_eq!(status(&json, "after"), "ok");
+    assert!(message(&json, "cpu").contains("over 1000 ms"));
+    assert!(dir.join("after").exists());
 }
