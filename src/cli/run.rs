@@ -275,7 +275,7 @@ fn what(step: &crate::check::StepSpec) -> String {
         }
         KindSpec::Manual(prompt) => format!("asks: {}", prompt.shown()),
         KindSpec::Http(spec) => {
-            let method = serde_json::to_value(&spec.method)
+            let method = serde_json::to_value(spec.method)
                 .ok()
                 .and_then(|m| m.as_str().map(str::to_string))
                 .unwrap_or_default();

@@ -140,7 +140,7 @@ fixed_schema!(TlsCertSpec, "TlsCertSpec", {
     "required": ["host"],
     "properties": {
         "host": { "type": "string" },
-        "port": { "type": "integer", "default": 443 },
+        "port": { "type": ["integer", "string"], "default": 443, "description": "a number, or text such as \"{{ tls_port }}\"" },
         "server_name": { "type": "string" },
         "warn": { "type": "integer", "default": 30, "description": "days" },
         "crit": { "type": "integer", "default": 7, "description": "days" },
@@ -391,5 +391,20 @@ mod tests {
                 "{kind} missing from the step schema"
             );
         }
+        // `undo`: one step or a list, a name optional, no include/needs/always.
+        let undo = &step["undo"];
+        assert!(
+            undo["description"]
+                .as_str()
+                .unwrap()
+                .contains("newest first")
+        );
+        let one = &undo["oneOf"][0];
+        assert_eq!(undo["oneOf"][1]["items"], *one);
+        assert!(one.get("required").is_none());
+        for key in ["include", "needs", "always"] {
+            assert!(one["properties"].get(key).is_none(), "{key}");
+        }
+        assert!(one["properties"].get("command").is_some());
     }
 }

@@ -651,6 +651,13 @@ fn the_schema_describes_every_kind_and_resolves_its_references() {
     ] {
         assert!(step.get(kind).is_some(), "{kind}");
     }
+    assert!(
+        step["undo"]["description"]
+            .as_str()
+            .is_some_and(|d| d.contains("newest first")),
+        "{}",
+        step["undo"]
+    );
     for reference in run.stdout.split("\"$ref\": \"").skip(1) {
         let target = reference.split('"').next().unwrap();
         let name = target.trim_start_matches("#/$defs/");
