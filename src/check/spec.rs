@@ -305,8 +305,10 @@ fn one_kind<E: serde::de::Error>(
     let count = undo.len();
     for (i, step) in undo.into_iter().enumerate() {
         let own = step.name.filter(|n| !n.trim().is_empty());
+        // Named as reports show it, so names stay unique across steps and undos.
         let undo_name = match own {
-            Some(own) => own,
+            Some(own) if own.starts_with("undo: ") => own,
+            Some(own) => format!("undo: {own}"),
             None if count == 1 => format!("undo: {name}"),
             None => format!("undo: {name} ({}/{count})", i + 1),
         };

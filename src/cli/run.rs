@@ -236,13 +236,8 @@ fn plan(book: &Runbook, selection: &Selection) -> String {
                 .as_ref()
                 .map(|w| format!("  (when {})", w.source()))
                 .unwrap_or_default();
-            let _ = writeln!(
-                out,
-                "{indent}undo {:<10} {}{when}",
-                undo.kind_name(),
-                undo.name
-            );
-            let _ = writeln!(out, "{indent}     {}", what(undo));
+            let _ = writeln!(out, "{indent}{:<10} {}{when}", undo.kind_name(), undo.name);
+            let _ = writeln!(out, "{indent}           {}", what(undo));
         }
     };
     for item in &book.steps {

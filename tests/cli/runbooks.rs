@@ -104,7 +104,7 @@ steps:
   - {{ name: memory, memory: {{ warn: 75, crit: 90 }} }}
   - {{ name: swap, swap: {{}} }}
   - {{ name: disk, disk: {{ path: /, warn: 80%, crit: 90% }} }}
-  - {{ name: cpu, cpu: {{ sample: 10ms }} }}
+  - {{ name: cpu, cpu: {{ sample: 1s }} }}
   - {{ name: load, load: {{}} }}
   - name: queue length
     command: {{ run: "echo 42 jobs", value: {{ warn: 100, crit: 1000 }} }}
@@ -1505,7 +1505,7 @@ fn bad_undo_is_rejected_with_its_location() {
             "`undo` cannot be used in `on_failure`",
         ),
         (
-            "steps:\n  - name: a\n    command: { run: \"true\" }\n    undo: { name: a, command: { run: \"true\" } }\n",
+            "steps:\n  - name: a\n    command: { run: \"true\" }\n    undo: { name: b, command: { run: \"true\" } }\n  - name: \"undo: b\"\n    command: { run: \"true\" }\n",
             "used twice",
         ),
     ] {
@@ -1596,8 +1596,8 @@ fn dry_run_prints_each_command_with_its_variables_resolved() {
     for line in [
         "  command    switch",
         "             $ ln -sfn releases/43 current   (in /srv/app)",
-        "             undo command    undo: switch",
-        "                  $ ln -sfn releases/41 current",
+        "             command    undo: switch",
+        "                        $ ln -sfn releases/41 current",
         "  http       api",
         "             GET http://127.0.0.1:9/43",
     ] {
