@@ -1640,3 +1640,28 @@ fn cpu_is_sampled_over_a_second_and_never_stops_a_run_by_itself() {
     assert!(message(&json, "cpu").contains("over 1000 ms"));
     assert!(dir.join("after").exists());
 }
+
+#[test]
+fn the_shipped_backup_verify_fails_on_an_empty_backup_directory() {
+    let ops = Opsbook::new()
+        .file(
+            "ops.yaml",
+            "state_dir: state\nbackup:\n  destination: dest\n  sets:\n    db: { paths: [data] }\n",
+        )
+        .file("data/rows.txt", "1\n")
+        .file("dest/.keep", "");
+    let run = ops
+        .args(["--config", "ops.yaml", "run", "backup-verify", "--format", "json"])
+        .args(["--var", "backup_set=db"])
+        .run()
+        .expect_exit(2);
+    let json = run.json();
+    assert_eq!(status(&json, "Newest backup is recent"), "critical");
+    assert!(message(&json, "Newest backup is recent").contains("no backup of set db"));
+    assert_eq!(status(&json, "Newest backup restores"), "critical");
+    assert!(
+        message(&json, "Newest backup restores").contains("no backup \"latest\""),
+        "{}",
+        message(&json, "Newest backup restores")
+    );
+}
