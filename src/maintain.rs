@@ -192,19 +192,22 @@ pub struct Invocation {
     pub binary: PathBuf,
     /// The working directory (relative log and runbook dirs resolve against it).
     pub dir: PathBuf,
-    pub env: String,
+    /// `--env`: the environment asked for, or whose file was read; `None` runs on the
+    /// built-in development defaults, as the emitting command did.
+    pub env: Option<String>,
     /// `--config`, absolute.
     pub config: Option<PathBuf>,
     /// Where `<env>.yaml` was found (`OPSBOOK_CONFIG_DIR`), absolute.
     pub config_dir: Option<PathBuf>,
 }
 
-/// The command that runs `schedule`, as words for a shell (`--env` always, `--config`
-/// when one was given).
+/// The command that runs `schedule`, as words for a shell.
 pub fn command(how: &Invocation, schedule: &str) -> String {
     let mut words = vec![quoted(&how.binary.to_string_lossy())];
-    words.push("--env".to_string());
-    words.push(quoted(&how.env));
+    if let Some(env) = &how.env {
+        words.push("--env".to_string());
+        words.push(quoted(env));
+    }
     if let Some(config) = &how.config {
         words.push("--config".to_string());
         words.push(quoted(&config.to_string_lossy()));

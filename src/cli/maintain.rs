@@ -114,10 +114,13 @@ fn invocation(session: &Session) -> anyhow::Result<maintain::Invocation> {
         .find(|p| Some(absolute(p)) != config)
         .and_then(|p| p.parent())
         .map(absolute);
+    // The environment goes into the job when it was asked for or its file was read.
+    let env =
+        (session.global.env.is_some() || config_dir.is_some()).then(|| session.loaded.env.clone());
     Ok(maintain::Invocation {
         binary,
         dir,
-        env: session.loaded.env.clone(),
+        env,
         config,
         config_dir,
     })

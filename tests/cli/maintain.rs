@@ -373,22 +373,31 @@ fn an_environment_asked_for_without_its_file_is_warned_about() {
         assert!(log.contains(warning), "{log}");
         std::fs::remove_file(dir.join("ops-logs/application.log")).unwrap();
     }
-    // Not asked for: the built-in development defaults, no warning.
+    // Not asked for: the built-in development defaults, no warning, and no `--env` in the
+    // job (which would warn every night).
     let run = Opsbook::new()
         .args([
             "--config", "ops.yaml", "maintain", "schedule", "--emit", "cron",
         ])
         .run_in(&dir)
-        .expect_exit(0)
-        .stdout_contains("--env development --config");
+        .expect_exit(0);
     assert!(!run.stderr.contains("was asked for"), "{}", run.stderr);
+    assert!(!run.stdout.contains("--env"), "{}", run.stdout);
     // Asked for, and found: no warning either.
     let ops = Opsbook::new().file("config/staging.yaml", "state_dir: state\n");
     let run = Opsbook::new()
         .args(["--env", "staging", "maintain", "schedule", "--emit", "cron"])
         .run_in(ops.dir())
-        .expect_exit(0);
+        .expect_exit(0)
+        .stdout_contains("--env staging maintain run daily");
     assert!(!run.stderr.contains("was asked for"), "{}", run.stderr);
+    // Found without being asked for (config/development.yaml): the job names it too.
+    let ops = Opsbook::new().file("config/development.yaml", "state_dir: state\n");
+    Opsbook::new()
+        .args(["maintain", "schedule", "--emit", "cron"])
+        .run_in(ops.dir())
+        .expect_exit(0)
+        .stdout_contains("--env development maintain run daily");
 }
 
 #[test]

@@ -1651,7 +1651,14 @@ fn the_shipped_backup_verify_fails_on_an_empty_backup_directory() {
         .file("data/rows.txt", "1\n")
         .file("dest/.keep", "");
     let run = ops
-        .args(["--config", "ops.yaml", "run", "backup-verify", "--format", "json"])
+        .args([
+            "--config",
+            "ops.yaml",
+            "run",
+            "backup-verify",
+            "--format",
+            "json",
+        ])
         .args(["--var", "backup_set=db"])
         .run()
         .expect_exit(2);
