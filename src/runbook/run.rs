@@ -77,18 +77,19 @@ impl<'a> State<'a> {
                 None => return Some(format!("needs {needed:?}, which did not run")),
             }
         }
-        if let Some(when) = &step.options.when {
-            let status = |name: &str| {
-                self.statuses
-                    .get(name)
-                    .map(|s| s.as_str().to_string())
-                    .unwrap_or_default()
-            };
-            if !when.holds(&status) {
-                return Some(format!("condition `{}` is false", when.source()));
-            }
-        }
-        None
+        self.condition_fails(step)
+    }
+
+    /// Why `step`'s `when` keeps it from running, if it does.
+    fn condition_fails(&self, step: &StepSpec) -> Option<String> {
+        let when = step.options.when.as_ref()?;
+        let status = |name: &str| {
+            self.statuses
+                .get(name)
+                .map(|s| s.as_str().to_string())
+                .unwrap_or_default()
+        };
+        (!when.holds(&status)).then(|| format!("condition `{}` is false", when.source()))
     }
 
     fn record(&mut self, step: &StepSpec, result: &CheckResult) {
@@ -178,16 +179,8 @@ pub async fn run(
         let completed = std::mem::take(&mut state.completed);
         for done in completed.iter().rev() {
             for undo in &done.options.undo {
-                let result = match undo.options.when.as_ref().filter(|w| {
-                    !w.holds(&|name: &str| {
-                        state
-                            .statuses
-                            .get(name)
-                            .map(|s| s.as_str().to_string())
-                            .unwrap_or_default()
-                    })
-                }) {
-                    Some(when) => skipped(undo, format!("condition `{}` is false", when.source())),
+                let result = match state.condition_fails(undo) {
+                    Some(why) => skipped(undo, why),
                     None => {
                         observer.started(&[undo]);
                         execute(book, undo, ctx).await
@@ -197,9 +190,9 @@ pub async fn run(
                     name: undo_label(&result.name),
                     ..result
                 };
-                if failed(result.status) {
-                    state.any_failed = true;
-                }
+                // Recorded for `on_failure`'s conditions, never stopping the other undos.
+                state.statuses.insert(result.name.clone(), result.status);
+                state.any_failed |= failed(result.status);
                 observer.finished(&result);
                 results.push(result);
             }
