@@ -181,8 +181,7 @@ struct Raw {
     undo: Option<Undo>,
 }
 
-/// `undo:` — one step or a list of steps; a name is optional (it defaults to the name of
-/// the step it reverses).
+/// `undo:` — one step or a list of steps; a name is optional (`undo: STEP` by default).
 struct Undo(Vec<UndoStep>);
 
 /// One undo step as written, its name not yet known.
