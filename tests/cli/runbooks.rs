@@ -1357,6 +1357,11 @@ mod shipped {
         let clients = "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'";
         // Paced by the server's own count: the four clients plus this query's.
         while pg.sql("postgres", clients) != "5" {
+            for client in &mut held {
+                if let Some(status) = client.try_wait().unwrap() {
+                    panic!("a client holding a connection ended: {status}");
+                }
+            }
             std::thread::yield_now();
         }
         let result = severities(&world().run("database-issues"));
