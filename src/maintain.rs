@@ -171,7 +171,7 @@ pub fn metrics(schedule: &str, report: &Report, ended: jiff::Timestamp, took: f6
     out
 }
 
-/// Quote a word for a crontab line or an `ExecStart=`, when it needs it.
+/// Quote a word for a shell command line (crontab, `ExecStart=`), when it needs it.
 fn quoted(word: &str) -> String {
     if !word.is_empty()
         && word
@@ -184,10 +184,30 @@ fn quoted(word: &str) -> String {
     }
 }
 
-/// The command that runs `schedule`: this binary, the config in use.
-pub fn command(binary: &Path, config: Option<&Path>, schedule: &str) -> String {
-    let mut words = vec![quoted(&binary.to_string_lossy())];
-    if let Some(config) = config {
+/// How a scheduled job runs opsbook, so it reads the configuration the operator used:
+/// this binary, from this directory, with the environment and config files named.
+#[derive(Clone, Debug)]
+pub struct Invocation {
+    pub binary: PathBuf,
+    /// The working directory (relative log and runbook dirs resolve against it).
+    pub dir: PathBuf,
+    /// `--env`: the environment asked for, or whose file was read; `None` runs on the
+    /// built-in development defaults, as the emitting command did.
+    pub env: Option<String>,
+    /// `--config`, absolute.
+    pub config: Option<PathBuf>,
+    /// Where `<env>.yaml` was found (`OPSBOOK_CONFIG_DIR`), absolute.
+    pub config_dir: Option<PathBuf>,
+}
+
+/// The command that runs `schedule`, as words for a shell.
+pub fn command(how: &Invocation, schedule: &str) -> String {
+    let mut words = vec![quoted(&how.binary.to_string_lossy())];
+    if let Some(env) = &how.env {
+        words.push("--env".to_string());
+        words.push(quoted(env));
+    }
+    if let Some(config) = &how.config {
         words.push("--config".to_string());
         words.push(quoted(&config.to_string_lossy()));
     }
@@ -196,14 +216,18 @@ pub fn command(binary: &Path, config: Option<&Path>, schedule: &str) -> String {
     words.join(" ")
 }
 
-/// Crontab lines, one per schedule with a `cron` time.
-pub fn crontab(
-    schedules: &BTreeMap<String, Schedule>,
-    binary: &Path,
-    config: Option<&Path>,
-) -> Result<String, String> {
+/// Crontab lines, one per schedule with a `cron` time: `cd DIR &&`, the config dir in
+/// the environment, then the command. `%` is a newline to cron, so it is escaped.
+pub fn crontab(schedules: &BTreeMap<String, Schedule>, how: &Invocation) -> Result<String, String> {
     let mut out =
         String::from("# opsbook maintenance (from `opsbook maintain schedule --emit cron`)\n");
+    let mut prefix = format!("cd {} && ", quoted(&how.dir.to_string_lossy()));
+    if let Some(dir) = &how.config_dir {
+        prefix.push_str(&format!(
+            "OPSBOOK_CONFIG_DIR={} ",
+            quoted(&dir.to_string_lossy())
+        ));
+    }
     for (name, schedule) in schedules {
         let Some(cron) = &schedule.cron else {
             return Err(format!(
@@ -215,18 +239,42 @@ pub fn crontab(
                 "maintain.schedules.{name}.cron: {cron:?} is not five fields"
             ));
         }
-        out.push_str(&format!("{cron} {}\n", command(binary, config, name)));
+        let line = format!("{prefix}{}", command(how, name)).replace('%', "\\%");
+        out.push_str(&format!("{cron} {line}\n"));
     }
     Ok(out)
+}
+
+/// A value for a systemd `Environment=` or `WorkingDirectory=` line: `%` is a specifier
+/// there, so it is doubled; quotes keep spaces.
+fn systemd_value(text: &str) -> String {
+    let text = text.replace('%', "%%");
+    if text
+        .chars()
+        .any(|c| c.is_whitespace() || c == '"' || c == '\\')
+    {
+        format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
+    } else {
+        text
+    }
 }
 
 /// The systemd units: `(file name, contents)`, a `.service` and a `.timer` per schedule.
 pub fn systemd(
     schedules: &BTreeMap<String, Schedule>,
-    binary: &Path,
-    config: Option<&Path>,
+    how: &Invocation,
 ) -> Result<Vec<(String, String)>, String> {
     let mut units = Vec::new();
+    let mut setting = format!(
+        "WorkingDirectory={}\n",
+        systemd_value(&how.dir.to_string_lossy())
+    );
+    if let Some(dir) = &how.config_dir {
+        setting.push_str(&format!(
+            "Environment={}\n",
+            systemd_value(&format!("OPSBOOK_CONFIG_DIR={}", dir.to_string_lossy()))
+        ));
+    }
     for (name, schedule) in schedules {
         let Some(calendar) = &schedule.calendar else {
             return Err(format!(
@@ -237,8 +285,8 @@ pub fn systemd(
         units.push((
             format!("{unit}.service"),
             format!(
-                "[Unit]\nDescription=opsbook {name} maintenance\nAfter=network-online.target\n\n[Service]\nType=oneshot\nExecStart={}\n",
-                command(binary, config, name)
+                "[Unit]\nDescription=opsbook {name} maintenance\nAfter=network-online.target\n\n[Service]\nType=oneshot\n{setting}ExecStart={}\n",
+                command(how, name).replace('%', "%%")
             ),
         ));
         units.push((
@@ -249,4 +297,42 @@ pub fn systemd(
         ));
     }
     Ok(units)
+}
+
+/// Kinds that read the state of things (resources, endpoints, files, error rates) rather
+/// than change it.
+const READINGS: [&str; 15] = [
+    "http",
+    "tcp",
+    "tls_cert",
+    "dns",
+    "memory",
+    "swap",
+    "disk",
+    "cpu",
+    "load",
+    "file",
+    "log_errors",
+    "process",
+    "service",
+    "port",
+    "backup",
+];
+
+/// In a maintenance run every reading reports and none stops the run, so the actions
+/// after it (rotate, archive, backup, prune) run whatever it said. A `backup` step is a
+/// reading only with `max_age`/`max_drill_age`; otherwise it is the backup itself.
+pub fn readings_never_stop(book: &mut crate::runbook::Runbook) {
+    use crate::check::spec::Item;
+    let mark = |step: &mut crate::check::StepSpec| {
+        if READINGS.contains(&step.kind_name()) && !step.kind.is_action() {
+            step.options.continue_on_failure = true;
+        }
+    };
+    for item in &mut book.steps {
+        match item {
+            Item::Step(step) => mark(step),
+            Item::Parallel { parallel } => parallel.iter_mut().for_each(mark),
+        }
+    }
 }

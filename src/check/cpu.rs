@@ -1,4 +1,6 @@
-//! `cpu`: CPU busy time over a short sample, against percent thresholds.
+//! `cpu`: CPU busy time over a sample, against percent thresholds. A runbook samples over
+//! at least a second: a shorter sample is one scheduler tick of a compile job, not a
+//! machine's state.
 
 use super::threshold::{Levels, grade, note};
 use super::{BoxFuture, Check, Context, Data, Outcome, round};
@@ -22,6 +24,12 @@ impl<'de> serde::Deserialize<'de> for CpuSpec {
             crit: Option<crate::config::Percent>,
         }
         let raw = Raw::deserialize(deserializer)?;
+        if raw.sample.0 < MIN_SAMPLE {
+            return Err(serde::de::Error::custom(format!(
+                "cpu `sample: {}` is too short: sample over at least 1s, or one busy moment reads as a busy machine",
+                humantime::format_duration(raw.sample.0)
+            )));
+        }
         let threshold = crate::config::Threshold::from_parts(raw.warn, raw.crit)
             .map_err(serde::de::Error::custom)?;
         Ok(CpuSpec {
@@ -31,8 +39,11 @@ impl<'de> serde::Deserialize<'de> for CpuSpec {
     }
 }
 
+/// The shortest (and the default) sample in a runbook.
+pub const MIN_SAMPLE: Duration = Duration::from_secs(1);
+
 fn default_sample() -> crate::config::Duration {
-    crate::config::Duration(Duration::from_millis(250))
+    crate::config::Duration(MIN_SAMPLE)
 }
 
 pub struct CpuCheck {

@@ -100,6 +100,9 @@ pub struct StepOptions {
     pub continue_on_failure: bool,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<String>,
+    /// What reverses this step, run (newest first) when a later step fails the run.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub undo: Vec<StepSpec>,
 }
 
 /// Every kind's key, for "exactly one of" messages.
@@ -175,10 +178,80 @@ struct Raw {
     continue_on_failure: bool,
     #[serde(default)]
     tags: Vec<String>,
+    undo: Option<Undo>,
+}
+
+/// `undo:` — one step or a list of steps; a name is optional (`undo: STEP` by default).
+struct Undo(Vec<UndoStep>);
+
+/// One undo step as written, its name not yet known.
+struct UndoStep {
+    name: Option<String>,
+    kinds: Vec<KindSpec>,
+    options: StepOptions,
+}
+
+impl<'de> Deserialize<'de> for UndoStep {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut raw = Raw::deserialize(deserializer)?;
+        let refuse = |what: &str| {
+            Err(serde::de::Error::custom(format!(
+                "an `undo` step cannot have {what}: it runs only when the step it reverses completed and the run failed"
+            )))
+        };
+        if raw.parallel.is_some() {
+            return refuse("`parallel`");
+        }
+        if raw.undo.is_some() {
+            return refuse("an `undo` of its own");
+        }
+        if raw.always || !raw.needs.is_empty() {
+            return refuse("`always` or `needs`");
+        }
+        if raw.include.is_some() {
+            return refuse("`include`");
+        }
+        let name = raw.name.take();
+        let (kinds, options, _) = raw.kinds();
+        Ok(UndoStep {
+            name,
+            kinds,
+            options,
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for Undo {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Undo;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a step, or a list of steps, that reverses this one")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Undo, A::Error> {
+                let one = UndoStep::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+                Ok(Undo(vec![one]))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Undo, A::Error> {
+                let mut steps = Vec::new();
+                while let Some(step) = seq.next_element::<UndoStep>()? {
+                    steps.push(step);
+                }
+                if steps.is_empty() {
+                    return Err(serde::de::Error::custom(
+                        "an empty `undo` list: give a step, or leave `undo` out",
+                    ));
+                }
+                Ok(Undo(steps))
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
 }
 
 impl Raw {
-    fn kinds(self) -> (Vec<KindSpec>, StepOptions) {
+    fn kinds(self) -> (Vec<KindSpec>, StepOptions, Vec<UndoStep>) {
         let mut kinds = Vec::new();
         let mut add = |kind: Option<KindSpec>| kinds.extend(kind);
         add(self.http.map(KindSpec::Http));
@@ -203,6 +276,7 @@ impl Raw {
         add(self.service.map(KindSpec::Service));
         add(self.port.map(KindSpec::Port));
         add(self.include.map(KindSpec::Include));
+        let undo = self.undo.map_or_else(Vec::new, |u| u.0);
         let options = StepOptions {
             timeout: self.timeout,
             retries: self.retries,
@@ -211,19 +285,43 @@ impl Raw {
             always: self.always,
             continue_on_failure: self.continue_on_failure,
             tags: self.tags,
+            undo: Vec::new(),
         };
-        (kinds, options)
+        (kinds, options, undo)
     }
 }
 
 fn one_kind<E: serde::de::Error>(
     name: Option<String>,
-    mut kinds: Vec<KindSpec>,
-    options: StepOptions,
+    kinds: Vec<KindSpec>,
+    mut options: StepOptions,
+    undo: Vec<UndoStep>,
 ) -> Result<StepSpec, E> {
     let Some(name) = name.filter(|n| !n.trim().is_empty()) else {
         return Err(E::custom("a step needs a `name`"));
     };
+    // An undo step's own name, or `undo: <step>` (numbered when there are several).
+    let count = undo.len();
+    for (i, step) in undo.into_iter().enumerate() {
+        let own = step.name.filter(|n| !n.trim().is_empty());
+        // Named as reports show it, so names stay unique across steps and undos.
+        let undo_name = match own {
+            Some(own) if own.starts_with("undo: ") => own,
+            Some(own) => format!("undo: {own}"),
+            None if count == 1 => format!("undo: {name}"),
+            None => format!("undo: {name} ({}/{count})", i + 1),
+        };
+        let spec = exactly_one(undo_name, step.kinds, step.options)?;
+        options.undo.push(spec);
+    }
+    exactly_one(name, kinds, options)
+}
+
+fn exactly_one<E: serde::de::Error>(
+    name: String,
+    mut kinds: Vec<KindSpec>,
+    options: StepOptions,
+) -> Result<StepSpec, E> {
     match kinds.len() {
         1 => Ok(StepSpec {
             name,
@@ -250,8 +348,8 @@ impl<'de> Deserialize<'de> for StepSpec {
             ));
         }
         let name = raw.name.take();
-        let (kinds, options) = raw.kinds();
-        one_kind(name, kinds, options)
+        let (kinds, options, undo) = raw.kinds();
+        one_kind(name, kinds, options, undo)
     }
 }
 
@@ -260,8 +358,9 @@ impl<'de> Deserialize<'de> for Item {
         let mut raw = Raw::deserialize(deserializer)?;
         if let Some(parallel) = raw.parallel.take() {
             let name = raw.name.take();
-            let (kinds, options) = raw.kinds();
-            if name.is_some() || !kinds.is_empty() || options.timeout.is_some() {
+            let (kinds, options, undo) = raw.kinds();
+            if name.is_some() || !kinds.is_empty() || options.timeout.is_some() || !undo.is_empty()
+            {
                 return Err(serde::de::Error::custom(
                     "a `parallel:` group holds only its list of steps; put names and kinds on the steps inside it",
                 ));
@@ -274,8 +373,8 @@ impl<'de> Deserialize<'de> for Item {
             return Ok(Item::Parallel { parallel });
         }
         let name = raw.name.take();
-        let (kinds, options) = raw.kinds();
-        one_kind(name, kinds, options).map(Item::Step)
+        let (kinds, options, undo) = raw.kinds();
+        one_kind(name, kinds, options, undo).map(Item::Step)
     }
 }
 

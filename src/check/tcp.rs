@@ -16,6 +16,8 @@ const MAX_REPLY: usize = 64 * 1024;
 #[serde(deny_unknown_fields)]
 pub struct TcpSpec {
     pub host: Text,
+    #[serde(deserialize_with = "port")]
+    #[schemars(with = "PortNumber")]
     pub port: u16,
     #[serde(default = "default_timeout")]
     pub timeout: Duration,
@@ -27,6 +29,41 @@ pub struct TcpSpec {
     pub latency: LatencyLevels,
     /// Resolve `host` through this DNS server instead of the system's resolver.
     pub resolver: Option<Server>,
+}
+
+/// A port as a number or as text (`"{{ db_port }}"`, `"${DB_PORT:-5432}"`), 1–65535.
+pub fn port<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<u16, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Number(i64),
+        Text(Text),
+    }
+    let bad = |shown: &str| {
+        serde::de::Error::custom(format!("port {shown:?} is not a port number (1-65535)"))
+    };
+    match Raw::deserialize(deserializer)? {
+        Raw::Number(n) => u16::try_from(n)
+            .ok()
+            .filter(|p| *p > 0)
+            .ok_or_else(|| bad(&n.to_string())),
+        Raw::Text(t) => t
+            .as_str()
+            .trim()
+            .parse::<u16>()
+            .ok()
+            .filter(|p| *p > 0)
+            .ok_or_else(|| bad(t.shown())),
+    }
+}
+
+/// The schema of [`port`]: a number, or text that becomes one.
+#[derive(schemars::JsonSchema)]
+#[schemars(untagged)]
+#[allow(dead_code)] // exists only to describe the format
+enum PortNumber {
+    Number(u16),
+    Text(String),
 }
 
 fn default_timeout() -> Duration {

@@ -40,7 +40,7 @@ impl<'de> Deserialize<'de> for TlsCertSpec {
         #[serde(deny_unknown_fields)]
         struct Raw {
             host: Text,
-            #[serde(default = "default_port")]
+            #[serde(default = "default_port", deserialize_with = "super::tcp::port")]
             port: u16,
             server_name: Option<Text>,
             warn: Option<u32>,

@@ -56,21 +56,15 @@ pub fn exec(command: &MaintainCommand, session: &Session) -> anyhow::Result<u8> 
         MaintainCommand::Run(args) => run(args, session, &schedules),
         MaintainCommand::Status => status(session, &schedules),
         MaintainCommand::Schedule(args) => {
-            let binary = std::env::current_exe()
-                .map_err(|e| anyhow::anyhow!("cannot tell where this binary is: {e}"))?;
-            let config = session
-                .global
-                .config
-                .as_ref()
-                .map(|path| std::path::absolute(path).unwrap_or_else(|_| path.clone()));
+            let invocation = invocation(session)?;
             match args.emit {
                 Emit::Cron => {
-                    let text = maintain::crontab(&schedules, &binary, config.as_deref())
+                    let text = maintain::crontab(&schedules, &invocation)
                         .map_err(|e| config_error(session, e))?;
                     session.printer.data(&text);
                 }
                 Emit::Systemd => {
-                    let units = maintain::systemd(&schedules, &binary, config.as_deref())
+                    let units = maintain::systemd(&schedules, &invocation)
                         .map_err(|e| config_error(session, e))?;
                     match &args.dir {
                         Some(dir) => {
@@ -102,6 +96,36 @@ pub fn exec(command: &MaintainCommand, session: &Session) -> anyhow::Result<u8> 
     }
 }
 
+/// How the emitted jobs run opsbook: this binary, in this directory, with the
+/// environment and every config file this command read, as absolute paths — cron starts
+/// in `$HOME`, where `config/` is not found.
+fn invocation(session: &Session) -> anyhow::Result<maintain::Invocation> {
+    let absolute = |p: &std::path::Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    let binary = std::env::current_exe()
+        .map_err(|e| anyhow::anyhow!("cannot tell where this binary is: {e}"))?;
+    let dir = std::env::current_dir()
+        .map_err(|e| anyhow::anyhow!("cannot tell the working directory: {e}"))?;
+    let config = session.global.config.as_deref().map(absolute);
+    // The env file that was read (not the `--config` one), found again by its directory.
+    let config_dir = session
+        .loaded
+        .sources
+        .iter()
+        .find(|p| Some(absolute(p)) != config)
+        .and_then(|p| p.parent())
+        .map(absolute);
+    // The environment goes into the job when it was asked for or its file was read.
+    let env =
+        (session.global.env.is_some() || config_dir.is_some()).then(|| session.loaded.env.clone());
+    Ok(maintain::Invocation {
+        binary,
+        dir,
+        env,
+        config,
+        config_dir,
+    })
+}
+
 fn run(
     args: &RunArgs,
     session: &Session,
@@ -130,12 +154,17 @@ fn run(
             ),
         )
     })?;
-    let vars = schedule
-        .vars
-        .iter()
-        .map(|(k, v)| (k.clone(), crate::config::Text::plain(v.clone())))
-        .collect();
-    let book = crate::runbook::load(&source, &vars, &dirs)?;
+    let mut vars = super::run::session_vars(session);
+    vars.extend(
+        schedule
+            .vars
+            .iter()
+            .map(|(k, v)| (k.clone(), crate::config::Text::plain(v.clone()))),
+    );
+    let mut book = crate::runbook::load(&source, &vars, &dirs)?;
+    // Upkeep is never gated by a reading: a full disk or a busy CPU is reported, and the
+    // rotation, backup and prune run all the same.
+    maintain::readings_never_stop(&mut book);
     let state_dir = session.loaded.config.state_dir();
     let _lock = crate::lock::Lock::acquire(
         &state_dir,

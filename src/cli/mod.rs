@@ -184,6 +184,24 @@ fn run(cli: Cli, printer: Printer) -> anyhow::Result<u8> {
         printer.warn(&warning);
     }
     tracing::debug!(env = %loaded.env, sources = ?loaded.sources, "configuration loaded");
+    // An environment asked for by name whose file is missing runs on other settings;
+    // under cron that is silent unless said (stderr and application.log).
+    let env_file = options.config_dir.join(format!("{}.yaml", loaded.env));
+    if cli.global.env.is_some() && !loaded.sources.contains(&env_file) {
+        let message = format!(
+            "environment {:?} was asked for, but {} was not found: using {} only",
+            loaded.env,
+            env_file.display(),
+            if loaded.sources.is_empty() {
+                "the built-in defaults"
+            } else {
+                "the built-in defaults and --config"
+            }
+        );
+        // To the log files only (the results target); the printer says it on stderr.
+        tracing::warn!(target: crate::logging::RESULTS, "{message}");
+        printer.warn(&message);
+    }
     let session = Session {
         printer,
         loaded,

@@ -75,7 +75,29 @@ pub fn dirs(session: &Session) -> Vec<PathBuf> {
 pub fn load(wanted: &str, vars: &VarArgs, session: &Session) -> anyhow::Result<Runbook> {
     let dirs = dirs(session);
     let source = runbook::find(wanted, &dirs).map_err(crate::Error::Config)?;
-    Ok(runbook::load(&source, &vars.overrides(), &dirs)?)
+    let mut overrides = session_vars(session);
+    overrides.extend(vars.overrides());
+    Ok(runbook::load(&source, &overrides, &dirs)?)
+}
+
+/// `{{ opsbook_config }}` and `{{ opsbook_env }}`: the `--config` (absolute) and the
+/// environment asked for, each empty when not given, so a step that runs opsbook itself
+/// reads the same configuration.
+pub fn session_vars(session: &Session) -> BTreeMap<String, Text> {
+    let config = session
+        .global
+        .config
+        .as_ref()
+        .map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone()))
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    BTreeMap::from([
+        ("opsbook_config".to_string(), Text::plain(config)),
+        (
+            "opsbook_env".to_string(),
+            Text::plain(session.global.env.clone().unwrap_or_default()),
+        ),
+    ])
 }
 
 pub fn exec(args: &RunArgs, session: &Session) -> anyhow::Result<u8> {
@@ -174,7 +196,9 @@ impl runbook::run::Observer for Stream<'_> {
     }
 }
 
-/// What would run, in order, and what the selection leaves out.
+/// What would run, in order, and what the selection leaves out: each step's kind, name
+/// and conditions, then what it would do with its variables resolved (secrets masked),
+/// and under it what would undo it.
 fn plan(book: &Runbook, selection: &Selection) -> String {
     use std::fmt::Write;
     let mut out = format!("{} ({}): {}\n", book.name, book.source, book.description);
@@ -202,6 +226,19 @@ fn plan(book: &Runbook, selection: &Selection) -> String {
             format!("  ({})", notes.join("; "))
         };
         let _ = writeln!(out, "{prefix}{:<10} {}{notes}", step.kind_name(), step.name);
+        let last_line = prefix.rsplit('\n').next().unwrap_or(prefix);
+        let indent = " ".repeat(last_line.chars().count() + 11);
+        let _ = writeln!(out, "{indent}{}", what(step));
+        for undo in &o.undo {
+            let when = undo
+                .options
+                .when
+                .as_ref()
+                .map(|w| format!("  (when {})", w.source()))
+                .unwrap_or_default();
+            let _ = writeln!(out, "{indent}{:<10} {}{when}", undo.kind_name(), undo.name);
+            let _ = writeln!(out, "{indent}           {}", what(undo));
+        }
     };
     for item in &book.steps {
         match item {
@@ -217,4 +254,51 @@ fn plan(book: &Runbook, selection: &Selection) -> String {
         line(step, if i == 0 { "on failure:\n  " } else { "  " });
     }
     out
+}
+
+/// One line saying what a step would do: a command as it would run (`$ …`), otherwise its
+/// settings. Values print as they do everywhere else, secrets masked.
+fn what(step: &crate::check::StepSpec) -> String {
+    use crate::check::spec::KindSpec;
+    match &step.kind {
+        KindSpec::Command(spec) => {
+            let mut text = format!("$ {}", spec.shown);
+            if let Some(dir) = &spec.dir {
+                text.push_str(&format!("   (in {})", dir.shown()));
+            }
+            text
+        }
+        KindSpec::Manual(prompt) => format!("asks: {}", prompt.shown()),
+        KindSpec::Http(spec) => {
+            let method = serde_json::to_value(spec.method)
+                .ok()
+                .and_then(|m| m.as_str().map(str::to_string))
+                .unwrap_or_default();
+            format!("{method} {}", spec.url.0.shown())
+        }
+        kind => match serde_json::to_value(kind) {
+            Ok(serde_json::Value::Object(map)) => map
+                .into_iter()
+                .map(|(_, mut settings)| {
+                    prune(&mut settings);
+                    settings.to_string()
+                })
+                .collect::<Vec<_>>()
+                .join(" "),
+            Ok(other) => other.to_string(),
+            Err(e) => format!("(cannot show: {e})"),
+        },
+    }
+}
+
+/// Leave out settings that say nothing (null, false, empty).
+fn prune(value: &mut serde_json::Value) {
+    if let serde_json::Value::Object(map) = value {
+        map.retain(|_, v| {
+            prune(v);
+            !matches!(v, serde_json::Value::Null | serde_json::Value::Bool(false))
+                && v.as_object().is_none_or(|o| !o.is_empty())
+                && v.as_array().is_none_or(|a| !a.is_empty())
+        });
+    }
 }

@@ -36,14 +36,19 @@ pub struct Defaults {
 }
 
 impl Runbook {
-    /// Every step in run order: the main steps (groups flattened), then `on_failure`.
+    /// The main steps in order, groups flattened.
+    pub fn main_steps(&self) -> impl Iterator<Item = &StepSpec> {
+        self.steps.iter().flat_map(|item| match item {
+            Item::Step(step) => std::slice::from_ref(step),
+            Item::Parallel { parallel } => parallel.as_slice(),
+        })
+    }
+
+    /// Every step in the order a failed run can reach it: the main steps, their `undo`s,
+    /// then `on_failure`.
     pub fn all_steps(&self) -> impl Iterator<Item = &StepSpec> {
-        self.steps
-            .iter()
-            .flat_map(|item| match item {
-                Item::Step(step) => std::slice::from_ref(step),
-                Item::Parallel { parallel } => parallel.as_slice(),
-            })
+        self.main_steps()
+            .chain(self.main_steps().flat_map(|s| &s.options.undo))
             .chain(&self.on_failure)
     }
 }
@@ -142,13 +147,29 @@ pub fn load(
     dirs: &[PathBuf],
 ) -> Result<Runbook, crate::Error> {
     let mut stack = Vec::new();
-    load_nested(source, overrides, dirs, &mut stack).map_err(|mut errors| {
+    let mut vars = builtin_vars();
+    vars.extend(overrides.iter().map(|(k, v)| (k.clone(), v.clone())));
+    load_nested(source, &vars, dirs, &mut stack).map_err(|mut errors| {
         if errors.len() == 1 {
             crate::Error::Config(errors.remove(0))
         } else {
             crate::Error::Configs(errors)
         }
     })
+}
+
+/// Variables every runbook has, so a step can run opsbook itself with the configuration
+/// of the run (`{{ opsbook }}`, `{{ opsbook_config }}`, `{{ opsbook_env }}`); the
+/// commands fill in the last two, and `--var` wins over all three.
+pub fn builtin_vars() -> BTreeMap<String, Text> {
+    let binary = std::env::current_exe()
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_else(|_| "opsbook".to_string());
+    BTreeMap::from([
+        ("opsbook".to_string(), Text::plain(binary)),
+        ("opsbook_config".to_string(), Text::plain("")),
+        ("opsbook_env".to_string(), Text::plain("")),
+    ])
 }
 
 /// The top-level keys, read leniently to learn the variables and where each step starts.
@@ -257,6 +278,17 @@ fn load_nested(
             source,
             "include:",
             "`include` cannot be used in `on_failure`",
+        ));
+    }
+    if document
+        .on_failure
+        .iter()
+        .any(|s| !s.options.undo.is_empty())
+    {
+        errors.push(locate(
+            source,
+            "undo:",
+            "`undo` cannot be used in `on_failure`: write the rollback there as steps",
         ));
     }
     let name = document.name.unwrap_or_else(|| {

@@ -45,6 +45,8 @@ impl Selection {
 
 struct State<'a> {
     statuses: HashMap<String, Status>,
+    /// Main steps that completed (ok or warning), in the order they finished.
+    completed: Vec<&'a StepSpec>,
     /// The step whose failure stopped the run.
     stopped_by: Option<String>,
     any_failed: bool,
@@ -55,7 +57,7 @@ fn failed(status: Status) -> bool {
     matches!(status, Status::Critical | Status::Unknown)
 }
 
-impl State<'_> {
+impl<'a> State<'a> {
     /// Why `step` does not run now, if it does not.
     fn blocked(&self, step: &StepSpec) -> Option<String> {
         if let Some(why) = self.selection.excludes(step) {
@@ -75,25 +77,27 @@ impl State<'_> {
                 None => return Some(format!("needs {needed:?}, which did not run")),
             }
         }
-        if let Some(when) = &step.options.when {
-            let status = |name: &str| {
-                self.statuses
-                    .get(name)
-                    .map(|s| s.as_str().to_string())
-                    .unwrap_or_default()
-            };
-            if !when.holds(&status) {
-                return Some(format!("condition `{}` is false", when.source()));
-            }
-        }
-        None
+        self.condition_fails(step)
+    }
+
+    /// Why `step`'s `when` keeps it from running, if it does.
+    fn condition_fails(&self, step: &StepSpec) -> Option<String> {
+        let when = step.options.when.as_ref()?;
+        let status = |name: &str| {
+            self.statuses
+                .get(name)
+                .map(|s| s.as_str().to_string())
+                .unwrap_or_default()
+        };
+        (!when.holds(&status)).then(|| format!("condition `{}` is false", when.source()))
     }
 
     fn record(&mut self, step: &StepSpec, result: &CheckResult) {
         self.statuses.insert(step.name.clone(), result.status);
         if failed(result.status) {
             self.any_failed = true;
-            if !step.options.continue_on_failure && self.stopped_by.is_none() {
+            let stops = !step.options.continue_on_failure && step.kind_name() != "cpu";
+            if stops && self.stopped_by.is_none() {
                 self.stopped_by = Some(step.name.clone());
             }
         }
@@ -125,6 +129,7 @@ pub async fn run(
     let timestamp = ctx.clock.now();
     let mut state = State {
         statuses: HashMap::new(),
+        completed: Vec::new(),
         stopped_by: None,
         any_failed: false,
         selection,
@@ -161,11 +166,37 @@ pub async fn run(
                 },
             };
             state.record(step, &result);
+            if matches!(result.status, Status::Ok | Status::Warning) {
+                state.completed.push(step);
+            }
             observer.finished(&result);
             results.push(result);
         }
     }
     if state.any_failed {
+        // Undo what completed, newest first; every undo is tried, whatever the one
+        // before it did, and none of them is undone in turn.
+        let completed = std::mem::take(&mut state.completed);
+        for done in completed.iter().rev() {
+            for undo in &done.options.undo {
+                let result = match state.condition_fails(undo) {
+                    Some(why) => skipped(undo, why),
+                    None => {
+                        observer.started(&[undo]);
+                        execute(book, undo, ctx).await
+                    }
+                };
+                let result = CheckResult {
+                    name: undo_label(&result.name),
+                    ..result
+                };
+                // Recorded for `on_failure`'s conditions, never stopping the other undos.
+                state.statuses.insert(result.name.clone(), result.status);
+                state.any_failed |= failed(result.status);
+                observer.finished(&result);
+                results.push(result);
+            }
+        }
         // The rollback runs whatever stopped the main steps.
         state.stopped_by = None;
         for step in &book.on_failure {
@@ -187,6 +218,16 @@ pub async fn run(
         timestamp,
         duration: started.elapsed(),
         results,
+    }
+}
+
+/// How an undo step's result is named in every report: `undo: NAME`, so a reader (or a
+/// CI parser) tells a rollback from the step it reverses.
+pub fn undo_label(name: &str) -> String {
+    if name.starts_with("undo: ") {
+        name.to_string()
+    } else {
+        format!("undo: {name}")
     }
 }
 

@@ -140,7 +140,7 @@ fixed_schema!(TlsCertSpec, "TlsCertSpec", {
     "required": ["host"],
     "properties": {
         "host": { "type": "string" },
-        "port": { "type": "integer", "default": 443 },
+        "port": { "type": ["integer", "string"], "default": 443, "description": "a number, or text such as \"{{ tls_port }}\"" },
         "server_name": { "type": "string" },
         "warn": { "type": "integer", "default": 30, "description": "days" },
         "crit": { "type": "integer", "default": 7, "description": "days" },
@@ -161,7 +161,7 @@ fixed_schema!(DiskSpec, "DiskSpec", {
 fixed_schema!(CpuSpec, "CpuSpec", {
     "type": "object",
     "properties": {
-        "sample": { "type": ["string", "number"], "default": "250ms" },
+        "sample": { "type": ["string", "number"], "default": "1s", "description": "at least 1s" },
         "warn": { "type": ["number", "string"], "default": 90 },
         "crit": { "type": ["number", "string"], "default": 95 }
     },
@@ -282,6 +282,31 @@ impl JsonSchema for StepSpec {
         }
         let exactly_one: Vec<serde_json::Value> = KINDS
             .iter()
+            .filter(|k| **k != "include")
+            .map(|k| serde_json::json!({ "required": [k] }))
+            .collect();
+        // An undo step: any kind but `include`, a name optional, no `needs`/`always`/`undo`.
+        let mut undo_properties = properties.clone();
+        for key in ["include", "needs", "always"] {
+            undo_properties.remove(key);
+        }
+        let undo_step = json_schema!({
+            "type": "object",
+            "properties": undo_properties,
+            "additionalProperties": false,
+            "oneOf": exactly_one,
+        })
+        .to_value();
+        properties.insert(
+            "undo".into(),
+            json_schema!({
+                "description": "What reverses this step: run, newest first, when a later step fails the run and this one completed (ok or warning). Never for a step that did not run or failed.",
+                "oneOf": [undo_step, { "type": "array", "minItems": 1, "items": undo_step }]
+            })
+            .to_value(),
+        );
+        let exactly_one: Vec<serde_json::Value> = KINDS
+            .iter()
             .map(|k| serde_json::json!({ "required": [k] }))
             .collect();
         json_schema!({
@@ -326,7 +351,8 @@ struct RunbookDocument {
     vars: Option<std::collections::BTreeMap<String, String>>,
     defaults: Option<Defaults>,
     steps: Vec<Item>,
-    /// Runs when any step failed: the rollback.
+    /// Runs when any step failed, after the `undo` of each completed step: what any
+    /// failure needs (notify, clear a flag).
     on_failure: Option<Vec<StepSpec>>,
 }
 
@@ -365,5 +391,20 @@ mod tests {
                 "{kind} missing from the step schema"
             );
         }
+        // `undo`: one step or a list, a name optional, no include/needs/always.
+        let undo = &step["undo"];
+        assert!(
+            undo["description"]
+                .as_str()
+                .unwrap()
+                .contains("newest first")
+        );
+        let one = &undo["oneOf"][0];
+        assert_eq!(undo["oneOf"][1]["items"], *one);
+        assert!(one.get("required").is_none());
+        for key in ["include", "needs", "always"] {
+            assert!(one["properties"].get(key).is_none(), "{key}");
+        }
+        assert!(one["properties"].get("command").is_some());
     }
 }

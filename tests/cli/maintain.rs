@@ -241,46 +241,86 @@ fn an_overlapping_run_exits_75_and_a_killed_run_s_lock_is_taken_over() {
 
 #[test]
 fn emitted_cron_lines_and_systemd_units_run_this_binary_with_this_config() {
-    let ops = Opsbook::new().file("ops.yaml", "state_dir: state\n");
+    let ops = Opsbook::new()
+        .file("ops.yaml", "state_dir: state\n")
+        .file(
+            "config/production.yaml",
+            "maintain:\n  schedules:\n    daily: { runbook: tiny.yaml }\n",
+        )
+        .file(
+            "tiny.yaml",
+            "name: tiny\nsteps:\n  - name: Memory\n    memory: {}\n",
+        )
+        .readings(10.0, 10.0, 1.0);
     let dir = ops.dir().to_path_buf();
     let binary = env!("CARGO_BIN_EXE_opsbook");
     let cron = Opsbook::new()
         .args([
-            "--config", "ops.yaml", "maintain", "schedule", "--emit", "cron",
+            "--env",
+            "production",
+            "--config",
+            "ops.yaml",
+            "maintain",
+            "schedule",
+            "--emit",
+            "cron",
         ])
         .run_in(&dir)
         .expect_exit(0);
     let config = std::path::absolute(dir.join("ops.yaml")).unwrap();
+    let config_dir = std::path::absolute(dir.join("config")).unwrap();
     let lines: Vec<&str> = cron
         .stdout
         .lines()
         .filter(|l| !l.starts_with('#'))
         .collect();
     assert_eq!(lines.len(), 3, "{}", cron.stdout);
-    for line in &lines {
-        let words: Vec<&str> = line.split_whitespace().collect();
-        assert!(words[..5].iter().all(|w| !w.starts_with('/')), "{line}");
-        assert_eq!(words[5], binary, "{line}");
-        assert_eq!(words[7], config.to_str().unwrap(), "{line}");
-        assert_eq!(&words[8..10], ["maintain", "run"]);
-    }
-    assert!(lines.contains(&&*format!(
-        "15 2 * * * {binary} --config {} maintain run daily",
+    let daily = format!(
+        "15 2 * * * cd {} && OPSBOOK_CONFIG_DIR={} {binary} --env production --config {} maintain run daily",
+        dir.display(),
+        config_dir.display(),
         config.display()
-    )));
+    );
+    assert!(lines.contains(&daily.as_str()), "{}", cron.stdout);
+    // Run as cron would: from the home directory, through sh, with nothing else set. The
+    // job finds its config (the schedule's runbook, the state dir) all the same.
+    let job = daily.splitn(6, ' ').nth(5).unwrap();
+    let out = std::process::Command::new("sh")
+        .args(["-c", job])
+        .current_dir("/")
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("OPSBOOK_READINGS", dir.join("readings.json"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("maintain daily: ok — 1 steps"));
+    assert!(dir.join("state/maintain.json").exists());
+
     Opsbook::new()
+        .args(["--env", "production", "--config", "ops.yaml"])
         .args([
-            "--config", "ops.yaml", "maintain", "schedule", "--emit", "systemd",
+            "maintain", "schedule", "--emit", "systemd", "--dir", "units",
         ])
-        .args(["--dir", "units"])
         .run_in(&dir)
         .expect_exit(0);
     let service =
         std::fs::read_to_string(dir.join("units/opsbook-maintain-daily.service")).unwrap();
-    assert!(service.contains(&format!(
-        "ExecStart={binary} --config {} maintain run daily",
-        config.display()
-    )));
+    for line in [
+        format!("WorkingDirectory={}", dir.display()),
+        format!("Environment=OPSBOOK_CONFIG_DIR={}", config_dir.display()),
+        format!(
+            "ExecStart={binary} --env production --config {} maintain run daily",
+            config.display()
+        ),
+    ] {
+        assert!(service.lines().any(|l| l == line), "{line}\n{service}");
+    }
     let timer = std::fs::read_to_string(dir.join("units/opsbook-maintain-daily.timer")).unwrap();
     assert!(timer.contains("OnCalendar=*-*-* 02:15:00"));
     let analyze = std::process::Command::new("systemd-analyze")
@@ -302,6 +342,135 @@ fn emitted_cron_lines_and_systemd_units_run_this_binary_with_this_config() {
             eprintln!("systemd-analyze not available ({e}); unit syntax checked by content only")
         }
     }
+}
+
+#[test]
+fn an_environment_asked_for_without_its_file_is_warned_about() {
+    let ops = Opsbook::new().file("ops.yaml", "state_dir: state\n");
+    let dir = ops.dir().to_path_buf();
+    let warning = "environment \"staging\" was asked for, but config/staging.yaml was not found";
+    // By flag and by $ENVIRONMENT alike, on stderr and in application.log.
+    for (flag, env) in [(true, None), (false, Some("staging"))] {
+        let mut cmd = Opsbook::new()
+            .env("LOG_TO_FILE", "true")
+            .env("LOG_DIR", "ops-logs");
+        if flag {
+            cmd = cmd.args(["--env", "staging"]);
+        }
+        if let Some(env) = env {
+            cmd = cmd.env("ENVIRONMENT", env);
+        }
+        let run = cmd
+            .args([
+                "--config", "ops.yaml", "maintain", "schedule", "--emit", "cron",
+            ])
+            .run_in(&dir)
+            .expect_exit(0)
+            .stderr_contains(warning)
+            .stdout_contains("--env staging --config");
+        drop(run);
+        let log = std::fs::read_to_string(dir.join("ops-logs/application.log")).unwrap();
+        assert!(log.contains(warning), "{log}");
+        std::fs::remove_file(dir.join("ops-logs/application.log")).unwrap();
+    }
+    // Not asked for: the built-in development defaults, no warning, and no `--env` in the
+    // job (which would warn every night).
+    let run = Opsbook::new()
+        .args([
+            "--config", "ops.yaml", "maintain", "schedule", "--emit", "cron",
+        ])
+        .run_in(&dir)
+        .expect_exit(0);
+    assert!(!run.stderr.contains("was asked for"), "{}", run.stderr);
+    assert!(!run.stdout.contains("--env"), "{}", run.stdout);
+    // Asked for, and found: no warning either.
+    let ops = Opsbook::new().file("config/staging.yaml", "state_dir: state\n");
+    let run = Opsbook::new()
+        .args(["--env", "staging", "maintain", "schedule", "--emit", "cron"])
+        .run_in(ops.dir())
+        .expect_exit(0)
+        .stdout_contains("--env staging maintain run daily");
+    assert!(!run.stderr.contains("was asked for"), "{}", run.stderr);
+    // Found without being asked for (config/development.yaml): the job names it too.
+    let ops = Opsbook::new().file("config/development.yaml", "state_dir: state\n");
+    Opsbook::new()
+        .args(["maintain", "schedule", "--emit", "cron"])
+        .run_in(ops.dir())
+        .expect_exit(0)
+        .stdout_contains("--env development maintain run daily");
+}
+
+#[test]
+fn upkeep_runs_whatever_the_readings_say() {
+    // Disk 95 %, CPU 99 %: exactly the night rotation and pruning are needed.
+    let port = crate::common::server::closed_port();
+    let ops = tree()
+        .file(
+            "ops.yaml",
+            &format!(
+                "state_dir: state\nlogs:\n  sets:\n    app: {{ paths: [logs/app.log], size: 1K }}\nbackup:\n  destination: dest\n  sets:\n    app: {{ paths: [app], keep_last: 1 }}\nmaintain:\n  schedules:\n    daily:\n      runbook: daily\n      vars: {{ log_set: app, backup_set: app, app_log: logs/app.log, api: \"http://127.0.0.1:{port}\", tls_host: 127.0.0.1, tls_port: \"{port}\" }}\n    custom: {{ runbook: custom.yaml }}\n"
+            ),
+        )
+        .file(
+            "custom.yaml",
+            "name: custom\nsteps:\n  - name: Disk\n    disk: { path: / }\n  - name: Back up\n    backup: { set: app }\n",
+        )
+        .readings(10.0, 95.0, 99.0);
+    let dir = ops.dir().to_path_buf();
+    // Yesterday's backup, for the prune to remove.
+    maintain(&dir, "2026-01-10T02:15:00Z", &["run", "custom"]).expect_exit(2);
+    assert_eq!(std::fs::read_dir(dir.join("dest")).unwrap().count(), 1);
+    let yesterday = crate::common::only_backup(&dir);
+    let run = maintain(
+        &dir,
+        "2026-01-11T02:15:00Z",
+        &["run", "daily", "--metrics", "daily.prom"],
+    )
+    .expect_exit(2);
+    assert!(
+        run.stdout
+            .contains("failed: Disk space, CPU, API health, Certificate not expiring"),
+        "{}",
+        run.stdout
+    );
+    let metrics = std::fs::read_to_string(dir.join("daily.prom")).unwrap();
+    for (step, status) in [
+        ("Disk space", 2),
+        ("CPU", 2),
+        ("Rotate logs", 0),
+        ("Back up", 0),
+        ("Prune backups", 0),
+    ] {
+        let line =
+            format!("opsbook_maintain_step_status{{schedule=\"daily\",step=\"{step}\"}} {status}");
+        assert!(metrics.lines().any(|l| l == line), "{line}\n{metrics}");
+    }
+    assert!(dir.join("logs/app.log.1.gz").exists());
+    // A new backup, and yesterday's pruned (keep_last: 1).
+    let today = crate::common::only_backup(&dir);
+    assert_ne!(today, yesterday);
+    // Any schedule's runbook: its reading reports, its backup runs — under `maintain`
+    // only; `opsbook run` keeps the runbook's own semantics (a critical step stops it).
+    let custom = maintain(&dir, "2026-01-12T02:15:00Z", &["run", "custom"]).expect_exit(2);
+    assert!(
+        custom.stdout.contains("1 ok, 1 critical"),
+        "{}",
+        custom.stdout
+    );
+    let run = Opsbook::new()
+        .env("OPSBOOK_NOW", "2026-01-13T02:15:00Z")
+        .env(
+            "OPSBOOK_READINGS",
+            dir.join("readings.json").to_str().unwrap(),
+        )
+        .args(["--config", "ops.yaml", "run", "custom.yaml"])
+        .run_in(&dir)
+        .expect_exit(2);
+    assert!(
+        run.stdout.contains("not run: step \"Disk\" failed"),
+        "{}",
+        run.stdout
+    );
 }
 
 #[test]

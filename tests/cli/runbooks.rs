@@ -104,7 +104,7 @@ steps:
   - {{ name: memory, memory: {{ warn: 75, crit: 90 }} }}
   - {{ name: swap, swap: {{}} }}
   - {{ name: disk, disk: {{ path: /, warn: 80%, crit: 90% }} }}
-  - {{ name: cpu, cpu: {{ sample: 10ms }} }}
+  - {{ name: cpu, cpu: {{ sample: 1s }} }}
   - {{ name: load, load: {{}} }}
   - name: queue length
     command: {{ run: "echo 42 jobs", value: {{ warn: 100, crit: 1000 }} }}
@@ -651,6 +651,13 @@ fn the_schema_describes_every_kind_and_resolves_its_references() {
     ] {
         assert!(step.get(kind).is_some(), "{kind}");
     }
+    assert!(
+        step["undo"]["description"]
+            .as_str()
+            .is_some_and(|d| d.contains("newest first")),
+        "{}",
+        step["undo"]
+    );
     for reference in run.stdout.split("\"$ref\": \"").skip(1) {
         let target = reference.split('"').next().unwrap();
         let name = target.trim_start_matches("#/$defs/");
@@ -733,4 +740,940 @@ fn thresholds_can_come_from_variables() {
         .run()
         .expect_exit(1);
     assert_eq!(message(&run.json(), "connections"), "value 42 (> warn 40)");
+}
+
+// ---------------------------------------------------------------------------------------
+// Every shipped check step can fail: a healthy world in which every shipped runbook is
+// green, and for each check step a mutation of that world in which that step alone goes
+// warning or critical. A check step with no mutation fails `every_shipped_check_step_has_a_fixture`.
+
+mod shipped {
+    use crate::common::{Mounted, Opsbook, postgres::Postgres, server, tls};
+    use std::collections::BTreeMap;
+    use std::io::{Read, Write};
+    use std::path::{Path, PathBuf};
+
+    /// The shipped runbooks, each with its own test below.
+    const RUNBOOKS: [&str; 11] = [
+        "api-unavailable",
+        "backup-verify",
+        "daily",
+        "database-issues",
+        "deploy",
+        "disk-space",
+        "high-error-rate",
+        "high-memory",
+        "monthly",
+        "pre-deploy",
+        "weekly",
+    ];
+
+    fn shipped_dir() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("runbooks")
+    }
+
+    /// The check steps of a shipped runbook, read from its YAML: every step of `steps`
+    /// (groups flattened, includes followed) that is not `manual`.
+    fn check_steps(runbook: &str) -> Vec<String> {
+        let path = shipped_dir().join(format!("{runbook}.yaml"));
+        let text = std::fs::read_to_string(&path).unwrap();
+        let doc: serde_json::Value = serde_saphyr::from_str(&text).unwrap();
+        let mut names = Vec::new();
+        for item in doc["steps"].as_array().unwrap() {
+            let steps: Vec<&serde_json::Value> = match item["parallel"].as_array() {
+                Some(group) => group.iter().collect(),
+                None => vec![item],
+            };
+            for step in steps {
+                if let Some(included) = step["include"].as_str() {
+                    names.extend(check_steps(included.trim_end_matches(".yaml")));
+                } else if step.get("manual").is_none() {
+                    names.push(step["name"].as_str().unwrap().to_string());
+                }
+            }
+        }
+        names
+    }
+
+    /// A local API: `/health` answers 200 healthy (500 once `broken` exists: a release that
+    /// came back unhealthy after its restart), `/health/readiness` answers `ready`.
+    fn api(health: u16, ready: u16, broken: PathBuf) -> u16 {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            for mut stream in listener.incoming().flatten() {
+                let broken = broken.clone();
+                std::thread::spawn(move || {
+                    let mut head = Vec::new();
+                    let mut buf = [0u8; 1024];
+                    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match stream.read(&mut buf) {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => head.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    let head = String::from_utf8_lossy(&head);
+                    let path = head.split_whitespace().nth(1).unwrap_or("/");
+                    let status = match path {
+                        "/health" if broken.exists() => 500,
+                        "/health" => health,
+                        "/health/readiness" => ready,
+                        _ => 404,
+                    };
+                    let body = if status == 200 {
+                        r#"{"status":"healthy"}"#
+                    } else {
+                        r#"{"status":"unhealthy"}"#
+                    };
+                    let _ = write!(
+                        stream,
+                        "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                });
+            }
+        });
+        port
+    }
+
+    #[derive(Clone, Copy, PartialEq)]
+    enum Backups {
+        Fresh,
+        /// The newest backup is three days old.
+        Old,
+        /// The newest backup is fresh but its archive is damaged.
+        Corrupt,
+        /// A fresh one, and a ten-day-old one on a read-only filesystem: pruning fails.
+        Unprunable,
+    }
+
+    /// The world every shipped runbook runs in; `Default` is healthy.
+    struct World {
+        memory: f64,
+        disk: f64,
+        data_disk: f64,
+        cpu: f64,
+        swap: f64,
+        health: u16,
+        ready: u16,
+        broken_by_restart: bool,
+        api_port_dead: bool,
+        /// Extra lines in the application log: (seconds ago, level, how many).
+        log_lines: Vec<(i64, &'static str, usize)>,
+        backups: Backups,
+        source_missing: bool,
+        rotate_broken: bool,
+        cert_days_left: i64,
+        audit_log_old: bool,
+        config_missing: bool,
+        big_logs: bool,
+        big_backups: bool,
+        no_environment: bool,
+        db_port: Option<u16>,
+        vars: Vec<(&'static str, &'static str)>,
+    }
+
+    impl Default for World {
+        fn default() -> Self {
+            World {
+                memory: 10.0,
+                disk: 10.0,
+                data_disk: 10.0,
+                cpu: 10.0,
+                swap: 0.0,
+                health: 200,
+                ready: 200,
+                broken_by_restart: false,
+                api_port_dead: false,
+                log_lines: Vec::new(),
+                backups: Backups::Fresh,
+                source_missing: false,
+                rotate_broken: false,
+                cert_days_left: 40,
+                audit_log_old: false,
+                config_missing: false,
+                big_logs: false,
+                big_backups: false,
+                no_environment: false,
+                db_port: None,
+                vars: Vec::new(),
+            }
+        }
+    }
+
+    /// The mutation that makes `step` (a shipped check step's name) warning or critical
+    /// and leaves every other check step as it was; `None` when there is none.
+    fn mutation(step: &str) -> Option<fn(&mut World)> {
+        let mutate: fn(&mut World) = match step {
+            "Health endpoint" | "API health" | "API healthy" => |w| w.health = 500,
+            "Readiness (dependencies)" | "API ready" => |w| w.ready = 503,
+            "API port accepts connections" => |w| w.api_port_dead = true,
+            "Recent errors" => |w| w.log_lines.push((600, "ERROR", 1)),
+            "Error rate, last hour" => |w| w.log_lines.push((600, "ERROR", 2)),
+            "Error rate, last 24 hours" | "Error log review" => {
+                |w| w.log_lines.push((5 * 3600, "ERROR", 10))
+            }
+            "Warnings this week" => |w| w.log_lines.push((3 * 86_400, "WARNING", 80)),
+            "Security events this month" => |w| w.log_lines.push((10 * 86_400, "CRITICAL", 1)),
+            "Memory" | "Memory has room" => |w| w.memory = 95.0,
+            "Disk" | "Disk space" | "Disk has room" | "Root filesystem" => |w| w.disk = 95.0,
+            "Disk under the data directory" => |w| w.data_disk = 95.0,
+            "CPU" => |w| w.cpu = 99.0,
+            "Swap" => |w| w.swap = 90.0,
+            "Newest backup is recent" | "Backups are recent" | "Recent backup exists" => {
+                |w| w.backups = Backups::Old
+            }
+            "Newest backup restores" => |w| w.backups = Backups::Corrupt,
+            "Back up" => |w| w.source_missing = true,
+            "Prune backups" => |w| w.backups = Backups::Unprunable,
+            "Rotate logs" => |w| w.rotate_broken = true,
+            "Certificate not expiring" => |w| w.cert_days_left = 3,
+            "Audit log written this week" => |w| w.audit_log_old = true,
+            "Configuration present" => |w| w.config_missing = true,
+            "Log directory size" => |w| w.big_logs = true,
+            "Backup directory size" => |w| w.big_backups = true,
+            "Database port open" => |w| w.vars.push(("db_host", "127.0.0.2")),
+            "Database answers" => |w| w.vars.push(("db_user", "nobody_here")),
+            // Clients holding connections, in `database_issues` below.
+            HELD_CONNECTIONS => |_| {},
+            "Tests passing" => |w| w.vars.push(("test_command", "false")),
+            "Environment configured" => |w| w.no_environment = true,
+            "Pull latest code" => |w| w.vars.push(("pull", "false")),
+            "Install dependencies" => |w| w.vars.push(("install", "false")),
+            "Run migrations" => |w| w.vars.push(("migrate", "false")),
+            "Run tests" => |w| w.vars.push(("test", "false")),
+            "Restart service" => |w| w.vars.push(("restart", "false")),
+            "Verify health" => |w| w.broken_by_restart = true,
+            _ => return None,
+        };
+        Some(mutate)
+    }
+
+    /// Proven by `database_issues` with clients holding connections, not by a mutation.
+    const HELD_CONNECTIONS: &str = "Connections in use (% of max_connections)";
+
+    #[test]
+    fn every_shipped_check_step_has_a_fixture() {
+        let mut files: Vec<String> = std::fs::read_dir(shipped_dir())
+            .unwrap()
+            .map(|e| {
+                let path = e.unwrap().path();
+                path.file_stem().unwrap().to_string_lossy().into_owned()
+            })
+            .collect();
+        files.sort();
+        assert_eq!(files, RUNBOOKS, "each shipped runbook needs a test below");
+        let mut missing = Vec::new();
+        for runbook in RUNBOOKS {
+            for step in check_steps(runbook) {
+                if mutation(&step).is_none() {
+                    missing.push(format!("{runbook}: {step:?}"));
+                }
+            }
+        }
+        assert!(
+            missing.is_empty(),
+            "shipped check steps that no fixture makes fail:\n{}",
+            missing.join("\n")
+        );
+    }
+
+    fn log_line(ago: i64, level: &str, i: usize) -> String {
+        let at = jiff::Timestamp::now() - jiff::SignedDuration::from_secs(ago + i as i64);
+        format!(
+            "{} {level} request {i} handled\n",
+            at.strftime("%Y-%m-%d %H:%M:%S")
+        )
+    }
+
+    fn backup(dir: &Path, now: Option<jiff::Timestamp>) -> PathBuf {
+        let before: Vec<PathBuf> = entries(&dir.join("dest"));
+        let mut cmd = Opsbook::new().args(["--config", "c.yaml", "backup", "create", "db"]);
+        if let Some(now) = now {
+            cmd = cmd.env("OPSBOOK_NOW", now.to_string());
+        }
+        cmd.run_in(dir).expect_exit(0);
+        entries(&dir.join("dest"))
+            .into_iter()
+            .find(|e| !before.contains(e))
+            .expect("a new backup")
+    }
+
+    fn entries(dir: &Path) -> Vec<PathBuf> {
+        std::fs::read_dir(dir)
+            .map(|d| d.map(|e| e.unwrap().path()).collect())
+            .unwrap_or_default()
+    }
+
+    fn sparse(path: &Path, len: u64) {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::File::create(path).unwrap().set_len(len).unwrap();
+    }
+
+    impl World {
+        /// Run `runbook` in this world; its JSON report.
+        fn run(&self, runbook: &str) -> serde_json::Value {
+            let ob = Opsbook::new();
+            let dir = ob.dir().to_path_buf();
+            let flag = dir.join("restarted");
+            let api_port = api(self.health, self.ready, flag.clone());
+            let today = jiff::tz::TimeZone::UTC
+                .to_datetime(jiff::Timestamp::now())
+                .date();
+            let cert = tls::server(
+                today - jiff::Span::new().days(30),
+                today + jiff::Span::new().days(self.cert_days_left),
+            );
+            let log_size = if self.rotate_broken { "1K" } else { "1M" };
+            let postrotate = if self.rotate_broken { "false" } else { "true" };
+            let config = format!(
+                "state_dir: {dir}/state\nbackup:\n  destination: {dir}/dest\n  sets:\n    db: {{ paths: [{dir}/data], keep_daily: 1 }}\nlogs:\n  sets:\n    app: {{ paths: [\"{dir}/rotated/app.log\"], size: {log_size}, keep: 2, postrotate: \"{postrotate}\" }}\n",
+                dir = dir.display()
+            );
+            let mut ob = ob
+                .file("c.yaml", &config)
+                .file("data/rows.txt", "1\n2\n3\n")
+                .file("rotated/app.log", &"x".repeat(2048))
+                .file("logdir/app.log", "small\n")
+                .file("backupdir/README", "small\n")
+                .file("audit-fixture.log", "{}\n");
+            // The application log: quiet traffic over the last month, plus the mutation's.
+            let mut log = String::new();
+            for (ago, count) in [
+                (10 * 86_400, 20),
+                (3 * 86_400, 20),
+                (2 * 3600, 200),
+                (300, 20),
+            ] {
+                for i in 0..count {
+                    log.push_str(&log_line(ago, "INFO", i * 60 % 3000));
+                }
+            }
+            for (ago, level, count) in &self.log_lines {
+                for i in 0..*count {
+                    log.push_str(&log_line(*ago, level, i));
+                }
+            }
+            ob = ob.file("app.log", &log);
+            if self.audit_log_old {
+                let old =
+                    std::time::SystemTime::now() - std::time::Duration::from_secs(10 * 86_400);
+                std::fs::File::options()
+                    .write(true)
+                    .open(dir.join("audit-fixture.log"))
+                    .unwrap()
+                    .set_modified(old)
+                    .unwrap();
+            }
+            if self.big_logs {
+                sparse(&dir.join("logdir/huge.log"), 2 << 30);
+            }
+            if self.big_backups {
+                sparse(&dir.join("backupdir/huge.tar"), 60 << 30);
+            }
+            // Backups.
+            let now = jiff::Timestamp::now();
+            let mut _read_only = None;
+            match self.backups {
+                Backups::Fresh => {
+                    backup(&dir, None);
+                }
+                Backups::Old => {
+                    backup(&dir, Some(now - jiff::SignedDuration::from_hours(72)));
+                }
+                Backups::Corrupt => {
+                    let id = backup(&dir, None);
+                    let archive = entries(&id)
+                        .into_iter()
+                        .filter(|p| !p.to_string_lossy().contains("manifest"))
+                        .max_by_key(|p| std::fs::metadata(p).unwrap().len())
+                        .unwrap();
+                    let mut bytes = std::fs::read(&archive).unwrap();
+                    let middle = bytes.len() / 2;
+                    let end = (middle + 16).min(bytes.len());
+                    for b in &mut bytes[middle..end] {
+                        *b ^= 0xff;
+                    }
+                    std::fs::write(&archive, bytes).unwrap();
+                }
+                Backups::Unprunable => {
+                    let old = backup(&dir, Some(now - jiff::SignedDuration::from_hours(240)));
+                    backup(&dir, None);
+                    // The old backup moves onto a filesystem that refuses its removal.
+                    let saved = dir.join("saved-old");
+                    std::fs::rename(&old, &saved).unwrap();
+                    let mount = Mounted::tmpfs(&old, "16m");
+                    for file in entries(&saved) {
+                        std::fs::copy(&file, old.join(file.file_name().unwrap())).unwrap();
+                    }
+                    let status = std::process::Command::new("mount")
+                        .args(["-o", "remount,ro"])
+                        .arg(&old)
+                        .status()
+                        .unwrap();
+                    assert!(status.success());
+                    _read_only = Some(mount);
+                }
+            }
+            if self.source_missing {
+                std::fs::remove_dir_all(dir.join("data")).unwrap();
+            }
+            // Fixed readings.
+            let total: u64 = 100 << 30;
+            let reading = |used: f64| {
+                serde_json::json!({
+                    "mount": "/", "total": total,
+                    "available": ((100.0 - used) / 100.0 * total as f64) as u64,
+                })
+            };
+            let data_dir = dir.join("pgdata");
+            std::fs::create_dir_all(&data_dir).unwrap();
+            let readings = serde_json::json!({
+                "memory": {
+                    "total": total,
+                    "available": ((100.0 - self.memory) / 100.0 * total as f64) as u64,
+                    "swap_total": total,
+                    "swap_used": (self.swap / 100.0 * total as f64) as u64,
+                },
+                "disks": { "/": reading(self.disk), data_dir.display().to_string(): reading(self.data_disk) },
+                "cpu": {"percent": self.cpu, "count": 4},
+                "load": {"one": 0.5, "five": 0.25, "fifteen": 0.125},
+            });
+            ob = ob.file("readings.json", &readings.to_string()).env(
+                "OPSBOOK_READINGS",
+                dir.join("readings.json").display().to_string(),
+            );
+            if !self.no_environment {
+                ob = ob.env("ENVIRONMENT", "development");
+            }
+            let api_url = format!("http://127.0.0.1:{api_port}");
+            let api_check_port = if self.api_port_dead {
+                server::closed_port()
+            } else {
+                api_port
+            };
+            let db_port = self.db_port.unwrap_or_else(server::closed_port);
+            let restart = if self.broken_by_restart {
+                format!("touch {}", flag.display())
+            } else {
+                "true".to_string()
+            };
+            let config_file = if self.config_missing {
+                "missing.yaml"
+            } else {
+                "c.yaml"
+            };
+            let mut vars: BTreeMap<&str, String> = BTreeMap::from([
+                ("api", api_url),
+                ("api_host", "127.0.0.1".into()),
+                ("api_port", api_check_port.to_string()),
+                ("app_log", "app.log".into()),
+                ("tls_host", "127.0.0.1".into()),
+                ("tls_port", cert.port.to_string()),
+                ("backup_set", "db".into()),
+                ("log_set", "app".into()),
+                ("audit_log", "audit-fixture.log".into()),
+                ("config_file", config_file.into()),
+                ("log_dir", "logdir".into()),
+                ("backup_dir", "backupdir".into()),
+                ("test_command", "true".into()),
+                ("app_dir", ".".into()),
+                ("pull", "true".into()),
+                ("install", "true".into()),
+                ("migrate", "true".into()),
+                ("test", "true".into()),
+                ("restart", restart),
+                ("rollback", "true".into()),
+                ("downgrade", "true".into()),
+                ("db_host", "127.0.0.1".into()),
+                ("db_port", db_port.to_string()),
+                ("db_user", "postgres".into()),
+                ("db_name", "postgres".into()),
+                ("data_dir", data_dir.display().to_string()),
+            ]);
+            for (name, value) in &self.vars {
+                vars.insert(name, value.to_string());
+            }
+            let path = shipped_dir().join(format!("{runbook}.yaml"));
+            let mut args = vec![
+                "--config".to_string(),
+                "c.yaml".to_string(),
+                "run".to_string(),
+                path.display().to_string(),
+                "--format".to_string(),
+                "json".to_string(),
+                "--yes".to_string(),
+            ];
+            for (name, value) in vars {
+                args.push("--var".to_string());
+                args.push(format!("{name}={value}"));
+            }
+            let run = ob.args(args).run();
+            assert!(
+                matches!(run.code, Some(0..=3)),
+                "{runbook}: exit {:?}\n{}\n{}",
+                run.code,
+                run.stdout,
+                run.stderr
+            );
+            let report = run.json();
+            // Unmounted before the test directory goes.
+            drop(_read_only);
+            report
+        }
+    }
+
+    fn severities(report: &serde_json::Value) -> BTreeMap<String, String> {
+        report["checks"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(name, check)| {
+                (
+                    name.clone(),
+                    check["severity"].as_str().unwrap_or("missing").to_string(),
+                )
+            })
+            .collect()
+    }
+
+    /// A rollback's undo steps and `on_failure` answer a failure; they are not checks.
+    fn is_check(runbook: &str, name: &str) -> bool {
+        let text = std::fs::read_to_string(shipped_dir().join(format!("{runbook}.yaml"))).unwrap();
+        let doc: serde_json::Value = serde_saphyr::from_str(&text).unwrap();
+        let on_failure = doc["on_failure"].as_array().cloned().unwrap_or_default();
+        !name.starts_with("undo: ") && !on_failure.iter().any(|s| s["name"] == name)
+    }
+
+    /// The healthy world is all green; then each check step's mutation makes that step,
+    /// and no other check step, warning or critical.
+    fn prove(runbook: &str, world: impl Fn() -> World) {
+        let bad = |s: &str| s == "warning" || s == "critical";
+        let baseline = severities(&world().run(runbook));
+        let not_green: Vec<_> = baseline
+            .iter()
+            .filter(|(_, s)| *s != "ok" && *s != "skipped")
+            .collect();
+        assert!(
+            not_green.is_empty(),
+            "{runbook}: the healthy world is not green: {not_green:?}"
+        );
+        for step in check_steps(runbook) {
+            if step == HELD_CONNECTIONS {
+                continue;
+            }
+            let Some(mutate) = mutation(&step) else {
+                panic!("{runbook}: no fixture for {step:?}");
+            };
+            let mut w = world();
+            mutate(&mut w);
+            let result = severities(&w.run(runbook));
+            assert!(
+                result.get(&step).is_some_and(|s| bad(s)),
+                "{runbook}: {step:?} did not fail in its fixture: {result:?}"
+            );
+            let others: Vec<_> = result
+                .iter()
+                .filter(|(name, s)| **name != step && bad(s) && is_check(runbook, name))
+                .collect();
+            assert!(
+                others.is_empty(),
+                "{runbook}: {step:?}'s fixture also failed {others:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn api_unavailable() {
+        prove("api-unavailable", World::default);
+    }
+
+    #[test]
+    fn backup_verify() {
+        prove("backup-verify", World::default);
+    }
+
+    #[test]
+    fn daily() {
+        prove("daily", World::default);
+    }
+
+    #[test]
+    fn weekly() {
+        prove("weekly", World::default);
+    }
+
+    #[test]
+    fn monthly() {
+        prove("monthly", World::default);
+    }
+
+    #[test]
+    fn pre_deploy() {
+        prove("pre-deploy", World::default);
+    }
+
+    #[test]
+    fn deploy() {
+        prove("deploy", World::default);
+    }
+
+    #[test]
+    fn disk_space() {
+        prove("disk-space", World::default);
+    }
+
+    #[test]
+    fn high_error_rate() {
+        prove("high-error-rate", World::default);
+    }
+
+    #[test]
+    fn high_memory() {
+        prove("high-memory", World::default);
+    }
+
+    /// Against a real PostgreSQL allowing 6 connections: with 4 more clients holding a
+    /// connection, the step's own makes 5 of 6, 83 %: over the 80 % warning.
+    #[test]
+    fn database_issues() {
+        let pg = Postgres::start_with(&["max_connections=6"]);
+        let world = || World {
+            db_port: Some(pg.port),
+            ..World::default()
+        };
+        prove("database-issues", world);
+        let mut held = Vec::new();
+        for _ in 0..4 {
+            held.push(
+                std::process::Command::new("psql")
+                    .args(["-X", "-q", "-d", &pg.url("postgres")])
+                    .stdin(std::process::Stdio::piped())
+                    .stdout(std::process::Stdio::null())
+                    .spawn()
+                    .unwrap(),
+            );
+        }
+        let clients = "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'";
+        // Paced by the server's own count: the four clients plus this query's.
+        while pg.sql("postgres", clients) != "5" {
+            for client in &mut held {
+                if let Some(status) = client.try_wait().unwrap() {
+                    panic!("a client holding a connection ended: {status}");
+                }
+            }
+            std::thread::yield_now();
+        }
+        let result = severities(&world().run("database-issues"));
+        for mut client in held {
+            let _ = client.kill();
+            let _ = client.wait();
+        }
+        let step = HELD_CONNECTIONS;
+        assert_eq!(result[step], "warning", "{result:?}");
+        let others: Vec<_> = result
+            .iter()
+            .filter(|(n, s)| **n != step && *s != "ok")
+            .collect();
+        assert!(others.is_empty(), "{others:?}");
+    }
+}
+
+/// A release in three steps, each leaving a file and reversing it in its `undo`; each
+/// undo also appends to `undo.log`, so the order they ran in is on disk.
+const RELEASE: &str = r#"name: release
+vars: { fail_at: "" }
+steps:
+  - name: pre-check
+    command: { run: "test '{{ fail_at }}' != pre-check", shell: true }
+    undo:
+      command: { run: "echo pre-check >> undo.log", shell: true }
+  - name: switch
+    command: { run: "test '{{ fail_at }}' != switch && touch switched", shell: true }
+    undo:
+      - name: switch back
+        command: { run: "rm switched && echo switch >> undo.log", shell: true }
+      - name: say so
+        command: { run: "echo said >> undo.log", shell: true }
+  - name: migrate
+    command: { run: "test '{{ fail_at }}' != migrate && touch migrated", shell: true }
+    undo:
+      command: { run: "rm migrated && echo migrate >> undo.log", shell: true }
+  - name: optional
+    continue_on_failure: true
+    command: { run: "false" }
+    undo:
+      command: { run: "echo optional >> undo.log", shell: true }
+  - name: smoke
+    command: { run: "test '{{ fail_at }}' != smoke", shell: true }
+    undo:
+      command: { run: "echo smoke >> undo.log", shell: true }
+  - name: tidy
+    always: true
+    command: { run: "echo tidy >> undo.log", shell: true }
+on_failure:
+  - name: tell
+    command: { run: "echo tell >> undo.log", shell: true }
+"#;
+
+fn release(fail_at: &str) -> (crate::common::Run, String, std::path::PathBuf) {
+    let opsbook = Opsbook::new().file("rb.yaml", RELEASE);
+    let dir = opsbook.dir().to_path_buf();
+    let run = opsbook
+        .args(["run", "rb.yaml", "--format", "json", "--var"])
+        .args([format!("fail_at={fail_at}")])
+        .run();
+    let log = std::fs::read_to_string(dir.join("undo.log")).unwrap_or_default();
+    (run, log, dir)
+}
+
+#[test]
+fn undo_reverses_only_the_steps_that_completed_newest_first() {
+    // `optional` fails (continue_on_failure) in every run, so every run fails; it never
+    // completed, so its undo never runs.
+    // Failing at the first step: nothing ran, nothing is undone; `always`, then on_failure.
+    let (run, log, _) = release("pre-check");
+    let json = run.expect_exit(2).json();
+    assert_eq!(log, "tidy\ntell\n");
+    assert!(json["checks"].get("undo: pre-check").is_none());
+    // Failing at migrate: its own undo does not run (it failed), switch's do, in order,
+    // then pre-check's; after the `always` step and before on_failure.
+    let (run, log, dir) = release("migrate");
+    let json = run.expect_exit(2).json();
+    assert_eq!(log, "tidy\nswitch\nsaid\npre-check\ntell\n");
+    assert!(!dir.join("switched").exists() && !dir.join("migrated").exists());
+    assert_eq!(status(&json, "undo: switch back"), "ok");
+    assert_eq!(status(&json, "undo: say so"), "ok");
+    assert_eq!(status(&json, "undo: pre-check"), "ok");
+    assert!(json["checks"].get("undo: migrate").is_none());
+    assert!(json["checks"].get("undo: optional").is_none());
+    assert!(json["checks"].get("undo: smoke").is_none());
+    // Failing late: everything that completed is undone, newest first.
+    let (run, log, _) = release("smoke");
+    run.expect_exit(2);
+    assert_eq!(log, "tidy\nmigrate\nswitch\nsaid\npre-check\ntell\n");
+}
+
+#[test]
+fn a_failing_undo_is_reported_and_the_others_still_run() {
+    let book = "steps:\n  - name: one\n    command: { run: \"true\" }\n    undo: { command: { run: \"touch one-undone\" } }\n  - name: two\n    command: { run: \"true\" }\n    undo: { command: { run: \"false\" } }\n  - name: three\n    command: { run: \"false\" }\n";
+    let opsbook = Opsbook::new().file("rb.yaml", book);
+    let dir = opsbook.dir().to_path_buf();
+    let run = opsbook.args(["run", "rb.yaml"]).run().expect_exit(2);
+    assert!(run.stdout.contains("critical  undo: two"), "{}", run.stdout);
+    assert!(run.stdout.contains("ok        undo: one"), "{}", run.stdout);
+    assert!(dir.join("one-undone").exists());
+}
+
+#[test]
+fn undo_results_are_marked_in_every_format() {
+    let formats = [
+        ("json", "\"undo: switch back\""),
+        ("junit", "<testcase name=\"undo: switch back\""),
+        ("tap", "ok 8 - undo: switch back"),
+        ("text", "undo: switch back"),
+    ];
+    for (format, needle) in formats {
+        let run = Opsbook::new()
+            .file("rb.yaml", RELEASE)
+            .args([
+                "run",
+                "rb.yaml",
+                "--var",
+                "fail_at=smoke",
+                "--format",
+                format,
+            ])
+            .run()
+            .expect_exit(2);
+        assert!(run.stdout.contains(needle), "{format}: {}", run.stdout);
+    }
+}
+
+#[test]
+fn bad_undo_is_rejected_with_its_location() {
+    for (book, needle) in [
+        (
+            "steps:\n  - name: a\n    command: { run: \"true\" }\n    undo: { command: { run: \"true\" }, needs: [a] }\n",
+            "an `undo` step cannot have `always` or `needs`",
+        ),
+        (
+            "steps:\n  - name: a\n    command: { run: \"true\" }\n    undo: []\n",
+            "an empty `undo` list",
+        ),
+        (
+            "steps:\n  - name: a\n    command: { run: \"true\" }\n    undo: { htp: { url: x } }\n",
+            "rb.yaml:4",
+        ),
+        (
+            "steps:\n  - name: a\n    command: { run: \"true\" }\non_failure:\n  - name: b\n    command: { run: \"true\" }\n    undo: { command: { run: \"true\" } }\n",
+            "`undo` cannot be used in `on_failure`",
+        ),
+        (
+            "steps:\n  - name: a\n    command: { run: \"true\" }\n    undo: { name: b, command: { run: \"true\" } }\n  - name: \"undo: b\"\n    command: { run: \"true\" }\n",
+            "used twice",
+        ),
+    ] {
+        let opsbook = Opsbook::new().file("rb.yaml", book);
+        let dir = opsbook.dir().to_path_buf();
+        opsbook
+            .args(["run", "rb.yaml"])
+            .run()
+            .expect_exit(78)
+            .stderr_contains(needle);
+        assert!(!dir.join("a").exists());
+    }
+}
+
+#[test]
+fn the_shipped_deploy_rolls_back_only_what_it_did() {
+    // Every command of the deploy writes its name to deploy.log; a failing one is `false`.
+    let ops = Opsbook::new()
+        .file("app/.keep", "")
+        .readings(10.0, 10.0, 1.0)
+        .env("ENVIRONMENT", "development");
+    let dir = ops.dir().to_path_buf();
+    let log = dir.join("deploy.log");
+    let step = |name: &str| format!("sh -c 'echo {name} >> {}'", log.display());
+    let deploy = |failing: &[&str]| {
+        let mut args = vec![
+            "run".to_string(),
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("runbooks/deploy.yaml")
+                .display()
+                .to_string(),
+            "--yes".to_string(),
+            "--only".to_string(),
+            "Pull latest code,Install dependencies,Run migrations,Run tests,Restart service,Verify health".to_string(),
+            "--var".to_string(),
+            "api=http://127.0.0.1:1".to_string(),
+        ];
+        for var in [
+            "pull",
+            "install",
+            "migrate",
+            "test",
+            "restart",
+            "rollback",
+            "downgrade",
+        ] {
+            let command = if failing.contains(&var) {
+                "false".to_string()
+            } else {
+                step(var)
+            };
+            args.push("--var".to_string());
+            args.push(format!("{var}={command}"));
+        }
+        let _ = std::fs::remove_file(&log);
+        let run = Opsbook::new().args(args).run_in(&dir);
+        (run, std::fs::read_to_string(&log).unwrap_or_default())
+    };
+    // The migration fails: it is not downgraded; the code is rolled back and the old
+    // dependencies reinstalled; the service was never restarted, so it is not restarted.
+    let (run, log) = deploy(&["migrate"]);
+    run.expect_exit(2);
+    assert_eq!(log, "pull\ninstall\nrollback\ninstall\n");
+    // The pull fails: nothing was deployed, nothing is rolled back.
+    let (run, log) = deploy(&["pull"]);
+    run.expect_exit(2);
+    assert_eq!(log, "");
+    // Tests fail after the migration: downgrade, then roll back the code.
+    let (run, log) = deploy(&["test"]);
+    run.expect_exit(2);
+    assert_eq!(
+        log,
+        "pull\ninstall\nmigrate\ndowngrade\nrollback\ninstall\n"
+    );
+}
+
+#[test]
+fn dry_run_prints_each_command_with_its_variables_resolved() {
+    let book = "vars: { release: \"42\" }\nsteps:\n  - name: switch\n    command: { run: \"ln -sfn releases/{{ release }} current\", dir: /srv/app }\n    undo: { command: { run: \"ln -sfn releases/41 current\" } }\n  - name: api\n    http: { url: \"http://127.0.0.1:9/{{ release }}\", headers: { Authorization: \"Bearer ${TOKEN}\" } }\n";
+    let opsbook = Opsbook::new()
+        .file("rb.yaml", book)
+        .env("TOKEN", "s3cr3t-token");
+    let dir = opsbook.dir().to_path_buf();
+    let run = opsbook
+        .args(["run", "rb.yaml", "--dry-run", "--var", "release=43"])
+        .run()
+        .expect_exit(0);
+    for line in [
+        "  command    switch",
+        "             $ ln -sfn releases/43 current   (in /srv/app)",
+        "             command    undo: switch",
+        "                        $ ln -sfn releases/41 current",
+        "  http       api",
+        "             GET http://127.0.0.1:9/43",
+    ] {
+        assert!(
+            run.stdout.lines().any(|l| l == line),
+            "{line:?}\n{}",
+            run.stdout
+        );
+    }
+    assert!(!run.stdout.contains("s3cr3t"));
+    assert!(!dir.join("current").exists());
+}
+
+#[test]
+fn cpu_is_sampled_over_a_second_and_never_stops_a_run_by_itself() {
+    Opsbook::new()
+        .file(
+            "rb.yaml",
+            "steps:\n  - name: cpu\n    cpu: { sample: 250ms }\n",
+        )
+        .args(["run", "rb.yaml"])
+        .run()
+        .expect_exit(78)
+        .stderr_contains("rb.yaml:3")
+        .stderr_contains("sample over at least 1s");
+    let opsbook = Opsbook::new()
+        .file(
+            "rb.yaml",
+            "steps:\n  - name: cpu\n    cpu: {}\n  - name: after\n    command: { run: \"touch after\" }\n",
+        )
+        .readings(10.0, 10.0, 99.0);
+    let dir = opsbook.dir().to_path_buf();
+    let run = opsbook
+        .args(["run", "rb.yaml", "--format", "json"])
+        .run()
+        .expect_exit(2);
+    let json = run.json();
+    assert_eq!(status(&json, "cpu"), "critical");
+    assert_eq!(status(&json, "after"), "ok");
+    assert!(message(&json, "cpu").contains("over 1000 ms"));
+    assert!(dir.join("after").exists());
+}
+
+#[test]
+fn the_shipped_backup_verify_fails_on_an_empty_backup_directory() {
+    let ops = Opsbook::new()
+        .file(
+            "ops.yaml",
+            "state_dir: state\nbackup:\n  destination: dest\n  sets:\n    db: { paths: [data] }\n",
+        )
+        .file("data/rows.txt", "1\n")
+        .file("dest/.keep", "");
+    let run = ops
+        .args([
+            "--config",
+            "ops.yaml",
+            "run",
+            "backup-verify",
+            "--format",
+            "json",
+        ])
+        .args(["--var", "backup_set=db"])
+        .run()
+        .expect_exit(2);
+    let json = run.json();
+    assert_eq!(status(&json, "Newest backup is recent"), "critical");
+    assert!(message(&json, "Newest backup is recent").contains("no backup of set db"));
+    assert_eq!(status(&json, "Newest backup restores"), "critical");
+    assert!(
+        message(&json, "Newest backup restores").contains("no backup \"latest\""),
+        "{}",
+        message(&json, "Newest backup restores")
+    );
 }

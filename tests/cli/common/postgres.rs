@@ -13,6 +13,11 @@ pub struct Postgres {
 
 impl Postgres {
     pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// Start with extra server settings (`["max_connections=6"]`, each passed as `-c`).
+    pub fn start_with(settings: &[&str]) -> Self {
         let bin = std::fs::read_dir("/usr/lib/postgresql")
             .expect("PostgreSQL server binaries in /usr/lib/postgresql (apt install postgresql)")
             .map(|e| e.unwrap().path().join("bin"))
@@ -62,10 +67,13 @@ impl Postgres {
             .local_addr()
             .unwrap()
             .port();
-        let options = format!(
+        let mut options = format!(
             "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
             dir.path().display()
         );
+        for setting in settings {
+            options.push_str(&format!(" -c {setting}"));
+        }
         let log = dir.path().join("server.log");
         as_postgres(
             "pg_ctl",
