@@ -116,3 +116,12 @@ fn write_masked(out: &mut impl Write, text: &str) {
 pub fn write_stderr(text: &str) {
     write_masked(&mut std::io::stderr().lock(), text);
 }
+
+/// `1 file`, `2 files`, `0 files`: a number with the word that agrees with it.
+pub fn count(n: impl std::fmt::Display, one: &str, many: &str) -> String {
+    if n.to_string() == "1" {
+        format!("{n} {one}")
+    } else {
+        format!("{n} {many}")
+    }
+}

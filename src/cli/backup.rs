@@ -216,9 +216,9 @@ pub fn exec(command: &BackupCommand, session: &Session) -> anyhow::Result<u8> {
                 )
                 .map_err(anyhow::Error::msg)?;
                 let mut out = format!(
-                    "{}: verified, {} files match the manifest\n",
+                    "{}: verified, {} the manifest\n",
                     manifest.id,
-                    manifest.files.len()
+                    crate::printer::count(manifest.files.len(), "file matches", "files match")
                 );
                 if let Some(done) = drilled {
                     crate::logging::audit::record("backup.drill", "ok", Some(&manifest.id));
@@ -293,8 +293,8 @@ pub fn restore(args: &RestoreArgs, session: &Session) -> anyhow::Result<u8> {
             session.printer.error(&format!("refused {refused}"));
         }
         let what = format!(
-            "{label}: {} entries refused, nothing restored",
-            outcome.refused.len()
+            "{label}: {} refused, nothing restored",
+            crate::printer::count(outcome.refused.len(), "entry", "entries")
         );
         crate::logging::audit::record("restore", "refused", Some(&what));
         session.printer.error(&what);
@@ -404,7 +404,10 @@ fn drill(
     if let Some(refused) = outcome.refused.first() {
         return Err(format!("refused {refused}"));
     }
-    let mut done = vec![format!("{} files restored", outcome.files)];
+    let mut done = vec![format!(
+        "{} restored",
+        crate::printer::count(outcome.files, "file", "files")
+    )];
     for (member, file) in &outcome.dumps {
         let Some(source) = sources.iter().find(|c| &c.member() == member) else {
             continue;
