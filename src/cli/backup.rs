@@ -142,12 +142,12 @@ pub fn exec(command: &BackupCommand, session: &Session) -> anyhow::Result<u8> {
                     for m in &backups {
                         let mark = if verified(m) { "verified" } else { "" };
                         out.push_str(&format!(
-                            "{}  {}  {}  {:>12} bytes  {:>6} files  {mark}\n",
+                            "{}  {}  {}  {:>18}  {:>12}  {mark}\n",
                             m.id,
                             m.set,
                             m.created,
-                            m.archive_bytes,
-                            m.files.len()
+                            crate::printer::count(m.archive_bytes, "byte", "bytes"),
+                            crate::printer::count(m.files.len(), "file", "files")
                         ));
                     }
                     session.printer.data(&out);
