@@ -494,7 +494,10 @@ fn describe(name: &str, outcome: &Outcome, dry_run: bool) -> String {
         if outcome.errors.is_empty() {
             String::new()
         } else {
-            format!(", {}", crate::printer::count(outcome.errors.len(), "error", "errors"))
+            format!(
+                ", {}",
+                crate::printer::count(outcome.errors.len(), "error", "errors")
+            )
         }
     ));
     out

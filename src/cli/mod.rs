@@ -40,10 +40,10 @@ pub struct Cli {
 /// Accepted before or after the subcommand.
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
-    /// Config file layered over config/<env>.yaml
+    /// Config file layered over <env>.yaml in $OPSBOOK_CONFIG_DIR (else ./config)
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// Environment: development, staging or production
+    /// Environment: development, staging, production, or any name with its own <env>.yaml
     #[arg(long, global = true, env = "ENVIRONMENT", value_name = "ENV")]
     pub env: Option<String>,
     /// Output format (each command's help lists the ones it has)
@@ -151,7 +151,7 @@ fn formats(path: &[&str]) -> Option<Vec<String>> {
         Some(names) => names.iter().map(|n| (*n).to_string()).collect(),
         None => <crate::report::Format as clap::ValueEnum>::value_variants()
             .iter()
-            .filter_map(|v| clap::ValueEnum::to_possible_value(v))
+            .filter_map(clap::ValueEnum::to_possible_value)
             .map(|p| p.get_name().to_string())
             .collect(),
     })

@@ -55,8 +55,8 @@ We are currently experiencing issues with {{ incident.components | join(", ") if
 This affects {{ incident.impact | join("; ") if incident.impact else "some of our users" }}.
 
 {% if incident.status == "resolved" %}The issue has been resolved. Thank you for your patience.
-{% elif incident.status == "monitoring" %}A fix is in place and our team is monitoring it. We will provide updates every 30 minutes.
-{% elif incident.status == "identified" %}Our team has identified the cause and is working on a fix. We will provide updates every 30 minutes.
+{% elif incident.status == "monitoring" %}A fix is in place and our team is monitoring it; we will provide updates every 30 minutes.
+{% elif incident.status == "identified" %}Our team has identified the cause and is working on a fix, and we will provide updates every 30 minutes.
 {% else %}Our team is investigating and we will provide updates every 30 minutes.
 {% endif %}
 Reference: {{ incident.id }}

@@ -204,7 +204,9 @@ fn format_on_a_command_without_formats_is_a_usage_error() {
 
 #[test]
 fn group_helps_name_every_subcommand() {
-    for group in ["incident", "logs", "backup", "maintain", "runbook", "config"] {
+    for group in [
+        "incident", "logs", "backup", "maintain", "runbook", "config",
+    ] {
         let run = Opsbook::new().args(["--help"]).run().expect_exit(0);
         let about = run
             .stdout
@@ -249,7 +251,10 @@ fn man_dir_writes_every_page_the_pages_refer_to() {
         for word in text.split_whitespace() {
             if let Some(page) = word.strip_suffix("(1)") {
                 let file = format!("{}.1", page.replace("\\-", "-"));
-                assert!(names.contains(&file), "{name} refers to {page}(1), not written");
+                assert!(
+                    names.contains(&file),
+                    "{name} refers to {page}(1), not written"
+                );
                 referred += 1;
             }
         }

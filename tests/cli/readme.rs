@@ -138,12 +138,7 @@ fn every_readme_example_runs_as_written() {
     assert!(checked >= 20, "only {checked} expected texts checked");
 }
 
-fn run(
-    command: &str,
-    dir: &Path,
-    path: &str,
-    env: &[(String, String)],
-) -> std::process::Output {
+fn run(command: &str, dir: &Path, path: &str, env: &[(String, String)]) -> std::process::Output {
     let mut cmd = std::process::Command::new("bash");
     cmd.args(["-c", command])
         .current_dir(dir)

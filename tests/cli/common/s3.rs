@@ -45,7 +45,12 @@ impl S3Server {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .unwrap_or_else(|e| panic!("{}: {e} (run `bash scripts/test` to install moto)", python().display()));
+            .unwrap_or_else(|e| {
+                panic!(
+                    "{}: {e} (run `bash scripts/test` to install moto)",
+                    python().display()
+                )
+            });
         let server = S3Server { child, port };
         let started = std::time::Instant::now();
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
