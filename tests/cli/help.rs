@@ -267,3 +267,34 @@ fn man_dir_writes_every_page_the_pages_refer_to() {
         .expect_exit(0)
         .stdout_contains(".TH opsbook");
 }
+
+#[test]
+fn runbook_validate_reports_errors_in_the_passes_its_help_names() {
+    Opsbook::new()
+        .args(["runbook", "validate", "--help"])
+        .run()
+        .expect_exit(0)
+        .stdout_contains("Errors come in")
+        .stdout_contains("once those are fixed, every reference error");
+    // Two bad steps and a reference to a step that does not exist: both step errors now,
+    // the reference only once the steps parse.
+    let bad_steps = "steps:\n  - name: a\n    disk: { path: / }\n    colour: red\n  - name: b\n    memory: {}\n    size: 3\n  - name: c\n    memory: {}\n    needs: [nope]\n";
+    let run = Opsbook::new()
+        .file("book.yaml", bad_steps)
+        .args(["runbook", "validate", "./book.yaml"])
+        .run()
+        .expect_exit(78)
+        .stderr_contains("book.yaml:4:")
+        .stderr_contains("book.yaml:7:")
+        .stderr_contains("1 of 1 runbook is invalid");
+    assert!(!run.stderr.contains("nope"), "{}", run.stderr);
+    let fixed = bad_steps
+        .replace("    colour: red\n", "")
+        .replace("    size: 3\n", "");
+    Opsbook::new()
+        .file("book.yaml", &fixed)
+        .args(["runbook", "validate", "./book.yaml"])
+        .run()
+        .expect_exit(78)
+        .stderr_contains("needs \"nope\", but no step has that name");
+}
