@@ -359,13 +359,12 @@ pub fn restore(args: &RestoreArgs, session: &Session) -> anyhow::Result<u8> {
 }
 
 fn counts(outcome: &restore::Outcome) -> String {
-    let plural =
-        |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    use crate::printer::count;
     format!(
         "{}, {}, {}",
-        plural(outcome.files, "file", "files"),
-        plural(outcome.dirs, "directory", "directories"),
-        plural(outcome.links, "symlink", "symlinks")
+        count(outcome.files, "file", "files"),
+        count(outcome.dirs, "directory", "directories"),
+        count(outcome.links, "symlink", "symlinks")
     )
 }
 
