@@ -62,7 +62,8 @@ pub struct GlobalArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Check system resources against thresholds (exit 0 ok, 1 warning, 2 critical, 3 unknown)
+    /// Check this machine's resources against thresholds, and every configured endpoint
+    /// (exit 0 ok, 1 warning, 2 critical, 3 unknown)
     Health(health::HealthArgs),
     /// Run a runbook (exit 0 ok, 1 warning, 2 critical, 3 unknown; 78 if invalid)
     Run(run::RunArgs),
