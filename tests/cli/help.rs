@@ -298,3 +298,54 @@ fn runbook_validate_reports_errors_in_the_passes_its_help_names() {
         .expect_exit(78)
         .stderr_contains("needs \"nope\", but no step has that name");
 }
+
+/// Words a reader of a clone cannot follow: the project's private sources.
+fn assert_stands_alone(what: &str, text: &str) {
+    let lower = text.to_lowercase();
+    for word in ["seed", "../shared", "spec.md"] {
+        assert!(!lower.contains(word), "{what} mentions {word:?}");
+    }
+}
+
+#[test]
+fn readme_help_man_pages_and_runbooks_stand_alone() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    assert_stands_alone(
+        "README.md",
+        &std::fs::read_to_string(root.join("README.md")).unwrap(),
+    );
+    let mut runbooks = 0;
+    for entry in std::fs::read_dir(root.join("runbooks")).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_stands_alone(&path.display().to_string(), &text);
+        runbooks += 1;
+    }
+    assert!(runbooks >= 11, "{runbooks} runbooks");
+    let list = Opsbook::new()
+        .args(["runbook", "list", "--format", "json"])
+        .run()
+        .expect_exit(0);
+    assert_stands_alone("runbook list", &list.stdout);
+    for leaf in leaf_commands() {
+        let run = Opsbook::new()
+            .args(leaf.iter().cloned())
+            .args(["--help"])
+            .run()
+            .expect_exit(0);
+        assert_stands_alone(&format!("{} --help", leaf.join(" ")), &run.stdout);
+    }
+    let out = tempfile::tempdir().unwrap();
+    Opsbook::new()
+        .args(["man", "--dir"])
+        .args([out.path().display().to_string()])
+        .run()
+        .expect_exit(0);
+    for entry in std::fs::read_dir(out.path()).unwrap() {
+        let path = entry.unwrap().path();
+        assert_stands_alone(
+            &path.display().to_string(),
+            &std::fs::read_to_string(&path).unwrap(),
+        );
+    }
+}

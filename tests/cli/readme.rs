@@ -125,6 +125,12 @@ fn every_readme_example_runs_as_written() {
             line.command,
             line.exit
         );
+        assert!(
+            !format!("{stdout}{stderr}").to_lowercase().contains("seed"),
+            "README.md:{}: `{}` printed a word a reader cannot follow (seed)\n{stdout}{stderr}",
+            line.number,
+            line.command
+        );
         for text in &line.expect {
             assert!(
                 stdout.contains(text.as_str()) || stderr.contains(text.as_str()),
