@@ -181,10 +181,10 @@ pub fn create(
         }) => {
             let files = m.files.len();
             let what = format!(
-                "{} ({files} file{}, {} bytes compressed) in {}",
+                "{} ({}, {} compressed) in {}",
                 m.id,
-                if files == 1 { "" } else { "s" },
-                m.archive_bytes,
+                crate::printer::count(files, "file", "files"),
+                crate::printer::count(m.archive_bytes, "byte", "bytes"),
                 store.shown()
             );
             let audited = if warnings.is_empty() {

@@ -69,8 +69,8 @@ impl Check for ArchiveCheck {
                 (Some(archive), true) => Outcome::new(
                     Status::Ok,
                     format!(
-                        "log set {name}: archived {} files into {archive}",
-                        outcome.files.len()
+                        "log set {name}: archived {} into {archive}",
+                        crate::printer::count(outcome.files.len(), "file", "files")
                     ),
                     Data::None,
                 ),

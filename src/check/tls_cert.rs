@@ -137,7 +137,8 @@ fn judge(address: &str, spec: &TlsCertSpec, chain: &[Parsed], now: jiff::Timesta
     let until = day(leaf.not_after);
     if seconds_left <= 0 {
         let ago = (-seconds_left).div_euclid(86_400);
-        let message = format!("{address}: certificate expired {ago} days ago ({until})");
+        let ago = crate::printer::count(ago, "day", "days");
+        let message = format!("{address}: certificate expired {ago} ago ({until})");
         return Outcome::new(Status::Critical, message, data);
     }
     if leaf.not_before > now.as_second() {
@@ -154,7 +155,8 @@ fn judge(address: &str, spec: &TlsCertSpec, chain: &[Parsed], now: jiff::Timesta
     };
     let (status, crossed) = grade(days_left as f64, levels, " days");
     let note = super::threshold::note(crossed);
-    let message = format!("{address}: certificate expires in {days_left} days ({until}){note}");
+    let left = crate::printer::count(days_left, "day", "days");
+    let message = format!("{address}: certificate expires in {left} ({until}){note}");
     Outcome::new(status, message, data)
 }
 

@@ -52,9 +52,9 @@ impl Check for VerifyCheck {
                     false,
                 )?;
                 Ok(format!(
-                    "{}: verified, {} files match the manifest",
+                    "{}: verified, {} the manifest",
                     manifest.id,
-                    manifest.files.len()
+                    crate::printer::count(manifest.files.len(), "file matches", "files match")
                 ))
             });
             match checked {

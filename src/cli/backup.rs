@@ -156,12 +156,12 @@ pub fn exec(command: &BackupCommand, session: &Session) -> anyhow::Result<u8> {
                     for m in &backups {
                         let mark = if verified(m) { "verified" } else { "" };
                         out.push_str(&format!(
-                            "{}  {}  {}  {:>12} bytes  {:>6} files  {mark}\n",
+                            "{}  {}  {}  {:>18}  {:>12}  {mark}\n",
                             m.id,
                             m.set,
                             m.created,
-                            m.archive_bytes,
-                            m.files.len()
+                            crate::printer::count(m.archive_bytes, "byte", "bytes"),
+                            crate::printer::count(m.files.len(), "file", "files")
                         ));
                     }
                     session.printer.data(&out);
@@ -232,9 +232,9 @@ pub fn exec(command: &BackupCommand, session: &Session) -> anyhow::Result<u8> {
                 )
                 .map_err(anyhow::Error::msg)?;
                 let mut out = format!(
-                    "{}: verified, {} files match the manifest\n",
+                    "{}: verified, {} the manifest\n",
                     manifest.id,
-                    manifest.files.len()
+                    crate::printer::count(manifest.files.len(), "file matches", "files match")
                 );
                 if let Some(done) = drilled {
                     crate::logging::audit::record("backup.drill", "ok", Some(&manifest.id));
@@ -309,8 +309,8 @@ pub fn restore(args: &RestoreArgs, session: &Session) -> anyhow::Result<u8> {
             session.printer.error(&format!("refused {refused}"));
         }
         let what = format!(
-            "{label}: {} entries refused, nothing restored",
-            outcome.refused.len()
+            "{label}: {} refused, nothing restored",
+            crate::printer::count(outcome.refused.len(), "entry", "entries")
         );
         crate::logging::audit::record("restore", "refused", Some(&what));
         session.printer.error(&what);
@@ -393,13 +393,12 @@ fn open_store(session: &Session) -> anyhow::Result<backup::store::Store> {
 }
 
 fn counts(outcome: &restore::Outcome) -> String {
-    let plural =
-        |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    use crate::printer::count;
     format!(
         "{}, {}, {}",
-        plural(outcome.files, "file", "files"),
-        plural(outcome.dirs, "directory", "directories"),
-        plural(outcome.links, "symlink", "symlinks")
+        count(outcome.files, "file", "files"),
+        count(outcome.dirs, "directory", "directories"),
+        count(outcome.links, "symlink", "symlinks")
     )
 }
 
@@ -438,7 +437,10 @@ fn drill(
     if let Some(refused) = outcome.refused.first() {
         return Err(format!("refused {refused}"));
     }
-    let mut done = vec![format!("{} files restored", outcome.files)];
+    let mut done = vec![format!(
+        "{} restored",
+        crate::printer::count(outcome.files, "file", "files")
+    )];
     for (member, file) in &outcome.dumps {
         let Some(source) = sources.iter().find(|c| &c.member() == member) else {
             continue;

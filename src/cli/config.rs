@@ -87,7 +87,11 @@ fn validate(files: &[PathBuf], session: &Session) -> anyhow::Result<u8> {
             .human("ok: no config files in use (built-in defaults)\n");
     }
     if failed > 0 {
-        let summary = format!("{failed} of {} files are invalid", files.len());
+        let summary = format!(
+            "{failed} of {} {} invalid",
+            crate::printer::count(files.len(), "file", "files"),
+            if failed == 1 { "is" } else { "are" }
+        );
         return Err(
             Error::Config(crate::ConfigError::whole_file("config validate", summary)).into(),
         );

@@ -69,7 +69,7 @@ pub enum IncidentCommand {
     },
     /// Gather evidence into one archive in the incident's folder
     Collect { id: String },
-    /// Print the customer notification (seed 001's template), recorded on the timeline
+    /// Print the customer notification for a person to send, recorded on the timeline
     Notice { id: String },
 }
 
@@ -637,8 +637,9 @@ fn collect(ctx: &Ctx<'_>, id: &str) -> anyhow::Result<u8> {
     );
     let files = manifest["files"].as_array().map_or(0, Vec::len);
     session.printer.human(&format!(
-        "{id}: evidence in {} ({files} files and a manifest)\n",
-        path.display()
+        "{id}: evidence in {} ({} and a manifest)\n",
+        path.display(),
+        crate::printer::count(files, "file", "files")
     ));
     Ok(0)
 }

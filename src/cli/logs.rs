@@ -169,8 +169,8 @@ fn archive(args: &ArchiveArgs, session: &Session) -> anyhow::Result<u8> {
                 out.push_str(&format!("{name}: would archive {}\n", file.display()));
             }
             out.push_str(&format!(
-                "{name}: would archive {} files older than {age}\n",
-                files.len()
+                "{name}: would archive {} older than {age}\n",
+                crate::printer::count(files.len(), "file", "files")
             ));
             session.printer.human(&out);
             continue;
@@ -196,9 +196,9 @@ fn archive(args: &ArchiveArgs, session: &Session) -> anyhow::Result<u8> {
         let outcome = crate::logs::archive::archive(name, set, &files, &dir, now);
         if let Some(archive) = &outcome.archive {
             session.printer.human(&format!(
-                "{name}: archived {} files ({} bytes) into {archive}, verified; originals deleted\n",
-                outcome.files.len(),
-                outcome.bytes
+                "{name}: archived {} ({}) into {archive}, verified; originals deleted\n",
+                crate::printer::count(outcome.files.len(), "file", "files"),
+                crate::printer::count(outcome.bytes, "byte", "bytes")
             ));
         }
         for error in &outcome.errors {
@@ -386,9 +386,9 @@ fn render_summary(s: &crate::logs::summary::Summary) -> String {
     let levels: Vec<String> = s.levels.iter().map(|(l, n)| format!("{l} {n}")).collect();
     let _ = writeln!(
         out,
-        "{} lines in {} files: {}",
-        s.lines,
-        s.files,
+        "{} in {}: {}",
+        crate::printer::count(s.lines, "line", "lines"),
+        crate::printer::count(s.files, "file", "files"),
         levels.join(", ")
     );
     if !s.top_errors.is_empty() {
@@ -494,7 +494,10 @@ fn describe(name: &str, outcome: &Outcome, dry_run: bool) -> String {
         if outcome.errors.is_empty() {
             String::new()
         } else {
-            format!(", {} errors", outcome.errors.len())
+            format!(
+                ", {}",
+                crate::printer::count(outcome.errors.len(), "error", "errors")
+            )
         }
     ));
     out

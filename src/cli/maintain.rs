@@ -228,8 +228,8 @@ fn run(
         &format!("maintain.{name}"),
         status.as_str(),
         Some(&format!(
-            "{} steps in {:.1}s",
-            report.results.len(),
+            "{} in {:.1}s",
+            crate::printer::count(report.results.len(), "step", "steps"),
             took.as_secs_f64()
         )),
     );
@@ -263,9 +263,9 @@ fn one_line(name: &str, report: &crate::report::Report, took: std::time::Duratio
         }
     }
     let mut line = format!(
-        "maintain {name}: {} — {} steps: {} ({:.1}s)",
+        "maintain {name}: {} — {}: {} ({:.1}s)",
         report.status().as_str(),
-        report.results.len(),
+        crate::printer::count(report.results.len(), "step", "steps"),
         parts.join(", "),
         took.as_secs_f64()
     );

@@ -17,7 +17,7 @@ use crate::config::{LoadOptions, Loaded};
 use crate::error::Error;
 use crate::printer::Printer;
 use anyhow::Context as _;
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -40,13 +40,13 @@ pub struct Cli {
 /// Accepted before or after the subcommand.
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
-    /// Config file layered over config/<env>.yaml
+    /// Config file layered over <env>.yaml in $OPSBOOK_CONFIG_DIR (else ./config)
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// Environment: development, staging or production
+    /// Environment: development, staging, production, or any name with its own <env>.yaml
     #[arg(long, global = true, env = "ENVIRONMENT", value_name = "ENV")]
     pub env: Option<String>,
-    /// Output format (each command lists the ones it has)
+    /// Output format (each command's help lists the ones it has)
     #[arg(long, global = true, value_name = "FORMAT")]
     pub format: Option<String>,
     /// Print only errors, and no report on a terminal
@@ -62,34 +62,35 @@ pub struct GlobalArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Check system resources against thresholds (exit 0 ok, 1 warning, 2 critical, 3 unknown)
+    /// Check this machine's resources against thresholds, and every configured endpoint
+    /// (exit 0 ok, 1 warning, 2 critical, 3 unknown)
     Health(health::HealthArgs),
     /// Run a runbook (exit 0 ok, 1 warning, 2 critical, 3 unknown; 78 if invalid)
     Run(run::RunArgs),
-    /// List, validate or show runbooks
+    /// Runbooks: list, validate, show, schema
     #[command(subcommand)]
     Runbook(runbook::RunbookCommand),
     /// Back up sets of files and command output: create, list, verify, prune
     #[command(subcommand)]
     Backup(backup::BackupCommand),
-    /// Incidents: declare, update, list, show, escalate, resolve, report, collect
+    /// Incidents: declare, update, list, show, escalate, resolve, report, notice, collect
     #[command(subcommand)]
     Incident(incident::IncidentCommand),
-    /// Scheduled maintenance: run a schedule under its lock, show status, emit cron/systemd
+    /// Scheduled maintenance: run (a schedule, under its lock), status, schedule (cron/systemd)
     #[command(subcommand)]
     Maintain(maintain::MaintainCommand),
     /// Restore a backup, or a tar archive made by hand, without writing outside the target (exit 0 done, 1 refused or failed)
     Restore(backup::RestoreArgs),
-    /// Rotate log sets
+    /// Log sets and files: rotate, archive, search, tail, summary
     #[command(subcommand)]
     Logs(logs::LogsCommand),
-    /// Show or validate the configuration
+    /// The configuration: show, validate
     #[command(subcommand)]
     Config(config::ConfigCommand),
     /// Print shell completions
     Completions(completions::CompletionsArgs),
-    /// Print the man page
-    Man,
+    /// Print the man page, or write every command's page into a directory (--dir)
+    Man(completions::ManArgs),
 }
 
 /// Exit codes that are not a report's status.
@@ -127,12 +128,111 @@ impl Session {
     }
 }
 
+/// The formats each command renders with `--format`, the default first. Each command's
+/// help lists its own; `--format` on a command not listed here is a usage error, so the
+/// flag never silently does nothing. (`None`: every report format.)
+const FORMATS: &[(&str, Option<&[&str]>)] = &[
+    ("health", None),
+    ("run", None),
+    ("runbook list", Some(&["text", "json"])),
+    ("backup list", Some(&["text", "json"])),
+    ("incident list", Some(&["text", "json"])),
+    ("incident show", Some(&["text", "json"])),
+    ("logs rotate", Some(&["text", "json"])),
+    ("logs summary", Some(&["text", "json"])),
+    ("maintain status", Some(&["text", "json"])),
+    ("config show", Some(&["yaml", "json"])),
+];
+
+/// The formats of the command at `path` (`["incident", "list"]`), if it has any.
+fn formats(path: &[&str]) -> Option<Vec<String>> {
+    let key = path.join(" ");
+    let (_, names) = FORMATS.iter().find(|(name, _)| *name == key)?;
+    Some(match names {
+        Some(names) => names.iter().map(|n| (*n).to_string()).collect(),
+        None => <crate::report::Format as clap::ValueEnum>::value_variants()
+            .iter()
+            .filter_map(clap::ValueEnum::to_possible_value)
+            .map(|p| p.get_name().to_string())
+            .collect(),
+    })
+}
+
+/// The command line as clap sees it (also for completions and man pages): the derived
+/// one, with each command's `--format` help naming that command's formats.
+pub fn command() -> clap::Command {
+    let cmd = Cli::command();
+    let Some(global) = cmd
+        .get_arguments()
+        .find(|a| a.get_id() == "format")
+        .cloned()
+    else {
+        return cmd;
+    };
+    with_format_help(cmd, &mut Vec::new(), &global)
+}
+
+fn with_format_help(
+    mut cmd: clap::Command,
+    path: &mut Vec<String>,
+    global: &clap::Arg,
+) -> clap::Command {
+    let names: Vec<String> = cmd
+        .get_subcommands()
+        .map(|c| c.get_name().to_string())
+        .collect();
+    if names.is_empty() && !path.is_empty() {
+        let words: Vec<&str> = path.iter().map(String::as_str).collect();
+        let help = match formats(&words) {
+            Some(list) => format!("Output format: {} (default {})", list.join(", "), list[0]),
+            None => "Not accepted here: this command has one output form".to_string(),
+        };
+        // A copy of the global flag, still global, so its value lands where it always did.
+        return cmd.arg(global.clone().help(help));
+    }
+    for name in names {
+        path.push(name.clone());
+        cmd = cmd.mut_subcommand(&name, |sub| with_format_help(sub, path, global));
+        path.pop();
+    }
+    cmd
+}
+
+/// `--format` given to a command that has none: a usage error naming the ones that do.
+fn check_format(cli: &Cli, matches: &clap::ArgMatches) -> Result<(), Error> {
+    let Some(format) = &cli.global.format else {
+        return Ok(());
+    };
+    let mut path = Vec::new();
+    let mut at = matches;
+    while let Some((name, sub)) = at.subcommand() {
+        path.push(name);
+        at = sub;
+    }
+    if formats(&path).is_some() {
+        return Ok(());
+    }
+    let with: Vec<&str> = FORMATS.iter().map(|(name, _)| *name).collect();
+    Err(Error::Usage(format!(
+        "`opsbook {}` has no --format (asked for {format:?}); these commands have one: {}",
+        path.join(" "),
+        with.join(", ")
+    )))
+}
+
 pub fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
+    let parsed = command()
+        .try_get_matches()
+        .and_then(|matches| Cli::from_arg_matches(&matches).map(|cli| (cli, matches)));
+    let (cli, matches) = match parsed {
+        Ok(parsed) => parsed,
         Err(e) => return ExitCode::from(clap_error(&e)),
     };
     let printer = Printer::new(cli.global.no_color, cli.global.quiet);
+    if let Err(err) = check_format(&cli, &matches) {
+        printer.error(&err.to_string());
+        return ExitCode::from(exit::USAGE);
+    }
     let code = match run(cli, printer) {
         Ok(code) => code,
         Err(err) => {
@@ -163,7 +263,7 @@ fn run(cli: Cli, printer: Printer) -> anyhow::Result<u8> {
     // These must work even with a broken config file.
     match &cli.command {
         Command::Completions(args) => return completions::exec_completions(args, &printer),
-        Command::Man => return completions::exec_man(&printer),
+        Command::Man(args) => return completions::exec_man(args, &printer),
         _ => {}
     }
     let options = LoadOptions {
@@ -217,7 +317,7 @@ fn run(cli: Cli, printer: Printer) -> anyhow::Result<u8> {
         Command::Incident(command) => incident::exec(&command, &session),
         Command::Maintain(command) => maintain::exec(&command, &session),
         Command::Runbook(command) => runbook::exec(&command, &session),
-        Command::Completions(_) | Command::Man => Ok(0),
+        Command::Completions(_) | Command::Man(_) => Ok(0),
     }
 }
 

@@ -9,7 +9,9 @@ use clap::{Subcommand, ValueEnum};
 pub enum RunbookCommand {
     /// The runbooks found in the runbook dirs and built in, with their descriptions
     List,
-    /// Check runbooks without running them (default: every one found); all errors at once
+    /// Check runbooks without running them (default: every one found). Errors come in
+    /// passes: a YAML syntax error alone; else every step's schema and value errors; once
+    /// those are fixed, every reference error (includes, needs, when, duplicate names)
     Validate {
         /// Files or names
         runbooks: Vec<String>,
@@ -116,8 +118,8 @@ fn validate(wanted: &[String], vars: &VarArgs, session: &Session) -> anyhow::Res
     for name in &names {
         match load(name, vars, session) {
             Ok(book) => session.printer.human(&format!(
-                "ok       {name}: {} steps ({})\n",
-                book.all_steps().count(),
+                "ok       {name}: {} ({})\n",
+                crate::printer::count(book.all_steps().count(), "step", "steps"),
                 book.source
             )),
             Err(e) => {
@@ -129,7 +131,11 @@ fn validate(wanted: &[String], vars: &VarArgs, session: &Session) -> anyhow::Res
     if bad > 0 {
         return Err(crate::Error::Config(crate::ConfigError::whole_file(
             "runbook validate",
-            format!("{bad} of {} runbooks are invalid", names.len()),
+            format!(
+                "{bad} of {} {} invalid",
+                crate::printer::count(names.len(), "runbook", "runbooks"),
+                if bad == 1 { "is" } else { "are" }
+            ),
         ))
         .into());
     }

@@ -1,6 +1,6 @@
-//! The messages and the report, as minijinja templates: built in (written from the seeds:
-//! seed 001's incident declaration, customer notification and post-incident report, seed
-//! 003's status update) and
+//! The messages and the report, as minijinja templates: built in (written from the FileForge
+//! platform's incident declaration, customer notification and post-incident report, and the
+//! inventory service's status update) and
 //! overridable in config `incident.templates`. An unknown variable is an error, found
 //! before anything is recorded: every template is rendered once against a sample first.
 
@@ -54,8 +54,11 @@ Dear customer,
 We are currently experiencing issues with {{ incident.components | join(", ") if incident.components else "our service" }}.
 This affects {{ incident.impact | join("; ") if incident.impact else "some of our users" }}.
 
-Our team is {{ incident.status }} and we will provide updates every 30 minutes.
-
+{% if incident.status == "resolved" %}The issue has been resolved. Thank you for your patience.
+{% elif incident.status == "monitoring" %}A fix is in place and our team is monitoring it; we will provide updates every 30 minutes.
+{% elif incident.status == "identified" %}Our team has identified the cause and is working on a fix, and we will provide updates every 30 minutes.
+{% else %}Our team is investigating and we will provide updates every 30 minutes.
+{% endif %}
 Reference: {{ incident.id }}
 
 We apologize for the inconvenience.

@@ -102,8 +102,8 @@ pub fn archive(
             "partial"
         },
         Some(&format!(
-            "{} files into {}",
-            out.files.len(),
+            "{} into {}",
+            crate::printer::count(out.files.len(), "file", "files"),
             target.display()
         )),
     );
@@ -193,9 +193,9 @@ fn verify(archive: &Path, codec: Compression, sums: &[(u64, String)]) -> Result<
     }
     if seen != sums.len() {
         return Err(format!(
-            "{} holds {seen} of {} files",
+            "{} holds {seen} of {}",
             archive.display(),
-            sums.len()
+            crate::printer::count(sums.len(), "file", "files")
         ));
     }
     Ok(())

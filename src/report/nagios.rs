@@ -13,7 +13,10 @@ pub fn render(report: &Report) -> String {
         .map(|r| format!("{}: {}", r.name, r.message))
         .collect();
     let summary = if problems.is_empty() {
-        format!("{} checks ok", report.results.len())
+        format!(
+            "{} ok",
+            crate::printer::count(report.results.len(), "check", "checks")
+        )
     } else {
         problems.join("; ")
     };

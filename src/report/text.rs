@@ -97,15 +97,15 @@ pub fn summary(report: &Report, style: Style) -> String {
             let _ = write!(counts, "{n} {}", s.as_str());
         }
     }
-    let (word, noun) = match report.kind {
-        super::ReportKind::Health => (status.health_word(), "checks"),
-        super::ReportKind::Runbook => (status.as_str(), "steps"),
+    let (word, one, many) = match report.kind {
+        super::ReportKind::Health => (status.health_word(), "check", "checks"),
+        super::ReportKind::Runbook => (status.as_str(), "step", "steps"),
     };
     format!(
-        "{}: {} — {} {noun}: {counts} in {}",
+        "{}: {} — {}: {counts} in {}",
         report.title,
         style.paint(status, word),
-        report.results.len(),
+        crate::printer::count(report.results.len(), one, many),
         format_duration(report.duration).trim_start(),
     )
 }

@@ -397,7 +397,7 @@ fn summary_groups_errors_and_computes_latency() {
         .args(["logs", "summary", "logs/app.log"])
         .run()
         .expect_exit(0)
-        .stdout_contains("10 lines in 1 files: CRITICAL 1, ERROR 2, WARNING 1, INFO 4")
+        .stdout_contains("10 lines in 1 file: CRITICAL 1, ERROR 2, WARNING 1, INFO 4")
         .stdout_contains("       2  Failed to load pattern <n> after <n>ms");
 }
 

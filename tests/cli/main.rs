@@ -12,6 +12,7 @@ mod logging;
 mod logs;
 mod maintain;
 mod modes;
+mod readme;
 mod restore;
 mod runbooks;
 mod tls_dns;

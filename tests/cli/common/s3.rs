@@ -1,10 +1,24 @@
 //! A real S3-compatible server on 127.0.0.1 for one test: moto's standalone server (from
-//! PyPI, installed by `scripts/test`), killed on drop. `put`/`get` (through boto3, which
+//! PyPI, installed by `scripts/test` into the virtualenv `target/test-venv`), killed on drop. `put`/`get` (through boto3, which
 //! moto brings) let tests plant, read and tamper with objects behind opsbook's back.
 
 use std::io::Write;
 use std::net::TcpStream;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+
+/// The python that has moto: `$OPSBOOK_TEST_PYTHON` (exported by `scripts/test`), else the
+/// virtualenv `scripts/test` makes under `target/`, else `python3` on PATH.
+pub fn python() -> PathBuf {
+    if let Some(python) = std::env::var_os("OPSBOOK_TEST_PYTHON") {
+        return PathBuf::from(python);
+    }
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-venv/bin/python");
+    if venv.is_file() {
+        return venv;
+    }
+    PathBuf::from("python3")
+}
 
 pub struct S3Server {
     child: Child,
@@ -19,7 +33,7 @@ impl S3Server {
             .local_addr()
             .unwrap()
             .port();
-        let child = Command::new("python3")
+        let child = Command::new(python())
             .args([
                 "-m",
                 "moto.server",
@@ -31,7 +45,12 @@ impl S3Server {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("python3 with moto (pip install 'moto[server]')");
+            .unwrap_or_else(|e| {
+                panic!(
+                    "{}: {e} (run `bash scripts/test` to install moto)",
+                    python().display()
+                )
+            });
         let server = S3Server { child, port };
         let started = std::time::Instant::now();
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
@@ -52,13 +71,13 @@ impl S3Server {
             "import sys, boto3\ns3 = boto3.client('s3', endpoint_url='{}', region_name='us-east-1', aws_access_key_id='test', aws_secret_access_key='test')\ndata = sys.stdin.buffer.read()\n{code}\n",
             self.endpoint()
         );
-        let mut child = Command::new("python3")
+        let mut child = Command::new(python())
             .args(["-c", &script])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .expect("python3");
+            .unwrap_or_else(|e| panic!("{}: {e}", python().display()));
         child.stdin.take().unwrap().write_all(data).unwrap();
         let out = child.wait_with_output().unwrap();
         assert!(
