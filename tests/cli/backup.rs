@@ -769,7 +769,7 @@ fn backups_in_the_older_layout_still_verify_and_restore() {
     std::fs::write(backup.join("manifest.json"), manifest.to_string()).unwrap();
     ops(&dir, &["backup", "verify", id])
         .expect_exit(0)
-        .stdout_contains("verified, 1 files match the manifest");
+        .stdout_contains("verified, 1 file matches the manifest");
     ops(&dir, &["restore", id, "--to", "old"]).expect_exit(0);
     assert_eq!(
         std::fs::read_to_string(dir.join("old/app/main.py")).unwrap(),

@@ -299,7 +299,7 @@ fn emitted_cron_lines_and_systemd_units_run_this_binary_with_this_config() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("maintain daily: ok — 1 steps"));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("maintain daily: ok — 1 step"));
     assert!(dir.join("state/maintain.json").exists());
 
     Opsbook::new()
