@@ -66,6 +66,9 @@ pub struct RestoreArgs {
     /// Overwrite files that already exist in the target
     #[arg(long)]
     pub force: bool,
+    /// Restore everything as the caller, not as the owners stored (setuid/setgid dropped)
+    #[arg(long)]
+    pub no_owner: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -250,6 +253,7 @@ pub fn restore(args: &RestoreArgs, session: &Session) -> anyhow::Result<u8> {
         include,
         force: args.force,
         dry_run: args.dry_run,
+        no_owner: args.no_owner,
     };
     let mut sources: Vec<&backup::commands::CommandSource> = Vec::new();
     // A downloaded archive lives as long as the restore.
@@ -398,6 +402,7 @@ fn drill(
         include: None,
         force: false,
         dry_run: false,
+        no_owner: false,
     };
     let archive = dir.join(&manifest.archive);
     let mut outcome = restore::restore(&archive, Some(manifest), &dumps, &options)?;
