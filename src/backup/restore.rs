@@ -520,7 +520,6 @@ fn on_disk(to: &Path, path: &Path, kind: &Kind, force: bool) -> Option<String> {
     }
 }
 
-
 /// Where a restore writes: the directory `--to` names, with symlinks on the way to it
 /// resolved (replacing the target replaces that directory, not a symlink to it).
 struct Target {
@@ -537,7 +536,8 @@ impl Target {
     fn resolve(to: &Path) -> Result<Target, String> {
         let shown = to.display();
         if std::fs::symlink_metadata(to).is_ok() {
-            let path = std::fs::canonicalize(to).map_err(|e| format!("cannot resolve {shown}: {e}"))?;
+            let path =
+                std::fs::canonicalize(to).map_err(|e| format!("cannot resolve {shown}: {e}"))?;
             if !path.is_dir() {
                 return Err(format!("{shown} is not a directory"));
             }
@@ -698,7 +698,13 @@ fn lookup_id(name: &[u8], user: bool) -> Option<u32> {
         let mut result = std::ptr::null_mut();
         // SAFETY: valid pointers and the buffer's true length.
         let rc = unsafe {
-            libc::getpwnam_r(c.as_ptr(), &mut pwd, buf.as_mut_ptr(), buf.len(), &mut result)
+            libc::getpwnam_r(
+                c.as_ptr(),
+                &mut pwd,
+                buf.as_mut_ptr(),
+                buf.len(),
+                &mut result,
+            )
         };
         if rc == 0 && !result.is_null() {
             (found, id) = (true, pwd.pw_uid);
@@ -709,7 +715,13 @@ fn lookup_id(name: &[u8], user: bool) -> Option<u32> {
         let mut result = std::ptr::null_mut();
         // SAFETY: valid pointers and the buffer's true length.
         let rc = unsafe {
-            libc::getgrnam_r(c.as_ptr(), &mut grp, buf.as_mut_ptr(), buf.len(), &mut result)
+            libc::getgrnam_r(
+                c.as_ptr(),
+                &mut grp,
+                buf.as_mut_ptr(),
+                buf.len(),
+                &mut result,
+            )
         };
         if rc == 0 && !result.is_null() {
             (found, id) = (true, grp.gr_gid);
@@ -723,8 +735,8 @@ fn lookup_id(name: &[u8], user: bool) -> Option<u32> {
 /// makes a set-id file belonging to someone the archive did not name.
 fn settle(file: &std::fs::File, owner: Option<(u32, u32)>, mode: u32) -> std::io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
-    let owned =
-        owner.is_some_and(|(uid, gid)| std::os::unix::fs::fchown(file, Some(uid), Some(gid)).is_ok());
+    let owned = owner
+        .is_some_and(|(uid, gid)| std::os::unix::fs::fchown(file, Some(uid), Some(gid)).is_ok());
     let mode = if owned { mode } else { mode & !0o6000 };
     file.set_permissions(std::fs::Permissions::from_mode(mode & 0o7777))
 }
@@ -832,8 +844,7 @@ fn stage(
     }
     // One flush of the whole filesystem instead of an fsync per file: everything staged
     // is on disk before any of it is moved into place.
-    at::syncfs(tree)
-        .map_err(|e| format!("cannot flush {} to disk: {e}", staging.path.display()))
+    at::syncfs(tree).map_err(|e| format!("cannot flush {} to disk: {e}", staging.path.display()))
 }
 
 fn parent_of(path: &Path) -> &Path {
@@ -842,7 +853,10 @@ fn parent_of(path: &Path) -> &Path {
 
 /// What the reading pass leaves for later: hardlinks (link, target) and directories'
 /// owners.
-type Read2 = (Vec<(PathBuf, PathBuf)>, HashMap<PathBuf, Option<(u32, u32)>>);
+type Read2 = (
+    Vec<(PathBuf, PathBuf)>,
+    HashMap<PathBuf, Option<(u32, u32)>>,
+);
 
 /// Read the archive, creating directories and symlinks, writing big files, handing small
 /// ones to `jobs`.
@@ -1060,7 +1074,12 @@ fn switch(target: &Target, staging: &Staging, planned: &[Planned]) -> Result<(),
     // A symlink swapped in for the target fails here; the target's own handle from now on.
     let old = at::open_dir(parent.as_fd(), &target.name).map_err(failed)?;
     let root = at::fstat(old.as_fd()).map_err(failed)?;
-    match fill(old.as_fd(), staging.tree.as_fd(), Path::new(""), root.st_dev) {
+    match fill(
+        old.as_fd(),
+        staging.tree.as_fd(),
+        Path::new(""),
+        root.st_dev,
+    ) {
         Ok(()) => {}
         Err(Fill::Mount) => return move_entries(target, staging, planned),
         Err(Fill::Failed(e)) => return Err(e),
@@ -1077,7 +1096,12 @@ fn switch(target: &Target, staging: &Staging, planned: &[Planned]) -> Result<(),
     );
     match exchanged {
         Ok(()) => {}
-        Err(e) if matches!(e.raw_os_error(), Some(libc::EBUSY | libc::EXDEV | libc::EINVAL)) => {
+        Err(e)
+            if matches!(
+                e.raw_os_error(),
+                Some(libc::EBUSY | libc::EXDEV | libc::EINVAL)
+            ) =>
+        {
             return move_entries(target, staging, planned);
         }
         Err(e) => return Err(failed(e)),
@@ -1183,7 +1207,8 @@ fn move_entries(target: &Target, staging: &Staging, planned: &[Planned]) -> Resu
             }
             _ => {
                 let parent = parent_of(&p.path);
-                let into = at::beneath(root.as_fd(), parent, true).map_err(|e| failed(&p.path, e))?;
+                let into =
+                    at::beneath(root.as_fd(), parent, true).map_err(|e| failed(&p.path, e))?;
                 let from = at::beneath(tree, parent, false).map_err(|e| failed(&p.path, e))?;
                 at::rename(from.as_fd(), name, into.as_fd(), name, 0)
                     .map_err(|e| failed(&p.path, e))?;
@@ -1292,11 +1317,8 @@ mod at {
     /// does; a symlink there is removed, never written through).
     pub fn create(dir: BorrowedFd, entry: &OsStr) -> io::Result<std::fs::File> {
         let c = name(entry)?;
-        let flags = libc::O_WRONLY
-            | libc::O_CREAT
-            | libc::O_EXCL
-            | libc::O_NOFOLLOW
-            | libc::O_CLOEXEC;
+        let flags =
+            libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_CLOEXEC;
         // SAFETY: a valid C string and a descriptor we hold.
         let open = || cvt(unsafe { libc::openat(dir.as_raw_fd(), c.as_ptr(), flags, 0o600) });
         let fd = match open() {
@@ -1475,7 +1497,10 @@ mod tests {
 
     #[test]
     fn member_paths_are_cleaned_or_refused() {
-        assert_eq!(relative(Path::new("./app/x")).unwrap(), Some(PathBuf::from("app/x")));
+        assert_eq!(
+            relative(Path::new("./app/x")).unwrap(),
+            Some(PathBuf::from("app/x"))
+        );
         assert_eq!(relative(Path::new("./")).unwrap(), None);
         assert!(relative(Path::new("../etc/passwd")).is_err());
         assert!(relative(Path::new("app/../../x")).is_err());

@@ -689,7 +689,10 @@ fn names_that_are_not_utf8_restore_byte_exact() {
         found.sort();
         found
     };
-    assert_eq!(listed(&dir.join("out")), vec![b"bad\xfename".to_vec(), b"bad\xffname".to_vec()]);
+    assert_eq!(
+        listed(&dir.join("out")),
+        vec![b"bad\xfename".to_vec(), b"bad\xffname".to_vec()]
+    );
     for (name, text) in names {
         let file = dir.join("out/names").join(OsStr::from_bytes(name));
         assert_eq!(std::fs::read_to_string(file).unwrap(), text);
@@ -758,7 +761,11 @@ fn wait_stopped(pid: u32) {
         )
     };
     assert_eq!(rc, 0, "waitid");
-    assert_eq!(info.si_code, libc::CLD_STOPPED, "opsbook ended instead of stopping");
+    assert_eq!(
+        info.si_code,
+        libc::CLD_STOPPED,
+        "opsbook ended instead of stopping"
+    );
 }
 
 /// An archive restoring `app/new.txt` and `app/conf/c.yaml` made by GNU tar in `dir`.
@@ -839,7 +846,10 @@ fn a_restore_killed_at_each_step_of_the_switch_leaves_the_old_tree_or_the_new() 
     let state = || {
         let read = |p: &str| std::fs::read_to_string(live.join(p)).unwrap();
         assert_eq!(read("app/kept.txt"), "not in the archive\n");
-        match (read("app/new.txt").as_str(), read("app/conf/c.yaml").as_str()) {
+        match (
+            read("app/new.txt").as_str(),
+            read("app/conf/c.yaml").as_str(),
+        ) {
             ("old\n", "old: true\n") => "old",
             ("new\n", "new: true\n") => "new",
             other => panic!("a mix of old and new: {other:?}"),
@@ -936,4 +946,123 @@ fn no_setuid_file_is_ever_given_to_someone_the_archive_did_not_name() {
     assert!(status.success());
     assert_eq!(meta("by-nobody/out/bin/tool").uid(), 65534);
     assert_eq!(meta("by-nobody/out/bin/tool").mode() & 0o7777, 0o755);
+}
+
+/// Wait (on a pidfd, no polling) until the process `pid` has ended; whether it did
+/// within `limit`.
+fn ended(pid: i32, limit: std::time::Duration) -> bool {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if fd < 0 {
+        return std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
+    }
+    let fd = fd as i32;
+    let mut poll = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd; the descriptor is closed right after.
+    let ready = unsafe { libc::poll(&mut poll, 1, limit.as_millis() as i32) };
+    // SAFETY: closing the descriptor pidfd_open gave us.
+    unsafe { libc::close(fd) };
+    ready == 1
+}
+
+/// A set whose drill check records its pid, says it runs, then sleeps in the restored
+/// directory: a drill to interrupt.
+fn sleeping_drill(dir: &Path) -> String {
+    let pid = dir.join("check.pid");
+    format!(
+        "state_dir: state\nbackup:\n  destination: dest\n  sets:\n    app:\n      paths: [app]\n      verify:\n        run: \"echo $$$$ > {}; echo drill-running >&2; exec sleep 300 >/dev/null\"\n        shell: true\n",
+        pid.display()
+    )
+}
+
+/// SIGTERM during `backup verify --restore-test` kills the check's whole process group
+/// and removes the scratch directory; a drill killed outright (SIGKILL) leaves both, and
+/// `backup prune` removes them.
+#[test]
+fn an_interrupted_restore_test_leaves_no_process_and_no_scratch() {
+    let ops = Opsbook::new();
+    let dir = ops.dir().to_path_buf();
+    std::fs::write(dir.join("ops.yaml"), sleeping_drill(&dir)).unwrap();
+    std::fs::create_dir_all(dir.join("app")).unwrap();
+    std::fs::write(dir.join("app/x.conf"), "x\n").unwrap();
+    opsbook(&dir, &["backup", "create"]).expect_exit(0);
+    let tmp = dir.join("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    let scratch = || std::fs::read_dir(&tmp).unwrap().count();
+    let limit = std::time::Duration::from_secs(30);
+    for signal in [libc::SIGTERM, libc::SIGINT, libc::SIGKILL] {
+        let _ = std::fs::remove_file(dir.join("check.pid"));
+        let mut running = Opsbook::new()
+            .env("TMPDIR", tmp.to_str().unwrap())
+            .args([
+                "--config",
+                "ops.yaml",
+                "backup",
+                "verify",
+                "latest",
+                "--restore-test",
+            ])
+            .spawn_in(&dir);
+        running.stderr_line("drill-running");
+        let check: i32 = std::fs::read_to_string(dir.join("check.pid"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        running.signal(signal);
+        let run = running.finish(limit);
+        assert_eq!(run.code, None, "{signal}: {}", run.stderr);
+        if signal == libc::SIGKILL {
+            assert_eq!(scratch(), 1, "a killed drill cannot clean up");
+            assert!(
+                !ended(check, std::time::Duration::ZERO),
+                "the check died too"
+            );
+            Opsbook::new()
+                .env("TMPDIR", tmp.to_str().unwrap())
+                .args(["--config", "ops.yaml", "backup", "prune"])
+                .run_in(&dir)
+                .expect_exit(0)
+                .stdout_contains("(left by a killed restore test)");
+        }
+        assert!(ended(check, limit), "{signal}: the check is still running");
+        assert_eq!(scratch(), 0, "{signal}: the scratch was left");
+    }
+}
+
+/// A drill whose `test_restore` names a database that does not exist makes it, restores
+/// into it, runs the check there, and drops it.
+#[test]
+fn the_restore_test_makes_and_drops_its_own_scratch_database() {
+    let pg = crate::common::postgres::Postgres::start();
+    pg.sql("postgres", "CREATE DATABASE app");
+    pg.sql(
+        "app",
+        "CREATE TABLE users (id int); INSERT INTO users SELECT generate_series(1, 42);",
+    );
+    let url = |db: &str| format!("postgresql://postgres@127.0.0.1:{}/{db}", pg.port);
+    let config = format!(
+        "state_dir: state\nbackup:\n  destination: dest\n  sets:\n    db:\n      command:\n        run: \"pg_dump {app}\"\n        test_restore: \"psql -X -q -v ON_ERROR_STOP=1 {scratch}\"\n        file: app.sql\n      verify:\n        run: \"test $(psql -X -tA -c 'SELECT count(*) FROM users' {scratch}) -eq 42\"\n        shell: true\n",
+        app = url("app"),
+        scratch = url("test_restore"),
+    );
+    let ops = Opsbook::new().file("ops.yaml", &config);
+    let dir = ops.dir().to_path_buf();
+    opsbook(&dir, &["backup", "create"]).expect_exit(0);
+    opsbook(&dir, &["backup", "verify", "latest", "--restore-test"])
+        .expect_exit(0)
+        .stdout_contains("restore test passed");
+    let left = "SELECT count(*) FROM pg_database WHERE datname = 'test_restore'";
+    assert_eq!(pg.sql("postgres", left), "0");
+    // A failing check drops it too.
+    pg.sql("app", "INSERT INTO users VALUES (43)");
+    opsbook(&dir, &["backup", "create"]).expect_exit(0);
+    opsbook(&dir, &["backup", "verify", "latest", "--restore-test"])
+        .expect_exit(1)
+        .stderr_contains("restore test: `test $(psql");
+    assert_eq!(pg.sql("postgres", left), "0");
 }
