@@ -1058,7 +1058,7 @@ fn switch(target: &Target, staging: &Staging, planned: &[Planned]) -> Result<(),
             libc::umask(mask);
             mask
         };
-        settle(&tree, None, 0o777 & !u32::from(mask)).map_err(failed)?;
+        settle(&tree, None, 0o777 & !mask).map_err(failed)?;
         at::rename(
             staging.dir.as_fd(),
             tree_name,
@@ -1185,6 +1185,34 @@ fn copy_meta(dir: &std::fs::File, st: &libc::stat) -> std::io::Result<()> {
     dir.set_modified(when)
 }
 
+/// Put the staged `name` of `from` into `into` on another filesystem: copied under a
+/// temporary name beside its place (owner, mode and mtime kept), flushed, then renamed
+/// over it, so each entry still appears whole or not at all.
+fn copy_across(from: BorrowedFd, into: BorrowedFd, name: &OsStr) -> std::io::Result<()> {
+    let st = at::stat(from, name)?;
+    let temp = OsString::from(format!(".opsbook-restore-{}.tmp", std::process::id()));
+    let copied = match st.st_mode & libc::S_IFMT {
+        libc::S_IFLNK => {
+            let target = at::readlink(from, name)?;
+            at::symlink(&target, into, &temp)
+                .map(|()| drop(at::lchown(into, &temp, st.st_uid, st.st_gid)))
+        }
+        libc::S_IFREG => (|| {
+            let mut source = at::open_file(from, name)?;
+            let mut out = at::create(into, &temp)?;
+            std::io::copy(&mut source, &mut out)?;
+            copy_meta(&out, &st)?;
+            out.sync_all()
+        })(),
+        _ => return Err(std::io::Error::from_raw_os_error(libc::EXDEV)),
+    };
+    if let Err(e) = copied.and_then(|()| at::rename(into, &temp, into, name, 0)) {
+        let _ = at::unlink(into, &temp);
+        return Err(e);
+    }
+    Ok(())
+}
+
 /// Rename each staged entry into the target, through directory handles opened beneath
 /// it without following symlinks; then directories' owners, modes and times.
 fn move_entries(target: &Target, staging: &Staging, planned: &[Planned]) -> Result<(), String> {
@@ -1210,8 +1238,14 @@ fn move_entries(target: &Target, staging: &Staging, planned: &[Planned]) -> Resu
                 let into =
                     at::beneath(root.as_fd(), parent, true).map_err(|e| failed(&p.path, e))?;
                 let from = at::beneath(tree, parent, false).map_err(|e| failed(&p.path, e))?;
-                at::rename(from.as_fd(), name, into.as_fd(), name, 0)
-                    .map_err(|e| failed(&p.path, e))?;
+                match at::rename(from.as_fd(), name, into.as_fd(), name, 0) {
+                    // Beneath a mount point inside the target: copied across instead.
+                    Err(e) if e.raw_os_error() == Some(libc::EXDEV) => {
+                        copy_across(from.as_fd(), into.as_fd(), name)
+                    }
+                    other => other,
+                }
+                .map_err(|e| failed(&p.path, e))?;
             }
         }
     }
@@ -1330,6 +1364,40 @@ mod at {
         };
         // SAFETY: `fd` was just opened and is owned by nothing else.
         Ok(std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) }))
+    }
+
+    /// The regular file `entry` in `dir`, for reading; a symlink there is not followed.
+    pub fn open_file(dir: BorrowedFd, entry: &OsStr) -> io::Result<std::fs::File> {
+        let c = name(entry)?;
+        let flags = libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+        // SAFETY: a valid C string and a descriptor we hold.
+        let fd = cvt(unsafe { libc::openat(dir.as_raw_fd(), c.as_ptr(), flags) })?;
+        // SAFETY: `fd` was just opened and is owned by nothing else.
+        Ok(std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) }))
+    }
+
+    /// What the symlink `entry` in `dir` holds.
+    pub fn readlink(dir: BorrowedFd, entry: &OsStr) -> io::Result<std::ffi::OsString> {
+        use std::os::unix::ffi::OsStringExt;
+        let c = name(entry)?;
+        let mut buf = vec![0u8; 4096];
+        loop {
+            // SAFETY: a valid C string, a descriptor we hold and a buffer of that length.
+            let n = unsafe {
+                libc::readlinkat(
+                    dir.as_raw_fd(),
+                    c.as_ptr(),
+                    buf.as_mut_ptr().cast(),
+                    buf.len(),
+                )
+            };
+            let n = usize::try_from(n).map_err(|_| io::Error::last_os_error())?;
+            if n < buf.len() {
+                buf.truncate(n);
+                return Ok(std::ffi::OsString::from_vec(buf));
+            }
+            buf.resize(buf.len() * 2, 0);
+        }
     }
 
     /// Remove the non-directory `entry` of `dir`.

@@ -1066,3 +1066,54 @@ fn the_restore_test_makes_and_drops_its_own_scratch_database() {
         .stderr_contains("restore test: `test $(psql");
     assert_eq!(pg.sql("postgres", left), "0");
 }
+
+/// A target holding a mount point cannot be switched whole: its entries are renamed into
+/// place, and those beneath the mount copied across (each whole), the mount left as it is.
+#[test]
+fn a_target_holding_a_mount_point_restores_entry_by_entry_across_it() {
+    let ops = Opsbook::new();
+    let dir = ops.dir().to_path_buf();
+    std::fs::create_dir_all(dir.join("src/data")).unwrap();
+    std::fs::create_dir_all(dir.join("src/app")).unwrap();
+    std::fs::write(dir.join("src/app/a.txt"), "app\n").unwrap();
+    std::fs::write(dir.join("src/data/d.txt"), "data\n").unwrap();
+    std::os::unix::fs::symlink("/srv/elsewhere", dir.join("src/data/link")).unwrap();
+    gnu_tar(&dir, &["-cf", "t.tar", "-C", "src", "app", "data"]);
+    let live = dir.join("live");
+    std::fs::create_dir_all(live.join("data")).unwrap();
+    let _mounted = crate::common::Mounted::tmpfs(&live.join("data"), "8m");
+    std::fs::write(live.join("data/kept.txt"), "on the mount\n").unwrap();
+    Opsbook::new()
+        .args(["restore", "--archive", "t.tar", "--to", "live"])
+        .run_in(&dir)
+        .expect_exit(0)
+        .stdout_contains("restored 2 files, 2 directories, 1 symlink");
+    assert_eq!(
+        std::fs::read_to_string(live.join("app/a.txt")).unwrap(),
+        "app\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(live.join("data/d.txt")).unwrap(),
+        "data\n"
+    );
+    assert_eq!(
+        std::fs::read_link(live.join("data/link")).unwrap(),
+        Path::new("/srv/elsewhere")
+    );
+    assert_eq!(
+        std::fs::read_to_string(live.join("data/kept.txt")).unwrap(),
+        "on the mount\n"
+    );
+    let mut names: Vec<_> = std::fs::read_dir(live.join("data"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["d.txt", "kept.txt", "link"]);
+    let left: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("opsbook-restore"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
