@@ -84,10 +84,9 @@ fn drill(
         if let Some(command) = &source.test_restore
             && let Some(db) = ScratchDb::named_in(command)
             && let Some(made) = db.create_if_missing()?
+            && let Ok(mut all) = databases.lock()
         {
-            if let Ok(mut all) = databases.lock() {
-                all.push(made);
-            }
+            all.push(made);
         }
     }
     let dumps: Vec<String> = sources.iter().map(|c| c.member()).collect();
@@ -139,6 +138,7 @@ fn drill(
 /// goes where `cmd` says).
 fn in_group(mut cmd: Command, text: &Text) -> Result<(), String> {
     use std::os::unix::process::CommandExt;
+    hold_if_interrupted();
     let shown = text.shown();
     cmd.process_group(0).stderr(Stdio::piped());
     let mut child = cmd
