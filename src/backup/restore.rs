@@ -530,6 +530,10 @@ struct Target {
     /// The target cannot be renamed (`/`, or a mount point): entries are renamed into it
     /// one by one from a staging directory inside it.
     in_place: bool,
+    /// The caller works inside the target: replacing it whole would leave the caller (a
+    /// shell that ran `cd DIR && opsbook restore`) in the old, removed tree, so entries are
+    /// renamed into it one by one.
+    in_use: bool,
 }
 
 impl Target {
@@ -556,12 +560,16 @@ impl Target {
                 }
                 _ => (true, path.clone(), OsString::new()),
             };
+            let in_use = std::env::current_dir()
+                .and_then(std::fs::canonicalize)
+                .is_ok_and(|cwd| cwd.starts_with(&path));
             return Ok(Target {
                 path,
                 parent,
                 name,
                 exists: true,
                 in_place,
+                in_use,
             });
         }
         let parent = match to.parent() {
@@ -582,6 +590,7 @@ impl Target {
             name,
             exists: false,
             in_place: false,
+            in_use: false,
         })
     }
 }
@@ -1041,12 +1050,12 @@ fn write_file(
 /// the entries of its own the archive does not hold hard-linked into the tree, which is
 /// then exchanged with it in one `renameat2(RENAME_EXCHANGE)` and the old tree removed
 /// once the exchange is on disk. A target that cannot be renamed (`/`, a mount point, or
-/// holding one) gets each entry renamed into place instead.
+/// holding one), or that the caller works in, gets each entry renamed into place instead.
 fn switch(target: &Target, staging: &Staging, planned: &[Planned]) -> Result<(), String> {
     let tree_name = OsStr::new("tree");
     let shown = target.path.display();
     let failed = |e: std::io::Error| format!("cannot restore into {shown}: {e}");
-    if target.in_place {
+    if target.in_place || target.in_use {
         return move_entries(target, staging, planned);
     }
     let parent = at::open_root(&target.parent).map_err(failed)?;
@@ -1108,13 +1117,6 @@ fn switch(target: &Target, staging: &Staging, planned: &[Planned]) -> Result<(),
     }
     seam("restore-switched");
     std::fs::File::from(parent).sync_all().map_err(failed)?;
-    // A working directory in the old tree (`--to .`) follows to the new one.
-    if let Ok(cwd) = std::fs::metadata(".") {
-        use std::os::unix::fs::MetadataExt;
-        if cwd.dev() == root.st_dev && cwd.ino() == root.st_ino {
-            let _ = std::env::set_current_dir(&target.path);
-        }
-    }
     let _ = std::fs::remove_dir_all(staging.path.join(tree_name));
     Ok(())
 }

@@ -89,12 +89,15 @@ fn existing_files_are_kept_without_force_and_include_picks_paths() {
         std::fs::read_to_string(dir.join("app/conf/app.yaml")).unwrap(),
         "port: 9999 # edited\n"
     );
+    let before = std::fs::metadata(&dir).unwrap().ino();
     opsbook(
         &dir,
         &["restore", "latest", "--force", "--include", "app/conf/*"],
     )
     .expect_exit(0)
     .stdout_contains("restored 1 file,");
+    // The working directory (`--to .`) is restored into, not replaced under the caller.
+    assert_eq!(std::fs::metadata(&dir).unwrap().ino(), before);
     assert_eq!(
         std::fs::read_to_string(dir.join("app/conf/app.yaml")).unwrap(),
         "port: 8000\n"
