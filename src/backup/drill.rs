@@ -343,7 +343,7 @@ fn working_in(dir: &Path) -> Vec<i32> {
 
 /// A PostgreSQL database the drill made for itself: named in a `test_restore` command's
 /// connection URL (`postgresql://…/test_restore`) and missing when the drill began, as
-/// the seed's verify-backup script makes `test_restore`. It is dropped when the drill
+/// a verify-backup script makes `test_restore` by hand. It is dropped when the drill
 /// ends; a database that already existed is used as it is and kept.
 struct ScratchDb {
     /// The same server's `postgres` database, to create and drop from.
