@@ -5,6 +5,7 @@
 
 pub mod archive;
 pub mod commands;
+pub mod drill;
 pub mod restore;
 pub mod retention;
 pub mod state;

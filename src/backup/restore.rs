@@ -3,16 +3,26 @@
 //!
 //! Two passes over the archive. The first only reads: every entry's path and type, every
 //! link's target, and what is already on disk are checked, and every refused entry is
-//! reported; if any is refused, nothing at all is written. The second writes into a
-//! staging directory beside the target (hashing each file against the manifest when there
-//! is one) and only when all of it is in place, and checks out, moves it into the target.
-//! An interrupted restore therefore leaves the target as it was.
+//! reported; if any is refused, nothing at all is written. The second writes a whole new
+//! tree into a staging directory beside the target (hashing each file against the manifest
+//! when there is one); the target's entries the archive does not hold are hard-linked into
+//! it, and one `renameat2(RENAME_EXCHANGE)` switches the old tree for the new one. A
+//! restore killed at any point therefore leaves the target wholly old or wholly new.
+//!
+//! Every write is made relative to a directory handle opened beneath the staging or target
+//! root one component at a time with `O_NOFOLLOW`: nothing is ever written through a
+//! symlink, whatever is swapped in while the restore runs. Symlinks themselves are data and
+//! come back exactly as stored (absolute, or pointing anywhere); names are raw bytes.
 
 use super::{FileEntry, Manifest};
 use crate::digest::HashingReader;
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::ffi::{CString, OsStr, OsString};
 use std::io::Read;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
 
 /// Links are followed at most this deep when checking where they lead (as Linux does).
 const MAX_LINK_DEPTH: usize = 40;
@@ -22,6 +32,8 @@ pub struct Options {
     pub include: Option<globset::GlobSet>,
     pub force: bool,
     pub dry_run: bool,
+    /// Restore as the caller, never the owners stored (setuid/setgid bits are dropped).
+    pub no_owner: bool,
 }
 
 /// What a restore did (or, with `--dry-run`, would do).
@@ -73,6 +85,29 @@ struct Planned {
     dump: bool,
 }
 
+/// Test seam: `OPSBOOK_TEST_STOP_AT=POINT` makes the process stop itself (SIGSTOP) and
+/// `OPSBOOK_TEST_KILL_AT=POINT` kill itself (SIGKILL) at the named point, so a test can
+/// swap files there or check what a kill at that very step leaves. Unset, it costs two
+/// environment lookups.
+pub fn seam(point: &str) {
+    for (var, signal) in [
+        ("OPSBOOK_TEST_STOP_AT", libc::SIGSTOP),
+        ("OPSBOOK_TEST_KILL_AT", libc::SIGKILL),
+    ] {
+        if std::env::var_os(var).is_some_and(|v| v == point) {
+            // SAFETY: raise(3) has no memory effects; SIGSTOP/SIGKILL act on the process.
+            unsafe {
+                libc::raise(signal);
+            }
+        }
+    }
+}
+
+/// A name's bytes as a path (names in archives and manifests are bytes, not text).
+fn path_of(bytes: &[u8]) -> PathBuf {
+    PathBuf::from(OsString::from_vec(bytes.to_vec()))
+}
+
 /// Open an archive, telling gzip, zstd and plain tar apart by their first bytes.
 pub fn open(path: &Path) -> Result<Box<dyn Read>, String> {
     let mut file =
@@ -114,12 +149,12 @@ pub fn restore(
     // With a full listing, the writing pass matches entries by path and refuses any
     // entry of the archive the listing does not have.
     let listed: Option<HashSet<PathBuf>> = full.map(|m| {
-        let all = m
-            .others
-            .iter()
-            .map(|o| &o.path)
-            .chain(m.files.iter().map(|f| &f.path));
-        all.filter_map(|p| relative(p).ok().flatten()).collect()
+        let others = m.others.iter().filter_map(|o| o.path_bytes());
+        let files = m.files.iter().filter_map(|f| f.path_bytes());
+        others
+            .chain(files)
+            .filter_map(|p| relative(&path_of(&p)).ok().flatten())
+            .collect()
     });
     let planned = check(listing, dumps, options);
     let mut outcome = Outcome::default();
@@ -136,29 +171,38 @@ pub fn restore(
     if !outcome.refused.is_empty() || options.dry_run {
         return Ok(outcome);
     }
-    let staging = staging_dir(&options.to)?;
+    let target = Target::resolve(&options.to)?;
+    let staging = Staging::create(&target)?;
+    let owners = Owners::new(options.no_owner);
     let written = stage(
         archive,
         manifest,
         listed.as_ref(),
         &planned.entries,
         &staging,
+        &owners,
     )
-    .and_then(|()| move_into_place(&staging, &options.to, &planned.entries));
+    .and_then(|()| {
+        seam("restore-staged");
+        switch(&target, &staging, &planned.entries)
+    });
     if let Err(e) = written {
-        let _ = std::fs::remove_dir_all(&staging);
+        let _ = std::fs::remove_dir_all(&staging.path);
         return Err(e);
     }
     outcome.dumps = planned
         .entries
         .iter()
         .filter(|p| p.dump)
-        .map(|p| (p.path.to_string_lossy().into_owned(), staging.join(&p.path)))
+        .map(|p| {
+            let file = staging.path.join("dumps").join(&p.path);
+            (p.path.to_string_lossy().into_owned(), file)
+        })
         .collect();
     if outcome.dumps.is_empty() {
-        let _ = std::fs::remove_dir_all(&staging);
+        let _ = std::fs::remove_dir_all(&staging.path);
     } else {
-        outcome.staging = Some(staging);
+        outcome.staging = Some(staging.path.clone());
     }
     Ok(outcome)
 }
@@ -168,9 +212,9 @@ struct Checked {
     refused: Vec<String>,
 }
 
-/// Every entry to restore as (position, path as written, kind), and the entries refused
+/// Every entry to restore as (position, path as stored, kind), and the entries refused
 /// for their type alone.
-type Listing = (Vec<(usize, String, Kind)>, Vec<String>);
+type Listing = (Vec<(usize, PathBuf, Kind)>, Vec<String>);
 
 /// The first pass over a hand-made archive (or a backup without a full listing): read
 /// every entry, write nothing.
@@ -182,14 +226,15 @@ fn listing_from_archive(archive: &Path) -> Result<Listing, String> {
     let mut refused = Vec::new();
     for (index, entry) in tar.entries().map_err(damaged)?.enumerate() {
         let entry = entry.map_err(damaged)?;
-        let raw = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+        let raw = path_of(&entry.path_bytes());
+        let shown = raw.display();
         let header = entry.header();
         let mode = header.mode().unwrap_or(0o644) & 0o7777;
         let mtime = header.mtime().unwrap_or(0);
         let link = || {
             entry
                 .link_name_bytes()
-                .map(|b| PathBuf::from(String::from_utf8_lossy(&b).into_owned()))
+                .map(|b| path_of(&b))
                 .unwrap_or_default()
         };
         let kind = match header.entry_type() {
@@ -198,15 +243,15 @@ fn listing_from_archive(archive: &Path) -> Result<Listing, String> {
             tar::EntryType::Symlink => Kind::Symlink(link()),
             tar::EntryType::Link => Kind::Hardlink(link()),
             tar::EntryType::Char | tar::EntryType::Block => {
-                refused.push(format!("{raw}: a device file (never restored)"));
+                refused.push(format!("{shown}: a device file (never restored)"));
                 continue;
             }
             tar::EntryType::Fifo => {
-                refused.push(format!("{raw}: a fifo (never restored)"));
+                refused.push(format!("{shown}: a fifo (never restored)"));
                 continue;
             }
             other => {
-                refused.push(format!("{raw}: unsupported entry type {other:?}"));
+                refused.push(format!("{shown}: unsupported entry type {other:?}"));
                 continue;
             }
         };
@@ -218,45 +263,62 @@ fn listing_from_archive(archive: &Path) -> Result<Listing, String> {
 /// A backup's own full listing (its manifest): no pass over the archive needed before
 /// writing; the writing pass then checks that the archive holds exactly this.
 fn listing_from_manifest(manifest: &Manifest) -> Listing {
-    let others = manifest.others.iter().map(|o| {
-        let kind = match &o.target {
-            Some(target) => Kind::Symlink(PathBuf::from(target)),
-            None => Kind::Dir {
+    let mut refused = Vec::new();
+    let mut listing = Vec::new();
+    let malformed = |what: &str, path: &str| {
+        format!("{path}: the manifest's {what} is not valid hex (a damaged or forged manifest)")
+    };
+    for o in &manifest.others {
+        let Some(path) = o.path_bytes() else {
+            refused.push(malformed("path_hex", &o.path));
+            continue;
+        };
+        let kind = match (&o.target, o.target_bytes()) {
+            (None, _) => Kind::Dir {
                 mode: o.mode,
                 mtime: o.mtime.max(0) as u64,
             },
+            (Some(_), Some(target)) => Kind::Symlink(path_of(&target)),
+            (Some(_), None) => {
+                refused.push(malformed("target_hex", &o.path));
+                continue;
+            }
         };
-        (o.path.clone(), kind)
-    });
-    let files = manifest.files.iter().map(|f| {
+        listing.push((listing.len(), path_of(&path), kind));
+    }
+    for f in &manifest.files {
+        let Some(path) = f.path_bytes() else {
+            refused.push(malformed("path_hex", &f.path));
+            continue;
+        };
         let kind = Kind::File {
             mode: f.mode,
             mtime: f.mtime.max(0) as u64,
         };
-        (f.path.clone(), kind)
-    });
-    let listing = others
-        .chain(files)
-        .enumerate()
-        .map(|(i, (path, kind))| (i, path, kind))
-        .collect();
-    (listing, Vec::new())
+        listing.push((listing.len(), path_of(&path), kind));
+    }
+    (listing, refused)
 }
 
 /// Judge every entry of `listing` — paths, link targets, what is on disk — writing
 /// nothing: what to restore, and every refusal with its reason.
+///
+/// A symlink is restored as stored, wherever it points: it is data, and no entry is ever
+/// written through one. An archive that puts entries beneath one of its own symlinks is
+/// hostile: those entries are refused, and so is the symlink when it leads outside.
 fn check(listing: Listing, dumps: &[String], options: &Options) -> Checked {
     let (listing, mut refused) = listing;
     let mut entries = Vec::new();
     // Every path and what it is, for link checks once all are known.
     let mut symlinks: HashMap<PathBuf, PathBuf> = HashMap::new();
     let mut files: HashSet<PathBuf> = HashSet::new();
+    let mut all: Vec<PathBuf> = Vec::new();
     for (index, raw, kind) in listing {
         let path = match relative(&raw) {
             Ok(Some(path)) => path,
             Ok(None) => continue, // `./`: the target itself
             Err(why) => {
-                refused.push(format!("{raw}: {why}"));
+                refused.push(format!("{}: {why}", raw.display()));
                 continue;
             }
         };
@@ -269,14 +331,14 @@ fn check(listing: Listing, dumps: &[String], options: &Options) -> Checked {
             }
             _ => {}
         }
-        let member = path.to_string_lossy();
+        all.push(path.clone());
         if let Some(include) = &options.include
             && !matches!(kind, Kind::Dir { .. })
-            && !include.is_match(member.as_ref())
+            && !include.is_match(&path)
         {
             continue;
         }
-        let dump = dumps.iter().any(|d| d.as_str() == member);
+        let dump = dumps.iter().any(|d| Path::new(d) == path);
         entries.push(Planned {
             index,
             path,
@@ -284,6 +346,12 @@ fn check(listing: Listing, dumps: &[String], options: &Options) -> Checked {
             dump,
         });
     }
+    // The archive's symlinks that some of its entries lie beneath.
+    let traversed: HashSet<&Path> = all
+        .iter()
+        .flat_map(|p| p.ancestors().skip(1))
+        .filter(|a| symlinks.contains_key(*a))
+        .collect();
     // Directories are kept only when something included lies in them (or all is included).
     if options.include.is_some() {
         let needed: HashSet<PathBuf> = entries
@@ -309,15 +377,15 @@ fn check(listing: Listing, dumps: &[String], options: &Options) -> Checked {
             continue;
         }
         match &p.kind {
-            Kind::Symlink(target) => {
+            Kind::Symlink(target) if traversed.contains(p.path.as_path()) => {
                 if let Err(why) = resolve(&p.path, target, &symlinks, 0) {
                     refused.push(format!("{shown}: symlink to {} {why}", target.display()));
                     continue;
                 }
             }
             Kind::Hardlink(target) => {
-                let raw = target.to_string_lossy();
-                match relative(&raw) {
+                let raw = target.display();
+                match relative(target) {
                     Err(why) => {
                         refused.push(format!("{shown}: hardlink to {raw}: {why}"));
                         continue;
@@ -352,7 +420,7 @@ fn check(listing: Listing, dumps: &[String], options: &Options) -> Checked {
     // Hardlink targets, normalized, for the writing pass.
     for p in &mut entries {
         if let Kind::Hardlink(target) = &mut p.kind
-            && let Ok(Some(t)) = relative(&target.to_string_lossy())
+            && let Ok(Some(t)) = relative(target)
         {
             *target = t;
         }
@@ -361,9 +429,9 @@ fn check(listing: Listing, dumps: &[String], options: &Options) -> Checked {
 }
 
 /// A member path made relative and clean, or why it is refused; `None` for the root.
-fn relative(raw: &str) -> Result<Option<PathBuf>, &'static str> {
+fn relative(raw: &Path) -> Result<Option<PathBuf>, &'static str> {
     let mut clean = PathBuf::new();
-    for component in Path::new(raw).components() {
+    for component in raw.components() {
         match component {
             Component::Normal(part) => clean.push(part),
             Component::CurDir => {}
@@ -452,32 +520,238 @@ fn on_disk(to: &Path, path: &Path, kind: &Kind, force: bool) -> Option<String> {
     }
 }
 
-/// A fresh staging directory beside `to`, on the same filesystem so that moving into place
-/// is a rename. Leftovers of restores that were killed are removed first.
-fn staging_dir(to: &Path) -> Result<PathBuf, String> {
-    let parent = match to.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    std::fs::create_dir_all(&parent)
-        .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
-    let name = to
-        .file_name()
-        .map_or_else(|| "target".into(), |n| n.to_string_lossy().into_owned());
-    let prefix = format!(".{name}.opsbook-restore-");
-    for leftover in std::fs::read_dir(&parent).into_iter().flatten().flatten() {
-        let file = leftover.file_name().to_string_lossy().into_owned();
-        if let Some(pid) = file.strip_prefix(&prefix)
-            && !Path::new("/proc").join(pid).exists()
-        {
-            let _ = std::fs::remove_dir_all(leftover.path());
+/// Where a restore writes: the directory `--to` names, with symlinks on the way to it
+/// resolved (replacing the target replaces that directory, not a symlink to it).
+struct Target {
+    path: PathBuf,
+    parent: PathBuf,
+    name: OsString,
+    exists: bool,
+    /// The target cannot be renamed (`/`, or a mount point): entries are renamed into it
+    /// one by one from a staging directory inside it.
+    in_place: bool,
+    /// The caller works inside the target: replacing it whole would leave the caller (a
+    /// shell that ran `cd DIR && opsbook restore`) in the old, removed tree, so entries are
+    /// renamed into it one by one.
+    in_use: bool,
+}
+
+impl Target {
+    fn resolve(to: &Path) -> Result<Target, String> {
+        let shown = to.display();
+        if std::fs::symlink_metadata(to).is_ok() {
+            let path =
+                std::fs::canonicalize(to).map_err(|e| format!("cannot resolve {shown}: {e}"))?;
+            if !path.is_dir() {
+                return Err(format!("{shown} is not a directory"));
+            }
+            let parent = path.parent().map(Path::to_path_buf);
+            let name = path.file_name().map(OsStr::to_os_string);
+            let (in_place, parent, name) = match (parent, name) {
+                (Some(parent), Some(name)) => {
+                    let dev = |p: &Path| {
+                        use std::os::unix::fs::MetadataExt;
+                        std::fs::metadata(p).map(|m| m.dev()).ok()
+                    };
+                    let mount = at::open_root(&parent)
+                        .and_then(|fd| at::is_mount_root(fd.as_fd(), &name))
+                        .unwrap_or(true);
+                    (mount || dev(&parent) != dev(&path), parent, name)
+                }
+                _ => (true, path.clone(), OsString::new()),
+            };
+            let in_use = std::env::current_dir()
+                .and_then(std::fs::canonicalize)
+                .is_ok_and(|cwd| cwd.starts_with(&path));
+            return Ok(Target {
+                path,
+                parent,
+                name,
+                exists: true,
+                in_place,
+                in_use,
+            });
+        }
+        let parent = match to.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        std::fs::create_dir_all(&parent)
+            .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+        let parent = std::fs::canonicalize(&parent)
+            .map_err(|e| format!("cannot resolve {}: {e}", parent.display()))?;
+        let name = to
+            .file_name()
+            .ok_or_else(|| format!("{shown}: not a directory name to restore into"))?
+            .to_os_string();
+        Ok(Target {
+            path: parent.join(&name),
+            parent,
+            name,
+            exists: false,
+            in_place: false,
+            in_use: false,
+        })
+    }
+}
+
+/// The staging directory (`.NAME.opsbook-restore-PID`, mode 0700): `tree/` becomes the
+/// target, `dumps/` holds command sources' dumps for their restore commands.
+struct Staging {
+    path: PathBuf,
+    dir: OwnedFd,
+    tree: OwnedFd,
+    dumps: OwnedFd,
+}
+
+impl Staging {
+    /// A fresh staging directory on the target's filesystem (beside it, or inside it when
+    /// it cannot be renamed). Leftovers of restores that were killed are removed first.
+    fn create(target: &Target) -> Result<Staging, String> {
+        let place = if target.in_place {
+            &target.path
+        } else {
+            &target.parent
+        };
+        let mut prefix = Vec::new();
+        if !target.in_place {
+            prefix.extend_from_slice(b".");
+            prefix.extend_from_slice(target.name.as_bytes());
+        }
+        prefix.extend_from_slice(b".opsbook-restore-");
+        for leftover in std::fs::read_dir(place).into_iter().flatten().flatten() {
+            let file = leftover.file_name();
+            if let Some(pid) = file.as_bytes().strip_prefix(prefix.as_slice())
+                && !pid.is_empty()
+                && pid.iter().all(u8::is_ascii_digit)
+                && !Path::new("/proc").join(OsStr::from_bytes(pid)).exists()
+            {
+                let _ = std::fs::remove_dir_all(leftover.path());
+            }
+        }
+        prefix.extend_from_slice(std::process::id().to_string().as_bytes());
+        let path = place.join(OsStr::from_bytes(&prefix));
+        let failed = |e: std::io::Error| format!("cannot create {}: {e}", path.display());
+        let _ = std::fs::remove_dir_all(&path);
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&path)
+            .map_err(failed)?;
+        let dir = at::open_root(&path).map_err(failed)?;
+        let sub = |name: &str| {
+            at::mkdir(dir.as_fd(), OsStr::new(name), 0o700)
+                .and_then(|()| at::open_dir(dir.as_fd(), OsStr::new(name)))
+                .map_err(failed)
+        };
+        let tree = sub("tree")?;
+        let dumps = sub("dumps")?;
+        Ok(Staging {
+            path,
+            dir,
+            tree,
+            dumps,
+        })
+    }
+}
+
+/// Who restored entries belong to: the owners stored (by user and group name when this
+/// system knows the name, else by number, as GNU tar does), or nobody in particular with
+/// `--no-owner` (they stay the caller's).
+struct Owners {
+    keep: bool,
+    users: std::sync::Mutex<HashMap<Vec<u8>, Option<u32>>>,
+    groups: std::sync::Mutex<HashMap<Vec<u8>, Option<u32>>>,
+}
+
+impl Owners {
+    fn new(no_owner: bool) -> Owners {
+        Owners {
+            keep: !no_owner,
+            users: std::sync::Mutex::default(),
+            groups: std::sync::Mutex::default(),
         }
     }
-    let staging = parent.join(format!("{prefix}{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&staging);
-    std::fs::create_dir(&staging)
-        .map_err(|e| format!("cannot create {}: {e}", staging.display()))?;
-    Ok(staging)
+
+    /// The (uid, gid) to give an entry with `header`, if any.
+    fn of(&self, header: &tar::Header) -> Option<(u32, u32)> {
+        if !self.keep {
+            return None;
+        }
+        let by_name = |cache: &std::sync::Mutex<HashMap<Vec<u8>, Option<u32>>>,
+                       name: Option<&[u8]>,
+                       user: bool| {
+            let name = name.filter(|n| !n.is_empty())?;
+            let mut cache = cache.lock().ok()?;
+            *cache
+                .entry(name.to_vec())
+                .or_insert_with(|| lookup_id(name, user))
+        };
+        let uid = by_name(&self.users, header.username_bytes(), true)
+            .or_else(|| header.uid().ok().and_then(|u| u32::try_from(u).ok()))?;
+        let gid = by_name(&self.groups, header.groupname_bytes(), false)
+            .or_else(|| header.gid().ok().and_then(|g| u32::try_from(g).ok()))?;
+        Some((uid, gid))
+    }
+}
+
+/// The id of the user (or group) called `name` on this system.
+fn lookup_id(name: &[u8], user: bool) -> Option<u32> {
+    let c = CString::new(name).ok()?;
+    let mut buf = vec![0 as libc::c_char; 1 << 16];
+    let mut found: bool = false;
+    let mut id = 0;
+    if user {
+        // SAFETY: all-zero is a valid `passwd`; getpwnam_r fills it using `buf`.
+        let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
+        let mut result = std::ptr::null_mut();
+        // SAFETY: valid pointers and the buffer's true length.
+        let rc = unsafe {
+            libc::getpwnam_r(
+                c.as_ptr(),
+                &mut pwd,
+                buf.as_mut_ptr(),
+                buf.len(),
+                &mut result,
+            )
+        };
+        if rc == 0 && !result.is_null() {
+            (found, id) = (true, pwd.pw_uid);
+        }
+    } else {
+        // SAFETY: all-zero is a valid `group`; getgrnam_r fills it using `buf`.
+        let mut grp: libc::group = unsafe { std::mem::zeroed() };
+        let mut result = std::ptr::null_mut();
+        // SAFETY: valid pointers and the buffer's true length.
+        let rc = unsafe {
+            libc::getgrnam_r(
+                c.as_ptr(),
+                &mut grp,
+                buf.as_mut_ptr(),
+                buf.len(),
+                &mut result,
+            )
+        };
+        if rc == 0 && !result.is_null() {
+            (found, id) = (true, grp.gr_gid);
+        }
+    }
+    found.then_some(id)
+}
+
+/// Give an open file or directory its owner (when there is one to give), then its mode:
+/// setuid and setgid are dropped whenever the owner could not be set, so a restore never
+/// makes a set-id file belonging to someone the archive did not name.
+fn settle(file: &std::fs::File, owner: Option<(u32, u32)>, mode: u32) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let owned = owner
+        .is_some_and(|(uid, gid)| std::os::unix::fs::fchown(file, Some(uid), Some(gid)).is_ok());
+    let mode = if owned { mode } else { mode & !0o6000 };
+    file.set_permissions(std::fs::Permissions::from_mode(mode & 0o7777))
+}
+
+fn epoch(mtime: u64) -> std::time::SystemTime {
+    std::time::UNIX_EPOCH + std::time::Duration::from_secs(mtime)
 }
 
 /// Files up to this size are read into memory and written by the writer threads; bigger
@@ -489,35 +763,38 @@ const IN_FLIGHT: usize = 16;
 /// KiB into it, and creations in different directories run in parallel.
 const WRITERS: usize = 2;
 
-/// A small file read whole, waiting to be written.
+/// A small file read whole, waiting to be written into the directory `dir`.
 struct Job {
-    dst: PathBuf,
+    dir: Arc<OwnedFd>,
+    name: OsString,
+    shown: PathBuf,
     data: Vec<u8>,
     mode: u32,
     mtime: u64,
+    owner: Option<(u32, u32)>,
 }
 
-/// The second pass: write every planned entry under `staging`, checking files against the
-/// manifest. The calling thread reads the archive; small files go to writer threads.
+/// The second pass: write every planned entry under the staging tree (dumps under
+/// `dumps/`), checking files against the manifest. The calling thread reads the archive;
+/// small files go to writer threads.
 fn stage(
     archive: &Path,
     manifest: Option<&Manifest>,
     listed: Option<&HashSet<PathBuf>>,
     planned: &[Planned],
-    staging: &Path,
+    staging: &Staging,
+    owners: &Owners,
 ) -> Result<(), String> {
     let (jobs, queue) = std::sync::mpsc::sync_channel::<Job>(IN_FLIGHT);
     let queue = std::sync::Mutex::new(queue);
     let trouble: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
-    let staged_dir = std::fs::File::open(staging)
-        .map_err(|e| format!("cannot open {}: {e}", staging.display()))?;
     let done = std::sync::atomic::AtomicBool::new(false);
     let read = std::thread::scope(|scope| {
         // Write back while the archive decodes, so the flush at the end finds little left.
         scope.spawn(|| {
             while !done.load(std::sync::atomic::Ordering::Relaxed) {
                 std::thread::sleep(std::time::Duration::from_millis(100));
-                flush(&staged_dir);
+                let _ = at::syncfs(staging.tree.as_fd());
             }
         });
         for _ in 0..WRITERS {
@@ -528,8 +805,13 @@ fn stage(
                         Err(_) => return,
                     };
                     let Ok(job) = job else { return };
-                    let written =
-                        write_file(&job.dst, &mut job.data.as_slice(), job.mode, job.mtime);
+                    let written = write_file(
+                        job.dir.as_fd(),
+                        &job.name,
+                        &job.shown,
+                        &mut job.data.as_slice(),
+                        (job.mode, job.mtime, job.owner),
+                    );
                     if let Err(e) = written
                         && let Ok(mut trouble) = trouble.lock()
                     {
@@ -539,47 +821,70 @@ fn stage(
             });
         }
         // Dropping `jobs` when reading ends lets the writers finish.
-        let read = read_entries(archive, manifest, listed, planned, staging, jobs);
+        let read = read_entries(archive, manifest, listed, planned, staging, owners, jobs);
         done.store(true, std::sync::atomic::Ordering::Relaxed);
         read
     });
-    let hardlinks = read?;
+    let (hardlinks, dir_owners) = read?;
     if let Some(e) = trouble.lock().ok().and_then(|mut t| t.take()) {
         return Err(e);
     }
+    let tree = staging.tree.as_fd();
     // Hardlinks last: their targets are all written by now.
     for (dst, target) in hardlinks {
-        std::fs::hard_link(&target, &dst)
-            .map_err(|e| format!("cannot write {}: {e}", dst.display()))?;
+        let failed = |e: std::io::Error| format!("cannot write {}: {e}", dst.display());
+        let (Some(from), Some(to)) = (target.file_name(), dst.file_name()) else {
+            continue;
+        };
+        let from_dir = at::beneath(tree, parent_of(&target), false).map_err(failed)?;
+        let to_dir = at::beneath(tree, parent_of(&dst), true).map_err(failed)?;
+        at::link(from_dir.as_fd(), from, to_dir.as_fd(), to).map_err(failed)?;
+    }
+    // Directories get their owners, modes and times last, deepest first (writing into one
+    // changes its mtime).
+    for p in planned.iter().rev().filter(|p| !p.dump) {
+        if let Kind::Dir { mode, mtime } = p.kind {
+            let failed = |e: std::io::Error| format!("cannot write {}: {e}", p.path.display());
+            let dir = std::fs::File::from(at::beneath(tree, &p.path, false).map_err(failed)?);
+            let owner = dir_owners.get(&p.path).copied().flatten();
+            settle(&dir, owner, mode).map_err(failed)?;
+            dir.set_modified(epoch(mtime)).map_err(failed)?;
+        }
     }
     // One flush of the whole filesystem instead of an fsync per file: everything staged
     // is on disk before any of it is moved into place.
-    if !flush(&staged_dir) {
-        let e = std::io::Error::last_os_error();
-        return Err(format!("cannot flush {} to disk: {e}", staging.display()));
-    }
-    Ok(())
+    at::syncfs(tree).map_err(|e| format!("cannot flush {} to disk: {e}", staging.path.display()))
 }
 
-/// `syncfs` on the filesystem holding `dir`: whether it worked.
-fn flush(dir: &std::fs::File) -> bool {
-    use std::os::fd::AsRawFd;
-    // SAFETY: syncfs on a descriptor we hold open; no memory is shared with the kernel.
-    unsafe { libc::syncfs(dir.as_raw_fd()) == 0 }
+fn parent_of(path: &Path) -> &Path {
+    path.parent().unwrap_or(Path::new(""))
 }
+
+/// What the reading pass leaves for later: hardlinks (link, target) and directories'
+/// owners.
+type Read2 = (
+    Vec<(PathBuf, PathBuf)>,
+    HashMap<PathBuf, Option<(u32, u32)>>,
+);
 
 /// Read the archive, creating directories and symlinks, writing big files, handing small
-/// ones to `jobs`: the hardlinks to make once all files are written.
+/// ones to `jobs`.
 fn read_entries(
     archive: &Path,
     manifest: Option<&Manifest>,
     listed: Option<&HashSet<PathBuf>>,
     planned: &[Planned],
-    staging: &Path,
+    staging: &Staging,
+    owners: &Owners,
     jobs: std::sync::mpsc::SyncSender<Job>,
-) -> Result<Vec<(PathBuf, PathBuf)>, String> {
-    let expected: BTreeMap<&str, &FileEntry> = manifest
-        .map(|m| m.files.iter().map(|f| (f.path.as_str(), f)).collect())
+) -> Result<Read2, String> {
+    let expected: BTreeMap<PathBuf, &FileEntry> = manifest
+        .map(|m| {
+            m.files
+                .iter()
+                .filter_map(|f| Some((relative(&path_of(&f.path_bytes()?)).ok()??, f)))
+                .collect()
+        })
         .unwrap_or_default();
     let reader = open(archive)?;
     let mut tar = tar::Archive::new(reader);
@@ -587,14 +892,17 @@ fn read_entries(
     let mut next = planned.iter().peekable();
     let by_path: HashMap<&Path, &Planned> = planned.iter().map(|p| (p.path.as_path(), p)).collect();
     let mut seen = 0;
-    let mut made: HashSet<PathBuf> = HashSet::new();
+    // The directory the last entry went into (archives list a directory's files together).
+    let mut last: Option<(PathBuf, bool, Arc<OwnedFd>)> = None;
     let mut hardlinks = Vec::new();
+    let mut dir_owners = HashMap::new();
     for (index, entry) in tar.entries().map_err(damaged)?.enumerate() {
         let mut entry = entry.map_err(damaged)?;
         let p = match listed {
             None => next.next_if(|p| p.index == index),
             Some(listed) => {
-                let raw = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+                let raw = path_of(&entry.path_bytes());
+                let shown = raw.display();
                 match relative(&raw) {
                     Ok(None) => None,
                     Ok(Some(path)) if listed.contains(&path) => {
@@ -603,14 +911,14 @@ fn read_entries(
                             && !same_kind(p, &entry)
                         {
                             return Err(format!(
-                                "{raw}: not what the manifest lists; nothing restored"
+                                "{shown}: not what the manifest lists; nothing restored"
                             ));
                         }
                         p
                     }
                     _ => {
                         return Err(format!(
-                            "{raw}: in the archive but not in the manifest; nothing restored"
+                            "{shown}: in the archive but not in the manifest; nothing restored"
                         ));
                     }
                 }
@@ -620,24 +928,39 @@ fn read_entries(
             continue;
         };
         seen += 1;
-        let dst = staging.join(&p.path);
-        let failed = |e: std::io::Error| format!("cannot write {}: {e}", dst.display());
-        // Parents are created once, not tried again for every file in them.
-        if let Some(parent) = p.path.parent()
-            && !made.contains(parent)
-        {
-            std::fs::create_dir_all(staging.join(parent)).map_err(failed)?;
-            made.extend(parent.ancestors().map(Path::to_path_buf));
-        }
+        let failed = |e: std::io::Error| format!("cannot write {}: {e}", p.path.display());
+        let Some(name) = p.path.file_name() else {
+            continue;
+        };
+        let parent = parent_of(&p.path);
+        let dir = match &last {
+            Some((at, dump, dir)) if at == parent && *dump == p.dump => dir.clone(),
+            _ => {
+                let root = if p.dump {
+                    staging.dumps.as_fd()
+                } else {
+                    staging.tree.as_fd()
+                };
+                let dir = Arc::new(at::beneath(root, parent, true).map_err(failed)?);
+                last = Some((parent.to_path_buf(), p.dump, dir.clone()));
+                dir
+            }
+        };
+        let owner = owners.of(entry.header());
         match &p.kind {
             Kind::Dir { .. } => {
-                std::fs::create_dir_all(&dst).map_err(failed)?;
-                made.insert(p.path.clone());
+                at::mkdir(dir.as_fd(), name, 0o700).map_err(failed)?;
+                dir_owners.insert(p.path.clone(), owner);
             }
-            Kind::Symlink(target) => std::os::unix::fs::symlink(target, &dst).map_err(failed)?,
-            Kind::Hardlink(target) => hardlinks.push((dst.clone(), staging.join(target))),
+            Kind::Symlink(target) => {
+                at::symlink(target.as_os_str(), dir.as_fd(), name).map_err(failed)?;
+                if let Some((uid, gid)) = owner {
+                    let _ = at::lchown(dir.as_fd(), name, uid, gid);
+                }
+            }
+            Kind::Hardlink(target) => hardlinks.push((p.path.clone(), target.clone())),
             Kind::File { mode, mtime } => {
-                let member = p.path.to_string_lossy().into_owned();
+                let member = p.path.display();
                 let size = entry.size();
                 let mut hashing = HashingReader::new(&mut entry);
                 if size <= SMALL {
@@ -645,19 +968,23 @@ fn read_entries(
                     hashing
                         .read_to_end(&mut data)
                         .map_err(|e| format!("cannot restore {member}: {e}"))?;
-                    check_against(&expected, &member, hashing.finish())?;
+                    check_against(&expected, &p.path, hashing.finish())?;
                     let job = Job {
-                        dst: dst.clone(),
+                        dir,
+                        name: name.to_os_string(),
+                        shown: p.path.clone(),
                         data,
                         mode: *mode,
                         mtime: *mtime,
+                        owner,
                     };
                     if jobs.send(job).is_err() {
                         return Err(failed(std::io::Error::other("the writers stopped")));
                     }
                 } else {
-                    write_file(&dst, &mut hashing, *mode, *mtime)?;
-                    check_against(&expected, &member, hashing.finish())?;
+                    let meta = (*mode, *mtime, owner);
+                    write_file(dir.as_fd(), name, &p.path, &mut hashing, meta)?;
+                    check_against(&expected, &p.path, hashing.finish())?;
                 }
             }
         }
@@ -669,7 +996,7 @@ fn read_entries(
             planned.len() - seen
         ));
     }
-    Ok(hardlinks)
+    Ok((hardlinks, dir_owners))
 }
 
 /// Whether the archive's entry is the kind (and, for a symlink, the target) planned.
@@ -682,7 +1009,7 @@ fn same_kind<R: Read>(planned: &Planned, entry: &tar::Entry<'_, R>) -> bool {
             kind == tar::EntryType::Symlink
                 && entry
                     .link_name_bytes()
-                    .is_some_and(|b| Path::new(String::from_utf8_lossy(&b).as_ref()) == target)
+                    .is_some_and(|b| b.as_ref() == target.as_os_str().as_bytes())
         }
         Kind::Hardlink(_) => kind == tar::EntryType::Link,
     }
@@ -690,101 +1017,540 @@ fn same_kind<R: Read>(planned: &Planned, entry: &tar::Entry<'_, R>) -> bool {
 
 /// A file as read from the archive (length and SHA-256) against its manifest entry.
 fn check_against(
-    expected: &BTreeMap<&str, &FileEntry>,
-    member: &str,
+    expected: &BTreeMap<PathBuf, &FileEntry>,
+    member: &Path,
     (size, sha256): (u64, String),
 ) -> Result<(), String> {
     match expected.get(member) {
         Some(want) if want.size != size || want.sha256 != sha256 => Err(format!(
-            "{member}: does not match the manifest (size or SHA-256); nothing restored"
+            "{}: does not match the manifest (size or SHA-256); nothing restored",
+            member.display()
         )),
         _ => Ok(()),
     }
 }
 
-/// Create `dst` (replacing an earlier entry of the same path, as GNU tar does) with what
-/// `data` holds, then its mode and mtime.
-fn write_file(dst: &Path, data: &mut impl Read, mode: u32, mtime: u64) -> Result<(), String> {
-    let failed = |e: std::io::Error| format!("cannot write {}: {e}", dst.display());
-    let create = || {
-        std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(dst)
-    };
-    let mut out = match create() {
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            std::fs::remove_file(dst).map_err(failed)?;
-            create()
-        }
-        other => other,
-    }
-    .map_err(failed)?;
+/// Create `name` in `dir` (replacing an earlier entry of the same name, as GNU tar does)
+/// with what `data` holds, then its owner, mode and mtime.
+fn write_file(
+    dir: BorrowedFd,
+    name: &OsStr,
+    shown: &Path,
+    data: &mut impl Read,
+    (mode, mtime, owner): (u32, u64, Option<(u32, u32)>),
+) -> Result<(), String> {
+    let failed = |e: std::io::Error| format!("cannot write {}: {e}", shown.display());
+    let mut out = at::create(dir, name).map_err(failed)?;
     std::io::copy(data, &mut out).map_err(failed)?;
-    use std::os::unix::fs::PermissionsExt;
-    out.set_permissions(std::fs::Permissions::from_mode(mode))
-        .map_err(failed)?;
-    let when = std::time::UNIX_EPOCH + std::time::Duration::from_secs(mtime);
-    out.set_modified(when).map_err(failed)
+    settle(&out, owner, mode).map_err(failed)?;
+    out.set_modified(epoch(mtime)).map_err(failed)
 }
 
-/// Move everything staged into `to`: the whole staging directory when `to` does not exist
-/// yet, else entry by entry (each a rename), then directories' modes and times.
-fn move_into_place(staging: &Path, to: &Path, planned: &[Planned]) -> Result<(), String> {
-    let fresh = std::fs::symlink_metadata(to).is_err();
-    let moved = |from: &Path, into: &Path, e: std::io::Error| {
-        format!("cannot move {} to {}: {e}", from.display(), into.display())
-    };
-    if fresh {
-        // Dumps stay staged: move the rest, leaving the staging directory for them.
-        let has_dumps = planned.iter().any(|p| p.dump);
-        if !has_dumps {
-            set_dir_metadata(staging, planned);
-            std::fs::rename(staging, to).map_err(|e| moved(staging, to, e))?;
-            crate::fsutil::sync_dir(to);
-            return Ok(());
-        }
-        std::fs::create_dir_all(to).map_err(|e| format!("cannot create {}: {e}", to.display()))?;
+/// Put the staged tree in place: a new target is the tree renamed; an existing one gets
+/// the entries of its own the archive does not hold hard-linked into the tree, which is
+/// then exchanged with it in one `renameat2(RENAME_EXCHANGE)` and the old tree removed
+/// once the exchange is on disk. A target that cannot be renamed (`/`, a mount point, or
+/// holding one), or that the caller works in, gets each entry renamed into place instead.
+fn switch(target: &Target, staging: &Staging, planned: &[Planned]) -> Result<(), String> {
+    let tree_name = OsStr::new("tree");
+    let shown = target.path.display();
+    let failed = |e: std::io::Error| format!("cannot restore into {shown}: {e}");
+    if target.in_place || target.in_use {
+        return move_entries(target, staging, planned);
     }
-    for p in planned.iter().filter(|p| !p.dump) {
-        let from = staging.join(&p.path);
-        let into = to.join(&p.path);
-        match p.kind {
-            Kind::Dir { .. } => {
-                std::fs::create_dir_all(&into)
-                    .map_err(|e| format!("cannot create {}: {e}", into.display()))?;
-            }
-            _ => {
-                if let Some(parent) = into.parent() {
-                    std::fs::create_dir_all(parent)
-                        .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
-                }
-                std::fs::rename(&from, &into).map_err(|e| moved(&from, &into, e))?;
-            }
-        }
+    let parent = at::open_root(&target.parent).map_err(failed)?;
+    let tree = std::fs::File::from(staging.tree.try_clone().map_err(failed)?);
+    if !target.exists {
+        // SAFETY: umask(2) only swaps the process's mask; it is put back at once.
+        let mask = unsafe {
+            let mask = libc::umask(0o022);
+            libc::umask(mask);
+            mask
+        };
+        settle(&tree, None, 0o777 & !mask).map_err(failed)?;
+        at::rename(
+            staging.dir.as_fd(),
+            tree_name,
+            parent.as_fd(),
+            &target.name,
+            libc::RENAME_NOREPLACE,
+        )
+        .map_err(failed)?;
+        seam("restore-switched");
+        std::fs::File::from(parent).sync_all().map_err(failed)?;
+        return Ok(());
     }
-    set_dir_metadata(to, planned);
-    crate::fsutil::sync_dir(to);
+    // A symlink swapped in for the target fails here; the target's own handle from now on.
+    let old = at::open_dir(parent.as_fd(), &target.name).map_err(failed)?;
+    let root = at::fstat(old.as_fd()).map_err(failed)?;
+    match fill(
+        old.as_fd(),
+        staging.tree.as_fd(),
+        Path::new(""),
+        root.st_dev,
+    ) {
+        Ok(()) => {}
+        Err(Fill::Mount) => return move_entries(target, staging, planned),
+        Err(Fill::Failed(e)) => return Err(e),
+    }
+    copy_meta(&tree, &root).map_err(failed)?;
+    at::syncfs(tree.as_fd()).map_err(failed)?;
+    seam("restore-filled");
+    let exchanged = at::rename(
+        staging.dir.as_fd(),
+        tree_name,
+        parent.as_fd(),
+        &target.name,
+        libc::RENAME_EXCHANGE,
+    );
+    match exchanged {
+        Ok(()) => {}
+        Err(e)
+            if matches!(
+                e.raw_os_error(),
+                Some(libc::EBUSY | libc::EXDEV | libc::EINVAL)
+            ) =>
+        {
+            return move_entries(target, staging, planned);
+        }
+        Err(e) => return Err(failed(e)),
+    }
+    seam("restore-switched");
+    std::fs::File::from(parent).sync_all().map_err(failed)?;
+    let _ = std::fs::remove_dir_all(staging.path.join(tree_name));
     Ok(())
 }
 
-/// Directories get their modes and times last, deepest first (writing into one changes
-/// its mtime).
-fn set_dir_metadata(root: &Path, planned: &[Planned]) {
-    use std::os::unix::fs::PermissionsExt;
-    for p in planned.iter().rev() {
-        if let Kind::Dir { mode, mtime } = p.kind {
-            let dir = root.join(&p.path);
-            let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(mode));
-            set_mtime(&dir, mtime);
-        }
-    }
+/// Why the target's own entries could not all be kept in the new tree.
+enum Fill {
+    /// A mount point inside the target: the tree cannot be switched whole.
+    Mount,
+    Failed(String),
 }
 
-fn set_mtime(path: &Path, mtime: u64) {
-    let when = std::time::UNIX_EPOCH + std::time::Duration::from_secs(mtime);
-    if let Ok(dir) = std::fs::File::open(path) {
-        let _ = dir.set_modified(when);
+/// Hard-link every entry of the old tree `old` that the new tree `new` does not have
+/// into it (directories are made anew with the old ones' owners, modes and times).
+fn fill(old: BorrowedFd, new: BorrowedFd, rel: &Path, dev: u64) -> Result<(), Fill> {
+    let failed = |e: std::io::Error, at: &Path| {
+        Fill::Failed(format!(
+            "cannot keep {} in the restored tree: {e}",
+            at.display()
+        ))
+    };
+    let is_dir = |st: &libc::stat| st.st_mode & libc::S_IFMT == libc::S_IFDIR;
+    let gone = |e: &std::io::Error| e.raw_os_error() == Some(libc::ENOENT);
+    for name in at::names(old).map_err(|e| failed(e, rel))? {
+        let path = rel.join(&name);
+        let o = match at::stat(old, &name) {
+            Ok(o) => o,
+            Err(e) if gone(&e) => continue,
+            Err(e) => return Err(failed(e, &path)),
+        };
+        if is_dir(&o)
+            && (o.st_dev != dev || at::is_mount_root(old, &name).map_err(|e| failed(e, &path))?)
+        {
+            return Err(Fill::Mount);
+        }
+        match at::stat(new, &name) {
+            Ok(n) if is_dir(&o) && is_dir(&n) => {
+                let from = at::open_dir(old, &name).map_err(|e| failed(e, &path))?;
+                let into = at::open_dir(new, &name).map_err(|e| failed(e, &path))?;
+                fill(from.as_fd(), into.as_fd(), &path, dev)?;
+            }
+            // The archive's entry replaces the old one.
+            Ok(_) => {}
+            Err(e) if gone(&e) && is_dir(&o) => {
+                at::mkdir(new, &name, 0o700).map_err(|e| failed(e, &path))?;
+                let from = at::open_dir(old, &name).map_err(|e| failed(e, &path))?;
+                let into = at::open_dir(new, &name).map_err(|e| failed(e, &path))?;
+                fill(from.as_fd(), into.as_fd(), &path, dev)?;
+                copy_meta(&std::fs::File::from(into), &o).map_err(|e| failed(e, &path))?;
+            }
+            Err(e) if gone(&e) => match at::link(old, &name, new, &name) {
+                Err(e) if gone(&e) => {}
+                other => other.map_err(|e| failed(e, &path))?,
+            },
+            Err(e) => return Err(failed(e, &path)),
+        }
+    }
+    Ok(())
+}
+
+/// Give `dir` the owner, mode and mtime `st` describes.
+fn copy_meta(dir: &std::fs::File, st: &libc::stat) -> std::io::Result<()> {
+    settle(dir, Some((st.st_uid, st.st_gid)), st.st_mode)?;
+    let when = std::time::UNIX_EPOCH
+        + std::time::Duration::new(
+            u64::try_from(st.st_mtime).unwrap_or(0),
+            u32::try_from(st.st_mtime_nsec).unwrap_or(0),
+        );
+    dir.set_modified(when)
+}
+
+/// Put the staged `name` of `from` into `into` on another filesystem: copied under a
+/// temporary name beside its place (owner, mode and mtime kept), flushed, then renamed
+/// over it, so each entry still appears whole or not at all.
+fn copy_across(from: BorrowedFd, into: BorrowedFd, name: &OsStr) -> std::io::Result<()> {
+    let st = at::stat(from, name)?;
+    let temp = OsString::from(format!(".opsbook-restore-{}.tmp", std::process::id()));
+    let copied = match st.st_mode & libc::S_IFMT {
+        libc::S_IFLNK => {
+            let target = at::readlink(from, name)?;
+            at::symlink(&target, into, &temp)
+                .map(|()| drop(at::lchown(into, &temp, st.st_uid, st.st_gid)))
+        }
+        libc::S_IFREG => (|| {
+            let mut source = at::open_file(from, name)?;
+            let mut out = at::create(into, &temp)?;
+            std::io::copy(&mut source, &mut out)?;
+            copy_meta(&out, &st)?;
+            out.sync_all()
+        })(),
+        _ => return Err(std::io::Error::from_raw_os_error(libc::EXDEV)),
+    };
+    if let Err(e) = copied.and_then(|()| at::rename(into, &temp, into, name, 0)) {
+        let _ = at::unlink(into, &temp);
+        return Err(e);
+    }
+    Ok(())
+}
+
+/// Rename each staged entry into the target, through directory handles opened beneath
+/// it without following symlinks; then directories' owners, modes and times.
+fn move_entries(target: &Target, staging: &Staging, planned: &[Planned]) -> Result<(), String> {
+    let failed = |at: &Path, e: std::io::Error| {
+        format!(
+            "cannot restore {} into {}: {e}",
+            at.display(),
+            target.path.display()
+        )
+    };
+    let root = at::open_root(&target.path).map_err(|e| failed(Path::new("."), e))?;
+    let tree = staging.tree.as_fd();
+    for p in planned.iter().filter(|p| !p.dump) {
+        let Some(name) = p.path.file_name() else {
+            continue;
+        };
+        match p.kind {
+            Kind::Dir { .. } => {
+                at::beneath(root.as_fd(), &p.path, true).map_err(|e| failed(&p.path, e))?;
+            }
+            _ => {
+                let parent = parent_of(&p.path);
+                let into =
+                    at::beneath(root.as_fd(), parent, true).map_err(|e| failed(&p.path, e))?;
+                let from = at::beneath(tree, parent, false).map_err(|e| failed(&p.path, e))?;
+                match at::rename(from.as_fd(), name, into.as_fd(), name, 0) {
+                    // Beneath a mount point inside the target: copied across instead.
+                    Err(e) if e.raw_os_error() == Some(libc::EXDEV) => {
+                        copy_across(from.as_fd(), into.as_fd(), name)
+                    }
+                    other => other,
+                }
+                .map_err(|e| failed(&p.path, e))?;
+            }
+        }
+    }
+    for p in planned.iter().rev().filter(|p| !p.dump) {
+        if let Kind::Dir { .. } = p.kind {
+            let staged = at::beneath(tree, &p.path, false).map_err(|e| failed(&p.path, e))?;
+            let st = at::fstat(staged.as_fd()).map_err(|e| failed(&p.path, e))?;
+            let dir = at::beneath(root.as_fd(), &p.path, false).map_err(|e| failed(&p.path, e))?;
+            copy_meta(&std::fs::File::from(dir), &st).map_err(|e| failed(&p.path, e))?;
+        }
+    }
+    at::syncfs(root.as_fd()).map_err(|e| failed(Path::new("."), e))
+}
+
+/// Directory handles and the `*at` calls every write goes through: a name is always one
+/// component inside a directory held open, never a path the kernel would resolve again.
+mod at {
+    use super::{CString, OsStr, Path};
+    use std::io;
+    use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+    use std::os::unix::ffi::OsStrExt;
+    use std::path::Component;
+
+    fn name(name: &OsStr) -> io::Result<CString> {
+        CString::new(name.as_bytes())
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "a name with a NUL byte"))
+    }
+
+    fn cvt(rc: libc::c_int) -> io::Result<libc::c_int> {
+        if rc < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(rc)
+        }
+    }
+
+    fn exists(e: &io::Error) -> bool {
+        e.raw_os_error() == Some(libc::EEXIST)
+    }
+
+    /// The directory `path` (a root the user named), its last component not followed.
+    pub fn open_root(path: &Path) -> io::Result<OwnedFd> {
+        let c = name(path.as_os_str())?;
+        let flags = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+        // SAFETY: a valid C string; the descriptor returned is ours alone.
+        let fd = cvt(unsafe { libc::open(c.as_ptr(), flags) })?;
+        // SAFETY: `fd` was just opened and is owned by nothing else.
+        Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    }
+
+    /// The directory `entry` in `dir`; a symlink there is an error, never followed.
+    pub fn open_dir(dir: BorrowedFd, entry: &OsStr) -> io::Result<OwnedFd> {
+        let c = name(entry)?;
+        let flags = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+        // SAFETY: a valid C string and a descriptor we hold.
+        let fd = cvt(unsafe { libc::openat(dir.as_raw_fd(), c.as_ptr(), flags) })?;
+        // SAFETY: `fd` was just opened and is owned by nothing else.
+        Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    }
+
+    /// The directory `rel` beneath `root`, opened one component at a time without
+    /// following symlinks; missing components are created (as `mkdir -p` would, the
+    /// umask applying) when `create`.
+    pub fn beneath(root: BorrowedFd, rel: &Path, create: bool) -> io::Result<OwnedFd> {
+        let mut at = root.try_clone_to_owned()?;
+        for component in rel.components() {
+            let Component::Normal(part) = component else {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "not a clean relative path",
+                ));
+            };
+            let next = match open_dir(at_fd(&at), part) {
+                Err(e) if create && e.raw_os_error() == Some(libc::ENOENT) => {
+                    mkdir(at_fd(&at), part, 0o777)?;
+                    open_dir(at_fd(&at), part)?
+                }
+                other => other?,
+            };
+            at = next;
+        }
+        Ok(at)
+    }
+
+    fn at_fd(fd: &OwnedFd) -> BorrowedFd<'_> {
+        std::os::fd::AsFd::as_fd(fd)
+    }
+
+    /// `mkdirat`; an existing directory is fine (a symlink or file in the way is not).
+    pub fn mkdir(dir: BorrowedFd, entry: &OsStr, mode: u32) -> io::Result<()> {
+        let c = name(entry)?;
+        // SAFETY: a valid C string and a descriptor we hold.
+        match cvt(unsafe { libc::mkdirat(dir.as_raw_fd(), c.as_ptr(), mode) }) {
+            Err(e) if exists(&e) => match stat(dir, entry) {
+                Ok(st) if st.st_mode & libc::S_IFMT == libc::S_IFDIR => Ok(()),
+                _ => Err(e),
+            },
+            other => other.map(drop),
+        }
+    }
+
+    /// A new file `entry` in `dir` (an earlier one of that name is replaced, as GNU tar
+    /// does; a symlink there is removed, never written through).
+    pub fn create(dir: BorrowedFd, entry: &OsStr) -> io::Result<std::fs::File> {
+        let c = name(entry)?;
+        let flags =
+            libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+        // SAFETY: a valid C string and a descriptor we hold.
+        let open = || cvt(unsafe { libc::openat(dir.as_raw_fd(), c.as_ptr(), flags, 0o600) });
+        let fd = match open() {
+            Err(e) if exists(&e) => {
+                unlink(dir, entry)?;
+                open()?
+            }
+            other => other?,
+        };
+        // SAFETY: `fd` was just opened and is owned by nothing else.
+        Ok(std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) }))
+    }
+
+    /// The regular file `entry` in `dir`, for reading; a symlink there is not followed.
+    pub fn open_file(dir: BorrowedFd, entry: &OsStr) -> io::Result<std::fs::File> {
+        let c = name(entry)?;
+        let flags = libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+        // SAFETY: a valid C string and a descriptor we hold.
+        let fd = cvt(unsafe { libc::openat(dir.as_raw_fd(), c.as_ptr(), flags) })?;
+        // SAFETY: `fd` was just opened and is owned by nothing else.
+        Ok(std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) }))
+    }
+
+    /// What the symlink `entry` in `dir` holds.
+    pub fn readlink(dir: BorrowedFd, entry: &OsStr) -> io::Result<std::ffi::OsString> {
+        use std::os::unix::ffi::OsStringExt;
+        let c = name(entry)?;
+        let mut buf = vec![0u8; 4096];
+        loop {
+            // SAFETY: a valid C string, a descriptor we hold and a buffer of that length.
+            let n = unsafe {
+                libc::readlinkat(
+                    dir.as_raw_fd(),
+                    c.as_ptr(),
+                    buf.as_mut_ptr().cast(),
+                    buf.len(),
+                )
+            };
+            let n = usize::try_from(n).map_err(|_| io::Error::last_os_error())?;
+            if n < buf.len() {
+                buf.truncate(n);
+                return Ok(std::ffi::OsString::from_vec(buf));
+            }
+            buf.resize(buf.len() * 2, 0);
+        }
+    }
+
+    /// Remove the non-directory `entry` of `dir`.
+    pub fn unlink(dir: BorrowedFd, entry: &OsStr) -> io::Result<()> {
+        let c = name(entry)?;
+        // SAFETY: a valid C string and a descriptor we hold.
+        cvt(unsafe { libc::unlinkat(dir.as_raw_fd(), c.as_ptr(), 0) }).map(drop)
+    }
+
+    /// A symlink `entry` in `dir` holding `target` as it is (replacing an earlier entry).
+    pub fn symlink(target: &OsStr, dir: BorrowedFd, entry: &OsStr) -> io::Result<()> {
+        let t = name(target)?;
+        let c = name(entry)?;
+        // SAFETY: valid C strings and a descriptor we hold.
+        let make = || cvt(unsafe { libc::symlinkat(t.as_ptr(), dir.as_raw_fd(), c.as_ptr()) });
+        match make() {
+            Err(e) if exists(&e) => {
+                unlink(dir, entry)?;
+                make().map(drop)
+            }
+            other => other.map(drop),
+        }
+    }
+
+    /// A hard link `to_dir/to` of `from_dir/from` (a symlink there is linked, not followed).
+    pub fn link(
+        from_dir: BorrowedFd,
+        from: &OsStr,
+        to_dir: BorrowedFd,
+        to: &OsStr,
+    ) -> io::Result<()> {
+        let f = name(from)?;
+        let t = name(to)?;
+        // SAFETY: valid C strings and descriptors we hold; flags 0 follows no symlink.
+        let make = || {
+            cvt(unsafe {
+                libc::linkat(
+                    from_dir.as_raw_fd(),
+                    f.as_ptr(),
+                    to_dir.as_raw_fd(),
+                    t.as_ptr(),
+                    0,
+                )
+            })
+        };
+        match make() {
+            Err(e) if exists(&e) => {
+                unlink(to_dir, to)?;
+                make().map(drop)
+            }
+            other => other.map(drop),
+        }
+    }
+
+    /// `renameat2` with `flags` (`RENAME_EXCHANGE`, `RENAME_NOREPLACE` or 0).
+    pub fn rename(
+        from_dir: BorrowedFd,
+        from: &OsStr,
+        to_dir: BorrowedFd,
+        to: &OsStr,
+        flags: libc::c_uint,
+    ) -> io::Result<()> {
+        let f = name(from)?;
+        let t = name(to)?;
+        // SAFETY: valid C strings and descriptors we hold.
+        cvt(unsafe {
+            libc::renameat2(
+                from_dir.as_raw_fd(),
+                f.as_ptr(),
+                to_dir.as_raw_fd(),
+                t.as_ptr(),
+                flags,
+            )
+        })
+        .map(drop)
+    }
+
+    /// `lstat` of `entry` in `dir`.
+    pub fn stat(dir: BorrowedFd, entry: &OsStr) -> io::Result<libc::stat> {
+        let c = name(entry)?;
+        // SAFETY: an all-zero `stat` is valid; the kernel fills it.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: a valid C string, a descriptor we hold and a `stat` to fill.
+        cvt(unsafe {
+            libc::fstatat(
+                dir.as_raw_fd(),
+                c.as_ptr(),
+                &mut st,
+                libc::AT_SYMLINK_NOFOLLOW,
+            )
+        })?;
+        Ok(st)
+    }
+
+    /// `fstat` of an open descriptor.
+    pub fn fstat(fd: BorrowedFd) -> io::Result<libc::stat> {
+        // SAFETY: an all-zero `stat` is valid; the kernel fills it.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: a descriptor we hold and a `stat` to fill.
+        cvt(unsafe { libc::fstat(fd.as_raw_fd(), &mut st) })?;
+        Ok(st)
+    }
+
+    /// Whether the directory `entry` of `dir` is the root of a mount.
+    pub fn is_mount_root(dir: BorrowedFd, entry: &OsStr) -> io::Result<bool> {
+        let c = name(entry)?;
+        // SAFETY: an all-zero `statx` is valid; the kernel fills it.
+        let mut stx: libc::statx = unsafe { std::mem::zeroed() };
+        // SAFETY: a valid C string, a descriptor we hold and a `statx` to fill.
+        cvt(unsafe {
+            libc::statx(
+                dir.as_raw_fd(),
+                c.as_ptr(),
+                libc::AT_SYMLINK_NOFOLLOW,
+                libc::STATX_BASIC_STATS,
+                &mut stx,
+            )
+        })?;
+        let bit = libc::STATX_ATTR_MOUNT_ROOT as u64;
+        Ok(stx.stx_attributes_mask & bit != 0 && stx.stx_attributes & bit != 0)
+    }
+
+    /// Lchown `entry` in `dir` (a symlink itself, never what it points to).
+    pub fn lchown(dir: BorrowedFd, entry: &OsStr, uid: u32, gid: u32) -> io::Result<()> {
+        let c = name(entry)?;
+        // SAFETY: a valid C string and a descriptor we hold.
+        cvt(unsafe {
+            libc::fchownat(
+                dir.as_raw_fd(),
+                c.as_ptr(),
+                uid,
+                gid,
+                libc::AT_SYMLINK_NOFOLLOW,
+            )
+        })
+        .map(drop)
+    }
+
+    /// Everything a directory holds but `.` and `..`.
+    pub fn names(dir: BorrowedFd) -> io::Result<Vec<std::ffi::OsString>> {
+        // The descriptor's own directory, whatever path it was opened by.
+        let path = format!("/proc/self/fd/{}", dir.as_raw_fd());
+        std::fs::read_dir(path)?
+            .map(|e| e.map(|e| e.file_name()))
+            .collect()
+    }
+
+    /// `syncfs` on the filesystem holding `fd`.
+    pub fn syncfs(fd: BorrowedFd) -> io::Result<()> {
+        // SAFETY: syncfs on a descriptor we hold; no memory is shared with the kernel.
+        cvt(unsafe { libc::syncfs(fd.as_raw_fd()) }).map(drop)
     }
 }
 
@@ -801,11 +1567,14 @@ mod tests {
 
     #[test]
     fn member_paths_are_cleaned_or_refused() {
-        assert_eq!(relative("./app/x").unwrap(), Some(PathBuf::from("app/x")));
-        assert_eq!(relative("./").unwrap(), None);
-        assert!(relative("../etc/passwd").is_err());
-        assert!(relative("app/../../x").is_err());
-        assert!(relative("/etc/passwd").is_err());
+        assert_eq!(
+            relative(Path::new("./app/x")).unwrap(),
+            Some(PathBuf::from("app/x"))
+        );
+        assert_eq!(relative(Path::new("./")).unwrap(), None);
+        assert!(relative(Path::new("../etc/passwd")).is_err());
+        assert!(relative(Path::new("app/../../x")).is_err());
+        assert!(relative(Path::new("/etc/passwd")).is_err());
     }
 
     #[test]

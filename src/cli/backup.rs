@@ -66,6 +66,9 @@ pub struct RestoreArgs {
     /// Overwrite files that already exist in the target
     #[arg(long)]
     pub force: bool,
+    /// Restore everything as the caller, not as the owners stored (setuid/setgid dropped)
+    #[arg(long)]
+    pub no_owner: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -194,6 +197,7 @@ pub fn exec(command: &BackupCommand, session: &Session) -> anyhow::Result<u8> {
                     session.printer.error(e);
                 }
             }
+            out.push_str(&backup::drill::remove_stale_scratch(*dry_run));
             session.printer.human(&out);
             Ok(u8::from(failed))
         }
@@ -205,7 +209,9 @@ pub fn exec(command: &BackupCommand, session: &Session) -> anyhow::Result<u8> {
             if problems.is_empty() {
                 let drilled = if args.restore_test {
                     let set = config.sets.get(&manifest.set);
-                    match drill(&dir, manifest, set, session) {
+                    let mut runbook =
+                        |name: &str, to: &std::path::Path| drill_runbook(name, to, session);
+                    match backup::drill::run(&dir, manifest, set, &mut runbook) {
                         Ok(done) => Some(done),
                         Err(e) => {
                             session
@@ -266,6 +272,7 @@ pub fn restore(args: &RestoreArgs, session: &Session) -> anyhow::Result<u8> {
         include,
         force: args.force,
         dry_run: args.dry_run,
+        no_owner: args.no_owner,
     };
     let mut sources: Vec<&backup::commands::CommandSource> = Vec::new();
     // A downloaded archive lives as long as the restore.
@@ -400,85 +407,6 @@ fn counts(outcome: &restore::Outcome) -> String {
         count(outcome.dirs, "directory", "directories"),
         count(outcome.links, "symlink", "symlinks")
     )
-}
-
-/// `backup verify --restore-test`: restore into a temporary directory, feed each command
-/// source's dump to its `test_restore` command (the dump stays a file there otherwise),
-/// then run the set's `verify` command in that directory. What was done, on success.
-fn drill(
-    dir: &std::path::Path,
-    manifest: &backup::Manifest,
-    set: Option<&backup::BackupSet>,
-    session: &Session,
-) -> Result<String, String> {
-    let temp = tempfile::Builder::new()
-        .prefix("opsbook-restore-test-")
-        .tempdir()
-        .map_err(|e| format!("cannot create a temporary directory: {e}"))?;
-    let to = temp.path().join("restored");
-    let sources: Vec<&backup::commands::CommandSource> = set
-        .map(|s| {
-            s.command
-                .0
-                .iter()
-                .filter(|c| c.test_restore.is_some())
-                .collect()
-        })
-        .unwrap_or_default();
-    let dumps: Vec<String> = sources.iter().map(|c| c.member()).collect();
-    let options = restore::Options {
-        to: to.clone(),
-        include: None,
-        force: false,
-        dry_run: false,
-    };
-    let archive = dir.join(&manifest.archive);
-    let mut outcome = restore::restore(&archive, Some(manifest), &dumps, &options)?;
-    if let Some(refused) = outcome.refused.first() {
-        return Err(format!("refused {refused}"));
-    }
-    let mut done = vec![format!(
-        "{} restored",
-        crate::printer::count(outcome.files, "file", "files")
-    )];
-    for (member, file) in &outcome.dumps {
-        let Some(source) = sources.iter().find(|c| &c.member() == member) else {
-            continue;
-        };
-        let Some(command) = &source.test_restore else {
-            continue;
-        };
-        let stdin = std::fs::File::open(file)
-            .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
-        backup::commands::run(
-            command,
-            source.shell,
-            stdin.into(),
-            std::process::Stdio::null(),
-            Some(&to),
-        )?;
-        done.push(format!("{member} fed to `{}`", command.shown()));
-    }
-    outcome.finish();
-    match set.and_then(|s| s.verify.as_ref()) {
-        None => {}
-        Some(backup::commands::Verify::Command { run, shell }) => {
-            let mut cmd = backup::commands::command(run, *shell)?;
-            let status = cmd
-                .current_dir(&to)
-                .env("OPSBOOK_RESTORE_DIR", &to)
-                .status()
-                .map_err(|e| format!("cannot run `{}`: {e}", run.shown()))?;
-            if !status.success() {
-                return Err(format!("`{}` failed ({status})", run.shown()));
-            }
-            done.push(format!("`{}` passed", run.shown()));
-        }
-        Some(backup::commands::Verify::Runbook(name)) => {
-            done.push(drill_runbook(name, &to, session)?);
-        }
-    }
-    Ok(done.join(", "))
 }
 
 /// `latest` (of `set`, if given) or an id among `backups`; a usage error otherwise.
