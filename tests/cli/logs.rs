@@ -646,6 +646,8 @@ fn a_full_disk_during_compression_keeps_the_original() {
     let fs = dir.join("fs");
     std::fs::create_dir_all(&fs).unwrap();
     let _mounted = crate::common::Mounted::tmpfs(&fs, "1m");
+    // A tmpfs is 1777, which rotation refuses: only its owner writes here.
+    std::fs::set_permissions(&fs, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     // 700 KiB that gzip cannot shrink: the compressed copy does not fit beside it.
     let data = crate::common::noise(700 * 1024);
     std::fs::write(fs.join("app.log"), &data).unwrap();
