@@ -80,7 +80,7 @@ pub enum Command {
     Maintain(maintain::MaintainCommand),
     /// Restore a backup, or a tar archive made by hand, without writing outside the target (exit 0 done, 1 refused or failed)
     Restore(backup::RestoreArgs),
-    /// Rotate log sets
+    /// Log files: rotate, archive, search, tail and summarize them
     #[command(subcommand)]
     Logs(logs::LogsCommand),
     /// Show or validate the configuration

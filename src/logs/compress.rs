@@ -34,7 +34,13 @@ pub fn compress(src: &Path, codec: Compression) -> Result<PathBuf, String> {
                 drop_cached_pages(&file);
                 crate::digest::sha256_of(BufReader::with_capacity(BUFFER, file))
             })
-            .map_err(|e| format!("cannot read back {}: {e}; kept {}", temp.display(), src.display()))?;
+            .map_err(|e| {
+                format!(
+                    "cannot read back {}: {e}; kept {}",
+                    temp.display(),
+                    src.display()
+                )
+            })?;
         if back != written {
             return Err(format!(
                 "{} does not read back as written: kept {}",
@@ -98,7 +104,10 @@ fn write_compressed(src: &Path, temp: &Path, codec: Compression) -> Result<(u64,
         .metadata()
         .map_err(|e| format!("cannot read {}: {e}", src.display()))?;
     if !meta.is_file() {
-        return Err(format!("{} is not a regular file: not compressed", src.display()));
+        return Err(format!(
+            "{} is not a regular file: not compressed",
+            src.display()
+        ));
     }
     // A temporary left by a crashed run (the set's lock says no one else is writing it).
     let _ = std::fs::remove_file(temp);

@@ -103,6 +103,8 @@ impl Rotation<'_> {
             }
         };
         let mut planned = Vec::new();
+        // Files whose rotation was refused: nothing of theirs is touched this run.
+        let mut refused = Vec::new();
         for file in &files {
             match self.rotate_file(file, &mut state, notify, &mut out) {
                 Ok(Some(target)) => {
@@ -111,7 +113,10 @@ impl Rotation<'_> {
                     planned.push((file.clone(), target));
                 }
                 Ok(None) => {}
-                Err(e) => out.errors.push(e),
+                Err(e) => {
+                    out.errors.push(e);
+                    refused.push(file.clone());
+                }
             }
         }
         if notify {
@@ -131,7 +136,7 @@ impl Rotation<'_> {
             }
             return out;
         }
-        for file in &files {
+        for file in files.iter().filter(|f| !refused.contains(f)) {
             self.trim(file, &mut out);
             for path in self.uncompressed(file) {
                 self.compress(&path, &mut out);
@@ -186,7 +191,10 @@ impl Rotation<'_> {
             if intent.rotating.is_some() || intent.notify {
                 self.act(
                     out,
-                    format!("finish the interrupted rotation recorded in {}", path.display()),
+                    format!(
+                        "finish the interrupted rotation recorded in {}",
+                        path.display()
+                    ),
                 );
             }
             return Ok(false);
@@ -212,10 +220,15 @@ impl Rotation<'_> {
                             format!("recreated {shown}, which an interrupted rotation had renamed to {to}"),
                         );
                     } else {
-                        self.act(out, format!("finished the interrupted rotation of {shown} → {to}"));
+                        self.act(
+                            out,
+                            format!("finished the interrupted rotation of {shown} → {to}"),
+                        );
                     }
                     notify = true;
-                    state.rotated.insert(file.display().to_string(), self.now.as_second());
+                    state
+                        .rotated
+                        .insert(file.display().to_string(), self.now.as_second());
                 }
                 (RotateMode::Copytruncate, true) => {
                     let untruncated = starts_with(&file, &target)
@@ -229,9 +242,14 @@ impl Rotation<'_> {
                             format!("rolled back the interrupted rotation of {shown}: it was not truncated, removed its copy {to}"),
                         );
                     } else {
-                        self.act(out, format!("finished the interrupted rotation of {shown} → {to}"));
+                        self.act(
+                            out,
+                            format!("finished the interrupted rotation of {shown} → {to}"),
+                        );
                         notify = true;
-                        state.rotated.insert(file.display().to_string(), self.now.as_second());
+                        state
+                            .rotated
+                            .insert(file.display().to_string(), self.now.as_second());
                     }
                 }
             }
@@ -357,7 +375,8 @@ impl Rotation<'_> {
             notify: true,
         }) {
             // The next run finds the step done from the files themselves.
-            out.errors.push(format!("cannot update the intent record: {e}"));
+            out.errors
+                .push(format!("cannot update the intent record: {e}"));
         }
         state.rotated.insert(key, now);
         match state.save() {
@@ -391,11 +410,19 @@ impl Rotation<'_> {
             if ours && entry.file_type().is_ok_and(|t| t.is_file()) {
                 let path = file.with_file_name(&name);
                 if std::fs::remove_file(&path).is_ok() {
-                    self.act(out, format!("removed {}, left by a killed run", path.display()));
+                    self.act(
+                        out,
+                        format!("removed {}, left by a killed run", path.display()),
+                    );
                 }
             }
         }
-        for plain in self.set.rotated(file).into_iter().filter(|p| !is_compressed(p)) {
+        for plain in self
+            .set
+            .rotated(file)
+            .into_iter()
+            .filter(|p| !is_compressed(p))
+        {
             for codec in [Compression::Gzip, Compression::Zstd] {
                 let packed = with_suffix(&plain, codec.extension());
                 if !packed.exists() {
@@ -455,7 +482,10 @@ impl Rotation<'_> {
                     .map(|s| String::from_utf8_lossy(s).into_owned())
                     .unwrap_or_default();
                 let next = with_suffix(&numbered(file, n + 1), &suffix);
-                self.act(out, format!("rename {} → {}", path.display(), next.display()));
+                self.act(
+                    out,
+                    format!("rename {} → {}", path.display(), next.display()),
+                );
                 if !self.dry_run {
                     safe::rename_noreplace(&path, &next).map_err(|e| {
                         format!(
@@ -473,20 +503,25 @@ impl Rotation<'_> {
     }
 
     /// `app.log-20250115`, or with the time if that exists already, or with a counter
-    /// after the time if that exists too: never the name of an existing file.
+    /// after the time if that exists too: never the name of an existing file, and (the
+    /// clock permitting) one that sorts after every rotated file there is, so `keep`
+    /// always drops the oldest.
     fn dated_name(&self, file: &Path) -> PathBuf {
         let zoned = jiff::tz::TimeZone::system().to_datetime(self.now);
         let day = with_suffix(file, &zoned.strftime("-%Y%m%d").to_string());
-        if taken(&day).is_none() {
-            return day;
-        }
         let second = with_suffix(file, &zoned.strftime("-%Y%m%d-%H%M%S").to_string());
-        if taken(&second).is_none() {
-            return second;
-        }
-        (2u64..)
-            .map(|n| with_suffix(&second, &format!("-{n}")))
-            .find(|p| taken(p).is_none())
+        let newest = self.ordered(file).last().map(|p| date_key(file, p));
+        let candidates = || {
+            [day.clone(), second.clone()]
+                .into_iter()
+                .chain((2u64..).map(|n| with_suffix(&second, &format!("-{n}"))))
+        };
+        let later = |p: &PathBuf| newest.as_ref().is_none_or(|n| date_key(file, p) > *n);
+        candidates()
+            .take(100_000)
+            .find(|p| later(p) && taken(p).is_none())
+            // The clock went back: any free name.
+            .or_else(|| candidates().find(|p| taken(p).is_none()))
             .unwrap_or(second)
     }
 
@@ -544,7 +579,10 @@ impl Rotation<'_> {
                 .collect()
         };
         for path in doomed {
-            self.act(out, format!("delete {} (past keep: {})", path.display(), self.set.keep));
+            self.act(
+                out,
+                format!("delete {} (past keep: {})", path.display(), self.set.keep),
+            );
             match std::fs::remove_file(path) {
                 Ok(()) => stop_at("expired"),
                 Err(e) => out
@@ -759,7 +797,10 @@ fn copy_then_truncate(file: &Path, target: &Path, meta: &std::fs::Metadata) -> R
     let live = safe::open_nofollow(file, true)
         .map_err(|e| format!("cannot open {}: {e}", file.display()))?;
     if !safe::same_file(&source, meta) || !safe::same_file(&live, meta) {
-        return Err(format!("{} was replaced while being rotated", file.display()));
+        return Err(format!(
+            "{} was replaced while being rotated",
+            file.display()
+        ));
     }
     let mut copy = safe::create_new(&temp, meta.mode() & 0o7777, Some((meta.uid(), meta.gid())))
         .map_err(|e| format!("cannot create {}: {e}", temp.display()))?;
@@ -774,7 +815,11 @@ fn copy_then_truncate(file: &Path, target: &Path, meta: &std::fs::Metadata) -> R
     stop_at("copy-written");
     if let Err(e) = safe::rename_noreplace(&temp, target) {
         let _ = std::fs::remove_file(&temp);
-        return Err(format!("cannot rename {} to {}: {e}", temp.display(), target.display()));
+        return Err(format!(
+            "cannot rename {} to {}: {e}",
+            temp.display(),
+            target.display()
+        ));
     }
     stop_at("copy-renamed");
     let undo = |e: String| {
