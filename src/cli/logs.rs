@@ -503,7 +503,8 @@ fn describe(name: &str, outcome: &Outcome, dry_run: bool) -> String {
         if outcome.errors.is_empty() {
             String::new()
         } else {
-            format!(", {} errors", outcome.errors.len())
+            let n = outcome.errors.len();
+            format!(", {n} {}", if n == 1 { "error" } else { "errors" })
         }
     ));
     out

@@ -214,6 +214,11 @@ impl Rotation<'_> {
                     if !exists(&file) {
                         let meta = std::fs::symlink_metadata(&target)
                             .map_err(|e| format!("cannot read {to}: {e}"))?;
+                        if !meta.is_file() {
+                            return Err(format!(
+                                "{to} is not a regular file: not recreating {shown} from it; check both by hand"
+                            ));
+                        }
                         recreate(&file, &meta, pending.create_mode)?;
                         self.act(
                             out,
@@ -740,7 +745,7 @@ fn number_of(file: &Path, rotated: &Path) -> Option<usize> {
 }
 
 /// `app.log-20250115-103000-2.gz` → [20250115, 103000, 2]: dated names in time order.
-fn date_key(file: &Path, rotated: &Path) -> Vec<u64> {
+pub fn date_key(file: &Path, rotated: &Path) -> Vec<u64> {
     let base = file.to_string_lossy();
     let name = rotated.to_string_lossy();
     name.strip_prefix(&*base)

@@ -1048,7 +1048,7 @@ fn a_name_in_the_way_is_kept_and_that_log_is_not_rotated() {
         .stderr_contains("logs/app.log.1 and logs/app.log.1.gz are all rotation 1 of logs/app.log")
         .stderr_contains("logs/app.log not rotated");
     assert!(
-        run.stdout.contains("app: rotated 0 files, 1 errors"),
+        run.stdout.contains("app: rotated 0 files, 1 error\n"),
         "{}",
         run.stdout
     );
@@ -1252,7 +1252,10 @@ fn a_state_file_that_cannot_be_saved_is_reported_and_the_rotation_finishes() {
         String::from_utf8_lossy(&run.stderr),
     );
     assert_eq!(run.status.code(), Some(1), "{stdout}\n{stderr}");
-    assert!(stdout.contains("app: rotated 1 file, 1 errors"), "{stdout}");
+    assert!(
+        stdout.contains("app: rotated 1 file, 1 error\n"),
+        "{stdout}"
+    );
     assert!(
         stderr.contains("the rotation state was not saved")
             && stderr.contains("Read-only file system"),
