@@ -116,6 +116,11 @@ impl Rotation<'_> {
                 Err(e) => {
                     out.errors.push(e);
                     refused.push(file.clone());
+                    // A step left half done keeps its intent record for the next run,
+                    // which one more file's record would overwrite: stop here.
+                    if !self.dry_run && self.pending() {
+                        break;
+                    }
                 }
             }
         }
@@ -125,7 +130,9 @@ impl Rotation<'_> {
             }
             if !self.dry_run {
                 stop_at("notified");
-                self.clear_intent(&mut out);
+                if !self.pending() {
+                    self.clear_intent(&mut out);
+                }
             }
         }
         if self.dry_run {
@@ -159,6 +166,14 @@ impl Rotation<'_> {
     fn save_intent(&self, intent: &Intent) -> Result<(), String> {
         let text = serde_json::to_string(intent).map_err(|e| e.to_string())?;
         crate::fsutil::write_atomically(&self.intent_path(), text.as_bytes())
+    }
+
+    /// Whether the intent record names a file rotation not finished.
+    fn pending(&self) -> bool {
+        std::fs::read(self.intent_path())
+            .ok()
+            .and_then(|text| serde_json::from_slice::<Intent>(&text).ok())
+            .is_some_and(|intent| intent.rotating.is_some())
     }
 
     fn clear_intent(&self, out: &mut Outcome) {
@@ -366,8 +381,9 @@ impl Rotation<'_> {
             RotateMode::Copytruncate => copy_then_truncate(file, &target, &meta),
         };
         if let Err(e) = done {
-            if set.mode == RotateMode::Copytruncate || !file.exists() && !target.exists() {
-                // Rolled back: nothing moved.
+            // Copytruncate undoes its own copy; a failed rename moved nothing. A renamed
+            // log whose fresh file could not be created stays pending for the next run.
+            if set.mode == RotateMode::Copytruncate || std::fs::symlink_metadata(&target).is_err() {
                 let _ = self.save_intent(&Intent {
                     rotating: None,
                     notify,
