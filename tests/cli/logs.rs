@@ -1540,3 +1540,49 @@ fn logs_help_describes_each_subcommand() {
         top.stdout
     );
 }
+
+/// The fresh log cannot be created after the rename (strace fails its `openat`): the run
+/// reports it and exits 1, the other log of the set still rotates, and the intent record
+/// survives that other rotation, so the next run recreates the missing log.
+#[test]
+fn a_log_that_could_not_be_recreated_is_recreated_by_the_next_run() {
+    let opsbook = Opsbook::new()
+        .file("ops.yaml", &config("      paths: [\"logs/*.log\"]\n"))
+        .file("logs/a.log", "a line\n")
+        .file("logs/b.log", "b line\n");
+    let dir = opsbook.dir().to_path_buf();
+    let run = std::process::Command::new("strace")
+        .args([
+            "-f",
+            "-qq",
+            "-o",
+            "/dev/null",
+            "-P",
+            "logs/a.log",
+            "-e",
+            "trace=open,openat,openat2",
+            "-e",
+            "inject=open,openat,openat2:error=ENOSPC",
+            env!("CARGO_BIN_EXE_opsbook"),
+            "--config",
+            "ops.yaml",
+            "logs",
+            "rotate",
+        ])
+        .current_dir(&dir)
+        .output()
+        .expect("strace");
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("cannot create logs/a.log"), "{stderr}");
+    assert!(!dir.join("logs/a.log").exists());
+    assert!(dir.join("state/logs-app.intent.json").exists());
+    rotate_in(&dir).expect_exit(0).stdout_contains(
+        "app: recreated logs/a.log, which an interrupted rotation had renamed to logs/a.log.1",
+    );
+    assert!(dir.join("logs/a.log").exists());
+    assert!(!dir.join("state/logs-app.intent.json").exists());
+    let mut lines = all_lines(&dir.join("logs"));
+    lines.sort();
+    assert_eq!(lines, ["a line", "b line"]);
+}
