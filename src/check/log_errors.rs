@@ -5,7 +5,6 @@
 use super::threshold::{Levels, grade, note, trim};
 use super::{BoxFuture, Check, Context, Data, Outcome, Status};
 use crate::config::{Duration, Level, Text};
-use crate::logs::line;
 use serde::{Deserialize, Deserializer, Serialize};
 use std::io::BufRead;
 
@@ -18,6 +17,8 @@ pub struct LogErrorsSpec {
     pub since: Option<Duration>,
     /// How the count is judged.
     pub limit: Limit,
+    /// How lines are read (default: auto-detected), as a log set's `format:`.
+    pub format: crate::logs::format::LineFormat,
 }
 
 #[derive(Clone, Copy, Debug, Serialize)]
@@ -41,6 +42,8 @@ impl<'de> Deserialize<'de> for LogErrorsSpec {
             max: Option<u64>,
             warn: Option<Limitless>,
             crit: Option<Limitless>,
+            #[serde(default)]
+            format: crate::logs::format::LineFormat,
         }
         /// A count (`10`) or a rate (`"1%"`).
         #[derive(Deserialize)]
@@ -94,6 +97,7 @@ impl<'de> Deserialize<'de> for LogErrorsSpec {
             level: raw.level.unwrap_or(Level::Error),
             since: raw.since,
             limit,
+            format: raw.format,
         })
     }
 }
@@ -126,6 +130,9 @@ fn scan(spec: &LogErrorsSpec, now: jiff::Timestamp) -> Outcome {
     });
     let zone = jiff::tz::TimeZone::system();
     let (mut entries, mut matched) = (0u64, 0u64);
+    // Every line and every line with a level, window or not: none with a level means the
+    // file is in a format the scanner does not know, and a count of 0 would be a false ok.
+    let (mut all, mut levelled) = (0u64, 0u64);
     let mut in_window = cutoff.is_none();
     let mut reader = std::io::BufReader::new(file);
     let mut buf = Vec::new();
@@ -137,18 +144,24 @@ fn scan(spec: &LogErrorsSpec, now: jiff::Timestamp) -> Outcome {
             Err(e) => return Outcome::unknown(format!("cannot read {shown}: {e}")),
         }
         let text = String::from_utf8_lossy(&buf);
-        if let (Some(cutoff), Some(at)) = (cutoff, line::time(&text, &zone)) {
+        let level = spec.format.level(&text);
+        all += 1;
+        levelled += u64::from(level.is_some());
+        if let (Some(cutoff), Some(at)) = (cutoff, spec.format.time(&text, &zone)) {
             in_window = at >= cutoff;
         }
         if !in_window {
             continue;
         }
-        if let Some(level) = line::level(&text) {
+        if let Some(level) = level {
             entries += 1;
             if level >= spec.level {
                 matched += 1;
             }
         }
+    }
+    if let Some(why) = spec.format.unrecognised(shown, all, levelled) {
+        return Outcome::unknown(why.replace("set `format:`", "set the step's `format:`"));
     }
     let rate = if entries == 0 {
         0.0

@@ -282,7 +282,13 @@ fn search(args: &SearchArgs, session: &Session) -> anyhow::Result<u8> {
             until,
             context: if args.count { 0 } else { args.context },
         };
-        let prefix = files.len() > 1;
+        if query.context > crate::logs::search::MAX_CONTEXT {
+            session.printer.warn(&format!(
+                "-C {}: showing at most {} lines of context around each match",
+                query.context,
+                crate::logs::search::MAX_CONTEXT
+            ));
+        }
         let mut out = String::new();
         let result = search(&files, &query, &mut |hit| {
             if args.count {
@@ -291,11 +297,14 @@ fn search(args: &SearchArgs, session: &Session) -> anyhow::Result<u8> {
             if hit.gap {
                 out.push_str("--\n");
             }
+            // `file:line:text` like `grep -Hn`, one file or many.
             let mark = if hit.is_match { ':' } else { '-' };
-            if prefix {
-                out.push_str(&format!("{}{mark}", hit.file.display()));
-            }
-            out.push_str(&format!("{}{mark}{}\n", hit.number, hit.text));
+            out.push_str(&format!(
+                "{}{mark}{}{mark}{}\n",
+                hit.file.display(),
+                hit.number,
+                hit.text
+            ));
             if out.len() > 1 << 16 {
                 session.printer.data(&out);
                 out.clear();
@@ -324,7 +333,7 @@ fn tail(args: &TailArgs, session: &Session) -> anyhow::Result<u8> {
         ))
         .into());
     }
-    let (first, read_up_to) =
+    let (first, position) =
         last_lines(&args.path, args.lines, level).map_err(anyhow::Error::msg)?;
     let mut out = String::new();
     for line in first {
@@ -341,7 +350,7 @@ fn tail(args: &TailArgs, session: &Session) -> anyhow::Result<u8> {
     }
     follow(
         &args.path,
-        read_up_to,
+        position,
         level,
         &mut |line| session.printer.data(&format!("{line}\n")),
         &|| stopped.load(std::sync::atomic::Ordering::Relaxed),

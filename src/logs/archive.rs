@@ -1,7 +1,12 @@
 //! `logs archive`: a set's rotated files older than `archive_after` go into one dated tar
 //! archive per run (gzip or zstd, as the set compresses), which is read back and checked
 //! against the originals (size and SHA-256 of every member) before any original is deleted.
-//! The live files are never archived.
+//! The live files are never archived. The archive is written under a temporary name,
+//! finished and fsynced with every error checked, read back, and only then renamed to its
+//! final name (never over an existing file): a full disk leaves no archive at all, never a
+//! corrupt one. Members are opened without following links; a rotated name that is a
+//! symlink or not a regular file is refused. The archive gets the narrowest mode of its
+//! members (0600 if any of them is 0600), whatever the umask.
 
 use super::set::{Compression, LogSet};
 use crate::digest::{HashingReader, sha256_of};
@@ -27,8 +32,12 @@ pub fn candidates(
     let mut found = Vec::new();
     for file in set.files()? {
         for rotated in set.rotated(&file) {
-            let meta = std::fs::metadata(&rotated)
-                .map_err(|e| format!("cannot read {}: {e}", rotated.display()))?;
+            let meta = match super::safe::check_log(&rotated) {
+                Ok(Ok(meta)) => meta,
+                Ok(Err(refused)) => return Err(format!("{refused}; nothing archived")),
+                Err(e) => return Err(format!("cannot read {}: {e}", rotated.display())),
+            };
+            super::safe::check_dir(super::safe::parent(&rotated))?;
             if meta.mtime() < cutoff {
                 found.push(rotated);
             }
@@ -58,9 +67,14 @@ pub fn archive(
         .strftime("%Y%m%d-%H%M%S")
         .to_string();
     let target = dir.join(format!("{name}-{stamp}.tar{}", codec.extension()));
+    if let Err(e) = super::safe::check_dir(dir) {
+        out.errors.push(e);
+        return out;
+    }
     let temp = super::compress::with_suffix(&target, ".opsbook-tmp");
     let written = write(files, &temp, codec).and_then(|sums| {
-        std::fs::rename(&temp, &target).map_err(|e| {
+        verify(&temp, codec, &sums)?;
+        super::safe::rename_noreplace(&temp, &target).map_err(|e| {
             format!(
                 "cannot rename {} to {}: {e}",
                 temp.display(),
@@ -74,14 +88,10 @@ pub fn archive(
         Ok(sums) => sums,
         Err(e) => {
             let _ = std::fs::remove_file(&temp);
-            out.errors.push(e);
+            out.errors.push(format!("{e}; the originals are kept"));
             return out;
         }
     };
-    if let Err(e) = verify(&target, codec, &sums) {
-        out.errors.push(format!("{e}; the originals are kept"));
-        return out;
-    }
     out.archive = Some(target.display().to_string());
     for (path, (size, _)) in files.iter().zip(&sums) {
         match std::fs::remove_file(path) {
@@ -117,34 +127,77 @@ fn member(path: &Path) -> String {
         .unwrap_or_default()
 }
 
+/// The compressed stream, finished explicitly so that every error is seen.
+enum Encoder {
+    Gzip(flate2::write::GzEncoder<std::io::BufWriter<std::fs::File>>),
+    Zstd(zstd::stream::write::Encoder<'static, std::io::BufWriter<std::fs::File>>),
+}
+
+impl Write for Encoder {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Encoder::Gzip(e) => e.write(buf),
+            Encoder::Zstd(e) => e.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Encoder::Gzip(e) => e.flush(),
+            Encoder::Zstd(e) => e.flush(),
+        }
+    }
+}
+
+impl Encoder {
+    /// End the stream, flush every buffer and fsync: any error (a full disk) is returned.
+    fn finish(self) -> std::io::Result<()> {
+        let out = match self {
+            Encoder::Gzip(e) => e.finish()?,
+            Encoder::Zstd(e) => e.finish()?,
+        };
+        let file = out.into_inner().map_err(|e| e.into_error())?;
+        file.sync_all()
+    }
+}
+
 /// Write the tar stream through the compressor; each file's size and SHA-256.
 fn write(files: &[PathBuf], temp: &Path, codec: Compression) -> Result<Vec<(u64, String)>, String> {
     let failed = |e: std::io::Error| format!("cannot write {}: {e}", temp.display());
-    let out = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(temp)
-        .map_err(failed)?;
+    let mut metas = Vec::new();
+    for path in files {
+        let file = super::safe::open_nofollow(path, false)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let meta = file
+            .metadata()
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        if !meta.is_file() {
+            return Err(format!("{} is not a regular file", path.display()));
+        }
+        metas.push((file, meta));
+    }
+    // The narrowest mode of the members: an archive never widens who can read a log.
+    let mode = metas
+        .iter()
+        .fold(0o666, |mode, (_, meta)| mode & meta.mode())
+        & 0o666;
+    let _ = std::fs::remove_file(temp);
+    let out = super::safe::create_new(temp, mode, None).map_err(failed)?;
     let out = std::io::BufWriter::with_capacity(256 * 1024, out);
-    let encoder: Box<dyn Write> = match codec {
+    let encoder = match codec {
         Compression::Zstd => {
             let mut e = zstd::stream::write::Encoder::new(out, 3).map_err(failed)?;
             let _ = e.include_checksum(true);
-            Box::new(e.auto_finish())
+            Encoder::Zstd(e)
         }
-        _ => Box::new(flate2::write::GzEncoder::new(
+        _ => Encoder::Gzip(flate2::write::GzEncoder::new(
             out,
             flate2::Compression::new(6),
         )),
     };
     let mut builder = tar::Builder::new(encoder);
     let mut sums = Vec::new();
-    for path in files {
-        let file = std::fs::File::open(path)
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        let meta = file
-            .metadata()
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    for (path, (file, meta)) in files.iter().zip(metas) {
         let mut header = tar::Header::new_gnu();
         header.set_metadata(&meta);
         let mut hashing = HashingReader::new(file);
@@ -157,12 +210,7 @@ fn write(files: &[PathBuf], temp: &Path, codec: Compression) -> Result<Vec<(u64,
         sums.push(hashing.finish());
     }
     let encoder = builder.into_inner().map_err(failed)?;
-    drop(encoder); // finishes the compressed stream (auto_finish / GzEncoder's drop)
-    let file = std::fs::OpenOptions::new()
-        .write(true)
-        .open(temp)
-        .map_err(failed)?;
-    file.sync_all().map_err(failed)?;
+    encoder.finish().map_err(failed)?;
     Ok(sums)
 }
 

@@ -20,6 +20,8 @@ const BUFFER: usize = 1024 * 1024;
 const IN_FLIGHT: usize = 16;
 
 /// `app.log.1` → `app.log.1.gz`, verified; the original is removed once the copy checks out.
+/// The copy is checked under its temporary name and only then renamed, never over an
+/// existing file: a name in the way is reported and the original kept.
 pub fn compress(src: &Path, codec: Compression) -> Result<PathBuf, String> {
     let dst = with_suffix(src, codec.extension());
     if codec == Compression::None {
@@ -27,57 +29,91 @@ pub fn compress(src: &Path, codec: Compression) -> Result<PathBuf, String> {
     }
     let temp = with_suffix(&dst, ".opsbook-tmp");
     let written = write_compressed(src, &temp, codec).and_then(|written| {
-        std::fs::rename(&temp, &dst)
-            .map_err(|e| format!("cannot rename {} to {}: {e}", temp.display(), dst.display()))?;
-        crate::fsutil::sync_dir(&dst);
-        Ok(written)
-    });
-    let written = match written {
-        Ok(written) => written,
-        Err(e) => {
-            let _ = std::fs::remove_file(&temp);
-            return Err(e);
-        }
-    };
-    let on_disk = File::open(&dst)
-        .and_then(|file| {
-            drop_cached_pages(&file);
-            crate::digest::sha256_of(BufReader::with_capacity(BUFFER, file))
-        })
-        .map_err(|e| format!("cannot read back {}: {e}", dst.display()));
-    match on_disk {
-        Ok(back) if back == written => {}
-        Ok(_) => {
-            let _ = std::fs::remove_file(&dst);
+        let back = File::open(&temp)
+            .and_then(|file| {
+                drop_cached_pages(&file);
+                crate::digest::sha256_of(BufReader::with_capacity(BUFFER, file))
+            })
+            .map_err(|e| {
+                format!(
+                    "cannot read back {}: {e}; kept {}",
+                    temp.display(),
+                    src.display()
+                )
+            })?;
+        if back != written {
             return Err(format!(
                 "{} does not read back as written: kept {}",
-                dst.display(),
+                temp.display(),
                 src.display()
             ));
         }
-        Err(e) => {
-            let _ = std::fs::remove_file(&dst);
-            return Err(format!("{e}: kept the original"));
-        }
+        super::safe::stop_at("compress-written");
+        super::safe::rename_noreplace(&temp, &dst).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::AlreadyExists {
+                format!(
+                    "{} is in the way (opsbook did not make it): kept it and {} uncompressed",
+                    dst.display(),
+                    src.display()
+                )
+            } else {
+                format!("cannot rename {} to {}: {e}", temp.display(), dst.display())
+            }
+        })?;
+        crate::fsutil::sync_dir(&dst);
+        Ok(written)
+    });
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&temp);
+        return Err(e);
     }
+    super::safe::stop_at("compress-renamed");
     std::fs::remove_file(src).map_err(|e| format!("cannot remove {}: {e}", src.display()))?;
+    crate::fsutil::sync_dir(src);
     Ok(dst)
+}
+
+/// Whether `compressed` decodes to exactly the bytes of `plain` (an interrupted
+/// compression: the copy was renamed into place but the original not yet removed).
+pub fn holds(compressed: &Path, plain: &Path) -> Result<bool, String> {
+    let read = |path: &Path, reader: Result<Box<dyn Read + Send>, String>| {
+        reader.and_then(|r| {
+            crate::digest::sha256_of(r).map_err(|e| format!("cannot read {}: {e}", path.display()))
+        })
+    };
+    let plain_sum = read(
+        plain,
+        super::safe::open_nofollow(plain, false)
+            .map(|f| Box::new(f) as Box<dyn Read + Send>)
+            .map_err(|e| format!("cannot read {}: {e}", plain.display())),
+    )?;
+    // A stray that does not decode at all does not hold it.
+    match read(compressed, open(compressed)) {
+        Ok(sum) => Ok(sum == plain_sum),
+        Err(_) => Ok(false),
+    }
 }
 
 /// Compress `src` into `temp` and fsync it: the compressed length and SHA-256, once the
 /// decoder thread has read the whole stream back to the original's length.
 fn write_compressed(src: &Path, temp: &Path, codec: Compression) -> Result<(u64, String), String> {
-    let input = File::open(src).map_err(|e| format!("cannot read {}: {e}", src.display()))?;
+    use std::os::unix::fs::MetadataExt;
+    let input = super::safe::open_nofollow(src, false)
+        .map_err(|e| format!("cannot read {}: {e}", src.display()))?;
+    let meta = input
+        .metadata()
+        .map_err(|e| format!("cannot read {}: {e}", src.display()))?;
+    if !meta.is_file() {
+        return Err(format!(
+            "{} is not a regular file: not compressed",
+            src.display()
+        ));
+    }
     // A temporary left by a crashed run (the set's lock says no one else is writing it).
     let _ = std::fs::remove_file(temp);
-    let out = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(temp)
+    // The compressed file keeps the original's mode and owner, whatever the umask.
+    let out = super::safe::create_new(temp, meta.mode() & 0o7777, Some((meta.uid(), meta.gid())))
         .map_err(|e| format!("cannot create {}: {e}", temp.display()))?;
-    if let Ok(meta) = input.metadata() {
-        let _ = out.set_permissions(meta.permissions());
-    }
     let failed = |e: std::io::Error| format!("cannot write {}: {e}", temp.display());
     let (sender, decoder) = if codec == Compression::Gzip {
         let (sender, receiver) = sync_channel(IN_FLIGHT);

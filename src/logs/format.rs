@@ -115,6 +115,29 @@ impl LineFormat {
         }
     }
 
+    /// The warning for a file of `lines` lines of which `levelled` had a level this format
+    /// could read: none of them means the format is not one opsbook recognises, and every
+    /// count by level would be a silent zero.
+    pub fn unrecognised(&self, file: &str, lines: u64, levelled: u64) -> Option<String> {
+        if lines == 0 || levelled > 0 {
+            return None;
+        }
+        let said = if lines == 1 {
+            "its 1 line"
+        } else {
+            "its lines"
+        };
+        Some(match self {
+            LineFormat::Regex { .. } => format!(
+                "{file}: none of {said} ({lines}) matches the `format:` regex with a level: no level was read"
+            ),
+            _ => format!(
+                "{file}: none of {said} ({lines}) is in a format opsbook recognises (Python logging, JSON lines, access logs): \
+                 no level was read; set `format:` (a regex with `level` and `time` groups)"
+            ),
+        })
+    }
+
     pub fn is_auto(&self) -> bool {
         !matches!(self, LineFormat::Regex { .. })
     }

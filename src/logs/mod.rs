@@ -6,6 +6,7 @@ pub mod compress;
 pub mod format;
 pub mod line;
 pub mod rotate;
+pub mod safe;
 pub mod search;
 pub mod set;
 pub mod state;

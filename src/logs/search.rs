@@ -39,6 +39,10 @@ impl Matcher {
     }
 }
 
+/// The most lines of context shown around a match (`-C`): the lines before a match are
+/// held in memory until it comes, so the number is bounded.
+pub const MAX_CONTEXT: usize = 10_000;
+
 pub struct Query {
     pub matcher: Matcher,
     pub level: Option<Level>,
@@ -63,7 +67,7 @@ pub fn search(files: &[Input], query: &Query, emit: &mut dyn FnMut(Hit)) -> (u64
     let mut total = 0;
     let mut warnings = Vec::new();
     for (file, format) in files {
-        match search_file(file, format, query, emit) {
+        match search_file(file, format, query, emit, &mut warnings) {
             Ok(n) => total += n,
             Err((n, e)) => {
                 total += n;
@@ -139,13 +143,16 @@ fn search_file(
     format: &LineFormat,
     query: &Query,
     emit: &mut dyn FnMut(Hit),
+    warnings: &mut Vec<String>,
 ) -> Result<u64, (u64, String)> {
     let reader = compress::open(file).map_err(|e| (0, e))?;
+    let context = query.context.min(MAX_CONTEXT);
+    let mut levelled = 0u64;
     let mut reader = BufReader::with_capacity(256 * 1024, reader);
     let zone = jiff::tz::TimeZone::system();
     let timed = query.since.is_some() || query.until.is_some();
     let mut current_time = None;
-    let mut before: VecDeque<(u64, String)> = VecDeque::with_capacity(query.context);
+    let mut before: VecDeque<(u64, String)> = VecDeque::with_capacity(context.min(64));
     let mut after = 0usize;
     let mut last_printed = 0u64;
     let mut count = 0u64;
@@ -154,7 +161,16 @@ fn search_file(
     loop {
         buf.clear();
         match reader.read_until(b'\n', &mut buf) {
-            Ok(0) => return Ok(count),
+            Ok(0) => {
+                if query.level.is_some() {
+                    warnings.extend(format.unrecognised(
+                        &file.display().to_string(),
+                        number,
+                        levelled,
+                    ));
+                }
+                return Ok(count);
+            }
             Ok(_) => {}
             Err(e) => return Err((count, format!("{}: {e} (skipped the rest)", file.display()))),
         }
@@ -169,18 +185,20 @@ fn search_file(
             || current_time.is_some_and(|t| {
                 query.since.is_none_or(|s| t >= s) && query.until.is_none_or(|u| t <= u)
             });
-        let level_ok = query
-            .level
-            .is_none_or(|wanted| format.level(&text).is_some_and(|l| l >= wanted));
+        let level_ok = query.level.is_none_or(|wanted| {
+            let level = format.level(&text);
+            levelled += u64::from(level.is_some());
+            level.is_some_and(|l| l >= wanted)
+        });
         let matched = in_window && level_ok && query.matcher.is_match(bytes);
         if matched {
             count += 1;
             let first_context = number - before.len() as u64;
-            for (n, context) in before.drain(..) {
+            for (n, held) in before.drain(..) {
                 emit(Hit {
                     file,
                     number: n,
-                    text: &context,
+                    text: &held,
                     is_match: false,
                     gap: last_printed > 0 && n == first_context && n > last_printed + 1,
                 });
@@ -191,10 +209,10 @@ fn search_file(
                 number,
                 text: &text,
                 is_match: true,
-                gap: query.context > 0 && last_printed > 0 && number > last_printed + 1,
+                gap: context > 0 && last_printed > 0 && number > last_printed + 1,
             });
             last_printed = number;
-            after = query.context;
+            after = context;
         } else if after > 0 {
             after -= 1;
             emit(Hit {
@@ -205,8 +223,8 @@ fn search_file(
                 gap: false,
             });
             last_printed = number;
-        } else if query.context > 0 {
-            if before.len() == query.context {
+        } else if context > 0 {
+            if before.len() == context {
                 before.pop_front();
             }
             before.push_back((number, text.into_owned()));

@@ -231,7 +231,10 @@ impl LogSet {
         let mut all = Vec::new();
         for file in self.files()? {
             let mut rotated = self.rotated(&file);
-            if !self.dateext {
+            if self.dateext {
+                // `-20250115-103000-10` after `-20250115-103000-2`: by number, not by name.
+                rotated.sort_by_key(|p| super::rotate::date_key(&file, p));
+            } else {
                 rotated.sort_by_key(|p| {
                     std::cmp::Reverse(
                         p.to_string_lossy()

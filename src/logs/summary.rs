@@ -227,6 +227,10 @@ pub fn summarize(files: &[Input], top: usize, slow_ms: f64) -> Summary {
             if let Err(e) = read {
                 summary.warnings.push(e);
             }
+            let levelled = partial.levels.values().sum();
+            summary
+                .warnings
+                .extend(format.unrecognised(&name, partial.lines, levelled));
             total.merge(partial);
             continue;
         };
@@ -255,12 +259,20 @@ pub fn summarize(files: &[Input], top: usize, slow_ms: f64) -> Summary {
                 })
                 .collect()
         });
+        let (mut lines, mut levelled) = (0, 0);
         for result in results {
             match result {
-                Ok(partial) => total.merge(partial),
+                Ok(partial) => {
+                    lines += partial.lines;
+                    levelled += partial.levels.values().sum::<u64>();
+                    total.merge(partial);
+                }
                 Err(e) => summary.warnings.push(e),
             }
         }
+        summary
+            .warnings
+            .extend(format.unrecognised(&name, lines, levelled));
     }
     summary.lines = total.lines;
     summary.errors_per_hour = total.per_hour;

@@ -1,6 +1,8 @@
 //! `logs tail [-f]`: the last lines of a log, then (with `-f`) new lines as they come,
 //! following the file across rotations like `tail -F`: when the path names a new file
-//! (rename + create) or the file shrinks (copytruncate), reading starts over on it.
+//! (rename + create) or the file shrinks (copytruncate), reading starts over on it. A
+//! renamed file is first read to its end (what the writer appended just before the rename
+//! is shown), as GNU `tail -F` does.
 
 use super::line;
 use crate::config::Level;
@@ -15,13 +17,20 @@ fn wanted(text: &str, level: Option<Level>) -> bool {
     level.is_none_or(|min| line::level(text).is_some_and(|l| l >= min))
 }
 
-/// The last `n` wanted lines of `path`, read with bounded memory, and how far the file was
-/// read (where following it starts, so nothing appended meanwhile is skipped).
+/// Where following starts: the file the last lines came from, and how far it was read.
+pub struct Position {
+    file: std::fs::File,
+    offset: u64,
+}
+
+/// The last `n` wanted lines of `path`, read with bounded memory, and the file with how far
+/// it was read (where following it starts: the same file, even if the path was renamed
+/// meanwhile, so nothing appended or rotated in between is skipped).
 pub fn last_lines(
     path: &Path,
     n: usize,
     level: Option<Level>,
-) -> Result<(Vec<String>, u64), String> {
+) -> Result<(Vec<String>, Position), String> {
     let file =
         std::fs::File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let mut ring = std::collections::VecDeque::with_capacity(n);
@@ -35,7 +44,10 @@ pub fn last_lines(
             .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         // A last line without its newline yet is left for the follower to finish.
         if read == 0 || buf.last() != Some(&b'\n') {
-            return Ok((ring.into(), offset));
+            let mut file = reader.into_inner();
+            file.seek(SeekFrom::Start(offset))
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            return Ok((ring.into(), Position { file, offset }));
         }
         offset += read as u64;
         let text = String::from_utf8_lossy(&buf[..buf.len() - 1]).into_owned();
@@ -48,11 +60,11 @@ pub fn last_lines(
     }
 }
 
-/// Follow `path` from byte `from`, calling `emit` for each wanted new line, until `stop()`
+/// Follow `path` from `from`, calling `emit` for each wanted new line, until `stop()`
 /// says so. A rotated or truncated file is followed onto its successor.
 pub fn follow(
     path: &Path,
-    from: u64,
+    from: Position,
     level: Option<Level>,
     emit: &mut dyn FnMut(&str),
     stop: &dyn Fn() -> bool,
@@ -64,8 +76,30 @@ pub fn follow(
         file.seek(SeekFrom::Start(pos)).ok()?;
         Some((file, meta.ino(), pos))
     };
-    let mut current = open(from);
+    let mut current = from
+        .file
+        .metadata()
+        .ok()
+        .map(|meta| (from.file, meta.ino(), from.offset));
     let mut pending = Vec::new();
+    let mut lines = |chunk: &[u8], pending: &mut Vec<u8>, flush: bool| {
+        pending.extend_from_slice(chunk);
+        while let Some(end) = pending.iter().position(|b| *b == b'\n') {
+            let text = String::from_utf8_lossy(&pending[..end]).into_owned();
+            pending.drain(..=end);
+            if wanted(&text, level) {
+                emit(&text);
+            }
+        }
+        // The old file's last line without its newline: shown before the new file's.
+        if flush && !pending.is_empty() {
+            let text = String::from_utf8_lossy(pending).into_owned();
+            pending.clear();
+            if wanted(&text, level) {
+                emit(&text);
+            }
+        }
+    };
     while !stop() {
         let Some((file, inode, pos)) = current.as_mut() else {
             std::thread::sleep(POLL);
@@ -77,28 +111,32 @@ pub fn follow(
             .read_to_end(&mut chunk)
             .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         *pos += n as u64;
-        pending.extend_from_slice(&chunk);
-        while let Some(end) = pending.iter().position(|b| *b == b'\n') {
-            let text = String::from_utf8_lossy(&pending[..end]).into_owned();
-            pending.drain(..=end);
-            if wanted(&text, level) {
-                emit(&text);
-            }
-        }
+        lines(&chunk, &mut pending, false);
         if n > 0 {
             continue;
         }
         std::thread::sleep(POLL);
         match std::fs::metadata(path) {
-            // Renamed away and recreated: finish nothing more here, start on the new file.
-            Ok(meta) if meta.ino() != *inode => current = open(0),
+            // Renamed away and recreated: drain the old file to its end, then start on the
+            // new one.
+            Ok(meta) if meta.ino() != *inode => {
+                let mut rest = Vec::new();
+                let _ = file.read_to_end(&mut rest);
+                lines(&rest, &mut pending, true);
+                current = open(0);
+            }
             // Truncated in place (copytruncate): read it from the start.
             Ok(meta) if meta.len() < *pos => {
                 let _ = file.seek(SeekFrom::Start(0));
                 *pos = 0;
             }
             Ok(_) => {}
-            Err(_) => current = None,
+            Err(_) => {
+                let mut rest = Vec::new();
+                let _ = file.read_to_end(&mut rest);
+                lines(&rest, &mut pending, true);
+                current = None;
+            }
         }
     }
     Ok(())

@@ -176,7 +176,8 @@ fixed_schema!(LogErrorsSpec, "LogErrorsSpec", {
         "since": { "type": ["string", "number"] },
         "max": { "type": "integer", "description": "more lines than this is critical (default 0)" },
         "warn": { "type": ["number", "string"], "description": "a count, or a rate such as \"1%\"" },
-        "crit": { "type": ["number", "string"] }
+        "crit": { "type": ["number", "string"] },
+        "format": { "description": "auto, python, json, access, or { regex, time_format }, as a log set's format" }
     },
     "additionalProperties": false
 });
