@@ -244,3 +244,83 @@ fn mode_flags_are_checked() {
         .expect_exit(64)
         .stderr_contains("invalid socket address");
 }
+
+/// A secret holding every character a renderer escapes: a quote, a backslash, `<`, `&`,
+/// `>`, a newline, a tab and non-ASCII. Its fragments `s3cr` and `zq9` appear nowhere else.
+const HOSTILE_SECRET: &str = "s3cr\"et\\ <&> \n\tñé-zq9";
+
+/// Health endpoints that put the secret into the report: a TCP server that answers with
+/// it (the message quotes the reply) and a command that prints it (the output is data).
+fn leaky_endpoints() -> String {
+    let reply: &'static str = Box::leak(format!("{HOSTILE_SECRET}\r\n").into_boxed_str());
+    let port = server::tcp(reply);
+    format!(
+        "    - {{ name: echo, tcp: {{ host: 127.0.0.1, port: {port}, send: \"${{OPS_TOKEN}}\", expect: \"+PONG\" }} }}\n    - {{ name: printer, command: {{ run: \"printf '%s' ${{OPS_TOKEN}}\", exit: 3 }} }}\n"
+    )
+}
+
+fn assert_no_secret(what: &str, text: &str) {
+    for fragment in ["s3cr", "zq9", "ñé"] {
+        assert!(
+            !text.contains(fragment),
+            "{what} leaks {fragment:?}:\n{text}"
+        );
+    }
+}
+
+#[test]
+fn secrets_with_quotes_backslashes_and_newlines_are_masked_in_every_format() {
+    let config = config(&leaky_endpoints(), "");
+    for format in ["text", "json", "prometheus", "junit", "nagios"] {
+        let run = Opsbook::new()
+            .readings(10.0, 10.0, 1.0)
+            .file("ops.yaml", &config)
+            .env("OPS_TOKEN", HOSTILE_SECRET)
+            .args(["--config", "ops.yaml", "health", "--format", format])
+            .run()
+            .expect_exit(2);
+        assert_no_secret(&format!("health --format {format}"), &run.stdout);
+        assert_no_secret(&format!("health --format {format} stderr"), &run.stderr);
+        if format == "json" {
+            let json = run.json();
+            let message = json["checks"]["echo"]["message"].as_str().unwrap();
+            assert!(message.contains("reply \"***\\r\\n\""), "{message}");
+            assert_eq!(json["checks"]["printer"]["stdout"], "***");
+        }
+    }
+    // The same steps in a runbook, in the runbook formats (TAP included).
+    let steps = leaky_endpoints().replace("    - ", "  - ");
+    for format in ["text", "json", "junit", "tap"] {
+        let run = Opsbook::new()
+            .file("rb.yaml", &format!("steps:\n{steps}"))
+            .env("OPS_TOKEN", HOSTILE_SECRET)
+            .args(["run", "rb.yaml", "--format", format])
+            .run()
+            .expect_exit(2);
+        assert_no_secret(&format!("run --format {format}"), &run.stdout);
+        assert_no_secret(&format!("run --format {format} stderr"), &run.stderr);
+    }
+}
+
+#[test]
+fn served_health_masks_secrets_with_quotes_backslashes_and_newlines() {
+    let (running, address) = serving(
+        Opsbook::new()
+            .readings(10.0, 10.0, 1.0)
+            .file("ops.yaml", &config(&leaky_endpoints(), ""))
+            .env("OPS_TOKEN", HOSTILE_SECRET),
+    );
+    for path in ["/health/detailed", "/health/ready", "/metrics", "/health"] {
+        let (code, body) = server::get(&address, path);
+        assert_no_secret(path, &body);
+        if path != "/metrics" {
+            assert_eq!(code, 503, "{path}: {body}");
+        }
+    }
+    let (_, ready) = server::get(&address, "/health/ready");
+    let ready: serde_json::Value = serde_json::from_str(&ready).unwrap();
+    let message = ready["checks"]["echo"]["message"].as_str().unwrap();
+    assert!(message.contains("reply \"***\\r\\n\""), "{message}");
+    running.signal(libc::SIGTERM);
+    running.finish(Duration::from_secs(30)).expect_exit(0);
+}
