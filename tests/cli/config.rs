@@ -147,8 +147,8 @@ fn env_flag_beats_environment_variable_and_unknown_env_is_a_usage_error() {
 fn show_masks_values_from_the_environment() {
     let canary = "canary-secret-7f3a9";
     let run = Opsbook::new()
-        .file("ops.yaml", "state_dir: \"/srv/${OPS_TEST_CANARY}/state\"\n")
-        .env("OPS_TEST_CANARY", canary)
+        .file("ops.yaml", "state_dir: \"/srv/${OPS_TEST_TOKEN}/state\"\n")
+        .env("OPS_TEST_TOKEN", canary)
         .args(["--config", "ops.yaml", "config", "show"])
         .run()
         .expect_exit(0)
@@ -192,4 +192,107 @@ fn shipped_configs_are_valid() {
             .expect_exit(0)
             .stdout_contains(&format!("{env}.yaml"));
     }
+}
+
+/// Paths, hosts and ports from the environment print as they are, so an operator can see
+/// what was checked; only secrets (by name or by place) print as `***`.
+#[test]
+fn only_secrets_are_masked_paths_hosts_and_ports_print_plainly() {
+    let api = crate::common::server::http();
+    let run = Opsbook::new()
+        .file(
+            "rb.yaml",
+            "steps:\n  - { name: api, http: { url: \"${API_URL}/ok\" } }\n  - { name: data, file: { path: \"${DATA_DIR}/missing.db\", exists: true } }\n",
+        )
+        .env("DATA_DIR", "/srv/x")
+        .env("API_URL", &api)
+        .args(["run", "rb.yaml", "--format", "json"])
+        .run()
+        .expect_exit(2);
+    let json = run.json();
+    assert_eq!(
+        json["checks"]["data"]["message"], "/srv/x/missing.db does not exist",
+        "{json}"
+    );
+    assert_eq!(json["checks"]["api"]["url"], format!("{api}/ok"), "{json}");
+    assert_eq!(json["checks"]["api"]["status"], "healthy");
+
+    // Secret by the variable's name, by a URL's user-info, by place (a credential header,
+    // a token query value, a webhook URL), literal or from the environment.
+    let config = "state_dir: \"/srv/${APP_SESSION_SECRET}/state\"\n\
+        logging: { dir: \"${LOG_HOME}/logs\" }\n\
+        health:\n  endpoints:\n    - name: api\n      http:\n        url: \"https://ops:literal-pw-1@api.test/h?page=2&api_key=literal-key-2\"\n        headers: { Authorization: \"Bearer literal-token-3\", Accept: application/json, X-Api-Key: \"${PLAIN_NAMED}\" }\n\
+        incident:\n  webhook: { url: \"https://hooks.example.test/services/literal-hook-4\" }\n\
+        backup:\n  destination: \"${REPLICA}\"\n";
+    let run = Opsbook::new()
+        .file("ops.yaml", config)
+        .env("APP_SESSION_SECRET", "canary-session-0")
+        .env("LOG_HOME", "/var/tmp/opsbook-home")
+        .env("PLAIN_NAMED", "canary-plain-named-5")
+        .env("REPLICA", "s3://dumper:canary-url-pw-6@backups/x")
+        .args(["--config", "ops.yaml", "config", "show", "--format", "json"])
+        .run()
+        .expect_exit(0);
+    let json = run.json();
+    for secret in [
+        "canary-session-0",
+        "literal-pw-1",
+        "literal-key-2",
+        "literal-token-3",
+        "literal-hook-4",
+        "canary-plain-named-5",
+        "canary-url-pw-6",
+    ] {
+        assert!(
+            !run.stdout.contains(secret),
+            "{secret} leaks:\n{}",
+            run.stdout
+        );
+    }
+    assert_eq!(json["state_dir"], "/srv/***/state");
+    assert_eq!(json["logging"]["dir"], "/var/tmp/opsbook-home/logs");
+    let http = &json["health"]["endpoints"][0]["http"];
+    assert_eq!(http["url"], "https://***@api.test/h?page=2&api_key=***");
+    assert_eq!(http["headers"]["Authorization"], "Bearer ***");
+    assert_eq!(http["headers"]["Accept"], "application/json");
+    assert_eq!(http["headers"]["X-Api-Key"], "***");
+    assert_eq!(json["incident"]["webhook"]["url"], "***");
+    assert_eq!(json["backup"]["destination"], "***");
+}
+
+/// `run:` is split into words before anything is substituted: a `--var` value is one
+/// argument whatever it holds; with `shell: true` it reaches the script quoted.
+#[test]
+fn substituted_values_are_always_one_argument() {
+    let runbook = "steps:\n\
+        - { name: argv, command: { run: \"printf '<%s>' {{ file }} {{ msg }}\", stdout_contains: \"</x /etc/shadow><O'Brien>\" } }\n\
+        - { name: shell, command: { run: \"printf '<%s>' {{ file }} {{ msg }}; echo $((6 * 7))\", shell: true, stdout_contains: \"</x /etc/shadow><O'Brien>42\" } }\n\
+        - { name: env, command: { run: \"printf '<%s>' ${SPACED} x\", stdout_contains: \"<a b><x>\" } }\n";
+    Opsbook::new()
+        .file("rb.yaml", runbook)
+        .env("SPACED", "a b")
+        .args([
+            "run",
+            "rb.yaml",
+            "--var",
+            "file=/x /etc/shadow",
+            "--var",
+            "msg=O'Brien",
+        ])
+        .run()
+        .expect_exit(0)
+        .stdout_contains("3 ok");
+    // A value that would close the quotes or chain a command stays inert in the script.
+    let ops = Opsbook::new().file(
+        "rb.yaml",
+        "steps:\n  - { name: shell, command: { run: \"echo {{ msg }} > said.txt\", shell: true } }\n",
+    );
+    let dir = ops.dir().to_path_buf();
+    let _run = ops
+        .args(["run", "rb.yaml", "--var", "msg='; touch pwned; echo '"])
+        .run_in(&dir)
+        .expect_exit(0);
+    let said = std::fs::read_to_string(dir.join("said.txt")).unwrap();
+    assert_eq!(said, "'; touch pwned; echo '\n");
+    assert!(!dir.join("pwned").exists());
 }
