@@ -76,7 +76,7 @@ enum ListFormat {
 
 pub fn exec(command: &BackupCommand, session: &Session) -> anyhow::Result<u8> {
     let config = &session.loaded.config.backup;
-    let store = config.store().map_err(crate::Error::Usage)?;
+    let store = super::open_store(config)?;
     let failed_store = |e: String| anyhow::anyhow!(e);
     match command {
         BackupCommand::Create { sets } => {
@@ -262,7 +262,7 @@ pub fn restore(args: &RestoreArgs, session: &Session) -> anyhow::Result<u8> {
         (file.display().to_string(), outcome)
     } else {
         let config = &session.loaded.config.backup;
-        let store = config.store().map_err(crate::Error::Usage)?;
+        let store = super::open_store(config)?;
         let backups = store.list().map_err(anyhow::Error::msg)?;
         let wanted = args.id.as_deref().unwrap_or("latest");
         let manifest = find(&backups, wanted, args.set.as_deref(), &store)?;

@@ -296,3 +296,38 @@ fn substituted_values_are_always_one_argument() {
     assert_eq!(said, "'; touch pwned; echo '\n");
     assert!(!dir.join("pwned").exists());
 }
+
+/// A setting the command needs and no config gives is a configuration error (78), naming
+/// the key, not a usage error.
+#[test]
+fn missing_settings_are_config_errors_naming_the_key() {
+    for (args, key) in [
+        (&["backup", "create"][..], "`backup.destination`"),
+        (&["backup", "list"][..], "`backup.destination`"),
+        (
+            &["restore", "latest", "--to", "x"][..],
+            "`backup.destination`",
+        ),
+        (&["logs", "rotate"][..], "`logs.sets`"),
+        (&["logs", "archive"][..], "`logs.sets`"),
+    ] {
+        let run = Opsbook::new()
+            .file("ops.yaml", "state_dir: state\n")
+            .args(["--config", "ops.yaml"])
+            .args(args.iter().copied())
+            .run()
+            .expect_exit(78)
+            .stderr_contains(&format!("missing setting {key}"));
+        assert_eq!(run.stdout, "", "{args:?}");
+    }
+    // With a destination but no sets, the sets are what is missing.
+    Opsbook::new()
+        .file(
+            "ops.yaml",
+            "state_dir: state\nbackup: { destination: dest }\n",
+        )
+        .args(["--config", "ops.yaml", "backup", "create"])
+        .run()
+        .expect_exit(78)
+        .stderr_contains("missing setting `backup.sets`");
+}
