@@ -184,6 +184,17 @@ fn run(cli: Cli, printer: Printer) -> anyhow::Result<u8> {
         printer.warn(&warning);
     }
     tracing::debug!(env = %loaded.env, sources = ?loaded.sources, "configuration loaded");
+    // An unset `${VAR}` blocks only the commands that use its section.
+    let sections: &[&str] = match &cli.command {
+        Command::Health(_) => &["health"],
+        Command::Run(_) | Command::Runbook(_) => &["runbooks", "logs", "backup"],
+        Command::Logs(_) => &["logs"],
+        Command::Backup(_) | Command::Restore(_) => &["backup"],
+        Command::Incident(_) => &["incident"],
+        Command::Maintain(_) => &["maintain", "runbooks", "logs", "backup", "health"],
+        Command::Config(_) | Command::Completions(_) | Command::Man => &[],
+    };
+    loaded.require(sections)?;
     let session = Session {
         printer,
         loaded,

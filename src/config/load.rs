@@ -24,6 +24,64 @@ pub struct Loaded {
     pub env: String,
     /// The files that were read, in the order they were layered.
     pub sources: Vec<PathBuf>,
+    /// Settings that use an environment variable that is not set (and has no default):
+    /// they block only the commands that use their section (`require`).
+    pub unresolved: Vec<Unresolved>,
+}
+
+/// A setting whose `${VAR}` is not set.
+#[derive(Clone, Debug)]
+pub struct Unresolved {
+    pub file: PathBuf,
+    /// `incident.webhook.url`, `health.endpoints[0].http.url`.
+    pub key: String,
+    pub var: String,
+    /// Where the reference is written, and that line quoted (when found).
+    pub line: u64,
+    pub column: u64,
+    pub snippet: Option<String>,
+}
+
+impl Unresolved {
+    fn error(&self) -> ConfigError {
+        ConfigError {
+            file: self.file.clone(),
+            line: self.line,
+            column: self.column,
+            message: format!("`{}`: {}", self.key, super::text::unset_message(&self.var)),
+            snippet: self.snippet.clone(),
+        }
+    }
+
+    fn section(&self) -> &str {
+        self.key
+            .split(['.', '['])
+            .next()
+            .unwrap_or(self.key.as_str())
+    }
+}
+
+/// Sections every command uses: an unset variable there stops everything.
+const ALWAYS: [&str; 2] = ["state_dir", "logging"];
+
+impl Loaded {
+    /// Fail (exit 78, naming each key and variable) when a setting in one of `sections`
+    /// uses an unset variable. Other sections' unset variables do not matter here.
+    pub fn require(&self, sections: &[&str]) -> Result<(), Error> {
+        let errors: Vec<ConfigError> = self
+            .unresolved
+            .iter()
+            .filter(|u| sections.contains(&u.section()))
+            .map(Unresolved::error)
+            .collect();
+        match errors.len() {
+            0 => Ok(()),
+            1 => Err(Error::Config(errors.into_iter().next().unwrap_or_else(
+                || ConfigError::whole_file("configuration", "unresolved variable"),
+            ))),
+            _ => Err(Error::Configs(errors)),
+        }
+    }
 }
 
 pub fn load(options: &LoadOptions) -> Result<Loaded, Error> {
@@ -53,23 +111,111 @@ pub fn load(options: &LoadOptions) -> Result<Loaded, Error> {
     }
 
     let mut merged = Value::Object(Default::default());
+    let mut unresolved = Vec::new();
     for path in &layers {
         let text = read(path)?;
-        // Typed first: this is where every error gets its line and column.
-        parse_yaml::<Config>(path, &text)?;
-        let value = parse_yaml::<Value>(path, &text)?;
+        let mut value = parse_yaml::<Value>(path, &text)?;
+        let here = unresolved_in(path, &text, &value);
+        // Typed first: this is where every error gets its line and column. An unset
+        // variable is not an error yet; it blocks the commands that use its section.
+        let (typed, _) = super::text::lenient::run(|| parse_yaml::<Config>(path, &text));
+        if let Err(e) = typed {
+            // An error caused by an unset variable (an empty URL…) blocks its section only:
+            // without the sections using unset variables, the rest must be valid.
+            let blocked: Vec<&str> = here.iter().map(Unresolved::section).collect();
+            let Value::Object(map) = &mut value else {
+                return Err(e.into());
+            };
+            map.retain(|key, _| !blocked.contains(&key.as_str()));
+            let rest = value.clone();
+            let (rest, _) = super::text::lenient::run(|| serde_json::from_value::<Config>(rest));
+            if blocked.is_empty() || rest.is_err() {
+                return Err(e.into());
+            }
+        }
+        unresolved.extend(here);
         merge(&mut merged, value);
     }
-    let mut config: Config = serde_json::from_value(merged).map_err(|e| {
+    let (config, _) = super::text::lenient::run(|| serde_json::from_value::<Config>(merged));
+    let mut config: Config = config.map_err(|e| {
         let blame = layers.last().cloned().unwrap_or_default();
         ConfigError::whole_file(blame, format!("the layered configuration is invalid: {e}"))
     })?;
     apply_environment(&mut config, |name| std::env::var(name).ok())?;
-    Ok(Loaded {
+    let loaded = Loaded {
         config,
         env,
         sources: layers,
-    })
+        unresolved,
+    };
+    loaded.require(&ALWAYS)?;
+    Ok(loaded)
+}
+
+/// Every string setting in `value` (parsed from `text`) that uses an unset variable, with
+/// its key and where the reference is written.
+pub fn unresolved_in(path: &Path, text: &str, value: &Value) -> Vec<Unresolved> {
+    fn walk(path: &Path, key: &str, value: &Value, out: &mut Vec<Unresolved>) {
+        match value {
+            Value::String(template) => {
+                let (_, unset) = super::text::lenient::run(|| {
+                    super::text::substitute(template, |name| std::env::var(name).ok())
+                });
+                out.extend(unset.into_iter().map(|var| Unresolved {
+                    file: path.to_path_buf(),
+                    key: key.to_string(),
+                    var,
+                    line: 0,
+                    column: 0,
+                    snippet: None,
+                }));
+            }
+            Value::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    walk(path, &format!("{key}[{i}]"), item, out);
+                }
+            }
+            Value::Object(map) => {
+                for (name, item) in map {
+                    let key = if key.is_empty() {
+                        name.clone()
+                    } else {
+                        format!("{key}.{name}")
+                    };
+                    walk(path, &key, item, out);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    walk(path, "", value, &mut out);
+    // Locate each: the n-th setting using a variable is its n-th reference in the text
+    // (the keys are walked in document order).
+    let mut seen: std::collections::HashMap<String, usize> = Default::default();
+    for unresolved in &mut out {
+        let nth = seen.entry(unresolved.var.clone()).or_default();
+        let needle = format!("${{{}", unresolved.var);
+        let found = text
+            .match_indices(&needle)
+            .map(|(i, _)| i)
+            .filter(|&i| {
+                let next = text[i + needle.len()..].chars().next();
+                matches!(next, Some('}' | ':' | '-'))
+            })
+            .nth(*nth);
+        *nth += 1;
+        if let Some(offset) = found {
+            let line = text[..offset].matches('\n').count() as u64 + 1;
+            let line_start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
+            let column = text[line_start..offset].chars().count() as u64 + 1;
+            let located = ConfigError::at(path, text, line, column, "");
+            unresolved.line = line;
+            unresolved.column = column;
+            unresolved.snippet = located.snippet;
+        }
+    }
+    out
 }
 
 fn read(path: &Path) -> Result<String, Error> {

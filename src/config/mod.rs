@@ -5,7 +5,7 @@ mod load;
 pub mod text;
 mod values;
 
-pub use load::{LoadOptions, Loaded, load, parse_yaml};
+pub use load::{LoadOptions, Loaded, Unresolved, load, parse_yaml, unresolved_in};
 pub use text::{Text, substitute};
 pub use values::{ByteSize, Duration, Level, Percent, Threshold, parse_bool};
 

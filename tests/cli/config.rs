@@ -38,7 +38,7 @@ fn wrong_type() {
 fn unset_variable_is_named() {
     rejects(
         "state_dir: \"${OPSBOOK_TEST_UNSET_VAR}\"\n",
-        "ops.yaml:1:12: environment variable OPSBOOK_TEST_UNSET_VAR is not set",
+        "ops.yaml:1:13: `state_dir`: environment variable OPSBOOK_TEST_UNSET_VAR is not set",
     );
 }
 
@@ -330,4 +330,56 @@ fn missing_settings_are_config_errors_naming_the_key() {
         .run()
         .expect_exit(78)
         .stderr_contains("missing setting `backup.sets`");
+}
+
+/// An unset variable blocks only the commands that use its section: under cron, without
+/// the webhook's variable, `health` still works and `incident declare` says what is missing.
+#[test]
+fn an_unset_variable_blocks_only_the_commands_using_its_section() {
+    let config = "state_dir: state\n\
+        incident:\n  dir: incidents\n  webhook: { url: \"${INCIDENT_WEBHOOK_URL}\" }\n\
+        health:\n  endpoints:\n    - { name: api, http: { url: \"${API_URL}/health\" } }\n";
+    let run = |args: &[&str]| {
+        Opsbook::new()
+            .readings(10.0, 10.0, 1.0)
+            .file("ops.yaml", config)
+            .env("API_URL", "http://127.0.0.1:9")
+            .args(["--config", "ops.yaml"])
+            .args(args.iter().copied())
+            .run()
+    };
+    // `health` does not use the webhook (the endpoint is down: critical, not a config error).
+    run(&["health"]).expect_exit(2).stdout_contains("api");
+    let declared = run(&["incident", "declare", "--severity", "SEV-3", "--title", "t"])
+        .expect_exit(78)
+        .stderr_contains("ops.yaml:4:20: `incident.webhook.url`")
+        .stderr_contains("environment variable INCIDENT_WEBHOOK_URL is not set");
+    assert_eq!(declared.stdout, "");
+    run(&["config", "show"]).expect_exit(0);
+
+    // An unset variable that makes its own section invalid (an empty URL) blocks that
+    // section only, and is named as the cause.
+    let run = |args: &[&str]| {
+        Opsbook::new()
+            .readings(10.0, 10.0, 1.0)
+            .file("ops.yaml", config)
+            .env("INCIDENT_WEBHOOK_URL", "http://127.0.0.1:9/hook")
+            .args(["--config", "ops.yaml"])
+            .args(args.iter().copied())
+            .run()
+    };
+    run(&["health"]).expect_exit(78).stderr_contains(
+        "ops.yaml:7:34: `health.endpoints[0].http.url`: environment variable API_URL is not set",
+    );
+    run(&["incident", "list"]).expect_exit(0);
+
+    // Settings every command uses stop every command.
+    Opsbook::new()
+        .file("ops.yaml", "state_dir: \"${OPS_STATE_HOME}/state\"\n")
+        .args(["--config", "ops.yaml", "health"])
+        .run()
+        .expect_exit(78)
+        .stderr_contains(
+            "ops.yaml:1:13: `state_dir`: environment variable OPS_STATE_HOME is not set",
+        );
 }
