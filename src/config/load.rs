@@ -124,13 +124,13 @@ pub fn load(options: &LoadOptions) -> Result<Loaded, Error> {
             // without the sections using unset variables, the rest must be valid.
             let blocked: Vec<&str> = here.iter().map(Unresolved::section).collect();
             let Value::Object(map) = &mut value else {
-                return Err(e.into());
+                return Err(all_errors(path, &text, e));
             };
             map.retain(|key, _| !blocked.contains(&key.as_str()));
             let rest = value.clone();
             let (rest, _) = super::text::lenient::run(|| serde_json::from_value::<Config>(rest));
             if blocked.is_empty() || rest.is_err() {
-                return Err(e.into());
+                return Err(all_errors(path, &text, e));
             }
         }
         unresolved.extend(here);
@@ -218,6 +218,16 @@ pub fn unresolved_in(path: &Path, text: &str, value: &Value) -> Vec<Unresolved> 
     out
 }
 
+/// Every error of a file that has `first`, as one error when it is the only one.
+fn all_errors(path: &Path, text: &str, first: ConfigError) -> Error {
+    let mut errors = errors_in(path, text);
+    match errors.len() {
+        0 => first.into(),
+        1 => errors.remove(0).into(),
+        _ => Error::Configs(errors),
+    }
+}
+
 fn read(path: &Path) -> Result<String, Error> {
     std::fs::read_to_string(path)
         .map_err(|e| ConfigError::whole_file(path, format!("cannot read: {e}")).into())
@@ -244,6 +254,145 @@ pub fn parse_yaml<T: DeserializeOwned>(path: &Path, text: &str) -> Result<T, Con
             _ => ConfigError::whole_file(path, crate::error::suggest(&plain)),
         }
     })
+}
+
+/// Every error in one config file, not only the first: a file with a bad threshold, an
+/// unknown key elsewhere and a bad set name reports all three. The parser stops at its
+/// first error, so each independent part of a block-style file (a section, a section's
+/// setting, one set or endpoint) is checked on its own, with every other line blanked so
+/// lines and columns stay true. A syntax error, or an error that only the combination
+/// of parts makes, is reported as the parser found it. Unset variables are not errors
+/// here (see `unresolved_in`).
+pub fn errors_in(path: &Path, text: &str) -> Vec<ConfigError> {
+    let typed = |text: &str| super::text::lenient::run(|| parse_yaml::<Config>(path, text)).0;
+    let Err(first) = typed(text) else {
+        return Vec::new();
+    };
+    if parse_yaml::<Value>(path, text).is_err() {
+        return vec![first];
+    }
+    let lines: Vec<&str> = text.split('\n').collect();
+    let root = Block {
+        header: None,
+        start: 0,
+        end: lines.len(),
+    };
+    let mut errors = Vec::new();
+    collect(path, &lines, &[], &root, 0, first, &mut errors);
+    let mut seen = std::collections::HashSet::new();
+    errors.retain(|e| seen.insert((e.line, e.column, e.message.clone())));
+    errors.sort_by_key(|e| (e.line, e.column));
+    errors
+}
+
+/// How deep `errors_in` splits: sections, their settings, then one set or list item.
+const SPLIT_DEPTH: usize = 3;
+
+/// Lines `start..end` of a file: a header line (`key:` or `- …`) and what is indented
+/// under it.
+struct Block {
+    header: Option<usize>,
+    start: usize,
+    end: usize,
+}
+
+fn is_content(line: &str) -> bool {
+    let t = line.trim_start();
+    !t.is_empty() && !t.starts_with('#')
+}
+
+fn indent(line: &str) -> usize {
+    line.len() - line.trim_start_matches(' ').len()
+}
+
+/// The blocks directly under `block`: each starts at a content line of the smallest
+/// indentation and runs to the next one.
+fn children(lines: &[&str], block: &Block) -> Vec<Block> {
+    let first = block.header.map_or(block.start, |h| h + 1);
+    let Some(min) = (first..block.end)
+        .filter(|&i| is_content(lines[i]))
+        .map(|i| indent(lines[i]))
+        .min()
+    else {
+        return Vec::new();
+    };
+    let starts: Vec<usize> = (first..block.end)
+        .filter(|&i| is_content(lines[i]) && indent(lines[i]) == min)
+        .collect();
+    starts
+        .iter()
+        .enumerate()
+        .map(|(n, &start)| Block {
+            header: Some(start),
+            start,
+            end: starts.get(n + 1).copied().unwrap_or(block.end),
+        })
+        .collect()
+}
+
+/// The file with only the ancestors' header lines and `block` kept.
+fn isolate(lines: &[&str], ancestors: &[usize], block: &Block) -> String {
+    lines
+        .iter()
+        .enumerate()
+        .map(|(i, line)| {
+            if ancestors.contains(&i) || (block.start..block.end).contains(&i) {
+                *line
+            } else {
+                ""
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn collect(
+    path: &Path,
+    lines: &[&str],
+    ancestors: &[usize],
+    block: &Block,
+    depth: usize,
+    error: ConfigError,
+    out: &mut Vec<ConfigError>,
+) {
+    let typed = |text: &str| super::text::lenient::run(|| parse_yaml::<Config>(path, text)).0;
+    // A block scalar's lines are text, not settings.
+    let scalar = block.header.is_some_and(|h| {
+        let t = lines[h].trim_end();
+        ["|", "|-", "|+", ">", ">-", ">+"]
+            .iter()
+            .any(|indicator| t.ends_with(indicator))
+    });
+    let parts = if depth < SPLIT_DEPTH && !scalar {
+        children(lines, block)
+    } else {
+        Vec::new()
+    };
+    let mut inner = ancestors.to_vec();
+    inner.extend(block.header);
+    let isolated: Vec<String> = parts.iter().map(|c| isolate(lines, &inner, c)).collect();
+    // Blanking must not break the syntax (a flow mapping over several lines).
+    if parts.is_empty()
+        || isolated
+            .iter()
+            .any(|t| parse_yaml::<Value>(path, t).is_err())
+    {
+        out.push(error);
+        return;
+    }
+    let before = out.len();
+    for (part, text) in parts.iter().zip(&isolated) {
+        if let Err(e) = typed(text) {
+            collect(path, lines, &inner, part, depth + 1, e, out);
+        }
+    }
+    // An error only the parts together make (two endpoints with one name).
+    if !out[before..]
+        .iter()
+        .any(|e| (e.line, e.column, &e.message) == (error.line, error.column, &error.message))
+    {
+        out.push(error);
+    }
 }
 
 /// Deep-merge `overlay` into `base`: mappings merge key by key, anything else replaces.

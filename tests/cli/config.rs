@@ -383,3 +383,65 @@ fn an_unset_variable_blocks_only_the_commands_using_its_section() {
             "ops.yaml:1:13: `state_dir`: environment variable OPS_STATE_HOME is not set",
         );
 }
+
+/// `config validate` reports every error of a file, each located, not only the first.
+#[test]
+fn validate_collects_every_error_of_a_file() {
+    let config = "health:\n  thresholds:\n    memory: { warn: 95 }\n  disks: [/]\n\
+        logging:\n  level: LOUD\n\
+        logs:\n  sets:\n    ok-set:\n      paths: [/var/log/b.log]\n      keep: lots\n    other:\n      paths: [/var/log/c.log]\n\
+        backup:\n  nope: 1\n\
+        health_typo: {}\n";
+    let run = Opsbook::new()
+        .file("ops.yaml", config)
+        .args(["config", "validate", "ops.yaml"])
+        .run()
+        .expect_exit(78)
+        .stdout_contains("ops.yaml: 5 errors");
+    for expected in [
+        "ops.yaml:3:13: warn 95 is above crit 90",
+        "ops.yaml:6:10: unknown log level \"LOUD\"",
+        "ops.yaml:11:13: invalid",
+        "ops.yaml:15:3: unknown field `nope`",
+        "ops.yaml:16:1: unknown field `health_typo`",
+    ] {
+        assert!(run.stderr.contains(expected), "{expected}:\n{}", run.stderr);
+    }
+    // A command that loads the file reports them all too, and runs nothing.
+    let run = Opsbook::new()
+        .file("ops.yaml", config)
+        .args(["--config", "ops.yaml", "health"])
+        .run()
+        .expect_exit(78);
+    assert_eq!(run.stderr.matches("ops.yaml:").count(), 5, "{}", run.stderr);
+    assert_eq!(run.stdout, "");
+    // An error only the parts together make is still found: two endpoints with one name.
+    Opsbook::new()
+        .file(
+            "ops.yaml",
+            "health:\n  endpoints:\n    - { name: a, tcp: { host: 127.0.0.1, port: 1 } }\n    - { name: a, tcp: { host: 127.0.0.1, port: 2 } }\n",
+        )
+        .args(["config", "validate", "ops.yaml"])
+        .run()
+        .expect_exit(78)
+        .stderr_contains("endpoint name \"a\" is used twice");
+}
+
+/// Names that become parts of file names (sets, schedules) are `[A-Za-z0-9._-]+`.
+#[test]
+fn set_and_schedule_names_must_be_safe_file_name_parts() {
+    let run = Opsbook::new()
+        .file(
+            "ops.yaml",
+            "logs:\n  sets:\n    app/x:\n      paths: [/var/log/a.log]\n\
+             backup:\n  sets:\n    \"..\": { paths: [/etc] }\n    good.set_1-a: { paths: [/etc] }\n\
+             maintain:\n  schedules:\n    \"nightly run\": { runbook: daily }\n",
+        )
+        .args(["config", "validate", "ops.yaml"])
+        .run()
+        .expect_exit(78)
+        .stderr_contains("ops.yaml:3:5: \"app/x\" cannot be a name")
+        .stderr_contains("ops.yaml:7:5: \"..\" cannot be a name")
+        .stderr_contains("ops.yaml:11:5: \"nightly run\" cannot be a name");
+    assert!(!run.stderr.contains("good.set_1-a"), "{}", run.stderr);
+}
