@@ -324,3 +324,85 @@ fn served_health_masks_secrets_with_quotes_backslashes_and_newlines() {
     running.signal(libc::SIGTERM);
     running.finish(Duration::from_secs(30)).expect_exit(0);
 }
+
+/// Evidence bundles hold the health report and a diagnosis as JSON: the secret is masked
+/// there too, and in the tool's own logs.
+#[test]
+fn evidence_bundles_and_logs_mask_secrets_with_quotes_and_newlines() {
+    let ops = Opsbook::new()
+        .file(
+            "ops.yaml",
+            &format!(
+                "state_dir: state\nlogging: {{ dir: logs, to_file: true, level: DEBUG }}\nincident:\n  dir: incidents\n  diagnosis: {{ leak: diagnose.yaml }}\nhealth:\n  endpoints:\n{}",
+                leaky_endpoints()
+            ),
+        )
+        .file(
+            "diagnose.yaml",
+            &format!("name: diagnose\nsteps:\n{}", leaky_endpoints().replace("    - ", "  - ")),
+        )
+        .readings(10.0, 10.0, 1.0);
+    let dir = ops.dir().to_path_buf();
+    let readings = dir.join("readings.json");
+    let run = |args: &[&str]| {
+        Opsbook::new()
+            .env("OPS_TOKEN", HOSTILE_SECRET)
+            .env("OPSBOOK_NOW", "2026-01-10T10:00:00Z")
+            .env("OPSBOOK_READINGS", readings.to_str().unwrap())
+            .args(["--config", "ops.yaml", "incident"])
+            .args(args.iter().copied())
+            .run_in(&dir)
+    };
+    run(&[
+        "declare",
+        "--severity",
+        "SEV-2",
+        "--title",
+        "t",
+        "--type",
+        "leak",
+    ])
+    .expect_exit(0);
+    let collected = run(&["collect", "INC-20260110-1"]).expect_exit(0);
+    assert_no_secret("collect stdout", &collected.stdout);
+    assert_no_secret("collect stderr", &collected.stderr);
+    let folder = dir.join("incidents/INC-20260110-1");
+    let bundle = std::fs::read_dir(&folder)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.to_string_lossy().ends_with(".tar.gz"))
+        .expect("a bundle");
+    let out = dir.join("unpacked");
+    std::fs::create_dir_all(&out).unwrap();
+    let status = std::process::Command::new("tar")
+        .arg("-xzf")
+        .arg(&bundle)
+        .arg("-C")
+        .arg(&out)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mut seen = Vec::new();
+    let mut stack = vec![out];
+    while let Some(path) = stack.pop() {
+        if path.is_dir() {
+            stack.extend(
+                std::fs::read_dir(&path)
+                    .unwrap()
+                    .flatten()
+                    .map(|e| e.path()),
+            );
+        } else {
+            let text = String::from_utf8_lossy(&std::fs::read(&path).unwrap()).into_owned();
+            assert_no_secret(&path.display().to_string(), &text);
+            seen.push(path.file_name().unwrap().to_string_lossy().into_owned());
+        }
+    }
+    assert!(seen.iter().any(|n| n == "health.json"), "{seen:?}");
+    assert!(seen.iter().any(|n| n.starts_with("diagnosis-")), "{seen:?}");
+    for entry in std::fs::read_dir(dir.join("logs")).unwrap().flatten() {
+        let text = std::fs::read_to_string(entry.path()).unwrap();
+        assert_no_secret(&entry.path().display().to_string(), &text);
+    }
+}
