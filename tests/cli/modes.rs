@@ -255,7 +255,7 @@ fn leaky_endpoints() -> String {
     let reply: &'static str = Box::leak(format!("{HOSTILE_SECRET}\r\n").into_boxed_str());
     let port = server::tcp(reply);
     format!(
-        "    - {{ name: echo, tcp: {{ host: 127.0.0.1, port: {port}, send: \"${{OPS_TOKEN}}\", expect: \"+PONG\" }} }}\n    - {{ name: printer, command: {{ run: \"printf '%s' ${{OPS_TOKEN}}\", exit: 3 }} }}\n"
+        "    - {{ name: echo, tcp: {{ host: 127.0.0.1, port: {port}, send: \"${{OPS_TOKEN}}\", expect: \"+PONG\" }} }}\n    - {{ name: printer, command: {{ run: \"printenv OPS_TOKEN\", env: {{ OPS_TOKEN: \"${{OPS_TOKEN}}\" }}, exit: 3 }} }}\n"
     )
 }
 
