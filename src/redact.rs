@@ -69,6 +69,11 @@ fn forms(value: &str) -> Vec<String> {
     add(xml.replace('\'', "&#39;"));
     add(xml.clone());
     add(value.replace('\\', "\\\\").replace('"', "\\\""));
+    // Prometheus label values: only `\`, `"` and newline are escaped.
+    add(value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n"));
     add(value.replace(['\n', '\r'], " "));
     add(value.replace('|', "/").replace('\n', " "));
     out
