@@ -68,7 +68,7 @@ impl Loaded {
     /// Fail (exit 78, naming each key and variable) when a setting in one of `sections`
     /// uses an unset variable. Other sections' unset variables do not matter here.
     pub fn require(&self, sections: &[&str]) -> Result<(), Error> {
-        let errors: Vec<ConfigError> = self
+        let mut errors: Vec<ConfigError> = self
             .unresolved
             .iter()
             .filter(|u| sections.contains(&u.section()))
@@ -76,9 +76,7 @@ impl Loaded {
             .collect();
         match errors.len() {
             0 => Ok(()),
-            1 => Err(Error::Config(errors.into_iter().next().unwrap_or_else(
-                || ConfigError::whole_file("configuration", "unresolved variable"),
-            ))),
+            1 => Err(Error::Config(errors.remove(0))),
             _ => Err(Error::Configs(errors)),
         }
     }
