@@ -406,3 +406,34 @@ fn evidence_bundles_and_logs_mask_secrets_with_quotes_and_newlines() {
         assert_no_secret(&entry.path().display().to_string(), &text);
     }
 }
+
+/// A reply quoted in a message is cut at 60 characters: the secret is masked before the
+/// cut, so no half of it is left to print.
+#[test]
+fn a_secret_is_masked_before_a_message_cuts_it() {
+    let reply: &'static str =
+        Box::leak(format!("{}{HOSTILE_SECRET}\r\n", "x".repeat(50)).into_boxed_str());
+    let port = server::tcp(reply);
+    let run = Opsbook::new()
+        .readings(10.0, 10.0, 1.0)
+        .file(
+            "ops.yaml",
+            &config(
+                &format!("    - {{ name: echo, tcp: {{ host: 127.0.0.1, port: {port}, send: \"${{OPS_TOKEN}}\", expect: \"+PONG\" }} }}\n"),
+                "",
+            ),
+        )
+        .env("OPS_TOKEN", HOSTILE_SECRET)
+        .args(["--config", "ops.yaml", "health", "--format", "json"])
+        .run()
+        .expect_exit(2);
+    assert_no_secret("health", &run.stdout);
+    let message = run.json()["checks"]["echo"]["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        message.contains(&format!("{}***", "x".repeat(50))),
+        "{message}"
+    );
+}
