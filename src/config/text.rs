@@ -186,11 +186,13 @@ fn expand_vars(
         };
         let name = rest[open + 2..open + len].trim();
         let var = lookup(name)?;
-        let var = if quote {
-            shell_quoted(var)?
+        // A variable named like a password or token is a secret field, whatever it holds.
+        let var = if crate::redact::is_credential_name(name) && !var.value.is_empty() {
+            var.clone().into_secret()
         } else {
             var.clone()
         };
+        let var = if quote { shell_quoted(&var)? } else { var };
         value.push_str(&rest[..open]);
         value.push_str(&var.value);
         // The shown form has the same `{{ … }}` at a matching place unless a secret
@@ -599,6 +601,21 @@ mod tests {
             join_shown(["cat", "/x /etc/shadow", "***"]),
             "cat '/x /etc/shadow' ***"
         );
+    }
+
+    #[test]
+    fn variables_named_like_credentials_are_secret() {
+        let vars = std::collections::BTreeMap::from([
+            ("db_password".to_string(), Text::plain("literal-pw-77")),
+            ("db_host".to_string(), Text::plain("db.internal")),
+        ]);
+        let t = with_vars(&vars, || {
+            Text::from_template("psql -h {{ db_host }} -W {{ db_password }}")
+        })
+        .unwrap();
+        assert_eq!(t.as_str(), "psql -h db.internal -W literal-pw-77");
+        assert_eq!(t.shown(), "psql -h db.internal -W ***");
+        assert!(crate::redact::is_registered("literal-pw-77"));
     }
 
     #[test]
