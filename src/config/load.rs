@@ -314,8 +314,13 @@ fn children(lines: &[&str], block: &Block) -> Vec<Block> {
     else {
         return Vec::new();
     };
+    // A closing bracket ends the flow collection above it; it starts nothing.
     let starts: Vec<usize> = (first..block.end)
-        .filter(|&i| is_content(lines[i]) && indent(lines[i]) == min)
+        .filter(|&i| {
+            is_content(lines[i])
+                && indent(lines[i]) == min
+                && !lines[i].trim_start().starts_with(['}', ']'])
+        })
         .collect();
     starts
         .iter()
@@ -480,6 +485,17 @@ mod tests {
             "{}",
             err.message
         );
+    }
+
+    #[test]
+    fn every_error_is_found_around_block_scalars_and_flow_mappings() {
+        let text = "# comment\nlogs:\n  sets:\n    app:\n      paths: [/var/log/a.log]\n      postrotate: |\n        kill -HUP 1\n        echo: done\nhealth: {\n  thresholds: { memory: { warn: 95 } },\n  disks: [/]\n}\nbackup:\n  sets:\n    db:\n      paths:\n        - /etc\n      nope: 3\n    web: { paths: [/srv], keep_daily: x }\n";
+        let errors = errors_in(Path::new("x.yaml"), text);
+        let lines: Vec<u64> = errors.iter().map(|e| e.line).collect();
+        assert_eq!(lines, [10, 18, 19], "{errors:?}");
+        assert!(errors_in(Path::new("x.yaml"), "logs:\n  sets: {}\n").is_empty());
+        // A syntax error is reported once, where the parser stopped.
+        assert_eq!(errors_in(Path::new("x.yaml"), "a: [\nb: 1\n").len(), 1);
     }
 
     #[test]
