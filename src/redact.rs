@@ -17,6 +17,9 @@ pub const MIN_SECRET_LEN: usize = 4;
 
 pub const MASK: &str = "***";
 
+/// A URL user-info without a password this long is a token, not a user name.
+const TOKEN_LEN: usize = 12;
+
 /// Words that make an environment variable's name secret (the contract's list).
 const SECRET_NAME_WORDS: [&str; 11] = [
     "TOKEN",
@@ -174,9 +177,17 @@ pub fn mask_url_parts(text: &str) -> (String, Vec<String>) {
         let mut after = &url[authority_end..];
         match authority.rfind('@') {
             Some(at) if at > 0 => {
-                secrets.push(authority[..at].to_string());
-                if let Some((_, password)) = authority[..at].split_once(':') {
-                    secrets.push(password.to_string());
+                let userinfo = &authority[..at];
+                match userinfo.split_once(':') {
+                    Some((_, password)) => {
+                        secrets.push(userinfo.to_string());
+                        secrets.push(password.to_string());
+                    }
+                    // A bare user name (`postgres@`, `git@`) is shown masked but not masked
+                    // everywhere, where it would hide every mention of that word; a long
+                    // one is a token (`https://TOKEN@host/`).
+                    None if userinfo.len() >= TOKEN_LEN => secrets.push(userinfo.to_string()),
+                    None => {}
                 }
                 out.push_str(MASK);
                 out.push_str(&authority[at..]);
@@ -290,6 +301,11 @@ mod tests {
         assert_eq!(shown, "http://127.0.0.1:8080/health?x=1");
         assert!(parts.is_empty());
         assert!(has_url_userinfo("postgres://u:p@h/db"));
+        let (shown, parts) = mask_url_parts(
+            "postgres://postgres@db/app and https://ghp_0123456789abcdef@github.com/x",
+        );
+        assert_eq!(shown, "postgres://***@db/app and https://***@github.com/x");
+        assert_eq!(parts, ["ghp_0123456789abcdef"]);
         assert!(!has_url_userinfo("http://h/a@b"));
     }
 }
