@@ -187,7 +187,8 @@ fn run(cli: Cli, printer: Printer) -> anyhow::Result<u8> {
     // An unset `${VAR}` blocks only the commands that use its section.
     let sections: &[&str] = match &cli.command {
         Command::Health(_) => &["health"],
-        Command::Run(_) | Command::Runbook(_) => &["runbooks", "logs", "backup"],
+        Command::Run(_) => &["runbooks", "logs", "backup"],
+        Command::Runbook(_) => &["runbooks"],
         Command::Logs(_) => &["logs"],
         Command::Backup(_) | Command::Restore(_) => &["backup"],
         Command::Incident(_) => &["incident"],
