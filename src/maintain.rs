@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 #[serde(deny_unknown_fields, default)]
 pub struct MaintainConfig {
     /// Added to (or replacing) the built-in daily, weekly and monthly schedules.
+    #[serde(deserialize_with = "crate::config::named_sets")]
     pub schedules: BTreeMap<String, Schedule>,
 }
 

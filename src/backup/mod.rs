@@ -22,6 +22,7 @@ pub struct BackupConfig {
     pub destination: Option<Text>,
     /// For `s3://` destinations: endpoint and region (credentials come from the environment).
     pub s3: store::S3Config,
+    #[serde(deserialize_with = "crate::config::named_sets")]
     pub sets: BTreeMap<String, BackupSet>,
 }
 

@@ -76,7 +76,8 @@ impl<'de> Deserialize<'de> for CommandSpec {
         #[derive(Deserialize)]
         #[serde(deny_unknown_fields)]
         struct Raw {
-            run: Option<Text>,
+            /// Kept as written: split into words first, then each word substituted.
+            run: Option<String>,
             argv: Option<Vec<Text>>,
             #[serde(default)]
             shell: bool,
@@ -93,29 +94,12 @@ impl<'de> Deserialize<'de> for CommandSpec {
         let raw = Raw::deserialize(deserializer)?;
         let custom = |m: String| <D::Error as serde::de::Error>::custom(m);
         let (argv, shown) = match (raw.run, raw.argv, raw.shell) {
-            (Some(run), None, true) => (
-                vec![Text::plain("/bin/sh"), Text::plain("-c"), run.clone()],
-                run.shown().to_string(),
-            ),
-            (Some(run), None, false) => {
-                let words = shlex::split(run.as_str()).ok_or_else(|| {
-                    custom(format!(
-                        "cannot split {:?} into words: check its quotes",
-                        run.shown()
-                    ))
-                })?;
-                // Split the shown form the same way so secrets stay masked per word.
-                let shown_words = shlex::split(run.shown()).unwrap_or_default();
-                let argv = words
-                    .into_iter()
-                    .enumerate()
-                    .map(|(i, w)| match shown_words.get(i) {
-                        Some(s) if *s != w => crate::config::Text::masked(w, s),
-                        _ => Text::plain(w),
-                    })
-                    .collect();
-                (argv, run.shown().to_string())
+            (Some(run), None, true) => {
+                let run = Text::from_shell_template(&run).map_err(custom)?;
+                let shown = run.shown().to_string();
+                (vec![Text::plain("/bin/sh"), Text::plain("-c"), run], shown)
             }
+            (Some(run), None, false) => split_run(&run).map_err(custom)?,
             (None, Some(argv), false) => {
                 let shown = argv
                     .iter()
@@ -157,6 +141,39 @@ impl<'de> Deserialize<'de> for CommandSpec {
     }
 }
 
+/// `run:` as words: split as a POSIX shell would, THEN each word substituted, so a
+/// `{{ var }}` or `${VAR}` value is always exactly one argument whatever it holds
+/// (blanks, quotes). A `run:` that is nothing but one reference is a command line kept
+/// in a variable: its value is split into words.
+fn split_run(run: &str) -> Result<(Vec<Text>, String), String> {
+    if crate::config::text::is_one_reference(run) {
+        let whole = Text::from_template(run)?;
+        let words = shlex::split(whole.as_str()).ok_or_else(|| {
+            format!(
+                "cannot split {:?} into words: check its quotes",
+                whole.shown()
+            )
+        })?;
+        // Split the shown form the same way so secrets stay masked per word.
+        let shown_words = shlex::split(whole.shown()).unwrap_or_default();
+        let argv = words
+            .into_iter()
+            .enumerate()
+            .map(|(i, w)| match shown_words.get(i) {
+                Some(s) if *s != w => Text::masked(w, s),
+                _ => Text::plain(w),
+            })
+            .collect();
+        return Ok((argv, whole.shown().to_string()));
+    }
+    let argv = crate::config::text::split_words(run)?
+        .iter()
+        .map(|word| Text::from_template(word))
+        .collect::<Result<Vec<_>, _>>()?;
+    let shown = crate::config::text::join_shown(argv.iter().map(Text::shown));
+    Ok((argv, shown))
+}
+
 pub struct CommandCheck {
     pub spec: CommandSpec,
     /// Used when the spec gives no timeout (the step's or the runbook's default).
@@ -181,10 +198,14 @@ impl Check for CommandCheck {
             let spec = &self.spec;
             let timeout = spec.timeout.map_or(self.default_timeout, |t| t.0);
             let started = Instant::now();
-            let finished = match self.execute(timeout).await {
+            let mut finished = match self.execute(timeout).await {
                 Ok(finished) => finished,
                 Err(message) => return Outcome::unknown(message),
             };
+            // Masked whole, before any line is picked or any tail cut: a secret split
+            // across lines or cut in half would no longer be found.
+            crate::redact::mask_in_place(&mut finished.stdout);
+            crate::redact::mask_in_place(&mut finished.stderr);
             let took = started.elapsed();
             let (status, message, value) = judge(spec, &finished, timeout, took);
             let data = Data::Command {

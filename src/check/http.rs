@@ -17,8 +17,9 @@ pub struct HttpSpec {
     pub url: HttpUrl,
     #[serde(default)]
     pub method: Method,
-    /// Values from `${ENV}` are secrets: they never appear in any output.
-    #[serde(default)]
+    /// The values of `Authorization`, `Cookie` and headers named like a key or token are
+    /// secrets (`config::text::headers`): they never appear in any output.
+    #[serde(default, deserialize_with = "crate::config::text::headers")]
     pub headers: BTreeMap<String, Text>,
     pub body: Option<Text>,
     #[serde(default = "default_timeout")]

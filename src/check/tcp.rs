@@ -145,7 +145,8 @@ impl TcpCheck {
                 return Ok(());
             }
             if n == 0 || reply.len() >= MAX_REPLY {
-                let seen: String = text.chars().take(60).collect();
+                // Masked before it is cut: half a secret would no longer be found.
+                let seen: String = crate::redact::mask(&text).chars().take(60).collect();
                 return Err(format!(
                     "reply {seen:?} does not contain {:?}",
                     expect.shown()

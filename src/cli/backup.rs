@@ -396,7 +396,7 @@ fn open_store(session: &Session) -> anyhow::Result<backup::store::Store> {
             .unwrap_or_else(|| std::path::PathBuf::from("config"));
         return Err(crate::Error::Config(crate::error::ConfigError::whole_file(file, e)).into());
     }
-    Ok(config.store().map_err(crate::Error::Usage)?)
+    super::open_store(config)
 }
 
 fn counts(outcome: &restore::Outcome) -> String {

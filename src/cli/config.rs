@@ -1,7 +1,7 @@
 //! `opsbook config show|validate`.
 
 use super::Session;
-use crate::config::{Config, parse_yaml};
+use crate::config::{errors_in, parse_yaml, unresolved_in};
 use crate::error::Error;
 use clap::Subcommand;
 use std::path::PathBuf;
@@ -10,7 +10,7 @@ use std::path::PathBuf;
 pub enum ConfigCommand {
     /// Print the effective configuration (secrets as ***)
     Show,
-    /// Check config files without running anything (default: the files in use)
+    /// Check config files without running anything, reporting every error of each file (default: the files in use)
     Validate {
         /// Files to check
         files: Vec<PathBuf>,
@@ -70,15 +70,40 @@ fn validate(files: &[PathBuf], session: &Session) -> anyhow::Result<u8> {
     };
     let mut failed = 0;
     for file in &files {
-        let result = std::fs::read_to_string(file)
-            .map_err(|e| crate::ConfigError::whole_file(file, format!("cannot read: {e}")))
-            .and_then(|text| parse_yaml::<Config>(file, &text));
-        match result {
-            Ok(_) => session.printer.human(&format!("ok: {}\n", file.display())),
-            Err(e) => {
-                failed += 1;
-                session.printer.error(&e.to_string());
+        let errors = match std::fs::read_to_string(file) {
+            Err(e) => vec![crate::ConfigError::whole_file(
+                file,
+                format!("cannot read: {e}"),
+            )],
+            Ok(text) => {
+                // A variable unset here may be set where the file is used: say so, no more.
+                if let Ok(value) = parse_yaml::<serde_json::Value>(file, &text) {
+                    for unset in unresolved_in(file, &text, &value) {
+                        session.printer.warn(&format!(
+                            "{}:{}:{}: `{}` uses ${{{}}}, which is not set here",
+                            file.display(),
+                            unset.line,
+                            unset.column,
+                            unset.key,
+                            unset.var
+                        ));
+                    }
+                }
+                errors_in(file, &text)
             }
+        };
+        if errors.is_empty() {
+            session.printer.human(&format!("ok: {}\n", file.display()));
+            continue;
+        }
+        failed += 1;
+        for e in &errors {
+            session.printer.error(&e.to_string());
+        }
+        if errors.len() > 1 {
+            session
+                .printer
+                .human(&format!("{}: {} errors\n", file.display(), errors.len()));
         }
     }
     if files.is_empty() {
@@ -87,11 +112,10 @@ fn validate(files: &[PathBuf], session: &Session) -> anyhow::Result<u8> {
             .human("ok: no config files in use (built-in defaults)\n");
     }
     if failed > 0 {
-        let summary = format!(
-            "{failed} of {} {} invalid",
-            crate::printer::count(files.len(), "file", "files"),
-            if failed == 1 { "is" } else { "are" }
-        );
+        let summary = match files.len() {
+            1 => "the file is invalid".to_string(),
+            n => format!("{failed} of {n} files are invalid"),
+        };
         return Err(
             Error::Config(crate::ConfigError::whole_file("config validate", summary)).into(),
         );

@@ -302,6 +302,18 @@ fn run(cli: Cli, printer: Printer) -> anyhow::Result<u8> {
         tracing::warn!(target: crate::logging::RESULTS, "{message}");
         printer.warn(&message);
     }
+    // An unset `${VAR}` blocks only the commands that use its section.
+    let sections: &[&str] = match &cli.command {
+        Command::Health(_) => &["health"],
+        Command::Run(_) => &["runbooks", "logs", "backup"],
+        Command::Runbook(_) => &["runbooks"],
+        Command::Logs(_) => &["logs"],
+        Command::Backup(_) | Command::Restore(_) => &["backup"],
+        Command::Incident(_) => &["incident"],
+        Command::Maintain(_) => &["maintain", "runbooks", "logs", "backup", "health"],
+        Command::Config(_) | Command::Completions(_) | Command::Man(_) => &[],
+    };
+    loaded.require(sections)?;
     let session = Session {
         printer,
         loaded,
@@ -349,6 +361,29 @@ pub fn config_error(session: &Session, message: String) -> anyhow::Error {
     Error::Config(crate::error::ConfigError::whole_file(file, message)).into()
 }
 
+/// A setting the command needs and no config gives: a configuration error (exit 78)
+/// naming the key.
+pub fn missing_setting(key: &str, what: &str) -> Error {
+    Error::Config(crate::error::ConfigError::whole_file(
+        "configuration",
+        format!("missing setting `{key}`: {what}"),
+    ))
+}
+
+/// The backup store; no `backup.destination` is a configuration error.
+pub fn open_store(
+    config: &crate::backup::BackupConfig,
+) -> anyhow::Result<crate::backup::store::Store> {
+    if config.destination.is_none() {
+        return Err(missing_setting(
+            "backup.destination",
+            "where backups go (a directory, or s3://bucket/prefix)",
+        )
+        .into());
+    }
+    Ok(config.store().map_err(Error::Usage)?)
+}
+
 /// The checks' view of the world: the real machine, unless `$OPSBOOK_READINGS` names a
 /// JSON file of fixed readings and `$OPSBOOK_NOW` a fixed time (for tests and demos).
 pub fn check_context() -> anyhow::Result<Context> {
@@ -376,9 +411,7 @@ pub fn pick_sets<'a, T>(
     section: &str,
 ) -> anyhow::Result<Vec<(&'a str, &'a T)>> {
     if sets.is_empty() {
-        return Err(
-            Error::Usage(format!("no sets: add them under `{section}` in the config")).into(),
-        );
+        return Err(missing_setting(section, "no sets are configured: add them there").into());
     }
     if asked.is_empty() {
         return Ok(sets

@@ -24,6 +24,62 @@ pub struct Loaded {
     pub env: String,
     /// The files that were read, in the order they were layered.
     pub sources: Vec<PathBuf>,
+    /// Settings that use an environment variable that is not set (and has no default):
+    /// they block only the commands that use their section (`require`).
+    pub unresolved: Vec<Unresolved>,
+}
+
+/// A setting whose `${VAR}` is not set.
+#[derive(Clone, Debug)]
+pub struct Unresolved {
+    pub file: PathBuf,
+    /// `incident.webhook.url`, `health.endpoints[0].http.url`.
+    pub key: String,
+    pub var: String,
+    /// Where the reference is written, and that line quoted (when found).
+    pub line: u64,
+    pub column: u64,
+    pub snippet: Option<String>,
+}
+
+impl Unresolved {
+    fn error(&self) -> ConfigError {
+        ConfigError {
+            file: self.file.clone(),
+            line: self.line,
+            column: self.column,
+            message: format!("`{}`: {}", self.key, super::text::unset_message(&self.var)),
+            snippet: self.snippet.clone(),
+        }
+    }
+
+    fn section(&self) -> &str {
+        self.key
+            .split(['.', '['])
+            .next()
+            .unwrap_or(self.key.as_str())
+    }
+}
+
+/// Sections every command uses: an unset variable there stops everything.
+const ALWAYS: [&str; 2] = ["state_dir", "logging"];
+
+impl Loaded {
+    /// Fail (exit 78, naming each key and variable) when a setting in one of `sections`
+    /// uses an unset variable. Other sections' unset variables do not matter here.
+    pub fn require(&self, sections: &[&str]) -> Result<(), Error> {
+        let mut errors: Vec<ConfigError> = self
+            .unresolved
+            .iter()
+            .filter(|u| sections.contains(&u.section()))
+            .map(Unresolved::error)
+            .collect();
+        match errors.len() {
+            0 => Ok(()),
+            1 => Err(Error::Config(errors.remove(0))),
+            _ => Err(Error::Configs(errors)),
+        }
+    }
 }
 
 pub fn load(options: &LoadOptions) -> Result<Loaded, Error> {
@@ -53,23 +109,121 @@ pub fn load(options: &LoadOptions) -> Result<Loaded, Error> {
     }
 
     let mut merged = Value::Object(Default::default());
+    let mut unresolved = Vec::new();
     for path in &layers {
         let text = read(path)?;
-        // Typed first: this is where every error gets its line and column.
-        parse_yaml::<Config>(path, &text)?;
-        let value = parse_yaml::<Value>(path, &text)?;
+        let mut value = parse_yaml::<Value>(path, &text)?;
+        let here = unresolved_in(path, &text, &value);
+        // Typed first: this is where every error gets its line and column. An unset
+        // variable is not an error yet; it blocks the commands that use its section.
+        let (typed, _) = super::text::lenient::run(|| parse_yaml::<Config>(path, &text));
+        if let Err(e) = typed {
+            // An error caused by an unset variable (an empty URL…) blocks its section only:
+            // without the sections using unset variables, the rest must be valid.
+            let blocked: Vec<&str> = here.iter().map(Unresolved::section).collect();
+            let Value::Object(map) = &mut value else {
+                return Err(all_errors(path, &text, e));
+            };
+            map.retain(|key, _| !blocked.contains(&key.as_str()));
+            let rest = value.clone();
+            let (rest, _) = super::text::lenient::run(|| serde_json::from_value::<Config>(rest));
+            if blocked.is_empty() || rest.is_err() {
+                return Err(all_errors(path, &text, e));
+            }
+        }
+        unresolved.extend(here);
         merge(&mut merged, value);
     }
-    let mut config: Config = serde_json::from_value(merged).map_err(|e| {
+    let (config, _) = super::text::lenient::run(|| serde_json::from_value::<Config>(merged));
+    let mut config: Config = config.map_err(|e| {
         let blame = layers.last().cloned().unwrap_or_default();
         ConfigError::whole_file(blame, format!("the layered configuration is invalid: {e}"))
     })?;
     apply_environment(&mut config, |name| std::env::var(name).ok())?;
-    Ok(Loaded {
+    let loaded = Loaded {
         config,
         env,
         sources: layers,
-    })
+        unresolved,
+    };
+    loaded.require(&ALWAYS)?;
+    Ok(loaded)
+}
+
+/// Every string setting in `value` (parsed from `text`) that uses an unset variable, with
+/// its key and where the reference is written.
+pub fn unresolved_in(path: &Path, text: &str, value: &Value) -> Vec<Unresolved> {
+    fn walk(path: &Path, key: &str, value: &Value, out: &mut Vec<Unresolved>) {
+        match value {
+            Value::String(template) => {
+                let (_, unset) = super::text::lenient::run(|| {
+                    super::text::substitute(template, |name| std::env::var(name).ok())
+                });
+                out.extend(unset.into_iter().map(|var| Unresolved {
+                    file: path.to_path_buf(),
+                    key: key.to_string(),
+                    var,
+                    line: 0,
+                    column: 0,
+                    snippet: None,
+                }));
+            }
+            Value::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    walk(path, &format!("{key}[{i}]"), item, out);
+                }
+            }
+            Value::Object(map) => {
+                for (name, item) in map {
+                    let key = if key.is_empty() {
+                        name.clone()
+                    } else {
+                        format!("{key}.{name}")
+                    };
+                    walk(path, &key, item, out);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    walk(path, "", value, &mut out);
+    // Locate each: the n-th setting using a variable is its n-th reference in the text
+    // (the keys are walked in document order).
+    let mut seen: std::collections::HashMap<String, usize> = Default::default();
+    for unresolved in &mut out {
+        let nth = seen.entry(unresolved.var.clone()).or_default();
+        let needle = format!("${{{}", unresolved.var);
+        let found = text
+            .match_indices(&needle)
+            .map(|(i, _)| i)
+            .filter(|&i| {
+                let next = text[i + needle.len()..].chars().next();
+                matches!(next, Some('}' | ':' | '-'))
+            })
+            .nth(*nth);
+        *nth += 1;
+        if let Some(offset) = found {
+            let line = text[..offset].matches('\n').count() as u64 + 1;
+            let line_start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
+            let column = text[line_start..offset].chars().count() as u64 + 1;
+            let located = ConfigError::at(path, text, line, column, "");
+            unresolved.line = line;
+            unresolved.column = column;
+            unresolved.snippet = located.snippet;
+        }
+    }
+    out
+}
+
+/// Every error of a file that has `first`, as one error when it is the only one.
+fn all_errors(path: &Path, text: &str, first: ConfigError) -> Error {
+    let mut errors = errors_in(path, text);
+    match errors.len() {
+        0 => first.into(),
+        1 => errors.remove(0).into(),
+        _ => Error::Configs(errors),
+    }
 }
 
 fn read(path: &Path) -> Result<String, Error> {
@@ -98,6 +252,150 @@ pub fn parse_yaml<T: DeserializeOwned>(path: &Path, text: &str) -> Result<T, Con
             _ => ConfigError::whole_file(path, crate::error::suggest(&plain)),
         }
     })
+}
+
+/// Every error in one config file, not only the first: a file with a bad threshold, an
+/// unknown key elsewhere and a bad set name reports all three. The parser stops at its
+/// first error, so each independent part of a block-style file (a section, a section's
+/// setting, one set or endpoint) is checked on its own, with every other line blanked so
+/// lines and columns stay true. A syntax error, or an error that only the combination
+/// of parts makes, is reported as the parser found it. Unset variables are not errors
+/// here (see `unresolved_in`).
+pub fn errors_in(path: &Path, text: &str) -> Vec<ConfigError> {
+    let typed = |text: &str| super::text::lenient::run(|| parse_yaml::<Config>(path, text)).0;
+    let Err(first) = typed(text) else {
+        return Vec::new();
+    };
+    if parse_yaml::<Value>(path, text).is_err() {
+        return vec![first];
+    }
+    let lines: Vec<&str> = text.split('\n').collect();
+    let root = Block {
+        header: None,
+        start: 0,
+        end: lines.len(),
+    };
+    let mut errors = Vec::new();
+    collect(path, &lines, &[], &root, 0, first, &mut errors);
+    let mut seen = std::collections::HashSet::new();
+    errors.retain(|e| seen.insert((e.line, e.column, e.message.clone())));
+    errors.sort_by_key(|e| (e.line, e.column));
+    errors
+}
+
+/// How deep `errors_in` splits: sections, their settings, then one set or list item.
+const SPLIT_DEPTH: usize = 3;
+
+/// Lines `start..end` of a file: a header line (`key:` or `- …`) and what is indented
+/// under it.
+struct Block {
+    header: Option<usize>,
+    start: usize,
+    end: usize,
+}
+
+fn is_content(line: &str) -> bool {
+    let t = line.trim_start();
+    !t.is_empty() && !t.starts_with('#')
+}
+
+fn indent(line: &str) -> usize {
+    line.len() - line.trim_start_matches(' ').len()
+}
+
+/// The blocks directly under `block`: each starts at a content line of the smallest
+/// indentation and runs to the next one.
+fn children(lines: &[&str], block: &Block) -> Vec<Block> {
+    let first = block.header.map_or(block.start, |h| h + 1);
+    let Some(min) = (first..block.end)
+        .filter(|&i| is_content(lines[i]))
+        .map(|i| indent(lines[i]))
+        .min()
+    else {
+        return Vec::new();
+    };
+    // A closing bracket ends the flow collection above it; it starts nothing.
+    let starts: Vec<usize> = (first..block.end)
+        .filter(|&i| {
+            is_content(lines[i])
+                && indent(lines[i]) == min
+                && !lines[i].trim_start().starts_with(['}', ']'])
+        })
+        .collect();
+    starts
+        .iter()
+        .enumerate()
+        .map(|(n, &start)| Block {
+            header: Some(start),
+            start,
+            end: starts.get(n + 1).copied().unwrap_or(block.end),
+        })
+        .collect()
+}
+
+/// The file with only the ancestors' header lines and `block` kept.
+fn isolate(lines: &[&str], ancestors: &[usize], block: &Block) -> String {
+    lines
+        .iter()
+        .enumerate()
+        .map(|(i, line)| {
+            if ancestors.contains(&i) || (block.start..block.end).contains(&i) {
+                *line
+            } else {
+                ""
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn collect(
+    path: &Path,
+    lines: &[&str],
+    ancestors: &[usize],
+    block: &Block,
+    depth: usize,
+    error: ConfigError,
+    out: &mut Vec<ConfigError>,
+) {
+    let typed = |text: &str| super::text::lenient::run(|| parse_yaml::<Config>(path, text)).0;
+    // A block scalar's lines are text, not settings.
+    let scalar = block.header.is_some_and(|h| {
+        let t = lines[h].trim_end();
+        ["|", "|-", "|+", ">", ">-", ">+"]
+            .iter()
+            .any(|indicator| t.ends_with(indicator))
+    });
+    let parts = if depth < SPLIT_DEPTH && !scalar {
+        children(lines, block)
+    } else {
+        Vec::new()
+    };
+    let mut inner = ancestors.to_vec();
+    inner.extend(block.header);
+    let isolated: Vec<String> = parts.iter().map(|c| isolate(lines, &inner, c)).collect();
+    // Blanking must not break the syntax (a flow mapping over several lines).
+    if parts.is_empty()
+        || isolated
+            .iter()
+            .any(|t| parse_yaml::<Value>(path, t).is_err())
+    {
+        out.push(error);
+        return;
+    }
+    let before = out.len();
+    for (part, text) in parts.iter().zip(&isolated) {
+        if let Err(e) = typed(text) {
+            collect(path, lines, &inner, part, depth + 1, e, out);
+        }
+    }
+    // An error only the parts together make (two endpoints with one name).
+    if !out[before..]
+        .iter()
+        .any(|e| (e.line, e.column, &e.message) == (error.line, error.column, &error.message))
+    {
+        out.push(error);
+    }
 }
 
 /// Deep-merge `overlay` into `base`: mappings merge key by key, anything else replaces.
@@ -187,6 +485,17 @@ mod tests {
             "{}",
             err.message
         );
+    }
+
+    #[test]
+    fn every_error_is_found_around_block_scalars_and_flow_mappings() {
+        let text = "# comment\nlogs:\n  sets:\n    app:\n      paths: [/var/log/a.log]\n      postrotate: |\n        kill -HUP 1\n        echo: done\nhealth: {\n  thresholds: { memory: { warn: 95 } },\n  disks: [/]\n}\nbackup:\n  sets:\n    db:\n      paths:\n        - /etc\n      nope: 3\n    web: { paths: [/srv], keep_daily: x }\n";
+        let errors = errors_in(Path::new("x.yaml"), text);
+        let lines: Vec<u64> = errors.iter().map(|e| e.line).collect();
+        assert_eq!(lines, [10, 18, 19], "{errors:?}");
+        assert!(errors_in(Path::new("x.yaml"), "logs:\n  sets: {}\n").is_empty());
+        // A syntax error is reported once, where the parser stopped.
+        assert_eq!(errors_in(Path::new("x.yaml"), "a: [\nb: 1\n").len(), 1);
     }
 
     #[test]

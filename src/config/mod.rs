@@ -5,9 +5,11 @@ mod load;
 pub mod text;
 mod values;
 
-pub use load::{LoadOptions, Loaded, load, parse_yaml};
+pub use load::{LoadOptions, Loaded, Unresolved, errors_in, load, parse_yaml, unresolved_in};
 pub use text::{Text, substitute};
-pub use values::{ByteSize, Duration, Level, Percent, Threshold, parse_bool};
+pub use values::{
+    ByteSize, Duration, Level, Percent, Threshold, is_set_name, named_sets, parse_bool,
+};
 
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -33,6 +35,7 @@ pub struct Config {
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LogsConfig {
+    #[serde(deserialize_with = "named_sets")]
     pub sets: std::collections::BTreeMap<String, crate::logs::set::LogSet>,
 }
 

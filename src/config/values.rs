@@ -250,6 +250,55 @@ pub fn parse_bool(text: &str) -> Result<bool, String> {
     }
 }
 
+/// Whether `name` can name a set, a schedule or anything else that becomes part of a
+/// file name (locks, state, backups): `[A-Za-z0-9._-]+`, and not `.` or `..`.
+pub fn is_set_name(name: &str) -> bool {
+    !name.is_empty()
+        && name != "."
+        && name != ".."
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+}
+
+/// `deserialize_with` for named sets (`logs.sets`, `backup.sets`, `maintain.schedules`):
+/// each name is checked where it is written, so the error has its line and column.
+pub fn named_sets<'de, D, T>(
+    deserializer: D,
+) -> Result<std::collections::BTreeMap<String, T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    struct Visitor<T>(std::marker::PhantomData<T>);
+    impl<'de, T: serde::Deserialize<'de>> serde::de::Visitor<'de> for Visitor<T> {
+        type Value = std::collections::BTreeMap<String, T>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a mapping of names to settings")
+        }
+
+        fn visit_map<A: serde::de::MapAccess<'de>>(
+            self,
+            mut map: A,
+        ) -> Result<Self::Value, A::Error> {
+            let mut out = std::collections::BTreeMap::new();
+            while let Some(name) = map.next_key::<String>()? {
+                if !is_set_name(&name) {
+                    return Err(serde::de::Error::custom(format!(
+                        "{name:?} cannot be a name: names are letters, digits, `.`, `_` and `-` \
+                         (they become parts of file names)"
+                    )));
+                }
+                let value = map.next_value::<T>()?;
+                out.insert(name, value);
+            }
+            Ok(out)
+        }
+    }
+    deserializer.deserialize_map(Visitor(std::marker::PhantomData))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

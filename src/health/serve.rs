@@ -73,7 +73,7 @@ impl Server {
             }
             "/health/ready" | "/health/readiness" => {
                 let report = self.report().await;
-                let (code, body) = readiness(&self.config, &report);
+                let (code, body) = readiness(&self.config, &report.masked());
                 reply(code, json, body.to_string())
             }
             "/health/detailed" => {

@@ -8,6 +8,8 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Webhook {
+    /// A secret wherever it came from: it prints as `***`.
+    #[serde(deserialize_with = "crate::config::text::secret")]
     pub url: Text,
     #[serde(default = "default_timeout")]
     pub timeout: Duration,

@@ -155,8 +155,8 @@ fn backup_without_a_destination_or_set_says_what_to_configure() {
     Opsbook::new()
         .args(["backup", "create"])
         .run()
-        .expect_exit(64)
-        .stderr_contains("set `backup.destination`");
+        .expect_exit(78)
+        .stderr_contains("missing setting `backup.destination`");
     Opsbook::new()
         .file("ops.yaml", &config("zstd"))
         .args(["--config", "ops.yaml", "backup", "create", "nope"])

@@ -38,7 +38,7 @@ fn wrong_type() {
 fn unset_variable_is_named() {
     rejects(
         "state_dir: \"${OPSBOOK_TEST_UNSET_VAR}\"\n",
-        "ops.yaml:1:12: environment variable OPSBOOK_TEST_UNSET_VAR is not set",
+        "ops.yaml:1:13: `state_dir`: environment variable OPSBOOK_TEST_UNSET_VAR is not set",
     );
 }
 
@@ -147,8 +147,8 @@ fn env_flag_beats_environment_variable_and_unknown_env_is_a_usage_error() {
 fn show_masks_values_from_the_environment() {
     let canary = "canary-secret-7f3a9";
     let run = Opsbook::new()
-        .file("ops.yaml", "state_dir: \"/srv/${OPS_TEST_CANARY}/state\"\n")
-        .env("OPS_TEST_CANARY", canary)
+        .file("ops.yaml", "state_dir: \"/srv/${OPS_TEST_TOKEN}/state\"\n")
+        .env("OPS_TEST_TOKEN", canary)
         .args(["--config", "ops.yaml", "config", "show"])
         .run()
         .expect_exit(0)
@@ -192,4 +192,256 @@ fn shipped_configs_are_valid() {
             .expect_exit(0)
             .stdout_contains(&format!("{env}.yaml"));
     }
+}
+
+/// Paths, hosts and ports from the environment print as they are, so an operator can see
+/// what was checked; only secrets (by name or by place) print as `***`.
+#[test]
+fn only_secrets_are_masked_paths_hosts_and_ports_print_plainly() {
+    let api = crate::common::server::http();
+    let run = Opsbook::new()
+        .file(
+            "rb.yaml",
+            "steps:\n  - { name: api, http: { url: \"${API_URL}/ok\" } }\n  - { name: data, file: { path: \"${DATA_DIR}/missing.db\", exists: true } }\n",
+        )
+        .env("DATA_DIR", "/srv/x")
+        .env("API_URL", &api)
+        .args(["run", "rb.yaml", "--format", "json"])
+        .run()
+        .expect_exit(2);
+    let json = run.json();
+    assert_eq!(
+        json["checks"]["data"]["message"], "/srv/x/missing.db does not exist",
+        "{json}"
+    );
+    assert_eq!(json["checks"]["api"]["url"], format!("{api}/ok"), "{json}");
+    assert_eq!(json["checks"]["api"]["status"], "healthy");
+
+    // Secret by the variable's name, by a URL's user-info, by place (a credential header,
+    // a token query value, a webhook URL), literal or from the environment.
+    let config = "state_dir: \"/srv/${APP_SESSION_SECRET}/state\"\n\
+        logging: { dir: \"${LOG_HOME}/logs\" }\n\
+        health:\n  endpoints:\n    - name: api\n      http:\n        url: \"https://ops:literal-pw-1@api.test/h?page=2&api_key=literal-key-2\"\n        headers: { Authorization: \"Bearer literal-token-3\", Accept: application/json, X-Api-Key: \"${PLAIN_NAMED}\" }\n\
+        incident:\n  webhook: { url: \"https://hooks.example.test/services/literal-hook-4\" }\n\
+        backup:\n  destination: \"${REPLICA}\"\n";
+    let run = Opsbook::new()
+        .file("ops.yaml", config)
+        .env("APP_SESSION_SECRET", "canary-session-0")
+        .env("LOG_HOME", "/var/tmp/opsbook-home")
+        .env("PLAIN_NAMED", "canary-plain-named-5")
+        .env("REPLICA", "s3://dumper:canary-url-pw-6@backups/x")
+        .args(["--config", "ops.yaml", "config", "show", "--format", "json"])
+        .run()
+        .expect_exit(0);
+    let json = run.json();
+    for secret in [
+        "canary-session-0",
+        "literal-pw-1",
+        "literal-key-2",
+        "literal-token-3",
+        "literal-hook-4",
+        "canary-plain-named-5",
+        "canary-url-pw-6",
+    ] {
+        assert!(
+            !run.stdout.contains(secret),
+            "{secret} leaks:\n{}",
+            run.stdout
+        );
+    }
+    assert_eq!(json["state_dir"], "/srv/***/state");
+    assert_eq!(json["logging"]["dir"], "/var/tmp/opsbook-home/logs");
+    let http = &json["health"]["endpoints"][0]["http"];
+    assert_eq!(http["url"], "https://***@api.test/h?page=2&api_key=***");
+    assert_eq!(http["headers"]["Authorization"], "Bearer ***");
+    assert_eq!(http["headers"]["Accept"], "application/json");
+    assert_eq!(http["headers"]["X-Api-Key"], "***");
+    assert_eq!(json["incident"]["webhook"]["url"], "***");
+    assert_eq!(json["backup"]["destination"], "***");
+}
+
+/// `run:` is split into words before anything is substituted: a `--var` value is one
+/// argument whatever it holds; with `shell: true` it reaches the script quoted.
+#[test]
+fn substituted_values_are_always_one_argument() {
+    let runbook = "steps:\n\
+        - { name: argv, command: { run: \"printf '<%s>' {{ file }} {{ msg }}\", stdout_contains: \"</x /etc/shadow><O'Brien>\" } }\n\
+        - { name: shell, command: { run: \"printf '<%s>' {{ file }} {{ msg }}; echo $((6 * 7))\", shell: true, stdout_contains: \"</x /etc/shadow><O'Brien>42\" } }\n\
+        - { name: env, command: { run: \"printf '<%s>' ${SPACED} x\", stdout_contains: \"<a b><x>\" } }\n";
+    Opsbook::new()
+        .file("rb.yaml", runbook)
+        .env("SPACED", "a b")
+        .args([
+            "run",
+            "rb.yaml",
+            "--var",
+            "file=/x /etc/shadow",
+            "--var",
+            "msg=O'Brien",
+        ])
+        .run()
+        .expect_exit(0)
+        .stdout_contains("3 ok");
+    // A value that would close the quotes or chain a command stays inert in the script.
+    let ops = Opsbook::new().file(
+        "rb.yaml",
+        "steps:\n  - { name: shell, command: { run: \"echo {{ msg }} > said.txt\", shell: true } }\n",
+    );
+    let dir = ops.dir().to_path_buf();
+    let _run = ops
+        .args(["run", "rb.yaml", "--var", "msg='; touch pwned; echo '"])
+        .run_in(&dir)
+        .expect_exit(0);
+    let said = std::fs::read_to_string(dir.join("said.txt")).unwrap();
+    assert_eq!(said, "'; touch pwned; echo '\n");
+    assert!(!dir.join("pwned").exists());
+}
+
+/// A setting the command needs and no config gives is a configuration error (78), naming
+/// the key, not a usage error.
+#[test]
+fn missing_settings_are_config_errors_naming_the_key() {
+    for (args, key) in [
+        (&["backup", "create"][..], "`backup.destination`"),
+        (&["backup", "list"][..], "`backup.destination`"),
+        (
+            &["restore", "latest", "--to", "x"][..],
+            "`backup.destination`",
+        ),
+        (&["logs", "rotate"][..], "`logs.sets`"),
+        (&["logs", "archive"][..], "`logs.sets`"),
+    ] {
+        let run = Opsbook::new()
+            .file("ops.yaml", "state_dir: state\n")
+            .args(["--config", "ops.yaml"])
+            .args(args.iter().copied())
+            .run()
+            .expect_exit(78)
+            .stderr_contains(&format!("missing setting {key}"));
+        assert_eq!(run.stdout, "", "{args:?}");
+    }
+    // With a destination but no sets, the sets are what is missing.
+    Opsbook::new()
+        .file(
+            "ops.yaml",
+            "state_dir: state\nbackup: { destination: dest }\n",
+        )
+        .args(["--config", "ops.yaml", "backup", "create"])
+        .run()
+        .expect_exit(78)
+        .stderr_contains("missing setting `backup.sets`");
+}
+
+/// An unset variable blocks only the commands that use its section: under cron, without
+/// the webhook's variable, `health` still works and `incident declare` says what is missing.
+#[test]
+fn an_unset_variable_blocks_only_the_commands_using_its_section() {
+    let config = "state_dir: state\n\
+        incident:\n  dir: incidents\n  webhook: { url: \"${INCIDENT_WEBHOOK_URL}\" }\n\
+        health:\n  endpoints:\n    - { name: api, http: { url: \"${API_URL}/health\" } }\n";
+    let run = |args: &[&str]| {
+        Opsbook::new()
+            .readings(10.0, 10.0, 1.0)
+            .file("ops.yaml", config)
+            .env("API_URL", "http://127.0.0.1:9")
+            .args(["--config", "ops.yaml"])
+            .args(args.iter().copied())
+            .run()
+    };
+    // `health` does not use the webhook (the endpoint is down: critical, not a config error).
+    run(&["health"]).expect_exit(2).stdout_contains("api");
+    let declared = run(&["incident", "declare", "--severity", "SEV-3", "--title", "t"])
+        .expect_exit(78)
+        .stderr_contains("ops.yaml:4:20: `incident.webhook.url`")
+        .stderr_contains("environment variable INCIDENT_WEBHOOK_URL is not set");
+    assert_eq!(declared.stdout, "");
+    run(&["config", "show"]).expect_exit(0);
+
+    // An unset variable that makes its own section invalid (an empty URL) blocks that
+    // section only, and is named as the cause.
+    let run = |args: &[&str]| {
+        Opsbook::new()
+            .readings(10.0, 10.0, 1.0)
+            .file("ops.yaml", config)
+            .env("INCIDENT_WEBHOOK_URL", "http://127.0.0.1:9/hook")
+            .args(["--config", "ops.yaml"])
+            .args(args.iter().copied())
+            .run()
+    };
+    run(&["health"]).expect_exit(78).stderr_contains(
+        "ops.yaml:7:34: `health.endpoints[0].http.url`: environment variable API_URL is not set",
+    );
+    run(&["incident", "list"]).expect_exit(0);
+
+    // Settings every command uses stop every command.
+    Opsbook::new()
+        .file("ops.yaml", "state_dir: \"${OPS_STATE_HOME}/state\"\n")
+        .args(["--config", "ops.yaml", "health"])
+        .run()
+        .expect_exit(78)
+        .stderr_contains(
+            "ops.yaml:1:13: `state_dir`: environment variable OPS_STATE_HOME is not set",
+        );
+}
+
+/// `config validate` reports every error of a file, each located, not only the first.
+#[test]
+fn validate_collects_every_error_of_a_file() {
+    let config = "health:\n  thresholds:\n    memory: { warn: 95 }\n  disks: [/]\n\
+        logging:\n  level: LOUD\n\
+        logs:\n  sets:\n    ok-set:\n      paths: [/var/log/b.log]\n      keep: lots\n    other:\n      paths: [/var/log/c.log]\n\
+        backup:\n  nope: 1\n\
+        health_typo: {}\n";
+    let run = Opsbook::new()
+        .file("ops.yaml", config)
+        .args(["config", "validate", "ops.yaml"])
+        .run()
+        .expect_exit(78)
+        .stdout_contains("ops.yaml: 5 errors");
+    for expected in [
+        "ops.yaml:3:13: warn 95 is above crit 90",
+        "ops.yaml:6:10: unknown log level \"LOUD\"",
+        "ops.yaml:11:13: invalid",
+        "ops.yaml:15:3: unknown field `nope`",
+        "ops.yaml:16:1: unknown field `health_typo`",
+    ] {
+        assert!(run.stderr.contains(expected), "{expected}:\n{}", run.stderr);
+    }
+    // A command that loads the file reports them all too, and runs nothing.
+    let run = Opsbook::new()
+        .file("ops.yaml", config)
+        .args(["--config", "ops.yaml", "health"])
+        .run()
+        .expect_exit(78);
+    assert_eq!(run.stderr.matches("ops.yaml:").count(), 5, "{}", run.stderr);
+    assert_eq!(run.stdout, "");
+    // An error only the parts together make is still found: two endpoints with one name.
+    Opsbook::new()
+        .file(
+            "ops.yaml",
+            "health:\n  endpoints:\n    - { name: a, tcp: { host: 127.0.0.1, port: 1 } }\n    - { name: a, tcp: { host: 127.0.0.1, port: 2 } }\n",
+        )
+        .args(["config", "validate", "ops.yaml"])
+        .run()
+        .expect_exit(78)
+        .stderr_contains("endpoint name \"a\" is used twice");
+}
+
+/// Names that become parts of file names (sets, schedules) are `[A-Za-z0-9._-]+`.
+#[test]
+fn set_and_schedule_names_must_be_safe_file_name_parts() {
+    let run = Opsbook::new()
+        .file(
+            "ops.yaml",
+            "logs:\n  sets:\n    app/x:\n      paths: [/var/log/a.log]\n\
+             backup:\n  sets:\n    \"..\": { paths: [/etc] }\n    good.set_1-a: { paths: [/etc] }\n\
+             maintain:\n  schedules:\n    \"nightly run\": { runbook: daily }\n",
+        )
+        .args(["config", "validate", "ops.yaml"])
+        .run()
+        .expect_exit(78)
+        .stderr_contains("ops.yaml:3:5: \"app/x\" cannot be a name")
+        .stderr_contains("ops.yaml:7:5: \"..\" cannot be a name")
+        .stderr_contains("ops.yaml:11:5: \"nightly run\" cannot be a name");
+    assert!(!run.stderr.contains("good.set_1-a"), "{}", run.stderr);
 }

@@ -244,3 +244,196 @@ fn mode_flags_are_checked() {
         .expect_exit(64)
         .stderr_contains("invalid socket address");
 }
+
+/// A secret holding every character a renderer escapes: a quote, a backslash, `<`, `&`,
+/// `>`, a newline, a tab and non-ASCII. Its fragments `s3cr` and `zq9` appear nowhere else.
+const HOSTILE_SECRET: &str = "s3cr\"et\\ <&> \n\tñé-zq9";
+
+/// Health endpoints that put the secret into the report: a TCP server that answers with
+/// it (the message quotes the reply) and a command that prints it (the output is data).
+fn leaky_endpoints() -> String {
+    let reply: &'static str = Box::leak(format!("{HOSTILE_SECRET}\r\n").into_boxed_str());
+    let port = server::tcp(reply);
+    format!(
+        "    - {{ name: echo, tcp: {{ host: 127.0.0.1, port: {port}, send: \"${{OPS_TOKEN}}\", expect: \"+PONG\" }} }}\n    - {{ name: printer, command: {{ run: \"printenv OPS_TOKEN\", env: {{ OPS_TOKEN: \"${{OPS_TOKEN}}\" }}, exit: 3 }} }}\n"
+    )
+}
+
+fn assert_no_secret(what: &str, text: &str) {
+    for fragment in ["s3cr", "zq9", "ñé"] {
+        assert!(
+            !text.contains(fragment),
+            "{what} leaks {fragment:?}:\n{text}"
+        );
+    }
+}
+
+#[test]
+fn secrets_with_quotes_backslashes_and_newlines_are_masked_in_every_format() {
+    let config = config(&leaky_endpoints(), "");
+    for format in ["text", "json", "prometheus", "junit", "nagios"] {
+        let run = Opsbook::new()
+            .readings(10.0, 10.0, 1.0)
+            .file("ops.yaml", &config)
+            .env("OPS_TOKEN", HOSTILE_SECRET)
+            .args(["--config", "ops.yaml", "health", "--format", format])
+            .run()
+            .expect_exit(2);
+        assert_no_secret(&format!("health --format {format}"), &run.stdout);
+        assert_no_secret(&format!("health --format {format} stderr"), &run.stderr);
+        if format == "json" {
+            let json = run.json();
+            let message = json["checks"]["echo"]["message"].as_str().unwrap();
+            assert!(message.contains("reply \"***\\r\\n\""), "{message}");
+            assert_eq!(json["checks"]["printer"]["stdout"], "***");
+        }
+    }
+    // The same steps in a runbook, in the runbook formats (TAP included).
+    let steps = leaky_endpoints().replace("    - ", "  - ");
+    for format in ["text", "json", "junit", "tap"] {
+        let run = Opsbook::new()
+            .file("rb.yaml", &format!("steps:\n{steps}"))
+            .env("OPS_TOKEN", HOSTILE_SECRET)
+            .args(["run", "rb.yaml", "--format", format])
+            .run()
+            .expect_exit(2);
+        assert_no_secret(&format!("run --format {format}"), &run.stdout);
+        assert_no_secret(&format!("run --format {format} stderr"), &run.stderr);
+    }
+}
+
+#[test]
+fn served_health_masks_secrets_with_quotes_backslashes_and_newlines() {
+    let (running, address) = serving(
+        Opsbook::new()
+            .readings(10.0, 10.0, 1.0)
+            .file("ops.yaml", &config(&leaky_endpoints(), ""))
+            .env("OPS_TOKEN", HOSTILE_SECRET),
+    );
+    for path in ["/health/detailed", "/health/ready", "/metrics", "/health"] {
+        let (code, body) = server::get(&address, path);
+        assert_no_secret(path, &body);
+        if path != "/metrics" {
+            assert_eq!(code, 503, "{path}: {body}");
+        }
+    }
+    let (_, ready) = server::get(&address, "/health/ready");
+    let ready: serde_json::Value = serde_json::from_str(&ready).unwrap();
+    let message = ready["checks"]["echo"]["message"].as_str().unwrap();
+    assert!(message.contains("reply \"***\\r\\n\""), "{message}");
+    running.signal(libc::SIGTERM);
+    running.finish(Duration::from_secs(30)).expect_exit(0);
+}
+
+/// Evidence bundles hold the health report and a diagnosis as JSON: the secret is masked
+/// there too, and in the tool's own logs.
+#[test]
+fn evidence_bundles_and_logs_mask_secrets_with_quotes_and_newlines() {
+    let ops = Opsbook::new()
+        .file(
+            "ops.yaml",
+            &format!(
+                "state_dir: state\nlogging: {{ dir: logs, to_file: true, level: DEBUG }}\nincident:\n  dir: incidents\n  diagnosis: {{ leak: diagnose.yaml }}\nhealth:\n  endpoints:\n{}",
+                leaky_endpoints()
+            ),
+        )
+        .file(
+            "diagnose.yaml",
+            &format!("name: diagnose\nsteps:\n{}", leaky_endpoints().replace("    - ", "  - ")),
+        )
+        .readings(10.0, 10.0, 1.0);
+    let dir = ops.dir().to_path_buf();
+    let readings = dir.join("readings.json");
+    let run = |args: &[&str]| {
+        Opsbook::new()
+            .env("OPS_TOKEN", HOSTILE_SECRET)
+            .env("OPSBOOK_NOW", "2026-01-10T10:00:00Z")
+            .env("OPSBOOK_READINGS", readings.to_str().unwrap())
+            .args(["--config", "ops.yaml", "incident"])
+            .args(args.iter().copied())
+            .run_in(&dir)
+    };
+    run(&[
+        "declare",
+        "--severity",
+        "SEV-2",
+        "--title",
+        "t",
+        "--type",
+        "leak",
+    ])
+    .expect_exit(0);
+    let collected = run(&["collect", "INC-20260110-1"]).expect_exit(0);
+    assert_no_secret("collect stdout", &collected.stdout);
+    assert_no_secret("collect stderr", &collected.stderr);
+    let folder = dir.join("incidents/INC-20260110-1");
+    let bundle = std::fs::read_dir(&folder)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.to_string_lossy().ends_with(".tar.gz"))
+        .expect("a bundle");
+    let out = dir.join("unpacked");
+    std::fs::create_dir_all(&out).unwrap();
+    let status = std::process::Command::new("tar")
+        .arg("-xzf")
+        .arg(&bundle)
+        .arg("-C")
+        .arg(&out)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mut seen = Vec::new();
+    let mut stack = vec![out];
+    while let Some(path) = stack.pop() {
+        if path.is_dir() {
+            stack.extend(
+                std::fs::read_dir(&path)
+                    .unwrap()
+                    .flatten()
+                    .map(|e| e.path()),
+            );
+        } else {
+            let text = String::from_utf8_lossy(&std::fs::read(&path).unwrap()).into_owned();
+            assert_no_secret(&path.display().to_string(), &text);
+            seen.push(path.file_name().unwrap().to_string_lossy().into_owned());
+        }
+    }
+    assert!(seen.iter().any(|n| n == "health.json"), "{seen:?}");
+    assert!(seen.iter().any(|n| n.starts_with("diagnosis-")), "{seen:?}");
+    for entry in std::fs::read_dir(dir.join("logs")).unwrap().flatten() {
+        let text = std::fs::read_to_string(entry.path()).unwrap();
+        assert_no_secret(&entry.path().display().to_string(), &text);
+    }
+}
+
+/// A reply quoted in a message is cut at 60 characters: the secret is masked before the
+/// cut, so no half of it is left to print.
+#[test]
+fn a_secret_is_masked_before_a_message_cuts_it() {
+    let reply: &'static str =
+        Box::leak(format!("{}{HOSTILE_SECRET}\r\n", "x".repeat(50)).into_boxed_str());
+    let port = server::tcp(reply);
+    let run = Opsbook::new()
+        .readings(10.0, 10.0, 1.0)
+        .file(
+            "ops.yaml",
+            &config(
+                &format!("    - {{ name: echo, tcp: {{ host: 127.0.0.1, port: {port}, send: \"${{OPS_TOKEN}}\", expect: \"+PONG\" }} }}\n"),
+                "",
+            ),
+        )
+        .env("OPS_TOKEN", HOSTILE_SECRET)
+        .args(["--config", "ops.yaml", "health", "--format", "json"])
+        .run()
+        .expect_exit(2);
+    assert_no_secret("health", &run.stdout);
+    let message = run.json()["checks"]["echo"]["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        message.contains(&format!("{}***", "x".repeat(50))),
+        "{message}"
+    );
+}
