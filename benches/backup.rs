@@ -80,7 +80,9 @@ fn main() {
     let mut restore = restore_once(&mut target, &mut fresh);
     common::report_within("opsbook restore latest", restore, 100);
     let tree_bytes = size_of(&root);
-    let restored_bytes = size_of(&target.join("srv"));
+    // Members are stored under their path relative to `/`.
+    let stored = std::fs::canonicalize(&root).unwrap();
+    let restored_bytes = size_of(&target.join(stored.strip_prefix("/").unwrap()));
     assert_eq!(tree_bytes, restored_bytes, "the restore is incomplete");
     if !full {
         return;
