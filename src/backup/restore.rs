@@ -1050,13 +1050,14 @@ fn write_file(
 /// the entries of its own the archive does not hold hard-linked into the tree, which is
 /// then exchanged with it in one `renameat2(RENAME_EXCHANGE)` and the old tree removed
 /// once the exchange is on disk. A target that cannot be renamed (`/`, a mount point, or
-/// holding one), or that the caller works in, gets each entry renamed into place instead.
+/// holding one), or that the caller works in, is switched one root of the restore at a
+/// time instead ([`switch_roots`]).
 fn switch(target: &Target, staging: &Staging, planned: &[Planned]) -> Result<(), String> {
     let tree_name = OsStr::new("tree");
     let shown = target.path.display();
     let failed = |e: std::io::Error| format!("cannot restore into {shown}: {e}");
     if target.in_place || target.in_use {
-        return move_entries(target, staging, planned);
+        return switch_roots(target, staging, planned);
     }
     let parent = at::open_root(&target.parent).map_err(failed)?;
     let tree = std::fs::File::from(staging.tree.try_clone().map_err(failed)?);
@@ -1090,7 +1091,7 @@ fn switch(target: &Target, staging: &Staging, planned: &[Planned]) -> Result<(),
         root.st_dev,
     ) {
         Ok(()) => {}
-        Err(Fill::Mount) => return move_entries(target, staging, planned),
+        Err(Fill::Mount) => return switch_roots(target, staging, planned),
         Err(Fill::Failed(e)) => return Err(e),
     }
     copy_meta(&tree, &root).map_err(failed)?;
@@ -1111,7 +1112,7 @@ fn switch(target: &Target, staging: &Staging, planned: &[Planned]) -> Result<(),
                 Some(libc::EBUSY | libc::EXDEV | libc::EINVAL)
             ) =>
         {
-            return move_entries(target, staging, planned);
+            return switch_roots(target, staging, planned);
         }
         Err(e) => return Err(failed(e)),
     }
@@ -1119,6 +1120,240 @@ fn switch(target: &Target, staging: &Staging, planned: &[Planned]) -> Result<(),
     std::fs::File::from(parent).sync_all().map_err(failed)?;
     let _ = std::fs::remove_dir_all(staging.path.join(tree_name));
     Ok(())
+}
+
+/// A root of the restore made ready beside its place: its staged tree renamed to a hidden
+/// name in the same parent directory (and filled with the old tree's other entries), so
+/// one rename switches it.
+struct Ready {
+    parent: OwnedFd,
+    /// The staging directory's `tree/` parent of the root, to put the tree back.
+    staged_in: OwnedFd,
+    /// The root's path under the target.
+    rel: PathBuf,
+    name: OsString,
+    hidden: OsString,
+    /// Nothing was there: the tree is renamed into place rather than exchanged.
+    fresh: bool,
+}
+
+/// The hidden name beside `name` a root is staged under (`.NAME.opsbook-restore-PID`).
+fn hidden_name(name: &OsStr, pid: &[u8]) -> OsString {
+    let mut hidden = b".".to_vec();
+    hidden.extend_from_slice(name.as_bytes());
+    hidden.extend_from_slice(b".opsbook-restore-");
+    hidden.extend_from_slice(pid);
+    OsString::from_vec(hidden)
+}
+
+/// Remove what restores killed before their end left beside `name` in `dir` (a staged
+/// tree not yet switched, or an old tree not yet removed), as a path through the handle.
+fn clear_leftovers(dir: BorrowedFd, name: &OsStr) {
+    let prefix = hidden_name(name, b"");
+    let Ok(names) = at::names(dir) else {
+        return;
+    };
+    for leftover in names {
+        if let Some(pid) = leftover.as_bytes().strip_prefix(prefix.as_bytes())
+            && !pid.is_empty()
+            && pid.iter().all(u8::is_ascii_digit)
+            && !Path::new("/proc").join(OsStr::from_bytes(pid)).exists()
+        {
+            let _ = std::fs::remove_dir_all(through(dir, &leftover));
+        }
+    }
+}
+
+/// `name` in the directory held open as `dir`, as a path that does not depend on where
+/// that directory is now (nothing on the way to it can be swapped).
+fn through(dir: BorrowedFd, name: &OsStr) -> PathBuf {
+    use std::os::fd::AsRawFd;
+    Path::new(&format!("/proc/self/fd/{}", dir.as_raw_fd())).join(name)
+}
+
+/// Stage the root `rel` beside its place for a switch in one rename; `None` when it
+/// cannot be (a mount point at or beneath it, or its parent on another filesystem than
+/// the staging directory), to be restored entry by entry.
+fn prepare(top: BorrowedFd, staging: &Staging, rel: &Path) -> Result<Option<Ready>, String> {
+    let failed = |e: std::io::Error| format!("cannot restore {}: {e}", rel.display());
+    let Some(name) = rel.file_name() else {
+        return Ok(None);
+    };
+    let parent_rel = parent_of(rel);
+    let parent = at::beneath(top, parent_rel, true).map_err(failed)?;
+    let staged_in = at::beneath(staging.tree.as_fd(), parent_rel, false).map_err(failed)?;
+    clear_leftovers(parent.as_fd(), name);
+    let old = match at::open_dir(parent.as_fd(), name) {
+        Ok(old) => Some(old),
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => None,
+        // A symlink or a file swapped in since the check: never followed, never replaced.
+        Err(e) => return Err(failed(e)),
+    };
+    let old_stat = match &old {
+        Some(old) => {
+            let st = at::fstat(old.as_fd()).map_err(failed)?;
+            let up = at::fstat(parent.as_fd()).map_err(failed)?;
+            if st.st_dev != up.st_dev || at::is_mount_root(parent.as_fd(), name).map_err(failed)? {
+                return Ok(None);
+            }
+            Some(st)
+        }
+        None => None,
+    };
+    let hidden = hidden_name(name, std::process::id().to_string().as_bytes());
+    let moved = at::rename(
+        staged_in.as_fd(),
+        name,
+        parent.as_fd(),
+        &hidden,
+        libc::RENAME_NOREPLACE,
+    );
+    match moved {
+        Err(e) if e.raw_os_error() == Some(libc::EXDEV) => return Ok(None),
+        other => other.map_err(failed)?,
+    }
+    let ready = Ready {
+        parent,
+        staged_in,
+        rel: rel.to_path_buf(),
+        name: name.to_os_string(),
+        hidden,
+        fresh: old.is_none(),
+    };
+    let (Some(old), Some(st)) = (old, old_stat) else {
+        return Ok(Some(ready));
+    };
+    let new = at::open_dir(ready.parent.as_fd(), &ready.hidden).map_err(failed)?;
+    match fill(old.as_fd(), new.as_fd(), rel, st.st_dev) {
+        Ok(()) => Ok(Some(ready)),
+        Err(Fill::Mount) => {
+            put_back(&ready).map_err(failed)?;
+            Ok(None)
+        }
+        Err(Fill::Failed(e)) => Err(e),
+    }
+}
+
+/// Return a root's staged tree to the staging directory (for the entry-by-entry path).
+fn put_back(ready: &Ready) -> std::io::Result<()> {
+    at::rename(
+        ready.parent.as_fd(),
+        &ready.hidden,
+        ready.staged_in.as_fd(),
+        &ready.name,
+        libc::RENAME_NOREPLACE,
+    )
+}
+
+/// Switch a target that cannot be replaced whole one root of the restore at a time. The
+/// roots are its topmost entries (`etc/app`, `srv/app` for `--to /`): each directory is
+/// staged beside its place, filled with the old tree's entries the archive does not hold,
+/// and exchanged with one `renameat2(RENAME_EXCHANGE)` (renamed in when new), its parent
+/// flushed, then the old tree removed; each file or symlink is one rename. A root with a
+/// mount point at or beneath it, or holding the caller's working directory, is restored
+/// entry by entry. A kill leaves each root wholly old or wholly new.
+fn switch_roots(target: &Target, staging: &Staging, planned: &[Planned]) -> Result<(), String> {
+    let shown = target.path.display();
+    let failed = |e: std::io::Error| format!("cannot restore into {shown}: {e}");
+    let paths: HashSet<&Path> = planned
+        .iter()
+        .filter(|p| !p.dump)
+        .map(|p| p.path.as_path())
+        .collect();
+    let root_of = |p: &Path| -> PathBuf {
+        p.ancestors()
+            .filter(|a| paths.contains(a))
+            .last()
+            .unwrap_or(p)
+            .to_path_buf()
+    };
+    let cwd = std::env::current_dir().and_then(std::fs::canonicalize).ok();
+    let top = at::open_root(&target.path).map_err(failed)?;
+    let mut by_entry: HashSet<PathBuf> = HashSet::new();
+    let mut ready: Vec<Ready> = Vec::new();
+    let prepared = (|| {
+        for p in planned.iter().filter(|p| !p.dump) {
+            if root_of(&p.path) != p.path {
+                continue;
+            }
+            let holds_cwd = cwd
+                .as_ref()
+                .is_some_and(|c| c.starts_with(target.path.join(&p.path)));
+            if !matches!(p.kind, Kind::Dir { .. }) || holds_cwd {
+                by_entry.insert(p.path.clone());
+                continue;
+            }
+            match prepare(top.as_fd(), staging, &p.path)? {
+                Some(r) => ready.push(r),
+                None => {
+                    by_entry.insert(p.path.clone());
+                }
+            }
+        }
+        Ok::<(), String>(())
+    })();
+    let undo = |ready: &[Ready]| {
+        for r in ready {
+            let _ = std::fs::remove_dir_all(through(r.parent.as_fd(), &r.hidden));
+        }
+    };
+    if let Err(e) = prepared {
+        undo(&ready);
+        return Err(e);
+    }
+    if !ready.is_empty() {
+        // The fills (links, directories) on disk before any root is switched.
+        if let Err(e) = at::syncfs(staging.tree.as_fd()) {
+            undo(&ready);
+            return Err(failed(e));
+        }
+        seam("restore-filled");
+    }
+    let mut switched = Vec::new();
+    for r in ready {
+        let flags = if r.fresh {
+            libc::RENAME_NOREPLACE
+        } else {
+            libc::RENAME_EXCHANGE
+        };
+        match at::rename(
+            r.parent.as_fd(),
+            &r.hidden,
+            r.parent.as_fd(),
+            &r.name,
+            flags,
+        ) {
+            Ok(()) => {}
+            // This filesystem cannot exchange: entry by entry after all.
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) && !r.fresh => {
+                put_back(&r).map_err(failed)?;
+                by_entry.insert(r.rel.clone());
+                continue;
+            }
+            Err(e) => return Err(failed(e)),
+        }
+        std::fs::File::from(r.parent.try_clone().map_err(failed)?)
+            .sync_all()
+            .map_err(failed)?;
+        switched.push(r);
+    }
+    if !switched.is_empty() {
+        seam("restore-switched");
+    }
+    let rest: Vec<&Planned> = planned
+        .iter()
+        .filter(|p| !p.dump && by_entry.contains(&root_of(&p.path)))
+        .collect();
+    let moved = if rest.is_empty() {
+        Ok(())
+    } else {
+        move_entries(target, staging, &rest)
+    };
+    // The old trees, switched out and on disk as such.
+    for r in switched.iter().filter(|r| !r.fresh) {
+        let _ = std::fs::remove_dir_all(through(r.parent.as_fd(), &r.hidden));
+    }
+    moved
 }
 
 /// Why the target's own entries could not all be kept in the new tree.
@@ -1217,7 +1452,7 @@ fn copy_across(from: BorrowedFd, into: BorrowedFd, name: &OsStr) -> std::io::Res
 
 /// Rename each staged entry into the target, through directory handles opened beneath
 /// it without following symlinks; then directories' owners, modes and times.
-fn move_entries(target: &Target, staging: &Staging, planned: &[Planned]) -> Result<(), String> {
+fn move_entries(target: &Target, staging: &Staging, planned: &[&Planned]) -> Result<(), String> {
     let failed = |at: &Path, e: std::io::Error| {
         format!(
             "cannot restore {} into {}: {e}",
