@@ -1094,6 +1094,8 @@ fn switch(target: &Target, staging: &Staging, planned: &[Planned]) -> Result<(),
         Err(Fill::Mount) => return switch_roots(target, staging, planned),
         Err(Fill::Failed(e)) => return Err(e),
     }
+    let all: Vec<&Planned> = planned.iter().filter(|p| !p.dump).collect();
+    retime(staging.tree.as_fd(), Path::new(""), &all)?;
     copy_meta(&tree, &root).map_err(failed)?;
     at::syncfs(tree.as_fd()).map_err(failed)?;
     seam("restore-filled");
@@ -1174,7 +1176,12 @@ fn through(dir: BorrowedFd, name: &OsStr) -> PathBuf {
 /// Stage the root `rel` beside its place for a switch in one rename; `None` when it
 /// cannot be (a mount point at or beneath it, or its parent on another filesystem than
 /// the staging directory), to be restored entry by entry.
-fn prepare(top: BorrowedFd, staging: &Staging, rel: &Path) -> Result<Option<Ready>, String> {
+fn prepare(
+    top: BorrowedFd,
+    staging: &Staging,
+    rel: &Path,
+    dirs: &[&Planned],
+) -> Result<Option<Ready>, String> {
     let failed = |e: std::io::Error| format!("cannot restore {}: {e}", rel.display());
     let Some(name) = rel.file_name() else {
         return Ok(None);
@@ -1225,7 +1232,10 @@ fn prepare(top: BorrowedFd, staging: &Staging, rel: &Path) -> Result<Option<Read
     };
     let new = at::open_dir(ready.parent.as_fd(), &ready.hidden).map_err(failed)?;
     match fill(old.as_fd(), new.as_fd(), rel, st.st_dev) {
-        Ok(()) => Ok(Some(ready)),
+        Ok(()) => {
+            retime(new.as_fd(), rel, dirs)?;
+            Ok(Some(ready))
+        }
         Err(Fill::Mount) => {
             put_back(&ready).map_err(failed)?;
             Ok(None)
@@ -1267,6 +1277,13 @@ fn switch_roots(target: &Target, staging: &Staging, planned: &[Planned]) -> Resu
             .unwrap_or(p)
             .to_path_buf()
     };
+    // Each root's directories, in archive order.
+    let mut dirs_of: HashMap<PathBuf, Vec<&Planned>> = HashMap::new();
+    for p in planned.iter().filter(|p| !p.dump) {
+        if let Kind::Dir { .. } = p.kind {
+            dirs_of.entry(root_of(&p.path)).or_default().push(p);
+        }
+    }
     let cwd = std::env::current_dir().and_then(std::fs::canonicalize).ok();
     let top = at::open_root(&target.path).map_err(failed)?;
     let mut by_entry: HashSet<PathBuf> = HashSet::new();
@@ -1283,7 +1300,8 @@ fn switch_roots(target: &Target, staging: &Staging, planned: &[Planned]) -> Resu
                 by_entry.insert(p.path.clone());
                 continue;
             }
-            match prepare(top.as_fd(), staging, &p.path)? {
+            let dirs = dirs_of.get(p.path.as_path()).map_or(&[][..], Vec::as_slice);
+            match prepare(top.as_fd(), staging, &p.path, dirs)? {
                 Some(r) => ready.push(r),
                 None => {
                     by_entry.insert(p.path.clone());
@@ -1407,6 +1425,23 @@ fn fill(old: BorrowedFd, new: BorrowedFd, rel: &Path, dev: u64) -> Result<(), Fi
             },
             Err(e) => return Err(failed(e, &path)),
         }
+    }
+    Ok(())
+}
+
+/// Put back the archive's mtimes on the restored directories of `planned` beneath `base`
+/// (the tree staged for it, `tree`), deepest first: linking the old tree's entries into
+/// them moved their mtimes.
+fn retime(tree: BorrowedFd, base: &Path, planned: &[&Planned]) -> Result<(), String> {
+    for p in planned.iter().rev() {
+        let (Kind::Dir { mtime, .. }, Ok(rel)) = (&p.kind, p.path.strip_prefix(base)) else {
+            continue;
+        };
+        let failed = |e: std::io::Error| format!("cannot write {}: {e}", p.path.display());
+        let dir = at::beneath(tree, rel, false).map_err(failed)?;
+        std::fs::File::from(dir)
+            .set_modified(epoch(*mtime))
+            .map_err(failed)?;
     }
     Ok(())
 }

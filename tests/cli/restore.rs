@@ -1183,6 +1183,13 @@ fn a_restore_to_the_root_killed_at_each_step_leaves_the_source_path_old_or_new()
     std::fs::create_dir_all(dir.join("app/conf")).unwrap();
     std::fs::write(dir.join("app/new.txt"), "new\n").unwrap();
     std::fs::write(dir.join("app/conf/c.yaml"), "new: true\n").unwrap();
+    let when = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_600_000_000);
+    for d in ["app", "app/conf"] {
+        std::fs::File::open(dir.join(d))
+            .unwrap()
+            .set_modified(when)
+            .unwrap();
+    }
     opsbook(&dir, &["backup", "create"]).expect_exit(0);
     let live = dir.join("app");
     let reset = || {
@@ -1223,6 +1230,13 @@ fn a_restore_to_the_root_killed_at_each_step_leaves_the_source_path_old_or_new()
         assert_eq!(state(), expected, "killed at {point}");
         restore(None).expect_exit(0);
         assert_eq!(state(), "new", "after {point}");
+        // The archive's mtimes, though the old tree's `kept.txt` was linked in.
+        for d in ["", "conf"] {
+            assert_eq!(
+                std::fs::metadata(live.join(d)).unwrap().mtime(),
+                1_600_000_000
+            );
+        }
         // Switched whole (a new directory in its place), not written into entry by entry.
         assert_ne!(std::fs::metadata(&live).unwrap().ino(), before, "{point}");
         assert_eq!(dead_leftovers(&dir), Vec::<String>::new(), "{point}");
