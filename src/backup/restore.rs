@@ -1128,6 +1128,8 @@ fn switch(target: &Target, staging: &Staging, planned: &[Planned]) -> Result<(),
 /// name in the same parent directory (and filled with the old tree's other entries), so
 /// one rename switches it.
 struct Ready {
+    /// Copied across from the staging directory on another filesystem, not renamed.
+    copied: bool,
     parent: OwnedFd,
     /// The staging directory's `tree/` parent of the root, to put the tree back.
     staged_in: OwnedFd,
@@ -1173,9 +1175,10 @@ fn through(dir: BorrowedFd, name: &OsStr) -> PathBuf {
     Path::new(&format!("/proc/self/fd/{}", dir.as_raw_fd())).join(name)
 }
 
-/// Stage the root `rel` beside its place for a switch in one rename; `None` when it
-/// cannot be (a mount point at or beneath it, or its parent on another filesystem than
-/// the staging directory), to be restored entry by entry.
+/// Stage the root `rel` beside its place for a switch in one rename (renamed there from
+/// the staging directory, or copied where its parent is on another filesystem); `None`
+/// when it cannot be switched whole (a mount point at or beneath it), to be restored entry
+/// by entry. `dirs`: the root's directories, whose mtimes the fill moves.
 fn prepare(
     top: BorrowedFd,
     staging: &Staging,
@@ -1215,11 +1218,25 @@ fn prepare(
         &hidden,
         libc::RENAME_NOREPLACE,
     );
-    match moved {
-        Err(e) if e.raw_os_error() == Some(libc::EXDEV) => return Ok(None),
-        other => other.map_err(failed)?,
-    }
+    // A parent on another filesystem than the staging directory (`/srv` a mount of its
+    // own for `srv/app`): the staged tree is copied beside its place instead.
+    let copied = match moved {
+        Err(e) if e.raw_os_error() == Some(libc::EXDEV) => {
+            let mut seen = HashMap::new();
+            let made = copy_tree(staged_in.as_fd(), name, parent.as_fd(), &hidden, &mut seen);
+            if let Err(e) = made {
+                let _ = std::fs::remove_dir_all(through(parent.as_fd(), &hidden));
+                return Err(failed(e));
+            }
+            true
+        }
+        other => {
+            other.map_err(failed)?;
+            false
+        }
+    };
     let ready = Ready {
+        copied,
         parent,
         staged_in,
         rel: rel.to_path_buf(),
@@ -1227,14 +1244,21 @@ fn prepare(
         hidden,
         fresh: old.is_none(),
     };
+    // The copy (and what is linked into it) on disk with the rest of the staging.
+    let flush = |ready: Ready| {
+        if ready.copied {
+            at::syncfs(ready.parent.as_fd()).map_err(failed)?;
+        }
+        Ok(Some(ready))
+    };
     let (Some(old), Some(st)) = (old, old_stat) else {
-        return Ok(Some(ready));
+        return flush(ready);
     };
     let new = at::open_dir(ready.parent.as_fd(), &ready.hidden).map_err(failed)?;
     match fill(old.as_fd(), new.as_fd(), rel, st.st_dev) {
         Ok(()) => {
             retime(new.as_fd(), rel, dirs)?;
-            Ok(Some(ready))
+            flush(ready)
         }
         Err(Fill::Mount) => {
             put_back(&ready).map_err(failed)?;
@@ -1244,8 +1268,57 @@ fn prepare(
     }
 }
 
-/// Return a root's staged tree to the staging directory (for the entry-by-entry path).
+/// Copy the staged `name` of `from` (a directory tree, a file or a symlink) to `to` in
+/// `into` on another filesystem, owners, modes and mtimes kept; files linked together in
+/// the tree (`seen`: by device and inode) stay linked together.
+fn copy_tree(
+    from: BorrowedFd,
+    name: &OsStr,
+    into: BorrowedFd,
+    to: &OsStr,
+    seen: &mut HashMap<(u64, u64), (OwnedFd, OsString)>,
+) -> std::io::Result<()> {
+    let st = at::stat(from, name)?;
+    match st.st_mode & libc::S_IFMT {
+        libc::S_IFDIR => {
+            at::mkdir(into, to, 0o700)?;
+            let source = at::open_dir(from, name)?;
+            let dest = at::open_dir(into, to)?;
+            for entry in at::names(source.as_fd())? {
+                copy_tree(source.as_fd(), &entry, dest.as_fd(), &entry, seen)?;
+            }
+            copy_meta(&std::fs::File::from(dest), &st)
+        }
+        libc::S_IFREG => {
+            let key = (st.st_dev, st.st_ino);
+            if let Some((dir, first)) = seen.get(&key) {
+                return at::link(dir.as_fd(), first, into, to);
+            }
+            let mut source = at::open_file(from, name)?;
+            let mut out = at::create(into, to)?;
+            std::io::copy(&mut source, &mut out)?;
+            copy_meta(&out, &st)?;
+            if st.st_nlink > 1 {
+                seen.insert(key, (into.try_clone_to_owned()?, to.to_os_string()));
+            }
+            Ok(())
+        }
+        libc::S_IFLNK => {
+            let target = at::readlink(from, name)?;
+            at::symlink(&target, into, to)?;
+            let _ = at::lchown(into, to, st.st_uid, st.st_gid);
+            Ok(())
+        }
+        _ => Err(std::io::Error::from_raw_os_error(libc::EXDEV)),
+    }
+}
+
+/// Return a root's staged tree to the staging directory (for the entry-by-entry path); a
+/// copy is removed, the staging directory still holding the tree.
 fn put_back(ready: &Ready) -> std::io::Result<()> {
+    if ready.copied {
+        return std::fs::remove_dir_all(through(ready.parent.as_fd(), &ready.hidden));
+    }
     at::rename(
         ready.parent.as_fd(),
         &ready.hidden,

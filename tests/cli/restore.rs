@@ -1302,3 +1302,49 @@ fn two_source_paths_of_the_same_name_restore_to_the_root_each_switched_whole() {
         assert_eq!(dead_leftovers(&dir.join(side)), Vec::<String>::new());
     }
 }
+
+/// A source path whose parent is a mount of its own (`/srv` for `srv/app`) restored `--to
+/// /`: its tree is copied beside it on that filesystem and switched in one exchange, so a
+/// kill before the switch leaves it old and the next restore switches it whole (files
+/// linked together in the archive still linked together). The archive is GNU tar's
+/// (`tar -C / -cf t.tar PATH`), which keeps hard links.
+#[test]
+fn a_source_path_on_another_filesystem_than_the_root_is_still_switched_whole() {
+    let ops = Opsbook::new();
+    let dir = ops.dir().to_path_buf();
+    let _mounted = crate::common::Mounted::tmpfs(&dir.join("mnt"), "8m");
+    let live = dir.join("mnt/app");
+    std::fs::create_dir_all(live.join("conf")).unwrap();
+    std::fs::write(live.join("conf/c.yaml"), "new: true\n").unwrap();
+    std::fs::write(live.join("one"), "linked\n").unwrap();
+    std::fs::hard_link(live.join("one"), live.join("two")).unwrap();
+    let stored = crate::common::stored(&dir, "mnt/app");
+    let archive = dir.join("t.tar");
+    let archive = archive.to_str().unwrap();
+    gnu_tar(&dir, &["-C", "/", "-cf", archive, &stored]);
+    std::fs::write(live.join("conf/c.yaml"), "old: true\n").unwrap();
+    std::fs::write(live.join("kept.txt"), "not in the backup\n").unwrap();
+    let before = std::fs::metadata(&live).unwrap().ino();
+    let restore = |kill_at: Option<&str>| {
+        let mut run = Opsbook::new();
+        if let Some(point) = kill_at {
+            run = run.env("OPSBOOK_TEST_KILL_AT", point);
+        }
+        run.args(["restore", "--archive", archive, "--to", "/", "--force"])
+            .run_in(&dir)
+    };
+    let killed = restore(Some("restore-filled"));
+    assert_eq!(killed.code, None, "not killed: {}", killed.stderr);
+    let read = |p: &str| std::fs::read_to_string(live.join(p)).unwrap();
+    assert_eq!(read("conf/c.yaml"), "old: true\n");
+    restore(None).expect_exit(0);
+    assert_eq!(read("conf/c.yaml"), "new: true\n");
+    assert_eq!(read("kept.txt"), "not in the backup\n");
+    assert_ne!(std::fs::metadata(&live).unwrap().ino(), before);
+    let one = std::fs::metadata(live.join("one")).unwrap();
+    assert_eq!(
+        one.ino(),
+        std::fs::metadata(live.join("two")).unwrap().ino()
+    );
+    assert_eq!(dead_leftovers(&dir.join("mnt")), Vec::<String>::new());
+}
