@@ -1130,10 +1130,8 @@ fn switch(target: &Target, staging: &Staging, planned: &[Planned]) -> Result<(),
 struct Ready {
     /// Copied across from the staging directory on another filesystem, not renamed.
     copied: bool,
-    parent: OwnedFd,
-    /// The staging directory's `tree/` parent of the root, to put the tree back.
-    staged_in: OwnedFd,
-    /// The root's path under the target.
+    /// The root's path under the target (its parent is opened anew beneath the target for
+    /// each step, so that a restore of many roots holds no descriptor per root).
     rel: PathBuf,
     name: OsString,
     hidden: OsString,
@@ -1221,6 +1219,8 @@ fn prepare(
     // A parent on another filesystem than the staging directory (`/srv` a mount of its
     // own for `srv/app`): the staged tree is copied beside its place instead.
     let copied = match moved {
+        // A name too long to stage under a longer one: entry by entry.
+        Err(e) if e.raw_os_error() == Some(libc::ENAMETOOLONG) => return Ok(None),
         Err(e) if e.raw_os_error() == Some(libc::EXDEV) => {
             let mut seen = HashMap::new();
             let made = copy_tree(staged_in.as_fd(), name, parent.as_fd(), &hidden, &mut seen);
@@ -1237,35 +1237,42 @@ fn prepare(
     };
     let ready = Ready {
         copied,
-        parent,
-        staged_in,
         rel: rel.to_path_buf(),
         name: name.to_os_string(),
         hidden,
         fresh: old.is_none(),
     };
+    let filled = match (old, old_stat) {
+        (Some(old), Some(st)) => at::open_dir(parent.as_fd(), &ready.hidden)
+            .map_err(|e| Fill::Failed(failed(e)))
+            .and_then(|new| {
+                fill(old.as_fd(), new.as_fd(), rel, st.st_dev)?;
+                retime(new.as_fd(), rel, dirs).map_err(Fill::Failed)
+            }),
+        _ => Ok(()),
+    };
     // The copy (and what is linked into it) on disk with the rest of the staging.
-    let flush = |ready: Ready| {
-        if ready.copied {
-            at::syncfs(ready.parent.as_fd()).map_err(failed)?;
-        }
-        Ok(Some(ready))
-    };
-    let (Some(old), Some(st)) = (old, old_stat) else {
-        return flush(ready);
-    };
-    let new = at::open_dir(ready.parent.as_fd(), &ready.hidden).map_err(failed)?;
-    match fill(old.as_fd(), new.as_fd(), rel, st.st_dev) {
-        Ok(()) => {
-            retime(new.as_fd(), rel, dirs)?;
-            flush(ready)
-        }
+    let flushed = filled.and_then(|()| match ready.copied {
+        true => at::syncfs(parent.as_fd()).map_err(|e| Fill::Failed(failed(e))),
+        false => Ok(()),
+    });
+    match flushed {
+        Ok(()) => Ok(Some(ready)),
         Err(Fill::Mount) => {
-            put_back(&ready).map_err(failed)?;
+            put_back(top, staging, &ready).map_err(failed)?;
             Ok(None)
         }
-        Err(Fill::Failed(e)) => Err(e),
+        Err(Fill::Failed(e)) => {
+            let _ = std::fs::remove_dir_all(through(parent.as_fd(), &ready.hidden));
+            Err(e)
+        }
     }
+}
+
+/// The directory holding the root `ready`, opened beneath the target `top` one component
+/// at a time without following symlinks.
+fn parent_of_root(top: BorrowedFd, ready: &Ready) -> std::io::Result<OwnedFd> {
+    at::beneath(top, parent_of(&ready.rel), false)
 }
 
 /// Copy the staged `name` of `from` (a directory tree, a file or a symlink) to `to` in
@@ -1315,17 +1322,26 @@ fn copy_tree(
 
 /// Return a root's staged tree to the staging directory (for the entry-by-entry path); a
 /// copy is removed, the staging directory still holding the tree.
-fn put_back(ready: &Ready) -> std::io::Result<()> {
+fn put_back(top: BorrowedFd, staging: &Staging, ready: &Ready) -> std::io::Result<()> {
+    let parent = parent_of_root(top, ready)?;
     if ready.copied {
-        return std::fs::remove_dir_all(through(ready.parent.as_fd(), &ready.hidden));
+        return std::fs::remove_dir_all(through(parent.as_fd(), &ready.hidden));
     }
+    let staged_in = at::beneath(staging.tree.as_fd(), parent_of(&ready.rel), false)?;
     at::rename(
-        ready.parent.as_fd(),
+        parent.as_fd(),
         &ready.hidden,
-        ready.staged_in.as_fd(),
+        staged_in.as_fd(),
         &ready.name,
         libc::RENAME_NOREPLACE,
     )
+}
+
+/// Remove the hidden tree of `ready` (the staged one, or the old one once switched out).
+fn remove_hidden(top: BorrowedFd, ready: &Ready) {
+    if let Ok(parent) = parent_of_root(top, ready) {
+        let _ = std::fs::remove_dir_all(through(parent.as_fd(), &ready.hidden));
+    }
 }
 
 /// Switch a target that cannot be replaced whole one root of the restore at a time. The
@@ -1385,7 +1401,7 @@ fn switch_roots(target: &Target, staging: &Staging, planned: &[Planned]) -> Resu
     })();
     let undo = |ready: &[Ready]| {
         for r in ready {
-            let _ = std::fs::remove_dir_all(through(r.parent.as_fd(), &r.hidden));
+            remove_hidden(top.as_fd(), r);
         }
     };
     if let Err(e) = prepared {
@@ -1407,25 +1423,18 @@ fn switch_roots(target: &Target, staging: &Staging, planned: &[Planned]) -> Resu
         } else {
             libc::RENAME_EXCHANGE
         };
-        match at::rename(
-            r.parent.as_fd(),
-            &r.hidden,
-            r.parent.as_fd(),
-            &r.name,
-            flags,
-        ) {
+        let parent = parent_of_root(top.as_fd(), &r).map_err(failed)?;
+        match at::rename(parent.as_fd(), &r.hidden, parent.as_fd(), &r.name, flags) {
             Ok(()) => {}
             // This filesystem cannot exchange: entry by entry after all.
             Err(e) if e.raw_os_error() == Some(libc::EINVAL) && !r.fresh => {
-                put_back(&r).map_err(failed)?;
+                put_back(top.as_fd(), staging, &r).map_err(failed)?;
                 by_entry.insert(r.rel.clone());
                 continue;
             }
             Err(e) => return Err(failed(e)),
         }
-        std::fs::File::from(r.parent.try_clone().map_err(failed)?)
-            .sync_all()
-            .map_err(failed)?;
+        std::fs::File::from(parent).sync_all().map_err(failed)?;
         switched.push(r);
     }
     if !switched.is_empty() {
@@ -1442,7 +1451,7 @@ fn switch_roots(target: &Target, staging: &Staging, planned: &[Planned]) -> Resu
     };
     // The old trees, switched out and on disk as such.
     for r in switched.iter().filter(|r| !r.fresh) {
-        let _ = std::fs::remove_dir_all(through(r.parent.as_fd(), &r.hidden));
+        remove_hidden(top.as_fd(), r);
     }
     moved
 }
