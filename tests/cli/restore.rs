@@ -1348,3 +1348,48 @@ fn a_source_path_on_another_filesystem_than_the_root_is_still_switched_whole() {
     );
     assert_eq!(dead_leftovers(&dir.join("mnt")), Vec::<String>::new());
 }
+
+/// `restore --to /` run from inside a source path: that path holds the caller's working
+/// directory, so it is restored entry by entry into the same directory, never replaced
+/// under the caller; a sibling source path is still switched whole.
+#[test]
+fn a_source_path_holding_the_working_directory_is_restored_into_not_replaced() {
+    let ops = Opsbook::new();
+    let dir = ops.dir().to_path_buf();
+    // Paths absolute: the restore runs from inside a source path.
+    let d = dir.display();
+    let config = format!(
+        "state_dir: {d}/state\nbackup:\n  destination: {d}/dest\n  sets:\n    app:\n      paths: [{d}/here, {d}/there]\n"
+    );
+    std::fs::write(dir.join("ops.yaml"), config).unwrap();
+    for side in ["here", "there"] {
+        std::fs::create_dir_all(dir.join(side).join("sub")).unwrap();
+        std::fs::write(dir.join(side).join("sub/x.conf"), "new\n").unwrap();
+    }
+    opsbook(&dir, &["backup", "create"]).expect_exit(0);
+    for side in ["here", "there"] {
+        std::fs::write(dir.join(side).join("sub/x.conf"), "old\n").unwrap();
+    }
+    let ino = |side: &str| std::fs::metadata(dir.join(side)).unwrap().ino();
+    let (here, there) = (ino("here"), ino("there"));
+    let config = dir.join("ops.yaml");
+    Opsbook::new()
+        .args(["--config", config.to_str().unwrap()])
+        .args(["restore", "latest", "--to", "/", "--force"])
+        .run_in(&dir.join("here/sub"))
+        .expect_exit(0);
+    for side in ["here", "there"] {
+        let x = std::fs::read_to_string(dir.join(side).join("sub/x.conf")).unwrap();
+        assert_eq!(x, "new\n", "{side}");
+    }
+    assert_eq!(
+        ino("here"),
+        here,
+        "the working directory's tree was replaced"
+    );
+    assert_ne!(
+        ino("there"),
+        there,
+        "the other source path was not switched whole"
+    );
+}
