@@ -7,7 +7,10 @@
 //! tree into a staging directory beside the target (hashing each file against the manifest
 //! when there is one); the target's entries the archive does not hold are hard-linked into
 //! it, and one `renameat2(RENAME_EXCHANGE)` switches the old tree for the new one. A
-//! restore killed at any point therefore leaves the target wholly old or wholly new.
+//! restore killed at any point therefore leaves the target wholly old or wholly new. A
+//! target that cannot be switched whole (`/`, a mount point, the caller's working
+//! directory) is switched one root of the restore at a time (`etc/app`, `srv/app`), each
+//! the same way, so each is left wholly old or wholly new.
 //!
 //! Every write is made relative to a directory handle opened beneath the staging or target
 //! root one component at a time with `O_NOFOLLOW`: nothing is ever written through a
@@ -527,12 +530,12 @@ struct Target {
     parent: PathBuf,
     name: OsString,
     exists: bool,
-    /// The target cannot be renamed (`/`, or a mount point): entries are renamed into it
-    /// one by one from a staging directory inside it.
+    /// The target cannot be renamed (`/`, or a mount point): the staging directory is
+    /// inside it and each root of the restore is switched on its own.
     in_place: bool,
     /// The caller works inside the target: replacing it whole would leave the caller (a
-    /// shell that ran `cd DIR && opsbook restore`) in the old, removed tree, so entries are
-    /// renamed into it one by one.
+    /// shell that ran `cd DIR && opsbook restore`) in the old, removed tree, so each root
+    /// of the restore is switched on its own (the one holding the caller entry by entry).
     in_use: bool,
 }
 
