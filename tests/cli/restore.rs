@@ -1152,3 +1152,244 @@ fn a_target_holding_a_mount_point_restores_entry_by_entry_across_it() {
         .collect();
     assert!(left.is_empty(), "{left:?}");
 }
+
+/// Names a killed restore leaves at `dir` (`.opsbook-restore-PID` or `.NAME.opsbook-restore-
+/// PID`) whose process is gone: what the next restore must have removed. A name is counted
+/// only if it is still there once its process is known to be gone, so a restore running in
+/// parallel and tidying up is never mistaken for a leftover.
+fn dead_leftovers(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let (_, pid) = name.split_once("opsbook-restore-")?;
+            let dead = !pid.is_empty()
+                && pid.bytes().all(|b| b.is_ascii_digit())
+                && !Path::new("/proc").join(pid).exists();
+            (dead && std::fs::symlink_metadata(e.path()).is_ok()).then_some(name)
+        })
+        .collect()
+}
+
+/// `restore ID --to / --force` killed at each step of the switch: `/` cannot be exchanged,
+/// so the restored source path (a tree beneath this test's directory) is switched on its
+/// own, in one rename, and is left wholly old or wholly new; the next restore completes
+/// and removes what the killed one left, beside the tree and in `/`.
+#[test]
+fn a_restore_to_the_root_killed_at_each_step_leaves_the_source_path_old_or_new() {
+    let ops = Opsbook::new().file("ops.yaml", CONFIG);
+    let dir = ops.dir().to_path_buf();
+    std::fs::create_dir_all(dir.join("app/conf")).unwrap();
+    std::fs::write(dir.join("app/new.txt"), "new\n").unwrap();
+    std::fs::write(dir.join("app/conf/c.yaml"), "new: true\n").unwrap();
+    let when = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_600_000_000);
+    for d in ["app", "app/conf"] {
+        std::fs::File::open(dir.join(d))
+            .unwrap()
+            .set_modified(when)
+            .unwrap();
+    }
+    opsbook(&dir, &["backup", "create"]).expect_exit(0);
+    let live = dir.join("app");
+    let reset = || {
+        std::fs::remove_dir_all(&live).unwrap();
+        std::fs::create_dir_all(live.join("conf")).unwrap();
+        std::fs::write(live.join("new.txt"), "old\n").unwrap();
+        std::fs::write(live.join("conf/c.yaml"), "old: true\n").unwrap();
+        std::fs::write(live.join("kept.txt"), "not in the backup\n").unwrap();
+        std::fs::metadata(&live).unwrap().ino()
+    };
+    let state = || {
+        let read = |p: &str| std::fs::read_to_string(live.join(p)).unwrap();
+        assert_eq!(read("kept.txt"), "not in the backup\n");
+        match (read("new.txt").as_str(), read("conf/c.yaml").as_str()) {
+            ("old\n", "old: true\n") => "old",
+            ("new\n", "new: true\n") => "new",
+            other => panic!("a mix of old and new: {other:?}"),
+        }
+    };
+    let restore = |kill_at: Option<&str>| {
+        let mut run = Opsbook::new();
+        if let Some(point) = kill_at {
+            run = run.env("OPSBOOK_TEST_KILL_AT", point);
+        }
+        run.args([
+            "--config", "ops.yaml", "restore", "latest", "--to", "/", "--force",
+        ])
+        .run_in(&dir)
+    };
+    for (point, expected) in [
+        ("restore-staged", "old"),
+        ("restore-filled", "old"),
+        ("restore-switched", "new"),
+    ] {
+        let before = reset();
+        let killed = restore(Some(point));
+        assert_eq!(killed.code, None, "{point}: not killed: {}", killed.stderr);
+        assert_eq!(state(), expected, "killed at {point}");
+        restore(None).expect_exit(0);
+        assert_eq!(state(), "new", "after {point}");
+        // The archive's mtimes, though the old tree's `kept.txt` was linked in.
+        for d in ["", "conf"] {
+            assert_eq!(
+                std::fs::metadata(live.join(d)).unwrap().mtime(),
+                1_600_000_000
+            );
+        }
+        // Switched whole (a new directory in its place), not written into entry by entry.
+        assert_ne!(std::fs::metadata(&live).unwrap().ino(), before, "{point}");
+        assert_eq!(dead_leftovers(&dir), Vec::<String>::new(), "{point}");
+        assert_eq!(
+            dead_leftovers(Path::new("/")),
+            Vec::<String>::new(),
+            "{point}"
+        );
+    }
+}
+
+/// Two source paths with the same last name (`a/app`, `b/app`) restored `--to /`: each is
+/// staged beside its own place and switched on its own, neither mixed with the other; a
+/// kill once both are staged leaves both old, and the next restore switches both.
+#[test]
+fn two_source_paths_of_the_same_name_restore_to_the_root_each_switched_whole() {
+    let config = "state_dir: state\nbackup:\n  destination: dest\n  sets:\n    app:\n      paths: [a/app, b/app]\n";
+    let ops = Opsbook::new().file("ops.yaml", config);
+    let dir = ops.dir().to_path_buf();
+    for side in ["a", "b"] {
+        std::fs::create_dir_all(dir.join(side).join("app")).unwrap();
+        std::fs::write(dir.join(side).join("app/x.conf"), format!("{side} new\n")).unwrap();
+    }
+    opsbook(&dir, &["backup", "create"]).expect_exit(0);
+    for side in ["a", "b"] {
+        std::fs::write(dir.join(side).join("app/x.conf"), format!("{side} old\n")).unwrap();
+        std::fs::write(dir.join(side).join("app/kept"), side).unwrap();
+    }
+    let read = |side: &str, name: &str| {
+        std::fs::read_to_string(dir.join(side).join("app").join(name)).unwrap()
+    };
+    let restore = |kill_at: Option<&str>| {
+        let mut run = Opsbook::new();
+        if let Some(point) = kill_at {
+            run = run.env("OPSBOOK_TEST_KILL_AT", point);
+        }
+        run.args([
+            "--config", "ops.yaml", "restore", "latest", "--to", "/", "--force",
+        ])
+        .run_in(&dir)
+    };
+    let killed = restore(Some("restore-filled"));
+    assert_eq!(killed.code, None, "not killed: {}", killed.stderr);
+    for side in ["a", "b"] {
+        assert_eq!(read(side, "x.conf"), format!("{side} old\n"));
+        let staged: Vec<_> = std::fs::read_dir(dir.join(side))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with(".app.opsbook-restore-"))
+            .collect();
+        assert_eq!(
+            staged.len(),
+            1,
+            "{side}: staged beside its place: {staged:?}"
+        );
+    }
+    restore(None)
+        .expect_exit(0)
+        .stdout_contains("restored 2 files, 2 directories");
+    for side in ["a", "b"] {
+        assert_eq!(read(side, "x.conf"), format!("{side} new\n"));
+        assert_eq!(read(side, "kept"), side);
+        assert_eq!(dead_leftovers(&dir.join(side)), Vec::<String>::new());
+    }
+}
+
+/// A source path whose parent is a mount of its own (`/srv` for `srv/app`) restored `--to
+/// /`: its tree is copied beside it on that filesystem and switched in one exchange, so a
+/// kill before the switch leaves it old and the next restore switches it whole (files
+/// linked together in the archive still linked together). The archive is GNU tar's
+/// (`tar -C / -cf t.tar PATH`), which keeps hard links.
+#[test]
+fn a_source_path_on_another_filesystem_than_the_root_is_still_switched_whole() {
+    let ops = Opsbook::new();
+    let dir = ops.dir().to_path_buf();
+    let _mounted = crate::common::Mounted::tmpfs(&dir.join("mnt"), "8m");
+    let live = dir.join("mnt/app");
+    std::fs::create_dir_all(live.join("conf")).unwrap();
+    std::fs::write(live.join("conf/c.yaml"), "new: true\n").unwrap();
+    std::fs::write(live.join("one"), "linked\n").unwrap();
+    std::fs::hard_link(live.join("one"), live.join("two")).unwrap();
+    let stored = crate::common::stored(&dir, "mnt/app");
+    let archive = dir.join("t.tar");
+    let archive = archive.to_str().unwrap();
+    gnu_tar(&dir, &["-C", "/", "-cf", archive, &stored]);
+    std::fs::write(live.join("conf/c.yaml"), "old: true\n").unwrap();
+    std::fs::write(live.join("kept.txt"), "not in the backup\n").unwrap();
+    let before = std::fs::metadata(&live).unwrap().ino();
+    let restore = |kill_at: Option<&str>| {
+        let mut run = Opsbook::new();
+        if let Some(point) = kill_at {
+            run = run.env("OPSBOOK_TEST_KILL_AT", point);
+        }
+        run.args(["restore", "--archive", archive, "--to", "/", "--force"])
+            .run_in(&dir)
+    };
+    let killed = restore(Some("restore-filled"));
+    assert_eq!(killed.code, None, "not killed: {}", killed.stderr);
+    let read = |p: &str| std::fs::read_to_string(live.join(p)).unwrap();
+    assert_eq!(read("conf/c.yaml"), "old: true\n");
+    restore(None).expect_exit(0);
+    assert_eq!(read("conf/c.yaml"), "new: true\n");
+    assert_eq!(read("kept.txt"), "not in the backup\n");
+    assert_ne!(std::fs::metadata(&live).unwrap().ino(), before);
+    let one = std::fs::metadata(live.join("one")).unwrap();
+    assert_eq!(
+        one.ino(),
+        std::fs::metadata(live.join("two")).unwrap().ino()
+    );
+    assert_eq!(dead_leftovers(&dir.join("mnt")), Vec::<String>::new());
+}
+
+/// `restore --to /` run from inside a source path: that path holds the caller's working
+/// directory, so it is restored entry by entry into the same directory, never replaced
+/// under the caller; a sibling source path is still switched whole.
+#[test]
+fn a_source_path_holding_the_working_directory_is_restored_into_not_replaced() {
+    let ops = Opsbook::new();
+    let dir = ops.dir().to_path_buf();
+    // Paths absolute: the restore runs from inside a source path.
+    let d = dir.display();
+    let config = format!(
+        "state_dir: {d}/state\nbackup:\n  destination: {d}/dest\n  sets:\n    app:\n      paths: [{d}/here, {d}/there]\n"
+    );
+    std::fs::write(dir.join("ops.yaml"), config).unwrap();
+    for side in ["here", "there"] {
+        std::fs::create_dir_all(dir.join(side).join("sub")).unwrap();
+        std::fs::write(dir.join(side).join("sub/x.conf"), "new\n").unwrap();
+    }
+    opsbook(&dir, &["backup", "create"]).expect_exit(0);
+    for side in ["here", "there"] {
+        std::fs::write(dir.join(side).join("sub/x.conf"), "old\n").unwrap();
+    }
+    let ino = |side: &str| std::fs::metadata(dir.join(side)).unwrap().ino();
+    let (here, there) = (ino("here"), ino("there"));
+    let config = dir.join("ops.yaml");
+    Opsbook::new()
+        .args(["--config", config.to_str().unwrap()])
+        .args(["restore", "latest", "--to", "/", "--force"])
+        .run_in(&dir.join("here/sub"))
+        .expect_exit(0);
+    for side in ["here", "there"] {
+        let x = std::fs::read_to_string(dir.join(side).join("sub/x.conf")).unwrap();
+        assert_eq!(x, "new\n", "{side}");
+    }
+    assert_eq!(
+        ino("here"),
+        here,
+        "the working directory's tree was replaced"
+    );
+    assert_ne!(
+        ino("there"),
+        there,
+        "the other source path was not switched whole"
+    );
+}
