@@ -181,3 +181,41 @@ fn the_readme_example_parser_reads_codes_texts_and_here_documents() {
     assert_eq!((lines[2].exit, lines[2].expect.len()), (0, 0));
     assert_eq!(lines[2].number, 7);
 }
+
+/// Every test the README's Safety section names as the proof of a guarantee exists, so a
+/// renamed or removed test cannot leave a promise backed by nothing.
+#[test]
+fn every_test_the_safety_section_names_exists() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).expect("README.md");
+    let start = readme.find("\n## Safety\n").expect("a Safety section");
+    let section = &readme[start + 1..];
+    let section = &section[..section.find("\n## ").unwrap_or(section.len())];
+    let mut named = 0;
+    for quoted in section.split('`').skip(1).step_by(2) {
+        let Some((module, test)) = quoted.split_once("::") else {
+            continue;
+        };
+        let is_name = |s: &str| {
+            !s.is_empty()
+                && s.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        };
+        if !is_name(module) || !is_name(test) {
+            continue;
+        }
+        let file = root.join("tests/cli").join(format!("{module}.rs"));
+        let source = std::fs::read_to_string(&file)
+            .unwrap_or_else(|e| panic!("Safety names {quoted}, but {}: {e}", file.display()));
+        assert!(
+            source.contains(&format!("fn {test}(")),
+            "the README's Safety section names {quoted}, which {} does not define",
+            file.display()
+        );
+        named += 1;
+    }
+    assert!(
+        named >= 40,
+        "only {named} tests named in the Safety section"
+    );
+}
