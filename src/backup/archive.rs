@@ -227,7 +227,9 @@ fn write_backup(
         let member = PathBuf::from(source.member());
         let entry = adder.add_file(&dump, &member, false);
         let _ = std::fs::remove_file(&dump);
-        let entry = entry?;
+        let Some(entry) = entry? else {
+            return Err(format!("command source {}: its dump vanished", source.file));
+        };
         command_entries.push(super::commands::CommandEntry {
             file: source.file.clone(),
             path: entry.path.clone(),
@@ -237,7 +239,24 @@ fn write_backup(
             sha256: entry.sha256.clone(),
         });
     }
-    walk(set, &excluded, |path, member, kind| {
+    // The directory the backup is written in (the destination, or S3's staging) is never
+    // backed up: a destination inside a backed-up path would otherwise take every earlier
+    // backup, and this one's own unfinished archive, into each new one.
+    let destination = partial
+        .parent()
+        .and_then(|d| std::fs::metadata(d).ok())
+        .map(|m| (m.dev(), m.ino()));
+    for root in &set.paths {
+        if std::fs::symlink_metadata(root.as_str()).is_ok_and(|m| m.file_type().is_symlink()) {
+            adder.warnings.push(format!(
+                "{} is a symlink: stored as a link, what it points to is not backed up (list \
+                 the target, or {}/, to back that up)",
+                root.shown(),
+                root.shown()
+            ));
+        }
+    }
+    walk(set, &excluded, destination, |path, member, kind| {
         if kind.is_file() {
             if adder.is_snapshot_companion(path) {
                 return Ok(());
@@ -432,11 +451,52 @@ impl Adder<'_> {
     /// opened is what is stored (a file that grew is a warning, as with tar; one that
     /// shrank fails the backup). A SQLite database (`detect`) is stored through SQLite's
     /// online backup, a consistent copy even while it is written.
-    fn add_file(&mut self, path: &Path, member: &Path, detect: bool) -> Result<FileEntry, String> {
+    ///
+    /// A file found by the walk (`detect`) is opened without following a link and without
+    /// blocking: one removed since its directory was read, or replaced by a symlink, a FIFO
+    /// or anything but a regular file, is left out with a warning (as tar does), never read
+    /// through the link nor waited on; `None` then.
+    fn add_file(
+        &mut self,
+        path: &Path,
+        member: &Path,
+        detect: bool,
+    ) -> Result<Option<FileEntry>, String> {
         let unreadable = |e: std::io::Error| format!("cannot read {}: {e}", path.display());
         self.claim(member, path)?;
-        let mut file = std::fs::File::open(path).map_err(unreadable)?;
+        let opened = if detect {
+            std::fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+                .open(path)
+        } else {
+            std::fs::File::open(path)
+        };
+        let changed = |what: &str| {
+            format!(
+                "{}: {what} since its directory was read; not stored",
+                path.display()
+            )
+        };
+        let mut file = match opened {
+            Ok(file) => file,
+            Err(e) if detect && e.kind() == std::io::ErrorKind::NotFound => {
+                self.warnings.push(changed("removed"));
+                return Ok(None);
+            }
+            Err(e) if detect && e.raw_os_error() == Some(libc::ELOOP) => {
+                self.warnings
+                    .push(changed("replaced by a symlink (never read through)"));
+                return Ok(None);
+            }
+            Err(e) => return Err(unreadable(e)),
+        };
         let meta = file.metadata().map_err(unreadable)?;
+        if detect && !meta.is_file() {
+            self.warnings
+                .push(changed("replaced by something that is not a regular file"));
+            return Ok(None);
+        }
         stop_at("backup-file-opened");
         let mut snapshot = None;
         let mut size = meta.len();
@@ -459,7 +519,7 @@ impl Adder<'_> {
         }
         let entry = added?;
         self.files.push(entry.clone());
-        Ok(entry)
+        Ok(Some(entry))
     }
 
     fn append(
@@ -598,6 +658,7 @@ pub fn stored_name(root: &Path) -> Result<PathBuf, String> {
 fn walk(
     set: &BackupSet,
     excluded: &globset::GlobSet,
+    skip: Option<(u64, u64)>,
     mut visit: impl FnMut(&Path, &Path, std::fs::FileType) -> Result<(), String>,
 ) -> Result<(), String> {
     for root in &set.paths {
@@ -605,7 +666,9 @@ fn walk(
         let meta = std::fs::symlink_metadata(&root_path)
             .map_err(|e| format!("cannot read {}: {e}", root.shown()))?;
         let base = stored_name(&root_path)?;
-        if meta.is_file() {
+        // A file, or a symlink (stored as a link, as tar does: descending through it would
+        // store entries under a link, which no restore writes through).
+        if meta.is_file() || meta.file_type().is_symlink() {
             visit(&root_path, &base, meta.file_type())?;
             continue;
         }
@@ -615,7 +678,12 @@ fn walk(
             .into_iter()
             .filter_entry(|e| {
                 let relative = e.path().strip_prefix(&root_path).unwrap_or(e.path());
-                e.depth() == 0 || !(excluded.is_match(e.file_name()) || excluded.is_match(relative))
+                let skipped = skip.is_some()
+                    && e.file_type().is_dir()
+                    && e.metadata().ok().map(|m| (m.dev(), m.ino())) == skip;
+                !skipped
+                    && (e.depth() == 0
+                        || !(excluded.is_match(e.file_name()) || excluded.is_match(relative)))
             });
         for entry in walker {
             let entry = entry.map_err(|e| format!("cannot read {}: {e}", root.shown()))?;
@@ -642,7 +710,7 @@ fn walk(
 pub fn measure(set: &BackupSet) -> Result<u64, String> {
     let excluded = globs(&set.exclude, "exclude")?;
     let mut total = 0;
-    walk(set, &excluded, |path, _, kind| {
+    walk(set, &excluded, None, |path, _, kind| {
         if kind.is_file() {
             total += std::fs::metadata(path).map_or(0, |m| m.len());
         }

@@ -1206,3 +1206,132 @@ fn a_file_growing_during_a_backup_is_stored_at_its_opened_size_with_a_warning() 
     assert_eq!(manifest["files"][0]["size"], 7);
     ops(&dir, &["backup", "verify", "latest"]).expect_exit(0);
 }
+
+#[test]
+fn a_destination_inside_a_backed_up_path_is_never_backed_up() {
+    let opsbook = Opsbook::new()
+        .file(
+            "ops.yaml",
+            "state_dir: state\nbackup:\n  destination: app/backups\n  sets:\n    app:\n      paths: [app]\n",
+        )
+        .file("app/conf.yaml", "port: 80\n");
+    let dir = opsbook.dir().to_path_buf();
+    // Twice: the second would otherwise hold the first backup, and its own partial archive.
+    for _ in 0..2 {
+        let run = ops(&dir, &["backup", "create", "app"]).expect_exit(0);
+        assert!(!run.stderr.contains("grew"), "{}", run.stderr);
+    }
+    let mut backups: Vec<_> = std::fs::read_dir(dir.join("app/backups"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    backups.sort();
+    assert_eq!(backups.len(), 2, "{backups:?}");
+    let listing = String::from_utf8(gnu_tar_list(&backups[1].join("data.tar.zst"))).unwrap();
+    let mut members: Vec<&str> = listing.lines().collect();
+    members.sort();
+    let app = crate::common::stored(&dir, "app");
+    assert_eq!(
+        members,
+        [app.clone(), format!("{app}/conf.yaml")],
+        "{listing}"
+    );
+    ops(&dir, &["backup", "verify", "latest"]).expect_exit(0);
+}
+
+#[test]
+fn a_set_path_that_is_a_symlink_is_stored_as_a_link_and_the_backup_restores() {
+    let opsbook = Opsbook::new()
+        .file(
+            "ops.yaml",
+            "state_dir: state\nbackup:\n  destination: dest\n  sets:\n    app:\n      paths: [current]\n",
+        )
+        .file("releases/42/app.py", "print('42')\n");
+    let dir = opsbook.dir().to_path_buf();
+    std::os::unix::fs::symlink("releases/42", dir.join("current")).unwrap();
+    let run = ops(&dir, &["backup", "create", "app"])
+        .expect_exit(0)
+        .stderr_contains("current is a symlink: stored as a link");
+    drop(run);
+    // Entries stored under the link would be refused by every restore (never written
+    // through a symlink): the backup would be made, listed and verified, yet useless.
+    let listing = String::from_utf8(gnu_tar_list(
+        &crate::common::only_backup(&dir).join("data.tar.zst"),
+    ))
+    .unwrap();
+    assert_eq!(listing.lines().count(), 1, "{listing}");
+    ops(&dir, &["backup", "verify", "latest", "--restore-test"]).expect_exit(0);
+    ops(&dir, &["restore", "latest", "--to", "out"]).expect_exit(0);
+    let link = dir.join("out").join(crate::common::stored(&dir, "current"));
+    assert_eq!(std::fs::read_link(&link).unwrap(), Path::new("releases/42"));
+    // Asked for with a slash, what it points to is backed up, as a directory.
+    std::fs::write(
+        dir.join("ops.yaml"),
+        "state_dir: state\nbackup:\n  destination: dest2\n  sets:\n    app:\n      paths: [current/]\n",
+    )
+    .unwrap();
+    ops(&dir, &["backup", "create", "app"]).expect_exit(0);
+    ops(&dir, &["restore", "latest", "--to", "out2"]).expect_exit(0);
+    let file = dir
+        .join("out2")
+        .join(crate::common::stored(&dir, "current/app.py"));
+    assert_eq!(std::fs::read_to_string(file).unwrap(), "print('42')\n");
+}
+
+#[test]
+fn files_replaced_or_removed_during_a_backup_are_left_out_never_read_through_or_waited_on() {
+    let opsbook = Opsbook::new()
+        .file(
+            "ops.yaml",
+            "state_dir: state\nbackup:\n  destination: dest\n  sets:\n    app:\n      paths: [app]\n",
+        )
+        .file("app/a", "a\n")
+        .file("app/b", "b\n")
+        .file("app/c", "c\n")
+        .file("app/d", "d\n")
+        .file("secret", "TOPSECRET\n");
+    let dir = opsbook.dir().to_path_buf();
+    // The seam stops opsbook each time it has opened a file: after the first (`a`), with
+    // the directory already read, b becomes a link to a file outside the set, c a FIFO
+    // (which a plain open would wait on forever), and d goes.
+    let running = Opsbook::new()
+        .env("OPSBOOK_TEST_STOP_AT", "backup-file-opened")
+        .args(["--config", dir.join("ops.yaml").to_str().unwrap()])
+        .args(["backup", "create"])
+        .spawn_in(&dir);
+    let stat = format!("/proc/{}/stat", running.child.id());
+    let stopped = || {
+        std::fs::read_to_string(&stat).is_ok_and(|s| {
+            s.rsplit_once(") ")
+                .is_some_and(|(_, rest)| rest.starts_with('T'))
+        })
+    };
+    wait_for("the stop at a", stopped);
+    for name in ["b", "c", "d"] {
+        std::fs::remove_file(dir.join("app").join(name)).unwrap();
+    }
+    std::os::unix::fs::symlink(dir.join("secret"), dir.join("app/b")).unwrap();
+    let fifo = std::ffi::CString::new(dir.join("app/c").to_str().unwrap()).unwrap();
+    // SAFETY: a valid C string; mkfifo has no other effect.
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
+    running.signal(libc::SIGCONT);
+    let run = running.finish(std::time::Duration::from_secs(60));
+    let run = run
+        .expect_exit(0)
+        .stderr_contains("app/d: removed since its directory was read")
+        .stderr_contains("app/b: replaced by a symlink (never read through)")
+        .stderr_contains("app/c: replaced by something that is not a regular file");
+    drop(run);
+    let archive = crate::common::only_backup(&dir).join("data.tar.zst");
+    let listing = String::from_utf8(gnu_tar_list(&archive)).unwrap();
+    let a = crate::common::stored(&dir, "app/a");
+    assert!(listing.lines().any(|l| l == a), "{listing}");
+    assert_eq!(listing.lines().count(), 2, "{listing}");
+    let all = std::process::Command::new("tar")
+        .args(["--zstd", "-xOf"])
+        .arg(&archive)
+        .output()
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&all.stdout).contains("TOPSECRET"));
+    ops(&dir, &["backup", "verify", "latest"]).expect_exit(0);
+}
