@@ -1335,3 +1335,62 @@ fn files_replaced_or_removed_during_a_backup_are_left_out_never_read_through_or_
     assert!(!String::from_utf8_lossy(&all.stdout).contains("TOPSECRET"));
     ops(&dir, &["backup", "verify", "latest"]).expect_exit(0);
 }
+
+#[test]
+#[ignore = "defect: the walk (walkdir) opens directories by path, following a link: a directory replaced by a symlink after its parent was read is stored as a link with the linked directory's files under it, a backup create and verify accept but restore refuses whole"]
+fn a_directory_replaced_by_a_link_during_a_backup_is_never_walked_through() {
+    let opsbook = Opsbook::new()
+        .file(
+            "ops.yaml",
+            "state_dir: state\nbackup:\n  destination: dest\n  sets:\n    app:\n      paths: [app]\n",
+        )
+        .file("app/a", "a\n")
+        .file("app/sub/x", "x\n")
+        .file("elsewhere/key", "TOPSECRET\n");
+    let dir = opsbook.dir().to_path_buf();
+    let running = Opsbook::new()
+        .env("OPSBOOK_TEST_STOP_AT", "backup-file-opened")
+        .args(["--config", dir.join("ops.yaml").to_str().unwrap()])
+        .args(["backup", "create"])
+        .spawn_in(&dir);
+    let stat = format!("/proc/{}/stat", running.child.id());
+    let stopped = || {
+        std::fs::read_to_string(&stat).is_ok_and(|s| {
+            s.rsplit_once(") ")
+                .is_some_and(|(_, rest)| rest.starts_with('T'))
+        })
+    };
+    // Stopped after opening app/a; app/ is read already: app/sub becomes a link.
+    wait_for("the stop at a", stopped);
+    std::fs::rename(dir.join("app/sub"), dir.join("app-sub-moved")).unwrap();
+    std::os::unix::fs::symlink(dir.join("elsewhere"), dir.join("app/sub")).unwrap();
+    running.signal(libc::SIGCONT);
+    // Each later file opened stops it again; go on until it ends.
+    let pid = running.child.id();
+    let status = format!("/proc/{pid}/status");
+    let mut running = running;
+    let ended = loop {
+        if let Ok(Some(_)) = running.child.try_wait() {
+            break true;
+        }
+        if std::fs::read_to_string(&status).is_ok_and(|s| s.contains("(stopped)")) {
+            running.signal(libc::SIGCONT);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    };
+    assert!(ended);
+    let archive = std::fs::read_dir(dir.join("dest"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.join("data.tar.zst").exists());
+    if let Some(backup) = archive {
+        let all = std::process::Command::new("tar")
+            .args(["--zstd", "-xOf"])
+            .arg(backup.join("data.tar.zst"))
+            .output()
+            .unwrap();
+        assert!(!String::from_utf8_lossy(&all.stdout).contains("TOPSECRET"));
+        // Whatever was stored restores.
+        ops(&dir, &["restore", "latest", "--to", "out"]).expect_exit(0);
+    }
+}
