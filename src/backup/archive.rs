@@ -316,12 +316,47 @@ fn write_backup(
 }
 
 /// A line of a command source's stderr that says it failed (`Error: database is locked`,
-/// `pg_dump: error: …`, `FATAL: …`); other lines are warnings.
+/// `pg_dump: error: …`, `FATAL: …`, `Runtime error near line 1`, `mysqldump: Got error:
+/// …`, `thread 'main' panicked`): one of its first three words is `error`, `fatal`,
+/// `panic` or `panicked`. Other lines are warnings: a verbose dump naming a table
+/// (`pg_dump: dumping contents of table "public.error_log"`) is not a failure.
 fn reports_error(line: &str) -> bool {
-    let lower = line.to_ascii_lowercase();
-    ["error", "fatal", "panic"]
-        .iter()
-        .any(|word| lower.contains(word))
+    line.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|word| !word.is_empty())
+        .take(3)
+        .any(|word| {
+            ["error", "fatal", "panic", "panicked"]
+                .iter()
+                .any(|bad| word.eq_ignore_ascii_case(bad))
+        })
+}
+
+#[cfg(test)]
+mod reports_error_tests {
+    use super::reports_error;
+
+    #[test]
+    fn errors_are_told_from_lines_that_name_an_error_table() {
+        for line in [
+            "ERROR: connection lost",
+            "Error: database is locked",
+            "pg_dump: error: connection to server failed",
+            "psql: FATAL: password authentication failed",
+            "Runtime error near line 1: database is locked (5)",
+            "mysqldump: Got error: 1045: Access denied",
+            "thread 'main' panicked at src/main.rs:3:5",
+        ] {
+            assert!(reports_error(line), "{line}");
+        }
+        for line in [
+            "pg_dump: dumping contents of table \"public.error_log\"",
+            "pg_dump: dumping contents of table \"public.errors\"",
+            "pg_dump: reading policies for table \"public.fatal_events\"",
+            "mysqldump: [Warning] Using a password on the command line interface can be insecure.",
+        ] {
+            assert!(!reports_error(line), "{line}");
+        }
+    }
 }
 
 /// A dump the restore command could not read fails the backup: an empty one, a SQLite

@@ -1394,3 +1394,24 @@ fn a_directory_replaced_by_a_link_during_a_backup_is_never_walked_through() {
         ops(&dir, &["restore", "latest", "--to", "out"]).expect_exit(0);
     }
 }
+
+#[test]
+fn a_verbose_dump_naming_an_error_table_is_not_a_failed_dump() {
+    // `pg_dump --verbose` names every table on stderr; an application's `error_log` table
+    // made every backup of its database fail.
+    let opsbook = Opsbook::new().file(
+        "ops.yaml",
+        "state_dir: state\nbackup:\n  destination: dest\n  sets:\n    db:\n      command: { run: \"echo 'CREATE TABLE error_log(x);'; echo 'pg_dump: dumping contents of table \\\"public.error_log\\\"' >&2\", shell: true, file: db.sql }\n    broken:\n      command: { run: \"echo 'CREATE TABLE t(x);'; echo 'pg_dump: error: connection to server lost' >&2\", shell: true, file: t.sql }\n",
+    );
+    let dir = opsbook.dir().to_path_buf();
+    let run = ops(&dir, &["backup", "create", "db"])
+        .expect_exit(0)
+        .stderr_contains("dumping contents of table");
+    drop(run);
+    let run = ops(&dir, &["backup", "create", "broken"])
+        .expect_exit(1)
+        .stderr_contains(
+            "exited 0 but reported an error: pg_dump: error: connection to server lost",
+        );
+    drop(run);
+}
