@@ -331,34 +331,6 @@ fn reports_error(line: &str) -> bool {
         })
 }
 
-#[cfg(test)]
-mod reports_error_tests {
-    use super::reports_error;
-
-    #[test]
-    fn errors_are_told_from_lines_that_name_an_error_table() {
-        for line in [
-            "ERROR: connection lost",
-            "Error: database is locked",
-            "pg_dump: error: connection to server failed",
-            "psql: FATAL: password authentication failed",
-            "Runtime error near line 1: database is locked (5)",
-            "mysqldump: Got error: 1045: Access denied",
-            "thread 'main' panicked at src/main.rs:3:5",
-        ] {
-            assert!(reports_error(line), "{line}");
-        }
-        for line in [
-            "pg_dump: dumping contents of table \"public.error_log\"",
-            "pg_dump: dumping contents of table \"public.errors\"",
-            "pg_dump: reading policies for table \"public.fatal_events\"",
-            "mysqldump: [Warning] Using a password on the command line interface can be insecure.",
-        ] {
-            assert!(!reports_error(line), "{line}");
-        }
-    }
-}
-
 /// A dump the restore command could not read fails the backup: an empty one, a SQLite
 /// `.dump` that rolled back (`ROLLBACK; -- due to errors`, what a locked database gives,
 /// exit status 0) or did not reach its `COMMIT;`, a plain `pg_dump` without its closing
@@ -841,4 +813,32 @@ pub fn verify(dir: &Path, manifest: &Manifest) -> Vec<String> {
         ));
     }
     problems
+}
+
+#[cfg(test)]
+mod reports_error_tests {
+    use super::reports_error;
+
+    #[test]
+    fn errors_are_told_from_lines_that_name_an_error_table() {
+        for line in [
+            "ERROR: connection lost",
+            "Error: database is locked",
+            "pg_dump: error: connection to server failed",
+            "psql: FATAL: password authentication failed",
+            "Runtime error near line 1: database is locked (5)",
+            "mysqldump: Got error: 1045: Access denied",
+            "thread 'main' panicked at src/main.rs:3:5",
+        ] {
+            assert!(reports_error(line), "{line}");
+        }
+        for line in [
+            "pg_dump: dumping contents of table \"public.error_log\"",
+            "pg_dump: dumping contents of table \"public.errors\"",
+            "pg_dump: reading policies for table \"public.fatal_events\"",
+            "mysqldump: [Warning] Using a password on the command line interface can be insecure.",
+        ] {
+            assert!(!reports_error(line), "{line}");
+        }
+    }
 }
