@@ -321,3 +321,41 @@ fn a_state_dir_that_others_can_swap_for_a_link_is_refused() {
     assert!(run.stderr.contains("shared"), "{}", run.stderr);
     assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0);
 }
+
+#[test]
+fn an_argument_that_is_not_utf8_is_audited_not_a_panic() {
+    use std::os::unix::ffi::OsStrExt;
+    let test = Opsbook::new()
+        .file("ops.yaml", "state_dir: state\n")
+        .file("src/f", "hi\n");
+    let dir = test.dir().to_path_buf();
+    let archive = dir.join(std::ffi::OsStr::from_bytes(b"a\xff.tar"));
+    let tar = std::process::Command::new("tar")
+        .arg("-cf")
+        .arg(&archive)
+        .arg("src")
+        .current_dir(&dir)
+        .status()
+        .expect("GNU tar");
+    assert!(tar.success());
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_opsbook"))
+        .args(["--config", "ops.yaml", "restore", "--archive"])
+        .arg(&archive)
+        .arg("--to")
+        .arg(std::ffi::OsStr::from_bytes(b"out\xff"))
+        .current_dir(&dir)
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("LOG_TO_FILE", "true")
+        .env("LOG_DIR", "ops-logs")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let restored = dir.join(std::ffi::OsStr::from_bytes(b"out\xff/src/f"));
+    assert_eq!(std::fs::read_to_string(restored).unwrap(), "hi\n");
+    let audit = std::fs::read_to_string(dir.join("ops-logs/audit.log")).unwrap();
+    let line = audit.lines().last().unwrap();
+    assert!(line.contains("restore --archive"), "{audit}");
+    assert!(line.contains("a\u{fffd}.tar"), "{audit}");
+}
