@@ -673,6 +673,13 @@ fn walk(
         let meta = std::fs::symlink_metadata(&root_path)
             .map_err(|e| format!("cannot read {}: {e}", root.shown()))?;
         let base = stored_name(&root_path)?;
+        if meta.is_dir() && skip == Some((meta.dev(), meta.ino())) {
+            return Err(format!(
+                "{} is the backup destination itself: nothing of it would be backed up; put \
+                 the destination outside it (or in a directory of it)",
+                root.shown()
+            ));
+        }
         // A file, or a symlink (stored as a link, as tar does: descending through it would
         // store entries under a link, which no restore writes through).
         if meta.is_file() || meta.file_type().is_symlink() {

@@ -1237,6 +1237,17 @@ fn a_destination_inside_a_backed_up_path_is_never_backed_up() {
         "{listing}"
     );
     ops(&dir, &["backup", "verify", "latest"]).expect_exit(0);
+    // The destination as the path itself would back up nothing: refused, not an empty
+    // backup reported as made.
+    std::fs::write(
+        dir.join("ops.yaml"),
+        "state_dir: state\nbackup:\n  destination: app/backups\n  sets:\n    app:\n      paths: [app/backups]\n",
+    )
+    .unwrap();
+    let run = ops(&dir, &["backup", "create", "app"])
+        .expect_exit(1)
+        .stderr_contains("app/backups is the backup destination itself");
+    drop(run);
 }
 
 #[test]
