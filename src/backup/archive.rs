@@ -777,6 +777,22 @@ pub fn verify(dir: &Path, manifest: &Manifest) -> Vec<String> {
             None => problems.push(format!("{}: the manifest's path_hex is malformed", f.path)),
         }
     }
+    // Directories and symlinks too, when the manifest lists them (every backup made since
+    // it does): a changed link target or an extra entry would pass here and then make
+    // the restore refuse the whole backup.
+    let mut expected_others: BTreeMap<Vec<u8>, &OtherEntry> = BTreeMap::new();
+    if manifest.listing {
+        for o in &manifest.others {
+            match o.path_bytes() {
+                Some(bytes) => {
+                    expected_others.insert(bytes, o);
+                }
+                None => {
+                    problems.push(format!("{}: the manifest's path_hex is malformed", o.path));
+                }
+            }
+        }
+    }
     let mut archive = tar::Archive::new(reader);
     let entries = match archive.entries() {
         Ok(entries) => entries,
@@ -790,7 +806,35 @@ pub fn verify(dir: &Path, manifest: &Manifest) -> Vec<String> {
                 break;
             }
         };
-        if entry.header().entry_type() != tar::EntryType::Regular {
+        let kind = entry.header().entry_type();
+        if kind != tar::EntryType::Regular {
+            if manifest.listing {
+                let mut bytes = entry.path_bytes().into_owned();
+                while bytes.len() > 1 && bytes.ends_with(b"/") {
+                    bytes.pop();
+                }
+                let name = String::from_utf8_lossy(&bytes).into_owned();
+                let target = entry.link_name_bytes().map(|t| t.into_owned());
+                match expected_others.remove(&bytes) {
+                    None => {
+                        problems.push(format!("{name}: in the archive but not in the manifest"))
+                    }
+                    Some(want) => {
+                        let same = match kind {
+                            tar::EntryType::Directory => want.target.is_none(),
+                            tar::EntryType::Symlink => {
+                                want.target.is_some() && target == want.target_bytes()
+                            }
+                            _ => false,
+                        };
+                        if !same {
+                            problems.push(format!(
+                                "{name}: does not match the manifest (kind or link target)"
+                            ));
+                        }
+                    }
+                }
+            }
             continue;
         }
         // Names compare byte for byte; the lossy text is only for messages.
@@ -814,6 +858,12 @@ pub fn verify(dir: &Path, manifest: &Manifest) -> Vec<String> {
         }
     }
     for missing in expected.values() {
+        problems.push(format!(
+            "{}: in the manifest but missing from the archive",
+            missing.path
+        ));
+    }
+    for missing in expected_others.values() {
         problems.push(format!(
             "{}: in the manifest but missing from the archive",
             missing.path

@@ -1426,3 +1426,62 @@ fn a_verbose_dump_naming_an_error_table_is_not_a_failed_dump() {
         );
     drop(run);
 }
+
+#[test]
+fn verify_checks_directories_and_symlinks_against_the_manifest() {
+    let opsbook = Opsbook::new()
+        .file(
+            "ops.yaml",
+            "state_dir: state\nbackup:\n  destination: dest\n  sets:\n    app:\n      paths: [app]\n      compress: gzip\n",
+        )
+        .file("app/a", "a\n");
+    let dir = opsbook.dir().to_path_buf();
+    std::os::unix::fs::symlink("a", dir.join("app/current")).unwrap();
+    ops(&dir, &["backup", "create", "app"]).expect_exit(0);
+    let archive = crate::common::only_backup(&dir).join("data.tar.gz");
+    // Rewrite the archive: the same files byte for byte (their digests still match), the
+    // link pointed elsewhere, one directory more.
+    let mut rewritten = tar::Builder::new(flate2::write::GzEncoder::new(
+        Vec::new(),
+        flate2::Compression::default(),
+    ));
+    let mut original = tar::Archive::new(flate2::read::GzDecoder::new(
+        std::fs::File::open(&archive).unwrap(),
+    ));
+    for entry in original.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        let mut header = entry.header().clone();
+        let path = entry.path().unwrap().into_owned();
+        if header.entry_type() == tar::EntryType::Symlink {
+            rewritten
+                .append_link(&mut header, &path, "../../../../etc/shadow")
+                .unwrap();
+        } else {
+            rewritten
+                .append_data(&mut header, &path, &mut entry)
+                .unwrap();
+        }
+    }
+    let mut extra = tar::Header::new_gnu();
+    extra.set_entry_type(tar::EntryType::Directory);
+    extra.set_mode(0o755);
+    extra.set_size(0);
+    let extra_name = format!("{}/extra", crate::common::stored(&dir, "app"));
+    rewritten
+        .append_data(&mut extra, &extra_name, std::io::empty())
+        .unwrap();
+    let bytes = rewritten.into_inner().unwrap().finish().unwrap();
+    std::fs::write(&archive, bytes).unwrap();
+    // Restore refuses it whole; verify must not call it verified.
+    ops(&dir, &["restore", "latest", "--to", "out"]).expect_exit(1);
+    let link = crate::common::stored(&dir, "app/current");
+    let run = ops(&dir, &["backup", "verify", "latest"])
+        .expect_exit(1)
+        .stderr_contains(&format!(
+            "{link}: does not match the manifest (kind or link target)"
+        ))
+        .stderr_contains(&format!(
+            "{extra_name}: in the archive but not in the manifest"
+        ));
+    drop(run);
+}
