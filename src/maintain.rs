@@ -246,8 +246,8 @@ pub fn crontab(schedules: &BTreeMap<String, Schedule>, how: &Invocation) -> Resu
     Ok(out)
 }
 
-/// A value for a systemd `Environment=` or `WorkingDirectory=` line: `%` is a specifier
-/// there, so it is doubled; quotes keep spaces.
+/// A value for a systemd `Environment=` line: `%` is a specifier there, so it is
+/// doubled; quotes keep spaces.
 fn systemd_value(text: &str) -> String {
     let text = text.replace('%', "%%");
     if text
@@ -266,9 +266,11 @@ pub fn systemd(
     how: &Invocation,
 ) -> Result<Vec<(String, String)>, String> {
     let mut units = Vec::new();
+    // WorkingDirectory= takes the path as it is (no quotes: systemd would keep them and
+    // refuse the unit); only `%` is a specifier there.
     let mut setting = format!(
         "WorkingDirectory={}\n",
-        systemd_value(&how.dir.to_string_lossy())
+        how.dir.to_string_lossy().replace('%', "%%")
     );
     if let Some(dir) = &how.config_dir {
         setting.push_str(&format!(

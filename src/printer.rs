@@ -37,7 +37,14 @@ impl Printer {
     /// Output that was asked for (a report in a machine format, a config dump,
     /// completions): printed even under `--quiet`.
     pub fn data(&self, text: &str) {
-        write_masked(&mut std::io::stdout().lock(), text);
+        let written = write_masked(&mut std::io::stdout().lock(), text);
+        if let Err(e) = written {
+            // `| head` going away is fine; a full disk or a failing device under
+            // `> report.md` is not, and the command must not say it succeeded.
+            if e.kind() != std::io::ErrorKind::BrokenPipe {
+                let _ = STDOUT_FAILED.set(e.to_string());
+            }
+        }
     }
 
     /// Output for a person reading a terminal: suppressed by `--quiet`.
@@ -51,7 +58,7 @@ impl Printer {
     /// the report; suppressed by `--quiet`.
     pub fn progress(&self, message: &str) {
         if !self.quiet {
-            write_masked(&mut std::io::stderr().lock(), &format!("{message}\n"));
+            let _ = write_masked(&mut std::io::stderr().lock(), &format!("{message}\n"));
         }
     }
 
@@ -98,23 +105,31 @@ impl Printer {
         } else {
             label.to_string()
         };
-        write_masked(
+        // Nothing can be done about a failing stderr.
+        let _ = write_masked(
             &mut std::io::stderr().lock(),
             &format!("{label}: {message}\n"),
         );
     }
 }
 
-fn write_masked(out: &mut impl Write, text: &str) {
+/// The first error writing stdout (other than a reader going away), if any.
+static STDOUT_FAILED: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Why stdout could not be written (a full disk under `> file`), if it could not: the
+/// command then fails, whatever it did otherwise.
+pub fn stdout_failure() -> Option<&'static str> {
+    STDOUT_FAILED.get().map(String::as_str)
+}
+
+fn write_masked(out: &mut impl Write, text: &str) -> std::io::Result<()> {
     let masked = redact::mask(text);
-    // A reader that went away (`| head`) is fine; nothing else can be done about
-    // a failing stdout or stderr either.
-    let _ = out.write_all(masked.as_bytes()).and_then(|()| out.flush());
+    out.write_all(masked.as_bytes()).and_then(|()| out.flush())
 }
 
 /// For text that is already formatted as a whole diagnostic (clap's usage errors).
 pub fn write_stderr(text: &str) {
-    write_masked(&mut std::io::stderr().lock(), text);
+    let _ = write_masked(&mut std::io::stderr().lock(), text);
 }
 
 /// `1 file`, `2 files`, `0 files`: a number with the word that agrees with it.

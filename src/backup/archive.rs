@@ -227,7 +227,9 @@ fn write_backup(
         let member = PathBuf::from(source.member());
         let entry = adder.add_file(&dump, &member, false);
         let _ = std::fs::remove_file(&dump);
-        let entry = entry?;
+        let Some(entry) = entry? else {
+            return Err(format!("command source {}: its dump vanished", source.file));
+        };
         command_entries.push(super::commands::CommandEntry {
             file: source.file.clone(),
             path: entry.path.clone(),
@@ -237,7 +239,24 @@ fn write_backup(
             sha256: entry.sha256.clone(),
         });
     }
-    walk(set, &excluded, |path, member, kind| {
+    // The directory the backup is written in (the destination, or S3's staging) is never
+    // backed up: a destination inside a backed-up path would otherwise take every earlier
+    // backup, and this one's own unfinished archive, into each new one.
+    let destination = partial
+        .parent()
+        .and_then(|d| std::fs::metadata(d).ok())
+        .map(|m| (m.dev(), m.ino()));
+    for root in &set.paths {
+        if std::fs::symlink_metadata(root.as_str()).is_ok_and(|m| m.file_type().is_symlink()) {
+            adder.warnings.push(format!(
+                "{} is a symlink: stored as a link, what it points to is not backed up (list \
+                 the target, or {}/, to back that up)",
+                root.shown(),
+                root.shown()
+            ));
+        }
+    }
+    walk(set, &excluded, destination, |path, member, kind| {
         if kind.is_file() {
             if adder.is_snapshot_companion(path) {
                 return Ok(());
@@ -297,12 +316,19 @@ fn write_backup(
 }
 
 /// A line of a command source's stderr that says it failed (`Error: database is locked`,
-/// `pg_dump: error: …`, `FATAL: …`); other lines are warnings.
+/// `pg_dump: error: …`, `FATAL: …`, `Runtime error near line 1`, `mysqldump: Got error:
+/// …`, `thread 'main' panicked`): one of its first three words is `error`, `fatal`,
+/// `panic` or `panicked`. Other lines are warnings: a verbose dump naming a table
+/// (`pg_dump: dumping contents of table "public.error_log"`) is not a failure.
 fn reports_error(line: &str) -> bool {
-    let lower = line.to_ascii_lowercase();
-    ["error", "fatal", "panic"]
-        .iter()
-        .any(|word| lower.contains(word))
+    line.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|word| !word.is_empty())
+        .take(3)
+        .any(|word| {
+            ["error", "fatal", "panic", "panicked"]
+                .iter()
+                .any(|bad| word.eq_ignore_ascii_case(bad))
+        })
 }
 
 /// A dump the restore command could not read fails the backup: an empty one, a SQLite
@@ -432,11 +458,52 @@ impl Adder<'_> {
     /// opened is what is stored (a file that grew is a warning, as with tar; one that
     /// shrank fails the backup). A SQLite database (`detect`) is stored through SQLite's
     /// online backup, a consistent copy even while it is written.
-    fn add_file(&mut self, path: &Path, member: &Path, detect: bool) -> Result<FileEntry, String> {
+    ///
+    /// A file found by the walk (`detect`) is opened without following a link and without
+    /// blocking: one removed since its directory was read, or replaced by a symlink, a FIFO
+    /// or anything but a regular file, is left out with a warning (as tar does), never read
+    /// through the link nor waited on; `None` then.
+    fn add_file(
+        &mut self,
+        path: &Path,
+        member: &Path,
+        detect: bool,
+    ) -> Result<Option<FileEntry>, String> {
         let unreadable = |e: std::io::Error| format!("cannot read {}: {e}", path.display());
         self.claim(member, path)?;
-        let mut file = std::fs::File::open(path).map_err(unreadable)?;
+        let opened = if detect {
+            std::fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+                .open(path)
+        } else {
+            std::fs::File::open(path)
+        };
+        let changed = |what: &str| {
+            format!(
+                "{}: {what} since its directory was read; not stored",
+                path.display()
+            )
+        };
+        let mut file = match opened {
+            Ok(file) => file,
+            Err(e) if detect && e.kind() == std::io::ErrorKind::NotFound => {
+                self.warnings.push(changed("removed"));
+                return Ok(None);
+            }
+            Err(e) if detect && e.raw_os_error() == Some(libc::ELOOP) => {
+                self.warnings
+                    .push(changed("replaced by a symlink (never read through)"));
+                return Ok(None);
+            }
+            Err(e) => return Err(unreadable(e)),
+        };
         let meta = file.metadata().map_err(unreadable)?;
+        if detect && !meta.is_file() {
+            self.warnings
+                .push(changed("replaced by something that is not a regular file"));
+            return Ok(None);
+        }
         stop_at("backup-file-opened");
         let mut snapshot = None;
         let mut size = meta.len();
@@ -459,7 +526,7 @@ impl Adder<'_> {
         }
         let entry = added?;
         self.files.push(entry.clone());
-        Ok(entry)
+        Ok(Some(entry))
     }
 
     fn append(
@@ -598,6 +665,7 @@ pub fn stored_name(root: &Path) -> Result<PathBuf, String> {
 fn walk(
     set: &BackupSet,
     excluded: &globset::GlobSet,
+    skip: Option<(u64, u64)>,
     mut visit: impl FnMut(&Path, &Path, std::fs::FileType) -> Result<(), String>,
 ) -> Result<(), String> {
     for root in &set.paths {
@@ -605,7 +673,16 @@ fn walk(
         let meta = std::fs::symlink_metadata(&root_path)
             .map_err(|e| format!("cannot read {}: {e}", root.shown()))?;
         let base = stored_name(&root_path)?;
-        if meta.is_file() {
+        if meta.is_dir() && skip == Some((meta.dev(), meta.ino())) {
+            return Err(format!(
+                "{} is the backup destination itself: nothing of it would be backed up; put \
+                 the destination outside it (or in a directory of it)",
+                root.shown()
+            ));
+        }
+        // A file, or a symlink (stored as a link, as tar does: descending through it would
+        // store entries under a link, which no restore writes through).
+        if meta.is_file() || meta.file_type().is_symlink() {
             visit(&root_path, &base, meta.file_type())?;
             continue;
         }
@@ -615,7 +692,12 @@ fn walk(
             .into_iter()
             .filter_entry(|e| {
                 let relative = e.path().strip_prefix(&root_path).unwrap_or(e.path());
-                e.depth() == 0 || !(excluded.is_match(e.file_name()) || excluded.is_match(relative))
+                let skipped = skip.is_some()
+                    && e.file_type().is_dir()
+                    && e.metadata().ok().map(|m| (m.dev(), m.ino())) == skip;
+                !skipped
+                    && (e.depth() == 0
+                        || !(excluded.is_match(e.file_name()) || excluded.is_match(relative)))
             });
         for entry in walker {
             let entry = entry.map_err(|e| format!("cannot read {}: {e}", root.shown()))?;
@@ -642,7 +724,7 @@ fn walk(
 pub fn measure(set: &BackupSet) -> Result<u64, String> {
     let excluded = globs(&set.exclude, "exclude")?;
     let mut total = 0;
-    walk(set, &excluded, |path, _, kind| {
+    walk(set, &excluded, None, |path, _, kind| {
         if kind.is_file() {
             total += std::fs::metadata(path).map_or(0, |m| m.len());
         }
@@ -695,6 +777,22 @@ pub fn verify(dir: &Path, manifest: &Manifest) -> Vec<String> {
             None => problems.push(format!("{}: the manifest's path_hex is malformed", f.path)),
         }
     }
+    // Directories and symlinks too, when the manifest lists them (every backup made since
+    // it does): a changed link target or an extra entry would pass here and then make
+    // the restore refuse the whole backup.
+    let mut expected_others: BTreeMap<Vec<u8>, &OtherEntry> = BTreeMap::new();
+    if manifest.listing {
+        for o in &manifest.others {
+            match o.path_bytes() {
+                Some(bytes) => {
+                    expected_others.insert(bytes, o);
+                }
+                None => {
+                    problems.push(format!("{}: the manifest's path_hex is malformed", o.path));
+                }
+            }
+        }
+    }
     let mut archive = tar::Archive::new(reader);
     let entries = match archive.entries() {
         Ok(entries) => entries,
@@ -708,7 +806,35 @@ pub fn verify(dir: &Path, manifest: &Manifest) -> Vec<String> {
                 break;
             }
         };
-        if entry.header().entry_type() != tar::EntryType::Regular {
+        let kind = entry.header().entry_type();
+        if kind != tar::EntryType::Regular {
+            if manifest.listing {
+                let mut bytes = entry.path_bytes().into_owned();
+                while bytes.len() > 1 && bytes.ends_with(b"/") {
+                    bytes.pop();
+                }
+                let name = String::from_utf8_lossy(&bytes).into_owned();
+                let target = entry.link_name_bytes().map(|t| t.into_owned());
+                match expected_others.remove(&bytes) {
+                    None => {
+                        problems.push(format!("{name}: in the archive but not in the manifest"))
+                    }
+                    Some(want) => {
+                        let same = match kind {
+                            tar::EntryType::Directory => want.target.is_none(),
+                            tar::EntryType::Symlink => {
+                                want.target.is_some() && target == want.target_bytes()
+                            }
+                            _ => false,
+                        };
+                        if !same {
+                            problems.push(format!(
+                                "{name}: does not match the manifest (kind or link target)"
+                            ));
+                        }
+                    }
+                }
+            }
             continue;
         }
         // Names compare byte for byte; the lossy text is only for messages.
@@ -737,5 +863,39 @@ pub fn verify(dir: &Path, manifest: &Manifest) -> Vec<String> {
             missing.path
         ));
     }
+    for missing in expected_others.values() {
+        problems.push(format!(
+            "{}: in the manifest but missing from the archive",
+            missing.path
+        ));
+    }
     problems
+}
+
+#[cfg(test)]
+mod reports_error_tests {
+    use super::reports_error;
+
+    #[test]
+    fn errors_are_told_from_lines_that_name_an_error_table() {
+        for line in [
+            "ERROR: connection lost",
+            "Error: database is locked",
+            "pg_dump: error: connection to server failed",
+            "psql: FATAL: password authentication failed",
+            "Runtime error near line 1: database is locked (5)",
+            "mysqldump: Got error: 1045: Access denied",
+            "thread 'main' panicked at src/main.rs:3:5",
+        ] {
+            assert!(reports_error(line), "{line}");
+        }
+        for line in [
+            "pg_dump: dumping contents of table \"public.error_log\"",
+            "pg_dump: dumping contents of table \"public.errors\"",
+            "pg_dump: reading policies for table \"public.fatal_events\"",
+            "mysqldump: [Warning] Using a password on the command line interface can be insecure.",
+        ] {
+            assert!(!reports_error(line), "{line}");
+        }
+    }
 }

@@ -226,20 +226,33 @@ pub fn main() -> ExitCode {
         .and_then(|matches| Cli::from_arg_matches(&matches).map(|cli| (cli, matches)));
     let (cli, matches) = match parsed {
         Ok(parsed) => parsed,
-        Err(e) => return ExitCode::from(clap_error(&e)),
+        Err(e) => {
+            let code = clap_error(&e);
+            if let (0, Some(e)) = (code, crate::printer::stdout_failure()) {
+                Printer::new(true, false).error(&format!("cannot write the output: {e}"));
+                return ExitCode::from(1);
+            }
+            return ExitCode::from(code);
+        }
     };
     let printer = Printer::new(cli.global.no_color, cli.global.quiet);
     if let Err(err) = check_format(&cli, &matches) {
         printer.error(&err.to_string());
         return ExitCode::from(exit::USAGE);
     }
-    let code = match run(cli, printer) {
+    let mut code = match run(cli, printer) {
         Ok(code) => code,
         Err(err) => {
             printer.error(&format!("{err:#}"));
             exit_code(&err)
         }
     };
+    if let Some(e) = crate::printer::stdout_failure() {
+        printer.error(&format!("cannot write the output: {e}"));
+        if code == 0 {
+            code = 1;
+        }
+    }
     ExitCode::from(code)
 }
 

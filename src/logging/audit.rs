@@ -33,7 +33,12 @@ pub fn record(action: &str, outcome: &str, detail: Option<&str>) {
         time: jiff::Timestamp::now().to_string(),
         user: user(),
         host: host(),
-        command: std::env::args().collect::<Vec<_>>().join(" "),
+        // args_os: an argument that is not UTF-8 (a path) must not panic here, after the
+        // change was made; its invalid bytes show as U+FFFD.
+        command: std::env::args_os()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect::<Vec<_>>()
+            .join(" "),
         action,
         outcome,
         detail,

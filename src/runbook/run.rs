@@ -47,6 +47,10 @@ struct State<'a> {
     statuses: HashMap<String, Status>,
     /// Main steps that completed (ok or warning), in the order they finished.
     completed: Vec<&'a StepSpec>,
+    /// How many of `completed` a later step's failure makes undoable: a step is undone
+    /// only if one after it (or beside it, in its parallel group) failed, never for a
+    /// failure before it (a `continue_on_failure` check early in the run).
+    undoable: usize,
     /// The step whose failure stopped the run.
     stopped_by: Option<String>,
     any_failed: bool,
@@ -130,6 +134,7 @@ pub async fn run(
     let mut state = State {
         statuses: HashMap::new(),
         completed: Vec::new(),
+        undoable: 0,
         stopped_by: None,
         any_failed: false,
         selection,
@@ -157,6 +162,7 @@ pub async fn run(
             .filter(|(_, why)| why.is_none())
             .map(|(step, _)| execute(book, step, ctx));
         let mut finished = futures_join(runs).await.into_iter();
+        let mut group_failed = false;
         for (step, why) in group.iter().zip(plans) {
             let result = match why {
                 Some(why) => skipped(step, why),
@@ -169,14 +175,19 @@ pub async fn run(
             if matches!(result.status, Status::Ok | Status::Warning) {
                 state.completed.push(step);
             }
+            group_failed |= failed(result.status);
             observer.finished(&result);
             results.push(result);
+        }
+        if group_failed {
+            state.undoable = state.completed.len();
         }
     }
     if state.any_failed {
         // Undo what completed, newest first; every undo is tried, whatever the one
         // before it did, and none of them is undone in turn.
-        let completed = std::mem::take(&mut state.completed);
+        let mut completed = std::mem::take(&mut state.completed);
+        completed.truncate(state.undoable);
         for done in completed.iter().rev() {
             for undo in &done.options.undo {
                 let result = match state.condition_fails(undo) {

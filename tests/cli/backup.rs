@@ -1206,3 +1206,282 @@ fn a_file_growing_during_a_backup_is_stored_at_its_opened_size_with_a_warning() 
     assert_eq!(manifest["files"][0]["size"], 7);
     ops(&dir, &["backup", "verify", "latest"]).expect_exit(0);
 }
+
+#[test]
+fn a_destination_inside_a_backed_up_path_is_never_backed_up() {
+    let opsbook = Opsbook::new()
+        .file(
+            "ops.yaml",
+            "state_dir: state\nbackup:\n  destination: app/backups\n  sets:\n    app:\n      paths: [app]\n",
+        )
+        .file("app/conf.yaml", "port: 80\n");
+    let dir = opsbook.dir().to_path_buf();
+    // Twice: the second would otherwise hold the first backup, and its own partial archive.
+    for _ in 0..2 {
+        let run = ops(&dir, &["backup", "create", "app"]).expect_exit(0);
+        assert!(!run.stderr.contains("grew"), "{}", run.stderr);
+    }
+    let mut backups: Vec<_> = std::fs::read_dir(dir.join("app/backups"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    backups.sort();
+    assert_eq!(backups.len(), 2, "{backups:?}");
+    let listing = String::from_utf8(gnu_tar_list(&backups[1].join("data.tar.zst"))).unwrap();
+    let mut members: Vec<&str> = listing.lines().collect();
+    members.sort();
+    let app = crate::common::stored(&dir, "app");
+    assert_eq!(
+        members,
+        [app.clone(), format!("{app}/conf.yaml")],
+        "{listing}"
+    );
+    ops(&dir, &["backup", "verify", "latest"]).expect_exit(0);
+    // The destination as the path itself would back up nothing: refused, not an empty
+    // backup reported as made.
+    std::fs::write(
+        dir.join("ops.yaml"),
+        "state_dir: state\nbackup:\n  destination: app/backups\n  sets:\n    app:\n      paths: [app/backups]\n",
+    )
+    .unwrap();
+    let run = ops(&dir, &["backup", "create", "app"])
+        .expect_exit(1)
+        .stderr_contains("app/backups is the backup destination itself");
+    drop(run);
+}
+
+#[test]
+fn a_set_path_that_is_a_symlink_is_stored_as_a_link_and_the_backup_restores() {
+    let opsbook = Opsbook::new()
+        .file(
+            "ops.yaml",
+            "state_dir: state\nbackup:\n  destination: dest\n  sets:\n    app:\n      paths: [current]\n",
+        )
+        .file("releases/42/app.py", "print('42')\n");
+    let dir = opsbook.dir().to_path_buf();
+    std::os::unix::fs::symlink("releases/42", dir.join("current")).unwrap();
+    let run = ops(&dir, &["backup", "create", "app"])
+        .expect_exit(0)
+        .stderr_contains("current is a symlink: stored as a link");
+    drop(run);
+    // Entries stored under the link would be refused by every restore (never written
+    // through a symlink): the backup would be made, listed and verified, yet useless.
+    let listing = String::from_utf8(gnu_tar_list(
+        &crate::common::only_backup(&dir).join("data.tar.zst"),
+    ))
+    .unwrap();
+    assert_eq!(listing.lines().count(), 1, "{listing}");
+    ops(&dir, &["backup", "verify", "latest", "--restore-test"]).expect_exit(0);
+    ops(&dir, &["restore", "latest", "--to", "out"]).expect_exit(0);
+    let link = dir.join("out").join(crate::common::stored(&dir, "current"));
+    assert_eq!(std::fs::read_link(&link).unwrap(), Path::new("releases/42"));
+    // Asked for with a slash, what it points to is backed up, as a directory.
+    std::fs::write(
+        dir.join("ops.yaml"),
+        "state_dir: state\nbackup:\n  destination: dest2\n  sets:\n    app:\n      paths: [current/]\n",
+    )
+    .unwrap();
+    ops(&dir, &["backup", "create", "app"]).expect_exit(0);
+    ops(&dir, &["restore", "latest", "--to", "out2"]).expect_exit(0);
+    let file = dir
+        .join("out2")
+        .join(crate::common::stored(&dir, "current/app.py"));
+    assert_eq!(std::fs::read_to_string(file).unwrap(), "print('42')\n");
+}
+
+#[test]
+fn files_replaced_or_removed_during_a_backup_are_left_out_never_read_through_or_waited_on() {
+    let opsbook = Opsbook::new()
+        .file(
+            "ops.yaml",
+            "state_dir: state\nbackup:\n  destination: dest\n  sets:\n    app:\n      paths: [app]\n",
+        )
+        .file("app/a", "a\n")
+        .file("app/b", "b\n")
+        .file("app/c", "c\n")
+        .file("app/d", "d\n")
+        .file("secret", "TOPSECRET\n");
+    let dir = opsbook.dir().to_path_buf();
+    // The seam stops opsbook each time it has opened a file: after the first (`a`), with
+    // the directory already read, b becomes a link to a file outside the set, c a FIFO
+    // (which a plain open would wait on forever), and d goes.
+    let running = Opsbook::new()
+        .env("OPSBOOK_TEST_STOP_AT", "backup-file-opened")
+        .args(["--config", dir.join("ops.yaml").to_str().unwrap()])
+        .args(["backup", "create"])
+        .spawn_in(&dir);
+    let stat = format!("/proc/{}/stat", running.child.id());
+    let stopped = || {
+        std::fs::read_to_string(&stat).is_ok_and(|s| {
+            s.rsplit_once(") ")
+                .is_some_and(|(_, rest)| rest.starts_with('T'))
+        })
+    };
+    wait_for("the stop at a", stopped);
+    for name in ["b", "c", "d"] {
+        std::fs::remove_file(dir.join("app").join(name)).unwrap();
+    }
+    std::os::unix::fs::symlink(dir.join("secret"), dir.join("app/b")).unwrap();
+    let fifo = std::ffi::CString::new(dir.join("app/c").to_str().unwrap()).unwrap();
+    // SAFETY: a valid C string; mkfifo has no other effect.
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
+    running.signal(libc::SIGCONT);
+    let run = running.finish(std::time::Duration::from_secs(60));
+    let run = run
+        .expect_exit(0)
+        .stderr_contains("app/d: removed since its directory was read")
+        .stderr_contains("app/b: replaced by a symlink (never read through)")
+        .stderr_contains("app/c: replaced by something that is not a regular file");
+    drop(run);
+    let archive = crate::common::only_backup(&dir).join("data.tar.zst");
+    let listing = String::from_utf8(gnu_tar_list(&archive)).unwrap();
+    let a = crate::common::stored(&dir, "app/a");
+    assert!(listing.lines().any(|l| l == a), "{listing}");
+    assert_eq!(listing.lines().count(), 2, "{listing}");
+    let all = std::process::Command::new("tar")
+        .args(["--zstd", "-xOf"])
+        .arg(&archive)
+        .output()
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&all.stdout).contains("TOPSECRET"));
+    ops(&dir, &["backup", "verify", "latest"]).expect_exit(0);
+}
+
+#[test]
+#[ignore = "defect: the walk (walkdir) opens directories by path, following a link: a directory replaced by a symlink after its parent was read is stored as a link with the linked directory's files under it, a backup create and verify accept but restore refuses whole"]
+fn a_directory_replaced_by_a_link_during_a_backup_is_never_walked_through() {
+    let opsbook = Opsbook::new()
+        .file(
+            "ops.yaml",
+            "state_dir: state\nbackup:\n  destination: dest\n  sets:\n    app:\n      paths: [app]\n",
+        )
+        .file("app/a", "a\n")
+        .file("app/sub/x", "x\n")
+        .file("elsewhere/key", "TOPSECRET\n");
+    let dir = opsbook.dir().to_path_buf();
+    let running = Opsbook::new()
+        .env("OPSBOOK_TEST_STOP_AT", "backup-file-opened")
+        .args(["--config", dir.join("ops.yaml").to_str().unwrap()])
+        .args(["backup", "create"])
+        .spawn_in(&dir);
+    let stat = format!("/proc/{}/stat", running.child.id());
+    let stopped = || {
+        std::fs::read_to_string(&stat).is_ok_and(|s| {
+            s.rsplit_once(") ")
+                .is_some_and(|(_, rest)| rest.starts_with('T'))
+        })
+    };
+    // Stopped after opening app/a; app/ is read already: app/sub becomes a link.
+    wait_for("the stop at a", stopped);
+    std::fs::rename(dir.join("app/sub"), dir.join("app-sub-moved")).unwrap();
+    std::os::unix::fs::symlink(dir.join("elsewhere"), dir.join("app/sub")).unwrap();
+    running.signal(libc::SIGCONT);
+    // Each later file opened stops it again; go on until it ends.
+    let pid = running.child.id();
+    let status = format!("/proc/{pid}/status");
+    let mut running = running;
+    let ended = loop {
+        if let Ok(Some(_)) = running.child.try_wait() {
+            break true;
+        }
+        if std::fs::read_to_string(&status).is_ok_and(|s| s.contains("(stopped)")) {
+            running.signal(libc::SIGCONT);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    };
+    assert!(ended);
+    let archive = std::fs::read_dir(dir.join("dest"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.join("data.tar.zst").exists());
+    if let Some(backup) = archive {
+        let all = std::process::Command::new("tar")
+            .args(["--zstd", "-xOf"])
+            .arg(backup.join("data.tar.zst"))
+            .output()
+            .unwrap();
+        assert!(!String::from_utf8_lossy(&all.stdout).contains("TOPSECRET"));
+        // Whatever was stored restores.
+        ops(&dir, &["restore", "latest", "--to", "out"]).expect_exit(0);
+    }
+}
+
+#[test]
+fn a_verbose_dump_naming_an_error_table_is_not_a_failed_dump() {
+    // `pg_dump --verbose` names every table on stderr; an application's `error_log` table
+    // made every backup of its database fail.
+    let opsbook = Opsbook::new().file(
+        "ops.yaml",
+        "state_dir: state\nbackup:\n  destination: dest\n  sets:\n    db:\n      command: { run: \"echo 'CREATE TABLE error_log(x);'; echo 'pg_dump: dumping contents of table \\\"public.error_log\\\"' >&2\", shell: true, file: db.sql }\n    broken:\n      command: { run: \"echo 'CREATE TABLE t(x);'; echo 'pg_dump: error: connection to server lost' >&2\", shell: true, file: t.sql }\n",
+    );
+    let dir = opsbook.dir().to_path_buf();
+    let run = ops(&dir, &["backup", "create", "db"])
+        .expect_exit(0)
+        .stderr_contains("dumping contents of table");
+    drop(run);
+    let run = ops(&dir, &["backup", "create", "broken"])
+        .expect_exit(1)
+        .stderr_contains(
+            "exited 0 but reported an error: pg_dump: error: connection to server lost",
+        );
+    drop(run);
+}
+
+#[test]
+fn verify_checks_directories_and_symlinks_against_the_manifest() {
+    let opsbook = Opsbook::new()
+        .file(
+            "ops.yaml",
+            "state_dir: state\nbackup:\n  destination: dest\n  sets:\n    app:\n      paths: [app]\n      compress: gzip\n",
+        )
+        .file("app/a", "a\n");
+    let dir = opsbook.dir().to_path_buf();
+    std::os::unix::fs::symlink("a", dir.join("app/current")).unwrap();
+    ops(&dir, &["backup", "create", "app"]).expect_exit(0);
+    let archive = crate::common::only_backup(&dir).join("data.tar.gz");
+    // Rewrite the archive: the same files byte for byte (their digests still match), the
+    // link pointed elsewhere, one directory more.
+    let mut rewritten = tar::Builder::new(flate2::write::GzEncoder::new(
+        Vec::new(),
+        flate2::Compression::default(),
+    ));
+    let mut original = tar::Archive::new(flate2::read::GzDecoder::new(
+        std::fs::File::open(&archive).unwrap(),
+    ));
+    for entry in original.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        let mut header = entry.header().clone();
+        let path = entry.path().unwrap().into_owned();
+        if header.entry_type() == tar::EntryType::Symlink {
+            rewritten
+                .append_link(&mut header, &path, "../../../../etc/shadow")
+                .unwrap();
+        } else {
+            rewritten
+                .append_data(&mut header, &path, &mut entry)
+                .unwrap();
+        }
+    }
+    let mut extra = tar::Header::new_gnu();
+    extra.set_entry_type(tar::EntryType::Directory);
+    extra.set_mode(0o755);
+    extra.set_size(0);
+    let extra_name = format!("{}/extra", crate::common::stored(&dir, "app"));
+    rewritten
+        .append_data(&mut extra, &extra_name, std::io::empty())
+        .unwrap();
+    let bytes = rewritten.into_inner().unwrap().finish().unwrap();
+    std::fs::write(&archive, bytes).unwrap();
+    // Restore refuses it whole; verify must not call it verified.
+    ops(&dir, &["restore", "latest", "--to", "out"]).expect_exit(1);
+    let link = crate::common::stored(&dir, "app/current");
+    let run = ops(&dir, &["backup", "verify", "latest"])
+        .expect_exit(1)
+        .stderr_contains(&format!(
+            "{link}: does not match the manifest (kind or link target)"
+        ))
+        .stderr_contains(&format!(
+            "{extra_name}: in the archive but not in the manifest"
+        ));
+    drop(run);
+}

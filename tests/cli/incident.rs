@@ -810,3 +810,62 @@ fn collect_never_reads_the_audit_log_through_a_link() {
         "root:$6$precious-hash:19000:0:99999:7:::\n"
     );
 }
+
+#[test]
+fn output_lost_to_a_full_disk_fails_the_command_but_a_reader_going_away_does_not() {
+    let test = Opsbook::new().file("ops.yaml", "state_dir: state\n");
+    let dir = test.dir().to_path_buf();
+    Opsbook::new()
+        .args(["--config", "ops.yaml", "incident", "declare"])
+        .args(["--severity", "SEV-2", "--title", "API down"])
+        .run_in(&dir)
+        .expect_exit(0);
+    let id = std::fs::read_dir(dir.join("state/incidents"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .find(|n| n.starts_with("INC-"))
+        .unwrap();
+    let binary = env!("CARGO_BIN_EXE_opsbook");
+    // `opsbook incident report ID > report.md` on a full disk: /dev/full answers every
+    // write with ENOSPC. An exit 0 would leave an empty report that looks written.
+    for args in [
+        &["incident", "report", id.as_str()][..],
+        &["incident", "list"][..],
+        &["--help"][..],
+    ] {
+        let out = std::process::Command::new(binary)
+            .args(["--config", "ops.yaml"])
+            .args(args)
+            .current_dir(&dir)
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .stdout(std::fs::File::create("/dev/full").unwrap())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("cannot write the output: No space left on device"),
+            "{args:?}: {stderr}"
+        );
+    }
+    // `| head -c 1`: the reader leaving early is not an error.
+    let mut child = std::process::Command::new(binary)
+        .args(["--config", "ops.yaml", "incident", "report", &id])
+        .current_dir(&dir)
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 1];
+    child.stdout.take().unwrap().read_exact(&mut first).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -296,3 +296,66 @@ fn own_files_get_their_modes_whatever_the_umask() {
         drop(test);
     }
 }
+
+#[test]
+#[ignore = "defect: only the state directory itself is checked (through a link, with metadata()); a state_dir whose parent others can write to can be swapped for a link to any root-owned directory, and opsbook writes its locks and state there"]
+fn a_state_dir_that_others_can_swap_for_a_link_is_refused() {
+    let test = Opsbook::new().file(
+        "ops.yaml",
+        "state_dir: shared/state\nbackup:\n  destination: dest\n  sets:\n    conf:\n      paths: [ops.yaml]\n",
+    );
+    let dir = test.dir().to_path_buf();
+    // A directory anyone can write to (no sticky bit), holding opsbook's private state.
+    std::fs::create_dir(dir.join("shared")).unwrap();
+    std::fs::set_permissions(dir.join("shared"), std::fs::Permissions::from_mode(0o777)).unwrap();
+    // Anyone can put a link to a root-owned, private directory there (or rename the real
+    // state directory away first).
+    let elsewhere = dir.join("root-only");
+    std::fs::create_dir(&elsewhere).unwrap();
+    std::fs::set_permissions(&elsewhere, std::fs::Permissions::from_mode(0o700)).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, dir.join("shared/state")).unwrap();
+    let run = Opsbook::new()
+        .args(["--config", "ops.yaml", "backup", "create", "conf"])
+        .run_in(&dir);
+    assert_ne!(run.code, Some(0), "{}", run.stderr);
+    assert!(run.stderr.contains("shared"), "{}", run.stderr);
+    assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0);
+}
+
+#[test]
+fn an_argument_that_is_not_utf8_is_audited_not_a_panic() {
+    use std::os::unix::ffi::OsStrExt;
+    let test = Opsbook::new()
+        .file("ops.yaml", "state_dir: state\n")
+        .file("src/f", "hi\n");
+    let dir = test.dir().to_path_buf();
+    let archive = dir.join(std::ffi::OsStr::from_bytes(b"a\xff.tar"));
+    let tar = std::process::Command::new("tar")
+        .arg("-cf")
+        .arg(&archive)
+        .arg("src")
+        .current_dir(&dir)
+        .status()
+        .expect("GNU tar");
+    assert!(tar.success());
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_opsbook"))
+        .args(["--config", "ops.yaml", "restore", "--archive"])
+        .arg(&archive)
+        .arg("--to")
+        .arg(std::ffi::OsStr::from_bytes(b"out\xff"))
+        .current_dir(&dir)
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("LOG_TO_FILE", "true")
+        .env("LOG_DIR", "ops-logs")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let restored = dir.join(std::ffi::OsStr::from_bytes(b"out\xff/src/f"));
+    assert_eq!(std::fs::read_to_string(restored).unwrap(), "hi\n");
+    let audit = std::fs::read_to_string(dir.join("ops-logs/audit.log")).unwrap();
+    let line = audit.lines().last().unwrap();
+    assert!(line.contains("restore --archive"), "{audit}");
+    assert!(line.contains("a\u{fffd}.tar"), "{audit}");
+}

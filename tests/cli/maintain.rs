@@ -583,3 +583,45 @@ fn schedules_finishing_at_once_all_land_in_the_state_file() {
         assert_eq!(state[name]["outcome"], "ok", "{name} lost: {state}");
     }
 }
+
+#[test]
+fn emitted_systemd_units_work_from_a_directory_with_a_space_in_its_name() {
+    let ops = Opsbook::new()
+        .file(
+            "my ops/config/production.yaml",
+            "state_dir: state\nmaintain:\n  schedules:\n    daily: { runbook: tiny.yaml }\n",
+        )
+        .file(
+            "my ops/tiny.yaml",
+            "name: tiny\nsteps:\n  - name: Memory\n    memory: {}\n",
+        );
+    let dir = ops.dir().join("my ops");
+    Opsbook::new()
+        .args([
+            "--env",
+            "production",
+            "maintain",
+            "schedule",
+            "--emit",
+            "systemd",
+        ])
+        .args(["--dir", "units"])
+        .run_in(&dir)
+        .expect_exit(0);
+    let service =
+        std::fs::read_to_string(dir.join("units/opsbook-maintain-daily.service")).unwrap();
+    // systemd takes WorkingDirectory= as written: quotes would be part of the path.
+    let line = format!("WorkingDirectory={}", dir.display());
+    assert!(service.lines().any(|l| l == line), "{line}\n{service}");
+    if let Ok(out) = std::process::Command::new("systemd-analyze")
+        .args(["verify", "--man=no"])
+        .arg(dir.join("units/opsbook-maintain-daily.service"))
+        .output()
+    {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success() && !stderr.contains("WorkingDirectory"),
+            "{stderr}\n{service}"
+        );
+    }
+}

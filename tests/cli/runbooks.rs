@@ -1677,3 +1677,29 @@ fn the_shipped_backup_verify_fails_on_an_empty_backup_directory() {
         message(&json, "Newest backup restores")
     );
 }
+
+#[test]
+fn a_failure_before_a_step_never_undoes_it() {
+    // An early check that may fail (continue_on_failure), then a release that completes:
+    // nothing failed after the switch, so it is not rolled back; on_failure still runs.
+    let book = "steps:\n  - name: error rate\n    continue_on_failure: true\n    command: { run: \"false\" }\n  - name: switch\n    command: { run: \"touch switched\" }\n    undo: { command: { run: \"rm switched\" } }\n  - name: smoke\n    command: { run: \"true\" }\non_failure:\n  - name: tell\n    command: { run: \"touch told\" }\n";
+    let opsbook = Opsbook::new().file("rb.yaml", book);
+    let dir = opsbook.dir().to_path_buf();
+    let run = opsbook
+        .args(["run", "rb.yaml", "--format", "json"])
+        .run()
+        .expect_exit(2);
+    let json = run.json();
+    assert!(json["checks"].get("undo: switch").is_none(), "{json}");
+    assert!(dir.join("switched").exists());
+    assert!(dir.join("told").exists());
+    // A failure after it undoes it, as before.
+    let book = book.replace(
+        "run: \"true\" }\non_failure",
+        "run: \"false\" }\non_failure",
+    );
+    let opsbook = Opsbook::new().file("rb.yaml", &book);
+    let dir = opsbook.dir().to_path_buf();
+    opsbook.args(["run", "rb.yaml"]).run().expect_exit(2);
+    assert!(!dir.join("switched").exists());
+}
