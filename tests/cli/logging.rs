@@ -298,7 +298,6 @@ fn own_files_get_their_modes_whatever_the_umask() {
 }
 
 #[test]
-#[ignore = "defect: only the state directory itself is checked (through a link, with metadata()); a state_dir whose parent others can write to can be swapped for a link to any root-owned directory, and opsbook writes its locks and state there"]
 fn a_state_dir_that_others_can_swap_for_a_link_is_refused() {
     let test = Opsbook::new().file(
         "ops.yaml",
@@ -319,6 +318,74 @@ fn a_state_dir_that_others_can_swap_for_a_link_is_refused() {
         .run_in(&dir);
     assert_ne!(run.code, Some(0), "{}", run.stderr);
     assert!(run.stderr.contains("shared"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains(&format!(
+            "its folder {} (owner uid 0, mode 0777) can be written to by anyone",
+            dir.join("shared").display()
+        )),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0);
+}
+
+#[test]
+fn a_state_dir_in_a_sticky_folder_is_used_only_when_root_owns_it() {
+    let test = Opsbook::new().file(
+        "ops.yaml",
+        "state_dir: sticky/state\nbackup:\n  destination: dest\n  sets:\n    conf:\n      paths: [ops.yaml]\n",
+    );
+    let dir = test.dir().to_path_buf();
+    // Let another user reach the sticky folder, as they reach /tmp.
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let sticky = dir.join("sticky");
+    std::fs::create_dir(&sticky).unwrap();
+    std::fs::set_permissions(&sticky, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let backup = || {
+        Opsbook::new()
+            .args(["--config", "ops.yaml", "backup", "create", "conf"])
+            .run_in(&dir)
+    };
+    // Created by opsbook (root) inside the sticky folder: others cannot rename or replace it.
+    let run = backup();
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert!(sticky.join("state/locks").is_dir());
+    // The same name, planted as a link by another user before opsbook first runs.
+    std::fs::remove_dir_all(sticky.join("state")).unwrap();
+    let elsewhere = dir.join("root-only");
+    std::fs::create_dir(&elsewhere).unwrap();
+    std::fs::set_permissions(&elsewhere, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let ln = std::process::Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "ln",
+            "-s",
+        ])
+        .arg(&elsewhere)
+        .arg(sticky.join("state"))
+        .status()
+        .expect("setpriv");
+    assert!(ln.success());
+    assert_eq!(
+        std::fs::symlink_metadata(sticky.join("state"))
+            .unwrap()
+            .uid(),
+        65534
+    );
+    let run = backup();
+    assert_ne!(run.code, Some(0), "{}", run.stderr);
+    assert!(
+        run.stderr.contains(&format!(
+            "its folder {} (owner uid 0, mode 1777) can be written to by anyone and {} in it \
+             is owned by uid 65534",
+            sticky.display(),
+            sticky.join("state").display()
+        )),
+        "{}",
+        run.stderr
+    );
     assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0);
 }
 
