@@ -284,6 +284,10 @@ fn check_container(dir: &Path, entry_uid: u32, entry: &Path, wanted: &Path) -> R
     let mode = meta.mode() & 0o7777;
     let others_write = mode & 0o002 != 0 || (mode & 0o020 != 0 && meta.gid() != 0);
     let sticky_and_ours = mode & 0o1000 != 0 && trusted_owner(entry_uid);
+    let mut fix = format!(
+        "chown root {0} and chmod go-w {0}, or choose a directory outside it",
+        dir.display()
+    );
     let problem = if !trusted_owner(meta.uid()) {
         format!(
             "its folder {} is owned by uid {} (mode {mode:04o}), not by root or the user \
@@ -299,6 +303,11 @@ fn check_container(dir: &Path, entry_uid: u32, entry: &Path, wanted: &Path) -> R
             format!("group {}", meta.gid())
         };
         let sticky = if mode & 0o1000 != 0 {
+            fix = format!(
+                "remove {} and let opsbook create it, or choose a directory outside {}",
+                entry.display(),
+                dir.display()
+            );
             format!(
                 " and {} in it is owned by uid {}, not by root or the user running opsbook",
                 entry.display(),
@@ -320,9 +329,8 @@ fn check_container(dir: &Path, entry_uid: u32, entry: &Path, wanted: &Path) -> R
     Err(format!(
         "refusing to use {}: {problem}; every folder on the path to opsbook's state, logs and \
          incidents must be owned by root or the user running opsbook and writable by no one \
-         else (chown root {1} and chmod go-w {1}, or choose a directory outside it)",
-        wanted.display(),
-        dir.display()
+         else ({fix})",
+        wanted.display()
     ))
 }
 

@@ -386,6 +386,14 @@ fn a_state_dir_in_a_sticky_folder_is_used_only_when_root_owns_it() {
         "{}",
         run.stderr
     );
+    assert!(
+        run.stderr.contains(&format!(
+            "remove {} and let opsbook create it",
+            sticky.join("state").display()
+        )),
+        "{}",
+        run.stderr
+    );
     assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0);
 }
 
