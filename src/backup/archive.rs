@@ -545,7 +545,7 @@ impl Adder<'_> {
             left: size,
             progress: self.progress,
         };
-        let mut reader = HashingReader::new(&mut exact);
+        let mut reader = HashingReader::sized(&mut exact, size);
         self.tar
             .append_data(&mut header, member, &mut reader)
             .map_err(|e| format!("cannot add {}: {e}", path.display()))?;

@@ -965,7 +965,7 @@ fn read_entries(
             Kind::File { mode, mtime } => {
                 let member = p.path.display();
                 let size = entry.size();
-                let mut hashing = HashingReader::new(&mut entry);
+                let mut hashing = HashingReader::sized(&mut entry, size);
                 if size <= SMALL {
                     let mut data = Vec::with_capacity(size as usize);
                     hashing

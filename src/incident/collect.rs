@@ -4,7 +4,7 @@
 //! file's name, size and SHA-256), written under a temporary name and renamed when
 //! complete. The bundle is mode 0600 whatever the umask.
 
-use sha2::{Digest, Sha256};
+use crate::digest::Sha256;
 use std::path::{Path, PathBuf};
 
 /// Error lines gathered per bundle, at most (the newest are kept).

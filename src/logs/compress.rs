@@ -10,7 +10,7 @@
 //! everything streams through 1 MiB buffers and a channel of at most `IN_FLIGHT` chunks.
 
 use super::set::Compression;
-use sha2::{Digest, Sha256};
+use crate::digest::Sha256;
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
