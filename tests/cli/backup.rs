@@ -1491,3 +1491,32 @@ fn verify_checks_directories_and_symlinks_against_the_manifest() {
         ));
     drop(run);
 }
+
+#[test]
+fn a_command_source_file_that_is_not_a_plain_name_is_a_config_error() {
+    // `file` is stored as commands/FILE and restored to it: `../x` or `a/b` would name a
+    // path elsewhere, an empty name a directory.
+    for file in ["../../etc/cron.d/x", "a/b", "", "..", "."] {
+        let opsbook = Opsbook::new().file(
+            "ops.yaml",
+            &format!(
+                "state_dir: state\nbackup:\n  destination: dest\n  sets:\n    db:\n      command: {{ run: \"echo hi\", file: {file:?} }}\n"
+            ),
+        );
+        let dir = opsbook.dir().to_path_buf();
+        let run = ops(&dir, &["config", "validate"])
+            .expect_exit(78)
+            .stderr_contains("ops.yaml:6:")
+            .stderr_contains(&format!(
+                "command source `file: {file:?}` must be a plain file name"
+            ));
+        drop(run);
+        assert!(!dir.join("dest").exists());
+    }
+    // A plain name is fine.
+    let opsbook = Opsbook::new().file(
+        "ops.yaml",
+        "state_dir: state\nbackup:\n  destination: dest\n  sets:\n    db:\n      command: { run: \"echo hi\", file: db.sql }\n",
+    );
+    ops(opsbook.dir(), &["config", "validate"]).expect_exit(0);
+}
