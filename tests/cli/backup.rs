@@ -1520,3 +1520,50 @@ fn a_command_source_file_that_is_not_a_plain_name_is_a_config_error() {
     );
     ops(opsbook.dir(), &["config", "validate"]).expect_exit(0);
 }
+
+#[test]
+fn a_deep_tree_is_walked_with_one_descriptor_per_level() {
+    // 300 levels of 3 files each, under a limit of 360 open descriptors: the walk holds one
+    // per level, never one per entry seen (900 files).
+    let opsbook = Opsbook::new().file(
+        "ops.yaml",
+        "state_dir: state\nbackup:\n  destination: dest\n  sets:\n    deep:\n      paths: [deep]\n",
+    );
+    let dir = opsbook.dir().to_path_buf();
+    let mut level = dir.join("deep");
+    for depth in 0..300 {
+        std::fs::create_dir_all(&level).unwrap();
+        for name in ["a", "b", "c"] {
+            std::fs::write(level.join(name), format!("{depth}{name}\n")).unwrap();
+        }
+        level.push("d");
+    }
+    let out = std::process::Command::new("prlimit")
+        .arg("--nofile=360:360")
+        .arg(env!("CARGO_BIN_EXE_opsbook"))
+        .args(["--config", "ops.yaml", "backup", "create"])
+        .current_dir(&dir)
+        .output()
+        .expect("prlimit (util-linux)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let backup = crate::common::only_backup(&dir);
+    let listing = std::process::Command::new("tar")
+        .args(["--zstd", "-tf"])
+        .arg(backup.join("data.tar.zst"))
+        .output()
+        .unwrap();
+    assert!(listing.status.success());
+    let listing = String::from_utf8_lossy(&listing.stdout);
+    let deepest = format!("{}/c", "d/".repeat(299).trim_end_matches('/'));
+    assert!(
+        listing
+            .lines()
+            .any(|l| l.ends_with(&format!("deep/{deepest}")))
+    );
+    // 300 directories and 900 files.
+    assert_eq!(listing.lines().count(), 1200);
+}
