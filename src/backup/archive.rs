@@ -9,8 +9,9 @@
 use super::{BackupSet, Codec, FileEntry, Manifest, OtherEntry};
 use crate::digest::{HashingReader, sha256_of};
 use std::collections::{BTreeMap, HashSet};
-use std::ffi::OsStr;
+use std::ffi::{CStr, CString, OsStr};
 use std::io::{Read, Seek, Write};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
@@ -225,7 +226,7 @@ fn write_backup(
             return Err(e);
         }
         let member = PathBuf::from(source.member());
-        let entry = adder.add_file(&dump, &member, false);
+        let entry = adder.add_file(&dump, &member, None);
         let _ = std::fs::remove_file(&dump);
         let Some(entry) = entry? else {
             return Err(format!("command source {}: its dump vanished", source.file));
@@ -256,17 +257,32 @@ fn write_backup(
             ));
         }
     }
-    walk(set, &excluded, destination, |path, member, kind| {
-        if kind.is_file() {
-            if adder.is_snapshot_companion(path) {
-                return Ok(());
+    walk(set, &excluded, destination, |found| match found {
+        Found::File {
+            dir,
+            name,
+            path,
+            member,
+        } => {
+            if !adder.is_snapshot_companion(path) {
+                adder.add_file(path, member, Some((dir, name)))?;
             }
-            adder.add_file(path, member, true)?;
-        } else if kind.is_dir() || kind.is_symlink() {
-            adder.add_other(path, member, kind)?;
+            Ok(())
         }
-        // Sockets, fifos and devices are not backed up.
-        Ok(())
+        Found::Dir { meta, path, member } => adder.add_dir(meta, path, member),
+        Found::Link {
+            dir,
+            name,
+            path,
+            member,
+        } => adder.add_link(dir, name, path, member),
+        Found::Changed { path, what } => {
+            adder.warnings.push(format!(
+                "{}: {what} since its directory was read; not stored",
+                path.display()
+            ));
+            Ok(())
+        }
     })?;
     let Adder {
         tar,
@@ -413,35 +429,79 @@ impl Adder<'_> {
         })
     }
 
-    /// A directory or a symlink (stored as such, never followed).
-    fn add_other(
+    /// A directory, as opened by the walk (`meta` is the directory's own).
+    fn add_dir(
         &mut self,
+        meta: &std::fs::Metadata,
         path: &Path,
         member: &Path,
-        kind: std::fs::FileType,
+    ) -> Result<(), String> {
+        self.claim(member, path)?;
+        let mut header = tar::Header::new_gnu();
+        header.set_metadata(meta);
+        header.set_entry_type(tar::EntryType::Directory);
+        header.set_size(0);
+        self.tar
+            .append_data(&mut header, member, std::io::empty())
+            .map_err(|e| format!("cannot add {}: {e}", path.display()))?;
+        self.push_other(member, None, None, meta);
+        Ok(())
+    }
+
+    /// The symlink `name` in the directory `dir` (stored as a link, never followed).
+    fn add_link(
+        &mut self,
+        dir: BorrowedFd<'_>,
+        name: &CStr,
+        path: &Path,
+        member: &Path,
     ) -> Result<(), String> {
         let failed = |e: std::io::Error| format!("cannot add {}: {e}", path.display());
         self.claim(member, path)?;
-        let meta = std::fs::symlink_metadata(path).map_err(failed)?;
-        let (target, target_hex) = if kind.is_symlink() {
-            // The target read once, for the archive and the manifest alike: a link changed
-            // in between would otherwise make a backup whose listing does not match.
-            let target = std::fs::read_link(path).map_err(failed)?;
-            let mut header = tar::Header::new_gnu();
-            header.set_metadata(&meta);
-            header.set_entry_type(tar::EntryType::Symlink);
-            header.set_size(0);
-            self.tar
-                .append_link(&mut header, member, &target)
-                .map_err(failed)?;
-            let (text, hex) = super::encode_name(target.as_os_str().as_bytes());
-            (Some(text), hex)
-        } else {
-            self.tar
-                .append_path_with_name(path, member)
-                .map_err(failed)?;
-            (None, None)
+        // The link itself, opened once (`O_PATH`): its metadata and target come from it, so
+        // a link changed in between never makes a listing that does not match the archive.
+        let link = match open_at(dir, name, libc::O_PATH | libc::O_NOFOLLOW) {
+            Ok(link) => link,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                self.warnings.push(format!(
+                    "{}: removed since its directory was read; not stored",
+                    path.display()
+                ));
+                return Ok(());
+            }
+            Err(e) => return Err(failed(e)),
         };
+        let meta = std::fs::File::from(link.try_clone().map_err(failed)?)
+            .metadata()
+            .map_err(failed)?;
+        if !meta.file_type().is_symlink() {
+            self.warnings.push(format!(
+                "{}: replaced by something that is not a symlink since its directory was \
+                 read; not stored",
+                path.display()
+            ));
+            return Ok(());
+        }
+        let target = read_link_at(link.as_fd(), c"").map_err(failed)?;
+        let mut header = tar::Header::new_gnu();
+        header.set_metadata(&meta);
+        header.set_entry_type(tar::EntryType::Symlink);
+        header.set_size(0);
+        self.tar
+            .append_link(&mut header, member, &target)
+            .map_err(failed)?;
+        let (text, hex) = super::encode_name(target.as_os_str().as_bytes());
+        self.push_other(member, Some(text), hex, &meta);
+        Ok(())
+    }
+
+    fn push_other(
+        &mut self,
+        member: &Path,
+        target: Option<String>,
+        target_hex: Option<String>,
+        meta: &std::fs::Metadata,
+    ) {
         let (name, name_hex) = super::encode_name(member.as_os_str().as_bytes());
         self.others.push(OtherEntry {
             path: name,
@@ -451,15 +511,15 @@ impl Adder<'_> {
             mode: meta.mode() & 0o7777,
             mtime: meta.mtime(),
         });
-        Ok(())
     }
 
     /// Add a regular file, hashing it as it streams into the archive: the size it had when
     /// opened is what is stored (a file that grew is a warning, as with tar; one that
-    /// shrank fails the backup). A SQLite database (`detect`) is stored through SQLite's
+    /// shrank fails the backup). A SQLite database (found by the walk) is stored through SQLite's
     /// online backup, a consistent copy even while it is written.
     ///
-    /// A file found by the walk (`detect`) is opened without following a link and without
+    /// A file found by the walk (`found`: the directory it was listed in, held open, and its
+    /// name there) is opened from that directory without following a link and without
     /// blocking: one removed since its directory was read, or replaced by a symlink, a FIFO
     /// or anything but a regular file, is left out with a warning (as tar does), never read
     /// through the link nor waited on; `None` then.
@@ -467,17 +527,20 @@ impl Adder<'_> {
         &mut self,
         path: &Path,
         member: &Path,
-        detect: bool,
+        found: Option<(BorrowedFd<'_>, &CStr)>,
     ) -> Result<Option<FileEntry>, String> {
         let unreadable = |e: std::io::Error| format!("cannot read {}: {e}", path.display());
         self.claim(member, path)?;
-        let opened = if detect {
-            std::fs::OpenOptions::new()
-                .read(true)
-                .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-                .open(path)
-        } else {
-            std::fs::File::open(path)
+        let detect = found.is_some();
+        let opened = match found {
+            // From the directory the walk holds open: no part of the path is looked up again.
+            Some((dir, name)) => open_at(
+                dir,
+                name,
+                libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK,
+            )
+            .map(std::fs::File::from),
+            None => std::fs::File::open(path),
         };
         let changed = |what: &str| {
             format!(
@@ -660,73 +723,382 @@ pub fn stored_name(root: &Path) -> Result<PathBuf, String> {
     Ok(real.strip_prefix("/").unwrap_or(&real).to_path_buf())
 }
 
-/// Visit everything `set` backs up, in order, excludes left out: each path, its name in
-/// the archive and its type.
+/// One thing the walk found, with what is needed to read it without resolving a path again:
+/// the directory it was listed in, held open, and its name there.
+enum Found<'a> {
+    /// A regular file (as listed; it is opened with `O_NOFOLLOW` from `dir`).
+    File {
+        dir: BorrowedFd<'a>,
+        name: &'a CStr,
+        path: &'a Path,
+        member: &'a Path,
+    },
+    /// A directory, already opened: `meta` is that of the directory walked.
+    Dir {
+        meta: &'a std::fs::Metadata,
+        path: &'a Path,
+        member: &'a Path,
+    },
+    /// A symlink, stored as a link.
+    Link {
+        dir: BorrowedFd<'a>,
+        name: &'a CStr,
+        path: &'a Path,
+        member: &'a Path,
+    },
+    /// Listed, but gone or replaced (by a link, or by something else) before it was opened:
+    /// left out, `what` says why.
+    Changed { path: &'a Path, what: &'static str },
+}
+
+/// What a directory listing says an entry is (`DT_UNKNOWN` is asked with `fstatat`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    File,
+    Dir,
+    Link,
+    Other,
+}
+
+fn kind_of(mode: libc::mode_t) -> Kind {
+    match mode & libc::S_IFMT {
+        libc::S_IFREG => Kind::File,
+        libc::S_IFDIR => Kind::Dir,
+        libc::S_IFLNK => Kind::Link,
+        _ => Kind::Other,
+    }
+}
+
+/// `fstatat(dir, name, AT_SYMLINK_NOFOLLOW)`.
+fn stat_at(dir: BorrowedFd<'_>, name: &CStr) -> std::io::Result<libc::stat> {
+    let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: `name` is NUL-terminated, `st` is written by the kernel on success only.
+    let rc = unsafe {
+        libc::fstatat(
+            dir.as_raw_fd(),
+            name.as_ptr(),
+            st.as_mut_ptr(),
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
+    };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: fstatat succeeded, so it filled `st`.
+    Ok(unsafe { st.assume_init() })
+}
+
+/// `openat(dir, name, flags | O_CLOEXEC)`.
+fn open_at(dir: BorrowedFd<'_>, name: &CStr, flags: libc::c_int) -> std::io::Result<OwnedFd> {
+    // SAFETY: `name` is NUL-terminated; the returned descriptor is ours alone.
+    let fd = unsafe { libc::openat(dir.as_raw_fd(), name.as_ptr(), flags | libc::O_CLOEXEC) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: `fd` was just opened and is owned by nothing else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Open the directory `name` in `dir`, never through a link.
+fn open_dir_at(dir: BorrowedFd<'_>, name: &CStr) -> std::io::Result<OwnedFd> {
+    open_at(
+        dir,
+        name,
+        libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW,
+    )
+}
+
+/// The target of the symlink `name` in `dir`, read once.
+fn read_link_at(dir: BorrowedFd<'_>, name: &CStr) -> std::io::Result<PathBuf> {
+    let mut buf = vec![0u8; 256];
+    loop {
+        // SAFETY: `buf` is valid for `buf.len()` bytes; readlinkat writes at most that.
+        let n = unsafe {
+            libc::readlinkat(
+                dir.as_raw_fd(),
+                name.as_ptr(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+            )
+        };
+        let Ok(n) = usize::try_from(n) else {
+            return Err(std::io::Error::last_os_error());
+        };
+        if n < buf.len() {
+            buf.truncate(n);
+            return Ok(PathBuf::from(OsStr::from_bytes(&buf)));
+        }
+        // Possibly cut short: try again with more room.
+        buf.resize(buf.len() * 2, 0);
+    }
+}
+
+/// The entries of the open directory `dir` (not `.` and `..`), sorted by name byte for
+/// byte, each with the type its listing gives (`None`: ask). Read through a duplicate of
+/// `dir`, closed before this returns: a walk holds one descriptor per level.
+fn list(dir: BorrowedFd<'_>) -> std::io::Result<Vec<(CString, Option<Kind>)>> {
+    let dup = dir.try_clone_to_owned()?;
+    // The duplicate shares the offset with `dir`; start from the beginning.
+    // SAFETY: lseek on a descriptor we own.
+    if unsafe { libc::lseek(dup.as_raw_fd(), 0, libc::SEEK_SET) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: fdopendir takes the descriptor over (closedir closes it) on success only.
+    let stream = unsafe { libc::fdopendir(dup.as_raw_fd()) };
+    if stream.is_null() {
+        return Err(std::io::Error::last_os_error());
+    }
+    let _ = dup.into_raw_fd();
+    let mut entries = Vec::new();
+    let result = loop {
+        // SAFETY: errno is thread-local; readdir sets it only on an error.
+        unsafe { *libc::__errno_location() = 0 };
+        // SAFETY: `stream` is an open directory stream, used by this thread only.
+        let entry = unsafe { libc::readdir(stream) };
+        if entry.is_null() {
+            let e = std::io::Error::last_os_error();
+            break if e.raw_os_error() == Some(0) {
+                Ok(())
+            } else {
+                Err(e)
+            };
+        }
+        // SAFETY: readdir returned a valid entry, alive until the next readdir.
+        let (name, kind) = unsafe {
+            let entry = &*entry;
+            let name = CStr::from_ptr(entry.d_name.as_ptr());
+            let kind = match entry.d_type {
+                libc::DT_REG => Some(Kind::File),
+                libc::DT_DIR => Some(Kind::Dir),
+                libc::DT_LNK => Some(Kind::Link),
+                libc::DT_UNKNOWN => None,
+                _ => Some(Kind::Other),
+            };
+            (name, kind)
+        };
+        if name.to_bytes() != b"." && name.to_bytes() != b".." {
+            entries.push((name.to_owned(), kind));
+        }
+    };
+    // SAFETY: `stream` is open; this closes it and the duplicate descriptor.
+    unsafe { libc::closedir(stream) };
+    result?;
+    entries.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    Ok(entries)
+}
+
+/// The walk's place: the path shown in messages, the name in the archive and the path
+/// relative to the set path (for excludes), each grown and shrunk as the walk goes.
+struct Place {
+    path: PathBuf,
+    member: PathBuf,
+    relative: PathBuf,
+}
+
+/// Visit everything `set` backs up, in order, excludes left out (see [`Found`]).
+///
+/// No link is ever followed: each set path is opened once (its parents resolved, its own
+/// name not), and everything under it is opened from its directory's descriptor with
+/// `O_NOFOLLOW`, so a directory replaced by a symlink after its parent was listed is left
+/// out with a warning, never walked through. One descriptor is held per level.
 fn walk(
     set: &BackupSet,
     excluded: &globset::GlobSet,
     skip: Option<(u64, u64)>,
-    mut visit: impl FnMut(&Path, &Path, std::fs::FileType) -> Result<(), String>,
+    mut visit: impl FnMut(Found<'_>) -> Result<(), String>,
 ) -> Result<(), String> {
     for root in &set.paths {
         let root_path = PathBuf::from(root.as_str());
-        let meta = std::fs::symlink_metadata(&root_path)
-            .map_err(|e| format!("cannot read {}: {e}", root.shown()))?;
+        let cannot = |e: std::io::Error| format!("cannot read {}: {e}", root.shown());
         let base = stored_name(&root_path)?;
-        if meta.is_dir() && skip == Some((meta.dev(), meta.ino())) {
+        let mut place = Place {
+            path: root_path.clone(),
+            member: base,
+            relative: PathBuf::new(),
+        };
+        // `app/` (or `app/.`) names what `app` points to, as with `ls`: opened as named.
+        let bytes = root_path.as_os_str().as_bytes();
+        let through = bytes.ends_with(b"/") || bytes.ends_with(b"/.");
+        let (parent, name) = match root_path.components().next_back() {
+            Some(Component::Normal(name)) if !through => {
+                let parent = root_path
+                    .parent()
+                    .filter(|p| !p.as_os_str().is_empty())
+                    .unwrap_or(Path::new("."));
+                let parent = std::fs::File::open(parent).map_err(cannot)?;
+                let name = CString::new(name.as_bytes())
+                    .map_err(|_| format!("cannot read {}: a NUL byte in its name", root.shown()))?;
+                (Some(OwnedFd::from(parent)), name)
+            }
+            // `/`, `.`, `..`, `app/`: a directory, opened as named.
+            _ => (None, CString::default()),
+        };
+        let dir = match &parent {
+            Some(parent) => {
+                let st = stat_at(parent.as_fd(), &name).map_err(cannot)?;
+                match kind_of(st.st_mode) {
+                    Kind::Dir => open_dir_at(parent.as_fd(), &name).map_err(cannot)?,
+                    // A file, or a symlink (stored as a link, as tar does: descending
+                    // through it would store entries under a link, which no restore
+                    // writes through).
+                    Kind::File => {
+                        visit(Found::File {
+                            dir: parent.as_fd(),
+                            name: &name,
+                            path: &place.path,
+                            member: &place.member,
+                        })?;
+                        continue;
+                    }
+                    Kind::Link => {
+                        visit(Found::Link {
+                            dir: parent.as_fd(),
+                            name: &name,
+                            path: &place.path,
+                            member: &place.member,
+                        })?;
+                        continue;
+                    }
+                    // Sockets, fifos and devices are not backed up.
+                    Kind::Other => continue,
+                }
+            }
+            None => OwnedFd::from(
+                std::fs::OpenOptions::new()
+                    .read(true)
+                    .custom_flags(libc::O_DIRECTORY)
+                    .open(&root_path)
+                    .map_err(cannot)?,
+            ),
+        };
+        drop(parent);
+        let dir = std::fs::File::from(dir);
+        let meta = dir.metadata().map_err(cannot)?;
+        if skip == Some((meta.dev(), meta.ino())) {
             return Err(format!(
                 "{} is the backup destination itself: nothing of it would be backed up; put \
                  the destination outside it (or in a directory of it)",
                 root.shown()
             ));
         }
-        // A file, or a symlink (stored as a link, as tar does: descending through it would
-        // store entries under a link, which no restore writes through).
-        if meta.is_file() || meta.file_type().is_symlink() {
-            visit(&root_path, &base, meta.file_type())?;
-            continue;
+        // `/` itself has no name in an archive; what is under it does.
+        if !place.member.as_os_str().is_empty() {
+            visit(Found::Dir {
+                meta: &meta,
+                path: &place.path,
+                member: &place.member,
+            })?;
         }
-        let walker = walkdir::WalkDir::new(&root_path)
-            .follow_links(false)
-            .sort_by_file_name()
-            .into_iter()
-            .filter_entry(|e| {
-                let relative = e.path().strip_prefix(&root_path).unwrap_or(e.path());
-                let skipped = skip.is_some()
-                    && e.file_type().is_dir()
-                    && e.metadata().ok().map(|m| (m.dev(), m.ino())) == skip;
-                !skipped
-                    && (e.depth() == 0
-                        || !(excluded.is_match(e.file_name()) || excluded.is_match(relative)))
-            });
-        for entry in walker {
-            let entry = entry.map_err(|e| format!("cannot read {}: {e}", root.shown()))?;
-            let relative = entry
-                .path()
-                .strip_prefix(&root_path)
-                .unwrap_or(entry.path());
-            let member = if relative.as_os_str().is_empty() {
-                base.clone()
-            } else {
-                base.join(relative)
-            };
-            // `/` itself has no name in an archive; what is under it does.
-            if member.as_os_str().is_empty() {
-                continue;
-            }
-            visit(entry.path(), &member, entry.file_type())?;
-        }
+        walk_dir(dir.as_fd(), &mut place, excluded, skip, &mut visit)?;
     }
     Ok(())
+}
+
+/// Visit what is in the open directory `dir` (at `place`), depth first, sorted by name.
+fn walk_dir(
+    dir: BorrowedFd<'_>,
+    place: &mut Place,
+    excluded: &globset::GlobSet,
+    skip: Option<(u64, u64)>,
+    visit: &mut impl FnMut(Found<'_>) -> Result<(), String>,
+) -> Result<(), String> {
+    let entries = list(dir).map_err(|e| format!("cannot read {}: {e}", place.path.display()))?;
+    for (name, kind) in entries {
+        let os_name = OsStr::from_bytes(name.as_bytes());
+        place.path.push(os_name);
+        place.member.push(os_name);
+        place.relative.push(os_name);
+        let result = walk_entry(dir, &name, kind, place, excluded, skip, visit);
+        place.path.pop();
+        place.member.pop();
+        place.relative.pop();
+        result?;
+    }
+    Ok(())
+}
+
+fn walk_entry(
+    dir: BorrowedFd<'_>,
+    name: &CStr,
+    kind: Option<Kind>,
+    place: &mut Place,
+    excluded: &globset::GlobSet,
+    skip: Option<(u64, u64)>,
+    visit: &mut impl FnMut(Found<'_>) -> Result<(), String>,
+) -> Result<(), String> {
+    let os_name = OsStr::from_bytes(name.to_bytes());
+    if !excluded.is_empty() && (excluded.is_match(os_name) || excluded.is_match(&place.relative)) {
+        return Ok(());
+    }
+    let kind = match kind {
+        Some(kind) => kind,
+        None => match stat_at(dir, name) {
+            Ok(st) => kind_of(st.st_mode),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return visit(Found::Changed {
+                    path: &place.path,
+                    what: "removed",
+                });
+            }
+            Err(e) => return Err(format!("cannot read {}: {e}", place.path.display())),
+        },
+    };
+    match kind {
+        Kind::File => visit(Found::File {
+            dir,
+            name,
+            path: &place.path,
+            member: &place.member,
+        }),
+        Kind::Link => visit(Found::Link {
+            dir,
+            name,
+            path: &place.path,
+            member: &place.member,
+        }),
+        // Sockets, fifos and devices are not backed up.
+        Kind::Other => Ok(()),
+        Kind::Dir => {
+            let sub = match open_dir_at(dir, name) {
+                Ok(sub) => std::fs::File::from(sub),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    return visit(Found::Changed {
+                        path: &place.path,
+                        what: "removed",
+                    });
+                }
+                Err(e) if matches!(e.raw_os_error(), Some(libc::ELOOP | libc::ENOTDIR)) => {
+                    return visit(Found::Changed {
+                        path: &place.path,
+                        what: "replaced by a symlink or something that is not a directory \
+                               (never walked through)",
+                    });
+                }
+                Err(e) => return Err(format!("cannot read {}: {e}", place.path.display())),
+            };
+            let meta = sub
+                .metadata()
+                .map_err(|e| format!("cannot read {}: {e}", place.path.display()))?;
+            if skip == Some((meta.dev(), meta.ino())) {
+                return Ok(());
+            }
+            visit(Found::Dir {
+                meta: &meta,
+                path: &place.path,
+                member: &place.member,
+            })?;
+            walk_dir(sub.as_fd(), place, excluded, skip, visit)
+        }
+    }
 }
 
 /// The bytes of the files `set` backs up (for a progress bar's total).
 pub fn measure(set: &BackupSet) -> Result<u64, String> {
     let excluded = globs(&set.exclude, "exclude")?;
     let mut total = 0;
-    walk(set, &excluded, None, |path, _, kind| {
-        if kind.is_file() {
-            total += std::fs::metadata(path).map_or(0, |m| m.len());
+    walk(set, &excluded, None, |found| {
+        if let Found::File { dir, name, .. } = found {
+            total += stat_at(dir, name).map_or(0, |st| u64::try_from(st.st_size).unwrap_or(0));
         }
         Ok(())
     })?;

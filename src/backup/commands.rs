@@ -62,11 +62,28 @@ impl<'de> Deserialize<'de> for Sources {
             One(CommandSource),
             Many(Vec<CommandSource>),
         }
-        Ok(Sources(match OneOrMany::deserialize(deserializer)? {
+        let sources = match OneOrMany::deserialize(deserializer)? {
             OneOrMany::One(one) => vec![one],
             OneOrMany::Many(many) => many,
-        }))
+        };
+        for source in &sources {
+            plain_file_name(&source.file).map_err(serde::de::Error::custom)?;
+        }
+        Ok(Sources(sources))
     }
+}
+
+/// A command source's `file` is stored as `commands/FILE` and restored to that name: one
+/// plain name, never a path that could reach elsewhere (`../x`, `a/b`), nor empty, `.`
+/// or `..`.
+fn plain_file_name(file: &str) -> Result<(), String> {
+    if file.is_empty() || file == "." || file == ".." || file.contains(['/', '\0']) {
+        return Err(format!(
+            "command source `file: {file:?}` must be a plain file name (no `/`, not empty, \
+             `.` or `..`): it is stored as commands/FILE"
+        ));
+    }
+    Ok(())
 }
 
 /// The check after a restore test: a command (a string, or `{ run: …, shell: true }`), or
