@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 /// The most of a command's stderr kept for its error message.
-const STDERR_TAIL: usize = 4096;
+pub(super) const STDERR_TAIL: usize = 4096;
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -202,15 +202,21 @@ fn run_with_stderr(
     if status.success() {
         return Ok(tail);
     }
-    let tail = String::from_utf8_lossy(&tail);
+    Err(failure(&shown, status, &tail))
+}
+
+/// What a failed command's message says: the command as shown, how it ended, and the end
+/// of its stderr (secrets masked).
+pub fn failure(shown: &str, status: std::process::ExitStatus, stderr: &[u8]) -> String {
+    let tail = String::from_utf8_lossy(&stderr[stderr.len().saturating_sub(STDERR_TAIL)..]);
     let tail = crate::redact::mask(tail.trim());
     let how = match status.code() {
         Some(code) => format!("exited with {code}"),
         None => "was killed by a signal".to_string(),
     };
-    Err(if tail.is_empty() {
+    if tail.is_empty() {
         format!("`{shown}` {how}")
     } else {
         format!("`{shown}` {how}: {tail}")
-    })
+    }
 }

@@ -9,6 +9,7 @@
 //! the next drill and by `backup prune`, removes what a dead drill left, after killing any
 //! process still working inside it.
 
+use super::commands::STDERR_TAIL;
 use super::commands::{self, CommandSource, Verify};
 use super::{BackupSet, Manifest, restore};
 use crate::config::Text;
@@ -20,8 +21,6 @@ use std::sync::{Arc, Mutex};
 
 /// How scratch directories are named in the temporary directory (then `PID.`).
 const PREFIX: &str = "opsbook-restore-test-";
-/// The most of a command's stderr kept for its error message.
-const STDERR_TAIL: usize = 4096;
 
 /// The process group of the command the drill is running (0: none).
 static GROUP: AtomicI32 = AtomicI32::new(0);
@@ -170,17 +169,7 @@ fn in_group(mut cmd: Command, text: &Text) -> Result<(), String> {
     if status.success() {
         return Ok(());
     }
-    let tail = String::from_utf8_lossy(&stderr[stderr.len().saturating_sub(STDERR_TAIL)..]);
-    let tail = crate::redact::mask(tail.trim());
-    let how = match status.code() {
-        Some(code) => format!("exited with {code}"),
-        None => "was killed by a signal".to_string(),
-    };
-    Err(if tail.is_empty() {
-        format!("`{shown}` failed ({how})")
-    } else {
-        format!("`{shown}` failed ({how}): {tail}")
-    })
+    Err(super::commands::failure(&shown, status, &stderr))
 }
 
 /// While alive, SIGINT and SIGTERM end the drill cleanly: the running command's process
