@@ -202,7 +202,7 @@ fn run_with_stderr(
     if status.success() {
         return Ok(tail);
     }
-    Err(failure(&shown, status, &tail))
+    Err(failure(shown, status, &tail))
 }
 
 /// What a failed command's message says: the command as shown, how it ended, and the end

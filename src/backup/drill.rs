@@ -169,7 +169,7 @@ fn in_group(mut cmd: Command, text: &Text) -> Result<(), String> {
     if status.success() {
         return Ok(());
     }
-    Err(super::commands::failure(&shown, status, &stderr))
+    Err(commands::failure(shown, status, &stderr))
 }
 
 /// While alive, SIGINT and SIGTERM end the drill cleanly: the running command's process
