@@ -75,19 +75,7 @@ pub fn run_with_umask(
     cmd.current_dir(dir)
         .args(args)
         .stdin(std::process::Stdio::null());
-    for var in [
-        "ENVIRONMENT",
-        "LOG_LEVEL",
-        "LOG_DIR",
-        "LOG_TO_FILE",
-        "LOG_TO_CONSOLE",
-        "NO_COLOR",
-        "OPSBOOK_CONFIG_DIR",
-        "OPSBOOK_READINGS",
-        "OPSBOOK_NOW",
-    ] {
-        cmd.env_remove(var);
-    }
+    crate::common::clean_env(&mut cmd);
     cmd.envs(env.iter().copied());
     // SAFETY: umask(2) is async-signal-safe and touches no memory.
     unsafe {

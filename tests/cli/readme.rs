@@ -150,19 +150,7 @@ fn run(command: &str, dir: &Path, path: &str, env: &[(String, String)]) -> std::
         .current_dir(dir)
         .env("PATH", path)
         .stdin(std::process::Stdio::null());
-    for var in [
-        "ENVIRONMENT",
-        "LOG_LEVEL",
-        "LOG_DIR",
-        "LOG_TO_FILE",
-        "LOG_TO_CONSOLE",
-        "NO_COLOR",
-        "OPSBOOK_CONFIG_DIR",
-        "OPSBOOK_READINGS",
-        "OPSBOOK_NOW",
-    ] {
-        cmd.env_remove(var);
-    }
+    crate::common::clean_env(&mut cmd);
     for (key, value) in env {
         cmd.env(key, value);
     }

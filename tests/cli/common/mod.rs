@@ -25,6 +25,24 @@ pub fn noise(len: usize) -> Vec<u8> {
         .collect()
 }
 
+/// The variables opsbook reads from the environment, removed so that the caller's own
+/// (a developer's `LOG_LEVEL`, a CI's `ENVIRONMENT`) never change what a test sees.
+pub fn clean_env(cmd: &mut std::process::Command) {
+    for var in [
+        "ENVIRONMENT",
+        "LOG_LEVEL",
+        "LOG_DIR",
+        "LOG_TO_FILE",
+        "LOG_TO_CONSOLE",
+        "NO_COLOR",
+        "OPSBOOK_CONFIG_DIR",
+        "OPSBOOK_READINGS",
+        "OPSBOOK_NOW",
+    ] {
+        cmd.env_remove(var);
+    }
+}
+
 pub struct Opsbook {
     dir: tempfile::TempDir,
     cwd: Option<PathBuf>,
@@ -93,19 +111,7 @@ impl Opsbook {
         let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_opsbook"));
         cmd.current_dir(self.cwd.as_deref().unwrap_or(self.dir.path()))
             .args(&self.args);
-        for var in [
-            "ENVIRONMENT",
-            "LOG_LEVEL",
-            "LOG_DIR",
-            "LOG_TO_FILE",
-            "LOG_TO_CONSOLE",
-            "NO_COLOR",
-            "OPSBOOK_CONFIG_DIR",
-            "OPSBOOK_READINGS",
-            "OPSBOOK_NOW",
-        ] {
-            cmd.env_remove(var);
-        }
+        clean_env(&mut cmd);
         for (key, value) in &self.env {
             cmd.env(key, value);
         }
