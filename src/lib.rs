@@ -23,6 +23,7 @@ pub mod lock;
 pub mod logging;
 pub mod logs;
 pub mod maintain;
+pub mod plural;
 pub mod printer;
 pub mod redact;
 pub mod report;

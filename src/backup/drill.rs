@@ -103,7 +103,7 @@ fn drill(
     }
     let mut done = vec![format!(
         "{} restored",
-        crate::printer::count(outcome.files, "file", "files")
+        crate::plural::count(outcome.files, "file", "files")
     )];
     for (member, file) in &outcome.dumps {
         let Some(source) = sources.iter().find(|c| &c.member() == member) else {

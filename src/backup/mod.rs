@@ -185,8 +185,8 @@ pub fn create(
             let what = format!(
                 "{} ({}, {} compressed) in {}",
                 m.id,
-                crate::printer::count(files, "file", "files"),
-                crate::printer::count(m.archive_bytes, "byte", "bytes"),
+                crate::plural::count(files, "file", "files"),
+                crate::plural::count(m.archive_bytes, "byte", "bytes"),
                 store.shown()
             );
             let audited = if warnings.is_empty() {

@@ -70,7 +70,7 @@ impl Check for ArchiveCheck {
                     Status::Ok,
                     format!(
                         "log set {name}: archived {} into {archive}",
-                        crate::printer::count(outcome.files.len(), "file", "files")
+                        crate::plural::count(outcome.files.len(), "file", "files")
                     ),
                     Data::None,
                 ),

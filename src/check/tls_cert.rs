@@ -137,7 +137,7 @@ fn judge(address: &str, spec: &TlsCertSpec, chain: &[Parsed], now: jiff::Timesta
     let until = day(leaf.not_after);
     if seconds_left <= 0 {
         let ago = (-seconds_left).div_euclid(86_400);
-        let ago = crate::printer::count(ago, "day", "days");
+        let ago = crate::plural::count(ago, "day", "days");
         let message = format!("{address}: certificate expired {ago} ago ({until})");
         return Outcome::new(Status::Critical, message, data);
     }
@@ -155,7 +155,7 @@ fn judge(address: &str, spec: &TlsCertSpec, chain: &[Parsed], now: jiff::Timesta
     };
     let (status, crossed) = grade(days_left as f64, levels, " days");
     let note = super::threshold::note(crossed);
-    let left = crate::printer::count(days_left, "day", "days");
+    let left = crate::plural::count(days_left, "day", "days");
     let message = format!("{address}: certificate expires in {left} ({until}){note}");
     Outcome::new(status, message, data)
 }

@@ -54,7 +54,7 @@ impl Check for VerifyCheck {
                 Ok(format!(
                     "{}: verified, {} the manifest",
                     manifest.id,
-                    crate::printer::count(manifest.files.len(), "file matches", "files match")
+                    crate::plural::count(manifest.files.len(), "file matches", "files match")
                 ))
             });
             match checked {

@@ -163,8 +163,8 @@ pub fn exec(command: &BackupCommand, session: &Session) -> anyhow::Result<u8> {
                             m.id,
                             m.set,
                             m.created,
-                            crate::printer::count(m.archive_bytes, "byte", "bytes"),
-                            crate::printer::count(m.files.len(), "file", "files")
+                            crate::plural::count(m.archive_bytes, "byte", "bytes"),
+                            crate::plural::count(m.files.len(), "file", "files")
                         ));
                     }
                     session.printer.data(&out);
@@ -240,7 +240,7 @@ pub fn exec(command: &BackupCommand, session: &Session) -> anyhow::Result<u8> {
                 let mut out = format!(
                     "{}: verified, {} the manifest\n",
                     manifest.id,
-                    crate::printer::count(manifest.files.len(), "file matches", "files match")
+                    crate::plural::count(manifest.files.len(), "file matches", "files match")
                 );
                 if let Some(done) = drilled {
                     crate::logging::audit::record("backup.drill", "ok", Some(&manifest.id));
@@ -317,7 +317,7 @@ pub fn restore(args: &RestoreArgs, session: &Session) -> anyhow::Result<u8> {
         }
         let what = format!(
             "{label}: {} refused, nothing restored",
-            crate::printer::count(outcome.refused.len(), "entry", "entries")
+            crate::plural::count(outcome.refused.len(), "entry", "entries")
         );
         crate::logging::audit::record("restore", "refused", Some(&what));
         session.printer.error(&what);
@@ -400,7 +400,7 @@ fn open_store(session: &Session) -> anyhow::Result<backup::store::Store> {
 }
 
 fn counts(outcome: &restore::Outcome) -> String {
-    use crate::printer::count;
+    use crate::plural::count;
     format!(
         "{}, {}, {}",
         count(outcome.files, "file", "files"),

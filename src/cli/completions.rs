@@ -38,7 +38,7 @@ pub fn exec_man(args: &ManArgs, printer: &Printer) -> anyhow::Result<u8> {
     }
     printer.human(&format!(
         "{} in {}\n",
-        crate::printer::count(pages.len(), "man page", "man pages"),
+        crate::plural::count(pages.len(), "man page", "man pages"),
         dir.display()
     ));
     Ok(0)

@@ -639,7 +639,7 @@ fn collect(ctx: &Ctx<'_>, id: &str) -> anyhow::Result<u8> {
     session.printer.human(&format!(
         "{id}: evidence in {} ({} and a manifest)\n",
         path.display(),
-        crate::printer::count(files, "file", "files")
+        crate::plural::count(files, "file", "files")
     ));
     Ok(0)
 }

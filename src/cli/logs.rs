@@ -170,7 +170,7 @@ fn archive(args: &ArchiveArgs, session: &Session) -> anyhow::Result<u8> {
             }
             out.push_str(&format!(
                 "{name}: would archive {} older than {age}\n",
-                crate::printer::count(files.len(), "file", "files")
+                crate::plural::count(files.len(), "file", "files")
             ));
             session.printer.human(&out);
             continue;
@@ -197,8 +197,8 @@ fn archive(args: &ArchiveArgs, session: &Session) -> anyhow::Result<u8> {
         if let Some(archive) = &outcome.archive {
             session.printer.human(&format!(
                 "{name}: archived {} ({}) into {archive}, verified; originals deleted\n",
-                crate::printer::count(outcome.files.len(), "file", "files"),
-                crate::printer::count(outcome.bytes, "byte", "bytes")
+                crate::plural::count(outcome.files.len(), "file", "files"),
+                crate::plural::count(outcome.bytes, "byte", "bytes")
             ));
         }
         for error in &outcome.errors {
@@ -396,8 +396,8 @@ fn render_summary(s: &crate::logs::summary::Summary) -> String {
     let _ = writeln!(
         out,
         "{} in {}: {}",
-        crate::printer::count(s.lines, "line", "lines"),
-        crate::printer::count(s.files, "file", "files"),
+        crate::plural::count(s.lines, "line", "lines"),
+        crate::plural::count(s.files, "file", "files"),
         levels.join(", ")
     );
     if !s.top_errors.is_empty() {
@@ -505,7 +505,7 @@ fn describe(name: &str, outcome: &Outcome, dry_run: bool) -> String {
         } else {
             format!(
                 ", {}",
-                crate::printer::count(outcome.errors.len(), "error", "errors")
+                crate::plural::count(outcome.errors.len(), "error", "errors")
             )
         }
     ));

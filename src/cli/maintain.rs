@@ -229,7 +229,7 @@ fn run(
         status.as_str(),
         Some(&format!(
             "{} in {:.1}s",
-            crate::printer::count(report.results.len(), "step", "steps"),
+            crate::plural::count(report.results.len(), "step", "steps"),
             took.as_secs_f64()
         )),
     );
@@ -265,7 +265,7 @@ fn one_line(name: &str, report: &crate::report::Report, took: std::time::Duratio
     let mut line = format!(
         "maintain {name}: {} — {}: {} ({:.1}s)",
         report.status().as_str(),
-        crate::printer::count(report.results.len(), "step", "steps"),
+        crate::plural::count(report.results.len(), "step", "steps"),
         parts.join(", "),
         took.as_secs_f64()
     );

@@ -119,7 +119,7 @@ fn validate(wanted: &[String], vars: &VarArgs, session: &Session) -> anyhow::Res
         match load(name, vars, session) {
             Ok(book) => session.printer.human(&format!(
                 "ok       {name}: {} ({})\n",
-                crate::printer::count(book.all_steps().count(), "step", "steps"),
+                crate::plural::count(book.all_steps().count(), "step", "steps"),
                 book.source
             )),
             Err(e) => {
@@ -133,7 +133,7 @@ fn validate(wanted: &[String], vars: &VarArgs, session: &Session) -> anyhow::Res
             "runbook validate",
             format!(
                 "{bad} of {} {} invalid",
-                crate::printer::count(names.len(), "runbook", "runbooks"),
+                crate::plural::count(names.len(), "runbook", "runbooks"),
                 if bad == 1 { "is" } else { "are" }
             ),
         ))

@@ -113,7 +113,7 @@ pub fn archive(
         },
         Some(&format!(
             "{} into {}",
-            crate::printer::count(out.files.len(), "file", "files"),
+            crate::plural::count(out.files.len(), "file", "files"),
             target.display()
         )),
     );
@@ -243,7 +243,7 @@ fn verify(archive: &Path, codec: Compression, sums: &[(u64, String)]) -> Result<
         return Err(format!(
             "{} holds {seen} of {}",
             archive.display(),
-            crate::printer::count(sums.len(), "file", "files")
+            crate::plural::count(sums.len(), "file", "files")
         ));
     }
     Ok(())

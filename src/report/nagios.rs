@@ -15,7 +15,7 @@ pub fn render(report: &Report) -> String {
     let summary = if problems.is_empty() {
         format!(
             "{} ok",
-            crate::printer::count(report.results.len(), "check", "checks")
+            crate::plural::count(report.results.len(), "check", "checks")
         )
     } else {
         problems.join("; ")

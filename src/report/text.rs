@@ -105,7 +105,7 @@ pub fn summary(report: &Report, style: Style) -> String {
         "{}: {} — {}: {counts} in {}",
         report.title,
         style.paint(status, word),
-        crate::printer::count(report.results.len(), one, many),
+        crate::plural::count(report.results.len(), one, many),
         format_duration(report.duration).trim_start(),
     )
 }
