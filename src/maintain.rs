@@ -302,33 +302,13 @@ pub fn systemd(
     Ok(units)
 }
 
-/// Kinds that read the state of things (resources, endpoints, files, error rates) rather
-/// than change it.
-const READINGS: [&str; 15] = [
-    "http",
-    "tcp",
-    "tls_cert",
-    "dns",
-    "memory",
-    "swap",
-    "disk",
-    "cpu",
-    "load",
-    "file",
-    "log_errors",
-    "process",
-    "service",
-    "port",
-    "backup",
-];
-
 /// In a maintenance run every reading reports and none stops the run, so the actions
 /// after it (rotate, archive, backup, prune) run whatever it said. A `backup` step is a
 /// reading only with `max_age`/`max_drill_age`; otherwise it is the backup itself.
 pub fn readings_never_stop(book: &mut crate::runbook::Runbook) {
     use crate::check::spec::Item;
     let mark = |step: &mut crate::check::StepSpec| {
-        if READINGS.contains(&step.kind_name()) && !step.kind.is_action() {
+        if step.is_reading() {
             step.options.continue_on_failure = true;
         }
     };

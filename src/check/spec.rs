@@ -131,6 +131,26 @@ pub const KINDS: [&str; 22] = [
     "include",
 ];
 
+/// Kinds that read the state of things (resources, endpoints, files, error rates) rather
+/// than change it.
+pub const READINGS: [&str; 15] = [
+    "http",
+    "tcp",
+    "tls_cert",
+    "dns",
+    "memory",
+    "swap",
+    "disk",
+    "cpu",
+    "load",
+    "file",
+    "log_errors",
+    "process",
+    "service",
+    "port",
+    "backup",
+];
+
 /// A runbook's list item: a step, or a `parallel:` group of steps.
 #[derive(Clone, Debug, Serialize)]
 #[serde(untagged)]
@@ -448,6 +468,12 @@ impl StepSpec {
     }
 
     /// The kind's key as written in YAML.
+    /// Whether this step reads the state of things rather than changes it (a `backup`
+    /// step with `max_age`/`max_drill_age` reads; without them it makes the backup).
+    pub fn is_reading(&self) -> bool {
+        READINGS.contains(&self.kind_name()) && !self.kind.is_action()
+    }
+
     pub fn kind_name(&self) -> &'static str {
         match &self.kind {
             KindSpec::Http(_) => "http",

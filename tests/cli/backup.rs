@@ -1180,13 +1180,7 @@ fn a_file_growing_during_a_backup_is_stored_at_its_opened_size_with_a_warning() 
         .args(["--config", dir.join("ops.yaml").to_str().unwrap()])
         .args(["backup", "create"])
         .spawn_in(&dir);
-    let stat = format!("/proc/{}/stat", running.child.id());
-    wait_for("the stop", || {
-        std::fs::read_to_string(&stat).is_ok_and(|s| {
-            s.rsplit_once(") ")
-                .is_some_and(|(_, rest)| rest.starts_with('T'))
-        })
-    });
+    crate::common::wait_stopped(running.child.id());
     std::fs::OpenOptions::new()
         .append(true)
         .open(&log)
@@ -1310,14 +1304,7 @@ fn files_replaced_or_removed_during_a_backup_are_left_out_never_read_through_or_
         .args(["--config", dir.join("ops.yaml").to_str().unwrap()])
         .args(["backup", "create"])
         .spawn_in(&dir);
-    let stat = format!("/proc/{}/stat", running.child.id());
-    let stopped = || {
-        std::fs::read_to_string(&stat).is_ok_and(|s| {
-            s.rsplit_once(") ")
-                .is_some_and(|(_, rest)| rest.starts_with('T'))
-        })
-    };
-    wait_for("the stop at a", stopped);
+    crate::common::wait_stopped(running.child.id());
     for name in ["b", "c", "d"] {
         std::fs::remove_file(dir.join("app").join(name)).unwrap();
     }
@@ -1363,15 +1350,8 @@ fn a_directory_replaced_by_a_link_during_a_backup_is_never_walked_through() {
         .args(["--config", dir.join("ops.yaml").to_str().unwrap()])
         .args(["backup", "create"])
         .spawn_in(&dir);
-    let stat = format!("/proc/{}/stat", running.child.id());
-    let stopped = || {
-        std::fs::read_to_string(&stat).is_ok_and(|s| {
-            s.rsplit_once(") ")
-                .is_some_and(|(_, rest)| rest.starts_with('T'))
-        })
-    };
     // Stopped after opening app/a; app/ is read already: app/sub becomes a link.
-    wait_for("the stop at a", stopped);
+    crate::common::wait_stopped(running.child.id());
     std::fs::rename(dir.join("app/sub"), dir.join("app-sub-moved")).unwrap();
     std::os::unix::fs::symlink(dir.join("elsewhere"), dir.join("app/sub")).unwrap();
     running.signal(libc::SIGCONT);

@@ -782,27 +782,6 @@ fn names_that_are_not_utf8_restore_byte_exact() {
     assert!(!dir.join("tampered").exists());
 }
 
-/// Wait until `pid` (our child) has stopped itself at a test seam, leaving it waitable.
-fn wait_stopped(pid: u32) {
-    // SAFETY: an all-zero siginfo_t is valid for waitid to fill.
-    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-    // SAFETY: waitid on our own child; WNOWAIT leaves its state for the later wait.
-    let rc = unsafe {
-        libc::waitid(
-            libc::P_PID,
-            pid,
-            &mut info,
-            libc::WSTOPPED | libc::WEXITED | libc::WNOWAIT,
-        )
-    };
-    assert_eq!(rc, 0, "waitid");
-    assert_eq!(
-        info.si_code,
-        libc::CLD_STOPPED,
-        "opsbook ended instead of stopping"
-    );
-}
-
 /// An archive restoring `app/new.txt` and `app/conf/c.yaml` made by GNU tar in `dir`.
 fn app_archive(dir: &Path) {
     std::fs::create_dir_all(dir.join("src/app/conf")).unwrap();
@@ -832,7 +811,7 @@ fn a_directory_swapped_for_a_symlink_during_a_restore_cannot_lead_it_outside() {
             .env("OPSBOOK_TEST_STOP_AT", "restore-staged")
             .args(["restore", "--archive", "app.tar", "--to", target])
             .spawn_in(&dir);
-        wait_stopped(running.child.id());
+        crate::common::wait_stopped(running.child.id());
         std::fs::rename(live.join("app"), live.join("moved")).unwrap();
         std::os::unix::fs::symlink(&outside, live.join("app")).unwrap();
         running.signal(libc::SIGCONT);

@@ -327,3 +327,24 @@ pub fn stored(dir: &Path, rel: &str) -> String {
         format!("{real}/{rel}")
     }
 }
+
+/// Wait until `pid` (our child) has stopped itself at a test seam, leaving it waitable.
+pub fn wait_stopped(pid: u32) {
+    // SAFETY: an all-zero siginfo_t is valid for waitid to fill.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    // SAFETY: waitid on our own child; WNOWAIT leaves its state for the later wait.
+    let rc = unsafe {
+        libc::waitid(
+            libc::P_PID,
+            pid,
+            &mut info,
+            libc::WSTOPPED | libc::WEXITED | libc::WNOWAIT,
+        )
+    };
+    assert_eq!(rc, 0, "waitid");
+    assert_eq!(
+        info.si_code,
+        libc::CLD_STOPPED,
+        "opsbook ended instead of stopping"
+    );
+}
