@@ -19,6 +19,30 @@ pub enum Error {
     LockHeld { what: String, holder: String },
 }
 
+/// What kind of failure an error is: each domain's error enum says which of these it is
+/// (`fn kind`), and the CLI turns the kind into an exit code in one place.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// A config file, runbook or setting that cannot be used: exit 78.
+    Config,
+    /// A command line that does not make sense: exit 64.
+    Usage,
+    /// Another run holds the lock: exit 75.
+    Busy,
+    /// Anything else that failed: exit 1.
+    Failure,
+}
+
+impl Error {
+    pub fn kind(&self) -> Kind {
+        match self {
+            Error::Config(_) | Error::Configs(_) => Kind::Config,
+            Error::Usage(_) => Kind::Usage,
+            Error::LockHeld { .. } => Kind::Busy,
+        }
+    }
+}
+
 /// A problem in a YAML file, located as precisely as the parser allows.
 #[derive(Debug, thiserror::Error)]
 pub struct ConfigError {

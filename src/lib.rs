@@ -10,8 +10,8 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod backup;
-pub mod check;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod digest;
 pub mod engine;
@@ -23,10 +23,13 @@ pub mod lock;
 pub mod logging;
 pub mod logs;
 pub mod maintain;
+pub mod model;
 pub mod plural;
-pub mod printer;
+pub mod probe;
 pub mod redact;
 pub mod report;
 pub mod runbook;
+pub mod tls;
+pub mod values;
 
 pub use error::{ConfigError, Error};

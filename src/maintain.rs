@@ -2,8 +2,8 @@
 //! lock, with a state file of last runs, a Prometheus textfile, and the crontab lines or
 //! systemd units that run them.
 
-use crate::config::Duration;
-use crate::report::Report;
+use crate::model::Report;
+use crate::values::Duration;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 #[serde(deny_unknown_fields, default)]
 pub struct MaintainConfig {
     /// Added to (or replacing) the built-in daily, weekly and monthly schedules.
-    #[serde(deserialize_with = "crate::config::named_sets")]
+    #[serde(deserialize_with = "crate::values::named_sets")]
     pub schedules: BTreeMap<String, Schedule>,
 }
 
@@ -136,8 +136,8 @@ fn label(value: &str) -> String {
 /// and the status of each step (0 ok, 1 warning, 2 critical, 3 unknown, -1 skipped).
 pub fn metrics(schedule: &str, report: &Report, ended: jiff::Timestamp, took: f64) -> String {
     let s = label(schedule);
-    let code = |status: crate::check::Status| match status {
-        crate::check::Status::Skipped => -1,
+    let code = |status: crate::model::Status| match status {
+        crate::model::Status::Skipped => -1,
         other => i32::from(other.exit_code()),
     };
     let mut out = String::new();
@@ -306,8 +306,8 @@ pub fn systemd(
 /// after it (rotate, archive, backup, prune) run whatever it said. A `backup` step is a
 /// reading only with `max_age`/`max_drill_age`; otherwise it is the backup itself.
 pub fn readings_never_stop(book: &mut crate::runbook::Runbook) {
-    use crate::check::spec::Item;
-    let mark = |step: &mut crate::check::StepSpec| {
+    use crate::engine::registry::Item;
+    let mark = |step: &mut crate::engine::registry::StepSpec| {
         if step.is_reading() {
             step.options.continue_on_failure = true;
         }

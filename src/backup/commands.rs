@@ -2,7 +2,7 @@
 //! backup as a file, and their restore commands, fed that file on stdin. No shell unless
 //! the source says `shell: true`.
 
-use crate::config::Text;
+use crate::values::Text;
 use serde::{Deserialize, Serialize};
 use std::io::Read;
 use std::path::Path;

@@ -12,7 +12,7 @@
 use super::commands::STDERR_TAIL;
 use super::commands::{self, CommandSource, Verify};
 use super::{BackupSet, Manifest, restore};
-use crate::config::Text;
+use crate::values::Text;
 use std::io::{Read, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};

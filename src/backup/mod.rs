@@ -11,7 +11,7 @@ pub mod retention;
 pub mod state;
 pub mod store;
 
-use crate::config::Text;
+use crate::values::Text;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -22,7 +22,7 @@ pub struct BackupConfig {
     pub destination: Option<Text>,
     /// For `s3://` destinations: endpoint and region (credentials come from the environment).
     pub s3: store::S3Config,
-    #[serde(deserialize_with = "crate::config::named_sets")]
+    #[serde(deserialize_with = "crate::values::named_sets")]
     pub sets: BTreeMap<String, BackupSet>,
 }
 

@@ -10,7 +10,7 @@
 //! manifest is the leftover of an interrupted run.
 
 use super::Manifest;
-use crate::config::Text;
+use crate::values::Text;
 use futures_util::StreamExt;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt};
@@ -87,7 +87,7 @@ impl Store {
         if let Ok(secret) = std::env::var("AWS_SECRET_ACCESS_KEY") {
             crate::redact::register(&secret);
         }
-        crate::check::http::install_crypto();
+        crate::tls::install_crypto();
         let store = builder
             .build()
             .map_err(|e| format!("{}: {e}", destination.shown()))?;

@@ -431,18 +431,18 @@ fn drill_runbook(name: &str, to: &std::path::Path, session: &Session) -> Result<
     let source = crate::runbook::find(name, &dirs).map_err(|e| e.to_string())?;
     let vars = std::collections::BTreeMap::from([(
         "restore_dir".to_string(),
-        crate::config::Text::plain(to.to_string_lossy()),
+        crate::values::Text::plain(to.to_string_lossy()),
     )]);
     let book = crate::runbook::load(&source, &vars, &dirs).map_err(|e| format!("{e:#}"))?;
     let mut ctx = check_context().map_err(|e| format!("{e:#}"))?;
-    ctx.config = std::sync::Arc::new(session.loaded.config.clone());
+    ctx.config = std::sync::Arc::new(session.loaded.config.step_settings());
     let runtime = super::runtime().map_err(|e| format!("{e:#}"))?;
     let selection = crate::runbook::Selection::default();
     let report = runtime.block_on(crate::runbook::run(
         &book,
         &ctx,
         &selection,
-        &mut |_: &crate::report::CheckResult| {},
+        &mut |_: &crate::model::CheckResult| {},
     ));
     let failed: Vec<String> = report
         .results
@@ -450,7 +450,7 @@ fn drill_runbook(name: &str, to: &std::path::Path, session: &Session) -> Result<
         .filter(|r| {
             matches!(
                 r.status,
-                crate::check::Status::Critical | crate::check::Status::Unknown
+                crate::model::Status::Critical | crate::model::Status::Unknown
             )
         })
         .map(|r| format!("{}: {}", r.name, r.message))

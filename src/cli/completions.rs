@@ -1,6 +1,6 @@
 //! `opsbook completions SHELL` and `opsbook man [--dir DIR]`.
 
-use crate::printer::Printer;
+use crate::cli::printer::Printer;
 use clap::Args;
 use std::path::PathBuf;
 

@@ -3,10 +3,12 @@
 //! (`--retry-timeout`, the deploy gate).
 
 use super::{Session, check_context, duration_arg, runtime, stop_signal};
-use crate::check::{Context, Status};
 use crate::config::HealthConfig;
+use crate::engine::Context;
 use crate::health::{check, serve};
-use crate::report::{Format, Report, render};
+use crate::model::Report;
+use crate::model::Status;
+use crate::report::{Format, render};
 use clap::Args;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -35,7 +37,7 @@ pub struct HealthArgs {
 pub fn exec(args: &HealthArgs, session: &Session) -> anyhow::Result<u8> {
     let format = session.format(Format::Text)?;
     let mut ctx = check_context()?;
-    ctx.config = std::sync::Arc::new(session.loaded.config.clone());
+    ctx.config = std::sync::Arc::new(session.loaded.config.step_settings());
     let mut config = session.loaded.config.health.clone();
     if let Some(n) = args.concurrency {
         config.concurrency = usize::from(n);

@@ -552,7 +552,7 @@ fn collect(ctx: &Ctx<'_>, id: &str) -> anyhow::Result<u8> {
     let record = ctx.load(id)?;
     let config = &session.loaded.config;
     let mut check = check_context()?;
-    check.config = std::sync::Arc::new(config.clone());
+    check.config = std::sync::Arc::new(config.step_settings());
     let runtime = super::runtime()?;
     let health = runtime.block_on(crate::health::check(&config.health, &check));
     let style = crate::report::Style::default();
@@ -596,7 +596,7 @@ fn collect(ctx: &Ctx<'_>, id: &str) -> anyhow::Result<u8> {
                     &book,
                     &check,
                     &selection,
-                    &mut |_: &crate::report::CheckResult| {},
+                    &mut |_: &crate::model::CheckResult| {},
                 ));
                 pieces.push(Piece {
                     name: format!("diagnosis-{name}.json"),

@@ -51,8 +51,8 @@ pub struct SearchArgs {
     #[arg(short = 'E', long)]
     pub regex: bool,
     /// Only lines at this level or above (DEBUG, INFO, WARNING, ERROR, CRITICAL)
-    #[arg(long, value_name = "LEVEL", value_parser = crate::config::Level::parse)]
-    pub level: Option<crate::config::Level>,
+    #[arg(long, value_name = "LEVEL", value_parser = crate::values::Level::parse)]
+    pub level: Option<crate::values::Level>,
     /// Only lines from this far back (24h, 30m)
     #[arg(long, value_name = "DUR", value_parser = super::duration_arg)]
     pub since: Option<std::time::Duration>,
@@ -78,8 +78,8 @@ pub struct TailArgs {
     #[arg(short = 'n', long, value_name = "N", default_value_t = 10)]
     pub lines: usize,
     /// Only lines at this level or above
-    #[arg(long, value_name = "LEVEL", value_parser = crate::config::Level::parse)]
-    pub level: Option<crate::config::Level>,
+    #[arg(long, value_name = "LEVEL", value_parser = crate::values::Level::parse)]
+    pub level: Option<crate::values::Level>,
 }
 
 #[derive(Debug, Args)]

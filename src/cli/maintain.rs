@@ -3,7 +3,7 @@
 //! by the worst status, one line on stdout when nobody watches.
 
 use super::{Session, check_context, config_error, runtime};
-use crate::check::Interaction;
+use crate::engine::Interaction;
 use crate::maintain::{self, LastRun};
 use crate::report::{Format, render};
 use clap::{Args, Subcommand, ValueEnum};
@@ -159,7 +159,7 @@ fn run(
         schedule
             .vars
             .iter()
-            .map(|(k, v)| (k.clone(), crate::config::Text::plain(v.clone()))),
+            .map(|(k, v)| (k.clone(), crate::values::Text::plain(v.clone()))),
     );
     let mut book = crate::runbook::load(&source, &vars, &dirs)?;
     // Upkeep is never gated by a reading: a full disk or a busy CPU is reported, and the
@@ -172,7 +172,7 @@ fn run(
         &format!("maintenance schedule {name:?}"),
     )?;
     let mut ctx = check_context()?;
-    ctx.config = std::sync::Arc::new(session.loaded.config.clone());
+    ctx.config = std::sync::Arc::new(session.loaded.config.step_settings());
     ctx.interaction = Interaction::Todo;
     let started = ctx.clock.now();
     let clock = std::time::Instant::now();
@@ -191,7 +191,7 @@ fn run(
         &book,
         &ctx,
         &crate::runbook::Selection::default(),
-        &mut |result: &crate::report::CheckResult| {
+        &mut |result: &crate::model::CheckResult| {
             tracing::info!(
                 target: crate::logging::RESULTS,
                 schedule = %name,
@@ -246,8 +246,8 @@ fn run(
 }
 
 /// `maintain daily: warning — 9 steps: 7 ok, 1 warning, 1 to do (3.2s)`.
-fn one_line(name: &str, report: &crate::report::Report, took: std::time::Duration) -> String {
-    use crate::check::Status;
+fn one_line(name: &str, report: &crate::model::Report, took: std::time::Duration) -> String {
+    use crate::model::Status;
     let count = |s: Status| report.results.iter().filter(|r| r.status == s).count();
     let mut parts = Vec::new();
     for (status, label) in [

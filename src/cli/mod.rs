@@ -8,14 +8,16 @@ mod health;
 mod incident;
 mod logs;
 mod maintain;
+pub mod printer;
 mod run;
 mod runbook;
 
-use crate::check::resources::FixedResources;
-use crate::check::{Context, FixedClock};
+use crate::cli::printer::Printer;
+use crate::clock::FixedClock;
 use crate::config::{LoadOptions, Loaded};
+use crate::engine::Context;
 use crate::error::Error;
-use crate::printer::Printer;
+use crate::probe::resources::FixedResources;
 use anyhow::Context as _;
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::path::PathBuf;
@@ -228,7 +230,7 @@ pub fn main() -> ExitCode {
         Ok(parsed) => parsed,
         Err(e) => {
             let code = clap_error(&e);
-            if let (0, Some(e)) = (code, crate::printer::stdout_failure()) {
+            if let (0, Some(e)) = (code, crate::cli::printer::stdout_failure()) {
                 Printer::new(true, false).error(&format!("cannot write the output: {e}"));
                 return ExitCode::from(1);
             }
@@ -247,7 +249,7 @@ pub fn main() -> ExitCode {
             exit_code(&err)
         }
     };
-    if let Some(e) = crate::printer::stdout_failure() {
+    if let Some(e) = crate::cli::printer::stdout_failure() {
         printer.error(&format!("cannot write the output: {e}"));
         if code == 0 {
             code = 1;
@@ -266,7 +268,7 @@ fn clap_error(e: &clap::Error) -> u8 {
             0
         }
         _ => {
-            crate::printer::write_stderr(&text);
+            crate::cli::printer::write_stderr(&text);
             exit::USAGE
         }
     }
@@ -346,18 +348,25 @@ fn run(cli: Cli, printer: Printer) -> anyhow::Result<u8> {
     }
 }
 
-/// The one place an error becomes an exit code.
+/// The one place an error becomes an exit code: the first error in the chain that knows
+/// its kind decides. A domain's error enum is one more line here.
 pub fn exit_code(err: &anyhow::Error) -> u8 {
+    use crate::error::Kind;
     for cause in err.chain() {
-        if let Some(e) = cause.downcast_ref::<Error>() {
-            return match e {
-                Error::Config(_) | Error::Configs(_) => exit::CONFIG,
-                Error::Usage(_) => exit::USAGE,
-                Error::LockHeld { .. } => exit::TEMPFAIL,
+        let kind = if let Some(e) = cause.downcast_ref::<Error>() {
+            Some(e.kind())
+        } else if cause.downcast_ref::<crate::error::ConfigError>().is_some() {
+            Some(Kind::Config)
+        } else {
+            None
+        };
+        if let Some(kind) = kind {
+            return match kind {
+                Kind::Config => exit::CONFIG,
+                Kind::Usage => exit::USAGE,
+                Kind::Busy => exit::TEMPFAIL,
+                Kind::Failure => exit::FAILURE,
             };
-        }
-        if cause.downcast_ref::<crate::error::ConfigError>().is_some() {
-            return exit::CONFIG;
         }
     }
     exit::FAILURE

@@ -2,10 +2,10 @@
 //! text streamed as each step finishes, or a report in the format asked.
 
 use super::{Session, check_context, runtime};
-use crate::check::Interaction;
-use crate::config::Text;
+use crate::engine::Interaction;
 use crate::report::{Format, render, render_result, summary};
 use crate::runbook::{self, Runbook, Selection};
+use crate::values::Text;
 use clap::Args;
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
@@ -112,7 +112,7 @@ pub fn exec(args: &RunArgs, session: &Session) -> anyhow::Result<u8> {
         return Ok(0);
     }
     let mut ctx = check_context()?;
-    ctx.config = std::sync::Arc::new(session.loaded.config.clone());
+    ctx.config = std::sync::Arc::new(session.loaded.config.step_settings());
     ctx.interaction = if args.yes {
         Interaction::Yes
     } else if std::io::stdin().is_terminal() && std::io::stderr().is_terminal() {
@@ -168,7 +168,7 @@ struct Stream<'a> {
 }
 
 impl runbook::run::Observer for Stream<'_> {
-    fn started(&mut self, steps: &[&crate::check::StepSpec]) {
+    fn started(&mut self, steps: &[&crate::engine::registry::StepSpec]) {
         let Some(spinner) = &self.spinner else {
             return;
         };
@@ -184,7 +184,7 @@ impl runbook::run::Observer for Stream<'_> {
         spinner.enable_steady_tick(std::time::Duration::from_millis(100));
     }
 
-    fn finished(&mut self, result: &crate::report::CheckResult) {
+    fn finished(&mut self, result: &crate::model::CheckResult) {
         if !self.stream {
             return;
         }
@@ -202,7 +202,7 @@ impl runbook::run::Observer for Stream<'_> {
 fn plan(book: &Runbook, selection: &Selection) -> String {
     use std::fmt::Write;
     let mut out = format!("{} ({}): {}\n", book.name, book.source, book.description);
-    let mut line = |step: &crate::check::StepSpec, prefix: &str| {
+    let mut line = |step: &crate::engine::registry::StepSpec, prefix: &str| {
         let mut notes = Vec::new();
         if let Some(why) = selection.excludes(step) {
             notes.push(why);
@@ -242,8 +242,8 @@ fn plan(book: &Runbook, selection: &Selection) -> String {
     };
     for item in &book.steps {
         match item {
-            crate::check::Item::Step(step) => line(step, "  "),
-            crate::check::Item::Parallel { parallel } => {
+            crate::engine::registry::Item::Step(step) => line(step, "  "),
+            crate::engine::registry::Item::Parallel { parallel } => {
                 for step in parallel {
                     line(step, "  ‖ ");
                 }
@@ -258,8 +258,8 @@ fn plan(book: &Runbook, selection: &Selection) -> String {
 
 /// One line saying what a step would do: a command as it would run (`$ …`), otherwise its
 /// settings. Values print as they do everywhere else, secrets masked.
-fn what(step: &crate::check::StepSpec) -> String {
-    use crate::check::spec::KindSpec;
+fn what(step: &crate::engine::registry::StepSpec) -> String {
+    use crate::engine::registry::KindSpec;
     match &step.kind {
         KindSpec::Command(spec) => {
             let mut text = format!("$ {}", spec.shown);

@@ -2,9 +2,10 @@
 //! an error names the file, line and column; the files are then merged key by key
 //! (mappings merge, everything else — lists included — is replaced by the later file).
 
-use super::{Config, ENVIRONMENTS, Level, parse_bool};
+use super::{Config, ENVIRONMENTS};
 use crate::error::{ConfigError, Error};
-use serde::de::DeserializeOwned;
+use crate::values::parse_yaml;
+use crate::values::{Level, parse_bool};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
@@ -48,7 +49,11 @@ impl Unresolved {
             file: self.file.clone(),
             line: self.line,
             column: self.column,
-            message: format!("`{}`: {}", self.key, super::text::unset_message(&self.var)),
+            message: format!(
+                "`{}`: {}",
+                self.key,
+                crate::values::text::unset_message(&self.var)
+            ),
             snippet: self.snippet.clone(),
         }
     }
@@ -116,7 +121,7 @@ pub fn load(options: &LoadOptions) -> Result<Loaded, Error> {
         let here = unresolved_in(path, &text, &value);
         // Typed first: this is where every error gets its line and column. An unset
         // variable is not an error yet; it blocks the commands that use its section.
-        let (typed, _) = super::text::lenient::run(|| parse_yaml::<Config>(path, &text));
+        let (typed, _) = crate::values::text::lenient::run(|| parse_yaml::<Config>(path, &text));
         if let Err(e) = typed {
             // An error caused by an unset variable (an empty URL…) blocks its section only:
             // without the sections using unset variables, the rest must be valid.
@@ -126,7 +131,8 @@ pub fn load(options: &LoadOptions) -> Result<Loaded, Error> {
             };
             map.retain(|key, _| !blocked.contains(&key.as_str()));
             let rest = value.clone();
-            let (rest, _) = super::text::lenient::run(|| serde_json::from_value::<Config>(rest));
+            let (rest, _) =
+                crate::values::text::lenient::run(|| serde_json::from_value::<Config>(rest));
             if blocked.is_empty() || rest.is_err() {
                 return Err(all_errors(path, &text, e));
             }
@@ -134,7 +140,8 @@ pub fn load(options: &LoadOptions) -> Result<Loaded, Error> {
         unresolved.extend(here);
         merge(&mut merged, value);
     }
-    let (config, _) = super::text::lenient::run(|| serde_json::from_value::<Config>(merged));
+    let (config, _) =
+        crate::values::text::lenient::run(|| serde_json::from_value::<Config>(merged));
     let mut config: Config = config.map_err(|e| {
         let blame = layers.last().cloned().unwrap_or_default();
         ConfigError::whole_file(blame, format!("the layered configuration is invalid: {e}"))
@@ -156,8 +163,8 @@ pub fn unresolved_in(path: &Path, text: &str, value: &Value) -> Vec<Unresolved> 
     fn walk(path: &Path, key: &str, value: &Value, out: &mut Vec<Unresolved>) {
         match value {
             Value::String(template) => {
-                let (_, unset) = super::text::lenient::run(|| {
-                    super::text::substitute(template, |name| std::env::var(name).ok())
+                let (_, unset) = crate::values::text::lenient::run(|| {
+                    crate::values::text::substitute(template, |name| std::env::var(name).ok())
                 });
                 out.extend(unset.into_iter().map(|var| Unresolved {
                     file: path.to_path_buf(),
@@ -231,29 +238,6 @@ fn read(path: &Path) -> Result<String, Error> {
         .map_err(|e| ConfigError::whole_file(path, format!("cannot read: {e}")).into())
 }
 
-/// Parse YAML into `T`, turning any parse or validation error into a located `ConfigError`.
-pub fn parse_yaml<T: DeserializeOwned>(path: &Path, text: &str) -> Result<T, ConfigError> {
-    let options = serde_saphyr::options! {
-        duplicate_keys: serde_saphyr::DuplicateKeyPolicy::Error,
-    };
-    let text = if text.trim().is_empty() { "{}" } else { text };
-    serde_saphyr::from_str_with_options::<T>(text, options).map_err(|e| {
-        let plain = e.without_snippet().to_string();
-        match e.location() {
-            Some(loc) if loc.line() > 0 => {
-                let suffix = format!(" at line {}, column {}", loc.line(), loc.column());
-                let message = crate::error::suggest(plain.strip_suffix(&suffix).unwrap_or(&plain))
-                    .replace(
-                        ", set DuplicateKeyPolicy in Options if acceptable",
-                        ": each key may appear only once",
-                    );
-                ConfigError::at(path, text, loc.line(), loc.column(), message)
-            }
-            _ => ConfigError::whole_file(path, crate::error::suggest(&plain)),
-        }
-    })
-}
-
 /// Every error in one config file, not only the first: a file with a bad threshold, an
 /// unknown key elsewhere and a bad set name reports all three. The parser stops at its
 /// first error, so each independent part of a block-style file (a section, a section's
@@ -262,7 +246,8 @@ pub fn parse_yaml<T: DeserializeOwned>(path: &Path, text: &str) -> Result<T, Con
 /// of parts makes, is reported as the parser found it. Unset variables are not errors
 /// here (see `unresolved_in`).
 pub fn errors_in(path: &Path, text: &str) -> Vec<ConfigError> {
-    let typed = |text: &str| super::text::lenient::run(|| parse_yaml::<Config>(path, text)).0;
+    let typed =
+        |text: &str| crate::values::text::lenient::run(|| parse_yaml::<Config>(path, text)).0;
     let Err(first) = typed(text) else {
         return Vec::new();
     };
@@ -358,7 +343,8 @@ fn collect(
     error: ConfigError,
     out: &mut Vec<ConfigError>,
 ) {
-    let typed = |text: &str| super::text::lenient::run(|| parse_yaml::<Config>(path, text)).0;
+    let typed =
+        |text: &str| crate::values::text::lenient::run(|| parse_yaml::<Config>(path, text)).0;
     // A block scalar's lines are text, not settings.
     let scalar = block.header.is_some_and(|h| {
         let t = lines[h].trim_end();

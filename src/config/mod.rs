@@ -2,15 +2,11 @@
 //! environment variables < flags. Every section is optional; unknown keys are errors.
 
 mod load;
-pub mod text;
-mod values;
 
-pub use load::{LoadOptions, Loaded, Unresolved, errors_in, load, parse_yaml, unresolved_in};
-pub use text::{Text, substitute};
-pub use values::{
-    ByteSize, Duration, Level, Percent, Threshold, is_set_name, named_sets, parse_bool,
-};
+pub use crate::values::parse_yaml;
+pub use load::{LoadOptions, Loaded, Unresolved, errors_in, load, unresolved_in};
 
+use crate::values::{Duration, Text, Threshold};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -22,21 +18,13 @@ pub const ENVIRONMENTS: [&str; 3] = ["development", "staging", "production"];
 pub struct Config {
     /// Locks, rotation and schedule state, verification records.
     pub state_dir: Option<Text>,
-    pub logging: LoggingConfig,
+    pub logging: crate::logging::LoggingConfig,
     pub health: HealthConfig,
     pub runbooks: RunbooksConfig,
-    pub logs: LogsConfig,
+    pub logs: crate::logs::LogsConfig,
     pub backup: crate::backup::BackupConfig,
     pub incident: crate::incident::IncidentConfig,
     pub maintain: crate::maintain::MaintainConfig,
-}
-
-/// Named log sets: their files and policies.
-#[derive(Clone, Debug, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct LogsConfig {
-    #[serde(deserialize_with = "named_sets")]
-    pub sets: std::collections::BTreeMap<String, crate::logs::set::LogSet>,
 }
 
 /// Where `opsbook run NAME` looks for `NAME.yaml` before the built-in runbooks.
@@ -55,6 +43,15 @@ impl Default for RunbooksConfig {
 }
 
 impl Config {
+    /// The narrow view action steps get: state dir, log sets, backup sets.
+    pub fn step_settings(&self) -> crate::engine::Settings {
+        crate::engine::Settings {
+            state_dir: self.state_dir(),
+            logs: self.logs.clone(),
+            backup: self.backup.clone(),
+        }
+    }
+
     /// `/var/lib/opsbook` as root, else `$XDG_STATE_HOME/opsbook` (or `~/.local/state/opsbook`).
     pub fn state_dir(&self) -> PathBuf {
         if let Some(dir) = &self.state_dir {
@@ -74,37 +71,6 @@ impl Config {
 fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions and cannot fail.
     unsafe { libc::geteuid() == 0 }
-}
-
-/// The tool's own logs (seed 000): application.log, errors.log, audit.log.
-#[derive(Clone, Debug, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct LoggingConfig {
-    /// `LOG_LEVEL`: the least severe level written.
-    pub level: Level,
-    /// `LOG_DIR`: where the log files go when `to_file` is on.
-    pub dir: Text,
-    /// `LOG_TO_FILE`.
-    pub to_file: bool,
-    /// `LOG_TO_CONSOLE`: diagnostics on stderr.
-    pub to_console: bool,
-    /// Rotate a log file once it reaches this many bytes (seed 000: 10 MB).
-    pub max_bytes: u64,
-    /// Rotated files kept (seed 000: 5).
-    pub keep: u32,
-}
-
-impl Default for LoggingConfig {
-    fn default() -> Self {
-        LoggingConfig {
-            level: Level::Warning,
-            dir: Text::plain("logs"),
-            to_file: false,
-            to_console: true,
-            max_bytes: 10 * 1024 * 1024,
-            keep: 5,
-        }
-    }
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -151,14 +117,14 @@ pub struct Thresholds {
 /// since names key the JSON report.
 #[derive(Clone, Debug, Default, Serialize)]
 #[serde(transparent)]
-pub struct Endpoints(pub Vec<crate::check::StepSpec>);
+pub struct Endpoints(pub Vec<crate::engine::registry::StepSpec>);
 
 /// Names the health report gives its own checks.
 pub const BUILT_IN_CHECKS: [&str; 6] = ["application", "memory", "swap", "disk", "cpu", "load"];
 
 impl<'de> Deserialize<'de> for Endpoints {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let endpoints = Vec::<crate::check::StepSpec>::deserialize(deserializer)?;
+        let endpoints = Vec::<crate::engine::registry::StepSpec>::deserialize(deserializer)?;
         let mut seen = std::collections::HashSet::new();
         for endpoint in &endpoints {
             let name = endpoint.name.as_str();
@@ -170,8 +136,8 @@ impl<'de> Deserialize<'de> for Endpoints {
             if endpoint.kind.is_action()
                 || matches!(
                     endpoint.kind,
-                    crate::check::spec::KindSpec::Include(_)
-                        | crate::check::spec::KindSpec::Manual(_)
+                    crate::engine::registry::KindSpec::Include(_)
+                        | crate::engine::registry::KindSpec::Manual(_)
                 )
             {
                 return Err(serde::de::Error::custom(format!(
@@ -190,7 +156,7 @@ impl<'de> Deserialize<'de> for Endpoints {
 }
 
 impl std::ops::Deref for Endpoints {
-    type Target = [crate::check::StepSpec];
+    type Target = [crate::engine::registry::StepSpec];
 
     fn deref(&self) -> &Self::Target {
         &self.0

@@ -1,13 +1,13 @@
 //! `opsbook health`: the health runbook built from config — application, memory, swap,
 //! each configured disk, CPU and load — run through the engine into one report.
 
-use crate::check::threshold::Levels;
-use crate::check::{
-    ApplicationCheck, Context, CpuCheck, DiskCheck, LoadCheck, MemoryCheck, SwapCheck,
-};
-use crate::config::{HealthConfig, Threshold};
+use crate::config::HealthConfig;
+use crate::engine::Context;
 use crate::engine::{Step, run_concurrently};
-use crate::report::Report;
+use crate::model::Report;
+use crate::probe::threshold::Levels;
+use crate::probe::{ApplicationCheck, CpuCheck, DiskCheck, LoadCheck, MemoryCheck, SwapCheck};
+use crate::values::Threshold;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -72,7 +72,7 @@ pub async fn check(config: &HealthConfig, ctx: &Context) -> Report {
     let results = run_concurrently(steps(config), ctx, config.concurrency).await;
     Report {
         title: "health".to_string(),
-        kind: crate::report::ReportKind::Health,
+        kind: crate::model::ReportKind::Health,
         timestamp,
         duration: started.elapsed(),
         results,
@@ -82,10 +82,11 @@ pub async fn check(config: &HealthConfig, ctx: &Context) -> Report {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::check::resources::{
+    use crate::clock::FixedClock;
+    use crate::model::Status;
+    use crate::probe::resources::{
         CpuReading, DiskReading, FixedResources, LoadReading, MemoryReading,
     };
-    use crate::check::{FixedClock, Status};
     use std::sync::Arc;
 
     const GIB: u64 = 1024 * 1024 * 1024;
@@ -122,7 +123,7 @@ mod tests {
         Context {
             resources: Arc::new(fixed),
             clock: Arc::new(FixedClock("2024-01-01T12:00:00Z".parse().unwrap())),
-            interaction: crate::check::Interaction::None,
+            interaction: crate::engine::Interaction::None,
             config: Arc::default(),
         }
     }
@@ -174,7 +175,7 @@ mod tests {
         let ctx = Context {
             resources: Arc::new(FixedResources::default()),
             clock: Arc::new(FixedClock("2024-01-01T12:00:00Z".parse().unwrap())),
-            interaction: crate::check::Interaction::None,
+            interaction: crate::engine::Interaction::None,
             config: Arc::default(),
         };
         let report = run(ctx);

@@ -8,9 +8,11 @@
 //! - `/health/detailed`: the full JSON report, 200 or 503 like `/health`.
 //! - `/metrics`: the Prometheus text format, always 200.
 
-use crate::check::{Context, Status};
 use crate::config::HealthConfig;
-use crate::report::{Format, Report, Style, render};
+use crate::engine::Context;
+use crate::model::Report;
+use crate::model::Status;
+use crate::report::{Format, Style, render};
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::{Method, Request, Response, StatusCode};

@@ -37,7 +37,7 @@ pub fn recent_errors(
     };
     let query = Query {
         matcher,
-        level: Some(crate::config::Level::Error),
+        level: Some(crate::values::Level::Error),
         since: Some(since),
         until: None,
         context: 0,

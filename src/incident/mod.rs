@@ -10,8 +10,8 @@ pub mod collect;
 pub mod notify;
 pub mod templates;
 
-use crate::config::{Duration, Text};
 use crate::fsutil;
+use crate::values::{Duration, Text};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 

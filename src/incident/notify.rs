@@ -2,14 +2,14 @@
 //! retries. The URL usually comes from `${ENV}` and is never printed. The record is always
 //! written first, so a dead webhook never loses an incident.
 
-use crate::config::{Duration, Text};
+use crate::values::{Duration, Text};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Webhook {
     /// A secret wherever it came from: it prints as `***`.
-    #[serde(deserialize_with = "crate::config::text::secret")]
+    #[serde(deserialize_with = "crate::values::text::secret")]
     pub url: Text,
     #[serde(default = "default_timeout")]
     pub timeout: Duration,
@@ -28,7 +28,7 @@ fn default_retries() -> u32 {
 
 /// Post `message`; an error says what happened on the last attempt, without the URL.
 pub fn send(webhook: &Webhook, message: &str) -> Result<(), String> {
-    crate::check::http::install_crypto();
+    crate::tls::install_crypto();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

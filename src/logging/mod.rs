@@ -5,8 +5,9 @@
 pub mod audit;
 pub mod rotating;
 
-use crate::config::{Level as ConfigLevel, LoggingConfig};
+use crate::values::{Level as ConfigLevel, Level, Text};
 use rotating::RotatingFile;
+use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::sync::Mutex;
 use tracing::level_filters::LevelFilter;
@@ -123,5 +124,36 @@ impl Write for MaskedStderr {
 
     fn flush(&mut self) -> std::io::Result<()> {
         std::io::stderr().flush()
+    }
+}
+
+/// The tool's own logs (seed 000): application.log, errors.log, audit.log.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoggingConfig {
+    /// `LOG_LEVEL`: the least severe level written.
+    pub level: Level,
+    /// `LOG_DIR`: where the log files go when `to_file` is on.
+    pub dir: Text,
+    /// `LOG_TO_FILE`.
+    pub to_file: bool,
+    /// `LOG_TO_CONSOLE`: diagnostics on stderr.
+    pub to_console: bool,
+    /// Rotate a log file once it reaches this many bytes (seed 000: 10 MB).
+    pub max_bytes: u64,
+    /// Rotated files kept (seed 000: 5).
+    pub keep: u32,
+}
+
+impl Default for LoggingConfig {
+    fn default() -> Self {
+        LoggingConfig {
+            level: Level::Warning,
+            dir: Text::plain("logs"),
+            to_file: false,
+            to_console: true,
+            max_bytes: 10 * 1024 * 1024,
+            keep: 5,
+        }
     }
 }

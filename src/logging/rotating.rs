@@ -35,9 +35,9 @@ impl RotatingFile {
             std::fs::remove_file(&self.path).or_else(ignore_missing)?;
         } else {
             // The shift deletes `.keep` and moves the rest up; then the live file is `.1`.
-            crate::logs::rotate::shift_numbered(&self.path, self.keep as usize, false, &mut |_| {})
+            crate::fsutil::shift_numbered(&self.path, self.keep as usize, false, &mut |_| {})
                 .map_err(io::Error::other)?;
-            std::fs::rename(&self.path, crate::logs::rotate::numbered(&self.path, 1))?;
+            std::fs::rename(&self.path, crate::fsutil::numbered(&self.path, 1))?;
         }
         self.file = open(&self.path)?;
         self.written = 0;

@@ -71,7 +71,7 @@ pub fn archive(
         out.errors.push(e);
         return out;
     }
-    let temp = super::compress::with_suffix(&target, ".opsbook-tmp");
+    let temp = crate::fsutil::with_suffix(&target, ".opsbook-tmp");
     let written = write(files, &temp, codec).and_then(|sums| {
         verify(&temp, codec, &sums)?;
         super::safe::rename_noreplace(&temp, &target).map_err(|e| {

@@ -11,6 +11,7 @@
 
 use super::set::Compression;
 use crate::digest::Sha256;
+use crate::fsutil::with_suffix;
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
@@ -287,12 +288,6 @@ pub fn open(path: &Path) -> Result<Box<dyn Read + Send>, String> {
     } else {
         Box::new(file)
     })
-}
-
-pub fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
-    let mut name = path.as_os_str().to_owned();
-    name.push(suffix);
-    PathBuf::from(name)
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 //! or as ISO 8601 without one) and optionally `message`.
 
 use super::line;
-use crate::config::Level;
+use crate::values::Level;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 #[derive(Clone, Debug, Default)]

@@ -3,7 +3,7 @@
 //! (`2025-01-15 10:30:00,123`, `2025-01-15T10:30:00Z`, `…+02:00`), upper-case level words
 //! (`ERROR`, `[WARN]`, `level=ERROR`) and JSON lines with a `"level"` field.
 
-use crate::config::Level;
+use crate::values::Level;
 
 /// The level named in `line`, if any: the first upper-case word that is a level name,
 /// or a JSON line's `"level"` field. Scans bytes without allocating.

@@ -12,3 +12,13 @@ pub mod set;
 pub mod state;
 pub mod summary;
 pub mod tail;
+
+use serde::{Deserialize, Serialize};
+
+/// Named log sets: their files and policies.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogsConfig {
+    #[serde(deserialize_with = "crate::values::named_sets")]
+    pub sets: std::collections::BTreeMap<String, set::LogSet>,
+}

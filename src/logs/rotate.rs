@@ -27,10 +27,11 @@
 //! The state file is saved after each file; if it cannot be, that is reported and the
 //! rotation still finishes. `--dry-run` prints every step and does none.
 
-use super::compress::{self, with_suffix};
+use super::compress;
 use super::safe::{self, stop_at};
 use super::set::{Compression, LogSet, RotateMode};
 use super::state::State;
+use crate::fsutil::{number_of, numbered, with_suffix};
 use std::io::Read;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::MetadataExt;
@@ -703,61 +704,6 @@ impl Rotation<'_> {
             }
         }
     }
-}
-
-/// `.N` → `.N+1` (compressed or not), oldest first, deleting those past `keep`; each step
-/// is told to `act` first and done unless `dry_run`. Used by `logs rotate` and by the tool's
-/// own log files, so both rotate the same way.
-pub fn shift_numbered(
-    file: &Path,
-    keep: usize,
-    dry_run: bool,
-    act: &mut dyn FnMut(String),
-) -> Result<(), String> {
-    let numbered_only = LogSet {
-        dateext: false,
-        ..LogSet::for_file(file)
-    };
-    let mut existing: Vec<(usize, PathBuf)> = numbered_only
-        .rotated(file)
-        .into_iter()
-        .filter_map(|p| number_of(file, &p).map(|n| (n, p)))
-        .collect();
-    existing.sort_by_key(|entry| std::cmp::Reverse(entry.0));
-    for (n, path) in existing {
-        if n >= keep {
-            act(format!("delete {}", path.display()));
-            if !dry_run {
-                std::fs::remove_file(&path)
-                    .map_err(|e| format!("cannot delete {}: {e}", path.display()))?;
-            }
-            continue;
-        }
-        let suffix = path
-            .to_string_lossy()
-            .strip_prefix(&*numbered(file, n).to_string_lossy())
-            .unwrap_or_default()
-            .to_string();
-        let next = with_suffix(&numbered(file, n + 1), &suffix);
-        act(format!("rename {} → {}", path.display(), next.display()));
-        if !dry_run {
-            std::fs::rename(&path, &next)
-                .map_err(|e| format!("cannot rename {}: {e}", path.display()))?;
-        }
-    }
-    Ok(())
-}
-
-pub fn numbered(file: &Path, n: usize) -> PathBuf {
-    with_suffix(file, &format!(".{n}"))
-}
-
-/// `app.log.3.gz` → 3.
-fn number_of(file: &Path, rotated: &Path) -> Option<usize> {
-    let base = file.to_string_lossy();
-    let name = rotated.to_string_lossy();
-    let rest = name.strip_prefix(&*base)?.strip_prefix('.')?;
-    rest.split('.').next()?.parse().ok()
 }
 
 /// `app.log-20250115-103000-2.gz` → [20250115, 103000, 2]: dated names in time order.

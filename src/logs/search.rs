@@ -5,7 +5,7 @@
 
 use super::compress;
 use super::format::LineFormat;
-use crate::config::Level;
+use crate::values::Level;
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};

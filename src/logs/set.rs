@@ -1,6 +1,6 @@
 //! A log set (config `logs.sets.NAME`): the files it names and how they rotate and archive.
 
-use crate::config::{ByteSize, Duration, Text};
+use crate::values::{ByteSize, Duration, Text};
 use serde::{Deserialize, Deserializer, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -36,7 +36,7 @@ pub struct LogSet {
     #[serde(default)]
     pub mode: RotateMode,
     /// Permissions of the fresh file in create mode (default: the old file's).
-    pub create_mode: Option<crate::check::file::Mode>,
+    pub create_mode: Option<crate::values::Mode>,
     /// Run after the set rotated (through `/bin/sh -c`), e.g. `systemctl reload app`.
     pub postrotate: Option<Text>,
     /// Or send a signal to the pid in `pid_file` so the writer reopens its log.
@@ -189,40 +189,7 @@ impl LogSet {
     /// The rotated siblings of `file` (`app.log.3.gz`, or `app.log-20250115`), sorted by
     /// name; temporaries of an interrupted compression are not among them.
     pub fn rotated(&self, file: &Path) -> Vec<PathBuf> {
-        let Some(dir) = file.parent() else {
-            return Vec::new();
-        };
-        let dir = if dir.as_os_str().is_empty() {
-            Path::new(".")
-        } else {
-            dir
-        };
-        let base = file
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let prefix = if self.dateext {
-            format!("{base}-")
-        } else {
-            format!("{base}.")
-        };
-        let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
-            .into_iter()
-            .flatten()
-            .flatten()
-            .filter_map(|entry| {
-                let name = entry.file_name().to_string_lossy().into_owned();
-                if name.ends_with(".opsbook-tmp") {
-                    return None;
-                }
-                let rest = name.strip_prefix(&prefix)?;
-                let stem = rest.trim_end_matches(".gz").trim_end_matches(".zst");
-                let ok = !stem.is_empty() && stem.chars().all(|c| c.is_ascii_digit() || c == '-');
-                ok.then(|| file.with_file_name(&name))
-            })
-            .collect();
-        found.sort();
-        found
+        crate::fsutil::rotated_siblings(file, if self.dateext { "-" } else { "." })
     }
 
     /// Every file of the set, oldest first: for each live file its rotated files (highest

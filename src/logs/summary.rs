@@ -8,7 +8,7 @@ use super::compress;
 use super::format::LineFormat;
 use super::line;
 use super::search::Input;
-use crate::config::Level;
+use crate::values::Level;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, BufReader, Read, Seek};
@@ -293,7 +293,7 @@ pub fn summarize(files: &[Input], top: usize, slow_ms: f64) -> Summary {
             Latency {
                 operation,
                 count,
-                mean_ms: crate::check::round(values.iter().sum::<f64>() / count as f64, 2),
+                mean_ms: crate::model::round(values.iter().sum::<f64>() / count as f64, 2),
                 p50_ms: at(0.50),
                 p95_ms: at(0.95),
                 p99_ms: at(0.99),

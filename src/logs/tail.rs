@@ -5,7 +5,7 @@
 //! is shown), as GNU `tail -F` does.
 
 use super::line;
-use crate::config::Level;
+use crate::values::Level;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;

@@ -1,7 +1,7 @@
 //! JSON: seed 000's health shape, `{"status", "timestamp", "checks": {name: {...}}}`,
 //! each check carrying its status word, message, duration and its kind's data fields.
 
-use super::Report;
+use crate::model::Report;
 use serde_json::{Map, Value, json};
 
 pub fn render(report: &Report) -> String {
@@ -41,7 +41,7 @@ mod tests {
 
     #[test]
     fn seed_000_shape() {
-        let value: Value = serde_json::from_str(&render(&super::super::sample())).unwrap();
+        let value: Value = serde_json::from_str(&render(&crate::model::sample())).unwrap();
         assert_eq!(value["status"], "degraded");
         assert_eq!(value["severity"], "warning");
         assert_eq!(value["timestamp"], "2024-01-01T12:00:00Z");

@@ -2,8 +2,8 @@
 //! `<failure>`, unknown an `<error>` (the check could not decide), skipped `<skipped>`;
 //! ok and warning pass, a warning's message kept in `<system-out>`.
 
-use super::Report;
-use crate::check::Status;
+use crate::model::Report;
+use crate::model::Status;
 use quick_junit::{NonSuccessKind, TestCase, TestCaseStatus, TestSuite};
 
 pub fn render(report: &Report) -> String {
@@ -40,8 +40,8 @@ pub fn render(report: &Report) -> String {
 mod tests {
     #[test]
     fn testsuite_testcase_and_outcomes() {
-        let mut report = super::super::sample();
-        report.results[1].status = crate::check::Status::Critical;
+        let mut report = crate::model::sample();
+        report.results[1].status = crate::model::Status::Critical;
         let xml = super::render(&report);
         assert!(xml.contains("<testsuite name=\"opsbook health\" tests=\"2\" skipped=\"0\" errors=\"0\" failures=\"1\""), "{xml}");
         assert!(

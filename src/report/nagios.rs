@@ -1,8 +1,8 @@
 //! Nagios plugin output: one line, `OPSBOOK <TITLE> <STATUS> - <what is wrong> | perfdata`.
 //! The exit code (0/1/2/3) already follows the plugin convention.
 
-use super::Report;
-use crate::check::{Data, Status};
+use crate::model::Report;
+use crate::model::{Data, Status};
 
 pub fn render(report: &Report) -> String {
     let status = report.status();
@@ -69,7 +69,7 @@ mod tests {
     #[test]
     fn one_line_with_problems_and_perfdata() {
         assert_eq!(
-            super::render(&super::super::sample()),
+            super::render(&crate::model::sample()),
             "OPSBOOK HEALTH WARNING - memory: memory 80% used (> warn 75%) \
              | 'memory'=80%;;;0;100 'disk:/data'=10%;;;0;100\n"
         );

@@ -1,8 +1,8 @@
 //! Prometheus text exposition (node_exporter's textfile collector): one status and one
 //! duration gauge per check, the report's status, and the resource readings as gauges.
 
-use super::Report;
-use crate::check::Data;
+use crate::model::Data;
+use crate::model::Report;
 use std::fmt::Write;
 
 pub fn render(report: &Report) -> String {
@@ -133,7 +133,7 @@ mod tests {
 
     #[test]
     fn families_have_help_type_and_samples() {
-        let text = render(&super::super::sample());
+        let text = render(&crate::model::sample());
         assert!(
             text.contains("# TYPE opsbook_status gauge\nopsbook_status 1\n"),
             "{text}"

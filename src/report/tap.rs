@@ -2,8 +2,8 @@
 //! `not ok` with a YAML diagnostic; skipped is `# SKIP reason`; a warning passes with its
 //! message as a `# warning` comment.
 
-use super::Report;
-use crate::check::Status;
+use crate::model::Report;
+use crate::model::Status;
 use std::fmt::Write;
 
 pub fn render(report: &Report) -> String {
@@ -44,18 +44,18 @@ pub fn render(report: &Report) -> String {
 
 #[cfg(test)]
 mod tests {
-    use crate::check::Status;
+    use crate::model::Status;
 
     #[test]
     fn test_points_with_diagnostics_and_skips() {
-        let text = super::render(&super::super::sample());
+        let text = super::render(&crate::model::sample());
         assert!(text.starts_with("TAP version 14\n1..2\n"), "{text}");
         assert!(
             text.contains("ok 1 - memory\n# warning: memory 80% used"),
             "{text}"
         );
         assert!(text.contains("ok 2 - disk:/data\n"), "{text}");
-        let mut failing = super::super::sample();
+        let mut failing = crate::model::sample();
         failing.results[1].status = Status::Critical;
         failing.results[0].status = Status::Skipped;
         let text = super::render(&failing);

@@ -1,8 +1,8 @@
 //! Text: one aligned line per check, then a summary line. Colour only when the printer
 //! says the terminal wants it; piped output is plain and stable for grep and diff.
 
-use super::{CheckResult, Report};
-use crate::check::Status;
+use crate::model::Status;
+use crate::model::{CheckResult, Report};
 use anstyle::{AnsiColor, Style as Ansi};
 use std::fmt::Write;
 
@@ -48,7 +48,7 @@ pub fn render(report: &Report, style: Style) -> String {
 pub fn render_result(result: &CheckResult, name_width: usize, style: Style) -> String {
     let mut out = render_result_line(result, name_width, style);
     out.push('\n');
-    if let crate::check::Data::Command { stdout, stderr, .. } = &result.data
+    if let crate::model::Data::Command { stdout, stderr, .. } = &result.data
         && matches!(result.status, Status::Critical | Status::Unknown)
     {
         let output = if stderr.trim().is_empty() {
@@ -98,8 +98,8 @@ pub fn summary(report: &Report, style: Style) -> String {
         }
     }
     let (word, one, many) = match report.kind {
-        super::ReportKind::Health => (status.health_word(), "check", "checks"),
-        super::ReportKind::Runbook => (status.as_str(), "step", "steps"),
+        crate::model::ReportKind::Health => (status.health_word(), "check", "checks"),
+        crate::model::ReportKind::Runbook => (status.as_str(), "step", "steps"),
     };
     format!(
         "{}: {} — {}: {counts} in {}",
@@ -125,7 +125,7 @@ mod tests {
 
     #[test]
     fn aligned_plain_lines_and_a_summary() {
-        let text = render(&super::super::sample(), Style { color: false });
+        let text = render(&crate::model::sample(), Style { color: false });
         assert_eq!(
             text,
             "warning   memory        12 ms  memory 80% used (> warn 75%)\n\
@@ -136,9 +136,9 @@ mod tests {
 
     #[test]
     fn colour_only_when_asked() {
-        let plain = render(&super::super::sample(), Style { color: false });
+        let plain = render(&crate::model::sample(), Style { color: false });
         assert!(!plain.contains('\x1b'));
-        let coloured = render(&super::super::sample(), Style { color: true });
+        let coloured = render(&crate::model::sample(), Style { color: true });
         assert!(coloured.contains("\x1b["));
     }
 }

@@ -4,10 +4,11 @@
 //! found is reported with file, line and column, all at once, before anything runs.
 
 use super::builtin;
-use super::condition;
-use crate::check::spec::{Item, KindSpec, StepSpec};
-use crate::config::{Duration, Text, parse_yaml};
+use crate::engine::condition;
+use crate::engine::registry::{Item, KindSpec, StepSpec};
 use crate::error::ConfigError;
+use crate::values::parse_yaml;
+use crate::values::{Duration, Text};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -218,7 +219,7 @@ fn load_nested(
         .map(|(k, v)| (k.clone(), v.as_str().to_string()))
         .collect();
     let parse = |text: &str| {
-        crate::config::text::with_vars(&vars, || {
+        crate::values::text::with_vars(&vars, || {
             condition::with_vars(plain.clone(), || parse_yaml::<Document>(file, text))
         })
     };
@@ -346,7 +347,7 @@ fn item_error(
         snippet.push(body);
     }
     let piece = snippet.join("\n");
-    let parsed = crate::config::text::with_vars(vars, || {
+    let parsed = crate::values::text::with_vars(vars, || {
         condition::with_vars(plain.clone(), || parse_yaml::<Item>(&source.label, &piece))
     });
     let e = parsed.err()?;

@@ -2,7 +2,6 @@
 //! them through the one engine into the one report model.
 
 pub mod builtin;
-pub mod condition;
 pub mod load;
 pub mod run;
 pub mod schema;

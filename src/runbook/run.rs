@@ -5,10 +5,11 @@
 //! `on_failure` runs. A warning never stops a run.
 
 use super::load::Runbook;
-use crate::check::spec::{Item, StepSpec};
-use crate::check::{Context, Data, Status};
+use crate::engine::Context;
+use crate::engine::registry::{Item, StepSpec};
 use crate::engine::run_step;
-use crate::report::{CheckResult, Report};
+use crate::model::{CheckResult, Report};
+use crate::model::{Data, Status};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
@@ -225,7 +226,7 @@ pub async fn run(
     }
     Report {
         title: book.name.clone(),
-        kind: crate::report::ReportKind::Runbook,
+        kind: crate::model::ReportKind::Runbook,
         timestamp,
         duration: started.elapsed(),
         results,

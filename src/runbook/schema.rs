@@ -4,27 +4,22 @@
 //! with its exactly-one kind) say here what they accept. The step schema is built from the
 //! kind registry, so a new kind cannot be missing from it.
 
-use crate::check::command::CommandSpec;
-use crate::check::cpu::CpuSpec;
-use crate::check::disk::DiskSpec;
-use crate::check::dns::DnsSpec;
-use crate::check::file::{FileSpec, Mode};
-use crate::check::http::{
-    HeaderExpect, HttpSpec, HttpUrl, JsonPointer, JsonValue, Pattern, StatusExpect,
-};
-use crate::check::latency::LatencyLevels;
-use crate::check::log_errors::LogErrorsSpec;
-use crate::check::port::PortSpec;
-use crate::check::process::ProcessSpec;
-use crate::check::resolve::Server;
-use crate::check::service::ServiceSpec;
-use crate::check::spec::{Item, KINDS, LoadSpec, StepSpec};
-use crate::check::tcp::TcpSpec;
-use crate::check::threshold::Levels;
-use crate::check::tls_cert::TlsCertSpec;
-use crate::config::{ByteSize, Duration, Percent, Text, Threshold};
-use crate::runbook::condition::Condition;
+use crate::engine::condition::Condition;
+use crate::engine::registry::{Item, KINDS, KindSpec, StepSpec};
+use crate::probe::command::CommandSpec;
+use crate::probe::cpu::CpuSpec;
+use crate::probe::disk::DiskSpec;
+use crate::probe::http::{HeaderExpect, HttpUrl, JsonPointer, JsonValue, Pattern, StatusExpect};
+use crate::probe::latency::LatencyLevels;
+use crate::probe::log_errors::LogErrorsSpec;
+use crate::probe::port::PortSpec;
+use crate::probe::resolve::Server;
+use crate::probe::service::ServiceSpec;
+use crate::probe::threshold::Levels;
+use crate::probe::tls_cert::TlsCertSpec;
 use crate::runbook::load::Defaults;
+use crate::values::Mode;
+use crate::values::{ByteSize, Duration, Percent, Text, Threshold};
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use std::borrow::Cow;
 
@@ -221,35 +216,17 @@ impl<const W: u8, const C: u8> JsonSchema for Threshold<W, C> {
     }
 }
 
-/// The schema of one kind's settings, by its key.
+/// The schema of one kind's settings, by its key, from the registry.
 fn kind_schema(kind: &str, generator: &mut SchemaGenerator) -> Schema {
     match kind {
-        "http" => generator.subschema_for::<HttpSpec>(),
-        "tcp" => generator.subschema_for::<TcpSpec>(),
-        "tls_cert" => generator.subschema_for::<TlsCertSpec>(),
-        "dns" => generator.subschema_for::<DnsSpec>(),
-        "memory" => generator.subschema_for::<Threshold<75, 90>>(),
-        "swap" => generator.subschema_for::<Threshold<100, 100>>(),
-        "disk" => generator.subschema_for::<DiskSpec>(),
-        "cpu" => generator.subschema_for::<CpuSpec>(),
-        "load" => generator.subschema_for::<LoadSpec>(),
-        "command" => generator.subschema_for::<CommandSpec>(),
-        "file" => generator.subschema_for::<FileSpec>(),
-        "backup" => generator.subschema_for::<crate::check::backup::BackupSpec>(),
-        "rotate" => generator.subschema_for::<crate::check::rotate::RotateSpec>(),
-        "archive" => generator.subschema_for::<crate::check::archive::ArchiveSpec>(),
-        "prune" => generator.subschema_for::<crate::check::prune::PruneSpec>(),
-        "verify" => generator.subschema_for::<crate::check::verify::VerifySpec>(),
-        "log_errors" => generator.subschema_for::<LogErrorsSpec>(),
         "manual" => {
             json_schema!({ "type": "string", "description": "the question a person confirms" })
         }
-        "process" => generator.subschema_for::<ProcessSpec>(),
-        "service" => generator.subschema_for::<ServiceSpec>(),
-        "port" => generator.subschema_for::<PortSpec>(),
         "include" => json_schema!({ "type": "string", "description": "a runbook file or name" }),
-        // Every key in KINDS is matched above; the unit test below keeps it so.
-        _ => json_schema!({}),
+        _ => KindSpec::schemas(generator)
+            .into_iter()
+            .find(|(key, _)| *key == kind)
+            .map_or_else(|| json_schema!({}), |(_, schema)| schema),
     }
 }
 
@@ -261,7 +238,7 @@ impl JsonSchema for StepSpec {
     fn json_schema(generator: &mut SchemaGenerator) -> Schema {
         let mut properties = serde_json::Map::new();
         properties.insert("name".into(), json_schema!({ "type": "string" }).to_value());
-        for kind in KINDS {
+        for &kind in KINDS {
             properties.insert(kind.into(), kind_schema(kind, generator).to_value());
         }
         for (key, schema) in [
@@ -371,7 +348,7 @@ mod tests {
     #[test]
     fn every_kind_has_a_schema() {
         let mut generator = SchemaGenerator::default();
-        for kind in KINDS {
+        for &kind in KINDS {
             assert_ne!(
                 kind_schema(kind, &mut generator).to_value(),
                 serde_json::json!({}),
@@ -386,7 +363,7 @@ mod tests {
             "no dangling references"
         );
         let step = &value["$defs"]["Step"]["properties"];
-        for kind in KINDS {
+        for &kind in KINDS {
             assert!(
                 step.get(kind).is_some(),
                 "{kind} missing from the step schema"

@@ -1,0 +1,82 @@
+//! `archive`: a log set's rotated files older than its `archive_after` into one verified
+//! archive, originals deleted, as `opsbook logs archive SET` does, under the same lock: an
+//! action step.
+
+use crate::engine::{Check, Context};
+use crate::model::{BoxFuture, Data, Outcome, Status};
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ArchiveSpec {
+    /// A set of config `logs.sets` (with `archive_after`, or give `older_than`).
+    #[serde(deserialize_with = "crate::values::text::templated")]
+    pub set: String,
+    #[serde(default)]
+    pub older_than: Option<crate::values::Duration>,
+}
+
+pub struct ArchiveCheck {
+    pub spec: ArchiveSpec,
+}
+
+impl Check for ArchiveCheck {
+    fn kind(&self) -> &'static str {
+        "archive"
+    }
+
+    fn run<'a>(&'a self, ctx: &'a Context) -> BoxFuture<'a, Outcome> {
+        let spec = self.spec.clone();
+        let config = ctx.config.clone();
+        let now = ctx.clock.now();
+        crate::model::blocking(move || {
+            let name = &spec.set;
+            let Some(set) = config.logs.sets.get(name) else {
+                return crate::engine::unknown_set("logs.sets", name, config.logs.sets.keys());
+            };
+            let Some(older_than) = spec.older_than.or(set.archive_after).map(|d| d.0) else {
+                return Outcome::unknown(format!(
+                    "log set {name:?} has no `archive_after`: give one, or `older_than`"
+                ));
+            };
+            let _lock = match super::rotate::lock(&config, name) {
+                Ok(lock) => lock,
+                Err(outcome) => return *outcome,
+            };
+            let files = match crate::logs::archive::candidates(set, older_than, now) {
+                Ok(files) => files,
+                Err(e) => return Outcome::new(Status::Critical, e, Data::None),
+            };
+            let Some(first) = files.first() else {
+                return Outcome::new(
+                    Status::Ok,
+                    format!("log set {name}: nothing to archive"),
+                    Data::None,
+                );
+            };
+            let dir = match &set.archive_dir {
+                Some(dir) => std::path::PathBuf::from(dir.as_str()),
+                None => first
+                    .parent()
+                    .filter(|p| !p.as_os_str().is_empty())
+                    .map_or_else(|| ".".into(), std::path::Path::to_path_buf),
+            };
+            if let Err(e) = std::fs::create_dir_all(&dir) {
+                let message = format!("cannot create {}: {e}", dir.display());
+                return Outcome::new(Status::Critical, message, Data::None);
+            }
+            let outcome = crate::logs::archive::archive(name, set, &files, &dir, now);
+            match (&outcome.archive, outcome.errors.is_empty()) {
+                (Some(archive), true) => Outcome::new(
+                    Status::Ok,
+                    format!(
+                        "log set {name}: archived {} into {archive}",
+                        crate::plural::count(outcome.files.len(), "file", "files")
+                    ),
+                    Data::None,
+                ),
+                _ => Outcome::new(Status::Critical, outcome.errors.join("; "), Data::None),
+            }
+        })
+    }
+}

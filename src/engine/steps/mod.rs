@@ -1,0 +1,9 @@
+//! The action steps: thin adapters from a runbook step to one library action (rotate,
+//! archive, back up, prune, verify), plus `manual`. Each file is one step kind.
+
+pub mod archive;
+pub mod backup;
+pub mod manual;
+pub mod prune;
+pub mod rotate;
+pub mod verify;

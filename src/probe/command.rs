@@ -1,0 +1,449 @@
+//! `command`: run a program (no shell unless `shell: true`) with a timeout that kills its
+//! whole process group; judge the exit code, optionally the output, and optionally grade
+//! a number read from stdout (`value: { warn: 100, crit: 1000 }`, seed 001's queue length).
+
+use super::http::Pattern;
+use super::threshold::{Levels, grade, note, trim};
+use super::{Env, Probe};
+use crate::model::{BoxFuture, Data, Outcome, Status};
+use crate::values::{Duration, Text};
+use serde::{Deserialize, Deserializer, Serialize};
+use std::collections::BTreeMap;
+use std::process::Stdio;
+use std::time::Instant;
+use tokio::io::{AsyncRead, AsyncReadExt};
+
+/// The most of each of stdout and stderr kept; the rest is read and dropped.
+const KEEP: usize = 64 * 1024;
+/// After SIGTERM to the group, how long before SIGKILL.
+const GRACE: std::time::Duration = std::time::Duration::from_secs(1);
+/// After the command exits, how long its output may take to close (a background child
+/// that inherited the pipes keeps them open).
+const DRAIN: std::time::Duration = std::time::Duration::from_millis(500);
+
+#[derive(Clone, Debug, Serialize)]
+pub struct CommandSpec {
+    /// The words to run: `run` split as a POSIX shell would, or `argv` as given.
+    pub argv: Vec<Text>,
+    /// How to show the command (`run` as written, secrets masked).
+    pub shown: String,
+    pub shell: bool,
+    pub env: BTreeMap<String, Text>,
+    pub dir: Option<Text>,
+    pub timeout: Option<Duration>,
+    pub exit: Vec<i32>,
+    pub stdout_contains: Option<Text>,
+    pub stdout_regex: Option<Pattern>,
+    pub stderr_contains: Option<Text>,
+    pub value: Option<ValueSpec>,
+}
+
+/// A number read from stdout: the first number, or the first capture group of `pattern`.
+#[derive(Clone, Debug, Serialize)]
+pub struct ValueSpec {
+    pub pattern: Option<Pattern>,
+    pub levels: Levels,
+}
+
+impl<'de> Deserialize<'de> for ValueSpec {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Raw {
+            pattern: Option<Pattern>,
+            warn: Option<super::threshold::Number>,
+            crit: Option<super::threshold::Number>,
+            #[serde(default)]
+            below: bool,
+        }
+        let raw = Raw::deserialize(deserializer)?;
+        let levels = super::threshold::levels_of(raw.warn, raw.crit, raw.below)
+            .map_err(serde::de::Error::custom)?;
+        Ok(ValueSpec {
+            pattern: raw.pattern,
+            levels,
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for CommandSpec {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Codes {
+            One(i32),
+            Many(Vec<i32>),
+        }
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Raw {
+            /// Kept as written: split into words first, then each word substituted.
+            run: Option<String>,
+            argv: Option<Vec<Text>>,
+            #[serde(default)]
+            shell: bool,
+            #[serde(default)]
+            env: BTreeMap<String, Text>,
+            dir: Option<Text>,
+            timeout: Option<Duration>,
+            exit: Option<Codes>,
+            stdout_contains: Option<Text>,
+            stdout_regex: Option<Pattern>,
+            stderr_contains: Option<Text>,
+            value: Option<ValueSpec>,
+        }
+        let raw = Raw::deserialize(deserializer)?;
+        let custom = |m: String| <D::Error as serde::de::Error>::custom(m);
+        let (argv, shown) = match (raw.run, raw.argv, raw.shell) {
+            (Some(run), None, true) => {
+                let run = Text::from_shell_template(&run).map_err(custom)?;
+                let shown = run.shown().to_string();
+                (vec![Text::plain("/bin/sh"), Text::plain("-c"), run], shown)
+            }
+            (Some(run), None, false) => split_run(&run).map_err(custom)?,
+            (None, Some(argv), false) => {
+                let shown = argv
+                    .iter()
+                    .map(|a| a.shown().to_string())
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                (argv, shown)
+            }
+            (None, Some(_), true) => {
+                return Err(custom("`shell: true` needs `run`, not `argv`".to_string()));
+            }
+            (Some(_), Some(_), _) => {
+                return Err(custom("give `run` or `argv`, not both".to_string()));
+            }
+            (None, None, _) => {
+                return Err(custom("give the command as `run` or `argv`".to_string()));
+            }
+        };
+        if argv.is_empty() {
+            return Err(custom("the command is empty".to_string()));
+        }
+        Ok(CommandSpec {
+            argv,
+            shown,
+            shell: raw.shell,
+            env: raw.env,
+            dir: raw.dir,
+            timeout: raw.timeout,
+            exit: match raw.exit {
+                None => vec![0],
+                Some(Codes::One(c)) => vec![c],
+                Some(Codes::Many(c)) => c,
+            },
+            stdout_contains: raw.stdout_contains,
+            stdout_regex: raw.stdout_regex,
+            stderr_contains: raw.stderr_contains,
+            value: raw.value,
+        })
+    }
+}
+
+/// `run:` as words: split as a POSIX shell would, THEN each word substituted, so a
+/// `{{ var }}` or `${VAR}` value is always exactly one argument whatever it holds
+/// (blanks, quotes). A `run:` that is nothing but one reference is a command line kept
+/// in a variable: its value is split into words.
+fn split_run(run: &str) -> Result<(Vec<Text>, String), String> {
+    if crate::values::text::is_one_reference(run) {
+        let whole = Text::from_template(run)?;
+        let words = shlex::split(whole.as_str()).ok_or_else(|| {
+            format!(
+                "cannot split {:?} into words: check its quotes",
+                whole.shown()
+            )
+        })?;
+        // Split the shown form the same way so secrets stay masked per word.
+        let shown_words = shlex::split(whole.shown()).unwrap_or_default();
+        let argv = words
+            .into_iter()
+            .enumerate()
+            .map(|(i, w)| match shown_words.get(i) {
+                Some(s) if *s != w => Text::masked(w, s),
+                _ => Text::plain(w),
+            })
+            .collect();
+        return Ok((argv, whole.shown().to_string()));
+    }
+    let argv = crate::values::text::split_words(run)?
+        .iter()
+        .map(|word| Text::from_template(word))
+        .collect::<Result<Vec<_>, _>>()?;
+    let shown = crate::values::text::join_shown(argv.iter().map(Text::shown));
+    Ok((argv, shown))
+}
+
+pub struct CommandCheck {
+    pub spec: CommandSpec,
+    /// Used when the spec gives no timeout (the step's or the runbook's default).
+    pub default_timeout: std::time::Duration,
+}
+
+/// What a finished (or killed) command left.
+struct Finished {
+    code: Option<i32>,
+    timed_out: bool,
+    stdout: String,
+    stderr: String,
+}
+
+impl Probe for CommandCheck {
+    fn kind(&self) -> &'static str {
+        "command"
+    }
+
+    fn run<'a>(&'a self, _ctx: &'a Env) -> BoxFuture<'a, Outcome> {
+        Box::pin(async move {
+            let spec = &self.spec;
+            let timeout = spec.timeout.map_or(self.default_timeout, |t| t.0);
+            let started = Instant::now();
+            let mut finished = match self.execute(timeout).await {
+                Ok(finished) => finished,
+                Err(message) => return Outcome::unknown(message),
+            };
+            // Masked whole, before any line is picked or any tail cut: a secret split
+            // across lines or cut in half would no longer be found.
+            crate::redact::mask_in_place(&mut finished.stdout);
+            crate::redact::mask_in_place(&mut finished.stderr);
+            let took = started.elapsed();
+            let (status, message, value) = judge(spec, &finished, timeout, took);
+            let data = Data::Command {
+                command: spec.shown.clone(),
+                exit_code: finished.code,
+                stdout: tail(&finished.stdout),
+                stderr: tail(&finished.stderr),
+                value,
+            };
+            Outcome::new(status, message, data)
+        })
+    }
+}
+
+fn judge(
+    spec: &CommandSpec,
+    finished: &Finished,
+    timeout: std::time::Duration,
+    took: std::time::Duration,
+) -> (Status, String, Option<f64>) {
+    let last_line = |text: &str| {
+        text.lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .map(|l| format!(": {}", l.trim()))
+            .unwrap_or_default()
+    };
+    if finished.timed_out {
+        let message = format!(
+            "timed out after {}; its process group was killed",
+            humantime::format_duration(timeout)
+        );
+        return (Status::Critical, message, None);
+    }
+    let Some(code) = finished.code else {
+        return (
+            Status::Critical,
+            format!("killed by a signal{}", last_line(&finished.stderr)),
+            None,
+        );
+    };
+    if !spec.exit.contains(&code) {
+        let wanted = spec
+            .exit
+            .iter()
+            .map(i32::to_string)
+            .collect::<Vec<_>>()
+            .join(" or ");
+        let why = if finished.stderr.trim().is_empty() {
+            last_line(&finished.stdout)
+        } else {
+            last_line(&finished.stderr)
+        };
+        return (
+            Status::Critical,
+            format!("exit {code}, expected {wanted}{why}"),
+            None,
+        );
+    }
+    if let Some(needle) = &spec.stdout_contains
+        && !finished.stdout.contains(needle.as_str())
+    {
+        let message = format!("stdout does not contain {:?}", needle.shown());
+        return (Status::Critical, message, None);
+    }
+    if let Some(pattern) = &spec.stdout_regex
+        && !pattern.0.is_match(&finished.stdout)
+    {
+        let message = format!("stdout does not match /{}/", pattern.0.as_str());
+        return (Status::Critical, message, None);
+    }
+    if let Some(needle) = &spec.stderr_contains
+        && !finished.stderr.contains(needle.as_str())
+    {
+        let message = format!("stderr does not contain {:?}", needle.shown());
+        return (Status::Critical, message, None);
+    }
+    let Some(value) = &spec.value else {
+        let message = format!("exit {code} in {}", super::latency::seconds(took));
+        return (Status::Ok, message, None);
+    };
+    match read_number(&finished.stdout, value.pattern.as_ref()) {
+        Err(why) => (Status::Critical, why, None),
+        Ok(number) => {
+            let (status, crossed) = grade(number, value.levels, "");
+            (
+                status,
+                format!("value {}{}", trim(number), note(crossed)),
+                Some(number),
+            )
+        }
+    }
+}
+
+/// The first number in `text`, or the first capture group of `pattern`.
+fn read_number(text: &str, pattern: Option<&Pattern>) -> Result<f64, String> {
+    static NUMBER: std::sync::OnceLock<Option<regex::Regex>> = std::sync::OnceLock::new();
+    let found = match pattern {
+        Some(p) => {
+            p.0.captures(text)
+                .and_then(|c| c.get(1).or_else(|| c.get(0)))
+                .map(|m| m.as_str().to_string())
+        }
+        None => NUMBER
+            .get_or_init(|| regex::Regex::new(r"-?\d+(?:\.\d+)?").ok())
+            .as_ref()
+            .and_then(|re| re.find(text))
+            .map(|m| m.as_str().to_string()),
+    };
+    let seen: String = text.trim().chars().take(60).collect();
+    let Some(found) = found else {
+        return Err(match pattern {
+            Some(p) => format!("stdout {seen:?} does not match /{}/", p.0.as_str()),
+            None => format!("no number in stdout {seen:?}"),
+        });
+    };
+    found
+        .trim()
+        .parse::<f64>()
+        .map_err(|_| format!("{found:?} (from stdout) is not a number"))
+}
+
+/// The last lines of an output, for the report.
+fn tail(text: &str) -> String {
+    const LINES: usize = 20;
+    let lines: Vec<&str> = text.lines().collect();
+    let from = lines.len().saturating_sub(LINES);
+    lines[from..].join("\n")
+}
+
+impl CommandCheck {
+    async fn execute(&self, timeout: std::time::Duration) -> Result<Finished, String> {
+        let spec = &self.spec;
+        let program = spec.argv[0].as_str();
+        let mut command = tokio::process::Command::new(program);
+        command
+            .args(spec.argv[1..].iter().map(Text::as_str))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .kill_on_drop(true);
+        for (key, value) in &spec.env {
+            command.env(key, value.as_str());
+        }
+        if let Some(dir) = &spec.dir {
+            command.current_dir(dir.as_str());
+        }
+        let mut child = command.spawn().map_err(|e| {
+            let shown = spec.argv[0].shown();
+            match &spec.dir {
+                Some(dir) if !std::path::Path::new(dir.as_str()).is_dir() => {
+                    format!(
+                        "cannot run `{shown}`: directory {} does not exist",
+                        dir.shown()
+                    )
+                }
+                _ => format!("cannot run `{shown}`: {e}"),
+            }
+        })?;
+        let group = child.id().and_then(|id| i32::try_from(id).ok());
+        let stdout = tokio::spawn(collect(child.stdout.take()));
+        let stderr = tokio::spawn(collect(child.stderr.take()));
+        let (code, timed_out) = match tokio::time::timeout(timeout, child.wait()).await {
+            Ok(Ok(status)) => (status.code(), false),
+            Ok(Err(e)) => return Err(format!("cannot wait for `{}`: {e}", spec.shown)),
+            Err(_) => {
+                if let Some(group) = group {
+                    kill_group(group, libc::SIGTERM);
+                    let _ = tokio::time::timeout(GRACE, child.wait()).await;
+                    kill_group(group, libc::SIGKILL);
+                }
+                let _ = child.wait().await;
+                (None, true)
+            }
+        };
+        let output = |task: tokio::task::JoinHandle<String>| async move {
+            tokio::time::timeout(DRAIN, task)
+                .await
+                .ok()
+                .and_then(Result::ok)
+                .unwrap_or_default()
+        };
+        Ok(Finished {
+            code,
+            timed_out,
+            stdout: output(stdout).await,
+            stderr: output(stderr).await,
+        })
+    }
+}
+
+/// Signal every process of the group (the command and whatever it forked).
+fn kill_group(group: i32, signal: i32) {
+    // SAFETY: killpg only sends a signal; an already-gone group gives ESRCH, ignored.
+    unsafe {
+        libc::killpg(group, signal);
+    }
+}
+
+/// Read a pipe to its end, keeping the first `KEEP` bytes.
+async fn collect(pipe: Option<impl AsyncRead + Unpin>) -> String {
+    let Some(mut pipe) = pipe else {
+        return String::new();
+    };
+    let mut kept = Vec::new();
+    let mut buf = [0u8; 8192];
+    while let Ok(n) = pipe.read(&mut buf).await {
+        if n == 0 {
+            break;
+        }
+        let room = KEEP.saturating_sub(kept.len());
+        kept.extend_from_slice(&buf[..n.min(room)]);
+    }
+    String::from_utf8_lossy(&kept).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_are_read_from_stdout() {
+        assert_eq!(read_number("queue length: 150\n", None), Ok(150.0));
+        assert_eq!(read_number("-2.5 degrees", None), Ok(-2.5));
+        let p = Pattern(regex::Regex::new(r"used_memory:(\d+)").unwrap());
+        assert_eq!(
+            read_number(
+                "# Memory\nused_memory:1048576\nused_memory_human:1M",
+                Some(&p)
+            ),
+            Ok(1_048_576.0)
+        );
+        assert!(
+            read_number("none here", None)
+                .unwrap_err()
+                .contains("no number")
+        );
+    }
+}

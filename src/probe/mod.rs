@@ -1,0 +1,65 @@
+//! The probes: pure readings of the machine and the services around it (resources,
+//! endpoints, files, processes, error rates). A probe only looks; it never changes
+//! anything, and reaches outside itself only through `Env` (the machine and the clock),
+//! so tests give it fixed readings and a fixed time.
+
+mod application;
+pub mod command;
+pub mod cpu;
+pub mod disk;
+pub mod dns;
+pub mod file;
+pub mod http;
+pub mod latency;
+mod load;
+pub mod log_errors;
+mod memory;
+pub mod port;
+pub mod process;
+pub mod resolve;
+pub mod resources;
+pub mod service;
+mod swap;
+pub mod tcp;
+pub mod threshold;
+pub mod tls_cert;
+
+pub use application::ApplicationCheck;
+pub use cpu::CpuCheck;
+pub use disk::DiskCheck;
+pub use dns::DnsCheck;
+pub use http::HttpCheck;
+pub use load::LoadCheck;
+pub use memory::MemoryCheck;
+pub use swap::SwapCheck;
+pub use tcp::TcpCheck;
+pub use tls_cert::TlsCertCheck;
+
+use crate::clock::{Clock, SystemClock};
+use crate::model::{BoxFuture, Outcome};
+use std::sync::Arc;
+
+/// What a probe may read outside itself.
+#[derive(Clone)]
+pub struct Env {
+    pub resources: Arc<dyn resources::Resources>,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Env {
+    /// The real machine and the real clock.
+    pub fn system() -> Self {
+        Env {
+            resources: Arc::new(resources::SystemResources),
+            clock: Arc::new(SystemClock),
+        }
+    }
+}
+
+/// A reading. `run` never panics and never outlives its own timeout: whatever goes wrong
+/// becomes an `Outcome` with a message.
+pub trait Probe: Send + Sync {
+    /// The kind's name as written in runbooks: `memory`, `disk`, `http`, …
+    fn kind(&self) -> &'static str;
+    fn run<'a>(&'a self, env: &'a Env) -> BoxFuture<'a, Outcome>;
+}

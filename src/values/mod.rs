@@ -1,0 +1,388 @@
+//! Typed config values that validate themselves while parsing, so a bad value is
+//! reported at its own line and column: percentages, durations, threshold pairs, levels,
+//! and templated text (`text`).
+
+pub mod text;
+mod yaml;
+
+pub use text::{Text, substitute};
+pub use yaml::parse_yaml;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// A percentage in 0–100, written `75`, `75.5` or `"75%"`.
+#[derive(Clone, Copy, Debug, PartialEq, PartialOrd)]
+pub struct Percent(pub f64);
+
+impl Percent {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let number = text.trim().strip_suffix('%').unwrap_or(text.trim()).trim();
+        let value: f64 = number
+            .parse()
+            .map_err(|_| format!("{text:?} is not a percentage (write 80 or \"80%\")"))?;
+        Self::checked(value)
+    }
+
+    fn checked(value: f64) -> Result<Self, String> {
+        if !(0.0..=100.0).contains(&value) {
+            return Err(format!("{value} is outside 0–100 %"));
+        }
+        Ok(Percent(value))
+    }
+}
+
+impl<'de> Deserialize<'de> for Percent {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Number(f64),
+            Text(String),
+        }
+        let parsed = match Raw::deserialize(deserializer)? {
+            Raw::Number(n) => Percent::checked(n),
+            Raw::Text(t) => Percent::parse(&t),
+        };
+        parsed.map_err(serde::de::Error::custom)
+    }
+}
+
+impl Serialize for Percent {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_f64(self.0)
+    }
+}
+
+/// A duration written as `200ms`, `5s`, `1m 30s`, `2h`, `30d` (humantime), or a number of seconds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Duration(pub std::time::Duration);
+
+impl Duration {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        humantime::parse_duration(text.trim())
+            .map(Duration)
+            .map_err(|e| format!("{text:?} is not a duration ({e}); write e.g. 500ms, 5s, 10m, 1h"))
+    }
+}
+
+impl<'de> Deserialize<'de> for Duration {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Seconds(f64),
+            Text(String),
+        }
+        let parsed = match Raw::deserialize(deserializer)? {
+            Raw::Seconds(s) if s.is_finite() && s >= 0.0 => {
+                Ok(Duration(std::time::Duration::from_secs_f64(s)))
+            }
+            Raw::Seconds(s) => Err(format!("{s} is not a duration: it must be 0 or more")),
+            Raw::Text(t) => Duration::parse(&t),
+        };
+        parsed.map_err(serde::de::Error::custom)
+    }
+}
+
+impl Serialize for Duration {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&humantime::format_duration(self.0).to_string())
+    }
+}
+
+/// A size in bytes: `1048576`, `512K`, `10MB`, `1.5G` (K, M, G, T are powers of 1024,
+/// as logrotate reads them; `KiB`/`KB`/`k` all mean the same).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ByteSize(pub u64);
+
+impl ByteSize {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let t = text.trim();
+        let split = t
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(t.len());
+        let (number, unit) = t.split_at(split);
+        let number: f64 = number
+            .parse()
+            .map_err(|_| format!("{text:?} is not a size (write e.g. 512K, 10MB, 1G)"))?;
+        let scale = match unit.trim().to_ascii_lowercase().as_str() {
+            "" | "b" => 1u64,
+            "k" | "kb" | "kib" => 1 << 10,
+            "m" | "mb" | "mib" => 1 << 20,
+            "g" | "gb" | "gib" => 1 << 30,
+            "t" | "tb" | "tib" => 1 << 40,
+            other => {
+                return Err(format!(
+                    "{text:?} is not a size: unknown unit {other:?} (use K, M, G or T)"
+                ));
+            }
+        };
+        Ok(ByteSize((number * scale as f64).round() as u64))
+    }
+}
+
+impl<'de> Deserialize<'de> for ByteSize {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Bytes(u64),
+            Text(String),
+        }
+        match Raw::deserialize(deserializer)? {
+            Raw::Bytes(b) => Ok(ByteSize(b)),
+            Raw::Text(t) => ByteSize::parse(&t).map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+impl Serialize for ByteSize {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_u64(self.0)
+    }
+}
+
+/// A warn/crit pair of percentages. A half left out keeps its default (`W`, `C`), so
+/// `memory: { warn: 70 }` keeps the critical level at 90. Grading is strict: a reading
+/// above the level trips it, a reading equal to it does not.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Threshold<const W: u8, const C: u8> {
+    pub warn: Percent,
+    pub crit: Percent,
+}
+
+impl<const W: u8, const C: u8> Default for Threshold<W, C> {
+    fn default() -> Self {
+        Threshold {
+            warn: Percent(f64::from(W)),
+            crit: Percent(f64::from(C)),
+        }
+    }
+}
+
+impl<'de, const W: u8, const C: u8> Deserialize<'de> for Threshold<W, C> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Raw {
+            warn: Option<Percent>,
+            crit: Option<Percent>,
+        }
+        let raw = Raw::deserialize(deserializer)?;
+        Self::from_parts(raw.warn, raw.crit).map_err(serde::de::Error::custom)
+    }
+}
+
+impl<const W: u8, const C: u8> Threshold<W, C> {
+    /// A pair from the halves given, defaults for the rest; warn must not exceed crit.
+    pub fn from_parts(warn: Option<Percent>, crit: Option<Percent>) -> Result<Self, String> {
+        let defaults = Self::default();
+        let (given_warn, given_crit) = (warn.is_some(), crit.is_some());
+        let warn = warn.unwrap_or(defaults.warn);
+        let crit = crit.unwrap_or(defaults.crit);
+        if warn > crit {
+            let origin = |given: bool| if given { "" } else { " (the default)" };
+            return Err(format!(
+                "warn {}{} is above crit {}{}: warn must not exceed crit",
+                warn.0,
+                origin(given_warn),
+                crit.0,
+                origin(given_crit),
+            ));
+        }
+        Ok(Threshold { warn, crit })
+    }
+}
+
+/// Log level names as the seeds write them (Python logging), case-insensitive.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub enum Level {
+    Trace,
+    Debug,
+    #[default]
+    Info,
+    Warning,
+    Error,
+    Critical,
+}
+
+impl Level {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        Ok(match text.trim().to_ascii_lowercase().as_str() {
+            "trace" => Level::Trace,
+            "debug" => Level::Debug,
+            "info" => Level::Info,
+            "warn" | "warning" => Level::Warning,
+            "error" => Level::Error,
+            "critical" | "fatal" => Level::Critical,
+            _ => {
+                return Err(format!(
+                    "unknown log level {text:?}: use DEBUG, INFO, WARNING, ERROR or CRITICAL"
+                ));
+            }
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Level::Trace => "TRACE",
+            Level::Debug => "DEBUG",
+            Level::Info => "INFO",
+            Level::Warning => "WARNING",
+            Level::Error => "ERROR",
+            Level::Critical => "CRITICAL",
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Level {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Level::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+impl Serialize for Level {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.name())
+    }
+}
+
+/// `true/false/1/0/yes/no/on/off`, for environment variables such as `LOG_TO_FILE`.
+pub fn parse_bool(text: &str) -> Result<bool, String> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" | "" => Ok(false),
+        _ => Err(format!("{text:?} is not a boolean (use true or false)")),
+    }
+}
+
+/// Whether `name` can name a set, a schedule or anything else that becomes part of a
+/// file name (locks, state, backups): `[A-Za-z0-9._-]+`, and not `.` or `..`.
+pub fn is_set_name(name: &str) -> bool {
+    !name.is_empty()
+        && name != "."
+        && name != ".."
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+}
+
+/// `deserialize_with` for named sets (`logs.sets`, `backup.sets`, `maintain.schedules`):
+/// each name is checked where it is written, so the error has its line and column.
+pub fn named_sets<'de, D, T>(
+    deserializer: D,
+) -> Result<std::collections::BTreeMap<String, T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    struct Visitor<T>(std::marker::PhantomData<T>);
+    impl<'de, T: serde::Deserialize<'de>> serde::de::Visitor<'de> for Visitor<T> {
+        type Value = std::collections::BTreeMap<String, T>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a mapping of names to settings")
+        }
+
+        fn visit_map<A: serde::de::MapAccess<'de>>(
+            self,
+            mut map: A,
+        ) -> Result<Self::Value, A::Error> {
+            let mut out = std::collections::BTreeMap::new();
+            while let Some(name) = map.next_key::<String>()? {
+                if !is_set_name(&name) {
+                    return Err(serde::de::Error::custom(format!(
+                        "{name:?} cannot be a name: names are letters, digits, `.`, `_` and `-` \
+                         (they become parts of file names)"
+                    )));
+                }
+                let value = map.next_value::<T>()?;
+                out.insert(name, value);
+            }
+            Ok(out)
+        }
+    }
+    deserializer.deserialize_map(Visitor(std::marker::PhantomData))
+}
+
+/// Permission bits written in octal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Mode(pub u32);
+
+impl<'de> Deserialize<'de> for Mode {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Number(u32),
+            Text(String),
+        }
+        let text = match Raw::deserialize(deserializer)? {
+            Raw::Number(n) => n.to_string(),
+            Raw::Text(t) => t,
+        };
+        u32::from_str_radix(text.trim().trim_start_matches("0o"), 8)
+            .ok()
+            .filter(|m| *m <= 0o7777)
+            .map(Mode)
+            .ok_or_else(|| {
+                serde::de::Error::custom(format!(
+                    "{text:?} is not an octal mode: write it quoted, e.g. \"0640\""
+                ))
+            })
+    }
+}
+
+impl Serialize for Mode {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&format!("{:04o}", self.0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percent_accepts_numbers_and_percent_strings_within_bounds() {
+        assert_eq!(Percent::parse("80%").unwrap(), Percent(80.0));
+        assert_eq!(Percent::parse(" 12.5 ").unwrap(), Percent(12.5));
+        assert!(Percent::parse("101").unwrap_err().contains("outside 0–100"));
+        assert!(Percent::parse("-1%").unwrap_err().contains("outside"));
+        assert!(
+            Percent::parse("lots")
+                .unwrap_err()
+                .contains("not a percentage")
+        );
+    }
+
+    #[test]
+    fn durations_parse_humantime_and_reject_nonsense() {
+        assert_eq!(
+            Duration::parse("500ms").unwrap().0,
+            std::time::Duration::from_millis(500)
+        );
+        assert_eq!(Duration::parse("1m 30s").unwrap().0.as_secs(), 90);
+        assert!(Duration::parse("-5s").is_err());
+        assert!(
+            Duration::parse("soon")
+                .unwrap_err()
+                .contains("not a duration")
+        );
+    }
+
+    #[test]
+    fn levels_accept_python_and_short_names() {
+        assert_eq!(Level::parse("warning").unwrap(), Level::Warning);
+        assert_eq!(Level::parse("WARN").unwrap(), Level::Warning);
+        assert!(Level::parse("loud").is_err());
+    }
+
+    #[test]
+    fn booleans() {
+        assert!(parse_bool("On").unwrap());
+        assert!(!parse_bool("0").unwrap());
+        assert!(parse_bool("maybe").is_err());
+    }
+}
