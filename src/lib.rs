@@ -26,6 +26,7 @@ pub mod maintain;
 pub mod model;
 pub mod plural;
 pub mod probe;
+pub mod process;
 pub mod redact;
 pub mod report;
 pub mod runbook;

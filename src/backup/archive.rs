@@ -205,6 +205,7 @@ fn write_backup(
         let out = private_file(&dump)?;
         let stderr =
             super::commands::run_source(&source.run, source.shell, std::process::Stdio::from(out))
+                .map_err(String::from)
                 .and_then(|stderr| {
                     let shown = source.run.shown();
                     for line in stderr.lines().map(str::trim).filter(|l| !l.is_empty()) {

@@ -4,7 +4,6 @@
 
 use crate::values::Text;
 use serde::{Deserialize, Serialize};
-use std::io::Read;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
@@ -76,12 +75,9 @@ impl<'de> Deserialize<'de> for Sources {
 /// A command source's `file` is stored as `commands/FILE` and restored to that name: one
 /// plain name, never a path that could reach elsewhere (`../x`, `a/b`), nor empty, `.`
 /// or `..`.
-fn plain_file_name(file: &str) -> Result<(), String> {
+fn plain_file_name(file: &str) -> Result<(), Error> {
     if file.is_empty() || file == "." || file == ".." || file.contains(['/', '\0']) {
-        return Err(format!(
-            "command source `file: {file:?}` must be a plain file name (no `/`, not empty, \
-             `.` or `..`): it is stored as commands/FILE"
-        ));
+        return Err(Error::NotPlainName(file.to_string()));
     }
     Ok(())
 }
@@ -126,24 +122,39 @@ impl<'de> Deserialize<'de> for Verify {
     }
 }
 
-/// The process for `text`: split into words as a POSIX shell would, or `sh -c` with `shell`.
-pub fn command(text: &Text, shell: bool) -> Result<Command, String> {
-    if shell {
-        let mut cmd = Command::new("sh");
-        cmd.arg("-c").arg(text.as_str());
-        return Ok(cmd);
+/// A command that could not be run, or that failed: what it says names the command
+/// (secrets masked), how it ended and the end of its stderr.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot split `{0}` into words (unbalanced quotes?)")]
+    Split(String),
+    #[error(transparent)]
+    Process(#[from] crate::process::Error),
+    #[error("{}", failure(.shown, *.status, .stderr))]
+    Failed {
+        shown: String,
+        status: std::process::ExitStatus,
+        stderr: Vec<u8>,
+    },
+    #[error(
+        "command source `file: {0:?}` must be a plain file name (no `/`, not empty, \
+         `.` or `..`): it is stored as commands/FILE"
+    )]
+    NotPlainName(String),
+}
+
+/// Until the backup library has its own error enum, its `String` errors take these as
+/// they are.
+impl From<Error> for String {
+    fn from(e: Error) -> String {
+        e.to_string()
     }
-    let words = shlex::split(text.as_str())
-        .filter(|w| !w.is_empty())
-        .ok_or_else(|| {
-            format!(
-                "cannot split `{}` into words (unbalanced quotes?)",
-                text.shown()
-            )
-        })?;
-    let mut cmd = Command::new(&words[0]);
-    cmd.args(&words[1..]);
-    Ok(cmd)
+}
+
+/// The process for `text`: split into words as a POSIX shell would, or `sh -c` with `shell`.
+pub fn command(text: &Text, shell: bool) -> Result<Command, Error> {
+    crate::process::command(text.as_str(), shell)
+        .ok_or_else(|| Error::Split(text.shown().to_string()))
 }
 
 /// Run `text` with `stdin` and `stdout` as given; an error names the command (masked),
@@ -154,13 +165,13 @@ pub fn run(
     stdin: Stdio,
     stdout: Stdio,
     dir: Option<&Path>,
-) -> Result<i32, String> {
+) -> Result<i32, Error> {
     run_with_stderr(text, shell, stdin, stdout, dir).map(|_| 0)
 }
 
 /// Run a command source, its stdout into `stdout`: the end of its stderr when it exited 0
 /// (a dump that printed an error there is not a good dump; the caller decides).
-pub fn run_source(text: &Text, shell: bool, stdout: Stdio) -> Result<String, String> {
+pub fn run_source(text: &Text, shell: bool, stdout: Stdio) -> Result<String, Error> {
     let stderr = run_with_stderr(text, shell, Stdio::null(), stdout, None)?;
     Ok(String::from_utf8_lossy(&stderr).into_owned())
 }
@@ -171,38 +182,25 @@ fn run_with_stderr(
     stdin: Stdio,
     stdout: Stdio,
     dir: Option<&Path>,
-) -> Result<Vec<u8>, String> {
+) -> Result<Vec<u8>, Error> {
     let mut cmd = command(text, shell)?;
-    cmd.stdin(stdin).stdout(stdout).stderr(Stdio::piped());
+    cmd.stdin(stdin);
     if let Some(dir) = dir {
         cmd.current_dir(dir);
     }
     let shown = text.shown();
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| format!("cannot run `{shown}`: {e}"))?;
-    let mut stderr = Vec::new();
-    if let Some(mut pipe) = child.stderr.take() {
-        let mut buf = [0u8; 8192];
-        // Read it all (a full pipe would stall the command), keeping the end.
-        while let Ok(n) = pipe.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            stderr.extend_from_slice(&buf[..n]);
-            if stderr.len() > 2 * STDERR_TAIL {
-                stderr.drain(..stderr.len() - STDERR_TAIL);
-            }
-        }
+    let finished = crate::process::Run::new(cmd, shown)
+        .stdout(crate::process::Stdout::To(stdout))
+        .stderr(crate::process::Keep::Tail(STDERR_TAIL))
+        .run()?;
+    if finished.status.success() {
+        return Ok(finished.stderr);
     }
-    let status = child
-        .wait()
-        .map_err(|e| format!("cannot wait for `{shown}`: {e}"))?;
-    let tail = stderr[stderr.len().saturating_sub(STDERR_TAIL)..].to_vec();
-    if status.success() {
-        return Ok(tail);
-    }
-    Err(failure(shown, status, &tail))
+    Err(Error::Failed {
+        shown: shown.to_string(),
+        status: finished.status,
+        stderr: finished.stderr,
+    })
 }
 
 /// What a failed command's message says: the command as shown, how it ended, and the end

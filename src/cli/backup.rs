@@ -362,6 +362,7 @@ pub fn restore(args: &RestoreArgs, session: &Session) -> anyhow::Result<u8> {
                     std::process::Stdio::null(),
                     None,
                 )
+                .map_err(String::from)
             });
         if let Err(e) = ran {
             let what = format!("{label}: restoring {member}: {e}");

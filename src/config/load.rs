@@ -407,7 +407,9 @@ fn apply_environment(
     config: &mut Config,
     var: impl Fn(&str) -> Option<String>,
 ) -> Result<(), ConfigError> {
-    let bad = |name: &str, message: String| ConfigError::whole_file(format!("${name}"), message);
+    let bad = |name: &str, message: crate::values::Error| {
+        ConfigError::whole_file(format!("${name}"), message.to_string())
+    };
     if let Some(level) = var("LOG_LEVEL") {
         config.logging.level = Level::parse(&level).map_err(|m| bad("LOG_LEVEL", m))?;
     }

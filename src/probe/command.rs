@@ -6,20 +6,37 @@ use super::http::Pattern;
 use super::threshold::{Levels, grade, note, trim};
 use super::{Env, Probe};
 use crate::model::{BoxFuture, Data, Outcome, Status};
+use crate::process::Keep;
 use crate::values::{Duration, Text};
 use serde::{Deserialize, Deserializer, Serialize};
 use std::collections::BTreeMap;
 use std::process::Stdio;
 use std::time::Instant;
-use tokio::io::{AsyncRead, AsyncReadExt};
 
 /// The most of each of stdout and stderr kept; the rest is read and dropped.
 const KEEP: usize = 64 * 1024;
-/// After SIGTERM to the group, how long before SIGKILL.
-const GRACE: std::time::Duration = std::time::Duration::from_secs(1);
 /// After the command exits, how long its output may take to close (a background child
 /// that inherited the pipes keeps them open).
 const DRAIN: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// A command that cannot be set up, run, or read.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Template(#[from] crate::values::text::Error),
+    #[error("cannot split {0:?} into words: check its quotes")]
+    Split(String),
+    #[error(transparent)]
+    Process(#[from] crate::process::Error),
+    #[error("cannot run `{program}`: directory {dir} does not exist")]
+    NoDirectory { program: String, dir: String },
+    #[error("stdout {seen:?} does not match /{pattern}/")]
+    NoMatch { seen: String, pattern: String },
+    #[error("no number in stdout {0:?}")]
+    NoNumber(String),
+    #[error("{0:?} (from stdout) is not a number")]
+    NotANumber(String),
+}
 
 #[derive(Clone, Debug, Serialize)]
 pub struct CommandSpec {
@@ -93,14 +110,14 @@ impl<'de> Deserialize<'de> for CommandSpec {
             value: Option<ValueSpec>,
         }
         let raw = Raw::deserialize(deserializer)?;
-        let custom = |m: String| <D::Error as serde::de::Error>::custom(m);
+        let custom = |m: &dyn std::fmt::Display| <D::Error as serde::de::Error>::custom(m);
         let (argv, shown) = match (raw.run, raw.argv, raw.shell) {
             (Some(run), None, true) => {
-                let run = Text::from_shell_template(&run).map_err(custom)?;
+                let run = Text::from_shell_template(&run).map_err(|e| custom(&e))?;
                 let shown = run.shown().to_string();
                 (vec![Text::plain("/bin/sh"), Text::plain("-c"), run], shown)
             }
-            (Some(run), None, false) => split_run(&run).map_err(custom)?,
+            (Some(run), None, false) => split_run(&run).map_err(|e| custom(&e))?,
             (None, Some(argv), false) => {
                 let shown = argv
                     .iter()
@@ -110,17 +127,17 @@ impl<'de> Deserialize<'de> for CommandSpec {
                 (argv, shown)
             }
             (None, Some(_), true) => {
-                return Err(custom("`shell: true` needs `run`, not `argv`".to_string()));
+                return Err(custom(&"`shell: true` needs `run`, not `argv`"));
             }
             (Some(_), Some(_), _) => {
-                return Err(custom("give `run` or `argv`, not both".to_string()));
+                return Err(custom(&"give `run` or `argv`, not both"));
             }
             (None, None, _) => {
-                return Err(custom("give the command as `run` or `argv`".to_string()));
+                return Err(custom(&"give the command as `run` or `argv`"));
             }
         };
         if argv.is_empty() {
-            return Err(custom("the command is empty".to_string()));
+            return Err(custom(&"the command is empty"));
         }
         Ok(CommandSpec {
             argv,
@@ -146,17 +163,13 @@ impl<'de> Deserialize<'de> for CommandSpec {
 /// `{{ var }}` or `${VAR}` value is always exactly one argument whatever it holds
 /// (blanks, quotes). A `run:` that is nothing but one reference is a command line kept
 /// in a variable: its value is split into words.
-fn split_run(run: &str) -> Result<(Vec<Text>, String), String> {
+fn split_run(run: &str) -> Result<(Vec<Text>, String), Error> {
     if crate::values::text::is_one_reference(run) {
         let whole = Text::from_template(run)?;
-        let words = shlex::split(whole.as_str()).ok_or_else(|| {
-            format!(
-                "cannot split {:?} into words: check its quotes",
-                whole.shown()
-            )
-        })?;
+        let words = crate::process::split(whole.as_str())
+            .ok_or_else(|| Error::Split(whole.shown().to_string()))?;
         // Split the shown form the same way so secrets stay masked per word.
-        let shown_words = shlex::split(whole.shown()).unwrap_or_default();
+        let shown_words = crate::process::split(whole.shown()).unwrap_or_default();
         let argv = words
             .into_iter()
             .enumerate()
@@ -201,7 +214,7 @@ impl Probe for CommandCheck {
             let started = Instant::now();
             let mut finished = match self.execute(timeout).await {
                 Ok(finished) => finished,
-                Err(message) => return Outcome::unknown(message),
+                Err(e) => return Outcome::unknown(e.to_string()),
             };
             // Masked whole, before any line is picked or any tail cut: a secret split
             // across lines or cut in half would no longer be found.
@@ -289,7 +302,7 @@ fn judge(
         return (Status::Ok, message, None);
     };
     match read_number(&finished.stdout, value.pattern.as_ref()) {
-        Err(why) => (Status::Critical, why, None),
+        Err(why) => (Status::Critical, why.to_string(), None),
         Ok(number) => {
             let (status, crossed) = grade(number, value.levels, "");
             (
@@ -302,7 +315,7 @@ fn judge(
 }
 
 /// The first number in `text`, or the first capture group of `pattern`.
-fn read_number(text: &str, pattern: Option<&Pattern>) -> Result<f64, String> {
+fn read_number(text: &str, pattern: Option<&Pattern>) -> Result<f64, Error> {
     static NUMBER: std::sync::OnceLock<Option<regex::Regex>> = std::sync::OnceLock::new();
     let found = match pattern {
         Some(p) => {
@@ -319,14 +332,17 @@ fn read_number(text: &str, pattern: Option<&Pattern>) -> Result<f64, String> {
     let seen: String = text.trim().chars().take(60).collect();
     let Some(found) = found else {
         return Err(match pattern {
-            Some(p) => format!("stdout {seen:?} does not match /{}/", p.0.as_str()),
-            None => format!("no number in stdout {seen:?}"),
+            Some(p) => Error::NoMatch {
+                seen,
+                pattern: p.0.as_str().to_string(),
+            },
+            None => Error::NoNumber(seen),
         });
     };
     found
         .trim()
         .parse::<f64>()
-        .map_err(|_| format!("{found:?} (from stdout) is not a number"))
+        .map_err(|_| Error::NotANumber(found.clone()))
 }
 
 /// The last lines of an output, for the report.
@@ -338,90 +354,59 @@ fn tail(text: &str) -> String {
 }
 
 impl CommandCheck {
-    async fn execute(&self, timeout: std::time::Duration) -> Result<Finished, String> {
+    /// Run the command in a blocking thread (the one runner, `crate::process`), its
+    /// process group killed at `timeout`.
+    async fn execute(&self, timeout: std::time::Duration) -> Result<Finished, Error> {
         let spec = &self.spec;
-        let program = spec.argv[0].as_str();
-        let mut command = tokio::process::Command::new(program);
+        let mut command = std::process::Command::new(spec.argv[0].as_str());
         command
             .args(spec.argv[1..].iter().map(Text::as_str))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0)
-            .kill_on_drop(true);
+            .stdin(Stdio::null());
         for (key, value) in &spec.env {
             command.env(key, value.as_str());
         }
         if let Some(dir) = &spec.dir {
             command.current_dir(dir.as_str());
         }
-        let mut child = command.spawn().map_err(|e| {
-            let shown = spec.argv[0].shown();
-            match &spec.dir {
-                Some(dir) if !std::path::Path::new(dir.as_str()).is_dir() => {
-                    format!(
-                        "cannot run `{shown}`: directory {} does not exist",
-                        dir.shown()
-                    )
-                }
-                _ => format!("cannot run `{shown}`: {e}"),
+        let program = spec.argv[0].shown().to_string();
+        let shown = spec.shown.clone();
+        let ran = tokio::task::spawn_blocking(move || {
+            crate::process::Run::new(command, &program)
+                .timeout(timeout)
+                .drain(DRAIN)
+                .stdout(crate::process::Stdout::Capture(Keep::Head(KEEP)))
+                .stderr(Keep::Head(KEEP))
+                .run()
+        })
+        .await;
+        let finished = match ran {
+            Ok(Ok(finished)) => finished,
+            Ok(Err(crate::process::Error::Spawn { shown, error })) => {
+                return Err(match &spec.dir {
+                    Some(dir) if !std::path::Path::new(dir.as_str()).is_dir() => {
+                        Error::NoDirectory {
+                            program: shown,
+                            dir: dir.shown().to_string(),
+                        }
+                    }
+                    _ => Error::Process(crate::process::Error::Spawn { shown, error }),
+                });
             }
-        })?;
-        let group = child.id().and_then(|id| i32::try_from(id).ok());
-        let stdout = tokio::spawn(collect(child.stdout.take()));
-        let stderr = tokio::spawn(collect(child.stderr.take()));
-        let (code, timed_out) = match tokio::time::timeout(timeout, child.wait()).await {
-            Ok(Ok(status)) => (status.code(), false),
-            Ok(Err(e)) => return Err(format!("cannot wait for `{}`: {e}", spec.shown)),
-            Err(_) => {
-                if let Some(group) = group {
-                    kill_group(group, libc::SIGTERM);
-                    let _ = tokio::time::timeout(GRACE, child.wait()).await;
-                    kill_group(group, libc::SIGKILL);
-                }
-                let _ = child.wait().await;
-                (None, true)
+            Ok(Err(crate::process::Error::Wait { error, .. })) => {
+                return Err(Error::Process(crate::process::Error::Wait { shown, error }));
             }
-        };
-        let output = |task: tokio::task::JoinHandle<String>| async move {
-            tokio::time::timeout(DRAIN, task)
-                .await
-                .ok()
-                .and_then(Result::ok)
-                .unwrap_or_default()
+            Err(e) => {
+                let error = std::io::Error::other(e);
+                return Err(Error::Process(crate::process::Error::Wait { shown, error }));
+            }
         };
         Ok(Finished {
-            code,
-            timed_out,
-            stdout: output(stdout).await,
-            stderr: output(stderr).await,
+            code: finished.code,
+            timed_out: finished.timed_out,
+            stdout: String::from_utf8_lossy(&finished.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&finished.stderr).into_owned(),
         })
     }
-}
-
-/// Signal every process of the group (the command and whatever it forked).
-fn kill_group(group: i32, signal: i32) {
-    // SAFETY: killpg only sends a signal; an already-gone group gives ESRCH, ignored.
-    unsafe {
-        libc::killpg(group, signal);
-    }
-}
-
-/// Read a pipe to its end, keeping the first `KEEP` bytes.
-async fn collect(pipe: Option<impl AsyncRead + Unpin>) -> String {
-    let Some(mut pipe) = pipe else {
-        return String::new();
-    };
-    let mut kept = Vec::new();
-    let mut buf = [0u8; 8192];
-    while let Ok(n) = pipe.read(&mut buf).await {
-        if n == 0 {
-            break;
-        }
-        let room = KEEP.saturating_sub(kept.len());
-        kept.extend_from_slice(&buf[..n.min(room)]);
-    }
-    String::from_utf8_lossy(&kept).into_owned()
 }
 
 #[cfg(test)]
@@ -430,19 +415,21 @@ mod tests {
 
     #[test]
     fn numbers_are_read_from_stdout() {
-        assert_eq!(read_number("queue length: 150\n", None), Ok(150.0));
-        assert_eq!(read_number("-2.5 degrees", None), Ok(-2.5));
+        assert_eq!(read_number("queue length: 150\n", None).unwrap(), 150.0);
+        assert_eq!(read_number("-2.5 degrees", None).unwrap(), -2.5);
         let p = Pattern(regex::Regex::new(r"used_memory:(\d+)").unwrap());
         assert_eq!(
             read_number(
                 "# Memory\nused_memory:1048576\nused_memory_human:1M",
                 Some(&p)
-            ),
-            Ok(1_048_576.0)
+            )
+            .unwrap(),
+            1_048_576.0
         );
         assert!(
             read_number("none here", None)
                 .unwrap_err()
+                .to_string()
                 .contains("no number")
         );
     }

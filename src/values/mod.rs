@@ -10,22 +10,68 @@ pub use yaml::parse_yaml;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+/// A value that cannot be used as written; what it says names the value and how to write it.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum Error {
+    #[error("{0:?} is not a percentage (write 80 or \"80%\")")]
+    NotPercent(String),
+    #[error("{0} is outside 0–100 %")]
+    OutsidePercent(f64),
+    #[error("{text:?} is not a duration ({why}); write e.g. 500ms, 5s, 10m, 1h")]
+    NotDuration { text: String, why: String },
+    #[error("{0} is not a duration: it must be 0 or more")]
+    NegativeDuration(f64),
+    #[error("{0:?} is not a size (write e.g. 512K, 10MB, 1G)")]
+    NotSize(String),
+    #[error("{text:?} is not a size: unknown unit {unit:?} (use K, M, G or T)")]
+    SizeUnit { text: String, unit: String },
+    #[error(
+        "warn {warn}{} is above crit {crit}{}: warn must not exceed crit",
+        default_note(*.warn_given),
+        default_note(*.crit_given)
+    )]
+    WarnAboveCrit {
+        warn: f64,
+        warn_given: bool,
+        crit: f64,
+        crit_given: bool,
+    },
+    #[error("unknown log level {0:?}: use DEBUG, INFO, WARNING, ERROR or CRITICAL")]
+    Level(String),
+    #[error("{0:?} is not a boolean (use true or false)")]
+    NotBool(String),
+    #[error(transparent)]
+    Text(#[from] text::Error),
+}
+
+/// After a threshold half the user did not write.
+fn default_note(given: bool) -> &'static str {
+    if given { "" } else { " (the default)" }
+}
+
+/// Until every caller has an error enum of its own, a `String` error takes these as they are.
+impl From<Error> for String {
+    fn from(e: Error) -> String {
+        e.to_string()
+    }
+}
+
 /// A percentage in 0–100, written `75`, `75.5` or `"75%"`.
 #[derive(Clone, Copy, Debug, PartialEq, PartialOrd)]
 pub struct Percent(pub f64);
 
 impl Percent {
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self, Error> {
         let number = text.trim().strip_suffix('%').unwrap_or(text.trim()).trim();
         let value: f64 = number
             .parse()
-            .map_err(|_| format!("{text:?} is not a percentage (write 80 or \"80%\")"))?;
+            .map_err(|_| Error::NotPercent(text.to_string()))?;
         Self::checked(value)
     }
 
-    fn checked(value: f64) -> Result<Self, String> {
+    fn checked(value: f64) -> Result<Self, Error> {
         if !(0.0..=100.0).contains(&value) {
-            return Err(format!("{value} is outside 0–100 %"));
+            return Err(Error::OutsidePercent(value));
         }
         Ok(Percent(value))
     }
@@ -58,10 +104,13 @@ impl Serialize for Percent {
 pub struct Duration(pub std::time::Duration);
 
 impl Duration {
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self, Error> {
         humantime::parse_duration(text.trim())
             .map(Duration)
-            .map_err(|e| format!("{text:?} is not a duration ({e}); write e.g. 500ms, 5s, 10m, 1h"))
+            .map_err(|e| Error::NotDuration {
+                text: text.to_string(),
+                why: e.to_string(),
+            })
     }
 }
 
@@ -77,7 +126,7 @@ impl<'de> Deserialize<'de> for Duration {
             Raw::Seconds(s) if s.is_finite() && s >= 0.0 => {
                 Ok(Duration(std::time::Duration::from_secs_f64(s)))
             }
-            Raw::Seconds(s) => Err(format!("{s} is not a duration: it must be 0 or more")),
+            Raw::Seconds(s) => Err(Error::NegativeDuration(s)),
             Raw::Text(t) => Duration::parse(&t),
         };
         parsed.map_err(serde::de::Error::custom)
@@ -96,7 +145,7 @@ impl Serialize for Duration {
 pub struct ByteSize(pub u64);
 
 impl ByteSize {
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self, Error> {
         let t = text.trim();
         let split = t
             .find(|c: char| !(c.is_ascii_digit() || c == '.'))
@@ -104,7 +153,7 @@ impl ByteSize {
         let (number, unit) = t.split_at(split);
         let number: f64 = number
             .parse()
-            .map_err(|_| format!("{text:?} is not a size (write e.g. 512K, 10MB, 1G)"))?;
+            .map_err(|_| Error::NotSize(text.to_string()))?;
         let scale = match unit.trim().to_ascii_lowercase().as_str() {
             "" | "b" => 1u64,
             "k" | "kb" | "kib" => 1 << 10,
@@ -112,9 +161,10 @@ impl ByteSize {
             "g" | "gb" | "gib" => 1 << 30,
             "t" | "tb" | "tib" => 1 << 40,
             other => {
-                return Err(format!(
-                    "{text:?} is not a size: unknown unit {other:?} (use K, M, G or T)"
-                ));
+                return Err(Error::SizeUnit {
+                    text: text.to_string(),
+                    unit: other.to_string(),
+                });
             }
         };
         Ok(ByteSize((number * scale as f64).round() as u64))
@@ -175,20 +225,18 @@ impl<'de, const W: u8, const C: u8> Deserialize<'de> for Threshold<W, C> {
 
 impl<const W: u8, const C: u8> Threshold<W, C> {
     /// A pair from the halves given, defaults for the rest; warn must not exceed crit.
-    pub fn from_parts(warn: Option<Percent>, crit: Option<Percent>) -> Result<Self, String> {
+    pub fn from_parts(warn: Option<Percent>, crit: Option<Percent>) -> Result<Self, Error> {
         let defaults = Self::default();
         let (given_warn, given_crit) = (warn.is_some(), crit.is_some());
         let warn = warn.unwrap_or(defaults.warn);
         let crit = crit.unwrap_or(defaults.crit);
         if warn > crit {
-            let origin = |given: bool| if given { "" } else { " (the default)" };
-            return Err(format!(
-                "warn {}{} is above crit {}{}: warn must not exceed crit",
-                warn.0,
-                origin(given_warn),
-                crit.0,
-                origin(given_crit),
-            ));
+            return Err(Error::WarnAboveCrit {
+                warn: warn.0,
+                warn_given: given_warn,
+                crit: crit.0,
+                crit_given: given_crit,
+            });
         }
         Ok(Threshold { warn, crit })
     }
@@ -207,7 +255,7 @@ pub enum Level {
 }
 
 impl Level {
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self, Error> {
         Ok(match text.trim().to_ascii_lowercase().as_str() {
             "trace" => Level::Trace,
             "debug" => Level::Debug,
@@ -216,9 +264,7 @@ impl Level {
             "error" => Level::Error,
             "critical" | "fatal" => Level::Critical,
             _ => {
-                return Err(format!(
-                    "unknown log level {text:?}: use DEBUG, INFO, WARNING, ERROR or CRITICAL"
-                ));
+                return Err(Error::Level(text.to_string()));
             }
         })
     }
@@ -249,11 +295,11 @@ impl Serialize for Level {
 }
 
 /// `true/false/1/0/yes/no/on/off`, for environment variables such as `LOG_TO_FILE`.
-pub fn parse_bool(text: &str) -> Result<bool, String> {
+pub fn parse_bool(text: &str) -> Result<bool, Error> {
     match text.trim().to_ascii_lowercase().as_str() {
         "1" | "true" | "yes" | "on" => Ok(true),
         "0" | "false" | "no" | "off" | "" => Ok(false),
-        _ => Err(format!("{text:?} is not a boolean (use true or false)")),
+        _ => Err(Error::NotBool(text.to_string())),
     }
 }
 
@@ -348,11 +394,22 @@ mod tests {
     fn percent_accepts_numbers_and_percent_strings_within_bounds() {
         assert_eq!(Percent::parse("80%").unwrap(), Percent(80.0));
         assert_eq!(Percent::parse(" 12.5 ").unwrap(), Percent(12.5));
-        assert!(Percent::parse("101").unwrap_err().contains("outside 0–100"));
-        assert!(Percent::parse("-1%").unwrap_err().contains("outside"));
+        assert!(
+            Percent::parse("101")
+                .unwrap_err()
+                .to_string()
+                .contains("outside 0–100")
+        );
+        assert!(
+            Percent::parse("-1%")
+                .unwrap_err()
+                .to_string()
+                .contains("outside")
+        );
         assert!(
             Percent::parse("lots")
                 .unwrap_err()
+                .to_string()
                 .contains("not a percentage")
         );
     }
@@ -368,6 +425,7 @@ mod tests {
         assert!(
             Duration::parse("soon")
                 .unwrap_err()
+                .to_string()
                 .contains("not a duration")
         );
     }
@@ -384,5 +442,23 @@ mod tests {
         assert!(parse_bool("On").unwrap());
         assert!(!parse_bool("0").unwrap());
         assert!(parse_bool("maybe").is_err());
+    }
+
+    #[test]
+    fn value_errors_say_what_they_said_as_strings() {
+        assert_eq!(
+            Threshold::<80, 90>::from_parts(Some(Percent(95.0)), None)
+                .unwrap_err()
+                .to_string(),
+            "warn 95 is above crit 90 (the default): warn must not exceed crit"
+        );
+        assert_eq!(
+            ByteSize::parse("3 parsecs").unwrap_err().to_string(),
+            "\"3 parsecs\" is not a size: unknown unit \"parsecs\" (use K, M, G or T)"
+        );
+        assert_eq!(
+            parse_bool("maybe").unwrap_err().to_string(),
+            "\"maybe\" is not a boolean (use true or false)"
+        );
     }
 }

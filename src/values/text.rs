@@ -7,6 +7,47 @@
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+/// A template that cannot be expanded or split; what it says names the reference or the
+/// template at fault.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum Error {
+    #[error(
+        "undefined variable `{name}` in `{{{{ {name} }}}}` (defined: {}){}",
+        defined(.known),
+        close_to(.name, .known)
+    )]
+    Undefined { name: String, known: Vec<String> },
+    #[error("unclosed `{{{{` in {0:?}: add the closing `}}}}`")]
+    UnclosedBraces(String),
+    #[error("a variable's value holds a NUL byte")]
+    Nul,
+    #[error("unclosed `${{` in {0:?}: add the closing `}}`")]
+    UnclosedDollar(String),
+    #[error("`${{{0}}}` is not a variable reference: names are letters, digits and `_`")]
+    NotReference(String),
+    #[error("{}", unset_message(.0))]
+    Unset(String),
+    #[error("unclosed {quote} in {template:?}: check its quotes")]
+    UnclosedQuote { quote: char, template: String },
+}
+
+/// `; did you mean `x`?` when a variable in scope is close to `name`.
+fn close_to(name: &str, known: &[String]) -> String {
+    let known: Vec<&str> = known.iter().map(String::as_str).collect();
+    crate::error::did_you_mean(name, &known)
+        .map(|s| format!("; did you mean `{s}`?"))
+        .unwrap_or_default()
+}
+
+/// The variables in scope, for an undefined one's message.
+fn defined(known: &[String]) -> String {
+    if known.is_empty() {
+        "none".to_string()
+    } else {
+        known.join(", ")
+    }
+}
+
 /// A config string after substitution, remembering how to show it without secrets.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Text {
@@ -44,17 +85,17 @@ impl Text {
 
     /// Substitute `template` against the process environment, then `{{ var }}` against
     /// the runbook variables in scope (see `with_vars`).
-    pub fn from_template(template: &str) -> Result<Self, String> {
+    pub fn from_template(template: &str) -> Result<Self, Error> {
         Self::expand(template, false)
     }
 
     /// As `from_template`, for a `shell: true` script: each `{{ var }}` value is inserted
     /// shell-quoted, so it reaches the script as one word whatever it holds.
-    pub fn from_shell_template(template: &str) -> Result<Self, String> {
+    pub fn from_shell_template(template: &str) -> Result<Self, Error> {
         Self::expand(template, true)
     }
 
-    fn expand(template: &str, quote: bool) -> Result<Self, String> {
+    fn expand(template: &str, quote: bool) -> Result<Self, Error> {
         let text = substitute(template, |name| std::env::var(name).ok())?;
         let text = VARS.with(|vars| match vars.borrow().as_ref() {
             Some(vars) => expand_vars(&text, vars, quote),
@@ -153,24 +194,14 @@ fn expand_vars(
     text: &Text,
     vars: &std::collections::BTreeMap<String, Text>,
     quote: bool,
-) -> Result<Text, String> {
+) -> Result<Text, Error> {
     if !text.value.contains("{{") {
         return Ok(text.clone());
     }
     let lookup = |name: &str| {
-        vars.get(name).ok_or_else(|| {
-            let known: Vec<&str> = vars.keys().map(String::as_str).collect();
-            let hint = crate::error::did_you_mean(name, &known)
-                .map(|s| format!("; did you mean `{s}`?"))
-                .unwrap_or_default();
-            format!(
-                "undefined variable `{name}` in `{{{{ {name} }}}}` (defined: {}){hint}",
-                if known.is_empty() {
-                    "none".to_string()
-                } else {
-                    known.join(", ")
-                }
-            )
+        vars.get(name).ok_or_else(|| Error::Undefined {
+            name: name.to_string(),
+            known: vars.keys().cloned().collect(),
         })
     };
     let mut value = String::new();
@@ -179,10 +210,7 @@ fn expand_vars(
     let mut rest_shown = text.shown.as_str();
     while let Some(open) = rest.find("{{") {
         let Some(len) = rest[open..].find("}}") else {
-            return Err(format!(
-                "unclosed `{{{{` in {:?}: add the closing `}}}}`",
-                text.shown
-            ));
+            return Err(Error::UnclosedBraces(text.shown.clone()));
         };
         let name = rest[open + 2..open + len].trim();
         let var = lookup(name)?;
@@ -213,11 +241,11 @@ fn expand_vars(
 }
 
 /// A variable's value quoted for `sh` (`O'Brien` → `'O'"'"'Brien'`).
-fn shell_quoted(var: &Text) -> Result<Text, String> {
+fn shell_quoted(var: &Text) -> Result<Text, Error> {
     let quote = |s: &str| {
         shlex::try_quote(s)
             .map(|q| q.into_owned())
-            .map_err(|_| "a variable's value holds a NUL byte".to_string())
+            .map_err(|_| Error::Nul)
     };
     Ok(Text {
         value: quote(&var.value)?,
@@ -250,7 +278,7 @@ impl Serialize for Text {
 
 /// Expand `${NAME}`, `${NAME:-default}` (unset or empty → default) and
 /// `${NAME-default}` (unset → default); `$$` is a literal `$`. Any other `$` is kept.
-pub fn substitute(template: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<Text, String> {
+pub fn substitute(template: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<Text, Error> {
     let mut value = String::with_capacity(template.len());
     let mut shown = String::with_capacity(template.len());
     let mut rest = template;
@@ -272,15 +300,13 @@ pub fn substitute(template: &str, lookup: impl Fn(&str) -> Option<String>) -> Re
         };
         let close = body_and_tail
             .find('}')
-            .ok_or_else(|| format!("unclosed `${{` in {template:?}: add the closing `}}`"))?;
+            .ok_or_else(|| Error::UnclosedDollar(template.to_string()))?;
         let body = &body_and_tail[..close];
         rest = &body_and_tail[close + 1..];
 
         let (name, default) = split_default(body);
         if !is_variable_name(name) {
-            return Err(format!(
-                "`${{{body}}}` is not a variable reference: names are letters, digits and `_`"
-            ));
+            return Err(Error::NotReference(body.to_string()));
         }
         let found = lookup(name);
         let resolved = match (found, default) {
@@ -288,7 +314,7 @@ pub fn substitute(template: &str, lookup: impl Fn(&str) -> Option<String>) -> Re
             (Some(v), _) => Resolved::Env(v),
             (None, Some((_, d))) => Resolved::Default(d.to_string()),
             (None, None) if lenient::record(name) => Resolved::Unset(name.to_string()),
-            (None, None) => return Err(unset_message(name)),
+            (None, None) => return Err(Error::Unset(name.to_string())),
         };
         match resolved {
             Resolved::Env(v)
@@ -384,7 +410,7 @@ fn is_variable_name(name: &str) -> bool {
 /// blanks), BEFORE anything is substituted: `{{ var }}` and `${VAR}` references are kept
 /// whole inside their word, so a value is later substituted into exactly one word.
 /// Quote removal happens here; the words are then expanded one by one.
-pub fn split_words(template: &str) -> Result<Vec<String>, String> {
+pub fn split_words(template: &str) -> Result<Vec<String>, Error> {
     let mut words = Vec::new();
     let mut word = String::new();
     let mut in_word = false;
@@ -422,7 +448,10 @@ pub fn split_words(template: &str) -> Result<Vec<String>, String> {
                 in_word = true;
                 let close = template[i + 1..]
                     .find('\'')
-                    .ok_or_else(|| format!("unclosed ' in {template:?}: check its quotes"))?;
+                    .ok_or_else(|| Error::UnclosedQuote {
+                        quote: '\'',
+                        template: template.to_string(),
+                    })?;
                 word.push_str(&template[i + 1..i + 1 + close]);
                 skip_to = i + 1 + close + 1;
             }
@@ -466,7 +495,10 @@ pub fn split_words(template: &str) -> Result<Vec<String>, String> {
                     }
                 }
                 if !closed {
-                    return Err(format!("unclosed \" in {template:?}: check its quotes"));
+                    return Err(Error::UnclosedQuote {
+                        quote: '"',
+                        template: template.to_string(),
+                    });
                 }
                 skip_to = j;
             }
@@ -594,7 +626,12 @@ mod tests {
             split_words(r#"a "q\"uote" ''"#).unwrap(),
             ["a", "q\"uote", ""]
         );
-        assert!(split_words("a 'open").unwrap_err().contains("unclosed"));
+        assert!(
+            split_words("a 'open")
+                .unwrap_err()
+                .to_string()
+                .contains("unclosed")
+        );
         assert!(is_one_reference(" {{ pull }} "));
         assert!(!is_one_reference("{{ a }} {{ b }}"));
         assert_eq!(
@@ -660,8 +697,34 @@ mod tests {
 
     #[test]
     fn unset_variable_is_an_error_naming_it() {
-        let err = substitute("${REPLICA_URL}", env).unwrap_err();
+        let err = substitute("${REPLICA_URL}", env).unwrap_err().to_string();
         assert!(err.contains("REPLICA_URL is not set"), "{err}");
+    }
+
+    #[test]
+    fn template_errors_read_as_before() {
+        let vars: std::collections::BTreeMap<String, Text> =
+            [("pool".to_string(), Text::plain("x"))]
+                .into_iter()
+                .collect();
+        let err = expand_vars(&Text::plain("{{ pol }}"), &vars, false).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "undefined variable `pol` in `{{ pol }}` (defined: pool); did you mean `pool`?"
+        );
+        let err = expand_vars(&Text::plain("a {{ b"), &vars, false).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "unclosed `{{` in \"a {{ b\": add the closing `}}`"
+        );
+        assert_eq!(
+            substitute("${1X}", env).unwrap_err().to_string(),
+            "`${1X}` is not a variable reference: names are letters, digits and `_`"
+        );
+        assert_eq!(
+            split_words("say \"hi").unwrap_err().to_string(),
+            "unclosed \" in \"say \\\"hi\": check its quotes"
+        );
     }
 
     #[test]
@@ -669,11 +732,13 @@ mod tests {
         assert!(
             substitute("${API_URL", env)
                 .unwrap_err()
+                .to_string()
                 .contains("unclosed")
         );
         assert!(
             substitute("${1X}", env)
                 .unwrap_err()
+                .to_string()
                 .contains("not a variable")
         );
     }
