@@ -4,13 +4,35 @@
 //! run prints (exit 75). Lock files live in private directories and are never opened
 //! through a link (a planted `x.lock -> /etc/passwd` would otherwise be truncated).
 
-use crate::error::Error;
+use crate::error::Error as Refused;
 use crate::fsutil;
 use std::io::{Read, Seek, Write};
 use std::path::Path;
 
 pub struct Lock {
     _file: std::fs::File,
+}
+
+/// A lock that could not be taken (not one another run holds: that is
+/// [`crate::error::Error::LockHeld`]).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Dir(#[from] fsutil::Error),
+    #[error("cannot take the lock: {0}")]
+    File(fsutil::Error),
+    #[error("cannot lock {}: {error}", .path.display())]
+    Lock {
+        path: std::path::PathBuf,
+        error: std::io::Error,
+    },
+}
+
+/// Until every caller has an error enum of its own, a `String` error takes these as they are.
+impl From<Error> for String {
+    fn from(e: Error) -> String {
+        e.to_string()
+    }
 }
 
 impl Lock {
@@ -36,14 +58,15 @@ impl Lock {
     /// Wait for the lock on `path` (created if missing): for short read-modify-write
     /// updates of a shared file (a state file, an incident record) by several processes.
     /// Its directory must be private and the lock file a regular file, never a link.
-    pub fn wait(path: &Path) -> Result<Lock, String> {
+    pub fn wait(path: &Path) -> Result<Lock, Error> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             fsutil::create_dir_private(dir, fsutil::PRIVATE_DIR)?;
         }
-        let file = fsutil::open_nofollow_rw(path, fsutil::PRIVATE_FILE)
-            .map_err(|e| format!("cannot take the lock: {e}"))?;
-        file.lock()
-            .map_err(|e| format!("cannot lock {}: {e}", path.display()))?;
+        let file = fsutil::open_nofollow_rw(path, fsutil::PRIVATE_FILE).map_err(Error::File)?;
+        file.lock().map_err(|error| Error::Lock {
+            path: path.to_path_buf(),
+            error,
+        })?;
         Ok(Lock { _file: file })
     }
 
@@ -55,8 +78,8 @@ impl Lock {
             .and_then(|()| fsutil::create_dir_private(&dir, fsutil::PRIVATE_DIR))
             .map_err(anyhow::Error::msg)?;
         let path = dir.join(format!("{name}.lock"));
-        let mut file = fsutil::open_nofollow_rw(&path, fsutil::PRIVATE_FILE)
-            .map_err(|e| anyhow::anyhow!("cannot take the lock: {e}"))?;
+        let mut file =
+            fsutil::open_nofollow_rw(&path, fsutil::PRIVATE_FILE).map_err(Error::File)?;
         match file.try_lock() {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => {
@@ -68,7 +91,7 @@ impl Lock {
                 } else {
                     holder
                 };
-                return Err(Error::LockHeld {
+                return Err(Refused::LockHeld {
                     what: what.to_string(),
                     holder: format!("{holder}; lock file {}", path.display()),
                 }

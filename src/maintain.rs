@@ -105,7 +105,7 @@ pub fn record(state_dir: &Path, schedule: &str, run: LastRun) -> Result<(), Stri
     let mut state = load_state(state_dir);
     state.insert(schedule.to_string(), run);
     let text = serde_json::to_string_pretty(&state).unwrap_or_default();
-    crate::fsutil::write_state(&state_path(state_dir), text.as_bytes())
+    crate::fsutil::write_state(&state_path(state_dir), text.as_bytes()).map_err(String::from)
 }
 
 /// Whether a schedule is overdue at `now`: never run, or last started longer ago than

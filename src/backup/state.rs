@@ -48,5 +48,5 @@ pub fn record(
         entry.drilled_at = Some(at.to_string());
     }
     let text = serde_json::to_string_pretty(&records).unwrap_or_default();
-    crate::fsutil::write_state(&path(state_dir), text.as_bytes())
+    crate::fsutil::write_state(&path(state_dir), text.as_bytes()).map_err(String::from)
 }

@@ -17,6 +17,36 @@ pub const MAX_NESTING: usize = 32;
 /// nests as deeply as it is long).
 pub const MAX_TOKENS: usize = 512;
 
+/// A condition that cannot be parsed; what it says names the part at fault.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum Error {
+    #[error(
+        "the condition has {0} parts, more than the {MAX_TOKENS} allowed; split it over \
+         several steps"
+    )]
+    TooLong(usize),
+    #[error("unexpected {token} in condition {condition:?}")]
+    Extra { token: String, condition: String },
+    #[error("unclosed {quote} in condition {condition:?}")]
+    Unclosed { quote: char, condition: String },
+    #[error("unexpected {0:?} in condition {1:?}")]
+    Character(char, String),
+    #[error("the condition nests deeper than {MAX_NESTING} levels of parentheses and `!`")]
+    TooDeep,
+    #[error("the condition ends where a value was expected")]
+    Ends,
+    #[error("missing `)` in condition")]
+    MissingParen,
+    #[error("write status(\"step name\") with the name quoted")]
+    StatusName,
+    #[error("missing `)` after status(\"…\"")]
+    StatusParen,
+    #[error("undefined variable `{name}` in condition (quote a literal: '{name}'){hint}")]
+    Undefined { name: String, hint: String },
+    #[error("unexpected `{0}` in condition")]
+    Operator(&'static str),
+}
+
 #[derive(Clone, Debug)]
 pub struct Condition {
     source: String,
@@ -35,14 +65,10 @@ enum Expr {
 
 impl Condition {
     /// Parse `source`, resolving variables from `vars`.
-    pub fn parse(source: &str, vars: &BTreeMap<String, String>) -> Result<Self, String> {
+    pub fn parse(source: &str, vars: &BTreeMap<String, String>) -> Result<Self, Error> {
         let tokens = tokenize(source)?;
         if tokens.len() > MAX_TOKENS {
-            return Err(format!(
-                "the condition has {} parts, more than the {MAX_TOKENS} allowed; \
-                 split it over several steps",
-                tokens.len()
-            ));
+            return Err(Error::TooLong(tokens.len()));
         }
         let mut parser = Parser {
             tokens,
@@ -52,7 +78,10 @@ impl Condition {
         };
         let expr = parser.or()?;
         if let Some(extra) = parser.tokens.get(parser.at) {
-            return Err(format!("unexpected {extra} in condition {source:?}"));
+            return Err(Error::Extra {
+                token: extra.to_string(),
+                condition: source.to_string(),
+            });
         }
         Ok(Condition {
             source: source.to_string(),
@@ -124,7 +153,7 @@ impl std::fmt::Display for Token {
     }
 }
 
-fn tokenize(source: &str) -> Result<Vec<Token>, String> {
+fn tokenize(source: &str) -> Result<Vec<Token>, Error> {
     let mut tokens = Vec::new();
     let chars: Vec<char> = source.chars().collect();
     let mut i = 0;
@@ -135,10 +164,14 @@ fn tokenize(source: &str) -> Result<Vec<Token>, String> {
             continue;
         }
         if c == '\'' || c == '"' {
-            let end = chars[i + 1..]
-                .iter()
-                .position(|&x| x == c)
-                .ok_or_else(|| format!("unclosed {c} in condition {source:?}"))?;
+            let end =
+                chars[i + 1..]
+                    .iter()
+                    .position(|&x| x == c)
+                    .ok_or_else(|| Error::Unclosed {
+                        quote: c,
+                        condition: source.to_string(),
+                    })?;
             tokens.push(Token::Str(chars[i + 1..i + 1 + end].iter().collect()));
             i += end + 2;
             continue;
@@ -162,7 +195,7 @@ fn tokenize(source: &str) -> Result<Vec<Token>, String> {
             tokens.push(Token::Word(chars[start..i].iter().collect()));
             continue;
         }
-        return Err(format!("unexpected {c:?} in condition {source:?}"));
+        return Err(Error::Character(c, source.to_string()));
     }
     Ok(tokens)
 }
@@ -193,17 +226,15 @@ impl Parser<'_> {
     }
 
     /// Go one level deeper, or refuse past [`MAX_NESTING`].
-    fn nest(&mut self) -> Result<(), String> {
+    fn nest(&mut self) -> Result<(), Error> {
         self.depth += 1;
         if self.depth > MAX_NESTING {
-            return Err(format!(
-                "the condition nests deeper than {MAX_NESTING} levels of parentheses and `!`"
-            ));
+            return Err(Error::TooDeep);
         }
         Ok(())
     }
 
-    fn or(&mut self) -> Result<Expr, String> {
+    fn or(&mut self) -> Result<Expr, Error> {
         let mut left = self.and()?;
         while self.eat("||") || self.eat("or") {
             left = Expr::Or(Box::new(left), Box::new(self.and()?));
@@ -211,7 +242,7 @@ impl Parser<'_> {
         Ok(left)
     }
 
-    fn and(&mut self) -> Result<Expr, String> {
+    fn and(&mut self) -> Result<Expr, Error> {
         let mut left = self.unary()?;
         while self.eat("&&") || self.eat("and") {
             left = Expr::And(Box::new(left), Box::new(self.unary()?));
@@ -219,7 +250,7 @@ impl Parser<'_> {
         Ok(left)
     }
 
-    fn unary(&mut self) -> Result<Expr, String> {
+    fn unary(&mut self) -> Result<Expr, Error> {
         if self.eat("!") || self.eat("not") {
             self.nest()?;
             let inner = self.unary()?;
@@ -236,19 +267,15 @@ impl Parser<'_> {
         Ok(left)
     }
 
-    fn operand(&mut self) -> Result<Expr, String> {
-        let token = self
-            .tokens
-            .get(self.at)
-            .cloned()
-            .ok_or("the condition ends where a value was expected")?;
+    fn operand(&mut self) -> Result<Expr, Error> {
+        let token = self.tokens.get(self.at).cloned().ok_or(Error::Ends)?;
         self.at += 1;
         match token {
             Token::Op("(") => {
                 self.nest()?;
                 let inner = self.or()?;
                 if !self.eat(")") {
-                    return Err("missing `)` in condition".to_string());
+                    return Err(Error::MissingParen);
                 }
                 self.depth -= 1;
                 Ok(inner)
@@ -257,11 +284,11 @@ impl Parser<'_> {
             Token::Word(w) if w == "status" => {
                 let name = match (self.eat("("), self.tokens.get(self.at).cloned()) {
                     (true, Some(Token::Str(name))) => name,
-                    _ => return Err("write status(\"step name\") with the name quoted".to_string()),
+                    _ => return Err(Error::StatusName),
                 };
                 self.at += 1;
                 if !self.eat(")") {
-                    return Err("missing `)` after status(\"…\"".to_string());
+                    return Err(Error::StatusParen);
                 }
                 Ok(Expr::Status(name))
             }
@@ -275,12 +302,10 @@ impl Parser<'_> {
                     let hint = crate::error::did_you_mean(&w, &known)
                         .map(|s| format!("; did you mean `{s}`?"))
                         .unwrap_or_default();
-                    Err(format!(
-                        "undefined variable `{w}` in condition (quote a literal: '{w}'){hint}"
-                    ))
+                    Err(Error::Undefined { name: w, hint })
                 }
             },
-            Token::Op(op) => Err(format!("unexpected `{op}` in condition")),
+            Token::Op(op) => Err(Error::Operator(op)),
         }
     }
 }
@@ -347,30 +372,37 @@ mod tests {
 
     #[test]
     fn errors_name_the_problem() {
-        let err = |s: &str| Condition::parse(s, &vars()).unwrap_err();
+        let err = |s: &str| Condition::parse(s, &vars()).unwrap_err().to_string();
         assert!(err("evn == 'x'").contains("undefined variable `evn`"));
         assert!(err("evn == 'x'").contains("did you mean `env`?"));
         assert!(err("env == 'x").contains("unclosed"));
         assert!(err("env ==").contains("ends where a value was expected"));
         assert!(err("(env").contains("missing `)`"));
+        assert_eq!(err("env ~ 1"), "unexpected '~' in condition \"env ~ 1\"");
+        assert_eq!(
+            err("status(env)"),
+            "write status(\"step name\") with the name quoted"
+        );
+        assert_eq!(err("env )"), "unexpected `)` in condition \"env )\"");
     }
 
     #[test]
     fn hostile_nesting_and_length_are_errors_not_overflows() {
         let deep = format!("{}env{}", "(".repeat(40), ")".repeat(40));
-        let e = Condition::parse(&deep, &vars()).unwrap_err();
+        let e = Condition::parse(&deep, &vars()).unwrap_err().to_string();
         assert!(e.contains("deeper than 32"), "{e}");
         let nots = format!("{}dry", "! ".repeat(40));
         assert!(
             Condition::parse(&nots, &vars())
                 .unwrap_err()
+                .to_string()
                 .contains("deeper than 32")
         );
         let huge = format!("{}env{}", "(".repeat(100_000), ")".repeat(100_000));
-        let e = Condition::parse(&huge, &vars()).unwrap_err();
+        let e = Condition::parse(&huge, &vars()).unwrap_err().to_string();
         assert!(e.contains("more than the 512 allowed"), "{e}");
         let chain = vec!["dry"; 100_000].join(" && ");
-        let e = Condition::parse(&chain, &vars()).unwrap_err();
+        let e = Condition::parse(&chain, &vars()).unwrap_err().to_string();
         assert!(e.contains("more than the 512 allowed"), "{e}");
         let fine = format!("{}env == 'production'{}", "(".repeat(32), ")".repeat(32));
         assert!(holds(&fine));

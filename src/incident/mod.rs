@@ -290,10 +290,12 @@ impl Store {
             &self.path(&incident.id).join("incident.json"),
             format!("{text}\n").as_bytes(),
         )
-        .map_err(Unrecorded::Nothing)?;
+        .map_err(|e| Unrecorded::Nothing(e.into()))?;
         self.append_all(&incident.id, entries)
             .map_err(Unrecorded::Nothing)?;
-        staged.commit().map_err(Unrecorded::RecordOnly)
+        staged
+            .commit()
+            .map_err(|e| Unrecorded::RecordOnly(e.into()))
     }
 
     /// Every incident id, oldest first.
@@ -330,7 +332,7 @@ impl Store {
         let dir = self.path(id);
         self.known(id)?;
         fsutil::check_dir_private(&self.dir)?;
-        crate::lock::Lock::wait(&dir.join(".lock"))
+        crate::lock::Lock::wait(&dir.join(".lock")).map_err(String::from)
     }
 
     fn unknown(&self, id: &str) -> String {

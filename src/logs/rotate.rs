@@ -166,7 +166,7 @@ impl Rotation<'_> {
 
     fn save_intent(&self, intent: &Intent) -> Result<(), String> {
         let text = serde_json::to_string(intent).map_err(|e| e.to_string())?;
-        crate::fsutil::write_atomically(&self.intent_path(), text.as_bytes())
+        crate::fsutil::write_atomically(&self.intent_path(), text.as_bytes()).map_err(String::from)
     }
 
     /// Whether the intent record names a file rotation not finished.

@@ -29,6 +29,6 @@ impl State {
 
     pub fn save(&self) -> Result<(), String> {
         let text = serde_json::to_string_pretty(self).unwrap_or_default();
-        crate::fsutil::write_state(&self.path, text.as_bytes())
+        crate::fsutil::write_state(&self.path, text.as_bytes()).map_err(String::from)
     }
 }
