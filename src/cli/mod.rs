@@ -411,7 +411,8 @@ pub fn open_store(
 pub fn check_context() -> anyhow::Result<Context> {
     let mut ctx = Context::system();
     if let Some(path) = std::env::var_os("OPSBOOK_READINGS") {
-        let fixed = FixedResources::from_file(std::path::Path::new(&path)).map_err(Error::Usage)?;
+        let fixed = FixedResources::from_file(std::path::Path::new(&path))
+            .map_err(|e| Error::Usage(e.to_string()))?;
         ctx.resources = Arc::new(fixed);
     }
     if let Ok(now) = std::env::var("OPSBOOK_NOW") {

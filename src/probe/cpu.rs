@@ -64,7 +64,7 @@ impl Probe for CpuCheck {
             let sample = self.sample;
             let reading = match tokio::task::spawn_blocking(move || resources.cpu(sample)).await {
                 Ok(Ok(r)) => r,
-                Ok(Err(e)) => return Outcome::unknown(e),
+                Ok(Err(e)) => return Outcome::unknown(e.to_string()),
                 Err(e) => return Outcome::unknown(format!("cpu sampling failed: {e}")),
             };
             let used = round(reading.percent, 1);

@@ -51,7 +51,7 @@ impl Probe for DiskCheck {
             let reading = match ctx.resources.disk(&self.path) {
                 Ok(r) if r.total > 0 => r,
                 Ok(r) => return Outcome::unknown(format!("{} reports a size of 0", r.mount)),
-                Err(e) => return Outcome::unknown(e),
+                Err(e) => return Outcome::unknown(e.to_string()),
             };
             let used = percent(reading.used(), reading.used() + reading.available);
             let (status, crossed) = grade(used, self.levels, "%");

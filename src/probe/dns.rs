@@ -96,7 +96,7 @@ impl Probe for DnsCheck {
             };
             let addresses = match answer {
                 Ok(addresses) => addresses,
-                Err(message) => return Outcome::new(Status::Critical, message, data(&[])),
+                Err(e) => return Outcome::new(Status::Critical, e.to_string(), data(&[])),
             };
             let shown = list(&addresses);
             let missing: Vec<IpAddr> = spec
@@ -123,7 +123,7 @@ impl Probe for DnsCheck {
 }
 
 impl DnsCheck {
-    async fn resolve(&self) -> Result<Vec<IpAddr>, String> {
+    async fn resolve(&self) -> Result<Vec<IpAddr>, super::Error> {
         let spec = &self.spec;
         let timeout = spec.timeout.0;
         let name = spec.name.as_str();
@@ -137,7 +137,10 @@ impl DnsCheck {
             .filter(|ip| spec.record_type.matches(ip))
             .collect();
         if found.is_empty() {
-            return Err(format!("{name} has no {:?} record", spec.record_type));
+            return Err(super::Error::NoRecordHere {
+                name: name.to_string(),
+                record: format!("{:?}", spec.record_type),
+            });
         }
         Ok(found)
     }

@@ -121,17 +121,20 @@ impl<'de> Deserialize<'de> for JsonValue {
 
 impl JsonValue {
     /// The number at the pointer; a missing pointer or a non-number says so.
-    fn read(&self, body: &[u8]) -> Result<f64, String> {
+    fn read(&self, body: &[u8]) -> Result<f64, super::Error> {
         let pointer = &self.json.0;
         let document: serde_json::Value =
-            serde_json::from_slice(body).map_err(|e| format!("body is not JSON: {e}"))?;
+            serde_json::from_slice(body).map_err(|e| super::Error::NotJson(e.to_string()))?;
         let found = document
             .pointer(pointer)
-            .ok_or_else(|| format!("{pointer} not found in the JSON body"))?;
+            .ok_or_else(|| super::Error::NoPointer(pointer.to_string()))?;
         found
             .as_f64()
             .or_else(|| found.as_str().and_then(|s| s.trim().parse().ok()))
-            .ok_or_else(|| format!("{pointer} = {found}, expected a number"))
+            .ok_or_else(|| super::Error::NotNumber {
+                pointer: pointer.to_string(),
+                found: found.to_string(),
+            })
     }
 }
 
@@ -204,7 +207,7 @@ impl StatusExpect {
         }
     }
 
-    fn parse_one(text: &str) -> Result<Self, String> {
+    fn parse_one(text: &str) -> Result<Self, super::Error> {
         let lower = text.trim().to_ascii_lowercase();
         if let Some(digit) = lower.strip_suffix("xx")
             && let Ok(class @ 1..=5) = digit.parse::<u16>()
@@ -213,9 +216,7 @@ impl StatusExpect {
         }
         match lower.parse::<u16>() {
             Ok(code @ 100..=599) => Ok(StatusExpect::Codes(vec![code])),
-            _ => Err(format!(
-                "{text:?} is not an HTTP status: write 200, [200, 204] or 2xx"
-            )),
+            _ => Err(super::Error::NotStatus(text.to_string())),
         }
     }
 }
@@ -237,7 +238,7 @@ impl<'de> Deserialize<'de> for StatusExpect {
             {
                 Ok(StatusExpect::Codes(codes))
             }
-            Raw::List(codes) => Err(format!("{codes:?} is not a list of HTTP statuses")),
+            Raw::List(codes) => Err(super::Error::NotStatusList(codes)),
         };
         parsed.map_err(serde::de::Error::custom)
     }
@@ -328,7 +329,7 @@ impl Probe for HttpCheck {
         Box::pin(async move {
             let client = match client(&self.spec) {
                 Ok(client) => client,
-                Err(message) => return Outcome::unknown(message),
+                Err(e) => return Outcome::unknown(e.to_string()),
             };
             let mut pause = std::time::Duration::from_millis(200);
             let mut attempt = 0;
@@ -381,7 +382,7 @@ impl HttpCheck {
                 );
                 return Outcome::new(Status::Critical, message, data(None, 0));
             }
-            Ok(Err(message)) => return Outcome::new(Status::Critical, message, data(None, 0)),
+            Ok(Err(e)) => return Outcome::new(Status::Critical, e.to_string(), data(None, 0)),
             Ok(Ok(response)) => response,
         };
         let data = data(Some(response.code), response.body.len());
@@ -397,7 +398,7 @@ impl HttpCheck {
             return Outcome::new(status, message, data);
         };
         match value.read(&response.body) {
-            Err(why) => Outcome::new(Status::Critical, why, data),
+            Err(why) => Outcome::new(Status::Critical, why.to_string(), data),
             Ok(number) => {
                 let (graded, crossed) = super::threshold::grade(number, value.levels, "");
                 message = format!(
@@ -411,7 +412,7 @@ impl HttpCheck {
         }
     }
 
-    async fn exchange(&self, client: &reqwest::Client) -> Result<Response, String> {
+    async fn exchange(&self, client: &reqwest::Client) -> Result<Response, super::Error> {
         let spec = &self.spec;
         let mut request = client.request(spec.method.as_reqwest(), spec.url.0.as_str());
         for (name, value) in &spec.headers {
@@ -530,9 +531,9 @@ fn same_json(found: &serde_json::Value, wanted: &serde_json::Value) -> bool {
 
 /// reqwest's outermost error says little ("error sending request"); the root cause says
 /// what happened (connection refused, certificate expired, …).
-fn describe_error(error: reqwest::Error) -> String {
+fn describe_error(error: reqwest::Error) -> super::Error {
     if error.is_redirect() {
-        return format!("too many redirects: {error}");
+        return super::Error::refused("too many redirects")(error);
     }
     let mut root: &dyn std::error::Error = &error;
     while let Some(source) = root.source() {
@@ -545,14 +546,14 @@ fn describe_error(error: reqwest::Error) -> String {
     } else {
         "request failed"
     };
-    format!("{what}: {root}")
+    super::Error::refused(what)(root)
 }
 
 type ClientKey = (bool, Option<String>, usize, Option<Server>);
 
 /// Clients are shared between checks with the same TLS and redirect settings, so a
 /// thousand endpoints do not load the system's CA store a thousand times.
-fn client(spec: &HttpSpec) -> Result<reqwest::Client, String> {
+fn client(spec: &HttpSpec) -> Result<reqwest::Client, super::Error> {
     static CLIENTS: OnceLock<Mutex<HashMap<ClientKey, reqwest::Client>>> = OnceLock::new();
     let key = (
         spec.insecure,
@@ -579,21 +580,22 @@ fn client(spec: &HttpSpec) -> Result<reqwest::Client, String> {
         }));
     }
     if let Some(ca_file) = &spec.ca_file {
-        let pem = std::fs::read(ca_file.as_str())
-            .map_err(|e| format!("cannot read ca_file {}: {e}", ca_file.shown()))?;
-        let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
-            format!(
-                "ca_file {} holds no usable PEM certificate: {e}",
+        let pem = std::fs::read(ca_file.as_str()).map_err(super::Error::io(format!(
+            "cannot read ca_file {}",
+            ca_file.shown()
+        )))?;
+        let certs =
+            reqwest::Certificate::from_pem_bundle(&pem).map_err(super::Error::refused(format!(
+                "ca_file {} holds no usable PEM certificate",
                 ca_file.shown()
-            )
-        })?;
+            )))?;
         for cert in certs {
             builder = builder.add_root_certificate(cert);
         }
     }
     let client = builder
         .build()
-        .map_err(|e| format!("cannot set up the HTTP client: {e}"))?;
+        .map_err(super::Error::refused("cannot set up the HTTP client"))?;
     clients.insert(key, client.clone());
     Ok(client)
 }

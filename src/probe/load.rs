@@ -15,7 +15,7 @@ impl Probe for LoadCheck {
         Box::pin(async move {
             let reading = match ctx.resources.load() {
                 Ok(r) => r,
-                Err(e) => return Outcome::unknown(e),
+                Err(e) => return Outcome::unknown(e.to_string()),
             };
             let cpu_count = std::thread::available_parallelism().map_or(1, |n| n.get());
             let message = format!(

@@ -85,7 +85,7 @@ impl<'de> Deserialize<'de> for LogErrorsSpec {
                     ));
                 }
                 let levels = super::threshold::levels_from(w.map(|x| x.0), c.map(|x| x.0), false)
-                    .map_err(custom)?;
+                    .map_err(|e| custom(e.to_string()))?;
                 if rates.iter().any(|p| *p) {
                     Limit::Rate(levels)
                 } else {

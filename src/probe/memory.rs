@@ -18,7 +18,7 @@ impl Probe for MemoryCheck {
             let reading = match ctx.resources.memory() {
                 Ok(r) if r.total > 0 => r,
                 Ok(_) => return Outcome::unknown("memory total reads as 0"),
-                Err(e) => return Outcome::unknown(e),
+                Err(e) => return Outcome::unknown(e.to_string()),
             };
             let used = percent(
                 reading.total.saturating_sub(reading.available),

@@ -3,6 +3,7 @@
 //! `host:port`), the probe asks that DNS server directly over UDP, so a check can test a
 //! particular server and a test can bring its own on 127.0.0.1.
 
+use super::Error;
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::{Name, RData, RecordType};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -14,17 +15,15 @@ use std::time::Duration;
 pub struct Server(pub SocketAddr);
 
 impl std::str::FromStr for Server {
-    type Err = String;
+    type Err = super::Error;
 
-    fn from_str(text: &str) -> Result<Self, String> {
+    fn from_str(text: &str) -> Result<Self, super::Error> {
         if let Ok(address) = text.parse::<SocketAddr>() {
             return Ok(Server(address));
         }
         text.parse::<IpAddr>()
             .map(|ip| Server(SocketAddr::new(ip, 53)))
-            .map_err(|_| {
-                format!("{text:?} is not a DNS server address: write an IP, or IP:port such as 127.0.0.1:5353")
-            })
+            .map_err(|_| super::Error::NotServer(text.to_string()))
     }
 }
 
@@ -49,16 +48,16 @@ pub async fn query(
     name: &str,
     record_type: RecordType,
     timeout: Duration,
-) -> Result<Vec<IpAddr>, String> {
+) -> Result<Vec<IpAddr>, Error> {
     let exchange = async {
-        let fqdn =
-            Name::from_ascii(name).map_err(|e| format!("{name:?} is not a valid DNS name: {e}"))?;
+        let fqdn = Name::from_ascii(name)
+            .map_err(Error::refused(format!("{name:?} is not a valid DNS name")))?;
         let mut message = Message::query();
         message.metadata.recursion_desired = true;
         message.add_query(hickory_proto::op::Query::query(fqdn, record_type));
         let bytes = message
             .to_vec()
-            .map_err(|e| format!("cannot encode the DNS query: {e}"))?;
+            .map_err(Error::refused("cannot encode the DNS query"))?;
         let bind: SocketAddr = if server.0.is_ipv4() {
             ([0, 0, 0, 0], 0).into()
         } else {
@@ -66,21 +65,21 @@ pub async fn query(
         };
         let socket = tokio::net::UdpSocket::bind(bind)
             .await
-            .map_err(|e| format!("cannot open a UDP socket: {e}"))?;
+            .map_err(Error::io("cannot open a UDP socket"))?;
         socket
             .connect(server.0)
             .await
-            .map_err(|e| format!("cannot reach DNS server {}: {e}", server.0))?;
+            .map_err(Error::io(format!("cannot reach DNS server {}", server.0)))?;
         socket
             .send(&bytes)
             .await
-            .map_err(|e| format!("cannot send to DNS server {}: {e}", server.0))?;
+            .map_err(Error::io(format!("cannot send to DNS server {}", server.0)))?;
         let mut buf = vec![0u8; 4096];
         loop {
             let n = socket
                 .recv(&mut buf)
                 .await
-                .map_err(|e| format!("DNS server {} did not answer: {e}", server.0))?;
+                .map_err(Error::io(format!("DNS server {} did not answer", server.0)))?;
             let Ok(reply) = Message::from_vec(&buf[..n]) else {
                 continue;
             };
@@ -92,11 +91,11 @@ pub async fn query(
     };
     match tokio::time::timeout(timeout, exchange).await {
         Ok(result) => result,
-        Err(_) => Err(format!(
-            "DNS server {} did not answer for {name} within {}",
-            server.0,
-            humantime::format_duration(timeout)
-        )),
+        Err(_) => Err(Error::DnsTimeout {
+            server: server.0,
+            name: name.to_string(),
+            timeout,
+        }),
     }
 }
 
@@ -105,20 +104,21 @@ fn addresses(
     server: Server,
     reply: &Message,
     record_type: RecordType,
-) -> Result<Vec<IpAddr>, String> {
+) -> Result<Vec<IpAddr>, Error> {
     match reply.metadata.response_code {
         ResponseCode::NoError => {}
         ResponseCode::NXDomain => {
-            return Err(format!(
-                "{name} does not exist (NXDOMAIN from {})",
-                server.0
-            ));
+            return Err(Error::NxDomain {
+                name: name.to_string(),
+                server: server.0,
+            });
         }
         code => {
-            return Err(format!(
-                "DNS server {} answered {code} for {name}",
-                server.0
-            ));
+            return Err(Error::DnsAnswer {
+                server: server.0,
+                code: code.to_string(),
+                name: name.to_string(),
+            });
         }
     }
     let found: Vec<IpAddr> = reply
@@ -131,10 +131,11 @@ fn addresses(
         })
         .collect();
     if found.is_empty() {
-        return Err(format!(
-            "{name} has no {record_type} record (asked {})",
-            server.0
-        ));
+        return Err(Error::NoRecord {
+            name: name.to_string(),
+            record: record_type.to_string(),
+            server: server.0,
+        });
     }
     Ok(found)
 }
@@ -146,7 +147,7 @@ pub async fn lookup(
     port: u16,
     resolver: Option<Server>,
     timeout: Duration,
-) -> Result<Vec<SocketAddr>, String> {
+) -> Result<Vec<SocketAddr>, Error> {
     let bare = host.trim_start_matches('[').trim_end_matches(']');
     if let Ok(ip) = bare.parse::<IpAddr>() {
         return Ok(vec![SocketAddr::new(ip, port)]);
@@ -154,20 +155,16 @@ pub async fn lookup(
     let Some(server) = resolver else {
         let found = tokio::time::timeout(timeout, tokio::net::lookup_host((host, port)))
             .await
-            .map_err(|_| {
-                format!(
-                    "{host} did not resolve within {}",
-                    humantime::format_duration(timeout)
-                )
+            .map_err(|_| Error::ResolveTimeout {
+                host: host.to_string(),
+                timeout,
             })?
-            .map_err(|e| format!("cannot resolve {host}: {e}"))?;
+            .map_err(Error::io(format!("cannot resolve {host}")))?;
         return Ok(found.collect());
     };
     let ips = match query(server, host, RecordType::A, timeout).await {
         Ok(ips) => ips,
-        Err(first) if first.contains("has no A record") => {
-            query(server, host, RecordType::AAAA, timeout).await?
-        }
+        Err(Error::NoRecord { .. }) => query(server, host, RecordType::AAAA, timeout).await?,
         Err(first) => return Err(first),
     };
     Ok(ips
@@ -201,17 +198,18 @@ mod tests {
     #[test]
     fn server_addresses_parse_with_a_default_port() {
         assert_eq!(
-            "127.0.0.1:5353".parse::<Server>(),
-            Ok(Server(([127, 0, 0, 1], 5353).into()))
+            "127.0.0.1:5353".parse::<Server>().unwrap(),
+            Server(([127, 0, 0, 1], 5353).into())
         );
         assert_eq!(
-            "10.0.0.2".parse::<Server>(),
-            Ok(Server(([10, 0, 0, 2], 53).into()))
+            "10.0.0.2".parse::<Server>().unwrap(),
+            Server(([10, 0, 0, 2], 53).into())
         );
         assert!(
             "dns.example"
                 .parse::<Server>()
                 .unwrap_err()
+                .to_string()
                 .contains("not a DNS server address")
         );
     }

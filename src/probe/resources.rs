@@ -2,6 +2,7 @@
 //! `Resources` trait, so threshold logic is tested with fixed numbers
 //! (`FixedResources`, also loadable from a JSON file named by `$OPSBOOK_READINGS`).
 
+use super::Error;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -54,11 +55,11 @@ pub struct LoadReading {
 }
 
 pub trait Resources: Send + Sync {
-    fn memory(&self) -> Result<MemoryReading, String>;
-    fn disk(&self, path: &Path) -> Result<DiskReading, String>;
+    fn memory(&self) -> Result<MemoryReading, Error>;
+    fn disk(&self, path: &Path) -> Result<DiskReading, Error>;
     /// Blocks for `sample` while CPU time is measured.
-    fn cpu(&self, sample: Duration) -> Result<CpuReading, String>;
-    fn load(&self) -> Result<LoadReading, String>;
+    fn cpu(&self, sample: Duration) -> Result<CpuReading, Error>;
+    fn load(&self) -> Result<LoadReading, Error>;
 }
 
 /// The real machine, through sysinfo and statvfs.
@@ -66,7 +67,7 @@ pub trait Resources: Send + Sync {
 pub struct SystemResources;
 
 impl Resources for SystemResources {
-    fn memory(&self) -> Result<MemoryReading, String> {
+    fn memory(&self) -> Result<MemoryReading, Error> {
         let mut sys = system()?;
         sys.refresh_memory();
         Ok(MemoryReading {
@@ -77,12 +78,12 @@ impl Resources for SystemResources {
         })
     }
 
-    fn disk(&self, path: &Path) -> Result<DiskReading, String> {
+    fn disk(&self, path: &Path) -> Result<DiskReading, Error> {
         let stats =
-            fs4::statvfs(path).map_err(|e| format!("cannot stat {}: {e}", path.display()))?;
+            fs4::statvfs(path).map_err(Error::io(format!("cannot stat {}", path.display())))?;
         let canonical = path
             .canonicalize()
-            .map_err(|e| format!("cannot resolve {}: {e}", path.display()))?;
+            .map_err(Error::io(format!("cannot resolve {}", path.display())))?;
         let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
         let mount = mount_point_of(&canonical, &mounts)
             .map(|m| m.display().to_string())
@@ -95,14 +96,14 @@ impl Resources for SystemResources {
         })
     }
 
-    fn cpu(&self, sample: Duration) -> Result<CpuReading, String> {
+    fn cpu(&self, sample: Duration) -> Result<CpuReading, Error> {
         let mut sys = system()?;
         sys.refresh_cpu_usage();
         std::thread::sleep(sample.max(sysinfo::MINIMUM_CPU_UPDATE_INTERVAL));
         sys.refresh_cpu_usage();
         let count = sys.cpus().len();
         if count == 0 {
-            return Err("no CPUs could be read from /proc/stat".to_string());
+            return Err(Error::NoCpus);
         }
         Ok(CpuReading {
             percent: f64::from(sys.global_cpu_usage()),
@@ -110,9 +111,9 @@ impl Resources for SystemResources {
         })
     }
 
-    fn load(&self) -> Result<LoadReading, String> {
+    fn load(&self) -> Result<LoadReading, Error> {
         let load = sysinfo::System::load_average()
-            .map_err(|e| format!("cannot read the load average: {e}"))?;
+            .map_err(Error::refused("cannot read the load average"))?;
         Ok(LoadReading {
             one: load.one,
             five: load.five,
@@ -121,8 +122,8 @@ impl Resources for SystemResources {
     }
 }
 
-fn system() -> Result<sysinfo::System, String> {
-    sysinfo::System::new().map_err(|e| format!("cannot read system information: {e}"))
+fn system() -> Result<sysinfo::System, Error> {
+    sysinfo::System::new().map_err(Error::refused("cannot read system information"))
 }
 
 /// The longest mount point in `/proc/self/mounts` text that contains `path`.
@@ -171,34 +172,38 @@ pub struct FixedResources {
 }
 
 impl FixedResources {
-    pub fn from_file(path: &Path) -> Result<Self, String> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read readings file {}: {e}", path.display()))?;
-        serde_json::from_str(&text)
-            .map_err(|e| format!("readings file {} is invalid: {e}", path.display()))
+    pub fn from_file(path: &Path) -> Result<Self, Error> {
+        let text = std::fs::read_to_string(path).map_err(Error::io(format!(
+            "cannot read readings file {}",
+            path.display()
+        )))?;
+        serde_json::from_str(&text).map_err(|e| Error::Readings {
+            path: path.to_path_buf(),
+            why: e.to_string(),
+        })
     }
 }
 
 impl Resources for FixedResources {
-    fn memory(&self) -> Result<MemoryReading, String> {
-        self.memory.ok_or_else(|| "no memory reading".to_string())
+    fn memory(&self) -> Result<MemoryReading, Error> {
+        self.memory.ok_or(Error::NoReading("memory"))
     }
 
-    fn disk(&self, path: &Path) -> Result<DiskReading, String> {
+    fn disk(&self, path: &Path) -> Result<DiskReading, Error> {
         let key = path.display().to_string();
         self.disks
             .get(&key)
             .or_else(|| self.disks.get("/"))
             .cloned()
-            .ok_or_else(|| format!("no disk reading for {key}"))
+            .ok_or(Error::NoDiskReading(key))
     }
 
-    fn cpu(&self, _sample: Duration) -> Result<CpuReading, String> {
-        self.cpu.ok_or_else(|| "no cpu reading".to_string())
+    fn cpu(&self, _sample: Duration) -> Result<CpuReading, Error> {
+        self.cpu.ok_or(Error::NoReading("cpu"))
     }
 
-    fn load(&self) -> Result<LoadReading, String> {
-        self.load.ok_or_else(|| "no load reading".to_string())
+    fn load(&self) -> Result<LoadReading, Error> {
+        self.load.ok_or(Error::NoReading("load"))
     }
 }
 
@@ -240,7 +245,10 @@ mod tests {
 
     #[test]
     fn a_missing_path_is_an_error_not_a_panic() {
-        let err = SystemResources.disk(Path::new("/no/such/dir")).unwrap_err();
+        let err = SystemResources
+            .disk(Path::new("/no/such/dir"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("/no/such/dir"), "{err}");
     }
 }

@@ -17,7 +17,7 @@ impl Probe for SwapCheck {
         Box::pin(async move {
             let reading = match ctx.resources.memory() {
                 Ok(r) => r,
-                Err(e) => return Outcome::unknown(e),
+                Err(e) => return Outcome::unknown(e.to_string()),
             };
             let free = reading.swap_total.saturating_sub(reading.swap_used);
             let data = Data::Swap {

@@ -117,18 +117,18 @@ impl Probe for TcpCheck {
 }
 
 impl TcpCheck {
-    async fn exchange(&self) -> Result<(), String> {
+    async fn exchange(&self) -> Result<(), super::Error> {
         let spec = &self.spec;
         let addresses =
             resolve::lookup(spec.host.as_str(), spec.port, spec.resolver, spec.timeout.0).await?;
         let mut stream = tokio::net::TcpStream::connect(addresses.as_slice())
             .await
-            .map_err(|e| format!("cannot connect: {e}"))?;
+            .map_err(super::Error::io("cannot connect"))?;
         if let Some(send) = &spec.send {
             stream
                 .write_all(send.as_str().as_bytes())
                 .await
-                .map_err(|e| format!("cannot send: {e}"))?;
+                .map_err(super::Error::io("cannot send"))?;
         }
         let Some(expect) = &spec.expect else {
             return Ok(());
@@ -139,7 +139,7 @@ impl TcpCheck {
             let n = stream
                 .read(&mut buf)
                 .await
-                .map_err(|e| format!("cannot read the reply: {e}"))?;
+                .map_err(super::Error::io("cannot read the reply"))?;
             reply.extend_from_slice(&buf[..n]);
             let text = String::from_utf8_lossy(&reply);
             if text.contains(expect.as_str()) {
@@ -148,10 +148,10 @@ impl TcpCheck {
             if n == 0 || reply.len() >= MAX_REPLY {
                 // Masked before it is cut: half a secret would no longer be found.
                 let seen: String = crate::redact::mask(&text).chars().take(60).collect();
-                return Err(format!(
-                    "reply {seen:?} does not contain {:?}",
-                    expect.shown()
-                ));
+                return Err(super::Error::Reply {
+                    seen,
+                    wanted: expect.shown().to_string(),
+                });
             }
         }
     }

@@ -61,26 +61,22 @@ pub fn levels_of(
     warn: Option<Number>,
     crit: Option<Number>,
     below: bool,
-) -> Result<Levels, String> {
+) -> Result<Levels, super::Error> {
     levels_from(warn.map(|n| n.0), crit.map(|n| n.0), below)
 }
 
-pub fn levels_from(warn: Option<f64>, crit: Option<f64>, below: bool) -> Result<Levels, String> {
+pub fn levels_from(
+    warn: Option<f64>,
+    crit: Option<f64>,
+    below: bool,
+) -> Result<Levels, super::Error> {
     match (warn, crit) {
-        (None, None) => return Err("give `warn`, `crit` or both".to_string()),
+        (None, None) => return Err(super::Error::NoLevels),
         (Some(w), Some(c)) if !below && w > c => {
-            return Err(format!(
-                "warn {} is above crit {}: warn must not exceed crit",
-                trim(w),
-                trim(c)
-            ));
+            return Err(super::Error::WarnAboveCrit { warn: w, crit: c });
         }
         (Some(w), Some(c)) if below && w < c => {
-            return Err(format!(
-                "warn {} is below crit {} with `below: true`: lower is worse, so warn must be at least crit",
-                trim(w),
-                trim(c)
-            ));
+            return Err(super::Error::WarnBelowCrit { warn: w, crit: c });
         }
         _ => {}
     }

@@ -171,9 +171,10 @@ struct Parsed {
     info: CertInfo,
 }
 
-fn parse(der: &CertificateDer<'_>) -> Result<Parsed, String> {
-    let (_, cert) = x509_parser::parse_x509_certificate(der.as_ref())
-        .map_err(|e| format!("cannot parse the server's certificate: {e}"))?;
+fn parse(der: &CertificateDer<'_>) -> Result<Parsed, super::Error> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der.as_ref()).map_err(
+        super::Error::refused("cannot parse the server's certificate"),
+    )?;
     let validity = cert.validity();
     let (not_before, not_after) = (
         validity.not_before.timestamp(),
@@ -192,36 +193,37 @@ fn parse(der: &CertificateDer<'_>) -> Result<Parsed, String> {
 }
 
 impl TlsCertCheck {
-    async fn fetch_chain(&self) -> Result<Vec<Parsed>, String> {
+    async fn fetch_chain(&self) -> Result<Vec<Parsed>, super::Error> {
         let spec = &self.spec;
         let host = spec.host.as_str();
         let addresses = resolve::lookup(host, spec.port, spec.resolver, spec.timeout.0).await?;
         let Some(address) = addresses.first() else {
-            return Err(format!("{host} resolved to no address"));
+            return Err(super::Error::NoAddress(host.to_string()));
         };
         let tcp = tokio::net::TcpStream::connect(address)
             .await
-            .map_err(|e| format!("cannot connect: {e}"))?;
+            .map_err(super::Error::io("cannot connect"))?;
         let sni = spec.server_name.as_ref().map_or(host, |n| n.as_str());
         let bare = sni.trim_start_matches('[').trim_end_matches(']');
-        let server_name = ServerName::try_from(bare.to_string())
-            .map_err(|e| format!("{sni:?} is not a valid TLS server name: {e}"))?;
+        let server_name = ServerName::try_from(bare.to_string()).map_err(super::Error::refused(
+            format!("{sni:?} is not a valid TLS server name"),
+        ))?;
         let connector = tokio_rustls::TlsConnector::from(client_config()?);
         let tls = connector
             .connect(server_name, tcp)
             .await
-            .map_err(|e| format!("TLS handshake failed: {e}"))?;
+            .map_err(super::Error::io("TLS handshake failed"))?;
         let certs = tls.get_ref().1.peer_certificates().unwrap_or_default();
         certs.iter().map(parse).collect()
     }
 }
 
-fn client_config() -> Result<Arc<rustls::ClientConfig>, String> {
+fn client_config() -> Result<Arc<rustls::ClientConfig>, super::Error> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let algorithms = provider.signature_verification_algorithms;
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| format!("cannot set up TLS: {e}"))?
+        .map_err(super::Error::refused("cannot set up TLS"))?
         .dangerous()
         .with_custom_certificate_verifier(Arc::new(ReadDates(algorithms)))
         .with_no_client_auth();
