@@ -52,23 +52,34 @@ impl Probe for ServiceCheck {
         Box::pin(async move {
             let unit = self.spec.unit.as_str();
             let shown = self.spec.unit.shown();
-            let mut command = tokio::process::Command::new("systemctl");
+            let mut command = std::process::Command::new("systemctl");
             if self.spec.user {
                 command.arg("--user");
             }
-            command
-                .args(["is-active", "--", unit])
-                .stdin(Stdio::null())
-                .kill_on_drop(true);
-            let output =
-                tokio::time::timeout(std::time::Duration::from_secs(10), command.output()).await;
-            let output = match output {
-                Err(_) => return Outcome::unknown("systemctl did not answer within 10s"),
-                Ok(Err(e)) if e.kind() == std::io::ErrorKind::NotFound => {
+            command.args(["is-active", "--", unit]).stdin(Stdio::null());
+            let ran = tokio::task::spawn_blocking(move || {
+                crate::process::Run::new(command, "systemctl")
+                    .timeout(std::time::Duration::from_secs(10))
+                    .run()
+            })
+            .await;
+            let output = match ran {
+                Ok(Ok(output)) if output.timed_out => {
+                    return Outcome::unknown("systemctl did not answer within 10s");
+                }
+                Ok(Ok(output)) => output,
+                Ok(Err(crate::process::Error::Spawn { error, .. }))
+                    if error.kind() == std::io::ErrorKind::NotFound =>
+                {
                     return Outcome::unknown("systemctl not found: service steps need systemd");
                 }
-                Ok(Err(e)) => return Outcome::unknown(format!("cannot run systemctl: {e}")),
-                Ok(Ok(output)) => output,
+                Ok(Err(
+                    crate::process::Error::Spawn { error, .. }
+                    | crate::process::Error::Wait { error, .. },
+                )) => {
+                    return Outcome::unknown(format!("cannot run systemctl: {error}"));
+                }
+                Err(e) => return Outcome::unknown(format!("cannot run systemctl: {e}")),
             };
             let state = String::from_utf8_lossy(&output.stdout).trim().to_string();
             let stderr = String::from_utf8_lossy(&output.stderr).trim().to_string();

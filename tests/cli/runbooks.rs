@@ -1703,3 +1703,22 @@ fn a_failure_before_a_step_never_undoes_it() {
     opsbook.args(["run", "rb.yaml"]).run().expect_exit(2);
     assert!(!dir.join("switched").exists());
 }
+
+#[test]
+fn a_service_step_without_systemctl_is_unknown_saying_so() {
+    // A PATH holding only a shell: the step's systemctl cannot be found.
+    let opsbook = Opsbook::new().file("rb.yaml", "steps:\n  - name: web\n    service: nginx\n");
+    let bin = opsbook.path("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::os::unix::fs::symlink("/bin/sh", bin.join("sh")).unwrap();
+    let run = opsbook
+        .env("PATH", bin.display().to_string())
+        .args(["run", "rb.yaml", "--format", "json"])
+        .run();
+    let json = run.json();
+    assert_eq!(status(&json, "web"), "unknown", "{}", run.stdout);
+    assert_eq!(
+        message(&json, "web"),
+        "systemctl not found: service steps need systemd"
+    );
+}
