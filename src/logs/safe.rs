@@ -4,9 +4,7 @@
 //!
 //! Also the test seam of rotation: named stop points where the process kills itself.
 
-use std::ffi::CString;
 use std::fs::{File, Metadata};
-use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 use std::sync::OnceLock;
@@ -153,34 +151,7 @@ pub fn parent(path: &Path) -> &Path {
         .unwrap_or(Path::new("."))
 }
 
-/// `rename(from, to)` that fails with `AlreadyExists` instead of replacing `to`.
-pub fn rename_noreplace(from: &Path, to: &Path) -> std::io::Result<()> {
-    let c = |p: &Path| {
-        CString::new(p.as_os_str().as_bytes())
-            .map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))
-    };
-    let (src, dst) = (c(from)?, c(to)?);
-    // SAFETY: two NUL-terminated paths that live across the call.
-    let rc = unsafe {
-        libc::renameat2(
-            libc::AT_FDCWD,
-            src.as_ptr(),
-            libc::AT_FDCWD,
-            dst.as_ptr(),
-            libc::RENAME_NOREPLACE,
-        )
-    };
-    if rc == 0 {
-        return Ok(());
-    }
-    let error = std::io::Error::last_os_error();
-    if error.raw_os_error() != Some(libc::EINVAL) {
-        return Err(error);
-    }
-    // A file system without RENAME_NOREPLACE: a hard link fails if `to` exists.
-    std::fs::hard_link(from, to)?;
-    std::fs::remove_file(from)
-}
+pub use crate::fsutil::rename_noreplace;
 
 #[cfg(test)]
 mod tests {
