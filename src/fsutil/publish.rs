@@ -214,7 +214,7 @@ pub struct Staged {
 impl Staged {
     pub fn commit(mut self) -> Result<(), Error> {
         let renamed = if self.replace {
-            std::fs::rename(&self.temp, &self.target)
+            rename_at(&self.temp, &self.target, 0)
         } else {
             rename_noreplace(&self.temp, &self.target)
         };
@@ -249,32 +249,41 @@ impl Drop for Staged {
 
 /// `rename(from, to)` that fails with `AlreadyExists` instead of replacing `to`.
 pub fn rename_noreplace(from: &Path, to: &Path) -> std::io::Result<()> {
-    use std::os::unix::ffi::OsStrExt;
-    let c = |p: &Path| {
-        std::ffi::CString::new(p.as_os_str().as_bytes())
-            .map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))
+    let error = match rename_at(from, to, libc::RENAME_NOREPLACE) {
+        Ok(()) => return Ok(()),
+        Err(error) => error,
     };
-    let (src, dst) = (c(from)?, c(to)?);
-    // SAFETY: two NUL-terminated paths that live across the call.
-    let rc = unsafe {
-        libc::renameat2(
-            libc::AT_FDCWD,
-            src.as_ptr(),
-            libc::AT_FDCWD,
-            dst.as_ptr(),
-            libc::RENAME_NOREPLACE,
-        )
-    };
-    if rc == 0 {
-        return Ok(());
-    }
-    let error = std::io::Error::last_os_error();
     if error.raw_os_error() != Some(libc::EINVAL) {
         return Err(error);
     }
     // A file system without RENAME_NOREPLACE: a hard link fails if `to` exists.
     std::fs::hard_link(from, to)?;
     std::fs::remove_file(from)
+}
+
+/// `renameat` (flags 0), or `renameat2` with `flags`: the calls a fault injected on a
+/// path's renames (strace -P) sees with both paths.
+fn rename_at(from: &Path, to: &Path, flags: libc::c_uint) -> std::io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = |p: &Path| {
+        std::ffi::CString::new(p.as_os_str().as_bytes())
+            .map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))
+    };
+    let (src, dst) = (c(from)?, c(to)?);
+    let (cwd, src, dst) = (libc::AT_FDCWD, src.as_ptr(), dst.as_ptr());
+    // SAFETY: two NUL-terminated paths that live across the call.
+    let rc = unsafe {
+        if flags == 0 {
+            libc::renameat(cwd, src, cwd, dst)
+        } else {
+            libc::renameat2(cwd, src, cwd, dst, flags)
+        }
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
 }
 
 #[cfg(test)]
