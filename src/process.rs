@@ -192,7 +192,7 @@ impl<'a> Run<'a> {
         // Without a group of its own, only the program itself is ever killed here.
         let id = i32::try_from(child.id()).unwrap_or(0);
         let group = if own_group { id } else { -id };
-        if let (Some(started), true) = (started, own_group) {
+        if let Some(started) = started {
             started(group);
         }
         let waited = |error| Error::Wait {
@@ -401,5 +401,27 @@ mod tests {
             .run()
             .unwrap_err();
         assert!(err.to_string().starts_with("cannot run `x`: "), "{err}");
+    }
+
+    #[test]
+    fn the_started_hook_is_told_the_group_the_program_leads() {
+        let mut cmd = Command::new("sh");
+        // Field 5 of /proc/PID/stat is the process group: the shell leads its own.
+        cmd.args([
+            "-c",
+            "read -r line < /proc/$$/stat; set -- $line; echo $1 $5",
+        ])
+        .stdin(Stdio::null());
+        let told = std::cell::Cell::new(0);
+        let finished = Run::new(cmd, "sh")
+            .started(&|group| told.set(group))
+            .run()
+            .unwrap();
+        let out = String::from_utf8_lossy(&finished.stdout).into_owned();
+        let ids: Vec<i32> = out.split_whitespace().map(|w| w.parse().unwrap()).collect();
+        let (pid, group) = (ids[0], ids[1]);
+        assert_eq!((told.get(), group), (pid, pid), "{out}");
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        assert!(stat.is_empty(), "the program was waited for: {stat}");
     }
 }
