@@ -2,6 +2,7 @@
 
 mod common;
 
+mod architecture;
 mod backup;
 mod config;
 mod endpoints;
