@@ -117,3 +117,51 @@ fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions and cannot fail.
     unsafe { libc::geteuid() == 0 }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn loaded(env: &str, sources: &[&str]) -> Loaded {
+        Loaded {
+            config: Config::default(),
+            env: env.to_string(),
+            sources: sources.iter().map(PathBuf::from).collect(),
+            unresolved: Vec::new(),
+        }
+    }
+
+    fn options(env: Option<&str>) -> LoadOptions {
+        LoadOptions {
+            env: env.map(str::to_string),
+            file: None,
+            config_dir: PathBuf::from("cfg"),
+        }
+    }
+
+    #[test]
+    fn a_missing_env_file_is_said_only_when_the_env_was_asked_for() {
+        assert_eq!(
+            missing_env_warning(&options(None), &loaded("development", &[])),
+            None
+        );
+        assert_eq!(
+            missing_env_warning(&options(Some("qa")), &loaded("qa", &["cfg/qa.yaml"])),
+            None
+        );
+        assert_eq!(
+            missing_env_warning(&options(Some("qa")), &loaded("qa", &[])).as_deref(),
+            Some(
+                "environment \"qa\" was asked for, but cfg/qa.yaml was not found: \
+                 using the built-in defaults only"
+            )
+        );
+        assert_eq!(
+            missing_env_warning(&options(Some("qa")), &loaded("qa", &["mine.yaml"])).as_deref(),
+            Some(
+                "environment \"qa\" was asked for, but cfg/qa.yaml was not found: \
+                 using the built-in defaults and --config only"
+            )
+        );
+    }
+}

@@ -240,4 +240,27 @@ mod tests {
         assert_eq!(status_of(&report, "memory"), Status::Unknown);
         assert_eq!(report.status(), Status::Unknown);
     }
+
+    #[test]
+    fn the_gate_returns_at_once_when_ok_or_out_of_time() {
+        let heard = std::cell::RefCell::new(Vec::<String>::new());
+        let progress = |line: &str| heard.borrow_mut().push(line.to_string());
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let config = HealthConfig::default();
+        let gate_on = |ctx: Context| {
+            rt.block_on(gate(
+                &config,
+                &ctx,
+                Duration::ZERO,
+                Duration::from_secs(3600),
+                &progress,
+            ))
+        };
+        assert_eq!(gate_on(ctx(10, 10, 10.0)).status(), Status::Ok);
+        assert_eq!(gate_on(ctx(50, 95, 10.0)).status(), Status::Critical);
+        assert!(heard.borrow().is_empty(), "{:?}", heard.borrow());
+    }
 }

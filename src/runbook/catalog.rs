@@ -82,3 +82,45 @@ pub fn session_vars(config: Option<&Path>, env: Option<&str>) -> BTreeMap<String
         ),
     ])
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_in_the_dirs_shadows_the_built_in_of_its_name_and_is_listed_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let builtin = builtin::names().next().expect("a built-in runbook");
+        std::fs::write(
+            dir.path().join(format!("{builtin}.yaml")),
+            "name: mine\ndescription: my own\nsteps:\n  - name: one\n    manual: ok?\n",
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("broken.yml"), "name: [\n").unwrap();
+        let dirs = vec![dir.path().to_path_buf()];
+        let names = names(&dirs);
+        assert_eq!(names.iter().filter(|n| *n == builtin).count(), 1);
+        // The dirs' files first, sorted; the built-ins after them.
+        let mut from_dir = ["broken", builtin];
+        from_dir.sort_unstable();
+        assert_eq!(&names[..2], from_dir);
+        let entries = list(&dirs);
+        let mine = entries.iter().find(|e| e.name == builtin).unwrap();
+        assert_eq!(mine.description, "my own");
+        assert!(mine.source.ends_with(&format!("{builtin}.yaml")));
+        let broken = entries.iter().find(|e| e.name == "broken").unwrap();
+        assert!(broken.description.starts_with("INVALID: "), "{broken:?}");
+        assert_eq!(open(builtin, &dirs, &BTreeMap::new()).unwrap().name, "mine");
+    }
+
+    #[test]
+    fn session_vars_are_empty_unless_given_and_the_config_absolute() {
+        let none = session_vars(None, None);
+        assert_eq!(none["opsbook_config"].as_str(), "");
+        assert_eq!(none["opsbook_env"].as_str(), "");
+        let given = session_vars(Some(Path::new("prod.yaml")), Some("production"));
+        assert!(Path::new(given["opsbook_config"].as_str()).is_absolute());
+        assert!(given["opsbook_config"].as_str().ends_with("/prod.yaml"));
+        assert_eq!(given["opsbook_env"].as_str(), "production");
+    }
+}
