@@ -14,6 +14,7 @@ mod logs;
 mod maintain;
 mod modes;
 mod readme;
+mod renderers;
 mod restore;
 mod runbooks;
 mod tls_dns;
