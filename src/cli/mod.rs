@@ -357,6 +357,8 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
             Some(e.kind())
         } else if cause.downcast_ref::<crate::error::ConfigError>().is_some() {
             Some(Kind::Config)
+        } else if let Some(e) = cause.downcast_ref::<crate::incident::Error>() {
+            Some(e.kind())
         } else {
             None
         };
@@ -375,12 +377,20 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
 /// A problem in the configuration found after loading (a template, a schedule): exit 78,
 /// naming the config file in use.
 pub fn config_error(session: &Session, message: String) -> anyhow::Error {
-    let file = session
+    Error::Config(crate::error::ConfigError::whole_file(
+        config_file(session),
+        message,
+    ))
+    .into()
+}
+
+/// The config file in use, as a config error names it.
+pub fn config_file(session: &Session) -> PathBuf {
+    session
         .global
         .config
         .clone()
-        .unwrap_or_else(|| std::path::PathBuf::from("(built-in defaults)"));
-    Error::Config(crate::error::ConfigError::whole_file(file, message)).into()
+        .unwrap_or_else(|| PathBuf::from("(built-in defaults)"))
 }
 
 /// A setting the command needs and no config gives: a configuration error (exit 78)
