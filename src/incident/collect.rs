@@ -259,3 +259,75 @@ pub fn bundle(
     crate::fsutil::sync_dir(&path);
     Ok((path, manifest))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::incident::{Declaration, IncidentConfig, declare};
+    use std::cell::RefCell;
+
+    /// The health report and the diagnosis come from the caller; a diagnosis that cannot
+    /// be loaded is a warning and the bundle goes without it.
+    #[test]
+    fn evidence_comes_from_the_callers_sources_and_a_failed_diagnosis_is_a_warning() {
+        let temp = tempfile::tempdir().expect("temp dir");
+        let mut config = IncidentConfig {
+            dir: Some(crate::values::Text::plain(
+                temp.path().join("incidents").display().to_string(),
+            )),
+            ..IncidentConfig::default()
+        };
+        config
+            .diagnosis
+            .insert("api-unavailable".to_string(), "diagnose".to_string());
+        let book = Incidents::open(&config, temp.path(), PathBuf::from("ops.yaml"))
+            .expect("built-in templates")
+            .at("2026-01-10T10:05:00Z".parse().expect("a time"));
+        let warnings = RefCell::new(Vec::<String>::new());
+        let warn = |text: &str| warnings.borrow_mut().push(text.to_string());
+        let voice = Voice {
+            message: &|_| {},
+            warn: &warn,
+        };
+        let new = Declaration {
+            severity: "SEV-1".to_string(),
+            title: "API down".to_string(),
+            impact: Vec::new(),
+            components: Vec::new(),
+            commander: None,
+            kind: Some("api-unavailable".to_string()),
+        };
+        let record = declare(&book, new, &voice).expect("declared");
+        let asked = RefCell::new(Vec::<String>::new());
+        let diagnose = |name: &str| {
+            asked.borrow_mut().push(name.to_string());
+            Err(Error::Diagnosis("no runbook \"diagnose\"".to_string()))
+        };
+        let sets = std::collections::BTreeMap::new();
+        let sources = Sources {
+            log_sets: &sets,
+            log_dir: temp.path(),
+            health: &|| b"{\"status\": \"ok\"}".to_vec(),
+            diagnose: &diagnose,
+        };
+        let collected = collect(&book, &record.id, &sources, &voice).expect("collected");
+        assert_eq!(collected.files, 4);
+        assert_eq!(
+            collected.path,
+            book.store
+                .path(&record.id)
+                .join("evidence-20260110T100500Z.tar.gz")
+        );
+        assert_eq!(asked.into_inner(), ["diagnose"]);
+        assert_eq!(
+            warnings.into_inner(),
+            ["INC-20260110-1: diagnosis runbook diagnose: no runbook \"diagnose\""]
+        );
+        let timeline = book.store.timeline(&record.id);
+        let last = timeline.last().expect("an entry");
+        assert_eq!(
+            last.text,
+            "Evidence collected: evidence-20260110T100500Z (health.json, errors.log, system.txt, audit.log)"
+        );
+    }
+}
