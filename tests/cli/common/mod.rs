@@ -348,3 +348,51 @@ pub fn wait_stopped(pid: u32) {
         "opsbook ended instead of stopping"
     );
 }
+
+/// Compare `actual` with the expected-output file `tests/cli/expected/<name>` (hurl style:
+/// a change to an output shows up as a readable diff in review). With `OPSBOOK_BLESS=1`
+/// the file is written from `actual` instead; review the diff before committing it.
+pub fn expect_file(name: &str, actual: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/cli/expected")
+        .join(name);
+    if std::env::var_os("OPSBOOK_BLESS").is_some_and(|v| v == "1") {
+        std::fs::create_dir_all(path.parent().expect("a parent")).expect("create expected/");
+        std::fs::write(&path, actual).expect("write the expected file");
+        return;
+    }
+    let expected = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e} (run with OPSBOOK_BLESS=1 to write it from this output:\n{actual})",
+            path.display()
+        )
+    });
+    if expected != actual {
+        let mut diff = String::new();
+        let (old, new): (Vec<&str>, Vec<&str>) =
+            (expected.lines().collect(), actual.lines().collect());
+        for i in 0..old.len().max(new.len()) {
+            match (old.get(i), new.get(i)) {
+                (Some(a), Some(b)) if a == b => diff.push_str(&format!("  {a}\n")),
+                (a, b) => {
+                    if let Some(a) = a {
+                        diff.push_str(&format!("- {a}\n"));
+                    }
+                    if let Some(b) = b {
+                        diff.push_str(&format!("+ {b}\n"));
+                    }
+                }
+            }
+        }
+        if !diff
+            .lines()
+            .any(|l| l.starts_with("- ") || l.starts_with("+ "))
+        {
+            diff.push_str("(the lines are the same: they differ in the final newline)\n");
+        }
+        panic!(
+            "{} differs (- expected, + actual; OPSBOOK_BLESS=1 rewrites it):\n{diff}",
+            path.display()
+        );
+    }
+}
