@@ -18,6 +18,8 @@ pub mod notify;
 mod standing;
 mod store;
 pub mod templates;
+#[cfg(test)]
+mod tests;
 
 pub use collect::{Collected, Sources, collect};
 pub use error::Error;

@@ -874,22 +874,7 @@ fn output_lost_to_a_full_disk_fails_the_command_but_a_reader_going_away_does_not
 /// overdue and the timeline, at a fixed clock.
 #[test]
 fn show_prints_the_whole_standing_and_timeline_as_expected() {
-    let ops = Opsbook::new().file("ops.yaml", PLAIN);
-    let dir = ops.dir().to_path_buf();
-    at(
-        &dir,
-        "2026-01-10T10:00:00Z",
-        &[
-            "declare",
-            "--severity",
-            "SEV-1",
-            "--title",
-            "API unavailable",
-            "--impact",
-            "All API requests fail",
-        ],
-    )
-    .expect_exit(0);
+    let (_ops, dir) = one_incident();
     at(
         &dir,
         "2026-01-10T10:18:00Z",
@@ -904,7 +889,7 @@ fn show_prints_the_whole_standing_and_timeline_as_expected() {
     )
     .expect_exit(0);
     at(&dir, "2026-01-10T10:20:00Z", &["escalate", ID]).expect_exit(0);
-    // An hour in: the CTO was due and has not been called.
+    // An hour in: the Platform Lead was due and has not been called.
     let shown = at(&dir, "2026-01-10T11:05:00Z", &["show", ID]).expect_exit(0);
     assert_eq!(shown.stderr, "");
     crate::common::expect_file("incident-show.txt", &shown.stdout);
