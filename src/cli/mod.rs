@@ -350,7 +350,9 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
         } else if cause.downcast_ref::<crate::error::ConfigError>().is_some() {
             Some(Kind::Config)
         } else {
-            None
+            cause
+                .downcast_ref::<crate::incident::Error>()
+                .map(crate::incident::Error::kind)
         };
         if let Some(kind) = kind {
             return match kind {
@@ -367,12 +369,20 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
 /// A problem in the configuration found after loading (a template, a schedule): exit 78,
 /// naming the config file in use.
 pub fn config_error(session: &Session, message: String) -> anyhow::Error {
-    let file = session
+    Error::Config(crate::error::ConfigError::whole_file(
+        config_file(session),
+        message,
+    ))
+    .into()
+}
+
+/// The config file in use, as a config error names it.
+pub fn config_file(session: &Session) -> PathBuf {
+    session
         .global
         .config
         .clone()
-        .unwrap_or_else(|| std::path::PathBuf::from("(built-in defaults)"));
-    Error::Config(crate::error::ConfigError::whole_file(file, message)).into()
+        .unwrap_or_else(|| PathBuf::from("(built-in defaults)"))
 }
 
 /// A setting the command needs and no config gives: a configuration error (exit 78)
