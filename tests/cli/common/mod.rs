@@ -348,3 +348,29 @@ pub fn wait_stopped(pid: u32) {
         "opsbook ended instead of stopping"
     );
 }
+
+/// Compare `actual` with the expected-output file `tests/cli/expected/<name>`, showing
+/// both in full when they differ. With `OPSBOOK_BLESS=1` the file is written instead
+/// (review the diff before committing it).
+pub fn expect_file(name: &str, actual: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/cli/expected")
+        .join(name);
+    if std::env::var_os("OPSBOOK_BLESS").is_some_and(|v| v == "1") {
+        std::fs::create_dir_all(path.parent().expect("expected/ has a parent"))
+            .expect("create tests/cli/expected");
+        std::fs::write(&path, actual).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+        return;
+    }
+    let expected = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "cannot read {}: {e} (run with OPSBOOK_BLESS=1 to write it)",
+            path.display()
+        )
+    });
+    assert!(
+        expected == actual,
+        "output differs from {}\n--- expected\n{expected}--- actual\n{actual}---\n(OPSBOOK_BLESS=1 rewrites the file)",
+        path.display()
+    );
+}
