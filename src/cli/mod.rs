@@ -357,10 +357,10 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
             Some(e.kind())
         } else if cause.downcast_ref::<crate::error::ConfigError>().is_some() {
             Some(Kind::Config)
-        } else if let Some(e) = cause.downcast_ref::<crate::maintain::Error>() {
-            Some(e.kind())
         } else {
-            None
+            cause
+                .downcast_ref::<crate::maintain::Error>()
+                .map(crate::maintain::Error::kind)
         };
         if let Some(kind) = kind {
             return match kind {

@@ -101,7 +101,7 @@ pub enum Error {
     Runbook {
         schedule: String,
         runbook: String,
-        problem: ConfigError,
+        problem: Box<ConfigError>,
     },
     #[error("schedule {name:?} has no `cron` time: add one under maintain.schedules.{name}")]
     NoCron { name: String },

@@ -126,7 +126,7 @@ fn load_book(
         Error::Runbook {
             schedule: name.to_string(),
             runbook: schedule.runbook.clone(),
-            problem,
+            problem: Box::new(problem),
         }
     })?;
     let mut vars = options.vars.clone();
