@@ -281,54 +281,9 @@ fn run(cli: Cli, printer: Printer) -> anyhow::Result<u8> {
         Command::Man(args) => return completions::exec_man(args, &printer),
         _ => {}
     }
-    let options = LoadOptions {
-        env: cli.global.env.clone(),
-        file: cli.global.config.clone(),
-        config_dir: std::env::var_os("OPSBOOK_CONFIG_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from("config")),
-    };
-    let loaded = crate::config::load(&options)?;
-    let verbosity = crate::logging::Verbosity {
-        verbose: cli.global.verbose,
-        quiet: cli.global.quiet,
-    };
-    if let Some(warning) =
-        crate::logging::init(&loaded.config.logging, verbosity, printer.style().color)
-    {
-        printer.warn(&warning);
-    }
-    tracing::debug!(env = %loaded.env, sources = ?loaded.sources, "configuration loaded");
-    // An environment asked for by name whose file is missing runs on other settings;
-    // under cron that is silent unless said (stderr and application.log).
-    let env_file = options.config_dir.join(format!("{}.yaml", loaded.env));
-    if cli.global.env.is_some() && !loaded.sources.contains(&env_file) {
-        let message = format!(
-            "environment {:?} was asked for, but {} was not found: using {} only",
-            loaded.env,
-            env_file.display(),
-            if loaded.sources.is_empty() {
-                "the built-in defaults"
-            } else {
-                "the built-in defaults and --config"
-            }
-        );
-        // To the log files only (the results target); the printer says it on stderr.
-        tracing::warn!(target: crate::logging::RESULTS, "{message}");
-        printer.warn(&message);
-    }
+    let loaded = load_config(&cli.global, &printer)?;
     // An unset `${VAR}` blocks only the commands that use its section.
-    let sections: &[&str] = match &cli.command {
-        Command::Health(_) => &["health"],
-        Command::Run(_) => &["runbooks", "logs", "backup"],
-        Command::Runbook(_) => &["runbooks"],
-        Command::Logs(_) => &["logs"],
-        Command::Backup(_) | Command::Restore(_) => &["backup"],
-        Command::Incident(_) => &["incident"],
-        Command::Maintain(_) => &["maintain", "runbooks", "logs", "backup", "health"],
-        Command::Config(_) | Command::Completions(_) | Command::Man(_) => &[],
-    };
-    loaded.require(sections)?;
+    loaded.require(sections(&cli.command))?;
     let session = Session {
         printer,
         loaded,
@@ -345,6 +300,43 @@ fn run(cli: Cli, printer: Printer) -> anyhow::Result<u8> {
         Command::Maintain(command) => maintain::exec(&command, &session),
         Command::Runbook(command) => runbook::exec(&command, &session),
         Command::Completions(_) | Command::Man(_) => Ok(0),
+    }
+}
+
+/// Load the configuration and start logging as it says; a missing `<env>.yaml` for an
+/// environment asked for by name is said on stderr and in application.log.
+fn load_config(global: &GlobalArgs, printer: &Printer) -> anyhow::Result<Loaded> {
+    let options = LoadOptions::new(global.env.clone(), global.config.clone());
+    let loaded = crate::config::load(&options)?;
+    let verbosity = crate::logging::Verbosity {
+        verbose: global.verbose,
+        quiet: global.quiet,
+    };
+    if let Some(warning) =
+        crate::logging::init(&loaded.config.logging, verbosity, printer.style().color)
+    {
+        printer.warn(&warning);
+    }
+    tracing::debug!(env = %loaded.env, sources = ?loaded.sources, "configuration loaded");
+    if let Some(message) = crate::config::missing_env_warning(&options, &loaded) {
+        // To the log files only (the results target); the printer says it on stderr.
+        tracing::warn!(target: crate::logging::RESULTS, "{message}");
+        printer.warn(&message);
+    }
+    Ok(loaded)
+}
+
+/// The config sections a command uses: their `${VAR}`s must be set.
+fn sections(command: &Command) -> &'static [&'static str] {
+    match command {
+        Command::Health(_) => &["health"],
+        Command::Run(_) => &["runbooks", "logs", "backup"],
+        Command::Runbook(_) => &["runbooks"],
+        Command::Logs(_) => &["logs"],
+        Command::Backup(_) | Command::Restore(_) => &["backup"],
+        Command::Incident(_) => &["incident"],
+        Command::Maintain(_) => &["maintain", "runbooks", "logs", "backup", "health"],
+        Command::Config(_) | Command::Completions(_) | Command::Man(_) => &[],
     }
 }
 
