@@ -341,29 +341,38 @@ fn sections(command: &Command) -> &'static [&'static str] {
 }
 
 /// The one place an error becomes an exit code: the first error in the chain that knows
-/// its kind decides. A domain's error enum is one more line here.
+/// its kind decides. A domain's error enum is one more line in `kind_of`.
 pub fn exit_code(err: &anyhow::Error) -> u8 {
     use crate::error::Kind;
-    for cause in err.chain() {
-        let kind = if let Some(e) = cause.downcast_ref::<Error>() {
-            Some(e.kind())
-        } else if cause.downcast_ref::<crate::error::ConfigError>().is_some() {
-            Some(Kind::Config)
-        } else {
+    match err.chain().find_map(kind_of) {
+        Some(Kind::Config) => exit::CONFIG,
+        Some(Kind::Usage) => exit::USAGE,
+        Some(Kind::Busy) => exit::TEMPFAIL,
+        Some(Kind::Failure) | None => exit::FAILURE,
+    }
+}
+
+/// What kind of failure `cause` is, when it is one of the library's typed errors.
+fn kind_of(cause: &(dyn std::error::Error + 'static)) -> Option<crate::error::Kind> {
+    use crate::error::Kind;
+    cause
+        .downcast_ref::<Error>()
+        .map(Error::kind)
+        .or_else(|| {
+            cause
+                .downcast_ref::<crate::error::ConfigError>()
+                .map(|_| Kind::Config)
+        })
+        .or_else(|| {
             cause
                 .downcast_ref::<crate::incident::Error>()
                 .map(crate::incident::Error::kind)
-        };
-        if let Some(kind) = kind {
-            return match kind {
-                Kind::Config => exit::CONFIG,
-                Kind::Usage => exit::USAGE,
-                Kind::Busy => exit::TEMPFAIL,
-                Kind::Failure => exit::FAILURE,
-            };
-        }
-    }
-    exit::FAILURE
+        })
+        .or_else(|| {
+            cause
+                .downcast_ref::<crate::maintain::Error>()
+                .map(crate::maintain::Error::kind)
+        })
 }
 
 /// A problem in the configuration found after loading (a template, a schedule): exit 78,

@@ -154,7 +154,10 @@ fn graph() -> BTreeMap<String, BTreeSet<String>> {
 fn every_module_is_in_exactly_one_layer() {
     let layers = layers();
     let modules = modules();
-    let unlisted: Vec<&String> = modules.iter().filter(|m| !layers.contains_key(*m)).collect();
+    let unlisted: Vec<&String> = modules
+        .iter()
+        .filter(|m| !layers.contains_key(*m))
+        .collect();
     let gone: Vec<&String> = layers.keys().filter(|m| !modules.contains(*m)).collect();
     assert!(
         unlisted.is_empty() && gone.is_empty(),
