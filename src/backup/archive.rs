@@ -6,7 +6,7 @@
 //! and a name that is not UTF-8 is kept exact (tar's GNU long names carry raw bytes; the
 //! manifest adds the bytes in hex, see [`super::encode_name`]).
 
-use super::{BackupSet, Codec, FileEntry, Manifest, OtherEntry};
+use super::{BackupSet, Codec, Error, FileEntry, Manifest, OtherEntry};
 use crate::digest::{HashingReader, sha256_of};
 use std::collections::{BTreeMap, HashSet};
 use std::ffi::{CStr, CString, OsStr};
@@ -33,7 +33,7 @@ pub fn create(
     id: &str,
     now: jiff::Timestamp,
     progress: &dyn Fn(u64),
-) -> Result<Made, String> {
+) -> Result<Made, Error> {
     let partial = dest.join(format!("{id}.partial"));
     private_dir(&partial)?;
     let result = write_backup(name, set, id, &partial, now, progress);
@@ -47,11 +47,11 @@ pub fn create(
     let done = dest.join(id);
     if let Err(e) = std::fs::rename(&partial, &done) {
         let _ = std::fs::remove_dir_all(&partial);
-        return Err(format!(
+        return Err(Error::Failed(format!(
             "cannot rename {} to {}: {e}",
             partial.display(),
             done.display()
-        ));
+        )));
     }
     crate::fsutil::sync_dir(&done);
     Ok(made)
@@ -59,17 +59,17 @@ pub fn create(
 
 /// Create the new directory `dir` with mode 0700, set explicitly: the umask only ever
 /// takes bits away, and an odd one could leave the owner without some.
-fn private_dir(dir: &Path) -> Result<(), String> {
+fn private_dir(dir: &Path) -> Result<(), Error> {
     let failed = |e: std::io::Error| format!("cannot create {}: {e}", dir.display());
     std::fs::DirBuilder::new()
         .mode(0o700)
         .create(dir)
         .map_err(failed)?;
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(failed)
+    Ok(std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(failed)?)
 }
 
 /// A new file, mode 0600 whatever the umask, for writing.
-fn private_file(path: &Path) -> Result<std::fs::File, String> {
+fn private_file(path: &Path) -> Result<std::fs::File, Error> {
     let failed = |e: std::io::Error| format!("cannot create {}: {e}", path.display());
     let file = std::fs::OpenOptions::new()
         .write(true)
@@ -158,9 +158,9 @@ fn write_backup(
     partial: &Path,
     now: jiff::Timestamp,
     progress: &dyn Fn(u64),
-) -> Result<Made, String> {
+) -> Result<Made, Error> {
     if set.paths.is_empty() && set.command.0.is_empty() {
-        return Err("the set has neither `paths` nor `command`: nothing to back up".to_string());
+        return Err(Error::Failed("the set has neither `paths` nor `command`: nothing to back up".to_string()));
     }
     let excluded = globs(&set.exclude, "exclude")?;
     let archive_path = partial.join(set.compress.file_name());
@@ -205,14 +205,15 @@ fn write_backup(
         let out = private_file(&dump)?;
         let stderr =
             super::commands::run_source(&source.run, source.shell, std::process::Stdio::from(out))
+                .map_err(Error::Failed)
                 .and_then(|stderr| {
                     let shown = source.run.shown();
                     for line in stderr.lines().map(str::trim).filter(|l| !l.is_empty()) {
                         if reports_error(line) {
-                            return Err(format!(
+                            return Err(Error::Failed(format!(
                                 "`{shown}` exited 0 but reported an error: {}",
                                 crate::redact::mask(line)
-                            ));
+                            )));
                         }
                         adder
                             .warnings
@@ -223,13 +224,13 @@ fn write_backup(
                 .map_err(|e| format!("command source {}: {e}", source.file));
         if let Err(e) = stderr {
             let _ = std::fs::remove_file(&dump);
-            return Err(e);
+            return Err(Error::Failed(e));
         }
         let member = PathBuf::from(source.member());
         let entry = adder.add_file(&dump, &member, None);
         let _ = std::fs::remove_file(&dump);
         let Some(entry) = entry? else {
-            return Err(format!("command source {}: its dump vanished", source.file));
+            return Err(Error::Failed(format!("command source {}: its dump vanished", source.file)));
         };
         command_entries.push(super::commands::CommandEntry {
             file: source.file.clone(),
@@ -294,10 +295,10 @@ fn write_backup(
     let (archive, written) = tar.into_inner().and_then(Encoder::finish).map_err(failed)?;
     let archive_bytes = archive.metadata().map_err(failed)?.len();
     if archive_bytes != written || written == 0 {
-        return Err(format!(
+        return Err(Error::Failed(format!(
             "{}: {archive_bytes} bytes on disk, {written} written: the archive is incomplete",
             archive_path.display()
-        ));
+        )));
     }
     let manifest = Manifest {
         id: id.to_string(),
@@ -320,11 +321,11 @@ fn write_backup(
     crate::fsutil::write_atomically(&manifest_path, text.as_bytes())?;
     let on_disk = std::fs::metadata(&manifest_path).map(|m| m.len());
     if on_disk.as_ref().ok() != Some(&(text.len() as u64)) {
-        return Err(format!(
+        return Err(Error::Failed(format!(
             "{}: not the {} bytes written",
             manifest_path.display(),
             text.len()
-        ));
+        )));
     }
     std::fs::set_permissions(&manifest_path, std::fs::Permissions::from_mode(0o600))
         .map_err(|e| format!("cannot write {}: {e}", manifest_path.display()))?;
@@ -351,12 +352,12 @@ fn reports_error(line: &str) -> bool {
 /// `.dump` that rolled back (`ROLLBACK; -- due to errors`, what a locked database gives,
 /// exit status 0) or did not reach its `COMMIT;`, a plain `pg_dump` without its closing
 /// line. Only the head and tail are read.
-fn check_dump(path: &Path) -> Result<(), String> {
+fn check_dump(path: &Path) -> Result<(), Error> {
     let failed = |e: std::io::Error| format!("cannot read {}: {e}", path.display());
     let mut file = std::fs::File::open(path).map_err(failed)?;
     let len = file.metadata().map_err(failed)?.len();
     if len == 0 {
-        return Err("the command printed nothing: an empty dump is not a backup".to_string());
+        return Err(Error::Failed("the command printed nothing: an empty dump is not a backup".to_string()));
     }
     let mut head = vec![0u8; 64.min(len as usize)];
     file.read_exact(&mut head).map_err(failed)?;
@@ -372,14 +373,14 @@ fn check_dump(path: &Path) -> Result<(), String> {
         head.starts_with("PRAGMA foreign_keys=OFF;") || head.starts_with("BEGIN TRANSACTION;");
     if sqlite && (tail.contains("ROLLBACK; -- due to errors") || !tail.ends_with("COMMIT;")) {
         let last = tail.lines().last().unwrap_or_default();
-        return Err(format!(
+        return Err(Error::Failed(format!(
             "the SQLite dump did not complete (it ends with `{last}`): it would not restore"
-        ));
+        )));
     }
     if head.contains("-- PostgreSQL database dump")
         && !tail.contains("PostgreSQL database dump complete")
     {
-        return Err("the PostgreSQL dump did not complete: it would not restore".to_string());
+        return Err(Error::Failed("the PostgreSQL dump did not complete: it would not restore".to_string()));
     }
     Ok(())
 }
@@ -405,16 +406,16 @@ struct Adder<'a> {
 }
 
 impl Adder<'_> {
-    fn claim(&mut self, member: &Path, path: &Path) -> Result<(), String> {
+    fn claim(&mut self, member: &Path, path: &Path) -> Result<(), Error> {
         if self.members.insert(member.to_path_buf()) {
             return Ok(());
         }
-        Err(format!(
+        Err(Error::Failed(format!(
             "{} would be stored as {} a second time: two of the set's paths (or a path and a \
              command source) reach it; list each place once",
             path.display(),
             member.display()
-        ))
+        )))
     }
 
     fn is_snapshot_companion(&self, path: &Path) -> bool {
@@ -435,7 +436,7 @@ impl Adder<'_> {
         meta: &std::fs::Metadata,
         path: &Path,
         member: &Path,
-    ) -> Result<(), String> {
+    ) -> Result<(), Error> {
         self.claim(member, path)?;
         let mut header = tar::Header::new_gnu();
         header.set_metadata(meta);
@@ -455,7 +456,7 @@ impl Adder<'_> {
         name: &CStr,
         path: &Path,
         member: &Path,
-    ) -> Result<(), String> {
+    ) -> Result<(), Error> {
         let failed = |e: std::io::Error| format!("cannot add {}: {e}", path.display());
         self.claim(member, path)?;
         // The link itself, opened once (`O_PATH`): its metadata and target come from it, so
@@ -469,7 +470,7 @@ impl Adder<'_> {
                 ));
                 return Ok(());
             }
-            Err(e) => return Err(failed(e)),
+            Err(e) => return Err(Error::Failed(failed(e))),
         };
         let meta = std::fs::File::from(link.try_clone().map_err(failed)?)
             .metadata()
@@ -528,7 +529,7 @@ impl Adder<'_> {
         path: &Path,
         member: &Path,
         found: Option<(BorrowedFd<'_>, &CStr)>,
-    ) -> Result<Option<FileEntry>, String> {
+    ) -> Result<Option<FileEntry>, Error> {
         let unreadable = |e: std::io::Error| format!("cannot read {}: {e}", path.display());
         self.claim(member, path)?;
         let detect = found.is_some();
@@ -559,7 +560,7 @@ impl Adder<'_> {
                     .push(changed("replaced by a symlink (never read through)"));
                 return Ok(None);
             }
-            Err(e) => return Err(unreadable(e)),
+            Err(e) => return Err(Error::Failed(unreadable(e))),
         };
         let meta = file.metadata().map_err(unreadable)?;
         if detect && !meta.is_file() {
@@ -599,7 +600,7 @@ impl Adder<'_> {
         meta: &std::fs::Metadata,
         path: &Path,
         member: &Path,
-    ) -> Result<FileEntry, String> {
+    ) -> Result<FileEntry, Error> {
         let mut header = tar::Header::new_gnu();
         header.set_metadata(meta);
         header.set_size(size);
@@ -634,7 +635,7 @@ impl Adder<'_> {
 
     /// A consistent copy of the SQLite database `db` in the partial directory, made by
     /// `sqlite3 DB .backup` (waiting up to a second for a writer's lock).
-    fn sqlite_snapshot(&mut self, db: &Path) -> Result<PathBuf, String> {
+    fn sqlite_snapshot(&mut self, db: &Path) -> Result<PathBuf, Error> {
         self.sqlite_seen += 1;
         let name = format!(".sqlite-{}.db", self.sqlite_seen);
         let copy = self.partial.join(&name);
@@ -654,20 +655,20 @@ impl Adder<'_> {
             Ok(out) => out,
             Err(e) => {
                 let _ = std::fs::remove_file(&copy);
-                return Err(format!(
+                return Err(Error::Failed(format!(
                     "{} is a SQLite database and needs `sqlite3` for a consistent copy: {e}",
                     db.display()
-                ));
+                )));
             }
         };
         let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
         if !out.status.success() || !stderr.is_empty() {
             let _ = std::fs::remove_file(&copy);
-            return Err(format!(
+            return Err(Error::Failed(format!(
                 "{}: SQLite online backup failed ({}): {stderr}",
                 db.display(),
                 out.status
-            ));
+            )));
         }
         std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o600))
             .map_err(|e| format!("cannot write {}: {e}", copy.display()))?;
@@ -710,7 +711,7 @@ impl Read for Exact<'_> {
 /// Where a source path is stored: its real location relative to `/` (a relative path is
 /// taken from the working directory; `.` is the directory's real path). The last component
 /// is kept as named (a symlink given as a path is not resolved); its parents are resolved.
-pub fn stored_name(root: &Path) -> Result<PathBuf, String> {
+pub fn stored_name(root: &Path) -> Result<PathBuf, Error> {
     let failed = |e: std::io::Error| format!("cannot read {}: {e}", root.display());
     let absolute = std::path::absolute(root).map_err(failed)?;
     let real = match absolute.components().next_back() {
@@ -905,8 +906,8 @@ fn walk(
     set: &BackupSet,
     excluded: &globset::GlobSet,
     skip: Option<(u64, u64)>,
-    mut visit: impl FnMut(Found<'_>) -> Result<(), String>,
-) -> Result<(), String> {
+    mut visit: impl FnMut(Found<'_>) -> Result<(), Error>,
+) -> Result<(), Error> {
     for root in &set.paths {
         let root_path = PathBuf::from(root.as_str());
         let cannot = |e: std::io::Error| format!("cannot read {}: {e}", root.shown());
@@ -975,11 +976,11 @@ fn walk(
         let dir = std::fs::File::from(dir);
         let meta = dir.metadata().map_err(cannot)?;
         if skip == Some((meta.dev(), meta.ino())) {
-            return Err(format!(
+            return Err(Error::Failed(format!(
                 "{} is the backup destination itself: nothing of it would be backed up; put \
                  the destination outside it (or in a directory of it)",
                 root.shown()
-            ));
+            )));
         }
         // `/` itself has no name in an archive; what is under it does.
         if !place.member.as_os_str().is_empty() {
@@ -1000,8 +1001,8 @@ fn walk_dir(
     place: &mut Place,
     excluded: &globset::GlobSet,
     skip: Option<(u64, u64)>,
-    visit: &mut impl FnMut(Found<'_>) -> Result<(), String>,
-) -> Result<(), String> {
+    visit: &mut impl FnMut(Found<'_>) -> Result<(), Error>,
+) -> Result<(), Error> {
     let entries = list(dir).map_err(|e| format!("cannot read {}: {e}", place.path.display()))?;
     for (name, kind) in entries {
         let os_name = OsStr::from_bytes(name.as_bytes());
@@ -1024,8 +1025,8 @@ fn walk_entry(
     place: &mut Place,
     excluded: &globset::GlobSet,
     skip: Option<(u64, u64)>,
-    visit: &mut impl FnMut(Found<'_>) -> Result<(), String>,
-) -> Result<(), String> {
+    visit: &mut impl FnMut(Found<'_>) -> Result<(), Error>,
+) -> Result<(), Error> {
     let os_name = OsStr::from_bytes(name.to_bytes());
     if !excluded.is_empty() && (excluded.is_match(os_name) || excluded.is_match(&place.relative)) {
         return Ok(());
@@ -1040,7 +1041,7 @@ fn walk_entry(
                     what: "removed",
                 });
             }
-            Err(e) => return Err(format!("cannot read {}: {e}", place.path.display())),
+            Err(e) => return Err(Error::Failed(format!("cannot read {}: {e}", place.path.display()))),
         },
     };
     match kind {
@@ -1074,7 +1075,7 @@ fn walk_entry(
                                (never walked through)",
                     });
                 }
-                Err(e) => return Err(format!("cannot read {}: {e}", place.path.display())),
+                Err(e) => return Err(Error::Failed(format!("cannot read {}: {e}", place.path.display()))),
             };
             let meta = sub
                 .metadata()
@@ -1093,7 +1094,7 @@ fn walk_entry(
 }
 
 /// The bytes of the files `set` backs up (for a progress bar's total).
-pub fn measure(set: &BackupSet) -> Result<u64, String> {
+pub fn measure(set: &BackupSet) -> Result<u64, Error> {
     let excluded = globs(&set.exclude, "exclude")?;
     let mut total = 0;
     walk(set, &excluded, None, |found| {
@@ -1106,16 +1107,16 @@ pub fn measure(set: &BackupSet) -> Result<u64, String> {
 }
 
 /// A set of globs (`exclude`, `--include`); an invalid one is named with `what`.
-pub fn globs(patterns: &[String], what: &str) -> Result<globset::GlobSet, String> {
+pub fn globs(patterns: &[String], what: &str) -> Result<globset::GlobSet, Error> {
     let mut builder = globset::GlobSetBuilder::new();
     for pattern in patterns {
         let glob = globset::Glob::new(pattern)
             .map_err(|e| format!("{what} {pattern:?} is not a valid glob: {e}"))?;
         builder.add(glob);
     }
-    builder
+    Ok(builder
         .build()
-        .map_err(|e| format!("cannot use the exclude globs: {e}"))
+        .map_err(|e| format!("cannot use the exclude globs: {e}"))?)
 }
 
 fn hostname() -> String {

@@ -17,7 +17,7 @@
 //! symlink, whatever is swapped in while the restore runs. Symlinks themselves are data and
 //! come back exactly as stored (absolute, or pointing anywhere); names are raw bytes.
 
-use super::{FileEntry, Manifest};
+use super::{Error, FileEntry, Manifest};
 use crate::digest::HashingReader;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ffi::{CString, OsStr, OsString};
@@ -112,7 +112,7 @@ fn path_of(bytes: &[u8]) -> PathBuf {
 }
 
 /// Open an archive, telling gzip, zstd and plain tar apart by their first bytes.
-pub fn open(path: &Path) -> Result<Box<dyn Read>, String> {
+pub fn open(path: &Path) -> Result<Box<dyn Read>, Error> {
     let mut file =
         std::fs::File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let mut magic = [0u8; 4];
@@ -121,7 +121,7 @@ pub fn open(path: &Path) -> Result<Box<dyn Read>, String> {
         match file.read(&mut magic[got..]) {
             Ok(0) => break,
             Ok(n) => got += n,
-            Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+            Err(e) => return Err(Error::Failed(format!("cannot read {}: {e}", path.display()))),
         }
     }
     let head = std::io::Cursor::new(magic[..got].to_vec());
@@ -143,7 +143,7 @@ pub fn restore(
     manifest: Option<&Manifest>,
     dumps: &[String],
     options: &Options,
-) -> Result<Outcome, String> {
+) -> Result<Outcome, Error> {
     let full = manifest.filter(|m| m.listing);
     let listing = match full {
         Some(m) => listing_from_manifest(m),
@@ -221,7 +221,7 @@ type Listing = (Vec<(usize, PathBuf, Kind)>, Vec<String>);
 
 /// The first pass over a hand-made archive (or a backup without a full listing): read
 /// every entry, write nothing.
-fn listing_from_archive(archive: &Path) -> Result<Listing, String> {
+fn listing_from_archive(archive: &Path) -> Result<Listing, Error> {
     let reader = open(archive)?;
     let mut tar = tar::Archive::new(reader);
     let damaged = |e: std::io::Error| format!("{} is damaged or truncated: {e}", archive.display());
@@ -540,13 +540,13 @@ struct Target {
 }
 
 impl Target {
-    fn resolve(to: &Path) -> Result<Target, String> {
+    fn resolve(to: &Path) -> Result<Target, Error> {
         let shown = to.display();
         if std::fs::symlink_metadata(to).is_ok() {
             let path =
                 std::fs::canonicalize(to).map_err(|e| format!("cannot resolve {shown}: {e}"))?;
             if !path.is_dir() {
-                return Err(format!("{shown} is not a directory"));
+                return Err(Error::Failed(format!("{shown} is not a directory")));
             }
             let parent = path.parent().map(Path::to_path_buf);
             let name = path.file_name().map(OsStr::to_os_string);
@@ -610,7 +610,7 @@ struct Staging {
 impl Staging {
     /// A fresh staging directory on the target's filesystem (beside it, or inside it when
     /// it cannot be renamed). Leftovers of restores that were killed are removed first.
-    fn create(target: &Target) -> Result<Staging, String> {
+    fn create(target: &Target) -> Result<Staging, Error> {
         let place = if target.in_place {
             &target.path
         } else {
@@ -787,10 +787,10 @@ fn stage(
     planned: &[Planned],
     staging: &Staging,
     owners: &Owners,
-) -> Result<(), String> {
+) -> Result<(), Error> {
     let (jobs, queue) = std::sync::mpsc::sync_channel::<Job>(IN_FLIGHT);
     let queue = std::sync::Mutex::new(queue);
-    let trouble: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+    let trouble: std::sync::Mutex<Option<Error>> = std::sync::Mutex::new(None);
     let done = std::sync::atomic::AtomicBool::new(false);
     let read = std::thread::scope(|scope| {
         // Write back while the archive decodes, so the flush at the end finds little left.
@@ -856,7 +856,7 @@ fn stage(
     }
     // One flush of the whole filesystem instead of an fsync per file: everything staged
     // is on disk before any of it is moved into place.
-    at::syncfs(tree).map_err(|e| format!("cannot flush {} to disk: {e}", staging.path.display()))
+    Ok(at::syncfs(tree).map_err(|e| format!("cannot flush {} to disk: {e}", staging.path.display()))?)
 }
 
 fn parent_of(path: &Path) -> &Path {
@@ -880,7 +880,7 @@ fn read_entries(
     staging: &Staging,
     owners: &Owners,
     jobs: std::sync::mpsc::SyncSender<Job>,
-) -> Result<Read2, String> {
+) -> Result<Read2, Error> {
     let expected: BTreeMap<PathBuf, &FileEntry> = manifest
         .map(|m| {
             m.files
@@ -913,16 +913,16 @@ fn read_entries(
                         if let Some(p) = p
                             && !same_kind(p, &entry)
                         {
-                            return Err(format!(
+                            return Err(Error::Failed(format!(
                                 "{shown}: not what the manifest lists; nothing restored"
-                            ));
+                            )));
                         }
                         p
                     }
                     _ => {
-                        return Err(format!(
+                        return Err(Error::Failed(format!(
                             "{shown}: in the archive but not in the manifest; nothing restored"
-                        ));
+                        )));
                     }
                 }
             }
@@ -982,7 +982,7 @@ fn read_entries(
                         owner,
                     };
                     if jobs.send(job).is_err() {
-                        return Err(failed(std::io::Error::other("the writers stopped")));
+                        return Err(Error::Failed(failed(std::io::Error::other("the writers stopped"))));
                     }
                 } else {
                     let meta = (*mode, *mtime, owner);
@@ -993,11 +993,11 @@ fn read_entries(
         }
     }
     if seen != planned.len() {
-        return Err(format!(
+        return Err(Error::Failed(format!(
             "{}: {} listed entries are missing from the archive; nothing restored",
             archive.display(),
             planned.len() - seen
-        ));
+        )));
     }
     Ok((hardlinks, dir_owners))
 }
@@ -1023,12 +1023,12 @@ fn check_against(
     expected: &BTreeMap<PathBuf, &FileEntry>,
     member: &Path,
     (size, sha256): (u64, String),
-) -> Result<(), String> {
+) -> Result<(), Error> {
     match expected.get(member) {
-        Some(want) if want.size != size || want.sha256 != sha256 => Err(format!(
+        Some(want) if want.size != size || want.sha256 != sha256 => Err(Error::Failed(format!(
             "{}: does not match the manifest (size or SHA-256); nothing restored",
             member.display()
-        )),
+        ))),
         _ => Ok(()),
     }
 }
@@ -1041,12 +1041,12 @@ fn write_file(
     shown: &Path,
     data: &mut impl Read,
     (mode, mtime, owner): (u32, u64, Option<(u32, u32)>),
-) -> Result<(), String> {
+) -> Result<(), Error> {
     let failed = |e: std::io::Error| format!("cannot write {}: {e}", shown.display());
     let mut out = at::create(dir, name).map_err(failed)?;
     std::io::copy(data, &mut out).map_err(failed)?;
     settle(&out, owner, mode).map_err(failed)?;
-    out.set_modified(epoch(mtime)).map_err(failed)
+    Ok(out.set_modified(epoch(mtime)).map_err(failed)?)
 }
 
 /// Put the staged tree in place: a new target is the tree renamed; an existing one gets
@@ -1055,7 +1055,7 @@ fn write_file(
 /// once the exchange is on disk. A target that cannot be renamed (`/`, a mount point, or
 /// holding one), or that the caller works in, is switched one root of the restore at a
 /// time instead ([`switch_roots`]).
-fn switch(target: &Target, staging: &Staging, planned: &[Planned]) -> Result<(), String> {
+fn switch(target: &Target, staging: &Staging, planned: &[Planned]) -> Result<(), Error> {
     let tree_name = OsStr::new("tree");
     let shown = target.path.display();
     let failed = |e: std::io::Error| format!("cannot restore into {shown}: {e}");
@@ -1119,7 +1119,7 @@ fn switch(target: &Target, staging: &Staging, planned: &[Planned]) -> Result<(),
         {
             return switch_roots(target, staging, planned);
         }
-        Err(e) => return Err(failed(e)),
+        Err(e) => return Err(Error::Failed(failed(e))),
     }
     seam("restore-switched");
     std::fs::File::from(parent).sync_all().map_err(failed)?;
@@ -1185,7 +1185,7 @@ fn prepare(
     staging: &Staging,
     rel: &Path,
     dirs: &[&Planned],
-) -> Result<Option<Ready>, String> {
+) -> Result<Option<Ready>, Error> {
     let failed = |e: std::io::Error| format!("cannot restore {}: {e}", rel.display());
     let Some(name) = rel.file_name() else {
         return Ok(None);
@@ -1198,7 +1198,7 @@ fn prepare(
         Ok(old) => Some(old),
         Err(e) if e.raw_os_error() == Some(libc::ENOENT) => None,
         // A symlink or a file swapped in since the check: never followed, never replaced.
-        Err(e) => return Err(failed(e)),
+        Err(e) => return Err(Error::Failed(failed(e))),
     };
     let old_stat = match &old {
         Some(old) => {
@@ -1229,7 +1229,7 @@ fn prepare(
             let made = copy_tree(staged_in.as_fd(), name, parent.as_fd(), &hidden, &mut seen);
             if let Err(e) = made {
                 let _ = std::fs::remove_dir_all(through(parent.as_fd(), &hidden));
-                return Err(failed(e));
+                return Err(Error::Failed(failed(e)));
             }
             true
         }
@@ -1247,7 +1247,7 @@ fn prepare(
     };
     let filled = match (old, old_stat) {
         (Some(old), Some(st)) => at::open_dir(parent.as_fd(), &ready.hidden)
-            .map_err(|e| Fill::Failed(failed(e)))
+            .map_err(|e| Fill::Failed(Error::Failed(failed(e))))
             .and_then(|new| {
                 fill(old.as_fd(), new.as_fd(), rel, st.st_dev)?;
                 retime(new.as_fd(), rel, dirs).map_err(Fill::Failed)
@@ -1256,7 +1256,7 @@ fn prepare(
     };
     // The copy (and what is linked into it) on disk with the rest of the staging.
     let flushed = filled.and_then(|()| match ready.copied {
-        true => at::syncfs(parent.as_fd()).map_err(|e| Fill::Failed(failed(e))),
+        true => at::syncfs(parent.as_fd()).map_err(|e| Fill::Failed(Error::Failed(failed(e)))),
         false => Ok(()),
     });
     match flushed {
@@ -1354,7 +1354,7 @@ fn remove_hidden(top: BorrowedFd, ready: &Ready) {
 /// flushed, then the old tree removed; each file or symlink is one rename. A root with a
 /// mount point at or beneath it, or holding the caller's working directory, is restored
 /// entry by entry. A kill leaves each root wholly old or wholly new.
-fn switch_roots(target: &Target, staging: &Staging, planned: &[Planned]) -> Result<(), String> {
+fn switch_roots(target: &Target, staging: &Staging, planned: &[Planned]) -> Result<(), Error> {
     let shown = target.path.display();
     let failed = |e: std::io::Error| format!("cannot restore into {shown}: {e}");
     let paths: HashSet<&Path> = planned
@@ -1400,7 +1400,7 @@ fn switch_roots(target: &Target, staging: &Staging, planned: &[Planned]) -> Resu
                 }
             }
         }
-        Ok::<(), String>(())
+        Ok::<(), Error>(())
     })();
     let undo = |ready: &[Ready]| {
         for r in ready {
@@ -1415,7 +1415,7 @@ fn switch_roots(target: &Target, staging: &Staging, planned: &[Planned]) -> Resu
         // The fills (links, directories) on disk before any root is switched.
         if let Err(e) = at::syncfs(staging.tree.as_fd()) {
             undo(&ready);
-            return Err(failed(e));
+            return Err(Error::Failed(failed(e)));
         }
         seam("restore-filled");
     }
@@ -1435,7 +1435,7 @@ fn switch_roots(target: &Target, staging: &Staging, planned: &[Planned]) -> Resu
                 by_entry.insert(r.rel.clone());
                 continue;
             }
-            Err(e) => return Err(failed(e)),
+            Err(e) => return Err(Error::Failed(failed(e))),
         }
         std::fs::File::from(parent).sync_all().map_err(failed)?;
         switched.push(r);
@@ -1463,17 +1463,17 @@ fn switch_roots(target: &Target, staging: &Staging, planned: &[Planned]) -> Resu
 enum Fill {
     /// A mount point inside the target: the tree cannot be switched whole.
     Mount,
-    Failed(String),
+    Failed(Error),
 }
 
 /// Hard-link every entry of the old tree `old` that the new tree `new` does not have
 /// into it (directories are made anew with the old ones' owners, modes and times).
 fn fill(old: BorrowedFd, new: BorrowedFd, rel: &Path, dev: u64) -> Result<(), Fill> {
     let failed = |e: std::io::Error, at: &Path| {
-        Fill::Failed(format!(
+        Fill::Failed(Error::Failed(format!(
             "cannot keep {} in the restored tree: {e}",
             at.display()
-        ))
+        )))
     };
     let is_dir = |st: &libc::stat| st.st_mode & libc::S_IFMT == libc::S_IFDIR;
     let gone = |e: &std::io::Error| e.raw_os_error() == Some(libc::ENOENT);
@@ -1517,7 +1517,7 @@ fn fill(old: BorrowedFd, new: BorrowedFd, rel: &Path, dev: u64) -> Result<(), Fi
 /// Put back the archive's mtimes on the restored directories of `planned` beneath `base`
 /// (the tree staged for it, `tree`), deepest first: linking the old tree's entries into
 /// them moved their mtimes.
-fn retime(tree: BorrowedFd, base: &Path, planned: &[&Planned]) -> Result<(), String> {
+fn retime(tree: BorrowedFd, base: &Path, planned: &[&Planned]) -> Result<(), Error> {
     for p in planned.iter().rev() {
         let (Kind::Dir { mtime, .. }, Ok(rel)) = (&p.kind, p.path.strip_prefix(base)) else {
             continue;
@@ -1572,7 +1572,7 @@ fn copy_across(from: BorrowedFd, into: BorrowedFd, name: &OsStr) -> std::io::Res
 
 /// Rename each staged entry into the target, through directory handles opened beneath
 /// it without following symlinks; then directories' owners, modes and times.
-fn move_entries(target: &Target, staging: &Staging, planned: &[&Planned]) -> Result<(), String> {
+fn move_entries(target: &Target, staging: &Staging, planned: &[&Planned]) -> Result<(), Error> {
     let failed = |at: &Path, e: std::io::Error| {
         format!(
             "cannot restore {} into {}: {e}",
@@ -1614,7 +1614,7 @@ fn move_entries(target: &Target, staging: &Staging, planned: &[&Planned]) -> Res
             copy_meta(&std::fs::File::from(dir), &st).map_err(|e| failed(&p.path, e))?;
         }
     }
-    at::syncfs(root.as_fd()).map_err(|e| failed(Path::new("."), e))
+    Ok(at::syncfs(root.as_fd()).map_err(|e| failed(Path::new("."), e))?)
 }
 
 /// Directory handles and the `*at` calls every write goes through: a name is always one

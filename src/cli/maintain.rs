@@ -172,7 +172,7 @@ fn run(
         &format!("maintenance schedule {name:?}"),
     )?;
     let mut ctx = check_context()?;
-    ctx.config = std::sync::Arc::new(session.loaded.config.step_settings());
+    ctx.config = std::sync::Arc::new(super::backup::step_settings(session));
     ctx.interaction = Interaction::Todo;
     let started = ctx.clock.now();
     let clock = std::time::Instant::now();

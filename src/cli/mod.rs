@@ -355,6 +355,8 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
     for cause in err.chain() {
         let kind = if let Some(e) = cause.downcast_ref::<Error>() {
             Some(e.kind())
+        } else if let Some(e) = cause.downcast_ref::<crate::backup::Error>() {
+            Some(e.kind())
         } else if cause.downcast_ref::<crate::error::ConfigError>().is_some() {
             Some(Kind::Config)
         } else {
@@ -403,7 +405,7 @@ pub fn open_store(
         )
         .into());
     }
-    Ok(config.store().map_err(Error::Usage)?)
+    Ok(config.store().map_err(|e| Error::Usage(e.to_string()))?)
 }
 
 /// The checks' view of the world: the real machine, unless `$OPSBOOK_READINGS` names a

@@ -47,7 +47,7 @@ fn inspect(spec: &BackupSpec, config: &crate::engine::Settings, now: jiff::Times
     let set = &spec.set;
     let store = match config.backup.store() {
         Ok(store) => store,
-        Err(e) => return Outcome::unknown(e),
+        Err(e) => return Outcome::unknown(e.to_string()),
     };
     if !config.backup.sets.contains_key(set) {
         return crate::engine::unknown_set("backup.sets", set, config.backup.sets.keys());
@@ -58,7 +58,7 @@ fn inspect(spec: &BackupSpec, config: &crate::engine::Settings, now: jiff::Times
     };
     let backups = match store.list() {
         Ok(backups) => backups,
-        Err(e) => return Outcome::unknown(e),
+        Err(e) => return Outcome::unknown(e.to_string()),
     };
     let newest = backups.into_iter().rev().find(|m| &m.set == set);
     let records = crate::backup::state::load(&config.state_dir());
@@ -123,29 +123,42 @@ fn inspect(spec: &BackupSpec, config: &crate::engine::Settings, now: jiff::Times
     Outcome::new(Status::Ok, message, data(Some(age)))
 }
 
-/// The set's lock, as the backup commands take it; held elsewhere → a critical outcome.
-pub fn lock(
-    config: &crate::engine::Settings,
+/// A step's backup set and the store it goes to, or the outcome saying why there is none
+/// (an unknown set, a destination that cannot be used; `what` prefixes the latter).
+pub fn set_and_store<'c>(
+    config: &'c crate::engine::Settings,
     set: &str,
-) -> Result<crate::lock::Lock, Box<Outcome>> {
-    crate::lock::Lock::backup_set(&config.state_dir(), set)
-        .map_err(|e| Box::new(Outcome::new(Status::Critical, format!("{e:#}"), Data::None)))
+    what: &str,
+) -> Result<(&'c crate::backup::BackupSet, crate::backup::store::Store), Box<Outcome>> {
+    let Some(spec) = config.backup.sets.get(set) else {
+        let known = config.backup.sets.keys();
+        return Err(Box::new(crate::engine::unknown_set("backup.sets", set, known)));
+    };
+    match config.backup.store() {
+        Ok(store) => Ok((spec, store)),
+        Err(e) => Err(Box::new(critical(format!("{what}{e}")))),
+    }
 }
 
-/// The action: one backup of `set`.
+/// A critical outcome saying `message`.
+pub fn critical(message: String) -> Outcome {
+    Outcome::new(Status::Critical, message, Data::None)
+}
+
+/// The action: one backup of `set`, under its lock.
 fn create(set: &str, config: &crate::engine::Settings, now: jiff::Timestamp) -> Outcome {
-    let Some(spec) = config.backup.sets.get(set) else {
-        return crate::engine::unknown_set("backup.sets", set, config.backup.sets.keys());
-    };
-    let _lock = match lock(config, set) {
-        Ok(lock) => lock,
+    let prefix = format!("backup set {set}: ");
+    let (spec, store) = match set_and_store(config, set, &prefix) {
+        Ok(found) => found,
         Err(outcome) => return *outcome,
     };
-    match config
-        .backup
-        .store()
-        .and_then(|store| crate::backup::create(&store, set, spec, now, &|_| {}))
-    {
+    let state_dir = config.state_dir();
+    let job = crate::backup::Job {
+        config: &config.backup,
+        store: &store,
+        state_dir: &state_dir,
+    };
+    match crate::backup::create_set(&job, set, spec, now, &|_| {}) {
         Ok(made) if made.warnings.is_empty() => {
             Outcome::new(Status::Ok, format!("created {}", made.what), Data::None)
         }
@@ -154,10 +167,7 @@ fn create(set: &str, config: &crate::engine::Settings, now: jiff::Timestamp) -> 
             format!("created {}; {}", made.what, made.warnings.join("; ")),
             Data::None,
         ),
-        Err(e) => Outcome::new(
-            Status::Critical,
-            format!("backup set {set}: {e}"),
-            Data::None,
-        ),
+        Err(e @ crate::backup::Error::Lock(_)) => critical(e.to_string()),
+        Err(e) => critical(format!("{prefix}{e}")),
     }
 }
