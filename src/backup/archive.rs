@@ -160,7 +160,9 @@ fn write_backup(
     progress: &dyn Fn(u64),
 ) -> Result<Made, Error> {
     if set.paths.is_empty() && set.command.0.is_empty() {
-        return Err(Error::Failed("the set has neither `paths` nor `command`: nothing to back up".to_string()));
+        return Err(Error::Failed(
+            "the set has neither `paths` nor `command`: nothing to back up".to_string(),
+        ));
     }
     let excluded = globs(&set.exclude, "exclude")?;
     let archive_path = partial.join(set.compress.file_name());
@@ -230,7 +232,10 @@ fn write_backup(
         let entry = adder.add_file(&dump, &member, None);
         let _ = std::fs::remove_file(&dump);
         let Some(entry) = entry? else {
-            return Err(Error::Failed(format!("command source {}: its dump vanished", source.file)));
+            return Err(Error::Failed(format!(
+                "command source {}: its dump vanished",
+                source.file
+            )));
         };
         command_entries.push(super::commands::CommandEntry {
             file: source.file.clone(),
@@ -357,7 +362,9 @@ fn check_dump(path: &Path) -> Result<(), Error> {
     let mut file = std::fs::File::open(path).map_err(failed)?;
     let len = file.metadata().map_err(failed)?.len();
     if len == 0 {
-        return Err(Error::Failed("the command printed nothing: an empty dump is not a backup".to_string()));
+        return Err(Error::Failed(
+            "the command printed nothing: an empty dump is not a backup".to_string(),
+        ));
     }
     let mut head = vec![0u8; 64.min(len as usize)];
     file.read_exact(&mut head).map_err(failed)?;
@@ -380,7 +387,9 @@ fn check_dump(path: &Path) -> Result<(), Error> {
     if head.contains("-- PostgreSQL database dump")
         && !tail.contains("PostgreSQL database dump complete")
     {
-        return Err(Error::Failed("the PostgreSQL dump did not complete: it would not restore".to_string()));
+        return Err(Error::Failed(
+            "the PostgreSQL dump did not complete: it would not restore".to_string(),
+        ));
     }
     Ok(())
 }
@@ -1041,7 +1050,12 @@ fn walk_entry(
                     what: "removed",
                 });
             }
-            Err(e) => return Err(Error::Failed(format!("cannot read {}: {e}", place.path.display()))),
+            Err(e) => {
+                return Err(Error::Failed(format!(
+                    "cannot read {}: {e}",
+                    place.path.display()
+                )));
+            }
         },
     };
     match kind {
@@ -1075,7 +1089,12 @@ fn walk_entry(
                                (never walked through)",
                     });
                 }
-                Err(e) => return Err(Error::Failed(format!("cannot read {}: {e}", place.path.display()))),
+                Err(e) => {
+                    return Err(Error::Failed(format!(
+                        "cannot read {}: {e}",
+                        place.path.display()
+                    )));
+                }
             };
             let meta = sub
                 .metadata()

@@ -93,7 +93,8 @@ pub fn create_set(
     let archive::Made {
         manifest: m,
         warnings,
-    } = made.inspect_err(|e| audit::record("backup.create", "failed", Some(&format!("{name}: {e}"))))?;
+    } = made
+        .inspect_err(|e| audit::record("backup.create", "failed", Some(&format!("{name}: {e}"))))?;
     let what = format!(
         "{} ({}, {} compressed) in {}",
         m.id,
@@ -331,32 +332,14 @@ fn finish(
         audit::record("restore", "refused", Some(&refused.to_string()));
         return Err(refused);
     }
-    let to = options.to.display();
-    let restore_command = |member: &str| {
-        sources
-            .iter()
-            .find(|c| c.member() == member)
-            .and_then(|c| c.restore.as_ref().map(|r| (r, c.shell)))
-    };
     if options.dry_run {
-        let mut text = String::new();
-        for path in &outcome.restored {
-            match restore_command(path) {
-                Some((command, _)) => {
-                    text.push_str(&format!("would run `{}` < {path}\n", command.shown()));
-                }
-                None => text.push_str(&format!("would restore {path}\n")),
-            }
-        }
-        text.push_str(&format!(
-            "{label}: would restore {} into {to}\n",
-            counts(&outcome)
-        ));
+        let text = plan(&label, &outcome, sources, options);
         return Ok(Restored { label, text });
     }
+    let to = options.to.display();
     let mut text = format!("{label}: restored {} into {to}\n", counts(&outcome));
     for (member, file) in &outcome.dumps {
-        let Some((command, shell)) = restore_command(member) else {
+        let Some((command, shell)) = restore_command(sources, member) else {
             continue;
         };
         let ran = std::fs::File::open(file)
@@ -387,6 +370,41 @@ fn finish(
     outcome.finish();
     audit::record("restore", "ok", Some(text.trim_end()));
     Ok(Restored { label, text })
+}
+
+/// The dump source whose `restore` command takes `member`, with its shell flag.
+fn restore_command<'s>(
+    sources: &[&'s CommandSource],
+    member: &str,
+) -> Option<(&'s crate::values::Text, bool)> {
+    sources
+        .iter()
+        .find(|c| c.member() == member)
+        .and_then(|c| c.restore.as_ref().map(|r| (r, c.shell)))
+}
+
+/// A dry run's lines: what would be restored, and which dumps would go to which command.
+fn plan(
+    label: &str,
+    outcome: &tree::Outcome,
+    sources: &[&CommandSource],
+    options: &tree::Options,
+) -> String {
+    let mut text = String::new();
+    for path in &outcome.restored {
+        match restore_command(sources, path) {
+            Some((command, _)) => {
+                text.push_str(&format!("would run `{}` < {path}\n", command.shown()));
+            }
+            None => text.push_str(&format!("would restore {path}\n")),
+        }
+    }
+    text.push_str(&format!(
+        "{label}: would restore {} into {}\n",
+        counts(outcome),
+        options.to.display()
+    ));
+    text
 }
 
 fn counts(outcome: &tree::Outcome) -> String {

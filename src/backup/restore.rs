@@ -121,7 +121,12 @@ pub fn open(path: &Path) -> Result<Box<dyn Read>, Error> {
         match file.read(&mut magic[got..]) {
             Ok(0) => break,
             Ok(n) => got += n,
-            Err(e) => return Err(Error::Failed(format!("cannot read {}: {e}", path.display()))),
+            Err(e) => {
+                return Err(Error::Failed(format!(
+                    "cannot read {}: {e}",
+                    path.display()
+                )));
+            }
         }
     }
     let head = std::io::Cursor::new(magic[..got].to_vec());
@@ -856,7 +861,8 @@ fn stage(
     }
     // One flush of the whole filesystem instead of an fsync per file: everything staged
     // is on disk before any of it is moved into place.
-    Ok(at::syncfs(tree).map_err(|e| format!("cannot flush {} to disk: {e}", staging.path.display()))?)
+    Ok(at::syncfs(tree)
+        .map_err(|e| format!("cannot flush {} to disk: {e}", staging.path.display()))?)
 }
 
 fn parent_of(path: &Path) -> &Path {
@@ -982,7 +988,9 @@ fn read_entries(
                         owner,
                     };
                     if jobs.send(job).is_err() {
-                        return Err(Error::Failed(failed(std::io::Error::other("the writers stopped"))));
+                        return Err(Error::Failed(failed(std::io::Error::other(
+                            "the writers stopped",
+                        ))));
                     }
                 } else {
                     let meta = (*mode, *mtime, owner);

@@ -49,5 +49,8 @@ pub fn record(
         entry.drilled_at = Some(at.to_string());
     }
     let text = serde_json::to_string_pretty(&records).unwrap_or_default();
-    Ok(crate::fsutil::write_state(&path(state_dir), text.as_bytes())?)
+    Ok(crate::fsutil::write_state(
+        &path(state_dir),
+        text.as_bytes(),
+    )?)
 }

@@ -280,7 +280,9 @@ impl Store {
     pub fn remove(&self, id: &str) -> Result<(), Error> {
         let plain = id.strip_suffix(".partial").unwrap_or(id);
         if set_of(plain).is_none() || id.contains('/') {
-            return Err(Error::Failed(format!("{id:?} is not the name of a backup; not removed")));
+            return Err(Error::Failed(format!(
+                "{id:?} is not the name of a backup; not removed"
+            )));
         }
         match self {
             Store::Local(dir) => Ok(std::fs::remove_dir_all(dir.join(id))
@@ -367,7 +369,8 @@ impl S3Store {
             tokio::io::AsyncWriteExt::shutdown(&mut out).await?;
             Ok::<(), std::io::Error>(())
         };
-        Ok(self.block_on(upload)?
+        Ok(self
+            .block_on(upload)?
             .map_err(|e| self.failed(&format!("cannot upload {key}"), e))?)
     }
 
@@ -388,7 +391,8 @@ impl S3Store {
             tokio::io::AsyncWriteExt::flush(&mut out).await?;
             Ok::<(), std::io::Error>(())
         };
-        Ok(self.block_on(download)?
+        Ok(self
+            .block_on(download)?
             .map_err(|e| self.failed(&format!("cannot download {key}"), e))?)
     }
 
@@ -396,7 +400,11 @@ impl S3Store {
         let manifest = self.key(id, "manifest.json");
         match self.block_on(self.store.delete(&manifest))? {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
-            Err(e) => return Err(Error::Failed(self.failed(&format!("cannot delete {manifest}"), e))),
+            Err(e) => {
+                return Err(Error::Failed(
+                    self.failed(&format!("cannot delete {manifest}"), e),
+                ));
+            }
         }
         let under = self.prefix.clone().join(id);
         let objects: Vec<_> = self.block_on(self.store.list(Some(&under)).collect::<Vec<_>>())?;
@@ -404,7 +412,11 @@ impl S3Store {
             let object = object.map_err(|e| self.failed("cannot list", e))?;
             match self.block_on(self.store.delete(&object.location))? {
                 Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
-                Err(e) => return Err(Error::Failed(self.failed(&format!("cannot delete {}", object.location), e))),
+                Err(e) => {
+                    return Err(Error::Failed(
+                        self.failed(&format!("cannot delete {}", object.location), e),
+                    ));
+                }
             }
         }
         Ok(())

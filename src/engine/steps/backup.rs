@@ -123,21 +123,30 @@ fn inspect(spec: &BackupSpec, config: &crate::engine::Settings, now: jiff::Times
     Outcome::new(Status::Ok, message, data(Some(age)))
 }
 
-/// A step's backup set and the store it goes to, or the outcome saying why there is none
-/// (an unknown set, a destination that cannot be used; `what` prefixes the latter).
-pub fn set_and_store<'c>(
-    config: &'c crate::engine::Settings,
+/// Run `act` on a step's backup set with the job it works in (the set's store, the state
+/// directory), or say why it cannot: an unknown set, or a destination that cannot be used
+/// (that message after `prefix`).
+pub fn on_set(
+    config: &crate::engine::Settings,
     set: &str,
-    what: &str,
-) -> Result<(&'c crate::backup::BackupSet, crate::backup::store::Store), Box<Outcome>> {
+    prefix: &str,
+    act: impl FnOnce(&crate::backup::Job, &crate::backup::BackupSet) -> Outcome,
+) -> Outcome {
     let Some(spec) = config.backup.sets.get(set) else {
         let known = config.backup.sets.keys();
-        return Err(Box::new(crate::engine::unknown_set("backup.sets", set, known)));
+        return crate::engine::unknown_set("backup.sets", set, known);
     };
-    match config.backup.store() {
-        Ok(store) => Ok((spec, store)),
-        Err(e) => Err(Box::new(critical(format!("{what}{e}")))),
-    }
+    let store = match config.backup.store() {
+        Ok(store) => store,
+        Err(e) => return critical(format!("{prefix}{e}")),
+    };
+    let state_dir = config.state_dir();
+    let job = crate::backup::Job {
+        config: &config.backup,
+        store: &store,
+        state_dir: &state_dir,
+    };
+    act(&job, spec)
 }
 
 /// A critical outcome saying `message`.
@@ -148,26 +157,21 @@ pub fn critical(message: String) -> Outcome {
 /// The action: one backup of `set`, under its lock.
 fn create(set: &str, config: &crate::engine::Settings, now: jiff::Timestamp) -> Outcome {
     let prefix = format!("backup set {set}: ");
-    let (spec, store) = match set_and_store(config, set, &prefix) {
-        Ok(found) => found,
-        Err(outcome) => return *outcome,
-    };
-    let state_dir = config.state_dir();
-    let job = crate::backup::Job {
-        config: &config.backup,
-        store: &store,
-        state_dir: &state_dir,
-    };
-    match crate::backup::create_set(&job, set, spec, now, &|_| {}) {
-        Ok(made) if made.warnings.is_empty() => {
-            Outcome::new(Status::Ok, format!("created {}", made.what), Data::None)
-        }
-        Ok(made) => Outcome::new(
-            Status::Warning,
-            format!("created {}; {}", made.what, made.warnings.join("; ")),
-            Data::None,
-        ),
-        Err(e @ crate::backup::Error::Lock(_)) => critical(e.to_string()),
-        Err(e) => critical(format!("{prefix}{e}")),
-    }
+    on_set(
+        config,
+        set,
+        &prefix,
+        |job, spec| match crate::backup::create_set(job, set, spec, now, &|_| {}) {
+            Ok(made) if made.warnings.is_empty() => {
+                Outcome::new(Status::Ok, format!("created {}", made.what), Data::None)
+            }
+            Ok(made) => Outcome::new(
+                Status::Warning,
+                format!("created {}; {}", made.what, made.warnings.join("; ")),
+                Data::None,
+            ),
+            Err(e @ crate::backup::Error::Lock(_)) => critical(e.to_string()),
+            Err(e) => critical(format!("{prefix}{e}")),
+        },
+    )
 }

@@ -2,7 +2,7 @@
 //! `opsbook backup verify latest --set SET --restore-test` does, recording the pass: an
 //! action step.
 
-use super::backup::{critical, set_and_store};
+use super::backup::{critical, on_set};
 use super::verify::{failure, latest_of};
 use crate::engine::{Check, Context};
 use crate::model::{BoxFuture, Data, Outcome, Status};
@@ -30,25 +30,17 @@ impl Check for DrillCheck {
         let config = ctx.config.clone();
         let now = ctx.clock.now();
         crate::model::blocking(move || {
-            let (_, store) = match set_and_store(&config, &spec.set, "") {
-                Ok(found) => found,
-                Err(outcome) => return *outcome,
-            };
-            let state_dir = config.state_dir();
-            let job = crate::backup::Job {
-                config: &config.backup,
-                store: &store,
-                state_dir: &state_dir,
-            };
-            let runbook = config.runbook.check();
-            match crate::backup::drill(&job, latest_of(&spec.set), now, runbook) {
-                Ok(done) => {
-                    let drilled = done.drilled.as_deref().unwrap_or_default();
-                    let message = format!("{}; restore test passed: {drilled}", done.summary());
-                    Outcome::new(Status::Ok, message, Data::None)
+            on_set(&config, &spec.set, "", |job, _| {
+                let runbook = config.runbook.check();
+                match crate::backup::drill(job, latest_of(&spec.set), now, runbook) {
+                    Ok(done) => {
+                        let drilled = done.drilled.as_deref().unwrap_or_default();
+                        let message = format!("{}; restore test passed: {drilled}", done.summary());
+                        Outcome::new(Status::Ok, message, Data::None)
+                    }
+                    Err(e) => critical(failure(&e, &spec.set, job.store)),
                 }
-                Err(e) => critical(failure(&e, &spec.set, &store)),
-            }
+            })
         })
     }
 }

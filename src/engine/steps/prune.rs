@@ -1,7 +1,7 @@
 //! `prune`: apply a backup set's retention and remove leftovers of interrupted runs, as
 //! `opsbook backup prune SET` does, under the same lock: an action step.
 
-use super::backup::{critical, set_and_store};
+use super::backup::{critical, on_set};
 use crate::engine::{Check, Context};
 use crate::model::{BoxFuture, Data, Outcome, Status};
 use serde::{Deserialize, Serialize};
@@ -27,31 +27,23 @@ impl Check for PruneCheck {
         let spec = self.spec.clone();
         let config = ctx.config.clone();
         crate::model::blocking(move || {
-            let (set, store) = match set_and_store(&config, &spec.set, "") {
-                Ok(found) => found,
-                Err(outcome) => return *outcome,
-            };
-            let state_dir = config.state_dir();
-            let job = crate::backup::Job {
-                config: &config.backup,
-                store: &store,
-                state_dir: &state_dir,
-            };
-            let zone = jiff::tz::TimeZone::system();
-            match crate::backup::prune_set(&job, &spec.set, set, &zone, false) {
-                Ok(p) if p.errors.is_empty() => Outcome::new(
-                    Status::Ok,
-                    format!(
-                        "backup set {}: kept {}, removed {}",
-                        spec.set,
-                        p.kept.len(),
-                        p.removed.len()
+            on_set(&config, &spec.set, "", |job, set| {
+                let zone = jiff::tz::TimeZone::system();
+                match crate::backup::prune_set(job, &spec.set, set, &zone, false) {
+                    Ok(p) if p.errors.is_empty() => Outcome::new(
+                        Status::Ok,
+                        format!(
+                            "backup set {}: kept {}, removed {}",
+                            spec.set,
+                            p.kept.len(),
+                            p.removed.len()
+                        ),
+                        Data::None,
                     ),
-                    Data::None,
-                ),
-                Ok(p) => critical(p.errors.join("; ")),
-                Err(e) => critical(e.to_string()),
-            }
+                    Ok(p) => critical(p.errors.join("; ")),
+                    Err(e) => critical(e.to_string()),
+                }
+            })
         })
     }
 }

@@ -1,7 +1,7 @@
 //! `verify`: stream the newest backup of a set and compare every file with its manifest,
 //! as `opsbook backup verify latest --set SET` does, recording the pass: an action step.
 
-use super::backup::{critical, set_and_store};
+use super::backup::{critical, on_set};
 use crate::engine::{Check, Context};
 use crate::model::{BoxFuture, Data, Outcome, Status};
 use serde::{Deserialize, Serialize};
@@ -28,21 +28,13 @@ impl Check for VerifyCheck {
         let config = ctx.config.clone();
         let now = ctx.clock.now();
         crate::model::blocking(move || {
-            let (_, store) = match set_and_store(&config, &spec.set, "") {
-                Ok(found) => found,
-                Err(outcome) => return *outcome,
-            };
-            let state_dir = config.state_dir();
-            let job = crate::backup::Job {
-                config: &config.backup,
-                store: &store,
-                state_dir: &state_dir,
-            };
-            let pick = latest_of(&spec.set);
-            match crate::backup::verify(&job, pick, now) {
-                Ok(verified) => Outcome::new(Status::Ok, verified.summary(), Data::None),
-                Err(e) => critical(failure(&e, &spec.set, &store)),
-            }
+            on_set(&config, &spec.set, "", |job, _| {
+                let pick = latest_of(&spec.set);
+                match crate::backup::verify(job, pick, now) {
+                    Ok(verified) => Outcome::new(Status::Ok, verified.summary(), Data::None),
+                    Err(e) => critical(failure(&e, &spec.set, job.store)),
+                }
+            })
         })
     }
 }
