@@ -1590,3 +1590,42 @@ fn a_drill_step_runs_the_restore_test_from_a_runbook_and_fails_when_the_check_fa
         .expect_exit(3)
         .stdout_contains("no set \"confg\" in `backup.sets`");
 }
+
+#[test]
+fn a_held_set_lock_stops_create_prune_and_restore_with_exit_75_and_fails_the_step() {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    let opsbook = tree(Opsbook::new()).file("ops.yaml", &config("gzip")).file(
+        "make.yaml",
+        "name: make\nsteps:\n  - name: back up\n    backup: { set: config }\n",
+    );
+    let dir = opsbook.dir().to_path_buf();
+    ops(&dir, &["backup", "create"]).expect_exit(0);
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir.join("state/locks"))
+        .unwrap();
+    let held = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .mode(0o600)
+        .open(dir.join("state/locks/backup-config.lock"))
+        .unwrap();
+    held.lock().unwrap();
+    let locked = "backup set \"config\" is locked by another run";
+    for args in [
+        &["backup", "create"][..],
+        &["backup", "prune"],
+        &["restore", "latest", "--to", "out"],
+    ] {
+        ops(&dir, args).expect_exit(75).stderr_contains(locked);
+    }
+    assert!(!dir.join("out").exists());
+    ops(&dir, &["run", "make.yaml"])
+        .expect_exit(2)
+        .stdout_contains(locked);
+    drop(held);
+    ops(&dir, &["backup", "prune"]).expect_exit(0);
+}
