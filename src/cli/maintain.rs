@@ -145,7 +145,7 @@ fn run(
         schedule: &args.schedule,
         dirs: &dirs,
         vars: super::run::session_vars(session),
-        settings: session.loaded.config.step_settings(),
+        settings: super::backup::step_settings(session),
         metrics: args.metrics.as_deref(),
     };
     let ctx = check_context()?;

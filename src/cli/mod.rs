@@ -365,6 +365,11 @@ fn kind_of(cause: &(dyn std::error::Error + 'static)) -> Option<crate::error::Ki
         })
         .or_else(|| {
             cause
+                .downcast_ref::<crate::backup::Error>()
+                .map(crate::backup::Error::kind)
+        })
+        .or_else(|| {
+            cause
                 .downcast_ref::<crate::incident::Error>()
                 .map(crate::incident::Error::kind)
         })
@@ -414,7 +419,7 @@ pub fn open_store(
         )
         .into());
     }
-    Ok(config.store().map_err(Error::Usage)?)
+    Ok(config.store().map_err(|e| Error::Usage(e.to_string()))?)
 }
 
 /// The checks' view of the world: the real machine, unless `$OPSBOOK_READINGS` names a

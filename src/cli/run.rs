@@ -114,7 +114,7 @@ pub fn exec(args: &RunArgs, session: &Session) -> anyhow::Result<u8> {
 /// terminal, else left unknown.
 fn context(yes: bool, session: &Session) -> anyhow::Result<crate::engine::Context> {
     let mut ctx = check_context()?;
-    ctx.config = std::sync::Arc::new(session.loaded.config.step_settings());
+    ctx.config = std::sync::Arc::new(super::backup::step_settings(session));
     ctx.interaction = if yes {
         Interaction::Yes
     } else if std::io::stdin().is_terminal() && std::io::stderr().is_terminal() {

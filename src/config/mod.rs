@@ -94,6 +94,7 @@ impl Config {
             state_dir: self.state_dir(),
             logs: self.logs.clone(),
             backup: self.backup.clone(),
+            runbook: crate::backup::RunbookRunner::default(),
         }
     }
 
