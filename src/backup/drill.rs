@@ -11,7 +11,7 @@
 
 use super::commands::STDERR_TAIL;
 use super::commands::{self, CommandSource, Verify};
-use super::{BackupSet, Manifest, restore};
+use super::{BackupSet, Error, Manifest, restore};
 use crate::values::Text;
 use std::io::{Read, Write};
 use std::path::Path;
@@ -42,8 +42,8 @@ pub fn run(
     dir: &Path,
     manifest: &Manifest,
     set: Option<&BackupSet>,
-    runbook: &mut dyn FnMut(&str, &Path) -> Result<String, String>,
-) -> Result<String, String> {
+    runbook: &super::RunbookCheck,
+) -> Result<String, Error> {
     remove_stale_scratch(false);
     let scratch = tempfile::Builder::new()
         .prefix(&format!("{PREFIX}{}.", std::process::id()))
@@ -66,8 +66,8 @@ fn drill(
     set: Option<&BackupSet>,
     scratch: &Path,
     databases: &Mutex<Vec<ScratchDb>>,
-    runbook: &mut dyn FnMut(&str, &Path) -> Result<String, String>,
-) -> Result<String, String> {
+    runbook: &super::RunbookCheck,
+) -> Result<String, Error> {
     let to = scratch.join("restored");
     let sources: Vec<&CommandSource> = set
         .map(|s| {
@@ -99,7 +99,7 @@ fn drill(
     let archive = dir.join(&manifest.archive);
     let mut outcome = restore::restore(&archive, Some(manifest), &dumps, &options)?;
     if let Some(refused) = outcome.refused.first() {
-        return Err(format!("refused {refused}"));
+        return Err(Error::Failed(format!("refused {refused}")));
     }
     let mut done = vec![format!(
         "{} restored",
@@ -138,7 +138,7 @@ fn drill(
 /// Run `cmd` in a process group of its own, which an interrupted drill kills whole; an
 /// error names the command (masked), how it ended and the end of its stderr (its stdout
 /// goes where `cmd` says).
-fn in_group(mut cmd: Command, text: &Text) -> Result<(), String> {
+fn in_group(mut cmd: Command, text: &Text) -> Result<(), Error> {
     use std::os::unix::process::CommandExt;
     hold_if_interrupted();
     let shown = text.shown();
@@ -169,7 +169,7 @@ fn in_group(mut cmd: Command, text: &Text) -> Result<(), String> {
     if status.success() {
         return Ok(());
     }
-    Err(commands::failure(shown, status, &stderr))
+    Err(Error::Failed(commands::failure(shown, status, &stderr)))
 }
 
 /// While alive, SIGINT and SIGTERM end the drill cleanly: the running command's process
@@ -364,7 +364,7 @@ impl ScratchDb {
     }
 
     /// Create the database unless it exists: itself when made (to drop later).
-    fn create_if_missing(self) -> Result<Option<ScratchDb>, String> {
+    fn create_if_missing(self) -> Result<Option<ScratchDb>, Error> {
         let exists = self.psql("SELECT count(*) FROM pg_database WHERE datname = :'db';")?;
         if exists.trim() != "0" {
             return Ok(None);
@@ -373,14 +373,14 @@ impl ScratchDb {
         Ok(Some(self))
     }
 
-    fn drop_it(&self) -> Result<(), String> {
+    fn drop_it(&self) -> Result<(), Error> {
         self.psql("DROP DATABASE IF EXISTS :\"db\" WITH (FORCE);")
             .map(drop)
     }
 
     /// Run `sql` (with `:'db'` / `:"db"` the database's name, quoted by psql) against
     /// the server's `postgres` database: what it printed.
-    fn psql(&self, sql: &str) -> Result<String, String> {
+    fn psql(&self, sql: &str) -> Result<String, Error> {
         let what = format!("the scratch database {}", self.name);
         let mut child = Command::new("psql")
             .args(["-X", "-q", "-tA", "-v", "ON_ERROR_STOP=1", "-v"])
@@ -400,17 +400,17 @@ impl ScratchDb {
             .map_err(|e| format!("cannot run psql for {what}: {e}"))?;
         if !out.status.success() {
             let err = String::from_utf8_lossy(&out.stderr);
-            return Err(format!(
+            return Err(Error::Failed(format!(
                 "cannot prepare {what}: {}",
                 crate::redact::mask(err.trim())
-            ));
+            )));
         }
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 }
 
 /// Drop every scratch database made so far (each once).
-fn drop_databases(databases: &Mutex<Vec<ScratchDb>>) -> Result<(), String> {
+fn drop_databases(databases: &Mutex<Vec<ScratchDb>>) -> Result<(), Error> {
     let made: Vec<ScratchDb> = match databases.lock() {
         Ok(mut all) => all.drain(..).collect(),
         Err(_) => return Ok(()),

@@ -6,10 +6,15 @@
 pub mod archive;
 pub mod commands;
 pub mod drill;
+mod error;
+mod ops;
 pub mod restore;
 pub mod retention;
 pub mod state;
 pub mod store;
+
+pub use error::Error;
+pub use ops::*;
 
 use crate::values::Text;
 use serde::{Deserialize, Serialize};
@@ -131,11 +136,9 @@ pub struct FileEntry {
 
 impl BackupConfig {
     /// The destination's store, or a usage error naming what is missing or wrong.
-    pub fn store(&self) -> Result<store::Store, String> {
+    pub fn store(&self) -> Result<store::Store, Error> {
         let Some(dest) = &self.destination else {
-            return Err(
-                "no backup destination: set `backup.destination` in the config".to_string(),
-            );
+            return Err(Error::NoDestination);
         };
         store::Store::open(dest, &self.s3)
     }
@@ -150,103 +153,6 @@ pub fn find<'a>(backups: &'a [Manifest], wanted: &str, set: Option<&str>) -> Opt
             .find(|m| set.is_none_or(|s| m.set == s));
     }
     backups.iter().find(|m| m.id == wanted)
-}
-
-/// What [`create`] made, for a person: `ID (N files, B bytes compressed) in DEST`, and
-/// the warnings that did not fail it (a file that grew while read, a dump's stderr).
-#[derive(Debug)]
-pub struct Created {
-    pub what: String,
-    pub warnings: Vec<String>,
-}
-
-/// Make a backup of `name`: built in the store's staging place, then sent (S3), and
-/// audited.
-pub fn create(
-    store: &store::Store,
-    name: &str,
-    set: &BackupSet,
-    now: jiff::Timestamp,
-    progress: &dyn Fn(u64),
-) -> Result<Created, String> {
-    let made = (|| {
-        let id = store.new_id(name, now)?;
-        let (staging, _temp) = store.staging()?;
-        let made = archive::create(name, set, &staging, &id, now, progress)?;
-        store.upload(&staging, &made.manifest)?;
-        Ok::<_, String>(made)
-    })();
-    match made {
-        Ok(archive::Made {
-            manifest: m,
-            warnings,
-        }) => {
-            let files = m.files.len();
-            let what = format!(
-                "{} ({}, {} compressed) in {}",
-                m.id,
-                crate::plural::count(files, "file", "files"),
-                crate::plural::count(m.archive_bytes, "byte", "bytes"),
-                store.shown()
-            );
-            let audited = if warnings.is_empty() {
-                what.clone()
-            } else {
-                format!("{what}; warnings: {}", warnings.join("; "))
-            };
-            crate::logging::audit::record("backup.create", "ok", Some(&audited));
-            Ok(Created { what, warnings })
-        }
-        Err(e) => {
-            crate::logging::audit::record("backup.create", "failed", Some(&format!("{name}: {e}")));
-            Err(e)
-        }
-    }
-}
-
-/// What a prune kept (with the rules that keep each), removed (or would), and failed on.
-#[derive(Debug, Default)]
-pub struct Pruned {
-    pub kept: Vec<(String, Vec<String>)>,
-    pub removed: Vec<String>,
-    pub errors: Vec<String>,
-}
-
-/// Apply `set`'s retention to its backups in `listing`, and remove leftovers of
-/// interrupted runs; each removal is audited. `drilled` is the set's last backup that
-/// passed a restore test (from the verified state), which retention never removes. A
-/// directory whose manifest does not match its name is reported and never touched.
-pub fn prune(
-    store: &store::Store,
-    name: &str,
-    set: &BackupSet,
-    listing: &store::Listing,
-    drilled: Option<&str>,
-    zone: &jiff::tz::TimeZone,
-    dry_run: bool,
-) -> Result<Pruned, String> {
-    let mine: Vec<&Manifest> = listing.backups.iter().filter(|m| m.set == name).collect();
-    let (kept, remove) = retention::plan(set, &mine, drilled, zone);
-    let mut out = Pruned {
-        kept,
-        ..Pruned::default()
-    };
-    for suspect in listing.suspects.iter().filter(|s| s.concerns(name)) {
-        out.errors.push(format!("{}/{suspect}", store.shown()));
-    }
-    for id in remove.into_iter().chain(store.leftovers(name)?) {
-        if !dry_run {
-            match store.remove(&id) {
-                Ok(()) => crate::logging::audit::record("backup.prune", "ok", Some(&id)),
-                Err(e) => {
-                    out.errors.push(format!("cannot remove {id}: {e}"));
-                    continue;
-                }
-            }
-        }
-        out.removed.push(id);
-    }
-    Ok(out)
 }
 
 /// How a name (a member path or a link target) is written in a manifest: as text when its

@@ -2,6 +2,7 @@
 //! backup that passed verification and the last that passed a restore drill, with when.
 //! The `backup` step reads it to catch drills that stopped.
 
+use super::Error;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -36,7 +37,7 @@ pub fn record(
     id: &str,
     at: jiff::Timestamp,
     drilled: bool,
-) -> Result<(), String> {
+) -> Result<(), Error> {
     // Verifications of different sets may finish at once in two processes.
     let _turn = crate::lock::Lock::wait(&state_dir.join("backup-verified.json.lock"))?;
     let mut records = load(state_dir);
@@ -48,5 +49,8 @@ pub fn record(
         entry.drilled_at = Some(at.to_string());
     }
     let text = serde_json::to_string_pretty(&records).unwrap_or_default();
-    crate::fsutil::write_state(&path(state_dir), text.as_bytes()).map_err(String::from)
+    Ok(crate::fsutil::write_state(
+        &path(state_dir),
+        text.as_bytes(),
+    )?)
 }

@@ -9,7 +9,7 @@
 //! manifest object last; pruning deletes the manifest first. An ID with objects but no
 //! manifest is the leftover of an interrupted run.
 
-use super::Manifest;
+use super::{Error, Manifest};
 use crate::values::Text;
 use futures_util::StreamExt;
 use object_store::path::Path as ObjectPath;
@@ -46,19 +46,19 @@ pub struct S3Store {
 
 impl Store {
     /// The store named by `destination`; an error says what is wrong with it.
-    pub fn open(destination: &Text, s3: &S3Config) -> Result<Store, String> {
+    pub fn open(destination: &Text, s3: &S3Config) -> Result<Store, Error> {
         if let Some(e) = unsupported_scheme(destination) {
-            return Err(e);
+            return Err(Error::Destination(e));
         }
         let Some(rest) = destination.as_str().strip_prefix("s3://") else {
             return Ok(Store::Local(PathBuf::from(destination.as_str())));
         };
         let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
         if bucket.is_empty() {
-            return Err(format!(
+            return Err(Error::Destination(format!(
                 "{}: no bucket; write s3://BUCKET/PREFIX",
                 destination.shown()
-            ));
+            )));
         }
         // A dead endpoint fails within a minute, not after object_store's default of
         // ten retries over three minutes; a stalled transfer is cut after 5 minutes.
@@ -90,7 +90,7 @@ impl Store {
         crate::tls::install_crypto();
         let store = builder
             .build()
-            .map_err(|e| format!("{}: {e}", destination.shown()))?;
+            .map_err(|e| Error::Destination(format!("{}: {e}", destination.shown())))?;
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -112,7 +112,7 @@ impl Store {
     }
 
     /// The complete backups (those with a manifest), oldest first.
-    pub fn list(&self) -> Result<Vec<Manifest>, String> {
+    pub fn list(&self) -> Result<Vec<Manifest>, Error> {
         Ok(self.scan()?.backups)
     }
 
@@ -120,7 +120,7 @@ impl Store {
     /// its name says: a backup's identity is its directory (or object prefix) name, which
     /// must be the manifest's `id`, of the manifest's `set`. A copied directory or a forged
     /// manifest is never listed, never found by id, and never removed.
-    pub fn scan(&self) -> Result<Listing, String> {
+    pub fn scan(&self) -> Result<Listing, Error> {
         let found = match self {
             Store::Local(dir) => local_list(dir),
             Store::S3(s3) => s3.list()?,
@@ -145,7 +145,7 @@ impl Store {
 
     /// Ids of `set` left by interrupted runs (no manifest), to be removed by prune: only
     /// names `SET-YYYYMMDDTHHMMSSZ[-N]` of exactly this set (`app` never takes `app-db-…`).
-    pub fn leftovers(&self, set: &str) -> Result<Vec<String>, String> {
+    pub fn leftovers(&self, set: &str) -> Result<Vec<String>, Error> {
         match self {
             Store::Local(dir) => Ok(std::fs::read_dir(dir)
                 .into_iter()
@@ -169,7 +169,7 @@ impl Store {
     }
 
     /// An id for a new backup of `set` at `now` that no backup uses yet.
-    pub fn new_id(&self, set: &str, now: jiff::Timestamp) -> Result<String, String> {
+    pub fn new_id(&self, set: &str, now: jiff::Timestamp) -> Result<String, Error> {
         let taken: BTreeSet<String> = match self {
             Store::Local(dir) => std::fs::read_dir(dir)
                 .into_iter()
@@ -194,7 +194,7 @@ impl Store {
 
     /// Where to build a new backup: the destination itself, or (S3) a temporary directory
     /// whose finished backup [`Store::upload`] sends.
-    pub fn staging(&self) -> Result<(PathBuf, Option<tempfile::TempDir>), String> {
+    pub fn staging(&self) -> Result<(PathBuf, Option<tempfile::TempDir>), Error> {
         match self {
             Store::Local(dir) => {
                 // Made private when opsbook makes it; an existing one is left as it is.
@@ -218,7 +218,7 @@ impl Store {
 
     /// Send a backup finished in `staging/ID` (S3; nothing to do locally): data first,
     /// manifest last. A failed upload removes what it sent.
-    pub fn upload(&self, staging: &Path, manifest: &Manifest) -> Result<(), String> {
+    pub fn upload(&self, staging: &Path, manifest: &Manifest) -> Result<(), Error> {
         let Store::S3(s3) = self else {
             return Ok(());
         };
@@ -236,10 +236,10 @@ impl Store {
                     .block_on(s3.store.head(&key))?
                     .map_err(|e| s3.failed(&format!("cannot check {key}"), e))?;
                 if head.size != manifest.archive_bytes {
-                    return Err(s3.failed(
+                    return Err(Error::Failed(s3.failed(
                         &format!("{key} holds {} bytes", head.size),
                         format!("{} were uploaded", manifest.archive_bytes),
-                    ));
+                    )));
                 }
                 s3.put_file(
                     &dir.join("manifest.json"),
@@ -258,7 +258,7 @@ impl Store {
     pub fn fetch(
         &self,
         manifest: &Manifest,
-    ) -> Result<(PathBuf, Option<tempfile::TempDir>), String> {
+    ) -> Result<(PathBuf, Option<tempfile::TempDir>), Error> {
         match self {
             Store::Local(dir) => Ok((dir.join(&manifest.id), None)),
             Store::S3(s3) => {
@@ -277,14 +277,16 @@ impl Store {
 
     /// Delete a backup (or a leftover): its manifest first, so it stops being listed
     /// before its data goes.
-    pub fn remove(&self, id: &str) -> Result<(), String> {
+    pub fn remove(&self, id: &str) -> Result<(), Error> {
         let plain = id.strip_suffix(".partial").unwrap_or(id);
         if set_of(plain).is_none() || id.contains('/') {
-            return Err(format!("{id:?} is not the name of a backup; not removed"));
+            return Err(Error::Failed(format!(
+                "{id:?} is not the name of a backup; not removed"
+            )));
         }
         match self {
-            Store::Local(dir) => std::fs::remove_dir_all(dir.join(id))
-                .map_err(|e| format!("cannot remove {id}: {e}")),
+            Store::Local(dir) => Ok(std::fs::remove_dir_all(dir.join(id))
+                .map_err(|e| format!("cannot remove {id}: {e}"))?),
             Store::S3(s3) => s3.remove(id),
         }
     }
@@ -292,17 +294,17 @@ impl Store {
 
 impl S3Store {
     /// Run `future` to completion on this store's runtime, from a thread of its own.
-    fn block_on<F>(&self, future: F) -> Result<F::Output, String>
+    fn block_on<F>(&self, future: F) -> Result<F::Output, Error>
     where
         F: std::future::Future + Send,
         F::Output: Send,
     {
-        std::thread::scope(|scope| {
+        Ok(std::thread::scope(|scope| {
             scope
                 .spawn(|| self.runtime.block_on(future))
                 .join()
                 .map_err(|_| format!("{}: the request thread stopped", self.url))
-        })
+        })?)
     }
 
     fn key(&self, id: &str, name: &str) -> ObjectPath {
@@ -314,7 +316,7 @@ impl S3Store {
     }
 
     /// Every id under the prefix, and those with a manifest.
-    fn ids(&self) -> Result<(BTreeSet<String>, BTreeSet<String>), String> {
+    fn ids(&self) -> Result<(BTreeSet<String>, BTreeSet<String>), Error> {
         let prefix = (!self.prefix.as_ref().is_empty()).then_some(&self.prefix);
         let objects: Vec<_> = self.block_on(self.store.list(prefix).collect::<Vec<_>>())?;
         let mut ids = BTreeSet::new();
@@ -338,7 +340,7 @@ impl S3Store {
         Ok((ids, complete))
     }
 
-    fn list(&self) -> Result<Vec<(String, Manifest)>, String> {
+    fn list(&self) -> Result<Vec<(String, Manifest)>, Error> {
         let (_, complete) = self.ids()?;
         let mut found = Vec::new();
         for id in complete {
@@ -355,7 +357,7 @@ impl S3Store {
     }
 
     /// Upload a local file, streaming: one request when small, multipart when large.
-    fn put_file(&self, file: &Path, key: &ObjectPath) -> Result<(), String> {
+    fn put_file(&self, file: &Path, key: &ObjectPath) -> Result<(), Error> {
         let upload = async {
             let mut input = tokio::fs::File::open(file).await?;
             let mut out = object_store::buffered::BufWriter::with_capacity(
@@ -367,12 +369,13 @@ impl S3Store {
             tokio::io::AsyncWriteExt::shutdown(&mut out).await?;
             Ok::<(), std::io::Error>(())
         };
-        self.block_on(upload)?
-            .map_err(|e| self.failed(&format!("cannot upload {key}"), e))
+        Ok(self
+            .block_on(upload)?
+            .map_err(|e| self.failed(&format!("cannot upload {key}"), e))?)
     }
 
     /// Download an object into a local file, streaming.
-    fn get_file(&self, key: &ObjectPath, file: &Path) -> Result<(), String> {
+    fn get_file(&self, key: &ObjectPath, file: &Path) -> Result<(), Error> {
         let download = async {
             let mut stream = self
                 .store
@@ -388,15 +391,20 @@ impl S3Store {
             tokio::io::AsyncWriteExt::flush(&mut out).await?;
             Ok::<(), std::io::Error>(())
         };
-        self.block_on(download)?
-            .map_err(|e| self.failed(&format!("cannot download {key}"), e))
+        Ok(self
+            .block_on(download)?
+            .map_err(|e| self.failed(&format!("cannot download {key}"), e))?)
     }
 
-    fn remove(&self, id: &str) -> Result<(), String> {
+    fn remove(&self, id: &str) -> Result<(), Error> {
         let manifest = self.key(id, "manifest.json");
         match self.block_on(self.store.delete(&manifest))? {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
-            Err(e) => return Err(self.failed(&format!("cannot delete {manifest}"), e)),
+            Err(e) => {
+                return Err(Error::Failed(
+                    self.failed(&format!("cannot delete {manifest}"), e),
+                ));
+            }
         }
         let under = self.prefix.clone().join(id);
         let objects: Vec<_> = self.block_on(self.store.list(Some(&under)).collect::<Vec<_>>())?;
@@ -404,7 +412,11 @@ impl S3Store {
             let object = object.map_err(|e| self.failed("cannot list", e))?;
             match self.block_on(self.store.delete(&object.location))? {
                 Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
-                Err(e) => return Err(self.failed(&format!("cannot delete {}", object.location), e)),
+                Err(e) => {
+                    return Err(Error::Failed(
+                        self.failed(&format!("cannot delete {}", object.location), e),
+                    ));
+                }
             }
         }
         Ok(())

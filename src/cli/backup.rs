@@ -2,9 +2,10 @@
 //! S3; one lock per set.
 
 use super::{Session, check_context};
-use crate::backup::{self, archive, restore};
-use crate::lock::Lock;
+use crate::backup::{self, Job, Pick};
 use clap::{Args, Subcommand, ValueEnum};
+use std::path::Path;
+use std::sync::Arc;
 
 #[derive(Debug, Subcommand)]
 pub enum BackupCommand {
@@ -80,183 +81,160 @@ enum ListFormat {
 pub fn exec(command: &BackupCommand, session: &Session) -> anyhow::Result<u8> {
     let config = &session.loaded.config.backup;
     let store = open_store(session)?;
-    let failed_store = |e: String| anyhow::anyhow!(e);
+    let state_dir = session.loaded.config.state_dir();
+    let job = Job {
+        config,
+        store: &store,
+        state_dir: &state_dir,
+    };
     match command {
-        BackupCommand::Create { sets } => {
-            let chosen = super::pick_sets(sets, &config.sets, "backup.sets")?;
-            let now = check_context()?.clock.now();
-            let state_dir = session.loaded.config.state_dir();
-            let mut failed = false;
-            for (name, set) in chosen {
-                let _lock = Lock::backup_set(&state_dir, name)?;
-                let bar = session
-                    .printer
-                    .bytes_bar(|| archive::measure(set).unwrap_or(0), name);
-                let progress = |n: u64| {
-                    if let Some(bar) = &bar {
-                        bar.inc(n);
-                    }
-                };
-                let created = backup::create(&store, name, set, now, &progress);
-                if let Some(bar) = &bar {
-                    bar.finish_and_clear();
-                }
-                match created {
-                    Ok(made) => {
-                        for warning in &made.warnings {
-                            session
-                                .printer
-                                .warn(&format!("backup set {name}: {warning}"));
-                        }
-                        session
-                            .printer
-                            .human(&format!("{name}: created {}\n", made.what));
-                    }
-                    Err(e) => {
-                        failed = true;
-                        session.printer.error(&format!("backup set {name}: {e}"));
-                    }
-                }
+        BackupCommand::Create { sets } => create(&job, sets, session),
+        BackupCommand::List { set } => list(&job, set.as_deref(), session),
+        BackupCommand::Prune { sets, dry_run } => prune(&job, sets, *dry_run, session),
+        BackupCommand::Verify(args) => verify(&job, args, session),
+    }
+}
+
+fn create(job: &Job, sets: &[String], session: &Session) -> anyhow::Result<u8> {
+    let chosen = super::pick_sets(sets, &job.config.sets, "backup.sets")?;
+    let now = check_context()?.clock.now();
+    let mut failed = false;
+    for (name, set) in chosen {
+        let bar = session
+            .printer
+            .bytes_bar(|| backup::archive::measure(set).unwrap_or(0), name);
+        let progress = |n: u64| {
+            if let Some(bar) = &bar {
+                bar.inc(n);
             }
-            Ok(u8::from(failed))
+        };
+        let created = backup::create_set(job, name, set, now, &progress);
+        if let Some(bar) = &bar {
+            bar.finish_and_clear();
         }
-        BackupCommand::List { set } => {
-            let format = session.format(ListFormat::Text)?;
-            let records = backup::state::load(&session.loaded.config.state_dir());
-            let verified = |m: &backup::Manifest| {
-                records
-                    .get(&m.set)
-                    .is_some_and(|r| r.verified_id.as_deref() == Some(m.id.as_str()))
-            };
-            let listing = store.scan().map_err(failed_store)?;
-            for suspect in &listing.suspects {
+        match created {
+            Ok(made) => {
+                for warning in &made.warnings {
+                    session
+                        .printer
+                        .warn(&format!("backup set {name}: {warning}"));
+                }
                 session
                     .printer
-                    .warn(&format!("{}/{suspect}", store.shown()));
+                    .human(&format!("{name}: created {}\n", made.what));
             }
-            let backups: Vec<_> = listing
-                .backups
-                .into_iter()
-                .filter(|m| set.as_ref().is_none_or(|s| &m.set == s))
-                .collect();
-            match format {
-                ListFormat::Json => {
-                    let rows: Vec<serde_json::Value> = backups
-                        .iter()
-                        .map(|m| {
-                            serde_json::json!({
-                                "id": m.id, "set": m.set, "created": m.created,
-                                "bytes": m.archive_bytes, "files": m.files.len(),
-                                "verified": verified(m),
-                            })
-                        })
-                        .collect();
-                    let text = serde_json::to_string_pretty(&rows).unwrap_or_default();
-                    session.printer.data(&format!("{text}\n"));
-                }
-                ListFormat::Text => {
-                    let mut out = String::new();
-                    for m in &backups {
-                        let mark = if verified(m) { "verified" } else { "" };
-                        out.push_str(&format!(
-                            "{}  {}  {}  {:>18}  {:>12}  {mark}\n",
-                            m.id,
-                            m.set,
-                            m.created,
-                            crate::plural::count(m.archive_bytes, "byte", "bytes"),
-                            crate::plural::count(m.files.len(), "file", "files")
-                        ));
-                    }
-                    session.printer.data(&out);
-                }
+            Err(e @ backup::Error::Lock(_)) => return Err(e.into()),
+            Err(e) => {
+                failed = true;
+                session.printer.error(&format!("backup set {name}: {e}"));
             }
-            Ok(0)
-        }
-        BackupCommand::Prune { sets, dry_run } => {
-            let chosen = super::pick_sets(sets, &config.sets, "backup.sets")?;
-            let state_dir = session.loaded.config.state_dir();
-            let zone = jiff::tz::TimeZone::system();
-            let listing = store.scan().map_err(failed_store)?;
-            let records = backup::state::load(&state_dir);
-            let verb = if *dry_run { "would remove" } else { "removed" };
-            let mut failed = false;
-            let mut out = String::new();
-            for (name, set) in chosen {
-                let _lock = Lock::backup_set(&state_dir, name)?;
-                let drilled = records.get(name).and_then(|r| r.drilled_id.as_deref());
-                let plan = backup::prune(&store, name, set, &listing, drilled, &zone, *dry_run)
-                    .map_err(failed_store)?;
-                for (id, why) in &plan.kept {
-                    out.push_str(&format!("{name}: keep {id} ({})\n", why.join(", ")));
-                }
-                for id in &plan.removed {
-                    out.push_str(&format!("{name}: {verb} {id}\n"));
-                }
-                for e in &plan.errors {
-                    failed = true;
-                    session.printer.error(e);
-                }
-            }
-            out.push_str(&backup::drill::remove_stale_scratch(*dry_run));
-            session.printer.human(&out);
-            Ok(u8::from(failed))
-        }
-        BackupCommand::Verify(args) => {
-            let backups = store.list().map_err(failed_store)?;
-            let manifest = find(&backups, &args.id, args.set.as_deref(), &store)?;
-            let (dir, _fetched) = store.fetch(manifest).map_err(failed_store)?;
-            let problems = archive::verify(&dir, manifest);
-            if problems.is_empty() {
-                let drilled = if args.restore_test {
-                    let set = config.sets.get(&manifest.set);
-                    let mut runbook =
-                        |name: &str, to: &std::path::Path| drill_runbook(name, to, session);
-                    match backup::drill::run(&dir, manifest, set, &mut runbook) {
-                        Ok(done) => Some(done),
-                        Err(e) => {
-                            session
-                                .printer
-                                .error(&format!("{}: restore test: {e}", manifest.id));
-                            crate::logging::audit::record(
-                                "backup.drill",
-                                "failed",
-                                Some(&manifest.id),
-                            );
-                            return Ok(1);
-                        }
-                    }
-                } else {
-                    None
-                };
-                let now = check_context()?.clock.now();
-                backup::state::record(
-                    &session.loaded.config.state_dir(),
-                    &manifest.set,
-                    &manifest.id,
-                    now,
-                    drilled.is_some(),
-                )
-                .map_err(anyhow::Error::msg)?;
-                let mut out = format!(
-                    "{}: verified, {} the manifest\n",
-                    manifest.id,
-                    crate::plural::count(manifest.files.len(), "file matches", "files match")
-                );
-                if let Some(done) = drilled {
-                    crate::logging::audit::record("backup.drill", "ok", Some(&manifest.id));
-                    out.push_str(&format!("{}: restore test passed: {done}\n", manifest.id));
-                }
-                session.printer.human(&out);
-                return Ok(0);
-            }
-            for problem in &problems {
-                session
-                    .printer
-                    .error(&format!("{}: {problem}", manifest.id));
-            }
-            Ok(1)
         }
     }
+    Ok(u8::from(failed))
+}
+
+fn list(job: &Job, set: Option<&str>, session: &Session) -> anyhow::Result<u8> {
+    let format = session.format(ListFormat::Text)?;
+    let records = backup::state::load(job.state_dir);
+    let verified = |m: &backup::Manifest| {
+        records
+            .get(&m.set)
+            .is_some_and(|r| r.verified_id.as_deref() == Some(m.id.as_str()))
+    };
+    let listing = job.store.scan()?;
+    for suspect in &listing.suspects {
+        session
+            .printer
+            .warn(&format!("{}/{suspect}", job.store.shown()));
+    }
+    let backups = listing
+        .backups
+        .iter()
+        .filter(|m| set.is_none_or(|s| m.set == s));
+    let out = match format {
+        ListFormat::Json => {
+            let rows: Vec<serde_json::Value> = backups
+                .map(|m| {
+                    serde_json::json!({
+                        "id": m.id, "set": m.set, "created": m.created,
+                        "bytes": m.archive_bytes, "files": m.files.len(),
+                        "verified": verified(m),
+                    })
+                })
+                .collect();
+            let text = serde_json::to_string_pretty(&rows).unwrap_or_default();
+            format!("{text}\n")
+        }
+        ListFormat::Text => backups
+            .map(|m| {
+                let mark = if verified(m) { "verified" } else { "" };
+                format!(
+                    "{}  {}  {}  {:>18}  {:>12}  {mark}\n",
+                    m.id,
+                    m.set,
+                    m.created,
+                    crate::plural::count(m.archive_bytes, "byte", "bytes"),
+                    crate::plural::count(m.files.len(), "file", "files")
+                )
+            })
+            .collect(),
+    };
+    session.printer.data(&out);
+    Ok(0)
+}
+
+fn prune(job: &Job, sets: &[String], dry_run: bool, session: &Session) -> anyhow::Result<u8> {
+    let chosen = super::pick_sets(sets, &job.config.sets, "backup.sets")?;
+    let zone = jiff::tz::TimeZone::system();
+    let verb = if dry_run { "would remove" } else { "removed" };
+    let mut failed = false;
+    let mut out = String::new();
+    for (name, set) in chosen {
+        let plan = backup::prune_set(job, name, set, &zone, dry_run)?;
+        for (id, why) in &plan.kept {
+            out.push_str(&format!("{name}: keep {id} ({})\n", why.join(", ")));
+        }
+        for id in &plan.removed {
+            out.push_str(&format!("{name}: {verb} {id}\n"));
+        }
+        for e in &plan.errors {
+            failed = true;
+            session.printer.error(e);
+        }
+    }
+    out.push_str(&backup::drill::remove_stale_scratch(dry_run));
+    session.printer.human(&out);
+    Ok(u8::from(failed))
+}
+
+fn verify(job: &Job, args: &VerifyArgs, session: &Session) -> anyhow::Result<u8> {
+    let pick = Pick {
+        wanted: &args.id,
+        set: args.set.as_deref(),
+    };
+    let now = check_context()?.clock.now();
+    let verified = if args.restore_test {
+        let runner = runbook_runner(session);
+        backup::drill(job, pick, now, runner.check())
+    } else {
+        backup::verify(job, pick, now)
+    };
+    let verified = match verified {
+        Ok(verified) => verified,
+        Err(backup::Error::Mismatch { id, problems }) => {
+            for problem in &problems {
+                session.printer.error(&format!("{id}: {problem}"));
+            }
+            return Ok(1);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let mut out = format!("{}\n", verified.summary());
+    if let Some(done) = &verified.drilled {
+        out.push_str(&format!("{}: restore test passed: {done}\n", verified.id));
+    }
+    session.printer.human(&out);
+    Ok(0)
 }
 
 /// `opsbook restore`: a backup (verified against its manifest on the way) or a hand-made
@@ -265,121 +243,57 @@ pub fn restore(args: &RestoreArgs, session: &Session) -> anyhow::Result<u8> {
     let include = if args.include.is_empty() {
         None
     } else {
-        Some(backup::archive::globs(&args.include, "--include").map_err(crate::Error::Usage)?)
+        let globs = backup::archive::globs(&args.include, "--include");
+        Some(globs.map_err(|e| crate::Error::Usage(e.to_string()))?)
     };
-    let options = restore::Options {
+    let options = backup::restore::Options {
         to: args.to.clone(),
         include,
         force: args.force,
         dry_run: args.dry_run,
         no_owner: args.no_owner,
     };
-    let mut sources: Vec<&backup::commands::CommandSource> = Vec::new();
-    // A downloaded archive lives as long as the restore.
-    let _fetched: Option<tempfile::TempDir>;
-    let (label, outcome) = if let Some(file) = &args.archive {
-        if !file.is_file() {
-            return Err(crate::Error::Usage(format!("no archive {}", file.display())).into());
-        }
-        let outcome = restore::restore(file, None, &[], &options);
-        (file.display().to_string(), outcome)
-    } else {
-        let config = &session.loaded.config.backup;
-        let store = open_store(session)?;
-        let backups = store.list().map_err(anyhow::Error::msg)?;
-        let wanted = args.id.as_deref().unwrap_or("latest");
-        let manifest = find(&backups, wanted, args.set.as_deref(), &store)?;
-        let _lock = Lock::backup_set(&session.loaded.config.state_dir(), &manifest.set)?;
-        let (dir, guard) = store.fetch(manifest).map_err(anyhow::Error::msg)?;
-        _fetched = guard;
-        let archive = dir.join(&manifest.archive);
-        // Dumps whose set has a restore command go to it; others restore as files.
-        sources = config
-            .sets
-            .get(&manifest.set)
-            .map(|s| s.command.0.iter().filter(|c| c.restore.is_some()).collect())
-            .unwrap_or_default();
-        let dumps: Vec<String> = sources.iter().map(|c| c.member()).collect();
-        let outcome = restore::restore(&archive, Some(manifest), &dumps, &options);
-        (manifest.id.clone(), outcome)
-    };
-    let mut outcome = match outcome {
-        Ok(outcome) => outcome,
-        Err(e) => {
-            crate::logging::audit::record("restore", "failed", Some(&format!("{label}: {e}")));
-            session.printer.error(&format!("{label}: {e}"));
-            return Ok(1);
+    let restored = match &args.archive {
+        Some(file) => backup::restore(backup::Source::Archive(file), &options),
+        None => {
+            let store = open_store(session)?;
+            let state_dir = session.loaded.config.state_dir();
+            let job = Job {
+                config: &session.loaded.config.backup,
+                store: &store,
+                state_dir: &state_dir,
+            };
+            let pick = Pick {
+                wanted: args.id.as_deref().unwrap_or("latest"),
+                set: args.set.as_deref(),
+            };
+            backup::restore(backup::Source::Backup { job: &job, pick }, &options)
         }
     };
-    if !outcome.refused.is_empty() {
-        for refused in &outcome.refused {
-            session.printer.error(&format!("refused {refused}"));
+    match restored {
+        Ok(restored) => {
+            session.printer.human(&restored.text);
+            Ok(0)
         }
-        let what = format!(
-            "{label}: {} refused, nothing restored",
-            crate::plural::count(outcome.refused.len(), "entry", "entries")
-        );
-        crate::logging::audit::record("restore", "refused", Some(&what));
-        session.printer.error(&what);
-        return Ok(1);
+        Err(e) => failed_restore(e, session),
     }
-    let to = args.to.display();
-    let restore_command = |member: &str| {
-        sources
-            .iter()
-            .find(|c| c.member() == member)
-            .and_then(|c| c.restore.as_ref().map(|r| (r, c.shell)))
-    };
-    if args.dry_run {
-        let mut out = String::new();
-        for path in &outcome.restored {
-            match restore_command(path) {
-                Some((command, _)) => {
-                    out.push_str(&format!("would run `{}` < {path}\n", command.shown()));
-                }
-                None => out.push_str(&format!("would restore {path}\n")),
+}
+
+/// A refused or failed restore: exit 1 with what was done and why; anything else (a
+/// usage error, a held lock) exits by its kind.
+fn failed_restore(e: backup::Error, session: &Session) -> anyhow::Result<u8> {
+    match &e {
+        backup::Error::Refused { entries, .. } => {
+            for refused in entries {
+                session.printer.error(&format!("refused {refused}"));
             }
         }
-        out.push_str(&format!(
-            "{label}: would restore {} into {to}\n",
-            counts(&outcome)
-        ));
-        session.printer.human(&out);
-        return Ok(0);
+        backup::Error::Restore { done, .. } if !done.is_empty() => session.printer.human(done),
+        backup::Error::Restore { .. } => {}
+        _ => return Err(e.into()),
     }
-    let mut out = format!("{label}: restored {} into {to}\n", counts(&outcome));
-    for (member, file) in &outcome.dumps {
-        let Some((command, shell)) = restore_command(member) else {
-            continue;
-        };
-        let ran = std::fs::File::open(file)
-            .map_err(|e| format!("cannot read {}: {e}", file.display()))
-            .and_then(|stdin| {
-                backup::commands::run(
-                    command,
-                    shell,
-                    stdin.into(),
-                    std::process::Stdio::null(),
-                    None,
-                )
-                .map_err(String::from)
-            });
-        if let Err(e) = ran {
-            let what = format!("{label}: restoring {member}: {e}");
-            crate::logging::audit::record("restore", "failed", Some(&what));
-            session.printer.human(&out);
-            session.printer.error(&what);
-            return Ok(1);
-        }
-        out.push_str(&format!(
-            "{label}: {member} restored by `{}`\n",
-            command.shown()
-        ));
-    }
-    outcome.finish();
-    crate::logging::audit::record("restore", "ok", Some(out.trim_end()));
-    session.printer.human(&out);
-    Ok(0)
+    session.printer.error(&e.to_string());
+    Ok(1)
 }
 
 /// The configured store: a destination with a scheme opsbook does not support is a config
@@ -400,43 +314,40 @@ fn open_store(session: &Session) -> anyhow::Result<backup::store::Store> {
     super::open_store(config)
 }
 
-fn counts(outcome: &restore::Outcome) -> String {
-    use crate::plural::count;
-    format!(
-        "{}, {}, {}",
-        count(outcome.files, "file", "files"),
-        count(outcome.dirs, "directory", "directories"),
-        count(outcome.links, "symlink", "symlinks")
-    )
+/// The step settings for runbooks this command runs, with the runbook runner a `drill`
+/// step needs.
+pub fn step_settings(session: &Session) -> crate::engine::Settings {
+    crate::engine::Settings {
+        runbook: runbook_runner(session),
+        ..session.loaded.config.step_settings()
+    }
 }
 
-/// `latest` (of `set`, if given) or an id among `backups`; a usage error otherwise.
-fn find<'a>(
-    backups: &'a [backup::Manifest],
-    wanted: &str,
-    set: Option<&str>,
-    store: &backup::store::Store,
-) -> anyhow::Result<&'a backup::Manifest> {
-    backup::find(backups, wanted, set).ok_or_else(|| {
-        crate::Error::Usage(format!(
-            "no backup {wanted:?} in {} (`opsbook backup list` shows the ids)",
-            store.shown()
-        ))
-        .into()
-    })
-}
-/// The drill's check as a runbook, with `{{ restore_dir }}` set: passes unless a step is
-/// critical or unknown.
-fn drill_runbook(name: &str, to: &std::path::Path, session: &Session) -> Result<String, String> {
+/// Runs a drill's `verify: { runbook: NAME }` with `{{ restore_dir }}` set, on this
+/// session's runbook dirs and settings.
+fn runbook_runner(session: &Session) -> backup::RunbookRunner {
     let dirs = super::run::dirs(session);
-    let source = crate::runbook::find(name, &dirs).map_err(|e| e.to_string())?;
+    let settings = session.loaded.config.step_settings();
+    backup::RunbookRunner(Some(Arc::new(move |name: &str, to: &Path| {
+        drill_runbook(name, to, &dirs, &settings).map_err(backup::Error::Failed)
+    })))
+}
+
+/// The drill's check as a runbook: passes unless a step is critical or unknown.
+fn drill_runbook(
+    name: &str,
+    to: &Path,
+    dirs: &[std::path::PathBuf],
+    settings: &crate::engine::Settings,
+) -> Result<String, String> {
+    let source = crate::runbook::find(name, dirs).map_err(|e| e.to_string())?;
     let vars = std::collections::BTreeMap::from([(
         "restore_dir".to_string(),
         crate::values::Text::plain(to.to_string_lossy()),
     )]);
-    let book = crate::runbook::load(&source, &vars, &dirs).map_err(|e| format!("{e:#}"))?;
+    let book = crate::runbook::load(&source, &vars, dirs).map_err(|e| format!("{e:#}"))?;
     let mut ctx = check_context().map_err(|e| format!("{e:#}"))?;
-    ctx.config = std::sync::Arc::new(session.loaded.config.step_settings());
+    ctx.config = Arc::new(settings.clone());
     let runtime = super::runtime().map_err(|e| format!("{e:#}"))?;
     let selection = crate::runbook::Selection::default();
     let report = runtime.block_on(crate::runbook::run(

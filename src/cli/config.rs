@@ -1,10 +1,10 @@
 //! `opsbook config show|validate`.
 
 use super::Session;
-use crate::config::{errors_in, parse_yaml, unresolved_in};
+use crate::config::check_file;
 use crate::error::Error;
 use clap::Subcommand;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(Debug, Subcommand)]
 pub enum ConfigCommand {
@@ -68,44 +68,10 @@ fn validate(files: &[PathBuf], session: &Session) -> anyhow::Result<u8> {
     } else {
         files.to_vec()
     };
-    let mut failed = 0;
-    for file in &files {
-        let errors = match std::fs::read_to_string(file) {
-            Err(e) => vec![crate::ConfigError::whole_file(
-                file,
-                format!("cannot read: {e}"),
-            )],
-            Ok(text) => {
-                // A variable unset here may be set where the file is used: say so, no more.
-                if let Ok(value) = parse_yaml::<serde_json::Value>(file, &text) {
-                    for unset in unresolved_in(file, &text, &value) {
-                        session.printer.warn(&format!(
-                            "{}:{}:{}: `{}` uses ${{{}}}, which is not set here",
-                            file.display(),
-                            unset.line,
-                            unset.column,
-                            unset.key,
-                            unset.var
-                        ));
-                    }
-                }
-                errors_in(file, &text)
-            }
-        };
-        if errors.is_empty() {
-            session.printer.human(&format!("ok: {}\n", file.display()));
-            continue;
-        }
-        failed += 1;
-        for e in &errors {
-            session.printer.error(&e.to_string());
-        }
-        if errors.len() > 1 {
-            session
-                .printer
-                .human(&format!("{}: {} errors\n", file.display(), errors.len()));
-        }
-    }
+    let failed = files
+        .iter()
+        .filter(|file| !report_file(file, session))
+        .count();
     if files.is_empty() {
         session
             .printer
@@ -121,4 +87,35 @@ fn validate(files: &[PathBuf], session: &Session) -> anyhow::Result<u8> {
         );
     }
     Ok(0)
+}
+
+/// Check one file and print what was found; whether it is valid.
+fn report_file(file: &Path, session: &Session) -> bool {
+    let found = check_file(file);
+    // A variable unset here may be set where the file is used: say so, no more.
+    for unset in &found.unset {
+        session.printer.warn(&format!(
+            "{}:{}:{}: `{}` uses ${{{}}}, which is not set here",
+            file.display(),
+            unset.line,
+            unset.column,
+            unset.key,
+            unset.var
+        ));
+    }
+    if found.errors.is_empty() {
+        session.printer.human(&format!("ok: {}\n", file.display()));
+        return true;
+    }
+    for e in &found.errors {
+        session.printer.error(&e.to_string());
+    }
+    if found.errors.len() > 1 {
+        session.printer.human(&format!(
+            "{}: {} errors\n",
+            file.display(),
+            found.errors.len()
+        ));
+    }
+    false
 }

@@ -3,15 +3,13 @@
 //! (`--retry-timeout`, the deploy gate).
 
 use super::{Session, check_context, duration_arg, runtime, stop_signal};
-use crate::config::HealthConfig;
 use crate::engine::Context;
-use crate::health::{check, serve};
+use crate::health::{HealthConfig, check, gate, serve};
 use crate::model::Report;
-use crate::model::Status;
 use crate::report::{Format, render};
 use clap::Args;
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 #[derive(Debug, Args)]
 pub struct HealthArgs {
@@ -50,7 +48,10 @@ pub fn exec(args: &HealthArgs, session: &Session) -> anyhow::Result<u8> {
         return rt.block_on(watch(every, &config, &ctx, format, session));
     }
     let report = match args.retry_timeout {
-        Some(limit) => rt.block_on(gate(limit, args.sleep, &config, &ctx, session)),
+        Some(limit) => {
+            let progress = |line: &str| session.printer.progress(line);
+            rt.block_on(gate(&config, &ctx, limit, args.sleep, &progress))
+        }
         None => rt.block_on(check(&config, &ctx)),
     };
     print(&report, format, session);
@@ -99,65 +100,19 @@ async fn watch(
     }
 }
 
-/// The deploy gate: re-run the whole report until it is ok or `limit` has passed, and
-/// return the last one.
-async fn gate(
-    limit: Duration,
-    pause: Duration,
-    config: &HealthConfig,
-    ctx: &Context,
-    session: &Session,
-) -> Report {
-    let deadline = Instant::now() + limit;
-    let mut attempt = 1;
-    loop {
-        let report = check(config, ctx).await;
-        let status = report.status();
-        let left = deadline.saturating_duration_since(Instant::now());
-        if matches!(status, Status::Ok | Status::Skipped) || left.is_zero() {
-            if attempt > 1 {
-                session.printer.progress(&format!(
-                    "health: {} after {attempt} attempts",
-                    status.health_word()
-                ));
-            }
-            return report;
-        }
-        let failing: Vec<&str> = report
-            .results
-            .iter()
-            .filter(|r| !matches!(r.status, Status::Ok | Status::Skipped))
-            .map(|r| r.name.as_str())
-            .collect();
-        let wait = Duration::from_millis(pause.min(left).as_millis() as u64);
-        session.printer.progress(&format!(
-            "health: {} (attempt {attempt}: {}); again in {}, {} left",
-            status.health_word(),
-            failing.join(", "),
-            humantime::format_duration(wait),
-            humantime::format_duration(Duration::from_secs(left.as_secs_f64().ceil() as u64)),
-        ));
-        tokio::time::sleep(wait).await;
-        attempt += 1;
-    }
-}
-
 async fn serve_on(
     address: SocketAddr,
     config: HealthConfig,
     ctx: Context,
     session: &Session,
 ) -> anyhow::Result<u8> {
-    let stop = stop_signal()?;
-    let listener = serve::bind(address).await?;
-    let bound = listener.local_addr().unwrap_or(address);
-    session.printer.progress(&format!(
-        "health: serving http://{bound}/health (/health/ready, /health/detailed, /metrics); results cached for {}; Ctrl-C to stop",
-        humantime::format_duration(config.serve_cache.0)
-    ));
-    tracing::info!(%bound, "health server started");
-    serve::serve(serve::Server::new(config, ctx), listener, stop).await;
-    tracing::info!(%bound, "health server stopped");
+    let cache = humantime::format_duration(config.serve_cache.0).to_string();
+    let started = |bound: SocketAddr| {
+        session.printer.progress(&format!(
+            "health: serving http://{bound}/health (/health/ready, /health/detailed, /metrics); results cached for {cache}; Ctrl-C to stop"
+        ));
+    };
+    serve::run(address, config, ctx, stop_signal()?, &started).await?;
     session.printer.progress("health: server stopped");
     Ok(0)
 }

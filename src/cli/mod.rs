@@ -281,54 +281,9 @@ fn run(cli: Cli, printer: Printer) -> anyhow::Result<u8> {
         Command::Man(args) => return completions::exec_man(args, &printer),
         _ => {}
     }
-    let options = LoadOptions {
-        env: cli.global.env.clone(),
-        file: cli.global.config.clone(),
-        config_dir: std::env::var_os("OPSBOOK_CONFIG_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from("config")),
-    };
-    let loaded = crate::config::load(&options)?;
-    let verbosity = crate::logging::Verbosity {
-        verbose: cli.global.verbose,
-        quiet: cli.global.quiet,
-    };
-    if let Some(warning) =
-        crate::logging::init(&loaded.config.logging, verbosity, printer.style().color)
-    {
-        printer.warn(&warning);
-    }
-    tracing::debug!(env = %loaded.env, sources = ?loaded.sources, "configuration loaded");
-    // An environment asked for by name whose file is missing runs on other settings;
-    // under cron that is silent unless said (stderr and application.log).
-    let env_file = options.config_dir.join(format!("{}.yaml", loaded.env));
-    if cli.global.env.is_some() && !loaded.sources.contains(&env_file) {
-        let message = format!(
-            "environment {:?} was asked for, but {} was not found: using {} only",
-            loaded.env,
-            env_file.display(),
-            if loaded.sources.is_empty() {
-                "the built-in defaults"
-            } else {
-                "the built-in defaults and --config"
-            }
-        );
-        // To the log files only (the results target); the printer says it on stderr.
-        tracing::warn!(target: crate::logging::RESULTS, "{message}");
-        printer.warn(&message);
-    }
+    let loaded = load_config(&cli.global, &printer)?;
     // An unset `${VAR}` blocks only the commands that use its section.
-    let sections: &[&str] = match &cli.command {
-        Command::Health(_) => &["health"],
-        Command::Run(_) => &["runbooks", "logs", "backup"],
-        Command::Runbook(_) => &["runbooks"],
-        Command::Logs(_) => &["logs"],
-        Command::Backup(_) | Command::Restore(_) => &["backup"],
-        Command::Incident(_) => &["incident"],
-        Command::Maintain(_) => &["maintain", "runbooks", "logs", "backup", "health"],
-        Command::Config(_) | Command::Completions(_) | Command::Man(_) => &[],
-    };
-    loaded.require(sections)?;
+    loaded.require(sections(&cli.command))?;
     let session = Session {
         printer,
         loaded,
@@ -348,39 +303,100 @@ fn run(cli: Cli, printer: Printer) -> anyhow::Result<u8> {
     }
 }
 
+/// Load the configuration and start logging as it says; a missing `<env>.yaml` for an
+/// environment asked for by name is said on stderr and in application.log.
+fn load_config(global: &GlobalArgs, printer: &Printer) -> anyhow::Result<Loaded> {
+    let options = LoadOptions::new(global.env.clone(), global.config.clone());
+    let loaded = crate::config::load(&options)?;
+    let verbosity = crate::logging::Verbosity {
+        verbose: global.verbose,
+        quiet: global.quiet,
+    };
+    if let Some(warning) =
+        crate::logging::init(&loaded.config.logging, verbosity, printer.style().color)
+    {
+        printer.warn(&warning);
+    }
+    tracing::debug!(env = %loaded.env, sources = ?loaded.sources, "configuration loaded");
+    if let Some(message) = crate::config::missing_env_warning(&options, &loaded) {
+        // To the log files only (the results target); the printer says it on stderr.
+        tracing::warn!(target: crate::logging::RESULTS, "{message}");
+        printer.warn(&message);
+    }
+    Ok(loaded)
+}
+
+/// The config sections a command uses: their `${VAR}`s must be set.
+fn sections(command: &Command) -> &'static [&'static str] {
+    match command {
+        Command::Health(_) => &["health"],
+        Command::Run(_) => &["runbooks", "logs", "backup"],
+        Command::Runbook(_) => &["runbooks"],
+        Command::Logs(_) => &["logs"],
+        Command::Backup(_) | Command::Restore(_) => &["backup"],
+        Command::Incident(_) => &["incident"],
+        Command::Maintain(_) => &["maintain", "runbooks", "logs", "backup", "health"],
+        Command::Config(_) | Command::Completions(_) | Command::Man(_) => &[],
+    }
+}
+
 /// The one place an error becomes an exit code: the first error in the chain that knows
-/// its kind decides. A domain's error enum is one more line here.
+/// its kind decides. A domain's error enum is one more line in `kind_of`.
 pub fn exit_code(err: &anyhow::Error) -> u8 {
     use crate::error::Kind;
-    for cause in err.chain() {
-        let kind = if let Some(e) = cause.downcast_ref::<Error>() {
-            Some(e.kind())
-        } else if cause.downcast_ref::<crate::error::ConfigError>().is_some() {
-            Some(Kind::Config)
-        } else {
-            None
-        };
-        if let Some(kind) = kind {
-            return match kind {
-                Kind::Config => exit::CONFIG,
-                Kind::Usage => exit::USAGE,
-                Kind::Busy => exit::TEMPFAIL,
-                Kind::Failure => exit::FAILURE,
-            };
-        }
+    match err.chain().find_map(kind_of) {
+        Some(Kind::Config) => exit::CONFIG,
+        Some(Kind::Usage) => exit::USAGE,
+        Some(Kind::Busy) => exit::TEMPFAIL,
+        Some(Kind::Failure) | None => exit::FAILURE,
     }
-    exit::FAILURE
+}
+
+/// What kind of failure `cause` is, when it is one of the library's typed errors.
+fn kind_of(cause: &(dyn std::error::Error + 'static)) -> Option<crate::error::Kind> {
+    use crate::error::Kind;
+    cause
+        .downcast_ref::<Error>()
+        .map(Error::kind)
+        .or_else(|| {
+            cause
+                .downcast_ref::<crate::error::ConfigError>()
+                .map(|_| Kind::Config)
+        })
+        .or_else(|| {
+            cause
+                .downcast_ref::<crate::backup::Error>()
+                .map(crate::backup::Error::kind)
+        })
+        .or_else(|| {
+            cause
+                .downcast_ref::<crate::incident::Error>()
+                .map(crate::incident::Error::kind)
+        })
+        .or_else(|| {
+            cause
+                .downcast_ref::<crate::maintain::Error>()
+                .map(crate::maintain::Error::kind)
+        })
 }
 
 /// A problem in the configuration found after loading (a template, a schedule): exit 78,
 /// naming the config file in use.
 pub fn config_error(session: &Session, message: String) -> anyhow::Error {
-    let file = session
+    Error::Config(crate::error::ConfigError::whole_file(
+        config_file(session),
+        message,
+    ))
+    .into()
+}
+
+/// The config file in use, as a config error names it.
+pub fn config_file(session: &Session) -> PathBuf {
+    session
         .global
         .config
         .clone()
-        .unwrap_or_else(|| std::path::PathBuf::from("(built-in defaults)"));
-    Error::Config(crate::error::ConfigError::whole_file(file, message)).into()
+        .unwrap_or_else(|| PathBuf::from("(built-in defaults)"))
 }
 
 /// A setting the command needs and no config gives: a configuration error (exit 78)
@@ -403,7 +419,7 @@ pub fn open_store(
         )
         .into());
     }
-    Ok(config.store().map_err(Error::Usage)?)
+    Ok(config.store().map_err(|e| Error::Usage(e.to_string()))?)
 }
 
 /// The checks' view of the world: the real machine, unless `$OPSBOOK_READINGS` names a

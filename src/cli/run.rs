@@ -61,43 +61,23 @@ impl VarArgs {
 
 /// The runbook dirs from config.
 pub fn dirs(session: &Session) -> Vec<PathBuf> {
-    session
-        .loaded
-        .config
-        .runbooks
-        .dirs
-        .iter()
-        .map(|d| PathBuf::from(d.as_str()))
-        .collect()
+    session.loaded.config.runbooks.paths()
 }
 
-/// Find and load a runbook; any problem is exit 78.
+/// Find and load a runbook, with the session's variables and `--var`s; any problem is
+/// exit 78.
 pub fn load(wanted: &str, vars: &VarArgs, session: &Session) -> anyhow::Result<Runbook> {
-    let dirs = dirs(session);
-    let source = runbook::find(wanted, &dirs).map_err(crate::Error::Config)?;
     let mut overrides = session_vars(session);
     overrides.extend(vars.overrides());
-    Ok(runbook::load(&source, &overrides, &dirs)?)
+    Ok(runbook::open(wanted, &dirs(session), &overrides)?)
 }
 
-/// `{{ opsbook_config }}` and `{{ opsbook_env }}`: the `--config` (absolute) and the
-/// environment asked for, each empty when not given, so a step that runs opsbook itself
-/// reads the same configuration.
+/// `{{ opsbook_config }}` and `{{ opsbook_env }}` of this session.
 pub fn session_vars(session: &Session) -> BTreeMap<String, Text> {
-    let config = session
-        .global
-        .config
-        .as_ref()
-        .map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone()))
-        .map(|p| p.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    BTreeMap::from([
-        ("opsbook_config".to_string(), Text::plain(config)),
-        (
-            "opsbook_env".to_string(),
-            Text::plain(session.global.env.clone().unwrap_or_default()),
-        ),
-    ])
+    runbook::session_vars(
+        session.global.config.as_deref(),
+        session.global.env.as_deref(),
+    )
 }
 
 pub fn exec(args: &RunArgs, session: &Session) -> anyhow::Result<u8> {
@@ -108,33 +88,12 @@ pub fn exec(args: &RunArgs, session: &Session) -> anyhow::Result<u8> {
         skip: args.skip.clone(),
     };
     if args.dry_run {
-        session.printer.data(&plan(&book, &selection));
+        session.printer.data(&runbook::plan(&book, &selection));
         return Ok(0);
     }
-    let mut ctx = check_context()?;
-    ctx.config = std::sync::Arc::new(session.loaded.config.step_settings());
-    ctx.interaction = if args.yes {
-        Interaction::Yes
-    } else if std::io::stdin().is_terminal() && std::io::stderr().is_terminal() {
-        Interaction::Ask
-    } else {
-        Interaction::None
-    };
+    let ctx = context(args.yes, session)?;
     let stream = format == Format::Text || args.output.is_some();
-    let style = session.printer.style();
-    let width = book
-        .all_steps()
-        .map(|s| s.name.chars().count())
-        .max()
-        .unwrap_or(0);
-    let spinner = stream && !session.global.quiet && std::io::stderr().is_terminal();
-    let mut observer = Stream {
-        session,
-        stream,
-        width,
-        style,
-        spinner: spinner.then(indicatif::ProgressBar::new_spinner),
-    };
+    let mut observer = Stream::new(session, &book, stream);
     tracing::info!(target: crate::logging::RESULTS, runbook = %book.name, source = %book.source, "run started");
     let report = runtime()?.block_on(runbook::run(&book, &ctx, &selection, &mut observer));
     if let Some(spinner) = &observer.spinner {
@@ -142,20 +101,52 @@ pub fn exec(args: &RunArgs, session: &Session) -> anyhow::Result<u8> {
     }
     tracing::info!(target: crate::logging::RESULTS, runbook = %book.name, status = report.status().as_str(), "run finished");
     if stream {
+        let style = session.printer.style();
         session
             .printer
             .human(&format!("{}\n", summary(&report, style)));
     }
-    match &args.output {
+    write_report(&report, format, args.output.as_deref(), session)?;
+    Ok(report.status().exit_code())
+}
+
+/// The checks' context for a run: manual steps confirmed with `--yes`, asked on a
+/// terminal, else left unknown.
+fn context(yes: bool, session: &Session) -> anyhow::Result<crate::engine::Context> {
+    let mut ctx = check_context()?;
+    ctx.config = std::sync::Arc::new(super::backup::step_settings(session));
+    ctx.interaction = if yes {
+        Interaction::Yes
+    } else if std::io::stdin().is_terminal() && std::io::stderr().is_terminal() {
+        Interaction::Ask
+    } else {
+        Interaction::None
+    };
+    Ok(ctx)
+}
+
+/// The report in `format`: to `--output` (plain, secrets masked), else to stdout unless
+/// the text was already streamed.
+fn write_report(
+    report: &crate::model::Report,
+    format: Format,
+    output: Option<&std::path::Path>,
+    session: &Session,
+) -> anyhow::Result<()> {
+    match output {
         Some(path) => {
-            let text = render(&report, format, crate::report::Style::default());
+            let text = render(report, format, crate::report::Style::default());
             crate::fsutil::write_atomically(path, crate::redact::mask(&text).as_bytes())
                 .map_err(anyhow::Error::msg)?;
         }
-        None if format != Format::Text => session.printer.data(&render(&report, format, style)),
+        None if format != Format::Text => {
+            session
+                .printer
+                .data(&render(report, format, session.printer.style()))
+        }
         None => {}
     }
-    Ok(report.status().exit_code())
+    Ok(())
 }
 
 /// Text as each step finishes; on a terminal, a spinner naming what is running.
@@ -165,6 +156,25 @@ struct Stream<'a> {
     width: usize,
     style: crate::report::Style,
     spinner: Option<indicatif::ProgressBar>,
+}
+
+impl<'a> Stream<'a> {
+    /// Lines as wide as the runbook's longest step name; a spinner only on a terminal.
+    fn new(session: &'a Session, book: &Runbook, stream: bool) -> Self {
+        let width = book
+            .all_steps()
+            .map(|s| s.name.chars().count())
+            .max()
+            .unwrap_or(0);
+        let spinner = stream && !session.global.quiet && std::io::stderr().is_terminal();
+        Stream {
+            session,
+            stream,
+            width,
+            style: session.printer.style(),
+            spinner: spinner.then(indicatif::ProgressBar::new_spinner),
+        }
+    }
 }
 
 impl runbook::run::Observer for Stream<'_> {
@@ -193,112 +203,5 @@ impl runbook::run::Observer for Stream<'_> {
             Some(spinner) => spinner.suspend(|| self.session.printer.human(&line)),
             None => self.session.printer.human(&line),
         }
-    }
-}
-
-/// What would run, in order, and what the selection leaves out: each step's kind, name
-/// and conditions, then what it would do with its variables resolved (secrets masked),
-/// and under it what would undo it.
-fn plan(book: &Runbook, selection: &Selection) -> String {
-    use std::fmt::Write;
-    let mut out = format!("{} ({}): {}\n", book.name, book.source, book.description);
-    let mut line = |step: &crate::engine::registry::StepSpec, prefix: &str| {
-        let mut notes = Vec::new();
-        if let Some(why) = selection.excludes(step) {
-            notes.push(why);
-        }
-        let o = &step.options;
-        if !o.needs.is_empty() {
-            notes.push(format!("needs {}", o.needs.join(", ")));
-        }
-        if let Some(when) = &o.when {
-            notes.push(format!("when {}", when.source()));
-        }
-        if o.always {
-            notes.push("always".into());
-        }
-        if o.continue_on_failure {
-            notes.push("continue_on_failure".into());
-        }
-        let notes = if notes.is_empty() {
-            String::new()
-        } else {
-            format!("  ({})", notes.join("; "))
-        };
-        let _ = writeln!(out, "{prefix}{:<10} {}{notes}", step.kind_name(), step.name);
-        let last_line = prefix.rsplit('\n').next().unwrap_or(prefix);
-        let indent = " ".repeat(last_line.chars().count() + 11);
-        let _ = writeln!(out, "{indent}{}", what(step));
-        for undo in &o.undo {
-            let when = undo
-                .options
-                .when
-                .as_ref()
-                .map(|w| format!("  (when {})", w.source()))
-                .unwrap_or_default();
-            let _ = writeln!(out, "{indent}{:<10} {}{when}", undo.kind_name(), undo.name);
-            let _ = writeln!(out, "{indent}           {}", what(undo));
-        }
-    };
-    for item in &book.steps {
-        match item {
-            crate::engine::registry::Item::Step(step) => line(step, "  "),
-            crate::engine::registry::Item::Parallel { parallel } => {
-                for step in parallel {
-                    line(step, "  ‖ ");
-                }
-            }
-        }
-    }
-    for (i, step) in book.on_failure.iter().enumerate() {
-        line(step, if i == 0 { "on failure:\n  " } else { "  " });
-    }
-    out
-}
-
-/// One line saying what a step would do: a command as it would run (`$ …`), otherwise its
-/// settings. Values print as they do everywhere else, secrets masked.
-fn what(step: &crate::engine::registry::StepSpec) -> String {
-    use crate::engine::registry::KindSpec;
-    match &step.kind {
-        KindSpec::Command(spec) => {
-            let mut text = format!("$ {}", spec.shown);
-            if let Some(dir) = &spec.dir {
-                text.push_str(&format!("   (in {})", dir.shown()));
-            }
-            text
-        }
-        KindSpec::Manual(prompt) => format!("asks: {}", prompt.shown()),
-        KindSpec::Http(spec) => {
-            let method = serde_json::to_value(spec.method)
-                .ok()
-                .and_then(|m| m.as_str().map(str::to_string))
-                .unwrap_or_default();
-            format!("{method} {}", spec.url.0.shown())
-        }
-        kind => match serde_json::to_value(kind) {
-            Ok(serde_json::Value::Object(map)) => map
-                .into_iter()
-                .map(|(_, mut settings)| {
-                    prune(&mut settings);
-                    settings.to_string()
-                })
-                .collect::<Vec<_>>()
-                .join(" "),
-            Ok(other) => other.to_string(),
-            Err(e) => format!("(cannot show: {e})"),
-        },
-    }
-}
-
-/// Leave out settings that say nothing (null, false, empty).
-fn prune(value: &mut serde_json::Value) {
-    if let serde_json::Value::Object(map) = value {
-        map.retain(|_, v| {
-            prune(v);
-            !matches!(v, serde_json::Value::Null | serde_json::Value::Bool(false))
-                && v.as_object().is_none_or(|o| !o.is_empty())
-                && v.as_array().is_none_or(|a| !a.is_empty())
-        });
     }
 }

@@ -2,7 +2,7 @@
 
 use super::Session;
 use super::run::{VarArgs, dirs, load};
-use crate::runbook::{self, builtin};
+use crate::runbook;
 use clap::{Subcommand, ValueEnum};
 
 #[derive(Debug, Subcommand)]
@@ -54,53 +54,22 @@ pub fn exec(command: &RunbookCommand, session: &Session) -> anyhow::Result<u8> {
     }
 }
 
-/// Every runbook name: files in the dirs first (they take precedence), then built-ins.
-fn all_names(session: &Session) -> Vec<String> {
-    let mut names = runbook::load::list_dir_names(&dirs(session));
-    for name in builtin::names() {
-        if !names.iter().any(|n| n == name) {
-            names.push(name.to_string());
-        }
-    }
-    names
-}
-
 fn list(session: &Session) -> anyhow::Result<u8> {
     let format = session.format(ListFormat::Text)?;
-    let dirs = dirs(session);
-    let mut rows = Vec::new();
-    for name in all_names(session) {
-        let (source, description) = match runbook::find(&name, &dirs) {
-            Ok(source) => {
-                let description = match runbook::load(&source, &Default::default(), &dirs) {
-                    Ok(book) => book.description,
-                    Err(e) => format!(
-                        "INVALID: {}",
-                        e.to_string().lines().next().unwrap_or_default()
-                    ),
-                };
-                (source.label.display().to_string(), description)
-            }
-            Err(e) => (String::new(), e.message),
-        };
-        rows.push((name, source, description));
-    }
+    let entries = runbook::catalog::list(&dirs(session));
     match format {
         ListFormat::Json => {
-            let json: Vec<serde_json::Value> = rows
-                .iter()
-                .map(|(name, source, description)| {
-                    serde_json::json!({"name": name, "source": source, "description": description})
-                })
-                .collect();
-            let text = serde_json::to_string_pretty(&json).unwrap_or_default();
+            let text = serde_json::to_string_pretty(&entries).unwrap_or_default();
             session.printer.data(&format!("{text}\n"));
         }
         ListFormat::Text => {
-            let width = rows.iter().map(|r| r.0.len()).max().unwrap_or(0);
+            let width = entries.iter().map(|e| e.name.len()).max().unwrap_or(0);
             let mut out = String::new();
-            for (name, source, description) in &rows {
-                out.push_str(&format!("{name:<width$}  {description}  [{source}]\n"));
+            for e in &entries {
+                out.push_str(&format!(
+                    "{:<width$}  {}  [{}]\n",
+                    e.name, e.description, e.source
+                ));
             }
             session.printer.data(&out);
         }
@@ -110,7 +79,7 @@ fn list(session: &Session) -> anyhow::Result<u8> {
 
 fn validate(wanted: &[String], vars: &VarArgs, session: &Session) -> anyhow::Result<u8> {
     let names = if wanted.is_empty() {
-        all_names(session)
+        runbook::names(&dirs(session))
     } else {
         wanted.to_vec()
     };

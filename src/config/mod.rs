@@ -2,11 +2,13 @@
 //! environment variables < flags. Every section is optional; unknown keys are errors.
 
 mod load;
+mod validate;
 
 pub use crate::values::parse_yaml;
 pub use load::{LoadOptions, Loaded, Unresolved, errors_in, load, unresolved_in};
+pub use validate::{FileCheck, check_file};
 
-use crate::values::{Duration, Text, Threshold};
+use crate::values::Text;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -19,7 +21,7 @@ pub struct Config {
     /// Locks, rotation and schedule state, verification records.
     pub state_dir: Option<Text>,
     pub logging: crate::logging::LoggingConfig,
-    pub health: HealthConfig,
+    pub health: crate::health::HealthConfig,
     pub runbooks: RunbooksConfig,
     pub logs: crate::logs::LogsConfig,
     pub backup: crate::backup::BackupConfig,
@@ -42,6 +44,49 @@ impl Default for RunbooksConfig {
     }
 }
 
+impl LoadOptions {
+    /// The environment and `--config` asked for; the config dir is `$OPSBOOK_CONFIG_DIR`,
+    /// else `./config`.
+    pub fn new(env: Option<String>, file: Option<PathBuf>) -> Self {
+        LoadOptions {
+            env,
+            file,
+            config_dir: std::env::var_os("OPSBOOK_CONFIG_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from("config")),
+        }
+    }
+}
+
+/// An environment asked for by name whose `<env>.yaml` is missing runs on other
+/// settings: the warning that says so (under cron that is silent unless said).
+pub fn missing_env_warning(options: &LoadOptions, loaded: &Loaded) -> Option<String> {
+    let env_file = options.config_dir.join(format!("{}.yaml", loaded.env));
+    if options.env.is_none() || loaded.sources.contains(&env_file) {
+        return None;
+    }
+    Some(format!(
+        "environment {:?} was asked for, but {} was not found: using {} only",
+        loaded.env,
+        env_file.display(),
+        if loaded.sources.is_empty() {
+            "the built-in defaults"
+        } else {
+            "the built-in defaults and --config"
+        }
+    ))
+}
+
+impl RunbooksConfig {
+    /// The runbook dirs, as paths.
+    pub fn paths(&self) -> Vec<PathBuf> {
+        self.dirs
+            .iter()
+            .map(|d| PathBuf::from(d.as_str()))
+            .collect()
+    }
+}
+
 impl Config {
     /// The narrow view action steps get: state dir, log sets, backup sets.
     pub fn step_settings(&self) -> crate::engine::Settings {
@@ -49,6 +94,7 @@ impl Config {
             state_dir: self.state_dir(),
             logs: self.logs.clone(),
             backup: self.backup.clone(),
+            runbook: crate::backup::RunbookRunner::default(),
         }
     }
 
@@ -73,92 +119,50 @@ fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
-#[derive(Clone, Debug, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct HealthConfig {
-    pub thresholds: Thresholds,
-    /// Paths whose filesystems are checked; the first is `checks.disk`, the rest `disk:<path>`.
-    pub disks: Vec<Text>,
-    /// How long CPU usage is sampled.
-    pub cpu_sample: Duration,
-    /// Services to probe, each a runbook step (`http`, `tcp`), all run concurrently.
-    pub endpoints: Endpoints,
-    /// How many endpoint probes run at once (`--concurrency`).
-    pub concurrency: usize,
-    /// How long `health --serve` reuses a result before running the checks again.
-    pub serve_cache: Duration,
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-impl Default for HealthConfig {
-    fn default() -> Self {
-        HealthConfig {
-            thresholds: Thresholds::default(),
-            disks: vec![Text::plain("/")],
-            cpu_sample: Duration(std::time::Duration::from_millis(250)),
-            endpoints: Endpoints::default(),
-            concurrency: 64,
-            serve_cache: Duration(std::time::Duration::from_secs(5)),
+    fn loaded(env: &str, sources: &[&str]) -> Loaded {
+        Loaded {
+            config: Config::default(),
+            env: env.to_string(),
+            sources: sources.iter().map(PathBuf::from).collect(),
+            unresolved: Vec::new(),
         }
     }
-}
 
-/// Resource thresholds in percent (seed 000's defaults).
-#[derive(Clone, Debug, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Thresholds {
-    pub memory: Threshold<75, 90>,
-    pub disk: Threshold<80, 90>,
-    pub cpu: Threshold<90, 95>,
-    /// Swap is reported but never graded unless levels are set here.
-    pub swap: Threshold<100, 100>,
-}
-
-/// `health.endpoints`: probes with names unique among themselves and the built-in checks,
-/// since names key the JSON report.
-#[derive(Clone, Debug, Default, Serialize)]
-#[serde(transparent)]
-pub struct Endpoints(pub Vec<crate::engine::registry::StepSpec>);
-
-/// Names the health report gives its own checks.
-pub const BUILT_IN_CHECKS: [&str; 6] = ["application", "memory", "swap", "disk", "cpu", "load"];
-
-impl<'de> Deserialize<'de> for Endpoints {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let endpoints = Vec::<crate::engine::registry::StepSpec>::deserialize(deserializer)?;
-        let mut seen = std::collections::HashSet::new();
-        for endpoint in &endpoints {
-            let name = endpoint.name.as_str();
-            if BUILT_IN_CHECKS.contains(&name) || name.starts_with("disk:") {
-                return Err(serde::de::Error::custom(format!(
-                    "endpoint name {name:?} is a built-in check's name: choose another"
-                )));
-            }
-            if endpoint.kind.is_action()
-                || matches!(
-                    endpoint.kind,
-                    crate::engine::registry::KindSpec::Include(_)
-                        | crate::engine::registry::KindSpec::Manual(_)
-                )
-            {
-                return Err(serde::de::Error::custom(format!(
-                    "endpoint {name:?}: `{}` steps belong in runbooks, not in health.endpoints",
-                    endpoint.kind_name()
-                )));
-            }
-            if !seen.insert(name) {
-                return Err(serde::de::Error::custom(format!(
-                    "endpoint name {name:?} is used twice: names must be unique"
-                )));
-            }
+    fn options(env: Option<&str>) -> LoadOptions {
+        LoadOptions {
+            env: env.map(str::to_string),
+            file: None,
+            config_dir: PathBuf::from("cfg"),
         }
-        Ok(Endpoints(endpoints))
     }
-}
 
-impl std::ops::Deref for Endpoints {
-    type Target = [crate::engine::registry::StepSpec];
-
-    fn deref(&self) -> &Self::Target {
-        &self.0
+    #[test]
+    fn a_missing_env_file_is_said_only_when_the_env_was_asked_for() {
+        assert_eq!(
+            missing_env_warning(&options(None), &loaded("development", &[])),
+            None
+        );
+        assert_eq!(
+            missing_env_warning(&options(Some("qa")), &loaded("qa", &["cfg/qa.yaml"])),
+            None
+        );
+        assert_eq!(
+            missing_env_warning(&options(Some("qa")), &loaded("qa", &[])).as_deref(),
+            Some(
+                "environment \"qa\" was asked for, but cfg/qa.yaml was not found: \
+                 using the built-in defaults only"
+            )
+        );
+        assert_eq!(
+            missing_env_warning(&options(Some("qa")), &loaded("qa", &["mine.yaml"])).as_deref(),
+            Some(
+                "environment \"qa\" was asked for, but cfg/qa.yaml was not found: \
+                 using the built-in defaults and --config only"
+            )
+        );
     }
 }

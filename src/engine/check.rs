@@ -32,6 +32,8 @@ pub struct Settings {
     pub state_dir: PathBuf,
     pub logs: crate::logs::LogsConfig,
     pub backup: crate::backup::BackupConfig,
+    /// Runs a drill's `verify: { runbook: NAME }` (the runbook runner sits above the engine).
+    pub runbook: crate::backup::RunbookRunner,
 }
 
 impl Settings {

@@ -383,6 +383,8 @@ registry! {
     archive: Archive(ArchiveSpec), reads: acts, build: |s: &ArchiveSpec, _| ArchiveCheck { spec: s.clone() };
     prune: Prune(PruneSpec), reads: acts, build: |s: &PruneSpec, _| PruneCheck { spec: s.clone() };
     verify: Verify(VerifySpec), reads: acts, build: |s: &VerifySpec, _| VerifyCheck { spec: s.clone() };
+    drill: Drill(super::steps::drill::DrillSpec), reads: acts, build: |s: &super::steps::drill::DrillSpec, _| super::steps::drill::DrillCheck { spec: s.clone() };
+    restore: Restore(super::steps::restore::RestoreSpec), reads: acts, build: |s: &super::steps::restore::RestoreSpec, _| super::steps::restore::RestoreCheck { spec: s.clone() };
     log_errors: LogErrors(LogErrorsSpec), reads: reads, build: |s: &LogErrorsSpec, _| LogErrorsCheck { spec: s.clone() };
     manual: Manual(Text), reads: acts, build: |p: &Text, _| ManualCheck { prompt: p.clone() };
     process: Process(ProcessSpec), reads: reads, build: |s: &ProcessSpec, _| ProcessCheck { spec: s.clone() };

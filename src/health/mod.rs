@@ -1,17 +1,32 @@
 //! `opsbook health`: the health runbook built from config — application, memory, swap,
 //! each configured disk, CPU and load — run through the engine into one report.
 
-use crate::config::HealthConfig;
 use crate::engine::Context;
 use crate::engine::{Step, run_concurrently};
 use crate::model::Report;
+use crate::model::Status;
 use crate::probe::threshold::Levels;
 use crate::probe::{ApplicationCheck, CpuCheck, DiskCheck, LoadCheck, MemoryCheck, SwapCheck};
 use crate::values::Threshold;
 use std::path::PathBuf;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
+mod config;
 pub mod serve;
+
+pub use config::{BUILT_IN_CHECKS, Endpoints, HealthConfig, Thresholds};
+
+/// What can stop `health` itself (a check that fails is a report, not an error).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// `--serve` on an address that cannot be bound.
+    #[error("cannot listen on {address}")]
+    Listen {
+        address: std::net::SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+}
 
 /// The health runbook: the steps `opsbook health` runs, in report order.
 pub fn steps(config: &HealthConfig) -> Vec<Step> {
@@ -79,11 +94,54 @@ pub async fn check(config: &HealthConfig, ctx: &Context) -> Report {
     }
 }
 
+/// The deploy gate (`--retry-timeout`): run the health runbook until it is ok or `limit`
+/// has passed, pausing `pause` between attempts, and return the last report. `progress`
+/// hears of each failed attempt and, when it took more than one, of the outcome.
+pub async fn gate(
+    config: &HealthConfig,
+    ctx: &Context,
+    limit: Duration,
+    pause: Duration,
+    progress: &dyn Fn(&str),
+) -> Report {
+    let deadline = Instant::now() + limit;
+    let mut attempt = 1;
+    loop {
+        let report = check(config, ctx).await;
+        let status = report.status();
+        let left = deadline.saturating_duration_since(Instant::now());
+        if matches!(status, Status::Ok | Status::Skipped) || left.is_zero() {
+            if attempt > 1 {
+                progress(&format!(
+                    "health: {} after {attempt} attempts",
+                    status.health_word()
+                ));
+            }
+            return report;
+        }
+        let failing: Vec<&str> = report
+            .results
+            .iter()
+            .filter(|r| !matches!(r.status, Status::Ok | Status::Skipped))
+            .map(|r| r.name.as_str())
+            .collect();
+        let wait = Duration::from_millis(pause.min(left).as_millis() as u64);
+        progress(&format!(
+            "health: {} (attempt {attempt}: {}); again in {}, {} left",
+            status.health_word(),
+            failing.join(", "),
+            humantime::format_duration(wait),
+            humantime::format_duration(Duration::from_secs(left.as_secs_f64().ceil() as u64)),
+        ));
+        tokio::time::sleep(wait).await;
+        attempt += 1;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::clock::FixedClock;
-    use crate::model::Status;
     use crate::probe::resources::{
         CpuReading, DiskReading, FixedResources, LoadReading, MemoryReading,
     };
@@ -181,5 +239,28 @@ mod tests {
         let report = run(ctx);
         assert_eq!(status_of(&report, "memory"), Status::Unknown);
         assert_eq!(report.status(), Status::Unknown);
+    }
+
+    #[test]
+    fn the_gate_returns_at_once_when_ok_or_out_of_time() {
+        let heard = std::cell::RefCell::new(Vec::<String>::new());
+        let progress = |line: &str| heard.borrow_mut().push(line.to_string());
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let config = HealthConfig::default();
+        let gate_on = |ctx: Context| {
+            rt.block_on(gate(
+                &config,
+                &ctx,
+                Duration::ZERO,
+                Duration::from_secs(3600),
+                &progress,
+            ))
+        };
+        assert_eq!(gate_on(ctx(10, 10, 10.0)).status(), Status::Ok);
+        assert_eq!(gate_on(ctx(50, 95, 10.0)).status(), Status::Critical);
+        assert!(heard.borrow().is_empty(), "{:?}", heard.borrow());
     }
 }

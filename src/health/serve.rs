@@ -8,7 +8,7 @@
 //! - `/health/detailed`: the full JSON report, 200 or 503 like `/health`.
 //! - `/metrics`: the Prometheus text format, always 200.
 
-use crate::config::HealthConfig;
+use super::HealthConfig;
 use crate::engine::Context;
 use crate::model::Report;
 use crate::model::Status;
@@ -353,9 +353,26 @@ pub async fn serve(
 }
 
 /// Bind `address`, naming it in the error.
-pub async fn bind(address: SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
-    use anyhow::Context as _;
+pub async fn bind(address: SocketAddr) -> Result<tokio::net::TcpListener, super::Error> {
     tokio::net::TcpListener::bind(address)
         .await
-        .with_context(|| format!("cannot listen on {address}"))
+        .map_err(|source| super::Error::Listen { address, source })
+}
+
+/// `health --serve`: bind `address`, call `started` with the address bound (a port of 0
+/// made concrete), serve until `stop` resolves, and return once open connections are done.
+pub async fn run(
+    address: SocketAddr,
+    config: HealthConfig,
+    ctx: Context,
+    stop: impl Future<Output = ()>,
+    started: &dyn Fn(SocketAddr),
+) -> Result<(), super::Error> {
+    let listener = bind(address).await?;
+    let bound = listener.local_addr().unwrap_or(address);
+    started(bound);
+    tracing::info!(%bound, "health server started");
+    serve(Server::new(config, ctx), listener, stop).await;
+    tracing::info!(%bound, "health server stopped");
+    Ok(())
 }

@@ -2,8 +2,10 @@
 //! recent errors from the configured logs, system information, the tool's recent audit
 //! entries and the diagnosis runbook's report — as one tar.gz with a manifest (every
 //! file's name, size and SHA-256), written under a temporary name and renamed when
-//! complete. The bundle is mode 0600 whatever the umask.
+//! complete. The bundle is mode 0600 whatever the umask. The health report and the
+//! diagnosis come from the caller (they run checks, a use case above this library).
 
+use super::{Error, Incidents, Voice};
 use crate::digest::Sha256;
 use std::path::{Path, PathBuf};
 
@@ -11,6 +13,89 @@ use std::path::{Path, PathBuf};
 const MAX_ERRORS: usize = 2000;
 /// Audit entries gathered, at most (the newest).
 const MAX_AUDIT: usize = 500;
+
+/// Where the evidence comes from besides the incident's own folder.
+pub struct Sources<'a> {
+    /// The configured log sets, for their recent errors.
+    pub log_sets: &'a std::collections::BTreeMap<String, crate::logs::set::LogSet>,
+    /// The tool's log folder, for its audit log.
+    pub log_dir: &'a Path,
+    /// The health report as JSON (the caller runs the checks).
+    pub health: &'a dyn Fn() -> Vec<u8>,
+    /// The report of diagnosis runbook `name` as JSON, or why it could not be loaded.
+    pub diagnose: &'a dyn Fn(&str) -> Result<Vec<u8>, Error>,
+}
+
+/// A bundle written: where, and how many files it holds besides its manifest.
+pub struct Collected {
+    pub path: PathBuf,
+    pub files: usize,
+}
+
+/// Gather the evidence for incident `id` into one bundle in its folder, recorded on the
+/// timeline. A diagnosis runbook that cannot be loaded is a warning; the bundle goes
+/// without it.
+pub fn collect(
+    book: &Incidents<'_>,
+    id: &str,
+    sources: &Sources<'_>,
+    voice: &Voice<'_>,
+) -> Result<Collected, Error> {
+    let record = book.load(id)?;
+    let mut pieces = vec![Piece {
+        name: "health.json".to_string(),
+        bytes: (sources.health)(),
+    }];
+    let since = book
+        .now
+        .checked_sub(jiff::SignedDuration::from_hours(24))
+        .unwrap_or(book.now);
+    pieces.push(Piece {
+        name: "errors.log".to_string(),
+        bytes: recent_errors(sources.log_sets, since),
+    });
+    pieces.push(Piece {
+        name: "system.txt".to_string(),
+        bytes: system_info(),
+    });
+    pieces.push(Piece {
+        name: "audit.log".to_string(),
+        bytes: audit_tail(sources.log_dir),
+    });
+    let diagnosis = record
+        .kind
+        .as_ref()
+        .and_then(|k| book.config.diagnosis.get(k));
+    if let Some(name) = diagnosis {
+        match (sources.diagnose)(name) {
+            Ok(bytes) => pieces.push(Piece {
+                name: format!("diagnosis-{name}.json"),
+                bytes,
+            }),
+            Err(e) => (voice.warn)(&format!("{id}: diagnosis runbook {name}: {e}")),
+        }
+    }
+    for piece in &mut pieces {
+        piece.bytes = crate::redact::mask(&String::from_utf8_lossy(&piece.bytes))
+            .into_owned()
+            .into_bytes();
+    }
+    let name = format!("evidence-{}", book.now.strftime("%Y%m%dT%H%M%SZ"));
+    let (path, manifest) = bundle(&book.store.path(id), &name, &pieces)?;
+    {
+        let _held = book.lock(id)?;
+        let names: Vec<&str> = pieces.iter().map(|p| p.name.as_str()).collect();
+        let text = format!("Evidence collected: {} ({})", name, names.join(", "));
+        book.store.append(id, &book.entry("collected", text))?;
+    }
+    crate::logging::audit::record(
+        "incident.collect",
+        "ok",
+        Some(&format!("{id}: {}", path.display())),
+    );
+    let files = manifest["files"].as_array().map_or(0, Vec::len);
+    Ok(Collected { path, files })
+}
 
 /// One piece of evidence: a name in the bundle and its bytes.
 pub struct Piece {
@@ -117,7 +202,7 @@ pub fn bundle(
     dir: &Path,
     name: &str,
     pieces: &[Piece],
-) -> Result<(PathBuf, serde_json::Value), String> {
+) -> Result<(PathBuf, serde_json::Value), Error> {
     let files: Vec<serde_json::Value> = pieces
         .iter()
         .map(|p| {
@@ -133,8 +218,8 @@ pub fn bundle(
     let manifest_text = serde_json::to_string_pretty(&manifest).unwrap_or_default();
     let path = dir.join(format!("{name}.tar.gz"));
     let temp = dir.join(format!(".{name}.tar.gz.partial"));
-    let failed = |e: std::io::Error| format!("cannot write {}: {e}", temp.display());
-    crate::fsutil::check_dir_private(dir)?;
+    let failed = |e: std::io::Error| Error::Store(format!("cannot write {}: {e}", temp.display()));
+    crate::fsutil::check_dir_private(dir).map_err(Error::store)?;
     // A leftover of a killed run (or anything planted there) goes; the bundle is created
     // afresh, mode 0600, never through a link.
     if let Err(e) = std::fs::remove_file(&temp)
@@ -143,7 +228,8 @@ pub fn bundle(
         return Err(failed(e));
     }
     let written = (|| {
-        let file = crate::fsutil::open_nofollow_rw(&temp, crate::fsutil::PRIVATE_FILE)?;
+        let file = crate::fsutil::open_nofollow_rw(&temp, crate::fsutil::PRIVATE_FILE)
+            .map_err(Error::store)?;
         let gz = flate2::write::GzEncoder::new(file, flate2::Compression::new(6));
         let mut tar = tar::Builder::new(gz);
         let now = jiff::Timestamp::now().as_second().max(0) as u64;
@@ -168,7 +254,80 @@ pub fn bundle(
         let _ = std::fs::remove_file(&temp);
         return Err(e);
     }
-    std::fs::rename(&temp, &path).map_err(|e| format!("cannot rename {}: {e}", temp.display()))?;
+    std::fs::rename(&temp, &path)
+        .map_err(|e| Error::Store(format!("cannot rename {}: {e}", temp.display())))?;
     crate::fsutil::sync_dir(&path);
     Ok((path, manifest))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::incident::{Declaration, IncidentConfig, declare};
+    use std::cell::RefCell;
+
+    /// The health report and the diagnosis come from the caller; a diagnosis that cannot
+    /// be loaded is a warning and the bundle goes without it.
+    #[test]
+    fn evidence_comes_from_the_callers_sources_and_a_failed_diagnosis_is_a_warning() {
+        let temp = tempfile::tempdir().expect("temp dir");
+        let mut config = IncidentConfig {
+            dir: Some(crate::values::Text::plain(
+                temp.path().join("incidents").display().to_string(),
+            )),
+            ..IncidentConfig::default()
+        };
+        config
+            .diagnosis
+            .insert("api-unavailable".to_string(), "diagnose".to_string());
+        let book = Incidents::open(&config, temp.path(), PathBuf::from("ops.yaml"))
+            .expect("built-in templates")
+            .at("2026-01-10T10:05:00Z".parse().expect("a time"));
+        let warnings = RefCell::new(Vec::<String>::new());
+        let warn = |text: &str| warnings.borrow_mut().push(text.to_string());
+        let voice = Voice {
+            message: &|_| {},
+            warn: &warn,
+        };
+        let new = Declaration {
+            severity: "SEV-1".to_string(),
+            title: "API down".to_string(),
+            impact: Vec::new(),
+            components: Vec::new(),
+            commander: None,
+            kind: Some("api-unavailable".to_string()),
+        };
+        let record = declare(&book, new, &voice).expect("declared");
+        let asked = RefCell::new(Vec::<String>::new());
+        let diagnose = |name: &str| {
+            asked.borrow_mut().push(name.to_string());
+            Err(Error::Diagnosis("no runbook \"diagnose\"".to_string()))
+        };
+        let sets = std::collections::BTreeMap::new();
+        let sources = Sources {
+            log_sets: &sets,
+            log_dir: temp.path(),
+            health: &|| b"{\"status\": \"ok\"}".to_vec(),
+            diagnose: &diagnose,
+        };
+        let collected = collect(&book, &record.id, &sources, &voice).expect("collected");
+        assert_eq!(collected.files, 4);
+        assert_eq!(
+            collected.path,
+            book.store
+                .path(&record.id)
+                .join("evidence-20260110T100500Z.tar.gz")
+        );
+        assert_eq!(asked.into_inner(), ["diagnose"]);
+        assert_eq!(
+            warnings.into_inner(),
+            ["INC-20260110-1: diagnosis runbook diagnose: no runbook \"diagnose\""]
+        );
+        let timeline = book.store.timeline(&record.id);
+        let last = timeline.last().expect("an entry");
+        assert_eq!(
+            last.text,
+            "Evidence collected: evidence-20260110T100500Z (health.json, errors.log, system.txt, audit.log)"
+        );
+    }
 }

@@ -5,12 +5,31 @@
 //! Records are mode 0600 in 0700 directories no one else can write to, never opened
 //! through a link; a change is all or nothing where the disk allows it, and otherwise
 //! says exactly which part landed.
+//!
+//! The lifecycle (declare, update, escalate, resolve, notice, report, collect) lives in
+//! [`lifecycle`] and [`collect`], the standing of an incident (elapsed time, what is
+//! overdue) in [`standing`]; each action takes its own lock and writes its own audit line,
+//! so the command line and any other caller only call it and show what comes back.
 
 pub mod collect;
+mod error;
+mod lifecycle;
 pub mod notify;
+mod standing;
+mod store;
 pub mod templates;
+#[cfg(test)]
+mod tests;
 
-use crate::fsutil;
+pub use collect::{Collected, Sources, collect};
+pub use error::Error;
+pub use lifecycle::{
+    Change, Declaration, Incidents, Resolution, Voice, declare, escalate, notice, report, resolve,
+    update,
+};
+pub use standing::{Shown, Standing, list, show, standing};
+pub use store::{Store, Unrecorded};
+
 use crate::values::{Duration, Text};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -106,17 +125,17 @@ impl IncidentConfig {
     }
 
     /// The severity named `name`, or a usage error listing the known ones.
-    pub fn severity(&self, name: &str) -> Result<Severity, String> {
+    pub fn severity(&self, name: &str) -> Result<Severity, Error> {
         let all = self.severities();
         if let Some(found) = all.iter().find(|s| s.name.eq_ignore_ascii_case(name)) {
             return Ok(found.clone());
         }
         let names: Vec<&str> = all.iter().map(|s| s.name.as_str()).collect();
         let hint = crate::error::hint(name, &names);
-        Err(format!(
+        Err(Error::Usage(format!(
             "unknown severity {name:?} (known: {}){hint}",
             names.join(", ")
-        ))
+        )))
     }
 
     pub fn dir(&self, state_dir: &Path) -> PathBuf {
@@ -152,6 +171,23 @@ pub struct ActionItem {
     pub action: String,
     pub owner: String,
     pub due: String,
+}
+
+impl ActionItem {
+    /// An action item as written on the command line: `ACTION|OWNER|DUE`.
+    pub fn parse(text: &str) -> Result<ActionItem, Error> {
+        let parts: Vec<&str> = text.split('|').map(str::trim).collect();
+        match parts.as_slice() {
+            [action, owner, due] if !action.is_empty() => Ok(ActionItem {
+                action: action.to_string(),
+                owner: owner.to_string(),
+                due: due.to_string(),
+            }),
+            _ => Err(Error::Usage(format!(
+                "--action {text:?} is not ACTION|OWNER|DUE"
+            ))),
+        }
+    }
 }
 
 /// The record (`incident.json`); the timeline lives beside it.
@@ -191,211 +227,6 @@ pub struct Entry {
     /// declared, status, note, impact, escalated, notified, notify-failed, resolved, collected
     pub kind: String,
     pub text: String,
-}
-
-pub struct Store {
-    dir: PathBuf,
-}
-
-/// A change that did not (fully) land.
-#[derive(Debug)]
-pub enum Unrecorded {
-    /// Nothing changed: neither the timeline nor the record.
-    Nothing(String),
-    /// The timeline entries landed, the record (`incident.json`) did not.
-    RecordOnly(String),
-}
-
-impl Store {
-    pub fn new(dir: PathBuf) -> Self {
-        Store { dir }
-    }
-
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
-    pub fn path(&self, id: &str) -> PathBuf {
-        self.dir.join(id)
-    }
-
-    /// Record a new incident: the next free `INC-YYYYMMDD-N` (creating its directory is
-    /// what claims the number, so two declarations at once get two numbers).
-    pub fn declare(
-        &self,
-        mut incident: Incident,
-        entry: Entry,
-        day: &str,
-    ) -> Result<Incident, String> {
-        fsutil::create_dir_private(&self.dir, fsutil::PRIVATE_DIR)?;
-        let taken = self
-            .ids()
-            .iter()
-            .filter_map(|id| id.strip_prefix(&format!("INC-{day}-"))?.parse::<u32>().ok())
-            .max()
-            .unwrap_or(0);
-        let mut n = taken + 1;
-        let dir = loop {
-            let id = format!("INC-{day}-{n}");
-            let dir = self.dir.join(&id);
-            let created = {
-                use std::os::unix::fs::DirBuilderExt;
-                std::fs::DirBuilder::new()
-                    .mode(fsutil::PRIVATE_DIR)
-                    .create(&dir)
-            };
-            match created {
-                Ok(()) => {
-                    use std::os::unix::fs::PermissionsExt;
-                    std::fs::set_permissions(
-                        &dir,
-                        std::fs::Permissions::from_mode(fsutil::PRIVATE_DIR),
-                    )
-                    .map_err(|e| format!("cannot set the mode of {}: {e}", dir.display()))?;
-                    incident.id = id;
-                    break dir;
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => n += 1,
-                Err(e) => return Err(format!("cannot create {}: {e}", dir.display())),
-            }
-        };
-        let recorded = self
-            .lock(&incident.id)
-            .map_err(Unrecorded::Nothing)
-            .and_then(|_held| self.update(&incident, &[entry]));
-        match recorded {
-            Ok(()) => {
-                fsutil::sync_dir(&dir);
-                Ok(incident)
-            }
-            // Nothing of it is on disk: give the number back.
-            Err(Unrecorded::Nothing(e)) => {
-                let _ = std::fs::remove_dir_all(&dir);
-                Err(format!("the incident was not recorded: {e}"))
-            }
-            Err(Unrecorded::RecordOnly(e)) => Err(format!(
-                "{}: its timeline was written but not its record: {e}",
-                incident.id
-            )),
-        }
-    }
-
-    /// Record `entries` on the timeline and `incident` as the record, all or nothing as
-    /// far as the disk allows: the record is written under a temporary name first, then
-    /// the entries in one write, then the record is renamed into place. Call with the
-    /// incident's lock held.
-    pub fn update(&self, incident: &Incident, entries: &[Entry]) -> Result<(), Unrecorded> {
-        let text = serde_json::to_string_pretty(incident).unwrap_or_default();
-        let staged = fsutil::stage_state(
-            &self.path(&incident.id).join("incident.json"),
-            format!("{text}\n").as_bytes(),
-        )
-        .map_err(|e| Unrecorded::Nothing(e.into()))?;
-        self.append_all(&incident.id, entries)
-            .map_err(Unrecorded::Nothing)?;
-        staged
-            .commit()
-            .map_err(|e| Unrecorded::RecordOnly(e.into()))
-    }
-
-    /// Every incident id, oldest first.
-    pub fn ids(&self) -> Vec<String> {
-        let mut ids: Vec<String> = std::fs::read_dir(&self.dir)
-            .into_iter()
-            .flatten()
-            .flatten()
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .filter(|n| n.starts_with("INC-"))
-            .collect();
-        ids.sort_by_key(|id| {
-            let mut parts = id.rsplitn(2, '-');
-            let n = parts
-                .next()
-                .and_then(|n| n.parse::<u32>().ok())
-                .unwrap_or(0);
-            (parts.next().unwrap_or("").to_string(), n)
-        });
-        ids
-    }
-
-    /// An error naming `id` (and the ids there are) unless it is a recorded incident.
-    pub fn known(&self, id: &str) -> Result<(), String> {
-        if is_id(id) && self.path(id).is_dir() {
-            Ok(())
-        } else {
-            Err(self.unknown(id))
-        }
-    }
-
-    /// Wait for and take an incident's lock; an unknown id is an error naming it.
-    pub fn lock(&self, id: &str) -> Result<crate::lock::Lock, String> {
-        let dir = self.path(id);
-        self.known(id)?;
-        fsutil::check_dir_private(&self.dir)?;
-        crate::lock::Lock::wait(&dir.join(".lock")).map_err(String::from)
-    }
-
-    fn unknown(&self, id: &str) -> String {
-        let ids = self.ids();
-        let names: Vec<&str> = ids.iter().map(String::as_str).collect();
-        let hint = crate::error::hint(id, &names);
-        format!(
-            "no incident {id:?} in {} (`opsbook incident list` shows them){hint}",
-            self.dir.display()
-        )
-    }
-
-    pub fn load(&self, id: &str) -> Result<Incident, String> {
-        if !is_id(id) {
-            return Err(self.unknown(id));
-        }
-        let path = self.path(id).join("incident.json");
-        let bytes = fsutil::read_state(&path)?.ok_or_else(|| self.unknown(id))?;
-        serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", path.display()))
-    }
-
-    /// Append one timeline entry.
-    pub fn append(&self, id: &str, entry: &Entry) -> Result<(), String> {
-        self.append_all(id, std::slice::from_ref(entry))
-    }
-
-    /// Append entries with one `write` of complete lines, then fsync: all of them land or
-    /// none (a short write on a full disk is cut off again).
-    pub fn append_all(&self, id: &str, entries: &[Entry]) -> Result<(), String> {
-        if entries.is_empty() {
-            return Ok(());
-        }
-        let dir = self.path(id);
-        fsutil::check_dir_private(&dir)?;
-        let path = dir.join("timeline.jsonl");
-        let mut lines = String::new();
-        for entry in entries {
-            lines.push_str(&serde_json::to_string(entry).unwrap_or_default());
-            lines.push('\n');
-        }
-        let mut file = fsutil::open_nofollow_append(&path, fsutil::PRIVATE_FILE)?;
-        fsutil::append_whole(&mut file, lines.as_bytes())
-            .and_then(|()| file.sync_data())
-            .map_err(|e| format!("cannot write {}: {e}", path.display()))
-    }
-
-    pub fn timeline(&self, id: &str) -> Vec<Entry> {
-        let bytes = fsutil::read_nofollow(&self.path(id).join("timeline.jsonl"))
-            .ok()
-            .flatten()
-            .unwrap_or_default();
-        String::from_utf8_lossy(&bytes)
-            .lines()
-            .filter_map(|l| serde_json::from_str(l).ok())
-            .collect()
-    }
-}
-
-/// Whether `id` has the shape `INC-YYYYMMDD-N` (so it can never name a path elsewhere).
-fn is_id(id: &str) -> bool {
-    id.strip_prefix("INC-").is_some_and(|rest| {
-        !rest.is_empty() && rest.chars().all(|c| c.is_ascii_digit() || c == '-')
-    })
 }
 
 /// Seconds from `from` to `to` (RFC 3339 times); 0 when unreadable or negative.

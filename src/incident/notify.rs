@@ -2,6 +2,7 @@
 //! retries. The URL usually comes from `${ENV}` and is never printed. The record is always
 //! written first, so a dead webhook never loses an incident.
 
+use super::Error;
 use crate::values::{Duration, Text};
 use serde::{Deserialize, Serialize};
 
@@ -27,20 +28,20 @@ fn default_retries() -> u32 {
 }
 
 /// Post `message`; an error says what happened on the last attempt, without the URL.
-pub fn send(webhook: &Webhook, message: &str) -> Result<(), String> {
+pub fn send(webhook: &Webhook, message: &str) -> Result<(), Error> {
     crate::tls::install_crypto();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+        .map_err(|e| Error::Notify(format!("cannot start the async runtime: {e}")))?;
     runtime.block_on(post(webhook, message))
 }
 
-async fn post(webhook: &Webhook, message: &str) -> Result<(), String> {
+async fn post(webhook: &Webhook, message: &str) -> Result<(), Error> {
     let client = reqwest::Client::builder()
         .timeout(webhook.timeout.0)
         .build()
-        .map_err(|e| format!("cannot build an HTTP client: {}", e.without_url()))?;
+        .map_err(|e| Error::Notify(format!("cannot build an HTTP client: {}", e.without_url())))?;
     let body = serde_json::to_vec(&serde_json::json!({ "text": message })).unwrap_or_default();
     let mut last = String::new();
     for attempt in 0..=webhook.retries {
@@ -69,5 +70,8 @@ async fn post(webhook: &Webhook, message: &str) -> Result<(), String> {
             Err(e) => last = format!("cannot reach the webhook: {}", e.without_url()),
         }
     }
-    Err(format!("{last} (after {} attempts)", webhook.retries + 1))
+    Err(Error::Notify(format!(
+        "{last} (after {} attempts)",
+        webhook.retries + 1
+    )))
 }

@@ -4,8 +4,10 @@
 //! overridable in config `incident.templates`. An unknown variable is an error, found
 //! before anything is recorded: every template is rendered once against a sample first.
 
-use super::{Entry, Incident, Severity};
+use super::{Entry, Error, Incident, Severity};
+use crate::error::ConfigError;
 use serde::Serialize;
+use std::path::Path;
 
 pub const NAMES: [&str; 5] = ["declaration", "update", "escalation", "report", "customer"];
 
@@ -207,12 +209,19 @@ impl View<'_> {
     }
 }
 
-/// Render template `name` (the config's override, else the built-in).
+/// A template problem, naming the config file in use (`file`): exit 78.
+fn config_error(file: &Path, message: String) -> Error {
+    Error::Template(ConfigError::whole_file(file, message))
+}
+
+/// Render template `name` (the config's override, else the built-in); an error names
+/// `file`, the config file in use.
 pub fn render(
     overrides: &std::collections::BTreeMap<String, String>,
     name: &str,
     view: &View<'_>,
-) -> Result<String, String> {
+    file: &Path,
+) -> Result<String, Error> {
     let source = overrides.get(name).map_or(builtin(name), String::as_str);
     let mut env = minijinja::Environment::new();
     env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
@@ -222,23 +231,25 @@ pub fn render(
     } else {
         format!("the built-in {name} template")
     };
-    env.add_template(name, source)
-        .map_err(|e| format!("{where_}: {e}"))?;
-    let template = env
-        .get_template(name)
-        .map_err(|e| format!("{where_}: {e}"))?;
-    template
-        .render(view.context())
-        .map_err(|e| format!("{where_}: {e}"))
+    let failed = |e: minijinja::Error| config_error(file, format!("{where_}: {e}"));
+    env.add_template(name, source).map_err(failed)?;
+    let template = env.get_template(name).map_err(failed)?;
+    template.render(view.context()).map_err(failed)
 }
 
 /// Check the config's templates before anything is recorded: an unknown template name or
 /// a template that does not render against a sample incident is a config error.
-pub fn check(overrides: &std::collections::BTreeMap<String, String>) -> Result<(), String> {
+pub fn check(
+    overrides: &std::collections::BTreeMap<String, String>,
+    file: &Path,
+) -> Result<(), Error> {
     if let Some(unknown) = overrides.keys().find(|k| !NAMES.contains(&k.as_str())) {
-        return Err(format!(
-            "incident.templates.{unknown}: no such template (known: {})",
-            NAMES.join(", ")
+        return Err(config_error(
+            file,
+            format!(
+                "incident.templates.{unknown}: no such template (known: {})",
+                NAMES.join(", ")
+            ),
         ));
     }
     let severity = super::default_severities().remove(0);
@@ -275,7 +286,7 @@ pub fn check(overrides: &std::collections::BTreeMap<String, String>) -> Result<(
         now,
     };
     for name in overrides.keys() {
-        render(overrides, name, &view)?;
+        render(overrides, name, &view, file)?;
     }
     Ok(())
 }

@@ -7,6 +7,7 @@
 
 mod json;
 mod junit;
+pub mod maintenance;
 mod nagios;
 mod prometheus;
 mod tap;

@@ -2,9 +2,13 @@
 //! them through the one engine into the one report model.
 
 pub mod builtin;
+pub mod catalog;
 pub mod load;
+mod plan;
 pub mod run;
 pub mod schema;
 
+pub use catalog::{names, open, session_vars};
 pub use load::{Runbook, Source, find, load};
+pub use plan::plan;
 pub use run::{Selection, run};

@@ -1547,3 +1547,85 @@ fn a_deep_tree_is_walked_with_one_descriptor_per_level() {
     // 300 directories and 900 files.
     assert_eq!(listing.lines().count(), 1200);
 }
+
+#[test]
+fn a_drill_step_runs_the_restore_test_from_a_runbook_and_fails_when_the_check_fails() {
+    let opsbook = tree(Opsbook::new()).file(
+        "ops.yaml",
+        "state_dir: state\nbackup:\n  destination: dest\n  sets:\n    config:\n      paths: [app]\n      verify: { runbook: check.yaml }\n",
+    )
+    .file(
+        "nightly.yaml",
+        "name: nightly drill\nsteps:\n  - name: drill config\n    drill: { set: \"{{ set }}\" }\nvars:\n  set: config\n",
+    );
+    let dir = opsbook.dir().to_path_buf();
+    let app = crate::common::stored(&dir, "app");
+    std::fs::write(
+        dir.join("check.yaml"),
+        format!("name: config drill\nsteps:\n  - name: config restored\n    file: {{ path: \"{{{{ restore_dir }}}}/{app}/conf/app.yaml\", contains: postgres }}\n"),
+    )
+    .unwrap();
+    let drilled = || {
+        let text = std::fs::read_to_string(dir.join("state/backup-verified.json")).unwrap();
+        let records: serde_json::Value = serde_json::from_str(&text).unwrap();
+        records["config"]["drilled_id"].as_str().map(String::from)
+    };
+    ops(&dir, &["backup", "create"]).expect_exit(0);
+    let first = crate::common::only_backup(&dir);
+    let first = first.file_name().unwrap().to_string_lossy().into_owned();
+    ops(&dir, &["run", "nightly.yaml"])
+        .expect_exit(0)
+        .stdout_contains(&format!("{first}: verified, 5 files match the manifest; restore test passed: 5 files restored, runbook config drill passed"));
+    assert_eq!(drilled().as_deref(), Some(first.as_str()));
+    // A newer backup without the file the check reads fails its drill: the step is
+    // critical, names the failing check, and the record keeps the last passed drill.
+    std::fs::remove_file(dir.join("app/conf/app.yaml")).unwrap();
+    ops(&dir, &["backup", "create"]).expect_exit(0);
+    ops(&dir, &["run", "nightly.yaml"])
+        .expect_exit(2)
+        .stdout_contains("restore test: runbook config drill failed: config restored:");
+    assert_eq!(drilled().as_deref(), Some(first.as_str()));
+    // An unknown set is said with the sets there are.
+    ops(&dir, &["run", "nightly.yaml", "--var", "set=confg"])
+        .expect_exit(3)
+        .stdout_contains("no set \"confg\" in `backup.sets`");
+}
+
+#[test]
+fn a_held_set_lock_stops_create_prune_and_restore_with_exit_75_and_fails_the_step() {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    let opsbook = tree(Opsbook::new()).file("ops.yaml", &config("gzip")).file(
+        "make.yaml",
+        "name: make\nsteps:\n  - name: back up\n    backup: { set: config }\n",
+    );
+    let dir = opsbook.dir().to_path_buf();
+    ops(&dir, &["backup", "create"]).expect_exit(0);
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir.join("state/locks"))
+        .unwrap();
+    let held = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .mode(0o600)
+        .open(dir.join("state/locks/backup-config.lock"))
+        .unwrap();
+    held.lock().unwrap();
+    let locked = "backup set \"config\" is locked by another run";
+    for args in [
+        &["backup", "create"][..],
+        &["backup", "prune"],
+        &["restore", "latest", "--to", "out"],
+    ] {
+        ops(&dir, args).expect_exit(75).stderr_contains(locked);
+    }
+    assert!(!dir.join("out").exists());
+    ops(&dir, &["run", "make.yaml"])
+        .expect_exit(2)
+        .stdout_contains(locked);
+    drop(held);
+    ops(&dir, &["backup", "prune"]).expect_exit(0);
+}

@@ -869,3 +869,28 @@ fn output_lost_to_a_full_disk_fails_the_command_but_a_reader_going_away_does_not
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The whole text of `incident show`: header, elapsed against the response time, what is
+/// overdue and the timeline, at a fixed clock.
+#[test]
+fn show_prints_the_whole_standing_and_timeline_as_expected() {
+    let (_ops, dir) = one_incident();
+    at(
+        &dir,
+        "2026-01-10T10:18:00Z",
+        &[
+            "update",
+            ID,
+            "--status",
+            "identified",
+            "--note",
+            "DB connection pool exhausted",
+        ],
+    )
+    .expect_exit(0);
+    at(&dir, "2026-01-10T10:20:00Z", &["escalate", ID]).expect_exit(0);
+    // An hour in: the Platform Lead was due and has not been called.
+    let shown = at(&dir, "2026-01-10T11:05:00Z", &["show", ID]).expect_exit(0);
+    assert_eq!(shown.stderr, "");
+    crate::common::expect_file("incident-show.txt", &shown.stdout);
+}

@@ -2,6 +2,7 @@
 
 mod common;
 
+mod architecture;
 mod backup;
 mod config;
 mod endpoints;
@@ -13,6 +14,7 @@ mod logs;
 mod maintain;
 mod modes;
 mod readme;
+mod renderers;
 mod restore;
 mod runbooks;
 mod tls_dns;

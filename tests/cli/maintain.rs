@@ -625,3 +625,100 @@ fn emitted_systemd_units_work_from_a_directory_with_a_space_in_its_name() {
         );
     }
 }
+
+/// The whole `maintain status` output, text and JSON, for a fixed state file and clock:
+/// a run that finished and is not due, one killed while running, one that failed and is
+/// overdue, schedules that never ran, and one without `every` (never overdue).
+#[test]
+fn status_shows_every_schedule_s_last_run_and_overdue_as_expected() {
+    use std::os::unix::fs::PermissionsExt;
+    let state = r#"{
+  "daily": {
+    "started": "2026-03-01T02:15:00Z",
+    "ended": "2026-03-01T02:15:04Z",
+    "outcome": "ok",
+    "duration_ms": 4012
+  },
+  "weekly": {
+    "started": "2026-02-22T03:30:00Z",
+    "ended": null,
+    "outcome": "running",
+    "duration_ms": null
+  },
+  "hourly": {
+    "started": "2026-03-01T07:59:00Z",
+    "ended": "2026-03-01T08:00:30Z",
+    "outcome": "critical",
+    "duration_ms": 90000
+  },
+  "adhoc": {
+    "started": "2026-01-05T12:00:00Z",
+    "ended": "2026-01-05T12:00:01Z",
+    "outcome": "warning",
+    "duration_ms": 1000
+  }
+}
+"#;
+    let ops = Opsbook::new()
+        .file(
+            "ops.yaml",
+            "state_dir: state\nmaintain:\n  schedules:\n    hourly: { runbook: hourly.yaml, every: 1h }\n    adhoc: { runbook: adhoc.yaml }\n",
+        )
+        .file("state/maintain.json", state)
+        .readings(10.0, 10.0, 1.0);
+    let dir = ops.dir().to_path_buf();
+    std::fs::set_permissions(dir.join("state"), std::fs::Permissions::from_mode(0o700)).unwrap();
+    let now = "2026-03-01T10:00:00Z";
+    let text = maintain(&dir, now, &["status"]).expect_exit(1);
+    crate::common::expect_file("maintain-status.txt", &text.stdout);
+    let json = maintain(&dir, now, &["status", "--format", "json"]).expect_exit(1);
+    crate::common::expect_file("maintain-status.json", &json.stdout);
+}
+
+/// Every maintenance error as the command prints it, word for word, with its exit code:
+/// the ones about `maintain.schedules` name the config file (78); a unit directory or a
+/// metrics textfile that cannot be written is a failure (1).
+#[test]
+fn maintenance_errors_read_as_expected_with_their_exit_codes() {
+    let ops = tree()
+        .file(
+            "times.yaml",
+            "maintain:\n  schedules:\n    odd: { runbook: nightly.yaml, cron: \"* * *\" }\n",
+        )
+        .file(
+            "builtin.yaml",
+            "state_dir: state\nmaintain:\n  schedules:\n    tiny: { runbook: tiny.yaml, calendar: \"*-*-* 05:00:00\" }\n",
+        )
+        .file(
+            "tiny.yaml",
+            "name: tiny\nsteps:\n  - name: True\n    command: { run: \"true\" }\n",
+        )
+        .file("units", "a file, not a directory\n");
+    let dir = ops.dir().to_path_buf();
+    let mut transcript = String::new();
+    for (config, args) in [
+        ("ops.yaml", &["run", "dialy"][..]),
+        ("ops.yaml", &["run", "missing"]),
+        ("times.yaml", &["schedule", "--emit", "cron"]),
+        ("times.yaml", &["schedule", "--emit", "systemd"]),
+        (
+            "builtin.yaml",
+            &["schedule", "--emit", "systemd", "--dir", "units/here"],
+        ),
+        (
+            "builtin.yaml",
+            &["run", "tiny", "--metrics", "units/tiny.prom"],
+        ),
+    ] {
+        let mut all = vec!["--config", config, "maintain"];
+        all.extend_from_slice(args);
+        let run = Opsbook::new().args(all).run_in(&dir);
+        transcript.push_str(&format!(
+            "$ opsbook --config {config} maintain {}\nexit {:?}\n{}\n",
+            args.join(" "),
+            run.code,
+            run.stderr
+        ));
+    }
+    crate::common::expect_file("maintain-errors.txt", &transcript);
+}

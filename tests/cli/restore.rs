@@ -1372,3 +1372,61 @@ fn a_source_path_holding_the_working_directory_is_restored_into_not_replaced() {
         "the other source path was not switched whole"
     );
 }
+
+#[test]
+fn a_restore_step_restores_a_backup_byte_exact_from_a_runbook() {
+    let ops = Opsbook::new().file("ops.yaml", CONFIG).file(
+        "restore.yaml",
+        "name: restore app\nvars:\n  to: out\nsteps:\n  - name: plan\n    restore: { set: app, to: planned, dry_run: true }\n  - name: restore app\n    restore: { id: latest, set: app, to: \"{{ to }}\" }\n",
+    );
+    let dir = ops.dir().to_path_buf();
+    app_tree(&dir);
+    opsbook(&dir, &["backup", "create"]).expect_exit(0);
+    let conf = crate::common::stored(&dir, "app/conf/app.yaml");
+    opsbook(&dir, &["run", "restore.yaml"])
+        .expect_exit(0)
+        .stdout_contains(&format!("would restore {conf}"))
+        .stdout_contains("restored 2 files, 2 directories, 1 symlink into out");
+    assert!(!dir.join("planned").join(&conf).exists());
+    let out = |rel: &str| dir.join("out").join(crate::common::stored(&dir, rel));
+    for file in ["app/conf/app.yaml", "app/run.sh"] {
+        assert_eq!(
+            std::fs::read(out(file)).unwrap(),
+            std::fs::read(dir.join(file)).unwrap()
+        );
+    }
+    assert_eq!(
+        std::fs::metadata(out("app/run.sh")).unwrap().mode() & 0o7777,
+        0o750
+    );
+    assert_eq!(
+        std::fs::metadata(out("app/conf/app.yaml")).unwrap().mtime(),
+        1_600_000_000
+    );
+    assert_eq!(
+        std::fs::read_link(out("app/current.yaml")).unwrap(),
+        Path::new("conf/app.yaml")
+    );
+    // Over files that exist, without `force`: refused entry by entry, nothing changed.
+    std::fs::write(out("app/conf/app.yaml"), "edited\n").unwrap();
+    opsbook(&dir, &["run", "restore.yaml"])
+        .expect_exit(2)
+        .stdout_contains("nothing restored: refused")
+        .stdout_contains(&format!("{conf}: exists on disk"));
+    assert_eq!(
+        std::fs::read_to_string(out("app/conf/app.yaml")).unwrap(),
+        "edited\n"
+    );
+    // A hand-made archive restores as `opsbook restore --archive` does.
+    gnu_tar(&dir, &["-czf", "hand.tar.gz", "app"]);
+    std::fs::write(
+        dir.join("hand.yaml"),
+        "name: hand\nsteps:\n  - name: unpack\n    restore: { archive: hand.tar.gz, to: unpacked }\n",
+    )
+    .unwrap();
+    opsbook(&dir, &["run", "hand.yaml"]).expect_exit(0);
+    assert_eq!(
+        std::fs::read(dir.join("unpacked/app/run.sh")).unwrap(),
+        std::fs::read(dir.join("app/run.sh")).unwrap()
+    );
+}

@@ -47,7 +47,7 @@ fn inspect(spec: &BackupSpec, config: &crate::engine::Settings, now: jiff::Times
     let set = &spec.set;
     let store = match config.backup.store() {
         Ok(store) => store,
-        Err(e) => return Outcome::unknown(e),
+        Err(e) => return Outcome::unknown(e.to_string()),
     };
     if !config.backup.sets.contains_key(set) {
         return crate::engine::unknown_set("backup.sets", set, config.backup.sets.keys());
@@ -58,7 +58,7 @@ fn inspect(spec: &BackupSpec, config: &crate::engine::Settings, now: jiff::Times
     };
     let backups = match store.list() {
         Ok(backups) => backups,
-        Err(e) => return Outcome::unknown(e),
+        Err(e) => return Outcome::unknown(e.to_string()),
     };
     let newest = backups.into_iter().rev().find(|m| &m.set == set);
     let records = crate::backup::state::load(&config.state_dir());
@@ -123,41 +123,55 @@ fn inspect(spec: &BackupSpec, config: &crate::engine::Settings, now: jiff::Times
     Outcome::new(Status::Ok, message, data(Some(age)))
 }
 
-/// The set's lock, as the backup commands take it; held elsewhere → a critical outcome.
-pub fn lock(
+/// Run `act` on a step's backup set with the job it works in (the set's store, the state
+/// directory), or say why it cannot: an unknown set, or a destination that cannot be used
+/// (that message after `prefix`).
+pub fn on_set(
     config: &crate::engine::Settings,
     set: &str,
-) -> Result<crate::lock::Lock, Box<Outcome>> {
-    crate::lock::Lock::backup_set(&config.state_dir(), set)
-        .map_err(|e| Box::new(Outcome::new(Status::Critical, format!("{e:#}"), Data::None)))
+    prefix: &str,
+    act: impl FnOnce(&crate::backup::Job, &crate::backup::BackupSet) -> Outcome,
+) -> Outcome {
+    let Some(spec) = config.backup.sets.get(set) else {
+        let known = config.backup.sets.keys();
+        return crate::engine::unknown_set("backup.sets", set, known);
+    };
+    let store = match config.backup.store() {
+        Ok(store) => store,
+        Err(e) => return critical(format!("{prefix}{e}")),
+    };
+    let state_dir = config.state_dir();
+    let job = crate::backup::Job {
+        config: &config.backup,
+        store: &store,
+        state_dir: &state_dir,
+    };
+    act(&job, spec)
 }
 
-/// The action: one backup of `set`.
+/// A critical outcome saying `message`.
+pub fn critical(message: String) -> Outcome {
+    Outcome::new(Status::Critical, message, Data::None)
+}
+
+/// The action: one backup of `set`, under its lock.
 fn create(set: &str, config: &crate::engine::Settings, now: jiff::Timestamp) -> Outcome {
-    let Some(spec) = config.backup.sets.get(set) else {
-        return crate::engine::unknown_set("backup.sets", set, config.backup.sets.keys());
-    };
-    let _lock = match lock(config, set) {
-        Ok(lock) => lock,
-        Err(outcome) => return *outcome,
-    };
-    match config
-        .backup
-        .store()
-        .and_then(|store| crate::backup::create(&store, set, spec, now, &|_| {}))
-    {
-        Ok(made) if made.warnings.is_empty() => {
-            Outcome::new(Status::Ok, format!("created {}", made.what), Data::None)
-        }
-        Ok(made) => Outcome::new(
-            Status::Warning,
-            format!("created {}; {}", made.what, made.warnings.join("; ")),
-            Data::None,
-        ),
-        Err(e) => Outcome::new(
-            Status::Critical,
-            format!("backup set {set}: {e}"),
-            Data::None,
-        ),
-    }
+    let prefix = format!("backup set {set}: ");
+    on_set(
+        config,
+        set,
+        &prefix,
+        |job, spec| match crate::backup::create_set(job, set, spec, now, &|_| {}) {
+            Ok(made) if made.warnings.is_empty() => {
+                Outcome::new(Status::Ok, format!("created {}", made.what), Data::None)
+            }
+            Ok(made) => Outcome::new(
+                Status::Warning,
+                format!("created {}; {}", made.what, made.warnings.join("; ")),
+                Data::None,
+            ),
+            Err(e @ crate::backup::Error::Lock(_)) => critical(e.to_string()),
+            Err(e) => critical(format!("{prefix}{e}")),
+        },
+    )
 }

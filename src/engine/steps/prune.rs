@@ -1,6 +1,7 @@
 //! `prune`: apply a backup set's retention and remove leftovers of interrupted runs, as
 //! `opsbook backup prune SET` does, under the same lock: an action step.
 
+use super::backup::{critical, on_set};
 use crate::engine::{Check, Context};
 use crate::model::{BoxFuture, Data, Outcome, Status};
 use serde::{Deserialize, Serialize};
@@ -26,38 +27,23 @@ impl Check for PruneCheck {
         let spec = self.spec.clone();
         let config = ctx.config.clone();
         crate::model::blocking(move || {
-            let Some(set) = config.backup.sets.get(&spec.set) else {
-                return crate::engine::unknown_set(
-                    "backup.sets",
-                    &spec.set,
-                    config.backup.sets.keys(),
-                );
-            };
-            let _lock = match super::backup::lock(&config, &spec.set) {
-                Ok(lock) => lock,
-                Err(outcome) => return *outcome,
-            };
-            let records = crate::backup::state::load(&config.state_dir());
-            let drilled = records.get(&spec.set).and_then(|r| r.drilled_id.as_deref());
-            let pruned = config.backup.store().and_then(|store| {
-                let listing = store.scan()?;
+            on_set(&config, &spec.set, "", |job, set| {
                 let zone = jiff::tz::TimeZone::system();
-                crate::backup::prune(&store, &spec.set, set, &listing, drilled, &zone, false)
-            });
-            match pruned {
-                Ok(p) if p.errors.is_empty() => Outcome::new(
-                    Status::Ok,
-                    format!(
-                        "backup set {}: kept {}, removed {}",
-                        spec.set,
-                        p.kept.len(),
-                        p.removed.len()
+                match crate::backup::prune_set(job, &spec.set, set, &zone, false) {
+                    Ok(p) if p.errors.is_empty() => Outcome::new(
+                        Status::Ok,
+                        format!(
+                            "backup set {}: kept {}, removed {}",
+                            spec.set,
+                            p.kept.len(),
+                            p.removed.len()
+                        ),
+                        Data::None,
                     ),
-                    Data::None,
-                ),
-                Ok(p) => Outcome::new(Status::Critical, p.errors.join("; "), Data::None),
-                Err(e) => Outcome::new(Status::Critical, e, Data::None),
-            }
+                    Ok(p) => critical(p.errors.join("; ")),
+                    Err(e) => critical(e.to_string()),
+                }
+            })
         })
     }
 }

@@ -1,6 +1,7 @@
 //! `verify`: stream the newest backup of a set and compare every file with its manifest,
 //! as `opsbook backup verify latest --set SET` does, recording the pass: an action step.
 
+use super::backup::{critical, on_set};
 use crate::engine::{Check, Context};
 use crate::model::{BoxFuture, Data, Outcome, Status};
 use serde::{Deserialize, Serialize};
@@ -27,45 +28,31 @@ impl Check for VerifyCheck {
         let config = ctx.config.clone();
         let now = ctx.clock.now();
         crate::model::blocking(move || {
-            if !config.backup.sets.contains_key(&spec.set) {
-                return crate::engine::unknown_set(
-                    "backup.sets",
-                    &spec.set,
-                    config.backup.sets.keys(),
-                );
-            }
-            let checked = config.backup.store().and_then(|store| {
-                let backups = store.list()?;
-                let Some(manifest) = crate::backup::find(&backups, "latest", Some(&spec.set))
-                else {
-                    return Err(format!(
-                        "no backup of set {} in {}",
-                        spec.set,
-                        store.shown()
-                    ));
-                };
-                let (dir, _fetched) = store.fetch(manifest)?;
-                let problems = crate::backup::archive::verify(&dir, manifest);
-                if !problems.is_empty() {
-                    return Err(format!("{}: {}", manifest.id, problems.join("; ")));
+            on_set(&config, &spec.set, "", |job, _| {
+                let pick = latest_of(&spec.set);
+                match crate::backup::verify(job, pick, now) {
+                    Ok(verified) => Outcome::new(Status::Ok, verified.summary(), Data::None),
+                    Err(e) => critical(failure(&e, &spec.set, job.store)),
                 }
-                crate::backup::state::record(
-                    &config.state_dir(),
-                    &spec.set,
-                    &manifest.id,
-                    now,
-                    false,
-                )?;
-                Ok(format!(
-                    "{}: verified, {} the manifest",
-                    manifest.id,
-                    crate::plural::count(manifest.files.len(), "file matches", "files match")
-                ))
-            });
-            match checked {
-                Ok(message) => Outcome::new(Status::Ok, message, Data::None),
-                Err(e) => Outcome::new(Status::Critical, e, Data::None),
-            }
+            })
         })
+    }
+}
+
+/// The newest backup of `set`.
+pub fn latest_of(set: &str) -> crate::backup::Pick<'_> {
+    crate::backup::Pick {
+        wanted: "latest",
+        set: Some(set),
+    }
+}
+
+/// Why a verify or drill step failed: a set with no backup is said as such.
+pub fn failure(e: &crate::backup::Error, set: &str, store: &crate::backup::store::Store) -> String {
+    match e {
+        crate::backup::Error::NoBackup { .. } => {
+            format!("no backup of set {set} in {}", store.shown())
+        }
+        e => e.to_string(),
     }
 }

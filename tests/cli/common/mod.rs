@@ -48,6 +48,7 @@ pub struct Opsbook {
     cwd: Option<PathBuf>,
     args: Vec<String>,
     env: Vec<(String, String)>,
+    one_cpu: bool,
 }
 
 impl Opsbook {
@@ -57,7 +58,15 @@ impl Opsbook {
             cwd: None,
             args: Vec::new(),
             env: Vec::new(),
+            one_cpu: false,
         }
+    }
+
+    /// Run opsbook pinned to one CPU (the first this test may use), so that what it counts
+    /// of the machine itself (the `load` check's CPU count) is the same on every box.
+    pub fn one_cpu(mut self) -> Self {
+        self.one_cpu = true;
+        self
     }
 
     pub fn dir(&self) -> &Path {
@@ -114,6 +123,9 @@ impl Opsbook {
         clean_env(&mut cmd);
         for (key, value) in &self.env {
             cmd.env(key, value);
+        }
+        if self.one_cpu {
+            pin_to_one_cpu(&mut cmd);
         }
         cmd
     }
@@ -347,4 +359,106 @@ pub fn wait_stopped(pid: u32) {
         libc::CLD_STOPPED,
         "opsbook ended instead of stopping"
     );
+}
+
+/// Make `cmd` start with an affinity of one CPU: the first in this process's own set.
+fn pin_to_one_cpu(cmd: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt;
+    let size = std::mem::size_of::<libc::cpu_set_t>();
+    // SAFETY: an all-zero cpu_set_t is an empty set; sched_getaffinity fills it.
+    let mut allowed: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `allowed` is a valid cpu_set_t of `size` bytes.
+    let rc = unsafe { libc::sched_getaffinity(0, size, &mut allowed) };
+    assert_eq!(rc, 0, "sched_getaffinity");
+    let first = (0..libc::CPU_SETSIZE as usize)
+        // SAFETY: `cpu` is below CPU_SETSIZE.
+        .find(|&cpu| unsafe { libc::CPU_ISSET(cpu, &allowed) })
+        .expect("this process may run on some CPU");
+    // SAFETY: as above, an empty set; CPU_SET on an index below CPU_SETSIZE.
+    let mut one: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `first` is below CPU_SETSIZE.
+    unsafe { libc::CPU_SET(first, &mut one) };
+    // SAFETY: sched_setaffinity is async-signal-safe and touches only the child.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::sched_setaffinity(0, size, &one) == 0 {
+                Ok(())
+            } else {
+                Err(std::io::Error::last_os_error())
+            }
+        });
+    }
+}
+
+/// Compare `actual` with the expected-output file `tests/cli/expected/<name>` (hurl's
+/// `.out` files): a change to an output shows up as a readable diff in review. With
+/// `OPSBOOK_BLESS=1` the file is written from `actual` instead (then review `git diff`).
+pub fn expect_file(name: &str, actual: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/cli/expected")
+        .join(name);
+    if std::env::var_os("OPSBOOK_BLESS").is_some_and(|v| v == "1") {
+        std::fs::create_dir_all(path.parent().expect("a parent")).expect("create expected/");
+        std::fs::write(&path, actual).expect("write the expected file");
+        return;
+    }
+    let expected = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "cannot read {} ({e}); OPSBOOK_BLESS=1 writes it",
+            path.display()
+        )
+    });
+    if expected == actual {
+        return;
+    }
+    let mut diff = String::new();
+    let (old, new): (Vec<&str>, Vec<&str>) = (expected.lines().collect(), actual.lines().collect());
+    for i in 0..old.len().max(new.len()) {
+        match (old.get(i), new.get(i)) {
+            (Some(o), Some(n)) if o == n => diff.push_str(&format!("  {o}\n")),
+            (o, n) => {
+                if let Some(o) = o {
+                    diff.push_str(&format!("- {o}\n"));
+                }
+                if let Some(n) = n {
+                    diff.push_str(&format!("+ {n}\n"));
+                }
+            }
+        }
+    }
+    panic!(
+        "output differs from {} (- expected, + actual; OPSBOOK_BLESS=1 rewrites it):\n{diff}",
+        path.display()
+    );
+}
+
+/// `text` with what changes from run to run replaced by a fixed word, so that whole
+/// outputs can be compared with an expected file. Masked, and nothing else:
+/// - how long something took: the duration column of a text line (`   12 ms` becomes
+///   `   <ms>`, keeping the column's width), `in 12 ms` (a summary, a command's message),
+///   `duration_ms: 1.5` (JSON, TAP), `*_duration_seconds{…} 0.0012` (Prometheus) and
+///   `time="0.001"` (JUnit);
+/// - opsbook's own process id: `pid 1234` and `"pid": 1234`.
+pub fn mask_variable(text: &str) -> String {
+    let rules: [(&str, &str); 6] = [
+        (r"in \d+(?:\.\d+)? m?s\b", "in <ms>"),
+        (r#"(duration_ms"?: )[\d.]+"#, "${1}<ms>"),
+        (r"(_duration_seconds\{[^}]*\} )[\d.e-]+", "${1}<seconds>"),
+        (r#" time="[\d.]+""#, r#" time="<seconds>""#),
+        (r"\bpid \d+", "pid <pid>"),
+        (r#""pid": \d+"#, r#""pid": <pid>"#),
+    ];
+    // The text column, right-aligned in 7: the same width after masking.
+    let column = regex::Regex::new(r"( +)(\d+(?:\.\d)? m?s)(  )").expect("pattern");
+    let mut out = column
+        .replace_all(text, |c: &regex::Captures| {
+            let width = c[1].len() + c[2].len();
+            format!("{:>width$}{}", "<ms>", &c[3])
+        })
+        .into_owned();
+    for (pattern, with) in rules {
+        let re = regex::Regex::new(pattern).expect("pattern");
+        out = re.replace_all(&out, with).into_owned();
+    }
+    out
 }

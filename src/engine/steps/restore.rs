@@ -1,0 +1,110 @@
+//! `restore`: restore a backup (or a hand-made archive) into a directory, as
+//! `opsbook restore` does, every entry checked before anything is written: an action step.
+
+use super::backup::critical;
+use crate::backup::{Job, Pick, Source};
+use crate::engine::{Check, Context};
+use crate::model::{BoxFuture, Data, Outcome, Status};
+use crate::values::Text;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+#[derive(Clone, Debug, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RestoreSpec {
+    /// A backup id, or `latest` (the default; with `set`, that set's newest).
+    #[serde(default)]
+    pub id: Option<Text>,
+    /// With `latest`: the newest backup of this set.
+    #[serde(default)]
+    pub set: Option<Text>,
+    /// A tar, tar.gz or tar.zst made by hand, instead of a backup.
+    #[serde(default)]
+    pub archive: Option<Text>,
+    /// The directory to restore into (created if missing).
+    pub to: Text,
+    /// Restore only the paths matching these globs (`app/conf/**`).
+    #[serde(default)]
+    pub include: Vec<String>,
+    /// Check everything and say what would be restored, write nothing.
+    #[serde(default)]
+    pub dry_run: bool,
+    /// Overwrite files that already exist in the target.
+    #[serde(default)]
+    pub force: bool,
+    /// Restore everything as the caller, not as the owners stored.
+    #[serde(default)]
+    pub no_owner: bool,
+}
+
+pub struct RestoreCheck {
+    pub spec: RestoreSpec,
+}
+
+impl Check for RestoreCheck {
+    fn kind(&self) -> &'static str {
+        "restore"
+    }
+
+    fn run<'a>(&'a self, ctx: &'a Context) -> BoxFuture<'a, Outcome> {
+        let spec = self.spec.clone();
+        let config = ctx.config.clone();
+        crate::model::blocking(move || {
+            if spec.archive.is_some() && (spec.id.is_some() || spec.set.is_some()) {
+                return Outcome::unknown("a restore step takes `archive` or `id`/`set`, not both");
+            }
+            match restore(&spec, &config) {
+                Ok(restored) => {
+                    let lines: Vec<&str> = restored.text.lines().collect();
+                    Outcome::new(Status::Ok, lines.join("; "), Data::None)
+                }
+                Err(e) => {
+                    let refused = match &e {
+                        crate::backup::Error::Refused { entries, .. } => {
+                            format!(": refused {}", entries.join("; "))
+                        }
+                        _ => String::new(),
+                    };
+                    let message = format!("{e}{refused}");
+                    match e.kind() {
+                        crate::error::Kind::Usage => Outcome::unknown(message),
+                        _ => critical(message),
+                    }
+                }
+            }
+        })
+    }
+}
+
+fn restore(
+    spec: &RestoreSpec,
+    config: &crate::engine::Settings,
+) -> Result<crate::backup::Restored, crate::backup::Error> {
+    let include = if spec.include.is_empty() {
+        None
+    } else {
+        Some(crate::backup::archive::globs(&spec.include, "include")?)
+    };
+    let options = crate::backup::restore::Options {
+        to: PathBuf::from(spec.to.as_str()),
+        include,
+        force: spec.force,
+        dry_run: spec.dry_run,
+        no_owner: spec.no_owner,
+    };
+    if let Some(archive) = &spec.archive {
+        return crate::backup::restore(Source::Archive(Path::new(archive.as_str())), &options);
+    }
+    let store = config.backup.store()?;
+    let state_dir = config.state_dir();
+    let job = Job {
+        config: &config.backup,
+        store: &store,
+        state_dir: &state_dir,
+    };
+    let pick = Pick {
+        wanted: spec.id.as_ref().map_or("latest", Text::as_str),
+        set: spec.set.as_ref().map(Text::as_str),
+    };
+    crate::backup::restore(Source::Backup { job: &job, pick }, &options)
+}

@@ -1,0 +1,70 @@
+//! What can go wrong with an incident, by what a caller does about it: bad input (exit 64),
+//! a template in config (exit 78), or a change refused or not (fully) recorded (exit 1).
+//! The CLI turns [`Error::kind`] into an exit code in one place (`cli::exit_code`).
+
+use crate::error::{ConfigError, Kind};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// No incident of that id (it names the folder and the ids there are).
+    #[error("{0}")]
+    Unknown(String),
+    /// Input that does not make sense: an unknown severity, an empty title, a malformed
+    /// action item, an update with nothing in it.
+    #[error("{0}")]
+    Usage(String),
+    /// A template in `incident.templates` that is unknown or does not render.
+    #[error(transparent)]
+    Template(ConfigError),
+    /// A change the incident's state refuses (it is already resolved).
+    #[error("{0}")]
+    Refused(String),
+    /// A change that did not (fully) land; the message says exactly which part did.
+    #[error("{0}")]
+    NotRecorded(String),
+    /// A record, timeline, lock or bundle that cannot be read or written.
+    #[error("{0}")]
+    Store(String),
+    /// The webhook did not take a notification (the record is kept).
+    #[error("{0}")]
+    Notify(String),
+    /// The diagnosis runbook could not be loaded (the bundle goes without it).
+    #[error("{0}")]
+    Diagnosis(String),
+}
+
+impl Error {
+    pub fn kind(&self) -> Kind {
+        match self {
+            Error::Unknown(_) | Error::Usage(_) => Kind::Usage,
+            Error::Template(_) => Kind::Config,
+            Error::Refused(_)
+            | Error::NotRecorded(_)
+            | Error::Store(_)
+            | Error::Notify(_)
+            | Error::Diagnosis(_) => Kind::Failure,
+        }
+    }
+
+    /// A file-system or lock failure, whatever type its message comes in.
+    pub(crate) fn store(message: impl std::fmt::Display) -> Error {
+        Error::Store(message.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_error_has_the_kind_its_exit_code_comes_from() {
+        assert_eq!(Error::Unknown("x".into()).kind(), Kind::Usage);
+        assert_eq!(Error::Usage("x".into()).kind(), Kind::Usage);
+        let template = Error::Template(ConfigError::whole_file("ops.yaml", "bad"));
+        assert_eq!(template.kind(), Kind::Config);
+        assert_eq!(template.to_string(), "ops.yaml: bad");
+        assert_eq!(Error::Refused("x".into()).kind(), Kind::Failure);
+        assert_eq!(Error::NotRecorded("x".into()).kind(), Kind::Failure);
+        assert_eq!(Error::store("disk full").to_string(), "disk full");
+    }
+}

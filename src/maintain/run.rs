@@ -1,0 +1,158 @@
+//! One schedule's run: its runbook found, loaded and run through the runbook runner under
+//! the schedule's lock, the state file written before and after, the metrics textfile,
+//! the audit line.
+
+use super::{Error, LastRun, Schedule, record};
+use crate::engine::{Context, Interaction, Item, Settings, StepSpec};
+use crate::model::{CheckResult, Report};
+use crate::runbook::Runbook;
+use crate::values::Text;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// What a schedule run needs from the caller: the schedule, where runbooks are found,
+/// the settings its steps see, and where the textfile goes.
+pub struct RunOptions<'a> {
+    /// The schedule's name (a key of the schedules given).
+    pub schedule: &'a str,
+    /// The runbook directories (config `runbooks.dirs`).
+    pub dirs: &'a [PathBuf],
+    /// Variables every runbook of the run gets (`opsbook_config`, `opsbook_env`); the
+    /// schedule's own `vars` win over them.
+    pub vars: BTreeMap<String, Text>,
+    /// What the steps see of the configuration (the state dir, the log and backup sets).
+    pub settings: Settings,
+    /// Write a Prometheus textfile here (world-readable, replaced atomically).
+    pub metrics: Option<&'a Path>,
+}
+
+/// A finished run: the report of its steps and how long it took.
+pub struct Finished {
+    pub report: Report,
+    pub took: std::time::Duration,
+}
+
+/// Run the schedule `options.schedule` of `schedules`: a missing schedule or runbook, or
+/// an invalid runbook, is an error before anything runs; otherwise the run holds the
+/// schedule's lock, is recorded as `running` in the state file, runs with `ctx`'s machine
+/// and clock (manual steps become to-do items, readings never stop it), and is recorded
+/// with its outcome, in the textfile if asked, and in the audit log.
+pub async fn run_schedule(
+    schedules: &BTreeMap<String, Schedule>,
+    options: RunOptions<'_>,
+    mut ctx: Context,
+) -> Result<Finished, Error> {
+    let name = options.schedule;
+    let mut book = load_book(schedules, &options)?;
+    // Upkeep is never gated by a reading: a full disk or a busy CPU is reported, and the
+    // rotation, backup and prune run all the same.
+    readings_never_stop(&mut book);
+    let state_dir = options.settings.state_dir();
+    let _lock = crate::lock::Lock::acquire(
+        &state_dir,
+        &format!("maintain-{name}"),
+        &format!("maintenance schedule {name:?}"),
+    )
+    .map_err(Error::Lock)?;
+    ctx.config = Arc::new(options.settings);
+    ctx.interaction = Interaction::Todo;
+    let started = ctx.clock.now();
+    let clock = std::time::Instant::now();
+    let running = LastRun {
+        started: Some(started.to_string()),
+        outcome: Some("running".to_string()),
+        ..LastRun::default()
+    };
+    record(&state_dir, name, running)?;
+    tracing::info!(target: crate::logging::RESULTS, schedule = %name, runbook = %book.name, "maintenance started");
+    let selection = crate::runbook::Selection::default();
+    let mut observer = |result: &CheckResult| {
+        tracing::info!(
+            target: crate::logging::RESULTS,
+            schedule = %name,
+            step = %result.name,
+            status = result.status.as_str(),
+            message = %result.message,
+            "step finished"
+        );
+    };
+    let report = crate::runbook::run(&book, &ctx, &selection, &mut observer).await;
+    let took = clock.elapsed();
+    let ended = started
+        .checked_add(jiff::SignedDuration::try_from(took).unwrap_or_default())
+        .unwrap_or(started);
+    let status = report.status();
+    let last = LastRun {
+        started: Some(started.to_string()),
+        ended: Some(ended.to_string()),
+        outcome: Some(status.as_str().to_string()),
+        duration_ms: Some(took.as_millis() as u64),
+    };
+    record(&state_dir, name, last)?;
+    if let Some(path) = options.metrics {
+        let text = crate::report::maintenance::textfile(name, &report, ended, took.as_secs_f64());
+        // node_exporter runs as its own user: the textfile must be world-readable.
+        crate::fsutil::write_atomically_mode(path, text.as_bytes(), 0o644)
+            .map_err(|e| Error::Write(e.to_string()))?;
+    }
+    crate::logging::audit::record(
+        &format!("maintain.{name}"),
+        status.as_str(),
+        Some(&format!(
+            "{} in {:.1}s",
+            crate::plural::count(report.results.len(), "step", "steps"),
+            took.as_secs_f64()
+        )),
+    );
+    tracing::info!(target: crate::logging::RESULTS, schedule = %name, status = status.as_str(), "maintenance finished");
+    Ok(Finished { report, took })
+}
+
+/// The schedule's runbook, found and loaded with the run's and the schedule's variables.
+fn load_book(
+    schedules: &BTreeMap<String, Schedule>,
+    options: &RunOptions<'_>,
+) -> Result<Runbook, Error> {
+    let name = options.schedule;
+    let Some(schedule) = schedules.get(name) else {
+        let known: Vec<&str> = schedules.keys().map(String::as_str).collect();
+        return Err(Error::UnknownSchedule {
+            name: name.to_string(),
+            known: known.join(", "),
+            hint: crate::error::hint(name, &known),
+        });
+    };
+    let source = crate::runbook::find(&schedule.runbook, options.dirs).map_err(|problem| {
+        Error::Runbook {
+            schedule: name.to_string(),
+            runbook: schedule.runbook.clone(),
+            problem: Box::new(problem),
+        }
+    })?;
+    let mut vars = options.vars.clone();
+    vars.extend(
+        schedule
+            .vars
+            .iter()
+            .map(|(k, v)| (k.clone(), Text::plain(v.clone()))),
+    );
+    crate::runbook::load(&source, &vars, options.dirs).map_err(Error::Load)
+}
+
+/// In a maintenance run every reading reports and none stops the run, so the actions
+/// after it (rotate, archive, backup, prune) run whatever it said. A `backup` step is a
+/// reading only with `max_age`/`max_drill_age`; otherwise it is the backup itself.
+pub fn readings_never_stop(book: &mut Runbook) {
+    let mark = |step: &mut StepSpec| {
+        if step.is_reading() {
+            step.options.continue_on_failure = true;
+        }
+    };
+    for item in &mut book.steps {
+        match item {
+            Item::Step(step) => mark(step),
+            Item::Parallel { parallel } => parallel.iter_mut().for_each(mark),
+        }
+    }
+}
