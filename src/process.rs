@@ -63,6 +63,8 @@ pub enum Stdout {
     Capture(Keep),
     /// Elsewhere (a dump file, /dev/null), never read here.
     To(Stdio),
+    /// Wherever the `Command` already says (opsbook's own stdout unless set).
+    AsSet,
 }
 
 /// What a finished (or killed) program left.
@@ -180,6 +182,7 @@ impl<'a> Run<'a> {
                 command.stdout(to);
                 None
             }
+            Stdout::AsSet => None,
         };
         command.stderr(Stdio::piped());
         if own_group {

@@ -138,38 +138,27 @@ fn drill(
 /// Run `cmd` in a process group of its own, which an interrupted drill kills whole; an
 /// error names the command (masked), how it ended and the end of its stderr (its stdout
 /// goes where `cmd` says).
-fn in_group(mut cmd: Command, text: &Text) -> Result<(), Error> {
-    use std::os::unix::process::CommandExt;
+fn in_group(cmd: Command, text: &Text) -> Result<(), Error> {
     hold_if_interrupted();
     let shown = text.shown();
-    cmd.process_group(0).stderr(Stdio::piped());
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| format!("cannot run `{shown}`: {e}"))?;
-    GROUP.store(i32::try_from(child.id()).unwrap_or(0), Ordering::SeqCst);
-    let mut stderr = Vec::new();
-    if let Some(mut pipe) = child.stderr.take() {
-        let mut buf = [0u8; 8192];
-        // Pass it on (a person watching sees it) and keep the end for the message.
-        while let Ok(n) = pipe.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            let _ = std::io::stderr().write_all(&buf[..n]);
-            stderr.extend_from_slice(&buf[..n]);
-            if stderr.len() > 2 * STDERR_TAIL {
-                stderr.drain(..stderr.len() - STDERR_TAIL);
-            }
-        }
-    }
-    let status = child.wait();
+    // Stderr is passed on (a person watching sees it) and its end kept for the message.
+    let ran = crate::process::Run::new(cmd, shown)
+        .stdout(crate::process::Stdout::AsSet)
+        .stderr(crate::process::Keep::Tail(STDERR_TAIL))
+        .tee_stderr()
+        .started(&|group| GROUP.store(group, Ordering::SeqCst))
+        .run();
     GROUP.store(0, Ordering::SeqCst);
     hold_if_interrupted();
-    let status = status.map_err(|e| format!("cannot wait for `{shown}`: {e}"))?;
-    if status.success() {
+    let finished = ran.map_err(commands::Error::from)?;
+    if finished.status.success() {
         return Ok(());
     }
-    Err(Error::Failed(commands::failure(shown, status, &stderr)))
+    Err(Error::Command(commands::Error::Failed {
+        shown: shown.to_string(),
+        status: finished.status,
+        stderr: finished.stderr,
+    }))
 }
 
 /// While alive, SIGINT and SIGTERM end the drill cleanly: the running command's process
