@@ -220,15 +220,11 @@ pub fn bundle(
     let temp = dir.join(format!(".{name}.tar.gz.partial"));
     let failed = |e: std::io::Error| Error::Store(format!("cannot write {}: {e}", temp.display()));
     crate::fsutil::check_dir_private(dir).map_err(Error::store)?;
-    // A leftover of a killed run (or anything planted there) goes; the bundle is created
-    // afresh, mode 0600, never through a link.
-    if let Err(e) = std::fs::remove_file(&temp)
-        && e.kind() != std::io::ErrorKind::NotFound
-    {
-        return Err(failed(e));
-    }
-    let written = (|| {
-        let file = crate::fsutil::open_nofollow_rw(&temp, crate::fsutil::PRIVATE_FILE)
+    // Written under `.NAME.tar.gz.partial` (a leftover of a killed run, or anything planted
+    // there, goes first), created afresh, mode 0600, never through a link; then renamed.
+    let how = crate::fsutil::Publish::replacing().temp(temp.clone());
+    let write = |temp: &Path| {
+        let file = crate::fsutil::open_nofollow_rw(temp, crate::fsutil::PRIVATE_FILE)
             .map_err(Error::store)?;
         let gz = flate2::write::GzEncoder::new(file, flate2::Compression::new(6));
         let mut tar = tar::Builder::new(gz);
@@ -249,14 +245,15 @@ pub fn bundle(
         let gz = tar.into_inner().map_err(failed)?;
         let file = gz.finish().map_err(failed)?;
         file.sync_all().map_err(failed)
-    })();
-    if let Err(e) = written {
-        let _ = std::fs::remove_file(&temp);
-        return Err(e);
-    }
-    std::fs::rename(&temp, &path)
-        .map_err(|e| Error::Store(format!("cannot rename {}: {e}", temp.display())))?;
-    crate::fsutil::sync_dir(&path);
+    };
+    crate::fsutil::publish(&path, &how, write).map_err(|e| match e {
+        crate::fsutil::PublishError::Write(e) => e,
+        crate::fsutil::PublishError::Place(crate::fsutil::Error::Rename { error, .. }) => {
+            Error::Store(format!("cannot rename {}: {error}", temp.display()))
+        }
+        crate::fsutil::PublishError::Place(crate::fsutil::Error::Io { error, .. }) => failed(error),
+        crate::fsutil::PublishError::Place(e) => Error::store(e),
+    })?;
     Ok((path, manifest))
 }
 
