@@ -287,7 +287,7 @@ pub fn sync_dir(path: &Path) {
 }
 
 /// The directory `path` is in (`.` for a bare name).
-fn parent(path: &Path) -> &Path {
+pub fn parent(path: &Path) -> &Path {
     path.parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."))

@@ -144,14 +144,7 @@ pub fn check_dir(dir: &Path) -> Result<(), String> {
     Ok(())
 }
 
-/// The directory `path` is in (`.` for a bare name).
-pub fn parent(path: &Path) -> &Path {
-    path.parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."))
-}
-
-pub use crate::fsutil::rename_noreplace;
+pub use crate::fsutil::{parent, rename_noreplace};
 
 #[cfg(test)]
 mod tests {
