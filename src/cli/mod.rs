@@ -355,6 +355,8 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
     for cause in err.chain() {
         let kind = if let Some(e) = cause.downcast_ref::<Error>() {
             Some(e.kind())
+        } else if let Some(e) = cause.downcast_ref::<crate::logs::Error>() {
+            Some(e.kind())
         } else if cause.downcast_ref::<crate::error::ConfigError>().is_some() {
             Some(Kind::Config)
         } else {

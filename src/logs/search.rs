@@ -19,11 +19,14 @@ pub enum Matcher {
 }
 
 impl Matcher {
-    pub fn new(pattern: &str, regex: bool) -> Result<Self, String> {
+    pub fn new(pattern: &str, regex: bool) -> Result<Self, super::Error> {
         if regex {
             regex::bytes::Regex::new(pattern)
                 .map(Matcher::Regex)
-                .map_err(|e| format!("invalid regex {pattern:?}: {e}"))
+                .map_err(|e| super::Error::Pattern {
+                    pattern: pattern.to_string(),
+                    error: Box::new(e),
+                })
         } else {
             Ok(Matcher::Literal(Box::new(
                 memchr::memmem::Finder::new(pattern.as_bytes()).into_owned(),
@@ -96,7 +99,7 @@ pub fn count_literal(files: &[PathBuf], needle: &str) -> (u64, Vec<String>) {
 }
 
 fn count_in(file: &Path, finder: &memchr::memmem::Finder) -> Result<u64, (u64, String)> {
-    let mut reader = compress::open(file).map_err(|e| (0, e))?;
+    let mut reader = compress::open(file).map_err(|e| (0, e.to_string()))?;
     let mut buf = vec![0u8; 1 << 20];
     let mut carry = 0; // bytes of an unfinished line at the start of buf
     let mut count = 0u64;
@@ -145,7 +148,7 @@ fn search_file(
     emit: &mut dyn FnMut(Hit),
     warnings: &mut Vec<String>,
 ) -> Result<u64, (u64, String)> {
-    let reader = compress::open(file).map_err(|e| (0, e))?;
+    let reader = compress::open(file).map_err(|e| (0, e.to_string()))?;
     let context = query.context.min(MAX_CONTEXT);
     let mut levelled = 0u64;
     let mut reader = BufReader::with_capacity(256 * 1024, reader);

@@ -70,12 +70,17 @@ pub enum Compression {
 }
 
 impl Compression {
-    pub fn extension(self) -> &'static str {
+    /// The stream format (none for `none`).
+    pub fn codec(self) -> Option<crate::codec::Codec> {
         match self {
-            Compression::Gzip => ".gz",
-            Compression::Zstd => ".zst",
-            Compression::None => "",
+            Compression::Gzip => Some(crate::codec::Codec::Gzip),
+            Compression::Zstd => Some(crate::codec::Codec::Zstd),
+            Compression::None => None,
         }
+    }
+
+    pub fn extension(self) -> &'static str {
+        self.codec().map_or("", crate::codec::Codec::extension)
     }
 }
 
@@ -156,29 +161,33 @@ impl LogSet {
 
     /// The files the set names now, sorted; a pattern matching nothing is an error unless
     /// `missingok`.
-    pub fn files(&self) -> Result<Vec<PathBuf>, String> {
+    pub fn files(&self) -> Result<Vec<PathBuf>, super::Error> {
         let mut files = Vec::new();
         for pattern in &self.paths {
-            let matches = glob::glob(pattern.as_str())
-                .map_err(|e| format!("{:?} is not a valid glob: {e}", pattern.shown()))?;
+            let matches = glob::glob(pattern.as_str()).map_err(|e| {
+                super::Error::Paths(format!("{:?} is not a valid glob: {e}", pattern.shown()))
+            })?;
             let mut found = 0;
             for entry in matches {
-                let path = entry.map_err(|e| format!("cannot read {}: {e}", e.path().display()))?;
+                let path = entry.map_err(|e| {
+                    let path = e.path().to_path_buf();
+                    super::Error::io("read", &path, e.into())
+                })?;
                 if path.is_dir() {
-                    return Err(format!(
+                    return Err(super::Error::Paths(format!(
                         "{} is a directory: name the log files (e.g. {}/*.log)",
                         path.display(),
                         path.display()
-                    ));
+                    )));
                 }
                 found += 1;
                 files.push(path);
             }
             if found == 0 && !self.missingok {
-                return Err(format!(
+                return Err(super::Error::Paths(format!(
                     "{} matches no file (set `missingok: true` if that is expected)",
                     pattern.shown()
-                ));
+                )));
             }
         }
         files.sort();
@@ -194,7 +203,7 @@ impl LogSet {
 
     /// Every file of the set, oldest first: for each live file its rotated files (highest
     /// number, or earliest date, first), then the file itself.
-    pub fn history(&self) -> Result<Vec<PathBuf>, String> {
+    pub fn history(&self) -> Result<Vec<PathBuf>, super::Error> {
         let mut all = Vec::new();
         for file in self.files()? {
             let mut rotated = self.rotated(&file);

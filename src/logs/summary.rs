@@ -220,10 +220,12 @@ pub fn summarize(files: &[Input], top: usize, slow_ms: f64) -> Summary {
         let parts = if compressed { None } else { stretches(file) };
         let Some(parts) = parts else {
             let mut partial = Partial::default();
-            let read = compress::open(file).and_then(|reader| {
-                scan(reader, format, &mut partial, slow_ms, &zone)
-                    .map_err(|e| format!("{}: {e} (skipped the rest)", file.display()))
-            });
+            let read = compress::open(file)
+                .map_err(|e| e.to_string())
+                .and_then(|reader| {
+                    scan(reader, format, &mut partial, slow_ms, &zone)
+                        .map_err(|e| format!("{}: {e} (skipped the rest)", file.display()))
+                });
             if let Err(e) = read {
                 summary.warnings.push(e);
             }
