@@ -1,7 +1,7 @@
 //! Compression, written once: the two stream formats opsbook writes and reads (gzip, zstd),
 //! how an encoder or a decoder of either is built, and how a format is told from a file's
-//! first bytes or its name. Log rotation, log archives, backups, restores and incident
-//! bundles all build their streams here; the config enums of each domain only choose one.
+//! first bytes or its name, and a config's choice of one (or none). Log rotation, log
+//! archives, backups, restores and incident bundles all build their streams here.
 
 use std::io::{BufRead, Read, Write};
 use std::path::Path;
@@ -11,10 +11,38 @@ const ZSTD_LEVEL: i32 = 3;
 /// gzip's level: `gzip -6`, what `gzip` and `logrotate` use by default.
 const GZIP_LEVEL: u32 = 6;
 
+/// A stream format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Codec {
     Gzip,
     Zstd,
+}
+
+/// A config's choice: a stream format, or none (`compress: gzip | zstd | none`).
+#[derive(Clone, Copy, Debug, Default, serde::Deserialize, serde::Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Compression {
+    /// The default, so `zcat` and `zgrep` keep working.
+    #[default]
+    Gzip,
+    Zstd,
+    None,
+}
+
+impl Compression {
+    /// The stream format (none for `none`).
+    pub fn codec(self) -> Option<Codec> {
+        match self {
+            Compression::Gzip => Some(Codec::Gzip),
+            Compression::Zstd => Some(Codec::Zstd),
+            Compression::None => None,
+        }
+    }
+
+    /// The file name extension (empty for `none`).
+    pub fn extension(self) -> &'static str {
+        self.codec().map_or("", Codec::extension)
+    }
 }
 
 /// How many cores an encoder may use: zstd can spread one stream over every core (gzip's

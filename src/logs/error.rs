@@ -32,6 +32,22 @@ pub enum Error {
         path: PathBuf,
         error: std::io::Error,
     },
+    /// A file whose reading stopped part way (a damaged compressed file): what was read
+    /// counts, the rest is skipped.
+    #[error("{}: {error} (skipped the rest)", path.display())]
+    CutShort {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    /// A stretch of a file that one of the parallel readers could not read.
+    #[error("{}: {error}", path.display())]
+    Stretch {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    /// One of the parallel readers of a file stopped without an answer.
+    #[error("a reader thread crashed")]
+    ReaderCrashed,
     /// A search pattern that is not a valid regular expression (exit 64).
     #[error("invalid regex {pattern:?}: {error}")]
     Pattern {
@@ -87,6 +103,14 @@ impl Error {
             from: from.to_path_buf(),
             join,
             to: to.to_path_buf(),
+            error,
+        }
+    }
+
+    /// `PATH: ERROR (skipped the rest)`.
+    pub fn cut_short(path: &std::path::Path, error: std::io::Error) -> Error {
+        Error::CutShort {
+            path: path.to_path_buf(),
             error,
         }
     }

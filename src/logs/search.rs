@@ -74,7 +74,7 @@ pub fn search(files: &[Input], query: &Query, emit: &mut dyn FnMut(Hit)) -> (u64
             Ok(n) => total += n,
             Err((n, e)) => {
                 total += n;
-                warnings.push(e);
+                warnings.push(e.to_string());
             }
         }
     }
@@ -91,22 +91,22 @@ pub fn count_literal(files: &[PathBuf], needle: &str) -> (u64, Vec<String>) {
             Ok(n) => total += n,
             Err((n, e)) => {
                 total += n;
-                warnings.push(e);
+                warnings.push(e.to_string());
             }
         }
     }
     (total, warnings)
 }
 
-fn count_in(file: &Path, finder: &memchr::memmem::Finder) -> Result<u64, (u64, String)> {
-    let mut reader = compress::open(file).map_err(|e| (0, e.to_string()))?;
+fn count_in(file: &Path, finder: &memchr::memmem::Finder) -> Result<u64, (u64, super::Error)> {
+    let mut reader = compress::open(file).map_err(|e| (0, e))?;
     let mut buf = vec![0u8; 1 << 20];
     let mut carry = 0; // bytes of an unfinished line at the start of buf
     let mut count = 0u64;
     loop {
         let n = match reader.read(&mut buf[carry..]) {
             Ok(n) => n,
-            Err(e) => return Err((count, format!("{}: {e} (skipped the rest)", file.display()))),
+            Err(e) => return Err((count, super::Error::cut_short(file, e))),
         };
         let filled = carry + n;
         // Lines complete in this block end at the last newline (or the end of input).
@@ -147,8 +147,8 @@ fn search_file(
     query: &Query,
     emit: &mut dyn FnMut(Hit),
     warnings: &mut Vec<String>,
-) -> Result<u64, (u64, String)> {
-    let reader = compress::open(file).map_err(|e| (0, e.to_string()))?;
+) -> Result<u64, (u64, super::Error)> {
+    let reader = compress::open(file).map_err(|e| (0, e))?;
     let context = query.context.min(MAX_CONTEXT);
     let mut levelled = 0u64;
     let mut reader = BufReader::with_capacity(256 * 1024, reader);
@@ -175,7 +175,7 @@ fn search_file(
                 return Ok(count);
             }
             Ok(_) => {}
-            Err(e) => return Err((count, format!("{}: {e} (skipped the rest)", file.display()))),
+            Err(e) => return Err((count, super::Error::cut_short(file, e))),
         }
         number += 1;
         let bytes = buf.strip_suffix(b"\n").unwrap_or(&buf);

@@ -59,30 +59,8 @@ fn yes() -> bool {
     true
 }
 
-#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum Compression {
-    /// The default, so `zcat` and `zgrep` keep working.
-    #[default]
-    Gzip,
-    Zstd,
-    None,
-}
-
-impl Compression {
-    /// The stream format (none for `none`).
-    pub fn codec(self) -> Option<crate::codec::Codec> {
-        match self {
-            Compression::Gzip => Some(crate::codec::Codec::Gzip),
-            Compression::Zstd => Some(crate::codec::Codec::Zstd),
-            Compression::None => None,
-        }
-    }
-
-    pub fn extension(self) -> &'static str {
-        self.codec().map_or("", crate::codec::Codec::extension)
-    }
-}
+/// How rotated files are compressed (config `compress`: gzip, the default, zstd or none).
+pub use crate::codec::Compression;
 
 #[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
