@@ -1,5 +1,6 @@
-//! Log files: reading lines the way the seeds' applications write them. The scanner here
-//! is shared by the `log_errors` step and (later) `opsbook logs search|summary`.
+//! Log sets and their files: rotation and archiving (one function per action, `rotate_set`
+//! and `archive_set`, each under the set's lock), reading lines the way applications write
+//! them (search, summary, tail, and the `log_errors` probe), and the errors of all that.
 
 pub mod action;
 pub mod archive;

@@ -1,5 +1,6 @@
-//! `logs rotate`: rotate each file of a set that is due (size, age, or both), keep N,
-//! compress, tell the writer. The order is chosen so nothing is lost:
+//! One idea, one file: `logs rotate`'s crash-safe rotation of a set. Rotate each file that
+//! is due (size, age, or both), keep N, compress, tell the writer. The order is chosen so
+//! nothing is lost:
 //!
 //! 1. older rotated files shift up (`.1` → `.2` …) and those past `keep` go;
 //! 2. create mode renames the live file and creates a fresh one with the same mode and

@@ -1,5 +1,6 @@
-//! `logs summary`: what the seed's `grep ERROR | sort | uniq -c` and its `grep
-//! "Performance:" | awk` average computed, and more, in one pass: lines per level, the top
+//! One idea, one file: the one-pass reading behind `logs summary`. What the seed's
+//! `grep ERROR | sort | uniq -c` and its `grep "Performance:" | awk` average computed, and
+//! more, in one pass: lines per level, the top
 //! error messages with their variable parts masked (so the same error groups however its
 //! numbers, ids and times differ), slow operations, per-operation latency percentiles from
 //! `Performance: NAME took Nms` lines, and errors per hour.

@@ -96,15 +96,7 @@ fn a_second_rotation_of_the_same_set_exits_75_naming_the_holder() {
     let opsbook = Opsbook::new()
         .file("ops.yaml", &config("      paths: [\"logs/app.log\"]\n"))
         .file("logs/app.log", "x\n");
-    let lock_path = opsbook.path("state/locks/logs-rotate-app.lock");
-    std::fs::create_dir_all(lock_path.parent().unwrap()).unwrap();
-    std::fs::write(&lock_path, "pid 4242 since 2026-01-01T00:00:00Z").unwrap();
-    let held = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(&lock_path)
-        .unwrap();
-    held.try_lock().unwrap();
+    let held = hold_lock(&opsbook.path("state/locks/logs-rotate-app.lock"));
     let dir = opsbook.dir().to_path_buf();
     let _run = opsbook
         .args(["--config", "ops.yaml", "logs", "rotate"])
@@ -118,6 +110,19 @@ fn a_second_rotation_of_the_same_set_exits_75_naming_the_holder() {
         BTreeSet::from(["app.log".to_string()])
     );
     drop(held);
+}
+
+/// Hold the lock file `path` as another run would, recording `pid 4242` as its holder.
+fn hold_lock(path: &Path) -> std::fs::File {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, "pid 4242 since 2026-01-01T00:00:00Z").unwrap();
+    let held = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .unwrap();
+    held.try_lock().unwrap();
+    held
 }
 
 /// Read every line of the set: the live file and every rotated file, compressed or not.
@@ -1612,15 +1617,7 @@ fn the_archive_command_and_the_rotate_and_archive_steps_share_the_sets_lock() {
         .unwrap()
         .set_modified(old)
         .unwrap();
-    let lock_path = opsbook.path("state/locks/logs-rotate-app.lock");
-    std::fs::create_dir_all(lock_path.parent().unwrap()).unwrap();
-    std::fs::write(&lock_path, "pid 4242 since 2026-01-01T00:00:00Z").unwrap();
-    let held = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(&lock_path)
-        .unwrap();
-    held.try_lock().unwrap();
+    let held = hold_lock(&opsbook.path("state/locks/logs-rotate-app.lock"));
     let before = BTreeSet::from(["app.log".to_string(), "app.log.1".to_string()]);
     let holder = "log set \"app\" is locked by another run (pid 4242 since 2026-01-01T00:00:00Z";
     Opsbook::new()
