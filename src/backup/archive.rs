@@ -1096,7 +1096,7 @@ pub fn verify(dir: &Path, manifest: &Manifest) -> Vec<String> {
         Ok(file) => file,
         Err(e) => return vec![format!("cannot read {}: {e}", path.display())],
     };
-    let file = std::io::BufReader::new(file);
+    let file = std::io::BufReader::with_capacity(1 << 20, file);
     let reader = match crate::codec::decoder(manifest.compression.codec(), file) {
         Ok(reader) => reader,
         Err(e) => return vec![format!("{} is damaged: {e}", path.display())],

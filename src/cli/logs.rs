@@ -1,4 +1,5 @@
-//! `opsbook logs rotate`: the sets of config `logs.sets`, one lock per set.
+//! `opsbook logs rotate|archive|search|tail|summary`: arguments, one library call each
+//! (the set actions are `logs::rotate_set` and `logs::archive_set`), and what is printed.
 
 use super::{Session, check_context};
 use crate::logs::rotate::Outcome;

@@ -184,7 +184,8 @@ fn verify(archive: &Path, codec: Codec, sums: &[(u64, String)]) -> Result<(), Er
     let damaged =
         |e: std::io::Error| Error::Damaged(format!("{} is damaged: {e}", archive.display()));
     let file = std::fs::File::open(archive).map_err(unreadable)?;
-    let reader = crate::codec::decoder(codec, std::io::BufReader::new(file)).map_err(unreadable)?;
+    let reader = crate::codec::decoder(codec, std::io::BufReader::with_capacity(1 << 20, file))
+        .map_err(unreadable)?;
     let mut tar = tar::Archive::new(reader);
     let entries = tar.entries().map_err(unreadable)?;
     let mut seen = 0;
