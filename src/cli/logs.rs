@@ -195,53 +195,14 @@ fn would_archive(
     out
 }
 
-/// The files to read, oldest first, each with its set's line format (files named on the
-/// command line are auto-detected); a named set that does not exist is a usage error.
+/// The files to read, oldest first, each with its line format.
 fn files(sources: &Sources, session: &Session) -> anyhow::Result<Vec<crate::logs::search::Input>> {
-    use crate::logs::format::LineFormat;
     let sets = &session.loaded.config.logs.sets;
-    if !sources.paths.is_empty() && sources.sets.is_empty() {
-        for path in &sources.paths {
-            if path.is_dir() {
-                return Err(crate::Error::Usage(format!(
-                    "{} is a directory: name the log files",
-                    path.display()
-                ))
-                .into());
-            }
-        }
-        return Ok(sources
-            .paths
-            .iter()
-            .map(|p| (p.clone(), LineFormat::Auto))
-            .collect());
-    }
-    let names: Vec<&String> = if sources.sets.is_empty() {
-        sets.keys().collect()
-    } else {
-        sources.sets.iter().collect()
-    };
-    if names.is_empty() {
-        return Err(crate::Error::Usage(
-            "name files to read, or configure log sets under `logs.sets`".to_string(),
-        )
-        .into());
-    }
-    let mut all: Vec<crate::logs::search::Input> = sources
-        .paths
-        .iter()
-        .map(|p| (p.clone(), LineFormat::Auto))
-        .collect();
-    for name in names {
-        let set = sets
-            .get(name)
-            .ok_or_else(|| crate::Error::Usage(format!("no log set {name:?} in the config")))?;
-        let history = set
-            .history()
-            .map_err(|e| anyhow::anyhow!("log set {name}: {e}"))?;
-        all.extend(history.into_iter().map(|p| (p, set.format.clone())));
-    }
-    Ok(all)
+    Ok(crate::logs::search::inputs(
+        sets,
+        &sources.paths,
+        &sources.sets,
+    )?)
 }
 
 fn search(args: &SearchArgs, session: &Session) -> anyhow::Result<u8> {

@@ -70,6 +70,13 @@ pub enum Error {
     /// The writer could not be told to reopen its log (pid file, signal, `postrotate`).
     #[error("{0}")]
     Notify(String),
+    /// What was asked cannot be done as asked: a directory named as a log, no file and no
+    /// set to read, a set that is not configured (exit 64).
+    #[error("{0}")]
+    Request(String),
+    /// An error in one of the sets, named.
+    #[error("log set {set}: {error}")]
+    InSet { set: String, error: Box<Error> },
     /// An error with what it meant for the run after it (`…; app.log not rotated`).
     #[error("{error}{tail}")]
     Then { error: Box<Error>, tail: String },
@@ -130,8 +137,8 @@ impl Error {
                 .chain()
                 .find_map(|cause| cause.downcast_ref::<crate::error::Error>())
                 .map_or(Kind::Failure, crate::error::Error::kind),
-            Error::Pattern { .. } => Kind::Usage,
-            Error::Then { error, .. } => error.kind(),
+            Error::Pattern { .. } | Error::Request(_) => Kind::Usage,
+            Error::Then { error, .. } | Error::InSet { error, .. } => error.kind(),
             _ => Kind::Failure,
         }
     }
