@@ -12,6 +12,7 @@
 pub mod backup;
 pub mod cli;
 pub mod clock;
+pub mod codec;
 pub mod config;
 pub mod digest;
 pub mod engine;

@@ -73,6 +73,14 @@ pub enum Codec {
 }
 
 impl Codec {
+    /// The stream format this config value chooses.
+    pub fn codec(self) -> crate::codec::Codec {
+        match self {
+            Codec::Zstd => crate::codec::Codec::Zstd,
+            Codec::Gzip => crate::codec::Codec::Gzip,
+        }
+    }
+
     pub fn file_name(self) -> &'static str {
         match self {
             Codec::Zstd => "data.tar.zst",

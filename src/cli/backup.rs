@@ -324,56 +324,13 @@ pub fn step_settings(session: &Session) -> crate::engine::Settings {
 }
 
 /// Runs a drill's `verify: { runbook: NAME }` with `{{ restore_dir }}` set, on this
-/// session's runbook dirs and settings.
+/// session's runbook dirs, settings and test seams.
 fn runbook_runner(session: &Session) -> backup::RunbookRunner {
     let dirs = super::run::dirs(session);
     let settings = session.loaded.config.step_settings();
     backup::RunbookRunner(Some(Arc::new(move |name: &str, to: &Path| {
-        drill_runbook(name, to, &dirs, &settings).map_err(backup::Error::Failed)
+        let mut ctx = check_context().map_err(|e| backup::Error::Failed(format!("{e:#}")))?;
+        ctx.config = Arc::new(settings.clone());
+        crate::runbook::check_restored(name, to, &dirs, &ctx)
     })))
-}
-
-/// The drill's check as a runbook: passes unless a step is critical or unknown.
-fn drill_runbook(
-    name: &str,
-    to: &Path,
-    dirs: &[std::path::PathBuf],
-    settings: &crate::engine::Settings,
-) -> Result<String, String> {
-    let source = crate::runbook::find(name, dirs).map_err(|e| e.to_string())?;
-    let vars = std::collections::BTreeMap::from([(
-        "restore_dir".to_string(),
-        crate::values::Text::plain(to.to_string_lossy()),
-    )]);
-    let book = crate::runbook::load(&source, &vars, dirs).map_err(|e| format!("{e:#}"))?;
-    let mut ctx = check_context().map_err(|e| format!("{e:#}"))?;
-    ctx.config = Arc::new(settings.clone());
-    let runtime = super::runtime().map_err(|e| format!("{e:#}"))?;
-    let selection = crate::runbook::Selection::default();
-    let report = runtime.block_on(crate::runbook::run(
-        &book,
-        &ctx,
-        &selection,
-        &mut |_: &crate::model::CheckResult| {},
-    ));
-    let failed: Vec<String> = report
-        .results
-        .iter()
-        .filter(|r| {
-            matches!(
-                r.status,
-                crate::model::Status::Critical | crate::model::Status::Unknown
-            )
-        })
-        .map(|r| format!("{}: {}", r.name, r.message))
-        .collect();
-    if failed.is_empty() {
-        Ok(format!("runbook {} passed", book.name))
-    } else {
-        Err(format!(
-            "runbook {} failed: {}",
-            book.name,
-            failed.join("; ")
-        ))
-    }
 }

@@ -1,8 +1,8 @@
-//! `opsbook logs rotate`: the sets of config `logs.sets`, one lock per set.
+//! `opsbook logs rotate|archive|search|tail|summary`: arguments, one library call each
+//! (the set actions are `logs::rotate_set` and `logs::archive_set`), and what is printed.
 
 use super::{Session, check_context};
-use crate::lock::Lock;
-use crate::logs::rotate::{Outcome, Rotation};
+use crate::logs::rotate::Outcome;
 use clap::{Args, Subcommand, ValueEnum};
 
 #[derive(Debug, Subcommand)]
@@ -123,6 +123,7 @@ pub fn exec(command: &LogsCommand, session: &Session) -> anyhow::Result<u8> {
 }
 
 fn archive(args: &ArchiveArgs, session: &Session) -> anyhow::Result<u8> {
+    use crate::logs::Archived;
     let config = &session.loaded.config;
     // Default: the sets that say when to archive (or all, with --older-than).
     let chosen: Vec<_> = super::pick_sets(&args.sets, &config.logs.sets, "logs.sets")?
@@ -147,121 +148,65 @@ fn archive(args: &ArchiveArgs, session: &Session) -> anyhow::Result<u8> {
             ))
             .into());
         };
-        let _lock = Lock::log_set(&state_dir, name)?;
-        let files = match crate::logs::archive::candidates(set, older_than, now) {
-            Ok(files) => files,
+        let age = humantime::format_duration(older_than);
+        match crate::logs::archive_set(name, set, &state_dir, older_than, now, args.dry_run) {
+            Ok(Archived::Nothing) => session
+                .printer
+                .human(&format!("{name}: nothing older than {age}\n")),
+            Ok(Archived::Would(files)) => session.printer.human(&would_archive(name, &files, &age)),
+            Ok(Archived::Done(outcome)) => {
+                if let Some(archive) = &outcome.archive {
+                    session.printer.human(&format!(
+                        "{name}: archived {} ({}) into {archive}, verified; originals deleted\n",
+                        crate::plural::count(outcome.files.len(), "file", "files"),
+                        crate::plural::count(outcome.bytes, "byte", "bytes")
+                    ));
+                }
+                for error in &outcome.errors {
+                    session.printer.error(&format!("log set {name}: {error}"));
+                }
+                failed |= !outcome.errors.is_empty();
+            }
+            // Another run holding the set stops the whole command (exit 75).
+            Err(e @ crate::logs::Error::Lock(_)) => return Err(e.into()),
             Err(e) => {
                 session.printer.error(&format!("log set {name}: {e}"));
                 failed = true;
-                continue;
             }
-        };
-        let age = humantime::format_duration(older_than);
-        if files.is_empty() {
-            session
-                .printer
-                .human(&format!("{name}: nothing older than {age}\n"));
-            continue;
         }
-        if args.dry_run {
-            let mut out = String::new();
-            for file in &files {
-                out.push_str(&format!("{name}: would archive {}\n", file.display()));
-            }
-            out.push_str(&format!(
-                "{name}: would archive {} older than {age}\n",
-                crate::plural::count(files.len(), "file", "files")
-            ));
-            session.printer.human(&out);
-            continue;
-        }
-        let dir = match &set.archive_dir {
-            Some(dir) => std::path::PathBuf::from(dir.as_str()),
-            None => files[0]
-                .parent()
-                .filter(|p| !p.as_os_str().is_empty())
-                .map_or_else(
-                    || std::path::PathBuf::from("."),
-                    std::path::Path::to_path_buf,
-                ),
-        };
-        if let Err(e) = std::fs::create_dir_all(&dir) {
-            session.printer.error(&format!(
-                "log set {name}: cannot create {}: {e}",
-                dir.display()
-            ));
-            failed = true;
-            continue;
-        }
-        let outcome = crate::logs::archive::archive(name, set, &files, &dir, now);
-        if let Some(archive) = &outcome.archive {
-            session.printer.human(&format!(
-                "{name}: archived {} ({}) into {archive}, verified; originals deleted\n",
-                crate::plural::count(outcome.files.len(), "file", "files"),
-                crate::plural::count(outcome.bytes, "byte", "bytes")
-            ));
-        }
-        for error in &outcome.errors {
-            session.printer.error(&format!("log set {name}: {error}"));
-        }
-        failed |= !outcome.errors.is_empty();
     }
     Ok(u8::from(failed))
 }
 
-/// The files to read, oldest first, each with its set's line format (files named on the
-/// command line are auto-detected); a named set that does not exist is a usage error.
+/// A dry run's listing: each file that would go, then how many.
+fn would_archive(
+    name: &str,
+    files: &[std::path::PathBuf],
+    age: &humantime::FormattedDuration,
+) -> String {
+    let mut out = String::new();
+    for file in files {
+        out.push_str(&format!("{name}: would archive {}\n", file.display()));
+    }
+    out.push_str(&format!(
+        "{name}: would archive {} older than {age}\n",
+        crate::plural::count(files.len(), "file", "files")
+    ));
+    out
+}
+
+/// The files to read, oldest first, each with its line format.
 fn files(sources: &Sources, session: &Session) -> anyhow::Result<Vec<crate::logs::search::Input>> {
-    use crate::logs::format::LineFormat;
     let sets = &session.loaded.config.logs.sets;
-    if !sources.paths.is_empty() && sources.sets.is_empty() {
-        for path in &sources.paths {
-            if path.is_dir() {
-                return Err(crate::Error::Usage(format!(
-                    "{} is a directory: name the log files",
-                    path.display()
-                ))
-                .into());
-            }
-        }
-        return Ok(sources
-            .paths
-            .iter()
-            .map(|p| (p.clone(), LineFormat::Auto))
-            .collect());
-    }
-    let names: Vec<&String> = if sources.sets.is_empty() {
-        sets.keys().collect()
-    } else {
-        sources.sets.iter().collect()
-    };
-    if names.is_empty() {
-        return Err(crate::Error::Usage(
-            "name files to read, or configure log sets under `logs.sets`".to_string(),
-        )
-        .into());
-    }
-    let mut all: Vec<crate::logs::search::Input> = sources
-        .paths
-        .iter()
-        .map(|p| (p.clone(), LineFormat::Auto))
-        .collect();
-    for name in names {
-        let set = sets
-            .get(name)
-            .ok_or_else(|| crate::Error::Usage(format!("no log set {name:?} in the config")))?;
-        let history = set
-            .history()
-            .map_err(|e| anyhow::anyhow!("log set {name}: {e}"))?;
-        all.extend(history.into_iter().map(|p| (p, set.format.clone())));
-    }
-    Ok(all)
+    Ok(crate::logs::search::inputs(
+        sets,
+        &sources.paths,
+        &sources.sets,
+    )?)
 }
 
 fn search(args: &SearchArgs, session: &Session) -> anyhow::Result<u8> {
-    use crate::logs::search::{Matcher, Query, count_literal, search};
     let files = files(&args.sources, session)?;
-    let level = args.level;
     let now = check_context()?.clock.now();
     let ago = |d: std::time::Duration| {
         jiff::SignedDuration::try_from(d)
@@ -269,49 +214,21 @@ fn search(args: &SearchArgs, session: &Session) -> anyhow::Result<u8> {
             .and_then(|d| now.checked_sub(d).ok())
     };
     let (since, until) = (args.since.and_then(ago), args.until.and_then(ago));
-    let fast = args.count && !args.regex && level.is_none() && since.is_none() && until.is_none();
+    let fast =
+        args.count && !args.regex && args.level.is_none() && since.is_none() && until.is_none();
     // (`count_literal` reads bytes only, so a set's line format does not matter to it.)
     let (count, warnings) = if fast {
         let paths: Vec<std::path::PathBuf> = files.iter().map(|(p, _)| p.clone()).collect();
-        count_literal(&paths, &args.pattern)
+        crate::logs::search::count_literal(&paths, &args.pattern)
     } else {
-        let query = Query {
-            matcher: Matcher::new(&args.pattern, args.regex).map_err(crate::Error::Usage)?,
-            level,
+        let query = crate::logs::search::Query {
+            matcher: crate::logs::search::Matcher::new(&args.pattern, args.regex)?,
+            level: args.level,
             since,
             until,
             context: if args.count { 0 } else { args.context },
         };
-        if query.context > crate::logs::search::MAX_CONTEXT {
-            session.printer.warn(&format!(
-                "-C {}: showing at most {} lines of context around each match",
-                query.context,
-                crate::logs::search::MAX_CONTEXT
-            ));
-        }
-        let mut out = String::new();
-        let result = search(&files, &query, &mut |hit| {
-            if args.count {
-                return;
-            }
-            if hit.gap {
-                out.push_str("--\n");
-            }
-            // `file:line:text` like `grep -Hn`, one file or many.
-            let mark = if hit.is_match { ':' } else { '-' };
-            out.push_str(&format!(
-                "{}{mark}{}{mark}{}\n",
-                hit.file.display(),
-                hit.number,
-                hit.text
-            ));
-            if out.len() > 1 << 16 {
-                session.printer.data(&out);
-                out.clear();
-            }
-        });
-        session.printer.data(&out);
-        result
+        print_matches(&files, &query, args.count, session)
     };
     for warning in &warnings {
         session.printer.warn(warning);
@@ -321,6 +238,45 @@ fn search(args: &SearchArgs, session: &Session) -> anyhow::Result<u8> {
     }
     // grep's convention: 0 found, 1 none found.
     Ok(u8::from(count == 0))
+}
+
+/// Search `files` and print each hit as `file:line:text` (like `grep -Hn`, one file or
+/// many), or only count them; the count and the warnings.
+fn print_matches(
+    files: &[crate::logs::search::Input],
+    query: &crate::logs::search::Query,
+    count_only: bool,
+    session: &Session,
+) -> (u64, Vec<String>) {
+    use crate::logs::search::MAX_CONTEXT;
+    if query.context > MAX_CONTEXT {
+        session.printer.warn(&format!(
+            "-C {}: showing at most {MAX_CONTEXT} lines of context around each match",
+            query.context
+        ));
+    }
+    let mut out = String::new();
+    let result = crate::logs::search::search(files, query, &mut |hit| {
+        if count_only {
+            return;
+        }
+        if hit.gap {
+            out.push_str("--\n");
+        }
+        let mark = if hit.is_match { ':' } else { '-' };
+        out.push_str(&format!(
+            "{}{mark}{}{mark}{}\n",
+            hit.file.display(),
+            hit.number,
+            hit.text
+        ));
+        if out.len() > 1 << 16 {
+            session.printer.data(&out);
+            out.clear();
+        }
+    });
+    session.printer.data(&out);
+    result
 }
 
 fn tail(args: &TailArgs, session: &Session) -> anyhow::Result<u8> {
@@ -333,8 +289,7 @@ fn tail(args: &TailArgs, session: &Session) -> anyhow::Result<u8> {
         ))
         .into());
     }
-    let (first, position) =
-        last_lines(&args.path, args.lines, level).map_err(anyhow::Error::msg)?;
+    let (first, position) = last_lines(&args.path, args.lines, level)?;
     let mut out = String::new();
     for line in first {
         out.push_str(&line);
@@ -354,8 +309,7 @@ fn tail(args: &TailArgs, session: &Session) -> anyhow::Result<u8> {
         level,
         &mut |line| session.printer.data(&format!("{line}\n")),
         &|| stopped.load(std::sync::atomic::Ordering::Relaxed),
-    )
-    .map_err(anyhow::Error::msg)?;
+    )?;
     Ok(0)
 }
 
@@ -448,19 +402,14 @@ fn rotate(args: &RotateArgs, session: &Session) -> anyhow::Result<u8> {
     let chosen = super::pick_sets(&args.sets, &config.logs.sets, "logs.sets")?;
     let state_dir = config.state_dir();
     let now = check_context()?.clock.now();
+    let options = crate::logs::RotateOptions {
+        dry_run: args.dry_run,
+        force: args.force,
+    };
     let mut results = serde_json::Map::new();
     let mut failed = false;
     for (name, set) in chosen {
-        let _lock = Lock::log_set(&state_dir, name)?;
-        let outcome = Rotation {
-            name,
-            set,
-            state_dir: &state_dir,
-            now,
-            dry_run: args.dry_run,
-            force: args.force,
-        }
-        .run();
+        let outcome = crate::logs::rotate_set(name, set, &state_dir, now, options)?;
         failed |= !outcome.errors.is_empty();
         if format == ActionFormat::Text {
             session

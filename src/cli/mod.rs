@@ -375,6 +375,11 @@ fn kind_of(cause: &(dyn std::error::Error + 'static)) -> Option<crate::error::Ki
         })
         .or_else(|| {
             cause
+                .downcast_ref::<crate::logs::Error>()
+                .map(crate::logs::Error::kind)
+        })
+        .or_else(|| {
+            cause
                 .downcast_ref::<crate::maintain::Error>()
                 .map(crate::maintain::Error::kind)
         })

@@ -226,7 +226,9 @@ pub fn bundle(
     let write = |temp: &Path| {
         let file = crate::fsutil::open_nofollow_rw(temp, crate::fsutil::PRIVATE_FILE)
             .map_err(Error::store)?;
-        let gz = flate2::write::GzEncoder::new(file, flate2::Compression::new(6));
+        let gz =
+            crate::codec::Encoder::new(crate::codec::Codec::Gzip, file, crate::codec::Threads::One)
+                .map_err(Error::store)?;
         let mut tar = tar::Builder::new(gz);
         let now = jiff::Timestamp::now().as_second().max(0) as u64;
         let mut add = |member: &str, bytes: &[u8]| {

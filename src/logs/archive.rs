@@ -8,9 +8,10 @@
 //! symlink or not a regular file is refused. The archive gets the narrowest mode of its
 //! members (0600 if any of them is 0600), whatever the umask.
 
+use super::Error;
 use super::set::{Compression, LogSet};
+use crate::codec::{Codec, Encoder, Threads};
 use crate::digest::{HashingReader, sha256_of};
-use std::io::{Read, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
@@ -27,15 +28,15 @@ pub fn candidates(
     set: &LogSet,
     older_than: std::time::Duration,
     now: jiff::Timestamp,
-) -> Result<Vec<PathBuf>, String> {
+) -> Result<Vec<PathBuf>, Error> {
     let cutoff = now.as_second() - older_than.as_secs() as i64;
     let mut found = Vec::new();
     for file in set.files()? {
         for rotated in set.rotated(&file) {
             let meta = match super::safe::check_log(&rotated) {
                 Ok(Ok(meta)) => meta,
-                Ok(Err(refused)) => return Err(format!("{refused}; nothing archived")),
-                Err(e) => return Err(format!("cannot read {}: {e}", rotated.display())),
+                Ok(Err(refused)) => return Err(refused.then("; nothing archived")),
+                Err(e) => return Err(Error::io("read", &rotated, e)),
             };
             super::safe::check_dir(super::safe::parent(&rotated))?;
             if meta.mtime() < cutoff {
@@ -59,8 +60,8 @@ pub fn archive(
         return out;
     }
     let codec = match set.compress {
-        Compression::Zstd => Compression::Zstd,
-        _ => Compression::Gzip,
+        Compression::Zstd => Codec::Zstd,
+        _ => Codec::Gzip,
     };
     let stamp = jiff::tz::TimeZone::system()
         .to_datetime(now)
@@ -68,19 +69,14 @@ pub fn archive(
         .to_string();
     let target = dir.join(format!("{name}-{stamp}.tar{}", codec.extension()));
     if let Err(e) = super::safe::check_dir(dir) {
-        out.errors.push(e);
+        out.errors.push(e.to_string());
         return out;
     }
     let temp = crate::fsutil::with_suffix(&target, ".opsbook-tmp");
     let written = write(files, &temp, codec).and_then(|sums| {
         verify(&temp, codec, &sums)?;
-        super::safe::rename_noreplace(&temp, &target).map_err(|e| {
-            format!(
-                "cannot rename {} to {}: {e}",
-                temp.display(),
-                target.display()
-            )
-        })?;
+        super::safe::rename_noreplace(&temp, &target)
+            .map_err(|e| Error::rename(&temp, &target, e))?;
         crate::fsutil::sync_dir(&target);
         Ok(sums)
     });
@@ -127,52 +123,19 @@ fn member(path: &Path) -> String {
         .unwrap_or_default()
 }
 
-/// The compressed stream, finished explicitly so that every error is seen.
-enum Encoder {
-    Gzip(flate2::write::GzEncoder<std::io::BufWriter<std::fs::File>>),
-    Zstd(zstd::stream::write::Encoder<'static, std::io::BufWriter<std::fs::File>>),
-}
-
-impl Write for Encoder {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        match self {
-            Encoder::Gzip(e) => e.write(buf),
-            Encoder::Zstd(e) => e.write(buf),
-        }
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        match self {
-            Encoder::Gzip(e) => e.flush(),
-            Encoder::Zstd(e) => e.flush(),
-        }
-    }
-}
-
-impl Encoder {
-    /// End the stream, flush every buffer and fsync: any error (a full disk) is returned.
-    fn finish(self) -> std::io::Result<()> {
-        let out = match self {
-            Encoder::Gzip(e) => e.finish()?,
-            Encoder::Zstd(e) => e.finish()?,
-        };
-        let file = out.into_inner().map_err(|e| e.into_error())?;
-        file.sync_all()
-    }
-}
-
 /// Write the tar stream through the compressor; each file's size and SHA-256.
-fn write(files: &[PathBuf], temp: &Path, codec: Compression) -> Result<Vec<(u64, String)>, String> {
-    let failed = |e: std::io::Error| format!("cannot write {}: {e}", temp.display());
+fn write(files: &[PathBuf], temp: &Path, codec: Codec) -> Result<Vec<(u64, String)>, Error> {
+    let failed = |e: std::io::Error| Error::io("write", temp, e);
     let mut metas = Vec::new();
     for path in files {
-        let file = super::safe::open_nofollow(path, false)
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        let meta = file
-            .metadata()
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let file =
+            super::safe::open_nofollow(path, false).map_err(|e| Error::io("read", path, e))?;
+        let meta = file.metadata().map_err(|e| Error::io("read", path, e))?;
         if !meta.is_file() {
-            return Err(format!("{} is not a regular file", path.display()));
+            return Err(Error::Refused(format!(
+                "{} is not a regular file",
+                path.display()
+            )));
         }
         metas.push((file, meta));
     }
@@ -184,17 +147,7 @@ fn write(files: &[PathBuf], temp: &Path, codec: Compression) -> Result<Vec<(u64,
     let _ = std::fs::remove_file(temp);
     let out = super::safe::create_new(temp, mode, None).map_err(failed)?;
     let out = std::io::BufWriter::with_capacity(256 * 1024, out);
-    let encoder = match codec {
-        Compression::Zstd => {
-            let mut e = zstd::stream::write::Encoder::new(out, 3).map_err(failed)?;
-            let _ = e.include_checksum(true);
-            Encoder::Zstd(e)
-        }
-        _ => Encoder::Gzip(flate2::write::GzEncoder::new(
-            out,
-            flate2::Compression::new(6),
-        )),
-    };
+    let encoder = Encoder::new(codec, out, Threads::One).map_err(failed)?;
     let mut builder = tar::Builder::new(encoder);
     let mut sums = Vec::new();
     for (path, (file, meta)) in files.iter().zip(metas) {
@@ -203,48 +156,56 @@ fn write(files: &[PathBuf], temp: &Path, codec: Compression) -> Result<Vec<(u64,
         let mut hashing = HashingReader::new(file);
         builder
             .append_data(&mut header, member(path), &mut hashing)
-            .map_err(|e| format!("cannot add {} to the archive: {e}", path.display()))?;
+            .map_err(|error| Error::AddToArchive {
+                path: path.clone(),
+                error,
+            })?;
         if hashing.len() != meta.len() {
-            return Err(format!("{} changed while it was archived", path.display()));
+            return Err(Error::Damaged(format!(
+                "{} changed while it was archived",
+                path.display()
+            )));
         }
         sums.push(hashing.finish());
     }
-    let encoder = builder.into_inner().map_err(failed)?;
-    encoder.finish().map_err(failed)?;
+    // End the stream, flush every buffer and fsync: any error (a full disk) is seen.
+    let out = builder
+        .into_inner()
+        .and_then(Encoder::finish)
+        .map_err(failed)?;
+    let file = out.into_inner().map_err(|e| failed(e.into_error()))?;
+    file.sync_all().map_err(failed)?;
     Ok(sums)
 }
 
 /// Read the archive back: every member present, in order, with its size and SHA-256.
-fn verify(archive: &Path, codec: Compression, sums: &[(u64, String)]) -> Result<(), String> {
-    let file = std::fs::File::open(archive)
-        .map_err(|e| format!("cannot read back {}: {e}", archive.display()))?;
-    let reader: Box<dyn Read> = match codec {
-        Compression::Zstd => Box::new(
-            zstd::stream::read::Decoder::new(file)
-                .map_err(|e| format!("cannot read back {}: {e}", archive.display()))?,
-        ),
-        _ => Box::new(flate2::read::GzDecoder::new(file)),
-    };
+fn verify(archive: &Path, codec: Codec, sums: &[(u64, String)]) -> Result<(), Error> {
+    let unreadable = |e: std::io::Error| Error::io("read back", archive, e);
+    let damaged =
+        |e: std::io::Error| Error::Damaged(format!("{} is damaged: {e}", archive.display()));
+    let file = std::fs::File::open(archive).map_err(unreadable)?;
+    let reader = crate::codec::decoder(codec, std::io::BufReader::with_capacity(1 << 20, file))
+        .map_err(unreadable)?;
     let mut tar = tar::Archive::new(reader);
-    let entries = tar
-        .entries()
-        .map_err(|e| format!("cannot read back {}: {e}", archive.display()))?;
+    let entries = tar.entries().map_err(unreadable)?;
     let mut seen = 0;
     for (entry, (size, sum)) in entries.zip(sums) {
-        let mut entry = entry.map_err(|e| format!("{} is damaged: {e}", archive.display()))?;
-        let (len, digest) =
-            sha256_of(&mut entry).map_err(|e| format!("{} is damaged: {e}", archive.display()))?;
+        let mut entry = entry.map_err(damaged)?;
+        let (len, digest) = sha256_of(&mut entry).map_err(damaged)?;
         if len != *size || &digest != sum {
-            return Err(format!("{} does not match its original", archive.display()));
+            return Err(Error::Damaged(format!(
+                "{} does not match its original",
+                archive.display()
+            )));
         }
         seen += 1;
     }
     if seen != sums.len() {
-        return Err(format!(
+        return Err(Error::Damaged(format!(
             "{} holds {seen} of {}",
             archive.display(),
             crate::plural::count(sums.len(), "file", "files")
-        ));
+        )));
     }
     Ok(())
 }

@@ -9,7 +9,9 @@
 //! checksum any later `zstdcat` verifies). Memory stays bounded whatever the file size:
 //! everything streams through 1 MiB buffers and a channel of at most `IN_FLIGHT` chunks.
 
+use super::Error;
 use super::set::Compression;
+use crate::codec::{Codec, Encoder, Threads};
 use crate::digest::Sha256;
 use crate::fsutil::with_suffix;
 use std::fs::File;
@@ -23,11 +25,11 @@ const IN_FLIGHT: usize = 16;
 /// `app.log.1` → `app.log.1.gz`, verified; the original is removed once the copy checks out.
 /// The copy is checked under its temporary name and only then renamed, never over an
 /// existing file: a name in the way is reported and the original kept.
-pub fn compress(src: &Path, codec: Compression) -> Result<PathBuf, String> {
-    let dst = with_suffix(src, codec.extension());
-    if codec == Compression::None {
+pub fn compress(src: &Path, compression: Compression) -> Result<PathBuf, Error> {
+    let Some(codec) = compression.codec() else {
         return Ok(src.to_path_buf());
-    }
+    };
+    let dst = with_suffix(src, codec.extension());
     let temp = with_suffix(&dst, ".opsbook-tmp");
     let written = write_compressed(src, &temp, codec).and_then(|written| {
         let back = File::open(&temp)
@@ -36,29 +38,25 @@ pub fn compress(src: &Path, codec: Compression) -> Result<PathBuf, String> {
                 crate::digest::sha256_of(BufReader::with_capacity(BUFFER, file))
             })
             .map_err(|e| {
-                format!(
-                    "cannot read back {}: {e}; kept {}",
-                    temp.display(),
-                    src.display()
-                )
+                Error::io("read back", &temp, e).then(format!("; kept {}", src.display()))
             })?;
         if back != written {
-            return Err(format!(
+            return Err(Error::Damaged(format!(
                 "{} does not read back as written: kept {}",
                 temp.display(),
                 src.display()
-            ));
+            )));
         }
         super::safe::stop_at("compress-written");
         super::safe::rename_noreplace(&temp, &dst).map_err(|e| {
             if e.kind() == std::io::ErrorKind::AlreadyExists {
-                format!(
+                Error::Refused(format!(
                     "{} is in the way (opsbook did not make it): kept it and {} uncompressed",
                     dst.display(),
                     src.display()
-                )
+                ))
             } else {
-                format!("cannot rename {} to {}: {e}", temp.display(), dst.display())
+                Error::rename(&temp, &dst, e)
             }
         })?;
         crate::fsutil::sync_dir(&dst);
@@ -69,24 +67,22 @@ pub fn compress(src: &Path, codec: Compression) -> Result<PathBuf, String> {
         return Err(e);
     }
     super::safe::stop_at("compress-renamed");
-    std::fs::remove_file(src).map_err(|e| format!("cannot remove {}: {e}", src.display()))?;
+    std::fs::remove_file(src).map_err(|e| Error::io("remove", src, e))?;
     crate::fsutil::sync_dir(src);
     Ok(dst)
 }
 
 /// Whether `compressed` decodes to exactly the bytes of `plain` (an interrupted
 /// compression: the copy was renamed into place but the original not yet removed).
-pub fn holds(compressed: &Path, plain: &Path) -> Result<bool, String> {
-    let read = |path: &Path, reader: Result<Box<dyn Read + Send>, String>| {
-        reader.and_then(|r| {
-            crate::digest::sha256_of(r).map_err(|e| format!("cannot read {}: {e}", path.display()))
-        })
+pub fn holds(compressed: &Path, plain: &Path) -> Result<bool, Error> {
+    let read = |path: &Path, reader: Result<Box<dyn Read + Send>, Error>| {
+        reader.and_then(|r| crate::digest::sha256_of(r).map_err(|e| Error::io("read", path, e)))
     };
     let plain_sum = read(
         plain,
         super::safe::open_nofollow(plain, false)
             .map(|f| Box::new(f) as Box<dyn Read + Send>)
-            .map_err(|e| format!("cannot read {}: {e}", plain.display())),
+            .map_err(|e| Error::io("read", plain, e)),
     )?;
     // A stray that does not decode at all does not hold it.
     match read(compressed, open(compressed)) {
@@ -97,26 +93,23 @@ pub fn holds(compressed: &Path, plain: &Path) -> Result<bool, String> {
 
 /// Compress `src` into `temp` and fsync it: the compressed length and SHA-256, once the
 /// decoder thread has read the whole stream back to the original's length.
-fn write_compressed(src: &Path, temp: &Path, codec: Compression) -> Result<(u64, String), String> {
+fn write_compressed(src: &Path, temp: &Path, codec: Codec) -> Result<(u64, String), Error> {
     use std::os::unix::fs::MetadataExt;
-    let input = super::safe::open_nofollow(src, false)
-        .map_err(|e| format!("cannot read {}: {e}", src.display()))?;
-    let meta = input
-        .metadata()
-        .map_err(|e| format!("cannot read {}: {e}", src.display()))?;
+    let input = super::safe::open_nofollow(src, false).map_err(|e| Error::io("read", src, e))?;
+    let meta = input.metadata().map_err(|e| Error::io("read", src, e))?;
     if !meta.is_file() {
-        return Err(format!(
+        return Err(Error::Refused(format!(
             "{} is not a regular file: not compressed",
             src.display()
-        ));
+        )));
     }
     // A temporary left by a crashed run (the set's lock says no one else is writing it).
     let _ = std::fs::remove_file(temp);
     // The compressed file keeps the original's mode and owner, whatever the umask.
     let out = super::safe::create_new(temp, meta.mode() & 0o7777, Some((meta.uid(), meta.gid())))
-        .map_err(|e| format!("cannot create {}: {e}", temp.display()))?;
-    let failed = |e: std::io::Error| format!("cannot write {}: {e}", temp.display());
-    let (sender, decoder) = if codec == Compression::Gzip {
+        .map_err(|e| Error::io("create", temp, e))?;
+    let failed = |e: std::io::Error| Error::io("write", temp, e);
+    let (sender, decoder) = if codec == Codec::Gzip {
         let (sender, receiver) = sync_channel(IN_FLIGHT);
         let decoder = std::thread::spawn(move || decoded_len(codec, receiver));
         (Some(sender), Some(decoder))
@@ -129,23 +122,12 @@ fn write_compressed(src: &Path, temp: &Path, codec: Compression) -> Result<(u64,
         len: 0,
         check: sender,
     };
-    let encoded = match codec {
-        Compression::Gzip => {
-            let mut encoder = flate2::write::GzEncoder::new(tee, flate2::Compression::new(6));
-            pump(input, &mut encoder, src)
-                .and_then(|len| Ok((len, encoder.finish().map_err(failed)?)))
-        }
-        Compression::Zstd => zstd::stream::write::Encoder::new(tee, 3)
-            .map_err(failed)
-            .and_then(|mut encoder| {
-                let threads = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
-                let _ = encoder.multithread(threads);
-                let _ = encoder.include_checksum(true);
-                let len = pump(input, &mut encoder, src)?;
-                Ok((len, encoder.finish().map_err(failed)?))
-            }),
-        Compression::None => Err("nothing to compress".to_string()),
-    };
+    let encoded = Encoder::new(codec, tee, Threads::All)
+        .map_err(failed)
+        .and_then(|mut encoder| {
+            let len = pump(input, &mut encoder, src)?;
+            Ok((len, encoder.finish().map_err(failed)?))
+        });
     // Dropping the sender, here or with the tee on failure, ends the decoder's input.
     let (len, tee) = encoded?;
     let Tee {
@@ -162,14 +144,14 @@ fn write_compressed(src: &Path, temp: &Path, codec: Compression) -> Result<(u64,
     };
     let decoded = decoder
         .join()
-        .map_err(|_| format!("the check of {} stopped", temp.display()))?
-        .map_err(|e| format!("{} does not decode: {e}", temp.display()))?;
+        .map_err(|_| Error::Damaged(format!("the check of {} stopped", temp.display())))?
+        .map_err(|e| Error::Damaged(format!("{} does not decode: {e}", temp.display())))?;
     if decoded != len {
-        return Err(format!(
+        return Err(Error::Damaged(format!(
             "{} decodes to {decoded} bytes, not {len}: kept {}",
             temp.display(),
             src.display()
-        ));
+        )));
     }
     Ok((compressed, crate::digest::hex(&hasher.finalize())))
 }
@@ -213,17 +195,13 @@ impl<W: Write> Write for Tee<W> {
 }
 
 /// The decoder thread: how many bytes the stream arriving on `chunks` decodes to.
-fn decoded_len(codec: Compression, chunks: Receiver<Vec<u8>>) -> std::io::Result<u64> {
+fn decoded_len(codec: Codec, chunks: Receiver<Vec<u8>>) -> std::io::Result<u64> {
     let chunks = Chunks {
         receiver: chunks,
         chunk: Vec::new(),
         at: 0,
     };
-    let mut decoder: Box<dyn Read> = match codec {
-        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(chunks)),
-        Compression::Zstd => Box::new(zstd::stream::read::Decoder::new(chunks)?),
-        Compression::None => Box::new(chunks),
-    };
+    let mut decoder = crate::codec::decoder(codec, BufReader::new(chunks))?;
     std::io::copy(&mut decoder, &mut std::io::sink())
 }
 
@@ -253,19 +231,19 @@ impl Read for Chunks {
 }
 
 /// Copy `input` into `out`; the bytes copied.
-fn pump(input: File, out: &mut impl Write, src: &Path) -> Result<u64, String> {
+fn pump(input: File, out: &mut impl Write, src: &Path) -> Result<u64, Error> {
     let mut reader = BufReader::with_capacity(BUFFER, input);
     let mut buf = vec![0u8; BUFFER];
     let mut len = 0u64;
     loop {
         let n = reader
             .read(&mut buf)
-            .map_err(|e| format!("cannot read {}: {e}", src.display()))?;
+            .map_err(|e| Error::io("read", src, e))?;
         if n == 0 {
             break;
         }
         out.write_all(&buf[..n])
-            .map_err(|e| format!("cannot write the compressed copy of {}: {e}", src.display()))?;
+            .map_err(|e| Error::io("write the compressed copy of", src, e))?;
         len += n as u64;
     }
     Ok(len)
@@ -273,21 +251,13 @@ fn pump(input: File, out: &mut impl Write, src: &Path) -> Result<u64, String> {
 
 /// A reader of a log file, decompressing `.gz` and `.zst` transparently. Callers read in
 /// large blocks, so a plain file comes unbuffered (a buffer would only add a copy).
-pub fn open(path: &Path) -> Result<Box<dyn Read + Send>, String> {
-    let file = File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let name = path.to_string_lossy();
-    Ok(if name.ends_with(".gz") {
-        Box::new(flate2::read::MultiGzDecoder::new(BufReader::with_capacity(
-            BUFFER, file,
-        )))
-    } else if name.ends_with(".zst") {
-        Box::new(
-            zstd::stream::read::Decoder::with_buffer(BufReader::with_capacity(BUFFER, file))
-                .map_err(|e| format!("cannot read {}: {e}", path.display()))?,
-        )
-    } else {
-        Box::new(file)
-    })
+pub fn open(path: &Path) -> Result<Box<dyn Read + Send>, Error> {
+    let file = File::open(path).map_err(|e| Error::io("read", path, e))?;
+    match Codec::of_name(path) {
+        Some(codec) => crate::codec::decoder(codec, BufReader::with_capacity(BUFFER, file))
+            .map_err(|e| Error::io("read", path, e)),
+        None => Ok(Box::new(file)),
+    }
 }
 
 #[cfg(test)]

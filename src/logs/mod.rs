@@ -1,8 +1,11 @@
-//! Log files: reading lines the way the seeds' applications write them. The scanner here
-//! is shared by the `log_errors` step and (later) `opsbook logs search|summary`.
+//! Log sets and their files: rotation and archiving (one function per action, `rotate_set`
+//! and `archive_set`, each under the set's lock), reading lines the way applications write
+//! them (search, summary, tail, and the `log_errors` probe), and the errors of all that.
 
+pub mod action;
 pub mod archive;
 pub mod compress;
+mod error;
 pub mod format;
 pub mod line;
 pub mod rotate;
@@ -12,6 +15,9 @@ pub mod set;
 pub mod state;
 pub mod summary;
 pub mod tail;
+
+pub use action::{Archived, RotateOptions, archive_set, rotate_set};
+pub use error::Error;
 
 use serde::{Deserialize, Serialize};
 

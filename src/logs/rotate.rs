@@ -1,5 +1,6 @@
-//! `logs rotate`: rotate each file of a set that is due (size, age, or both), keep N,
-//! compress, tell the writer. The order is chosen so nothing is lost:
+//! One idea, one file: `logs rotate`'s crash-safe rotation of a set. Rotate each file that
+//! is due (size, age, or both), keep N, compress, tell the writer. The order is chosen so
+//! nothing is lost:
 //!
 //! 1. older rotated files shift up (`.1` → `.2` …) and those past `keep` go;
 //! 2. create mode renames the live file and creates a fresh one with the same mode and
@@ -27,6 +28,7 @@
 //! The state file is saved after each file; if it cannot be, that is reported and the
 //! rotation still finishes. `--dry-run` prints every step and does none.
 
+use super::Error;
 use super::compress;
 use super::safe::{self, stop_at};
 use super::set::{Compression, LogSet, RotateMode};
@@ -85,14 +87,14 @@ impl Rotation<'_> {
         let mut state = match State::load(self.state_dir, self.name) {
             Ok(state) => state,
             Err(e) => {
-                out.errors.push(e);
+                out.errors.push(e.to_string());
                 return out;
             }
         };
         let mut notify = match self.recover(&mut state, &mut out) {
             Ok(notify) => notify,
             Err(e) => {
-                out.errors.push(e);
+                out.errors.push(e.to_string());
                 return out;
             }
         };
@@ -115,7 +117,7 @@ impl Rotation<'_> {
                 }
                 Ok(None) => {}
                 Err(e) => {
-                    out.errors.push(e);
+                    out.errors.push(e.to_string());
                     refused.push(file.clone());
                     // A step left half done keeps its intent record for the next run,
                     // which one more file's record would overwrite: stop here.
@@ -127,7 +129,7 @@ impl Rotation<'_> {
         }
         if notify {
             if let Err(e) = self.notify(&mut out) {
-                out.errors.push(e);
+                out.errors.push(e.to_string());
             }
             if !self.dry_run {
                 stop_at("notified");
@@ -164,9 +166,10 @@ impl Rotation<'_> {
             .join(format!("logs-{}.intent.json", self.name))
     }
 
-    fn save_intent(&self, intent: &Intent) -> Result<(), String> {
-        let text = serde_json::to_string(intent).map_err(|e| e.to_string())?;
-        crate::fsutil::write_atomically(&self.intent_path(), text.as_bytes()).map_err(String::from)
+    fn save_intent(&self, intent: &Intent) -> Result<(), Error> {
+        let text = serde_json::to_string(intent).map_err(|e| Error::State(e.to_string()))?;
+        crate::fsutil::write_atomically(&self.intent_path(), text.as_bytes())
+            .map_err(|e| Error::State(e.to_string()))
     }
 
     /// Whether the intent record names a file rotation not finished.
@@ -190,18 +193,18 @@ impl Rotation<'_> {
 
     /// Complete or roll back what a killed run left half done (its intent record); whether
     /// the writer must still be told of a rotation.
-    fn recover(&self, state: &mut State, out: &mut Outcome) -> Result<bool, String> {
+    fn recover(&self, state: &mut State, out: &mut Outcome) -> Result<bool, Error> {
         let path = self.intent_path();
         let text = match std::fs::read(&path) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
-            Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+            Err(e) => return Err(Error::io("read", &path, e)),
         };
         let intent: Intent = serde_json::from_slice(&text).map_err(|e| {
-            format!(
+            Error::State(format!(
                 "the intent record {} is unreadable ({e}): check the set's files by hand, then remove it",
                 path.display()
-            )
+            ))
         })?;
         if self.dry_run {
             if intent.rotating.is_some() || intent.notify {
@@ -229,11 +232,11 @@ impl Rotation<'_> {
                 (RotateMode::Create, true) => {
                     if !exists(&file) {
                         let meta = std::fs::symlink_metadata(&target)
-                            .map_err(|e| format!("cannot read {to}: {e}"))?;
+                            .map_err(|e| Error::io("read", &target, e))?;
                         if !meta.is_file() {
-                            return Err(format!(
+                            return Err(Error::Refused(format!(
                                 "{to} is not a regular file: not recreating {shown} from it; check both by hand"
-                            ));
+                            )));
                         }
                         recreate(&file, &meta, pending.create_mode)?;
                         self.act(
@@ -253,10 +256,10 @@ impl Rotation<'_> {
                 }
                 (RotateMode::Copytruncate, true) => {
                     let untruncated = starts_with(&file, &target)
-                        .map_err(|e| format!("cannot compare {shown} with {to}: {e}"))?;
+                        .map_err(|e| Error::between("compare", &file, "with", &target, e))?;
                     if untruncated {
                         std::fs::remove_file(&target)
-                            .map_err(|e| format!("cannot remove {to}: {e}"))?;
+                            .map_err(|e| Error::io("remove", &target, e))?;
                         crate::fsutil::sync_dir(&target);
                         self.act(
                             out,
@@ -296,16 +299,17 @@ impl Rotation<'_> {
         state: &mut State,
         notify: bool,
         out: &mut Outcome,
-    ) -> Result<Option<PathBuf>, String> {
+    ) -> Result<Option<PathBuf>, Error> {
         let set = self.set;
         let shown = file.display();
         let meta = match safe::check_log(file) {
             Ok(Ok(meta)) => meta,
-            Ok(Err(refused)) => return Err(format!("{refused}; not rotated")),
+            Ok(Err(refused)) => return Err(refused.then("; not rotated")),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && set.missingok => return Ok(None),
-            Err(e) => return Err(format!("cannot read {shown}: {e}")),
+            Err(e) => return Err(Error::io("read", file, e)),
         };
-        safe::check_dir(safe::parent(file)).map_err(|e| format!("{e}; {shown} not rotated"))?;
+        safe::check_dir(safe::parent(file))
+            .map_err(|e| e.then(format!("; {shown} not rotated")))?;
         if !self.dry_run {
             self.tidy(file, out);
         }
@@ -339,10 +343,10 @@ impl Rotation<'_> {
         if !self.dry_run
             && let Some(there) = taken(&target)
         {
-            return Err(format!(
+            return Err(Error::Refused(format!(
                 "{} is in the way of {shown}'s rotation (opsbook did not make it): kept it; {shown} not rotated",
                 there.display()
-            ));
+            )));
         }
         match set.mode {
             RotateMode::Create => {
@@ -367,11 +371,15 @@ impl Rotation<'_> {
             rotating: Some(pending),
             notify,
         })
-        .map_err(|e| format!("cannot record the rotation's intent ({e}); {shown} not rotated"))?;
+        .map_err(|e| {
+            Error::State(format!(
+                "cannot record the rotation's intent ({e}); {shown} not rotated"
+            ))
+        })?;
         stop_at("intent-saved");
         let done = match set.mode {
             RotateMode::Create => safe::rename_noreplace(file, &target)
-                .map_err(|e| format!("cannot rename {shown} to {}: {e}", target.display()))
+                .map_err(|e| Error::rename(file, &target, e))
                 .and_then(|()| {
                     stop_at("renamed");
                     // If this fails, the intent record has the next run create it.
@@ -469,7 +477,7 @@ impl Rotation<'_> {
 
     /// `.N` → `.N+1` from the oldest down; those past `keep` are deleted. Two files with the
     /// same number (`app.log.1` and a stray `app.log.1.gz`) stop it before anything moves.
-    fn shift(&self, file: &Path, out: &mut Outcome) -> Result<(), String> {
+    fn shift(&self, file: &Path, out: &mut Outcome) -> Result<(), Error> {
         let mut numbers: std::collections::BTreeMap<usize, Vec<PathBuf>> = Default::default();
         for path in self.set.rotated(file) {
             if let Some(n) = number_of(file, &path) {
@@ -478,21 +486,20 @@ impl Rotation<'_> {
         }
         if let Some((n, paths)) = numbers.iter().find(|(_, paths)| paths.len() > 1) {
             let list: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
-            return Err(format!(
+            return Err(Error::Refused(format!(
                 "{} are all rotation {n} of {}: a name is in the way that opsbook did not make; \
                  kept them all, {} not rotated (move the stray away)",
                 list.join(" and "),
                 file.display(),
                 file.display()
-            ));
+            )));
         }
         for (n, paths) in numbers.into_iter().rev() {
             for path in paths {
                 if n >= self.set.keep {
                     self.act(out, format!("delete {}", path.display()));
                     if !self.dry_run {
-                        std::fs::remove_file(&path)
-                            .map_err(|e| format!("cannot delete {}: {e}", path.display()))?;
+                        std::fs::remove_file(&path).map_err(|e| Error::io("delete", &path, e))?;
                         stop_at("shifted");
                     }
                     continue;
@@ -510,12 +517,8 @@ impl Rotation<'_> {
                 );
                 if !self.dry_run {
                     safe::rename_noreplace(&path, &next).map_err(|e| {
-                        format!(
-                            "cannot rename {} to {}: {e}; {} not rotated",
-                            path.display(),
-                            next.display(),
-                            file.display()
-                        )
+                        Error::rename(&path, &next, e)
+                            .then(format!("; {} not rotated", file.display()))
                     })?;
                     stop_at("shifted");
                 }
@@ -614,17 +617,17 @@ impl Rotation<'_> {
         }
     }
 
-    fn notify(&self, out: &mut Outcome) -> Result<(), String> {
+    fn notify(&self, out: &mut Outcome) -> Result<(), Error> {
         let set = self.set;
         if let (Some(signal), Some(pid_file)) = (set.signal, &set.pid_file) {
             let text = std::fs::read_to_string(pid_file.as_str())
-                .map_err(|e| format!("cannot read pid file {}: {e}", pid_file.shown()))?;
+                .map_err(|e| Error::io("read pid file", Path::new(pid_file.shown()), e))?;
             let pid: i32 = text.trim().parse().map_err(|_| {
-                format!(
+                Error::Notify(format!(
                     "pid file {} does not hold a pid: {:?}",
                     pid_file.shown(),
                     text.trim()
-                )
+                ))
             })?;
             self.act(out, format!("signal {signal:?} to pid {pid}"));
             // SAFETY: kill(2) only sends a signal.
@@ -634,7 +637,7 @@ impl Rotation<'_> {
                     // No writer any more: nobody holds the old file, nothing to reopen.
                     self.act(out, format!("pid {pid} is not running: nothing to signal"));
                 } else {
-                    return Err(format!("cannot signal pid {pid}: {error}"));
+                    return Err(Error::Notify(format!("cannot signal pid {pid}: {error}")));
                 }
             }
         }
@@ -645,9 +648,12 @@ impl Rotation<'_> {
                     .args(["-c", command.as_str()])
                     .stdin(std::process::Stdio::null())
                     .status()
-                    .map_err(|e| format!("cannot run postrotate: {e}"))?;
+                    .map_err(|e| Error::Notify(format!("cannot run postrotate: {e}")))?;
                 if !status.success() {
-                    return Err(format!("postrotate {:?} failed: {status}", command.shown()));
+                    return Err(Error::Notify(format!(
+                        "postrotate {:?} failed: {status}",
+                        command.shown()
+                    )));
                 }
             }
         }
@@ -674,7 +680,7 @@ impl Rotation<'_> {
         }
         match compress::compress(path, codec) {
             Ok(_) => stop_at("compressed"),
-            Err(e) => out.errors.push(e),
+            Err(e) => out.errors.push(e.to_string()),
         }
     }
 
@@ -734,10 +740,10 @@ fn taken(name: &Path) -> Option<PathBuf> {
 }
 
 /// A fresh empty file with the old one's owner and mode (or `mode`), set exactly.
-fn recreate(file: &Path, old: &std::fs::Metadata, mode: Option<u32>) -> Result<(), String> {
+fn recreate(file: &Path, old: &std::fs::Metadata, mode: Option<u32>) -> Result<(), Error> {
     let mode = mode.unwrap_or(old.mode() & 0o7777);
     safe::create_new(file, mode, Some((old.uid(), old.gid())))
-        .map_err(|e| format!("cannot create {}: {e}", file.display()))?;
+        .map_err(|e| Error::io("create", file, e))?;
     crate::fsutil::sync_dir(file);
     Ok(())
 }
@@ -749,28 +755,20 @@ fn recreate(file: &Path, old: &std::fs::Metadata, mode: Option<u32>) -> Result<(
 /// and the truncation right after it. Any failure before the truncation removes the copy:
 /// the log still holds every line, and no torn copy is left to duplicate them later. The
 /// copy has the log's own mode and owner.
-fn copy_then_truncate(file: &Path, target: &Path, meta: &std::fs::Metadata) -> Result<(), String> {
-    let failed = |e: std::io::Error| {
-        format!(
-            "cannot copy {} to {}: {e}",
-            file.display(),
-            target.display()
-        )
-    };
+fn copy_then_truncate(file: &Path, target: &Path, meta: &std::fs::Metadata) -> Result<(), Error> {
+    let failed = |e: std::io::Error| Error::between("copy", file, "to", target, e);
     let temp = with_suffix(target, ".opsbook-tmp");
     let _ = std::fs::remove_file(&temp);
-    let mut source = safe::open_nofollow(file, false)
-        .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
-    let live = safe::open_nofollow(file, true)
-        .map_err(|e| format!("cannot open {}: {e}", file.display()))?;
+    let mut source = safe::open_nofollow(file, false).map_err(|e| Error::io("read", file, e))?;
+    let live = safe::open_nofollow(file, true).map_err(|e| Error::io("open", file, e))?;
     if !safe::same_file(&source, meta) || !safe::same_file(&live, meta) {
-        return Err(format!(
+        return Err(Error::Refused(format!(
             "{} was replaced while being rotated",
             file.display()
-        ));
+        )));
     }
     let mut copy = safe::create_new(&temp, meta.mode() & 0o7777, Some((meta.uid(), meta.gid())))
-        .map_err(|e| format!("cannot create {}: {e}", temp.display()))?;
+        .map_err(|e| Error::io("create", &temp, e))?;
     let bulk = std::io::copy(&mut source, &mut copy)
         .and_then(|_| copy.sync_all())
         .map_err(failed);
@@ -782,21 +780,17 @@ fn copy_then_truncate(file: &Path, target: &Path, meta: &std::fs::Metadata) -> R
     stop_at("copy-written");
     if let Err(e) = safe::rename_noreplace(&temp, target) {
         let _ = std::fs::remove_file(&temp);
-        return Err(format!(
-            "cannot rename {} to {}: {e}",
-            temp.display(),
-            target.display()
-        ));
+        return Err(Error::rename(&temp, target, e));
     }
     stop_at("copy-renamed");
-    let undo = |e: String| {
+    let undo = |e: Error| {
         let _ = std::fs::remove_file(target);
         crate::fsutil::sync_dir(target);
         e
     };
     std::io::copy(&mut source, &mut copy).map_err(|e| undo(failed(e)))?;
     live.set_len(0)
-        .map_err(|e| undo(format!("cannot truncate {}: {e}", file.display())))?;
+        .map_err(|e| undo(Error::io("truncate", file, e)))?;
     stop_at("truncated");
     copy.sync_all().map_err(failed)?;
     crate::fsutil::sync_dir(target);

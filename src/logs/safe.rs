@@ -85,27 +85,27 @@ pub fn create_new(path: &Path, mode: u32, owner: Option<(u32, u32)>) -> std::io:
 
 /// The metadata of a log to rotate, or why it must not be touched: a symlink, something
 /// other than a regular file, or a file with more than one name.
-pub fn check_log(path: &Path) -> std::io::Result<Result<Metadata, String>> {
+pub fn check_log(path: &Path) -> std::io::Result<Result<Metadata, super::Error>> {
     let meta = std::fs::symlink_metadata(path)?;
     let shown = path.display();
     if meta.file_type().is_symlink() {
         let to = std::fs::read_link(path)
             .map(|t| format!(" (to {})", t.display()))
             .unwrap_or_default();
-        return Ok(Err(format!(
+        return Ok(Err(super::Error::Refused(format!(
             "{shown} is a symbolic link{to}: refusing to touch it; name the file itself"
-        )));
+        ))));
     }
     if !meta.is_file() {
-        return Ok(Err(format!(
+        return Ok(Err(super::Error::Refused(format!(
             "{shown} is not a regular file: refusing to touch it"
-        )));
+        ))));
     }
     if meta.nlink() > 1 {
-        return Ok(Err(format!(
+        return Ok(Err(super::Error::Refused(format!(
             "{shown} has {} hard links: refusing to touch it (its other names would change too)",
             meta.nlink()
-        )));
+        ))));
     }
     Ok(Ok(meta))
 }
@@ -119,13 +119,13 @@ pub fn same_file(file: &File, meta: &Metadata) -> bool {
 /// Refuse a directory that users other than its owner and root can write to (world
 /// writable, sticky or not, or writable by a group other than root's): anyone there could
 /// plant a link or a name where a rotation or an archive is about to write.
-pub fn check_dir(dir: &Path) -> Result<(), String> {
+pub fn check_dir(dir: &Path) -> Result<(), super::Error> {
     let dir = if dir.as_os_str().is_empty() {
         Path::new(".")
     } else {
         dir
     };
-    let meta = std::fs::metadata(dir).map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
+    let meta = std::fs::metadata(dir).map_err(|e| super::Error::io("read", dir, e))?;
     let mode = meta.mode() & 0o7777;
     let others = mode & 0o002 != 0;
     let group = mode & 0o020 != 0 && meta.gid() != 0;
@@ -135,11 +135,11 @@ pub fn check_dir(dir: &Path) -> Result<(), String> {
         } else {
             format!("group {}", meta.gid())
         };
-        return Err(format!(
+        return Err(super::Error::Refused(format!(
             "{} (mode {mode:04o}) is writable by {who}: refusing to rotate or archive there; \
              let only its owner and root write to it",
             dir.display()
-        ));
+        )));
     }
     Ok(())
 }

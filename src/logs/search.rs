@@ -13,17 +13,64 @@ use std::path::{Path, PathBuf};
 /// A file to read and how its lines are written.
 pub type Input = (PathBuf, LineFormat);
 
+/// The files to read, oldest first, each with its line format: the files named in `paths`
+/// (their format auto-detected), then every file of each set in `names` (default: every
+/// set), rotated ones first. Only files and no set: none of them may be a directory. A
+/// set not in `sets` is a usage error.
+pub fn inputs(
+    sets: &std::collections::BTreeMap<String, super::set::LogSet>,
+    paths: &[PathBuf],
+    names: &[String],
+) -> Result<Vec<Input>, super::Error> {
+    use super::Error;
+    let named = paths.iter().map(|p| (p.clone(), LineFormat::Auto));
+    if !paths.is_empty() && names.is_empty() {
+        if let Some(dir) = paths.iter().find(|p| p.is_dir()) {
+            return Err(Error::Request(format!(
+                "{} is a directory: name the log files",
+                dir.display()
+            )));
+        }
+        return Ok(named.collect());
+    }
+    let names: Vec<&String> = if names.is_empty() {
+        sets.keys().collect()
+    } else {
+        names.iter().collect()
+    };
+    if names.is_empty() {
+        return Err(Error::Request(
+            "name files to read, or configure log sets under `logs.sets`".to_string(),
+        ));
+    }
+    let mut all: Vec<Input> = named.collect();
+    for name in names {
+        let set = sets
+            .get(name)
+            .ok_or_else(|| Error::Request(format!("no log set {name:?} in the config")))?;
+        let history = set.history().map_err(|e| Error::InSet {
+            set: name.clone(),
+            error: Box::new(e),
+        })?;
+        all.extend(history.into_iter().map(|p| (p, set.format.clone())));
+    }
+    Ok(all)
+}
+
 pub enum Matcher {
     Literal(Box<memchr::memmem::Finder<'static>>),
     Regex(regex::bytes::Regex),
 }
 
 impl Matcher {
-    pub fn new(pattern: &str, regex: bool) -> Result<Self, String> {
+    pub fn new(pattern: &str, regex: bool) -> Result<Self, super::Error> {
         if regex {
             regex::bytes::Regex::new(pattern)
                 .map(Matcher::Regex)
-                .map_err(|e| format!("invalid regex {pattern:?}: {e}"))
+                .map_err(|e| super::Error::Pattern {
+                    pattern: pattern.to_string(),
+                    error: Box::new(e),
+                })
         } else {
             Ok(Matcher::Literal(Box::new(
                 memchr::memmem::Finder::new(pattern.as_bytes()).into_owned(),
@@ -71,7 +118,7 @@ pub fn search(files: &[Input], query: &Query, emit: &mut dyn FnMut(Hit)) -> (u64
             Ok(n) => total += n,
             Err((n, e)) => {
                 total += n;
-                warnings.push(e);
+                warnings.push(e.to_string());
             }
         }
     }
@@ -88,14 +135,14 @@ pub fn count_literal(files: &[PathBuf], needle: &str) -> (u64, Vec<String>) {
             Ok(n) => total += n,
             Err((n, e)) => {
                 total += n;
-                warnings.push(e);
+                warnings.push(e.to_string());
             }
         }
     }
     (total, warnings)
 }
 
-fn count_in(file: &Path, finder: &memchr::memmem::Finder) -> Result<u64, (u64, String)> {
+fn count_in(file: &Path, finder: &memchr::memmem::Finder) -> Result<u64, (u64, super::Error)> {
     let mut reader = compress::open(file).map_err(|e| (0, e))?;
     let mut buf = vec![0u8; 1 << 20];
     let mut carry = 0; // bytes of an unfinished line at the start of buf
@@ -103,7 +150,7 @@ fn count_in(file: &Path, finder: &memchr::memmem::Finder) -> Result<u64, (u64, S
     loop {
         let n = match reader.read(&mut buf[carry..]) {
             Ok(n) => n,
-            Err(e) => return Err((count, format!("{}: {e} (skipped the rest)", file.display()))),
+            Err(e) => return Err((count, super::Error::cut_short(file, e))),
         };
         let filled = carry + n;
         // Lines complete in this block end at the last newline (or the end of input).
@@ -144,7 +191,7 @@ fn search_file(
     query: &Query,
     emit: &mut dyn FnMut(Hit),
     warnings: &mut Vec<String>,
-) -> Result<u64, (u64, String)> {
+) -> Result<u64, (u64, super::Error)> {
     let reader = compress::open(file).map_err(|e| (0, e))?;
     let context = query.context.min(MAX_CONTEXT);
     let mut levelled = 0u64;
@@ -172,7 +219,7 @@ fn search_file(
                 return Ok(count);
             }
             Ok(_) => {}
-            Err(e) => return Err((count, format!("{}: {e} (skipped the rest)", file.display()))),
+            Err(e) => return Err((count, super::Error::cut_short(file, e))),
         }
         number += 1;
         let bytes = buf.strip_suffix(b"\n").unwrap_or(&buf);
@@ -229,5 +276,45 @@ fn search_file(
             }
             before.push_back((number, text.into_owned()));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::Kind;
+
+    #[test]
+    fn inputs_are_named_files_then_each_sets_history_and_bad_requests_are_usage_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("app.log");
+        std::fs::write(&log, "x\n").unwrap();
+        std::fs::write(dir.path().join("app.log.1"), "old\n").unwrap();
+        let sets = std::collections::BTreeMap::from([(
+            "app".to_string(),
+            crate::logs::set::LogSet::for_file(&log),
+        )]);
+        let extra = dir.path().join("other.log");
+        let got = inputs(&sets, std::slice::from_ref(&extra), &[]).unwrap();
+        assert_eq!(got.len(), 1);
+        let got = inputs(&sets, std::slice::from_ref(&extra), &["app".to_string()]).unwrap();
+        let paths: Vec<&Path> = got.iter().map(|(p, _)| p.as_path()).collect();
+        let rotated = dir.path().join("app.log.1");
+        assert_eq!(paths, [extra.as_path(), rotated.as_path(), log.as_path()]);
+        let err = inputs(&sets, &[], &["ap".to_string()]).unwrap_err();
+        assert_eq!(err.to_string(), "no log set \"ap\" in the config");
+        assert_eq!(err.kind(), Kind::Usage);
+        let err = inputs(&sets, &[dir.path().to_path_buf()], &[]).unwrap_err();
+        assert!(
+            err.to_string()
+                .ends_with(" is a directory: name the log files")
+        );
+        assert_eq!(err.kind(), Kind::Usage);
+        let empty = std::collections::BTreeMap::new();
+        assert_eq!(inputs(&empty, &[], &[]).unwrap_err().kind(), Kind::Usage);
+        std::fs::remove_file(&log).unwrap();
+        let err = inputs(&sets, &[], &[]).unwrap_err();
+        assert!(err.to_string().starts_with("log set app: "), "{err}");
+        assert_eq!(err.kind(), Kind::Failure);
     }
 }

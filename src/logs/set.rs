@@ -59,25 +59,8 @@ fn yes() -> bool {
     true
 }
 
-#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum Compression {
-    /// The default, so `zcat` and `zgrep` keep working.
-    #[default]
-    Gzip,
-    Zstd,
-    None,
-}
-
-impl Compression {
-    pub fn extension(self) -> &'static str {
-        match self {
-            Compression::Gzip => ".gz",
-            Compression::Zstd => ".zst",
-            Compression::None => "",
-        }
-    }
-}
+/// How rotated files are compressed (config `compress`: gzip, the default, zstd or none).
+pub use crate::codec::Compression;
 
 #[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
@@ -156,29 +139,33 @@ impl LogSet {
 
     /// The files the set names now, sorted; a pattern matching nothing is an error unless
     /// `missingok`.
-    pub fn files(&self) -> Result<Vec<PathBuf>, String> {
+    pub fn files(&self) -> Result<Vec<PathBuf>, super::Error> {
         let mut files = Vec::new();
         for pattern in &self.paths {
-            let matches = glob::glob(pattern.as_str())
-                .map_err(|e| format!("{:?} is not a valid glob: {e}", pattern.shown()))?;
+            let matches = glob::glob(pattern.as_str()).map_err(|e| {
+                super::Error::Paths(format!("{:?} is not a valid glob: {e}", pattern.shown()))
+            })?;
             let mut found = 0;
             for entry in matches {
-                let path = entry.map_err(|e| format!("cannot read {}: {e}", e.path().display()))?;
+                let path = entry.map_err(|e| {
+                    let path = e.path().to_path_buf();
+                    super::Error::io("read", &path, e.into())
+                })?;
                 if path.is_dir() {
-                    return Err(format!(
+                    return Err(super::Error::Paths(format!(
                         "{} is a directory: name the log files (e.g. {}/*.log)",
                         path.display(),
                         path.display()
-                    ));
+                    )));
                 }
                 found += 1;
                 files.push(path);
             }
             if found == 0 && !self.missingok {
-                return Err(format!(
+                return Err(super::Error::Paths(format!(
                     "{} matches no file (set `missingok: true` if that is expected)",
                     pattern.shown()
-                ));
+                )));
             }
         }
         files.sort();
@@ -194,7 +181,7 @@ impl LogSet {
 
     /// Every file of the set, oldest first: for each live file its rotated files (highest
     /// number, or earliest date, first), then the file itself.
-    pub fn history(&self) -> Result<Vec<PathBuf>, String> {
+    pub fn history(&self) -> Result<Vec<PathBuf>, super::Error> {
         let mut all = Vec::new();
         for file in self.files()? {
             let mut rotated = self.rotated(&file);

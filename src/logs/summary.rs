@@ -1,5 +1,6 @@
-//! `logs summary`: what the seed's `grep ERROR | sort | uniq -c` and its `grep
-//! "Performance:" | awk` average computed, and more, in one pass: lines per level, the top
+//! One idea, one file: the one-pass reading behind `logs summary`. What the seed's
+//! `grep ERROR | sort | uniq -c` and its `grep "Performance:" | awk` average computed, and
+//! more, in one pass: lines per level, the top
 //! error messages with their variable parts masked (so the same error groups however its
 //! numbers, ids and times differ), slow operations, per-operation latency percentiles from
 //! `Performance: NAME took Nms` lines, and errors per hour.
@@ -222,10 +223,10 @@ pub fn summarize(files: &[Input], top: usize, slow_ms: f64) -> Summary {
             let mut partial = Partial::default();
             let read = compress::open(file).and_then(|reader| {
                 scan(reader, format, &mut partial, slow_ms, &zone)
-                    .map_err(|e| format!("{}: {e} (skipped the rest)", file.display()))
+                    .map_err(|e| super::Error::cut_short(file, e))
             });
             if let Err(e) = read {
-                summary.warnings.push(e);
+                summary.warnings.push(e.to_string());
             }
             let levelled = partial.levels.values().sum();
             summary
@@ -234,19 +235,22 @@ pub fn summarize(files: &[Input], top: usize, slow_ms: f64) -> Summary {
             total.merge(partial);
             continue;
         };
-        let results: Vec<Result<Partial, String>> = std::thread::scope(|scope| {
+        let results: Vec<Result<Partial, super::Error>> = std::thread::scope(|scope| {
             let handles: Vec<_> = parts
                 .iter()
                 .map(|&(start, end)| {
                     let zone = zone.clone();
                     scope.spawn(move || {
                         let mut partial = Partial::default();
+                        let stretch = |error| super::Error::Stretch {
+                            path: file.clone(),
+                            error,
+                        };
                         let mut f = std::fs::File::open(file)
-                            .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
-                        f.seek(std::io::SeekFrom::Start(start))
-                            .map_err(|e| format!("{}: {e}", file.display()))?;
+                            .map_err(|e| super::Error::io("read", file, e))?;
+                        f.seek(std::io::SeekFrom::Start(start)).map_err(stretch)?;
                         scan(f.take(end - start), format, &mut partial, slow_ms, &zone)
-                            .map_err(|e| format!("{}: {e}", file.display()))?;
+                            .map_err(stretch)?;
                         Ok(partial)
                     })
                 })
@@ -255,7 +259,7 @@ pub fn summarize(files: &[Input], top: usize, slow_ms: f64) -> Summary {
                 .into_iter()
                 .map(|h| {
                     h.join()
-                        .unwrap_or_else(|_| Err("a reader thread crashed".to_string()))
+                        .unwrap_or_else(|_| Err(super::Error::ReaderCrashed))
                 })
                 .collect()
         });
@@ -267,7 +271,7 @@ pub fn summarize(files: &[Input], top: usize, slow_ms: f64) -> Summary {
                     levelled += partial.levels.values().sum::<u64>();
                     total.merge(partial);
                 }
-                Err(e) => summary.warnings.push(e),
+                Err(e) => summary.warnings.push(e.to_string()),
             }
         }
         summary

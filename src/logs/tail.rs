@@ -30,9 +30,8 @@ pub fn last_lines(
     path: &Path,
     n: usize,
     level: Option<Level>,
-) -> Result<(Vec<String>, Position), String> {
-    let file =
-        std::fs::File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+) -> Result<(Vec<String>, Position), super::Error> {
+    let file = std::fs::File::open(path).map_err(|e| super::Error::io("read", path, e))?;
     let mut ring = std::collections::VecDeque::with_capacity(n);
     let mut reader = BufReader::new(file);
     let mut offset = 0u64;
@@ -41,12 +40,12 @@ pub fn last_lines(
         buf.clear();
         let read = reader
             .read_until(b'\n', &mut buf)
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            .map_err(|e| super::Error::io("read", path, e))?;
         // A last line without its newline yet is left for the follower to finish.
         if read == 0 || buf.last() != Some(&b'\n') {
             let mut file = reader.into_inner();
             file.seek(SeekFrom::Start(offset))
-                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+                .map_err(|e| super::Error::io("read", path, e))?;
             return Ok((ring.into(), Position { file, offset }));
         }
         offset += read as u64;
@@ -68,7 +67,7 @@ pub fn follow(
     level: Option<Level>,
     emit: &mut dyn FnMut(&str),
     stop: &dyn Fn() -> bool,
-) -> Result<(), String> {
+) -> Result<(), super::Error> {
     let open = |pos: u64| -> Option<(std::fs::File, u64, u64)> {
         let mut file = std::fs::File::open(path).ok()?;
         let meta = file.metadata().ok()?;
@@ -109,7 +108,7 @@ pub fn follow(
         let mut chunk = Vec::new();
         let n = file
             .read_to_end(&mut chunk)
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            .map_err(|e| super::Error::io("read", path, e))?;
         *pos += n as u64;
         lines(&chunk, &mut pending, false);
         if n > 0 {

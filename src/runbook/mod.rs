@@ -3,12 +3,14 @@
 
 pub mod builtin;
 pub mod catalog;
+mod check;
 pub mod load;
 mod plan;
 pub mod run;
 pub mod schema;
 
 pub use catalog::{names, open, session_vars};
+pub use check::check_restored;
 pub use load::{Runbook, Source, find, load};
 pub use plan::plan;
 pub use run::{Selection, run};

@@ -96,15 +96,7 @@ fn a_second_rotation_of_the_same_set_exits_75_naming_the_holder() {
     let opsbook = Opsbook::new()
         .file("ops.yaml", &config("      paths: [\"logs/app.log\"]\n"))
         .file("logs/app.log", "x\n");
-    let lock_path = opsbook.path("state/locks/logs-rotate-app.lock");
-    std::fs::create_dir_all(lock_path.parent().unwrap()).unwrap();
-    std::fs::write(&lock_path, "pid 4242 since 2026-01-01T00:00:00Z").unwrap();
-    let held = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(&lock_path)
-        .unwrap();
-    held.try_lock().unwrap();
+    let held = hold_lock(&opsbook.path("state/locks/logs-rotate-app.lock"));
     let dir = opsbook.dir().to_path_buf();
     let _run = opsbook
         .args(["--config", "ops.yaml", "logs", "rotate"])
@@ -118,6 +110,19 @@ fn a_second_rotation_of_the_same_set_exits_75_naming_the_holder() {
         BTreeSet::from(["app.log".to_string()])
     );
     drop(held);
+}
+
+/// Hold the lock file `path` as another run would, recording `pid 4242` as its holder.
+fn hold_lock(path: &Path) -> std::fs::File {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, "pid 4242 since 2026-01-01T00:00:00Z").unwrap();
+    let held = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .unwrap();
+    held.try_lock().unwrap();
+    held
 }
 
 /// Read every line of the set: the live file and every rotated file, compressed or not.
@@ -1582,4 +1587,68 @@ fn a_log_that_could_not_be_recreated_is_recreated_by_the_next_run() {
     let mut lines = all_lines(&dir.join("logs"));
     lines.sort();
     assert_eq!(lines, ["a line", "b line"]);
+}
+
+/// `logs archive` and the `rotate` and `archive` runbook steps all go through the set's one
+/// lock: held by another run, the command exits 75 and each step is critical, naming the
+/// holder, and no file moves; once free, the step archives what the command would have.
+#[test]
+fn the_archive_command_and_the_rotate_and_archive_steps_share_the_sets_lock() {
+    let opsbook = Opsbook::new()
+        .file(
+            "ops.yaml",
+            &config("      paths: [\"logs/app.log\"]\n      archive_after: 30d\n"),
+        )
+        .file(
+            "rotate.yaml",
+            "name: rotate\nsteps:\n  - name: Rotate\n    rotate: { set: app, force: true }\n",
+        )
+        .file(
+            "archive.yaml",
+            "name: archive\nsteps:\n  - name: Archive\n    archive: { set: app }\n",
+        )
+        .file("logs/app.log", "live\n")
+        .file("logs/app.log.1", "old\n");
+    let dir = opsbook.dir().to_path_buf();
+    let old = std::time::SystemTime::now() - Duration::from_secs(40 * 86_400);
+    std::fs::File::options()
+        .write(true)
+        .open(dir.join("logs/app.log.1"))
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
+    let held = hold_lock(&opsbook.path("state/locks/logs-rotate-app.lock"));
+    let before = BTreeSet::from(["app.log".to_string(), "app.log.1".to_string()]);
+    let holder = "log set \"app\" is locked by another run (pid 4242 since 2026-01-01T00:00:00Z";
+    Opsbook::new()
+        .args(["--config", "ops.yaml", "logs", "archive"])
+        .run_in(&dir)
+        .expect_exit(75)
+        .stderr_contains(holder);
+    for runbook in ["rotate.yaml", "archive.yaml"] {
+        let run = Opsbook::new()
+            .args(["--config", "ops.yaml", "run", runbook])
+            .run_in(&dir);
+        assert_ne!(run.code, Some(0), "{}", run.stdout);
+        assert_eq!(run.stdout.matches(holder).count(), 1, "{}", run.stdout);
+    }
+    assert_eq!(names(&dir.join("logs")), before);
+    drop(held);
+    let run = Opsbook::new()
+        .args(["--config", "ops.yaml", "run", "archive.yaml"])
+        .run_in(&dir)
+        .expect_exit(0);
+    assert!(
+        run.stdout
+            .contains("log set app: archived 1 file into logs/app-"),
+        "{}",
+        run.stdout
+    );
+    let left = names(&dir.join("logs"));
+    assert!(!left.contains("app.log.1"), "{left:?}");
+    assert_eq!(
+        left.iter().filter(|n| n.ends_with(".tar.gz")).count(),
+        1,
+        "{left:?}"
+    );
 }

@@ -6,7 +6,7 @@
 //! and a name that is not UTF-8 is kept exact (tar's GNU long names carry raw bytes; the
 //! manifest adds the bytes in hex, see [`super::encode_name`]).
 
-use super::{BackupSet, Codec, Error, FileEntry, Manifest, OtherEntry};
+use super::{BackupSet, Error, FileEntry, Manifest, OtherEntry};
 use crate::digest::{HashingReader, sha256_of};
 use std::collections::{BTreeMap, HashSet};
 use std::ffi::{CStr, CString, OsStr};
@@ -116,39 +116,14 @@ impl<W: Write> Write for Counting<W> {
 type Sink = std::io::BufWriter<Counting<std::fs::File>>;
 
 /// The compressor, finished explicitly: dropping one would swallow its last write's error.
-enum Encoder {
-    Zstd(zstd::stream::write::Encoder<'static, Sink>),
-    Gzip(flate2::write::GzEncoder<Sink>),
-}
+type Encoder = crate::codec::Encoder<Sink>;
 
-impl Write for Encoder {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        match self {
-            Encoder::Zstd(e) => e.write(buf),
-            Encoder::Gzip(e) => e.write(buf),
-        }
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        match self {
-            Encoder::Zstd(e) => e.flush(),
-            Encoder::Gzip(e) => e.flush(),
-        }
-    }
-}
-
-impl Encoder {
-    /// End the compressed stream, flush every buffer, fsync: the file and the count of
-    /// bytes written to it, every error reported.
-    fn finish(self) -> std::io::Result<(std::fs::File, u64)> {
-        let sink = match self {
-            Encoder::Zstd(e) => e.finish()?,
-            Encoder::Gzip(e) => e.finish()?,
-        };
-        let counting = sink.into_inner().map_err(|e| e.into_error())?;
-        counting.inner.sync_all()?;
-        Ok((counting.inner, counting.written))
-    }
+/// End the compressed stream, flush every buffer, fsync: the file and the count of bytes
+/// written to it, every error reported.
+fn finish(encoder: Encoder) -> std::io::Result<(std::fs::File, u64)> {
+    let counting = encoder.finish()?.into_inner().map_err(|e| e.into_error())?;
+    counting.inner.sync_all()?;
+    Ok((counting.inner, counting.written))
 }
 
 fn write_backup(
@@ -175,19 +150,8 @@ fn write_backup(
             written: 0,
         },
     );
-    let encoder = match set.compress {
-        Codec::Zstd => {
-            let mut e = zstd::stream::write::Encoder::new(out, 3).map_err(failed)?;
-            let threads = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
-            let _ = e.multithread(threads);
-            let _ = e.include_checksum(true);
-            Encoder::Zstd(e)
-        }
-        Codec::Gzip => Encoder::Gzip(flate2::write::GzEncoder::new(
-            out,
-            flate2::Compression::new(6),
-        )),
-    };
+    let encoder =
+        Encoder::new(set.compress.codec(), out, crate::codec::Threads::All).map_err(failed)?;
     let mut adder = Adder {
         tar: tar::Builder::new(encoder),
         partial,
@@ -297,7 +261,7 @@ fn write_backup(
         warnings,
         ..
     } = adder;
-    let (archive, written) = tar.into_inner().and_then(Encoder::finish).map_err(failed)?;
+    let (archive, written) = tar.into_inner().and_then(finish).map_err(failed)?;
     let archive_bytes = archive.metadata().map_err(failed)?.len();
     if archive_bytes != written || written == 0 {
         return Err(Error::Failed(format!(

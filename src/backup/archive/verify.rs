@@ -10,12 +10,10 @@ pub fn verify(dir: &Path, manifest: &Manifest) -> Vec<String> {
         Ok(file) => file,
         Err(e) => return vec![format!("cannot read {}: {e}", path.display())],
     };
-    let reader: Box<dyn Read> = match manifest.compression {
-        Codec::Zstd => match zstd::stream::read::Decoder::new(file) {
-            Ok(d) => Box::new(d),
-            Err(e) => return vec![format!("{} is damaged: {e}", path.display())],
-        },
-        Codec::Gzip => Box::new(flate2::read::GzDecoder::new(file)),
+    let file = std::io::BufReader::with_capacity(1 << 20, file);
+    let reader = match crate::codec::decoder(manifest.compression.codec(), file) {
+        Ok(reader) => reader,
+        Err(e) => return vec![format!("{} is damaged: {e}", path.display())],
     };
     let mut expected: BTreeMap<Vec<u8>, &FileEntry> = BTreeMap::new();
     let mut problems = Vec::new();

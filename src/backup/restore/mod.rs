@@ -131,14 +131,12 @@ pub fn open(path: &Path) -> Result<Box<dyn Read>, Error> {
     }
     let head = std::io::Cursor::new(magic[..got].to_vec());
     let reader = std::io::BufReader::with_capacity(1 << 20, head.chain(file));
-    Ok(match magic[..got] {
-        [0x1f, 0x8b, ..] => Box::new(flate2::read::MultiGzDecoder::new(reader)),
-        [0x28, 0xb5, 0x2f, 0xfd] => Box::new(
-            zstd::stream::read::Decoder::with_buffer(reader)
-                .map_err(|e| format!("cannot read {}: {e}", path.display()))?,
-        ),
-        _ => Box::new(reader),
-    })
+    match crate::codec::Codec::sniff(&magic[..got]) {
+        Some(codec) => crate::codec::decoder(codec, reader)
+            .map(|r| r as Box<dyn Read>)
+            .map_err(|e| Error::Failed(format!("cannot read {}: {e}", path.display()))),
+        None => Ok(Box::new(reader)),
+    }
 }
 
 /// Restore `archive` into `options.to`. With a manifest, every file is checked against it

@@ -1,6 +1,6 @@
 //! `archive`: a log set's rotated files older than its `archive_after` into one verified
-//! archive, originals deleted, as `opsbook logs archive SET` does, under the same lock: an
-//! action step.
+//! archive, originals deleted, through `logs::archive_set` as `opsbook logs archive SET`
+//! does: an action step.
 
 use crate::engine::{Check, Context};
 use crate::model::{BoxFuture, Data, Outcome, Status};
@@ -39,33 +39,16 @@ impl Check for ArchiveCheck {
                     "log set {name:?} has no `archive_after`: give one, or `older_than`"
                 ));
             };
-            let _lock = match super::rotate::lock(&config, name) {
-                Ok(lock) => lock,
-                Err(outcome) => return *outcome,
-            };
-            let files = match crate::logs::archive::candidates(set, older_than, now) {
-                Ok(files) => files,
-                Err(e) => return Outcome::new(Status::Critical, e, Data::None),
-            };
-            let Some(first) = files.first() else {
-                return Outcome::new(
-                    Status::Ok,
-                    format!("log set {name}: nothing to archive"),
-                    Data::None,
-                );
-            };
-            let dir = match &set.archive_dir {
-                Some(dir) => std::path::PathBuf::from(dir.as_str()),
-                None => first
-                    .parent()
-                    .filter(|p| !p.as_os_str().is_empty())
-                    .map_or_else(|| ".".into(), std::path::Path::to_path_buf),
-            };
-            if let Err(e) = std::fs::create_dir_all(&dir) {
-                let message = format!("cannot create {}: {e}", dir.display());
-                return Outcome::new(Status::Critical, message, Data::None);
-            }
-            let outcome = crate::logs::archive::archive(name, set, &files, &dir, now);
+            let state_dir = config.state_dir();
+            let outcome =
+                match crate::logs::archive_set(name, set, &state_dir, older_than, now, false) {
+                    Ok(crate::logs::Archived::Done(outcome)) => outcome,
+                    Ok(_) => {
+                        let message = format!("log set {name}: nothing to archive");
+                        return Outcome::new(Status::Ok, message, Data::None);
+                    }
+                    Err(e) => return super::rotate::failed(e),
+                };
             match (&outcome.archive, outcome.errors.is_empty()) {
                 (Some(archive), true) => Outcome::new(
                     Status::Ok,

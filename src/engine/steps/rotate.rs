@@ -1,5 +1,5 @@
-//! `rotate`: rotate a log set (config `logs.sets`) as `opsbook logs rotate SET` does, under
-//! the same lock: an action step, for maintenance runbooks.
+//! `rotate`: rotate a log set (config `logs.sets`) through `logs::rotate_set`, as
+//! `opsbook logs rotate SET` does: an action step, for maintenance runbooks.
 
 use crate::engine::{Check, Context};
 use crate::model::{BoxFuture, Data, Outcome, Status};
@@ -33,20 +33,15 @@ impl Check for RotateCheck {
             let Some(set) = config.logs.sets.get(&spec.set) else {
                 return crate::engine::unknown_set("logs.sets", &spec.set, config.logs.sets.keys());
             };
-            let state_dir = config.state_dir();
-            let _lock = match lock(&config, &spec.set) {
-                Ok(lock) => lock,
-                Err(outcome) => return *outcome,
-            };
-            let outcome = crate::logs::rotate::Rotation {
-                name: &spec.set,
-                set,
-                state_dir: &state_dir,
-                now,
+            let options = crate::logs::RotateOptions {
                 dry_run: false,
                 force: spec.force,
-            }
-            .run();
+            };
+            let outcome =
+                match crate::logs::rotate_set(&spec.set, set, &config.state_dir(), now, options) {
+                    Ok(outcome) => outcome,
+                    Err(e) => return failed(e),
+                };
             if outcome.errors.is_empty() {
                 let files = if outcome.rotated == 1 {
                     "file"
@@ -65,12 +60,9 @@ impl Check for RotateCheck {
     }
 }
 
-/// A log set's lock, as `logs rotate` and `logs archive` take it; held elsewhere → a
-/// critical outcome naming the holder.
-pub fn lock(
-    config: &crate::engine::Settings,
-    set: &str,
-) -> Result<crate::lock::Lock, Box<Outcome>> {
-    crate::lock::Lock::log_set(&config.state_dir(), set)
-        .map_err(|e| Box::new(Outcome::new(Status::Critical, format!("{e:#}"), Data::None)))
+/// A log set action that could not run (its lock held elsewhere: the message names the
+/// holder): a critical outcome.
+pub fn failed(e: crate::logs::Error) -> Outcome {
+    let message = format!("{:#}", anyhow::Error::from(e));
+    Outcome::new(Status::Critical, message, Data::None)
 }

@@ -1,0 +1,48 @@
+//! A runbook as a pass/fail check of something just made: the restore drill's
+//! `verify: { runbook: NAME }` runs NAME with `{{ restore_dir }}` set to the scratch tree.
+
+use crate::engine::Context;
+use crate::model::Status;
+use std::path::{Path, PathBuf};
+
+/// Run runbook `name` (looked up in `dirs`) against the tree at `to`: passes unless a step
+/// ends critical or unknown; the error names each failed step and its message.
+pub fn check_restored(
+    name: &str,
+    to: &Path,
+    dirs: &[PathBuf],
+    ctx: &Context,
+) -> Result<String, crate::backup::Error> {
+    let failed = |e: String| crate::backup::Error::Failed(e);
+    let source = super::find(name, dirs).map_err(|e| failed(e.to_string()))?;
+    let vars = std::collections::BTreeMap::from([(
+        "restore_dir".to_string(),
+        crate::values::Text::plain(to.to_string_lossy()),
+    )]);
+    let book = super::load(&source, &vars, dirs).map_err(|e| failed(format!("{e:#}")))?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| failed(format!("cannot start the async runtime: {e}")))?;
+    let report = runtime.block_on(super::run(
+        &book,
+        ctx,
+        &super::Selection::default(),
+        &mut |_: &crate::model::CheckResult| {},
+    ));
+    let failures: Vec<String> = report
+        .results
+        .iter()
+        .filter(|r| matches!(r.status, Status::Critical | Status::Unknown))
+        .map(|r| format!("{}: {}", r.name, r.message))
+        .collect();
+    if failures.is_empty() {
+        Ok(format!("runbook {} passed", book.name))
+    } else {
+        Err(failed(format!(
+            "runbook {} failed: {}",
+            book.name,
+            failures.join("; ")
+        )))
+    }
+}
