@@ -83,6 +83,7 @@ pub fn create_temp(temp: &Path, mode: u32) -> std::io::Result<File> {
 pub struct Publish {
     temp: Temp,
     replace: bool,
+    sync: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -100,6 +101,7 @@ impl Publish {
         Publish {
             temp: Temp::Beside,
             replace: true,
+            sync: true,
         }
     }
 
@@ -108,6 +110,7 @@ impl Publish {
         Publish {
             temp: Temp::Beside,
             replace: false,
+            sync: true,
         }
     }
 
@@ -115,6 +118,13 @@ impl Publish {
     /// runs may write at once.
     pub fn unique(mut self) -> Self {
         self.temp = Temp::Unique;
+        self
+    }
+
+    /// The writer fsyncs the file itself before it returns (it reads it back, or finishes
+    /// a stream onto it): no second fsync, which on some disks still flushes the cache.
+    pub fn writer_syncs(mut self) -> Self {
+        self.sync = false;
         self
     }
 
@@ -195,10 +205,11 @@ pub fn stage_with<T, E>(
         done: false,
     };
     let value = write(&staged.temp).map_err(PublishError::Write)?;
-    // The writer may have synced already; a second fsync of a clean file costs nothing.
-    File::open(&staged.temp)
-        .and_then(|file| file.sync_all())
-        .map_err(Error::io("cannot write", target))?;
+    if how.sync {
+        File::open(&staged.temp)
+            .and_then(|file| file.sync_all())
+            .map_err(Error::io("cannot write", target))?;
+    }
     Ok((value, staged))
 }
 

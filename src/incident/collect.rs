@@ -222,7 +222,9 @@ pub fn bundle(
     crate::fsutil::check_dir_private(dir).map_err(Error::store)?;
     // Written under `.NAME.tar.gz.partial` (a leftover of a killed run, or anything planted
     // there, goes first), created afresh, mode 0600, never through a link; then renamed.
-    let how = crate::fsutil::Publish::replacing().temp(temp.clone());
+    let how = crate::fsutil::Publish::replacing()
+        .temp(temp.clone())
+        .writer_syncs();
     let write = |temp: &Path| {
         let file = crate::fsutil::open_nofollow_rw(temp, crate::fsutil::PRIVATE_FILE)
             .map_err(Error::store)?;

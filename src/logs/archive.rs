@@ -72,18 +72,16 @@ pub fn archive(
         out.errors.push(e.to_string());
         return out;
     }
-    let temp = crate::fsutil::with_suffix(&target, ".opsbook-tmp");
-    let written = write(files, &temp, codec).and_then(|sums| {
-        verify(&temp, codec, &sums)?;
-        super::safe::rename_noreplace(&temp, &target)
-            .map_err(|e| Error::rename(&temp, &target, e))?;
-        crate::fsutil::sync_dir(&target);
+    // Written and verified under TARGET.opsbook-tmp, never renamed over a name in the way.
+    let how = crate::fsutil::Publish::keeping().writer_syncs();
+    let written = crate::fsutil::publish(&target, &how, |temp: &Path| {
+        let sums = write(files, temp, codec)?;
+        verify(temp, codec, &sums)?;
         Ok(sums)
     });
-    let sums = match written {
+    let sums = match written.map_err(super::compress::published) {
         Ok(sums) => sums,
         Err(e) => {
-            let _ = std::fs::remove_file(&temp);
             out.errors.push(format!("{e}; the originals are kept"));
             return out;
         }

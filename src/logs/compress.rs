@@ -30,15 +30,18 @@ pub fn compress(src: &Path, compression: Compression) -> Result<PathBuf, Error> 
         return Ok(src.to_path_buf());
     };
     let dst = with_suffix(src, codec.extension());
-    let temp = with_suffix(&dst, ".opsbook-tmp");
-    let written = write_compressed(src, &temp, codec).and_then(|written| {
-        let back = File::open(&temp)
+    // Written, read back and checked under DST.opsbook-tmp, never renamed over a name in
+    // the way.
+    let how = crate::fsutil::Publish::keeping().writer_syncs();
+    let written = crate::fsutil::publish(&dst, &how, |temp: &Path| {
+        let written = write_compressed(src, temp, codec)?;
+        let back = File::open(temp)
             .and_then(|file| {
                 drop_cached_pages(&file);
                 crate::digest::sha256_of(BufReader::with_capacity(BUFFER, file))
             })
             .map_err(|e| {
-                Error::io("read back", &temp, e).then(format!("; kept {}", src.display()))
+                Error::io("read back", temp, e).then(format!("; kept {}", src.display()))
             })?;
         if back != written {
             return Err(Error::Damaged(format!(
@@ -48,28 +51,43 @@ pub fn compress(src: &Path, compression: Compression) -> Result<PathBuf, Error> 
             )));
         }
         super::safe::stop_at("compress-written");
-        super::safe::rename_noreplace(&temp, &dst).map_err(|e| {
-            if e.kind() == std::io::ErrorKind::AlreadyExists {
-                Error::Refused(format!(
-                    "{} is in the way (opsbook did not make it): kept it and {} uncompressed",
-                    dst.display(),
-                    src.display()
-                ))
-            } else {
-                Error::rename(&temp, &dst, e)
-            }
-        })?;
-        crate::fsutil::sync_dir(&dst);
         Ok(written)
     });
-    if let Err(e) = written {
-        let _ = std::fs::remove_file(&temp);
-        return Err(e);
-    }
+    written.map_err(|e| match e {
+        crate::fsutil::PublishError::Place(crate::fsutil::Error::InTheWay { .. }) => {
+            Error::Refused(format!(
+                "{} is in the way (opsbook did not make it): kept it and {} uncompressed",
+                dst.display(),
+                src.display()
+            ))
+        }
+        e => published(e),
+    })?;
     super::safe::stop_at("compress-renamed");
     std::fs::remove_file(src).map_err(|e| Error::io("remove", src, e))?;
     crate::fsutil::sync_dir(src);
     Ok(dst)
+}
+
+/// A failed [`crate::fsutil::publish`] of a compressed file or an archive, as the log
+/// library says it: the writer's own error, or the rename into place that failed.
+pub(super) fn published(e: crate::fsutil::PublishError<Error>) -> Error {
+    use crate::fsutil::{Error as Fs, PublishError};
+    match e {
+        PublishError::Write(e) => e,
+        PublishError::Place(Fs::InTheWay { temp, target }) => Error::rename(
+            &temp,
+            &target,
+            std::io::Error::from_raw_os_error(libc::EEXIST),
+        ),
+        PublishError::Place(Fs::Rename {
+            temp,
+            target,
+            error,
+        }) => Error::rename(&temp, &target, error),
+        PublishError::Place(Fs::Io { path, error, .. }) => Error::io("write", &path, error),
+        PublishError::Place(e) => Error::Refused(e.to_string()),
+    }
 }
 
 /// Whether `compressed` decodes to exactly the bytes of `plain` (an interrupted
