@@ -142,7 +142,7 @@ fn write(files: &[PathBuf], temp: &Path, codec: Codec) -> Result<Vec<(u64, Strin
         .iter()
         .fold(0o666, |mode, (_, meta)| mode & meta.mode())
         & 0o666;
-    let _ = std::fs::remove_file(temp);
+    // `publish` removed a temporary left by a crashed run.
     let out = super::safe::create_new(temp, mode, None).map_err(failed)?;
     let out = std::io::BufWriter::with_capacity(256 * 1024, out);
     let encoder = Encoder::new(codec, out, Threads::One).map_err(failed)?;

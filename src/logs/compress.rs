@@ -121,8 +121,8 @@ fn write_compressed(src: &Path, temp: &Path, codec: Codec) -> Result<(u64, Strin
             src.display()
         )));
     }
-    // A temporary left by a crashed run (the set's lock says no one else is writing it).
-    let _ = std::fs::remove_file(temp);
+    // `publish` removed a temporary left by a crashed run (the set's lock says no one else
+    // is writing it).
     // The compressed file keeps the original's mode and owner, whatever the umask.
     let out = super::safe::create_new(temp, meta.mode() & 0o7777, Some((meta.uid(), meta.gid())))
         .map_err(|e| Error::io("create", temp, e))?;
