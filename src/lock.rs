@@ -28,13 +28,6 @@ pub enum Error {
     },
 }
 
-/// Until every caller has an error enum of its own, a `String` error takes these as they are.
-impl From<Error> for String {
-    fn from(e: Error) -> String {
-        e.to_string()
-    }
-}
-
 impl Lock {
     /// A log set's lock: rotation and archiving of one set never overlap, whether run by
     /// `logs rotate`/`logs archive` or by a runbook step.

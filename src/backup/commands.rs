@@ -143,14 +143,6 @@ pub enum Error {
     NotPlainName(String),
 }
 
-/// Until the backup library has its own error enum, its `String` errors take these as
-/// they are.
-impl From<Error> for String {
-    fn from(e: Error) -> String {
-        e.to_string()
-    }
-}
-
 /// The process for `text`: split into words as a POSIX shell would, or `sh -c` with `shell`.
 pub fn command(text: &Text, shell: bool) -> Result<Command, Error> {
     crate::process::command(text.as_str(), shell)

@@ -352,7 +352,7 @@ fn finish(
                     std::process::Stdio::null(),
                     None,
                 )
-                .map_err(String::from)
+                .map_err(|e| e.to_string())
             });
         if let Err(e) = ran {
             let failed = Error::Restore {

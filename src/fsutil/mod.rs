@@ -115,13 +115,6 @@ impl Error {
     }
 }
 
-/// Until every caller has an error enum of its own, a `String` error takes these as they are.
-impl From<Error> for String {
-    fn from(e: Error) -> String {
-        e.to_string()
-    }
-}
-
 /// Incident records, timelines, evidence bundles, state files and locks: the owner only.
 pub const PRIVATE_FILE: u32 = 0o600;
 /// The tool's own logs: the owner writes, the file's group (an admin group) may read.

@@ -49,13 +49,6 @@ fn default_note(given: bool) -> &'static str {
     if given { "" } else { " (the default)" }
 }
 
-/// Until every caller has an error enum of its own, a `String` error takes these as they are.
-impl From<Error> for String {
-    fn from(e: Error) -> String {
-        e.to_string()
-    }
-}
-
 /// A percentage in 0–100, written `75`, `75.5` or `"75%"`.
 #[derive(Clone, Copy, Debug, PartialEq, PartialOrd)]
 pub struct Percent(pub f64);
