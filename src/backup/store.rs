@@ -1,4 +1,4 @@
-//! Where backups live: a local directory, or `s3://bucket/prefix` on any S3-compatible
+//! One idea, one file: where backups live: a local directory, or `s3://bucket/prefix` on any S3-compatible
 //! store (through object_store; endpoint and region from config `backup.s3` or the usual
 //! `AWS_*` variables, credentials from the environment only, never printed).
 //!
