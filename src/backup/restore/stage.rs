@@ -1,6 +1,6 @@
-//! One idea, one file: the second pass of a restore: the target resolved, a staging tree made beside it, and
-//! every planned entry written there (files checked against the manifest), small files by
-//! writer threads.
+//! One idea, one file: the second pass of a restore: the target resolved, a staging tree
+//! made beside it, and every planned entry written there (files checked against the
+//! manifest), small files by writer threads.
 
 use super::*;
 
