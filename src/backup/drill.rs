@@ -26,6 +26,10 @@ const PREFIX: &str = "opsbook-restore-test-";
 static GROUP: AtomicI32 = AtomicI32::new(0);
 /// Set by SIGINT/SIGTERM during a drill: the cleaning thread ends the process.
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+/// Held while a drill runs: the group above and the interrupt handler's scratch are the
+/// process's, so a second drill at the same time (a `parallel:` group, a drill inside a
+/// drill's verify runbook) is refused rather than left behind on Ctrl-C.
+static RUNNING: Mutex<()> = Mutex::new(());
 
 /// Once interrupted, the drill goes no further (no result printed or recorded): the
 /// cleaning thread removes the scratch and ends the process by the signal.
@@ -44,6 +48,16 @@ pub fn run(
     set: Option<&BackupSet>,
     runbook: &super::RunbookCheck,
 ) -> Result<String, Error> {
+    let _one = match RUNNING.try_lock() {
+        Ok(guard) => guard,
+        // A drill that panicked held it: nothing of its state is reused.
+        Err(std::sync::TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+        Err(std::sync::TryLockError::WouldBlock) => {
+            return Err(Error::Failed(
+                "another restore drill is running in this process: drills run one at a time (put them in sequence, not in a `parallel:` group)".to_string(),
+            ));
+        }
+    };
     remove_stale_scratch(false);
     let scratch = tempfile::Builder::new()
         .prefix(&format!("{PREFIX}{}.", std::process::id()))

@@ -6,6 +6,7 @@
 use super::commands::CommandSource;
 use super::store::{Listing, Store};
 use super::{BackupConfig, BackupSet, Error, Manifest, archive, restore as tree, retention};
+use crate::clock::Clock;
 use crate::logging::audit;
 use crate::plural::count;
 use std::path::Path;
@@ -192,8 +193,8 @@ impl Verified {
 
 /// Stream the picked backup and compare every file with its manifest, without
 /// extracting; a pass is recorded in the verification records.
-pub fn verify(job: &Job, pick: Pick, now: jiff::Timestamp) -> Result<Verified, Error> {
-    check(job, pick, now, None)
+pub fn verify(job: &Job, pick: Pick, clock: &dyn Clock) -> Result<Verified, Error> {
+    check(job, pick, clock, None)
 }
 
 /// [`verify`], then the restore drill: restore into a scratch directory, feed each command
@@ -203,16 +204,16 @@ pub fn verify(job: &Job, pick: Pick, now: jiff::Timestamp) -> Result<Verified, E
 pub fn drill(
     job: &Job,
     pick: Pick,
-    now: jiff::Timestamp,
+    clock: &dyn Clock,
     runbook: &RunbookCheck,
 ) -> Result<Verified, Error> {
-    check(job, pick, now, Some(runbook))
+    check(job, pick, clock, Some(runbook))
 }
 
 fn check(
     job: &Job,
     pick: Pick,
-    now: jiff::Timestamp,
+    clock: &dyn Clock,
     drill: Option<&RunbookCheck>,
 ) -> Result<Verified, Error> {
     let backups = job.store.list()?;
@@ -242,7 +243,8 @@ fn check(
         }
     };
     let (set, id) = (&manifest.set, &manifest.id);
-    super::state::record(job.state_dir, set, id, now, drilled.is_some())?;
+    // Read once the check (and a drill, however long) is over: the time it passed.
+    super::state::record(job.state_dir, set, id, clock.now(), drilled.is_some())?;
     if drilled.is_some() {
         audit::record("backup.drill", "ok", Some(id));
     }

@@ -4,8 +4,6 @@
 use super::{Session, check_context};
 use crate::backup::{self, Job, Pick};
 use clap::{Args, Subcommand, ValueEnum};
-use std::path::Path;
-use std::sync::Arc;
 
 #[derive(Debug, Subcommand)]
 pub enum BackupCommand {
@@ -212,12 +210,11 @@ fn verify(job: &Job, args: &VerifyArgs, session: &Session) -> anyhow::Result<u8>
         wanted: &args.id,
         set: args.set.as_deref(),
     };
-    let now = check_context()?.clock.now();
+    let ctx = super::step_context(session)?;
     let verified = if args.restore_test {
-        let runner = runbook_runner(session);
-        backup::drill(job, pick, now, runner.check())
+        backup::drill(job, pick, ctx.clock.as_ref(), ctx.config.runbook.check())
     } else {
-        backup::verify(job, pick, now)
+        backup::verify(job, pick, ctx.clock.as_ref())
     };
     let verified = match verified {
         Ok(verified) => verified,
@@ -312,25 +309,4 @@ fn open_store(session: &Session) -> anyhow::Result<backup::store::Store> {
         return Err(crate::Error::Config(crate::error::ConfigError::whole_file(file, e)).into());
     }
     super::open_store(config)
-}
-
-/// The step settings for runbooks this command runs, with the runbook runner a `drill`
-/// step needs.
-pub fn step_settings(session: &Session) -> crate::engine::Settings {
-    crate::engine::Settings {
-        runbook: runbook_runner(session),
-        ..session.loaded.config.step_settings()
-    }
-}
-
-/// Runs a drill's `verify: { runbook: NAME }` with `{{ restore_dir }}` set, on this
-/// session's runbook dirs, settings and test seams.
-fn runbook_runner(session: &Session) -> backup::RunbookRunner {
-    let dirs = super::run::dirs(session);
-    let settings = session.loaded.config.step_settings();
-    backup::RunbookRunner(Some(Arc::new(move |name: &str, to: &Path| {
-        let mut ctx = check_context().map_err(|e| backup::Error::Failed(format!("{e:#}")))?;
-        ctx.config = Arc::new(settings.clone());
-        crate::runbook::check_restored(name, to, &dirs, &ctx)
-    })))
 }

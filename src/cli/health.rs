@@ -2,7 +2,7 @@
 //! running it (`--watch`), serve it over HTTP (`--serve`), or wait for it to pass
 //! (`--retry-timeout`, the deploy gate).
 
-use super::{Session, check_context, duration_arg, runtime, stop_signal};
+use super::{Session, duration_arg, runtime, stop_signal};
 use crate::engine::Context;
 use crate::health::{HealthConfig, check, gate, serve};
 use crate::model::Report;
@@ -34,8 +34,7 @@ pub struct HealthArgs {
 
 pub fn exec(args: &HealthArgs, session: &Session) -> anyhow::Result<u8> {
     let format = session.format(Format::Text)?;
-    let mut ctx = check_context()?;
-    ctx.config = std::sync::Arc::new(session.loaded.config.step_settings());
+    let ctx = super::step_context(session)?;
     let mut config = session.loaded.config.health.clone();
     if let Some(n) = args.concurrency {
         config.concurrency = usize::from(n);

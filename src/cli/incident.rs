@@ -260,8 +260,7 @@ fn collect(
 ) -> anyhow::Result<u8> {
     use crate::report::{Format, Style, render};
     let config = &session.loaded.config;
-    let mut check = check_context()?;
-    check.config = std::sync::Arc::new(config.step_settings());
+    let check = super::step_context(session)?;
     let runtime = super::runtime()?;
     let health = || {
         let report = runtime.block_on(crate::health::check(&config.health, &check));

@@ -141,14 +141,14 @@ fn run(
     schedules: &BTreeMap<String, Schedule>,
 ) -> anyhow::Result<u8> {
     let dirs = super::run::dirs(session);
+    let ctx = super::step_context(session)?;
     let options = maintain::RunOptions {
         schedule: &args.schedule,
         dirs: &dirs,
         vars: super::run::session_vars(session),
-        settings: super::backup::step_settings(session),
+        settings: (*ctx.config).clone(),
         metrics: args.metrics.as_deref(),
     };
-    let ctx = check_context()?;
     let finished = runtime()?
         .block_on(maintain::run_schedule(schedules, options, ctx))
         .map_err(|e| failed(session, e))?;

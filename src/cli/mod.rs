@@ -15,7 +15,7 @@ mod session;
 
 pub use session::{
     Session, check_context, config_error, config_file, duration_arg, missing_setting, open_store,
-    pick_sets, runtime, stop_signal,
+    pick_sets, runtime, step_context, stop_signal,
 };
 
 use crate::cli::printer::Printer;

@@ -1,7 +1,7 @@
 //! `opsbook run RUNBOOK`: load (exit 78 on any problem, before a step runs), then run with
 //! text streamed as each step finishes, or a report in the format asked.
 
-use super::{Session, check_context, runtime};
+use super::{Session, runtime};
 use crate::engine::Interaction;
 use crate::report::{Format, render, render_result, summary};
 use crate::runbook::{self, Runbook, Selection};
@@ -113,8 +113,7 @@ pub fn exec(args: &RunArgs, session: &Session) -> anyhow::Result<u8> {
 /// The checks' context for a run: manual steps confirmed with `--yes`, asked on a
 /// terminal, else left unknown.
 fn context(yes: bool, session: &Session) -> anyhow::Result<crate::engine::Context> {
-    let mut ctx = check_context()?;
-    ctx.config = std::sync::Arc::new(super::backup::step_settings(session));
+    let mut ctx = super::step_context(session)?;
     ctx.interaction = if yes {
         Interaction::Yes
     } else if std::io::stdin().is_terminal() && std::io::stderr().is_terminal() {

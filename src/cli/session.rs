@@ -40,6 +40,21 @@ impl Session {
     }
 }
 
+/// The context runbook steps run in, the same for every command: the test seams, the
+/// step settings, and the runner a drill uses for `verify: { runbook: NAME }`.
+pub fn step_context(session: &Session) -> anyhow::Result<Context> {
+    let mut ctx = check_context()?;
+    let settings = session.loaded.config.step_settings();
+    let dirs = session.loaded.config.runbooks.paths();
+    let mut inner = ctx.clone();
+    inner.config = Arc::new(settings.clone());
+    ctx.config = Arc::new(crate::engine::Settings {
+        runbook: crate::runbook::drill_runner(dirs, inner),
+        ..settings
+    });
+    Ok(ctx)
+}
+
 /// A problem in the configuration found after loading (a template, a schedule): exit 78,
 /// naming the config file in use.
 pub fn config_error(session: &Session, message: String) -> anyhow::Error {

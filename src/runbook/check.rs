@@ -4,6 +4,7 @@
 use crate::engine::Context;
 use crate::model::Status;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// Run runbook `name` (looked up in `dirs`) against the tree at `to`: passes unless a step
 /// ends critical or unknown; the error names each failed step and its message.
@@ -45,4 +46,14 @@ pub fn check_restored(
             failures.join("; ")
         )))
     }
+}
+
+/// The runner a drill uses for `verify: { runbook: NAME }`, wherever the drill runs (a
+/// command, a runbook step, a schedule, an incident's diagnosis): NAME is looked up in
+/// `dirs` and runs in `ctx` (whose own settings carry no runner, so a drill inside that
+/// runbook is refused rather than recursing).
+pub fn drill_runner(dirs: Vec<PathBuf>, ctx: Context) -> crate::backup::RunbookRunner {
+    crate::backup::RunbookRunner(Some(Arc::new(move |name: &str, to: &Path| {
+        check_restored(name, to, &dirs, &ctx)
+    })))
 }

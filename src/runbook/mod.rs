@@ -10,7 +10,7 @@ pub mod run;
 pub mod schema;
 
 pub use catalog::{names, open, session_vars};
-pub use check::check_restored;
+pub use check::{check_restored, drill_runner};
 pub use load::{Runbook, Source, find, load};
 pub use plan::plan;
 pub use run::{Selection, run};

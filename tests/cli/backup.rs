@@ -1629,3 +1629,82 @@ fn a_held_set_lock_stops_create_prune_and_restore_with_exit_75_and_fails_the_ste
     drop(held);
     ops(&dir, &["backup", "prune"]).expect_exit(0);
 }
+
+#[test]
+fn a_drill_runs_its_runbook_check_from_every_command_and_never_two_at_once() {
+    let opsbook = tree(Opsbook::new())
+        .file(
+            "ops.yaml",
+            "state_dir: state\nrunbooks: { dirs: [runbooks] }\nbackup:\n  destination: dest\n  sets:\n    config:\n      paths: [app/conf]\n      verify: { runbook: check }\n    nested:\n      paths: [app/main.py]\n      verify: { runbook: inner }\nincident:\n  dir: incidents\n  diagnosis: { api-unavailable: diagnose }\n",
+        )
+        .file(
+            "runbooks/diagnose.yaml",
+            "name: diagnose\nsteps:\n  - name: drill config\n    drill: { set: config }\n",
+        )
+        .file(
+            "runbooks/inner.yaml",
+            "name: inner\nsteps:\n  - name: drill config too\n    drill: { set: config }\n",
+        );
+    let dir = opsbook.dir().to_path_buf();
+    let conf = crate::common::stored(&dir, "app/conf/app.yaml");
+    std::fs::write(
+        dir.join("runbooks/check.yaml"),
+        format!("name: check\nsteps:\n  - name: config restored\n    file: {{ path: \"{{{{ restore_dir }}}}/{conf}\", contains: postgres }}\n"),
+    )
+    .unwrap();
+    ops(&dir, &["backup", "create"]).expect_exit(0);
+    // An incident's diagnosis runs the drill with its runbook check, as `run` does.
+    ops(
+        &dir,
+        &[
+            "incident",
+            "declare",
+            "--severity",
+            "SEV-2",
+            "--title",
+            "down",
+            "--type",
+            "api-unavailable",
+        ],
+    )
+    .expect_exit(0);
+    let id = std::fs::read_dir(dir.join("incidents"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .find(|n| n.starts_with("INC-"))
+        .unwrap();
+    ops(&dir, &["incident", "collect", &id]).expect_exit(0);
+    let bundle = std::fs::read_dir(dir.join("incidents").join(&id))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().ends_with(".tar.gz"))
+        .unwrap();
+    let listed = std::process::Command::new("tar")
+        .arg("-xzOf")
+        .arg(&bundle)
+        .arg("--wildcards")
+        .arg("*/diagnosis-*.json")
+        .output()
+        .unwrap();
+    let diagnosis = String::from_utf8_lossy(&listed.stdout);
+    assert!(
+        diagnosis.contains("runbook check passed"),
+        "the diagnosis ran the drill without its runbook check: {diagnosis}"
+    );
+    // A drill inside a drill's runbook check is refused, not run beside it (their
+    // interrupt handling is the process's): the outer drill fails saying so.
+    ops(&dir, &["backup", "create", "nested"]).expect_exit(0);
+    ops(
+        &dir,
+        &[
+            "backup",
+            "verify",
+            "latest",
+            "--set",
+            "nested",
+            "--restore-test",
+        ],
+    )
+    .expect_exit(1)
+    .stderr_contains("another restore drill is running in this process");
+}

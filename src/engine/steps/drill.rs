@@ -28,11 +28,11 @@ impl Check for DrillCheck {
     fn run<'a>(&'a self, ctx: &'a Context) -> BoxFuture<'a, Outcome> {
         let spec = self.spec.clone();
         let config = ctx.config.clone();
-        let now = ctx.clock.now();
+        let clock = std::sync::Arc::clone(&ctx.clock);
         crate::model::blocking(move || {
             on_set(&config, &spec.set, "", |job, _| {
                 let runbook = config.runbook.check();
-                match crate::backup::drill(job, latest_of(&spec.set), now, runbook) {
+                match crate::backup::drill(job, latest_of(&spec.set), clock.as_ref(), runbook) {
                     Ok(done) => {
                         let drilled = done.drilled.as_deref().unwrap_or_default();
                         let message = format!("{}; restore test passed: {drilled}", done.summary());

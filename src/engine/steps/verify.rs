@@ -26,11 +26,11 @@ impl Check for VerifyCheck {
     fn run<'a>(&'a self, ctx: &'a Context) -> BoxFuture<'a, Outcome> {
         let spec = self.spec.clone();
         let config = ctx.config.clone();
-        let now = ctx.clock.now();
+        let clock = std::sync::Arc::clone(&ctx.clock);
         crate::model::blocking(move || {
             on_set(&config, &spec.set, "", |job, _| {
                 let pick = latest_of(&spec.set);
-                match crate::backup::verify(job, pick, now) {
+                match crate::backup::verify(job, pick, clock.as_ref()) {
                     Ok(verified) => Outcome::new(Status::Ok, verified.summary(), Data::None),
                     Err(e) => critical(failure(&e, &spec.set, job.store)),
                 }
