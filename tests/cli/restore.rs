@@ -1430,3 +1430,16 @@ fn a_restore_step_restores_a_backup_byte_exact_from_a_runbook() {
         std::fs::read(dir.join("app/run.sh")).unwrap()
     );
 }
+
+#[test]
+fn a_restore_step_with_both_an_archive_and_a_backup_is_refused_when_validated() {
+    let ops = Opsbook::new().file(
+        "both.yaml",
+        "name: both\nsteps:\n  - name: put back\n    restore: { archive: hand.tar, id: latest, to: out }\n",
+    );
+    ops.args(["runbook", "validate", "both.yaml"])
+        .run()
+        .expect_exit(78)
+        .stderr_contains("both.yaml:4:")
+        .stderr_contains("a restore step takes `archive` or `id`/`set`, not both");
+}

@@ -9,9 +9,52 @@ use crate::values::Text;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
+/// A restore step's settings: `archive`, or `id`/`set`, never both (checked as it is
+/// parsed, so `runbook validate` finds it).
+#[derive(Clone, Debug, Serialize)]
+#[serde(transparent)]
+pub struct RestoreSpec(RestoreFields);
+
+impl<'de> Deserialize<'de> for RestoreSpec {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let fields = RestoreFields::deserialize(deserializer)?;
+        if fields.archive.is_some() && (fields.id.is_some() || fields.set.is_some()) {
+            return Err(serde::de::Error::custom(
+                "a restore step takes `archive` or `id`/`set`, not both",
+            ));
+        }
+        Ok(RestoreSpec(fields))
+    }
+}
+
+impl std::ops::Deref for RestoreSpec {
+    type Target = RestoreFields;
+    fn deref(&self) -> &RestoreFields {
+        &self.0
+    }
+}
+
+impl schemars::JsonSchema for RestoreSpec {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "RestoreSpec".into()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let mut schema = RestoreFields::json_schema(generator);
+        schema.insert(
+            "allOf".into(),
+            serde_json::json!([
+                { "not": { "required": ["archive", "id"] } },
+                { "not": { "required": ["archive", "set"] } }
+            ]),
+        );
+        schema
+    }
+}
+
 #[derive(Clone, Debug, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct RestoreSpec {
+pub struct RestoreFields {
     /// A backup id, or `latest` (the default; with `set`, that set's newest).
     #[serde(default)]
     pub id: Option<Text>,
@@ -49,27 +92,22 @@ impl Check for RestoreCheck {
     fn run<'a>(&'a self, ctx: &'a Context) -> BoxFuture<'a, Outcome> {
         let spec = self.spec.clone();
         let config = ctx.config.clone();
-        crate::model::blocking(move || {
-            if spec.archive.is_some() && (spec.id.is_some() || spec.set.is_some()) {
-                return Outcome::unknown("a restore step takes `archive` or `id`/`set`, not both");
+        crate::model::blocking(move || match restore(&spec, &config) {
+            Ok(restored) => {
+                let lines: Vec<&str> = restored.text.lines().collect();
+                Outcome::new(Status::Ok, lines.join("; "), Data::None)
             }
-            match restore(&spec, &config) {
-                Ok(restored) => {
-                    let lines: Vec<&str> = restored.text.lines().collect();
-                    Outcome::new(Status::Ok, lines.join("; "), Data::None)
-                }
-                Err(e) => {
-                    let refused = match &e {
-                        crate::backup::Error::Refused { entries, .. } => {
-                            format!(": refused {}", entries.join("; "))
-                        }
-                        _ => String::new(),
-                    };
-                    let message = format!("{e}{refused}");
-                    match e.kind() {
-                        crate::error::Kind::Usage => Outcome::unknown(message),
-                        _ => critical(message),
+            Err(e) => {
+                let refused = match &e {
+                    crate::backup::Error::Refused { entries, .. } => {
+                        format!(": refused {}", entries.join("; "))
                     }
+                    _ => String::new(),
+                };
+                let message = format!("{e}{refused}");
+                match e.kind() {
+                    crate::error::Kind::Usage => Outcome::unknown(message),
+                    _ => critical(message),
                 }
             }
         })
