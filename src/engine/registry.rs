@@ -280,7 +280,7 @@ fn levels(warn: f64, crit: f64) -> Levels {
 /// (each kind an optional key), `KINDS`, and per kind its key, whether it only reads,
 /// how it is built, and (in `runbook::schema`) its JSON Schema.
 macro_rules! registry {
-    ($( $key:ident : $variant:ident ( $spec:ty ), reads: $reads:expr, build: $build:expr ; )*) => {
+    ($( $key:ident : $variant:ident ( $spec:ty ), $doc:literal, role: $role:expr, build: $build:expr ; )*) => {
         /// A step's kind and its settings.
         #[derive(Clone, Debug, Serialize)]
         #[serde(rename_all = "snake_case")]
@@ -326,69 +326,91 @@ macro_rules! registry {
                 match self { $( KindSpec::$variant(_) => stringify!($key), )* }
             }
 
-            /// Whether the step reads the state of things rather than changes it: only
-            /// readings run in `health` and never stop a maintenance schedule.
-            pub fn is_reading(&self) -> bool {
-                match self { $( KindSpec::$variant(spec) => ($reads)(spec), )* }
+            /// What the step does, which decides where it may run.
+            pub fn role(&self) -> Role {
+                match self { $( KindSpec::$variant(spec) => ($role)(spec), )* }
             }
 
             fn build(&self, timeout: std::time::Duration) -> Box<dyn Check> {
                 match self { $( KindSpec::$variant(spec) => Box::new(($build)(spec, timeout)), )* }
             }
 
-            /// Each kind's key with the JSON Schema of its settings.
+            /// Each kind's key with the JSON Schema of its settings, described.
             pub fn schemas(generator: &mut schemars::SchemaGenerator) -> Vec<(&'static str, schemars::Schema)> {
-                vec![ $( (stringify!($key), generator.subschema_for::<$spec>()), )* ]
+                let described = |mut schema: schemars::Schema, doc: &str| {
+                    schema.insert("description".into(), doc.into());
+                    schema
+                };
+                vec![ $( (stringify!($key), described(generator.subschema_for::<$spec>(), $doc)), )* ]
             }
         }
     };
 }
 
+/// What a step kind does: it decides where a step may run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// Reads the state of things (resources, endpoints, files, error rates): runs in
+    /// `health`, and never stops a maintenance schedule.
+    Reads,
+    /// Changes things (rotates, archives, backs up, prunes, verifies, restores): runbooks
+    /// only.
+    Acts,
+    /// Runs a program whose effect opsbook cannot know: allowed in `health.endpoints`.
+    Runs,
+    /// Asks a person, or splices in another runbook: runbooks only.
+    Runbook,
+}
+
 impl KindSpec {
-    /// Whether the step changes things (rotates, archives, backs up, prunes, verifies):
-    /// never in `health`. Commands, prompts and includes neither read nor act here.
-    pub fn is_action(&self) -> bool {
-        !self.is_reading()
-            && !matches!(
-                self,
-                KindSpec::Command(_) | KindSpec::Manual(_) | KindSpec::Include(_)
-            )
+    /// Whether the step reads the state of things rather than changes it.
+    pub fn is_reading(&self) -> bool {
+        self.role() == Role::Reads
+    }
+
+    /// Whether the step may be one of `health.endpoints`.
+    pub fn in_health(&self) -> bool {
+        matches!(self.role(), Role::Reads | Role::Runs)
     }
 }
 
-fn reads<T>(_: &T) -> bool {
-    true
+fn reads<T>(_: &T) -> Role {
+    Role::Reads
 }
 
-fn acts<T>(_: &T) -> bool {
-    false
+fn acts<T>(_: &T) -> Role {
+    Role::Acts
 }
 
-// The registry: `key: Variant(Spec), reads: <only looks?>, build: <the Check>;`
+fn runbook_only<T>(_: &T) -> Role {
+    Role::Runbook
+}
+
+// The registry: `key: Variant(Spec), "what it does", role: <Role of a spec>, build: <its Check>;`
 #[rustfmt::skip]
 registry! {
-    http: Http(HttpSpec), reads: reads, build: |s: &HttpSpec, _| HttpCheck::new(s.clone());
-    tcp: Tcp(TcpSpec), reads: reads, build: |s: &TcpSpec, _| TcpCheck { spec: s.clone() };
-    tls_cert: TlsCert(TlsCertSpec), reads: reads, build: |s: &TlsCertSpec, _| TlsCertCheck { spec: s.clone() };
-    dns: Dns(DnsSpec), reads: reads, build: |s: &DnsSpec, _| DnsCheck { spec: s.clone() };
-    memory: Memory(Threshold<75, 90>), reads: reads, build: |t: &Threshold<75, 90>, _| MemoryCheck { levels: levels(t.warn.0, t.crit.0) };
-    swap: Swap(Threshold<100, 100>), reads: reads, build: |t: &Threshold<100, 100>, _| SwapCheck { levels: levels(t.warn.0, t.crit.0) };
-    disk: Disk(DiskSpec), reads: reads, build: |s: &DiskSpec, _| DiskCheck { path: s.path.as_str().into(), levels: levels(s.threshold.warn.0, s.threshold.crit.0) };
-    cpu: Cpu(CpuSpec), reads: reads, build: |s: &CpuSpec, _| CpuCheck { levels: levels(s.threshold.warn.0, s.threshold.crit.0), sample: s.sample.0 };
-    load: Load(LoadSpec), reads: reads, build: |_: &LoadSpec, _| LoadCheck;
-    command: Command(CommandSpec), reads: acts, build: |s: &CommandSpec, timeout| CommandCheck { spec: s.clone(), default_timeout: timeout };
-    file: File(FileSpec), reads: reads, build: |s: &FileSpec, _| FileCheck { spec: s.clone() };
-    backup: Backup(BackupSpec), reads: |s: &BackupSpec| s.max_age.is_some() || s.max_drill_age.is_some(), build: |s: &BackupSpec, _| BackupCheck { spec: s.clone() };
-    rotate: Rotate(RotateSpec), reads: acts, build: |s: &RotateSpec, _| RotateCheck { spec: s.clone() };
-    archive: Archive(ArchiveSpec), reads: acts, build: |s: &ArchiveSpec, _| ArchiveCheck { spec: s.clone() };
-    prune: Prune(PruneSpec), reads: acts, build: |s: &PruneSpec, _| PruneCheck { spec: s.clone() };
-    verify: Verify(VerifySpec), reads: acts, build: |s: &VerifySpec, _| VerifyCheck { spec: s.clone() };
-    drill: Drill(super::steps::drill::DrillSpec), reads: acts, build: |s: &super::steps::drill::DrillSpec, _| super::steps::drill::DrillCheck { spec: s.clone() };
-    restore: Restore(super::steps::restore::RestoreSpec), reads: acts, build: |s: &super::steps::restore::RestoreSpec, _| super::steps::restore::RestoreCheck { spec: s.clone() };
-    log_errors: LogErrors(LogErrorsSpec), reads: reads, build: |s: &LogErrorsSpec, _| LogErrorsCheck { spec: s.clone() };
-    manual: Manual(Text), reads: acts, build: |p: &Text, _| ManualCheck { prompt: p.clone() };
-    process: Process(ProcessSpec), reads: reads, build: |s: &ProcessSpec, _| ProcessCheck { spec: s.clone() };
-    service: Service(ServiceSpec), reads: reads, build: |s: &ServiceSpec, _| ServiceCheck { spec: s.clone() };
-    port: Port(PortSpec), reads: reads, build: |s: &PortSpec, _| PortCheck { spec: s.clone() };
-    include: Include(Text), reads: acts, build: |f: &Text, _| crate::engine::Unrunnable(format!("include {} was not expanded", f.shown()));
+    http: Http(HttpSpec), "an HTTP request judged by status, body, JSON, headers and latency", role: reads, build: |s: &HttpSpec, _| HttpCheck::new(s.clone());
+    tcp: Tcp(TcpSpec), "a TCP connect, optionally a reply expected", role: reads, build: |s: &TcpSpec, _| TcpCheck { spec: s.clone() };
+    tls_cert: TlsCert(TlsCertSpec), "days until the served certificate expires", role: reads, build: |s: &TlsCertSpec, _| TlsCertCheck { spec: s.clone() };
+    dns: Dns(DnsSpec), "a name resolves, optionally to expected addresses", role: reads, build: |s: &DnsSpec, _| DnsCheck { spec: s.clone() };
+    memory: Memory(Threshold<75, 90>), "percent of memory used", role: reads, build: |t: &Threshold<75, 90>, _| MemoryCheck { levels: levels(t.warn.0, t.crit.0) };
+    swap: Swap(Threshold<100, 100>), "percent of swap used", role: reads, build: |t: &Threshold<100, 100>, _| SwapCheck { levels: levels(t.warn.0, t.crit.0) };
+    disk: Disk(DiskSpec), "percent of a filesystem used", role: reads, build: |s: &DiskSpec, _| DiskCheck { path: s.path.as_str().into(), levels: levels(s.threshold.warn.0, s.threshold.crit.0) };
+    cpu: Cpu(CpuSpec), "percent of CPU used, sampled", role: reads, build: |s: &CpuSpec, _| CpuCheck { levels: levels(s.threshold.warn.0, s.threshold.crit.0), sample: s.sample.0 };
+    load: Load(LoadSpec), "the load averages (informational)", role: reads, build: |_: &LoadSpec, _| LoadCheck;
+    command: Command(CommandSpec), "a program run and judged by exit code, output or a number in it", role: |_: &CommandSpec| Role::Runs, build: |s: &CommandSpec, timeout| CommandCheck { spec: s.clone(), default_timeout: timeout };
+    file: File(FileSpec), "a file or directory: exists, mode, owner, age, size, content, count", role: reads, build: |s: &FileSpec, _| FileCheck { spec: s.clone() };
+    backup: Backup(BackupSpec), "with max_age/max_drill_age: the newest backup and drill are fresh enough; without: back the set up", role: |s: &BackupSpec| if s.max_age.is_some() || s.max_drill_age.is_some() { Role::Reads } else { Role::Acts }, build: |s: &BackupSpec, _| BackupCheck { spec: s.clone() };
+    rotate: Rotate(RotateSpec), "rotate a log set", role: acts, build: |s: &RotateSpec, _| RotateCheck { spec: s.clone() };
+    archive: Archive(ArchiveSpec), "archive a log set's old rotated files", role: acts, build: |s: &ArchiveSpec, _| ArchiveCheck { spec: s.clone() };
+    prune: Prune(PruneSpec), "apply a backup set's retention", role: acts, build: |s: &PruneSpec, _| PruneCheck { spec: s.clone() };
+    verify: Verify(VerifySpec), "verify a backup set's newest backup against its manifest", role: acts, build: |s: &VerifySpec, _| VerifyCheck { spec: s.clone() };
+    drill: Drill(super::steps::drill::DrillSpec), "verify a backup set's newest backup and run its restore drill", role: acts, build: |s: &super::steps::drill::DrillSpec, _| super::steps::drill::DrillCheck { spec: s.clone() };
+    restore: Restore(super::steps::restore::RestoreSpec), "restore a backup or a hand-made archive into a directory", role: acts, build: |s: &super::steps::restore::RestoreSpec, _| super::steps::restore::RestoreCheck { spec: s.clone() };
+    log_errors: LogErrors(LogErrorsSpec), "lines at or above a level in a window of a log file", role: reads, build: |s: &LogErrorsSpec, _| LogErrorsCheck { spec: s.clone() };
+    manual: Manual(Text), "the question a person confirms", role: runbook_only, build: |p: &Text, _| ManualCheck { prompt: p.clone() };
+    process: Process(ProcessSpec), "a program runs (by name or pid file)", role: reads, build: |s: &ProcessSpec, _| ProcessCheck { spec: s.clone() };
+    service: Service(ServiceSpec), "a systemd unit is active", role: reads, build: |s: &ServiceSpec, _| ServiceCheck { spec: s.clone() };
+    port: Port(PortSpec), "something listens on a local TCP port", role: reads, build: |s: &PortSpec, _| PortCheck { spec: s.clone() };
+    include: Include(Text), "a runbook file or name whose steps are spliced in here", role: runbook_only, build: |f: &Text, _| crate::engine::Unrunnable(format!("include {} was not expanded", f.shown()));
 }

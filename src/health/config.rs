@@ -2,7 +2,7 @@
 //! probe and how `health --serve` caches. Health owns its section; the root settings
 //! struct only holds it.
 
-use crate::engine::registry::{KindSpec, StepSpec};
+use crate::engine::registry::StepSpec;
 use crate::values::{Duration, Text, Threshold};
 use serde::{Deserialize, Serialize};
 
@@ -66,9 +66,7 @@ impl<'de> Deserialize<'de> for Endpoints {
                     "endpoint name {name:?} is a built-in check's name: choose another"
                 )));
             }
-            if endpoint.kind.is_action()
-                || matches!(endpoint.kind, KindSpec::Include(_) | KindSpec::Manual(_))
-            {
+            if !endpoint.kind.in_health() {
                 return Err(serde::de::Error::custom(format!(
                     "endpoint {name:?}: `{}` steps belong in runbooks, not in health.endpoints",
                     endpoint.kind_name()

@@ -218,16 +218,10 @@ impl<const W: u8, const C: u8> JsonSchema for Threshold<W, C> {
 
 /// The schema of one kind's settings, by its key, from the registry.
 fn kind_schema(kind: &str, generator: &mut SchemaGenerator) -> Schema {
-    match kind {
-        "manual" => {
-            json_schema!({ "type": "string", "description": "the question a person confirms" })
-        }
-        "include" => json_schema!({ "type": "string", "description": "a runbook file or name" }),
-        _ => KindSpec::schemas(generator)
-            .into_iter()
-            .find(|(key, _)| *key == kind)
-            .map_or_else(|| json_schema!({}), |(_, schema)| schema),
-    }
+    KindSpec::schemas(generator)
+        .into_iter()
+        .find(|(key, _)| *key == kind)
+        .map_or_else(|| json_schema!({}), |(_, schema)| schema)
 }
 
 impl JsonSchema for StepSpec {
