@@ -16,6 +16,7 @@ use crate::probe::command::{CommandCheck, CommandSpec};
 use crate::probe::cpu::CpuSpec;
 use crate::probe::disk::DiskSpec;
 use crate::probe::dns::{DnsCheck, DnsSpec};
+use crate::probe::env::{EnvCheck, EnvSpec};
 use crate::probe::file::{FileCheck, FileSpec};
 use crate::probe::http::{HttpCheck, HttpSpec};
 use crate::probe::log_errors::{LogErrorsCheck, LogErrorsSpec};
@@ -390,5 +391,6 @@ registry! {
     process: Process(ProcessSpec), reads: reads, build: |s: &ProcessSpec, _| ProcessCheck { spec: s.clone() };
     service: Service(ServiceSpec), reads: reads, build: |s: &ServiceSpec, _| ServiceCheck { spec: s.clone() };
     port: Port(PortSpec), reads: reads, build: |s: &PortSpec, _| PortCheck { spec: s.clone() };
+    env: Env(EnvSpec), reads: reads, build: |s: &EnvSpec, _| EnvCheck { spec: s.clone() };
     include: Include(Text), reads: acts, build: |f: &Text, _| crate::engine::Unrunnable(format!("include {} was not expanded", f.shown()));
 }
