@@ -383,3 +383,34 @@ fn file_grades_the_newest_match_of_a_glob_by_age() {
     assert_eq!(message(&json, "none"), "no file matches backups/*.tar.gz");
     assert_eq!(severity(&json, "no stray dumps"), "ok");
 }
+
+#[test]
+fn the_schema_describes_the_new_settings() {
+    let schema = Opsbook::new()
+        .args(["runbook", "schema"])
+        .run()
+        .expect_exit(0)
+        .json();
+    let defs = &schema["$defs"];
+    for (kind, fields) in [
+        (
+            "ProcessSpec",
+            &["cmdline", "rss", "cpu", "open_files", "sample"][..],
+        ),
+        ("EnvSpec", &["name", "non_empty", "matches"][..]),
+        ("FileSpec", &["recursive", "newest"][..]),
+    ] {
+        for field in fields {
+            assert!(
+                defs[kind]["properties"].get(field).is_some(),
+                "{kind}.{field}: {}",
+                defs[kind]
+            );
+        }
+        assert_eq!(defs[kind]["additionalProperties"], false, "{kind}");
+    }
+    assert_eq!(
+        schema["$defs"]["Step"]["properties"]["env"]["$ref"],
+        "#/$defs/EnvSpec"
+    );
+}
