@@ -279,7 +279,7 @@ fn look(spec: &ProcessSpec, resources: &dyn super::resources::Resources) -> Outc
         }
         (None, None) => match pid_from_file(spec) {
             Ok((what, pid)) => (what, Box::new(move |p| p.pid == pid)),
-            Err(outcome) => return outcome,
+            Err(why) => return Outcome::new(Status::Critical, why, Data::None),
         },
     };
     let sample = spec.cpu.is_some().then_some(spec.sample.0);
@@ -298,21 +298,20 @@ fn is_named(p: &ProcessReading, name: &str) -> bool {
             .is_some_and(|argv0| argv0.rsplit('/').next() == Some(name))
 }
 
-/// The pid a pid file names, or the critical outcome saying why there is none.
-fn pid_from_file(spec: &ProcessSpec) -> Result<(String, u32), Outcome> {
+/// The pid a pid file names, or why there is none (critical: nothing can be running).
+fn pid_from_file(spec: &ProcessSpec) -> Result<(String, u32), String> {
     let Some(file) = &spec.pid_file else {
-        return Err(Outcome::unknown("give `name`, `cmdline` or `pid_file`"));
+        return Err("give `name`, `cmdline` or `pid_file`".into());
     };
-    let critical = |message: String| Outcome::new(Status::Critical, message, Data::None);
     let text = std::fs::read_to_string(file.as_str())
-        .map_err(|e| critical(format!("cannot read pid file {}: {e}", file.shown())))?;
+        .map_err(|e| format!("cannot read pid file {}: {e}", file.shown()))?;
     match text.trim().parse::<u32>() {
         Ok(pid) if pid > 0 => Ok((format!("pid {pid} (from {})", file.shown()), pid)),
-        _ => Err(critical(format!(
+        _ => Err(format!(
             "{} does not hold a pid: {:?}",
             file.shown(),
             text.trim()
-        ))),
+        )),
     }
 }
 
