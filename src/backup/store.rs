@@ -1,6 +1,7 @@
-//! Where backups live: a local directory, or `s3://bucket/prefix` on any S3-compatible
-//! store (through object_store; endpoint and region from config `backup.s3` or the usual
-//! `AWS_*` variables, credentials from the environment only, never printed).
+//! One idea, one file: where backups live: a local directory, or `s3://bucket/prefix` on
+//! any S3-compatible store (through object_store; endpoint and region from config
+//! `backup.s3` or the usual `AWS_*` variables, credentials from the environment only, never
+//! printed).
 //!
 //! Layout, the same in both: `ID/data.tar.{zst,gz}` and `ID/manifest.json`. A backup is
 //! complete, and listed, only once its manifest exists. Locally the manifest is written

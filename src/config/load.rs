@@ -1,6 +1,7 @@
-//! Finding, parsing and layering config files. Each file is parsed on its own first, so
-//! an error names the file, line and column; the files are then merged key by key
-//! (mappings merge, everything else — lists included — is replaced by the later file).
+//! One idea, one file: finding, parsing and layering config files. Each file is parsed on
+//! its own first, so an error names the file, line and column; the files are then merged
+//! key by key (mappings merge, everything else — lists included — is replaced by the later
+//! file).
 
 use super::{Config, ENVIRONMENTS};
 use crate::error::{ConfigError, Error};

@@ -224,58 +224,60 @@ impl Rotation<'_> {
             let (shown, to) = (file.display(), target.display());
             let exists = |p: &Path| std::fs::symlink_metadata(p).is_ok();
             let _ = std::fs::remove_file(with_suffix(&target, ".opsbook-tmp"));
-            match (pending.mode, exists(&target)) {
-                (_, false) => self.act(
-                    out,
-                    format!("rolled back the interrupted rotation of {shown}: nothing had moved"),
-                ),
-                (RotateMode::Create, true) => {
-                    if !exists(&file) {
-                        let meta = std::fs::symlink_metadata(&target)
-                            .map_err(|e| Error::io("read", &target, e))?;
-                        if !meta.is_file() {
-                            return Err(Error::Refused(format!(
-                                "{to} is not a regular file: not recreating {shown} from it; check both by hand"
-                            )));
-                        }
-                        recreate(&file, &meta, pending.create_mode)?;
-                        self.act(
-                            out,
-                            format!("recreated {shown}, which an interrupted rotation had renamed to {to}"),
-                        );
-                    } else {
-                        self.act(
-                            out,
-                            format!("finished the interrupted rotation of {shown} → {to}"),
-                        );
-                    }
-                    notify = true;
-                    state
-                        .rotated
-                        .insert(file.display().to_string(), self.now.as_second());
+            // Whether the rotation now counts as done (the writer is told, the time kept).
+            let done = match (pending.mode, exists(&target)) {
+                (_, false) => {
+                    self.act(
+                        out,
+                        format!(
+                            "rolled back the interrupted rotation of {shown}: nothing had moved"
+                        ),
+                    );
+                    false
                 }
-                (RotateMode::Copytruncate, true) => {
-                    let untruncated = starts_with(&file, &target)
-                        .map_err(|e| Error::between("compare", &file, "with", &target, e))?;
-                    if untruncated {
-                        std::fs::remove_file(&target)
-                            .map_err(|e| Error::io("remove", &target, e))?;
-                        crate::fsutil::sync_dir(&target);
-                        self.act(
-                            out,
-                            format!("rolled back the interrupted rotation of {shown}: it was not truncated, removed its copy {to}"),
-                        );
-                    } else {
-                        self.act(
-                            out,
-                            format!("finished the interrupted rotation of {shown} → {to}"),
-                        );
-                        notify = true;
-                        state
-                            .rotated
-                            .insert(file.display().to_string(), self.now.as_second());
+                (RotateMode::Create, true) if !exists(&file) => {
+                    let meta = std::fs::symlink_metadata(&target)
+                        .map_err(|e| Error::io("read", &target, e))?;
+                    if !meta.is_file() {
+                        return Err(Error::Refused(format!(
+                            "{to} is not a regular file: not recreating {shown} from it; check both by hand"
+                        )));
                     }
+                    recreate(&file, &meta, pending.create_mode)?;
+                    self.act(
+                        out,
+                        format!(
+                            "recreated {shown}, which an interrupted rotation had renamed to {to}"
+                        ),
+                    );
+                    true
                 }
+                (RotateMode::Copytruncate, true)
+                    if starts_with(&file, &target)
+                        .map_err(|e| Error::between("compare", &file, "with", &target, e))? =>
+                {
+                    // Not truncated: the copy goes, the file stays as it was.
+                    std::fs::remove_file(&target).map_err(|e| Error::io("remove", &target, e))?;
+                    crate::fsutil::sync_dir(&target);
+                    self.act(
+                        out,
+                        format!("rolled back the interrupted rotation of {shown}: it was not truncated, removed its copy {to}"),
+                    );
+                    false
+                }
+                (RotateMode::Create | RotateMode::Copytruncate, true) => {
+                    self.act(
+                        out,
+                        format!("finished the interrupted rotation of {shown} → {to}"),
+                    );
+                    true
+                }
+            };
+            if done {
+                notify = true;
+                state
+                    .rotated
+                    .insert(file.display().to_string(), self.now.as_second());
             }
             if let Err(e) = state.save() {
                 out.errors.push(format!("rotation state not saved: {e}"));

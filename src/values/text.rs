@@ -1,9 +1,10 @@
-//! Strings in config and runbooks: `${VAR}` and `${VAR:-default}` are read from the
-//! environment when the file is loaded. A value is a secret by the contract's rule
-//! (`redact`): a variable whose name looks secret (`API_TOKEN`, `DB_PASSWORD`), a
-//! URL-shaped value with user-info, a URL's user-info or credential-like query value
-//! wherever it is written, a credential header's value, a webhook URL. A secret is
-//! registered with `redact` and prints as `***`; everything else prints as it is.
+//! One idea, one file: templated text. Strings in config and runbooks: `${VAR}` and
+//! `${VAR:-default}` are read from the environment when the file is loaded. A value is a
+//! secret by the contract's rule (`redact`): a variable whose name looks secret
+//! (`API_TOKEN`, `DB_PASSWORD`), a URL-shaped value with user-info, a URL's user-info or
+//! credential-like query value wherever it is written, a credential header's value, a
+//! webhook URL. A secret is registered with `redact` and prints as `***`; everything else
+//! prints as it is.
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 

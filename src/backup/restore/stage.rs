@@ -1,6 +1,6 @@
-//! The second pass of a restore: the target resolved, a staging tree made beside it, and
-//! every planned entry written there (files checked against the manifest), small files by
-//! writer threads.
+//! One idea, one file: the second pass of a restore: the target resolved, a staging tree
+//! made beside it, and every planned entry written there (files checked against the
+//! manifest), small files by writer threads.
 
 use super::*;
 
@@ -182,45 +182,38 @@ impl Owners {
 /// The id of the user (or group) called `name` on this system.
 pub(super) fn lookup_id(name: &[u8], user: bool) -> Option<u32> {
     let c = CString::new(name).ok()?;
-    let mut buf = vec![0 as libc::c_char; 1 << 16];
-    let mut found: bool = false;
-    let mut id = 0;
     if user {
-        // SAFETY: all-zero is a valid `passwd`; getpwnam_r fills it using `buf`.
-        let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
-        let mut result = std::ptr::null_mut();
-        // SAFETY: valid pointers and the buffer's true length.
-        let rc = unsafe {
-            libc::getpwnam_r(
-                c.as_ptr(),
-                &mut pwd,
-                buf.as_mut_ptr(),
-                buf.len(),
-                &mut result,
-            )
-        };
-        if rc == 0 && !result.is_null() {
-            (found, id) = (true, pwd.pw_uid);
-        }
+        // SAFETY: getpwnam_r with valid pointers and the buffer's true length.
+        by_name_r(
+            |p: &mut libc::passwd, buf, len, out| unsafe {
+                libc::getpwnam_r(c.as_ptr(), p, buf, len, out)
+            },
+            |pwd| pwd.pw_uid,
+        )
     } else {
-        // SAFETY: all-zero is a valid `group`; getgrnam_r fills it using `buf`.
-        let mut grp: libc::group = unsafe { std::mem::zeroed() };
-        let mut result = std::ptr::null_mut();
-        // SAFETY: valid pointers and the buffer's true length.
-        let rc = unsafe {
-            libc::getgrnam_r(
-                c.as_ptr(),
-                &mut grp,
-                buf.as_mut_ptr(),
-                buf.len(),
-                &mut result,
-            )
-        };
-        if rc == 0 && !result.is_null() {
-            (found, id) = (true, grp.gr_gid);
-        }
+        // SAFETY: getgrnam_r with valid pointers and the buffer's true length.
+        by_name_r(
+            |g: &mut libc::group, buf, len, out| unsafe {
+                libc::getgrnam_r(c.as_ptr(), g, buf, len, out)
+            },
+            |grp| grp.gr_gid,
+        )
     }
-    found.then_some(id)
+}
+
+/// One `get*nam_r` call on a `passwd` or `group`: the id `read` takes from the entry
+/// found, if any (read while the entry's strings, which point into the buffer, are valid).
+fn by_name_r<T>(
+    call: impl FnOnce(&mut T, *mut libc::c_char, usize, *mut *mut T) -> libc::c_int,
+    read: impl FnOnce(&T) -> u32,
+) -> Option<u32> {
+    let mut buf = vec![0 as libc::c_char; 1 << 16];
+    // SAFETY: all-zero is a valid `passwd` or `group` (pointers null, ids 0); the call
+    // fills it, using `buf` for its strings.
+    let mut entry: T = unsafe { std::mem::zeroed() };
+    let mut result = std::ptr::null_mut();
+    let rc = call(&mut entry, buf.as_mut_ptr(), buf.len(), &mut result);
+    (rc == 0 && !result.is_null()).then(|| read(&entry))
 }
 
 /// Give an open file or directory its owner (when there is one to give), then its mode:

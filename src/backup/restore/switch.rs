@@ -1,6 +1,7 @@
-//! Putting a staged restore in place: the whole target exchanged with the new tree in one
-//! `renameat2(RENAME_EXCHANGE)`, or, where the target cannot be switched whole (`/`, a
-//! mount point, the working directory), one root of the restore at a time.
+//! One idea, one file: putting a staged restore in place: the whole target exchanged with
+//! the new tree in one `renameat2(RENAME_EXCHANGE)`, or, where the target cannot be
+//! switched whole (`/`, a mount point, the working directory), one root of the restore at a
+//! time.
 
 use super::*;
 
