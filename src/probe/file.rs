@@ -315,6 +315,8 @@ fn grade_directory(spec: &FileSpec, shown: &str, path: &Path) -> Outcome {
 
 /// Entries and file bytes directly in a directory (`top`) and in its whole tree (`tree`),
 /// symlinks counted as entries and never followed; a hard-linked file's bytes count once.
+/// The walk stays on the directory's filesystem, as `du -x` does: a mount point below it is
+/// an entry, not more tree (sizing `/` never reads /proc/kcore's 128 TiB).
 #[derive(Default)]
 struct Tally {
     top: (u64, u64),
@@ -327,6 +329,7 @@ impl Tally {
     fn of(root: &Path, whole_tree: bool) -> std::io::Result<Tally> {
         let mut tally = Tally::default();
         let mut seen = std::collections::HashSet::new();
+        let device = std::fs::metadata(root)?.dev();
         let mut pending = vec![(root.to_path_buf(), true)];
         while let Some((dir, top)) = pending.pop() {
             let entries = match std::fs::read_dir(&dir) {
@@ -351,7 +354,7 @@ impl Tally {
                     tally.top.0 += 1;
                     tally.top.1 += bytes;
                 }
-                if whole_tree && meta.is_dir() {
+                if whole_tree && meta.is_dir() && meta.dev() == device {
                     pending.push((entry.path(), false));
                 }
             }

@@ -343,6 +343,28 @@ fn file_sizes_a_directory_tree_without_following_symlinks_out_of_it() {
 }
 
 #[test]
+fn file_sizes_a_tree_on_its_own_filesystem_only() {
+    let opsbook = Opsbook::new();
+    let root = opsbook.path("data");
+    std::fs::create_dir_all(root.join("mnt")).unwrap();
+    std::fs::write(root.join("here.bin"), vec![b'x'; 700]).unwrap();
+    let mounted = crate::common::Mounted::tmpfs(&root.join("mnt"), "4m");
+    std::fs::write(root.join("mnt/there.bin"), vec![b'y'; 1 << 20]).unwrap();
+    let runbook = "steps:\n  - { name: size, file: { path: data, size: { crit: 1000 }, count: { warn: 10 }, recursive: true } }\n";
+    let run = opsbook
+        .file("rb.yaml", runbook)
+        .args(["run", "rb.yaml", "--format", "json"])
+        .run()
+        .expect_exit(0);
+    // Unmounted before the test directory goes, so nothing is left behind.
+    drop(mounted);
+    assert_eq!(
+        message(&run.json(), "size"),
+        "data: 2 entries in the tree, 700 bytes"
+    );
+}
+
+#[test]
 fn file_grades_the_newest_match_of_a_glob_by_age() {
     let opsbook = Opsbook::new();
     let dir = opsbook.path("backups");
