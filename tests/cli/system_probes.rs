@@ -436,3 +436,62 @@ fn the_schema_describes_the_new_settings() {
         "#/$defs/EnvSpec"
     );
 }
+
+#[test]
+fn what_another_user_cannot_read_is_unknown_never_ok() {
+    use std::os::unix::fs::PermissionsExt;
+    let tag = format!("private-{}", std::process::id());
+    let holder = Holder::start(&tag, 3, 1);
+    let opsbook = Opsbook::new();
+    let dir = opsbook.dir().to_path_buf();
+    std::fs::create_dir_all(dir.join("data/sub/secret")).unwrap();
+    std::fs::write(dir.join("data/a.csv"), "abc\n").unwrap();
+    std::fs::write(dir.join("data/sub/secret/big.bin"), vec![0u8; 4096]).unwrap();
+    let runbook = format!(
+        "steps:
+  - {{ name: size, file: {{ path: data, size: {{ crit: 100000 }} }} }}
+  - {{ name: files, process: {{ cmdline: '{tag}', open_files: {{ crit: 100 }} }} }}
+"
+    );
+    std::fs::write(dir.join("rb.yaml"), each_graded(&runbook)).unwrap();
+    for (path, mode) in [
+        ("", 0o755),
+        ("data", 0o755),
+        ("data/sub", 0o755),
+        ("data/sub/secret", 0o700),
+        ("rb.yaml", 0o644),
+    ] {
+        std::fs::set_permissions(dir.join(path), std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+    let mut cmd = std::process::Command::new("setpriv");
+    crate::common::clean_env(&mut cmd);
+    let output = cmd
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(env!("CARGO_BIN_EXE_opsbook"))
+        .args(["run", "rb.yaml", "--format", "json"])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(3),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(severity(&json, "size"), "unknown");
+    assert_eq!(
+        message(&json, "size"),
+        "data: 4 bytes, 1 directory unreadable (first data/sub/secret: Permission denied (os error 13))"
+    );
+    assert_eq!(severity(&json, "files"), "unknown");
+    assert_eq!(
+        message(&json, "files"),
+        format!(
+            "cmdline /{tag}/: 1 running; pid {} open files cannot be read",
+            holder.pid()
+        )
+    );
+    drop((holder, opsbook));
+}
