@@ -16,6 +16,7 @@ use crate::probe::command::{CommandCheck, CommandSpec};
 use crate::probe::cpu::CpuSpec;
 use crate::probe::disk::DiskSpec;
 use crate::probe::dns::{DnsCheck, DnsSpec};
+use crate::probe::env::{EnvCheck, EnvSpec};
 use crate::probe::file::{FileCheck, FileSpec};
 use crate::probe::http::{HttpCheck, HttpSpec};
 use crate::probe::log_errors::{LogErrorsCheck, LogErrorsSpec};
@@ -409,8 +410,9 @@ registry! {
     restore: Restore(super::steps::restore::RestoreSpec), "restore a backup or a hand-made archive into a directory", role: acts, build: |s: &super::steps::restore::RestoreSpec, _| super::steps::restore::RestoreCheck { spec: s.clone() };
     log_errors: LogErrors(LogErrorsSpec), "lines at or above a level in a window of a log file", role: reads, build: |s: &LogErrorsSpec, _| LogErrorsCheck { spec: s.clone() };
     manual: Manual(Text), "the question a person confirms", role: runbook_only, build: |p: &Text, _| ManualCheck { prompt: p.clone() };
-    process: Process(ProcessSpec), "a program runs (by name or pid file)", role: reads, build: |s: &ProcessSpec, _| ProcessCheck { spec: s.clone() };
+    process: Process(ProcessSpec), "a program runs (by name, command line or pid file), its memory, CPU and open files graded", role: reads, build: |s: &ProcessSpec, _| ProcessCheck { spec: s.clone() };
     service: Service(ServiceSpec), "a systemd unit is active", role: reads, build: |s: &ServiceSpec, _| ServiceCheck { spec: s.clone() };
     port: Port(PortSpec), "something listens on a local TCP port", role: reads, build: |s: &PortSpec, _| PortCheck { spec: s.clone() };
+    env: Env(EnvSpec), "an environment variable is set, non-empty or matches (its value never shown)", role: reads, build: |s: &EnvSpec, _| EnvCheck { spec: s.clone() };
     include: Include(Text), "a runbook file or name whose steps are spliced in here", role: runbook_only, build: |f: &Text, _| crate::engine::Unrunnable(format!("include {} was not expanded", f.shown()));
 }

@@ -177,6 +177,7 @@ mod tests {
                 five: 0.4,
                 fifteen: 0.3,
             }),
+            processes: None,
         };
         Context {
             resources: Arc::new(fixed),

@@ -172,6 +172,13 @@ pub enum Data {
         process: String,
         count: u32,
         pids: Vec<u32>,
+        /// The graded readings of the worst match, when asked for.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        rss_bytes: Option<u64>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        cpu_percent: Option<f64>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        open_files: Option<u64>,
     },
     Service {
         unit: String,

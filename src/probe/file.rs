@@ -2,34 +2,93 @@
 //! and content; on a directory, the number of files in it and their total size graded
 //! like any number (seed 002's error and pickup folders).
 
-use super::threshold::{Levels, grade, note, trim};
+use super::threshold::{Levels, grade, note};
 use super::{Env, Probe};
 use crate::model::{BoxFuture, Data, Outcome, Status};
+use crate::plural::count;
 use crate::values::{ByteSize, Duration, Mode, Text};
 use serde::{Deserialize, Serialize};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 
 #[derive(Clone, Debug, Deserialize, Serialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "RawFileSpec")]
 pub struct FileSpec {
     pub path: Text,
-    /// `false` asks for the path to be absent (a maintenance flag, a stale lock).
-    #[serde(default = "yes")]
     pub exists: bool,
-    /// Octal permission bits that must match exactly: `"0640"`.
     pub mode: Option<Mode>,
-    /// A user name or uid.
     pub owner: Option<String>,
-    /// Modified no longer ago than this.
     pub max_age: Option<Duration>,
     pub max_size: Option<ByteSize>,
-    /// Text the file must contain.
     pub contains: Option<Text>,
-    /// On a directory: how many entries it holds.
     pub count: Option<Levels>,
-    /// On a directory: the total size of the files directly in it, in bytes.
     pub size: Option<Levels>,
+    pub recursive: Option<bool>,
+    pub newest: bool,
+}
+
+/// The settings as written; `FileSpec` checks them together.
+#[derive(Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawFileSpec {
+    /// A path; with `newest: true`, a glob (`/backups/*.tar.gz`).
+    path: Text,
+    /// `false` asks for the path to be absent (a maintenance flag, a stale lock).
+    #[serde(default = "yes")]
+    exists: bool,
+    /// Octal permission bits that must match exactly: `"0640"`.
+    mode: Option<Mode>,
+    /// A user name or uid.
+    owner: Option<String>,
+    /// Modified no longer ago than this.
+    max_age: Option<Duration>,
+    max_size: Option<ByteSize>,
+    /// Text the file must contain.
+    contains: Option<Text>,
+    /// On a directory: how many entries it holds (directly in it, unless `recursive`).
+    count: Option<Levels>,
+    /// On a directory: the total size of the files in it, in bytes (the whole tree,
+    /// unless `recursive: false`).
+    size: Option<Levels>,
+    /// Count and size the whole tree below the directory (symlinks are never followed).
+    recursive: Option<bool>,
+    /// `path` is a glob: check its most recently modified match (no match is critical).
+    #[serde(default)]
+    newest: bool,
+}
+
+impl TryFrom<RawFileSpec> for FileSpec {
+    type Error = String;
+
+    fn try_from(raw: RawFileSpec) -> Result<Self, String> {
+        if raw.recursive.is_some() && raw.count.is_none() && raw.size.is_none() {
+            return Err(
+                "file: `recursive` applies to a directory's `count` and `size`: give one of them, or leave `recursive` out"
+                    .into(),
+            );
+        }
+        if raw.newest
+            && let Err(e) = glob::Pattern::new(raw.path.as_str())
+        {
+            return Err(format!(
+                "file: {:?} is not a glob ({e}); write e.g. /backups/*.tar.gz",
+                raw.path.shown()
+            ));
+        }
+        Ok(FileSpec {
+            path: raw.path,
+            exists: raw.exists,
+            mode: raw.mode,
+            owner: raw.owner,
+            max_age: raw.max_age,
+            max_size: raw.max_size,
+            contains: raw.contains,
+            count: raw.count,
+            size: raw.size,
+            recursive: raw.recursive,
+            newest: raw.newest,
+        })
+    }
 }
 
 fn yes() -> bool {
@@ -53,8 +112,79 @@ impl Probe for FileCheck {
 }
 
 fn inspect(spec: &FileSpec, now: jiff::Timestamp) -> Outcome {
-    let shown = spec.path.shown();
-    let path = Path::new(spec.path.as_str());
+    if spec.newest {
+        return inspect_newest(spec, now);
+    }
+    inspect_path(spec, spec.path.shown(), Path::new(spec.path.as_str()), now)
+}
+
+/// `newest: true`: the glob's most recently modified match, checked as the path itself.
+fn inspect_newest(spec: &FileSpec, now: jiff::Timestamp) -> Outcome {
+    let glob = spec.path.shown();
+    let critical = |message: String| Outcome::new(Status::Critical, message, Data::None);
+    let (newest, error) = match newest_match(spec.path.as_str()) {
+        Ok(found) => found,
+        Err(e) => return Outcome::unknown(format!("{glob} is not a glob: {e}")),
+    };
+    match (newest, spec.exists) {
+        (None, true) => match error {
+            Some(e) => Outcome::unknown(format!("no file matches {glob}: {e}")),
+            None => critical(format!("no file matches {glob}")),
+        },
+        (None, false) => Outcome::new(Status::Ok, format!("no file matches {glob}"), Data::None),
+        (Some((path, _)), false) => critical(format!(
+            "{glob} matches {}, expected nothing",
+            path.display()
+        )),
+        (Some((path, modified)), true) => {
+            let shown = path.display().to_string();
+            let outcome = inspect_path(spec, &shown, &path, now);
+            if outcome.status != Status::Ok || spec.count.is_some() || spec.size.is_some() {
+                return outcome;
+            }
+            let age = age_of(now, modified);
+            let message = format!("{shown} is the newest of {glob}, modified {age} ago");
+            Outcome::new(Status::Ok, message, outcome.data)
+        }
+    }
+}
+
+/// The match of `pattern` modified last (a later name wins a tie), with its mtime, and
+/// the first error met on the way (an unreadable directory may hide a newer match).
+type Newest = (Option<(std::path::PathBuf, i64)>, Option<String>);
+
+fn newest_match(pattern: &str) -> Result<Newest, glob::PatternError> {
+    let mut newest: Option<(std::path::PathBuf, i64)> = None;
+    let mut error = None;
+    for entry in glob::glob(pattern)? {
+        let path = match entry {
+            Ok(path) => path,
+            Err(e) => {
+                error.get_or_insert_with(|| e.to_string());
+                continue;
+            }
+        };
+        let Ok(meta) = std::fs::metadata(&path) else {
+            continue;
+        };
+        let key = (meta.mtime(), path);
+        if newest
+            .as_ref()
+            .is_none_or(|(p, t)| (*t, p) < (key.0, &key.1))
+        {
+            newest = Some((key.1, key.0));
+        }
+    }
+    Ok((newest, error))
+}
+
+/// `3h 12m`: how long ago `modified` (unix seconds) was, never negative.
+fn age_of(now: jiff::Timestamp, modified: i64) -> String {
+    let age = now.as_second().saturating_sub(modified).max(0) as u64;
+    humantime::format_duration(std::time::Duration::from_secs(age)).to_string()
+}
+
+fn inspect_path(spec: &FileSpec, shown: &str, path: &Path, now: jiff::Timestamp) -> Outcome {
     let data = |size: u64| Data::File {
         path: shown.to_string(),
         size_bytes: size,
@@ -124,7 +254,7 @@ fn inspect(spec: &FileSpec, now: jiff::Timestamp) -> Outcome {
         }
     }
     if meta.is_dir() && (spec.count.is_some() || spec.size.is_some()) {
-        return grade_directory(spec, path);
+        return grade_directory(spec, shown, path);
     }
     let what = if meta.is_dir() { "directory" } else { "file" };
     Outcome::new(
@@ -134,35 +264,103 @@ fn inspect(spec: &FileSpec, now: jiff::Timestamp) -> Outcome {
     )
 }
 
-fn grade_directory(spec: &FileSpec, path: &Path) -> Outcome {
-    let shown = spec.path.shown();
-    let entries = match std::fs::read_dir(path) {
-        Ok(entries) => entries,
+fn grade_directory(spec: &FileSpec, shown: &str, path: &Path) -> Outcome {
+    let count_tree = spec.recursive.unwrap_or(false);
+    let size_tree = spec.recursive.unwrap_or(true);
+    let walk_tree = (spec.count.is_some() && count_tree) || (spec.size.is_some() && size_tree);
+    let tally = match Tally::of(path, walk_tree) {
+        Ok(tally) => tally,
         Err(e) => return Outcome::unknown(format!("cannot list {shown}: {e}")),
     };
-    let (mut count, mut bytes) = (0u64, 0u64);
-    for entry in entries.flatten() {
-        count += 1;
-        if let Ok(meta) = entry.metadata()
-            && meta.is_file()
-        {
-            bytes += meta.len();
-        }
-    }
+    let entries = if count_tree {
+        tally.tree.0
+    } else {
+        tally.top.0
+    };
+    let bytes = if size_tree { tally.tree.1 } else { tally.top.1 };
     let mut status = Status::Ok;
     let mut parts = Vec::new();
-    for (levels, value, unit) in [(spec.count, count, "entries"), (spec.size, bytes, "bytes")] {
+    let in_tree = if count_tree { " in the tree" } else { "" };
+    for (levels, value, one, many) in [
+        (spec.count, entries, "entry", "entries"),
+        (spec.size, bytes, "byte", "bytes"),
+    ] {
         let Some(levels) = levels else { continue };
         let (s, crossed) = grade(value as f64, levels, "");
         status = status.worst(s);
-        parts.push(format!("{} {unit}{}", trim(value as f64), note(crossed)));
+        let tree = if one == "entry" { in_tree } else { "" };
+        parts.push(format!(
+            "{}{tree}{}",
+            count(value, one, many),
+            note(crossed)
+        ));
+    }
+    if let Some((first, error)) = &tally.unreadable {
+        // What could not be read may hold more: a reading that is not over a level is
+        // not known to be under it.
+        status = status.worst(Status::Unknown);
+        parts.push(format!(
+            "{} unreadable (first {}: {error})",
+            count(tally.unreadable_count, "directory", "directories"),
+            first.display()
+        ));
     }
     let data = Data::Directory {
         path: shown.to_string(),
-        entries: count,
+        entries,
         size_bytes: bytes,
     };
     Outcome::new(status, format!("{shown}: {}", parts.join(", ")), data)
+}
+
+/// Entries and file bytes directly in a directory (`top`) and in its whole tree (`tree`),
+/// symlinks counted as entries and never followed; a hard-linked file's bytes count once.
+/// The walk stays on the directory's filesystem, as `du -x` does: a mount point below it is
+/// an entry, not more tree (sizing `/` never reads /proc/kcore's 128 TiB).
+#[derive(Default)]
+struct Tally {
+    top: (u64, u64),
+    tree: (u64, u64),
+    unreadable: Option<(std::path::PathBuf, std::io::Error)>,
+    unreadable_count: u64,
+}
+
+impl Tally {
+    fn of(root: &Path, whole_tree: bool) -> std::io::Result<Tally> {
+        let mut tally = Tally::default();
+        let mut seen = std::collections::HashSet::new();
+        let device = std::fs::metadata(root)?.dev();
+        let mut pending = vec![(root.to_path_buf(), true)];
+        while let Some((dir, top)) = pending.pop() {
+            let entries = match std::fs::read_dir(&dir) {
+                Ok(entries) => entries,
+                Err(e) if top => return Err(e),
+                Err(e) => {
+                    tally.unreadable_count += 1;
+                    tally.unreadable.get_or_insert((dir, e));
+                    continue;
+                }
+            };
+            for entry in entries.flatten() {
+                // DirEntry::metadata does not follow a symlink.
+                let Ok(meta) = entry.metadata() else { continue };
+                let mut bytes = 0;
+                if meta.is_file() && (meta.nlink() < 2 || seen.insert((meta.dev(), meta.ino()))) {
+                    bytes = meta.len();
+                }
+                tally.tree.0 += 1;
+                tally.tree.1 += bytes;
+                if top {
+                    tally.top.0 += 1;
+                    tally.top.1 += bytes;
+                }
+                if whole_tree && meta.is_dir() && meta.dev() == device {
+                    pending.push((entry.path(), false));
+                }
+            }
+        }
+        Ok(tally)
+    }
 }
 
 /// The name of `uid` from /etc/passwd, if it has one.

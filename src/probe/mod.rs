@@ -8,6 +8,7 @@ pub mod command;
 pub mod cpu;
 pub mod disk;
 pub mod dns;
+pub mod env;
 mod error;
 pub mod file;
 pub mod http;

@@ -3,6 +3,7 @@
 //! (`FixedResources`, also loadable from a JSON file named by `$OPSBOOK_READINGS`).
 
 use super::Error;
+use super::process::{ProcessReading, Wanted};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -60,6 +61,12 @@ pub trait Resources: Send + Sync {
     /// Blocks for `sample` while CPU time is measured.
     fn cpu(&self, sample: Duration) -> Result<CpuReading, Error>;
     fn load(&self) -> Result<LoadReading, Error>;
+    /// The running processes `wanted` keeps, as `process::read_system` reads them.
+    fn processes(
+        &self,
+        wanted: &Wanted<'_>,
+        sample: Option<Duration>,
+    ) -> Result<Vec<ProcessReading>, Error>;
 }
 
 /// The real machine, through sysinfo and statvfs.
@@ -120,6 +127,14 @@ impl Resources for SystemResources {
             fifteen: load.fifteen,
         })
     }
+
+    fn processes(
+        &self,
+        wanted: &Wanted<'_>,
+        sample: Option<Duration>,
+    ) -> Result<Vec<ProcessReading>, Error> {
+        super::process::read_system(wanted, sample)
+    }
 }
 
 fn system() -> Result<sysinfo::System, Error> {
@@ -169,6 +184,9 @@ pub struct FixedResources {
     pub disks: std::collections::BTreeMap<String, DiskReading>,
     pub cpu: Option<CpuReading>,
     pub load: Option<LoadReading>,
+    /// Fixed process readings; left out, the machine's real processes are read (tests
+    /// start real ones), so a readings file never hides a process that runs.
+    pub processes: Option<Vec<ProcessReading>>,
 }
 
 impl FixedResources {
@@ -204,6 +222,17 @@ impl Resources for FixedResources {
 
     fn load(&self) -> Result<LoadReading, Error> {
         self.load.ok_or(Error::NoReading("load"))
+    }
+
+    fn processes(
+        &self,
+        wanted: &Wanted<'_>,
+        sample: Option<Duration>,
+    ) -> Result<Vec<ProcessReading>, Error> {
+        match &self.processes {
+            Some(fixed) => Ok(fixed.iter().filter(|p| wanted(p)).cloned().collect()),
+            None => super::process::read_system(wanted, sample),
+        }
     }
 }
 

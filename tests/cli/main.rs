@@ -17,4 +17,5 @@ mod readme;
 mod renderers;
 mod restore;
 mod runbooks;
+mod system_probes;
 mod tls_dns;
