@@ -29,7 +29,9 @@ impl std::str::FromStr for Server {
 
 impl<'de> Deserialize<'de> for Server {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        String::deserialize(deserializer)?
+        // `server: "{{ dns_server }}"`: substituted before it is read.
+        crate::values::Text::deserialize(deserializer)?
+            .as_str()
             .parse()
             .map_err(serde::de::Error::custom)
     }

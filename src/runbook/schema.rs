@@ -60,6 +60,10 @@ fixed_schema!(Mode, "Mode", { "type": ["string", "integer"], "description": "oct
 fixed_schema!(Pattern, "Regex", { "type": "string", "format": "regex" });
 fixed_schema!(JsonPointer, "JsonPointer", { "type": "string", "pattern": "^(/.*)?$" });
 fixed_schema!(HttpUrl, "HttpUrl", { "type": "string", "format": "uri", "pattern": "^(https?://|\\$\\{|\\{\\{)" });
+fixed_schema!(crate::values::number::WholeOrText, "WholeNumber", {
+    "type": ["integer", "string"],
+    "description": "a whole number, or text such as \"{{ var }}\" that becomes one"
+});
 fixed_schema!(Server, "DnsServer", { "type": "string", "description": "IP or IP:port" });
 fixed_schema!(Condition, "Condition", {
     "type": "string",
@@ -243,7 +247,10 @@ impl JsonSchema for StepSpec {
         }
         for (key, schema) in [
             ("timeout", generator.subschema_for::<Duration>()),
-            ("retries", json_schema!({ "type": "integer", "minimum": 0 })),
+            (
+                "retries",
+                json_schema!({ "type": ["integer", "string"], "minimum": 0 }),
+            ),
             ("when", generator.subschema_for::<Condition>()),
             (
                 "needs",
