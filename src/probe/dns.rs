@@ -165,10 +165,15 @@ impl<'de> Deserialize<'de> for DnsSpec {
             latency: LatencyLevels,
         }
         let raw = Raw::deserialize(deserializer)?;
-        check(raw.record_type.as_ref(), raw.rcode.as_ref(), raw.server, raw.expect.map(|e| match e {
-            OneOrMany::One(one) => vec![one],
-            OneOrMany::Many(many) => many,
-        }))
+        check(
+            raw.record_type.as_ref(),
+            raw.rcode.as_ref(),
+            raw.server,
+            raw.expect.map(|e| match e {
+                OneOrMany::One(one) => vec![one],
+                OneOrMany::Many(many) => many,
+            }),
+        )
         .map(|(record_type, rcode, expect)| DnsSpec {
             name: raw.name,
             server: raw.server,
@@ -210,7 +215,11 @@ fn check(
     if server.is_none() && (rcode.is_some() || !kind.is_address()) {
         return Err(format!(
             "{} needs `server`: the system's resolver says neither response codes nor CNAME, MX or TXT records",
-            if rcode.is_some() { "`rcode`".to_string() } else { format!("type {kind:?}") }
+            if rcode.is_some() {
+                "`rcode`".to_string()
+            } else {
+                format!("type {kind:?}")
+            }
         ));
     }
     let expect = expect.unwrap_or_default();
@@ -362,7 +371,9 @@ fn judge(spec: &DnsSpec, code: ResponseCode, records: &[Found]) -> Result<String
         }
     } else if !records.iter().any(|r| expected(&r)) {
         let one_of = if spec.expect.len() > 1 { "one of " } else { "" };
-        return Err(format!("{name} resolved to {shown}, expected {one_of}{wanted}"));
+        return Err(format!(
+            "{name} resolved to {shown}, expected {one_of}{wanted}"
+        ));
     }
     Ok(format!("{name} → {shown}"))
 }

@@ -34,13 +34,19 @@ pub struct HttpSpec {
     pub insecure: bool,
     /// A PEM file of extra CA certificates to trust.
     pub ca_file: Option<Text>,
-    #[serde(default = "default_redirects", deserialize_with = "crate::values::whole")]
+    #[serde(
+        default = "default_redirects",
+        deserialize_with = "crate::values::whole"
+    )]
     #[schemars(with = "crate::values::number::WholeOrText")]
     pub max_redirects: usize,
     /// Resolve the URL's host through this DNS server instead of the system's resolver.
     pub resolver: Option<Server>,
     /// At most this many bytes of the body are read (default 1 MiB).
-    #[serde(default = "default_max_body", deserialize_with = "crate::values::whole")]
+    #[serde(
+        default = "default_max_body",
+        deserialize_with = "crate::values::whole"
+    )]
     #[schemars(with = "crate::values::number::WholeOrText")]
     pub max_body: u64,
     #[serde(default)]

@@ -199,7 +199,11 @@ impl Probe for TlsCertCheck {
 /// Grade the soonest-expiring certificate of the chain (the leaf alone with `leaf_only`)
 /// at `now`, naming it; the whole chain goes into the data.
 fn judge(address: &str, spec: &TlsCertSpec, chain: &[Parsed], now: jiff::Timestamp) -> Outcome {
-    let graded = if spec.leaf_only { &chain[..chain.len().min(1)] } else { chain };
+    let graded = if spec.leaf_only {
+        &chain[..chain.len().min(1)]
+    } else {
+        chain
+    };
     let now_s = now.as_second();
     // A certificate not yet valid is the worst finding; then the one expiring first.
     let pick = graded
@@ -483,7 +487,10 @@ mod tests {
         );
         let leaf = judge("h:443", &spec_of("host: h\nleaf_only: true"), &chain, now);
         assert_eq!(leaf.status, Status::Ok, "{}", leaf.message);
-        assert!(leaf.message.starts_with("h:443: certificate CN=leaf expires in 60 days"));
+        assert!(
+            leaf.message
+                .starts_with("h:443: certificate CN=leaf expires in 60 days")
+        );
     }
 
     #[test]
@@ -491,7 +498,10 @@ mod tests {
         let now = jiff::Timestamp::from_second(1_800_000_000).unwrap();
         let left = |seconds: i64| vec![cert("CN=leaf", now.as_second() + seconds)];
         let hours = spec_of("host: h\ncrit: 48h");
-        assert_eq!((hours.warn, hours.crit.map(|c| c.seconds)), (None, Some(172_800.0)));
+        assert_eq!(
+            (hours.warn, hours.crit.map(|c| c.seconds)),
+            (None, Some(172_800.0))
+        );
         let out = judge("h:443", &hours, &left(47 * 3_600), now);
         assert_eq!(out.status, Status::Critical);
         assert!(
@@ -500,7 +510,10 @@ mod tests {
             out.message
         );
         // Crit alone: ten days left is no warning (there is no warn level).
-        assert_eq!(judge("h:443", &hours, &left(10 * 86_400), now).status, Status::Ok);
+        assert_eq!(
+            judge("h:443", &hours, &left(10 * 86_400), now).status,
+            Status::Ok
+        );
         let warn = spec_of("host: h\nwarn: \"14\"");
         assert_eq!(warn.crit, None);
         let out = judge("h:443", &warn, &left(3_600), now);

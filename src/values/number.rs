@@ -142,11 +142,15 @@ mod tests {
         assert_eq!(read::<i32>("n: -1"), Ok(-1));
         let err = read::<u16>("n: \"{{ word }}\"").unwrap_err();
         assert!(
-            err.contains("t.yaml:1:4") && err.contains("\"many\" is not a whole number (0 to 65535)"),
+            err.contains("t.yaml:1:4")
+                && err.contains("\"many\" is not a whole number (0 to 65535)"),
             "{err}"
         );
         let err = read::<u16>("n: 70000").unwrap_err();
-        assert!(err.contains("\"70000\" is not a whole number (0 to 65535)"), "{err}");
+        assert!(
+            err.contains("\"70000\" is not a whole number (0 to 65535)"),
+            "{err}"
+        );
         let err = read::<u32>("n: 2.5").unwrap_err();
         assert!(err.contains("\"2.5\" is not a whole number"), "{err}");
         let err = read::<u32>("n: \"{{ nope }}\"").unwrap_err();

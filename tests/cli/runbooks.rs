@@ -775,9 +775,15 @@ fn a_reading_that_is_not_a_number_is_unknown_and_one_level_is_plain() {
     assert_eq!(status(&json, "words"), "unknown", "{json}");
     assert_eq!(message(&json, "words"), "no number in stdout \"none here\"");
     assert_eq!(status(&json, "pattern"), "unknown", "{json}");
-    assert_eq!(message(&json, "pattern"), "\"deep\" (from stdout) is not a number");
+    assert_eq!(
+        message(&json, "pattern"),
+        "\"deep\" (from stdout) is not a number"
+    );
     assert_eq!(status(&json, "text"), "unknown", "{json}");
-    assert_eq!(message(&json, "text"), "/status = \"healthy\", expected a number");
+    assert_eq!(
+        message(&json, "text"),
+        "/status = \"healthy\", expected a number"
+    );
     assert_eq!(status(&json, "crit_alone"), "ok", "{json}");
     assert_eq!(status(&json, "crit_crossed"), "critical", "{json}");
     assert_eq!(message(&json, "crit_crossed"), "value 150 (> crit 100)");

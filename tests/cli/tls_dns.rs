@@ -286,7 +286,10 @@ fn tls_cert_grades_the_chains_weakest_certificate_unless_leaf_only() {
         )
     );
     assert_eq!(json["checks"]["chain"]["days_left"], 5);
-    assert_eq!(json["checks"]["chain"]["subject"], "CN=opsbook test intermediate");
+    assert_eq!(
+        json["checks"]["chain"]["subject"],
+        "CN=opsbook test intermediate"
+    );
     assert_eq!(json["checks"]["leaf"]["status"], "healthy", "{json}");
     assert_eq!(
         message(&json, "leaf"),
@@ -298,7 +301,10 @@ fn tls_cert_grades_the_chains_weakest_certificate_unless_leaf_only() {
     // One level alone is the only level: no default critical level under warn 6 days,
     // no default warning level over crit 4 days.
     assert_eq!(json["checks"]["warn_alone"]["status"], "degraded", "{json}");
-    assert!(message(&json, "warn_alone").ends_with("(< warn 6 days)"), "{json}");
+    assert!(
+        message(&json, "warn_alone").ends_with("(< warn 6 days)"),
+        "{json}"
+    );
     assert_eq!(json["checks"]["crit_alone"]["status"], "healthy", "{json}");
 }
 
@@ -324,7 +330,10 @@ fn tls_cert_levels_may_be_durations_and_numbers_may_come_from_variables() {
         )
     );
     assert_eq!(json["checks"]["days"]["severity"], "warning", "{json}");
-    assert!(message(&json, "days").ends_with("(< warn 30 days)"), "{json}");
+    assert!(
+        message(&json, "days").ends_with("(< warn 30 days)"),
+        "{json}"
+    );
 }
 
 #[test]
@@ -370,14 +379,18 @@ fn dns_asks_each_record_type_and_matches_any_or_all_answers() {
         ("mail.test", Rec::Txt("v=spf1 -all")),
     ]);
     let dns = |name: &str, rest: &str| {
-        format!(
-            "\x20   - {{ name: {name}, dns: {{ server: \"{resolver}\", {rest} }} }}\n"
-        )
+        format!("\x20   - {{ name: {name}, dns: {{ server: \"{resolver}\", {rest} }} }}\n")
     };
     let endpoints = [
         dns("any", "name: pool.test, expect: [10.0.0.2, 10.0.0.9]"),
-        dns("all_stray", "name: pool.test, expect: [10.0.0.1], expect_all: true"),
-        dns("all_ok", "name: pool.test, expect: [10.0.0.1, 10.0.0.2], expect_all: true"),
+        dns(
+            "all_stray",
+            "name: pool.test, expect: [10.0.0.1], expect_all: true",
+        ),
+        dns(
+            "all_ok",
+            "name: pool.test, expect: [10.0.0.1, 10.0.0.2], expect_all: true",
+        ),
         dns("none", "name: pool.test, expect: [10.0.0.8, 10.0.0.9]"),
         dns("aaaa", "name: v6.test, type: AAAA, expect: \"::1\""),
         dns("cname", "name: www.test, type: CNAME, expect: POOL.test."),
@@ -387,13 +400,18 @@ fn dns_asks_each_record_type_and_matches_any_or_all_answers() {
         dns("no_txt", "name: www.test, type: TXT"),
     ]
     .concat();
-    let json = health(&endpoints)
-        .run()
-        .expect_exit(2)
-        .json();
-    let status = |name: &str| json["checks"][name]["status"].as_str().unwrap_or_default().to_string();
+    let json = health(&endpoints).run().expect_exit(2).json();
+    let status = |name: &str| {
+        json["checks"][name]["status"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
     assert_eq!(status("any"), "healthy", "{json}");
-    assert!(message(&json, "any").starts_with("pool.test → 10.0.0.1, 10.0.0.2 in "), "{json}");
+    assert!(
+        message(&json, "any").starts_with("pool.test → 10.0.0.1, 10.0.0.2 in "),
+        "{json}"
+    );
     assert_eq!(status("all_stray"), "unhealthy");
     assert_eq!(
         message(&json, "all_stray"),
@@ -407,9 +425,15 @@ fn dns_asks_each_record_type_and_matches_any_or_all_answers() {
     assert_eq!(status("aaaa"), "healthy", "{json}");
     assert_eq!(json["checks"]["aaaa"]["addresses"][0], "::1");
     assert_eq!(status("cname"), "healthy", "{json}");
-    assert!(message(&json, "cname").starts_with("www.test → pool.test. in "), "{json}");
+    assert!(
+        message(&json, "cname").starts_with("www.test → pool.test. in "),
+        "{json}"
+    );
     assert_eq!(status("mx"), "healthy", "{json}");
-    assert!(message(&json, "mx").starts_with("mail.test → 10 mx1.test. in "), "{json}");
+    assert!(
+        message(&json, "mx").starts_with("mail.test → 10 mx1.test. in "),
+        "{json}"
+    );
     assert_eq!(
         message(&json, "mx_host"),
         "mail.test resolved to 10 mx1.test., expected mx2.test"
@@ -428,23 +452,32 @@ fn dns_rcode_can_expect_nxdomain_and_says_what_came_instead() {
         ("broken.test", Rec::ServFail),
     ]);
     let dns = |name: &str, rest: &str| {
-        format!(
-            "\x20   - {{ name: {name}, dns: {{ server: \"{resolver}\", {rest} }} }}\n"
-        )
+        format!("\x20   - {{ name: {name}, dns: {{ server: \"{resolver}\", {rest} }} }}\n")
     };
     let endpoints = [
         dns("gone", "name: old.test, rcode: NXDOMAIN"),
         dns("still_there", "name: api.test, rcode: nxdomain"),
-        dns("exists", "name: api.test, rcode: NOERROR, expect: 127.0.0.1"),
+        dns(
+            "exists",
+            "name: api.test, rcode: NOERROR, expect: 127.0.0.1",
+        ),
         dns("nodata", "name: api.test, type: MX, rcode: NOERROR"),
         dns("failing", "name: broken.test, rcode: SERVFAIL"),
         dns("unexpected_fail", "name: broken.test"),
     ]
     .concat();
     let json = health(&endpoints).run().expect_exit(2).json();
-    let status = |name: &str| json["checks"][name]["status"].as_str().unwrap_or_default().to_string();
+    let status = |name: &str| {
+        json["checks"][name]["status"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
     assert_eq!(status("gone"), "healthy", "{json}");
-    assert!(message(&json, "gone").starts_with("old.test → NXDOMAIN as expected in "), "{json}");
+    assert!(
+        message(&json, "gone").starts_with("old.test → NXDOMAIN as expected in "),
+        "{json}"
+    );
     assert_eq!(status("still_there"), "unhealthy");
     assert_eq!(
         message(&json, "still_there"),
@@ -452,20 +485,38 @@ fn dns_rcode_can_expect_nxdomain_and_says_what_came_instead() {
     );
     assert_eq!(status("exists"), "healthy", "{json}");
     assert_eq!(status("nodata"), "healthy", "{json}");
-    assert!(message(&json, "nodata").starts_with("api.test → NOERROR, no MX record in "), "{json}");
+    assert!(
+        message(&json, "nodata").starts_with("api.test → NOERROR, no MX record in "),
+        "{json}"
+    );
     assert_eq!(status("failing"), "healthy", "{json}");
     assert_eq!(status("unexpected_fail"), "unhealthy");
-    assert!(message(&json, "unexpected_fail").contains("broken.test"), "{json}");
+    assert!(
+        message(&json, "unexpected_fail").contains("broken.test"),
+        "{json}"
+    );
 }
 
 #[test]
 fn dns_settings_that_cannot_work_are_config_errors() {
     for (step, wanted) in [
-        ("{ name: api.test, rcode: NXDOMAIN }", "`rcode` needs `server`"),
+        (
+            "{ name: api.test, rcode: NXDOMAIN }",
+            "`rcode` needs `server`",
+        ),
         ("{ name: api.test, type: MX }", "type MX needs `server`"),
-        ("{ name: api.test, type: SRV, server: 127.0.0.1 }", "type \"SRV\" is not a record type"),
-        ("{ name: api.test, rcode: GONE, server: 127.0.0.1 }", "rcode \"GONE\" is not a DNS response code"),
-        ("{ name: api.test, expect: \"::1\", server: 127.0.0.1 }", "expect \"::1\" is not an IPv4 address"),
+        (
+            "{ name: api.test, type: SRV, server: 127.0.0.1 }",
+            "type \"SRV\" is not a record type",
+        ),
+        (
+            "{ name: api.test, rcode: GONE, server: 127.0.0.1 }",
+            "rcode \"GONE\" is not a DNS response code",
+        ),
+        (
+            "{ name: api.test, expect: \"::1\", server: 127.0.0.1 }",
+            "expect \"::1\" is not an IPv4 address",
+        ),
         (
             "{ name: api.test, rcode: NXDOMAIN, expect: 127.0.0.1, server: 127.0.0.1 }",
             "give one or the other",

@@ -66,7 +66,9 @@ pub fn server_with_chain(
         .push(rcgen::DnType::CommonName, "opsbook test intermediate");
     mid.not_before = ymd(not_before);
     mid.not_after = ymd(intermediate_until);
-    let mid_cert = mid.signed_by(&mid_key, &root_issuer).expect("intermediate cert");
+    let mid_cert = mid
+        .signed_by(&mid_key, &root_issuer)
+        .expect("intermediate cert");
     let mid_issuer = Issuer::new(mid, mid_key);
 
     let leaf_key = KeyPair::generate().expect("leaf key");
