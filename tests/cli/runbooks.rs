@@ -751,7 +751,8 @@ fn a_reading_that_is_not_a_number_is_unknown_and_one_level_is_plain() {
         format!("  - {{ name: {name}, continue_on_failure: true, {kind} }}\n")
     };
     let book = [
-        "vars: { code: \"3\", attempts: \"0\" }\nsteps:\n".to_string(),
+        "vars: { code: \"3\", attempts: \"0\", errors_warn: \"1\", errors_max: \"5\" }\nsteps:\n"
+            .to_string(),
         step("words", "command: { run: \"echo none here\", value: { crit: 1 } }"),
         step(
             "pattern",
@@ -761,17 +762,23 @@ fn a_reading_that_is_not_a_number_is_unknown_and_one_level_is_plain() {
         step("crit_alone", "command: { run: \"echo 50\", value: { crit: 100 } }"),
         step("crit_crossed", "command: { run: \"echo 150\", value: { crit: 100 } }"),
         step("warn_alone", "command: { run: \"echo 5000\", value: { warn: 10 } }"),
+        step("errors_warn", "log_errors: { path: app.log, warn: \"{{ errors_warn }}\" }"),
+        step("errors_max", "log_errors: { path: app.log, max: \"{{ errors_max }}\" }"),
         step(
             "exit_from_var",
             "command: { argv: [sh, -c, \"exit 3\"], exit: \"{{ code }}\" }, retries: \"{{ attempts }}\"",
         ),
     ]
     .concat();
+    let errors = "2026-01-01 00:00:00,000 ERROR one\n2026-01-01 00:00:01,000 ERROR two\n";
     let run = Opsbook::new()
         .file("rb.yaml", &book)
+        .file("app.log", errors)
         .args(["run", "rb.yaml", "--format", "json"])
         .run();
     let json = run.json();
+    assert_eq!(status(&json, "errors_warn"), "warning", "{json}");
+    assert_eq!(status(&json, "errors_max"), "ok", "{json}");
     assert_eq!(status(&json, "words"), "unknown", "{json}");
     assert_eq!(message(&json, "words"), "no number in stdout \"none here\"");
     assert_eq!(status(&json, "pattern"), "unknown", "{json}");
