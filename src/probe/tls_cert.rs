@@ -519,20 +519,19 @@ mod tests {
         let out = judge("h:443", &warn, &left(3_600), now);
         assert_eq!(out.status, Status::Warning, "{}", out.message);
         assert!(out.message.ends_with("(< warn 14 days)"), "{}", out.message);
-        let err = crate::config::parse_yaml::<TlsCertSpec>(
-            std::path::Path::new("t.yaml"),
-            "host: h\nwarn: 24h\ncrit: 2d",
-        )
-        .unwrap_err()
-        .to_string();
-        assert!(err.contains("warn 1day is below crit 2days"), "{err}");
-        let err = crate::config::parse_yaml::<TlsCertSpec>(
-            std::path::Path::new("t.yaml"),
-            "host: h\ncrit: soon",
-        )
-        .unwrap_err()
-        .to_string();
-        assert!(err.contains("\"soon\" is not a duration"), "{err}");
+        for (yaml, wanted) in [
+            (
+                "host: h\nwarn: 24h\ncrit: 2d",
+                "warn 1day is below crit 2days",
+            ),
+            ("host: h\ncrit: soon", "\"soon\" is not a duration"),
+        ] {
+            let err =
+                crate::config::parse_yaml::<TlsCertSpec>(std::path::Path::new("t.yaml"), yaml)
+                    .unwrap_err()
+                    .to_string();
+            assert!(err.contains(wanted), "{err}");
+        }
     }
 
     #[test]

@@ -368,6 +368,18 @@ fn a_variable_that_is_not_a_number_is_a_config_error_at_its_line() {
         .stderr_contains("\"lots\" is not a whole number (0 to 4294967295)");
 }
 
+/// A health endpoint asking the test DNS server.
+fn dns_step(resolver: std::net::SocketAddr, name: &str, rest: &str) -> String {
+    format!("\x20   - {{ name: {name}, dns: {{ server: \"{resolver}\", {rest} }} }}\n")
+}
+
+fn status_of(json: &serde_json::Value, name: &str) -> String {
+    json["checks"][name]["status"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
 #[test]
 fn dns_asks_each_record_type_and_matches_any_or_all_answers() {
     let resolver = dns::zone(&[
@@ -378,9 +390,7 @@ fn dns_asks_each_record_type_and_matches_any_or_all_answers() {
         ("mail.test", Rec::Mx(10, "mx1.test")),
         ("mail.test", Rec::Txt("v=spf1 -all")),
     ]);
-    let dns = |name: &str, rest: &str| {
-        format!("\x20   - {{ name: {name}, dns: {{ server: \"{resolver}\", {rest} }} }}\n")
-    };
+    let dns = |name: &str, rest: &str| dns_step(resolver, name, rest);
     let endpoints = [
         dns("any", "name: pool.test, expect: [10.0.0.2, 10.0.0.9]"),
         dns(
@@ -401,12 +411,7 @@ fn dns_asks_each_record_type_and_matches_any_or_all_answers() {
     ]
     .concat();
     let json = health(&endpoints).run().expect_exit(2).json();
-    let status = |name: &str| {
-        json["checks"][name]["status"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string()
-    };
+    let status = |name: &str| status_of(&json, name);
     assert_eq!(status("any"), "healthy", "{json}");
     assert!(
         message(&json, "any").starts_with("pool.test → 10.0.0.1, 10.0.0.2 in "),
@@ -451,9 +456,7 @@ fn dns_rcode_can_expect_nxdomain_and_says_what_came_instead() {
         ("api.test", Rec::A(Ipv4Addr::LOCALHOST)),
         ("broken.test", Rec::ServFail),
     ]);
-    let dns = |name: &str, rest: &str| {
-        format!("\x20   - {{ name: {name}, dns: {{ server: \"{resolver}\", {rest} }} }}\n")
-    };
+    let dns = |name: &str, rest: &str| dns_step(resolver, name, rest);
     let endpoints = [
         dns("gone", "name: old.test, rcode: NXDOMAIN"),
         dns("still_there", "name: api.test, rcode: nxdomain"),
@@ -467,12 +470,7 @@ fn dns_rcode_can_expect_nxdomain_and_says_what_came_instead() {
     ]
     .concat();
     let json = health(&endpoints).run().expect_exit(2).json();
-    let status = |name: &str| {
-        json["checks"][name]["status"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string()
-    };
+    let status = |name: &str| status_of(&json, name);
     assert_eq!(status("gone"), "healthy", "{json}");
     assert!(
         message(&json, "gone").starts_with("old.test → NXDOMAIN as expected in "),

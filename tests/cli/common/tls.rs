@@ -18,13 +18,7 @@ pub struct TlsServer {
 /// A server whose leaf certificate is valid from `not_before` to `not_after` (dates).
 pub fn server(not_before: jiff::civil::Date, not_after: jiff::civil::Date) -> TlsServer {
     let ymd = |d: jiff::civil::Date| date_time_ymd(d.year().into(), d.month() as u8, d.day() as u8);
-    let ca_key = KeyPair::generate().expect("ca key");
-    let mut ca = CertificateParams::new(Vec::<String>::new()).expect("ca params");
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca.distinguished_name
-        .push(rcgen::DnType::CommonName, "opsbook test CA");
-    let ca_cert = ca.self_signed(&ca_key).expect("ca cert");
-    let issuer = Issuer::new(ca, ca_key);
+    let (ca_cert, issuer) = root_ca();
 
     let leaf_key = KeyPair::generate().expect("leaf key");
     let mut leaf = CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
@@ -51,13 +45,7 @@ pub fn server_with_chain(
     intermediate_until: jiff::civil::Date,
 ) -> TlsServer {
     let ymd = |d: jiff::civil::Date| date_time_ymd(d.year().into(), d.month() as u8, d.day() as u8);
-    let root_key = KeyPair::generate().expect("root key");
-    let mut root = CertificateParams::new(Vec::<String>::new()).expect("root params");
-    root.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    root.distinguished_name
-        .push(rcgen::DnType::CommonName, "opsbook test CA");
-    let root_cert = root.self_signed(&root_key).expect("root cert");
-    let root_issuer = Issuer::new(root, root_key);
+    let (root_cert, root_issuer) = root_ca();
 
     let mid_key = KeyPair::generate().expect("intermediate key");
     let mut mid = CertificateParams::new(Vec::<String>::new()).expect("intermediate params");
@@ -87,6 +75,17 @@ pub fn server_with_chain(
         port: serve(chain, &leaf_key),
         ca_pem: root_cert.pem(),
     }
+}
+
+/// The self-signed test CA (`CN=opsbook test CA`) and its issuer.
+fn root_ca() -> (rcgen::Certificate, Issuer<'static, KeyPair>) {
+    let key = KeyPair::generate().expect("ca key");
+    let mut ca = CertificateParams::new(Vec::<String>::new()).expect("ca params");
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.distinguished_name
+        .push(rcgen::DnType::CommonName, "opsbook test CA");
+    let cert = ca.self_signed(&key).expect("ca cert");
+    (cert, Issuer::new(ca, key))
 }
 
 /// Serve `chain` (leaf first) on a loopback port; every request gets the health body.
