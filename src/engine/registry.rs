@@ -299,6 +299,7 @@ macro_rules! registry {
             parallel: Option<Vec<StepSpec>>,
             $( $key: Option<$spec>, )*
             timeout: Option<Duration>,
+            #[serde(default, deserialize_with = "crate::values::whole_opt")]
             retries: Option<u32>,
             when: Option<Condition>,
             #[serde(default)]

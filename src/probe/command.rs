@@ -88,8 +88,8 @@ impl<'de> Deserialize<'de> for CommandSpec {
         #[derive(Deserialize)]
         #[serde(untagged)]
         enum Codes {
-            One(i32),
-            Many(Vec<i32>),
+            One(crate::values::WholeNumber<i32>),
+            Many(Vec<crate::values::WholeNumber<i32>>),
         }
         #[derive(Deserialize)]
         #[serde(deny_unknown_fields)]
@@ -148,8 +148,8 @@ impl<'de> Deserialize<'de> for CommandSpec {
             timeout: raw.timeout,
             exit: match raw.exit {
                 None => vec![0],
-                Some(Codes::One(c)) => vec![c],
-                Some(Codes::Many(c)) => c,
+                Some(Codes::One(c)) => vec![c.0],
+                Some(Codes::Many(c)) => c.into_iter().map(|c| c.0).collect(),
             },
             stdout_contains: raw.stdout_contains,
             stdout_regex: raw.stdout_regex,
@@ -302,7 +302,8 @@ fn judge(
         return (Status::Ok, message, None);
     };
     match read_number(&finished.stdout, value.pattern.as_ref()) {
-        Err(why) => (Status::Critical, why.to_string(), None),
+        // Nothing to grade is not a crossed level: the reading is unknown.
+        Err(why) => (Status::Unknown, why.to_string(), None),
         Ok(number) => {
             let (status, crossed) = grade(number, value.levels, "");
             (

@@ -26,19 +26,28 @@ pub struct HttpSpec {
     #[serde(default = "default_timeout")]
     pub timeout: Duration,
     /// Extra attempts after a failed one, with a doubling pause from 200 ms.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::values::whole")]
+    #[schemars(with = "crate::values::number::WholeOrText")]
     pub retries: u32,
     /// Skip TLS verification (self-signed test hosts only).
     #[serde(default)]
     pub insecure: bool,
     /// A PEM file of extra CA certificates to trust.
     pub ca_file: Option<Text>,
-    #[serde(default = "default_redirects")]
+    #[serde(
+        default = "default_redirects",
+        deserialize_with = "crate::values::whole"
+    )]
+    #[schemars(with = "crate::values::number::WholeOrText")]
     pub max_redirects: usize,
     /// Resolve the URL's host through this DNS server instead of the system's resolver.
     pub resolver: Option<Server>,
     /// At most this many bytes of the body are read (default 1 MiB).
-    #[serde(default = "default_max_body")]
+    #[serde(
+        default = "default_max_body",
+        deserialize_with = "crate::values::whole"
+    )]
+    #[schemars(with = "crate::values::number::WholeOrText")]
     pub max_body: u64,
     #[serde(default)]
     pub expect: Expect,
@@ -398,7 +407,8 @@ impl HttpCheck {
             return Outcome::new(status, message, data);
         };
         match value.read(&response.body) {
-            Err(why) => Outcome::new(Status::Critical, why.to_string(), data),
+            // A value that is missing or not a number crossed no level: unknown.
+            Err(why) => Outcome::new(status.worst(Status::Unknown), why.to_string(), data),
             Ok(number) => {
                 let (graded, crossed) = super::threshold::grade(number, value.levels, "");
                 message = format!(

@@ -40,6 +40,7 @@ impl<'de> Deserialize<'de> for LogErrorsSpec {
             path: Text,
             level: Option<Level>,
             since: Option<Duration>,
+            #[serde(default, deserialize_with = "crate::values::whole_opt")]
             max: Option<u64>,
             warn: Option<Limitless>,
             crit: Option<Limitless>,
@@ -60,6 +61,11 @@ impl<'de> Deserialize<'de> for LogErrorsSpec {
                 None => None,
                 Some(Limitless::Number(n)) => Some((n, false)),
                 Some(Limitless::Text(t)) => {
+                    // `warn: "{{ error_warn }}"`: substituted before it is read.
+                    let t = Text::from_template(&t)
+                        .map_err(|e| custom(e.to_string()))?
+                        .as_str()
+                        .to_string();
                     let percent = t.trim().ends_with('%');
                     let n: f64 = t.trim().trim_end_matches('%').trim().parse().map_err(|_| {
                         custom(format!(

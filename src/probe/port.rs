@@ -15,16 +15,21 @@ impl<'de> Deserialize<'de> for PortSpec {
         #[derive(Deserialize)]
         #[serde(deny_unknown_fields)]
         struct Map {
-            port: u16,
+            port: crate::values::WholeNumber<u16>,
         }
         #[derive(Deserialize)]
         #[serde(untagged)]
         enum Raw {
-            Port(u16),
+            Port(crate::values::WholeNumber<u16>),
             Map(Map),
         }
         match Raw::deserialize(deserializer) {
-            Ok(Raw::Port(port)) | Ok(Raw::Map(Map { port })) => Ok(PortSpec { port }),
+            Ok(Raw::Port(port)) | Ok(Raw::Map(Map { port })) if port.0 > 0 => {
+                Ok(PortSpec { port: port.0 })
+            }
+            Ok(_) => Err(serde::de::Error::custom(
+                "port 0 is not a port number: write 1–65535",
+            )),
             Err(_) => Err(serde::de::Error::custom(
                 "write a port number (1–65535), e.g. `port: 5432` or `port: { port: 5432 }`",
             )),

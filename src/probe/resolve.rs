@@ -29,7 +29,9 @@ impl std::str::FromStr for Server {
 
 impl<'de> Deserialize<'de> for Server {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        String::deserialize(deserializer)?
+        // `server: "{{ dns_server }}"`: substituted before it is read.
+        crate::values::Text::deserialize(deserializer)?
+            .as_str()
             .parse()
             .map_err(serde::de::Error::custom)
     }
@@ -49,6 +51,17 @@ pub async fn query(
     record_type: RecordType,
     timeout: Duration,
 ) -> Result<Vec<IpAddr>, Error> {
+    let reply = ask(server, name, record_type, timeout).await?;
+    addresses(name, server, &reply, record_type)
+}
+
+/// The reply of `server` to one question (whatever its response code), within `timeout`.
+pub async fn ask(
+    server: Server,
+    name: &str,
+    record_type: RecordType,
+    timeout: Duration,
+) -> Result<Message, Error> {
     let exchange = async {
         let fqdn = Name::from_ascii(name)
             .map_err(Error::refused(format!("{name:?} is not a valid DNS name")))?;
@@ -86,7 +99,7 @@ pub async fn query(
             if reply.metadata.id != message.metadata.id {
                 continue; // a stray or spoofed datagram; keep waiting for ours
             }
-            return addresses(name, server, &reply, record_type);
+            return Ok(reply);
         }
     };
     match tokio::time::timeout(timeout, exchange).await {
@@ -99,27 +112,30 @@ pub async fn query(
     }
 }
 
+/// A reply whose code is not NOERROR as the error that says so.
+pub fn refusal(name: &str, server: Server, code: ResponseCode) -> Error {
+    match code {
+        ResponseCode::NXDomain => Error::NxDomain {
+            name: name.to_string(),
+            server: server.0,
+        },
+        code => Error::DnsAnswer {
+            server: server.0,
+            code: code.to_string(),
+            name: name.to_string(),
+        },
+    }
+}
+
 fn addresses(
     name: &str,
     server: Server,
     reply: &Message,
     record_type: RecordType,
 ) -> Result<Vec<IpAddr>, Error> {
-    match reply.metadata.response_code {
-        ResponseCode::NoError => {}
-        ResponseCode::NXDomain => {
-            return Err(Error::NxDomain {
-                name: name.to_string(),
-                server: server.0,
-            });
-        }
-        code => {
-            return Err(Error::DnsAnswer {
-                server: server.0,
-                code: code.to_string(),
-                name: name.to_string(),
-            });
-        }
+    let code = reply.metadata.response_code;
+    if code != ResponseCode::NoError {
+        return Err(refusal(name, server, code));
     }
     let found: Vec<IpAddr> = reply
         .answers

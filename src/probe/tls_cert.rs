@@ -4,7 +4,7 @@
 //! the `http` step is the one that judges whether a chain is trusted.
 
 use super::resolve::{self, Server};
-use super::threshold::{Levels, grade};
+use super::threshold::{Levels, Which, grade_by};
 use super::{Env, Probe};
 use crate::model::{BoxFuture, CertInfo, Data, Outcome, Status};
 use crate::values::{Duration, Text};
@@ -22,10 +22,12 @@ pub struct TlsCertSpec {
     pub port: u16,
     /// The name sent as SNI; default `host` (none when host is an IP).
     pub server_name: Option<Text>,
-    /// Warn when fewer days than this are left (default 30).
-    pub warn: u32,
-    /// Critical when fewer days than this are left (default 7).
-    pub crit: u32,
+    /// Warn when less time than this is left (default 30 days when no level is given).
+    pub warn: Option<Left>,
+    /// Critical when less time than this is left (default 7 days when no level is given).
+    pub crit: Option<Left>,
+    /// Grade only the server's own certificate, not the soonest-expiring one of the chain.
+    pub leaf_only: bool,
     pub timeout: Duration,
     /// Resolve `host` through this DNS server instead of the system's resolver.
     pub resolver: Option<Server>,
@@ -33,6 +35,85 @@ pub struct TlsCertSpec {
 
 fn default_port() -> u16 {
     443
+}
+
+/// A level of time left: a number of days (`30`, `"{{ warn_days }}"`), or a duration
+/// (`48h`, `2w`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Left {
+    pub seconds: f64,
+    /// Written as a number of days, and said so.
+    pub in_days: bool,
+}
+
+impl Left {
+    fn days(days: f64) -> Self {
+        Left {
+            seconds: days * 86_400.0,
+            in_days: true,
+        }
+    }
+
+    fn parse(text: &str) -> Result<Self, crate::values::Error> {
+        let trimmed = text.trim();
+        if let Ok(days) = trimmed.parse::<f64>() {
+            return Self::checked_days(days, text);
+        }
+        Duration::parse(trimmed).map(|d| Left {
+            seconds: d.0.as_secs_f64(),
+            in_days: false,
+        })
+    }
+
+    fn checked_days(days: f64, text: &str) -> Result<Self, crate::values::Error> {
+        if days.is_finite() && days >= 0.0 {
+            Ok(Left::days(days))
+        } else {
+            Err(crate::values::Error::NotDuration {
+                text: text.to_string(),
+                why: "days left must be 0 or more".to_string(),
+            })
+        }
+    }
+}
+
+impl std::fmt::Display for Left {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.in_days {
+            let days = super::threshold::trim(self.seconds / 86_400.0);
+            let unit = if days == "1" { "day" } else { "days" };
+            write!(f, "{days} {unit}")
+        } else {
+            let d = std::time::Duration::from_secs_f64(self.seconds);
+            write!(f, "{}", humantime::format_duration(d))
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Left {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Days(f64),
+            Text(String),
+        }
+        let parsed = match Raw::deserialize(deserializer)? {
+            Raw::Days(days) => Left::checked_days(days, &days.to_string()),
+            Raw::Text(t) => crate::values::templated(&t, Left::parse),
+        };
+        parsed.map_err(serde::de::Error::custom)
+    }
+}
+
+impl Serialize for Left {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if self.in_days {
+            serializer.serialize_f64(self.seconds / 86_400.0)
+        } else {
+            serializer.collect_str(self)
+        }
+    }
 }
 
 impl<'de> Deserialize<'de> for TlsCertSpec {
@@ -44,16 +125,24 @@ impl<'de> Deserialize<'de> for TlsCertSpec {
             #[serde(default = "default_port", deserialize_with = "super::tcp::port")]
             port: u16,
             server_name: Option<Text>,
-            warn: Option<u32>,
-            crit: Option<u32>,
+            warn: Option<Left>,
+            crit: Option<Left>,
+            #[serde(default)]
+            leaf_only: bool,
             timeout: Option<Duration>,
             resolver: Option<Server>,
         }
         let raw = Raw::deserialize(deserializer)?;
-        let (warn, crit) = (raw.warn.unwrap_or(30), raw.crit.unwrap_or(7));
-        if warn < crit {
+        // Neither level written: the usual 30 and 7 days. One alone is the only level.
+        let (warn, crit) = match (raw.warn, raw.crit) {
+            (None, None) => (Some(Left::days(30.0)), Some(Left::days(7.0))),
+            given => given,
+        };
+        if let (Some(w), Some(c)) = (warn, crit)
+            && w.seconds < c.seconds
+        {
             return Err(serde::de::Error::custom(format!(
-                "warn {warn} days is below crit {crit} days: fewer days left is worse, so warn must be at least crit"
+                "warn {w} is below crit {c}: less time left is worse, so warn must be at least crit"
             )));
         }
         Ok(TlsCertSpec {
@@ -62,6 +151,7 @@ impl<'de> Deserialize<'de> for TlsCertSpec {
             server_name: raw.server_name,
             warn,
             crit,
+            leaf_only: raw.leaf_only,
             timeout: raw
                 .timeout
                 .unwrap_or(Duration(std::time::Duration::from_secs(10))),
@@ -106,50 +196,89 @@ impl Probe for TlsCertCheck {
     }
 }
 
-/// Grade the leaf's expiry at `now`; the whole chain goes into the data.
+/// Grade the soonest-expiring certificate of the chain (the leaf alone with `leaf_only`)
+/// at `now`, naming it; the whole chain goes into the data.
 fn judge(address: &str, spec: &TlsCertSpec, chain: &[Parsed], now: jiff::Timestamp) -> Outcome {
-    let Some(leaf) = chain.first() else {
+    let graded = if spec.leaf_only {
+        &chain[..chain.len().min(1)]
+    } else {
+        chain
+    };
+    let now_s = now.as_second();
+    // A certificate not yet valid is the worst finding; then the one expiring first.
+    let pick = graded
+        .iter()
+        .enumerate()
+        .find(|(_, c)| c.not_before > now_s)
+        .or_else(|| graded.iter().enumerate().min_by_key(|(_, c)| c.not_after));
+    let Some((index, cert)) = pick else {
         return Outcome::new(
             Status::Critical,
             format!("{address}: the server sent no certificate"),
             Data::None,
         );
     };
-    let seconds_left = leaf.not_after - now.as_second();
+    let seconds_left = cert.not_after - now_s;
     let days_left = seconds_left.div_euclid(86_400);
     let data = Data::TlsCert {
         address: address.to_string(),
         days_left,
-        not_after: leaf.info.not_after.clone(),
-        not_after_unix: leaf.not_after,
-        subject: leaf.info.subject.clone(),
-        issuer: leaf.info.issuer.clone(),
+        not_after: cert.info.not_after.clone(),
+        not_after_unix: cert.not_after,
+        subject: cert.info.subject.clone(),
+        issuer: cert.info.issuer.clone(),
         chain: chain.iter().map(|c| c.info.clone()).collect(),
     };
-    let until = day(leaf.not_after);
-    if seconds_left <= 0 {
-        let ago = (-seconds_left).div_euclid(86_400);
-        let ago = crate::plural::count(ago, "day", "days");
-        let message = format!("{address}: certificate expired {ago} ago ({until})");
-        return Outcome::new(Status::Critical, message, data);
-    }
-    if leaf.not_before > now.as_second() {
+    let which = name(cert, index, chain.len());
+    let until = day(cert.not_after);
+    if cert.not_before > now_s {
         let message = format!(
-            "{address}: certificate is not valid before {}",
-            leaf.info.not_before
+            "{address}: {which} is not valid before {}",
+            cert.info.not_before
         );
         return Outcome::new(Status::Critical, message, data);
     }
+    if seconds_left <= 0 {
+        let ago = (-seconds_left).div_euclid(86_400);
+        let ago = crate::plural::count(ago, "day", "days");
+        let message = format!("{address}: {which} expired {ago} ago ({until})");
+        return Outcome::new(Status::Critical, message, data);
+    }
     let levels = Levels {
-        warn: Some(f64::from(spec.warn)),
-        crit: Some(f64::from(spec.crit)),
+        warn: spec.warn.map(|l| l.seconds),
+        crit: spec.crit.map(|l| l.seconds),
         below: true,
     };
-    let (status, crossed) = grade(days_left as f64, levels, " days");
-    let note = super::threshold::note(crossed);
-    let left = crate::plural::count(days_left, "day", "days");
-    let message = format!("{address}: certificate expires in {left} ({until}){note}");
+    let (status, crossed) = grade_by(seconds_left as f64, levels);
+    let note = super::threshold::note(crossed.map(|c| {
+        let level = match c.which {
+            Which::Warn => spec.warn,
+            Which::Crit => spec.crit,
+        };
+        c.describe(level.map(|l| l.to_string()).unwrap_or_default())
+    }));
+    let left = if days_left >= 2 {
+        crate::plural::count(days_left, "day", "days")
+    } else {
+        crate::plural::count(seconds_left.div_euclid(3_600), "hour", "hours")
+    };
+    let message = format!("{address}: {which} expires in {left} ({until}){note}");
     Outcome::new(status, message, data)
+}
+
+/// `certificate CN=example.com`, or for one further up the chain
+/// `certificate CN=Example CA (2 of 3 in the chain)`.
+fn name(cert: &Parsed, index: usize, of: usize) -> String {
+    let subject = if cert.info.subject.is_empty() {
+        "with an empty subject"
+    } else {
+        &cert.info.subject
+    };
+    if index == 0 {
+        format!("certificate {subject}")
+    } else {
+        format!("certificate {subject} ({} of {of} in the chain)", index + 1)
+    }
 }
 
 fn day(unix: i64) -> String {
@@ -319,6 +448,90 @@ mod tests {
             "{}",
             expired.message
         );
+    }
+
+    fn cert(subject: &str, not_after: i64) -> Parsed {
+        Parsed {
+            not_before: 0,
+            not_after,
+            info: CertInfo {
+                subject: subject.into(),
+                issuer: "CN=Root".into(),
+                not_before: rfc3339(0),
+                not_after: rfc3339(not_after),
+            },
+        }
+    }
+
+    fn spec_of(yaml: &str) -> TlsCertSpec {
+        crate::config::parse_yaml(std::path::Path::new("t.yaml"), yaml).unwrap()
+    }
+
+    #[test]
+    fn the_weakest_certificate_of_the_chain_is_graded_and_named() {
+        let now = jiff::Timestamp::from_second(1_800_000_000).unwrap();
+        let day = 86_400;
+        let chain = vec![
+            cert("CN=leaf", now.as_second() + 60 * day + 60),
+            cert("CN=Intermediate", now.as_second() + 5 * day + 60),
+            cert("CN=Root", now.as_second() + 900 * day),
+        ];
+        let out = judge("h:443", &spec(), &chain, now);
+        assert_eq!(out.status, Status::Critical);
+        assert!(
+            out.message.starts_with(
+                "h:443: certificate CN=Intermediate (2 of 3 in the chain) expires in 5 days"
+            ) && out.message.ends_with("(< crit 7 days)"),
+            "{}",
+            out.message
+        );
+        let leaf = judge("h:443", &spec_of("host: h\nleaf_only: true"), &chain, now);
+        assert_eq!(leaf.status, Status::Ok, "{}", leaf.message);
+        assert!(
+            leaf.message
+                .starts_with("h:443: certificate CN=leaf expires in 60 days")
+        );
+    }
+
+    #[test]
+    fn levels_are_days_or_durations_and_one_alone_is_the_only_level() {
+        let now = jiff::Timestamp::from_second(1_800_000_000).unwrap();
+        let left = |seconds: i64| vec![cert("CN=leaf", now.as_second() + seconds)];
+        let hours = spec_of("host: h\ncrit: 48h");
+        assert_eq!(
+            (hours.warn, hours.crit.map(|c| c.seconds)),
+            (None, Some(172_800.0))
+        );
+        let out = judge("h:443", &hours, &left(47 * 3_600), now);
+        assert_eq!(out.status, Status::Critical);
+        assert!(
+            out.message.contains("expires in 47 hours") && out.message.ends_with("(< crit 2days)"),
+            "{}",
+            out.message
+        );
+        // Crit alone: ten days left is no warning (there is no warn level).
+        assert_eq!(
+            judge("h:443", &hours, &left(10 * 86_400), now).status,
+            Status::Ok
+        );
+        let warn = spec_of("host: h\nwarn: \"14\"");
+        assert_eq!(warn.crit, None);
+        let out = judge("h:443", &warn, &left(3_600), now);
+        assert_eq!(out.status, Status::Warning, "{}", out.message);
+        assert!(out.message.ends_with("(< warn 14 days)"), "{}", out.message);
+        for (yaml, wanted) in [
+            (
+                "host: h\nwarn: 24h\ncrit: 2d",
+                "warn 1day is below crit 2days",
+            ),
+            ("host: h\ncrit: soon", "\"soon\" is not a duration"),
+        ] {
+            let err =
+                crate::config::parse_yaml::<TlsCertSpec>(std::path::Path::new("t.yaml"), yaml)
+                    .unwrap_err()
+                    .to_string();
+            assert!(err.contains(wanted), "{err}");
+        }
     }
 
     #[test]

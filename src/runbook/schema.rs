@@ -60,6 +60,10 @@ fixed_schema!(Mode, "Mode", { "type": ["string", "integer"], "description": "oct
 fixed_schema!(Pattern, "Regex", { "type": "string", "format": "regex" });
 fixed_schema!(JsonPointer, "JsonPointer", { "type": "string", "pattern": "^(/.*)?$" });
 fixed_schema!(HttpUrl, "HttpUrl", { "type": "string", "format": "uri", "pattern": "^(https?://|\\$\\{|\\{\\{)" });
+fixed_schema!(crate::values::number::WholeOrText, "WholeNumber", {
+    "type": ["integer", "string"],
+    "description": "a whole number, or text such as \"{{ var }}\" that becomes one"
+});
 fixed_schema!(Server, "DnsServer", { "type": "string", "description": "IP or IP:port" });
 fixed_schema!(Condition, "Condition", {
     "type": "string",
@@ -137,10 +141,33 @@ fixed_schema!(TlsCertSpec, "TlsCertSpec", {
         "host": { "type": "string" },
         "port": { "type": ["integer", "string"], "default": 443, "description": "a number, or text such as \"{{ tls_port }}\"" },
         "server_name": { "type": "string" },
-        "warn": { "type": "integer", "default": 30, "description": "days" },
-        "crit": { "type": "integer", "default": 7, "description": "days" },
+        "warn": { "type": ["number", "string"], "description": "days (a number), or a duration such as 48h; with crit, default 30 days" },
+        "crit": { "type": ["number", "string"], "description": "days (a number), or a duration such as 48h; with warn, default 7 days" },
+        "leaf_only": { "type": "boolean", "default": false, "description": "grade the server's own certificate only, not the soonest-expiring of the chain" },
         "timeout": { "type": ["string", "number"] },
         "resolver": { "type": "string" }
+    },
+    "additionalProperties": false
+});
+fixed_schema!(crate::probe::dns::DnsSpec, "DnsSpec", {
+    "type": "object",
+    "required": ["name"],
+    "properties": {
+        "name": { "type": "string" },
+        "server": { "type": "string", "description": "IP or IP:port; needed for rcode and for CNAME, MX, TXT" },
+        "type": { "type": "string", "enum": ["A", "AAAA", "CNAME", "MX", "TXT"], "default": "A" },
+        "expect": {
+            "description": "records to look for: addresses, a name (CNAME, MX), \"10 mx.example.com\" (MX), the text (TXT)",
+            "oneOf": [{ "type": "string" }, { "type": "array", "items": { "type": "string" } }]
+        },
+        "expect_all": { "type": "boolean", "default": false, "description": "every answer must be one of expect (default: any one answer)" },
+        "rcode": { "type": "string", "enum": ["NOERROR", "NXDOMAIN", "SERVFAIL", "REFUSED", "FORMERR", "NOTIMP"] },
+        "timeout": { "type": ["string", "number"] },
+        "latency": {
+            "type": "object",
+            "properties": { "warn": { "type": ["string", "number"] }, "crit": { "type": ["string", "number"] } },
+            "additionalProperties": false
+        }
     },
     "additionalProperties": false
 });
@@ -237,7 +264,10 @@ impl JsonSchema for StepSpec {
         }
         for (key, schema) in [
             ("timeout", generator.subschema_for::<Duration>()),
-            ("retries", json_schema!({ "type": "integer", "minimum": 0 })),
+            (
+                "retries",
+                json_schema!({ "type": ["integer", "string"], "minimum": 0 }),
+            ),
             ("when", generator.subschema_for::<Condition>()),
             (
                 "needs",

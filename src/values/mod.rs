@@ -2,9 +2,11 @@
 //! reported at its own line and column: percentages, durations, threshold pairs, levels,
 //! and templated text (`text`).
 
+pub mod number;
 pub mod text;
 mod yaml;
 
+pub use number::{Whole, WholeNumber, templated, whole, whole_opt};
 pub use text::{Text, substitute};
 pub use yaml::parse_yaml;
 
@@ -40,6 +42,8 @@ pub enum Error {
     Level(String),
     #[error("{0:?} is not a boolean (use true or false)")]
     NotBool(String),
+    #[error("{text:?} is not a whole number ({min} to {max})")]
+    NotWhole { text: String, min: i128, max: i128 },
     #[error(transparent)]
     Text(#[from] text::Error),
 }
@@ -80,7 +84,7 @@ impl<'de> Deserialize<'de> for Percent {
         }
         let parsed = match Raw::deserialize(deserializer)? {
             Raw::Number(n) => Percent::checked(n),
-            Raw::Text(t) => Percent::parse(&t),
+            Raw::Text(t) => templated(&t, Percent::parse),
         };
         parsed.map_err(serde::de::Error::custom)
     }
@@ -120,7 +124,7 @@ impl<'de> Deserialize<'de> for Duration {
                 Ok(Duration(std::time::Duration::from_secs_f64(s)))
             }
             Raw::Seconds(s) => Err(Error::NegativeDuration(s)),
-            Raw::Text(t) => Duration::parse(&t),
+            Raw::Text(t) => templated(&t, Duration::parse),
         };
         parsed.map_err(serde::de::Error::custom)
     }
@@ -174,7 +178,7 @@ impl<'de> Deserialize<'de> for ByteSize {
         }
         match Raw::deserialize(deserializer)? {
             Raw::Bytes(b) => Ok(ByteSize(b)),
-            Raw::Text(t) => ByteSize::parse(&t).map_err(serde::de::Error::custom),
+            Raw::Text(t) => templated(&t, ByteSize::parse).map_err(serde::de::Error::custom),
         }
     }
 }
@@ -359,7 +363,10 @@ impl<'de> Deserialize<'de> for Mode {
         }
         let text = match Raw::deserialize(deserializer)? {
             Raw::Number(n) => n.to_string(),
-            Raw::Text(t) => t,
+            Raw::Text(t) => Text::from_template(&t)
+                .map_err(serde::de::Error::custom)?
+                .as_str()
+                .to_string(),
         };
         u32::from_str_radix(text.trim().trim_start_matches("0o"), 8)
             .ok()

@@ -707,9 +707,11 @@ fn http_grades_a_number_in_the_json_body() {
         )
         .args(["run", "rb.yaml", "--format", "json"])
         .run()
-        .expect_exit(2);
+        .expect_exit(3);
     let json = run.json();
     assert_eq!(status(&json, "depth"), "warning");
+    // A value that is not there crossed no level: unknown (exit 3), not critical.
+    assert_eq!(status(&json, "missing"), "unknown");
     assert!(
         message(&json, "depth").ends_with("; /queue/depth = 150 (> warn 100)"),
         "{json}"
@@ -742,6 +744,62 @@ fn thresholds_can_come_from_variables() {
         .run()
         .expect_exit(1);
     assert_eq!(message(&run.json(), "connections"), "value 42 (> warn 40)");
+}
+
+#[test]
+fn a_reading_that_is_not_a_number_is_unknown_and_one_level_is_plain() {
+    let base = server::http();
+    let step = |name: &str, kind: &str| {
+        format!("  - {{ name: {name}, continue_on_failure: true, {kind} }}\n")
+    };
+    let book = [
+        "vars: { code: \"3\", attempts: \"0\", errors_warn: \"1\", errors_max: \"5\" }\nsteps:\n"
+            .to_string(),
+        step("words", "command: { run: \"echo none here\", value: { crit: 1 } }"),
+        step(
+            "pattern",
+            "command: { run: \"echo depth=deep\", value: { pattern: 'depth=(\\S+)', crit: 1 } }",
+        ),
+        step("text", &format!("http: {{ url: \"{base}/ok\", value: {{ json: /status, crit: 1 }} }}")),
+        step("crit_alone", "command: { run: \"echo 50\", value: { crit: 100 } }"),
+        step("crit_crossed", "command: { run: \"echo 150\", value: { crit: 100 } }"),
+        step("warn_alone", "command: { run: \"echo 5000\", value: { warn: 10 } }"),
+        step("errors_warn", "log_errors: { path: app.log, warn: \"{{ errors_warn }}\" }"),
+        step("errors_max", "log_errors: { path: app.log, max: \"{{ errors_max }}\" }"),
+        step(
+            "exit_from_var",
+            "command: { argv: [sh, -c, \"exit 3\"], exit: \"{{ code }}\" }, retries: \"{{ attempts }}\"",
+        ),
+    ]
+    .concat();
+    let errors = "2026-01-01 00:00:00,000 ERROR one\n2026-01-01 00:00:01,000 ERROR two\n";
+    let run = Opsbook::new()
+        .file("rb.yaml", &book)
+        .file("app.log", errors)
+        .args(["run", "rb.yaml", "--format", "json"])
+        .run();
+    let json = run.json();
+    assert_eq!(status(&json, "errors_warn"), "warning", "{json}");
+    assert_eq!(status(&json, "errors_max"), "ok", "{json}");
+    assert_eq!(status(&json, "words"), "unknown", "{json}");
+    assert_eq!(message(&json, "words"), "no number in stdout \"none here\"");
+    assert_eq!(status(&json, "pattern"), "unknown", "{json}");
+    assert_eq!(
+        message(&json, "pattern"),
+        "\"deep\" (from stdout) is not a number"
+    );
+    assert_eq!(status(&json, "text"), "unknown", "{json}");
+    assert_eq!(
+        message(&json, "text"),
+        "/status = \"healthy\", expected a number"
+    );
+    assert_eq!(status(&json, "crit_alone"), "ok", "{json}");
+    assert_eq!(status(&json, "crit_crossed"), "critical", "{json}");
+    assert_eq!(message(&json, "crit_crossed"), "value 150 (> crit 100)");
+    assert_eq!(status(&json, "warn_alone"), "warning", "{json}");
+    assert_eq!(message(&json, "warn_alone"), "value 5000 (> warn 10)");
+    assert_eq!(status(&json, "exit_from_var"), "ok", "{json}");
+    run.expect_exit(2);
 }
 
 // ---------------------------------------------------------------------------------------

@@ -1,8 +1,9 @@
 //! `tls_cert` and `dns` steps, and name resolution through a chosen DNS server: against
 //! an rcgen-certified HTTPS server and a DNS server the test starts on 127.0.0.1.
 
+use crate::common::dns::Rec;
 use crate::common::{Opsbook, dns, server, tls};
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::time::{Duration, Instant};
 
 fn today() -> jiff::civil::Date {
@@ -54,7 +55,7 @@ fn certificate_days_left_are_graded_and_the_chain_is_reported() {
     assert_eq!(
         message(&json, "soon"),
         format!(
-            "127.0.0.1:{}: certificate expires in 10 days ({until}) (< warn 30 days)",
+            "127.0.0.1:{}: certificate CN=localhost expires in 10 days ({until}) (< warn 30 days)",
             soon.port
         )
     );
@@ -68,7 +69,7 @@ fn certificate_days_left_are_graded_and_the_chain_is_reported() {
     assert_eq!(
         message(&json, "expired"),
         format!(
-            "127.0.0.1:{}: certificate expired 3 days ago ({})",
+            "127.0.0.1:{}: certificate CN=localhost expired 3 days ago ({})",
             expired.port,
             today - days(3)
         )
@@ -248,4 +249,281 @@ fn metrics_of_every_kind_pass_promtool_check_metrics() {
         String::from_utf8_lossy(&checked.stderr),
         run.stdout
     );
+}
+
+/// A runbook run as JSON at a fixed time: its exit code checked, its report returned.
+fn book(yaml: &str, now: jiff::civil::Date, exit: i32) -> serde_json::Value {
+    Opsbook::new()
+        .file("rb.yaml", yaml)
+        .env("OPSBOOK_NOW", format!("{now}T00:00:00Z"))
+        .args(["run", "rb.yaml", "--format", "json"])
+        .run()
+        .expect_exit(exit)
+        .json()
+}
+
+#[test]
+fn tls_cert_grades_the_chains_weakest_certificate_unless_leaf_only() {
+    let today = today();
+    let chain = tls::server_with_chain(today - days(30), today + days(60), today + days(5));
+    let p = chain.port;
+    let json = health(&format!(
+        "    - {{ name: chain, tls_cert: {{ host: 127.0.0.1, port: {p} }} }}\n\
+         \x20   - {{ name: leaf, tls_cert: {{ host: 127.0.0.1, port: {p}, leaf_only: true }} }}\n\
+         \x20   - {{ name: warn_alone, tls_cert: {{ host: 127.0.0.1, port: {p}, warn: 6 }} }}\n\
+         \x20   - {{ name: crit_alone, tls_cert: {{ host: 127.0.0.1, port: {p}, crit: 4 }} }}\n"
+    ))
+    .env("OPSBOOK_NOW", format!("{today}T00:00:00Z"))
+    .run()
+    .expect_exit(2)
+    .json();
+    assert_eq!(json["checks"]["chain"]["status"], "unhealthy", "{json}");
+    assert_eq!(
+        message(&json, "chain"),
+        format!(
+            "127.0.0.1:{p}: certificate CN=opsbook test intermediate (2 of 3 in the chain) expires in 5 days ({}) (< crit 7 days)",
+            today + days(5)
+        )
+    );
+    assert_eq!(json["checks"]["chain"]["days_left"], 5);
+    assert_eq!(
+        json["checks"]["chain"]["subject"],
+        "CN=opsbook test intermediate"
+    );
+    assert_eq!(json["checks"]["leaf"]["status"], "healthy", "{json}");
+    assert_eq!(
+        message(&json, "leaf"),
+        format!(
+            "127.0.0.1:{p}: certificate CN=localhost expires in 60 days ({})",
+            today + days(60)
+        )
+    );
+    // One level alone is the only level: no default critical level under warn 6 days,
+    // no default warning level over crit 4 days.
+    assert_eq!(json["checks"]["warn_alone"]["status"], "degraded", "{json}");
+    assert!(
+        message(&json, "warn_alone").ends_with("(< warn 6 days)"),
+        "{json}"
+    );
+    assert_eq!(json["checks"]["crit_alone"]["status"], "healthy", "{json}");
+}
+
+#[test]
+fn tls_cert_levels_may_be_durations_and_numbers_may_come_from_variables() {
+    let today = today();
+    let tomorrow = tls::server(today - days(30), today + days(1));
+    let yaml = format!(
+        "vars: {{ https_port: \"{}\", soon: 48h, days: \"30\" }}\n\
+         steps:\n\
+         \x20 - {{ name: hours, tls_cert: {{ host: 127.0.0.1, port: \"{{{{ https_port }}}}\", crit: \"{{{{ soon }}}}\", timeout: \"{{{{ soon }}}}\" }}, continue_on_failure: true }}\n\
+         \x20 - {{ name: days, tls_cert: {{ host: 127.0.0.1, port: \"{{{{ https_port }}}}\", warn: \"{{{{ days }}}}\" }}, retries: \"0\" }}\n",
+        tomorrow.port
+    );
+    let json = book(&yaml, today, 2);
+    assert_eq!(json["checks"]["hours"]["severity"], "critical", "{json}");
+    assert_eq!(
+        message(&json, "hours"),
+        format!(
+            "127.0.0.1:{}: certificate CN=localhost expires in 24 hours ({}) (< crit 2days)",
+            tomorrow.port,
+            today + days(1)
+        )
+    );
+    assert_eq!(json["checks"]["days"]["severity"], "warning", "{json}");
+    assert!(
+        message(&json, "days").ends_with("(< warn 30 days)"),
+        "{json}"
+    );
+}
+
+#[test]
+fn a_variable_that_is_not_a_number_is_a_config_error_at_its_line() {
+    for (field, wanted) in [
+        ("port: \"{{ v }}\"", "port \"many\" is not a port number"),
+        ("crit: \"{{ v }}\"", "\"many\" is not a duration"),
+        ("timeout: \"{{ v }}\"", "\"many\" is not a duration"),
+    ] {
+        Opsbook::new()
+            .file(
+                "rb.yaml",
+                &format!(
+                    "vars: {{ v: many }}\nsteps:\n  - name: t\n    tls_cert:\n      host: 127.0.0.1\n      {field}\n"
+                ),
+            )
+            .args(["runbook", "validate", "rb.yaml"])
+            .run()
+            .expect_exit(78)
+            .stderr_contains("rb.yaml:6:")
+            .stderr_contains(wanted);
+    }
+    Opsbook::new()
+        .file(
+            "rb.yaml",
+            "vars: { n: lots }\nsteps:\n  - name: t\n    tcp: { host: 127.0.0.1, port: 1 }\n    retries: \"{{ n }}\"\n",
+        )
+        .args(["runbook", "validate", "rb.yaml"])
+        .run()
+        .expect_exit(78)
+        .stderr_contains("rb.yaml:5:")
+        .stderr_contains("\"lots\" is not a whole number (0 to 4294967295)");
+}
+
+/// A health endpoint asking the test DNS server.
+fn dns_step(resolver: std::net::SocketAddr, name: &str, rest: &str) -> String {
+    format!("\x20   - {{ name: {name}, dns: {{ server: \"{resolver}\", {rest} }} }}\n")
+}
+
+fn status_of(json: &serde_json::Value, name: &str) -> String {
+    json["checks"][name]["status"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[test]
+fn dns_asks_each_record_type_and_matches_any_or_all_answers() {
+    let resolver = dns::zone(&[
+        ("pool.test", Rec::A(Ipv4Addr::new(10, 0, 0, 1))),
+        ("pool.test", Rec::A(Ipv4Addr::new(10, 0, 0, 2))),
+        ("v6.test", Rec::Aaaa(Ipv6Addr::LOCALHOST)),
+        ("www.test", Rec::Cname("pool.test")),
+        ("mail.test", Rec::Mx(10, "mx1.test")),
+        ("mail.test", Rec::Txt("v=spf1 -all")),
+    ]);
+    let dns = |name: &str, rest: &str| dns_step(resolver, name, rest);
+    let endpoints = [
+        dns("any", "name: pool.test, expect: [10.0.0.2, 10.0.0.9]"),
+        dns(
+            "all_stray",
+            "name: pool.test, expect: [10.0.0.1], expect_all: true",
+        ),
+        dns(
+            "all_ok",
+            "name: pool.test, expect: [10.0.0.1, 10.0.0.2], expect_all: true",
+        ),
+        dns("none", "name: pool.test, expect: [10.0.0.8, 10.0.0.9]"),
+        dns("aaaa", "name: v6.test, type: AAAA, expect: \"::1\""),
+        dns("cname", "name: www.test, type: CNAME, expect: POOL.test."),
+        dns("mx", "name: mail.test, type: MX, expect: \"10 mx1.test\""),
+        dns("mx_host", "name: mail.test, type: MX, expect: mx2.test"),
+        dns("txt", "name: mail.test, type: TXT, expect: \"v=spf1 -all\""),
+        dns("no_txt", "name: www.test, type: TXT"),
+    ]
+    .concat();
+    let json = health(&endpoints).run().expect_exit(2).json();
+    let status = |name: &str| status_of(&json, name);
+    assert_eq!(status("any"), "healthy", "{json}");
+    assert!(
+        message(&json, "any").starts_with("pool.test → 10.0.0.1, 10.0.0.2 in "),
+        "{json}"
+    );
+    assert_eq!(status("all_stray"), "unhealthy");
+    assert_eq!(
+        message(&json, "all_stray"),
+        "pool.test resolved to 10.0.0.1, 10.0.0.2: 10.0.0.2 not expected (expect_all: 10.0.0.1)"
+    );
+    assert_eq!(status("all_ok"), "healthy", "{json}");
+    assert_eq!(
+        message(&json, "none"),
+        "pool.test resolved to 10.0.0.1, 10.0.0.2, expected one of 10.0.0.8, 10.0.0.9"
+    );
+    assert_eq!(status("aaaa"), "healthy", "{json}");
+    assert_eq!(json["checks"]["aaaa"]["addresses"][0], "::1");
+    assert_eq!(status("cname"), "healthy", "{json}");
+    assert!(
+        message(&json, "cname").starts_with("www.test → pool.test. in "),
+        "{json}"
+    );
+    assert_eq!(status("mx"), "healthy", "{json}");
+    assert!(
+        message(&json, "mx").starts_with("mail.test → 10 mx1.test. in "),
+        "{json}"
+    );
+    assert_eq!(
+        message(&json, "mx_host"),
+        "mail.test resolved to 10 mx1.test., expected mx2.test"
+    );
+    assert_eq!(status("txt"), "healthy", "{json}");
+    assert_eq!(
+        message(&json, "no_txt"),
+        format!("www.test has no TXT record (asked {resolver})")
+    );
+}
+
+#[test]
+fn dns_rcode_can_expect_nxdomain_and_says_what_came_instead() {
+    let resolver = dns::zone(&[
+        ("api.test", Rec::A(Ipv4Addr::LOCALHOST)),
+        ("broken.test", Rec::ServFail),
+    ]);
+    let dns = |name: &str, rest: &str| dns_step(resolver, name, rest);
+    let endpoints = [
+        dns("gone", "name: old.test, rcode: NXDOMAIN"),
+        dns("still_there", "name: api.test, rcode: nxdomain"),
+        dns(
+            "exists",
+            "name: api.test, rcode: NOERROR, expect: 127.0.0.1",
+        ),
+        dns("nodata", "name: api.test, type: MX, rcode: NOERROR"),
+        dns("failing", "name: broken.test, rcode: SERVFAIL"),
+        dns("unexpected_fail", "name: broken.test"),
+    ]
+    .concat();
+    let json = health(&endpoints).run().expect_exit(2).json();
+    let status = |name: &str| status_of(&json, name);
+    assert_eq!(status("gone"), "healthy", "{json}");
+    assert!(
+        message(&json, "gone").starts_with("old.test → NXDOMAIN as expected in "),
+        "{json}"
+    );
+    assert_eq!(status("still_there"), "unhealthy");
+    assert_eq!(
+        message(&json, "still_there"),
+        format!("api.test: DNS server {resolver} answered NOERROR, expected NXDOMAIN")
+    );
+    assert_eq!(status("exists"), "healthy", "{json}");
+    assert_eq!(status("nodata"), "healthy", "{json}");
+    assert!(
+        message(&json, "nodata").starts_with("api.test → NOERROR, no MX record in "),
+        "{json}"
+    );
+    assert_eq!(status("failing"), "healthy", "{json}");
+    assert_eq!(status("unexpected_fail"), "unhealthy");
+    assert!(
+        message(&json, "unexpected_fail").contains("broken.test"),
+        "{json}"
+    );
+}
+
+#[test]
+fn dns_settings_that_cannot_work_are_config_errors() {
+    for (step, wanted) in [
+        (
+            "{ name: api.test, rcode: NXDOMAIN }",
+            "`rcode` needs `server`",
+        ),
+        ("{ name: api.test, type: MX }", "type MX needs `server`"),
+        (
+            "{ name: api.test, type: SRV, server: 127.0.0.1 }",
+            "type \"SRV\" is not a record type",
+        ),
+        (
+            "{ name: api.test, rcode: GONE, server: 127.0.0.1 }",
+            "rcode \"GONE\" is not a DNS response code",
+        ),
+        (
+            "{ name: api.test, expect: \"::1\", server: 127.0.0.1 }",
+            "expect \"::1\" is not an IPv4 address",
+        ),
+        (
+            "{ name: api.test, rcode: NXDOMAIN, expect: 127.0.0.1, server: 127.0.0.1 }",
+            "give one or the other",
+        ),
+    ] {
+        health(&format!("    - {{ name: d, dns: {step} }}\n"))
+            .run()
+            .expect_exit(78)
+            .stderr_contains("ops.yaml:3:")
+            .stderr_contains(wanted);
+    }
 }
