@@ -36,8 +36,9 @@ pub struct RawProcessSpec {
     /// A file holding the pid of the process.
     pid_file: Option<Text>,
     /// At least this many must run (default 1).
-    #[serde(default = "one")]
+    #[serde(default = "one", deserialize_with = "crate::values::whole")]
     min: u32,
+    #[serde(default, deserialize_with = "crate::values::whole_opt")]
     max: Option<u32>,
     /// Resident memory of each match: `{ warn: 512M, crit: 1G }`.
     rss: Option<SizeLevels>,
