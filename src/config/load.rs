@@ -234,8 +234,9 @@ fn all_errors(path: &Path, text: &str, first: ConfigError) -> Error {
 }
 
 fn read(path: &Path) -> Result<String, Error> {
-    std::fs::read_to_string(path)
-        .map_err(|e| ConfigError::whole_file(path, format!("cannot read: {e}")).into())
+    let bytes = std::fs::read(path)
+        .map_err(|e| ConfigError::whole_file(path, format!("cannot read: {e}")))?;
+    Ok(crate::values::utf8_text(path, bytes)?)
 }
 
 /// Every error in one config file, not only the first: a file with a bad threshold, an

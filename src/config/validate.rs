@@ -18,11 +18,14 @@ pub struct FileCheck {
 
 /// Read and check `file`; an unreadable file is its one error.
 pub fn check_file(file: &Path) -> FileCheck {
-    let text = match std::fs::read_to_string(file) {
+    let read = std::fs::read(file)
+        .map_err(|e| ConfigError::whole_file(file, format!("cannot read: {e}")))
+        .and_then(|bytes| crate::values::utf8_text(file, bytes));
+    let text = match read {
         Ok(text) => text,
         Err(e) => {
             return FileCheck {
-                errors: vec![ConfigError::whole_file(file, format!("cannot read: {e}"))],
+                errors: vec![e],
                 unset: Vec::new(),
             };
         }

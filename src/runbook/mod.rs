@@ -6,8 +6,10 @@ pub mod catalog;
 mod check;
 pub mod load;
 mod plan;
+mod refs;
 pub mod run;
 pub mod schema;
+mod spots;
 
 pub use catalog::{names, open, session_vars};
 pub use check::check_restored;
