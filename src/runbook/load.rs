@@ -301,9 +301,10 @@ fn load_nested(
                     steps.extend(included.steps);
                     located.main.extend(at.main);
                 }
-                Err(mut e) => {
+                Err(Included { errors: mut e, cycle }) => {
                     errors.append(&mut e);
-                    missing.unknown = true;
+                    // A cycle brings no steps that are not here already.
+                    missing.unknown |= !cycle;
                 }
             },
             Item::Parallel { parallel } => {
@@ -456,7 +457,7 @@ fn include(
     vars: &BTreeMap<String, Text>,
     dirs: &[PathBuf],
     stack: &mut Vec<PathBuf>,
-) -> Result<(Runbook, Located), Vec<ConfigError>> {
+) -> Result<(Runbook, Located), Included> {
     let at = spot.include.as_ref().or(spot.best());
     let wanted = target.as_str();
     let relative = source.dir.as_ref().map(|d| d.join(wanted));
@@ -464,12 +465,13 @@ fn include(
         Some(path) => read(&path),
         None => find(wanted, dirs),
     };
-    let included = found.map_err(|e| {
-        vec![error_at(
+    let included = found.map_err(|e| Included {
+        errors: vec![error_at(
             at,
             source,
             &format!("include {wanted}: {}", e.message),
-        )]
+        )],
+        cycle: false,
     })?;
     let canonical =
         std::fs::canonicalize(&included.label).unwrap_or_else(|_| included.label.clone());
@@ -479,11 +481,23 @@ fn include(
             .chain(std::iter::once(&canonical))
             .map(|p| p.display().to_string())
             .collect();
-        return Err(vec![error_at(
-            at,
-            source,
-            &format!("include cycle: {}", chain.join(" → ")),
-        )]);
+        return Err(Included {
+            errors: vec![error_at(
+                at,
+                source,
+                &format!("include cycle: {}", chain.join(" → ")),
+            )],
+            cycle: true,
+        });
     }
-    load_nested(&included, vars, dirs, stack)
+    load_nested(&included, vars, dirs, stack).map_err(|errors| Included {
+        errors,
+        cycle: false,
+    })
+}
+
+/// Why an include did not load: its errors, and whether it only closed a cycle.
+struct Included {
+    errors: Vec<ConfigError>,
+    cycle: bool,
 }
