@@ -195,30 +195,46 @@ pub fn unresolved_in(path: &Path, text: &str, value: &Value) -> Vec<Unresolved> 
     }
     let mut out = Vec::new();
     walk(path, "", value, &mut out);
-    // Locate each: the n-th setting using a variable is its n-th reference in the text
-    // (the keys are walked in document order).
-    let mut seen: std::collections::HashMap<String, usize> = Default::default();
+    // Locate each inside the value the parser read for its key (so a comment or another
+    // setting naming the same variable cannot mislead): the n-th use of a variable in one
+    // value is its n-th reference there.
+    let spans = crate::values::string_spans(text);
+    let mut seen: std::collections::HashMap<(String, String), usize> = Default::default();
     for unresolved in &mut out {
-        let nth = seen.entry(unresolved.var.clone()).or_default();
+        let Some(at) = spans.iter().find(|s| s.key == unresolved.key) else {
+            continue;
+        };
+        let nth = seen
+            .entry((unresolved.key.clone(), unresolved.var.clone()))
+            .or_default();
         let needle = format!("${{{}", unresolved.var);
-        let found = text
-            .match_indices(&needle)
-            .map(|(i, _)| i)
-            .filter(|&i| {
-                let next = text[i + needle.len()..].chars().next();
-                matches!(next, Some('}' | ':' | '-'))
-            })
-            .nth(*nth);
+        let found = at.bytes.as_ref().and_then(|range| {
+            let written = text.get(range.clone())?;
+            written
+                .match_indices(&needle)
+                .map(|(i, _)| i)
+                .filter(|&i| {
+                    let next = written[i + needle.len()..].chars().next();
+                    matches!(next, Some('}' | ':' | '-'))
+                })
+                .nth(*nth)
+                .map(|i| range.start + i)
+        });
         *nth += 1;
-        if let Some(offset) = found {
-            let line = text[..offset].matches('\n').count() as u64 + 1;
-            let line_start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
-            let column = text[line_start..offset].chars().count() as u64 + 1;
-            let located = ConfigError::at(path, text, line, column, "");
-            unresolved.line = line;
-            unresolved.column = column;
-            unresolved.snippet = located.snippet;
-        }
+        let (line, column) = match found {
+            Some(offset) => {
+                let line_start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
+                (
+                    text[..offset].matches('\n').count() as u64 + 1,
+                    text[line_start..offset].chars().count() as u64 + 1,
+                )
+            }
+            None => (at.line, at.column),
+        };
+        let located = ConfigError::at(path, text, line, column, "");
+        unresolved.line = line;
+        unresolved.column = column;
+        unresolved.snippet = located.snippet;
     }
     out
 }

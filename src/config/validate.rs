@@ -75,6 +75,20 @@ mod tests {
     }
 
     #[test]
+    fn an_unset_variable_is_located_in_its_value_not_in_a_comment_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.yaml");
+        std::fs::write(
+            &file,
+            "# the hook is ${OPSBOOK_TEST_SURELY_UNSET_HOOK}, set per host\nincident:\n  webhook: { url: \"https://x/${OPSBOOK_TEST_SURELY_UNSET_HOOK}\" }\n",
+        )
+        .unwrap();
+        let found = check_file(&file);
+        assert_eq!(found.unset.len(), 1, "{:?}", found.unset);
+        assert_eq!((found.unset[0].line, found.unset[0].column), (3, 30));
+    }
+
+    #[test]
     fn every_error_of_a_file_is_found() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("c.yaml");

@@ -466,3 +466,18 @@ fn a_config_that_is_not_utf8_is_located_at_its_first_bad_byte() {
         .expect_exit(78)
         .stderr_contains("ops.yaml:3:10: the file is not UTF-8");
 }
+
+/// An unset variable is placed in the value that uses it, not in a comment naming it.
+#[test]
+fn an_unset_variable_is_placed_in_its_value_not_in_a_comment() {
+    let run = Opsbook::new()
+        .file(
+            "c.yaml",
+            "# the hook is ${OPSBOOK_TEST_UNSET_HOOK}, set per host\nincident:\n  webhook: { url: \"https://x/${OPSBOOK_TEST_UNSET_HOOK}\" }\n",
+        )
+        .args(["config", "validate", "c.yaml"])
+        .run()
+        .expect_exit(0)
+        .stderr_contains("c.yaml:3:30: `incident.webhook.url` uses ${OPSBOOK_TEST_UNSET_HOOK}");
+    assert!(!run.stderr.contains("c.yaml:1:"), "{}", run.stderr);
+}
