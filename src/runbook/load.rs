@@ -466,11 +466,12 @@ fn include(
         None => find(wanted, dirs),
     };
     let included = found.map_err(|e| Included {
-        errors: vec![error_at(
-            at,
-            source,
-            &format!("include {wanted}: {}", e.message),
-        )],
+        // An error inside the included file (not UTF-8) is shown there.
+        errors: vec![if e.line > 0 {
+            e
+        } else {
+            error_at(at, source, &format!("include {wanted}: {}", e.message))
+        }],
         cycle: false,
     })?;
     let canonical =
