@@ -4,12 +4,12 @@
 //! found is reported with file, line and column, all at once, before anything runs.
 
 use super::builtin;
+use super::refs::{Located, Missing, error_at, validate};
+use super::spots::{Outline, StepSpots};
 use crate::engine::condition;
 use crate::engine::registry::{Item, KindSpec, StepSpec};
 use crate::error::ConfigError;
 use crate::values::parse_yaml;
-use super::refs::{Located, Missing, error_at, validate};
-use super::spots::{Outline, StepSpots};
 use crate::values::{Duration, Text};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -157,12 +157,12 @@ pub fn load(
     load_nested(source, &vars, dirs, &mut stack)
         .map(|(book, _)| book)
         .map_err(|mut errors| {
-        if errors.len() == 1 {
-            crate::Error::Config(errors.remove(0))
-        } else {
-            crate::Error::Configs(errors)
-        }
-    })
+            if errors.len() == 1 {
+                crate::Error::Config(errors.remove(0))
+            } else {
+                crate::Error::Configs(errors)
+            }
+        })
 }
 
 /// Variables every runbook has, so a step can run opsbook itself with the configuration
@@ -301,7 +301,10 @@ fn load_nested(
                     steps.extend(included.steps);
                     located.main.extend(at.main);
                 }
-                Err(Included { errors: mut e, cycle }) => {
+                Err(Included {
+                    errors: mut e,
+                    cycle,
+                }) => {
                     errors.append(&mut e);
                     // A cycle brings no steps that are not here already.
                     missing.unknown |= !cycle;
@@ -323,10 +326,12 @@ fn load_nested(
                     continue;
                 }
                 for k in 0..parallel.len() {
-                    located.main.push(inner(k).cloned().unwrap_or_else(|| StepSpots {
-                        at: spot.at.clone(),
-                        ..StepSpots::default()
-                    }));
+                    located
+                        .main
+                        .push(inner(k).cloned().unwrap_or_else(|| StepSpots {
+                            at: spot.at.clone(),
+                            ..StepSpots::default()
+                        }));
                 }
                 steps.push(Item::Parallel { parallel });
             }

@@ -106,7 +106,11 @@ pub fn validate(
                 ),
                 Some(_) => return,
             };
-            errors.push(error_at(at.or(spots.and_then(|s| s.best())), source, &message));
+            errors.push(error_at(
+                at.or(spots.and_then(|s| s.best())),
+                source,
+                &message,
+            ));
         };
         for (k, needed) in step.options.needs.iter().enumerate() {
             let at = spots.and_then(|s| s.needs.get(k)).and_then(Option::as_ref);
@@ -114,7 +118,11 @@ pub fn validate(
         }
         if let Some(when) = &step.options.when {
             for other in when.steps() {
-                refer(&other, "has a condition on", spots.and_then(|s| s.when.as_ref()));
+                refer(
+                    &other,
+                    "has a condition on",
+                    spots.and_then(|s| s.when.as_ref()),
+                );
             }
         }
     }

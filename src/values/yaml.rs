@@ -43,7 +43,12 @@ pub fn utf8_text(path: &Path, bytes: Vec<u8>) -> Result<String, ConfigError> {
     let column = valid[line_start..].chars().count() as u64 + 1;
     let bad: Vec<String> = bytes[offset..]
         .iter()
-        .take(e.utf8_error().error_len().unwrap_or(bytes.len() - offset).max(1))
+        .take(
+            e.utf8_error()
+                .error_len()
+                .unwrap_or(bytes.len() - offset)
+                .max(1),
+        )
         .map(|b| format!("0x{b:02X}"))
         .collect();
     Err(ConfigError::at(

@@ -114,8 +114,8 @@ fn prove(dir: &std::path::Path, name: &str, tap: &str) -> (String, Option<i32>) 
         .current_dir(dir)
         .output()
         .expect("prove (Debian package perl) is installed");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned()
-        + &String::from_utf8_lossy(&out.stderr);
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     (text, out.status.code())
 }
 

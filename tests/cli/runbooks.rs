@@ -1788,7 +1788,10 @@ fn a_runbook_that_is_not_utf8_is_located_at_its_first_bad_byte() {
         .expect_exit(78)
         .stderr_contains("rb.yaml:2:14: the file is not UTF-8");
     // Included, it is shown in its own file too.
-    let including = Opsbook::new().file("main.yaml", "steps:\n  - { name: more, include: rb.yaml }\n");
+    let including = Opsbook::new().file(
+        "main.yaml",
+        "steps:\n  - { name: more, include: rb.yaml }\n",
+    );
     std::fs::copy(dir.join("rb.yaml"), including.path("rb.yaml")).unwrap();
     including
         .args(["runbook", "validate", "main.yaml"])
