@@ -3,7 +3,6 @@
 
 use super::load::{Unresolved, errors_in, unresolved_in};
 use crate::error::ConfigError;
-use crate::values::parse_yaml;
 use std::path::Path;
 
 /// What checking one config file found.
@@ -30,9 +29,7 @@ pub fn check_file(file: &Path) -> FileCheck {
             };
         }
     };
-    let unset = parse_yaml::<serde_json::Value>(file, &text)
-        .map(|value| unresolved_in(file, &text, &value))
-        .unwrap_or_default();
+    let unset = unresolved_in(file, &text);
     FileCheck {
         errors: errors_in(file, &text),
         unset,

@@ -198,7 +198,25 @@ fn drain_map<'de, A: MapAccess<'de>>(mut map: A) -> Result<(), A::Error> {
     Ok(())
 }
 
+/// Every item of a list.
+fn collect_seq<'de, T: Deserialize<'de>, A: SeqAccess<'de>>(
+    mut seq: A,
+) -> Result<Vec<T>, A::Error> {
+    let mut items = Vec::new();
+    while let Some(item) = seq.next_element()? {
+        items.push(item);
+    }
+    Ok(items)
+}
+
+/// A visitor's scalars, each giving `$out` (with `str`: strings too).
 macro_rules! lenient_scalars {
+    ($out:expr; str) => {
+        fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+            Ok($out)
+        }
+        lenient_scalars!($out);
+    };
     ($out:expr) => {
         fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
             Ok($out)
@@ -210,9 +228,6 @@ macro_rules! lenient_scalars {
             Ok($out)
         }
         fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
-            Ok($out)
-        }
-        fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
             Ok($out)
         }
         fn visit_unit<E>(self) -> Result<Self::Value, E> {
@@ -239,7 +254,7 @@ impl<'de> Deserialize<'de> for Node {
             fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Node, A::Error> {
                 drain_seq(seq).map(|()| Node(None))
             }
-            lenient_scalars!(Node(None));
+            lenient_scalars!(Node(None); str);
         }
         d.deserialize_any(V)
     }
@@ -256,24 +271,7 @@ impl<'de> Deserialize<'de> for Scalar {
             fn visit_str<E>(self, v: &str) -> Result<Scalar, E> {
                 Ok(Scalar(Some(v.to_string())))
             }
-            fn visit_i64<E>(self, v: i64) -> Result<Scalar, E> {
-                Ok(Scalar(Some(v.to_string())))
-            }
-            fn visit_u64<E>(self, v: u64) -> Result<Scalar, E> {
-                Ok(Scalar(Some(v.to_string())))
-            }
-            fn visit_f64<E>(self, _: f64) -> Result<Scalar, E> {
-                Ok(Scalar(None))
-            }
-            fn visit_bool<E>(self, _: bool) -> Result<Scalar, E> {
-                Ok(Scalar(None))
-            }
-            fn visit_unit<E>(self) -> Result<Scalar, E> {
-                Ok(Scalar(None))
-            }
-            fn visit_none<E>(self) -> Result<Scalar, E> {
-                Ok(Scalar(None))
-            }
+            lenient_scalars!(Scalar(None));
             fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Scalar, A::Error> {
                 drain_seq(seq).map(|()| Scalar(None))
             }
@@ -293,17 +291,13 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for List<T> {
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("a list")
             }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<List<T>, A::Error> {
-                let mut items = Vec::new();
-                while let Some(item) = seq.next_element()? {
-                    items.push(item);
-                }
-                Ok(List(items))
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<List<T>, A::Error> {
+                collect_seq(seq).map(List)
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<List<T>, A::Error> {
                 drain_map(map).map(|()| List(Vec::new()))
             }
-            lenient_scalars!(List(Vec::new()));
+            lenient_scalars!(List(Vec::new()); str);
         }
         d.deserialize_any(V(std::marker::PhantomData))
     }
@@ -321,14 +315,10 @@ impl<'de> Deserialize<'de> for Undos {
                 let de = serde::de::value::MapAccessDeserializer::new(map);
                 Ok(Undos::One(Box::new(Fields::deserialize(de)?)))
             }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Undos, A::Error> {
-                let mut items = Vec::new();
-                while let Some(item) = seq.next_element()? {
-                    items.push(item);
-                }
-                Ok(Undos::Many(items))
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Undos, A::Error> {
+                collect_seq(seq).map(Undos::Many)
             }
-            lenient_scalars!(Undos::Many(Vec::new()));
+            lenient_scalars!(Undos::Many(Vec::new()); str);
         }
         d.deserialize_any(V)
     }

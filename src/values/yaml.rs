@@ -63,11 +63,12 @@ pub fn utf8_text(path: &Path, bytes: Vec<u8>) -> Result<String, ConfigError> {
     ))
 }
 
-/// Where a string value is written: its key path (`a.b`, `a.list[0]`), the byte range of
-/// its text as written (quotes included), and its line and column.
+/// A string value and where it is written: its key path (`a.b`, `a.list[0]`), the byte
+/// range of its text as written (quotes included), and its line and column.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StringAt {
     pub key: String,
+    pub value: String,
     pub bytes: Option<std::ops::Range<usize>>,
     pub line: u64,
     pub column: u64,
@@ -78,7 +79,7 @@ pub struct StringAt {
 pub fn string_spans(text: &str) -> Vec<StringAt> {
     fn walk(key: &str, node: &Spanned<Tree>, out: &mut Vec<StringAt>) {
         match &node.value {
-            Tree::Str => {
+            Tree::Str(value) => {
                 let at = node.defined;
                 let span = at.span();
                 let bytes = span.byte_offset().zip(span.byte_len()).and_then(|(o, l)| {
@@ -87,6 +88,7 @@ pub fn string_spans(text: &str) -> Vec<StringAt> {
                 });
                 out.push(StringAt {
                     key: key.to_string(),
+                    value: value.clone(),
                     bytes,
                     line: at.line(),
                     column: at.column(),
@@ -119,7 +121,7 @@ pub fn string_spans(text: &str) -> Vec<StringAt> {
 
 /// The shape of a YAML document, each node with its span.
 enum Tree {
-    Str,
+    Str(String),
     Seq(Vec<Spanned<Tree>>),
     Map(Vec<(String, Spanned<Tree>)>),
     Other,
@@ -133,8 +135,8 @@ impl<'de> serde::Deserialize<'de> for Tree {
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
                 f.write_str("any YAML value")
             }
-            fn visit_str<E>(self, _: &str) -> Result<Tree, E> {
-                Ok(Tree::Str)
+            fn visit_str<E>(self, v: &str) -> Result<Tree, E> {
+                Ok(Tree::Str(v.to_string()))
             }
             fn visit_bool<E>(self, _: bool) -> Result<Tree, E> {
                 Ok(Tree::Other)
@@ -199,6 +201,7 @@ mod tests {
         let found = string_spans(text);
         let keys: Vec<&str> = found.iter().map(|s| s.key.as_str()).collect();
         assert_eq!(keys, ["a.b", "a.list[0]", "a.list[1]", "c"]);
+        assert_eq!(found[3].value, "two");
         let b = &found[0];
         assert_eq!((b.line, b.column), (3, 6));
         assert_eq!(&text[b.bytes.clone().unwrap()], "\"${X}\"");
