@@ -285,13 +285,7 @@ fn load_nested(
     let canonical = std::fs::canonicalize(file).unwrap_or_else(|_| file.clone());
     stack.push(canonical);
     let mut steps = Vec::new();
-    let spots = outline.steps(&here);
-    for (i, item) in parsed.steps.into_iter().enumerate() {
-        let spot = spots.get(i).cloned().unwrap_or_default();
-        let Some(item) = item else {
-            missing.names.extend(spot.name_text);
-            continue;
-        };
+    for (item, spot) in with_spots(parsed.steps, outline.steps(&here), &mut missing) {
         match item {
             Item::Step(StepSpec {
                 kind: KindSpec::Include(target),
@@ -343,13 +337,7 @@ fn load_nested(
     }
     stack.pop();
     let mut on_failure = Vec::new();
-    let spots = outline.on_failure(&here);
-    for (i, step) in parsed.on_failure.into_iter().enumerate() {
-        let spot = spots.get(i).cloned().unwrap_or_default();
-        let Some(step) = step else {
-            missing.names.extend(spot.name_text);
-            continue;
-        };
+    for (step, spot) in with_spots(parsed.on_failure, outline.on_failure(&here), &mut missing) {
         if matches!(step.kind, KindSpec::Include(_)) {
             errors.push(error_at(
                 spot.include.as_ref().or(spot.best()),
@@ -390,6 +378,25 @@ fn load_nested(
     } else {
         Err(errors)
     }
+}
+
+/// The parsed items with where each is written; the names of those that did not parse
+/// go to `missing`.
+fn with_spots<T>(
+    items: Vec<Option<T>>,
+    spots: Vec<StepSpots>,
+    missing: &mut Missing,
+) -> Vec<(T, StepSpots)> {
+    let mut spots = spots.into_iter();
+    let mut out = Vec::new();
+    for item in items {
+        let spot = spots.next().unwrap_or_default();
+        match item {
+            Some(item) => out.push((item, spot)),
+            None => missing.names.extend(spot.name_text),
+        }
+    }
+    out
 }
 
 /// The step that starts at `at`, parsed on its own (`None` when `at` is not a place).
