@@ -5,6 +5,7 @@ pub mod builtin;
 pub mod catalog;
 mod check;
 pub mod load;
+mod parse;
 mod plan;
 mod refs;
 pub mod run;
