@@ -9,7 +9,6 @@ use super::refs::{Located, Missing, error_at, validate};
 use super::spots::{Outline, StepSpots};
 use crate::engine::registry::{Item, KindSpec, StepSpec};
 use crate::error::ConfigError;
-use crate::values::parse_yaml;
 use crate::values::{Duration, Text};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -186,7 +185,9 @@ fn load_nested(
     stack: &mut Vec<PathBuf>,
 ) -> Result<(Runbook, Located), Vec<ConfigError>> {
     let file = &source.label;
-    let outline: Outline = parse_yaml(file, &source.text).map_err(|e| vec![e])?;
+    // Read past a repeated key: the parse of the steps reports it with every other error.
+    let outline: Outline =
+        crate::values::parse_yaml_first_key_wins(file, &source.text).map_err(|e| vec![e])?;
     let here = Rc::new(source.clone());
     let mut vars = outline.vars.clone();
     for (key, value) in overrides {

@@ -6,7 +6,7 @@ pub mod text;
 mod yaml;
 
 pub use text::{Text, substitute};
-pub use yaml::{StringAt, parse_yaml, string_spans, utf8_text};
+pub use yaml::{StringAt, parse_yaml, parse_yaml_first_key_wins, string_spans, utf8_text};
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 

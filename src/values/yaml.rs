@@ -7,8 +7,25 @@ use std::path::Path;
 
 /// Parse YAML into `T`, turning any parse or validation error into a located `ConfigError`.
 pub fn parse_yaml<T: DeserializeOwned>(path: &Path, text: &str) -> Result<T, ConfigError> {
+    parse_with(path, text, serde_saphyr::DuplicateKeyPolicy::Error)
+}
+
+/// `parse_yaml` where a repeated key keeps its first value: for an outline that must read
+/// past a duplicate key so the duplicate is reported with every other error.
+pub fn parse_yaml_first_key_wins<T: DeserializeOwned>(
+    path: &Path,
+    text: &str,
+) -> Result<T, ConfigError> {
+    parse_with(path, text, serde_saphyr::DuplicateKeyPolicy::FirstWins)
+}
+
+fn parse_with<T: DeserializeOwned>(
+    path: &Path,
+    text: &str,
+    duplicate_keys: serde_saphyr::DuplicateKeyPolicy,
+) -> Result<T, ConfigError> {
     let options = serde_saphyr::options! {
-        duplicate_keys: serde_saphyr::DuplicateKeyPolicy::Error,
+        duplicate_keys: duplicate_keys,
     };
     let text = if text.trim().is_empty() { "{}" } else { text };
     serde_saphyr::from_str_with_options::<T>(text, options).map_err(|e| {

@@ -1763,6 +1763,17 @@ fn validate_reports_schema_value_and_reference_errors_in_one_run() {
         assert!(run.stderr.contains(expected), "{expected}:\n{}", run.stderr);
     }
     assert!(!run.stderr.contains("needs \"a\""), "{}", run.stderr);
+    // A repeated key in one step does not hide the errors of the others.
+    Opsbook::new()
+        .file(
+            "book.yaml",
+            "steps:\n  - name: a\n    name: b\n    load: {}\n  - name: c\n    lod: {}\n",
+        )
+        .args(["runbook", "validate", "./book.yaml"])
+        .run()
+        .expect_exit(78)
+        .stderr_contains("book.yaml:3:5: duplicate mapping key: name")
+        .stderr_contains("book.yaml:6:5: unknown field `lod`");
 }
 
 /// A runbook that is not UTF-8 is located at its first bad byte, and nothing runs.
