@@ -9,9 +9,9 @@ use clap::{Subcommand, ValueEnum};
 pub enum RunbookCommand {
     /// The runbooks found in the runbook dirs and built in, with their descriptions
     List,
-    /// Check runbooks without running them (default: every one found). Errors come in
-    /// passes: a YAML syntax error alone; else every step's schema and value errors; once
-    /// those are fixed, every reference error (includes, needs, when, duplicate names)
+    /// Check runbooks without running them (default: every one found). A file's errors
+    /// are reported at once: a YAML syntax error alone; else every step's schema and value
+    /// errors together with every reference error (includes, needs, when, duplicate names)
     Validate {
         /// Files or names
         runbooks: Vec<String>,

@@ -119,7 +119,7 @@ pub fn load(options: &LoadOptions) -> Result<Loaded, Error> {
     for path in &layers {
         let text = read(path)?;
         let mut value = parse_yaml::<Value>(path, &text)?;
-        let here = unresolved_in(path, &text, &value);
+        let here = unresolved_in(path, &text);
         // Typed first: this is where every error gets its line and column. An unset
         // variable is not an error yet; it blocks the commands that use its section.
         let (typed, _) = crate::values::text::lenient::run(|| parse_yaml::<Config>(path, &text));
@@ -158,67 +158,51 @@ pub fn load(options: &LoadOptions) -> Result<Loaded, Error> {
     Ok(loaded)
 }
 
-/// Every string setting in `value` (parsed from `text`) that uses an unset variable, with
-/// its key and where the reference is written.
-pub fn unresolved_in(path: &Path, text: &str, value: &Value) -> Vec<Unresolved> {
-    fn walk(path: &Path, key: &str, value: &Value, out: &mut Vec<Unresolved>) {
-        match value {
-            Value::String(template) => {
-                let (_, unset) = crate::values::text::lenient::run(|| {
-                    crate::values::text::substitute(template, |name| std::env::var(name).ok())
-                });
-                out.extend(unset.into_iter().map(|var| Unresolved {
-                    file: path.to_path_buf(),
-                    key: key.to_string(),
-                    var,
-                    line: 0,
-                    column: 0,
-                    snippet: None,
-                }));
-            }
-            Value::Array(items) => {
-                for (i, item) in items.iter().enumerate() {
-                    walk(path, &format!("{key}[{i}]"), item, out);
-                }
-            }
-            Value::Object(map) => {
-                for (name, item) in map {
-                    let key = if key.is_empty() {
-                        name.clone()
-                    } else {
-                        format!("{key}.{name}")
-                    };
-                    walk(path, &key, item, out);
-                }
-            }
-            _ => {}
-        }
-    }
+/// Every string setting of `text` that uses an unset variable, with its key and where the
+/// reference is written: inside the value the parser read for that key, so a comment or
+/// another setting naming the same variable cannot mislead.
+pub fn unresolved_in(path: &Path, text: &str) -> Vec<Unresolved> {
     let mut out = Vec::new();
-    walk(path, "", value, &mut out);
-    // Locate each: the n-th setting using a variable is its n-th reference in the text
-    // (the keys are walked in document order).
-    let mut seen: std::collections::HashMap<String, usize> = Default::default();
-    for unresolved in &mut out {
-        let nth = seen.entry(unresolved.var.clone()).or_default();
-        let needle = format!("${{{}", unresolved.var);
-        let found = text
-            .match_indices(&needle)
-            .map(|(i, _)| i)
-            .filter(|&i| {
-                let next = text[i + needle.len()..].chars().next();
-                matches!(next, Some('}' | ':' | '-'))
-            })
-            .nth(*nth);
-        *nth += 1;
-        if let Some(offset) = found {
-            let line = text[..offset].matches('\n').count() as u64 + 1;
-            let line_start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
-            let column = text[line_start..offset].chars().count() as u64 + 1;
-            let located = ConfigError::at(path, text, line, column, "");
-            unresolved.line = line;
-            unresolved.column = column;
-            unresolved.snippet = located.snippet;
+    for at in crate::values::string_spans(text) {
+        let (_, unset) = crate::values::text::lenient::run(|| {
+            crate::values::text::substitute(&at.value, |name| std::env::var(name).ok())
+        });
+        let mut seen: std::collections::HashMap<String, usize> = Default::default();
+        for var in unset {
+            // The n-th use of a variable in one value is its n-th reference there.
+            let nth = seen.entry(var.clone()).or_default();
+            let needle = format!("${{{var}");
+            let found = at.bytes.as_ref().and_then(|range| {
+                let written = text.get(range.clone())?;
+                written
+                    .match_indices(&needle)
+                    .map(|(i, _)| i)
+                    .filter(|&i| {
+                        let next = written[i + needle.len()..].chars().next();
+                        matches!(next, Some('}' | ':' | '-'))
+                    })
+                    .nth(*nth)
+                    .map(|i| range.start + i)
+            });
+            *nth += 1;
+            let (line, column) = match found {
+                Some(offset) => {
+                    let line_start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
+                    (
+                        text[..offset].matches('\n').count() as u64 + 1,
+                        text[line_start..offset].chars().count() as u64 + 1,
+                    )
+                }
+                None => (at.line, at.column),
+            };
+            out.push(Unresolved {
+                file: path.to_path_buf(),
+                key: at.key.clone(),
+                var,
+                line,
+                column,
+                snippet: ConfigError::at(path, text, line, column, "").snippet,
+            });
         }
     }
     out
@@ -235,8 +219,9 @@ fn all_errors(path: &Path, text: &str, first: ConfigError) -> Error {
 }
 
 fn read(path: &Path) -> Result<String, Error> {
-    std::fs::read_to_string(path)
-        .map_err(|e| ConfigError::whole_file(path, format!("cannot read: {e}")).into())
+    let bytes = std::fs::read(path)
+        .map_err(|e| ConfigError::whole_file(path, format!("cannot read: {e}")))?;
+    Ok(crate::values::utf8_text(path, bytes)?)
 }
 
 /// Every error in one config file, not only the first: a file with a bad threshold, an

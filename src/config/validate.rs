@@ -3,7 +3,6 @@
 
 use super::load::{Unresolved, errors_in, unresolved_in};
 use crate::error::ConfigError;
-use crate::values::parse_yaml;
 use std::path::Path;
 
 /// What checking one config file found.
@@ -18,18 +17,19 @@ pub struct FileCheck {
 
 /// Read and check `file`; an unreadable file is its one error.
 pub fn check_file(file: &Path) -> FileCheck {
-    let text = match std::fs::read_to_string(file) {
+    let read = std::fs::read(file)
+        .map_err(|e| ConfigError::whole_file(file, format!("cannot read: {e}")))
+        .and_then(|bytes| crate::values::utf8_text(file, bytes));
+    let text = match read {
         Ok(text) => text,
         Err(e) => {
             return FileCheck {
-                errors: vec![ConfigError::whole_file(file, format!("cannot read: {e}"))],
+                errors: vec![e],
                 unset: Vec::new(),
             };
         }
     };
-    let unset = parse_yaml::<serde_json::Value>(file, &text)
-        .map(|value| unresolved_in(file, &text, &value))
-        .unwrap_or_default();
+    let unset = unresolved_in(file, &text);
     FileCheck {
         errors: errors_in(file, &text),
         unset,
@@ -69,6 +69,20 @@ mod tests {
         assert_eq!(found.unset[0].var, "OPSBOOK_TEST_SURELY_UNSET_HOOK");
         assert_eq!(found.unset[0].key, "incident.webhook.url");
         assert_eq!((found.unset[0].line, found.unset[0].column), (2, 20));
+    }
+
+    #[test]
+    fn an_unset_variable_is_located_in_its_value_not_in_a_comment_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.yaml");
+        std::fs::write(
+            &file,
+            "# the hook is ${OPSBOOK_TEST_SURELY_UNSET_HOOK}, set per host\nincident:\n  webhook: { url: \"https://x/${OPSBOOK_TEST_SURELY_UNSET_HOOK}\" }\n",
+        )
+        .unwrap();
+        let found = check_file(&file);
+        assert_eq!(found.unset.len(), 1, "{:?}", found.unset);
+        assert_eq!((found.unset[0].line, found.unset[0].column), (3, 30));
     }
 
     #[test]

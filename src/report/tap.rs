@@ -1,13 +1,13 @@
-//! TAP 14 (Test Anything Protocol): one test point per check. Critical and unknown are
-//! `not ok` with a YAML diagnostic; skipped is `# SKIP reason`; a warning passes with its
-//! message as a `# warning` comment.
+//! TAP version 13 (Test Anything Protocol), the latest version Perl's `prove` reads: one
+//! test point per check. Critical and unknown are `not ok` with a YAML diagnostic; skipped
+//! is `# SKIP reason`; a warning passes with its message as a `# warning` comment.
 
 use crate::model::Report;
 use crate::model::Status;
 use std::fmt::Write;
 
 pub fn render(report: &Report) -> String {
-    let mut out = String::from("TAP version 14\n");
+    let mut out = String::from("TAP version 13\n");
     let _ = writeln!(out, "1..{}", report.results.len());
     for (i, r) in report.results.iter().enumerate() {
         let n = i + 1;
@@ -49,7 +49,7 @@ mod tests {
     #[test]
     fn test_points_with_diagnostics_and_skips() {
         let text = super::render(&crate::model::sample());
-        assert!(text.starts_with("TAP version 14\n1..2\n"), "{text}");
+        assert!(text.starts_with("TAP version 13\n1..2\n"), "{text}");
         assert!(
             text.contains("ok 1 - memory\n# warning: memory 80% used"),
             "{text}"

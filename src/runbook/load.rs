@@ -4,14 +4,16 @@
 //! found is reported with file, line and column, all at once, before anything runs.
 
 use super::builtin;
-use crate::engine::condition;
+use super::parse::parse_items;
+use super::refs::{Located, Missing, error_at, validate};
+use super::spots::{Outline, StepSpots};
 use crate::engine::registry::{Item, KindSpec, StepSpec};
 use crate::error::ConfigError;
-use crate::values::parse_yaml;
 use crate::values::{Duration, Text};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 /// A runbook ready to run: includes spliced in, variables resolved.
 #[derive(Clone, Debug, Serialize)]
@@ -108,8 +110,9 @@ pub fn find(wanted: &str, dirs: &[PathBuf]) -> Result<Source, ConfigError> {
 }
 
 fn read(path: &Path) -> Result<Source, ConfigError> {
-    let text = std::fs::read_to_string(path)
+    let bytes = std::fs::read(path)
         .map_err(|e| ConfigError::whole_file(path, format!("cannot read the runbook: {e}")))?;
+    let text = crate::values::utf8_text(path, bytes)?;
     Ok(Source {
         label: path.to_path_buf(),
         text,
@@ -150,13 +153,15 @@ pub fn load(
     let mut stack = Vec::new();
     let mut vars = builtin_vars();
     vars.extend(overrides.iter().map(|(k, v)| (k.clone(), v.clone())));
-    load_nested(source, &vars, dirs, &mut stack).map_err(|mut errors| {
-        if errors.len() == 1 {
-            crate::Error::Config(errors.remove(0))
-        } else {
-            crate::Error::Configs(errors)
-        }
-    })
+    load_nested(source, &vars, dirs, &mut stack)
+        .map(|(book, _)| book)
+        .map_err(|mut errors| {
+            if errors.len() == 1 {
+                crate::Error::Config(errors.remove(0))
+            } else {
+                crate::Error::Configs(errors)
+            }
+        })
 }
 
 /// Variables every runbook has, so a step can run opsbook itself with the configuration
@@ -173,44 +178,18 @@ pub fn builtin_vars() -> BTreeMap<String, Text> {
     ])
 }
 
-/// The top-level keys, read leniently to learn the variables and where each step starts.
-#[derive(Deserialize)]
-struct Outline {
-    #[serde(default)]
-    vars: BTreeMap<String, Text>,
-    #[serde(default)]
-    steps: Vec<serde_saphyr::Spanned<serde::de::IgnoredAny>>,
-    #[serde(default)]
-    on_failure: Vec<serde_saphyr::Spanned<serde::de::IgnoredAny>>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Document {
-    name: Option<String>,
-    #[serde(default)]
-    description: String,
-    #[serde(default)]
-    #[allow(dead_code)] // read by the outline; here only so the key is allowed
-    vars: BTreeMap<String, serde::de::IgnoredAny>,
-    #[serde(default)]
-    defaults: Defaults,
-    #[serde(default)]
-    steps: Vec<Item>,
-    #[serde(default)]
-    on_failure: Vec<StepSpec>,
-}
-
 fn load_nested(
     source: &Source,
     overrides: &BTreeMap<String, Text>,
     dirs: &[PathBuf],
     stack: &mut Vec<PathBuf>,
-) -> Result<Runbook, Vec<ConfigError>> {
+) -> Result<(Runbook, Located), Vec<ConfigError>> {
     let file = &source.label;
-    let text = &source.text;
-    let outline: Outline = parse_yaml(file, text).map_err(|e| vec![e])?;
-    let mut vars = outline.vars;
+    // Read past a repeated key: the parse of the steps reports it with every other error.
+    let outline: Outline =
+        crate::values::parse_yaml_first_key_wins(file, &source.text).map_err(|e| vec![e])?;
+    let here = Rc::new(source.clone());
+    let mut vars = outline.vars.clone();
     for (key, value) in overrides {
         vars.insert(key.clone(), value.clone());
     }
@@ -218,81 +197,86 @@ fn load_nested(
         .iter()
         .map(|(k, v)| (k.clone(), v.as_str().to_string()))
         .collect();
-    let parse = |text: &str| {
-        crate::values::text::with_vars(&vars, || {
-            condition::with_vars(plain.clone(), || parse_yaml::<Document>(file, text))
-        })
-    };
-    let document = match parse(text) {
-        Ok(document) => document,
-        Err(first) => {
-            // Say everything that is wrong, not only the first thing: parse each step
-            // on its own and report each one's error at its place in the file.
-            let mut errors = Vec::new();
-            for spanned in outline.steps.iter().chain(&outline.on_failure) {
-                if let Some(e) = item_error(source, &vars, &plain, spanned.referenced) {
-                    errors.push(e);
-                }
-            }
-            if !errors.iter().any(|e| e.line == first.line) {
-                errors.insert(0, first);
-            }
-            errors.sort_by_key(|e| (e.line, e.column));
-            return Err(errors);
-        }
-    };
+    let parsed = parse_items(source, &outline, &vars, &plain);
+    let mut errors = parsed.errors;
+    let mut missing = Missing::default();
+    let mut located = Located::default();
 
     let canonical = std::fs::canonicalize(file).unwrap_or_else(|_| file.clone());
     stack.push(canonical);
-    let mut errors = Vec::new();
     let mut steps = Vec::new();
-    for item in document.steps {
+    for (item, spot) in with_spots(parsed.steps, outline.steps(&here), &mut missing) {
         match item {
             Item::Step(StepSpec {
                 kind: KindSpec::Include(target),
                 ..
-            }) => match include(source, &target, &vars, dirs, stack) {
-                Ok(included) => steps.extend(included.steps),
-                Err(mut e) => errors.append(&mut e),
+            }) => match include(source, &spot, &target, &vars, dirs, stack) {
+                Ok((included, at)) => {
+                    steps.extend(included.steps);
+                    located.main.extend(at.main);
+                }
+                Err(Included {
+                    errors: mut e,
+                    cycle,
+                }) => {
+                    errors.append(&mut e);
+                    // A cycle brings no steps that are not here already.
+                    missing.unknown |= !cycle;
+                }
             },
-            Item::Parallel { parallel }
-                if parallel
+            Item::Parallel { parallel } => {
+                let inner = |k: usize| spot.parallel.get(k);
+                if let Some(k) = parallel
                     .iter()
-                    .any(|s| matches!(s.kind, KindSpec::Include(_))) =>
-            {
-                errors.push(locate(
-                    source,
-                    "include:",
-                    "`include` cannot be inside a `parallel:` group",
-                ));
+                    .position(|s| matches!(s.kind, KindSpec::Include(_)))
+                {
+                    let at = inner(k).and_then(|s| s.include.as_ref().or(s.best()));
+                    errors.push(error_at(
+                        at.or(spot.best()),
+                        source,
+                        "`include` cannot be inside a `parallel:` group",
+                    ));
+                    missing.names.extend(parallel.into_iter().map(|s| s.name));
+                    continue;
+                }
+                for k in 0..parallel.len() {
+                    located
+                        .main
+                        .push(inner(k).cloned().unwrap_or_else(|| StepSpots {
+                            at: spot.at.clone(),
+                            ..StepSpots::default()
+                        }));
+                }
+                steps.push(Item::Parallel { parallel });
             }
-            other => steps.push(other),
+            step => {
+                located.main.push(spot);
+                steps.push(step);
+            }
         }
     }
     stack.pop();
-    if document
-        .on_failure
-        .iter()
-        .any(|s| matches!(s.kind, KindSpec::Include(_)))
-    {
-        errors.push(locate(
-            source,
-            "include:",
-            "`include` cannot be used in `on_failure`",
-        ));
+    let mut on_failure = Vec::new();
+    for (step, spot) in with_spots(parsed.on_failure, outline.on_failure(&here), &mut missing) {
+        if matches!(step.kind, KindSpec::Include(_)) {
+            errors.push(error_at(
+                spot.include.as_ref().or(spot.best()),
+                source,
+                "`include` cannot be used in `on_failure`",
+            ));
+        }
+        if !step.options.undo.is_empty() {
+            errors.push(error_at(
+                spot.undo_at.as_ref().or(spot.best()),
+                source,
+                "`undo` cannot be used in `on_failure`: write the rollback there as steps",
+            ));
+        }
+        on_failure.push(step);
+        located.on_failure.push(spot);
     }
-    if document
-        .on_failure
-        .iter()
-        .any(|s| !s.options.undo.is_empty())
-    {
-        errors.push(locate(
-            source,
-            "undo:",
-            "`undo` cannot be used in `on_failure`: write the rollback there as steps",
-        ));
-    }
-    let name = document.name.unwrap_or_else(|| {
+    let (name, description, defaults) = parsed.head.unwrap_or_default();
+    let name = name.unwrap_or_else(|| {
         file.file_stem().and_then(|s| s.to_str()).map_or_else(
             || "runbook".to_string(),
             |s| s.trim_start_matches("built-in:").to_string(),
@@ -300,100 +284,64 @@ fn load_nested(
     });
     let runbook = Runbook {
         name,
-        description: document.description,
+        description,
         source: file.display().to_string(),
         vars,
-        defaults: document.defaults,
+        defaults,
         steps,
-        on_failure: document.on_failure,
+        on_failure,
     };
-    errors.extend(validate(source, &runbook));
+    errors.extend(validate(source, &runbook, &located, &missing));
+    errors.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
     if errors.is_empty() {
-        Ok(runbook)
+        Ok((runbook, located))
     } else {
         Err(errors)
     }
 }
 
-/// The error of the step that starts at `at`, parsed on its own.
-fn item_error(
-    source: &Source,
-    vars: &BTreeMap<String, Text>,
-    plain: &BTreeMap<String, String>,
-    at: serde_saphyr::Location,
-) -> Option<ConfigError> {
-    let (line, column) = (
-        usize::try_from(at.line()).ok()?,
-        usize::try_from(at.column()).ok()?,
-    );
-    if line == 0 || column == 0 {
-        return None;
-    }
-    let lines: Vec<&str> = source.text.lines().collect();
-    let indent = column - 1;
-    let mut snippet = Vec::new();
-    for (i, text) in lines.iter().enumerate().skip(line - 1) {
-        let leading = text.len() - text.trim_start().len();
-        if i > line - 1 && !text.trim().is_empty() && leading < indent {
-            break;
+/// The parsed items with where each is written; the names of those that did not parse
+/// go to `missing`.
+fn with_spots<T>(
+    items: Vec<Option<T>>,
+    spots: Vec<StepSpots>,
+    missing: &mut Missing,
+) -> Vec<(T, StepSpots)> {
+    let mut spots = spots.into_iter();
+    let mut out = Vec::new();
+    for item in items {
+        let spot = spots.next().unwrap_or_default();
+        match item {
+            Some(item) => out.push((item, spot)),
+            None => missing.names.extend(spot.name_text),
         }
-        let body: String = if i == line - 1 {
-            text.chars().skip(indent).collect()
-        } else {
-            text.get(indent.min(leading)..)
-                .unwrap_or_default()
-                .to_string()
-        };
-        snippet.push(body);
     }
-    let piece = snippet.join("\n");
-    let parsed = crate::values::text::with_vars(vars, || {
-        condition::with_vars(plain.clone(), || parse_yaml::<Item>(&source.label, &piece))
-    });
-    let e = parsed.err()?;
-    if e.line == 0 {
-        return Some(ConfigError::at(
-            &source.label,
-            &source.text,
-            at.line(),
-            at.column(),
-            e.message,
-        ));
-    }
-    let line_no = at.line() + e.line - 1;
-    let col = if e.line == 1 {
-        e.column + at.column() - 1
-    } else {
-        e.column + indent as u64
-    };
-    Some(ConfigError::at(
-        &source.label,
-        &source.text,
-        line_no,
-        col,
-        e.message,
-    ))
+    out
 }
 
 fn include(
     source: &Source,
+    spot: &StepSpots,
     target: &Text,
     vars: &BTreeMap<String, Text>,
     dirs: &[PathBuf],
     stack: &mut Vec<PathBuf>,
-) -> Result<Runbook, Vec<ConfigError>> {
+) -> Result<(Runbook, Located), Included> {
+    let at = spot.include.as_ref().or(spot.best());
     let wanted = target.as_str();
     let relative = source.dir.as_ref().map(|d| d.join(wanted));
     let found = match relative.filter(|p| p.is_file()) {
         Some(path) => read(&path),
         None => find(wanted, dirs),
     };
-    let included = found.map_err(|e| {
-        vec![locate(
-            source,
-            wanted,
-            &format!("include {wanted}: {}", e.message),
-        )]
+    let included = found.map_err(|e| Included {
+        // An error inside the included file (not UTF-8) is shown there.
+        errors: vec![if e.line > 0 {
+            e
+        } else {
+            error_at(at, source, &format!("include {wanted}: {}", e.message))
+        }],
+        cycle: false,
     })?;
     let canonical =
         std::fs::canonicalize(&included.label).unwrap_or_else(|_| included.label.clone());
@@ -403,99 +351,23 @@ fn include(
             .chain(std::iter::once(&canonical))
             .map(|p| p.display().to_string())
             .collect();
-        return Err(vec![locate(
-            source,
-            wanted,
-            &format!("include cycle: {}", chain.join(" → ")),
-        )]);
-    }
-    load_nested(&included, vars, dirs, stack)
-}
-
-/// Names unique; `needs` and `status("…")` name earlier steps.
-fn validate(source: &Source, runbook: &Runbook) -> Vec<ConfigError> {
-    let mut errors = Vec::new();
-    let mut position: HashMap<&str, usize> = HashMap::new();
-    let mut seen_count: HashMap<&str, usize> = HashMap::new();
-    for (i, step) in runbook.all_steps().enumerate() {
-        let n = seen_count.entry(step.name.as_str()).or_default();
-        *n += 1;
-        if *n > 1 {
-            errors.push(locate_nth(
+        return Err(Included {
+            errors: vec![error_at(
+                at,
                 source,
-                &step.name,
-                *n,
-                &format!(
-                    "step name {:?} is used twice: names must be unique",
-                    step.name
-                ),
-            ));
-        } else {
-            position.insert(step.name.as_str(), i);
-        }
+                &format!("include cycle: {}", chain.join(" → ")),
+            )],
+            cycle: true,
+        });
     }
-    let names: Vec<&str> = position.keys().copied().collect();
-    for (i, step) in runbook.all_steps().enumerate() {
-        let mut refer = |other: &str, how: &str| match position.get(other) {
-            None => {
-                let hint = crate::error::did_you_mean(other, &names)
-                    .map(|s| format!("; did you mean {s:?}?"))
-                    .unwrap_or_default();
-                errors.push(locate(
-                    source,
-                    other,
-                    &format!(
-                        "step {:?} {how} {other:?}, but no step has that name{hint}",
-                        step.name
-                    ),
-                ));
-            }
-            Some(j) if *j >= i => errors.push(locate(
-                source,
-                other,
-                &format!(
-                    "step {:?} {how} {other:?}, which does not run before it",
-                    step.name
-                ),
-            )),
-            Some(_) => {}
-        };
-        for needed in &step.options.needs {
-            refer(needed, "needs");
-        }
-        if let Some(when) = &step.options.when {
-            for other in when.steps() {
-                refer(&other, "has a condition on");
-            }
-        }
-    }
-    errors
+    load_nested(&included, vars, dirs, stack).map_err(|errors| Included {
+        errors,
+        cycle: false,
+    })
 }
 
-/// An error at the first line of `source` that contains `needle` (the whole file if none).
-fn locate(source: &Source, needle: &str, message: &str) -> ConfigError {
-    locate_nth(source, needle, 1, message)
-}
-
-fn locate_nth(source: &Source, needle: &str, nth: usize, message: &str) -> ConfigError {
-    let hit = source
-        .text
-        .lines()
-        .enumerate()
-        .filter_map(|(i, line)| line.find(needle).map(|col| (i, col)))
-        .nth(nth.saturating_sub(1));
-    match hit {
-        Some((line, col)) => ConfigError::at(
-            &source.label,
-            &source.text,
-            line as u64 + 1,
-            source
-                .text
-                .lines()
-                .nth(line)
-                .map_or(1, |l| l[..col].chars().count() as u64 + 1),
-            message,
-        ),
-        None => ConfigError::whole_file(&source.label, message),
-    }
+/// Why an include did not load: its errors, and whether it only closed a cycle.
+struct Included {
+    errors: Vec<ConfigError>,
+    cycle: bool,
 }

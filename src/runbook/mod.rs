@@ -5,9 +5,12 @@ pub mod builtin;
 pub mod catalog;
 mod check;
 pub mod load;
+mod parse;
 mod plan;
+mod refs;
 pub mod run;
 pub mod schema;
+mod spots;
 
 pub use catalog::{names, open, session_vars};
 pub use check::{check_restored, drill_runner};

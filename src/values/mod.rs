@@ -8,7 +8,7 @@ mod yaml;
 
 pub use number::{Whole, WholeNumber, templated, whole, whole_opt};
 pub use text::{Text, substitute};
-pub use yaml::parse_yaml;
+pub use yaml::{StringAt, parse_yaml, parse_yaml_first_key_wins, string_spans, utf8_text};
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 

@@ -445,3 +445,39 @@ fn set_and_schedule_names_must_be_safe_file_name_parts() {
         .stderr_contains("ops.yaml:11:5: \"nightly run\" cannot be a name");
     assert!(!run.stderr.contains("good.set_1-a"), "{}", run.stderr);
 }
+
+/// A config file that is not UTF-8 is located at its first bad byte, by `config validate`
+/// and by any command that loads it.
+#[test]
+fn a_config_that_is_not_utf8_is_located_at_its_first_bad_byte() {
+    let opsbook = Opsbook::new();
+    let file = opsbook.path("ops.yaml");
+    std::fs::write(&file, b"logging:\n  level: info\n  # r\xc3\xa9sum\xe9\n").unwrap();
+    let file = file.to_str().unwrap().to_string();
+    // (kept alive: the directory lives as long as the run)
+    let _validated = opsbook
+        .args(["config", "validate", &file])
+        .run()
+        .expect_exit(78)
+        .stderr_contains("ops.yaml:3:10: the file is not UTF-8: byte 0xE9");
+    Opsbook::new()
+        .args(["--config", &file, "health"])
+        .run()
+        .expect_exit(78)
+        .stderr_contains("ops.yaml:3:10: the file is not UTF-8");
+}
+
+/// An unset variable is placed in the value that uses it, not in a comment naming it.
+#[test]
+fn an_unset_variable_is_placed_in_its_value_not_in_a_comment() {
+    let run = Opsbook::new()
+        .file(
+            "c.yaml",
+            "# the hook is ${OPSBOOK_TEST_UNSET_HOOK}, set per host\nincident:\n  webhook: { url: \"https://x/${OPSBOOK_TEST_UNSET_HOOK}\" }\n",
+        )
+        .args(["config", "validate", "c.yaml"])
+        .run()
+        .expect_exit(0)
+        .stderr_contains("c.yaml:3:30: `incident.webhook.url` uses ${OPSBOOK_TEST_UNSET_HOOK}");
+    assert!(!run.stderr.contains("c.yaml:1:"), "{}", run.stderr);
+}

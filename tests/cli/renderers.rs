@@ -105,3 +105,69 @@ fn masking_keeps_columns_and_fixed_values() {
          x: ok — 2 checks: 2 ok in <ms>\n"
     );
 }
+
+/// What Perl's `prove` (Debian's TAP harness) makes of a TAP file: its summary and exit.
+fn prove(dir: &std::path::Path, name: &str, tap: &str) -> (String, Option<i32>) {
+    std::fs::write(dir.join(name), tap).unwrap();
+    let out = std::process::Command::new("prove")
+        .args(["-e", "cat", name])
+        .current_dir(dir)
+        .output()
+        .expect("prove (Debian package perl) is installed");
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (text, out.status.code())
+}
+
+/// `--format tap` is read by the real `prove` with the right counts (prove refuses any
+/// version after 13): `health` with one critical check, a passing `health`, and a runbook
+/// run with a failure, skips, an undo and `on_failure`.
+#[test]
+fn prove_reads_the_tap_output_with_the_right_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let failing = Opsbook::new()
+        .readings(80.0, 91.0, 1.0)
+        .one_cpu()
+        .args(["health", "--format", "tap"])
+        .run()
+        .expect_exit(2);
+    let (summary, code) = prove(dir.path(), "health.t", &failing.stdout);
+    assert!(!summary.contains("Parse errors"), "{summary}");
+    assert!(
+        summary.contains("health.t (Wstat: 0 Tests: 6 Failed: 1)"),
+        "{summary}"
+    );
+    assert!(summary.contains("Failed test:  4\n"), "{summary}");
+    assert!(summary.contains("Result: FAIL"), "{summary}");
+    assert_eq!(code, Some(1), "{summary}");
+
+    let passing = Opsbook::new()
+        .readings(10.0, 10.0, 1.0)
+        .one_cpu()
+        .args(["health", "--format", "tap"])
+        .run()
+        .expect_exit(0);
+    let (summary, code) = prove(dir.path(), "healthy.t", &passing.stdout);
+    assert!(summary.contains("All tests successful."), "{summary}");
+    assert!(summary.contains("Files=1, Tests=6,"), "{summary}");
+    assert_eq!(code, Some(0), "{summary}");
+
+    let run = Opsbook::new()
+        .file("release-check.yaml", RELEASE_CHECK)
+        .file("app.conf", "x\n")
+        .args(["run", "release-check.yaml", "--format", "tap"])
+        .run()
+        .expect_exit(2);
+    let (summary, code) = prove(dir.path(), "run.t", &run.stdout);
+    assert!(!summary.contains("Parse errors"), "{summary}");
+    assert!(
+        summary.contains("run.t (Wstat: 0 Tests: 8 Failed: 1)"),
+        "{summary}"
+    );
+    assert!(summary.contains("Failed test:  4\n"), "{summary}");
+    assert!(
+        summary.contains("(less 2 skipped subtests: 5 okay)"),
+        "{summary}"
+    );
+    assert_eq!(code, Some(1), "{summary}");
+}

@@ -409,7 +409,7 @@ fn junit_and_tap_reports_have_the_shapes_ci_reads() {
         .expect_exit(2);
     assert!(
         run.stdout
-            .starts_with("TAP version 14\n1..9\nok 1 - first\n"),
+            .starts_with("TAP version 13\n1..9\nok 1 - first\n"),
         "{}",
         run.stdout
     );
@@ -1780,4 +1780,111 @@ fn a_service_step_without_systemctl_is_unknown_saying_so() {
         message(&json, "web"),
         "systemctl not found: service steps need systemd"
     );
+}
+
+/// Every reference error is placed where the parser read the name, not where the name
+/// first appears in the text: line 1's comment names them all first.
+#[test]
+fn reference_errors_are_placed_by_the_parser_not_by_the_first_mention() {
+    let book = "# canary, ghost and loop.yaml are named here first\nsteps:\n  - name: canary\n    load: {}\n  - name: check\n    needs: [canary, ghost]\n    load: {}\n  - name: canary\n    load: {}\n  - name: again\n    include: loop.yaml\n";
+    let run = Opsbook::new()
+        .file("loop.yaml", book)
+        .args(["runbook", "validate", "./loop.yaml"])
+        .run()
+        .expect_exit(78);
+    for expected in [
+        "loop.yaml:6:21: step \"check\" needs \"ghost\", but no step has that name",
+        "loop.yaml:8:11: step name \"canary\" is used twice: names must be unique (first used at line 3)",
+        "loop.yaml:11:14: include cycle:",
+    ] {
+        assert!(run.stderr.contains(expected), "{expected}:\n{}", run.stderr);
+    }
+    assert!(!run.stderr.contains("loop.yaml:1:"), "{}", run.stderr);
+    // A duplicate across an include is at the included step, the note naming the first.
+    let run = Opsbook::new()
+        .file(
+            "a.yaml",
+            "# x and b.yaml\nsteps:\n  - { name: x, load: {} }\n  - { name: more, include: b.yaml }\n",
+        )
+        .file("b.yaml", "# x\nsteps:\n  - name: y\n    load: {}\n  - name: x\n    load: {}\n")
+        .args(["runbook", "validate", "a.yaml"])
+        .run()
+        .expect_exit(78);
+    assert!(
+        run.stderr.contains(
+            "b.yaml:5:11: step name \"x\" is used twice: names must be unique (first used at a.yaml:3)"
+        ),
+        "{}",
+        run.stderr
+    );
+}
+
+/// `runbook validate` reports schema, value and reference errors of a file in one run; a
+/// reference to a step that is there but invalid is not reported as naming no step.
+#[test]
+fn validate_reports_schema_value_and_reference_errors_in_one_run() {
+    let book = "steps:\n  - name: a\n    disk: { path: / }\n    colour: red\n  - name: b\n    memory: {}\n    when: \"status('a') ==\"\n  - name: c\n    memory: {}\n    needs: [nope, a]\n  - name: c\n    load: {}\n  - name: d\n    include: book.yaml\n  - name: e\n    load: {}\n    when: \"status('ghost') == 'ok'\"\n";
+    let run = Opsbook::new()
+        .file("book.yaml", book)
+        .args(["runbook", "validate", "./book.yaml"])
+        .run()
+        .expect_exit(78);
+    for expected in [
+        "book.yaml:4:5: unknown field `colour`",
+        "book.yaml:7:",
+        "book.yaml:10:13: step \"c\" needs \"nope\", but no step has that name",
+        "book.yaml:11:11: step name \"c\" is used twice",
+        "book.yaml:14:14: include cycle:",
+        "book.yaml:17:11: step \"e\" has a condition on \"ghost\", but no step has that name",
+        "1 of 1 runbook is invalid",
+    ] {
+        assert!(run.stderr.contains(expected), "{expected}:\n{}", run.stderr);
+    }
+    assert!(!run.stderr.contains("needs \"a\""), "{}", run.stderr);
+    // A repeated key in one step does not hide the errors of the others.
+    Opsbook::new()
+        .file(
+            "book.yaml",
+            "steps:\n  - name: a\n    name: b\n    load: {}\n  - name: c\n    lod: {}\n",
+        )
+        .args(["runbook", "validate", "./book.yaml"])
+        .run()
+        .expect_exit(78)
+        .stderr_contains("book.yaml:3:5: duplicate mapping key: name")
+        .stderr_contains("book.yaml:6:5: unknown field `lod`");
+}
+
+/// A runbook that is not UTF-8 is located at its first bad byte, and nothing runs.
+#[test]
+fn a_runbook_that_is_not_utf8_is_located_at_its_first_bad_byte() {
+    let opsbook = Opsbook::new();
+    let dir = opsbook.dir().to_path_buf();
+    std::fs::write(
+        dir.join("rb.yaml"),
+        b"steps:\n  - name: caf\xe9\n    command: { run: \"touch ran\" }\n",
+    )
+    .unwrap();
+    let run = opsbook
+        .args(["run", "./rb.yaml"])
+        .run()
+        .expect_exit(78)
+        .stderr_contains("rb.yaml:2:14: the file is not UTF-8: byte 0xE9");
+    assert!(run.stderr.contains('^'), "{}", run.stderr);
+    assert!(!dir.join("ran").exists());
+    Opsbook::new()
+        .args(["runbook", "validate", dir.join("rb.yaml").to_str().unwrap()])
+        .run()
+        .expect_exit(78)
+        .stderr_contains("rb.yaml:2:14: the file is not UTF-8");
+    // Included, it is shown in its own file too.
+    let including = Opsbook::new().file(
+        "main.yaml",
+        "steps:\n  - { name: more, include: rb.yaml }\n",
+    );
+    std::fs::copy(dir.join("rb.yaml"), including.path("rb.yaml")).unwrap();
+    including
+        .args(["runbook", "validate", "main.yaml"])
+        .run()
+        .expect_exit(78)
+        .stderr_contains("rb.yaml:2:14: the file is not UTF-8");
 }
