@@ -14,9 +14,11 @@ use std::time::Instant;
 
 mod expect;
 mod json;
+mod len;
 
 pub use expect::{Expect, HeaderExpect, StatusEntry, StatusExpect};
 pub use json::{JsonExpect, JsonPointer};
+pub use len::Len;
 
 #[derive(Clone, Debug, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -270,7 +272,7 @@ impl HttpCheck {
         let data = data(Some(response.code), response.body.len());
         let notes = match spec.expect.judge(&expect::Seen::new(&response)) {
             Ok(notes) => notes,
-            Err(failure) => return Outcome::new(Status::Critical, failure, data),
+            Err(failure) => return Outcome::new(Status::Critical, failure.0, data),
         };
         let (mut status, crossed) = spec.latency.grade(took);
         let mut message = match crossed {
@@ -419,7 +421,10 @@ mod tests {
 
     /// The first failure, if any.
     fn judge(expect: &Expect, response: &Response) -> Option<String> {
-        expect.judge(&expect::Seen::new(response)).err()
+        expect
+            .judge(&expect::Seen::new(response))
+            .err()
+            .map(|f| f.0)
     }
 
     fn expect(yaml: &str) -> Expect {

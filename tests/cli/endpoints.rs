@@ -341,10 +341,10 @@ fn status_lists_mix_codes_and_classes() {
 }
 
 #[test]
-fn a_status_may_come_from_a_runbook_variable() {
-    let gone = server::fixed("404 Not Found", "{}");
+fn statuses_and_numbers_may_come_from_runbook_variables() {
+    let base = server::fixed("200 OK", DOCUMENT);
     let runbook = format!(
-        "name: t\nvars: {{ gone: \"404\" }}\nsteps:\n  - name: api\n    http: {{ url: \"{gone}/\", expect: {{ status: [\"{{{{ gone }}}}\", 5xx] }} }}\n"
+        "name: t\nvars: {{ ok: \"200\", items: \"3\", depth: \"200\" }}\nsteps:\n  - name: api\n    http:\n      url: \"{base}/\"\n      expect: {{ status: [\"{{{{ ok }}}}\", 5xx], json: {{ /items: {{ len: \"{{{{ items }}}}\" }}, /queue/depth: {{ lt: \"{{{{ depth }}}}\" }} }} }}\n"
     );
     let run = Opsbook::new()
         .file("rb.yaml", &runbook)
@@ -353,13 +353,27 @@ fn a_status_may_come_from_a_runbook_variable() {
         .expect_exit(0);
     assert_eq!(run.json()["checks"]["api"]["severity"], "ok");
     let run = Opsbook::new()
-        .file("rb.yaml", &runbook.replace("\"404\"", "\"4o4\""))
-        .args(["run", "rb.yaml"])
+        .file("rb.yaml", &runbook)
+        .args(["run", "rb.yaml", "--var", "items=4", "--format", "json"])
         .run()
-        .expect_exit(78)
-        .stderr_contains("rb.yaml:5:")
-        .stderr_contains("\"4o4\" is not an HTTP status");
-    assert_eq!(run.stdout, "");
+        .expect_exit(2);
+    assert_eq!(
+        run.json()["checks"]["api"]["message"],
+        "/items has 3 entries, expected exactly 4"
+    );
+    for (var, expected) in [
+        ("ok=2o0", "rb.yaml:7:26: \"2o0\" is not an HTTP status"),
+        ("items=three", "rb.yaml:7:67: \"three\" is not a number"),
+        ("items=-3", "rb.yaml:7:67: len -3 is not a length"),
+    ] {
+        let run = Opsbook::new()
+            .file("rb.yaml", &runbook)
+            .args(["run", "rb.yaml", "--var", var])
+            .run()
+            .expect_exit(78)
+            .stderr_contains(expected);
+        assert_eq!(run.stdout, "", "{var}");
+    }
 }
 
 #[test]
@@ -679,4 +693,57 @@ fn bad_expectations_are_config_errors_naming_the_entry() {
         .stderr_contains("ops.yaml:3:");
         assert_eq!(run.stdout, "", "{expect}");
     }
+}
+
+/// The `http` example of docs/runbooks.md, as written, in a runbook whose `api` is `base`.
+fn documented_example(base: &str) -> String {
+    let docs = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/runbooks.md"))
+        .expect("docs/runbooks.md");
+    let block = docs
+        .split_once("**http**\n\n```yaml\n")
+        .and_then(|(_, rest)| rest.split_once("```"))
+        .map(|(block, _)| block)
+        .expect("docs/runbooks.md has an **http** yaml block");
+    let steps: String = block.lines().map(|line| format!("  {line}\n")).collect();
+    format!("name: docs\nvars: {{ api: \"{base}\" }}\nsteps:\n{steps}")
+}
+
+#[test]
+fn the_documented_http_example_holds_for_either_answer_and_says_why_not() {
+    let healthy = server::fixed(
+        "200 OK",
+        r#"{"status":"degraded","version":"2.4.1","checks":{"db":"ok"},"queue":{"depth":"150"},"replicas":{"desired":3,"ready":3},"jobs":{"failed":[]}}"#,
+    );
+    let maintenance = server::fixed(
+        "503 Service Unavailable",
+        r#"{"status":"maintenance","version":"2.4.1","checks":{"db":"down"},"queue":{"depth":0},"replicas":{"desired":3,"ready":3},"jobs":{"failed":[1,2,3,4,5,6,7,8,9,10,11,12]}}"#,
+    );
+    let starting = server::fixed(
+        "503 Service Unavailable",
+        r#"{"status":"starting","version":"2.4.1","checks":{"db":"ok"},"queue":{"depth":0},"replicas":{"desired":3,"ready":3},"jobs":{"failed":[]}}"#,
+    );
+    let run = |base: &str, code: i32| {
+        Opsbook::new()
+            .file("rb.yaml", &documented_example(base))
+            .args(["run", "rb.yaml", "--format", "json"])
+            .run()
+            .expect_exit(code)
+            .json()
+    };
+    let step = "API healthy, or down for maintenance";
+    assert_eq!(run(&healthy, 0)["checks"][step]["severity"], "ok");
+    let warned = run(&maintenance, 1);
+    let message = warned["checks"][step]["message"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        message.starts_with("503 in ")
+            && message.ends_with("; /jobs/failed has 12 entries (> warn 10)"),
+        "{message}"
+    );
+    let failed = run(&starting, 2);
+    assert_eq!(
+        failed["checks"][step]["message"],
+        r#"no alternative of any_of holds: (1) status 503, expected 200; (2) /status = "starting", expected "maintenance""#
+    );
 }

@@ -46,10 +46,14 @@ fn alternatives<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<Expect
     Ok(list)
 }
 
+/// Why an expectation failed, said with what was seen: a critical outcome's message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Failure(pub String);
+
 /// The response as the expectations see it; the body is parsed as JSON at most once.
 pub(super) struct Seen<'a> {
     response: &'a Response,
-    document: OnceCell<Result<Value, String>>,
+    document: OnceCell<Result<Value, Failure>>,
 }
 
 impl<'a> Seen<'a> {
@@ -60,14 +64,14 @@ impl<'a> Seen<'a> {
         }
     }
 
-    fn document(&self) -> Result<&Value, String> {
+    fn document(&self) -> Result<&Value, Failure> {
         let parsed = self.document.get_or_init(|| {
             serde_json::from_slice(&self.response.body).map_err(|e| {
-                if self.response.truncated {
+                Failure(if self.response.truncated {
                     format!("body is not JSON within max_body bytes: {e}")
                 } else {
                     format!("body is not JSON: {e}")
-                }
+                })
             })
         });
         parsed.as_ref().map_err(Clone::clone)
@@ -77,7 +81,7 @@ impl<'a> Seen<'a> {
 impl Expect {
     /// `Err`: the first expectation the response fails, said with what was seen. `Ok`:
     /// every expectation holds; the notes are warnings (a graded `len` past `warn`).
-    pub(super) fn judge(&self, seen: &Seen) -> Result<Vec<String>, String> {
+    pub(super) fn judge(&self, seen: &Seen) -> Result<Vec<String>, Failure> {
         let response = seen.response;
         let status_ok = match &self.status {
             Some(wanted) => wanted.accepts(response.code),
@@ -88,7 +92,10 @@ impl Expect {
                 .status
                 .as_ref()
                 .map_or_else(|| "2xx".to_string(), StatusExpect::describe);
-            return Err(format!("status {}, expected {wanted}", response.code));
+            return Err(Failure(format!(
+                "status {}, expected {wanted}",
+                response.code
+            )));
         }
         self.judge_headers(response)?;
         self.judge_body(response)?;
@@ -107,7 +114,7 @@ impl Expect {
 
     /// The first alternative that holds without a warning, else the first that holds;
     /// when none holds, why each failed.
-    fn judge_alternatives(&self, seen: &Seen) -> Result<Vec<String>, String> {
+    fn judge_alternatives(&self, seen: &Seen) -> Result<Vec<String>, Failure> {
         let mut held = None;
         let mut failures = Vec::new();
         for (number, alternative) in self.any_of.iter().enumerate() {
@@ -116,13 +123,18 @@ impl Expect {
                 Ok(notes) => {
                     held.get_or_insert(notes);
                 }
-                Err(why) => failures.push(format!("({}) {why}", number + 1)),
+                Err(why) => failures.push(format!("({}) {}", number + 1, why.0)),
             }
         }
-        held.ok_or_else(|| format!("no alternative of any_of holds: {}", failures.join("; ")))
+        held.ok_or_else(|| {
+            Failure(format!(
+                "no alternative of any_of holds: {}",
+                failures.join("; ")
+            ))
+        })
     }
 
-    fn judge_headers(&self, response: &Response) -> Result<(), String> {
+    fn judge_headers(&self, response: &Response) -> Result<(), Failure> {
         for (name, wanted) in &self.headers {
             let found = response
                 .headers
@@ -130,22 +142,22 @@ impl Expect {
                 .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
             match (wanted, found) {
                 (HeaderExpect::Present(true), None) => {
-                    return Err(format!("header {name} missing"));
+                    return Err(Failure(format!("header {name} missing")));
                 }
                 (HeaderExpect::Present(false), Some(_)) => {
-                    return Err(format!("header {name} present, expected absent"));
+                    return Err(Failure(format!("header {name} present, expected absent")));
                 }
                 (HeaderExpect::Equals(value), None) => {
-                    return Err(format!(
+                    return Err(Failure(format!(
                         "header {name} missing, expected {:?}",
                         value.shown()
-                    ));
+                    )));
                 }
                 (HeaderExpect::Equals(value), Some(found)) if found != value.as_str() => {
-                    return Err(format!(
+                    return Err(Failure(format!(
                         "header {name} = {found:?}, expected {:?}",
                         value.shown()
-                    ));
+                    )));
                 }
                 _ => {}
             }
@@ -153,7 +165,7 @@ impl Expect {
         Ok(())
     }
 
-    fn judge_body(&self, response: &Response) -> Result<(), String> {
+    fn judge_body(&self, response: &Response) -> Result<(), Failure> {
         let body = String::from_utf8_lossy(&response.body);
         let cut = if response.truncated {
             " (in the first max_body bytes)"
@@ -163,12 +175,18 @@ impl Expect {
         if let Some(needle) = &self.body_contains
             && !body.contains(needle.as_str())
         {
-            return Err(format!("body does not contain {:?}{cut}", needle.shown()));
+            return Err(Failure(format!(
+                "body does not contain {:?}{cut}",
+                needle.shown()
+            )));
         }
         if let Some(pattern) = &self.body_regex
             && !pattern.0.is_match(&body)
         {
-            return Err(format!("body does not match /{}/{cut}", pattern.0.as_str()));
+            return Err(Failure(format!(
+                "body does not match /{}/{cut}",
+                pattern.0.as_str()
+            )));
         }
         Ok(())
     }

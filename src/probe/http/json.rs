@@ -4,7 +4,9 @@
 //! each failure names the pointer, what was found and what was expected.
 
 use super::Pattern;
-use crate::probe::threshold::{self, Levels, Number};
+use super::expect::Failure;
+use super::len::Len;
+use crate::probe::threshold::{self, Number};
 use serde::de::{self, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
@@ -99,16 +101,6 @@ impl Compare {
     }
 }
 
-/// `len: 3`, `len: { min: 1, max: 10 }` (critical outside) or `len: { warn: 100, crit:
-/// 1000 }` (graded; `below: true` for "too few"): the entries of an array, the members of
-/// an object or the characters of a string.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct Len {
-    pub min: Option<f64>,
-    pub max: Option<f64>,
-    pub levels: Option<Levels>,
-}
-
 /// The operator keys, in the order messages list them.
 pub const OPERATORS: &[&str] = &[
     "eq",
@@ -193,7 +185,7 @@ impl<'de> Visitor<'de> for ExpectVisitor {
         while let Some(OperatorKey(key)) = map.next_key()? {
             ops.push(operator(&key, &mut map)?);
         }
-        consistent(&ops).map_err(de::Error::custom)?;
+        consistent(&ops)?;
         Ok(JsonExpect::Ops(ops))
     }
 }
@@ -261,14 +253,14 @@ fn operator<'de, A: MapAccess<'de>>(key: &str, map: &mut A) -> Result<Op, A::Err
 
 /// Operators that can never all hold are refused: `exists: false` beside anything else, a
 /// lower bound above an upper one.
-fn consistent(ops: &[Op]) -> Result<(), String> {
+fn consistent<E: de::Error>(ops: &[Op]) -> Result<(), E> {
     if ops.contains(&Op::Exists(false))
         && let Some(other) = ops.iter().find(|op| **op != Op::Exists(false))
     {
-        return Err(format!(
+        return Err(E::custom(format!(
             "`exists: false` cannot hold together with `{}`, which needs a value",
             key_of(other)
-        ));
+        )));
     }
     let bounds = ops.iter().filter_map(|op| match op {
         Op::Compare(c, n) => Some((*c, *n)),
@@ -280,7 +272,7 @@ fn consistent(ops: &[Op]) -> Result<(), String> {
         for (high, b) in &upper {
             let empty = a > b || (a == b && (*low == Compare::Gt || *high == Compare::Lt));
             if empty {
-                return Err(format!(
+                return Err(E::custom(format!(
                     "no number is both {} {} and {} {}: `{}` and `{}` can never both hold",
                     low.symbol(),
                     threshold::trim(*a),
@@ -288,7 +280,7 @@ fn consistent(ops: &[Op]) -> Result<(), String> {
                     threshold::trim(*b),
                     low.key(),
                     high.key()
-                ));
+                )));
             }
         }
     }
@@ -304,94 +296,6 @@ fn key_of(op: &Op) -> &'static str {
         Op::Compare(c, _) => c.key(),
         Op::Len(_) => "len",
         Op::EqPointer(_) => "eq_pointer",
-    }
-}
-
-impl<'de> Deserialize<'de> for Len {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(LenVisitor)
-    }
-}
-
-struct LenVisitor;
-
-impl<'de> Visitor<'de> for LenVisitor {
-    type Value = Len;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a length (`len: 3`) or { min, max } / { warn, crit }")
-    }
-
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Len, E> {
-        let exact = Some(v as f64);
-        Ok(Len {
-            min: exact,
-            max: exact,
-            levels: None,
-        })
-    }
-
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Len, E> {
-        match u64::try_from(v) {
-            Ok(v) => self.visit_u64(v),
-            Err(_) => Err(E::custom(format!(
-                "len {v} is negative: a length is 0 or more"
-            ))),
-        }
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Len, A::Error> {
-        #[derive(Deserialize)]
-        #[serde(deny_unknown_fields)]
-        struct Raw {
-            min: Option<Number>,
-            max: Option<Number>,
-            warn: Option<Number>,
-            crit: Option<Number>,
-            #[serde(default)]
-            below: bool,
-        }
-        let raw = Raw::deserialize(de::value::MapAccessDeserializer::new(map))?;
-        for (name, bound) in [("min", raw.min), ("max", raw.max)] {
-            if let Some(Number(n)) = bound
-                && (n < 0.0 || n.fract() != 0.0)
-            {
-                return Err(de::Error::custom(format!(
-                    "len {name} {} is not a length: write a whole number, 0 or more",
-                    threshold::trim(n)
-                )));
-            }
-        }
-        if let (Some(Number(min)), Some(Number(max))) = (raw.min, raw.max)
-            && min > max
-        {
-            return Err(de::Error::custom(format!(
-                "len min {} is above max {}: no length can hold",
-                threshold::trim(min),
-                threshold::trim(max)
-            )));
-        }
-        let levels = match (raw.warn, raw.crit) {
-            (None, None) if raw.below => {
-                return Err(de::Error::custom(
-                    "len `below: true` needs `warn` or `crit`",
-                ));
-            }
-            (None, None) => None,
-            (warn, crit) => {
-                Some(threshold::levels_of(warn, crit, raw.below).map_err(de::Error::custom)?)
-            }
-        };
-        if raw.min.is_none() && raw.max.is_none() && levels.is_none() {
-            return Err(de::Error::custom(
-                "len needs `min`, `max`, `warn` or `crit` (or a number: `len: 3`)",
-            ));
-        }
-        Ok(Len {
-            min: raw.min.map(|n| n.0),
-            max: raw.max.map(|n| n.0),
-            levels,
-        })
     }
 }
 
@@ -412,20 +316,7 @@ impl Serialize for JsonExpect {
                 Op::Exists(b) => map.serialize_entry(key, b)?,
                 Op::Compare(_, n) => map.serialize_entry(key, n)?,
                 Op::EqPointer(p) => map.serialize_entry(key, &p.0)?,
-                Op::Len(len) => {
-                    let mut entries = serde_json::Map::new();
-                    for (name, n) in [("min", len.min), ("max", len.max)] {
-                        if let Some(n) = n {
-                            entries.insert(name.into(), n.into());
-                        }
-                    }
-                    if let Some(levels) = len.levels {
-                        if let Ok(Value::Object(graded)) = serde_json::to_value(levels) {
-                            entries.extend(graded);
-                        }
-                    }
-                    map.serialize_entry(key, &entries)?;
-                }
+                Op::Len(len) => map.serialize_entry(key, len)?,
             }
         }
         map.end()
@@ -434,7 +325,7 @@ impl Serialize for JsonExpect {
 
 /// A pointer's verdict: `Ok(None)` holds, `Ok(Some(note))` holds with a warning (a graded
 /// `len` past `warn`), `Err(why)` fails.
-pub type Verdict = Result<Option<String>, String>;
+pub type Verdict = Result<Option<String>, Failure>;
 
 impl JsonExpect {
     /// Judge `pointer` of `document`.
@@ -465,19 +356,19 @@ impl JsonExpect {
     }
 }
 
-fn missing(pointer: &str) -> String {
-    format!("{pointer} not found in the JSON body")
+fn missing(pointer: &str) -> Failure {
+    Failure(format!("{pointer} not found in the JSON body"))
 }
 
-fn equal(pointer: &str, found: &Value, wanted: &Value) -> Result<(), String> {
+fn equal(pointer: &str, found: &Value, wanted: &Value) -> Result<(), Failure> {
     if same_json(found, wanted) {
         Ok(())
     } else {
-        Err(format!(
+        Err(Failure(format!(
             "{pointer} = {}, expected {}",
             shown(found),
             shown(wanted)
-        ))
+        )))
     }
 }
 
@@ -488,96 +379,61 @@ fn judge_op(op: &Op, pointer: &str, found: &Value, document: &Value) -> Verdict 
         Op::Any(values) if values.iter().any(|v| same_json(found, v)) => {}
         Op::Any(values) => {
             let list: Vec<String> = values.iter().map(shown).collect();
-            return Err(format!("{}, expected one of {}", at(), list.join(", ")));
+            return Err(Failure(format!(
+                "{}, expected one of {}",
+                at(),
+                list.join(", ")
+            )));
         }
         Op::Regex(pattern) => {
             let text = match found {
                 Value::String(s) => s.clone(),
                 Value::Number(_) | Value::Bool(_) => found.to_string(),
                 _ => {
-                    return Err(format!(
+                    return Err(Failure(format!(
                         "{}, expected text matching /{}/",
                         at(),
                         pattern.0.as_str()
-                    ));
+                    )));
                 }
             };
             if !pattern.0.is_match(&text) {
-                return Err(format!(
+                return Err(Failure(format!(
                     "{}, expected text matching /{}/",
                     at(),
                     pattern.0.as_str()
-                ));
+                )));
             }
         }
         Op::Exists(true) => {}
-        Op::Exists(false) => return Err(format!("{}, expected absent", at())),
+        Op::Exists(false) => return Err(Failure(format!("{}, expected absent", at()))),
         Op::Compare(compare, limit) => {
             let wanted = format!("{} {}", compare.symbol(), threshold::trim(*limit));
             match number(found) {
                 Some(n) if compare.holds(n, *limit) => {}
-                Some(_) => return Err(format!("{}, expected {wanted}", at())),
-                None => return Err(format!("{}, expected a number {wanted}", at())),
+                Some(_) => return Err(Failure(format!("{}, expected {wanted}", at()))),
+                None => return Err(Failure(format!("{}, expected a number {wanted}", at()))),
             }
         }
-        Op::Len(len) => return judge_len(len, pointer, found),
+        Op::Len(len) => return len.judge(pointer, found),
         Op::EqPointer(other) => {
             let Some(theirs) = document.pointer(&other.0) else {
-                return Err(format!(
+                return Err(Failure(format!(
                     "{} (eq_pointer of {pointer}) not found in the JSON body",
                     other.0
-                ));
+                )));
             };
             if !same_json(found, theirs) {
-                return Err(format!(
+                return Err(Failure(format!(
                     "{}, expected {} = {}",
                     at(),
                     other.0,
                     shown(theirs)
-                ));
+                )));
             }
         }
     }
     Ok(None)
-}
-
-fn judge_len(len: &Len, pointer: &str, found: &Value) -> Verdict {
-    let (count, noun) = match found {
-        Value::Array(items) => (items.len(), "entries"),
-        Value::Object(members) => (members.len(), "members"),
-        Value::String(text) => (text.chars().count(), "characters"),
-        _ => {
-            return Err(format!(
-                "{pointer} = {}, expected an array, object or string to measure (len)",
-                shown(found)
-            ));
-        }
-    };
-    let has = format!("{pointer} has {count} {noun}");
-    let n = count as f64;
-    let expected = match (len.min, len.max) {
-        (Some(min), Some(max)) if min == max && n != min => {
-            Some(format!("exactly {}", threshold::trim(min)))
-        }
-        (Some(min), _) if n < min => Some(format!("at least {}", threshold::trim(min))),
-        (_, Some(max)) if n > max => Some(format!("at most {}", threshold::trim(max))),
-        _ => None,
-    };
-    if let Some(expected) = expected {
-        return Err(format!("{has}, expected {expected}"));
-    }
-    let Some(levels) = len.levels else {
-        return Ok(None);
-    };
-    match threshold::grade(n, levels, "") {
-        (crate::model::Status::Critical, crossed) => {
-            Err(format!("{has}{}", threshold::note(crossed)))
-        }
-        (crate::model::Status::Warning, crossed) => {
-            Ok(Some(format!("{has}{}", threshold::note(crossed))))
-        }
-        _ => Ok(None),
-    }
 }
 
 /// A number, or a string holding one (`"42"`), as APIs write counters both ways.
@@ -605,7 +461,7 @@ pub fn same_json(found: &Value, wanted: &Value) -> bool {
 }
 
 /// A value as JSON text, cut to 120 characters so a large array cannot flood a report.
-fn shown(value: &Value) -> String {
+pub(super) fn shown(value: &Value) -> String {
     const LIMIT: usize = 120;
     let text = value.to_string();
     match text.char_indices().nth(LIMIT) {
