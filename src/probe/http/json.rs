@@ -469,3 +469,52 @@ pub(super) fn shown(value: &Value) -> String {
         None => text,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(yaml: &str) -> Result<JsonExpect, String> {
+        crate::values::parse_yaml(std::path::Path::new("t.yaml"), yaml).map_err(|e| e.message)
+    }
+
+    #[test]
+    fn bounds_that_touch_are_allowed_and_crossed_ones_refused() {
+        assert!(parse("{ ge: 5, le: 5 }").is_ok());
+        assert!(parse("{ gt: 1, ge: 3, lt: 9 }").is_ok());
+        assert!(
+            parse("{ gt: 5, le: 5 }")
+                .unwrap_err()
+                .contains("no number is both > 5 and <= 5")
+        );
+    }
+
+    #[test]
+    fn plain_values_and_operator_maps_serialize_as_written() {
+        for yaml in [
+            "healthy",
+            "[1, 2]",
+            "{ db: ok }",
+            "{ len: { min: 1, max: 3 }, regex: '^a' }",
+            "{ len: { warn: 100, crit: 10, below: true } }",
+            "{ eq_pointer: /b, exists: true, lt: 3 }",
+        ] {
+            let parsed = parse(yaml).unwrap();
+            let again: JsonExpect =
+                serde_json::from_value(serde_json::to_value(&parsed).unwrap()).unwrap();
+            assert_eq!(parsed, again, "{yaml}");
+        }
+    }
+
+    #[test]
+    fn numbers_compare_by_value_at_any_depth_and_long_values_are_cut() {
+        let a = serde_json::json!({ "n": [1, { "m": 2 }] });
+        let b = serde_json::json!({ "n": [1.0, { "m": 2.0 }] });
+        assert!(same_json(&a, &b));
+        assert!(!same_json(&a, &serde_json::json!({ "n": [1, { "m": 3 }] })));
+        let long = Value::String("é".repeat(300));
+        let cut = shown(&long);
+        assert_eq!(cut.chars().count(), 121);
+        assert!(cut.ends_with('…'));
+    }
+}
