@@ -681,6 +681,10 @@ fn bad_expectations_are_config_errors_naming_the_entry() {
         ),
         ("{ json: { /a: { lt: lots } } }", "\"lots\" is not a number"),
         ("{ json: { /a: { regex: '(' } } }", "invalid regex \"(\""),
+        (
+            "{ json: { /a: { eq_pointer: /a } } }",
+            "/a: `eq_pointer: /a` compares the value with itself",
+        ),
         ("{ any_of: [] }", "`any_of: []` can never hold"),
         ("{ any_of: [ { colour: red } ] }", "unknown field `colour`"),
     ];

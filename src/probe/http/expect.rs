@@ -1,7 +1,7 @@
 //! `expect`: what a response must be — status, headers, body, JSON pointers — and
 //! `any_of`, alternatives of which one must hold. A failure says what was seen.
 
-use super::json::{JsonExpect, JsonPointer};
+use super::json::{ExpectAt, JsonExpect, JsonPointer};
 use super::{Pattern, Response};
 use crate::values::Text;
 use serde::de::{self, SeqAccess, Visitor};
@@ -21,7 +21,7 @@ pub struct Expect {
     pub body_regex: Option<Pattern>,
     /// JSON pointer → a plain value (`{ /status: healthy }`) or an operator map
     /// (`{ /items: { len: { min: 1 } } }`).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "pointers")]
     pub json: BTreeMap<JsonPointer, JsonExpect>,
     /// Header → expected value, or `true` for "present".
     #[serde(default)]
@@ -34,6 +34,28 @@ pub struct Expect {
         skip_serializing_if = "Vec::is_empty"
     )]
     pub any_of: Vec<Expect>,
+}
+
+/// The pointers and what each must hold, each read knowing its pointer.
+fn pointers<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<BTreeMap<JsonPointer, JsonExpect>, D::Error> {
+    struct Pointers;
+    impl<'de> Visitor<'de> for Pointers {
+        type Value = BTreeMap<JsonPointer, JsonExpect>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a map of JSON pointers: { /status: healthy }")
+        }
+        fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut pointers = BTreeMap::new();
+            while let Some(pointer) = map.next_key::<JsonPointer>()? {
+                let wanted = map.next_value_seed(ExpectAt(&pointer))?;
+                pointers.insert(pointer, wanted);
+            }
+            Ok(pointers)
+        }
+    }
+    deserializer.deserialize_map(Pointers)
 }
 
 fn alternatives<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<Expect>, D::Error> {

@@ -117,15 +117,29 @@ pub const OPERATORS: &[&str] = &[
 
 impl<'de> Deserialize<'de> for JsonExpect {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(ExpectVisitor)
+        deserializer.deserialize_any(ExpectVisitor { at: None })
     }
 }
 
-struct ExpectVisitor;
+/// What `pointer` must hold, read knowing the pointer, so an `eq_pointer` naming it (which
+/// always holds) is refused where it is written.
+pub struct ExpectAt<'p>(pub &'p JsonPointer);
+
+impl<'de> de::DeserializeSeed<'de> for ExpectAt<'_> {
+    type Value = JsonExpect;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<JsonExpect, D::Error> {
+        deserializer.deserialize_any(ExpectVisitor { at: Some(self.0) })
+    }
+}
+
+struct ExpectVisitor<'p> {
+    at: Option<&'p JsonPointer>,
+}
 
 /// A plain scalar or list becomes `Equals`; a mapping is an operator map when its first
 /// key is an operator, else a plain object.
-impl<'de> Visitor<'de> for ExpectVisitor {
+impl<'de> Visitor<'de> for ExpectVisitor<'_> {
     type Value = JsonExpect;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
@@ -163,7 +177,7 @@ impl<'de> Visitor<'de> for ExpectVisitor {
     }
 
     fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<JsonExpect, D::Error> {
-        d.deserialize_any(ExpectVisitor)
+        d.deserialize_any(self)
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<JsonExpect, A::Error> {
@@ -181,11 +195,14 @@ impl<'de> Visitor<'de> for ExpectVisitor {
         if !OPERATORS.contains(&first.as_str()) {
             return plain_object(first, map).map(JsonExpect::Equals);
         }
-        let mut ops = vec![operator(&first, &mut map)?];
+        let mut ops = vec![operator(&first, &mut map, self.at)?];
         while let Some(OperatorKey(key)) = map.next_key()? {
-            ops.push(operator(&key, &mut map)?);
+            ops.push(operator(&key, &mut map, self.at)?);
         }
-        consistent(&ops)?;
+        if let Some(why) = inconsistency(&ops) {
+            let at = self.at.map(|p| format!("{}: ", p.0)).unwrap_or_default();
+            return Err(de::Error::custom(format!("{at}{why}")));
+        }
         Ok(JsonExpect::Ops(ops))
     }
 }
@@ -227,7 +244,11 @@ fn plain_object<'de, A: MapAccess<'de>>(first: String, mut map: A) -> Result<Val
 }
 
 /// The value of operator `key`, checked.
-fn operator<'de, A: MapAccess<'de>>(key: &str, map: &mut A) -> Result<Op, A::Error> {
+fn operator<'de, A: MapAccess<'de>>(
+    key: &str,
+    map: &mut A,
+    at: Option<&JsonPointer>,
+) -> Result<Op, A::Error> {
     let compare = |c| move |n: Number| Op::Compare(c, n.0);
     Ok(match key {
         "eq" => Op::Eq(map.next_value()?),
@@ -247,20 +268,29 @@ fn operator<'de, A: MapAccess<'de>>(key: &str, map: &mut A) -> Result<Op, A::Err
         "gt" => compare(Compare::Gt)(map.next_value()?),
         "le" => compare(Compare::Le)(map.next_value()?),
         "ge" => compare(Compare::Ge)(map.next_value()?),
-        _ => Op::EqPointer(map.next_value()?),
+        _ => {
+            let other: JsonPointer = map.next_value()?;
+            if at == Some(&other) {
+                return Err(de::Error::custom(format!(
+                    "{0}: `eq_pointer: {0}` compares the value with itself, which always holds",
+                    other.0
+                )));
+            }
+            Op::EqPointer(other)
+        }
     })
 }
 
-/// Operators that can never all hold are refused: `exists: false` beside anything else, a
+/// Why the operators can never all hold, if they cannot: `exists: false` beside anything else, a
 /// lower bound above an upper one.
-fn consistent<E: de::Error>(ops: &[Op]) -> Result<(), E> {
+fn inconsistency(ops: &[Op]) -> Option<String> {
     if ops.contains(&Op::Exists(false))
         && let Some(other) = ops.iter().find(|op| **op != Op::Exists(false))
     {
-        return Err(E::custom(format!(
+        return Some(format!(
             "`exists: false` cannot hold together with `{}`, which needs a value",
             key_of(other)
-        )));
+        ));
     }
     let bounds = ops.iter().filter_map(|op| match op {
         Op::Compare(c, n) => Some((*c, *n)),
@@ -272,7 +302,7 @@ fn consistent<E: de::Error>(ops: &[Op]) -> Result<(), E> {
         for (high, b) in &upper {
             let empty = a > b || (a == b && (*low == Compare::Gt || *high == Compare::Lt));
             if empty {
-                return Err(E::custom(format!(
+                return Some(format!(
                     "no number is both {} {} and {} {}: `{}` and `{}` can never both hold",
                     low.symbol(),
                     threshold::trim(*a),
@@ -280,11 +310,11 @@ fn consistent<E: de::Error>(ops: &[Op]) -> Result<(), E> {
                     threshold::trim(*b),
                     low.key(),
                     high.key()
-                )));
+                ));
             }
         }
     }
-    Ok(())
+    None
 }
 
 fn key_of(op: &Op) -> &'static str {
