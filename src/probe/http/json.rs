@@ -344,7 +344,7 @@ impl Serialize for JsonExpect {
                 Op::Any(v) => map.serialize_entry(key, v)?,
                 Op::Regex(p) => map.serialize_entry(key, p.0.as_str())?,
                 Op::Exists(b) => map.serialize_entry(key, b)?,
-                Op::Compare(_, n) => map.serialize_entry(key, n)?,
+                Op::Compare(_, n) => map.serialize_entry(key, &super::len::written(*n))?,
                 Op::EqPointer(p) => map.serialize_entry(key, &p.0)?,
                 Op::Len(len) => map.serialize_entry(key, len)?,
             }

@@ -128,23 +128,31 @@ fn whole<E: de::Error>(name: &str, n: f64) -> Result<(), E> {
 impl Serialize for Len {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
+        let levels = self.levels.unwrap_or_default();
         let mut map = serializer.serialize_map(None)?;
-        for (name, bound) in [("min", self.min), ("max", self.max)] {
-            if let Some(bound) = bound {
-                map.serialize_entry(name, &bound)?;
+        for (name, n) in [
+            ("min", self.min),
+            ("max", self.max),
+            ("warn", levels.warn),
+            ("crit", levels.crit),
+        ] {
+            if let Some(n) = n {
+                map.serialize_entry(name, &written(n))?;
             }
         }
-        if let Some(levels) = self.levels {
-            for (name, level) in [("warn", levels.warn), ("crit", levels.crit)] {
-                if let Some(level) = level {
-                    map.serialize_entry(name, &level)?;
-                }
-            }
-            if levels.below {
-                map.serialize_entry("below", &true)?;
-            }
+        if levels.below {
+            map.serialize_entry("below", &true)?;
         }
         map.end()
+    }
+}
+
+/// A number as it would be written: `3`, not `3.0`.
+pub(super) fn written(n: f64) -> Value {
+    if n.fract() == 0.0 && n.abs() < 1e15 {
+        Value::from(n as i64)
+    } else {
+        Value::from(n)
     }
 }
 
