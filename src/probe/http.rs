@@ -48,7 +48,7 @@ pub struct HttpSpec {
     /// At most this many bytes of the body are read (default 1 MiB).
     #[serde(default = "default_max_body")]
     pub max_body: u64,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "expect::admitting")]
     pub expect: Expect,
     #[serde(default)]
     pub latency: LatencyLevels,

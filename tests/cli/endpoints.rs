@@ -686,6 +686,10 @@ fn bad_expectations_are_config_errors_naming_the_entry() {
             "/a: `eq_pointer: /a` compares the value with itself",
         ),
         ("{ any_of: [] }", "`any_of: []` can never hold"),
+        (
+            "{ status: [200, 4xx], any_of: [ { status: 503 }, { status: 5xx, json: { /a: 1 } } ] }",
+            "no HTTP status passes both `status` (200 or 4xx) and an alternative of any_of (503; 5xx)",
+        ),
         ("{ any_of: [ { colour: red } ] }", "unknown field `colour`"),
     ];
     for (expect, expected) in cases {

@@ -58,6 +58,21 @@ fn pointers<'de, D: Deserializer<'de>>(
     deserializer.deserialize_map(Pointers)
 }
 
+/// An `expect` that some status can pass: `status: 200` beside `any_of: [{ status: 503 }]`
+/// could never hold, so it is refused.
+pub(super) fn admitting<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Expect, D::Error> {
+    let expect = Expect::deserialize(deserializer)?;
+    if expect.any_of.is_empty() || (100..=599).any(|code| expect.admits(code)) {
+        return Ok(expect);
+    }
+    let theirs: Vec<String> = expect.any_of.iter().map(Expect::statuses).collect();
+    Err(de::Error::custom(format!(
+        "no HTTP status passes both `status` ({}) and an alternative of any_of ({}): no response could pass",
+        expect.statuses(),
+        theirs.join("; ")
+    )))
+}
+
 fn alternatives<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<Expect>, D::Error> {
     let list = Vec::<Expect>::deserialize(deserializer)?;
     if list.is_empty() {
@@ -132,6 +147,25 @@ impl Expect {
             notes.extend(self.judge_alternatives(seen)?);
         }
         Ok(notes)
+    }
+
+    /// Whether a response with `code` can pass the status checks of this set and of its
+    /// alternatives.
+    fn admits(&self, code: u16) -> bool {
+        let own = match &self.status {
+            Some(wanted) => wanted.accepts(code),
+            None => !self.any_of.is_empty() || (200..300).contains(&code),
+        };
+        own && (self.any_of.is_empty() || self.any_of.iter().any(|a| a.admits(code)))
+    }
+
+    /// The statuses this set itself accepts, as a message says them.
+    fn statuses(&self) -> String {
+        match &self.status {
+            Some(wanted) => wanted.describe(),
+            None if self.any_of.is_empty() => "2xx".to_string(),
+            None => "any".to_string(),
+        }
     }
 
     /// The first alternative that holds without a warning, else the first that holds;
