@@ -12,6 +12,14 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
+mod expect;
+mod json;
+mod len;
+
+pub use expect::{Expect, HeaderExpect, StatusEntry, StatusExpect};
+pub use json::{JsonExpect, JsonPointer};
+pub use len::Len;
+
 #[derive(Clone, Debug, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HttpSpec {
@@ -49,7 +57,7 @@ pub struct HttpSpec {
     )]
     #[schemars(with = "crate::values::number::WholeOrText")]
     pub max_body: u64,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "expect::admitting")]
     pub expect: Expect,
     #[serde(default)]
     pub latency: LatencyLevels,
@@ -176,89 +184,6 @@ impl Method {
     }
 }
 
-#[derive(Clone, Debug, Default, Deserialize, Serialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Expect {
-    /// `200`, `[200, 204]` or a class such as `2xx`; default any 2xx.
-    pub status: Option<StatusExpect>,
-    pub body_contains: Option<Text>,
-    pub body_regex: Option<Pattern>,
-    /// JSON pointer → expected value: `{ /status: healthy }`.
-    #[serde(default)]
-    pub json: BTreeMap<JsonPointer, serde_json::Value>,
-    /// Header → expected value, or `true` for "present".
-    #[serde(default)]
-    pub headers: BTreeMap<String, HeaderExpect>,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum StatusExpect {
-    Codes(Vec<u16>),
-    Class(u16),
-}
-
-impl StatusExpect {
-    fn accepts(&self, code: u16) -> bool {
-        match self {
-            StatusExpect::Codes(codes) => codes.contains(&code),
-            StatusExpect::Class(class) => code / 100 == *class,
-        }
-    }
-
-    fn describe(&self) -> String {
-        match self {
-            StatusExpect::Codes(codes) => codes
-                .iter()
-                .map(u16::to_string)
-                .collect::<Vec<_>>()
-                .join(" or "),
-            StatusExpect::Class(class) => format!("{class}xx"),
-        }
-    }
-
-    fn parse_one(text: &str) -> Result<Self, super::Error> {
-        let lower = text.trim().to_ascii_lowercase();
-        if let Some(digit) = lower.strip_suffix("xx")
-            && let Ok(class @ 1..=5) = digit.parse::<u16>()
-        {
-            return Ok(StatusExpect::Class(class));
-        }
-        match lower.parse::<u16>() {
-            Ok(code @ 100..=599) => Ok(StatusExpect::Codes(vec![code])),
-            _ => Err(super::Error::NotStatus(text.to_string())),
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for StatusExpect {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Code(u16),
-            Text(String),
-            List(Vec<u16>),
-        }
-        let parsed = match Raw::deserialize(deserializer)? {
-            Raw::Code(code) => StatusExpect::parse_one(&code.to_string()),
-            Raw::Text(text) => StatusExpect::parse_one(&text),
-            Raw::List(codes)
-                if !codes.is_empty() && codes.iter().all(|c| (100..=599).contains(c)) =>
-            {
-                Ok(StatusExpect::Codes(codes))
-            }
-            Raw::List(codes) => Err(super::Error::NotStatusList(codes)),
-        };
-        parsed.map_err(serde::de::Error::custom)
-    }
-}
-
-impl Serialize for StatusExpect {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&self.describe())
-    }
-}
-
 /// A regular expression compiled when the file is read.
 #[derive(Clone, Debug)]
 pub struct Pattern(pub regex::Regex);
@@ -275,47 +200,6 @@ impl<'de> Deserialize<'de> for Pattern {
 impl Serialize for Pattern {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(self.0.as_str())
-    }
-}
-
-/// An RFC 6901 pointer (`/status`, `/checks/0/name`).
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-pub struct JsonPointer(pub String);
-
-impl<'de> Deserialize<'de> for JsonPointer {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        if text.is_empty() || text.starts_with('/') {
-            Ok(JsonPointer(text))
-        } else {
-            Err(serde::de::Error::custom(format!(
-                "{text:?} is not a JSON pointer: it starts with `/`, e.g. /status"
-            )))
-        }
-    }
-}
-
-#[derive(Clone, Debug, Serialize)]
-#[serde(untagged)]
-pub enum HeaderExpect {
-    Present(bool),
-    Equals(Text),
-}
-
-impl<'de> Deserialize<'de> for HeaderExpect {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Present(bool),
-            Equals(String),
-        }
-        match Raw::deserialize(deserializer)? {
-            Raw::Present(p) => Ok(HeaderExpect::Present(p)),
-            Raw::Equals(s) => Text::from_template(&s)
-                .map(HeaderExpect::Equals)
-                .map_err(serde::de::Error::custom),
-        }
     }
 }
 
@@ -395,14 +279,19 @@ impl HttpCheck {
             Ok(Ok(response)) => response,
         };
         let data = data(Some(response.code), response.body.len());
-        if let Some(failure) = judge(&spec.expect, &response) {
-            return Outcome::new(Status::Critical, failure, data);
-        }
-        let (status, crossed) = spec.latency.grade(took);
+        let notes = match spec.expect.judge(&expect::Seen::new(&response)) {
+            Ok(notes) => notes,
+            Err(failure) => return Outcome::new(Status::Critical, failure.0, data),
+        };
+        let (mut status, crossed) = spec.latency.grade(took);
         let mut message = match crossed {
             Some(crossed) => format!("{}: {crossed}", response.code),
             None => format!("{} in {}", response.code, seconds(took)),
         };
+        for note in notes {
+            status = status.worst(Status::Warning);
+            message = format!("{message}; {note}");
+        }
         let Some(value) = &spec.value else {
             return Outcome::new(status, message, data);
         };
@@ -453,89 +342,6 @@ impl HttpCheck {
             body,
             truncated,
         })
-    }
-}
-
-/// The first expectation the response fails, said with what was seen.
-fn judge(expect: &Expect, response: &Response) -> Option<String> {
-    let status_ok = match &expect.status {
-        Some(wanted) => wanted.accepts(response.code),
-        None => (200..300).contains(&response.code),
-    };
-    if !status_ok {
-        let wanted = expect
-            .status
-            .as_ref()
-            .map_or_else(|| "2xx".to_string(), StatusExpect::describe);
-        return Some(format!("status {}, expected {wanted}", response.code));
-    }
-    for (name, wanted) in &expect.headers {
-        let found = response
-            .headers
-            .get(name.as_str())
-            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
-        match (wanted, found) {
-            (HeaderExpect::Present(true), None) => return Some(format!("header {name} missing")),
-            (HeaderExpect::Present(false), Some(_)) => {
-                return Some(format!("header {name} present, expected absent"));
-            }
-            (HeaderExpect::Equals(value), None) => {
-                return Some(format!(
-                    "header {name} missing, expected {:?}",
-                    value.shown()
-                ));
-            }
-            (HeaderExpect::Equals(value), Some(found)) if found != value.as_str() => {
-                return Some(format!(
-                    "header {name} = {found:?}, expected {:?}",
-                    value.shown()
-                ));
-            }
-            _ => {}
-        }
-    }
-    let body = String::from_utf8_lossy(&response.body);
-    let cut = if response.truncated {
-        " (in the first max_body bytes)"
-    } else {
-        ""
-    };
-    if let Some(needle) = &expect.body_contains
-        && !body.contains(needle.as_str())
-    {
-        return Some(format!("body does not contain {:?}{cut}", needle.shown()));
-    }
-    if let Some(pattern) = &expect.body_regex
-        && !pattern.0.is_match(&body)
-    {
-        return Some(format!("body does not match /{}/{cut}", pattern.0.as_str()));
-    }
-    if !expect.json.is_empty() {
-        let document: serde_json::Value = match serde_json::from_slice(&response.body) {
-            Ok(document) => document,
-            Err(e) if response.truncated => {
-                return Some(format!("body is not JSON within max_body bytes: {e}"));
-            }
-            Err(e) => return Some(format!("body is not JSON: {e}")),
-        };
-        for (pointer, wanted) in &expect.json {
-            match document.pointer(&pointer.0) {
-                None => return Some(format!("{} not found in the JSON body", pointer.0)),
-                Some(found) if !same_json(found, wanted) => {
-                    return Some(format!("{} = {found}, expected {wanted}", pointer.0));
-                }
-                Some(_) => {}
-            }
-        }
-    }
-    None
-}
-
-/// Equal values, with numbers compared by value (`1` equals `1.0`).
-fn same_json(found: &serde_json::Value, wanted: &serde_json::Value) -> bool {
-    match (found.as_f64(), wanted.as_f64()) {
-        (Some(a), Some(b)) => a == b,
-        _ => found == wanted,
     }
 }
 
@@ -621,6 +427,14 @@ mod tests {
             body: body.as_bytes().to_vec(),
             truncated: false,
         }
+    }
+
+    /// The first failure, if any.
+    fn judge(expect: &Expect, response: &Response) -> Option<String> {
+        expect
+            .judge(&expect::Seen::new(response))
+            .err()
+            .map(|f| f.0)
     }
 
     fn expect(yaml: &str) -> Expect {

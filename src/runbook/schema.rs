@@ -9,7 +9,9 @@ use crate::engine::registry::{Item, KINDS, KindSpec, StepSpec};
 use crate::probe::command::CommandSpec;
 use crate::probe::cpu::CpuSpec;
 use crate::probe::disk::DiskSpec;
-use crate::probe::http::{HeaderExpect, HttpUrl, JsonPointer, JsonValue, Pattern, StatusExpect};
+use crate::probe::http::{
+    HeaderExpect, HttpUrl, JsonExpect, JsonPointer, JsonValue, Pattern, StatusExpect,
+};
 use crate::probe::latency::LatencyLevels;
 use crate::probe::log_errors::LogErrorsSpec;
 use crate::probe::port::PortSpec;
@@ -72,8 +74,58 @@ fixed_schema!(Condition, "Condition", {
 fixed_schema!(StatusExpect, "StatusExpect", {
     "oneOf": [
         { "type": "integer", "minimum": 100, "maximum": 599 },
-        { "type": "string", "pattern": "^[1-5]xx$" },
-        { "type": "array", "items": { "type": "integer", "minimum": 100, "maximum": 599 } }
+        { "type": "string", "pattern": "^([1-5][xX][xX]|[1-5][0-9][0-9])$|\\{\\{|\\$\\{" },
+        {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "oneOf": [
+                    { "type": "integer", "minimum": 100, "maximum": 599 },
+                    { "type": "string", "pattern": "^([1-5][xX][xX]|[1-5][0-9][0-9])$|\\{\\{|\\$\\{" }
+                ]
+            }
+        }
+    ],
+    "description": "200, 2xx, or a list mixing codes and classes: [200, 4xx]"
+});
+fixed_schema!(JsonExpect, "JsonExpect", {
+    "description": "a value the pointer must equal, or an operator map whose operators must all hold (a map whose first key is not an operator is a plain object)",
+    "anyOf": [
+        { "type": ["string", "number", "boolean", "null", "array"] },
+        {
+            "type": "object",
+            "minProperties": 1,
+            "properties": {
+                "eq": { "description": "equal to this value (also an object)" },
+                "any": { "type": "array", "minItems": 1, "description": "equal to one of these" },
+                "regex": { "type": "string", "format": "regex" },
+                "exists": { "type": "boolean" },
+                "len": {
+                    "description": "entries of an array, members of an object, characters of a string",
+                    "oneOf": [
+                        { "type": "integer", "minimum": 0 },
+                        {
+                            "type": "object",
+                            "properties": {
+                                "min": { "type": ["integer", "string"] },
+                                "max": { "type": ["integer", "string"] },
+                                "warn": { "type": ["number", "string"] },
+                                "crit": { "type": ["number", "string"] },
+                                "below": { "type": "boolean" }
+                            },
+                            "additionalProperties": false
+                        }
+                    ]
+                },
+                "lt": { "type": ["number", "string"] },
+                "gt": { "type": ["number", "string"] },
+                "le": { "type": ["number", "string"] },
+                "ge": { "type": ["number", "string"] },
+                "eq_pointer": { "type": "string", "pattern": "^(/.*)?$", "description": "equal to the value at this pointer" }
+            },
+            "additionalProperties": false
+        },
+        { "type": "object" }
     ]
 });
 fixed_schema!(HeaderExpect, "HeaderExpect", {

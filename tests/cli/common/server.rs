@@ -178,3 +178,25 @@ pub fn get(address: &str, path: &str) -> (u16, String) {
         .unwrap_or_default();
     (code, body)
 }
+
+/// An HTTP server that answers every request with `status` (`"503 Service Unavailable"`)
+/// and the JSON `body`.
+pub fn fixed(status: &'static str, body: &'static str) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let address = listener.local_addr().expect("address");
+    thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            thread::spawn(move || {
+                if read_head(&mut stream).is_none() {
+                    return;
+                }
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            });
+        }
+    });
+    format!("http://{address}")
+}

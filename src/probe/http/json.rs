@@ -1,0 +1,550 @@
+//! `expect.json`: per JSON pointer, a plain value the body must hold there, or an operator
+//! map (`len`, `any`, `regex`, `exists`, `lt`/`gt`/`le`/`ge`, `eq`, `eq_pointer`), all of
+//! whose operators must hold. Everything is checked when the file is read; at run time
+//! each failure names the pointer, what was found and what was expected.
+
+use super::Pattern;
+use super::expect::Failure;
+use super::len::Len;
+use crate::probe::threshold::{self, Number};
+use serde::de::{self, MapAccess, SeqAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::Value;
+use std::fmt;
+
+/// An RFC 6901 pointer (`/status`, `/checks/0/name`).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct JsonPointer(pub String);
+
+impl<'de> Deserialize<'de> for JsonPointer {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        if text.is_empty() || text.starts_with('/') {
+            Ok(JsonPointer(text))
+        } else {
+            Err(de::Error::custom(format!(
+                "{text:?} is not a JSON pointer: it starts with `/`, e.g. /status"
+            )))
+        }
+    }
+}
+
+/// What one pointer of the body must hold.
+#[derive(Clone, Debug, PartialEq)]
+pub enum JsonExpect {
+    /// A plain value: equal to it (numbers by value, `1` equals `1.0`).
+    Equals(Value),
+    /// An operator map: every operator holds.
+    Ops(Vec<Op>),
+}
+
+#[derive(Clone, Debug)]
+pub enum Op {
+    Eq(Value),
+    Any(Vec<Value>),
+    Regex(Pattern),
+    Exists(bool),
+    Compare(Compare, f64),
+    Len(Len),
+    EqPointer(JsonPointer),
+}
+
+impl PartialEq for Op {
+    fn eq(&self, other: &Op) -> bool {
+        match (self, other) {
+            (Op::Regex(a), Op::Regex(b)) => a.0.as_str() == b.0.as_str(),
+            (Op::Eq(a), Op::Eq(b)) => a == b,
+            (Op::Any(a), Op::Any(b)) => a == b,
+            (Op::Exists(a), Op::Exists(b)) => a == b,
+            (Op::Compare(a, x), Op::Compare(b, y)) => a == b && x == y,
+            (Op::Len(a), Op::Len(b)) => a == b,
+            (Op::EqPointer(a), Op::EqPointer(b)) => a == b,
+            _ => false,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Compare {
+    Lt,
+    Gt,
+    Le,
+    Ge,
+}
+
+impl Compare {
+    fn key(self) -> &'static str {
+        match self {
+            Compare::Lt => "lt",
+            Compare::Gt => "gt",
+            Compare::Le => "le",
+            Compare::Ge => "ge",
+        }
+    }
+
+    fn symbol(self) -> &'static str {
+        match self {
+            Compare::Lt => "<",
+            Compare::Gt => ">",
+            Compare::Le => "<=",
+            Compare::Ge => ">=",
+        }
+    }
+
+    fn holds(self, found: f64, limit: f64) -> bool {
+        match self {
+            Compare::Lt => found < limit,
+            Compare::Gt => found > limit,
+            Compare::Le => found <= limit,
+            Compare::Ge => found >= limit,
+        }
+    }
+}
+
+/// The operator keys, in the order messages list them.
+pub const OPERATORS: &[&str] = &[
+    "eq",
+    "any",
+    "regex",
+    "exists",
+    "len",
+    "lt",
+    "gt",
+    "le",
+    "ge",
+    "eq_pointer",
+];
+
+impl<'de> Deserialize<'de> for JsonExpect {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(ExpectVisitor { at: None })
+    }
+}
+
+/// What `pointer` must hold, read knowing the pointer, so an `eq_pointer` naming it (which
+/// always holds) is refused where it is written.
+pub struct ExpectAt<'p>(pub &'p JsonPointer);
+
+impl<'de> de::DeserializeSeed<'de> for ExpectAt<'_> {
+    type Value = JsonExpect;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<JsonExpect, D::Error> {
+        deserializer.deserialize_any(ExpectVisitor { at: Some(self.0) })
+    }
+}
+
+struct ExpectVisitor<'p> {
+    at: Option<&'p JsonPointer>,
+}
+
+/// A plain scalar or list becomes `Equals`; a mapping is an operator map when its first
+/// key is an operator, else a plain object.
+impl<'de> Visitor<'de> for ExpectVisitor<'_> {
+    type Value = JsonExpect;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON value or an operator map such as { len: { min: 1 } }")
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<JsonExpect, E> {
+        Ok(JsonExpect::Equals(Value::Bool(v)))
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<JsonExpect, E> {
+        Ok(JsonExpect::Equals(Value::from(v)))
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<JsonExpect, E> {
+        Ok(JsonExpect::Equals(Value::from(v)))
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<JsonExpect, E> {
+        serde_json::Number::from_f64(v)
+            .map(|n| JsonExpect::Equals(Value::Number(n)))
+            .ok_or_else(|| E::custom(format!("{v} is not a JSON number")))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<JsonExpect, E> {
+        Ok(JsonExpect::Equals(Value::String(v.to_string())))
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<JsonExpect, E> {
+        Ok(JsonExpect::Equals(Value::Null))
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<JsonExpect, E> {
+        Ok(JsonExpect::Equals(Value::Null))
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<JsonExpect, D::Error> {
+        d.deserialize_any(self)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<JsonExpect, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element::<Value>()? {
+            items.push(item);
+        }
+        Ok(JsonExpect::Equals(Value::Array(items)))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<JsonExpect, A::Error> {
+        let Some(first) = map.next_key::<String>()? else {
+            return Ok(JsonExpect::Equals(Value::Object(Default::default())));
+        };
+        if !OPERATORS.contains(&first.as_str()) {
+            return plain_object(first, map).map(JsonExpect::Equals);
+        }
+        let mut ops = vec![operator(&first, &mut map, self.at)?];
+        while let Some(OperatorKey(key)) = map.next_key()? {
+            ops.push(operator(&key, &mut map, self.at)?);
+        }
+        if let Some(why) = inconsistency(&ops) {
+            let at = self.at.map(|p| format!("{}: ", p.0)).unwrap_or_default();
+            return Err(de::Error::custom(format!("{at}{why}")));
+        }
+        Ok(JsonExpect::Ops(ops))
+    }
+}
+
+/// A key after an operator: another operator, checked as it is read so an error points
+/// at it.
+struct OperatorKey(String);
+
+impl<'de> Deserialize<'de> for OperatorKey {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let key = String::deserialize(deserializer)?;
+        if OPERATORS.contains(&key.as_str()) {
+            return Ok(OperatorKey(key));
+        }
+        Err(de::Error::custom(format!(
+            "`{key}` is not a JSON operator (one of {}); to compare with an object, write eq: {{ … }}{}",
+            OPERATORS.join(", "),
+            crate::error::hint(&key, OPERATORS)
+        )))
+    }
+}
+
+/// The rest of a plain object whose first key was `first`.
+fn plain_object<'de, A: MapAccess<'de>>(first: String, mut map: A) -> Result<Value, A::Error> {
+    let mut object = serde_json::Map::new();
+    let mut key = Some(first);
+    while let Some(name) = key {
+        if OPERATORS.contains(&name.as_str()) {
+            return Err(de::Error::custom(format!(
+                "`{name}` is an operator, but this map's first key `{}` is not: write operators only, or eq: {{ … }} to compare with an object",
+                object.keys().next().map_or("", String::as_str)
+            )));
+        }
+        let value = map.next_value::<Value>()?;
+        object.insert(name, value);
+        key = map.next_key::<String>()?;
+    }
+    Ok(Value::Object(object))
+}
+
+/// The value of operator `key`, checked.
+fn operator<'de, A: MapAccess<'de>>(
+    key: &str,
+    map: &mut A,
+    at: Option<&JsonPointer>,
+) -> Result<Op, A::Error> {
+    let compare = |c| move |n: Number| Op::Compare(c, n.0);
+    Ok(match key {
+        "eq" => Op::Eq(map.next_value()?),
+        "any" => {
+            let values: Vec<Value> = map.next_value()?;
+            if values.is_empty() {
+                return Err(de::Error::custom(
+                    "`any: []` accepts nothing: list at least one value",
+                ));
+            }
+            Op::Any(values)
+        }
+        "regex" => Op::Regex(map.next_value()?),
+        "exists" => Op::Exists(map.next_value()?),
+        "len" => Op::Len(map.next_value()?),
+        "lt" => compare(Compare::Lt)(map.next_value()?),
+        "gt" => compare(Compare::Gt)(map.next_value()?),
+        "le" => compare(Compare::Le)(map.next_value()?),
+        "ge" => compare(Compare::Ge)(map.next_value()?),
+        _ => {
+            let other: JsonPointer = map.next_value()?;
+            if at == Some(&other) {
+                return Err(de::Error::custom(format!(
+                    "{0}: `eq_pointer: {0}` compares the value with itself, which always holds",
+                    other.0
+                )));
+            }
+            Op::EqPointer(other)
+        }
+    })
+}
+
+/// Why the operators can never all hold, if they cannot: `exists: false` beside anything else, a
+/// lower bound above an upper one.
+fn inconsistency(ops: &[Op]) -> Option<String> {
+    if ops.contains(&Op::Exists(false))
+        && let Some(other) = ops.iter().find(|op| **op != Op::Exists(false))
+    {
+        return Some(format!(
+            "`exists: false` cannot hold together with `{}`, which needs a value",
+            key_of(other)
+        ));
+    }
+    let bounds = ops.iter().filter_map(|op| match op {
+        Op::Compare(c, n) => Some((*c, *n)),
+        _ => None,
+    });
+    let (lower, upper): (Vec<_>, Vec<_>) =
+        bounds.partition(|(c, _)| matches!(c, Compare::Gt | Compare::Ge));
+    for (low, a) in &lower {
+        for (high, b) in &upper {
+            let empty = a > b || (a == b && (*low == Compare::Gt || *high == Compare::Lt));
+            if empty {
+                return Some(format!(
+                    "no number is both {} {} and {} {}: `{}` and `{}` can never both hold",
+                    low.symbol(),
+                    threshold::trim(*a),
+                    high.symbol(),
+                    threshold::trim(*b),
+                    low.key(),
+                    high.key()
+                ));
+            }
+        }
+    }
+    None
+}
+
+fn key_of(op: &Op) -> &'static str {
+    match op {
+        Op::Eq(_) => "eq",
+        Op::Any(_) => "any",
+        Op::Regex(_) => "regex",
+        Op::Exists(_) => "exists",
+        Op::Compare(c, _) => c.key(),
+        Op::Len(_) => "len",
+        Op::EqPointer(_) => "eq_pointer",
+    }
+}
+
+impl Serialize for JsonExpect {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let ops = match self {
+            JsonExpect::Equals(value) => return value.serialize(serializer),
+            JsonExpect::Ops(ops) => ops,
+        };
+        let mut map = serializer.serialize_map(Some(ops.len()))?;
+        for op in ops {
+            let key = key_of(op);
+            match op {
+                Op::Eq(v) => map.serialize_entry(key, v)?,
+                Op::Any(v) => map.serialize_entry(key, v)?,
+                Op::Regex(p) => map.serialize_entry(key, p.0.as_str())?,
+                Op::Exists(b) => map.serialize_entry(key, b)?,
+                Op::Compare(_, n) => map.serialize_entry(key, &super::len::written(*n))?,
+                Op::EqPointer(p) => map.serialize_entry(key, &p.0)?,
+                Op::Len(len) => map.serialize_entry(key, len)?,
+            }
+        }
+        map.end()
+    }
+}
+
+/// A pointer's verdict: `Ok(None)` holds, `Ok(Some(note))` holds with a warning (a graded
+/// `len` past `warn`), `Err(why)` fails.
+pub type Verdict = Result<Option<String>, Failure>;
+
+impl JsonExpect {
+    /// Judge `pointer` of `document`.
+    pub fn judge(&self, pointer: &str, document: &Value) -> Verdict {
+        let found = document.pointer(pointer);
+        let ops = match self {
+            JsonExpect::Equals(wanted) => {
+                let found = found.ok_or_else(|| missing(pointer))?;
+                return equal(pointer, found, wanted).map(|()| None);
+            }
+            JsonExpect::Ops(ops) => ops,
+        };
+        let Some(found) = found else {
+            // Checked while parsing: `exists: false` stands alone.
+            return if ops.contains(&Op::Exists(false)) {
+                Ok(None)
+            } else {
+                Err(missing(pointer))
+            };
+        };
+        let mut note = None;
+        for op in ops {
+            if let Some(warning) = judge_op(op, pointer, found, document)? {
+                note = Some(warning);
+            }
+        }
+        Ok(note)
+    }
+}
+
+fn missing(pointer: &str) -> Failure {
+    Failure(format!("{pointer} not found in the JSON body"))
+}
+
+fn equal(pointer: &str, found: &Value, wanted: &Value) -> Result<(), Failure> {
+    if same_json(found, wanted) {
+        Ok(())
+    } else {
+        Err(Failure(format!(
+            "{pointer} = {}, expected {}",
+            shown(found),
+            shown(wanted)
+        )))
+    }
+}
+
+fn judge_op(op: &Op, pointer: &str, found: &Value, document: &Value) -> Verdict {
+    let at = || format!("{pointer} = {}", shown(found));
+    match op {
+        Op::Eq(wanted) => equal(pointer, found, wanted)?,
+        Op::Any(values) if values.iter().any(|v| same_json(found, v)) => {}
+        Op::Any(values) => {
+            let list: Vec<String> = values.iter().map(shown).collect();
+            return Err(Failure(format!(
+                "{}, expected one of {}",
+                at(),
+                list.join(", ")
+            )));
+        }
+        Op::Regex(pattern) => {
+            let text = match found {
+                Value::String(s) => s.clone(),
+                Value::Number(_) | Value::Bool(_) => found.to_string(),
+                _ => {
+                    return Err(Failure(format!(
+                        "{}, expected text matching /{}/",
+                        at(),
+                        pattern.0.as_str()
+                    )));
+                }
+            };
+            if !pattern.0.is_match(&text) {
+                return Err(Failure(format!(
+                    "{}, expected text matching /{}/",
+                    at(),
+                    pattern.0.as_str()
+                )));
+            }
+        }
+        Op::Exists(true) => {}
+        Op::Exists(false) => return Err(Failure(format!("{}, expected absent", at()))),
+        Op::Compare(compare, limit) => {
+            let wanted = format!("{} {}", compare.symbol(), threshold::trim(*limit));
+            match number(found) {
+                Some(n) if compare.holds(n, *limit) => {}
+                Some(_) => return Err(Failure(format!("{}, expected {wanted}", at()))),
+                None => return Err(Failure(format!("{}, expected a number {wanted}", at()))),
+            }
+        }
+        Op::Len(len) => return len.judge(pointer, found),
+        Op::EqPointer(other) => {
+            let Some(theirs) = document.pointer(&other.0) else {
+                return Err(Failure(format!(
+                    "{} (eq_pointer of {pointer}) not found in the JSON body",
+                    other.0
+                )));
+            };
+            if !same_json(found, theirs) {
+                return Err(Failure(format!(
+                    "{}, expected {} = {}",
+                    at(),
+                    other.0,
+                    shown(theirs)
+                )));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// A number, or a string holding one (`"42"`), as APIs write counters both ways.
+fn number(value: &Value) -> Option<f64> {
+    value
+        .as_f64()
+        .or_else(|| value.as_str().and_then(|s| s.trim().parse().ok()))
+        .filter(|n: &f64| n.is_finite())
+}
+
+/// Equal values, with numbers compared by value (`1` equals `1.0`) at any depth.
+pub fn same_json(found: &Value, wanted: &Value) -> bool {
+    match (found, wanted) {
+        (Value::Number(a), Value::Number(b)) => a.as_f64() == b.as_f64(),
+        (Value::Array(a), Value::Array(b)) => {
+            a.len() == b.len() && a.iter().zip(b).all(|(x, y)| same_json(x, y))
+        }
+        (Value::Object(a), Value::Object(b)) => {
+            a.len() == b.len()
+                && a.iter()
+                    .all(|(k, x)| b.get(k).is_some_and(|y| same_json(x, y)))
+        }
+        _ => found == wanted,
+    }
+}
+
+/// A value as JSON text, cut to 120 characters so a large array cannot flood a report.
+pub(super) fn shown(value: &Value) -> String {
+    const LIMIT: usize = 120;
+    let text = value.to_string();
+    match text.char_indices().nth(LIMIT) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(yaml: &str) -> Result<JsonExpect, String> {
+        crate::values::parse_yaml(std::path::Path::new("t.yaml"), yaml).map_err(|e| e.message)
+    }
+
+    #[test]
+    fn bounds_that_touch_are_allowed_and_crossed_ones_refused() {
+        assert!(parse("{ ge: 5, le: 5 }").is_ok());
+        assert!(parse("{ gt: 1, ge: 3, lt: 9 }").is_ok());
+        assert!(
+            parse("{ gt: 5, le: 5 }")
+                .unwrap_err()
+                .contains("no number is both > 5 and <= 5")
+        );
+    }
+
+    #[test]
+    fn plain_values_and_operator_maps_serialize_as_written() {
+        for yaml in [
+            "healthy",
+            "[1, 2]",
+            "{ db: ok }",
+            "{ len: { min: 1, max: 3 }, regex: '^a' }",
+            "{ len: { warn: 100, crit: 10, below: true } }",
+            "{ eq_pointer: /b, exists: true, lt: 3 }",
+        ] {
+            let parsed = parse(yaml).unwrap();
+            let again: JsonExpect =
+                serde_json::from_value(serde_json::to_value(&parsed).unwrap()).unwrap();
+            assert_eq!(parsed, again, "{yaml}");
+        }
+    }
+
+    #[test]
+    fn numbers_compare_by_value_at_any_depth_and_long_values_are_cut() {
+        let a = serde_json::json!({ "n": [1, { "m": 2 }] });
+        let b = serde_json::json!({ "n": [1.0, { "m": 2.0 }] });
+        assert!(same_json(&a, &b));
+        assert!(!same_json(&a, &serde_json::json!({ "n": [1, { "m": 3 }] })));
+        let long = Value::String("é".repeat(300));
+        let cut = shown(&long);
+        assert_eq!(cut.chars().count(), 121);
+        assert!(cut.ends_with('…'));
+    }
+}
