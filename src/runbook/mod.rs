@@ -4,6 +4,7 @@
 pub mod builtin;
 pub mod catalog;
 mod check;
+mod diagnose;
 pub mod load;
 mod plan;
 pub mod run;
@@ -11,6 +12,7 @@ pub mod schema;
 
 pub use catalog::{names, open, session_vars};
 pub use check::check_restored;
+pub use diagnose::diagnose;
 pub use load::{Runbook, Source, find, load};
 pub use plan::plan;
 pub use run::{Selection, run};
