@@ -88,7 +88,6 @@ impl Error {
     }
 }
 
-
 /// The foundation helpers (files, locks, commands) describe their failures as text.
 impl From<String> for Error {
     fn from(message: String) -> Self {

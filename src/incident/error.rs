@@ -76,7 +76,11 @@ mod tests {
         };
         let shown = files.to_string();
         let e = Error::from(files);
-        assert_eq!(e.to_string(), shown, "the file error's message, word for word");
+        assert_eq!(
+            e.to_string(),
+            shown,
+            "the file error's message, word for word"
+        );
         assert!(shown.starts_with("cannot write incidents/INC-1/incident.json: "));
         assert_eq!(e.kind(), Kind::Failure);
         let lock = crate::lock::Error::Lock {

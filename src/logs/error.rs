@@ -227,7 +227,9 @@ mod tests {
         };
         assert_eq!(
             intent.to_string(),
-            format!("the intent record state/logs-app.intent.json is unreadable ({why}): check the set's files by hand, then remove it")
+            format!(
+                "the intent record state/logs-app.intent.json is unreadable ({why}): check the set's files by hand, then remove it"
+            )
         );
     }
 }

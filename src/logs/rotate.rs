@@ -202,13 +202,12 @@ impl Rotation<'_> {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
             Err(e) => return Err(Error::io("read", &path, e)),
         };
-        let intent: Intent =
-            serde_json::from_slice(&text).map_err(|error| Error::Unreadable {
-                what: "the intent record",
-                path: path.clone(),
-                error,
-                then: Some("check the set's files by hand, then remove it"),
-            })?;
+        let intent: Intent = serde_json::from_slice(&text).map_err(|error| Error::Unreadable {
+            what: "the intent record",
+            path: path.clone(),
+            error,
+            then: Some("check the set's files by hand, then remove it"),
+        })?;
         if self.dry_run {
             if intent.rotating.is_some() || intent.notify {
                 self.act(

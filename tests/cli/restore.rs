@@ -1493,9 +1493,12 @@ fn an_invalid_include_glob_is_a_usage_error_for_the_command_and_the_step() {
             "name: restore\nsteps:\n  - name: conf only\n    restore: { set: app, to: out, include: [\"app/[conf\"] }\n",
         );
     let dir = ops.dir().to_path_buf();
-    opsbook(&dir, &["restore", "latest", "--to", "out", "--include", "app/[conf"])
-        .expect_exit(64)
-        .stderr_contains("--include \"app/[conf\" is not a valid glob: ");
+    opsbook(
+        &dir,
+        &["restore", "latest", "--to", "out", "--include", "app/[conf"],
+    )
+    .expect_exit(64)
+    .stderr_contains("--include \"app/[conf\" is not a valid glob: ");
     opsbook(&dir, &["run", "restore.yaml"])
         .expect_exit(3)
         .stdout_contains("include \"app/[conf\" is not a valid glob: ");

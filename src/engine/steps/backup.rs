@@ -141,7 +141,10 @@ pub fn on_set(
         Err(e) => return critical(format!("{prefix}{e}")),
     };
     let state_dir = config.state_dir();
-    act(&crate::backup::Job::new(&config.backup, &store, &state_dir), spec)
+    act(
+        &crate::backup::Job::new(&config.backup, &store, &state_dir),
+        spec,
+    )
 }
 
 /// A critical outcome saying `message`.

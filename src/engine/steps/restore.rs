@@ -91,7 +91,5 @@ fn restore(
         no_owner: spec.no_owner,
     };
     let state_dir = config.state_dir();
-    crate::backup::restore_asked(&asked, &config.backup, &state_dir, || {
-        config.backup.store()
-    })
+    crate::backup::restore_asked(&asked, &config.backup, &state_dir, || config.backup.store())
 }
