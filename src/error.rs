@@ -43,6 +43,14 @@ impl Error {
     }
 }
 
+/// The kind of the first of our errors in `e`'s chain of causes (`e` itself first), so a
+/// held lock wrapped in another error still exits busy; a failure when there is none.
+pub fn kind_in(e: &(dyn std::error::Error + 'static)) -> Kind {
+    std::iter::successors(Some(e), |cause| cause.source())
+        .find_map(|cause| cause.downcast_ref::<Error>())
+        .map_or(Kind::Failure, Error::kind)
+}
+
 /// A problem in a YAML file, located as precisely as the parser allows.
 #[derive(Debug, thiserror::Error)]
 pub struct ConfigError {

@@ -19,6 +19,17 @@ pub enum Error {
         /// The store's name for people (`dest`, `s3://bucket/prefix`).
         store: String,
     },
+    /// A glob (`--include`, `exclude`) that is not one; `what` names where it was given:
+    /// exit 64.
+    #[error("{what} {pattern:?} is not a valid glob: {error}")]
+    Glob {
+        what: String,
+        pattern: String,
+        error: globset::Error,
+    },
+    /// Valid globs that cannot be used together.
+    #[error("cannot use the exclude globs: {0}")]
+    Globs(globset::Error),
     /// A hand-made archive given to `restore` that is not a file: exit 64.
     #[error("no archive {0}")]
     NoArchive(String),
@@ -58,17 +69,18 @@ pub enum Error {
 impl Error {
     pub fn kind(&self) -> Kind {
         match self {
-            Error::Destination(_) | Error::NoBackup { .. } | Error::NoArchive(_) => Kind::Usage,
+            Error::Destination(_)
+            | Error::NoBackup { .. }
+            | Error::NoArchive(_)
+            | Error::Glob { .. } => Kind::Usage,
             Error::NoDestination => Kind::Config,
-            Error::Lock(e) => e
-                .chain()
-                .find_map(|c| c.downcast_ref::<crate::error::Error>())
-                .map_or(Kind::Failure, crate::error::Error::kind),
+            Error::Lock(e) => crate::error::kind_in(e.as_ref()),
             Error::Mismatch { .. }
             | Error::Drill { .. }
             | Error::Refused { .. }
             | Error::Restore { .. }
             | Error::Failed(_)
+            | Error::Globs(_)
             | Error::Files(_)
             | Error::StateLock(_)
             | Error::Command(_) => Kind::Failure,

@@ -20,6 +20,17 @@ pub struct Job<'a> {
     pub state_dir: &'a Path,
 }
 
+impl<'a> Job<'a> {
+    /// The job on `config`'s sets, sending to `store`, with its records in `state_dir`.
+    pub fn new(config: &'a BackupConfig, store: &'a Store, state_dir: &'a Path) -> Self {
+        Job {
+            config,
+            store,
+            state_dir,
+        }
+    }
+}
+
 /// Which backup: an id, or `latest` (of `set`, if given).
 #[derive(Clone, Copy, Debug)]
 pub struct Pick<'a> {
@@ -112,18 +123,22 @@ pub fn create_set(
     Ok(Created { what, warnings })
 }
 
-/// What a prune kept (with the rules that keep each), removed (or would), and failed on.
+/// What a prune kept (with the rules that keep each), removed (or would), and failed on;
+/// `scratch`: one line per scratch directory of a killed restore test removed (or that
+/// would be), or that could not be.
 #[derive(Debug, Default)]
 pub struct Pruned {
     pub kept: Vec<(String, Vec<String>)>,
     pub removed: Vec<String>,
     pub errors: Vec<String>,
+    pub scratch: Vec<String>,
 }
 
 /// Under the set's lock, apply `set`'s retention to its backups and remove leftovers of
-/// interrupted runs; each removal is audited. The set's last backup that passed a restore
-/// test (from the verification records) is never removed. A directory whose manifest does
-/// not match its name is reported and never touched.
+/// interrupted runs (the set's partial backups, and the scratch directories of restore
+/// tests killed outright); each backup removed is audited. The set's last backup that
+/// passed a restore test (from the verification records) is never removed. A directory
+/// whose manifest does not match its name is reported and never touched.
 pub fn prune_set(
     job: &Job,
     name: &str,
@@ -135,7 +150,10 @@ pub fn prune_set(
     let listing = job.store.scan()?;
     let records = super::state::load(job.state_dir);
     let drilled = records.get(name).and_then(|r| r.drilled_id.as_deref());
-    prune(job.store, name, set, &listing, drilled, zone, dry_run)
+    let mut pruned = prune(job.store, name, set, &listing, drilled, zone, dry_run)?;
+    let scratch = super::drill::remove_stale_scratch(dry_run);
+    pruned.scratch = scratch.lines().map(String::from).collect();
+    Ok(pruned)
 }
 
 fn prune(
@@ -270,6 +288,54 @@ pub enum Source<'a> {
     /// A backup in the store, verified against its manifest on the way, under its set's
     /// lock; dumps of command sources with a `restore` command go to it.
     Backup { job: &'a Job<'a>, pick: Pick<'a> },
+}
+
+/// A restore as a person asks for it (`opsbook restore`, a `restore` step): a hand-made
+/// `archive`, or backup `id` (default `latest`, of `set` if given), into `to`.
+pub struct Asked<'a> {
+    pub id: Option<&'a str>,
+    pub set: Option<&'a str>,
+    pub archive: Option<&'a Path>,
+    pub to: std::path::PathBuf,
+    /// Only the paths matching these globs; an invalid one is named with `include_what`
+    /// (`--include`, `include`).
+    pub include: &'a [String],
+    pub include_what: &'a str,
+    pub force: bool,
+    pub dry_run: bool,
+    pub no_owner: bool,
+}
+
+/// [`restore`] as asked: the options built (the include globs checked first), then the
+/// archive restored, or the picked backup from the store `open` gives (opened only then,
+/// so restoring a hand-made archive needs no destination).
+pub fn restore_asked<E: From<Error>>(
+    asked: &Asked,
+    config: &BackupConfig,
+    state_dir: &Path,
+    open: impl FnOnce() -> Result<Store, E>,
+) -> Result<Restored, E> {
+    let include = match asked.include {
+        [] => None,
+        globs => Some(archive::globs(globs, asked.include_what)?),
+    };
+    let options = tree::Options {
+        to: asked.to.clone(),
+        include,
+        force: asked.force,
+        dry_run: asked.dry_run,
+        no_owner: asked.no_owner,
+    };
+    if let Some(file) = asked.archive {
+        return Ok(restore(Source::Archive(file), &options)?);
+    }
+    let store = open()?;
+    let job = Job::new(config, &store, state_dir);
+    let pick = Pick {
+        wanted: asked.id.unwrap_or("latest"),
+        set: asked.set,
+    };
+    Ok(restore(Source::Backup { job: &job, pick }, &options)?)
 }
 
 /// What a restore did (or, dry, would do): the lines a person reads, as audited.

@@ -80,11 +80,7 @@ pub fn exec(command: &BackupCommand, session: &Session) -> anyhow::Result<u8> {
     let config = &session.loaded.config.backup;
     let store = open_store(session)?;
     let state_dir = session.loaded.config.state_dir();
-    let job = Job {
-        config,
-        store: &store,
-        state_dir: &state_dir,
-    };
+    let job = Job::new(config, &store, &state_dir);
     match command {
         BackupCommand::Create { sets } => create(&job, sets, session),
         BackupCommand::List { set } => list(&job, set.as_deref(), session),
@@ -187,6 +183,8 @@ fn prune(job: &Job, sets: &[String], dry_run: bool, session: &Session) -> anyhow
     let verb = if dry_run { "would remove" } else { "removed" };
     let mut failed = false;
     let mut out = String::new();
+    // The scratch of killed restore tests is shared by all sets: said once, after them.
+    let mut scratch: Vec<String> = Vec::new();
     for (name, set) in chosen {
         let plan = backup::prune_set(job, name, set, &zone, dry_run)?;
         for (id, why) in &plan.kept {
@@ -199,8 +197,15 @@ fn prune(job: &Job, sets: &[String], dry_run: bool, session: &Session) -> anyhow
             failed = true;
             session.printer.error(e);
         }
+        for line in plan.scratch {
+            if !scratch.contains(&line) {
+                scratch.push(line);
+            }
+        }
     }
-    out.push_str(&backup::drill::remove_stale_scratch(dry_run));
+    for line in &scratch {
+        out.push_str(&format!("{line}\n"));
+    }
     session.printer.human(&out);
     Ok(u8::from(failed))
 }
@@ -237,42 +242,29 @@ fn verify(job: &Job, args: &VerifyArgs, session: &Session) -> anyhow::Result<u8>
 /// `opsbook restore`: a backup (verified against its manifest on the way) or a hand-made
 /// archive, checked entry by entry before anything is written.
 pub fn restore(args: &RestoreArgs, session: &Session) -> anyhow::Result<u8> {
-    let include = if args.include.is_empty() {
-        None
-    } else {
-        let globs = backup::archive::globs(&args.include, "--include");
-        Some(globs.map_err(|e| crate::Error::Usage(e.to_string()))?)
-    };
-    let options = backup::restore::Options {
+    let asked = backup::Asked {
+        id: args.id.as_deref(),
+        set: args.set.as_deref(),
+        archive: args.archive.as_deref(),
         to: args.to.clone(),
-        include,
+        include: &args.include,
+        include_what: "--include",
         force: args.force,
         dry_run: args.dry_run,
         no_owner: args.no_owner,
     };
-    let restored = match &args.archive {
-        Some(file) => backup::restore(backup::Source::Archive(file), &options),
-        None => {
-            let store = open_store(session)?;
-            let state_dir = session.loaded.config.state_dir();
-            let job = Job {
-                config: &session.loaded.config.backup,
-                store: &store,
-                state_dir: &state_dir,
-            };
-            let pick = Pick {
-                wanted: args.id.as_deref().unwrap_or("latest"),
-                set: args.set.as_deref(),
-            };
-            backup::restore(backup::Source::Backup { job: &job, pick }, &options)
-        }
-    };
-    match restored {
+    let config = &session.loaded.config;
+    let state_dir = config.state_dir();
+    let open = || open_store(session);
+    match backup::restore_asked(&asked, &config.backup, &state_dir, open) {
         Ok(restored) => {
             session.printer.human(&restored.text);
             Ok(0)
         }
-        Err(e) => failed_restore(e, session),
+        Err(e) => match e.downcast::<backup::Error>() {
+            Ok(e) => failed_restore(e, session),
+            Err(e) => Err(e),
+        },
     }
 }
 

@@ -251,7 +251,7 @@ fn report(
 }
 
 /// `incident collect`: the evidence bundle, with the health report and the diagnosis
-/// runbook's report run here and handed to the library.
+/// runbook's report (`runbook::diagnose`) rendered here and handed to the library.
 fn collect(
     session: &Session,
     book: &Incidents<'_>,
@@ -268,17 +268,8 @@ fn collect(
     };
     let dirs = super::run::dirs(session);
     let diagnose = |name: &str| {
-        let failed = incident::Error::Diagnosis;
-        let source = crate::runbook::find(name, &dirs).map_err(|e| failed(e.to_string()))?;
-        let runbook = crate::runbook::load(&source, &Default::default(), &dirs)
-            .map_err(|e| failed(format!("{e:#}")))?;
-        let selection = crate::runbook::Selection::default();
-        let report = runtime.block_on(crate::runbook::run(
-            &runbook,
-            &check,
-            &selection,
-            &mut |_: &crate::model::CheckResult| {},
-        ));
+        let report = runtime.block_on(crate::runbook::diagnose(name, &dirs, &check));
+        let report = report.map_err(|e| incident::Error::Diagnosis(e.to_string()))?;
         Ok(render(&report, Format::Json, Style::default()).into_bytes())
     };
     let log_dir = PathBuf::from(config.logging.dir.as_str());

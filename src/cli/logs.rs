@@ -142,12 +142,7 @@ fn archive(args: &ArchiveArgs, session: &Session) -> anyhow::Result<u8> {
     let state_dir = config.state_dir();
     let mut failed = false;
     for (name, set) in chosen {
-        let Some(older_than) = args.older_than.or(set.archive_after.map(|d| d.0)) else {
-            return Err(crate::Error::Usage(format!(
-                "log set {name:?} has no `archive_after`: give one, or --older-than"
-            ))
-            .into());
-        };
+        let older_than = crate::logs::archive_age(name, set, args.older_than, "--older-than")?;
         let age = humantime::format_duration(older_than);
         match crate::logs::archive_set(name, set, &state_dir, older_than, now, args.dry_run) {
             Ok(Archived::Nothing) => session
@@ -440,15 +435,10 @@ fn describe(name: &str, outcome: &Outcome, dry_run: bool) -> String {
     for action in &outcome.actions {
         out.push_str(&format!("{name}: {verb}{action}\n"));
     }
-    let files = if outcome.rotated == 1 {
-        "file"
-    } else {
-        "files"
-    };
     out.push_str(&format!(
-        "{name}: {} {} {files}{}\n",
+        "{name}: {} {}{}\n",
         if dry_run { "would rotate" } else { "rotated" },
-        outcome.rotated,
+        crate::plural::count(outcome.rotated, "file", "files"),
         if outcome.errors.is_empty() {
             String::new()
         } else {

@@ -219,7 +219,7 @@ pub fn bundle(
     let path = dir.join(format!("{name}.tar.gz"));
     let temp = dir.join(format!(".{name}.tar.gz.partial"));
     let failed = |e: std::io::Error| Error::Store(format!("cannot write {}: {e}", temp.display()));
-    crate::fsutil::check_dir_private(dir).map_err(Error::store)?;
+    crate::fsutil::check_dir_private(dir).map_err(Error::from)?;
     // Written under `.NAME.tar.gz.partial` (a leftover of a killed run, or anything planted
     // there, goes first), created afresh, mode 0600, never through a link; then renamed.
     let how = crate::fsutil::Publish::replacing()
@@ -227,10 +227,10 @@ pub fn bundle(
         .writer_syncs();
     let write = |temp: &Path| {
         let file = crate::fsutil::open_nofollow_rw(temp, crate::fsutil::PRIVATE_FILE)
-            .map_err(Error::store)?;
+            .map_err(Error::from)?;
         let gz =
             crate::codec::Encoder::new(crate::codec::Codec::Gzip, file, crate::codec::Threads::One)
-                .map_err(Error::store)?;
+                .map_err(failed)?;
         let mut tar = tar::Builder::new(gz);
         let now = jiff::Timestamp::now().as_second().max(0) as u64;
         let mut add = |member: &str, bytes: &[u8]| {
@@ -256,7 +256,7 @@ pub fn bundle(
             Error::Store(format!("cannot rename {}: {error}", temp.display()))
         }
         crate::fsutil::PublishError::Place(crate::fsutil::Error::Io { error, .. }) => failed(error),
-        crate::fsutil::PublishError::Place(e) => Error::store(e),
+        crate::fsutil::PublishError::Place(e) => Error::from(e),
     })?;
     Ok((path, manifest))
 }

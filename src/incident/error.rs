@@ -22,9 +22,15 @@ pub enum Error {
     /// A change that did not (fully) land; the message says exactly which part did.
     #[error("{0}")]
     NotRecorded(String),
-    /// A record, timeline, lock or bundle that cannot be read or written.
+    /// A record, timeline or bundle that cannot be read or written.
     #[error("{0}")]
     Store(String),
+    /// One of the incident files or folders that cannot be used (the message names it).
+    #[error(transparent)]
+    Files(#[from] crate::fsutil::Error),
+    /// An incident's lock that cannot be taken.
+    #[error(transparent)]
+    Lock(#[from] crate::lock::Error),
     /// The webhook did not take a notification (the record is kept).
     #[error("{0}")]
     Notify(String),
@@ -43,12 +49,9 @@ impl Error {
             | Error::Store(_)
             | Error::Notify(_)
             | Error::Diagnosis(_) => Kind::Failure,
+            Error::Files(e) => crate::error::kind_in(e),
+            Error::Lock(e) => crate::error::kind_in(e),
         }
-    }
-
-    /// A file-system or lock failure, whatever type its message comes in.
-    pub(crate) fn store(message: impl std::fmt::Display) -> Error {
-        Error::Store(message.to_string())
     }
 }
 
@@ -65,6 +68,26 @@ mod tests {
         assert_eq!(template.to_string(), "ops.yaml: bad");
         assert_eq!(Error::Refused("x".into()).kind(), Kind::Failure);
         assert_eq!(Error::NotRecorded("x".into()).kind(), Kind::Failure);
-        assert_eq!(Error::store("disk full").to_string(), "disk full");
+        let io = std::io::Error::from_raw_os_error(libc::ENOSPC);
+        let files = crate::fsutil::Error::Io {
+            what: "cannot write",
+            path: "incidents/INC-1/incident.json".into(),
+            error: io,
+        };
+        let shown = files.to_string();
+        let e = Error::from(files);
+        assert_eq!(
+            e.to_string(),
+            shown,
+            "the file error's message, word for word"
+        );
+        assert!(shown.starts_with("cannot write incidents/INC-1/incident.json: "));
+        assert_eq!(e.kind(), Kind::Failure);
+        let lock = crate::lock::Error::Lock {
+            path: "incidents/INC-1/.lock".into(),
+            error: std::io::Error::from_raw_os_error(libc::ENOLCK),
+        };
+        let shown = lock.to_string();
+        assert_eq!(Error::from(lock).to_string(), shown);
     }
 }

@@ -40,7 +40,7 @@ impl Store {
         entry: Entry,
         day: &str,
     ) -> Result<Incident, Error> {
-        fsutil::create_dir_private(&self.dir, fsutil::PRIVATE_DIR).map_err(Error::store)?;
+        fsutil::create_dir_private(&self.dir, fsutil::PRIVATE_DIR).map_err(Error::from)?;
         let taken = self
             .ids()
             .iter()
@@ -110,12 +110,12 @@ impl Store {
             &self.path(&incident.id).join("incident.json"),
             format!("{text}\n").as_bytes(),
         )
-        .map_err(|e| Unrecorded::Nothing(Error::store(e)))?;
+        .map_err(|e| Unrecorded::Nothing(Error::from(e)))?;
         self.append_all(&incident.id, entries)
             .map_err(Unrecorded::Nothing)?;
         staged
             .commit()
-            .map_err(|e| Unrecorded::RecordOnly(Error::store(e)))
+            .map_err(|e| Unrecorded::RecordOnly(Error::from(e)))
     }
 
     /// Every incident id, oldest first.
@@ -151,8 +151,8 @@ impl Store {
     pub fn lock(&self, id: &str) -> Result<crate::lock::Lock, Error> {
         let dir = self.path(id);
         self.known(id)?;
-        fsutil::check_dir_private(&self.dir).map_err(Error::store)?;
-        crate::lock::Lock::wait(&dir.join(".lock")).map_err(Error::store)
+        fsutil::check_dir_private(&self.dir).map_err(Error::from)?;
+        crate::lock::Lock::wait(&dir.join(".lock")).map_err(Error::from)
     }
 
     fn unknown(&self, id: &str) -> String {
@@ -173,7 +173,7 @@ impl Store {
         }
         let path = self.path(id).join("incident.json");
         let bytes = fsutil::read_state(&path)
-            .map_err(Error::store)?
+            .map_err(Error::from)?
             .ok_or_else(|| Error::Store(self.unknown(id)))?;
         serde_json::from_slice(&bytes).map_err(|e| Error::Store(format!("{}: {e}", path.display())))
     }
@@ -190,7 +190,7 @@ impl Store {
             return Ok(());
         }
         let dir = self.path(id);
-        fsutil::check_dir_private(&dir).map_err(Error::store)?;
+        fsutil::check_dir_private(&dir).map_err(Error::from)?;
         let path = dir.join("timeline.jsonl");
         let mut lines = String::new();
         for entry in entries {
@@ -198,7 +198,7 @@ impl Store {
             lines.push('\n');
         }
         let mut file =
-            fsutil::open_nofollow_append(&path, fsutil::PRIVATE_FILE).map_err(Error::store)?;
+            fsutil::open_nofollow_append(&path, fsutil::PRIVATE_FILE).map_err(Error::from)?;
         fsutil::append_whole(&mut file, lines.as_bytes())
             .and_then(|()| file.sync_data())
             .map_err(|e| Error::Store(format!("cannot write {}: {e}", path.display())))

@@ -49,6 +49,23 @@ pub enum Archived {
     Done(super::archive::Outcome),
 }
 
+/// How old a rotated file of set `name` must be to be archived: `older_than` when given,
+/// else the set's `archive_after`; with neither, an error that names `option` (how the
+/// caller spells `older_than`).
+pub fn archive_age(
+    name: &str,
+    set: &LogSet,
+    older_than: Option<std::time::Duration>,
+    option: &'static str,
+) -> Result<std::time::Duration, Error> {
+    older_than
+        .or(set.archive_after.map(|d| d.0))
+        .ok_or_else(|| Error::NoArchiveAge {
+            set: name.to_string(),
+            option,
+        })
+}
+
 /// Put the rotated files of set `name` older than `older_than` into one verified archive
 /// (in `archive_dir`, or beside the files), then delete them; all under the set's lock.
 pub fn archive_set(

@@ -65,8 +65,26 @@ pub enum Error {
     #[error("{0}")]
     Damaged(String),
     /// The rotation state or the intent record that could not be read or saved.
+    #[error(transparent)]
+    State(#[from] crate::fsutil::Error),
+    /// A rotation state or intent record (`what`, with its path) that is not what opsbook
+    /// wrote; `then` says what to do, when there is something.
+    #[error("{what} {} is unreadable{}", path.display(), match then {
+        Some(then) => format!(" ({error}): {then}"),
+        None => format!(": {error}"),
+    })]
+    Unreadable {
+        what: &'static str,
+        path: PathBuf,
+        error: serde_json::Error,
+        then: Option<&'static str>,
+    },
+    /// A record that could not be put into JSON.
     #[error("{0}")]
-    State(String),
+    Encode(serde_json::Error),
+    /// The intent record could not be made before a file was touched: nothing rotated.
+    #[error("cannot record the rotation's intent ({error}); {shown} not rotated")]
+    NoIntent { error: Box<Error>, shown: String },
     /// The writer could not be told to reopen its log (pid file, signal, `postrotate`).
     #[error("{0}")]
     Notify(String),
@@ -74,6 +92,10 @@ pub enum Error {
     /// set to read, a set that is not configured (exit 64).
     #[error("{0}")]
     Request(String),
+    /// A set to archive with no age: neither the caller's override (spelled `option`:
+    /// `--older-than`, `` `older_than` ``) nor the set's `archive_after` (exit 64).
+    #[error("log set {set:?} has no `archive_after`: give one, or {option}")]
+    NoArchiveAge { set: String, option: &'static str },
     /// An error in one of the sets, named.
     #[error("log set {set}: {error}")]
     InSet { set: String, error: Box<Error> },
@@ -133,12 +155,12 @@ impl Error {
     /// The exit code's kind: a held lock is busy, a bad pattern is a usage error.
     pub fn kind(&self) -> Kind {
         match self {
-            Error::Lock(inner) => inner
-                .chain()
-                .find_map(|cause| cause.downcast_ref::<crate::error::Error>())
-                .map_or(Kind::Failure, crate::error::Error::kind),
-            Error::Pattern { .. } | Error::Request(_) => Kind::Usage,
-            Error::Then { error, .. } | Error::InSet { error, .. } => error.kind(),
+            Error::Lock(inner) => crate::error::kind_in(inner.as_ref()),
+            Error::Pattern { .. } | Error::Request(_) | Error::NoArchiveAge { .. } => Kind::Usage,
+            Error::Then { error, .. }
+            | Error::InSet { error, .. }
+            | Error::NoIntent { error, .. } => error.kind(),
+            Error::State(inner) => crate::error::kind_in(inner),
             _ => Kind::Failure,
         }
     }
@@ -175,5 +197,39 @@ mod tests {
         };
         assert!(e.to_string().starts_with("invalid regex \"(\": "), "{e}");
         assert_eq!(e.kind(), Kind::Usage);
+    }
+
+    #[test]
+    fn state_failures_keep_their_type_and_read_word_for_word() {
+        let refused = crate::fsutil::Error::ReplaceLink("state/logs-app.json".into());
+        let shown = refused.to_string();
+        let e = Error::from(refused);
+        assert!(matches!(e, Error::State(_)));
+        assert_eq!(e.to_string(), shown);
+        assert_eq!(e.kind(), Kind::Failure);
+        let not_saved = Error::NoIntent {
+            error: Box::new(e),
+            shown: "logs/app.log".into(),
+        };
+        assert_eq!(
+            not_saved.to_string(),
+            format!("cannot record the rotation's intent ({shown}); logs/app.log not rotated")
+        );
+        let Err(bad) = serde_json::from_slice::<serde_json::Value>(b"{") else {
+            panic!("`{{` is not JSON");
+        };
+        let why = bad.to_string();
+        let intent = Error::Unreadable {
+            what: "the intent record",
+            path: "state/logs-app.intent.json".into(),
+            error: bad,
+            then: Some("check the set's files by hand, then remove it"),
+        };
+        assert_eq!(
+            intent.to_string(),
+            format!(
+                "the intent record state/logs-app.intent.json is unreadable ({why}): check the set's files by hand, then remove it"
+            )
+        );
     }
 }

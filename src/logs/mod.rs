@@ -16,7 +16,7 @@ pub mod state;
 pub mod summary;
 pub mod tail;
 
-pub use action::{Archived, RotateOptions, archive_set, rotate_set};
+pub use action::{Archived, RotateOptions, archive_age, archive_set, rotate_set};
 pub use error::Error;
 
 use serde::{Deserialize, Serialize};

@@ -167,9 +167,11 @@ impl Rotation<'_> {
     }
 
     fn save_intent(&self, intent: &Intent) -> Result<(), Error> {
-        let text = serde_json::to_string(intent).map_err(|e| Error::State(e.to_string()))?;
-        crate::fsutil::write_atomically(&self.intent_path(), text.as_bytes())
-            .map_err(|e| Error::State(e.to_string()))
+        let text = serde_json::to_string(intent).map_err(Error::Encode)?;
+        Ok(crate::fsutil::write_atomically(
+            &self.intent_path(),
+            text.as_bytes(),
+        )?)
     }
 
     /// Whether the intent record names a file rotation not finished.
@@ -200,11 +202,11 @@ impl Rotation<'_> {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
             Err(e) => return Err(Error::io("read", &path, e)),
         };
-        let intent: Intent = serde_json::from_slice(&text).map_err(|e| {
-            Error::State(format!(
-                "the intent record {} is unreadable ({e}): check the set's files by hand, then remove it",
-                path.display()
-            ))
+        let intent: Intent = serde_json::from_slice(&text).map_err(|error| Error::Unreadable {
+            what: "the intent record",
+            path: path.clone(),
+            error,
+            then: Some("check the set's files by hand, then remove it"),
         })?;
         if self.dry_run {
             if intent.rotating.is_some() || intent.notify {
@@ -373,10 +375,9 @@ impl Rotation<'_> {
             rotating: Some(pending),
             notify,
         })
-        .map_err(|e| {
-            Error::State(format!(
-                "cannot record the rotation's intent ({e}); {shown} not rotated"
-            ))
+        .map_err(|e| Error::NoIntent {
+            error: Box::new(e),
+            shown: shown.to_string(),
         })?;
         stop_at("intent-saved");
         let done = match set.mode {

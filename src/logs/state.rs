@@ -18,15 +18,15 @@ impl State {
     /// The state of `set` under `state_dir`; a missing file is an empty state.
     pub fn load(state_dir: &Path, set: &str) -> Result<Self, super::Error> {
         let path = state_dir.join(format!("logs-{set}.json"));
-        let mut state: State = match crate::fsutil::read_state(&path)
-            .map_err(|e| super::Error::State(e.to_string()))?
-        {
-            Some(text) => serde_json::from_slice(&text).map_err(|e| {
-                super::Error::State(format!(
-                    "rotation state {} is unreadable: {e}",
-                    path.display()
-                ))
-            })?,
+        let mut state: State = match crate::fsutil::read_state(&path)? {
+            Some(text) => {
+                serde_json::from_slice(&text).map_err(|error| super::Error::Unreadable {
+                    what: "rotation state",
+                    path: path.clone(),
+                    error,
+                    then: None,
+                })?
+            }
             None => State::default(),
         };
         state.path = path;
@@ -35,7 +35,6 @@ impl State {
 
     pub fn save(&self) -> Result<(), super::Error> {
         let text = serde_json::to_string_pretty(self).unwrap_or_default();
-        crate::fsutil::write_state(&self.path, text.as_bytes())
-            .map_err(|e| super::Error::State(e.to_string()))
+        Ok(crate::fsutil::write_state(&self.path, text.as_bytes())?)
     }
 }

@@ -134,11 +134,13 @@ pub fn systemd(
 
 /// Write `units` (from [`systemd`]) into `dir`, creating it, each file replaced atomically.
 pub fn write_units(dir: &Path, units: &[(String, String)]) -> Result<(), Error> {
-    std::fs::create_dir_all(dir)
-        .map_err(|e| Error::Write(format!("cannot create {}: {e}", dir.display())))?;
+    std::fs::create_dir_all(dir).map_err(|error| crate::fsutil::Error::Io {
+        what: "cannot create",
+        path: dir.to_path_buf(),
+        error,
+    })?;
     for (name, text) in units {
-        crate::fsutil::write_atomically(&dir.join(name), text.as_bytes())
-            .map_err(|e| Error::Write(e.to_string()))?;
+        crate::fsutil::write_atomically(&dir.join(name), text.as_bytes())?;
     }
     Ok(())
 }

@@ -116,10 +116,13 @@ pub enum Error {
     /// of causes is in the message.
     #[error("{0:#}")]
     Lock(anyhow::Error),
-    /// The state file, the metrics textfile or a unit file could not be written; the
-    /// message names the file.
-    #[error("{0}")]
-    Write(String),
+    /// The state file, the metrics textfile or a unit file (or its directory) could not
+    /// be written; the message names the file.
+    #[error(transparent)]
+    Write(#[from] crate::fsutil::Error),
+    /// The state file's lock could not be taken.
+    #[error(transparent)]
+    StateLock(#[from] crate::lock::Error),
 }
 
 impl Error {
@@ -140,11 +143,43 @@ impl Error {
         match self {
             _ if self.is_setting() => Kind::Config,
             Error::Load(e) => e.kind(),
-            Error::Lock(e) => e
-                .chain()
-                .find_map(|c| c.downcast_ref::<crate::error::Error>())
-                .map_or(Kind::Failure, crate::error::Error::kind),
+            Error::Lock(e) => crate::error::kind_in(e.as_ref()),
+            Error::Write(e) => crate::error::kind_in(e),
+            Error::StateLock(e) => crate::error::kind_in(e),
             _ => Kind::Failure,
         }
+    }
+}
+
+#[cfg(test)]
+mod error_tests {
+    use super::{Error, Kind};
+
+    #[test]
+    fn file_and_lock_failures_keep_their_type_their_words_and_their_exit_code() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let link = dir.path().join("maintain.json");
+        std::os::unix::fs::symlink("/etc/passwd", &link).expect("a link");
+        let refused = crate::fsutil::write_state(&link, b"{}").expect_err("through a link");
+        let shown = refused.to_string();
+        let e = Error::from(refused);
+        assert!(matches!(e, Error::Write(_)), "{e:?}");
+        assert_eq!(e.to_string(), shown, "the file error's words");
+        assert_eq!(e.kind(), Kind::Failure);
+        let lock = crate::lock::Error::Lock {
+            path: dir.path().join("maintain.json.lock"),
+            error: std::io::Error::from_raw_os_error(libc::ENOLCK),
+        };
+        let shown = lock.to_string();
+        let e = Error::from(lock);
+        assert_eq!(e.to_string(), shown);
+        assert_eq!(e.kind(), Kind::Failure);
+        // A held lock, however deep in the causes, stays busy (exit 75).
+        let held = anyhow::Error::from(crate::error::Error::LockHeld {
+            what: "schedule \"daily\"".into(),
+            holder: "pid 1".into(),
+        })
+        .context("cannot start the schedule");
+        assert_eq!(Error::Lock(held).kind(), Kind::Busy);
     }
 }

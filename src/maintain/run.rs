@@ -93,8 +93,7 @@ pub async fn run_schedule(
     if let Some(path) = options.metrics {
         let text = crate::report::maintenance::textfile(name, &report, ended, took.as_secs_f64());
         // node_exporter runs as its own user: the textfile must be world-readable.
-        crate::fsutil::write_atomically_mode(path, text.as_bytes(), 0o644)
-            .map_err(|e| Error::Write(e.to_string()))?;
+        crate::fsutil::write_atomically_mode(path, text.as_bytes(), 0o644)?;
     }
     crate::logging::audit::record(
         &format!("maintain.{name}"),

@@ -31,13 +31,14 @@ pub fn load_state(state_dir: &Path) -> BTreeMap<String, LastRun> {
 /// Record `run` for `schedule` (temporary file, fsync, rename). Two schedules may finish
 /// at once in two processes, so the file is re-read and rewritten under its own lock.
 pub fn record(state_dir: &Path, schedule: &str, run: LastRun) -> Result<(), Error> {
-    let _turn = crate::lock::Lock::wait(&state_dir.join("maintain.json.lock"))
-        .map_err(|e| Error::Write(e.to_string()))?;
+    let _turn = crate::lock::Lock::wait(&state_dir.join("maintain.json.lock"))?;
     let mut state = load_state(state_dir);
     state.insert(schedule.to_string(), run);
     let text = serde_json::to_string_pretty(&state).unwrap_or_default();
-    crate::fsutil::write_state(&state_path(state_dir), text.as_bytes())
-        .map_err(|e| Error::Write(e.to_string()))
+    Ok(crate::fsutil::write_state(
+        &state_path(state_dir),
+        text.as_bytes(),
+    )?)
 }
 
 /// Whether a schedule is overdue at `now`: never run, or last started longer ago than

@@ -4,6 +4,7 @@
 pub mod builtin;
 pub mod catalog;
 mod check;
+mod diagnose;
 pub mod load;
 mod parse;
 mod plan;
@@ -14,6 +15,7 @@ mod spots;
 
 pub use catalog::{names, open, session_vars};
 pub use check::{check_restored, drill_runner};
+pub use diagnose::diagnose;
 pub use load::{Runbook, Source, find, load};
 pub use plan::plan;
 pub use run::{Selection, run};

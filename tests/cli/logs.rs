@@ -1652,3 +1652,32 @@ fn the_archive_command_and_the_rotate_and_archive_steps_share_the_sets_lock() {
         "{left:?}"
     );
 }
+
+/// The age rule of archiving is one rule for the command and the step: the override, else
+/// the set's `archive_after`, else a usage error that says how to give one (exit 64; an
+/// unknown step), and nothing is archived.
+#[test]
+fn a_set_without_archive_after_is_refused_by_the_archive_command_and_step_alike() {
+    let opsbook = Opsbook::new()
+        .file("ops.yaml", &config("      paths: [\"logs/app.log\"]\n"))
+        .file(
+            "archive.yaml",
+            "name: archive\nsteps:\n  - name: Rotate\n    rotate: { set: app, force: true }\n  - name: Archive\n    archive: { set: app }\n",
+        )
+        .file("logs/app.log", "live\n");
+    let dir = opsbook.dir().to_path_buf();
+    let missing = "log set \"app\" has no `archive_after`: give one, or";
+    Opsbook::new()
+        .args(["--config", "ops.yaml", "logs", "archive", "app"])
+        .run_in(&dir)
+        .expect_exit(64)
+        .stderr_contains(&format!("{missing} --older-than"));
+    Opsbook::new()
+        .args(["--config", "ops.yaml", "run", "archive.yaml"])
+        .run_in(&dir)
+        .expect_exit(3)
+        .stdout_contains(&format!("{missing} `older_than`"))
+        .stdout_contains("log set app: rotated 1 file");
+    let left = names(&dir.join("logs"));
+    assert!(!left.iter().any(|n| n.ends_with(".tar.gz")), "{left:?}");
+}

@@ -993,6 +993,41 @@ fn sleeping_drill(dir: &Path) -> String {
     )
 }
 
+/// A [`sleeping_drill`] set in `dir`, backed up once: the directory its drills' scratch
+/// goes into (their `$TMPDIR`).
+fn backed_up_drill(dir: &Path) -> std::path::PathBuf {
+    std::fs::write(dir.join("ops.yaml"), sleeping_drill(dir)).unwrap();
+    std::fs::create_dir_all(dir.join("app")).unwrap();
+    std::fs::write(dir.join("app/x.conf"), "x\n").unwrap();
+    opsbook(dir, &["backup", "create"]).expect_exit(0);
+    let tmp = dir.join("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    tmp
+}
+
+/// `backup verify --restore-test` of a [`sleeping_drill`] with scratch under `tmp`, once
+/// its check runs: the running opsbook and the check's pid.
+fn start_drill(dir: &Path, tmp: &Path) -> (crate::common::Running, i32) {
+    let mut running = Opsbook::new()
+        .env("TMPDIR", tmp.to_str().unwrap())
+        .args([
+            "--config",
+            "ops.yaml",
+            "backup",
+            "verify",
+            "latest",
+            "--restore-test",
+        ])
+        .spawn_in(dir);
+    running.stderr_line("drill-running");
+    let check: i32 = std::fs::read_to_string(dir.join("check.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    (running, check)
+}
+
 /// SIGTERM during `backup verify --restore-test` kills the check's whole process group
 /// and removes the scratch directory; a drill killed outright (SIGKILL) leaves both, and
 /// `backup prune` removes them.
@@ -1000,33 +1035,12 @@ fn sleeping_drill(dir: &Path) -> String {
 fn an_interrupted_restore_test_leaves_no_process_and_no_scratch() {
     let ops = Opsbook::new();
     let dir = ops.dir().to_path_buf();
-    std::fs::write(dir.join("ops.yaml"), sleeping_drill(&dir)).unwrap();
-    std::fs::create_dir_all(dir.join("app")).unwrap();
-    std::fs::write(dir.join("app/x.conf"), "x\n").unwrap();
-    opsbook(&dir, &["backup", "create"]).expect_exit(0);
-    let tmp = dir.join("tmp");
-    std::fs::create_dir_all(&tmp).unwrap();
+    let tmp = backed_up_drill(&dir);
     let scratch = || std::fs::read_dir(&tmp).unwrap().count();
     let limit = std::time::Duration::from_secs(30);
     for signal in [libc::SIGTERM, libc::SIGINT, libc::SIGKILL] {
         let _ = std::fs::remove_file(dir.join("check.pid"));
-        let mut running = Opsbook::new()
-            .env("TMPDIR", tmp.to_str().unwrap())
-            .args([
-                "--config",
-                "ops.yaml",
-                "backup",
-                "verify",
-                "latest",
-                "--restore-test",
-            ])
-            .spawn_in(&dir);
-        running.stderr_line("drill-running");
-        let check: i32 = std::fs::read_to_string(dir.join("check.pid"))
-            .unwrap()
-            .trim()
-            .parse()
-            .unwrap();
+        let (running, check) = start_drill(&dir, &tmp);
         running.signal(signal);
         let run = running.finish(limit);
         assert_eq!(run.code, None, "{signal}: {}", run.stderr);
@@ -1442,4 +1456,57 @@ fn a_restore_step_with_both_an_archive_and_a_backup_is_refused_when_validated() 
         .expect_exit(78)
         .stderr_contains("both.yaml:4:")
         .stderr_contains("a restore step takes `archive` or `id`/`set`, not both");
+}
+
+/// A runbook `prune` step cleans up as `backup prune` does: the scratch directory a drill
+/// killed outright left behind goes, with the check still running in it, and the step
+/// says so.
+#[test]
+fn a_prune_step_removes_the_scratch_a_killed_restore_test_left() {
+    let ops = Opsbook::new().file(
+        "prune.yaml",
+        "name: prune\nsteps:\n  - name: prune app\n    prune: { set: app }\n",
+    );
+    let dir = ops.dir().to_path_buf();
+    let tmp = backed_up_drill(&dir);
+    let scratch = || std::fs::read_dir(&tmp).unwrap().count();
+    let (running, check) = start_drill(&dir, &tmp);
+    running.signal(libc::SIGKILL);
+    let limit = std::time::Duration::from_secs(30);
+    assert_eq!(running.finish(limit).code, None);
+    assert_eq!(scratch(), 1, "a killed drill cannot clean up");
+    let run = Opsbook::new()
+        .env("TMPDIR", tmp.to_str().unwrap())
+        .args(["--config", "ops.yaml", "run", "prune.yaml"])
+        .run_in(&dir)
+        .expect_exit(0)
+        .stdout_contains("backup set app: kept 1, removed 0; removed ")
+        .stdout_contains("(left by a killed restore test)");
+    assert!(run.stdout.contains(tmp.to_str().unwrap()), "{}", run.stdout);
+    assert!(ended(check, limit), "the check is still running");
+    assert_eq!(scratch(), 0, "the scratch was left");
+}
+
+/// `opsbook restore` and a `restore` step build their options in one place: an include
+/// that is not a glob is named with how it was given, before any store is opened (none
+/// is configured here), as a usage error: exit 64, and an unknown step.
+#[test]
+fn an_invalid_include_glob_is_a_usage_error_for_the_command_and_the_step() {
+    let ops = Opsbook::new()
+        .file("ops.yaml", "state_dir: state\n")
+        .file(
+            "restore.yaml",
+            "name: restore\nsteps:\n  - name: conf only\n    restore: { set: app, to: out, include: [\"app/[conf\"] }\n",
+        );
+    let dir = ops.dir().to_path_buf();
+    opsbook(
+        &dir,
+        &["restore", "latest", "--to", "out", "--include", "app/[conf"],
+    )
+    .expect_exit(64)
+    .stderr_contains("--include \"app/[conf\" is not a valid glob: ");
+    opsbook(&dir, &["run", "restore.yaml"])
+        .expect_exit(3)
+        .stdout_contains("include \"app/[conf\" is not a valid glob: ");
+    assert!(!dir.join("out").exists());
 }

@@ -375,13 +375,14 @@ pub fn measure(set: &BackupSet) -> Result<u64, Error> {
 pub fn globs(patterns: &[String], what: &str) -> Result<globset::GlobSet, Error> {
     let mut builder = globset::GlobSetBuilder::new();
     for pattern in patterns {
-        let glob = globset::Glob::new(pattern)
-            .map_err(|e| format!("{what} {pattern:?} is not a valid glob: {e}"))?;
+        let glob = globset::Glob::new(pattern).map_err(|error| Error::Glob {
+            what: what.to_string(),
+            pattern: pattern.clone(),
+            error,
+        })?;
         builder.add(glob);
     }
-    Ok(builder
-        .build()
-        .map_err(|e| format!("cannot use the exclude globs: {e}"))?)
+    builder.build().map_err(Error::Globs)
 }
 
 fn hostname() -> String {

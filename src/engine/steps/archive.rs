@@ -34,10 +34,10 @@ impl Check for ArchiveCheck {
             let Some(set) = config.logs.sets.get(name) else {
                 return crate::engine::unknown_set("logs.sets", name, config.logs.sets.keys());
             };
-            let Some(older_than) = spec.older_than.or(set.archive_after).map(|d| d.0) else {
-                return Outcome::unknown(format!(
-                    "log set {name:?} has no `archive_after`: give one, or `older_than`"
-                ));
+            let asked = spec.older_than.map(|d| d.0);
+            let older_than = match crate::logs::archive_age(name, set, asked, "`older_than`") {
+                Ok(age) => age,
+                Err(e) => return Outcome::unknown(e.to_string()),
             };
             let state_dir = config.state_dir();
             let outcome =

@@ -141,12 +141,10 @@ pub fn on_set(
         Err(e) => return critical(format!("{prefix}{e}")),
     };
     let state_dir = config.state_dir();
-    let job = crate::backup::Job {
-        config: &config.backup,
-        store: &store,
-        state_dir: &state_dir,
-    };
-    act(&job, spec)
+    act(
+        &crate::backup::Job::new(&config.backup, &store, &state_dir),
+        spec,
+    )
 }
 
 /// A critical outcome saying `message`.

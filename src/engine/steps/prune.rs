@@ -30,16 +30,18 @@ impl Check for PruneCheck {
             on_set(&config, &spec.set, "", |job, set| {
                 let zone = jiff::tz::TimeZone::system();
                 match crate::backup::prune_set(job, &spec.set, set, &zone, false) {
-                    Ok(p) if p.errors.is_empty() => Outcome::new(
-                        Status::Ok,
-                        format!(
+                    Ok(p) if p.errors.is_empty() => {
+                        let mut message = format!(
                             "backup set {}: kept {}, removed {}",
                             spec.set,
                             p.kept.len(),
                             p.removed.len()
-                        ),
-                        Data::None,
-                    ),
+                        );
+                        for line in &p.scratch {
+                            message.push_str(&format!("; {line}"));
+                        }
+                        Outcome::new(Status::Ok, message, Data::None)
+                    }
                     Ok(p) => critical(p.errors.join("; ")),
                     Err(e) => critical(e.to_string()),
                 }

@@ -2,7 +2,6 @@
 //! `opsbook restore` does, every entry checked before anything is written: an action step.
 
 use super::backup::critical;
-use crate::backup::{Job, Pick, Source};
 use crate::engine::{Check, Context};
 use crate::model::{BoxFuture, Data, Outcome, Status};
 use crate::values::Text;
@@ -118,31 +117,17 @@ fn restore(
     spec: &RestoreSpec,
     config: &crate::engine::Settings,
 ) -> Result<crate::backup::Restored, crate::backup::Error> {
-    let include = if spec.include.is_empty() {
-        None
-    } else {
-        Some(crate::backup::archive::globs(&spec.include, "include")?)
-    };
-    let options = crate::backup::restore::Options {
+    let asked = crate::backup::Asked {
+        id: spec.id.as_ref().map(Text::as_str),
+        set: spec.set.as_ref().map(Text::as_str),
+        archive: spec.archive.as_ref().map(|a| Path::new(a.as_str())),
         to: PathBuf::from(spec.to.as_str()),
-        include,
+        include: &spec.include,
+        include_what: "include",
         force: spec.force,
         dry_run: spec.dry_run,
         no_owner: spec.no_owner,
     };
-    if let Some(archive) = &spec.archive {
-        return crate::backup::restore(Source::Archive(Path::new(archive.as_str())), &options);
-    }
-    let store = config.backup.store()?;
     let state_dir = config.state_dir();
-    let job = Job {
-        config: &config.backup,
-        store: &store,
-        state_dir: &state_dir,
-    };
-    let pick = Pick {
-        wanted: spec.id.as_ref().map_or("latest", Text::as_str),
-        set: spec.set.as_ref().map(Text::as_str),
-    };
-    crate::backup::restore(Source::Backup { job: &job, pick }, &options)
+    crate::backup::restore_asked(&asked, &config.backup, &state_dir, || config.backup.store())
 }

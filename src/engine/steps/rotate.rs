@@ -43,16 +43,9 @@ impl Check for RotateCheck {
                     Err(e) => return failed(e),
                 };
             if outcome.errors.is_empty() {
-                let files = if outcome.rotated == 1 {
-                    "file"
-                } else {
-                    "files"
-                };
-                Outcome::new(
-                    Status::Ok,
-                    format!("log set {}: rotated {} {files}", spec.set, outcome.rotated),
-                    Data::None,
-                )
+                let rotated = crate::plural::count(outcome.rotated, "file", "files");
+                let message = format!("log set {}: rotated {rotated}", spec.set);
+                Outcome::new(Status::Ok, message, Data::None)
             } else {
                 Outcome::new(Status::Critical, outcome.errors.join("; "), Data::None)
             }
