@@ -54,10 +54,6 @@ pub enum Error {
     NoPointer(String),
     #[error("{pointer} = {found}, expected a number")]
     NotNumber { pointer: String, found: String },
-    #[error("{0:?} is not an HTTP status: write 200, [200, 204] or 2xx")]
-    NotStatus(String),
-    #[error("{0:?} is not a list of HTTP statuses")]
-    NotStatusList(Vec<u16>),
     #[error("give `warn`, `crit` or both")]
     NoLevels,
     #[error(

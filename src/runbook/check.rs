@@ -15,22 +15,17 @@ pub fn check_restored(
     ctx: &Context,
 ) -> Result<String, crate::backup::Error> {
     let failed = |e: String| crate::backup::Error::Failed(e);
-    let source = super::find(name, dirs).map_err(|e| failed(e.to_string()))?;
     let vars = std::collections::BTreeMap::from([(
         "restore_dir".to_string(),
         crate::values::Text::plain(to.to_string_lossy()),
     )]);
-    let book = super::load(&source, &vars, dirs).map_err(|e| failed(format!("{e:#}")))?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| failed(format!("cannot start the async runtime: {e}")))?;
-    let report = runtime.block_on(super::run(
-        &book,
-        ctx,
-        &super::Selection::default(),
-        &mut |_: &crate::model::CheckResult| {},
-    ));
+    let report = runtime
+        .block_on(super::diagnose::run_named(name, &vars, dirs, ctx))
+        .map_err(|e| failed(format!("{e:#}")))?;
     let failures: Vec<String> = report
         .results
         .iter()
@@ -38,11 +33,11 @@ pub fn check_restored(
         .map(|r| format!("{}: {}", r.name, r.message))
         .collect();
     if failures.is_empty() {
-        Ok(format!("runbook {} passed", book.name))
+        Ok(format!("runbook {} passed", report.title))
     } else {
         Err(failed(format!(
             "runbook {} failed: {}",
-            book.name,
+            report.title,
             failures.join("; ")
         )))
     }
