@@ -68,16 +68,62 @@ fn rust_files(dir: &Path, into: &mut Vec<PathBuf>) {
     }
 }
 
-/// The source without its `#[cfg(test)]` items: from a `#[cfg(test)]` line, the next
-/// item up to the matching closing brace (or `;`) is dropped.
+/// `source` without comments: `//` and `/* */` outside string and char literals become
+/// spaces (line breaks kept), so a comment names no module and a `//` in a string hides
+/// nothing.
+fn uncommented(source: &str) -> String {
+    let bytes = source.as_bytes();
+    let mut out = String::with_capacity(source.len());
+    let (mut i, mut in_string) = (0, false);
+    while i < bytes.len() {
+        let c = bytes[i];
+        if in_string {
+            if c == b'\\' && i + 1 < bytes.len() {
+                out.push_str(&source[i..i + 2]);
+                i += 2;
+                continue;
+            }
+            in_string = c != b'"';
+        } else if c == b'"' {
+            in_string = true;
+        } else if c == b'\'' && bytes.get(i + 2) == Some(&b'\'') {
+            out.push_str(&source[i..i + 3]); // a char literal such as '"' or '{'
+            i += 3;
+            continue;
+        } else if c == b'\'' && bytes.get(i + 1) == Some(&b'\\') && bytes.get(i + 3) == Some(&b'\'')
+        {
+            out.push_str(&source[i..i + 4]); // an escaped one such as '\"'
+            i += 4;
+            continue;
+        } else if source[i..].starts_with("//") {
+            let end = source[i..].find('\n').map_or(bytes.len(), |n| i + n);
+            i = end;
+            continue;
+        } else if source[i..].starts_with("/*") {
+            let end = source[i + 2..]
+                .find("*/")
+                .map_or(bytes.len(), |n| i + 2 + n + 2);
+            out.extend(
+                source[i..end]
+                    .chars()
+                    .map(|c| if c == '\n' { '\n' } else { ' ' }),
+            );
+            i = end;
+            continue;
+        }
+        let len = source[i..].chars().next().map_or(1, char::len_utf8);
+        out.push_str(&source[i..i + len]);
+        i += len;
+    }
+    out
+}
+
+/// The source without comments and without its `#[cfg(test)]` items: from a
+/// `#[cfg(test)]` line, the next item up to the matching closing brace (or `;`) is dropped.
 fn without_tests(source: &str) -> String {
     let mut kept = String::new();
-    // Comments name modules without importing them.
-    let uncommented: Vec<&str> = source
-        .lines()
-        .map(|line| line.find("//").map_or(line, |at| &line[..at]))
-        .collect();
-    let mut lines = uncommented.into_iter();
+    let uncommented = uncommented(source);
+    let mut lines = uncommented.lines();
     while let Some(line) = lines.next() {
         if line.trim() != "#[cfg(test)]" {
             kept.push_str(line);
@@ -97,31 +143,103 @@ fn without_tests(source: &str) -> String {
     kept
 }
 
-/// The top-level modules `source` names through `crate::NAME` or `crate::{NAME, …}`.
-fn imports(source: &str) -> BTreeSet<String> {
-    let mut found = BTreeSet::new();
-    let ident = |s: &str| -> String {
-        s.chars()
-            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-            .collect()
-    };
-    for (i, _) in source.match_indices("crate::") {
-        let before = source[..i].chars().last();
-        if before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$') {
-            continue; // `$crate::` or `my_crate::`
-        }
-        let rest = &source[i + "crate::".len()..];
-        if let Some(group) = rest.strip_prefix('{') {
-            let group = &group[..group.find('}').unwrap_or(group.len())];
-            for name in group.split(',') {
-                found.insert(ident(name.trim()));
+fn ident(s: &str) -> String {
+    s.trim_start()
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .collect()
+}
+
+/// The first names of a `{ … }` group's entries (nested groups skipped over whole), and
+/// the text after the group.
+fn group_heads(group: &str) -> Vec<String> {
+    let (mut depth, mut start, mut heads) = (0usize, 0usize, Vec::new());
+    for (i, c) in group.char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' if depth == 0 => {
+                heads.push(ident(&group[start..i]));
+                break;
             }
-        } else {
-            found.insert(ident(rest));
+            '}' => depth -= 1,
+            ',' if depth == 0 => {
+                heads.push(ident(&group[start..i]));
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    heads
+}
+
+/// The top-level modules `source` names, for a file whose module path under `src/` is
+/// `module` (`["backup", "restore", "stage"]`): through `crate::NAME`, `crate::{NAME, …}`
+/// (nested groups too) and `super::` chains that climb to the crate root. `crate as X`
+/// is reported as the name `crate as`, which no module may write.
+fn imports_in(source: &str, module: &[String]) -> BTreeSet<String> {
+    let mut found = BTreeSet::new();
+    let word_before = |i: usize| {
+        source[..i]
+            .chars()
+            .last()
+            .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$' || c == ':')
+    };
+    for (i, _) in source.match_indices("crate") {
+        if word_before(i) {
+            continue; // `$crate`, `my_crate`, or inside a path
+        }
+        let rest = &source[i + "crate".len()..];
+        if let Some(rest) = rest.strip_prefix("::") {
+            if let Some(group) = rest.strip_prefix('{') {
+                found.extend(group_heads(group));
+            } else {
+                found.insert(ident(rest));
+            }
+        } else if rest.trim_start().starts_with("as ") {
+            found.insert("crate as".to_string());
+        }
+    }
+    // `super::super::x` from backup/restore/stage climbs to the root at the third `super`.
+    for (i, _) in source.match_indices("super::") {
+        if word_before(i) {
+            continue;
+        }
+        let mut rest = &source[i..];
+        let mut climbs = 0;
+        while let Some(after) = rest.strip_prefix("super::") {
+            climbs += 1;
+            rest = after;
+        }
+        if climbs >= module.len() {
+            if let Some(group) = rest.strip_prefix('{') {
+                found.extend(group_heads(group));
+            } else {
+                found.insert(ident(rest));
+            }
         }
     }
     found.retain(|name| !name.is_empty());
     found
+}
+
+/// As `imports_in`, for a file directly under a top-level module.
+fn imports(source: &str) -> BTreeSet<String> {
+    imports_in(source, &["m".to_string(), "f".to_string()])
+}
+
+/// The module path of a source file: `src/a.rs` and `src/a/mod.rs` → `[a]`,
+/// `src/a/b.rs` → `[a, b]`.
+fn module_path(file: &Path) -> Vec<String> {
+    let relative = file.strip_prefix(root().join("src")).unwrap();
+    let mut path: Vec<String> = relative
+        .with_extension("")
+        .iter()
+        .map(|p| p.to_string_lossy().into_owned())
+        .collect();
+    if path.last().is_some_and(|p| p == "mod") {
+        path.pop();
+    }
+    path
 }
 
 /// `module → modules it imports`, from non-test code.
@@ -142,8 +260,12 @@ fn graph() -> BTreeMap<String, BTreeSet<String>> {
         let mut uses = BTreeSet::new();
         for file in files {
             let source = std::fs::read_to_string(&file).unwrap();
-            uses.extend(imports(&without_tests(&source)));
+            uses.extend(imports_in(&without_tests(&source), &module_path(&file)));
         }
+        assert!(
+            !uses.contains("crate as"),
+            "src/{module} renames the crate (`crate as …`), which hides what it imports"
+        );
         uses.retain(|m| m != module && known.contains(m));
         graph.insert(module.clone(), uses);
     }
@@ -228,6 +350,16 @@ fn no_modules_import_each_other_in_a_circle() {
             circle.unwrap_or_default().join(" → ")
         );
     }
+}
+
+#[test]
+fn the_import_reader_sees_nested_groups_super_chains_and_strings() {
+    let source = "use crate::{fsutil::{publish, Publish}, cli::x};\nlet u = \"http://a\"; crate::health::f();\n\
+                  use super::super::report::y;\nuse super::z;\n/* crate::runbook */\nuse crate as c;\n";
+    let found: Vec<String> = imports_in(&without_tests(source), &["engine".into(), "steps".into()])
+        .into_iter()
+        .collect();
+    assert_eq!(found, ["cli", "crate as", "fsutil", "health", "report"]);
 }
 
 #[test]
