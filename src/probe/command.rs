@@ -325,7 +325,7 @@ fn read_number(text: &str, pattern: Option<&Pattern>) -> Result<f64, Error> {
                 .map(|m| m.as_str().to_string())
         }
         None => NUMBER
-            .get_or_init(|| regex::Regex::new(r"-?\d+(?:\.\d+)?").ok())
+            .get_or_init(|| regex::Regex::new(r"-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?").ok())
             .as_ref()
             .and_then(|re| re.find(text))
             .map(|m| m.as_str().to_string()),
@@ -340,10 +340,13 @@ fn read_number(text: &str, pattern: Option<&Pattern>) -> Result<f64, Error> {
             None => Error::NoNumber(seen),
         });
     };
+    // NaN and infinities cross no level: not a reading to grade.
     found
         .trim()
         .parse::<f64>()
-        .map_err(|_| Error::NotANumber(found.clone()))
+        .ok()
+        .filter(|n| n.is_finite())
+        .ok_or_else(|| Error::NotANumber(found.clone()))
 }
 
 /// The last lines of an output, for the report.

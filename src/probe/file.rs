@@ -131,7 +131,13 @@ fn inspect_newest(spec: &FileSpec, now: jiff::Timestamp) -> Outcome {
             Some(e) => Outcome::unknown(format!("no file matches {glob}: {e}")),
             None => critical(format!("no file matches {glob}")),
         },
-        (None, false) => Outcome::new(Status::Ok, format!("no file matches {glob}"), Data::None),
+        // Unreadable places may hold a match: "nothing matches" is not known.
+        (None, false) => match error {
+            Some(e) => {
+                Outcome::unknown(format!("cannot tell whether {glob} matches anything: {e}"))
+            }
+            None => Outcome::new(Status::Ok, format!("no file matches {glob}"), Data::None),
+        },
         (Some((path, _)), false) => critical(format!(
             "{glob} matches {}, expected nothing",
             path.display()
@@ -255,6 +261,23 @@ fn inspect_path(spec: &FileSpec, shown: &str, path: &Path, now: jiff::Timestamp)
     }
     if meta.is_dir() && (spec.count.is_some() || spec.size.is_some()) {
         return grade_directory(spec, shown, path);
+    }
+    if spec.count.is_some() {
+        return Outcome::unknown(format!(
+            "{shown} is a file: `count` counts a directory's entries"
+        ));
+    }
+    if let Some(levels) = spec.size {
+        let (status, crossed) = grade(meta.len() as f64, levels, "");
+        return Outcome::new(
+            status,
+            format!(
+                "{shown}: file, {}{}",
+                count(meta.len(), "byte", "bytes"),
+                note(crossed)
+            ),
+            data(meta.len()),
+        );
     }
     let what = if meta.is_dir() { "directory" } else { "file" };
     Outcome::new(

@@ -148,6 +148,7 @@ impl JsonValue {
         found
             .as_f64()
             .or_else(|| found.as_str().and_then(|s| s.trim().parse().ok()))
+            .filter(|n: &f64| n.is_finite())
             .ok_or_else(|| super::Error::NotNumber {
                 pointer: pointer.to_string(),
                 found: found.to_string(),

@@ -202,7 +202,12 @@ pub fn read_system(
     let mut found: Vec<(ProcessReading, u64)> = sys
         .processes()
         .values()
-        .filter(|p| p.pid().as_u32() != me && p.status() != ProcessStatus::Zombie)
+        // Threads are listed as tasks too: only processes count.
+        .filter(|p| {
+            p.pid().as_u32() != me
+                && p.status() != ProcessStatus::Zombie
+                && p.thread_kind().is_none()
+        })
         .map(|p| {
             let reading = ProcessReading {
                 pid: p.pid().as_u32(),

@@ -532,3 +532,107 @@ fn every_example_runbook_validates() {
         run.stdout
     );
 }
+
+/// Readings that could say ok without knowing: a process's threads counted as processes,
+/// a size level on a plain file ignored, "no match" where a match may be unreadable, and
+/// NaN, infinity or 1e999 read as numbers.
+#[test]
+fn threads_files_unreadable_globs_and_odd_numbers_never_read_ok() {
+    let tag = format!("threads-{}", std::process::id());
+    let script = "import threading, time, sys\nfor _ in range(3):\n    threading.Thread(target=time.sleep, args=(300,), daemon=True).start()\nprint('ready', flush=True)\nsys.stdin.read()\n";
+    let mut child = std::process::Command::new("python3")
+        .args(["-c", script, &tag])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3");
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line, "ready\n");
+    let ops = Opsbook::new().file("big.bin", &"x".repeat(2048));
+    let locked = ops.path("locked/sub");
+    std::fs::create_dir_all(&locked).unwrap();
+    std::fs::write(locked.join("a.db"), "").unwrap();
+    let runbook = format!(
+        "steps:
+  - {{ name: threads, process: {{ cmdline: '{tag}', min: 2 }} }}
+  - {{ name: file size, file: {{ path: big.bin, size: {{ crit: 1024 }} }} }}
+  - {{ name: file count, file: {{ path: big.bin, count: {{ crit: 1 }} }} }}
+  - {{ name: nan, command: {{ run: 'echo NaN', value: {{ pattern: '(\\S+)', crit: 1 }} }} }}
+  - {{ name: infinity, command: {{ run: 'echo infinity', value: {{ pattern: '(\\S+)', crit: 1, below: true }} }} }}
+  - {{ name: huge, command: {{ run: 'echo 1e999', value: {{ crit: 1 }} }} }}
+  - {{ name: scientific, command: {{ run: 'echo 1.5e6', value: {{ crit: 1000 }} }} }}
+"
+    );
+    let json = run_json(ops, &runbook, 2);
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(
+        severity(&json, "threads"),
+        "critical",
+        "{}",
+        step(&json, "threads")
+    );
+    assert!(
+        message(&json, "threads").contains("1 running"),
+        "{}",
+        step(&json, "threads")
+    );
+    assert_eq!(
+        severity(&json, "file size"),
+        "critical",
+        "{}",
+        step(&json, "file size")
+    );
+    assert_eq!(
+        severity(&json, "file count"),
+        "unknown",
+        "{}",
+        step(&json, "file count")
+    );
+    for name in ["nan", "infinity", "huge"] {
+        assert_eq!(severity(&json, name), "unknown", "{}", step(&json, name));
+    }
+    assert_eq!(
+        severity(&json, "scientific"),
+        "critical",
+        "{}",
+        step(&json, "scientific")
+    );
+    // As a user who cannot read `locked`, "nothing matches" is not known.
+    use std::os::unix::fs::PermissionsExt;
+    let ops = Opsbook::new();
+    let locked = ops.path("locked/sub");
+    std::fs::create_dir_all(&locked).unwrap();
+    std::fs::write(locked.join("a.db"), "").unwrap();
+    std::fs::set_permissions(ops.path("locked"), std::fs::Permissions::from_mode(0o700)).unwrap();
+    let pattern = format!("{}/*/*.db", ops.path("locked").display());
+    let book = ops.path("rb.yaml");
+    std::fs::write(
+        &book,
+        format!("steps:\n  - name: gone\n    file: {{ path: \"{pattern}\", newest: true, exists: false }}\n"),
+    )
+    .unwrap();
+    let mut perms = std::fs::metadata(ops.dir()).unwrap().permissions();
+    perms.set_mode(0o755);
+    std::fs::set_permissions(ops.dir(), perms).unwrap();
+    std::fs::set_permissions(&book, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(env!("CARGO_BIN_EXE_opsbook"))
+        .args(["run"])
+        .arg(&book)
+        .args(["--format", "json"])
+        .current_dir("/")
+        .output()
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        severity(&json, "gone"),
+        "unknown",
+        "{}",
+        step(&json, "gone")
+    );
+}
