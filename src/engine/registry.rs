@@ -386,6 +386,8 @@ registry! {
     drill: Drill(super::steps::drill::DrillSpec), reads: acts, build: |s: &super::steps::drill::DrillSpec, _| super::steps::drill::DrillCheck { spec: s.clone() };
     restore: Restore(super::steps::restore::RestoreSpec), reads: acts, build: |s: &super::steps::restore::RestoreSpec, _| super::steps::restore::RestoreCheck { spec: s.clone() };
     log_errors: LogErrors(LogErrorsSpec), reads: reads, build: |s: &LogErrorsSpec, _| LogErrorsCheck { spec: s.clone() };
+    log_match: LogMatch(crate::probe::log_match::LogMatchSpec), reads: reads, build: |s: &crate::probe::log_match::LogMatchSpec, _| crate::probe::log_match::LogMatchCheck { spec: s.clone() };
+    log_latency: LogLatency(crate::probe::log_latency::LogLatencySpec), reads: reads, build: |s: &crate::probe::log_latency::LogLatencySpec, _| crate::probe::log_latency::LogLatencyCheck { spec: s.clone() };
     manual: Manual(Text), reads: acts, build: |p: &Text, _| ManualCheck { prompt: p.clone() };
     process: Process(ProcessSpec), reads: reads, build: |s: &ProcessSpec, _| ProcessCheck { spec: s.clone() };
     service: Service(ServiceSpec), reads: reads, build: |s: &ServiceSpec, _| ServiceCheck { spec: s.clone() };

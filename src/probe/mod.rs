@@ -13,6 +13,8 @@ pub mod http;
 pub mod latency;
 mod load;
 pub mod log_errors;
+pub mod log_latency;
+pub mod log_match;
 mod memory;
 pub mod port;
 pub mod process;
@@ -44,6 +46,9 @@ use std::sync::Arc;
 pub struct Env {
     pub resources: Arc<dyn resources::Resources>,
     pub clock: Arc<dyn Clock>,
+    /// The configured log sets, for steps that read a set by name (`log_match`,
+    /// `log_latency`).
+    pub log_sets: Arc<std::collections::BTreeMap<String, crate::logs::set::LogSet>>,
 }
 
 impl Env {
@@ -52,6 +57,7 @@ impl Env {
         Env {
             resources: Arc::new(resources::SystemResources),
             clock: Arc::new(SystemClock),
+            log_sets: Arc::default(),
         }
     }
 }
