@@ -146,7 +146,7 @@ impl Extract {
     fn matcher(&self) -> Option<Matcher> {
         let literal = match self {
             Extract::Regex(regex, _, _) => return Matcher::new(regex.as_str(), true).ok(),
-            Extract::Format(LatencyFormat::Application) => "Performance: ",
+            Extract::Format(LatencyFormat::Application) => "Performance:",
             Extract::Format(LatencyFormat::Postgresql) => "duration: ",
             Extract::Format(LatencyFormat::Nginx | LatencyFormat::Apache) => return None,
         };
@@ -160,9 +160,9 @@ impl Extract {
                 (regex.captures(line)?.name(group)?.as_bytes(), *unit)
             }
             Extract::Format(LatencyFormat::Application) => {
-                let rest = after(line, b"Performance: ")?;
-                let rest = after(rest, b" took ")?;
-                (number_before(rest, b"ms")?, 1.0)
+                let text = String::from_utf8_lossy(line);
+                let ms = crate::logs::summary::performance(&text)?.1;
+                return (ms.is_finite() && ms >= 0.0).then_some(ms);
             }
             Extract::Format(LatencyFormat::Postgresql) => {
                 let rest = after(line, b"duration: ")?;
@@ -233,7 +233,7 @@ pub fn stats(samples: &mut [f64]) -> Option<Stats> {
         return None;
     }
     samples.sort_unstable_by(f64::total_cmp);
-    let rank = |p: usize| samples[(p * n).div_ceil(100).clamp(1, n) - 1];
+    let rank = |p| crate::logs::summary::nearest_rank(samples, p);
     Some(Stats {
         samples: n as u64,
         p50: rank(50),

@@ -196,7 +196,7 @@ pub(super) fn read(
     let shown = source.shown();
     let inputs = source
         .inputs(&env.log_sets)
-        .map_err(|e| Outcome::unknown(format!("cannot read {shown}: {e}")))?;
+        .map_err(|e| Outcome::unknown(e.to_string()))?;
     let cutoff = match since {
         None => None,
         Some(since) => {
@@ -208,7 +208,7 @@ pub(super) fn read(
         }
     };
     let scanned = crate::logs::scan::matching_lines(&inputs, matcher, cutoff, each)
-        .map_err(|e| Outcome::unknown(format!("cannot read {shown}: {e}")))?;
+        .map_err(|e| Outcome::unknown(e.to_string()))?;
     if since.is_some() && !scanned.timed {
         return Err(Outcome::unknown(format!(
             "no line of {shown} has a time opsbook can read, so none can be placed{}",

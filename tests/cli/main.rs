@@ -17,4 +17,5 @@ mod readme;
 mod renderers;
 mod restore;
 mod runbooks;
+mod steps;
 mod tls_dns;
