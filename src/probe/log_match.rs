@@ -36,10 +36,10 @@ pub struct LogMatchRaw {
     since: Option<Duration>,
     /// The count of matching lines above which (below, with `below`) the step warns.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(with = "Option<f64>")]
+    #[schemars(with = "Option<NumberOrText>")]
     warn: Option<Number>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(with = "Option<f64>")]
+    #[schemars(with = "Option<NumberOrText>")]
     crit: Option<Number>,
     /// Fewer is worse: a count under `warn`/`crit` trips them.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -65,6 +65,15 @@ pub struct LogMatchSpec {
 pub enum Grade {
     Count(Levels),
     PerMinute(Levels),
+}
+
+/// The schema of a threshold number: plain, or quoted (from a `{{ var }}`).
+#[derive(schemars::JsonSchema)]
+#[serde(untagged)]
+#[allow(dead_code)] // only its schema is used
+enum NumberOrText {
+    Number(f64),
+    Text(String),
 }
 
 impl From<LogMatchSpec> for LogMatchRaw {
