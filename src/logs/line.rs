@@ -205,7 +205,11 @@ mod tests {
         assert_eq!(t("2025-01-15T10:30:00Z ERROR x"), Some(1736937000));
         assert_eq!(t("[2025-01-15T12:30:00.5+02:00] ERROR x"), Some(1736937000));
         assert_eq!(
-            time("2025-01-15 10:30:00.123 UTC [7] LOG:  duration: 1.5 ms", &jiff::tz::TimeZone::fixed(jiff::tz::offset(2))).map(|t| t.as_second()),
+            time(
+                "2025-01-15 10:30:00.123 UTC [7] LOG:  duration: 1.5 ms",
+                &jiff::tz::TimeZone::fixed(jiff::tz::offset(2))
+            )
+            .map(|t| t.as_second()),
             Some(1736937000)
         );
         assert_eq!(t("Traceback (most recent call last):"), None);

@@ -169,16 +169,27 @@ mod tests {
 
     #[test]
     fn lines_without_a_time_belong_to_the_line_before_and_anchors_are_per_line() {
-        let text = "2025-01-15T09:00:00Z old\n  boom old\n2025-01-15T10:00:00Z new\n  boom new\r\nboom\n";
+        let text =
+            "2025-01-15T09:00:00Z old\n  boom old\n2025-01-15T10:00:00Z new\n  boom new\r\nboom\n";
         let (lines, scanned) = scan(text, Some("^ *boom"), Some("2025-01-15T09:30:00Z"));
         assert_eq!(lines, ["  boom new", "boom"]);
-        assert_eq!(scanned, Scanned { lines: 2, timed: true });
+        assert_eq!(
+            scanned,
+            Scanned {
+                lines: 2,
+                timed: true
+            }
+        );
         let (lines, _) = scan(text, None, None);
         assert_eq!(lines.len(), 5);
         // A match that runs over a line end is not a match of either line.
         let (lines, _) = scan("a\nb\n", Some(r"a\sb"), None);
         assert!(lines.is_empty());
-        let (lines, scanned) = scan("no time\nboom\n", Some("boom"), Some("2025-01-15T09:30:00Z"));
+        let (lines, scanned) = scan(
+            "no time\nboom\n",
+            Some("boom"),
+            Some("2025-01-15T09:30:00Z"),
+        );
         assert!(lines.is_empty());
         assert!(!scanned.timed);
     }

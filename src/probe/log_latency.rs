@@ -174,7 +174,11 @@ impl Extract {
                     .iter()
                     .rposition(|c| c.is_ascii_whitespace())
                     .map_or(0, |i| i + 1);
-                let unit = if *format == LatencyFormat::Nginx { 1000.0 } else { 0.001 };
+                let unit = if *format == LatencyFormat::Nginx {
+                    1000.0
+                } else {
+                    0.001
+                };
                 (&line[start..], unit)
             }
         };
@@ -270,11 +274,17 @@ fn shown(ms: f64) -> String {
 fn measure(spec: &LogLatencySpec, env: &Env) -> Outcome {
     let matcher = spec.extract.matcher();
     let mut samples = Vec::new();
-    let read = read(&spec.source, matcher.as_ref(), spec.since, env, &mut |line| {
-        samples.extend(spec.extract.millis(line));
-    });
+    let read = read(
+        &spec.source,
+        matcher.as_ref(),
+        spec.since,
+        env,
+        &mut |line| {
+            samples.extend(spec.extract.millis(line));
+        },
+    );
     if let Err(outcome) = read {
-        return outcome;
+        return *outcome;
     }
     let source = spec.source.shown();
     let Some(stats) = stats(&mut samples) else {
@@ -309,7 +319,11 @@ fn measure(spec: &LogLatencySpec, env: &Env) -> Outcome {
         "{} over {} {} in {source}{}",
         parts.join(", "),
         stats.samples,
-        if stats.samples == 1 { "sample" } else { "samples" },
+        if stats.samples == 1 {
+            "sample"
+        } else {
+            "samples"
+        },
         window(spec.since)
     );
     let round = |ms: f64| crate::model::round(ms, 3);
@@ -335,16 +349,34 @@ mod tests {
         let ms = |format, line: &str| Extract::Format(format).millis(line.as_bytes());
         use LatencyFormat::*;
         assert_eq!(
-            ms(Application, "2025-01-15 10:00:00,1 - app - INFO - Performance: upload took 12.5ms"),
+            ms(
+                Application,
+                "2025-01-15 10:00:00,1 - app - INFO - Performance: upload took 12.5ms"
+            ),
             Some(12.5)
         );
         assert_eq!(ms(Application, "Performance: upload took ms"), None);
         assert_eq!(
-            ms(Postgresql, "2025-01-15 10:00:00.123 UTC [7] LOG:  duration: 250.125 ms  statement: SELECT 1"),
+            ms(
+                Postgresql,
+                "2025-01-15 10:00:00.123 UTC [7] LOG:  duration: 250.125 ms  statement: SELECT 1"
+            ),
             Some(250.125)
         );
-        assert_eq!(ms(Nginx, "1.2.3.4 - - [15/Jan/2025:10:00:00 +0000] \"GET / HTTP/1.1\" 200 5 \"-\" \"curl\" 0.250\n"), Some(250.0));
-        assert_eq!(ms(Nginx, "1.2.3.4 - - [15/Jan/2025:10:00:00 +0000] \"GET / HTTP/1.1\" 200 5 \"-\" \"curl\""), None);
+        assert_eq!(
+            ms(
+                Nginx,
+                "1.2.3.4 - - [15/Jan/2025:10:00:00 +0000] \"GET / HTTP/1.1\" 200 5 \"-\" \"curl\" 0.250\n"
+            ),
+            Some(250.0)
+        );
+        assert_eq!(
+            ms(
+                Nginx,
+                "1.2.3.4 - - [15/Jan/2025:10:00:00 +0000] \"GET / HTTP/1.1\" 200 5 \"-\" \"curl\""
+            ),
+            None
+        );
         assert_eq!(ms(Apache, "x \"GET / HTTP/1.1\" 200 5 1500"), Some(1.5));
     }
 
@@ -352,7 +384,10 @@ mod tests {
     fn percentiles_are_nearest_rank() {
         let mut samples: Vec<f64> = (1..=20).map(f64::from).rev().collect();
         let s = stats(&mut samples).unwrap();
-        assert_eq!((s.p50, s.p90, s.p95, s.p99, s.max), (10.0, 18.0, 19.0, 20.0, 20.0));
+        assert_eq!(
+            (s.p50, s.p90, s.p95, s.p99, s.max),
+            (10.0, 18.0, 19.0, 20.0, 20.0)
+        );
         assert_eq!(s.mean, 10.5);
         assert_eq!(stats(&mut []), None);
     }

@@ -103,11 +103,15 @@ impl TryFrom<LogMatchRaw> for LogMatchSpec {
                 return Err("`below` goes inside `per_minute: { …, below: true }`".to_string());
             }
             (Some(_), None, None) if raw.since.is_none() => {
-                return Err("`per_minute` needs `since`: the window the rate is taken over".to_string());
+                return Err(
+                    "`per_minute` needs `since`: the window the rate is taken over".to_string(),
+                );
             }
             (Some(levels), None, None) => Grade::PerMinute(levels),
             (Some(_), _, _) => {
-                return Err("grade by `warn`/`crit` (a count) or by `per_minute`, not both".to_string());
+                return Err(
+                    "grade by `warn`/`crit` (a count) or by `per_minute`, not both".to_string(),
+                );
             }
             (None, None, None) if raw.below => {
                 return Err("`below: true` needs `warn` or `crit`".to_string());
@@ -154,7 +158,7 @@ fn count(spec: &LogMatchSpec, env: &Env) -> Outcome {
     };
     let scanned = match read(&spec.source, Some(&matcher), spec.since, env, &mut |_| {}) {
         Ok(scanned) => scanned,
-        Err(outcome) => return outcome,
+        Err(outcome) => return *outcome,
     };
     let n = scanned.lines;
     let source = spec.source.shown();
@@ -201,11 +205,11 @@ pub(super) fn read(
     since: Option<Duration>,
     env: &Env,
     each: &mut dyn FnMut(&[u8]),
-) -> Result<Scanned, Outcome> {
+) -> Result<Scanned, Box<Outcome>> {
     let shown = source.shown();
     let inputs = source
         .inputs(&env.log_sets)
-        .map_err(|e| Outcome::unknown(e.to_string()))?;
+        .map_err(|e| Box::new(Outcome::unknown(e.to_string())))?;
     let cutoff = match since {
         None => None,
         Some(since) => {
@@ -217,12 +221,12 @@ pub(super) fn read(
         }
     };
     let scanned = crate::logs::scan::matching_lines(&inputs, matcher, cutoff, each)
-        .map_err(|e| Outcome::unknown(e.to_string()))?;
+        .map_err(|e| Box::new(Outcome::unknown(e.to_string())))?;
     if since.is_some() && !scanned.timed {
-        return Err(Outcome::unknown(format!(
+        return Err(Box::new(Outcome::unknown(format!(
             "no line of {shown} has a time opsbook can read, so none can be placed{}",
             window(since)
-        )));
+        ))));
     }
     Ok(scanned)
 }

@@ -77,19 +77,40 @@ fn log_match_grades_counts_either_way_and_rates_per_minute() {
 "#;
     let opsbook = Opsbook::new()
         .file("edi.log", &edi_log())
-        .file("edi_processor_1.log", &at("10:05", "INFO", "Processed file x.edi"))
-        .file("edi_processor_2.log", &at("09:05", "INFO", "Processed file y.edi"))
+        .file(
+            "edi_processor_1.log",
+            &at("10:05", "INFO", "Processed file x.edi"),
+        )
+        .file(
+            "edi_processor_2.log",
+            &at("09:05", "INFO", "Processed file y.edi"),
+        )
         .file("plain.txt", "Processed file a.edi\nProcessed file b.edi\n");
     let (json, code) = run(opsbook, steps);
     assert_eq!(code, Some(2), "{json}");
     let processed = "lines matching \"Processed file\" in edi.log in the last 1h";
     assert_step(&json, "rate ok", "ok", &format!("3 {processed}"));
-    assert_step(&json, "rate low", "warning", &format!("3 {processed} (< warn 5)"));
-    assert_step(&json, "rate stopped", "critical", &format!("3 {processed} (< crit 4)"));
+    assert_step(
+        &json,
+        "rate low",
+        "warning",
+        &format!("3 {processed} (< warn 5)"),
+    );
+    assert_step(
+        &json,
+        "rate stopped",
+        "critical",
+        &format!("3 {processed} (< crit 4)"),
+    );
     let pool = r#"lines matching "too many conn\\w+$" in edi.log in the last 1h"#;
     // The traceback line belongs to 10:15; the 09:30 line is outside the hour.
     assert_step(&json, "pool ok", "ok", &format!("2 {pool}"));
-    assert_step(&json, "pool warning", "warning", &format!("2 {pool} (> warn 1)"));
+    assert_step(
+        &json,
+        "pool warning",
+        "warning",
+        &format!("2 {pool} (> warn 1)"),
+    );
     assert_step(
         &json,
         "pool any",
@@ -288,7 +309,10 @@ fn log_latency_reads_each_built_in_format_and_grades_each_percentile() {
     });
     let custom = durations(|hm, ms| match ms {
         u32::MAX => format!("2025-01-15T{hm}:00Z job=sync status=running\n"),
-        ms => format!("2025-01-15T{hm}:00Z job=sync elapsed={}s\n", f64::from(ms) / 1000.0),
+        ms => format!(
+            "2025-01-15T{hm}:00Z job=sync elapsed={}s\n",
+            f64::from(ms) / 1000.0
+        ),
     });
     let steps = r#"
   - { name: application, continue_on_failure: true, log_latency: { path: app.log, format: application, since: 1h, p95: { warn: 300ms, crit: 500ms } } }
@@ -368,19 +392,46 @@ fn log_latency_reads_each_built_in_format_and_grades_each_percentile() {
 #[test]
 fn bad_log_steps_are_config_errors_naming_file_and_line() {
     let cases = [
-        ("log_match: { path: a.log, regex: \"(unclosed\" }", "unclosed group"),
-        ("log_latency: { path: a.log, regex: \"took [\", p95: { crit: 1s } }", "invalid regex"),
+        (
+            "log_match: { path: a.log, regex: \"(unclosed\" }",
+            "unclosed group",
+        ),
+        (
+            "log_latency: { path: a.log, regex: \"took [\", p95: { crit: 1s } }",
+            "invalid regex",
+        ),
         (
             "log_latency: { path: a.log, regex: \"took (\\\\d+)ms\", p95: { crit: 1s } }",
             "has no duration group: name it (?P<ms>…)",
         ),
-        ("log_latency: { path: a.log, format: nginx }", "grade at least one of p50"),
-        ("log_latency: { path: a.log, format: haproxy, p95: { crit: 1s } }", "haproxy"),
-        ("log_match: { path: a.log, set: app, contains: x }", "only one of `path`, `glob` and `set`"),
-        ("log_match: { glob: \"logs/[\", contains: x }", "is not a valid glob"),
-        ("log_match: { path: a.log, contains: x, per_minute: { crit: 1 } }", "`per_minute` needs `since`"),
-        ("log_match: { path: a.log, contains: x, regex: y }", "`contains` or `regex`, not both"),
-        ("log_match: { path: a.log, contains: x, warn: 1, crit: 5, below: true }", "warn 1 is below crit 5"),
+        (
+            "log_latency: { path: a.log, format: nginx }",
+            "grade at least one of p50",
+        ),
+        (
+            "log_latency: { path: a.log, format: haproxy, p95: { crit: 1s } }",
+            "haproxy",
+        ),
+        (
+            "log_match: { path: a.log, set: app, contains: x }",
+            "only one of `path`, `glob` and `set`",
+        ),
+        (
+            "log_match: { glob: \"logs/[\", contains: x }",
+            "is not a valid glob",
+        ),
+        (
+            "log_match: { path: a.log, contains: x, per_minute: { crit: 1 } }",
+            "`per_minute` needs `since`",
+        ),
+        (
+            "log_match: { path: a.log, contains: x, regex: y }",
+            "`contains` or `regex`, not both",
+        ),
+        (
+            "log_match: { path: a.log, contains: x, warn: 1, crit: 5, below: true }",
+            "warn 1 is below crit 5",
+        ),
     ];
     for (step, expected) in cases {
         let runbook = format!(
