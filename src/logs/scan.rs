@@ -72,11 +72,16 @@ pub fn matching_lines(
     for (file, format) in inputs {
         let mut carried: Option<jiff::Timestamp> = None;
         blocks(file, &mut |block| {
+            // Lines before `seen` have been looked at; `known` is the time of the last of
+            // them with one (or the file's time so far): each line's time is read once.
+            let (mut seen, mut known) = (0, carried);
             let mut at = 0;
             while let Some((start, end)) = next_line(matcher, block, at) {
                 at = end + 1;
                 if let Some(cutoff) = since {
-                    match time_before(block, end, format, &zone).or(carried) {
+                    known = time_before(block, seen, end, format, &zone).or(known);
+                    seen = end;
+                    match known {
                         Some(t) => {
                             scanned.timed = true;
                             if t < cutoff {
@@ -90,11 +95,9 @@ pub fn matching_lines(
                 let line = &block[start..end];
                 each(line.strip_suffix(b"\r").unwrap_or(line));
             }
-            if since.is_some()
-                && let Some(t) = time_before(block, block.len(), format, &zone)
-            {
-                carried = Some(t);
-                scanned.timed = true;
+            if since.is_some() {
+                carried = time_before(block, seen, block.len(), format, &zone).or(known);
+                scanned.timed |= carried.is_some();
             }
         })?;
     }
@@ -119,27 +122,31 @@ pub(super) fn line_end(block: &[u8], from: usize) -> usize {
 }
 
 /// The time of the last line ending at or before `end` that has one, looking back from
-/// the line that ends at `end` to the start of `block`.
+/// the line that ends at `end` to the line that starts at or after `floor`.
 fn time_before(
     block: &[u8],
+    floor: usize,
     end: usize,
     format: &LineFormat,
     zone: &jiff::tz::TimeZone,
 ) -> Option<jiff::Timestamp> {
     let mut end = end;
     // A block ends with its newline: the last line is the one before it.
-    if end == block.len() && end > 0 && block[end - 1] == b'\n' {
+    if end == block.len() && end > floor && block[end - 1] == b'\n' {
         end -= 1;
     }
     loop {
         let start = memchr::memrchr(b'\n', &block[..end]).map_or(0, |i| i + 1);
+        if start < floor {
+            return None;
+        }
         let line = &block[start..end];
         if !line.is_empty()
             && let Some(t) = format.time(&String::from_utf8_lossy(line), zone)
         {
             return Some(t);
         }
-        if start == 0 {
+        if start == 0 || start <= floor {
             return None;
         }
         end = start - 1;
@@ -192,5 +199,25 @@ mod tests {
         );
         assert!(lines.is_empty());
         assert!(!scanned.timed);
+    }
+
+    #[test]
+    fn a_time_carries_over_untimed_lines_and_across_blocks() {
+        let lines = 700_000; // 3.5 MB: several blocks with no time of their own
+        let text = format!(
+            "2025-01-15T09:00:00Z old\nboom\n2025-01-15T10:00:00Z new\n{}",
+            "boom\n".repeat(lines)
+        );
+        let (found, scanned) = scan(&text, Some("boom"), Some("2025-01-15T09:30:00Z"));
+        assert_eq!(found.len(), lines);
+        assert_eq!(
+            scanned,
+            Scanned {
+                lines: lines as u64,
+                timed: true
+            }
+        );
+        let (found, _) = scan(&text, Some("boom"), Some("2025-01-15T10:30:00Z"));
+        assert!(found.is_empty());
     }
 }
