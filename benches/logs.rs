@@ -1,11 +1,12 @@
-//! Logs: `opsbook logs summary`, `logs search --count` and `logs rotate` against the
-//! seed's pipelines, grep/rg, gzip and zstd on the same generated seed-000-style log, in
-//! one run. Prints wall times (best of 3, page cache warm), `opsbook / peer` ratios and
+//! Logs: `opsbook logs summary`, `logs search --count`, the `log_match` and `log_latency`
+//! steps and `logs rotate` against the seed's pipelines, `grep -c`, a `grep | awk | sort -n`
+//! p95 pipeline, rg, gzip and zstd on the same generated seed-000-style log, in one run. Prints wall times (best of 3, page cache warm), `opsbook / peer` ratios and
 //! opsbook's peak memory.
 //!
 //! `cargo bench --bench logs` uses a 1 GiB log and a 256 MiB file to rotate;
 //! `OPSBOOK_BENCH_LOG_MB=N` changes the log's size. Under `cargo test` a 4 MiB smoke run of
-//! the opsbook commands only checks that the benchmark still works.
+//! the opsbook commands only checks that the benchmark still works (and that the steps'
+//! count and p95 equal grep's and the pipeline's).
 #![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -32,6 +33,7 @@ fn main() {
     let search = common::best(|| opsbook(&["logs", "search", "ERROR", log_s, "--count"]));
     common::report("opsbook logs summary", summary);
     common::report("opsbook logs search ERROR --count", search);
+    let steps = log_steps(dir.path(), log_s);
     if !full {
         return;
     }
@@ -60,6 +62,13 @@ fn main() {
     } else {
         println!("rg: not installed, skipped");
     }
+    common::ratio("log_match / grep -c", steps.0.0, grep, 1.5);
+    let p95 = common::best(|| common::shell(&p95_pipeline(log_s, &format!("{sink}.sorted"), sink)));
+    println!(
+        "grep Performance: | awk | sort -n | pick the p95 line: {:.3} s",
+        p95.0.as_secs_f64()
+    );
+    common::ratio("log_latency / grep|awk|sort p95", steps.1.0, p95, 1.5);
 
     // Rotation: a 256 MiB file compressed by opsbook vs the compressors alone.
     let live = dir.path().join("rot/app.log");
@@ -135,4 +144,77 @@ fn opsbook(args: &[&str]) -> (Duration, i64) {
         "opsbook {args:?} failed: exit {code:?}"
     );
     (took, peak)
+}
+
+/// The `log_match` step (lines with ERROR) and the `log_latency` step (p95 of the
+/// `Performance:` lines) over the whole log, each in a runbook of one step: their best
+/// times, after checking once that they give grep's count and the pipeline's p95.
+fn log_steps(dir: &std::path::Path, log: &str) -> ((Duration, i64), (Duration, i64)) {
+    let book = |name: &str, step: &str| {
+        let path = dir.join(name);
+        std::fs::write(&path, format!("steps:\n  - name: {name}\n    {step}\n")).unwrap();
+        path.to_str().unwrap().to_string()
+    };
+    let matching = book(
+        "match.yaml",
+        &format!("log_match: {{ path: \"{log}\", contains: ERROR, crit: 1000000000000 }}"),
+    );
+    let latency = book(
+        "latency.yaml",
+        &format!("log_latency: {{ path: \"{log}\", format: application, p95: {{ crit: 1h }} }}"),
+    );
+    let reading = |runbook: &str| -> serde_json::Value {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_opsbook"))
+            .args(["run", runbook, "--format", "json"])
+            .env_remove("ENVIRONMENT")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        report["checks"]
+            .as_object()
+            .unwrap()
+            .values()
+            .next()
+            .unwrap()
+            .clone()
+    };
+    let sink = dir.join("steps.out");
+    let sink = sink.to_str().unwrap();
+    common::shell(&format!("grep -c ERROR {log} > {sink}"));
+    let count: u64 = std::fs::read_to_string(sink)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(reading(&matching)["matched"], count, "log_match vs grep -c");
+    common::shell(&p95_pipeline(log, &format!("{sink}.sorted"), sink));
+    let p95: f64 = std::fs::read_to_string(sink)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(
+        reading(&latency)["p95_ms"].as_f64(),
+        Some(p95),
+        "log_latency vs the pipeline"
+    );
+    let run = |runbook: &str| common::best(|| opsbook(&["run", runbook]));
+    let (matched, timed) = (run(&matching), run(&latency));
+    common::report("opsbook run (log_match ERROR)", matched);
+    common::report("opsbook run (log_latency p95)", timed);
+    (matched, timed)
+}
+
+/// The p95 of the `Performance: NAME took Nms` lines as a shell pipeline: the durations
+/// sorted numerically, then the line at ⌈0.95·n⌉ (nearest rank) into `out`.
+fn p95_pipeline(log: &str, sorted: &str, out: &str) -> String {
+    format!(
+        "export LC_ALL=C; grep -F 'Performance:' {log} | awk '{{v=$NF; sub(/ms$/, \"\", v); print v}}' \
+         | sort -n > {sorted} && n=$(wc -l < {sorted}) && sed -n \"$(( (n * 95 + 99) / 100 ))p\" {sorted} > {out}"
+    )
 }

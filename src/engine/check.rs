@@ -82,11 +82,12 @@ pub fn unknown_set<'k>(
 }
 
 impl Context {
-    /// What a probe may read: the machine and the clock.
+    /// What a probe may read: the machine, the clock and the configured log sets.
     pub fn env(&self) -> Env {
         Env {
             resources: Arc::clone(&self.resources),
             clock: Arc::clone(&self.clock),
+            log_sets: Arc::new(self.config.logs.sets.clone()),
         }
     }
 

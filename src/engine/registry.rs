@@ -410,6 +410,8 @@ registry! {
     drill: Drill(super::steps::drill::DrillSpec), "verify a backup set's newest backup and run its restore drill", role: acts, build: |s: &super::steps::drill::DrillSpec, _| super::steps::drill::DrillCheck { spec: s.clone() };
     restore: Restore(super::steps::restore::RestoreSpec), "restore a backup or a hand-made archive into a directory", role: acts, build: |s: &super::steps::restore::RestoreSpec, _| super::steps::restore::RestoreCheck { spec: s.clone() };
     log_errors: LogErrors(LogErrorsSpec), "lines at or above a level in a window of a log file", role: reads, build: |s: &LogErrorsSpec, _| LogErrorsCheck { spec: s.clone() };
+    log_match: LogMatch(crate::probe::log_match::LogMatchSpec), "lines matching a text or regex in a window of a log: a count or a rate per minute", role: reads, build: |s: &crate::probe::log_match::LogMatchSpec, _| crate::probe::log_match::LogMatchCheck { spec: s.clone() };
+    log_latency: LogLatency(crate::probe::log_latency::LogLatencySpec), "percentiles of a duration read from log lines in a window", role: reads, build: |s: &crate::probe::log_latency::LogLatencySpec, _| crate::probe::log_latency::LogLatencyCheck { spec: s.clone() };
     manual: Manual(Text), "the question a person confirms", role: runbook_only, build: |p: &Text, _| ManualCheck { prompt: p.clone() };
     process: Process(ProcessSpec), "a program runs (by name, command line or pid file), its memory, CPU and open files graded", role: reads, build: |s: &ProcessSpec, _| ProcessCheck { spec: s.clone() };
     service: Service(ServiceSpec), "a systemd unit is active", role: reads, build: |s: &ServiceSpec, _| ServiceCheck { spec: s.clone() };

@@ -94,7 +94,8 @@ pub fn time(line: &str, zone: &jiff::tz::TimeZone) -> Option<jiff::Timestamp> {
         .strip_prefix(['.', ','])
         .map(|r| r.trim_start_matches(|c: char| c.is_ascii_digit()))
         .unwrap_or(rest);
-    if rest.starts_with('Z') {
+    // `Z`, or PostgreSQL's default `%m` prefix (`2025-01-15 10:30:00.123 UTC`).
+    if rest.starts_with('Z') || rest.starts_with(" UTC") || rest.starts_with(" GMT") {
         return jiff::tz::TimeZone::UTC.to_timestamp(civil).ok();
     }
     if let Some(offset) = rest.get(..6)
@@ -203,6 +204,14 @@ mod tests {
         assert_eq!(t("2025-01-15 10:30:00,123 ERROR x"), Some(1736937000));
         assert_eq!(t("2025-01-15T10:30:00Z ERROR x"), Some(1736937000));
         assert_eq!(t("[2025-01-15T12:30:00.5+02:00] ERROR x"), Some(1736937000));
+        assert_eq!(
+            time(
+                "2025-01-15 10:30:00.123 UTC [7] LOG:  duration: 1.5 ms",
+                &jiff::tz::TimeZone::fixed(jiff::tz::offset(2))
+            )
+            .map(|t| t.as_second()),
+            Some(1736937000)
+        );
         assert_eq!(t("Traceback (most recent call last):"), None);
     }
 }

@@ -7,7 +7,7 @@ use super::compress;
 use super::format::LineFormat;
 use crate::values::Level;
 use std::collections::VecDeque;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
 /// A file to read and how its lines are written.
@@ -65,7 +65,10 @@ pub enum Matcher {
 impl Matcher {
     pub fn new(pattern: &str, regex: bool) -> Result<Self, super::Error> {
         if regex {
-            regex::bytes::Regex::new(pattern)
+            // Multi-line, so that `^` and `$` are line ends when whole blocks are searched.
+            regex::bytes::RegexBuilder::new(pattern)
+                .multi_line(true)
+                .build()
                 .map(Matcher::Regex)
                 .map_err(|e| super::Error::Pattern {
                     pattern: pattern.to_string(),
@@ -83,6 +86,28 @@ impl Matcher {
             Matcher::Literal(f) => f.find(line).is_some(),
             Matcher::Regex(r) => r.is_match(line),
         }
+    }
+
+    /// The next line of `block` from `at` holding a match: its start, and its end before
+    /// the newline. A regex match that runs over a line end counts only if the line
+    /// matches by itself.
+    pub fn next_line(&self, block: &[u8], mut at: usize) -> Option<(usize, usize)> {
+        while at < block.len() {
+            let (start, end) = match self {
+                Matcher::Literal(f) => {
+                    let i = at + f.find(&block[at..])?;
+                    (i, i + f.needle().len())
+                }
+                Matcher::Regex(r) => r.find_at(block, at).map(|m| (m.start(), m.end()))?,
+            };
+            let line_start = memchr::memrchr(b'\n', &block[..start]).map_or(0, |i| i + 1);
+            let line_end = super::scan::line_end(block, start);
+            if end <= line_end || self.is_match(&block[line_start..line_end]) {
+                return Some((line_start, line_end));
+            }
+            at = line_end + 1;
+        }
+        None
     }
 }
 
@@ -143,46 +168,16 @@ pub fn count_literal(files: &[PathBuf], needle: &str) -> (u64, Vec<String>) {
 }
 
 fn count_in(file: &Path, finder: &memchr::memmem::Finder) -> Result<u64, (u64, super::Error)> {
-    let mut reader = compress::open(file).map_err(|e| (0, e))?;
-    let mut buf = vec![0u8; 1 << 20];
-    let mut carry = 0; // bytes of an unfinished line at the start of buf
     let mut count = 0u64;
-    loop {
-        let n = match reader.read(&mut buf[carry..]) {
-            Ok(n) => n,
-            Err(e) => return Err((count, super::Error::cut_short(file, e))),
-        };
-        let filled = carry + n;
-        // Lines complete in this block end at the last newline (or the end of input).
-        let end = if n == 0 {
-            filled
-        } else {
-            match memchr::memrchr(b'\n', &buf[..filled]) {
-                Some(i) => i + 1,
-                None if filled == buf.len() => {
-                    buf.resize(buf.len() * 2, 0); // a very long line: grow and read on
-                    carry = filled;
-                    continue;
-                }
-                None => {
-                    carry = filled;
-                    continue;
-                }
-            }
-        };
-        let block = &buf[..end];
+    let read = super::scan::blocks(file, &mut |block| {
         let mut at = 0;
         while let Some(found) = finder.find(&block[at..]) {
             count += 1;
             let hit = at + found;
             at = memchr::memchr(b'\n', &block[hit..]).map_or(block.len(), |i| hit + i + 1);
         }
-        if n == 0 {
-            return Ok(count);
-        }
-        buf.copy_within(end..filled, 0);
-        carry = filled - end;
-    }
+    });
+    read.map(|()| count).map_err(|e| (count, e))
 }
 
 fn search_file(

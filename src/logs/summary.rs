@@ -47,7 +47,7 @@ pub struct Latency {
 }
 
 /// `… Performance: NAME took 123.45ms` → (NAME, 123.45), read without a regex.
-fn performance(text: &str) -> Option<(&str, f64)> {
+pub fn performance(text: &str) -> Option<(&str, f64)> {
     static FINDER: OnceLock<memchr::memmem::Finder<'static>> = OnceLock::new();
     let finder = FINDER.get_or_init(|| memchr::memmem::Finder::new(b"Performance:"));
     let at = finder.find(text.as_bytes())?;
@@ -293,14 +293,14 @@ pub fn summarize(files: &[Input], top: usize, slow_ms: f64) -> Summary {
         .map(|(operation, mut values)| {
             values.sort_by(f64::total_cmp);
             let count = values.len();
-            let at = |q: f64| values[((q * count as f64).ceil() as usize).clamp(1, count) - 1];
+            let at = |percent| nearest_rank(&values, percent);
             Latency {
                 operation,
                 count,
                 mean_ms: crate::model::round(values.iter().sum::<f64>() / count as f64, 2),
-                p50_ms: at(0.50),
-                p95_ms: at(0.95),
-                p99_ms: at(0.99),
+                p50_ms: at(50),
+                p95_ms: at(95),
+                p99_ms: at(99),
                 max_ms: values[count - 1],
             }
         })
@@ -308,6 +308,14 @@ pub fn summarize(files: &[Input], top: usize, slow_ms: f64) -> Summary {
     operations.sort_by(|a, b| b.count.cmp(&a.count).then(a.operation.cmp(&b.operation)));
     summary.operations = operations;
     summary
+}
+
+/// The nearest-rank percentile of `sorted` (non-empty, ascending): the value at position
+/// ⌈percent·n/100⌉, as `sort -n` and picking that line gives. Integer arithmetic, so 95 % of
+/// 100 samples is exactly the 95th.
+pub fn nearest_rank(sorted: &[f64], percent: usize) -> f64 {
+    let n = sorted.len();
+    sorted[(percent * n).div_ceil(100).clamp(1, n.max(1)) - 1]
 }
 
 fn ranked(counts: HashMap<String, u64>, top: usize) -> Vec<Counted> {

@@ -168,6 +168,24 @@ pub enum Data {
         matched: u64,
         rate_percent: f64,
     },
+    /// `log_match`: lines matching in the window, and their rate when graded by it.
+    LogMatch {
+        source: String,
+        matched: u64,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        per_minute: Option<f64>,
+    },
+    /// `log_latency`: nearest-rank percentiles, mean and max of the durations found.
+    LogLatency {
+        source: String,
+        samples: u64,
+        p50_ms: f64,
+        p90_ms: f64,
+        p95_ms: f64,
+        p99_ms: f64,
+        mean_ms: f64,
+        max_ms: f64,
+    },
     Process {
         process: String,
         count: u32,
@@ -349,6 +367,7 @@ impl CheckResult {
             Data::File { path, .. }
             | Data::Directory { path, .. }
             | Data::LogErrors { path, .. } => m(path),
+            Data::LogMatch { source, .. } | Data::LogLatency { source, .. } => m(source),
             Data::Backup { set, .. } => m(set),
             Data::Process { process, .. } => m(process),
             Data::Service { unit, state } => {

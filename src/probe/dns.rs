@@ -61,16 +61,16 @@ impl Kind {
 
     /// `expect` as written, in the form answers are compared in; an address must be one
     /// of this type's.
-    fn expected(self, text: &Text) -> Result<String, String> {
+    fn expected(self, text: &Text) -> Result<String, crate::values::Invalid> {
         let value = text.as_str().trim();
         match self {
             Kind::A | Kind::AAAA => match value.parse::<IpAddr>() {
                 Ok(ip) if (self == Kind::A) == ip.is_ipv4() => Ok(ip.to_string()),
-                _ => Err(format!(
+                _ => Err(crate::values::Invalid::from(format!(
                     "expect {:?} is not an {} address",
                     text.shown(),
                     if self == Kind::A { "IPv4" } else { "IPv6" }
-                )),
+                ))),
             },
             Kind::CNAME | Kind::MX => Ok(host(value)),
             Kind::TXT => Ok(value.to_string()),
@@ -99,7 +99,7 @@ pub enum Rcode {
 }
 
 impl Rcode {
-    fn parse(text: &str) -> Result<Self, String> {
+    fn parse(text: &str) -> Result<Self, crate::values::Invalid> {
         Ok(match text.trim().to_ascii_uppercase().as_str() {
             "NOERROR" => Rcode::NoError,
             "FORMERR" => Rcode::FormErr,
@@ -108,9 +108,9 @@ impl Rcode {
             "NOTIMP" => Rcode::NotImp,
             "REFUSED" => Rcode::Refused,
             _ => {
-                return Err(format!(
+                return Err(crate::values::Invalid::from(format!(
                     "rcode {text:?} is not a DNS response code: use NOERROR, NXDOMAIN, SERVFAIL, REFUSED, FORMERR or NOTIMP"
-                ));
+                )));
             }
         })
     }
@@ -194,7 +194,7 @@ fn check(
     rcode: Option<&Text>,
     server: Option<Server>,
     expect: Option<Vec<Text>>,
-) -> Result<(Kind, Option<Rcode>, Vec<String>), String> {
+) -> Result<(Kind, Option<Rcode>, Vec<String>), crate::values::Invalid> {
     let kind = match record_type.map(|t| t.as_str().trim().to_ascii_uppercase()) {
         None => Kind::A,
         Some(t) => match t.as_str() {
@@ -204,30 +204,30 @@ fn check(
             "MX" => Kind::MX,
             "TXT" => Kind::TXT,
             _ => {
-                return Err(format!(
+                return Err(crate::values::Invalid::from(format!(
                     "type {:?} is not a record type this step asks for: use A, AAAA, CNAME, MX or TXT",
                     record_type.map(Text::shown).unwrap_or_default()
-                ));
+                )));
             }
         },
     };
     let rcode = rcode.map(|r| Rcode::parse(r.shown())).transpose()?;
     if server.is_none() && (rcode.is_some() || !kind.is_address()) {
-        return Err(format!(
+        return Err(crate::values::Invalid::from(format!(
             "{} needs `server`: the system's resolver says neither response codes nor CNAME, MX or TXT records",
             if rcode.is_some() {
                 "`rcode`".to_string()
             } else {
                 format!("type {kind:?}")
             }
-        ));
+        )));
     }
     let expect = expect.unwrap_or_default();
     if !expect.is_empty() && rcode.is_some_and(|r| r != Rcode::NoError) {
-        return Err(
+        return Err(crate::values::Invalid::from(
             "`expect` looks at answers, and a response code other than NOERROR comes with none: give one or the other"
                 .to_string(),
-        );
+        ));
     }
     let expect = expect
         .iter()
@@ -307,7 +307,7 @@ impl Probe for DnsCheck {
             };
             let summary = match judge(spec, code, &records) {
                 Ok(summary) => summary,
-                Err(failure) => return Outcome::new(Status::Critical, failure, data(&records)),
+                Err(failure) => return Outcome::new(Status::Critical, failure.0, data(&records)),
             };
             let (status, crossed) = spec.latency.grade(took);
             let message = match crossed {
@@ -320,23 +320,29 @@ impl Probe for DnsCheck {
 }
 
 /// What the answer says against what the step expects: a summary, or the failure.
-fn judge(spec: &DnsSpec, code: ResponseCode, records: &[Found]) -> Result<String, String> {
+fn judge(
+    spec: &DnsSpec,
+    code: ResponseCode,
+    records: &[Found],
+) -> Result<String, crate::values::Invalid> {
     let name = spec.name.shown();
     let server = spec.server.map(|s| s.0.to_string()).unwrap_or_default();
     match spec.rcode {
         Some(want) if want.code() != code => {
-            return Err(format!(
+            return Err(crate::values::Invalid::from(format!(
                 "{name}: DNS server {server} answered {}, expected {}",
                 code_name(code),
                 code_name(want.code())
-            ));
+            )));
         }
         Some(want) if want != Rcode::NoError => {
             return Ok(format!("{name} → {} as expected", code_name(code)));
         }
         None if code != ResponseCode::NoError => {
             let server = spec.server.unwrap_or(Server(([0, 0, 0, 0], 53).into()));
-            return Err(resolve::refusal(name, server, code).to_string());
+            return Err(crate::values::Invalid::from(
+                resolve::refusal(name, server, code).to_string(),
+            ));
         }
         _ => {}
     }
@@ -345,7 +351,9 @@ fn judge(spec: &DnsSpec, code: ResponseCode, records: &[Found]) -> Result<String
         if spec.rcode.is_some() && spec.expect.is_empty() {
             return Ok(format!("{name} → NOERROR, no {kind} record"));
         }
-        return Err(format!("{name} has no {kind} record (asked {server})"));
+        return Err(crate::values::Invalid::from(format!(
+            "{name} has no {kind} record (asked {server})"
+        )));
     }
     let shown = records
         .iter()
@@ -364,16 +372,16 @@ fn judge(spec: &DnsSpec, code: ResponseCode, records: &[Found]) -> Result<String
             .map(|r| r.shown.as_str())
             .collect();
         if !stray.is_empty() {
-            return Err(format!(
+            return Err(crate::values::Invalid::from(format!(
                 "{name} resolved to {shown}: {} not expected (expect_all: {wanted})",
                 stray.join(", ")
-            ));
+            )));
         }
     } else if !records.iter().any(|r| expected(&r)) {
         let one_of = if spec.expect.len() > 1 { "one of " } else { "" };
-        return Err(format!(
+        return Err(crate::values::Invalid::from(format!(
             "{name} resolved to {shown}, expected {one_of}{wanted}"
-        ));
+        )));
     }
     Ok(format!("{name} → {shown}"))
 }

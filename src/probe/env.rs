@@ -30,17 +30,17 @@ pub struct RawEnvSpec {
 }
 
 impl TryFrom<RawEnvSpec> for EnvSpec {
-    type Error = String;
+    type Error = crate::values::Invalid;
 
-    fn try_from(raw: RawEnvSpec) -> Result<Self, String> {
+    fn try_from(raw: RawEnvSpec) -> Result<Self, crate::values::Invalid> {
         let bad = raw.name.is_empty()
             || raw.name.contains(['=', '\0'])
             || raw.name.chars().any(char::is_whitespace);
         if bad {
-            return Err(format!(
+            return Err(crate::values::Invalid::from(format!(
                 "env: {:?} is not a variable name: write it as the shell does, e.g. DATABASE_URL",
                 raw.name
-            ));
+            )));
         }
         Ok(EnvSpec {
             name: raw.name,

@@ -58,22 +58,22 @@ pub struct RawFileSpec {
 }
 
 impl TryFrom<RawFileSpec> for FileSpec {
-    type Error = String;
+    type Error = crate::values::Invalid;
 
-    fn try_from(raw: RawFileSpec) -> Result<Self, String> {
+    fn try_from(raw: RawFileSpec) -> Result<Self, crate::values::Invalid> {
         if raw.recursive.is_some() && raw.count.is_none() && raw.size.is_none() {
-            return Err(
+            return Err(crate::values::Invalid(
                 "file: `recursive` applies to a directory's `count` and `size`: give one of them, or leave `recursive` out"
-                    .into(),
-            );
+                    .to_string(),
+            ));
         }
         if raw.newest
             && let Err(e) = glob::Pattern::new(raw.path.as_str())
         {
-            return Err(format!(
+            return Err(crate::values::Invalid::from(format!(
                 "file: {:?} is not a glob ({e}); write e.g. /backups/*.tar.gz",
                 raw.path.shown()
-            ));
+            )));
         }
         Ok(FileSpec {
             path: raw.path,

@@ -15,6 +15,8 @@ pub mod http;
 pub mod latency;
 mod load;
 pub mod log_errors;
+pub mod log_latency;
+pub mod log_match;
 mod memory;
 pub mod port;
 pub mod process;
@@ -47,6 +49,9 @@ use std::sync::Arc;
 pub struct Env {
     pub resources: Arc<dyn resources::Resources>,
     pub clock: Arc<dyn Clock>,
+    /// The configured log sets, for steps that read a set by name (`log_match`,
+    /// `log_latency`).
+    pub log_sets: Arc<std::collections::BTreeMap<String, crate::logs::set::LogSet>>,
 }
 
 impl Env {
@@ -55,6 +60,7 @@ impl Env {
         Env {
             resources: Arc::new(resources::SystemResources),
             clock: Arc::new(SystemClock),
+            log_sets: Arc::default(),
         }
     }
 }

@@ -55,33 +55,44 @@ fn one() -> u32 {
 }
 
 impl TryFrom<RawProcessSpec> for ProcessSpec {
-    type Error = String;
+    type Error = crate::values::Invalid;
 
-    fn try_from(raw: RawProcessSpec) -> Result<Self, String> {
+    fn try_from(raw: RawProcessSpec) -> Result<Self, crate::values::Invalid> {
         let given = [
             raw.name.is_some(),
             raw.cmdline.is_some(),
             raw.pid_file.is_some(),
         ];
         match given.iter().filter(|g| **g).count() {
-            0 => return Err("process: give one of `name`, `cmdline` or `pid_file`".into()),
+            0 => {
+                return Err(crate::values::Invalid(
+                    "process: give one of `name`, `cmdline` or `pid_file`".to_string(),
+                ));
+            }
             1 => {}
-            _ => return Err("process: give only one of `name`, `cmdline` or `pid_file`".into()),
+            _ => {
+                return Err(crate::values::Invalid(
+                    "process: give only one of `name`, `cmdline` or `pid_file`".to_string(),
+                ));
+            }
         }
         if let Some(max) = raw.max
             && max < raw.min
         {
-            return Err(format!("process: max {max} is below min {}", raw.min));
+            return Err(crate::values::Invalid::from(format!(
+                "process: max {max} is below min {}",
+                raw.min
+            )));
         }
         let sample = match (raw.sample, &raw.cpu) {
             (Some(_), None) => {
-                return Err("process: `sample` is how long `cpu` is measured: give `cpu` too, or leave `sample` out".into());
+                return Err(crate::values::Invalid("process: `sample` is how long `cpu` is measured: give `cpu` too, or leave `sample` out".to_string()));
             }
             (Some(s), Some(_)) if s.0 < super::cpu::MIN_SAMPLE => {
-                return Err(format!(
+                return Err(crate::values::Invalid::from(format!(
                     "process `sample: {}` is too short: sample over at least 1s, or one busy moment reads as a busy process",
                     humantime::format_duration(s.0)
-                ));
+                )));
             }
             (Some(s), Some(_)) => s,
             (None, _) => Duration(super::cpu::MIN_SAMPLE),
@@ -116,17 +127,17 @@ pub struct RawSizeLevels {
 }
 
 impl TryFrom<RawSizeLevels> for SizeLevels {
-    type Error = String;
+    type Error = crate::values::Invalid;
 
-    fn try_from(raw: RawSizeLevels) -> Result<Self, String> {
+    fn try_from(raw: RawSizeLevels) -> Result<Self, crate::values::Invalid> {
         let bytes = |b: Option<ByteSize>| b.map(|b| b.0 as f64);
         match levels_from(bytes(raw.warn), bytes(raw.crit), false) {
-            Err(Error::WarnAboveCrit { .. }) => Err(format!(
+            Err(Error::WarnAboveCrit { .. }) => Err(crate::values::Invalid::from(format!(
                 "warn {} is above crit {}: warn must not exceed crit",
                 size(raw.warn.map_or(0, |b| b.0)),
                 size(raw.crit.map_or(0, |b| b.0))
-            )),
-            Err(e) => Err(e.to_string()),
+            ))),
+            Err(e) => Err(crate::values::Invalid::from(e.to_string())),
             Ok(_) => Ok(SizeLevels {
                 warn: raw.warn,
                 crit: raw.crit,
@@ -285,7 +296,7 @@ fn look(spec: &ProcessSpec, resources: &dyn super::resources::Resources) -> Outc
         }
         (None, None) => match pid_from_file(spec) {
             Ok((what, pid)) => (what, Box::new(move |p| p.pid == pid)),
-            Err(why) => return Outcome::new(Status::Critical, why, Data::None),
+            Err(why) => return Outcome::new(Status::Critical, why.0, Data::None),
         },
     };
     let sample = spec.cpu.is_some().then_some(spec.sample.0);
@@ -305,19 +316,21 @@ fn is_named(p: &ProcessReading, name: &str) -> bool {
 }
 
 /// The pid a pid file names, or why there is none (critical: nothing can be running).
-fn pid_from_file(spec: &ProcessSpec) -> Result<(String, u32), String> {
+fn pid_from_file(spec: &ProcessSpec) -> Result<(String, u32), crate::values::Invalid> {
     let Some(file) = &spec.pid_file else {
-        return Err("give `name`, `cmdline` or `pid_file`".into());
+        return Err(crate::values::Invalid(
+            "give `name`, `cmdline` or `pid_file`".to_string(),
+        ));
     };
     let text = std::fs::read_to_string(file.as_str())
         .map_err(|e| format!("cannot read pid file {}: {e}", file.shown()))?;
     match text.trim().parse::<u32>() {
         Ok(pid) if pid > 0 => Ok((format!("pid {pid} (from {})", file.shown()), pid)),
-        _ => Err(format!(
+        _ => Err(crate::values::Invalid::from(format!(
             "{} does not hold a pid: {:?}",
             file.shown(),
             text.trim()
-        )),
+        ))),
     }
 }
 

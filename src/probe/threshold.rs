@@ -141,6 +141,12 @@ impl Crossed {
     }
 }
 
+impl serde::Serialize for Number {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_f64(self.0)
+    }
+}
+
 /// The status of `value`, and the level it crossed, if any.
 pub fn grade_by(value: f64, levels: Levels) -> (Status, Option<Crossed>) {
     let (op, crossed): (&'static str, fn(f64, f64) -> bool) = if levels.below {

@@ -38,7 +38,10 @@ pub fn render(report: &Report) -> String {
                 Data::Load { load1, .. } => Some(format!("'{label}'={load1}")),
                 Data::TlsCert { days_left, .. } => Some(format!("'{label}'={days_left}")),
                 Data::Command { value: Some(v), .. } => Some(format!("'{label}'={v}")),
-                Data::LogErrors { matched, .. } => Some(format!("'{label}'={matched}")),
+                Data::LogErrors { matched, .. } | Data::LogMatch { matched, .. } => {
+                    Some(format!("'{label}'={matched}"))
+                }
+                Data::LogLatency { p95_ms, .. } => Some(format!("'{label}'={p95_ms}ms")),
                 Data::Directory { entries, .. } => Some(format!("'{label}'={entries}")),
                 Data::Process { count, .. } => Some(format!("'{label}'={count}")),
                 _ => None,

@@ -88,7 +88,10 @@ pub fn render(report: &Report) -> String {
                 }
             }
             Data::Command { value: Some(v), .. } => values.push((labels, *v)),
-            Data::LogErrors { matched, .. } => values.push((labels, *matched as f64)),
+            Data::LogErrors { matched, .. } | Data::LogMatch { matched, .. } => {
+                values.push((labels, *matched as f64))
+            }
+            Data::LogLatency { p95_ms, .. } => latency.push((labels, p95_ms / 1000.0)),
             Data::Directory { entries, .. } => values.push((labels, *entries as f64)),
             Data::Process { count, .. } => values.push((labels, f64::from(*count))),
             _ => {}

@@ -386,6 +386,18 @@ impl Serialize for Mode {
     }
 }
 
+/// A setting that cannot work, said in words (a step's settings checked as a whole while
+/// the file is read; the parser puts it at its line).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Invalid(pub String);
+
+impl From<String> for Invalid {
+    fn from(message: String) -> Self {
+        Invalid(message)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -304,7 +304,13 @@ fn readme_help_man_pages_and_runbooks_stand_alone() {
         &std::fs::read_to_string(root.join("README.md")).unwrap(),
     );
     let mut runbooks = 0;
-    for entry in std::fs::read_dir(root.join("runbooks")).unwrap() {
+    let examples = std::fs::read_dir(root.join("runbooks/examples"))
+        .into_iter()
+        .flatten();
+    for entry in std::fs::read_dir(root.join("runbooks"))
+        .unwrap()
+        .chain(examples)
+    {
         let path = entry.unwrap().path();
         if path.is_dir() {
             // runbooks/examples/: not shipped, but read by people all the same.

@@ -17,5 +17,6 @@ mod readme;
 mod renderers;
 mod restore;
 mod runbooks;
+mod steps;
 mod system_probes;
 mod tls_dns;

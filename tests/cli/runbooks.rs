@@ -645,6 +645,8 @@ fn the_schema_describes_every_kind_and_resolves_its_references() {
         "command",
         "file",
         "log_errors",
+        "log_match",
+        "log_latency",
         "manual",
         "process",
         "service",
