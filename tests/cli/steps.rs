@@ -459,13 +459,21 @@ fn every_example_runbook_validates() {
         .filter(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml"))
         .map(|p| p.display().to_string())
         .collect();
-    for kind in ["log_match", "log_latency"] {
-        assert!(
-            files.iter().any(|f| std::fs::read_to_string(f)
-                .unwrap()
-                .contains(&format!("{kind}:"))),
-            "no example of {kind} in {files:?}"
-        );
+    let all: String = files
+        .iter()
+        .map(|f| std::fs::read_to_string(f).unwrap())
+        .collect();
+    for kind in [
+        "log_match:",
+        "log_latency:",
+        "process:",
+        "rss:",
+        "open_files:",
+        "env:",
+        "newest: true",
+        "recursive: true",
+    ] {
+        assert!(all.contains(kind), "no example of {kind} in {files:?}");
     }
     let run = Opsbook::new()
         .args(["runbook", "validate"])

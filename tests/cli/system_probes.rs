@@ -496,43 +496,6 @@ fn what_another_user_cannot_read_is_unknown_never_ok() {
     drop((holder, opsbook));
 }
 
-/// Every runbook in runbooks/examples/ validates, and the kinds above have an example.
-#[test]
-fn every_example_runbook_validates() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("runbooks/examples");
-    let files: Vec<String> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml"))
-        .map(|p| p.display().to_string())
-        .collect();
-    let all: String = files
-        .iter()
-        .map(|f| std::fs::read_to_string(f).unwrap())
-        .collect();
-    for kind in [
-        "process:",
-        "rss:",
-        "open_files:",
-        "env:",
-        "newest: true",
-        "recursive: true",
-    ] {
-        assert!(all.contains(kind), "no example of {kind} in {files:?}");
-    }
-    let run = Opsbook::new()
-        .args(["runbook", "validate"])
-        .args(files.clone())
-        .run()
-        .expect_exit(0);
-    assert_eq!(
-        run.stdout.matches("ok ").count(),
-        files.len(),
-        "{}",
-        run.stdout
-    );
-}
-
 /// Readings that could say ok without knowing: a process's threads counted as processes,
 /// a size level on a plain file ignored, "no match" where a match may be unreadable, and
 /// NaN, infinity or 1e999 read as numbers.
