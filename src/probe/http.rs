@@ -1,6 +1,7 @@
-//! `http`: one request, judged by status, body, JSON pointers, headers and latency.
-//! Bounded whatever the server does: the whole exchange (connect, headers, body) must
-//! finish within `timeout`, and at most `max_body` bytes of the body are ever read.
+//! One idea, one file: `http`: one request, judged by status, body, JSON pointers, headers
+//! and latency. Bounded whatever the server does: the whole exchange (connect, headers,
+//! body) must finish within `timeout`, and at most `max_body` bytes of the body are ever
+//! read.
 
 use super::latency::{LatencyLevels, seconds};
 use super::resolve::{ReqwestResolver, Server};

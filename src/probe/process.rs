@@ -1,7 +1,8 @@
-//! `process`: a program is running, found by name (as `ps` shows it), by a regex over its
-//! command line, or by a pid file, with a minimum and optional maximum count (seed 002's
-//! `ps aux | grep python`), and its resident memory, CPU % over a sample and open files
-//! graded (seed 004's `ps aux | grep floyo` for a memory leak). Read through sysinfo.
+//! One idea, one file: `process`: a program is running, found by name (as `ps` shows it),
+//! by a regex over its command line, or by a pid file, with a minimum and optional maximum
+//! count (seed 002's `ps aux | grep python`), and its resident memory, CPU % over a sample
+//! and open files graded (seed 004's `ps aux | grep floyo` for a memory leak). Read through
+//! sysinfo.
 
 use super::http::Pattern;
 use super::threshold::{Levels, Which, grade_by, levels_from, note, trim};

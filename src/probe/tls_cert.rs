@@ -1,7 +1,7 @@
-//! `tls_cert`: days until the certificate served on host:port expires, graded against
-//! `warn`/`crit` days (seed 001: warn under 30 days). The handshake accepts any chain on
-//! purpose: this step reads dates, even of an expired or self-signed certificate, while
-//! the `http` step is the one that judges whether a chain is trusted.
+//! One idea, one file: `tls_cert`: days until the certificate served on host:port expires,
+//! graded against `warn`/`crit` days (seed 001: warn under 30 days). The handshake accepts
+//! any chain on purpose: this step reads dates, even of an expired or self-signed
+//! certificate, while the `http` step is the one that judges whether a chain is trusted.
 
 use super::resolve::{self, Server};
 use super::threshold::{Levels, Which, grade_by};

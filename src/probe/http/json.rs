@@ -1,7 +1,7 @@
-//! `expect.json`: per JSON pointer, a plain value the body must hold there, or an operator
-//! map (`len`, `any`, `regex`, `exists`, `lt`/`gt`/`le`/`ge`, `eq`, `eq_pointer`), all of
-//! whose operators must hold. Everything is checked when the file is read; at run time
-//! each failure names the pointer, what was found and what was expected.
+//! One idea, one file: `expect.json`: per JSON pointer, a plain value the body must hold
+//! there, or an operator map (`len`, `any`, `regex`, `exists`, `lt`/`gt`/`le`/`ge`, `eq`,
+//! `eq_pointer`), all of whose operators must hold. Everything is checked when the file is
+//! read; at run time each failure names the pointer, what was found and what was expected.
 
 use super::Pattern;
 use super::expect::Failure;
