@@ -34,11 +34,13 @@ pub struct TcpSpec {
 
 /// A port as a number or as text (`"{{ db_port }}"`, `"${DB_PORT:-5432}"`), 1–65535.
 pub fn port<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<u16, D::Error> {
+    // Text is read as a plain string and expanded after: inside an untagged enum a
+    // template's own error (an undefined variable, with its did-you-mean) would be lost.
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum Raw {
         Number(i64),
-        Text(Text),
+        Text(String),
     }
     let bad = |shown: &str| {
         serde::de::Error::custom(format!("port {shown:?} is not a port number (1-65535)"))
@@ -48,13 +50,15 @@ pub fn port<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<u16, D:
             .ok()
             .filter(|p| *p > 0)
             .ok_or_else(|| bad(&n.to_string())),
-        Raw::Text(t) => t
-            .as_str()
-            .trim()
-            .parse::<u16>()
-            .ok()
-            .filter(|p| *p > 0)
-            .ok_or_else(|| bad(t.shown())),
+        Raw::Text(template) => {
+            let t = Text::from_template(&template).map_err(serde::de::Error::custom)?;
+            t.as_str()
+                .trim()
+                .parse::<u16>()
+                .ok()
+                .filter(|p| *p > 0)
+                .ok_or_else(|| bad(t.shown()))
+        }
     }
 }
 

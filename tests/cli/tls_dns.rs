@@ -527,3 +527,22 @@ fn dns_settings_that_cannot_work_are_config_errors() {
             .stderr_contains(wanted);
     }
 }
+
+#[test]
+fn an_undefined_variable_in_a_port_is_named_with_a_did_you_mean() {
+    for kind in ["tcp", "tls_cert"] {
+        let run = Opsbook::new()
+            .file(
+                "rb.yaml",
+                &format!(
+                    "vars: {{ portx: 443 }}\nsteps:\n  - name: t\n    {kind}:\n      host: 127.0.0.1\n      port: \"{{{{ port }}}}\"\n"
+                ),
+            )
+            .args(["runbook", "validate", "rb.yaml"])
+            .run()
+            .expect_exit(78)
+            .stderr_contains("rb.yaml:")
+            .stderr_contains("portx");
+        assert!(!run.stderr.contains("untagged enum"), "{}", run.stderr);
+    }
+}
