@@ -3,7 +3,7 @@
 
 use super::search::Input;
 use super::set::LogSet;
-use crate::values::Text;
+use crate::values::{Invalid, Text};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -23,7 +23,7 @@ impl Source {
         path: Option<Text>,
         glob: Option<Text>,
         set: Option<String>,
-    ) -> Result<Source, crate::values::Invalid> {
+    ) -> Result<Source, Invalid> {
         match (path, glob, set) {
             (Some(path), None, None) => Ok(Source::Path(path)),
             (None, Some(glob), None) => {
@@ -32,13 +32,9 @@ impl Source {
                 Ok(Source::Glob(glob))
             }
             (None, None, Some(set)) if !set.trim().is_empty() => Ok(Source::Set(set)),
-            (None, None, Some(_)) => Err(crate::values::Invalid::from(
-                "`set` is empty: name a log set".to_string(),
-            )),
-            (None, None, None) => Err(crate::values::Invalid::from(
-                "give one of `path`, `glob` or `set`".to_string(),
-            )),
-            _ => Err(crate::values::Invalid::from(
+            (None, None, Some(_)) => Err(Invalid("`set` is empty: name a log set".to_string())),
+            (None, None, None) => Err(Invalid("give one of `path`, `glob` or `set`".to_string())),
+            _ => Err(Invalid(
                 "give only one of `path`, `glob` and `set`".to_string(),
             )),
         }

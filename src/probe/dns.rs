@@ -7,7 +7,7 @@ use super::latency::{LatencyLevels, seconds};
 use super::resolve::{self, Server};
 use super::{Env, Probe};
 use crate::model::{BoxFuture, Data, Outcome, Status};
-use crate::values::{Duration, Text};
+use crate::values::{Duration, Invalid, Text};
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{RData, RecordType};
 use serde::{Deserialize, Deserializer, Serialize};
@@ -61,12 +61,12 @@ impl Kind {
 
     /// `expect` as written, in the form answers are compared in; an address must be one
     /// of this type's.
-    fn expected(self, text: &Text) -> Result<String, crate::values::Invalid> {
+    fn expected(self, text: &Text) -> Result<String, Invalid> {
         let value = text.as_str().trim();
         match self {
             Kind::A | Kind::AAAA => match value.parse::<IpAddr>() {
                 Ok(ip) if (self == Kind::A) == ip.is_ipv4() => Ok(ip.to_string()),
-                _ => Err(crate::values::Invalid::from(format!(
+                _ => Err(Invalid(format!(
                     "expect {:?} is not an {} address",
                     text.shown(),
                     if self == Kind::A { "IPv4" } else { "IPv6" }
@@ -99,7 +99,7 @@ pub enum Rcode {
 }
 
 impl Rcode {
-    fn parse(text: &str) -> Result<Self, crate::values::Invalid> {
+    fn parse(text: &str) -> Result<Self, Invalid> {
         Ok(match text.trim().to_ascii_uppercase().as_str() {
             "NOERROR" => Rcode::NoError,
             "FORMERR" => Rcode::FormErr,
@@ -108,7 +108,7 @@ impl Rcode {
             "NOTIMP" => Rcode::NotImp,
             "REFUSED" => Rcode::Refused,
             _ => {
-                return Err(crate::values::Invalid::from(format!(
+                return Err(Invalid(format!(
                     "rcode {text:?} is not a DNS response code: use NOERROR, NXDOMAIN, SERVFAIL, REFUSED, FORMERR or NOTIMP"
                 )));
             }
@@ -194,7 +194,7 @@ fn check(
     rcode: Option<&Text>,
     server: Option<Server>,
     expect: Option<Vec<Text>>,
-) -> Result<(Kind, Option<Rcode>, Vec<String>), crate::values::Invalid> {
+) -> Result<(Kind, Option<Rcode>, Vec<String>), Invalid> {
     let kind = match record_type.map(|t| t.as_str().trim().to_ascii_uppercase()) {
         None => Kind::A,
         Some(t) => match t.as_str() {
@@ -204,7 +204,7 @@ fn check(
             "MX" => Kind::MX,
             "TXT" => Kind::TXT,
             _ => {
-                return Err(crate::values::Invalid::from(format!(
+                return Err(Invalid(format!(
                     "type {:?} is not a record type this step asks for: use A, AAAA, CNAME, MX or TXT",
                     record_type.map(Text::shown).unwrap_or_default()
                 )));
@@ -213,7 +213,7 @@ fn check(
     };
     let rcode = rcode.map(|r| Rcode::parse(r.shown())).transpose()?;
     if server.is_none() && (rcode.is_some() || !kind.is_address()) {
-        return Err(crate::values::Invalid::from(format!(
+        return Err(Invalid(format!(
             "{} needs `server`: the system's resolver says neither response codes nor CNAME, MX or TXT records",
             if rcode.is_some() {
                 "`rcode`".to_string()
@@ -224,7 +224,7 @@ fn check(
     }
     let expect = expect.unwrap_or_default();
     if !expect.is_empty() && rcode.is_some_and(|r| r != Rcode::NoError) {
-        return Err(crate::values::Invalid::from(
+        return Err(Invalid(
             "`expect` looks at answers, and a response code other than NOERROR comes with none: give one or the other"
                 .to_string(),
         ));
@@ -320,16 +320,12 @@ impl Probe for DnsCheck {
 }
 
 /// What the answer says against what the step expects: a summary, or the failure.
-fn judge(
-    spec: &DnsSpec,
-    code: ResponseCode,
-    records: &[Found],
-) -> Result<String, crate::values::Invalid> {
+fn judge(spec: &DnsSpec, code: ResponseCode, records: &[Found]) -> Result<String, Invalid> {
     let name = spec.name.shown();
     let server = spec.server.map(|s| s.0.to_string()).unwrap_or_default();
     match spec.rcode {
         Some(want) if want.code() != code => {
-            return Err(crate::values::Invalid::from(format!(
+            return Err(Invalid(format!(
                 "{name}: DNS server {server} answered {}, expected {}",
                 code_name(code),
                 code_name(want.code())
@@ -340,9 +336,7 @@ fn judge(
         }
         None if code != ResponseCode::NoError => {
             let server = spec.server.unwrap_or(Server(([0, 0, 0, 0], 53).into()));
-            return Err(crate::values::Invalid::from(
-                resolve::refusal(name, server, code).to_string(),
-            ));
+            return Err(Invalid(resolve::refusal(name, server, code).to_string()));
         }
         _ => {}
     }
@@ -351,7 +345,7 @@ fn judge(
         if spec.rcode.is_some() && spec.expect.is_empty() {
             return Ok(format!("{name} → NOERROR, no {kind} record"));
         }
-        return Err(crate::values::Invalid::from(format!(
+        return Err(Invalid(format!(
             "{name} has no {kind} record (asked {server})"
         )));
     }
@@ -372,14 +366,14 @@ fn judge(
             .map(|r| r.shown.as_str())
             .collect();
         if !stray.is_empty() {
-            return Err(crate::values::Invalid::from(format!(
+            return Err(Invalid(format!(
                 "{name} resolved to {shown}: {} not expected (expect_all: {wanted})",
                 stray.join(", ")
             )));
         }
     } else if !records.iter().any(|r| expected(&r)) {
         let one_of = if spec.expect.len() > 1 { "one of " } else { "" };
-        return Err(crate::values::Invalid::from(format!(
+        return Err(Invalid(format!(
             "{name} resolved to {shown}, expected {one_of}{wanted}"
         )));
     }

@@ -5,6 +5,7 @@
 use super::http::Pattern;
 use super::{Env, Probe};
 use crate::model::{BoxFuture, Data, Outcome, Status};
+use crate::values::Invalid;
 use serde::{Deserialize, Serialize};
 
 /// `env: { name: DATABASE_URL, matches: '^postgres(ql)?://' }`.
@@ -30,14 +31,14 @@ pub struct RawEnvSpec {
 }
 
 impl TryFrom<RawEnvSpec> for EnvSpec {
-    type Error = crate::values::Invalid;
+    type Error = Invalid;
 
-    fn try_from(raw: RawEnvSpec) -> Result<Self, crate::values::Invalid> {
+    fn try_from(raw: RawEnvSpec) -> Result<Self, Invalid> {
         let bad = raw.name.is_empty()
             || raw.name.contains(['=', '\0'])
             || raw.name.chars().any(char::is_whitespace);
         if bad {
-            return Err(crate::values::Invalid::from(format!(
+            return Err(Invalid(format!(
                 "env: {:?} is not a variable name: write it as the shell does, e.g. DATABASE_URL",
                 raw.name
             )));

@@ -6,7 +6,7 @@ use super::threshold::{Levels, grade, note};
 use super::{Env, Probe};
 use crate::model::{BoxFuture, Data, Outcome, Status};
 use crate::plural::count;
-use crate::values::{ByteSize, Duration, Mode, Text};
+use crate::values::{ByteSize, Duration, Invalid, Mode, Text};
 use serde::{Deserialize, Serialize};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
@@ -58,11 +58,11 @@ pub struct RawFileSpec {
 }
 
 impl TryFrom<RawFileSpec> for FileSpec {
-    type Error = crate::values::Invalid;
+    type Error = Invalid;
 
-    fn try_from(raw: RawFileSpec) -> Result<Self, crate::values::Invalid> {
+    fn try_from(raw: RawFileSpec) -> Result<Self, Invalid> {
         if raw.recursive.is_some() && raw.count.is_none() && raw.size.is_none() {
-            return Err(crate::values::Invalid(
+            return Err(Invalid(
                 "file: `recursive` applies to a directory's `count` and `size`: give one of them, or leave `recursive` out"
                     .to_string(),
             ));
@@ -70,7 +70,7 @@ impl TryFrom<RawFileSpec> for FileSpec {
         if raw.newest
             && let Err(e) = glob::Pattern::new(raw.path.as_str())
         {
-            return Err(crate::values::Invalid::from(format!(
+            return Err(Invalid(format!(
                 "file: {:?} is not a glob ({e}); write e.g. /backups/*.tar.gz",
                 raw.path.shown()
             )));

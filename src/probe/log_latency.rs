@@ -14,7 +14,7 @@ use super::{Env, Probe};
 use crate::logs::search::Matcher;
 use crate::logs::source::Source;
 use crate::model::{BoxFuture, Data, Outcome, Status};
-use crate::values::{Duration, Text};
+use crate::values::{Duration, Invalid, Text};
 use serde::{Deserialize, Serialize};
 
 /// The built-in line shapes.
@@ -88,9 +88,9 @@ impl From<LogLatencySpec> for LogLatencyRaw {
 }
 
 impl TryFrom<LogLatencyRaw> for LogLatencySpec {
-    type Error = crate::values::Invalid;
+    type Error = Invalid;
 
-    fn try_from(raw: LogLatencyRaw) -> Result<Self, crate::values::Invalid> {
+    fn try_from(raw: LogLatencyRaw) -> Result<Self, Invalid> {
         let written = raw.clone();
         let source = Source::one_of(raw.path, raw.glob, raw.set)?;
         let extract = match (raw.regex, raw.format) {
@@ -101,7 +101,7 @@ impl TryFrom<LogLatencyRaw> for LogLatencySpec {
                     .into_iter()
                     .find(|(name, _)| regex.capture_names().flatten().any(|n| n == *name));
                 let Some((group, unit)) = unit else {
-                    return Err(crate::values::Invalid::from(format!(
+                    return Err(Invalid(format!(
                         "the regex {pattern:?} has no duration group: name it (?P<ms>…), (?P<s>…) or (?P<us>…)"
                     )));
                 };
@@ -109,15 +109,13 @@ impl TryFrom<LogLatencyRaw> for LogLatencySpec {
             }
             (None, Some(format)) => Extract::Format(format),
             (None, None) => {
-                return Err(crate::values::Invalid::from(
+                return Err(Invalid(
                     "give `format` (application, nginx, apache, postgresql) or `regex` with a (?P<ms>…) group"
                         .to_string(),
                 ));
             }
             (Some(_), Some(_)) => {
-                return Err(crate::values::Invalid::from(
-                    "give `format` or `regex`, not both".to_string(),
-                ));
+                return Err(Invalid("give `format` or `regex`, not both".to_string()));
             }
         };
         let levels: Vec<(&'static str, LatencyLevels)> = [
@@ -133,7 +131,7 @@ impl TryFrom<LogLatencyRaw> for LogLatencySpec {
         .filter(|(_, l)| l.warn.is_some() || l.crit.is_some())
         .collect();
         if levels.is_empty() {
-            return Err(crate::values::Invalid::from("grade at least one of p50, p90, p95, p99, mean, max: `p95: { warn: 300ms, crit: 500ms }`".to_string()));
+            return Err(Invalid("grade at least one of p50, p90, p95, p99, mean, max: `p95: { warn: 300ms, crit: 500ms }`".to_string()));
         }
         Ok(LogLatencySpec {
             source,

@@ -10,7 +10,7 @@ use crate::logs::scan::Scanned;
 use crate::logs::search::Matcher;
 use crate::logs::source::Source;
 use crate::model::{BoxFuture, Data, Outcome};
-use crate::values::{Duration, Text};
+use crate::values::{Duration, Invalid, Text};
 use serde::{Deserialize, Serialize};
 
 /// The step as written (kept to be shown back by `runbook show`).
@@ -83,52 +83,48 @@ impl From<LogMatchSpec> for LogMatchRaw {
 }
 
 impl TryFrom<LogMatchRaw> for LogMatchSpec {
-    type Error = crate::values::Invalid;
+    type Error = Invalid;
 
-    fn try_from(raw: LogMatchRaw) -> Result<Self, crate::values::Invalid> {
+    fn try_from(raw: LogMatchRaw) -> Result<Self, Invalid> {
         let written = raw.clone();
         let source = Source::one_of(raw.path, raw.glob, raw.set)?;
         let (pattern, regex) = match (raw.contains, raw.regex) {
             (Some(text), None) => (text, false),
             (None, Some(regex)) => (regex, true),
             (None, None) => {
-                return Err(crate::values::Invalid::from(
+                return Err(Invalid(
                     "give `contains: TEXT` or `regex: PATTERN`".to_string(),
                 ));
             }
             (Some(_), Some(_)) => {
-                return Err(crate::values::Invalid::from(
-                    "give `contains` or `regex`, not both".to_string(),
-                ));
+                return Err(Invalid("give `contains` or `regex`, not both".to_string()));
             }
         };
         if pattern.is_empty() {
-            return Err(crate::values::Invalid::from(
+            return Err(Invalid(
                 "the pattern is empty: every line would match".to_string(),
             ));
         }
         Matcher::new(&pattern, regex).map_err(|e| e.to_string())?;
         let grade = match (raw.per_minute, raw.warn, raw.crit) {
             (Some(_), None, None) if raw.below => {
-                return Err(crate::values::Invalid::from(
+                return Err(Invalid(
                     "`below` goes inside `per_minute: { …, below: true }`".to_string(),
                 ));
             }
             (Some(_), None, None) if raw.since.is_none() => {
-                return Err(crate::values::Invalid::from(
+                return Err(Invalid(
                     "`per_minute` needs `since`: the window the rate is taken over".to_string(),
                 ));
             }
             (Some(levels), None, None) => Grade::PerMinute(levels),
             (Some(_), _, _) => {
-                return Err(crate::values::Invalid::from(
+                return Err(Invalid(
                     "grade by `warn`/`crit` (a count) or by `per_minute`, not both".to_string(),
                 ));
             }
             (None, None, None) if raw.below => {
-                return Err(crate::values::Invalid::from(
-                    "`below: true` needs `warn` or `crit`".to_string(),
-                ));
+                return Err(Invalid("`below: true` needs `warn` or `crit`".to_string()));
             }
             // Without levels any matching line is critical.
             (None, None, None) => Grade::Count(Levels {
@@ -138,7 +134,7 @@ impl TryFrom<LogMatchRaw> for LogMatchSpec {
             }),
             (None, warn, crit) => Grade::Count(
                 super::threshold::levels_of(warn, crit, raw.below)
-                    .map_err(|e| crate::values::Invalid(e.to_string()))?,
+                    .map_err(|e| Invalid(e.to_string()))?,
             ),
         };
         Ok(LogMatchSpec {

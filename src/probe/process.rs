@@ -8,7 +8,7 @@ use super::http::Pattern;
 use super::threshold::{Levels, Which, grade_by, levels_from, note, trim};
 use super::{Env, Error, Probe};
 use crate::model::{BoxFuture, Data, Outcome, Status, round};
-use crate::values::{ByteSize, Duration, Text};
+use crate::values::{ByteSize, Duration, Invalid, Text};
 use serde::{Deserialize, Serialize};
 
 /// `process: { name: floyo, rss: { warn: 512M, crit: 1G }, cpu: { crit: 95 } }`.
@@ -56,9 +56,9 @@ fn one() -> u32 {
 }
 
 impl TryFrom<RawProcessSpec> for ProcessSpec {
-    type Error = crate::values::Invalid;
+    type Error = Invalid;
 
-    fn try_from(raw: RawProcessSpec) -> Result<Self, crate::values::Invalid> {
+    fn try_from(raw: RawProcessSpec) -> Result<Self, Invalid> {
         let given = [
             raw.name.is_some(),
             raw.cmdline.is_some(),
@@ -66,13 +66,13 @@ impl TryFrom<RawProcessSpec> for ProcessSpec {
         ];
         match given.iter().filter(|g| **g).count() {
             0 => {
-                return Err(crate::values::Invalid(
+                return Err(Invalid(
                     "process: give one of `name`, `cmdline` or `pid_file`".to_string(),
                 ));
             }
             1 => {}
             _ => {
-                return Err(crate::values::Invalid(
+                return Err(Invalid(
                     "process: give only one of `name`, `cmdline` or `pid_file`".to_string(),
                 ));
             }
@@ -80,17 +80,17 @@ impl TryFrom<RawProcessSpec> for ProcessSpec {
         if let Some(max) = raw.max
             && max < raw.min
         {
-            return Err(crate::values::Invalid::from(format!(
+            return Err(Invalid(format!(
                 "process: max {max} is below min {}",
                 raw.min
             )));
         }
         let sample = match (raw.sample, &raw.cpu) {
             (Some(_), None) => {
-                return Err(crate::values::Invalid("process: `sample` is how long `cpu` is measured: give `cpu` too, or leave `sample` out".to_string()));
+                return Err(Invalid("process: `sample` is how long `cpu` is measured: give `cpu` too, or leave `sample` out".to_string()));
             }
             (Some(s), Some(_)) if s.0 < super::cpu::MIN_SAMPLE => {
-                return Err(crate::values::Invalid::from(format!(
+                return Err(Invalid(format!(
                     "process `sample: {}` is too short: sample over at least 1s, or one busy moment reads as a busy process",
                     humantime::format_duration(s.0)
                 )));
@@ -128,17 +128,17 @@ pub struct RawSizeLevels {
 }
 
 impl TryFrom<RawSizeLevels> for SizeLevels {
-    type Error = crate::values::Invalid;
+    type Error = Invalid;
 
-    fn try_from(raw: RawSizeLevels) -> Result<Self, crate::values::Invalid> {
+    fn try_from(raw: RawSizeLevels) -> Result<Self, Invalid> {
         let bytes = |b: Option<ByteSize>| b.map(|b| b.0 as f64);
         match levels_from(bytes(raw.warn), bytes(raw.crit), false) {
-            Err(Error::WarnAboveCrit { .. }) => Err(crate::values::Invalid::from(format!(
+            Err(Error::WarnAboveCrit { .. }) => Err(Invalid(format!(
                 "warn {} is above crit {}: warn must not exceed crit",
                 size(raw.warn.map_or(0, |b| b.0)),
                 size(raw.crit.map_or(0, |b| b.0))
             ))),
-            Err(e) => Err(crate::values::Invalid::from(e.to_string())),
+            Err(e) => Err(Invalid(e.to_string())),
             Ok(_) => Ok(SizeLevels {
                 warn: raw.warn,
                 crit: raw.crit,
@@ -317,17 +317,15 @@ fn is_named(p: &ProcessReading, name: &str) -> bool {
 }
 
 /// The pid a pid file names, or why there is none (critical: nothing can be running).
-fn pid_from_file(spec: &ProcessSpec) -> Result<(String, u32), crate::values::Invalid> {
+fn pid_from_file(spec: &ProcessSpec) -> Result<(String, u32), Invalid> {
     let Some(file) = &spec.pid_file else {
-        return Err(crate::values::Invalid(
-            "give `name`, `cmdline` or `pid_file`".to_string(),
-        ));
+        return Err(Invalid("give `name`, `cmdline` or `pid_file`".to_string()));
     };
     let text = std::fs::read_to_string(file.as_str())
         .map_err(|e| format!("cannot read pid file {}: {e}", file.shown()))?;
     match text.trim().parse::<u32>() {
         Ok(pid) if pid > 0 => Ok((format!("pid {pid} (from {})", file.shown()), pid)),
-        _ => Err(crate::values::Invalid::from(format!(
+        _ => Err(Invalid(format!(
             "{} does not hold a pid: {:?}",
             file.shown(),
             text.trim()

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 /// Run runbook `name` (looked up in `dirs`) against the tree at `to`: passes unless a step
 /// ends critical or unknown; the error names each failed step and its message.
-pub fn check_restored(
+fn check_restored(
     name: &str,
     to: &Path,
     dirs: &[PathBuf],

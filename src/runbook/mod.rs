@@ -14,7 +14,7 @@ pub mod schema;
 mod spots;
 
 pub use catalog::{names, open, session_vars};
-pub use check::{check_restored, drill_runner};
+pub use check::drill_runner;
 pub use diagnose::diagnose;
 pub use load::{Runbook, Source, find, load};
 pub use plan::plan;
