@@ -1,36 +1,10 @@
 //! The runbooks shipped in `runbooks/`, built into the binary so `opsbook run daily` works
 //! anywhere. A file of the same name in a runbook dir takes precedence.
 
-const BUILT_IN: [(&str, &str); 11] = [
-    ("pre-deploy", include_str!("../../runbooks/pre-deploy.yaml")),
-    ("deploy", include_str!("../../runbooks/deploy.yaml")),
-    ("daily", include_str!("../../runbooks/daily.yaml")),
-    ("weekly", include_str!("../../runbooks/weekly.yaml")),
-    ("monthly", include_str!("../../runbooks/monthly.yaml")),
-    (
-        "backup-verify",
-        include_str!("../../runbooks/backup-verify.yaml"),
-    ),
-    (
-        "api-unavailable",
-        include_str!("../../runbooks/api-unavailable.yaml"),
-    ),
-    (
-        "database-issues",
-        include_str!("../../runbooks/database-issues.yaml"),
-    ),
-    (
-        "high-memory",
-        include_str!("../../runbooks/high-memory.yaml"),
-    ),
-    ("disk-space", include_str!("../../runbooks/disk-space.yaml")),
-    (
-        "high-error-rate",
-        include_str!("../../runbooks/high-error-rate.yaml"),
-    ),
-];
+/// `(name, text)` of every `runbooks/*.yaml`, sorted by name (made by `build.rs`).
+const BUILT_IN: &[(&str, &str)] = include!(concat!(env!("OUT_DIR"), "/builtin_runbooks.rs"));
 
-/// The built-in runbooks' names, in the order above.
+/// The built-in runbooks' names, sorted.
 pub fn names() -> impl Iterator<Item = &'static str> {
     BUILT_IN.iter().map(|(name, _)| *name)
 }

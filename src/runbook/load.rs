@@ -20,6 +20,9 @@ use std::rc::Rc;
 pub struct Runbook {
     pub name: String,
     pub description: String,
+    /// What the runbook is for, as `runbook list` groups them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kind: Option<Kind>,
     /// Where it came from: a path, or `built-in:NAME`.
     pub source: String,
     pub vars: BTreeMap<String, Text>,
@@ -27,6 +30,22 @@ pub struct Runbook {
     pub steps: Vec<Item>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub on_failure: Vec<StepSpec>,
+}
+
+/// What a runbook is for (`kind:`), as `runbook list` groups them.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// Routine upkeep on a schedule: daily, weekly, monthly, quarterly.
+    Maintenance,
+    /// Before, during and after a deployment.
+    Deploy,
+    /// Gathers the picture when something is wrong, for an incident.
+    Diagnosis,
+    /// Confirms a state: after a start, a shutdown, a restore, a renewal.
+    Verification,
 }
 
 #[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, schemars::JsonSchema)]
@@ -275,7 +294,12 @@ fn load_nested(
         on_failure.push(step);
         located.on_failure.push(spot);
     }
-    let (name, description, defaults) = parsed.head.unwrap_or_default();
+    let super::parse::Head {
+        name,
+        description,
+        kind,
+        defaults,
+    } = parsed.head.unwrap_or_default();
     let name = name.unwrap_or_else(|| {
         file.file_stem().and_then(|s| s.to_str()).map_or_else(
             || "runbook".to_string(),
@@ -285,6 +309,7 @@ fn load_nested(
     let runbook = Runbook {
         name,
         description,
+        kind,
         source: file.display().to_string(),
         vars,
         defaults,

@@ -16,6 +16,6 @@ mod spots;
 pub use catalog::{names, open, session_vars};
 pub use check::drill_runner;
 pub use diagnose::diagnose;
-pub use load::{Runbook, Source, find, load};
+pub use load::{Kind, Runbook, Source, find, load};
 pub use plan::plan;
 pub use run::{Selection, run};

@@ -2,7 +2,7 @@
 //! each step on its own, so every broken step is reported at its place in the file and the
 //! steps that parse are still checked for references.
 
-use super::load::{Defaults, Source};
+use super::load::{Defaults, Kind, Source};
 use super::spots::Outline;
 use crate::engine::condition;
 use crate::engine::registry::{Item, StepSpec};
@@ -17,6 +17,7 @@ struct Document {
     name: Option<String>,
     #[serde(default)]
     description: String,
+    kind: Option<Kind>,
     #[serde(default)]
     #[allow(dead_code)] // read by the outline; here only so the key is allowed
     vars: BTreeMap<String, serde::de::IgnoredAny>,
@@ -28,10 +29,19 @@ struct Document {
     on_failure: Vec<StepSpec>,
 }
 
+/// What a runbook says of itself, above its steps.
+#[derive(Default)]
+pub(super) struct Head {
+    pub name: Option<String>,
+    pub description: String,
+    pub kind: Option<Kind>,
+    pub defaults: Defaults,
+}
+
 /// The document's items as parsed: the whole file at once, or (when that fails) each step
 /// on its own, `None` for a step with errors of its own (already in `errors`).
 pub(super) struct Parsed {
-    pub head: Option<(Option<String>, String, Defaults)>,
+    pub head: Option<Head>,
     pub steps: Vec<Option<Item>>,
     pub on_failure: Vec<Option<StepSpec>>,
     pub errors: Vec<ConfigError>,
@@ -53,7 +63,12 @@ pub(super) fn parse_items(
     let first = match parse(&source.text) {
         Ok(d) => {
             return Parsed {
-                head: Some((d.name, d.description, d.defaults)),
+                head: Some(Head {
+                    name: d.name,
+                    description: d.description,
+                    kind: d.kind,
+                    defaults: d.defaults,
+                }),
                 steps: d.steps.into_iter().map(Some).collect(),
                 on_failure: d.on_failure.into_iter().map(Some).collect(),
                 errors: Vec::new(),

@@ -401,6 +401,8 @@ impl JsonSchema for Item {
 struct RunbookDocument {
     name: Option<String>,
     description: Option<String>,
+    /// What the runbook is for, as `runbook list` groups them.
+    kind: Option<super::load::Kind>,
     /// Runbook variables; values may use `${ENV:-default}`.
     vars: Option<std::collections::BTreeMap<String, String>>,
     defaults: Option<Defaults>,
