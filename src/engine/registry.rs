@@ -30,13 +30,34 @@ use crate::probe::{CpuCheck, DiskCheck, LoadCheck, MemoryCheck, SwapCheck};
 use crate::values::{Duration, Text, Threshold};
 use serde::{Deserialize, Serialize};
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug)]
 pub struct StepSpec {
     pub name: String,
-    #[serde(flatten)]
     pub kind: KindSpec,
-    #[serde(flatten)]
     pub options: StepOptions,
+}
+
+/// A step as `runbook show` prints it: its name, what its kind does (`role`), its kind's
+/// settings and its options.
+impl Serialize for StepSpec {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Shown<'a> {
+            name: &'a str,
+            role: Role,
+            #[serde(flatten)]
+            kind: &'a KindSpec,
+            #[serde(flatten)]
+            options: &'a StepOptions,
+        }
+        Shown {
+            name: &self.name,
+            role: self.kind.role(),
+            kind: &self.kind,
+            options: &self.options,
+        }
+        .serialize(serializer)
+    }
 }
 
 /// `load: {}`: informational, nothing to set.
@@ -350,7 +371,8 @@ macro_rules! registry {
 }
 
 /// What a step kind does: it decides where a step may run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Role {
     /// Reads the state of things (resources, endpoints, files, error rates): runs in
     /// `health`, and never stops a maintenance schedule.

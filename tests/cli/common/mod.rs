@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod dns;
+pub mod library;
 pub mod postgres;
 pub mod s3;
 pub mod server;
