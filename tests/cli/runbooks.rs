@@ -815,7 +815,9 @@ mod shipped {
     use std::io::{Read, Write};
     use std::path::{Path, PathBuf};
 
-    /// The shipped runbooks, each with its own test below.
+    /// The shipped runbooks tested below (the newer ones are tested with
+    /// `common::library::Book` in tests/cli/library_*.rs; a runbook moved there leaves
+    /// this list).
     const RUNBOOKS: [&str; 11] = [
         "api-unavailable",
         "backup-verify",
@@ -1023,7 +1025,19 @@ mod shipped {
             .map(|path| path.file_stem().unwrap().to_string_lossy().into_owned())
             .collect();
         files.sort();
-        assert_eq!(files, RUNBOOKS, "each shipped runbook needs a test below");
+        let mut tested: Vec<String> = RUNBOOKS
+            .iter()
+            .chain(crate::library_maintenance::COVERED)
+            .chain(crate::library_diagnosis::COVERED)
+            .chain(crate::library_verification::COVERED)
+            .map(|name| name.to_string())
+            .collect();
+        tested.sort();
+        tested.dedup();
+        assert_eq!(
+            files, tested,
+            "each shipped runbook needs a test below or in tests/cli/library_*.rs"
+        );
         let mut missing = Vec::new();
         for runbook in RUNBOOKS {
             for step in check_steps(runbook) {

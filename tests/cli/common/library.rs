@@ -1,8 +1,8 @@
 //! The shipped-runbook harness: a runbook run green against fixtures of a healthy system,
-//! and each of its reading steps driven to warning or critical by its own broken fixture
-//! (a mutation: the same vars with one changed). [`every_reading_step_is_mutated`] makes
-//! sure no reading step of a runbook is left without its mutation, so a check that cannot
-//! fail does not ship.
+//! and each of its check steps driven to warning or critical by its own broken fixture
+//! (a mutation: the same vars with one changed). [`Book::done`] makes sure no check step
+//! of a runbook (any step but `manual` and `include`: readings, actions and commands) is
+//! left without its mutation, so a check that cannot fail does not ship.
 
 use super::Opsbook;
 use serde_json::Value;
@@ -98,9 +98,9 @@ pub fn mutant(
     assert_ne!(code, 0, "{book}: a {want} step {step:?} must not exit 0");
 }
 
-/// The names of a runbook's reading steps (role `reads` in `runbook show`), groups
-/// flattened, `on_failure` and undo steps left out.
-pub fn reading_steps(book: &str) -> Vec<String> {
+/// The names of a runbook's check steps (every role but `runbook` in `runbook show`:
+/// readings, actions, commands), groups flattened, `on_failure` and undo steps left out.
+pub fn check_steps(book: &str) -> Vec<String> {
     let shown = Opsbook::new().args(["runbook", "show", book]).run();
     assert_eq!(shown.code, Some(0), "runbook show {book}: {}", shown.stderr);
     let doc: Value = serde_saphyr::from_str(&shown.stdout)
@@ -112,7 +112,7 @@ pub fn reading_steps(book: &str) -> Vec<String> {
             None => vec![item.clone()],
         };
         for step in steps {
-            if step["role"] == "reads" {
+            if step["role"] != "runbook" {
                 names.push(step["name"].as_str().unwrap_or_default().to_string());
             }
         }
@@ -121,7 +121,7 @@ pub fn reading_steps(book: &str) -> Vec<String> {
 }
 
 /// One shipped runbook under test: its healthy vars, the steps its mutations broke, and at
-/// the end ([`Book::done`]) the proof that no reading step was left without a mutation.
+/// the end ([`Book::done`]) the proof that no check step was left without a mutation.
 pub struct Book<'a> {
     dir: &'a Path,
     name: &'a str,
@@ -158,15 +158,15 @@ impl<'a> Book<'a> {
         self
     }
 
-    /// Every reading step of the runbook was driven to failure by a mutation.
+    /// Every check step of the runbook was driven to failure by a mutation.
     pub fn done(&self) {
-        let missing: Vec<String> = reading_steps(self.name)
+        let missing: Vec<String> = check_steps(self.name)
             .into_iter()
             .filter(|name| !self.broken.contains(name))
             .collect();
         assert!(
             missing.is_empty(),
-            "{}: reading steps without a mutation test: {missing:?}",
+            "{}: check steps without a mutation test: {missing:?}",
             self.name
         );
     }
