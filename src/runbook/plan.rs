@@ -77,6 +77,7 @@ fn what(step: &StepSpec) -> String {
             text
         }
         KindSpec::Manual(prompt) => format!("asks: {}", prompt.shown()),
+        KindSpec::Cleanup(spec) => crate::engine::steps::cleanup::preview(spec),
         KindSpec::Http(spec) => {
             let method = serde_json::to_value(spec.method)
                 .ok()
