@@ -22,7 +22,7 @@ pub enum MaintainCommand {
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// daily, weekly, monthly, or a schedule of config `maintain.schedules`
+    /// daily, weekly, monthly, quarterly, or a schedule of config `maintain.schedules`
     pub schedule: String,
     /// Write a Prometheus textfile (node_exporter's textfile collector), atomically
     #[arg(long, value_name = "FILE")]

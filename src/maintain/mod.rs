@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MaintainConfig {
-    /// Added to (or replacing) the built-in daily, weekly and monthly schedules.
+    /// Added to (or replacing) the built-in daily, weekly, monthly and quarterly schedules.
     #[serde(deserialize_with = "crate::values::named_sets")]
     pub schedules: BTreeMap<String, Schedule>,
 }
@@ -54,7 +54,7 @@ fn builtin(name: &str, days: u64, cron: &str, calendar: &str) -> Schedule {
 }
 
 impl MaintainConfig {
-    /// The built-in schedules (the shipped daily, weekly and monthly runbooks, run at
+    /// The built-in schedules (the shipped daily, weekly, monthly and quarterly runbooks, run at
     /// quiet hours), overridden and extended by config.
     pub fn schedules(&self) -> BTreeMap<String, Schedule> {
         let mut all = BTreeMap::from([
@@ -69,6 +69,10 @@ impl MaintainConfig {
             (
                 "monthly".to_string(),
                 builtin("monthly", 31, "45 4 1 * *", "*-*-01 04:45:00"),
+            ),
+            (
+                "quarterly".to_string(),
+                builtin("quarterly", 92, "0 5 1 1,4,7,10 *", "*-01,04,07,10-01 05:00:00"),
             ),
         ]);
         for (name, schedule) in &self.schedules {

@@ -818,18 +818,14 @@ mod shipped {
     /// The shipped runbooks tested below (the newer ones are tested with
     /// `common::library::Book` in tests/cli/library_*.rs; a runbook moved there leaves
     /// this list).
-    const RUNBOOKS: [&str; 11] = [
+    const RUNBOOKS: [&str; 7] = [
         "api-unavailable",
         "backup-verify",
         "daily",
         "database-issues",
-        "deploy",
         "disk-space",
         "high-error-rate",
         "high-memory",
-        "monthly",
-        "pre-deploy",
-        "weekly",
     ];
 
     fn shipped_dir() -> PathBuf {
@@ -1371,26 +1367,6 @@ mod shipped {
     #[test]
     fn daily() {
         prove("daily", World::default);
-    }
-
-    #[test]
-    fn weekly() {
-        prove("weekly", World::default);
-    }
-
-    #[test]
-    fn monthly() {
-        prove("monthly", World::default);
-    }
-
-    #[test]
-    fn pre_deploy() {
-        prove("pre-deploy", World::default);
-    }
-
-    #[test]
-    fn deploy() {
-        prove("deploy", World::default);
     }
 
     #[test]

@@ -25,7 +25,7 @@ pub struct CleanupSpec {
     pub older_than: crate::values::Duration,
     /// Only files whose name matches this glob (`*.log.gz`); every file when left out.
     #[serde(default, rename = "match")]
-    pub pattern: Option<String>,
+    pub pattern: Option<Text>,
     /// Also clean the subdirectories (never a symlinked one); directories stay.
     #[serde(default)]
     pub recursive: bool,
@@ -150,9 +150,9 @@ pub fn sweep(spec: &CleanupSpec, now: jiff::Timestamp, dry_run: bool) -> Result<
     }
     let matcher = match &spec.pattern {
         Some(pattern) => Some(
-            globset::Glob::new(pattern)
+            globset::Glob::new(pattern.as_str())
                 .map_err(|e| Error::Pattern {
-                    pattern: pattern.clone(),
+                    pattern: pattern.shown().to_string(),
                     why: e.kind().to_string(),
                 })?
                 .compile_matcher(),

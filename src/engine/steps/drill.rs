@@ -14,6 +14,10 @@ pub struct DrillSpec {
     /// A set of config `backup.sets`.
     #[serde(deserialize_with = "crate::values::text::templated")]
     pub set: String,
+    /// The recovery time objective: a drill that takes longer is critical (the restore
+    /// it rehearses would miss it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rto: Option<crate::values::Duration>,
 }
 
 pub struct DrillCheck {
@@ -32,15 +36,44 @@ impl Check for DrillCheck {
         crate::model::blocking(move || {
             on_set(&config, &spec.set, "", |job, _| {
                 let runbook = config.runbook.check();
+                let started = std::time::Instant::now();
                 match crate::backup::drill(job, latest_of(&spec.set), clock.as_ref(), runbook) {
                     Ok(done) => {
                         let drilled = done.drilled.as_deref().unwrap_or_default();
                         let message = format!("{}; restore test passed: {drilled}", done.summary());
-                        Outcome::new(Status::Ok, message, Data::None)
+                        within_rto(message, started.elapsed(), spec.rto)
                     }
                     Err(e) => critical(failure(&e, &spec.set, job.store)),
                 }
             })
         })
+    }
+}
+
+/// A passed drill graded against the recovery time objective: over it is critical.
+fn within_rto(
+    message: String,
+    took: std::time::Duration,
+    rto: Option<crate::values::Duration>,
+) -> Outcome {
+    let shown = |d: std::time::Duration| {
+        humantime::format_duration(std::time::Duration::from_millis(d.as_millis() as u64))
+    };
+    match rto {
+        Some(rto) if took > rto.0 => Outcome::new(
+            Status::Critical,
+            format!(
+                "{message}; the drill took {}, over the recovery time objective of {}",
+                shown(took),
+                humantime::format_duration(rto.0)
+            ),
+            Data::None,
+        ),
+        Some(rto) => Outcome::new(
+            Status::Ok,
+            format!("{message}; took {}, within the RTO of {}", shown(took), humantime::format_duration(rto.0)),
+            Data::None,
+        ),
+        None => Outcome::new(Status::Ok, message, Data::None),
     }
 }
