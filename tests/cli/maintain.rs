@@ -274,7 +274,7 @@ fn emitted_cron_lines_and_systemd_units_run_this_binary_with_this_config() {
         .lines()
         .filter(|l| !l.starts_with('#'))
         .collect();
-    assert_eq!(lines.len(), 3, "{}", cron.stdout);
+    assert_eq!(lines.len(), 4, "{}", cron.stdout);
     let daily = format!(
         "15 2 * * * cd {} && OPSBOOK_CONFIG_DIR={} {binary} --env production --config {} maintain run daily",
         dir.display(),

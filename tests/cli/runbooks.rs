@@ -1578,7 +1578,8 @@ fn bad_undo_is_rejected_with_its_location() {
 
 #[test]
 fn the_shipped_deploy_rolls_back_only_what_it_did() {
-    // Every command of the deploy writes its name to deploy.log; a failing one is `false`.
+    // Every command of the deploy writes its name to deploy.log; a failing one is `exit 1`
+    // (`false` is a false `when:`: an empty or false command is skipped).
     let ops = Opsbook::new()
         .file("app/.keep", "")
         .readings(10.0, 10.0, 1.0)
@@ -1609,7 +1610,7 @@ fn the_shipped_deploy_rolls_back_only_what_it_did() {
             "downgrade",
         ] {
             let command = if failing.contains(&var) {
-                "false".to_string()
+                "exit 1".to_string()
             } else {
                 step(var)
             };
