@@ -72,7 +72,12 @@ impl MaintainConfig {
             ),
             (
                 "quarterly".to_string(),
-                builtin("quarterly", 92, "0 5 1 1,4,7,10 *", "*-01,04,07,10-01 05:00:00"),
+                builtin(
+                    "quarterly",
+                    92,
+                    "0 5 1 1,4,7,10 *",
+                    "*-01,04,07,10-01 05:00:00",
+                ),
             ),
         ]);
         for (name, schedule) in &self.schedules {

@@ -122,7 +122,10 @@ impl System {
             write(&d.join(format!("{set}/app.log.1")), "old one\n");
             age(&d.join(format!("{set}/app.log.1")), 40);
         }
-        write(&d.join("blocker"), "a file where the archive directory should be\n");
+        write(
+            &d.join("blocker"),
+            "a file where the archive directory should be\n",
+        );
         write(&d.join("app.log"), &healthy_log());
         write(&d.join("audit.log"), "{}\n");
         // The cleanup directory: one old file to go, a new one and an old one below it
@@ -197,7 +200,12 @@ fn weekly_reviews_the_week_s_latency_errors_and_slow_operations() {
         errors.push_str(&line(7_200 + i, "ERROR", "upload failed"));
     }
     let errors = system.log("errors.log", &errors);
-    book.mutant(&[("app_log", errors)], healthy, "Errors this week", "critical");
+    book.mutant(
+        &[("app_log", errors)],
+        healthy,
+        "Errors this week",
+        "critical",
+    );
     let mut warnings = healthy_log();
     for i in 0..150 {
         warnings.push_str(&line(7_200 + i, "WARNING", "retrying upload"));
@@ -234,7 +242,10 @@ fn weekly_reviews_the_week_s_latency_errors_and_slow_operations() {
         "critical",
     );
     book.mutant(
-        &[("db_maintenance", "sqlite3 /no/such/dir/metrics.db VACUUM".to_string())],
+        &[(
+            "db_maintenance",
+            "sqlite3 /no/such/dir/metrics.db VACUUM".to_string(),
+        )],
         healthy,
         "Database maintenance",
         "critical",
@@ -307,7 +318,11 @@ fn monthly_archives_old_logs_and_removes_old_files() {
         "one archive"
     );
     let mut critical = healthy_log();
-    critical.push_str(&line(10 * 86_400, "CRITICAL", "login from an unknown country"));
+    critical.push_str(&line(
+        10 * 86_400,
+        "CRITICAL",
+        "login from an unknown country",
+    ));
     let critical = system.log("critical.log", &critical);
     book.mutant(
         &[("app_log", critical)],
@@ -349,10 +364,7 @@ fn monthly_archives_old_logs_and_removes_old_files() {
 #[test]
 fn quarterly_grades_the_restore_drill_against_the_rto() {
     let system = System::new();
-    let vars = [
-        ("backup_set", "db".to_string()),
-        ("rto", "4h".to_string()),
-    ];
+    let vars = [("backup_set", "db".to_string()), ("rto", "4h".to_string())];
     let mut book = Book::new(system.path(), "quarterly", &vars);
     let report = book.green(healthy);
     let message = report["checks"]["Restore drill within the RTO"]["message"]
@@ -528,7 +540,15 @@ fn pre_deploy_checks_each_item_of_the_checklist() {
 fn deploy_runs_each_command_from_its_var_and_verifies() {
     let system = System::new();
     let mut vars = deploy_vars(&system);
-    for var in ["pull", "install", "migrate", "test", "restart", "rollback", "downgrade"] {
+    for var in [
+        "pull",
+        "install",
+        "migrate",
+        "test",
+        "restart",
+        "rollback",
+        "downgrade",
+    ] {
         vars.push((var, "true".to_string()));
     }
     let mut book = Book::new(system.path(), "deploy", &vars);
@@ -545,7 +565,12 @@ fn deploy_runs_each_command_from_its_var_and_verifies() {
     }
     // The restart brings up a release that answers 500.
     let restart = format!("touch {}", system.broken_flag.display());
-    book.mutant(&[("restart", restart)], healthy, "Verify health", "critical");
+    book.mutant(
+        &[("restart", restart)],
+        healthy,
+        "Verify health",
+        "critical",
+    );
     book.done();
     // Defaults name no application: without commands every deploy step is skipped.
     let (_, report) = run_book(
@@ -625,7 +650,11 @@ fn cleanup_removes_only_old_matching_regular_files_and_never_leaves_the_director
     let d = dir.path();
     let junk = cleanup_tree(d);
     let odd = junk.join(std::ffi::OsStr::from_bytes(b"old-\xff.log.gz"));
-    let going = [junk.join("old.log.gz"), odd.clone(), junk.join("sub/deep.log.gz")];
+    let going = [
+        junk.join("old.log.gz"),
+        odd.clone(),
+        junk.join("sub/deep.log.gz"),
+    ];
     let staying = [
         junk.join("new.log.gz"),
         junk.join("old.txt"),
@@ -652,7 +681,12 @@ fn cleanup_removes_only_old_matching_regular_files_and_never_leaves_the_director
         "{}",
         plan.stdout
     );
-    assert!(going.iter().chain(&staying).all(|p| p.symlink_metadata().is_ok()));
+    assert!(
+        going
+            .iter()
+            .chain(&staying)
+            .all(|p| p.symlink_metadata().is_ok())
+    );
     // A step's own dry_run says the same and removes nothing either.
     cleanup_book(d, &junk, true);
     let run = Opsbook::new()
@@ -663,7 +697,10 @@ fn cleanup_removes_only_old_matching_regular_files_and_never_leaves_the_director
         .as_str()
         .unwrap()
         .to_string();
-    assert!(message.starts_with("would remove 3 files (18B)"), "{message}");
+    assert!(
+        message.starts_with("would remove 3 files (18B)"),
+        "{message}"
+    );
     assert!(going.iter().all(|p| p.exists()));
     // The real run: count and bytes freed, an audit line, and nothing else touched.
     cleanup_book(d, &junk, false);
@@ -745,13 +782,19 @@ fn cleanup_errors_name_the_directory_or_setting_at_fault() {
         d.display()
     ));
     assert_eq!((code, severity.as_str()), (Some(3), "unknown"));
-    assert!(message.contains("`match`: \"[\" is not a valid glob"), "{message}");
+    assert!(
+        message.contains("`match`: \"[\" is not a valid glob"),
+        "{message}"
+    );
     let (_, severity, message) = run(&format!(
         "{{ paths: [\"{}\"], older_than: 0s }}",
         d.display()
     ));
     assert_eq!(severity, "unknown");
-    assert!(message.contains("`older_than` must be more than 0s"), "{message}");
+    assert!(
+        message.contains("`older_than` must be more than 0s"),
+        "{message}"
+    );
     assert!(d.join("a-file").exists());
 }
 

@@ -46,10 +46,7 @@ pub enum Error {
     #[error("`match`: {pattern:?} is not a valid glob: {why}")]
     Pattern { pattern: String, why: String },
     #[error("cannot read directory {dir}: {source}")]
-    Unreadable {
-        dir: String,
-        source: std::io::Error,
-    },
+    Unreadable { dir: String, source: std::io::Error },
     #[error("cannot remove {path}: {source}")]
     Remove {
         path: String,
@@ -84,7 +81,11 @@ impl Check for CleanupCheck {
             };
             let message = describe(&spec, &swept, spec.dry_run);
             if !spec.dry_run {
-                let outcome = if swept.errors.is_empty() { "ok" } else { "failed" };
+                let outcome = if swept.errors.is_empty() {
+                    "ok"
+                } else {
+                    "failed"
+                };
                 crate::logging::audit::record("cleanup", outcome, Some(&message));
             }
             let status = if swept.errors.is_empty() {

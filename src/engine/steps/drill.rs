@@ -71,7 +71,11 @@ fn within_rto(
         ),
         Some(rto) => Outcome::new(
             Status::Ok,
-            format!("{message}; took {}, within the RTO of {}", shown(took), humantime::format_duration(rto.0)),
+            format!(
+                "{message}; took {}, within the RTO of {}",
+                shown(took),
+                humantime::format_duration(rto.0)
+            ),
             Data::None,
         ),
         None => Outcome::new(Status::Ok, message, Data::None),
