@@ -3,7 +3,6 @@
 
 use crate::common::Opsbook;
 use crate::common::library::{Book, run_book, severity};
-use std::io::{Read, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
@@ -22,44 +21,11 @@ pub const COVERED: &[&str] = &[
 /// A command that fails (`false` would read as a false `when:` and skip the step).
 const FAILS: &str = "test -e /no/such/file";
 
-/// A local API: `/health` answers 200 healthy (500 once `broken` exists: a release that
-/// came back unhealthy after its restart), `/health/readiness` answers `ready`.
+/// The local API of the shipped-runbook tests: `/health` 200 healthy (500 once `broken`
+/// exists), `/health/readiness` answers `ready`.
 fn api(ready: u16, broken: PathBuf) -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let address = listener.local_addr().unwrap();
-    std::thread::spawn(move || {
-        for mut stream in listener.incoming().flatten() {
-            let broken = broken.clone();
-            std::thread::spawn(move || {
-                let mut head = Vec::new();
-                let mut buf = [0u8; 1024];
-                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match stream.read(&mut buf) {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => head.extend_from_slice(&buf[..n]),
-                    }
-                }
-                let head = String::from_utf8_lossy(&head);
-                let status = match head.split_whitespace().nth(1).unwrap_or("/") {
-                    "/health" if broken.exists() => 500,
-                    "/health" => 200,
-                    "/health/readiness" => ready,
-                    _ => 404,
-                };
-                let body = if status == 200 {
-                    r#"{"status":"healthy"}"#
-                } else {
-                    r#"{"status":"unhealthy"}"#
-                };
-                let _ = write!(
-                    stream,
-                    "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-            });
-        }
-    });
-    format!("http://{address}")
+    let port = crate::runbooks::shipped::api(200, ready, broken);
+    format!("http://127.0.0.1:{port}")
 }
 
 /// One log line `ago` seconds old, as the application writes it.
@@ -174,6 +140,22 @@ fn healthy(ob: Opsbook) -> Opsbook {
         .env("ENVIRONMENT", "development")
 }
 
+/// [`healthy`], but the root filesystem 95 % full.
+fn full_disk(ob: Opsbook) -> Opsbook {
+    healthy(ob).readings(10.0, 95.0, 5.0)
+}
+
+/// The command variables of the shipped `deploy`, in the order it runs them (undo last).
+pub const DEPLOY_COMMANDS: [&str; 7] = [
+    "pull",
+    "install",
+    "migrate",
+    "test",
+    "restart",
+    "rollback",
+    "downgrade",
+];
+
 #[test]
 fn weekly_reviews_the_week_s_latency_errors_and_slow_operations() {
     let system = System::new();
@@ -185,54 +167,57 @@ fn weekly_reviews_the_week_s_latency_errors_and_slow_operations() {
     let mut book = Book::new(system.path(), "weekly", &vars);
     let report = book.green(healthy);
     assert_eq!(severity(&report, "Database maintenance"), "ok");
-    let slow: String = (0..300)
-        .map(|i| line(3_600 + i, "INFO", "Performance: export took 1500.00ms"))
-        .collect();
-    let latency = system.log("latency.log", &slow);
-    book.mutant(
-        &[("app_log", latency)],
-        healthy,
-        "Response times this week",
-        "critical",
-    );
-    let mut errors = healthy_log();
-    for i in 0..60 {
-        errors.push_str(&line(7_200 + i, "ERROR", "upload failed"));
-    }
-    let errors = system.log("errors.log", &errors);
-    book.mutant(
-        &[("app_log", errors)],
-        healthy,
-        "Errors this week",
-        "critical",
-    );
-    let mut warnings = healthy_log();
-    for i in 0..150 {
-        warnings.push_str(&line(7_200 + i, "WARNING", "retrying upload"));
-    }
-    let warnings = system.log("warnings.log", &warnings);
-    book.mutant(
-        &[("app_log", warnings)],
-        healthy,
-        "Warnings this week",
-        "critical",
-    );
-    // 150 slow operations in a healthy week's traffic: over the 100 the week allows.
-    let mut some_slow = healthy_log();
-    for i in 0..150 {
-        some_slow.push_str(&line(
-            86_400 + i,
+    // Each log mutation: a healthy week's traffic (or none) plus `count` lines.
+    for (file, with_healthy, ago, level, text, count, step) in [
+        (
+            "latency.log",
+            false,
+            3_600,
+            "INFO",
+            "Performance: export took 1500.00ms",
+            300,
+            "Response times this week",
+        ),
+        (
+            "errors.log",
+            true,
+            7_200,
+            "ERROR",
+            "upload failed",
+            60,
+            "Errors this week",
+        ),
+        (
+            "warnings.log",
+            true,
+            7_200,
+            "WARNING",
+            "retrying upload",
+            150,
+            "Warnings this week",
+        ),
+        // 150 slow operations in a healthy week: over the 100 the week allows.
+        (
+            "some-slow.log",
+            true,
+            86_400,
             "INFO",
             "Performance: pattern_load took 1200.50ms",
-        ));
+            150,
+            "Slow operations this week",
+        ),
+    ] {
+        let mut log = if with_healthy {
+            healthy_log()
+        } else {
+            String::new()
+        };
+        for i in 0..count {
+            log.push_str(&line(ago + i, level, text));
+        }
+        let log = system.log(file, &log);
+        book.mutant(&[("app_log", log)], healthy, step, "critical");
     }
-    let some_slow = system.log("some-slow.log", &some_slow);
-    book.mutant(
-        &[("app_log", some_slow)],
-        healthy,
-        "Slow operations this week",
-        "critical",
-    );
     write(&system.path().join("stale-audit.log"), "{}\n");
     age(&system.path().join("stale-audit.log"), 10);
     book.mutant(
@@ -422,12 +407,7 @@ fn maintenance_window_backs_up_flags_and_verifies() {
     let mut book = Book::new(d, "maintenance-window", &vars);
     book.green(healthy);
     assert!(!flag.exists(), "the flag is off after the window");
-    book.mutant(
-        &[],
-        |ob| healthy(ob).readings(10.0, 95.0, 5.0),
-        "Disk has room",
-        "critical",
-    );
+    book.mutant(&[], full_disk, "Disk has room", "critical");
     book.mutant(
         &[("backup_set", "gone".to_string())],
         healthy,
@@ -490,12 +470,7 @@ fn pre_deploy_mutants(book: &mut Book<'_>, system: &System) {
     book.mutant(&[("api", sick)], healthy, "API healthy", "critical");
     let unready = api(503, system.path().join("never"));
     book.mutant(&[("api", unready)], healthy, "API ready", "critical");
-    book.mutant(
-        &[],
-        |ob| healthy(ob).readings(10.0, 95.0, 5.0),
-        "Disk has room",
-        "critical",
-    );
+    book.mutant(&[], full_disk, "Disk has room", "critical");
     book.mutant(
         &[],
         |ob| healthy(ob).readings(95.0, 10.0, 5.0),
@@ -540,15 +515,7 @@ fn pre_deploy_checks_each_item_of_the_checklist() {
 fn deploy_runs_each_command_from_its_var_and_verifies() {
     let system = System::new();
     let mut vars = deploy_vars(&system);
-    for var in [
-        "pull",
-        "install",
-        "migrate",
-        "test",
-        "restart",
-        "rollback",
-        "downgrade",
-    ] {
+    for var in DEPLOY_COMMANDS {
         vars.push((var, "true".to_string()));
     }
     let mut book = Book::new(system.path(), "deploy", &vars);
@@ -644,6 +611,22 @@ fn cleanup_book(d: &Path, junk: &Path, dry_run: bool) {
     );
 }
 
+/// Run the cleanup of `junk` (with `dry_run` or not) in `d`, logging to `d/logs`; the step's
+/// message.
+fn clean(d: &Path, junk: &Path, dry_run: bool) -> String {
+    cleanup_book(d, junk, dry_run);
+    let run = Opsbook::new()
+        .env("LOG_TO_FILE", "true")
+        .env("LOG_DIR", "logs")
+        .args(["run", "clean.yaml", "--format", "json"])
+        .run_in(d)
+        .expect_exit(0);
+    run.json()["checks"]["clean"]["message"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
 #[test]
 fn cleanup_removes_only_old_matching_regular_files_and_never_leaves_the_directory() {
     let dir = tempfile::tempdir().unwrap();
@@ -688,32 +671,14 @@ fn cleanup_removes_only_old_matching_regular_files_and_never_leaves_the_director
             .all(|p| p.symlink_metadata().is_ok())
     );
     // A step's own dry_run says the same and removes nothing either.
-    cleanup_book(d, &junk, true);
-    let run = Opsbook::new()
-        .args(["run", "clean.yaml", "--format", "json"])
-        .run_in(d)
-        .expect_exit(0);
-    let message = run.json()["checks"]["clean"]["message"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let message = clean(d, &junk, true);
     assert!(
         message.starts_with("would remove 3 files (18B)"),
         "{message}"
     );
     assert!(going.iter().all(|p| p.exists()));
     // The real run: count and bytes freed, an audit line, and nothing else touched.
-    cleanup_book(d, &junk, false);
-    let run = Opsbook::new()
-        .env("LOG_TO_FILE", "true")
-        .env("LOG_DIR", "logs")
-        .args(["run", "clean.yaml", "--format", "json"])
-        .run_in(d)
-        .expect_exit(0);
-    let message = run.json()["checks"]["clean"]["message"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let message = clean(d, &junk, false);
     assert_eq!(
         message,
         format!("removed 3 files, 18B freed, from {}", junk.display())

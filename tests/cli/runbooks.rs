@@ -809,7 +809,7 @@ fn a_reading_that_is_not_a_number_is_unknown_and_one_level_is_plain() {
 // green, and for each check step a mutation of that world in which that step alone goes
 // warning or critical. A check step with no mutation fails `every_shipped_check_step_has_a_fixture`.
 
-mod shipped {
+pub(crate) mod shipped {
     use crate::common::{Mounted, Opsbook, postgres::Postgres, server, tls};
     use std::collections::BTreeMap;
     use std::io::{Read, Write};
@@ -857,7 +857,7 @@ mod shipped {
 
     /// A local API: `/health` answers 200 healthy (500 once `broken` exists: a release that
     /// came back unhealthy after its restart), `/health/readiness` answers `ready`.
-    fn api(health: u16, ready: u16, broken: PathBuf) -> u16 {
+    pub(crate) fn api(health: u16, ready: u16, broken: PathBuf) -> u16 {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         std::thread::spawn(move || {
@@ -1600,15 +1600,7 @@ fn the_shipped_deploy_rolls_back_only_what_it_did() {
             "--var".to_string(),
             "api=http://127.0.0.1:1".to_string(),
         ];
-        for var in [
-            "pull",
-            "install",
-            "migrate",
-            "test",
-            "restart",
-            "rollback",
-            "downgrade",
-        ] {
+        for var in crate::library_maintenance::DEPLOY_COMMANDS {
             let command = if failing.contains(&var) {
                 "exit 1".to_string()
             } else {
