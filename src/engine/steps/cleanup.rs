@@ -182,7 +182,7 @@ pub fn sweep(spec: &CleanupSpec, now: jiff::Timestamp, dry_run: bool) -> Result<
 }
 
 struct Walk {
-    /// Files last changed at or before this second (Unix time) are old.
+    /// Files last changed before this second (Unix time) are old.
     cutoff: i64,
     matcher: Option<globset::GlobMatcher>,
     recursive: bool,
@@ -231,7 +231,7 @@ impl Walk {
         stat: &libc::stat,
         swept: &mut Swept,
     ) {
-        if stat.st_mtime > self.cutoff {
+        if stat.st_mtime >= self.cutoff {
             return;
         }
         if let Some(matcher) = &self.matcher
