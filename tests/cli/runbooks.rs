@@ -456,7 +456,7 @@ fn runbook_list_and_show() {
             "vars: { token: \"${API_TOKEN}\" }\nsteps:\n  - { name: x, http: { url: \"http://127.0.0.1:1/\", headers: { Authorization: \"Bearer {{ token }}\" } } }\n  - { name: y, include: other.yaml }\n",
         )
         .file("other.yaml", "steps:\n  - { name: from other, command: { run: \"true\" } }\n")
-        .args(["runbook", "show", "rb.yaml"])
+        .args(["runbook", "show", "rb.yaml", "--format", "yaml"])
         .run()
         .expect_exit(0)
         .stdout_contains("from other")
