@@ -61,18 +61,35 @@ pub fn exec(command: &RunbookCommand, session: &Session) -> anyhow::Result<u8> {
 fn show(wanted: &str, vars: &VarArgs, session: &Session) -> anyhow::Result<u8> {
     let format = session.format(ShowFormat::Text)?;
     let book = load(wanted, vars, session)?;
+    let cannot = |e: &dyn std::fmt::Display| anyhow::anyhow!("cannot print the plan: {e}");
     let text = match format {
         ShowFormat::Text => runbook::show(&book),
-        ShowFormat::Yaml => serde_saphyr::to_string(&book)
-            .map_err(|e| anyhow::anyhow!("cannot print the plan: {e}"))?,
-        ShowFormat::Json => {
-            let json = serde_json::to_string_pretty(&book)
-                .map_err(|e| anyhow::anyhow!("cannot print the plan: {e}"))?;
-            format!("{json}\n")
+        data => {
+            // Secrets are masked inside each string before the YAML is written, so the
+            // emitter quotes `***` (masking the written text would leave a bare `***`,
+            // which YAML reads as an alias).
+            let mut value = serde_json::to_value(&book).map_err(|e| cannot(&e))?;
+            mask_strings(&mut value);
+            if data == ShowFormat::Yaml {
+                serde_saphyr::to_string(&value).map_err(|e| cannot(&e))?
+            } else {
+                let json = serde_json::to_string_pretty(&value).map_err(|e| cannot(&e))?;
+                format!("{json}\n")
+            }
         }
     };
     session.printer.data(&text);
     Ok(0)
+}
+
+/// Every string in `value` with the registered secrets masked.
+fn mask_strings(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::String(text) => crate::redact::mask_in_place(text),
+        serde_json::Value::Array(items) => items.iter_mut().for_each(mask_strings),
+        serde_json::Value::Object(map) => map.values_mut().for_each(mask_strings),
+        _ => {}
+    }
 }
 
 fn list(session: &Session) -> anyhow::Result<u8> {
