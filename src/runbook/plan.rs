@@ -13,28 +13,10 @@ pub fn plan(book: &Runbook, selection: &Selection) -> String {
     use std::fmt::Write;
     let mut out = format!("{} ({}): {}\n", book.name, book.source, book.description);
     let mut line = |step: &StepSpec, prefix: &str| {
-        let mut notes = Vec::new();
-        if let Some(why) = selection.excludes(step) {
-            notes.push(why);
-        }
+        let mut notes: Vec<String> = selection.excludes(step).into_iter().collect();
+        notes.extend(run_notes(step));
+        let notes = parenthesized(&notes);
         let o = &step.options;
-        if !o.needs.is_empty() {
-            notes.push(format!("needs {}", o.needs.join(", ")));
-        }
-        if let Some(when) = &o.when {
-            notes.push(format!("when {}", when.source()));
-        }
-        if o.always {
-            notes.push("always".into());
-        }
-        if o.continue_on_failure {
-            notes.push("continue_on_failure".into());
-        }
-        let notes = if notes.is_empty() {
-            String::new()
-        } else {
-            format!("  ({})", notes.join("; "))
-        };
         let _ = writeln!(out, "{prefix}{:<10} {}{notes}", step.kind_name(), step.name);
         let last_line = prefix.rsplit('\n').next().unwrap_or(prefix);
         let indent = " ".repeat(last_line.chars().count() + 11);
@@ -191,8 +173,9 @@ fn shown_step(out: &mut String, step: &StepSpec, prefix: &str) {
     }
 }
 
-/// A step's options that change when or how it runs, as `  (needs A; when x; …)`.
-fn options(step: &StepSpec) -> String {
+/// The options that decide whether a step runs: `needs A`, `when x`, `always`,
+/// `continue_on_failure`.
+fn run_notes(step: &StepSpec) -> Vec<String> {
     let o = &step.options;
     let mut notes = Vec::new();
     if !o.needs.is_empty() {
@@ -207,6 +190,22 @@ fn options(step: &StepSpec) -> String {
     if o.continue_on_failure {
         notes.push("continue_on_failure".into());
     }
+    notes
+}
+
+/// `  (a; b)`, or nothing for no notes.
+fn parenthesized(notes: &[String]) -> String {
+    if notes.is_empty() {
+        String::new()
+    } else {
+        format!("  ({})", notes.join("; "))
+    }
+}
+
+/// A step's options that change when or how it runs, as `  (needs A; when x; …)`.
+fn options(step: &StepSpec) -> String {
+    let o = &step.options;
+    let mut notes = run_notes(step);
     if let Some(retries) = o.retries {
         notes.push(format!("retries {retries}"));
     }
@@ -216,11 +215,7 @@ fn options(step: &StepSpec) -> String {
     if !o.tags.is_empty() {
         notes.push(format!("tags {}", o.tags.join(", ")));
     }
-    if notes.is_empty() {
-        String::new()
-    } else {
-        format!("  ({})", notes.join("; "))
-    }
+    parenthesized(&notes)
 }
 
 /// What a step would do, line by line: a command's exact words (as JSON strings, so a
