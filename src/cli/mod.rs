@@ -111,6 +111,7 @@ const FORMATS: &[(&str, Option<&[&str]>)] = &[
     ("health", None),
     ("run", None),
     ("runbook list", Some(&["text", "json"])),
+    ("runbook show", Some(&["text", "yaml", "json"])),
     ("backup list", Some(&["text", "json"])),
     ("incident list", Some(&["text", "json"])),
     ("incident show", Some(&["text", "json"])),

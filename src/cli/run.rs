@@ -72,11 +72,13 @@ pub fn load(wanted: &str, vars: &VarArgs, session: &Session) -> anyhow::Result<R
     Ok(runbook::open(wanted, &dirs(session), &overrides)?)
 }
 
-/// `{{ opsbook_config }}` and `{{ opsbook_env }}` of this session.
+/// The configured `runbooks.vars`, `{{ opsbook_config }}` and `{{ opsbook_env }}` of this
+/// session.
 pub fn session_vars(session: &Session) -> BTreeMap<String, Text> {
     runbook::session_vars(
         session.global.config.as_deref(),
         session.global.env.as_deref(),
+        &session.loaded.config.runbooks.vars(),
     )
 }
 

@@ -10,6 +10,7 @@ pub use validate::{FileCheck, check_file};
 
 use crate::values::Text;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 /// The environments the seeds describe, each with a shipped `config/<env>.yaml`.
@@ -29,17 +30,51 @@ pub struct Config {
     pub maintain: crate::maintain::MaintainConfig,
 }
 
-/// Where `opsbook run NAME` looks for `NAME.yaml` before the built-in runbooks.
+/// Where `opsbook run NAME` looks for `NAME.yaml` before the built-in runbooks, and the
+/// variables every runbook run gets (a runbook's own `vars` < these < a schedule's `vars`
+/// < `--var`).
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RunbooksConfig {
     pub dirs: Vec<Text>,
+    pub vars: BTreeMap<VarName, Text>,
 }
 
 impl Default for RunbooksConfig {
     fn default() -> Self {
         RunbooksConfig {
             dirs: vec![Text::plain("runbooks")],
+            vars: BTreeMap::new(),
+        }
+    }
+}
+
+/// A runbook variable's name as `{{ name }}` can use it: letters, digits and `_`, not
+/// starting with a digit. Checked while parsing, so a bad one is placed at its line.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct VarName(String);
+
+impl VarName {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for VarName {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(deserializer)?;
+        let mut chars = name.chars();
+        let first_ok = chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
+        if first_ok && chars.all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            Ok(VarName(name))
+        } else {
+            Err(serde::de::Error::custom(format!(
+                "runbook variable name {name:?} cannot be used as `{{{{ name }}}}`: \
+                 use letters, digits and `_`, not starting with a digit"
+            )))
         }
     }
 }
@@ -78,6 +113,14 @@ pub fn missing_env_warning(options: &LoadOptions, loaded: &Loaded) -> Option<Str
 }
 
 impl RunbooksConfig {
+    /// The variables every runbook run gets, by name.
+    pub fn vars(&self) -> BTreeMap<String, Text> {
+        self.vars
+            .iter()
+            .map(|(k, v)| (k.as_str().to_string(), v.clone()))
+            .collect()
+    }
+
     /// The runbook dirs, as paths.
     pub fn paths(&self) -> Vec<PathBuf> {
         self.dirs

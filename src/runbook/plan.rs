@@ -1,5 +1,6 @@
 //! `run --dry-run`: the plan of a runbook as text — what would run, in order, what the
-//! selection leaves out, and what would undo each step — without running anything.
+//! selection leaves out, and what would undo each step — without running anything; and
+//! `runbook show`: the whole resolved plan, every variable and every command line.
 
 use super::load::Runbook;
 use super::run::Selection;
@@ -12,28 +13,10 @@ pub fn plan(book: &Runbook, selection: &Selection) -> String {
     use std::fmt::Write;
     let mut out = format!("{} ({}): {}\n", book.name, book.source, book.description);
     let mut line = |step: &StepSpec, prefix: &str| {
-        let mut notes = Vec::new();
-        if let Some(why) = selection.excludes(step) {
-            notes.push(why);
-        }
+        let mut notes: Vec<String> = selection.excludes(step).into_iter().collect();
+        notes.extend(run_notes(step));
+        let notes = parenthesized(&notes);
         let o = &step.options;
-        if !o.needs.is_empty() {
-            notes.push(format!("needs {}", o.needs.join(", ")));
-        }
-        if let Some(when) = &o.when {
-            notes.push(format!("when {}", when.source()));
-        }
-        if o.always {
-            notes.push("always".into());
-        }
-        if o.continue_on_failure {
-            notes.push("continue_on_failure".into());
-        }
-        let notes = if notes.is_empty() {
-            String::new()
-        } else {
-            format!("  ({})", notes.join("; "))
-        };
         let _ = writeln!(out, "{prefix}{:<10} {}{notes}", step.kind_name(), step.name);
         let last_line = prefix.rsplit('\n').next().unwrap_or(prefix);
         let indent = " ".repeat(last_line.chars().count() + 11);
@@ -109,5 +92,165 @@ fn prune(value: &mut serde_json::Value) {
                 && v.as_object().is_none_or(|o| !o.is_empty())
                 && v.as_array().is_none_or(|a| !a.is_empty())
         });
+    }
+}
+
+/// `runbook show`: the runbook with its variables resolved (a secret, or a variable whose
+/// name says it holds one, as `***`), then every step in order (includes spliced in) with
+/// its kind, its role, its options, and what it would do — a command as the exact words
+/// it would run — with its undo steps under it, then the `on_failure` steps.
+pub fn show(book: &Runbook) -> String {
+    use std::fmt::Write;
+    for (name, value) in &book.vars {
+        if crate::redact::is_secret_name(name) {
+            crate::redact::register(value.as_str());
+        }
+    }
+    let mut out = format!("{} ({}): {}\n", book.name, book.source, book.description);
+    if let Some(kind) = book.kind {
+        let _ = writeln!(out, "kind: {}", text_of(kind));
+    }
+    if let Some(timeout) = &book.defaults.timeout {
+        let _ = writeln!(out, "default timeout: {}", text_of(timeout));
+    }
+    // `{{ opsbook }}` is this binary: its path says nothing about the plan.
+    let vars: Vec<_> = book.vars.iter().filter(|(k, _)| *k != "opsbook").collect();
+    if !vars.is_empty() {
+        out.push_str("\nvars:\n");
+        for (name, value) in vars {
+            let shown = if crate::redact::is_secret_name(name) && !value.as_str().is_empty() {
+                crate::redact::MASK
+            } else {
+                value.shown()
+            };
+            let _ = writeln!(out, "  {name} = {shown}");
+        }
+    }
+    out.push_str("\nsteps:\n");
+    let mut number = 0;
+    for item in &book.steps {
+        match item {
+            Item::Step(step) => {
+                number += 1;
+                shown_step(&mut out, step, &format!("{number:>3}. "));
+            }
+            Item::Parallel { parallel } => {
+                number += 1;
+                let _ = writeln!(out, "{number:>3}. in parallel:");
+                for step in parallel {
+                    shown_step(&mut out, step, "     ‖ ");
+                }
+            }
+        }
+    }
+    if !book.on_failure.is_empty() {
+        out.push_str("\non failure:\n");
+        for step in &book.on_failure {
+            shown_step(&mut out, step, "     ");
+        }
+    }
+    crate::redact::mask(&out).into_owned()
+}
+
+/// One step of `runbook show`: `PREFIX kind  role  name  (options)`, what it does under
+/// it, then its undo steps, indented.
+fn shown_step(out: &mut String, step: &StepSpec, prefix: &str) {
+    use std::fmt::Write;
+    let _ = writeln!(
+        out,
+        "{prefix}{:<10} {:<8} {}{}",
+        step.kind_name(),
+        text_of(step.kind.role()),
+        step.name,
+        options(step)
+    );
+    let indent = " ".repeat(prefix.chars().count() + 4);
+    for line in does(step) {
+        let _ = writeln!(out, "{indent}{line}");
+    }
+    for undo in &step.options.undo {
+        // An undo step's name already says `undo: …`.
+        shown_step(out, undo, &indent);
+    }
+}
+
+/// The options that decide whether a step runs: `needs A`, `when x`, `always`,
+/// `continue_on_failure`.
+fn run_notes(step: &StepSpec) -> Vec<String> {
+    let o = &step.options;
+    let mut notes = Vec::new();
+    if !o.needs.is_empty() {
+        notes.push(format!("needs {}", o.needs.join(", ")));
+    }
+    if let Some(when) = &o.when {
+        notes.push(format!("when {}", when.source()));
+    }
+    if o.always {
+        notes.push("always".into());
+    }
+    if o.continue_on_failure {
+        notes.push("continue_on_failure".into());
+    }
+    notes
+}
+
+/// `  (a; b)`, or nothing for no notes.
+fn parenthesized(notes: &[String]) -> String {
+    if notes.is_empty() {
+        String::new()
+    } else {
+        format!("  ({})", notes.join("; "))
+    }
+}
+
+/// A step's options that change when or how it runs, as `  (needs A; when x; …)`.
+fn options(step: &StepSpec) -> String {
+    let o = &step.options;
+    let mut notes = run_notes(step);
+    if let Some(retries) = o.retries {
+        notes.push(format!("retries {retries}"));
+    }
+    if let Some(timeout) = &o.timeout {
+        notes.push(format!("timeout {}", text_of(timeout)));
+    }
+    if !o.tags.is_empty() {
+        notes.push(format!("tags {}", o.tags.join(", ")));
+    }
+    parenthesized(&notes)
+}
+
+/// What a step would do, line by line: a command's exact words (as JSON strings, so a
+/// space or a quote inside a word is plain), its directory and environment; any other
+/// step's settings.
+fn does(step: &StepSpec) -> Vec<String> {
+    let KindSpec::Command(spec) = &step.kind else {
+        return vec![what(step)];
+    };
+    let words: Vec<String> = spec
+        .argv
+        .iter()
+        .map(|w| serde_json::Value::from(w.shown()).to_string())
+        .collect();
+    let mut lines = vec![format!("argv: [{}]", words.join(", "))];
+    if let Some(dir) = &spec.dir {
+        lines.push(format!("dir: {}", dir.shown()));
+    }
+    for (name, value) in &spec.env {
+        let shown = if crate::redact::is_secret_name(name) && !value.as_str().is_empty() {
+            crate::redact::MASK
+        } else {
+            value.shown()
+        };
+        lines.push(format!("env: {name}={shown}"));
+    }
+    lines
+}
+
+/// A value as its serialized text: a string bare, anything else as JSON.
+fn text_of(value: impl serde::Serialize) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(text)) => text,
+        Ok(other) => other.to_string(),
+        Err(e) => format!("(cannot show: {e})"),
     }
 }

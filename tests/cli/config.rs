@@ -481,3 +481,49 @@ fn an_unset_variable_is_placed_in_its_value_not_in_a_comment() {
         .stderr_contains("c.yaml:3:30: `incident.webhook.url` uses ${OPSBOOK_TEST_UNSET_HOOK}");
     assert!(!run.stderr.contains("c.yaml:1:"), "{}", run.stderr);
 }
+
+/// The example configurations, one per system the runbooks describe: each one is there,
+/// is valid, and every runbook (the shipped ones with that config's `runbooks.vars`) still
+/// loads with it.
+#[test]
+fn every_example_config_validates_and_loads_the_shipped_runbooks() {
+    let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/examples");
+    let mut found: Vec<String> = std::fs::read_dir(&examples)
+        .unwrap_or_else(|e| panic!("{}: {e}", examples.display()))
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    found.sort();
+    assert_eq!(
+        found,
+        [
+            "edi-processor.yaml",
+            "fileforge.yaml",
+            "floyo.yaml",
+            "inventory-service.yaml",
+            "upload-bridge.yaml",
+        ],
+        "one example config per system, and nothing else"
+    );
+    for name in &found {
+        let file = examples.join(name);
+        let file = file.to_str().unwrap();
+        Opsbook::new()
+            .args(["config", "validate", file])
+            .run()
+            .expect_exit(0)
+            .stdout_contains("ok: ");
+        let run = Opsbook::new()
+            .args(["--config", file, "runbook", "validate"])
+            .run();
+        assert_eq!(run.code, Some(0), "{name}: {}", run.stderr);
+        let shown = Opsbook::new()
+            .args(["--config", file, "runbook", "show", "startup"])
+            .run()
+            .expect_exit(0);
+        assert!(
+            shown.stdout.contains("app_log = "),
+            "{name}: {}",
+            shown.stdout
+        );
+    }
+}

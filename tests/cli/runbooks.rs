@@ -456,12 +456,202 @@ fn runbook_list_and_show() {
             "vars: { token: \"${API_TOKEN}\" }\nsteps:\n  - { name: x, http: { url: \"http://127.0.0.1:1/\", headers: { Authorization: \"Bearer {{ token }}\" } } }\n  - { name: y, include: other.yaml }\n",
         )
         .file("other.yaml", "steps:\n  - { name: from other, command: { run: \"true\" } }\n")
-        .args(["runbook", "show", "rb.yaml"])
+        .args(["runbook", "show", "rb.yaml", "--format", "yaml"])
         .run()
         .expect_exit(0)
         .stdout_contains("from other")
         .stdout_contains("Bearer ***");
     assert!(!run.stdout.contains("canary-secret-93c1"));
+}
+
+/// `runbook list` groups by kind in a fixed order (maintenance, deploy, diagnosis,
+/// verification, other), each runbook with its one-line description and source; a runbook
+/// without `kind:` and one that does not load are `other`. JSON says each one's kind.
+#[test]
+fn runbook_list_groups_runbooks_by_kind() {
+    let ops = Opsbook::new()
+        .file(
+            "runbooks/local-check.yaml",
+            "description: After the nightly import\nkind: verification\nsteps:\n  - { name: x, command: { run: \"true\" } }\n",
+        )
+        .file(
+            "runbooks/kindless.yaml",
+            "description: No kind given\nsteps:\n  - { name: x, command: { run: \"true\" } }\n",
+        )
+        .file("runbooks/broken.yaml", "steps: [\n");
+    let dir = ops.dir().to_path_buf();
+    let text = ops.args(["runbook", "list"]).run().expect_exit(0);
+    crate::common::expect_file("runbook-list.txt", &text.stdout);
+    let json = Opsbook::new()
+        .args(["runbook", "list", "--format", "json"])
+        .run_in(&dir)
+        .expect_exit(0)
+        .json();
+    let kinds: Vec<(String, String)> = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["name"].as_str().unwrap().to_string(),
+                e["kind"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let kind = |name: &str| {
+        kinds
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, k)| k.as_str())
+    };
+    assert_eq!(kind("daily"), Some("maintenance"));
+    assert_eq!(kind("startup"), Some("verification"));
+    assert_eq!(kind("local-check"), Some("verification"));
+    assert_eq!(kind("kindless"), Some("other"));
+    assert_eq!(kind("broken"), Some("other"));
+    let order = [
+        "maintenance",
+        "deploy",
+        "diagnosis",
+        "verification",
+        "other",
+    ];
+    let ranks: Vec<usize> = kinds
+        .iter()
+        .map(|(_, k)| order.iter().position(|o| o == k).unwrap())
+        .collect();
+    assert!(
+        ranks.windows(2).all(|w| w[0] <= w[1]),
+        "not grouped: {kinds:?}"
+    );
+}
+
+/// `runbook show` prints the plan as it would run: every variable resolved (config's
+/// `runbooks.vars` under `--var`; a secret from the environment and a variable named like a
+/// secret as `***`), each step's kind and role, a command's exact words, an included
+/// runbook's steps in place, undo and on_failure steps. `--format yaml` keeps the data.
+#[test]
+fn runbook_show_prints_the_resolved_plan_with_every_command() {
+    let ops = Opsbook::new()
+        .env("API_TOKEN", "canary-token-5521")
+        .file(
+            "config/development.yaml",
+            "runbooks:\n  vars:\n    service: billing-api\n    api: http://127.0.0.1:9\n",
+        )
+        .file(
+            "release.yaml",
+            "name: release\ndescription: Ship it\nkind: deploy\ndefaults: { timeout: 2m }\n\
+             vars:\n  service: app\n  api: http://localhost:8000\n  token: \"${API_TOKEN}\"\n  db_password: \"\"\n\
+             steps:\n\
+             \x20 - name: Checks\n    include: checks.yaml\n\
+             \x20 - name: Migrate\n    command:\n      argv: [migrate, --message, \"it's {{ service }}\", \"--password={{ db_password }}\"]\n      dir: /srv/app\n\
+             \x20   undo:\n      name: Downgrade\n      command: { run: \"migrate down 1\" }\n\
+             \x20 - name: Restart\n    needs: [Migrate]\n    retries: 2\n    command: { run: \"systemctl restart {{ service }}\" }\n\
+             \x20 - parallel:\n      - { name: Health, http: { url: \"{{ api }}/health\", headers: { Authorization: \"Bearer {{ token }}\" } } }\n\
+             \x20     - { name: Disk, disk: { path: /, warn: 80%, crit: 90% } }\n\
+             \x20 - name: Signed off\n    manual: \"{{ service }} answers as expected\"\n\
+             on_failure:\n  - name: Tell\n    command: { shell: true, run: 'echo failed >> \"$LOG\"', env: { LOG: /var/log/release.log } }\n",
+        )
+        .file(
+            "checks.yaml",
+            "steps:\n  - { name: Port, tcp: { host: 127.0.0.1, port: 5432 }, continue_on_failure: true }\n",
+        );
+    let dir = ops.dir().to_path_buf();
+    let text = ops
+        .args([
+            "runbook",
+            "show",
+            "release.yaml",
+            "--var",
+            "db_password=hunter2-canary",
+        ])
+        .run()
+        .expect_exit(0);
+    assert!(!text.stdout.contains("canary"), "{}", text.stdout);
+    crate::common::expect_file("runbook-show.txt", &text.stdout);
+    let yaml = Opsbook::new()
+        .env("API_TOKEN", "canary-token-5521")
+        .args(["runbook", "show", "release.yaml", "--format", "yaml"])
+        .run_in(&dir)
+        .expect_exit(0);
+    let doc: serde_json::Value = serde_saphyr::from_str(&yaml.stdout)
+        .unwrap_or_else(|e| panic!("not YAML ({e}):\n{}", yaml.stdout));
+    assert_eq!(doc["vars"]["token"], "***");
+    assert_eq!(doc["vars"]["service"], "billing-api");
+    assert_eq!(doc["steps"][0]["role"], "reads");
+    assert_eq!(doc["steps"][1]["role"], "runs");
+    let json = Opsbook::new()
+        .env("API_TOKEN", "canary-token-5521")
+        .args(["runbook", "show", "release.yaml", "--format", "json"])
+        .run_in(&dir)
+        .expect_exit(0)
+        .json();
+    assert_eq!(json["steps"][2]["name"], "Restart");
+    Opsbook::new()
+        .env("API_TOKEN", "canary-token-5521")
+        .args(["runbook", "show", "release.yaml", "--format", "tap"])
+        .run_in(&dir)
+        .expect_exit(64)
+        .stderr_contains("text, yaml, json");
+}
+
+/// `runbooks.vars` in the config reach every run, under a schedule's `vars` and `--var`;
+/// an unknown key beside it and a name `{{ }}` cannot use are config errors at their line.
+#[test]
+fn configured_runbook_vars_reach_every_run_under_schedule_vars_and_var_flags() {
+    let ops = Opsbook::new()
+        .file(
+            "ops.yaml",
+            "state_dir: state\nrunbooks:\n  vars:\n    who: config\n    where: config\n    what: config\n\
+             maintain:\n  schedules:\n    nightly:\n      runbook: say.yaml\n      vars: { where: schedule }\n",
+        )
+        .file(
+            "say.yaml",
+            "name: say\nvars:\n  who: file\n  where: file\n  what: file\nsteps:\n\
+             \x20 - name: Say\n    command: { shell: true, run: 'echo \"$W $X $Y\" >> said', env: { W: \"{{ who }}\", X: \"{{ where }}\", Y: \"{{ what }}\" } }\n",
+        );
+    let dir = ops.dir().to_path_buf();
+    // The first run holds the test directory for the ones after it.
+    let _first = ops
+        .args(["--config", "ops.yaml", "run", "say.yaml"])
+        .args(["--var", "what=flag"])
+        .run()
+        .expect_exit(0);
+    Opsbook::new()
+        .args(["--config", "ops.yaml", "maintain", "run", "nightly"])
+        .run_in(&dir)
+        .expect_exit(0);
+    assert_eq!(
+        std::fs::read_to_string(dir.join("said")).unwrap(),
+        "config config flag\nconfig schedule config\n"
+    );
+    // Without the config, the file's own vars.
+    Opsbook::new()
+        .args(["run", "say.yaml"])
+        .run_in(&dir)
+        .expect_exit(0);
+    assert!(
+        std::fs::read_to_string(dir.join("said"))
+            .unwrap()
+            .ends_with("file file file\n")
+    );
+
+    let bad = Opsbook::new()
+        .file(
+            "ops.yaml",
+            "runbooks:\n  vars:\n    fine: yes\n    not-a-name: x\n  varz: {}\n",
+        )
+        .args(["--config", "ops.yaml", "config", "validate"])
+        .run()
+        .expect_exit(78);
+    assert!(bad.stderr.contains("ops.yaml:4:"), "{}", bad.stderr);
+    assert!(
+        bad.stderr.contains("\"not-a-name\" cannot be used"),
+        "{}",
+        bad.stderr
+    );
+    assert!(bad.stderr.contains("ops.yaml:5:"), "{}", bad.stderr);
+    assert!(bad.stderr.contains("varz"), "{}", bad.stderr);
 }
 
 /// Each bad runbook: exit 78, `file:line:col`, the line quoted with a caret, nothing run.

@@ -101,7 +101,9 @@ pub fn mutant(
 /// The names of a runbook's check steps (every role but `runbook` in `runbook show`:
 /// readings, actions, commands), groups flattened, `on_failure` and undo steps left out.
 pub fn check_steps(book: &str) -> Vec<String> {
-    let shown = Opsbook::new().args(["runbook", "show", book]).run();
+    let shown = Opsbook::new()
+        .args(["runbook", "show", book, "--format", "yaml"])
+        .run();
     assert_eq!(shown.code, Some(0), "runbook show {book}: {}", shown.stderr);
     let doc: Value = serde_saphyr::from_str(&shown.stdout)
         .unwrap_or_else(|e| panic!("runbook show {book} is not YAML: {e}"));
