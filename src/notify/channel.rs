@@ -280,11 +280,24 @@ async fn post(
         Err(e) if e.is_builder() => {
             Err(Try::Final(format!("the URL {} is not usable", url.shown())))
         }
-        Err(e) => Err(Try::Again(format!(
-            "cannot reach {who}: {}",
-            e.without_url()
-        ))),
+        Err(e) => Err(Try::Again(format!("cannot reach {who}: {}", causes(e)))),
     }
+}
+
+/// The error and its causes (`error sending request: … tcp connect error: Connection
+/// refused`), without the URL.
+pub(super) fn causes(e: reqwest::Error) -> String {
+    let e = e.without_url();
+    let mut text = e.to_string();
+    let mut cause = std::error::Error::source(&e);
+    while let Some(inner) = cause {
+        let said = inner.to_string();
+        if !text.ends_with(&said) {
+            text = format!("{text}: {said}");
+        }
+        cause = inner.source();
+    }
+    crate::redact::mask(&text).into_owned()
 }
 
 async fn mail(email: &Email, body: Body<'_>, bound: &Delivery) -> Result<(), Try> {

@@ -80,8 +80,6 @@ pub async fn ping(ping: &Ping, phase: Phase) -> Result<(), String> {
             "no answer within {}",
             humantime::format_duration(ping.timeout.0)
         ))),
-        Err(e) => Err(failed(
-            crate::redact::mask(&e.without_url().to_string()).into_owned(),
-        )),
+        Err(e) => Err(failed(super::channel::causes(e))),
     }
 }

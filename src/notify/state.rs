@@ -230,7 +230,9 @@ fn queue(
     );
     let digest = crate::digest::Sha256::digest(seed.as_bytes());
     let hex: String = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
-    let stamp = message.time.replace([':', '-'], "");
+    // `20260302T040000Z`: the time to the second, so names sort oldest first.
+    let second = message.time.split(['.', 'Z']).next().unwrap_or_default();
+    let stamp = format!("{}Z", second.replace([':', '-'], ""));
     let id = format!("{stamp}-{hex}");
     let path = undelivered_dir(state_dir).join(format!("{id}.json"));
     let record = Undelivered {
