@@ -18,7 +18,7 @@ pub struct NotifyConfig {
 }
 
 /// The section as written, before the routes' channel names are checked.
-#[derive(Deserialize)]
+#[derive(Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 struct Raw {
     #[serde(deserialize_with = "crate::values::named_sets")]
@@ -26,17 +26,6 @@ struct Raw {
     routes: Vec<Route>,
     repeat: Option<Duration>,
     delivery: Delivery,
-}
-
-impl Default for Raw {
-    fn default() -> Self {
-        Raw {
-            channels: BTreeMap::new(),
-            routes: Vec::new(),
-            repeat: None,
-            delivery: Delivery::default(),
-        }
-    }
 }
 
 impl TryFrom<Raw> for NotifyConfig {

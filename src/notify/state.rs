@@ -330,10 +330,12 @@ mod tests {
 
     #[test]
     fn one_message_on_start_none_while_open_one_on_recovery_and_reminders_after_repeat() {
-        let mut config = NotifyConfig::default();
-        config.repeat = Some(crate::values::Duration(std::time::Duration::from_secs(
-            4 * 3600,
-        )));
+        let config = NotifyConfig {
+            repeat: Some(crate::values::Duration(std::time::Duration::from_secs(
+                4 * 3600,
+            ))),
+            ..NotifyConfig::default()
+        };
         let scope = Scope {
             name: "maintain:daily",
             rerun: "opsbook maintain run daily",
