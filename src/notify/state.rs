@@ -66,6 +66,7 @@ pub async fn settle(
     }
     let bytes = serde_json::to_vec_pretty(&state).unwrap_or_default();
     fsutil::write_state(&path, &bytes)?;
+    stop_at("notify-before-send");
     for (path, record) in pending {
         attempt(config, &path, record, true, &mut outcome).await?;
     }
@@ -244,6 +245,18 @@ fn queue(
     let bytes = serde_json::to_vec_pretty(&record).unwrap_or_default();
     fsutil::write_state(&path, &bytes)?;
     Ok((path, record))
+}
+
+/// Test seam: SIGKILL this process when `OPSBOOK_TEST_STOP_AT` names `point`
+/// (`notify-before-send`: the messages queued and the state written, nothing sent yet).
+/// Costs an environment read when unset.
+fn stop_at(point: &str) {
+    if std::env::var_os("OPSBOOK_TEST_STOP_AT").is_some_and(|wanted| wanted == point) {
+        // SAFETY: raise(3) on our own process; SIGKILL cannot be caught, nothing returns.
+        unsafe {
+            libc::raise(libc::SIGKILL);
+        }
+    }
 }
 
 fn undelivered_dir(state_dir: &Path) -> PathBuf {

@@ -272,16 +272,19 @@ fn setup(config: &str) -> tempfile::TempDir {
 
 const T0: &str = "2026-03-02T03:00:00Z";
 
+/// A config with the `daily` schedule running `upkeep.yaml`, and `notify` (the section's
+/// body, indented two spaces).
+fn daily_with(notify: &str) -> String {
+    format!(
+        "state_dir: state\nmaintain:\n  schedules:\n    daily: {{ runbook: upkeep.yaml }}\nnotify:\n{notify}"
+    )
+}
+
 #[test]
 fn one_message_on_failure_none_while_failing_a_repeat_after_the_interval_one_on_recovery() {
     let http = Receiver::start();
-    let config = format!(
-        "state_dir: state
-maintain:
-  schedules:
-    daily: {{ runbook: upkeep.yaml }}
-notify:
-  repeat: 4h
+    let config = daily_with(&format!(
+        "  repeat: 4h
   channels:
     chat: {{ slack: {{ url: \"{}/slack/${{HOOK_TOKEN}}\" }} }}
     hook: {{ webhook: {{ url: \"{}\", headers: {{ Authorization: \"Bearer ${{HOOK_TOKEN}}\" }} }} }}
@@ -293,7 +296,7 @@ notify:
         http.url(""),
         http.url("/hook"),
         http.url("/pd"),
-    );
+    ));
     let dir = setup(&config);
     let slack = "/slack/canary-hook-token";
     let at = |now: &str| opsbook(dir.path(), now, &["maintain", "run", "daily"]);
@@ -375,13 +378,8 @@ notify:
 #[test]
 fn a_warning_reaches_only_the_routes_that_take_warnings() {
     let http = Receiver::start();
-    let config = format!(
-        "state_dir: state
-maintain:
-  schedules:
-    daily: {{ runbook: upkeep.yaml }}
-notify:
-  channels:
+    let config = daily_with(&format!(
+        "  channels:
     chat: {{ slack: {{ url: \"{}\" }} }}
     pager: {{ pagerduty: {{ routing_key: \"${{PD_KEY}}\", url: \"{}\" }} }}
   routes:
@@ -390,7 +388,7 @@ notify:
 ",
         http.url("/chat"),
         http.url("/pd"),
-    );
+    ));
     let dir = setup(&config);
     memory(dir.path(), 80.0);
     opsbook(dir.path(), T0, &["maintain", "run", "daily"]).expect_exit(1);
@@ -401,13 +399,8 @@ notify:
 #[test]
 fn email_reaches_a_real_smtp_receiver_with_the_password_from_the_environment() {
     let smtp = Smtp::start();
-    let config = format!(
-        "state_dir: state
-maintain:
-  schedules:
-    daily: {{ runbook: upkeep.yaml }}
-notify:
-  channels:
+    let config = daily_with(&format!(
+        "  channels:
     mail:
       email:
         server: 127.0.0.1
@@ -419,7 +412,7 @@ notify:
         password_env: SMTP_PASSWORD
 ",
         smtp.port
-    );
+    ));
     let dir = setup(&config);
     memory(dir.path(), 95.0);
     let run = opsbook(dir.path(), T0, &["maintain", "run", "daily"]).expect_exit(2);
@@ -447,18 +440,13 @@ notify:
 fn a_dead_channel_loses_nothing_and_the_next_run_delivers_it_exactly_once() {
     let http = Receiver::start();
     http.up.store(false, Ordering::SeqCst);
-    let config = format!(
-        "state_dir: state
-maintain:
-  schedules:
-    daily: {{ runbook: upkeep.yaml }}
-notify:
-  delivery: {{ attempts: 2, backoff: 10ms, timeout: 5s }}
+    let config = daily_with(&format!(
+        "  delivery: {{ attempts: 2, backoff: 10ms, timeout: 5s }}
   channels:
     chat: {{ slack: {{ url: \"{}/${{HOOK_TOKEN}}\" }} }}
 ",
         http.url("/chat")
-    );
+    ));
     let dir = setup(&config);
     let path = "/chat/canary-hook-token";
     memory(dir.path(), 95.0);
@@ -645,4 +633,41 @@ fn bad_notify_settings_are_located_and_exit_78() {
         assert!(run.stderr.contains("ops.yaml:"), "{config}: {}", run.stderr);
         assert!(run.stderr.contains(said), "{config}: {}", run.stderr);
     }
+}
+
+#[test]
+fn a_run_killed_before_sending_loses_nothing_and_the_next_run_sends_it_once() {
+    let http = Receiver::start();
+    let config = daily_with(&format!(
+        "  channels:\n    chat: {{ slack: {{ url: \"{}\" }} }}\n",
+        http.url("/chat")
+    ));
+    let dir = setup(&config);
+    memory(dir.path(), 95.0);
+    let killed = Opsbook::new()
+        .env("OPSBOOK_NOW", T0)
+        .env("OPSBOOK_TEST_STOP_AT", "notify-before-send")
+        .env(
+            "OPSBOOK_READINGS",
+            dir.path().join("readings.json").to_str().unwrap(),
+        )
+        .args(["--config", "ops.yaml", "maintain", "run", "daily"])
+        .run_in(dir.path());
+    assert_eq!(killed.code, None, "killed by the seam: {}", killed.stderr);
+    assert!(http.paths().is_empty(), "{:?}", http.paths());
+    let queued = std::fs::read_dir(dir.path().join("state/undelivered"))
+        .unwrap()
+        .count();
+    assert_eq!(queued, 1, "the message waits in undelivered/");
+    // The problem is recorded as open, so the next run has no new start: it sends the
+    // kept message, once.
+    opsbook(
+        dir.path(),
+        "2026-03-02T04:00:00Z",
+        &["maintain", "run", "daily"],
+    )
+    .expect_exit(2);
+    let chat = http.taken("/chat");
+    assert_eq!(chat.len(), 1, "{:?}", http.paths());
+    assert!(chat[0]["text"].as_str().unwrap().contains("Memory failed"));
 }
