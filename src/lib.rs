@@ -25,6 +25,7 @@ pub mod logging;
 pub mod logs;
 pub mod maintain;
 pub mod model;
+pub mod notify;
 pub mod plural;
 pub mod probe;
 pub mod process;

@@ -148,6 +148,7 @@ fn run(
         vars: super::run::session_vars(session),
         settings: (*ctx.config).clone(),
         metrics: args.metrics.as_deref(),
+        notify: Some(&session.loaded.config.notify),
     };
     let finished = runtime()?
         .block_on(maintain::run_schedule(schedules, options, ctx))
@@ -157,6 +158,9 @@ fn run(
         session
             .printer
             .human(&render(report, Format::Text, session.printer.style()));
+    }
+    for warning in &finished.warnings {
+        session.printer.warn(warning);
     }
     let line = crate::report::maintenance::one_line(&args.schedule, report, finished.took);
     session.printer.data(&format!("{line}\n"));

@@ -32,6 +32,10 @@ pub struct RunArgs {
     /// Confirm every manual step
     #[arg(short, long)]
     pub yes: bool,
+    /// Tell the channels of config `notify:` what started failing and what recovered
+    /// (as the runbook's `notify: true` does)
+    #[arg(long)]
+    pub notify: bool,
 }
 
 #[derive(Debug, Args)]
@@ -109,7 +113,50 @@ pub fn exec(args: &RunArgs, session: &Session) -> anyhow::Result<u8> {
             .human(&format!("{}\n", summary(&report, style)));
     }
     write_report(&report, format, args.output.as_deref(), session)?;
+    if args.notify || book.notify {
+        tell(&args.runbook, &book, &report, &ctx, session)?;
+    }
     Ok(report.status().exit_code())
+}
+
+/// Hand the run's failing steps to `notify::settle` (scope `run:NAME`); what could not be
+/// delivered is a warning, never the run's failure.
+fn tell(
+    wanted: &str,
+    book: &Runbook,
+    report: &crate::model::Report,
+    ctx: &crate::engine::Context,
+    session: &Session,
+) -> anyhow::Result<()> {
+    let config = &session.loaded.config.notify;
+    if !config.is_configured() {
+        session
+            .printer
+            .warn("notifications asked for, but config `notify.channels` names none");
+        return Ok(());
+    }
+    let name = format!("run:{}", book.name);
+    let rerun = format!("opsbook run {wanted}");
+    let scope = crate::notify::Scope {
+        name: &name,
+        rerun: &rerun,
+    };
+    let problems = crate::notify::Problem::from_report(report);
+    let state_dir = session.loaded.config.state_dir();
+    let settled = runtime()?.block_on(crate::notify::settle(
+        config,
+        &state_dir,
+        ctx.clock.now(),
+        &scope,
+        &problems,
+    ));
+    match settled {
+        Ok(told) => told.all_warnings().for_each(|w| session.printer.warn(w)),
+        Err(e) => session
+            .printer
+            .warn(&format!("notifications not sent: {e}")),
+    }
+    Ok(())
 }
 
 /// The checks' context for a run: manual steps confirmed with `--yes`, asked on a

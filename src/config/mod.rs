@@ -28,6 +28,7 @@ pub struct Config {
     pub backup: crate::backup::BackupConfig,
     pub incident: crate::incident::IncidentConfig,
     pub maintain: crate::maintain::MaintainConfig,
+    pub notify: crate::notify::NotifyConfig,
 }
 
 /// Where `opsbook run NAME` looks for `NAME.yaml` before the built-in runbooks, and the

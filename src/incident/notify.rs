@@ -1,8 +1,10 @@
-//! Notification: a webhook (Slack-compatible JSON, `{"text": …}`) with a timeout and
-//! retries. The URL usually comes from `${ENV}` and is never printed. The record is always
-//! written first, so a dead webhook never loses an incident.
+//! Notification: the incident webhook (`incident.webhook`, Slack-compatible JSON,
+//! `{"text": …}`) is a `notify` Slack channel with its own timeout and retries. The URL
+//! usually comes from `${ENV}` and is never printed. The record is always written first,
+//! so a dead webhook never loses an incident.
 
 use super::Error;
+use crate::notify::{Channel, Delivery, Slack};
 use crate::values::{Duration, Text};
 use serde::{Deserialize, Serialize};
 
@@ -27,51 +29,32 @@ fn default_retries() -> u32 {
     3
 }
 
+impl Webhook {
+    /// The webhook as a notification channel, and its delivery bound.
+    pub fn channel(&self) -> (Channel, Delivery) {
+        let channel = Channel::Slack(Slack {
+            url: self.url.clone(),
+        });
+        let bound = Delivery {
+            attempts: self.retries.saturating_add(1),
+            backoff: Duration(std::time::Duration::from_millis(500)),
+            timeout: self.timeout,
+        };
+        (channel, bound)
+    }
+}
+
 /// Post `message`; an error says what happened on the last attempt, without the URL.
 pub fn send(webhook: &Webhook, message: &str) -> Result<(), Error> {
-    crate::tls::install_crypto();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| Error::Notify(format!("cannot start the async runtime: {e}")))?;
-    runtime.block_on(post(webhook, message))
-}
-
-async fn post(webhook: &Webhook, message: &str) -> Result<(), Error> {
-    let client = reqwest::Client::builder()
-        .timeout(webhook.timeout.0)
-        .build()
-        .map_err(|e| Error::Notify(format!("cannot build an HTTP client: {}", e.without_url())))?;
-    let body = serde_json::to_vec(&serde_json::json!({ "text": message })).unwrap_or_default();
-    let mut last = String::new();
-    for attempt in 0..=webhook.retries {
-        if attempt > 0 {
-            let backoff = std::time::Duration::from_millis(250 << attempt.min(4));
-            tokio::time::sleep(backoff).await;
-        }
-        let request = client
-            .post(webhook.url.as_str())
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(body.clone());
-        match request.send().await {
-            Ok(response) if response.status().is_success() => return Ok(()),
-            Ok(response) => {
-                last = format!("the webhook answered {}", response.status());
-                if response.status().is_client_error() {
-                    break; // a 4xx will not get better by asking again
-                }
-            }
-            Err(e) if e.is_timeout() => {
-                last = format!(
-                    "the webhook did not answer within {}",
-                    humantime::format_duration(webhook.timeout.0)
-                );
-            }
-            Err(e) => last = format!("cannot reach the webhook: {}", e.without_url()),
-        }
-    }
-    Err(Error::Notify(format!(
-        "{last} (after {} attempts)",
-        webhook.retries + 1
-    )))
+    let (channel, bound) = webhook.channel();
+    let subject = message.lines().next().unwrap_or_default();
+    runtime
+        .block_on(crate::notify::deliver_text(
+            &channel, subject, message, &bound,
+        ))
+        .map_err(|e| Error::Notify(e.to_string()))
 }

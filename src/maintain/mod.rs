@@ -41,6 +41,9 @@ pub struct Schedule {
     /// Runbook variables (`log_set`, `backup_set` for the shipped daily runbook).
     #[serde(default)]
     pub vars: BTreeMap<String, String>,
+    /// A cron monitor told when the schedule starts, succeeds and fails.
+    #[serde(default)]
+    pub ping: Option<crate::notify::ping::Ping>,
 }
 
 fn builtin(name: &str, days: u64, cron: &str, calendar: &str) -> Schedule {
@@ -50,6 +53,7 @@ fn builtin(name: &str, days: u64, cron: &str, calendar: &str) -> Schedule {
         cron: Some(cron.to_string()),
         calendar: Some(calendar.to_string()),
         vars: BTreeMap::new(),
+        ping: None,
     }
 }
 

@@ -4,7 +4,8 @@
 
 use super::{Error, LastRun, Schedule, record};
 use crate::engine::{Context, Interaction, Item, Settings, StepSpec};
-use crate::model::{CheckResult, Report};
+use crate::model::{CheckResult, Report, Status};
+use crate::notify::ping::Phase;
 use crate::runbook::Runbook;
 use crate::values::Text;
 use std::collections::BTreeMap;
@@ -25,12 +26,17 @@ pub struct RunOptions<'a> {
     pub settings: Settings,
     /// Write a Prometheus textfile here (world-readable, replaced atomically).
     pub metrics: Option<&'a Path>,
+    /// Tell the configured channels what started failing and what recovered.
+    pub notify: Option<&'a crate::notify::NotifyConfig>,
 }
 
 /// A finished run: the report of its steps and how long it took.
 pub struct Finished {
     pub report: Report,
     pub took: std::time::Duration,
+    /// What did not work around the run without failing it: a cron-monitor ping, a
+    /// notification left for the next run.
+    pub warnings: Vec<String>,
 }
 
 /// Run the schedule `options.schedule` of `schedules`: a missing schedule or runbook, or
@@ -65,6 +71,11 @@ pub async fn run_schedule(
         ..LastRun::default()
     };
     record(&state_dir, name, running)?;
+    let ping = schedules.get(name).and_then(|s| s.ping.as_ref());
+    let mut warnings = Vec::new();
+    if let Some(ping) = ping {
+        warnings.extend(crate::notify::ping::ping(ping, Phase::Start).await.err());
+    }
     tracing::info!(target: crate::logging::RESULTS, schedule = %name, runbook = %book.name, "maintenance started");
     let selection = crate::runbook::Selection::default();
     let mut observer = |result: &CheckResult| {
@@ -105,7 +116,32 @@ pub async fn run_schedule(
         )),
     );
     tracing::info!(target: crate::logging::RESULTS, schedule = %name, status = status.as_str(), "maintenance finished");
-    Ok(Finished { report, took })
+    if let Some(ping) = ping {
+        // A warning is upkeep that ran and reported; only critical and unknown fail it.
+        let phase = match status {
+            Status::Critical | Status::Unknown => Phase::Fail,
+            _ => Phase::Success,
+        };
+        warnings.extend(crate::notify::ping::ping(ping, phase).await.err());
+    }
+    if let Some(config) = options.notify.filter(|c| c.is_configured()) {
+        let rerun = format!("opsbook maintain run {name}");
+        let scope = crate::notify::Scope {
+            name: &format!("maintain:{name}"),
+            rerun: &rerun,
+        };
+        let problems = crate::notify::Problem::from_report(&report);
+        let now = ctx.clock.now();
+        match crate::notify::settle(config, &state_dir, now, &scope, &problems).await {
+            Ok(told) => warnings.extend(told.all_warnings().cloned()),
+            Err(e) => warnings.push(format!("notifications not sent: {e}")),
+        }
+    }
+    Ok(Finished {
+        report,
+        took,
+        warnings,
+    })
 }
 
 /// The schedule's runbook, found and loaded with the run's and the schedule's variables.

@@ -23,6 +23,10 @@ pub struct Runbook {
     /// What the runbook is for, as `runbook list` groups them.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kind: Option<Kind>,
+    /// `notify: true`: every `opsbook run` of it tells the configured channels what
+    /// started failing and what recovered (as `--notify` does).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub notify: bool,
     /// Where it came from: a path, or `built-in:NAME`.
     pub source: String,
     pub vars: BTreeMap<String, Text>,
@@ -298,6 +302,7 @@ fn load_nested(
         name,
         description,
         kind,
+        notify,
         defaults,
     } = parsed.head.unwrap_or_default();
     let name = name.unwrap_or_else(|| {
@@ -310,6 +315,7 @@ fn load_nested(
         name,
         description,
         kind,
+        notify,
         source: file.display().to_string(),
         vars,
         defaults,

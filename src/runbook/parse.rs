@@ -19,6 +19,8 @@ struct Document {
     description: String,
     kind: Option<Kind>,
     #[serde(default)]
+    notify: bool,
+    #[serde(default)]
     #[allow(dead_code)] // read by the outline; here only so the key is allowed
     vars: BTreeMap<String, serde::de::IgnoredAny>,
     #[serde(default)]
@@ -35,6 +37,7 @@ pub(super) struct Head {
     pub name: Option<String>,
     pub description: String,
     pub kind: Option<Kind>,
+    pub notify: bool,
     pub defaults: Defaults,
 }
 
@@ -67,6 +70,7 @@ pub(super) fn parse_items(
                     name: d.name,
                     description: d.description,
                     kind: d.kind,
+                    notify: d.notify,
                     defaults: d.defaults,
                 }),
                 steps: d.steps.into_iter().map(Some).collect(),

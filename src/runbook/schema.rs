@@ -403,6 +403,9 @@ struct RunbookDocument {
     description: Option<String>,
     /// What the runbook is for, as `runbook list` groups them.
     kind: Option<super::load::Kind>,
+    /// Tell the channels of config `notify:` what started failing and what recovered, on
+    /// every `opsbook run` of this runbook.
+    notify: Option<bool>,
     /// Runbook variables; values may use `${ENV:-default}`.
     vars: Option<std::collections::BTreeMap<String, String>>,
     defaults: Option<Defaults>,

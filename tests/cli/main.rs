@@ -16,6 +16,7 @@ mod logging;
 mod logs;
 mod maintain;
 mod modes;
+mod notify;
 mod readme;
 mod renderers;
 mod restore;

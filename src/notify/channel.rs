@@ -1,0 +1,359 @@
+//! The channels and how each takes a message: a Slack-compatible webhook (`{"text": …}`),
+//! a generic JSON webhook (the whole message as JSON), e-mail over SMTP (lettre), and
+//! PagerDuty's Events API v2. URLs, routing keys and passwords are secrets: no error text
+//! holds them.
+
+use super::{Delivery, Error, Event, Message};
+use crate::values::Text;
+use serde::{Deserialize, Deserializer, Serialize};
+use std::collections::BTreeMap;
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase", deny_unknown_fields)]
+pub enum Channel {
+    Slack(Slack),
+    Webhook(Webhook),
+    Email(Email),
+    Pagerduty(PagerDuty),
+}
+
+/// A Slack-compatible incoming webhook (Slack, Mattermost, Rocket.Chat): `{"text": …}`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Slack {
+    #[serde(deserialize_with = "crate::values::text::secret")]
+    pub url: Text,
+}
+
+/// A generic JSON POST of the whole message.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Webhook {
+    #[serde(deserialize_with = "crate::values::text::secret")]
+    pub url: Text,
+    /// Extra request headers; credentials among them print as `***`.
+    #[serde(default, deserialize_with = "crate::values::text::headers")]
+    pub headers: BTreeMap<String, Text>,
+}
+
+/// How the SMTP connection is protected.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Security {
+    /// Plain, then STARTTLS, required (port 587).
+    #[default]
+    Starttls,
+    /// TLS from the first byte (port 465).
+    Tls,
+    /// No encryption at all: only for a relay on this machine.
+    Plain,
+}
+
+/// E-mail over SMTP. The password comes from the environment: `password_env: VAR`, or
+/// `password: "${VAR}"`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Email {
+    pub server: String,
+    #[serde(default)]
+    pub port: Option<u16>,
+    #[serde(default)]
+    pub security: Security,
+    #[serde(deserialize_with = "mailbox")]
+    pub from: String,
+    #[serde(deserialize_with = "mailboxes")]
+    pub to: Vec<String>,
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default, deserialize_with = "secret_option")]
+    pub password: Option<Text>,
+    /// The environment variable that holds the password, read when sending.
+    #[serde(default)]
+    pub password_env: Option<String>,
+}
+
+/// PagerDuty Events API v2.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PagerDuty {
+    #[serde(deserialize_with = "crate::values::text::secret")]
+    pub routing_key: Text,
+    /// The events endpoint (PagerDuty's own unless set).
+    #[serde(default = "pagerduty_url")]
+    pub url: Text,
+}
+
+fn pagerduty_url() -> Text {
+    Text::plain("https://events.pagerduty.com/v2/enqueue")
+}
+
+fn secret_option<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Text>, D::Error> {
+    Ok(Option::<Text>::deserialize(d)?.map(Text::into_secret))
+}
+
+fn mailbox<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let text = String::deserialize(d)?;
+    check_mailbox(&text).map_err(serde::de::Error::custom)?;
+    Ok(text)
+}
+
+fn mailboxes<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    let all = Vec::<String>::deserialize(d)?;
+    if all.is_empty() {
+        return Err(serde::de::Error::custom("`to` names no one"));
+    }
+    for text in &all {
+        check_mailbox(text).map_err(serde::de::Error::custom)?;
+    }
+    Ok(all)
+}
+
+fn check_mailbox(text: &str) -> Result<lettre::message::Mailbox, String> {
+    text.parse::<lettre::message::Mailbox>()
+        .map_err(|e| format!("{text:?} is not an e-mail address ({e})"))
+}
+
+/// Deliver `message` to `channel` within `bound`: the error says what happened on the last
+/// attempt, never the URL or a credential.
+pub async fn deliver(channel: &Channel, message: &Message, bound: &Delivery) -> Result<(), Error> {
+    retry(channel, Body::Message(message), bound).await
+}
+
+/// Deliver free text (an incident's declaration or update) within `bound`: Slack gets it
+/// as `text`, a webhook as `{"subject", "text"}`, e-mail as the body; PagerDuty takes
+/// problems only, not text.
+pub async fn deliver_text(
+    channel: &Channel,
+    subject: &str,
+    text: &str,
+    bound: &Delivery,
+) -> Result<(), Error> {
+    retry(channel, Body::Text { subject, text }, bound).await
+}
+
+/// What is sent: a problem's message, or free text.
+#[derive(Clone, Copy)]
+enum Body<'a> {
+    Message(&'a Message),
+    Text { subject: &'a str, text: &'a str },
+}
+
+impl Body<'_> {
+    fn subject(&self) -> String {
+        match self {
+            Body::Message(m) => m.subject(),
+            Body::Text { subject, .. } => subject.to_string(),
+        }
+    }
+
+    fn text(&self) -> String {
+        match self {
+            Body::Message(m) => m.text(),
+            Body::Text { text, .. } => text.to_string(),
+        }
+    }
+
+    fn json(&self) -> serde_json::Value {
+        let mut body = match self {
+            Body::Message(m) => serde_json::to_value(m).unwrap_or_default(),
+            Body::Text { subject, .. } => serde_json::json!({ "subject": subject }),
+        };
+        if let Some(object) = body.as_object_mut() {
+            object.insert("text".into(), self.text().into());
+        }
+        body
+    }
+}
+
+async fn retry(channel: &Channel, body: Body<'_>, bound: &Delivery) -> Result<(), Error> {
+    crate::tls::install_crypto();
+    let mut last = String::new();
+    let mut tried = 0;
+    for attempt in 0..bound.attempts {
+        tried += 1;
+        if attempt > 0 {
+            let wait = bound.backoff.0.saturating_mul(1 << (attempt - 1).min(6));
+            tokio::time::sleep(wait).await;
+        }
+        match once(channel, body, bound).await {
+            Ok(()) => return Ok(()),
+            Err(Try::Final(e)) => {
+                last = e;
+                break;
+            }
+            Err(Try::Again(e)) => last = e,
+        }
+    }
+    Err(Error::Delivery(format!(
+        "{} (after {})",
+        crate::redact::mask(&last),
+        crate::plural::count(tried, "attempt", "attempts")
+    )))
+}
+
+/// A failed attempt: worth another (a 5xx, a timeout, no connection) or not (a 4xx, a bad
+/// address).
+enum Try {
+    Again(String),
+    Final(String),
+}
+
+async fn once(channel: &Channel, body: Body<'_>, bound: &Delivery) -> Result<(), Try> {
+    match (channel, body) {
+        (Channel::Slack(slack), _) => {
+            let json = serde_json::json!({ "text": body.text() });
+            post("the webhook", &slack.url, &BTreeMap::new(), &json, bound).await
+        }
+        (Channel::Webhook(hook), _) => {
+            post("the webhook", &hook.url, &hook.headers, &body.json(), bound).await
+        }
+        (Channel::Pagerduty(pd), Body::Message(message)) => {
+            let json = pagerduty(pd, message);
+            post("PagerDuty", &pd.url, &BTreeMap::new(), &json, bound).await
+        }
+        (Channel::Pagerduty(_), Body::Text { .. }) => Err(Try::Final(
+            "a PagerDuty channel takes problems, not free text".to_string(),
+        )),
+        (Channel::Email(email), _) => mail(email, body, bound).await,
+    }
+}
+
+/// The Events API v2 body: a trigger (with its payload) or a resolve, the same
+/// `dedup_key` for both.
+fn pagerduty(pd: &PagerDuty, message: &Message) -> serde_json::Value {
+    let action = if message.event == Event::Recovered {
+        "resolve"
+    } else {
+        "trigger"
+    };
+    let mut body = serde_json::json!({
+        "routing_key": pd.routing_key.as_str(),
+        "event_action": action,
+        "dedup_key": message.dedup_key,
+    });
+    if action == "trigger" {
+        body["payload"] = serde_json::json!({
+            "summary": message.text().lines().next().unwrap_or_default(),
+            "severity": message.severity.as_str(),
+            "source": message.host,
+            "component": message.what,
+            "group": message.scope,
+            "custom_details": { "detail": message.detail, "rerun": message.rerun, "since": message.since },
+        });
+    }
+    body
+}
+
+async fn post(
+    who: &str,
+    url: &Text,
+    headers: &BTreeMap<String, Text>,
+    body: &serde_json::Value,
+    bound: &Delivery,
+) -> Result<(), Try> {
+    let client = reqwest::Client::builder()
+        .timeout(bound.timeout.0)
+        .build()
+        .map_err(|e| Try::Final(format!("cannot build an HTTP client: {}", e.without_url())))?;
+    let mut request = client
+        .post(url.as_str())
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .body(serde_json::to_vec(body).unwrap_or_default());
+    for (name, value) in headers {
+        request = request.header(name.as_str(), value.as_str());
+    }
+    match request.send().await {
+        Ok(response) if response.status().is_success() => Ok(()),
+        Ok(response) => {
+            let status = response.status();
+            let said = format!("{who} answered {status}");
+            if status.is_client_error() && status != reqwest::StatusCode::TOO_MANY_REQUESTS {
+                Err(Try::Final(said)) // a 4xx will not get better by asking again
+            } else {
+                Err(Try::Again(said))
+            }
+        }
+        Err(e) if e.is_timeout() => Err(Try::Again(format!(
+            "{who} did not answer within {}",
+            humantime::format_duration(bound.timeout.0)
+        ))),
+        Err(e) if e.is_builder() => {
+            Err(Try::Final(format!("the URL {} is not usable", url.shown())))
+        }
+        Err(e) => Err(Try::Again(format!("cannot reach {who}: {}", causes(e)))),
+    }
+}
+
+/// The error and its causes (`error sending request: … tcp connect error: Connection
+/// refused`), without the URL.
+pub(super) fn causes(e: reqwest::Error) -> String {
+    let e = e.without_url();
+    let mut text = e.to_string();
+    let mut cause = std::error::Error::source(&e);
+    while let Some(inner) = cause {
+        let said = inner.to_string();
+        if !text.ends_with(&said) {
+            text = format!("{text}: {said}");
+        }
+        cause = inner.source();
+    }
+    crate::redact::mask(&text).into_owned()
+}
+
+async fn mail(email: &Email, body: Body<'_>, bound: &Delivery) -> Result<(), Try> {
+    use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+    let letter = letter(email, body).map_err(Try::Final)?;
+    let builder = match email.security {
+        Security::Starttls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&email.server),
+        Security::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&email.server),
+        Security::Plain => Ok(AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(
+            &email.server,
+        )),
+    }
+    .map_err(|e| Try::Final(format!("mail server {:?}: {e}", email.server)))?;
+    let mut builder = builder.timeout(Some(bound.timeout.0));
+    if let Some(port) = email.port {
+        builder = builder.port(port);
+    }
+    if let Some(user) = &email.username {
+        let password = password(email).map_err(Try::Final)?;
+        builder = builder.credentials(lettre::transport::smtp::authentication::Credentials::new(
+            user.clone(),
+            password,
+        ));
+    }
+    let transport = builder.build();
+    match transport.send(letter).await {
+        Ok(_) => Ok(()),
+        Err(e) if e.is_permanent() => Err(Try::Final(format!("the mail server refused: {e}"))),
+        Err(e) => Err(Try::Again(format!("mail to {:?}: {e}", email.server))),
+    }
+}
+
+/// The password, from `password_env` (read now, so a rotated secret is picked up) or
+/// `password`; registered as a secret.
+fn password(email: &Email) -> Result<String, String> {
+    let value = match (&email.password_env, &email.password) {
+        (Some(var), _) => std::env::var(var)
+            .map_err(|_| format!("the mail password's environment variable {var} is not set"))?,
+        (None, Some(text)) => text.as_str().to_string(),
+        (None, None) => {
+            return Err("a `username` is set but neither `password_env` nor `password`".into());
+        }
+    };
+    crate::redact::register(&value);
+    Ok(value)
+}
+
+fn letter(email: &Email, body: Body<'_>) -> Result<lettre::Message, String> {
+    let mut builder = lettre::Message::builder()
+        .from(check_mailbox(&email.from)?)
+        .subject(body.subject());
+    for to in &email.to {
+        builder = builder.to(check_mailbox(to)?);
+    }
+    builder
+        .header(lettre::message::header::ContentType::TEXT_PLAIN)
+        .body(format!("{}\n", body.text()))
+        .map_err(|e| format!("cannot build the e-mail: {e}"))
+}

@@ -1,0 +1,375 @@
+//! What is open per scope (`STATE_DIR/notify/<scope>.json`), the undelivered messages
+//! (`STATE_DIR/undelivered/<id>.json`), and [`settle`], which computes the transitions
+//! against them. Everything happens under one waiting lock (`STATE_DIR/notify/.lock`), so
+//! two runs at once never send the same start twice nor lose one's write.
+
+use super::{Error, Event, Message, NotifyConfig, Outcome, Problem, Scope, Severity, deliver};
+use crate::fsutil;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// A problem that is open (started, not yet recovered) in a scope.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+struct Open {
+    what: String,
+    severity: Severity,
+    detail: String,
+    since: String,
+    /// When a message about it was last sent (or queued).
+    last_sent: String,
+}
+
+#[derive(Debug, Default, Deserialize, Serialize)]
+struct ScopeState {
+    open: BTreeMap<String, Open>,
+}
+
+/// A message a channel did not take, kept until one `settle` delivers it.
+#[derive(Debug, Deserialize, Serialize)]
+struct Undelivered {
+    id: String,
+    channel: String,
+    message: Message,
+    /// The last attempt's error (no URL, no credential in it).
+    error: String,
+}
+
+/// Send what changed in `scope` since the last call: a message for each problem that
+/// started, each that recovered, and each still open for longer than `repeat` since its
+/// last message; first, every message left undelivered by an earlier call. `problems`
+/// is everything failing now in the scope. A channel that fails within the delivery
+/// bound has the message queued (and said in [`Outcome::queued`]), never dropped.
+pub async fn settle(
+    config: &NotifyConfig,
+    state_dir: &Path,
+    now: jiff::Timestamp,
+    scope: &Scope<'_>,
+    problems: &[Problem],
+) -> Result<Outcome, Error> {
+    let dir = state_dir.join("notify");
+    let _lock = crate::lock::Lock::wait(&dir.join(".lock"))?;
+    let mut outcome = Outcome::default();
+    redeliver(config, state_dir, &mut outcome).await?;
+    let path = dir.join(format!("{}.json", file_name(scope.name)));
+    let mut state: ScopeState = read_json(&path)?.unwrap_or_default();
+    let host = super::host();
+    let messages = transitions(config, &mut state, now, scope, problems, &host);
+    // Every message is written to `undelivered/` before the state says it was sent, and
+    // removed once a channel took it: a run killed anywhere in between sends it twice at
+    // worst, never not at all.
+    let mut pending = Vec::new();
+    for message in &messages {
+        for name in config.channels_for(scope.kind(), message.severity) {
+            pending.push(queue(state_dir, name, message, "not sent yet")?);
+        }
+    }
+    let bytes = serde_json::to_vec_pretty(&state).unwrap_or_default();
+    fsutil::write_state(&path, &bytes)?;
+    stop_at("notify-before-send");
+    for (path, record) in pending {
+        attempt(config, &path, record, true, &mut outcome).await?;
+    }
+    Ok(outcome)
+}
+
+/// The messages `problems` call for against `state`, which is brought up to date.
+fn transitions(
+    config: &NotifyConfig,
+    state: &mut ScopeState,
+    now: jiff::Timestamp,
+    scope: &Scope<'_>,
+    problems: &[Problem],
+    host: &str,
+) -> Vec<Message> {
+    let time = now.to_string();
+    let message = |event, key: &str, open: &Open| Message {
+        event,
+        scope: scope.name.to_string(),
+        key: key.to_string(),
+        what: open.what.clone(),
+        severity: open.severity,
+        detail: crate::redact::mask(&open.detail).into_owned(),
+        host: host.to_string(),
+        rerun: scope.rerun.to_string(),
+        time: time.clone(),
+        since: open.since.clone(),
+        dedup_key: dedup_key(host, scope.name, key, &open.since),
+    };
+    let mut out = Vec::new();
+    let failing: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
+    let recovered: Vec<String> = state
+        .open
+        .keys()
+        .filter(|k| !failing.contains(&k.as_str()))
+        .cloned()
+        .collect();
+    for key in recovered {
+        if let Some(open) = state.open.remove(&key) {
+            out.push(message(Event::Recovered, &key, &open));
+        }
+    }
+    for problem in problems {
+        let event = match state.open.get_mut(&problem.key) {
+            None => Some(Event::Problem),
+            // Worse than when it was said: said again.
+            Some(open) if problem.severity > open.severity => Some(Event::Problem),
+            Some(open) => {
+                let due = config.repeat.is_some_and(|repeat| {
+                    let last = open.last_sent.parse::<jiff::Timestamp>().unwrap_or(now);
+                    let elapsed = now.as_second().saturating_sub(last.as_second());
+                    elapsed >= i64::try_from(repeat.0.as_secs()).unwrap_or(i64::MAX)
+                });
+                due.then_some(Event::Reminder)
+            }
+        };
+        let since = state
+            .open
+            .get(&problem.key)
+            .map_or_else(|| time.clone(), |o| o.since.clone());
+        let open = Open {
+            what: problem.what.clone(),
+            severity: problem.severity,
+            detail: problem.detail.clone(),
+            since,
+            last_sent: match (event, state.open.get(&problem.key)) {
+                (None, Some(old)) => old.last_sent.clone(),
+                _ => time.clone(),
+            },
+        };
+        if let Some(event) = event {
+            out.push(message(event, &problem.key, &open));
+        }
+        state.open.insert(problem.key.clone(), open);
+    }
+    out
+}
+
+/// The same for a problem's trigger, reminders and resolve; a new one once it recovered
+/// and started again.
+fn dedup_key(host: &str, scope: &str, key: &str, since: &str) -> String {
+    let digest =
+        crate::digest::Sha256::digest(format!("{host}\n{scope}\n{key}\n{since}").as_bytes());
+    let hex: String = digest.iter().take(12).map(|b| format!("{b:02x}")).collect();
+    format!("opsbook-{hex}")
+}
+
+/// Deliver the queued `record` (file `path`): taken, the file goes; not taken, it stays
+/// (with the error, when `fresh` from this call) and is said.
+async fn attempt(
+    config: &NotifyConfig,
+    path: &Path,
+    mut record: Undelivered,
+    fresh: bool,
+    outcome: &mut Outcome,
+) -> Result<(), Error> {
+    let message = &record.message;
+    let what = format!(
+        "{} {:?} to {}",
+        message.event.as_str(),
+        message.what,
+        record.channel
+    );
+    let Some(channel) = config.channels.get(&record.channel) else {
+        outcome.warnings.push(format!(
+            "{}: channel {:?} is no longer configured; the message is kept",
+            path.display(),
+            record.channel
+        ));
+        return Ok(());
+    };
+    match deliver(channel, message, &config.delivery).await {
+        Ok(()) => {
+            std::fs::remove_file(path).map_err(|error| fsutil::Error::Io {
+                what: "cannot remove",
+                path: path.to_path_buf(),
+                error,
+            })?;
+            fsutil::sync_dir(fsutil::parent(path));
+            let action = if fresh {
+                "notify.sent"
+            } else {
+                "notify.redelivered"
+            };
+            crate::logging::audit::record(action, "ok", Some(&what));
+            outcome.redelivered += usize::from(!fresh);
+            outcome.sent.push(what);
+        }
+        Err(e) => {
+            let said = format!(
+                "notification {what} failed: {e}; kept in {} for the next run",
+                path.display()
+            );
+            crate::logging::audit::record("notify.sent", "failed", Some(&said));
+            if fresh {
+                record.error = e.to_string();
+                let bytes = serde_json::to_vec_pretty(&record).unwrap_or_default();
+                fsutil::write_state(path, &bytes)?;
+                outcome.queued.push(said);
+            } else {
+                outcome.warnings.push(said);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Write `message` for channel `name` into `STATE_DIR/undelivered/`.
+fn queue(
+    state_dir: &Path,
+    name: &str,
+    message: &Message,
+    error: &str,
+) -> Result<(PathBuf, Undelivered), Error> {
+    let seed = format!(
+        "{name}\n{}\n{}\n{}\n{}\n{}",
+        message.scope,
+        message.key,
+        message.event.as_str(),
+        message.time,
+        std::process::id()
+    );
+    let digest = crate::digest::Sha256::digest(seed.as_bytes());
+    let hex: String = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
+    // `20260302T040000Z`: the time to the second, so names sort oldest first.
+    let second = message.time.split(['.', 'Z']).next().unwrap_or_default();
+    let stamp = format!("{}Z", second.replace([':', '-'], ""));
+    let id = format!("{stamp}-{hex}");
+    let path = undelivered_dir(state_dir).join(format!("{id}.json"));
+    let record = Undelivered {
+        id,
+        channel: name.to_string(),
+        message: message.clone(),
+        error: error.to_string(),
+    };
+    let bytes = serde_json::to_vec_pretty(&record).unwrap_or_default();
+    fsutil::write_state(&path, &bytes)?;
+    Ok((path, record))
+}
+
+/// Test seam: SIGKILL this process when `OPSBOOK_TEST_STOP_AT` names `point`
+/// (`notify-before-send`: the messages queued and the state written, nothing sent yet).
+/// Costs an environment read when unset.
+fn stop_at(point: &str) {
+    if std::env::var_os("OPSBOOK_TEST_STOP_AT").is_some_and(|wanted| wanted == point) {
+        // SAFETY: raise(3) on our own process; SIGKILL cannot be caught, nothing returns.
+        unsafe {
+            libc::raise(libc::SIGKILL);
+        }
+    }
+}
+
+fn undelivered_dir(state_dir: &Path) -> PathBuf {
+    state_dir.join("undelivered")
+}
+
+/// Deliver what earlier calls left in `undelivered/`, oldest first; one delivered is
+/// removed, one that fails again stays (and is said).
+async fn redeliver(
+    config: &NotifyConfig,
+    state_dir: &Path,
+    outcome: &mut Outcome,
+) -> Result<(), Error> {
+    let dir = undelivered_dir(state_dir);
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return Ok(()); // none yet
+    };
+    let mut paths: Vec<PathBuf> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    paths.sort();
+    for path in paths {
+        match read_json::<Undelivered>(&path) {
+            Ok(Some(record)) => attempt(config, &path, record, false, outcome).await?,
+            Ok(None) => {}
+            // One unreadable file must not keep every later message from going out.
+            Err(e) => outcome.warnings.push(e.to_string()),
+        }
+    }
+    Ok(())
+}
+
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>, Error> {
+    let Some(bytes) = fsutil::read_state(path)? else {
+        return Ok(None);
+    };
+    serde_json::from_slice(&bytes)
+        .map(Some)
+        .map_err(|e| Error::Corrupt {
+            path: path.display().to_string(),
+            problem: format!("not a notification state file: {e}"),
+        })
+}
+
+/// A scope as a file name: letters, digits, `.`, `_` and `-` kept, anything else `%XX`
+/// (so `maintain:daily` and `maintain_daily` stay apart, and `/` never leaves the dir).
+fn file_name(scope: &str) -> String {
+    let mut out = String::new();
+    for byte in scope.bytes() {
+        if byte.is_ascii_alphanumeric()
+            || b"_-".contains(&byte)
+            || (byte == b'.' && !out.is_empty())
+        {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scope_file_names_stay_apart_and_inside() {
+        assert_eq!(file_name("maintain:daily"), "maintain%3Adaily");
+        assert_eq!(file_name("maintain_daily"), "maintain_daily");
+        assert_eq!(file_name("run:../../etc"), "run%3A..%2F..%2Fetc");
+        assert_eq!(file_name(".hidden"), "%2Ehidden");
+    }
+
+    fn problem(key: &str, severity: Severity) -> Problem {
+        Problem {
+            key: key.into(),
+            what: key.into(),
+            severity,
+            detail: "disk 95% used (limit 90%)".into(),
+        }
+    }
+
+    #[test]
+    fn one_message_on_start_none_while_open_one_on_recovery_and_reminders_after_repeat() {
+        let config = NotifyConfig {
+            repeat: Some(crate::values::Duration(std::time::Duration::from_secs(
+                4 * 3600,
+            ))),
+            ..NotifyConfig::default()
+        };
+        let scope = Scope {
+            name: "maintain:daily",
+            rerun: "opsbook maintain run daily",
+        };
+        let at = |h: i64| jiff::Timestamp::from_second(1_800_000_000 + h * 3600).expect("time");
+        let mut state = ScopeState::default();
+        let disk = [problem("Disk", Severity::Warning)];
+        let events = |m: Vec<Message>| m.iter().map(|m| m.event).collect::<Vec<_>>();
+        let first = transitions(&config, &mut state, at(0), &scope, &disk, "h");
+        assert_eq!(events(first.clone()), vec![Event::Problem]);
+        assert!(transitions(&config, &mut state, at(1), &scope, &disk, "h").is_empty());
+        let again = transitions(&config, &mut state, at(4), &scope, &disk, "h");
+        assert_eq!(events(again.clone()), vec![Event::Reminder]);
+        assert_eq!(again[0].dedup_key, first[0].dedup_key);
+        assert!(transitions(&config, &mut state, at(5), &scope, &disk, "h").is_empty());
+        let worse = [problem("Disk", Severity::Critical)];
+        let worse = transitions(&config, &mut state, at(6), &scope, &worse, "h");
+        assert_eq!(events(worse), vec![Event::Problem]);
+        let back = transitions(&config, &mut state, at(7), &scope, &[], "h");
+        assert_eq!(events(back.clone()), vec![Event::Recovered]);
+        assert_eq!(back[0].dedup_key, first[0].dedup_key);
+        assert!(state.open.is_empty());
+    }
+}

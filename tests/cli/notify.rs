@@ -1,0 +1,673 @@
+//! Notifications and cron-monitor pings against real receivers on 127.0.0.1: an HTTP
+//! receiver (Slack-compatible and generic webhooks, a PagerDuty-shaped events endpoint, a
+//! healthchecks-style monitor) and an SMTP receiver. A fixed clock (`OPSBOOK_NOW`) moves
+//! time between runs; fixed readings (`OPSBOOK_READINGS`) make a step fail or pass.
+
+use crate::common::Opsbook;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// One request an HTTP receiver took (or refused, when it was down).
+#[derive(Clone, Debug)]
+struct Request {
+    method: String,
+    path: String,
+    body: String,
+    taken: bool,
+}
+
+/// An HTTP receiver: every request, in order; answers 200 while `up`, else 500.
+struct Receiver {
+    port: u16,
+    got: Arc<Mutex<Vec<Request>>>,
+    up: Arc<AtomicBool>,
+}
+
+impl Receiver {
+    fn start() -> Receiver {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let up = Arc::new(AtomicBool::new(true));
+        let (seen, is_up) = (got.clone(), up.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { continue };
+                let (seen, is_up) = (seen.clone(), is_up.clone());
+                std::thread::spawn(move || answer(stream, &seen, &is_up));
+            }
+        });
+        Receiver { port, got, up }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// The bodies taken (answered 200) at `path`, parsed as JSON.
+    fn taken(&self, path: &str) -> Vec<serde_json::Value> {
+        self.got
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|r| r.taken && r.path == path)
+            .map(|r| serde_json::from_str(&r.body).expect("a JSON body"))
+            .collect()
+    }
+
+    fn paths(&self) -> Vec<String> {
+        let got = self.got.lock().unwrap();
+        got.iter()
+            .map(|r| format!("{} {}", r.method, r.path))
+            .collect()
+    }
+}
+
+fn answer(mut stream: TcpStream, seen: &Mutex<Vec<Request>>, up: &AtomicBool) {
+    let mut request = Vec::new();
+    let mut buf = [0u8; 4096];
+    let (head, body) = loop {
+        let Ok(n) = stream.read(&mut buf) else { return };
+        if n == 0 {
+            return;
+        }
+        request.extend_from_slice(&buf[..n]);
+        let Some(end) = request.windows(4).position(|w| w == b"\r\n\r\n") else {
+            continue;
+        };
+        let head = String::from_utf8_lossy(&request[..end]).into_owned();
+        let length: usize = head
+            .to_ascii_lowercase()
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length:"))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0);
+        if request.len() >= end + 4 + length {
+            let body = String::from_utf8_lossy(&request[end + 4..end + 4 + length]).into_owned();
+            break (head, body);
+        }
+    };
+    let mut words = head.split_whitespace();
+    let method = words.next().unwrap_or_default().to_string();
+    let path = words.next().unwrap_or_default().to_string();
+    let taken = up.load(Ordering::SeqCst);
+    seen.lock().unwrap().push(Request {
+        method,
+        path,
+        body,
+        taken,
+    });
+    let status = if taken {
+        "200 OK"
+    } else {
+        "500 Internal Server Error"
+    };
+    let _ = stream.write_all(
+        format!("HTTP/1.1 {status}\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok").as_bytes(),
+    );
+}
+
+/// A small SMTP receiver (RFC 5321's happy path: EHLO, AUTH PLAIN, MAIL, RCPT, DATA,
+/// QUIT): each mail's AUTH line and DATA, as received.
+struct Smtp {
+    port: u16,
+    mails: Arc<Mutex<Vec<(String, String)>>>,
+}
+
+impl Smtp {
+    fn start() -> Smtp {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let mails = Arc::new(Mutex::new(Vec::new()));
+        let seen = mails.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { continue };
+                let seen = seen.clone();
+                std::thread::spawn(move || smtp_session(stream, &seen));
+            }
+        });
+        Smtp { port, mails }
+    }
+}
+
+fn smtp_session(stream: TcpStream, mails: &Mutex<Vec<(String, String)>>) {
+    let mut out = stream.try_clone().unwrap();
+    let mut reader = BufReader::new(stream);
+    let mut say = |text: &str| {
+        let _ = out.write_all(text.as_bytes());
+    };
+    say("220 receiver ESMTP\r\n");
+    let mut auth = String::new();
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            return;
+        }
+        let upper = line.to_ascii_uppercase();
+        if upper.starts_with("EHLO") || upper.starts_with("HELO") {
+            say("250-receiver\r\n250-AUTH PLAIN\r\n250 8BITMIME\r\n");
+        } else if upper.starts_with("AUTH") {
+            auth = line.trim().to_string();
+            say("235 2.7.0 accepted\r\n");
+        } else if upper.starts_with("DATA") {
+            say("354 go on\r\n");
+            let mut data = String::new();
+            loop {
+                line.clear();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                    return;
+                }
+                if line == ".\r\n" {
+                    break;
+                }
+                data.push_str(&line);
+            }
+            mails.lock().unwrap().push((auth.clone(), data));
+            say("250 2.0.0 queued\r\n");
+        } else if upper.starts_with("QUIT") {
+            say("221 bye\r\n");
+            return;
+        } else {
+            say("250 ok\r\n");
+        }
+    }
+}
+
+fn base64(bytes: &[u8]) -> String {
+    const ABC: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ABC[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// Fixed readings with memory `used` percent in use (the runbooks' `Memory` step: warn
+/// 75, crit 90).
+fn memory(dir: &Path, used: f64) {
+    let total: u64 = 100 * 1024 * 1024 * 1024;
+    let available = ((100.0 - used) / 100.0 * total as f64) as u64;
+    let json = serde_json::json!({
+        "memory": {"total": total, "available": available},
+        "disks": {"/": {"mount": "/", "total": total, "available": total / 2}},
+        "cpu": {"percent": 5.0, "count": 4},
+        "load": {"one": 0.5, "five": 0.25, "fifteen": 0.125},
+    });
+    std::fs::write(dir.join("readings.json"), json.to_string()).unwrap();
+}
+
+const BOOK: &str = "name: upkeep\nsteps:\n  - name: Memory\n    memory: { warn: 75, crit: 90 }\n";
+
+/// Secrets the config takes from the environment: none may show anywhere.
+const SECRETS: [(&str, &str); 3] = [
+    ("HOOK_TOKEN", "canary-hook-token"),
+    ("PD_KEY", "canary-routing-key"),
+    ("SMTP_PASSWORD", "canary-smtp-password"),
+];
+
+fn opsbook(dir: &Path, now: &str, args: &[&str]) -> crate::common::Run {
+    let mut all = vec!["--config", "ops.yaml"];
+    all.extend_from_slice(args);
+    let mut ob = Opsbook::new()
+        .env("OPSBOOK_NOW", now)
+        .env("LOG_TO_FILE", "true")
+        .env("LOG_DIR", "ops-logs")
+        .env(
+            "OPSBOOK_READINGS",
+            dir.join("readings.json").to_str().unwrap(),
+        );
+    for (name, value) in SECRETS {
+        ob = ob.env(name, value);
+    }
+    let run = ob.args(all).run_in(dir);
+    for (_, secret) in SECRETS {
+        assert!(!run.stdout.contains(secret), "{}", run.stdout);
+        assert!(!run.stderr.contains(secret), "{}", run.stderr);
+    }
+    run
+}
+
+/// No secret in any file opsbook wrote (audit log, state, undelivered messages).
+fn no_secret_in_files(dir: &Path) {
+    let mut stack = vec![dir.join("state"), dir.join("ops-logs")];
+    while let Some(at) = stack.pop() {
+        for entry in std::fs::read_dir(&at).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            let text = String::from_utf8_lossy(&std::fs::read(&path).unwrap()).into_owned();
+            for (_, secret) in SECRETS {
+                assert!(!text.contains(secret), "{} holds a secret", path.display());
+            }
+        }
+    }
+}
+
+fn setup(config: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("ops.yaml"), config).unwrap();
+    std::fs::write(dir.path().join("upkeep.yaml"), BOOK).unwrap();
+    memory(dir.path(), 10.0);
+    dir
+}
+
+const T0: &str = "2026-03-02T03:00:00Z";
+
+/// A config with the `daily` schedule running `upkeep.yaml`, and `notify` (the section's
+/// body, indented two spaces).
+fn daily_with(notify: &str) -> String {
+    format!(
+        "state_dir: state\nmaintain:\n  schedules:\n    daily: {{ runbook: upkeep.yaml }}\nnotify:\n{notify}"
+    )
+}
+
+#[test]
+fn one_message_on_failure_none_while_failing_a_repeat_after_the_interval_one_on_recovery() {
+    let http = Receiver::start();
+    let config = daily_with(&format!(
+        "  repeat: 4h
+  channels:
+    chat: {{ slack: {{ url: \"{}/slack/${{HOOK_TOKEN}}\" }} }}
+    hook: {{ webhook: {{ url: \"{}\", headers: {{ Authorization: \"Bearer ${{HOOK_TOKEN}}\" }} }} }}
+    pager: {{ pagerduty: {{ routing_key: \"${{PD_KEY}}\", url: \"{}\" }} }}
+  routes:
+    - {{ events: [maintain], channels: [chat, hook] }}
+    - {{ events: [maintain], min_severity: critical, channels: [pager] }}
+",
+        http.url(""),
+        http.url("/hook"),
+        http.url("/pd"),
+    ));
+    let dir = setup(&config);
+    let slack = "/slack/canary-hook-token";
+    let at = |now: &str| opsbook(dir.path(), now, &["maintain", "run", "daily"]);
+
+    // Healthy: nothing to say.
+    at(T0).expect_exit(0);
+    assert!(http.paths().is_empty(), "{:?}", http.paths());
+
+    // Memory at 95%: one message per channel.
+    memory(dir.path(), 95.0);
+    at("2026-03-02T04:00:00Z").expect_exit(2);
+    let chat = http.taken(slack);
+    assert_eq!(chat.len(), 1, "{chat:?}");
+    let text = chat[0]["text"].as_str().unwrap();
+    for part in [
+        "Memory failed (critical) in maintain:daily on ",
+        "memory 95% used",
+        "Rerun: opsbook maintain run daily",
+    ] {
+        assert!(text.contains(part), "{part:?} not in {text}");
+    }
+    let hook = http.taken("/hook");
+    assert_eq!(hook.len(), 1);
+    assert_eq!(hook[0]["event"], "problem");
+    assert_eq!(hook[0]["scope"], "maintain:daily");
+    assert_eq!(hook[0]["severity"], "critical");
+    assert!(!hook[0]["host"].as_str().unwrap().is_empty());
+    let pd = http.taken("/pd");
+    assert_eq!(pd.len(), 1);
+    assert_eq!(pd[0]["routing_key"], "canary-routing-key");
+    assert_eq!(pd[0]["event_action"], "trigger");
+    assert_eq!(pd[0]["payload"]["severity"], "critical");
+    assert_eq!(pd[0]["payload"]["source"], hook[0]["host"]);
+    assert!(
+        pd[0]["payload"]["summary"]
+            .as_str()
+            .unwrap()
+            .contains("memory 95% used")
+    );
+    let dedup = pd[0]["dedup_key"].as_str().unwrap().to_string();
+
+    // Still broken an hour later: nothing new.
+    at("2026-03-02T05:00:00Z").expect_exit(2);
+    assert_eq!(http.taken(slack).len(), 1);
+    assert_eq!(http.taken("/pd").len(), 1);
+
+    // Four hours after the first message: a reminder, same PagerDuty incident.
+    at("2026-03-02T08:00:00Z").expect_exit(2);
+    let chat = http.taken(slack);
+    assert_eq!(chat.len(), 2);
+    assert!(chat[1]["text"].as_str().unwrap().contains("still failing"));
+    let pd = http.taken("/pd");
+    assert_eq!(pd.len(), 2);
+    assert_eq!(pd[1]["dedup_key"], dedup.as_str());
+
+    // Recovered: one message each; PagerDuty resolves the same dedup_key.
+    memory(dir.path(), 10.0);
+    at("2026-03-02T09:00:00Z").expect_exit(0);
+    let chat = http.taken(slack);
+    assert_eq!(chat.len(), 3);
+    assert!(
+        chat[2]["text"]
+            .as_str()
+            .unwrap()
+            .contains("Memory recovered")
+    );
+    assert_eq!(http.taken("/hook")[2]["event"], "recovered");
+    let pd = http.taken("/pd");
+    assert_eq!(pd.len(), 3);
+    assert_eq!(pd[2]["event_action"], "resolve");
+    assert_eq!(pd[2]["dedup_key"], dedup.as_str());
+
+    // Healthy again: quiet.
+    at("2026-03-02T10:00:00Z").expect_exit(0);
+    assert_eq!(http.paths().len(), 9, "{:?}", http.paths());
+    no_secret_in_files(dir.path());
+}
+
+#[test]
+fn a_warning_reaches_only_the_routes_that_take_warnings() {
+    let http = Receiver::start();
+    let config = daily_with(&format!(
+        "  channels:
+    chat: {{ slack: {{ url: \"{}\" }} }}
+    pager: {{ pagerduty: {{ routing_key: \"${{PD_KEY}}\", url: \"{}\" }} }}
+  routes:
+    - {{ channels: [chat] }}
+    - {{ events: [maintain], min_severity: critical, channels: [pager] }}
+",
+        http.url("/chat"),
+        http.url("/pd"),
+    ));
+    let dir = setup(&config);
+    memory(dir.path(), 80.0);
+    opsbook(dir.path(), T0, &["maintain", "run", "daily"]).expect_exit(1);
+    assert_eq!(http.taken("/chat").len(), 1);
+    assert!(http.taken("/pd").is_empty(), "{:?}", http.paths());
+}
+
+#[test]
+fn email_reaches_a_real_smtp_receiver_with_the_password_from_the_environment() {
+    let smtp = Smtp::start();
+    let config = daily_with(&format!(
+        "  channels:
+    mail:
+      email:
+        server: 127.0.0.1
+        port: {}
+        security: plain
+        from: \"opsbook <ops@example.com>\"
+        to: [oncall@example.com]
+        username: ops
+        password_env: SMTP_PASSWORD
+",
+        smtp.port
+    ));
+    let dir = setup(&config);
+    memory(dir.path(), 95.0);
+    let run = opsbook(dir.path(), T0, &["maintain", "run", "daily"]).expect_exit(2);
+    assert!(!run.stderr.contains("notification"), "{}", run.stderr);
+    let mails = smtp.mails.lock().unwrap().clone();
+    assert_eq!(mails.len(), 1, "{mails:?}");
+    let (auth, data) = &mails[0];
+    assert_eq!(
+        auth,
+        &format!("AUTH PLAIN {}", base64(b"\0ops\0canary-smtp-password"))
+    );
+    let unfolded = data.replace("\r\n ", " ").replace("=\r\n", "");
+    for part in [
+        "Subject: [opsbook] PROBLEM maintain:daily on ",
+        "To: oncall@example.com",
+        "Rerun: opsbook maintain run daily",
+        "memory 95% used",
+    ] {
+        assert!(unfolded.contains(part), "{part:?} not in {unfolded}");
+    }
+    no_secret_in_files(dir.path());
+}
+
+#[test]
+fn a_dead_channel_loses_nothing_and_the_next_run_delivers_it_exactly_once() {
+    let http = Receiver::start();
+    http.up.store(false, Ordering::SeqCst);
+    let config = daily_with(&format!(
+        "  delivery: {{ attempts: 2, backoff: 10ms, timeout: 5s }}
+  channels:
+    chat: {{ slack: {{ url: \"{}/${{HOOK_TOKEN}}\" }} }}
+",
+        http.url("/chat")
+    ));
+    let dir = setup(&config);
+    let path = "/chat/canary-hook-token";
+    memory(dir.path(), 95.0);
+    let run = opsbook(dir.path(), T0, &["maintain", "run", "daily"])
+        .expect_exit(2)
+        .stderr_contains("notification problem \"Memory\" to chat failed: the webhook answered 500")
+        .stderr_contains("(after 2 attempts)")
+        .stderr_contains("kept in state/undelivered/");
+    assert!(run.stdout.contains("daily"), "{}", run.stdout);
+    assert_eq!(http.paths().len(), 2, "both attempts: {:?}", http.paths());
+    let queued: Vec<_> = std::fs::read_dir(dir.path().join("state/undelivered"))
+        .unwrap()
+        .flatten()
+        .collect();
+    assert_eq!(queued.len(), 1);
+    let audit = std::fs::read_to_string(dir.path().join("ops-logs/audit.log")).unwrap();
+    assert!(audit.contains("\"notify.sent\""), "{audit}");
+    assert!(audit.contains("\"failed\""), "{audit}");
+
+    // The channel is back; the problem is still open (no new start): the next run
+    // delivers the kept message, once.
+    http.up.store(true, Ordering::SeqCst);
+    let run = opsbook(
+        dir.path(),
+        "2026-03-02T04:00:00Z",
+        &["maintain", "run", "daily"],
+    );
+    run.expect_exit(2);
+    let taken = http.taken(path);
+    assert_eq!(taken.len(), 1, "{:?}", http.paths());
+    assert!(taken[0]["text"].as_str().unwrap().contains("Memory failed"));
+    let left = std::fs::read_dir(dir.path().join("state/undelivered"))
+        .unwrap()
+        .count();
+    assert_eq!(left, 0);
+    opsbook(
+        dir.path(),
+        "2026-03-02T05:00:00Z",
+        &["maintain", "run", "daily"],
+    )
+    .expect_exit(2);
+    assert_eq!(http.taken(path).len(), 1, "{:?}", http.paths());
+    let audit = std::fs::read_to_string(dir.path().join("ops-logs/audit.log")).unwrap();
+    assert!(audit.contains("\"notify.redelivered\""), "{audit}");
+    no_secret_in_files(dir.path());
+}
+
+#[test]
+fn run_notifies_only_when_the_runbook_or_the_flag_asks() {
+    let http = Receiver::start();
+    let config = format!(
+        "state_dir: state\nnotify:\n  channels:\n    chat: {{ slack: {{ url: \"{}\" }} }}\n",
+        http.url("/chat")
+    );
+    let dir = setup(&config);
+    std::fs::write(
+        dir.path().join("told.yaml"),
+        format!(
+            "name: told\nnotify: true\n{}",
+            BOOK.trim_start_matches("name: upkeep\n")
+        ),
+    )
+    .unwrap();
+    memory(dir.path(), 95.0);
+    opsbook(dir.path(), T0, &["run", "upkeep.yaml"]).expect_exit(2);
+    assert!(http.paths().is_empty(), "not asked: {:?}", http.paths());
+    opsbook(dir.path(), T0, &["run", "upkeep.yaml", "--notify"]).expect_exit(2);
+    let chat = http.taken("/chat");
+    assert_eq!(chat.len(), 1);
+    let text = chat[0]["text"].as_str().unwrap();
+    assert!(text.contains("in run:upkeep on "), "{text}");
+    assert!(text.contains("Rerun: opsbook run upkeep.yaml"), "{text}");
+    opsbook(dir.path(), T0, &["run", "told.yaml"]).expect_exit(2);
+    assert_eq!(http.taken("/chat").len(), 2);
+    assert!(
+        http.taken("/chat")[1]["text"]
+            .as_str()
+            .unwrap()
+            .contains("in run:told on ")
+    );
+}
+
+#[test]
+fn concurrent_runs_of_one_failing_runbook_send_one_message() {
+    let http = Receiver::start();
+    let config = format!(
+        "state_dir: state\nnotify:\n  channels:\n    chat: {{ slack: {{ url: \"{}\" }} }}\n",
+        http.url("/chat")
+    );
+    let dir = setup(&config);
+    memory(dir.path(), 95.0);
+    let runs: Vec<_> = (0..4)
+        .map(|_| {
+            let dir = dir.path().to_path_buf();
+            std::thread::spawn(move || {
+                opsbook(&dir, T0, &["run", "upkeep.yaml", "--notify"]).expect_exit(2);
+            })
+        })
+        .collect();
+    for run in runs {
+        run.join().unwrap();
+    }
+    assert_eq!(http.taken("/chat").len(), 1, "{:?}", http.paths());
+}
+
+#[test]
+fn pings_say_start_then_success_or_fail_and_a_dead_monitor_is_only_a_warning() {
+    let http = Receiver::start();
+    let dead = crate::common::server::closed_port();
+    let config = format!(
+        "state_dir: state
+maintain:
+  schedules:
+    daily: {{ runbook: upkeep.yaml, ping: {{ url: \"{}\" }} }}
+    weekly: {{ runbook: upkeep.yaml, ping: {{ url: \"{}/\", method: post }} }}
+    monthly: {{ runbook: upkeep.yaml, ping: {{ url: \"http://127.0.0.1:{dead}/ping/${{HOOK_TOKEN}}\", timeout: 5s }} }}
+",
+        http.url("/ping/abc-123"),
+        http.url("/ping/w"),
+    );
+    let dir = setup(&config);
+    opsbook(dir.path(), T0, &["maintain", "run", "daily"]).expect_exit(0);
+    assert_eq!(
+        http.paths(),
+        vec!["GET /ping/abc-123/start", "GET /ping/abc-123"]
+    );
+    memory(dir.path(), 95.0);
+    opsbook(dir.path(), T0, &["maintain", "run", "weekly"]).expect_exit(2);
+    assert_eq!(
+        http.paths()[2..],
+        ["POST /ping/w/start", "POST /ping/w/fail"]
+    );
+    // A warning is upkeep that ran: success.
+    memory(dir.path(), 80.0);
+    opsbook(dir.path(), T0, &["maintain", "run", "daily"]).expect_exit(1);
+    assert_eq!(
+        http.paths()[4..],
+        ["GET /ping/abc-123/start", "GET /ping/abc-123"]
+    );
+    // The monitor is down: the schedule still runs and ends by its own result.
+    memory(dir.path(), 10.0);
+    let run = opsbook(dir.path(), T0, &["maintain", "run", "monthly"])
+        .expect_exit(0)
+        .stderr_contains("the cron-monitor start ping failed")
+        .stderr_contains("the cron-monitor success ping failed");
+    assert!(run.stdout.contains("monthly"), "{}", run.stdout);
+    no_secret_in_files(dir.path());
+}
+
+#[test]
+fn bad_notify_settings_are_located_and_exit_78() {
+    let cases = [
+        (
+            "notify:\n  channels:\n    chat: { slack: { url: http://x, colour: red } }\n",
+            "colour",
+        ),
+        (
+            "notify:\n  channels:\n    chat: { sms: { to: 1 } }\n",
+            "sms",
+        ),
+        (
+            "notify:\n  channels:\n    chat: { slack: { url: http://x } }\n  routes:\n    - { channels: [chta] }\n",
+            "no channel \"chta\" under notify.channels (known: chat); did you mean \"chat\"?",
+        ),
+        (
+            "notify:\n  channels:\n    mail: { email: { server: x, from: \"not an address\", to: [a@b.c] } }\n",
+            "\"not an address\" is not an e-mail address",
+        ),
+        (
+            "notify:\n  routes:\n    - { min_severity: high, channels: [x] }\n",
+            "high",
+        ),
+        (
+            "maintain:\n  schedules:\n    daily: { runbook: daily, ping: { uri: http://x } }\n",
+            "uri",
+        ),
+    ];
+    for (config, said) in cases {
+        let run = Opsbook::new()
+            .file("ops.yaml", config)
+            .args(["--config", "ops.yaml", "maintain", "run", "daily"])
+            .run()
+            .expect_exit(78);
+        assert!(run.stderr.contains("ops.yaml:"), "{config}: {}", run.stderr);
+        assert!(run.stderr.contains(said), "{config}: {}", run.stderr);
+    }
+}
+
+#[test]
+fn a_run_killed_before_sending_loses_nothing_and_the_next_run_sends_it_once() {
+    let http = Receiver::start();
+    let config = daily_with(&format!(
+        "  channels:\n    chat: {{ slack: {{ url: \"{}\" }} }}\n",
+        http.url("/chat")
+    ));
+    let dir = setup(&config);
+    memory(dir.path(), 95.0);
+    let killed = Opsbook::new()
+        .env("OPSBOOK_NOW", T0)
+        .env("OPSBOOK_TEST_STOP_AT", "notify-before-send")
+        .env(
+            "OPSBOOK_READINGS",
+            dir.path().join("readings.json").to_str().unwrap(),
+        )
+        .args(["--config", "ops.yaml", "maintain", "run", "daily"])
+        .run_in(dir.path());
+    assert_eq!(killed.code, None, "killed by the seam: {}", killed.stderr);
+    assert!(http.paths().is_empty(), "{:?}", http.paths());
+    let queued = std::fs::read_dir(dir.path().join("state/undelivered"))
+        .unwrap()
+        .count();
+    assert_eq!(queued, 1, "the message waits in undelivered/");
+    // The problem is recorded as open, so the next run has no new start: it sends the
+    // kept message, once.
+    opsbook(
+        dir.path(),
+        "2026-03-02T04:00:00Z",
+        &["maintain", "run", "daily"],
+    )
+    .expect_exit(2);
+    let chat = http.taken("/chat");
+    assert_eq!(chat.len(), 1, "{:?}", http.paths());
+    assert!(chat[0]["text"].as_str().unwrap().contains("Memory failed"));
+}
