@@ -114,6 +114,7 @@ const FORMATS: &[(&str, Option<&[&str]>)] = &[
     ("backup list", Some(&["text", "json"])),
     ("incident list", Some(&["text", "json"])),
     ("incident show", Some(&["text", "json"])),
+    ("incident actions", Some(&["text", "json"])),
     ("logs rotate", Some(&["text", "json"])),
     ("logs summary", Some(&["text", "json"])),
     ("maintain status", Some(&["text", "json"])),
