@@ -106,7 +106,7 @@ pub struct UpdateArgs {
     status: Option<Status>,
     #[arg(long)]
     note: Option<String>,
-    /// The impact now, replacing the old (repeatable)
+    /// An impact line to add (repeatable)
     #[arg(long)]
     impact: Vec<String>,
     /// A new severity of the configured scheme
@@ -226,12 +226,17 @@ fn ack(session: &Session, book: &Incidents<'_>, id: &str, by: Option<&str>) -> a
         incident::Acknowledged::Now(record) => format!(
             "{id}: acknowledged by {} (TTA {})\n",
             record.acknowledged_by.as_deref().unwrap_or("?"),
-            incident::human(incident::span(&record.declared, record.acknowledged.as_deref()).unwrap_or(0))
+            incident::human(
+                incident::span(&record.declared, record.acknowledged.as_deref()).unwrap_or(0)
+            )
         ),
         incident::Acknowledged::Already(record) => format!(
             "{id}: already acknowledged at {} by {}; nothing changed\n",
             record.acknowledged.as_deref().unwrap_or("?"),
-            record.acknowledged_by.as_deref().unwrap_or("its first update")
+            record
+                .acknowledged_by
+                .as_deref()
+                .unwrap_or("its first update")
         ),
     };
     session.printer.data(&text);
@@ -374,9 +379,10 @@ fn remind(session: &Session, book: &Incidents<'_>, voice: &Voice<'_>) -> anyhow:
                 d.reminded.as_deref().unwrap_or("?")
             )
         };
-        let what = d.update_due.as_deref().map_or_else(String::new, |u| {
-            format!("update due ({u})  ")
-        });
+        let what = d
+            .update_due
+            .as_deref()
+            .map_or_else(String::new, |u| format!("update due ({u})  "));
         out.push_str(&format!("{}  {}  {what}{sent}\n", d.id, d.title));
         for a in &d.overdue_actions {
             out.push_str(&format!("  {}\n", action_line(a)));

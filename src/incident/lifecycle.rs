@@ -57,7 +57,7 @@ pub struct Declaration {
 pub struct Change {
     pub status: Option<Status>,
     pub note: Option<String>,
-    /// The impact lines now (replacing the old ones; empty: unchanged).
+    /// Impact lines to add to the record's.
     pub impact: Vec<String>,
     pub severity: Option<String>,
     /// The affected components now (empty: unchanged).
@@ -173,7 +173,10 @@ impl<'a> Incidents<'a> {
             timeline: &timeline,
             now: self.now,
             status_page,
-            service: incident.service.clone().or_else(|| self.config.service.clone()),
+            service: incident
+                .service
+                .clone()
+                .or_else(|| self.config.service.clone()),
             reminder,
         };
         templates::render(&self.config.templates, name, &view, &self.config_file)
@@ -344,9 +347,9 @@ fn apply(
         record.severity = new;
     }
     if !change.impact.is_empty() {
-        let (old, new) = (record.impact.join("; "), change.impact.join("; "));
-        changed("impact", "Impact", old, new);
-        record.impact = change.impact.clone();
+        let old = record.impact.join("; ");
+        record.impact.extend(change.impact.iter().cloned());
+        changed("impact", "Impact", old, record.impact.join("; "));
     }
     if !change.components.is_empty() {
         let (old, new) = (record.components.join(", "), change.components.join(", "));
@@ -487,7 +490,12 @@ pub fn notice(book: &Incidents<'_>, id: &str) -> Result<String, Error> {
 }
 
 /// Say exactly what of a change landed (a full disk, an unwritable folder), and audit it.
-pub(crate) fn not_recorded(action: &str, id: &str, what: &[String], unrecorded: Unrecorded) -> Error {
+pub(crate) fn not_recorded(
+    action: &str,
+    id: &str,
+    what: &[String],
+    unrecorded: Unrecorded,
+) -> Error {
     let what = what.join(", ");
     let (outcome, message) = match unrecorded {
         Unrecorded::Nothing(e) => (

@@ -47,7 +47,12 @@ pub fn metrics(book: &Incidents<'_>) -> String {
     }
     let mut out = String::new();
     let name = "opsbook_incidents";
-    head(&mut out, name, "gauge", "Incidents recorded, by severity and status.");
+    head(
+        &mut out,
+        name,
+        "gauge",
+        "Incidents recorded, by severity and status.",
+    );
     for severity in &severities {
         for status in STATUSES {
             let n = records
@@ -62,17 +67,25 @@ pub fn metrics(book: &Incidents<'_>) -> String {
             );
         }
     }
-    let standings: Vec<super::Standing> = records
-        .iter()
-        .map(|r| super::standing(book, r))
-        .collect();
+    let standings: Vec<super::Standing> =
+        records.iter().map(|r| super::standing(book, r)).collect();
     let name = "opsbook_incidents_update_due";
-    head(&mut out, name, "gauge", "Open incidents whose stakeholder update is due.");
+    head(
+        &mut out,
+        name,
+        "gauge",
+        "Open incidents whose stakeholder update is due.",
+    );
     let due = standings.iter().filter(|s| s.update_due.is_some()).count();
     let _ = writeln!(out, "{name} {due}");
     let items = super::actions(book, &super::Filter::default());
     let name = "opsbook_incident_action_items";
-    head(&mut out, name, "gauge", "Action items of all incidents, by state.");
+    head(
+        &mut out,
+        name,
+        "gauge",
+        "Action items of all incidents, by state.",
+    );
     let states = [
         ("open", items.iter().filter(|t| t.done.is_none()).count()),
         ("overdue", items.iter().filter(|t| t.overdue).count()),

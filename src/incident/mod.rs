@@ -29,8 +29,8 @@ pub use actions::{Filter, Tracked, actions, complete_action, overdue_actions};
 pub use collect::{Collected, Sources, collect};
 pub use error::Error;
 pub use lifecycle::{
-    Acknowledged, Change, Declaration, Incidents, Resolution, Voice, acknowledge, declare, escalate,
-    notice, report, resolve, update,
+    Acknowledged, Change, Declaration, Incidents, Resolution, Voice, acknowledge, declare,
+    escalate, notice, report, resolve, update,
 };
 pub use metrics::metrics;
 pub use remind::{Due, remind};
@@ -220,9 +220,13 @@ impl ActionItem {
         } else {
             let mut rest = text.trim();
             let mut due = String::new();
+            // ` by DATE` at the end (a date starts with a digit: "by hand" is text).
             if let Some(at) = rest.rfind(" by ") {
-                due = rest[at + 4..].trim().to_string();
-                rest = rest[..at].trim_end();
+                let date = rest[at + 4..].trim();
+                if date.starts_with(|c: char| c.is_ascii_digit()) {
+                    due = date.to_string();
+                    rest = rest[..at].trim_end();
+                }
             }
             let mut owner = String::new();
             if let Some(at) = rest.rfind('@') {

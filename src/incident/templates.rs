@@ -240,13 +240,7 @@ impl View<'_> {
                 response => secs(self.severity.response).map(super::human),
                 update_every => secs(self.severity.update_every).map(super::human),
                 update_every_spoken => secs(self.severity.update_every).map(super::spoken),
-                updates => secs(self.severity.update_every).map(|s| match super::spoken(s) {
-                    one if one.starts_with("1 ") && !one.contains(' ') => one,
-                    one if one.starts_with("1 ") && one.matches(' ').count() == 1 => {
-                        format!("every {}", &one[2..])
-                    }
-                    many => format!("every {many}"),
-                }),
+                updates => secs(self.severity.update_every).map(every),
             },
             service => &self.service,
             status_page => &self.status_page,
@@ -264,6 +258,15 @@ impl View<'_> {
             next => minijinja::Value::from_serialize(&next),
             escalations => escalations,
         }
+    }
+}
+
+/// `every 30 minutes`, `every hour`, `every 1 hour 30 minutes`.
+fn every(secs: u64) -> String {
+    let said = super::spoken(secs);
+    match said.strip_prefix("1 ") {
+        Some(unit) if !unit.contains(' ') => format!("every {unit}"),
+        _ => format!("every {said}"),
     }
 }
 
