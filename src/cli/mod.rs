@@ -76,7 +76,7 @@ pub enum Command {
     /// Back up sets of files and command output: create, list, verify, prune
     #[command(subcommand)]
     Backup(backup::BackupCommand),
-    /// Incidents: declare, update, list, show, escalate, resolve, report, notice, collect
+    /// Incidents: declare, ack, update, list, show, escalate, resolve, report, notice, collect, remind, metrics, actions, action
     #[command(subcommand)]
     Incident(incident::IncidentCommand),
     /// Scheduled maintenance: run (a schedule, under its lock), status, schedule (cron/systemd)

@@ -14,6 +14,9 @@ const STATUSES: [Status; 5] = [
     Status::Resolved,
 ];
 
+/// One milestone's time of a standing, in seconds.
+type Milestone = fn(&super::Standing) -> Option<u64>;
+
 /// A label value as the exposition format wants it: `\`, `"` and newlines escaped.
 fn label(value: &str) -> String {
     value
@@ -94,7 +97,7 @@ pub fn metrics(book: &Incidents<'_>) -> String {
     for (state, n) in states {
         let _ = writeln!(out, "{name}{{state=\"{state}\"}} {n}");
     }
-    let times: [(&str, &str, fn(&super::Standing) -> Option<u64>); 3] = [
+    let times: [(&str, &str, Milestone); 3] = [
         ("acknowledge", "acknowledgement", |s| s.tta_seconds),
         ("mitigate", "mitigation", |s| s.ttm_seconds),
         ("resolve", "resolution", |s| s.ttr_seconds),
