@@ -400,16 +400,27 @@ fn metrics(
     book: &Incidents<'_>,
     output: Option<&std::path::Path>,
 ) -> anyhow::Result<u8> {
-    let text = incident::metrics(book);
+    // Mode 0644: node_exporter's textfile collector reads it as another user.
+    deliver(session, &incident::metrics(book), output, 0o644, "metrics")
+}
+
+/// `text` to stdout, or written whole to `output` (mode `mode`, secrets masked) and said so.
+fn deliver(
+    session: &Session,
+    text: &str,
+    output: Option<&std::path::Path>,
+    mode: u32,
+    what: &str,
+) -> anyhow::Result<u8> {
     match output {
         Some(path) => {
-            crate::fsutil::write_atomically_mode(path, text.as_bytes(), 0o644)
+            crate::fsutil::write_atomically_mode(path, crate::redact::mask(text).as_bytes(), mode)
                 .map_err(anyhow::Error::msg)?;
             session
                 .printer
-                .human(&format!("metrics written to {}\n", path.display()));
+                .human(&format!("{what} written to {}\n", path.display()));
         }
-        None => session.printer.data(&text),
+        None => session.printer.data(text),
     }
     Ok(0)
 }
@@ -458,17 +469,8 @@ fn report(
     output: Option<&std::path::Path>,
 ) -> anyhow::Result<u8> {
     let text = incident::report(book, id)?;
-    match output {
-        Some(path) => {
-            crate::fsutil::write_atomically(path, crate::redact::mask(&text).as_bytes())
-                .map_err(anyhow::Error::msg)?;
-            session
-                .printer
-                .human(&format!("{id}: report written to {}\n", path.display()));
-        }
-        None => session.printer.data(&text),
-    }
-    Ok(0)
+    let what = format!("{id}: report");
+    deliver(session, &text, output, crate::fsutil::PRIVATE_FILE, &what)
 }
 
 /// `incident collect`: the evidence bundle, with the health report and the diagnosis

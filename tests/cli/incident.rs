@@ -895,21 +895,6 @@ fn show_prints_the_whole_standing_and_timeline_as_expected() {
     crate::common::expect_file("incident-show.txt", &shown.stdout);
 }
 
-/// `promtool check metrics` on a textfile.
-fn promtool_accepts(path: &Path) {
-    let out = std::process::Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(std::fs::File::open(path).unwrap())
-        .output()
-        .expect("promtool (scripts/test installs prometheus)");
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// `ack` is recorded once (a second says when and by whom, and changes nothing); the times
 /// to acknowledge, mitigate (`--status mitigated`) and resolve show in `show`, `list` and
 /// the report.
@@ -1043,7 +1028,7 @@ fn metrics_textfile_counts_incidents_and_their_times_and_promtool_accepts_it() {
     let path = dir.join("incidents.prom");
     let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o644, "readable by the textfile collector");
-    promtool_accepts(&path);
+    crate::maintain::promtool_accepts(&path);
     let text = std::fs::read_to_string(&path).unwrap();
     crate::common::expect_file("incident-metrics.prom", &text);
     let mut names: Vec<String> = std::fs::read_dir(&dir)
