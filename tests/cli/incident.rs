@@ -901,6 +901,9 @@ fn show_prints_the_whole_standing_and_timeline_as_expected() {
 #[test]
 fn ack_is_recorded_once_and_tta_ttm_ttr_show_in_show_list_and_report() {
     let (_ops, dir) = one_incident();
+    at(&dir, "2026-01-10T10:06:00Z", &["ack", ID, "--by", " "])
+        .expect_exit(64)
+        .stderr_contains("--by is empty");
     at(&dir, "2026-01-10T10:07:00Z", &["ack", ID, "--by", "bob"])
         .expect_exit(0)
         .stdout_contains("INC-20260110-1: acknowledged by bob (TTA 7m)");
