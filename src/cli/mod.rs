@@ -6,6 +6,7 @@ mod completions;
 mod config;
 mod health;
 mod incident;
+mod incident_followup;
 mod logs;
 mod maintain;
 pub mod printer;

@@ -11,6 +11,7 @@
 //! overdue) in [`standing`]; each action takes its own lock and writes its own audit line,
 //! so the command line and any other caller only call it and show what comes back.
 
+mod ack;
 mod actions;
 pub mod collect;
 mod error;
@@ -25,12 +26,13 @@ pub mod templates;
 #[cfg(test)]
 mod tests;
 
+pub use ack::{Acknowledged, acknowledge};
 pub use actions::{Filter, Tracked, actions, complete_action, overdue_actions};
 pub use collect::{Collected, Sources, collect};
 pub use error::Error;
 pub use lifecycle::{
-    Acknowledged, Change, Declaration, Incidents, Resolution, Voice, acknowledge, declare,
-    escalate, notice, report, resolve, update,
+    Change, Declaration, Incidents, Resolution, Voice, declare, escalate, notice, report, resolve,
+    update,
 };
 pub use metrics::metrics;
 pub use remind::{Due, remind};
