@@ -1,7 +1,9 @@
-//! `opsbook incident declare|update|list|show|escalate|resolve|report|collect|notice`: the
-//! incident process as commands. Each handler builds the library call's input, calls one
-//! function of `crate::incident` and prints what comes back.
+//! `opsbook incident declare|ack|update|list|show|escalate|resolve|report|collect|notice|
+//! remind|metrics|actions|action`: the incident process as commands. Each handler builds
+//! the library call's input, calls one function of `crate::incident` and prints what comes
+//! back.
 
+use super::incident_followup as followup;
 use super::{Session, check_context};
 use crate::incident::{self, Incidents, Standing, Status, Voice};
 use clap::{Args, Subcommand, ValueEnum};
@@ -11,22 +13,23 @@ use std::path::PathBuf;
 pub enum IncidentCommand {
     /// Record a new incident, print the declaration and notify
     Declare(DeclareArgs),
-    /// Add to the timeline: a status change, a note, impact; print the status update and notify
-    Update {
+    /// Acknowledge an incident (once; a second time says so and changes nothing)
+    Ack {
         id: String,
-        #[arg(long, value_enum)]
-        status: Option<Status>,
+        /// Who acknowledges (default: the user running it)
         #[arg(long)]
-        note: Option<String>,
-        #[arg(long)]
-        impact: Vec<String>,
+        by: Option<String>,
     },
-    /// The incidents, newest last (--open: not resolved)
+    /// Add to the timeline: a status change, a note, new values (each old → new); print the
+    /// status update and notify
+    Update(UpdateArgs),
+    /// The incidents, newest last (--open: not resolved): overdue, update due, TTA/TTM/TTR
     List {
         #[arg(long)]
         open: bool,
     },
-    /// One incident: elapsed time against its response time, what is overdue, the timeline
+    /// One incident: elapsed time against its response time, what is overdue or due, the
+    /// times to acknowledge/mitigate/resolve, the timeline
     Show { id: String },
     /// Who is due now per the escalation matrix: printed, notified, recorded
     Escalate { id: String },
@@ -43,9 +46,32 @@ pub enum IncidentCommand {
     Collect { id: String },
     /// Print the customer notification for a person to send, recorded on the timeline
     Notice { id: String },
+    /// For cron: list incidents whose update is due or whose action items are overdue, and
+    /// notify once per period (exit 1 when any is due)
+    Remind,
+    /// The incidents as a Prometheus textfile: counts, update due, action items, TTA/TTM/TTR
+    Metrics {
+        /// Write it to FILE (atomically, mode 0644) instead of stdout
+        #[arg(long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// The action items of every incident (--open: not done; --owner: one owner's)
+    Actions {
+        #[arg(long)]
+        open: bool,
+        #[arg(long)]
+        owner: Option<String>,
+    },
+    /// Mark action item N (from 1, as `incident actions` numbers them) of incident ID done
+    Action {
+        id: String,
+        n: usize,
+        #[arg(long, required = true)]
+        done: bool,
+    },
 }
 
-// (No doc comments on these two: the variant's own is the command's help.)
+// (No doc comments on these: the variant's own is the command's help.)
 #[derive(Debug, Args)]
 pub struct DeclareArgs {
     /// A severity of the configured scheme (default SEV-1 … SEV-4)
@@ -62,9 +88,40 @@ pub struct DeclareArgs {
     /// The incident commander
     #[arg(long)]
     commander: Option<String>,
-    /// The incident type, naming its diagnosis runbook for `collect` (`api-unavailable`)
+    /// The incident type, naming its diagnosis runbook for `collect` and its escalation
+    /// contacts (`api-unavailable`)
     #[arg(long = "type")]
     kind: Option<String>,
+    /// The affected service named in messages (default: config `incident.service`)
+    #[arg(long)]
+    service: Option<String>,
+    /// When a fix is expected, as it should read (`11:30 UTC`)
+    #[arg(long)]
+    eta: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct UpdateArgs {
+    id: String,
+    #[arg(long, value_enum)]
+    status: Option<Status>,
+    #[arg(long)]
+    note: Option<String>,
+    /// An impact line to add (repeatable)
+    #[arg(long)]
+    impact: Vec<String>,
+    /// A new severity of the configured scheme
+    #[arg(long)]
+    severity: Option<String>,
+    /// The affected components now, replacing the old (repeatable)
+    #[arg(long = "component")]
+    components: Vec<String>,
+    /// The affected service
+    #[arg(long)]
+    service: Option<String>,
+    /// When a fix is expected
+    #[arg(long)]
+    eta: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -75,13 +132,13 @@ pub struct ResolveArgs {
     /// A lesson learned (repeatable)
     #[arg(long)]
     lesson: Vec<String>,
-    /// An action item, `ACTION|OWNER|DUE` (repeatable)
-    #[arg(long = "action", value_name = "ACTION|OWNER|DUE")]
+    /// An action item, tracked by `incident actions` (repeatable)
+    #[arg(long = "action", value_name = "TEXT[@OWNER][ by YYYY-MM-DD]")]
     actions: Vec<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-enum ListFormat {
+pub(super) enum ListFormat {
     Text,
     Json,
 }
@@ -105,33 +162,46 @@ pub fn exec(command: &IncidentCommand, session: &Session) -> anyhow::Result<u8> 
         message: &message,
         warn: &warn,
     };
+    dispatch(command, session, &book, &voice)
+}
+
+fn dispatch(
+    command: &IncidentCommand,
+    session: &Session,
+    book: &Incidents<'_>,
+    voice: &Voice<'_>,
+) -> anyhow::Result<u8> {
     match command {
-        IncidentCommand::Declare(args) => declare(args, &book, &voice),
-        IncidentCommand::Update {
-            id,
-            status,
-            note,
-            impact,
-        } => {
-            let change = incident::Change {
-                status: *status,
-                note: note.clone(),
-                impact: impact.clone(),
-            };
-            incident::update(&book, id, &change, &voice)?;
-            Ok(0)
-        }
-        IncidentCommand::List { open } => list(session, &book, *open),
-        IncidentCommand::Show { id } => show(session, &book, id),
+        IncidentCommand::Declare(args) => declare(args, book, voice),
+        IncidentCommand::Ack { id, by } => ack(session, book, id, by.as_deref()),
+        IncidentCommand::Update(args) => update(args, book, voice),
+        IncidentCommand::List { open } => list(session, book, *open),
+        IncidentCommand::Show { id } => show(session, book, id),
         IncidentCommand::Escalate { id } => {
-            incident::escalate(&book, id, &voice)?;
+            incident::escalate(book, id, voice)?;
             Ok(0)
         }
-        IncidentCommand::Resolve(args) => resolve(args, &book, &voice),
-        IncidentCommand::Report { id, output } => report(session, &book, id, output.as_deref()),
-        IncidentCommand::Collect { id } => collect(session, &book, id, &voice),
+        IncidentCommand::Resolve(args) => resolve(args, book, voice),
+        IncidentCommand::Report { id, output } => report(session, book, id, output.as_deref()),
+        IncidentCommand::Collect { id } => collect(session, book, id, voice),
         IncidentCommand::Notice { id } => {
-            session.printer.data(&incident::notice(&book, id)?);
+            session.printer.data(&incident::notice(book, id)?);
+            Ok(0)
+        }
+        IncidentCommand::Remind => followup::remind(session, book, voice),
+        IncidentCommand::Metrics { output } => followup::metrics(session, book, output.as_deref()),
+        IncidentCommand::Actions { open, owner } => followup::actions(session, book, *open, owner),
+        IncidentCommand::Action { id, n, .. } => {
+            let (item, already) = incident::complete_action(book, id, *n)?;
+            let text = if already {
+                format!(
+                    "{id}: action item {n} was already done (at {}); nothing changed\n",
+                    item.done.as_deref().unwrap_or("?")
+                )
+            } else {
+                format!("{id}: action item {n} done: {}\n", item.action)
+            };
+            session.printer.data(&text);
             Ok(0)
         }
     }
@@ -145,8 +215,46 @@ fn declare(args: &DeclareArgs, book: &Incidents<'_>, voice: &Voice<'_>) -> anyho
         components: args.components.clone(),
         commander: args.commander.clone(),
         kind: args.kind.clone(),
+        service: args.service.clone(),
+        eta: args.eta.clone(),
     };
     incident::declare(book, new, voice)?;
+    Ok(0)
+}
+
+fn ack(session: &Session, book: &Incidents<'_>, id: &str, by: Option<&str>) -> anyhow::Result<u8> {
+    let text = match incident::acknowledge(book, id, by)? {
+        incident::Acknowledged::Now(record) => format!(
+            "{id}: acknowledged by {} (TTA {})\n",
+            record.acknowledged_by.as_deref().unwrap_or("?"),
+            incident::human(
+                incident::span(&record.declared, record.acknowledged.as_deref()).unwrap_or(0)
+            )
+        ),
+        incident::Acknowledged::Already(record) => format!(
+            "{id}: already acknowledged at {} by {}; nothing changed\n",
+            record.acknowledged.as_deref().unwrap_or("?"),
+            record
+                .acknowledged_by
+                .as_deref()
+                .unwrap_or("its first update")
+        ),
+    };
+    session.printer.data(&text);
+    Ok(0)
+}
+
+fn update(args: &UpdateArgs, book: &Incidents<'_>, voice: &Voice<'_>) -> anyhow::Result<u8> {
+    let change = incident::Change {
+        status: args.status,
+        note: args.note.clone(),
+        impact: args.impact.clone(),
+        severity: args.severity.clone(),
+        components: args.components.clone(),
+        service: args.service.clone(),
+        eta: args.eta.clone(),
+    };
+    incident::update(book, &args.id, &change, voice)?;
     Ok(0)
 }
 
@@ -180,10 +288,11 @@ fn list(session: &Session, book: &Incidents<'_>, open: bool) -> anyhow::Result<u
     Ok(0)
 }
 
-/// `INC-20260110-1  SEV-1  identified       1h 1m  API unavailable  OVERDUE`
+/// `INC-20260110-1  SEV-1  identified       1h 1m  API unavailable  OVERDUE  UPDATE DUE  (TTA 5m)`
 fn list_line(row: &Standing) -> String {
+    let times = row.times();
     format!(
-        "{}  {:<6} {:<13} {:>8}  {}{}\n",
+        "{}  {:<6} {:<13} {:>8}  {}{}{}{}\n",
         row.id,
         row.severity,
         row.status.as_str(),
@@ -193,6 +302,16 @@ fn list_line(row: &Standing) -> String {
             ""
         } else {
             "  OVERDUE"
+        },
+        if row.update_due.is_some() {
+            "  UPDATE DUE"
+        } else {
+            ""
+        },
+        if times.is_empty() {
+            String::new()
+        } else {
+            format!("  ({times})")
         }
     )
 }
@@ -206,18 +325,31 @@ fn show(session: &Session, book: &Incidents<'_>, id: &str) -> anyhow::Result<u8>
         return Ok(0);
     }
     let (record, row) = (&shown.record, &shown.standing);
+    let respond = if row.response.is_empty() {
+        String::new()
+    } else {
+        format!(" (respond within {})", row.response)
+    };
     let mut out = format!(
-        "{} {} [{}] {}\nStatus: {}   Elapsed: {} (respond within {})\n",
+        "{} {} [{}] {}\nStatus: {}   Elapsed: {}{respond}\n",
         record.id,
         record.severity,
         record.status.as_str(),
         record.title,
         record.status.as_str(),
         row.elapsed,
-        row.response,
     );
+    if let Some(by) = &record.acknowledged_by {
+        out.push_str(&format!("Acknowledged by: {by}\n"));
+    }
+    if !row.times().is_empty() {
+        out.push_str(&format!("Times: {}\n", row.times()));
+    }
     for overdue in &row.overdue {
         out.push_str(&format!("OVERDUE: {overdue}\n"));
+    }
+    if let Some(due) = &row.update_due {
+        out.push_str(&format!("UPDATE DUE: {due}\n"));
     }
     out.push_str("Timeline:\n");
     for e in &shown.timeline {
@@ -237,17 +369,8 @@ fn report(
     output: Option<&std::path::Path>,
 ) -> anyhow::Result<u8> {
     let text = incident::report(book, id)?;
-    match output {
-        Some(path) => {
-            crate::fsutil::write_atomically(path, crate::redact::mask(&text).as_bytes())
-                .map_err(anyhow::Error::msg)?;
-            session
-                .printer
-                .human(&format!("{id}: report written to {}\n", path.display()));
-        }
-        None => session.printer.data(&text),
-    }
-    Ok(0)
+    let what = format!("{id}: report");
+    followup::deliver(session, &text, output, crate::fsutil::PRIVATE_FILE, &what)
 }
 
 /// `incident collect`: the evidence bundle, with the health report and the diagnosis

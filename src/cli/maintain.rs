@@ -170,7 +170,9 @@ fn run(
 fn status(session: &Session, schedules: &BTreeMap<String, Schedule>) -> anyhow::Result<u8> {
     let format = session.format(StatusFormat::Text)?;
     let now = check_context()?.clock.now();
-    let rows = maintain::status(schedules, &session.loaded.config.state_dir(), now);
+    let config = &session.loaded.config;
+    let rows = maintain::status(schedules, &config.state_dir(), now);
+    let actions = crate::incident::overdue_actions(&config.incident, &config.state_dir(), now);
     match format {
         StatusFormat::Json => {
             let text = serde_json::to_string_pretty(&rows).unwrap_or_default();
@@ -187,8 +189,17 @@ fn status(session: &Session, schedules: &BTreeMap<String, Schedule>) -> anyhow::
                     if row.overdue { "  OVERDUE" } else { "" }
                 ));
             }
+            for a in &actions {
+                let owner = if a.owner.is_empty() { "-" } else { &a.owner };
+                out.push_str(&format!(
+                    "action     {} #{} due {} {owner}: {}  OVERDUE\n",
+                    a.incident, a.n, a.due, a.action
+                ));
+            }
             session.printer.data(&out);
         }
     }
-    Ok(u8::from(rows.iter().any(|row| row.overdue)))
+    Ok(u8::from(
+        rows.iter().any(|row| row.overdue) || !actions.is_empty(),
+    ))
 }

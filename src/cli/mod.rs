@@ -6,6 +6,7 @@ mod completions;
 mod config;
 mod health;
 mod incident;
+mod incident_followup;
 mod logs;
 mod maintain;
 pub mod printer;
@@ -76,7 +77,7 @@ pub enum Command {
     /// Back up sets of files and command output: create, list, verify, prune
     #[command(subcommand)]
     Backup(backup::BackupCommand),
-    /// Incidents: declare, update, list, show, escalate, resolve, report, notice, collect
+    /// Incidents: declare, ack, update, list, show, escalate, resolve, report, notice, collect, remind, metrics, actions, action
     #[command(subcommand)]
     Incident(incident::IncidentCommand),
     /// Scheduled maintenance: run (a schedule, under its lock), status, schedule (cron/systemd)
@@ -115,6 +116,7 @@ const FORMATS: &[(&str, Option<&[&str]>)] = &[
     ("backup list", Some(&["text", "json"])),
     ("incident list", Some(&["text", "json"])),
     ("incident show", Some(&["text", "json"])),
+    ("incident actions", Some(&["text", "json"])),
     ("logs rotate", Some(&["text", "json"])),
     ("logs summary", Some(&["text", "json"])),
     ("maintain status", Some(&["text", "json"])),

@@ -297,6 +297,8 @@ mod tests {
             components: Vec::new(),
             commander: None,
             kind: Some("api-unavailable".to_string()),
+            service: None,
+            eta: None,
         };
         let record = declare(&book, new, &voice).expect("declared");
         let asked = RefCell::new(Vec::<String>::new());

@@ -16,6 +16,9 @@ pub enum Error {
     /// A template in `incident.templates` that is unknown or does not render.
     #[error(transparent)]
     Template(ConfigError),
+    /// An `incident:` setting that cannot work (an escalation route for no severity).
+    #[error(transparent)]
+    Config(ConfigError),
     /// A change the incident's state refuses (it is already resolved).
     #[error("{0}")]
     Refused(String),
@@ -43,7 +46,7 @@ impl Error {
     pub fn kind(&self) -> Kind {
         match self {
             Error::Unknown(_) | Error::Usage(_) => Kind::Usage,
-            Error::Template(_) => Kind::Config,
+            Error::Template(_) | Error::Config(_) => Kind::Config,
             Error::Refused(_)
             | Error::NotRecorded(_)
             | Error::Store(_)

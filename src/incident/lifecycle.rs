@@ -45,13 +45,37 @@ pub struct Declaration {
     pub commander: Option<String>,
     /// The incident type, naming its diagnosis runbook.
     pub kind: Option<String>,
+    /// The affected service (else config `service:`).
+    pub service: Option<String>,
+    /// When a fix is expected, as said.
+    pub eta: Option<String>,
 }
 
-/// An update: a status change, a note, impact lines (at least one of them).
+/// An update: a status change, a note, new values (at least one of them). Each value that
+/// differs is recorded on the timeline as old → new.
+#[derive(Default)]
 pub struct Change {
     pub status: Option<Status>,
     pub note: Option<String>,
+    /// Impact lines to add to the record's.
     pub impact: Vec<String>,
+    pub severity: Option<String>,
+    /// The affected components now (empty: unchanged).
+    pub components: Vec<String>,
+    pub service: Option<String>,
+    pub eta: Option<String>,
+}
+
+impl Change {
+    fn is_empty(&self) -> bool {
+        self.status.is_none()
+            && self.note.is_none()
+            && self.impact.is_empty()
+            && self.severity.is_none()
+            && self.components.is_empty()
+            && self.service.is_none()
+            && self.eta.is_none()
+    }
 }
 
 /// How an incident ends.
@@ -70,6 +94,7 @@ impl<'a> Incidents<'a> {
         config_file: PathBuf,
     ) -> Result<Self, Error> {
         templates::check(&config.templates, &config_file)?;
+        config.check_routing(&config_file)?;
         Ok(Incidents {
             config,
             store: Store::new(config.dir(state_dir)),
@@ -105,22 +130,53 @@ impl<'a> Incidents<'a> {
         self.store.lock(id)
     }
 
+    /// The severity of `incident` with the escalation that applies to it now, and why
+    /// when that is not the severity's plain list.
+    pub(crate) fn severity_of(
+        &self,
+        incident: &Incident,
+    ) -> Result<(super::Severity, Option<String>), Error> {
+        self.config
+            .routed(&incident.severity, incident.kind.as_deref(), self.now)
+    }
+
     /// Template `name` rendered for `incident` and its timeline.
-    fn render(&self, name: &str, incident: &Incident) -> Result<String, Error> {
-        let severity = self.config.severity(&incident.severity)?;
+    pub(crate) fn render(&self, name: &str, incident: &Incident) -> Result<String, Error> {
+        self.render_with(name, incident, templates::Reminder::default())
+    }
+
+    /// Template `name` rendered for `incident`, with what a reminder is about.
+    pub(crate) fn render_with(
+        &self,
+        name: &str,
+        incident: &Incident,
+        reminder: templates::Reminder,
+    ) -> Result<String, Error> {
+        let (severity, _) = self.severity_of(incident)?;
         let timeline = self.store.timeline(&incident.id);
+        let status_page = self
+            .config
+            .status_page
+            .as_ref()
+            .map(|url| url.as_str().replace("{id}", &incident.id));
         let view = templates::View {
             incident,
             severity: &severity,
             timeline: &timeline,
             now: self.now,
+            status_page,
+            service: incident
+                .service
+                .clone()
+                .or_else(|| self.config.service.clone()),
+            reminder,
         };
         templates::render(&self.config.templates, name, &view, &self.config_file)
     }
 
     /// A change to incident `id` recorded: its audit line (`action`), then its message
     /// (template `template`) shown and sent.
-    fn recorded(
+    pub(crate) fn recorded(
         &self,
         id: &str,
         action: &str,
@@ -137,7 +193,9 @@ impl<'a> Incidents<'a> {
 
     /// Show `message`, then send it; a failed notification is a warning and a timeline
     /// entry.
-    fn announce(&self, id: &str, message: &str, voice: &Voice<'_>) {
+    ///
+    /// This is the one place an incident message is sent from.
+    pub(crate) fn announce(&self, id: &str, message: &str, voice: &Voice<'_>) {
         (voice.message)(message);
         let Some(webhook) = &self.config.webhook else {
             return;
@@ -182,6 +240,9 @@ pub fn declare(
         commander: new.commander,
         declared: book.now.to_string(),
         acknowledged: None,
+        acknowledged_by: None,
+        service: new.service.or_else(|| book.config.service.clone()),
+        eta: new.eta,
         mitigated: None,
         resolved: None,
         root_cause: None,
@@ -210,11 +271,15 @@ pub fn update(
     change: &Change,
     voice: &Voice<'_>,
 ) -> Result<Incident, Error> {
-    if change.status.is_none() && change.note.is_none() && change.impact.is_empty() {
+    if change.is_empty() {
         return Err(Error::Usage(
-            "nothing to update: give --status, --note or --impact".to_string(),
+            "nothing to update: give --status, --note, --impact, --severity, --component, --service or --eta".to_string(),
         ));
     }
+    let severity = match &change.severity {
+        Some(name) => Some(book.config.severity(name)?.name),
+        None => None,
+    };
     if change.status == Some(Status::Resolved) {
         return Err(Error::Usage(format!(
             "resolve with `opsbook incident resolve {id} --root-cause \"…\"`"
@@ -228,7 +293,12 @@ pub fn update(
                 "{id} is resolved; its status no longer changes (notes still can)"
             )));
         }
-        let (entries, what) = apply(book, &mut record, change);
+        let (entries, what) = apply(book, &mut record, change, severity);
+        if entries.is_empty() {
+            return Err(Error::Usage(format!(
+                "{id}: nothing to update: every value given is already the incident's"
+            )));
+        }
         if let Err(unrecorded) = book.store.update(&record, &entries) {
             return Err(not_recorded("incident.update", id, &what, unrecorded));
         }
@@ -239,33 +309,60 @@ pub fn update(
 }
 
 /// `change` applied to `record`: the timeline entries it makes, and what they are (for a
-/// message saying what did not land).
+/// message saying what did not land). A value equal to the old one makes no entry.
 fn apply(
     book: &Incidents<'_>,
     record: &mut Incident,
     change: &Change,
+    severity: Option<String>,
 ) -> (Vec<Entry>, Vec<String>) {
     let mut entries = Vec::new();
     let mut what = Vec::new();
-    if let Some(status) = change.status {
-        record.status = status;
-        if status == Status::Monitoring && record.mitigated.is_none() {
+    if let Some(status) = change.status.filter(|s| *s != record.status) {
+        let old = std::mem::replace(&mut record.status, status);
+        if matches!(status, Status::Mitigated | Status::Monitoring) && record.mitigated.is_none() {
             record.mitigated = Some(book.now.to_string());
         }
-        entries.push(book.entry("status", format!("Status: {}", status.as_str())));
+        let text = format!("Status: {} → {}", old.as_str(), status.as_str());
+        entries.push(book.entry("status", text));
         what.push(format!("status {}", status.as_str()));
     }
-    for line in &change.impact {
-        record.impact.push(line.clone());
-        entries.push(book.entry("impact", format!("Impact: {line}")));
-        what.push(format!("impact {line:?}"));
+    let mut changed = |kind: &str, label: &str, old: String, new: String| {
+        if old != new {
+            let old = if old.is_empty() { "-".to_string() } else { old };
+            entries.push(book.entry(kind, format!("{label}: {old} → {new}")));
+            what.push(format!("{kind} {new:?}"));
+        }
+    };
+    if let Some(new) = severity {
+        changed("severity", "Severity", record.severity.clone(), new.clone());
+        record.severity = new;
+    }
+    if !change.impact.is_empty() {
+        let old = record.impact.join("; ");
+        record.impact.extend(change.impact.iter().cloned());
+        changed("impact", "Impact", old, record.impact.join("; "));
+    }
+    if !change.components.is_empty() {
+        let (old, new) = (record.components.join(", "), change.components.join(", "));
+        changed("components", "Components", old, new);
+        record.components = change.components.clone();
+    }
+    if let Some(new) = &change.service {
+        let old = record.service.replace(new.clone()).unwrap_or_default();
+        changed("service", "Service", old, new.clone());
+    }
+    if let Some(new) = &change.eta {
+        let old = record.eta.replace(new.clone()).unwrap_or_default();
+        changed("eta", "ETA", old, new.clone());
     }
     if let Some(note) = &change.note {
         entries.push(book.entry("note", note.clone()));
         what.push("the note".to_string());
     }
-    if record.acknowledged.is_none() {
+    if record.acknowledged.is_none() && !entries.is_empty() {
         record.acknowledged = Some(book.now.to_string());
+        record.acknowledged_by = Some(super::author());
     }
     (entries, what)
 }
@@ -274,7 +371,7 @@ fn apply(
 /// shown and sent. The names of those due.
 pub fn escalate(book: &Incidents<'_>, id: &str, voice: &Voice<'_>) -> Result<Vec<String>, Error> {
     let record = book.load(id)?;
-    let severity = book.config.severity(&record.severity)?;
+    let (severity, why) = book.severity_of(&record)?;
     let elapsed = super::seconds_between(&record.declared, book.now);
     let due: Vec<String> = super::due(&severity, elapsed)
         .iter()
@@ -282,8 +379,9 @@ pub fn escalate(book: &Incidents<'_>, id: &str, voice: &Voice<'_>) -> Result<Vec
         .collect();
     if !due.is_empty() {
         let _held = book.lock(id)?;
+        let why = why.map_or_else(String::new, |why| format!("; {why} contacts"));
         let text = format!(
-            "Escalated to {} (T+{})",
+            "Escalated to {} (T+{}{why})",
             due.join(", "),
             super::human(elapsed)
         );
@@ -356,7 +454,12 @@ pub fn notice(book: &Incidents<'_>, id: &str) -> Result<String, Error> {
 }
 
 /// Say exactly what of a change landed (a full disk, an unwritable folder), and audit it.
-fn not_recorded(action: &str, id: &str, what: &[String], unrecorded: Unrecorded) -> Error {
+pub(crate) fn not_recorded(
+    action: &str,
+    id: &str,
+    what: &[String],
+    unrecorded: Unrecorded,
+) -> Error {
     let what = what.join(", ");
     let (outcome, message) = match unrecorded {
         Unrecorded::Nothing(e) => (

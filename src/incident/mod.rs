@@ -11,22 +11,32 @@
 //! overdue) in [`standing`]; each action takes its own lock and writes its own audit line,
 //! so the command line and any other caller only call it and show what comes back.
 
+mod ack;
+mod actions;
 pub mod collect;
 mod error;
 mod lifecycle;
+mod metrics;
 pub mod notify;
+mod remind;
+mod routing;
 mod standing;
 mod store;
 pub mod templates;
 #[cfg(test)]
 mod tests;
 
+pub use ack::{Acknowledged, acknowledge};
+pub use actions::{Filter, Tracked, actions, complete_action, overdue_actions};
 pub use collect::{Collected, Sources, collect};
 pub use error::Error;
 pub use lifecycle::{
     Change, Declaration, Incidents, Resolution, Voice, declare, escalate, notice, report, resolve,
     update,
 };
+pub use metrics::metrics;
+pub use remind::{Due, remind};
+pub use routing::{BusinessHours, Routing};
 pub use standing::{Shown, Standing, list, show, standing};
 pub use store::{Store, Unrecorded};
 
@@ -39,13 +49,20 @@ use std::path::{Path, PathBuf};
 pub struct IncidentConfig {
     /// Where records live (default `STATE_DIR/incidents`).
     pub dir: Option<Text>,
-    /// The severity scheme, most severe first (default: seed 001's SEV-1 … SEV-4).
+    /// The severity scheme, most severe first (default: FileForge's SEV-1 … SEV-4).
     pub severities: Option<Vec<Severity>>,
     pub webhook: Option<notify::Webhook>,
     /// Template overrides (minijinja): declaration, update, escalation, report.
     pub templates: std::collections::BTreeMap<String, String>,
     /// Incident type → diagnosis runbook, for `incident collect`.
     pub diagnosis: std::collections::BTreeMap<String, String>,
+    /// Severity name → who is brought in: by incident type, in and out of business hours
+    /// (replaces that severity's own `escalation` list).
+    pub escalation: std::collections::BTreeMap<String, Routing>,
+    /// The public status page; `{id}` in it becomes the incident's id.
+    pub status_page: Option<Text>,
+    /// The affected service named in messages when `--service` is not given.
+    pub service: Option<String>,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -54,8 +71,12 @@ pub struct Severity {
     pub name: String,
     #[serde(default)]
     pub description: String,
-    /// How soon someone must respond (acknowledge).
-    pub response: Duration,
+    /// How soon someone must respond (acknowledge); some schemes give none.
+    #[serde(default)]
+    pub response: Option<Duration>,
+    /// How often stakeholders get an update while the incident is open.
+    #[serde(default)]
+    pub update_every: Option<Duration>,
     /// Who is brought in, and after how long.
     #[serde(default)]
     pub escalation: Vec<Escalation>,
@@ -72,12 +93,18 @@ fn minutes(m: u64) -> Duration {
     Duration(std::time::Duration::from_secs(m * 60))
 }
 
-/// Seed 001's severity levels, response times and escalation matrix.
+/// FileForge's severity levels, response times and escalation matrix.
 pub fn default_severities() -> Vec<Severity> {
     let level = |name: &str, description: &str, response: u64, chain: &[(u64, &str)]| Severity {
         name: name.to_string(),
         description: description.to_string(),
-        response: minutes(response),
+        response: Some(minutes(response)),
+        // The customer update "every 30 minutes" for an outage, hourly for a degradation.
+        update_every: match response {
+            15 => Some(minutes(30)),
+            60 => Some(minutes(60)),
+            _ => None,
+        },
         escalation: chain
             .iter()
             .map(|(after, who)| Escalation {
@@ -151,6 +178,8 @@ impl IncidentConfig {
 pub enum Status {
     Investigating,
     Identified,
+    /// The bleeding has stopped (a rollback, a workaround); the cause may still be open.
+    Mitigated,
     Monitoring,
     Resolved,
 }
@@ -160,6 +189,7 @@ impl Status {
         match self {
             Status::Investigating => "investigating",
             Status::Identified => "identified",
+            Status::Mitigated => "mitigated",
             Status::Monitoring => "monitoring",
             Status::Resolved => "resolved",
         }
@@ -169,24 +199,77 @@ impl Status {
 #[derive(Clone, Debug, Deserialize, Serialize)]
 pub struct ActionItem {
     pub action: String,
+    /// Who owns it (may be empty).
     pub owner: String,
+    /// `YYYY-MM-DD`, or empty for no date.
     pub due: String,
+    /// When it was marked done.
+    #[serde(default)]
+    pub done: Option<String>,
 }
 
 impl ActionItem {
-    /// An action item as written on the command line: `ACTION|OWNER|DUE`.
+    /// An action item as written on the command line: `TEXT[@owner][ by YYYY-MM-DD]`
+    /// (the owner is the word after the last `@` at its end), or `ACTION|OWNER|DUE`.
     pub fn parse(text: &str) -> Result<ActionItem, Error> {
-        let parts: Vec<&str> = text.split('|').map(str::trim).collect();
-        match parts.as_slice() {
-            [action, owner, due] if !action.is_empty() => Ok(ActionItem {
-                action: action.to_string(),
-                owner: owner.to_string(),
-                due: due.to_string(),
-            }),
-            _ => Err(Error::Usage(format!(
-                "--action {text:?} is not ACTION|OWNER|DUE"
-            ))),
+        let bad = |why: String| Error::Usage(format!("--action {text:?}: {why}"));
+        let (action, owner, due) = if text.contains('|') {
+            let parts: Vec<&str> = text.split('|').map(str::trim).collect();
+            match parts.as_slice() {
+                [action, owner, due] => (action.to_string(), owner.to_string(), due.to_string()),
+                _ => return Err(bad("not ACTION|OWNER|DUE".to_string())),
+            }
+        } else {
+            let mut rest = text.trim();
+            let mut due = String::new();
+            // ` by DATE` at the end (a date starts with a digit: "by hand" is text).
+            if let Some(at) = rest.rfind(" by ") {
+                let date = rest[at + 4..].trim();
+                if date.starts_with(|c: char| c.is_ascii_digit()) {
+                    due = date.to_string();
+                    rest = rest[..at].trim_end();
+                }
+            }
+            let mut owner = String::new();
+            if let Some(at) = rest.rfind('@') {
+                let who = &rest[at + 1..];
+                if !who.is_empty() && !who.contains(char::is_whitespace) {
+                    owner = format!("@{who}");
+                    rest = rest[..at].trim_end();
+                }
+            }
+            (rest.to_string(), owner, due)
+        };
+        if action.is_empty() {
+            return Err(bad("the action's text is empty".to_string()));
         }
+        if !due.is_empty() {
+            due.parse::<jiff::civil::Date>()
+                .map_err(|e| bad(format!("due date {due:?} is not YYYY-MM-DD ({e})")))?;
+        }
+        Ok(ActionItem {
+            action,
+            owner,
+            due,
+            done: None,
+        })
+    }
+
+    /// Open and past its due date at `now` (UTC days).
+    pub fn overdue(&self, now: jiff::Timestamp) -> bool {
+        let today = now.to_zoned_datetime(jiff::tz::TimeZone::UTC).date();
+        self.done.is_none()
+            && self
+                .due
+                .parse::<jiff::civil::Date>()
+                .is_ok_and(|due| due < today)
+    }
+
+    /// Whether `owner` owns it (`@` and case aside).
+    pub fn owned_by(&self, owner: &str) -> bool {
+        self.owner
+            .trim_start_matches('@')
+            .eq_ignore_ascii_case(owner.trim_start_matches('@'))
     }
 }
 
@@ -208,6 +291,15 @@ pub struct Incident {
     pub declared: String,
     #[serde(default)]
     pub acknowledged: Option<String>,
+    /// Who acknowledged it (`incident ack --by`, else whoever first updated it).
+    #[serde(default)]
+    pub acknowledged_by: Option<String>,
+    /// The affected service, for the messages (`--service`, else config `service:`).
+    #[serde(default)]
+    pub service: Option<String>,
+    /// When it is expected to be fixed, as said (`--eta`).
+    #[serde(default)]
+    pub eta: Option<String>,
     #[serde(default)]
     pub mitigated: Option<String>,
     #[serde(default)]
@@ -224,7 +316,8 @@ pub struct Incident {
 pub struct Entry {
     pub time: String,
     pub author: String,
-    /// declared, status, note, impact, escalated, notified, notify-failed, resolved, collected
+    /// declared, acknowledged, status, note, impact, severity, components, service, eta,
+    /// escalated, notice, reminded, notify-failed, resolved, action, collected
     pub kind: String,
     pub text: String,
 }
@@ -243,6 +336,28 @@ pub fn human(secs: u64) -> String {
         return "0m".to_string();
     }
     humantime::format_duration(std::time::Duration::from_secs(secs)).to_string()
+}
+
+/// Seconds from `from` to `to`, both RFC 3339 (None when either is missing or unreadable).
+pub fn span(from: &str, to: Option<&str>) -> Option<u64> {
+    let to = to?.parse::<jiff::Timestamp>().ok()?;
+    from.parse::<jiff::Timestamp>().ok()?;
+    Some(seconds_between(from, to))
+}
+
+/// `30 minutes`, `1 hour`, `1 hour 30 minutes`: for sentences in messages.
+pub fn spoken(secs: u64) -> String {
+    let (days, hours, minutes) = (secs / 86_400, secs % 86_400 / 3600, secs % 3600 / 60);
+    let parts: Vec<String> = [(days, "day"), (hours, "hour"), (minutes, "minute")]
+        .into_iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, unit)| format!("{n} {unit}{}", if n == 1 { "" } else { "s" }))
+        .collect();
+    if parts.is_empty() {
+        "0 minutes".to_string()
+    } else {
+        parts.join(" ")
+    }
 }
 
 /// Who is due by now per the escalation matrix.

@@ -1,5 +1,6 @@
-//! Where an incident stands: elapsed time against its severity's response time, and what
-//! is overdue (no response in time, an escalation that was due and is not on the timeline).
+//! Where an incident stands: elapsed time against its severity's response time, what is
+//! overdue (no response in time, an escalation that was due and is not on the timeline),
+//! whether a stakeholder update is due, and the times to acknowledge, mitigate and resolve.
 
 use super::{Entry, Error, Incident, Incidents, Status};
 use serde::Serialize;
@@ -15,9 +16,78 @@ pub struct Standing {
     /// `1h 5m`: until now, or until it was resolved.
     pub elapsed: String,
     pub elapsed_seconds: u64,
-    /// The severity's response time (empty for a severity no longer configured).
+    /// The severity's response time (empty for a severity without one).
     pub response: String,
     pub overdue: Vec<String>,
+    /// Time to acknowledge, mitigate and resolve, in seconds from the declaration (each
+    /// once that milestone is reached).
+    pub tta_seconds: Option<u64>,
+    pub ttm_seconds: Option<u64>,
+    pub ttr_seconds: Option<u64>,
+    /// `last update 45m ago, due every 30m` while a stakeholder update is due.
+    pub update_due: Option<String>,
+}
+
+impl Standing {
+    /// `TTA 5m, TTM 20m, TTR 1h 35m`: the milestones reached (empty when none is).
+    pub fn times(&self) -> String {
+        [
+            ("TTA", self.tta_seconds),
+            ("TTM", self.ttm_seconds),
+            ("TTR", self.ttr_seconds),
+        ]
+        .into_iter()
+        .filter_map(|(name, secs)| Some(format!("{name} {}", super::human(secs?))))
+        .collect::<Vec<_>>()
+        .join(", ")
+    }
+}
+
+/// Timeline entries that count as an update to stakeholders (for the update cadence).
+const UPDATES: [&str; 10] = [
+    "declared",
+    "status",
+    "note",
+    "impact",
+    "severity",
+    "components",
+    "service",
+    "eta",
+    "notice",
+    "resolved",
+];
+
+/// When the last stakeholder update of `timeline` was made.
+pub(crate) fn last_update(timeline: &[Entry]) -> Option<jiff::Timestamp> {
+    timeline
+        .iter()
+        .filter(|e| UPDATES.contains(&e.kind.as_str()))
+        .filter_map(|e| e.time.parse().ok())
+        .max()
+}
+
+/// `last update 45m ago, due every 30m` when an open incident's update is due at `now`.
+pub(crate) fn update_due(
+    record: &Incident,
+    severity: &super::Severity,
+    timeline: &[Entry],
+    now: jiff::Timestamp,
+) -> Option<String> {
+    let every = severity.update_every?.0.as_secs();
+    if record.status == Status::Resolved || every == 0 {
+        return None;
+    }
+    let last = last_update(timeline)
+        .map(|t| t.to_string())
+        .unwrap_or_else(|| record.declared.clone());
+    let since = super::seconds_between(&last, now);
+    (since >= every).then(|| {
+        format!(
+            "last update {} ago, due every {}",
+            super::human(since),
+            super::human(every)
+        )
+    })
 }
 
 /// One incident whole: its standing, its record and its timeline.
@@ -39,20 +109,21 @@ pub fn standing(book: &Incidents<'_>, record: &Incident) -> Standing {
     let elapsed = super::seconds_between(&record.declared, end);
     let mut overdue = Vec::new();
     let mut response = String::new();
-    if let Ok(severity) = book.config.severity(&record.severity) {
-        let limit = severity.response.0.as_secs();
-        response = super::human(limit);
+    let mut update = None;
+    if let Ok((severity, _)) = book.severity_of(record) {
+        let timeline = book.store.timeline(&record.id);
+        update = update_due(record, &severity, &timeline, book.now);
+        let limit = severity.response.map(|r| r.0.as_secs());
+        response = limit.map(super::human).unwrap_or_default();
         if record.status != Status::Resolved {
-            if record.acknowledged.is_none() && elapsed > limit {
+            if let Some(limit) = limit.filter(|l| record.acknowledged.is_none() && elapsed > *l) {
                 overdue.push(format!(
                     "no response after {}, due within {}",
                     super::human(elapsed),
-                    response
+                    super::human(limit)
                 ));
             }
-            let escalated: Vec<String> = book
-                .store
-                .timeline(&record.id)
+            let escalated: Vec<String> = timeline
                 .into_iter()
                 .filter(|e| e.kind == "escalated")
                 .map(|e| e.text)
@@ -78,6 +149,10 @@ pub fn standing(book: &Incidents<'_>, record: &Incident) -> Standing {
         elapsed_seconds: elapsed,
         response,
         overdue,
+        tta_seconds: super::span(&record.declared, record.acknowledged.as_deref()),
+        ttm_seconds: super::span(&record.declared, record.mitigated.as_deref()),
+        ttr_seconds: super::span(&record.declared, record.resolved.as_deref()),
+        update_due: update,
     }
 }
 

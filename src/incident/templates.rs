@@ -9,7 +9,14 @@ use crate::error::ConfigError;
 use serde::Serialize;
 use std::path::Path;
 
-pub const NAMES: [&str; 5] = ["declaration", "update", "escalation", "report", "customer"];
+pub const NAMES: [&str; 6] = [
+    "declaration",
+    "update",
+    "escalation",
+    "report",
+    "customer",
+    "reminder",
+];
 
 const DECLARATION: &str = r#"🚨 INCIDENT DECLARED
 
@@ -17,7 +24,8 @@ Severity: {{ incident.severity }}{% if severity.description %} ({{ severity.desc
 Status: {{ incident.status | title }}
 Title: {{ incident.title }}
 ID: {{ incident.id }}
-
+{% if service %}Service: {{ service }}
+{% endif %}
 Impact:
 {% for line in incident.impact %}- {{ line }}
 {% else %}- (not yet known)
@@ -27,20 +35,26 @@ Affected components: {{ incident.components | join(", ") }}
 Timeline:
 {% for e in timeline %}- [{{ e.offset }}] {{ e.text }}
 {% endfor %}
-Response due within {{ severity.response }}.
-Contact: {{ incident.commander or "on-call" }}
-"#;
+{% if severity.response %}Response due within {{ severity.response }}.
+{% endif %}{% if incident.eta %}ETA: {{ incident.eta }}
+{% endif %}Contact: {{ incident.commander or "on-call" }}
+{% if status_page %}Status page: {{ status_page }}
+{% endif %}"#;
 
-const UPDATE: &str = r#"🚨 INCIDENT: {{ incident.title }} ({{ incident.id }})
+const UPDATE: &str = r#"🚨 INCIDENT: {% if service %}{{ service }} - {% endif %}{{ incident.title }} ({{ incident.id }})
 
 Status: {{ incident.status | upper }}
 Severity: {{ incident.severity }}
 Impact: {{ incident.impact | join("; ") if incident.impact else "(not yet known)" }}
+ETA: {{ incident.eta or "(not yet known)" }}
 Elapsed: {{ elapsed }}
-
+{% if status_page %}Status page: {{ status_page }}
+{% endif %}
 Updates:
 {% for e in timeline %}- {{ e.clock }} {{ e.text }}
-{% endfor %}"#;
+{% endfor %}{% if severity.update_every and incident.status != "resolved" %}
+Next update within {{ severity.update_every_spoken }}.
+{% endif %}"#;
 
 const ESCALATION: &str = r#"⏫ ESCALATION: {{ incident.id }} {{ incident.title }}
 
@@ -49,19 +63,21 @@ Due now: {{ due | join(", ") if due else "nobody yet" }}
 {% if next %}Next: {{ next.who }} at {{ next.after }}
 {% endif %}"#;
 
-const CUSTOMER: &str = r#"Subject: Service Issue - {{ incident.components | join(", ") if incident.components else incident.title }}
+const CUSTOMER: &str = r#"{% set affected = service or (incident.components | join(", ")) %}{% set updates = "we will provide updates " ~ severity.updates if severity.update_every else "we will keep you updated" %}Subject: Service Issue - {{ affected or incident.title }}
 
 Dear customer,
 
-We are currently experiencing issues with {{ incident.components | join(", ") if incident.components else "our service" }}.
+We are currently experiencing issues with {{ affected or "our service" }}.
 This affects {{ incident.impact | join("; ") if incident.impact else "some of our users" }}.
 
 {% if incident.status == "resolved" %}The issue has been resolved. Thank you for your patience.
-{% elif incident.status == "monitoring" %}A fix is in place and our team is monitoring it; we will provide updates every 30 minutes.
-{% elif incident.status == "identified" %}Our team has identified the cause and is working on a fix, and we will provide updates every 30 minutes.
-{% else %}Our team is investigating and we will provide updates every 30 minutes.
+{% elif incident.status in ["mitigated", "monitoring"] %}A fix is in place and our team is monitoring it; {{ updates }}.
+{% elif incident.status == "identified" %}Our team has identified the cause and is working on a fix, and {{ updates }}.
+{% else %}Our team is investigating and {{ updates }}.
+{% endif %}{% if incident.eta and incident.status != "resolved" %}We expect to have it fixed by {{ incident.eta }}.
 {% endif %}
-Reference: {{ incident.id }}
+{% if status_page %}Status Page: {{ status_page }}
+{% endif %}Reference: {{ incident.id }}
 
 We apologize for the inconvenience.
 "#;
@@ -76,6 +92,9 @@ const REPORT: &str = r#"{% if draft %}> **DRAFT**: the incident is still {{ inci
 | Title | {{ incident.title }} |
 | Date | {{ date }} |
 | Duration | {{ duration }} |
+| Time to acknowledge | {{ tta or "-" }} |
+| Time to mitigate | {{ ttm or "-" }} |
+| Time to resolve | {{ ttr or "-" }} |
 | Severity | {{ incident.severity }} |
 | Affected | {{ incident.components | join(", ") if incident.components else "-" }} |
 
@@ -106,10 +125,18 @@ const REPORT: &str = r#"{% if draft %}> **DRAFT**: the incident is still {{ inci
 {% else %}- (none recorded)
 {% endfor %}
 ### Action Items
-| Action | Owner | Due Date |
-|--------|-------|----------|
-{% for a in incident.action_items %}| {{ a.action }} | {{ a.owner }} | {{ a.due }} |
+| Action | Owner | Due Date | Status |
+|--------|-------|----------|--------|
+{% for a in incident.action_items %}| {{ a.action }} | {{ a.owner or "-" }} | {{ a.due or "-" }} | {{ "done " ~ a.done[:10] if a.done else "open" }} |
 {% endfor %}"#;
+
+const REMINDER: &str = r#"⏰ REMINDER: {{ incident.id }} {{ incident.title }} ({{ incident.severity }}, {{ incident.status }})
+{% if update_due %}
+An update is due: {{ update_due }}.
+{% endif %}{% if overdue_actions %}
+Overdue action items:
+{% for a in overdue_actions %}- #{{ a.n }} {{ a.action }}{% if a.owner %} ({{ a.owner }}){% endif %}, due {{ a.due }}
+{% endfor %}{% endif %}"#;
 
 fn builtin(name: &str) -> &'static str {
     match name {
@@ -117,6 +144,7 @@ fn builtin(name: &str) -> &'static str {
         "update" => UPDATE,
         "escalation" => ESCALATION,
         "customer" => CUSTOMER,
+        "reminder" => REMINDER,
         _ => REPORT,
     }
 }
@@ -138,12 +166,24 @@ struct Next<'a> {
     after: String,
 }
 
+/// What a reminder is about: an update that is due, action items that are overdue.
+#[derive(Default)]
+pub struct Reminder {
+    pub update_due: Option<String>,
+    pub overdue_actions: Vec<super::Tracked>,
+}
+
 /// Everything a template can use.
 pub struct View<'a> {
     pub incident: &'a Incident,
     pub severity: &'a Severity,
     pub timeline: &'a [Entry],
     pub now: jiff::Timestamp,
+    /// The status page of this incident (config `status_page:`).
+    pub status_page: Option<String>,
+    /// The affected service: the incident's, else config `service:`.
+    pub service: Option<String>,
+    pub reminder: Reminder,
 }
 
 impl View<'_> {
@@ -190,13 +230,25 @@ impl View<'_> {
             .filter(|e| e.kind == "escalated")
             .map(|e| e.text.as_str())
             .collect();
+        let secs = |d: Option<crate::values::Duration>| d.map(|d| d.0.as_secs());
+        let since = |at: &Option<String>| super::span(declared, at.as_deref()).map(super::human);
         minijinja::context! {
             incident => minijinja::Value::from_serialize(self.incident),
             severity => minijinja::context! {
                 name => &self.severity.name,
                 description => &self.severity.description,
-                response => super::human(self.severity.response.0.as_secs()),
+                response => secs(self.severity.response).map(super::human),
+                update_every => secs(self.severity.update_every).map(super::human),
+                update_every_spoken => secs(self.severity.update_every).map(super::spoken),
+                updates => secs(self.severity.update_every).map(every),
             },
+            service => &self.service,
+            status_page => &self.status_page,
+            tta => since(&self.incident.acknowledged),
+            ttm => since(&self.incident.mitigated),
+            ttr => since(&self.incident.resolved),
+            update_due => &self.reminder.update_due,
+            overdue_actions => minijinja::Value::from_serialize(&self.reminder.overdue_actions),
             timeline => minijinja::Value::from_serialize(&lines),
             elapsed => super::human(elapsed),
             duration => super::human(super::seconds_between(declared, end)),
@@ -206,6 +258,15 @@ impl View<'_> {
             next => minijinja::Value::from_serialize(&next),
             escalations => escalations,
         }
+    }
+}
+
+/// `every 30 minutes`, `every hour`, `every 1 hour 30 minutes`.
+fn every(secs: u64) -> String {
+    let said = super::spoken(secs);
+    match said.strip_prefix("1 ") {
+        Some(unit) if !unit.contains(' ') => format!("every {unit}"),
+        _ => format!("every {said}"),
     }
 }
 
@@ -264,6 +325,9 @@ pub fn check(
         commander: None,
         declared: "2025-01-15T10:00:00Z".into(),
         acknowledged: None,
+        acknowledged_by: None,
+        service: Some("sample".into()),
+        eta: Some("sample".into()),
         mitigated: None,
         resolved: None,
         root_cause: None,
@@ -284,6 +348,20 @@ pub fn check(
         severity: &severity,
         timeline: &timeline,
         now,
+        status_page: Some("https://status.example.com/sample".into()),
+        service: Some("sample".into()),
+        reminder: Reminder {
+            update_due: Some("sample".into()),
+            overdue_actions: vec![super::Tracked {
+                incident: "INC-20250115-1".into(),
+                n: 1,
+                action: "sample".into(),
+                owner: "@sample".into(),
+                due: "2025-01-14".into(),
+                done: None,
+                overdue: true,
+            }],
+        },
     };
     for name in overrides.keys() {
         render(overrides, name, &view, file)?;

@@ -27,6 +27,8 @@ fn declaration(severity: &str, title: &str) -> Declaration {
         components: vec!["api".to_string()],
         commander: None,
         kind: None,
+        service: None,
+        eta: None,
     }
 }
 
@@ -64,7 +66,7 @@ fn the_lifecycle_runs_through_the_library_without_the_command_line() {
     let change = Change {
         status: Some(Status::Monitoring),
         note: Some("pool raised".to_string()),
-        impact: Vec::new(),
+        ..Change::default()
     };
     let updated = update(&book, &record.id, &change, &voice).expect("updated");
     assert_eq!(
@@ -121,20 +123,13 @@ fn refusals_are_typed_and_change_nothing() {
     assert_eq!(kind(unknown), Kind::Usage);
     let empty = declare(&book, declaration("SEV-2", "  "), &voice).expect_err("no title");
     assert_eq!(empty.to_string(), "--title is empty");
-    let nothing = Change {
-        status: None,
-        note: None,
-        impact: Vec::new(),
-    };
+    let nothing = Change::default();
     let err = update(&book, "INC-20260110-1", &nothing, &voice).expect_err("empty");
     assert_eq!(kind(err), Kind::Usage);
     let err = escalate(&book, "../elsewhere", &voice).expect_err("not an id");
     assert!(matches!(err, Error::Unknown(_)), "{err}");
-    let err = ActionItem::parse("no owner").expect_err("malformed");
-    assert_eq!(
-        err.to_string(),
-        "--action \"no owner\" is not ACTION|OWNER|DUE"
-    );
+    let err = ActionItem::parse("a|b").expect_err("malformed");
+    assert_eq!(err.to_string(), "--action \"a|b\": not ACTION|OWNER|DUE");
     let record = declare(&book, declaration("SEV-2", "Queue backlog"), &voice).expect("ok");
     let end = || Resolution {
         root_cause: "x".to_string(),
@@ -151,8 +146,7 @@ fn refusals_are_typed_and_change_nothing() {
     assert_eq!(kind(again), Kind::Failure);
     let status = Change {
         status: Some(Status::Identified),
-        note: None,
-        impact: Vec::new(),
+        ..Change::default()
     };
     let err = update(&book, &record.id, &status, &voice).expect_err("resolved");
     assert!(matches!(err, Error::Refused(_)), "{err}");
@@ -178,4 +172,37 @@ fn a_broken_template_is_a_config_error_before_anything_is_recorded() {
         "{err}"
     );
     assert!(!temp.path().join("incidents").exists());
+}
+
+/// `TEXT[@owner][ by DATE]` and `ACTION|OWNER|DUE` both read; a bad date or an empty text
+/// is named; overdue is the day after the due date, and never once done.
+#[test]
+fn action_items_read_their_owner_and_date_and_know_when_they_are_overdue() {
+    let item = ActionItem::parse("Raise the pool to 50 @db-team by 2026-01-20").expect("item");
+    assert_eq!(
+        (item.action.as_str(), item.owner.as_str(), item.due.as_str()),
+        ("Raise the pool to 50", "@db-team", "2026-01-20")
+    );
+    let item = ActionItem::parse("Alert on saturation@ops").expect("item");
+    assert_eq!(
+        (item.action.as_str(), item.owner.as_str()),
+        ("Alert on saturation", "@ops")
+    );
+    let item = ActionItem::parse("Write it down by hand").expect("no date");
+    assert_eq!(item.action, "Write it down by hand");
+    assert_eq!(item.due, "");
+    let err = ActionItem::parse("Fix it by 2026-02-30").expect_err("no such day");
+    assert!(
+        err.to_string().starts_with(
+            "--action \"Fix it by 2026-02-30\": due date \"2026-02-30\" is not YYYY-MM-DD"
+        ),
+        "{err}"
+    );
+    assert!(ActionItem::parse(" @ops by 2026-01-20").is_err());
+    let mut item = ActionItem::parse("Fix | @a | 2026-01-20").expect("old form");
+    assert!(!item.overdue(at("2026-01-20T23:59:00Z")));
+    assert!(item.overdue(at("2026-01-21T00:00:00Z")));
+    assert!(item.owned_by("A") && item.owned_by("@a") && !item.owned_by("b"));
+    item.done = Some("2026-01-21T00:00:00Z".into());
+    assert!(!item.overdue(at("2026-02-01T00:00:00Z")));
 }

@@ -138,6 +138,7 @@ fn every_command_help_names_its_own_formats_and_the_command_agrees() {
         ("backup list", &[]),
         ("incident list", &[]),
         ("incident show", &["INC-20260101-1"]),
+        ("incident actions", &[]),
         ("logs rotate", &[]),
         ("logs summary", &[]),
         ("maintain status", &[]),
@@ -209,12 +210,18 @@ fn group_helps_name_every_subcommand() {
         "incident", "logs", "backup", "maintain", "runbook", "config",
     ] {
         let run = Opsbook::new().args(["--help"]).run().expect_exit(0);
-        let about = run
-            .stdout
-            .lines()
-            .find(|l| l.trim_start().starts_with(&format!("{group} ")))
-            .unwrap_or_else(|| panic!("{group} missing from --help"))
-            .to_string();
+        // The group's line, and the lines clap wrapped it onto (indented deeper).
+        let lines: Vec<&str> = run.stdout.lines().collect();
+        let at = lines
+            .iter()
+            .position(|l| l.trim_start().starts_with(&format!("{group} ")))
+            .unwrap_or_else(|| panic!("{group} missing from --help"));
+        let about = lines[at..]
+            .iter()
+            .take_while(|l| **l == lines[at] || l.starts_with("               "))
+            .map(|l| l.trim())
+            .collect::<Vec<_>>()
+            .join(" ");
         for sub in subcommands(&[group.to_string()]) {
             assert!(
                 about.contains(&sub),

@@ -894,3 +894,678 @@ fn show_prints_the_whole_standing_and_timeline_as_expected() {
     assert_eq!(shown.stderr, "");
     crate::common::expect_file("incident-show.txt", &shown.stdout);
 }
+
+/// `ack` is recorded once (a second says when and by whom, and changes nothing); the times
+/// to acknowledge, mitigate (`--status mitigated`) and resolve show in `show`, `list` and
+/// the report.
+#[test]
+fn ack_is_recorded_once_and_tta_ttm_ttr_show_in_show_list_and_report() {
+    let (_ops, dir) = one_incident();
+    at(&dir, "2026-01-10T10:06:00Z", &["ack", ID, "--by", " "])
+        .expect_exit(64)
+        .stderr_contains("--by is empty");
+    at(&dir, "2026-01-10T10:07:00Z", &["ack", ID, "--by", "bob"])
+        .expect_exit(0)
+        .stdout_contains("INC-20260110-1: acknowledged by bob (TTA 7m)");
+    let timeline =
+        || std::fs::read_to_string(dir.join("incidents").join(ID).join("timeline.jsonl")).unwrap();
+    let before = timeline();
+    at(&dir, "2026-01-10T10:09:00Z", &["ack", ID])
+        .expect_exit(0)
+        .stdout_contains("already acknowledged at 2026-01-10T10:07:00Z by bob; nothing changed");
+    assert_eq!(timeline(), before, "a second ack records nothing");
+    at(&dir, "2026-01-10T10:09:00Z", &["ack", "INC-20260110-9"])
+        .expect_exit(64)
+        .stderr_contains("no incident \"INC-20260110-9\"");
+    let list = at(&dir, "2026-01-10T10:10:00Z", &["list"]).expect_exit(0);
+    assert!(list.stdout.contains("(TTA 7m)"), "{}", list.stdout);
+    at(
+        &dir,
+        "2026-01-10T10:25:00Z",
+        &[
+            "update",
+            ID,
+            "--status",
+            "mitigated",
+            "--note",
+            "rolled back",
+        ],
+    )
+    .expect_exit(0)
+    .stdout_contains("Status: MITIGATED");
+    at(
+        &dir,
+        "2026-01-10T11:00:00Z",
+        &["resolve", ID, "--root-cause", "a bad deploy"],
+    )
+    .expect_exit(0);
+    let shown = at(&dir, "2026-01-10T12:00:00Z", &["show", ID]).expect_exit(0);
+    crate::common::expect_file("incident-show-times.txt", &shown.stdout);
+    let json = at(
+        &dir,
+        "2026-01-10T12:00:00Z",
+        &["show", ID, "--format", "json"],
+    )
+    .expect_exit(0)
+    .json();
+    assert_eq!(
+        (
+            json["tta_seconds"].as_u64(),
+            json["ttm_seconds"].as_u64(),
+            json["ttr_seconds"].as_u64()
+        ),
+        (Some(420), Some(1500), Some(3600)),
+        "{json}"
+    );
+    at(&dir, "2026-01-10T12:00:00Z", &["list"])
+        .expect_exit(0)
+        .stdout_contains("Queue backlog  (TTA 7m, TTM 25m, TTR 1h)");
+    let report = at(&dir, "2026-01-10T12:00:00Z", &["report", ID]).expect_exit(0);
+    for row in [
+        "| Time to acknowledge | 7m |",
+        "| Time to mitigate | 25m |",
+        "| Time to resolve | 1h |",
+    ] {
+        assert!(
+            report.stdout.contains(row),
+            "{row:?} missing:\n{}",
+            report.stdout
+        );
+    }
+}
+
+/// `incident metrics --output FILE`: counts by severity and status (a severity name with
+/// a quote and a backslash escaped), update-due and action-item counts, and a summary of
+/// TTA/TTM/TTR for resolved incidents; written whole, mode 0644, and promtool accepts it.
+#[test]
+fn metrics_textfile_counts_incidents_and_their_times_and_promtool_accepts_it() {
+    use std::os::unix::fs::PermissionsExt;
+    let ops = Opsbook::new().file(
+        "ops.yaml",
+        "state_dir: state\nincident:\n  dir: incidents\n  severities:\n    - { name: 'Sev \"A\\', response: 15m, update_every: 30m }\n    - { name: Low }\n",
+    );
+    let dir = ops.dir().to_path_buf();
+    for (now, severity, title) in [
+        ("2026-01-10T10:00:00Z", "Sev \"A\\", "Checkout down"),
+        ("2026-01-10T10:05:00Z", "low", "Typo on the pricing page"),
+        ("2026-01-10T10:10:00Z", "Sev \"A\\", "Search slow"),
+    ] {
+        at(
+            &dir,
+            now,
+            &["declare", "--severity", severity, "--title", title],
+        )
+        .expect_exit(0);
+    }
+    at(&dir, "2026-01-10T10:04:00Z", &["ack", "INC-20260110-1"]).expect_exit(0);
+    at(
+        &dir,
+        "2026-01-10T10:20:00Z",
+        &["update", "INC-20260110-1", "--status", "monitoring"],
+    )
+    .expect_exit(0);
+    at(
+        &dir,
+        "2026-01-10T11:00:00Z",
+        &[
+            "resolve",
+            "INC-20260110-1",
+            "--root-cause",
+            "x",
+            "--action",
+            "Add a canary @web by 2026-01-12",
+            "--action",
+            "Write the runbook",
+        ],
+    )
+    .expect_exit(0);
+    // A stale file is replaced whole.
+    std::fs::write(dir.join("incidents.prom"), "stale\n").unwrap();
+    at(
+        &dir,
+        "2026-01-13T09:00:00Z",
+        &["metrics", "--output", "incidents.prom"],
+    )
+    .expect_exit(0)
+    .stdout_contains("");
+    let path = dir.join("incidents.prom");
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o644, "readable by the textfile collector");
+    crate::maintain::promtool_accepts(&path);
+    let text = std::fs::read_to_string(&path).unwrap();
+    crate::common::expect_file("incident-metrics.prom", &text);
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        ["incidents", "incidents.prom", "ops.yaml"],
+        "no temporary file is left"
+    );
+    // Without --output it goes to stdout, the same bytes.
+    let out = at(&dir, "2026-01-13T09:00:00Z", &["metrics"]).expect_exit(0);
+    assert_eq!(out.stdout, text);
+}
+
+/// A severity's `update_every`: `list`/`show` mark an incident whose update is due;
+/// `incident remind` lists it, exits 1, and notifies once per period (a second run in the
+/// same period lists it but sends nothing); an update resets the clock; nothing due is
+/// exit 0.
+#[test]
+fn update_cadence_marks_due_incidents_and_remind_notifies_once_per_period() {
+    let (port, got) = webhook(Mode::Ok);
+    let ops = Opsbook::new().file("ops.yaml", &config(port, ""));
+    let dir = ops.dir().to_path_buf();
+    at(
+        &dir,
+        NOW,
+        &["declare", "--severity", "SEV-1", "--title", "API down"],
+    )
+    .expect_exit(0);
+    at(
+        &dir,
+        NOW,
+        &["declare", "--severity", "SEV-3", "--title", "Exports slow"],
+    )
+    .expect_exit(0);
+    let sent = || got.lock().unwrap().len();
+    assert_eq!(sent(), 2);
+    at(&dir, "2026-01-10T10:29:00Z", &["remind"])
+        .expect_exit(0)
+        .stdout_contains("nothing due");
+    let list = at(&dir, "2026-01-10T10:29:00Z", &["list"]).expect_exit(0);
+    assert!(!list.stdout.contains("UPDATE DUE"), "{}", list.stdout);
+    assert_eq!(sent(), 2);
+    // 30 minutes without an update: due (SEV-3 has no cadence).
+    let list = at(&dir, "2026-01-10T10:30:00Z", &["list"]).expect_exit(0);
+    assert_eq!(
+        list.stdout.matches("UPDATE DUE").count(),
+        1,
+        "{}",
+        list.stdout
+    );
+    at(&dir, "2026-01-10T10:30:00Z", &["show", "INC-20260110-1"])
+        .expect_exit(0)
+        .stdout_contains("UPDATE DUE: last update 30m ago, due every 30m");
+    let run = at(&dir, "2026-01-10T10:31:00Z", &["remind"]).expect_exit(1);
+    assert_eq!(
+        run.stdout,
+        "INC-20260110-1  API down  update due (last update 31m ago, due every 30m)  reminder sent\n"
+    );
+    assert_eq!(sent(), 3);
+    let body: serde_json::Value = serde_json::from_str(&got.lock().unwrap()[2]).unwrap();
+    crate::common::expect_file("incident-reminder.txt", body["text"].as_str().unwrap());
+    // Still due ten minutes later: listed, not sent again.
+    at(&dir, "2026-01-10T10:41:00Z", &["remind"])
+        .expect_exit(1)
+        .stdout_contains("already reminded at 2026-01-10T10:31:00Z");
+    assert_eq!(sent(), 3);
+    // An update resets the clock; the next period reminds again.
+    at(
+        &dir,
+        "2026-01-10T10:45:00Z",
+        &["update", "INC-20260110-1", "--note", "failing over"],
+    )
+    .expect_exit(0);
+    assert_eq!(sent(), 4);
+    at(&dir, "2026-01-10T11:14:00Z", &["remind"]).expect_exit(0);
+    at(&dir, "2026-01-10T11:15:00Z", &["remind"])
+        .expect_exit(1)
+        .stdout_contains("reminder sent");
+    assert_eq!(sent(), 5);
+    // A resolved incident is never due.
+    at(
+        &dir,
+        "2026-01-10T11:20:00Z",
+        &["resolve", "INC-20260110-1", "--root-cause", "x"],
+    )
+    .expect_exit(0);
+    at(&dir, "2026-01-10T13:00:00Z", &["remind"]).expect_exit(0);
+}
+
+/// `update` changes severity, components (replaced), impact (a line added), service and
+/// ETA, each recorded as old → new; an unknown severity or a change to the same values records nothing.
+#[test]
+fn update_changes_severity_components_and_impact_recorded_old_to_new() {
+    let (_ops, dir) = one_incident();
+    let timeline =
+        || std::fs::read_to_string(dir.join("incidents").join(ID).join("timeline.jsonl")).unwrap();
+    at(
+        &dir,
+        "2026-01-10T10:10:00Z",
+        &[
+            "update",
+            ID,
+            "--severity",
+            "sev-1",
+            "--component",
+            "queue",
+            "--component",
+            "api",
+            "--impact",
+            "Orders are delayed",
+            "--eta",
+            "11:00 UTC",
+        ],
+    )
+    .expect_exit(0)
+    .stdout_contains("Severity: SEV-1\n")
+    .stdout_contains("ETA: 11:00 UTC\n");
+    at(
+        &dir,
+        "2026-01-10T10:20:00Z",
+        &[
+            "update",
+            ID,
+            "--impact",
+            "Orders fail",
+            "--component",
+            "api",
+        ],
+    )
+    .expect_exit(0);
+    let texts: Vec<String> = timeline()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["text"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(
+        texts[1..],
+        [
+            "Severity: SEV-2 → SEV-1",
+            "Impact: - → Orders are delayed",
+            "Components: - → queue, api",
+            "ETA: - → 11:00 UTC",
+            "Impact: Orders are delayed → Orders are delayed; Orders fail",
+            "Components: queue, api → api",
+        ]
+    );
+    // The new severity's response time and escalation apply.
+    at(&dir, "2026-01-10T10:21:00Z", &["show", ID])
+        .expect_exit(0)
+        .stdout_contains("INC-20260110-1 SEV-1 [investigating]")
+        .stdout_contains("(respond within 15m)");
+    let before = timeline();
+    at(
+        &dir,
+        "2026-01-10T10:30:00Z",
+        &["update", ID, "--severity", "SEV-9"],
+    )
+    .expect_exit(64)
+    .stderr_contains("unknown severity \"SEV-9\"");
+    at(
+        &dir,
+        "2026-01-10T10:30:00Z",
+        &["update", ID, "--severity", "SEV-1", "--component", "api"],
+    )
+    .expect_exit(64)
+    .stderr_contains("nothing to update: every value given is already the incident's");
+    assert_eq!(timeline(), before);
+}
+
+const ROUTED: &str = "  escalation:\n    SEV-1:\n      contacts: [{ after: 0m, who: Day on-call }, { after: 15m, who: Platform Lead }]\n      by_type:\n        security: [{ after: 0m, who: Security Lead }]\n      business_hours: { days: Mon-Fri, from: \"09:00\", to: \"18:00\", tz: Europe/Berlin }\n      off_hours: [{ after: 0m, who: Night pager }, { after: 30m, who: CTO }]\n";
+
+/// Escalation by incident type and by business hours (in the configured time zone), and
+/// routes that cannot work are config errors naming the key.
+#[test]
+fn escalation_picks_contacts_by_incident_type_and_business_hours() {
+    let ops = Opsbook::new().file("ops.yaml", &format!("{PLAIN}{ROUTED}"));
+    let dir = ops.dir().to_path_buf();
+    // Monday 2026-01-12 10:00 UTC is 11:00 in Berlin: business hours.
+    at(
+        &dir,
+        "2026-01-12T10:00:00Z",
+        &["declare", "--severity", "SEV-1", "--title", "API down"],
+    )
+    .expect_exit(0);
+    at(
+        &dir,
+        "2026-01-12T10:20:00Z",
+        &["escalate", "INC-20260112-1"],
+    )
+    .expect_exit(0)
+    .stdout_contains("Due now: Day on-call, Platform Lead");
+    // 17:10 UTC is 18:10 in Berlin: off-hours, whoever declared it when.
+    at(
+        &dir,
+        "2026-01-12T17:10:00Z",
+        &["escalate", "INC-20260112-1"],
+    )
+    .expect_exit(0)
+    .stdout_contains("Due now: Night pager, CTO");
+    // A security incident goes to its own contacts at any hour.
+    at(
+        &dir,
+        "2026-01-10T03:00:00Z",
+        &[
+            "declare",
+            "--severity",
+            "SEV-1",
+            "--title",
+            "Leaked key",
+            "--type",
+            "security",
+        ],
+    )
+    .expect_exit(0);
+    at(
+        &dir,
+        "2026-01-10T03:05:00Z",
+        &["escalate", "INC-20260110-1"],
+    )
+    .expect_exit(0)
+    .stdout_contains("Due now: Security Lead\n");
+    let timeline =
+        std::fs::read_to_string(dir.join("incidents/INC-20260112-1/timeline.jsonl")).unwrap();
+    assert!(
+        timeline.contains("Escalated to Day on-call, Platform Lead (T+20m)\""),
+        "{timeline}"
+    );
+    assert!(
+        timeline.contains("Escalated to Night pager, CTO (T+7h 10m; off-hours contacts)"),
+        "{timeline}"
+    );
+    // What is overdue follows the same contacts: off-hours, the night pager is due.
+    at(
+        &dir,
+        "2026-01-12T17:11:00Z",
+        &["declare", "--severity", "SEV-1", "--title", "Disk full"],
+    )
+    .expect_exit(0);
+    at(&dir, "2026-01-12T17:12:00Z", &["show", "INC-20260112-2"])
+        .expect_exit(0)
+        .stdout_contains("OVERDUE: escalation to Night pager was due at T+0m");
+    for (bad, named) in [
+        (
+            "  escalation:\n    SEV-9: { contacts: [{ after: 0m, who: x }] }\n",
+            "incident.escalation.SEV-9: no such severity (known: SEV-1, SEV-2, SEV-3, SEV-4)",
+        ),
+        (
+            "  escalation:\n    SEV-1:\n      contacts: [{ after: 0m, who: x }]\n      business_hours: { days: Mon-Fri, from: \"09:00\", to: \"18:00\" }\n",
+            "incident.escalation.SEV-1: business_hours without off_hours contacts changes nothing",
+        ),
+        (
+            "  escalation:\n    SEV-1:\n      contacts: [{ after: 0m, who: x }]\n      business_hours: { days: Fri-Mon, from: \"09:00\", to: \"18:00\" }\n      off_hours: []\n",
+            "Fri comes after Mon",
+        ),
+        (
+            "  escalation:\n    SEV-1:\n      contacts: [{ after: 0m, who: x }]\n      business_hours: { days: Mon-Fri, from: \"9am\", to: \"18:00\" }\n      off_hours: []\n",
+            "\"9am\" is not a time of day HH:MM",
+        ),
+        (
+            "  escalation:\n    SEV-1:\n      contacts: [{ after: 0m, who: x }]\n      business_hours: { days: Mon-Fri, from: \"09:00\", to: \"18:00\", tz: Mars/Olympus }\n      off_hours: []\n",
+            "\"Mars/Olympus\" is not a known time zone",
+        ),
+    ] {
+        std::fs::write(dir.join("ops.yaml"), format!("{PLAIN}{bad}")).unwrap();
+        at(
+            &dir,
+            "2026-01-12T10:00:00Z",
+            &["declare", "--severity", "SEV-1", "--title", "x"],
+        )
+        .expect_exit(78)
+        .stderr_contains(named);
+    }
+    assert!(!dir.join("incidents/INC-20260112-3").exists());
+}
+
+/// Action items (`TEXT[@owner][ by DATE]`) are tracked across incidents: listed, filtered
+/// by owner and state, as JSON, marked done (once), and overdue ones are listed by
+/// `incident remind` and `maintain status`.
+#[test]
+fn action_items_are_tracked_across_incidents_and_overdue_ones_are_reminded() {
+    let ops = Opsbook::new().file(
+        "ops.yaml",
+        "state_dir: state\nincident:\n  dir: incidents\n",
+    );
+    // Every schedule ran this morning: only the action item can make maintain status fail.
+    let ran = r#"{"started":"2026-01-21T02:00:00Z","ended":"2026-01-21T02:01:00Z","outcome":"ok"}"#;
+    let ops = ops.file(
+        "state/maintain.json",
+        &format!(r#"{{"daily":{ran},"weekly":{ran},"monthly":{ran}}}"#),
+    );
+    let dir = ops.dir().to_path_buf();
+    for (day, title, actions) in [
+        (
+            "2026-01-10",
+            "Queue backlog",
+            vec![
+                "Raise the pool to 50 @db-team by 2026-01-20",
+                "Alert on pool saturation @ops",
+            ],
+        ),
+        (
+            "2026-01-11",
+            "Exports slow",
+            vec![
+                "Add an index@DB-team by 2026-02-01",
+                "Write the runbook | @ops | 2026-01-15",
+            ],
+        ),
+    ] {
+        let now = format!("{day}T10:00:00Z");
+        at(
+            &dir,
+            &now,
+            &["declare", "--severity", "SEV-3", "--title", title],
+        )
+        .expect_exit(0);
+        let id = format!("INC-{}-1", day.replace('-', ""));
+        let mut args = vec!["resolve", &id, "--root-cause", "x"];
+        for a in &actions {
+            args.extend(["--action", a]);
+        }
+        at(&dir, &format!("{day}T11:00:00Z"), &args).expect_exit(0);
+    }
+    // A bad date is named and nothing is resolved.
+    at(
+        &dir,
+        "2026-01-12T09:00:00Z",
+        &["declare", "--severity", "SEV-4", "--title", "Typo"],
+    )
+    .expect_exit(0);
+    at(
+        &dir,
+        "2026-01-12T09:05:00Z",
+        &[
+            "resolve",
+            "INC-20260112-1",
+            "--root-cause",
+            "x",
+            "--action",
+            "Fix it by 2026-13-01",
+        ],
+    )
+    .expect_exit(64)
+    .stderr_contains(
+        "--action \"Fix it by 2026-13-01\": due date \"2026-13-01\" is not YYYY-MM-DD",
+    );
+    at(&dir, "2026-01-12T09:06:00Z", &["show", "INC-20260112-1"])
+        .expect_exit(0)
+        .stdout_contains("[investigating]");
+    let all = at(&dir, "2026-01-21T09:00:00Z", &["actions"]).expect_exit(0);
+    crate::common::expect_file("incident-actions.txt", &all.stdout);
+    let db = at(
+        &dir,
+        "2026-01-21T09:00:00Z",
+        &["actions", "--owner", "db-team", "--format", "json"],
+    )
+    .expect_exit(0)
+    .json();
+    let picked: Vec<(String, u64, bool)> = db
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["incident"].as_str().unwrap().to_string(),
+                a["n"].as_u64().unwrap(),
+                a["overdue"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        picked,
+        [
+            ("INC-20260110-1".to_string(), 1, true),
+            ("INC-20260111-1".to_string(), 1, false)
+        ]
+    );
+    at(
+        &dir,
+        "2026-01-21T09:30:00Z",
+        &["action", "INC-20260111-1", "2", "--done"],
+    )
+    .expect_exit(0)
+    .stdout_contains("INC-20260111-1: action item 2 done: Write the runbook");
+    at(
+        &dir,
+        "2026-01-21T09:40:00Z",
+        &["action", "INC-20260111-1", "2", "--done"],
+    )
+    .expect_exit(0)
+    .stdout_contains("action item 2 was already done (at 2026-01-21T09:30:00Z); nothing changed");
+    at(
+        &dir,
+        "2026-01-21T09:40:00Z",
+        &["action", "INC-20260111-1", "3", "--done"],
+    )
+    .expect_exit(64)
+    .stderr_contains("INC-20260111-1 has 2 action items; there is no action item 3");
+    at(
+        &dir,
+        "2026-01-21T09:40:00Z",
+        &["action", "INC-20260111-1", "1"],
+    )
+    .expect_exit(64)
+    .stderr_contains("--done");
+    let open = at(&dir, "2026-01-21T10:00:00Z", &["actions", "--open"]).expect_exit(0);
+    assert_eq!(open.stdout.lines().count(), 3, "{}", open.stdout);
+    assert!(
+        !open.stdout.contains("Write the runbook"),
+        "{}",
+        open.stdout
+    );
+    // The one overdue item is reminded (once a day) and listed by maintain status.
+    at(&dir, "2026-01-21T10:00:00Z", &["remind"])
+        .expect_exit(1)
+        .stdout_contains("INC-20260110-1  Queue backlog  reminder sent\n  INC-20260110-1 #1  open  due 2026-01-20  @db-team      Raise the pool to 50  OVERDUE\n");
+    at(&dir, "2026-01-21T12:00:00Z", &["remind"])
+        .expect_exit(1)
+        .stdout_contains("already reminded");
+    let status = Opsbook::new()
+        .env("OPSBOOK_NOW", "2026-01-21T12:00:00Z")
+        .args(["--config", "ops.yaml", "maintain", "status"])
+        .run_in(&dir)
+        .expect_exit(1);
+    assert!(
+        status.stdout.ends_with(
+            "\naction     INC-20260110-1 #1 due 2026-01-20 @db-team: Raise the pool to 50  OVERDUE\n"
+        ),
+        "{}",
+        status.stdout
+    );
+    at(
+        &dir,
+        "2026-01-21T12:05:00Z",
+        &["action", "INC-20260110-1", "1", "--done"],
+    )
+    .expect_exit(0);
+    Opsbook::new()
+        .env("OPSBOOK_NOW", "2026-01-21T12:10:00Z")
+        .args(["--config", "ops.yaml", "maintain", "status"])
+        .run_in(&dir)
+        .expect_exit(0);
+    at(&dir, "2026-01-22T12:10:00Z", &["remind"]).expect_exit(0);
+}
+
+/// The templates get what they lacked: the affected service (flag, else config), the ETA
+/// and the status page, in the declaration, the status update and the customer notice. A
+/// scheme without response times (as two of the runbooks have) is valid and asks for none.
+#[test]
+fn templates_carry_service_eta_and_status_page_and_schemes_need_no_response_times() {
+    let ops = Opsbook::new().file(
+        "ops.yaml",
+        "state_dir: state\nincident:\n  dir: incidents\n  service: File uploads\n  status_page: \"https://status.example.com/incidents/{id}\"\n",
+    );
+    let dir = ops.dir().to_path_buf();
+    let declared = at(
+        &dir,
+        NOW,
+        &[
+            "declare",
+            "--severity",
+            "SEV-1",
+            "--title",
+            "Uploads fail",
+            "--impact",
+            "All uploads fail",
+            "--eta",
+            "11:30 UTC",
+        ],
+    )
+    .expect_exit(0);
+    crate::common::expect_file("incident-declaration.txt", &declared.stdout);
+    let updated = at(
+        &dir,
+        "2026-01-10T10:20:00Z",
+        &[
+            "update",
+            ID,
+            "--status",
+            "identified",
+            "--service",
+            "Uploads API",
+            "--note",
+            "Disk full on the upload node",
+        ],
+    )
+    .expect_exit(0);
+    crate::common::expect_file("incident-update.txt", &updated.stdout);
+    let notice = at(&dir, "2026-01-10T10:25:00Z", &["notice", ID]).expect_exit(0);
+    crate::common::expect_file("incident-customer.txt", &notice.stdout);
+    // The severity scheme of the queue runbook: names and descriptions only.
+    std::fs::write(
+        dir.join("ops.yaml"),
+        "state_dir: state\nincident:\n  dir: other\n  severities:\n    - { name: Critical, description: System down, update_every: 1h }\n    - { name: High }\n",
+    )
+    .unwrap();
+    let declared = at(
+        &dir,
+        NOW,
+        &[
+            "declare",
+            "--severity",
+            "critical",
+            "--title",
+            "Queue stalled",
+        ],
+    )
+    .expect_exit(0);
+    assert!(
+        !declared.stdout.contains("Response due"),
+        "{}",
+        declared.stdout
+    );
+    let shown = at(&dir, "2026-01-11T10:00:00Z", &["show", ID]).expect_exit(0);
+    assert!(shown.stdout.contains("Elapsed: 1day\n"), "{}", shown.stdout);
+    assert!(!shown.stdout.contains("OVERDUE"), "{}", shown.stdout);
+    at(&dir, "2026-01-11T10:00:00Z", &["notice", ID])
+        .expect_exit(0)
+        .stdout_contains("Our team is investigating and we will provide updates every hour.");
+    at(
+        &dir,
+        NOW,
+        &["declare", "--severity", "High", "--title", "Slow"],
+    )
+    .expect_exit(0);
+    at(&dir, "2026-01-11T10:00:00Z", &["notice", "INC-20260110-2"])
+        .expect_exit(0)
+        .stdout_contains("Our team is investigating and we will keep you updated.");
+}
