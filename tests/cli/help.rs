@@ -130,7 +130,7 @@ fn every_command_help_names_its_own_formats_and_the_command_agrees() {
     // The commands with formats, with the arguments that get them as far as reading
     // --format. A command whose help claims formats must be here, and each one must
     // refuse a bogus format by listing exactly the formats its help names.
-    let with_formats: [(&str, &[&str]); 11] = [
+    let with_formats: [(&str, &[&str]); 12] = [
         ("health", &[]),
         ("run", &["daily"]),
         ("runbook list", &[]),
