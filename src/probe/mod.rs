@@ -103,6 +103,7 @@ pub fn regex_error(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     #[test]
+    #[allow(clippy::invalid_regex)] // the error is what is tested
     fn regex_errors_read_on_one_line() {
         let e = regex::Regex::new("a(b").unwrap_err();
         let text = format!("invalid regex {:?}: {e}", "a(b");

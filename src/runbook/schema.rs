@@ -278,10 +278,18 @@ fixed_schema!(ServiceSpec, "ServiceSpec", {
 fixed_schema!(PortSpec, "PortSpec", {
     "oneOf": [
         { "type": "integer", "minimum": 1, "maximum": 65535 },
+        { "type": "string", "description": "a number, or text such as \"{{ db_port }}\"" },
         {
             "type": "object",
             "required": ["port"],
-            "properties": { "port": { "type": "integer", "minimum": 1, "maximum": 65535 } },
+            "properties": {
+                "port": {
+                    "oneOf": [
+                        { "type": "integer", "minimum": 1, "maximum": 65535 },
+                        { "type": "string", "description": "a number, or text such as \"{{ db_port }}\"" }
+                    ]
+                }
+            },
             "additionalProperties": false
         }
     ]

@@ -209,15 +209,17 @@ impl<const W: u8, const C: u8> Default for Threshold<W, C> {
     }
 }
 
+/// `{ warn, crit }` as written, each optional: read into a `Threshold` or `PercentLevels`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WarnCrit {
+    warn: Option<Percent>,
+    crit: Option<Percent>,
+}
+
 impl<'de, const W: u8, const C: u8> Deserialize<'de> for Threshold<W, C> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(deny_unknown_fields)]
-        struct Raw {
-            warn: Option<Percent>,
-            crit: Option<Percent>,
-        }
-        let raw = Raw::deserialize(deserializer)?;
+        let raw = WarnCrit::deserialize(deserializer)?;
         Self::from_parts(raw.warn, raw.crit).map_err(serde::de::Error::custom)
     }
 }
@@ -278,13 +280,7 @@ impl<const W: u8, const C: u8> PercentLevels<W, C> {
 
 impl<'de, const W: u8, const C: u8> Deserialize<'de> for PercentLevels<W, C> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(deny_unknown_fields)]
-        struct Raw {
-            warn: Option<Percent>,
-            crit: Option<Percent>,
-        }
-        let raw = Raw::deserialize(deserializer)?;
+        let raw = WarnCrit::deserialize(deserializer)?;
         Self::from_parts(raw.warn, raw.crit).map_err(serde::de::Error::custom)
     }
 }

@@ -2032,6 +2032,9 @@ fn the_schema_and_validate_agree_on_values() {
             r#"{"continue_on_failure": "yes", "env": {"name": "X"}}"#,
             false,
         ),
+        (r#"{"port": "{{ n }}"}"#, true),
+        (r#"{"port": {"port": "{{ n }}"}}"#, true),
+        (r#"{"port": 70000}"#, false),
     ];
     let ops = Opsbook::new();
     let schema = ops.path("schema.json");

@@ -238,22 +238,21 @@ impl<'de> Visitor<'de> for ExpectVisitor<'_> {
         f.write_str("a JSON value or an operator map such as { len: { min: 1 } }")
     }
 
+    // Anything but a mapping is a plain value, read as `Templated` reads it.
     fn visit_bool<E: de::Error>(self, v: bool) -> Result<JsonExpect, E> {
-        Ok(JsonExpect::Equals(Value::Bool(v)))
+        TemplatedVisitor.visit_bool(v).map(JsonExpect::Equals)
     }
 
     fn visit_i64<E: de::Error>(self, v: i64) -> Result<JsonExpect, E> {
-        Ok(JsonExpect::Equals(Value::from(v)))
+        TemplatedVisitor.visit_i64(v).map(JsonExpect::Equals)
     }
 
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<JsonExpect, E> {
-        Ok(JsonExpect::Equals(Value::from(v)))
+        TemplatedVisitor.visit_u64(v).map(JsonExpect::Equals)
     }
 
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<JsonExpect, E> {
-        serde_json::Number::from_f64(v)
-            .map(|n| JsonExpect::Equals(Value::Number(n)))
-            .ok_or_else(|| E::custom(format!("{v} is not a JSON number")))
+        TemplatedVisitor.visit_f64(v).map(JsonExpect::Equals)
     }
 
     fn visit_str<E: de::Error>(self, v: &str) -> Result<JsonExpect, E> {
@@ -272,12 +271,8 @@ impl<'de> Visitor<'de> for ExpectVisitor<'_> {
         d.deserialize_any(self)
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<JsonExpect, A::Error> {
-        let mut items = Vec::new();
-        while let Some(Templated(item)) = seq.next_element()? {
-            items.push(item);
-        }
-        Ok(JsonExpect::Equals(Value::Array(items)))
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<JsonExpect, A::Error> {
+        TemplatedVisitor.visit_seq(seq).map(JsonExpect::Equals)
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<JsonExpect, A::Error> {
