@@ -184,6 +184,9 @@ type Newest = (Option<(std::path::PathBuf, i64)>, Option<String>);
 
 fn newest_match(pattern: &str) -> Result<Newest, glob::PatternError> {
     glob::Pattern::new(pattern)?;
+    if pattern.is_empty() {
+        return Ok((None, None));
+    }
     let parts = pattern
         .split('/')
         .filter(|p| !p.is_empty())

@@ -471,6 +471,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn step_levels_given_alone_are_one_level_and_neither_is_the_defaults() {
+        let p = |n: f64| Some(Percent(n));
+        let both = PercentLevels::<80, 90>::from_parts(None, None).unwrap();
+        assert_eq!((both.warn, both.crit), (p(80.0), p(90.0)));
+        let crit = PercentLevels::<80, 90>::from_parts(None, p(50.0)).unwrap();
+        assert_eq!((crit.warn, crit.crit), (None, p(50.0)));
+        let warn = PercentLevels::<75, 90>::from_parts(p(95.0), None).unwrap();
+        assert_eq!((warn.warn, warn.crit), (p(95.0), None));
+        let err = PercentLevels::<80, 90>::from_parts(p(60.0), p(50.0)).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "warn 60 is above crit 50: warn must not exceed crit"
+        );
+        // Config thresholds still fill a half from its default, and check it.
+        assert!(Threshold::<80, 90>::from_parts(None, p(50.0)).is_err());
+    }
+
+    #[test]
     fn percent_accepts_numbers_and_percent_strings_within_bounds() {
         assert_eq!(Percent::parse("80%").unwrap(), Percent(80.0));
         assert_eq!(Percent::parse(" 12.5 ").unwrap(), Percent(12.5));
