@@ -27,7 +27,7 @@ use crate::probe::tcp::{TcpCheck, TcpSpec};
 use crate::probe::threshold::Levels;
 use crate::probe::tls_cert::{TlsCertCheck, TlsCertSpec};
 use crate::probe::{CpuCheck, DiskCheck, LoadCheck, MemoryCheck, SwapCheck};
-use crate::values::{Duration, Text, Threshold};
+use crate::values::{Duration, PercentLevels, Text};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug)]
@@ -294,8 +294,8 @@ impl StepSpec {
     }
 }
 
-fn levels(warn: f64, crit: f64) -> Levels {
-    Levels::new(warn, crit)
+fn levels<const W: u8, const C: u8>(t: &PercentLevels<W, C>) -> Levels {
+    Levels::from(t)
 }
 
 /// Declares every step kind from one list: the `KindSpec` enum, the raw step as parsed
@@ -417,10 +417,10 @@ registry! {
     tcp: Tcp(TcpSpec), "a TCP connect, optionally a reply expected", role: reads, build: |s: &TcpSpec, _| TcpCheck { spec: s.clone() };
     tls_cert: TlsCert(TlsCertSpec), "days until the served certificate expires", role: reads, build: |s: &TlsCertSpec, _| TlsCertCheck { spec: s.clone() };
     dns: Dns(DnsSpec), "a name resolves, optionally to expected addresses", role: reads, build: |s: &DnsSpec, _| DnsCheck { spec: s.clone() };
-    memory: Memory(Threshold<75, 90>), "percent of memory used", role: reads, build: |t: &Threshold<75, 90>, _| MemoryCheck { levels: levels(t.warn.0, t.crit.0) };
-    swap: Swap(Threshold<100, 100>), "percent of swap used", role: reads, build: |t: &Threshold<100, 100>, _| SwapCheck { levels: levels(t.warn.0, t.crit.0) };
-    disk: Disk(DiskSpec), "percent of a filesystem used", role: reads, build: |s: &DiskSpec, _| DiskCheck { path: s.path.as_str().into(), levels: levels(s.threshold.warn.0, s.threshold.crit.0) };
-    cpu: Cpu(CpuSpec), "percent of CPU used, sampled", role: reads, build: |s: &CpuSpec, _| CpuCheck { levels: levels(s.threshold.warn.0, s.threshold.crit.0), sample: s.sample.0 };
+    memory: Memory(PercentLevels<75, 90>), "percent of memory used", role: reads, build: |t: &PercentLevels<75, 90>, _| MemoryCheck { levels: levels(t) };
+    swap: Swap(PercentLevels<100, 100>), "percent of swap used", role: reads, build: |t: &PercentLevels<100, 100>, _| SwapCheck { levels: levels(t) };
+    disk: Disk(DiskSpec), "percent of a filesystem used", role: reads, build: |s: &DiskSpec, _| DiskCheck { path: s.path.as_str().into(), levels: levels(&s.threshold) };
+    cpu: Cpu(CpuSpec), "percent of CPU used, sampled", role: reads, build: |s: &CpuSpec, _| CpuCheck { levels: levels(&s.threshold), sample: s.sample.0 };
     load: Load(LoadSpec), "the load averages (informational)", role: reads, build: |_: &LoadSpec, _| LoadCheck;
     command: Command(CommandSpec), "a program run and judged by exit code, output or a number in it", role: |_: &CommandSpec| Role::Runs, build: |s: &CommandSpec, timeout| CommandCheck { spec: s.clone(), default_timeout: timeout };
     file: File(FileSpec), "a file or directory: exists, mode, owner, age, size, content, count", role: reads, build: |s: &FileSpec, _| FileCheck { spec: s.clone() };

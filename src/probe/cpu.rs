@@ -11,7 +11,7 @@ use std::time::Duration;
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct CpuSpec {
     pub sample: crate::values::Duration,
-    pub threshold: crate::values::Threshold<90, 95>,
+    pub threshold: crate::values::PercentLevels<90, 95>,
 }
 
 impl<'de> serde::Deserialize<'de> for CpuSpec {
@@ -31,7 +31,7 @@ impl<'de> serde::Deserialize<'de> for CpuSpec {
                 humantime::format_duration(raw.sample.0)
             )));
         }
-        let threshold = crate::values::Threshold::from_parts(raw.warn, raw.crit)
+        let threshold = crate::values::PercentLevels::from_parts(raw.warn, raw.crit)
             .map_err(serde::de::Error::custom)?;
         Ok(CpuSpec {
             sample: raw.sample,

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct DiskSpec {
     pub path: crate::values::Text,
-    pub threshold: crate::values::Threshold<80, 90>,
+    pub threshold: crate::values::PercentLevels<80, 90>,
 }
 
 impl<'de> serde::Deserialize<'de> for DiskSpec {
@@ -23,7 +23,7 @@ impl<'de> serde::Deserialize<'de> for DiskSpec {
             crit: Option<crate::values::Percent>,
         }
         let raw = Raw::deserialize(deserializer)?;
-        let threshold = crate::values::Threshold::from_parts(raw.warn, raw.crit)
+        let threshold = crate::values::PercentLevels::from_parts(raw.warn, raw.crit)
             .map_err(serde::de::Error::custom)?;
         Ok(DiskSpec {
             path: raw.path,

@@ -22,6 +22,7 @@ pub struct EnvSpec {
 #[serde(deny_unknown_fields)]
 pub struct RawEnvSpec {
     /// The variable's name, as the shell writes it: `DATABASE_URL`.
+    #[serde(deserialize_with = "crate::values::text::templated")]
     name: String,
     /// Set to the empty string is critical too.
     #[serde(default)]

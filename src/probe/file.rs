@@ -39,6 +39,7 @@ pub struct RawFileSpec {
     /// Octal permission bits that must match exactly: `"0640"`.
     mode: Option<Mode>,
     /// A user name or uid.
+    #[serde(default, deserialize_with = "crate::values::text::templated_opt")]
     owner: Option<String>,
     /// Modified no longer ago than this.
     max_age: Option<Duration>,
@@ -47,9 +48,9 @@ pub struct RawFileSpec {
     contains: Option<Text>,
     /// On a directory: how many entries it holds (directly in it, unless `recursive`).
     count: Option<Levels>,
-    /// On a directory: the total size of the files in it, in bytes (the whole tree,
-    /// unless `recursive: false`).
-    size: Option<Levels>,
+    /// On a directory: the total size of the files in it (the whole tree, unless
+    /// `recursive: false`); on a file, its size: bytes, or sizes such as 500M, 1G.
+    size: Option<ByteLevels>,
     /// Count and size the whole tree below the directory (symlinks are never followed).
     recursive: Option<bool>,
     /// `path` is a glob: check its most recently modified match (no match is critical).
@@ -84,10 +85,30 @@ impl TryFrom<RawFileSpec> for FileSpec {
             max_size: raw.max_size,
             contains: raw.contains,
             count: raw.count,
-            size: raw.size,
+            size: raw.size.as_ref().map(ByteLevels::levels).transpose()?,
             recursive: raw.recursive,
             newest: raw.newest,
         })
+    }
+}
+
+/// `{ warn: 500M, crit: 1G }`: levels in bytes, written as sizes or numbers; one alone is
+/// a one-level threshold.
+#[derive(Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ByteLevels {
+    warn: Option<ByteSize>,
+    crit: Option<ByteSize>,
+    /// Smaller is worse (a dump that came out too small).
+    #[serde(default)]
+    below: bool,
+}
+
+impl ByteLevels {
+    fn levels(&self) -> Result<Levels, Invalid> {
+        let bytes = |b: Option<ByteSize>| b.map(|b| b.0 as f64);
+        super::threshold::levels_from(bytes(self.warn), bytes(self.crit), self.below)
+            .map_err(|e| Invalid(format!("file size: {e}")))
     }
 }
 
@@ -148,8 +169,10 @@ fn inspect_newest(spec: &FileSpec, now: jiff::Timestamp) -> Outcome {
             if outcome.status != Status::Ok || spec.count.is_some() || spec.size.is_some() {
                 return outcome;
             }
-            let age = age_of(now, modified);
-            let message = format!("{shown} is the newest of {glob}, modified {age} ago");
+            let message = format!(
+                "{shown} is the newest of {glob}, modified {}",
+                when(now, modified)
+            );
             Outcome::new(Status::Ok, message, outcome.data)
         }
     }
@@ -160,34 +183,168 @@ fn inspect_newest(spec: &FileSpec, now: jiff::Timestamp) -> Outcome {
 type Newest = (Option<(std::path::PathBuf, i64)>, Option<String>);
 
 fn newest_match(pattern: &str) -> Result<Newest, glob::PatternError> {
-    let mut newest: Option<(std::path::PathBuf, i64)> = None;
-    let mut error = None;
-    for entry in glob::glob(pattern)? {
-        let path = match entry {
-            Ok(path) => path,
-            Err(e) => {
-                error.get_or_insert_with(|| e.to_string());
-                continue;
-            }
-        };
-        let Ok(meta) = std::fs::metadata(&path) else {
-            continue;
-        };
-        let key = (meta.mtime(), path);
-        if newest
-            .as_ref()
-            .is_none_or(|(p, t)| (*t, p) < (key.0, &key.1))
-        {
-            newest = Some((key.1, key.0));
-        }
+    glob::Pattern::new(pattern)?;
+    if pattern.is_empty() {
+        return Ok((None, None));
     }
-    Ok((newest, error))
+    let parts = pattern
+        .split('/')
+        .filter(|p| !p.is_empty())
+        .map(Part::of)
+        .collect::<Result<Vec<_>, _>>()?;
+    let start = if pattern.starts_with('/') {
+        std::path::PathBuf::from("/")
+    } else {
+        std::path::PathBuf::new()
+    };
+    let mut walk = Walk::default();
+    walk.visit(&start, &parts);
+    Ok((walk.newest, walk.error))
 }
 
-/// `3h 12m`: how long ago `modified` (unix seconds) was, never negative.
-fn age_of(now: jiff::Timestamp, modified: i64) -> String {
-    let age = now.as_second().saturating_sub(modified).max(0) as u64;
-    humantime::format_duration(std::time::Duration::from_secs(age)).to_string()
+/// One `/`-separated piece of a glob.
+enum Part {
+    Literal(String),
+    Glob(glob::Pattern),
+    /// `**`: this directory and every directory below it.
+    AnyDepth,
+}
+
+impl Part {
+    fn of(text: &str) -> Result<Part, glob::PatternError> {
+        Ok(if text == "**" {
+            Part::AnyDepth
+        } else if text.contains(['*', '?', '[']) {
+            Part::Glob(glob::Pattern::new(text)?)
+        } else {
+            Part::Literal(text.to_string())
+        })
+    }
+}
+
+/// A glob walk that never follows a symlinked directory below `**` (the glob crate does,
+/// and `l1 -> .` then walks until the step times out), and visits a directory once per
+/// place in the pattern, so a loop through a bind mount ends and nothing counts twice.
+#[derive(Default)]
+struct Walk {
+    newest: Option<(std::path::PathBuf, i64)>,
+    error: Option<String>,
+    found: std::collections::HashSet<std::path::PathBuf>,
+    /// (device, inode, pieces of the pattern left) of each directory walked by `**`.
+    walked: std::collections::HashSet<(u64, u64, usize)>,
+}
+
+impl Walk {
+    fn visit(&mut self, dir: &Path, parts: &[Part]) {
+        let Some((first, rest)) = parts.split_first() else {
+            self.found(dir);
+            return;
+        };
+        match first {
+            Part::Literal(name) => self.step(&dir.join(name), rest),
+            Part::Glob(pattern) => {
+                let options = glob::MatchOptions::new();
+                for path in self.entries(dir, |name, _| pattern.matches_with(name, options)) {
+                    self.step(&path, rest);
+                }
+            }
+            Part::AnyDepth => {
+                let Ok(meta) = std::fs::metadata(here(dir)) else {
+                    return;
+                };
+                if !self.walked.insert((meta.dev(), meta.ino(), parts.len())) {
+                    return;
+                }
+                self.visit(dir, rest);
+                // DirEntry::file_type does not follow a symlink: a linked directory is
+                // not walked into.
+                for path in self.entries(dir, |_, kind| kind.is_dir()) {
+                    self.visit(&path, parts);
+                }
+            }
+        }
+    }
+
+    /// `path` matched a piece: the match itself when nothing is left, else a directory
+    /// to look in.
+    fn step(&mut self, path: &Path, rest: &[Part]) {
+        if rest.is_empty() {
+            self.found(path);
+        } else if path.is_dir() {
+            self.visit(path, rest);
+        }
+    }
+
+    /// The entries of `dir` that `keep` keeps (by name and type); an unreadable
+    /// directory is remembered as the first error.
+    fn entries(
+        &mut self,
+        dir: &Path,
+        keep: impl Fn(&str, std::fs::FileType) -> bool,
+    ) -> Vec<std::path::PathBuf> {
+        let read = match std::fs::read_dir(here(dir)) {
+            Ok(read) => read,
+            Err(e) => {
+                self.error
+                    .get_or_insert_with(|| format!("cannot read {}: {e}", here(dir).display()));
+                return Vec::new();
+            }
+        };
+        let mut out = Vec::new();
+        for entry in read.flatten() {
+            let name = entry.file_name();
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
+            if keep(&name.to_string_lossy(), kind) {
+                out.push(dir.join(name));
+            }
+        }
+        out
+    }
+
+    fn found(&mut self, path: &Path) {
+        if !self.found.insert(path.to_path_buf()) {
+            return;
+        }
+        let Ok(meta) = std::fs::metadata(here(path)) else {
+            return;
+        };
+        let key = (meta.mtime(), path);
+        if self
+            .newest
+            .as_ref()
+            .is_none_or(|(p, t)| (*t, p.as_path()) < key)
+        {
+            self.newest = Some((path.to_path_buf(), meta.mtime()));
+        }
+    }
+}
+
+/// `dir` to read: the working directory for the empty start of a relative glob.
+fn here(dir: &Path) -> &Path {
+    if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    }
+}
+
+/// `3h 12m ago`: when `modified` (unix seconds) was. A time ahead of the clock is said
+/// as such: the file counts as fresh (it is no older than any limit), but a date in the
+/// future is a wrong clock or a wrong timestamp, and the reader should know.
+fn when(now: jiff::Timestamp, modified: i64) -> String {
+    let ahead = modified.saturating_sub(now.as_second());
+    let span =
+        |s: i64| humantime::format_duration(std::time::Duration::from_secs(s.unsigned_abs()));
+    if ahead > 0 {
+        format!(
+            "{} in the future (check the clock or the file's timestamp)",
+            span(ahead)
+        )
+    } else {
+        format!("{} ago", span(ahead))
+    }
 }
 
 fn inspect_path(spec: &FileSpec, shown: &str, path: &Path, now: jiff::Timestamp) -> Outcome {

@@ -192,10 +192,14 @@ pub struct Pattern(pub regex::Regex);
 
 impl<'de> Deserialize<'de> for Pattern {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        regex::Regex::new(&text)
-            .map(Pattern)
-            .map_err(|e| serde::de::Error::custom(format!("invalid regex {text:?}: {e}")))
+        // `{{ var }}` and `${VAR}` work here as in any string.
+        let text = Text::deserialize(deserializer)?;
+        regex::Regex::new(text.as_str()).map(Pattern).map_err(|e| {
+            serde::de::Error::custom(super::regex_error(&format!(
+                "invalid regex {:?}: {e}",
+                text.shown()
+            )))
+        })
     }
 }
 

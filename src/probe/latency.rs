@@ -7,7 +7,10 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
 pub struct LatencyLevels {
+    // A level left out is not shown (`runbook show` printed `warn: null`).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub warn: Option<Duration>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub crit: Option<Duration>,
 }
 

@@ -39,10 +39,18 @@ pub struct LogLatencyRaw {
     path: Option<Text>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     glob: Option<Text>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::values::text::templated_opt"
+    )]
     set: Option<String>,
     /// A regex with a `(?P<ms>…)`, `(?P<s>…)` or `(?P<us>…)` group holding the duration.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::values::text::templated_opt"
+    )]
     regex: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     format: Option<LatencyFormat>,
@@ -96,7 +104,7 @@ impl TryFrom<LogLatencyRaw> for LogLatencySpec {
         let extract = match (raw.regex, raw.format) {
             (Some(pattern), None) => {
                 let regex = regex::bytes::Regex::new(&pattern)
-                    .map_err(|e| format!("invalid regex {pattern:?}: {e}"))?;
+                    .map_err(|e| super::regex_error(&format!("invalid regex {pattern:?}: {e}")))?;
                 let unit = [("ms", 1.0), ("s", 1000.0), ("us", 0.001)]
                     .into_iter()
                     .find(|(name, _)| regex.capture_names().flatten().any(|n| n == *name));

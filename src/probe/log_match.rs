@@ -23,13 +23,25 @@ pub struct LogMatchRaw {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     glob: Option<Text>,
     /// A configured log set: its files with their rotated and compressed history.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::values::text::templated_opt"
+    )]
     set: Option<String>,
     /// A literal the line contains.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::values::text::templated_opt"
+    )]
     contains: Option<String>,
     /// A regular expression the line matches (`^` and `$` are the line's ends).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::values::text::templated_opt"
+    )]
     regex: Option<String>,
     /// Only lines from this far back (their times as `log_errors` reads them).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -105,7 +117,7 @@ impl TryFrom<LogMatchRaw> for LogMatchSpec {
                 "the pattern is empty: every line would match".to_string(),
             ));
         }
-        Matcher::new(&pattern, regex).map_err(|e| e.to_string())?;
+        Matcher::new(&pattern, regex).map_err(|e| super::regex_error(&e.to_string()))?;
         let grade = match (raw.per_minute, raw.warn, raw.crit) {
             (Some(_), None, None) if raw.below => {
                 return Err(Invalid(

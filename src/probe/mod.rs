@@ -72,3 +72,45 @@ pub trait Probe: Send + Sync {
     fn kind(&self) -> &'static str;
     fn run<'a>(&'a self, env: &'a Env) -> BoxFuture<'a, Outcome>;
 }
+
+/// A regex error on one line, `unclosed group at character 2`, instead of the regex
+/// crate's drawing of the pattern with a caret under it (a located error is one line: the
+/// drawing printed as literal `\n`s). Any text around the regex crate's message is kept.
+pub fn regex_error(text: &str) -> String {
+    let Some((before, drawing)) = text.split_once("regex parse error:") else {
+        return text.replace('\n', " ");
+    };
+    let lines: Vec<&str> = drawing.lines().filter(|l| !l.trim().is_empty()).collect();
+    let reason = lines
+        .iter()
+        .rev()
+        .find_map(|l| l.strip_prefix("error: "))
+        .unwrap_or("not a regex");
+    let caret = |l: &&&str| {
+        let t = l.trim();
+        t.contains('^') && t.chars().all(|c| c == '^' || c == '-')
+    };
+    let at = lines
+        .iter()
+        .skip(1)
+        .find(caret)
+        .and_then(|l| l.find('^'))
+        .map(|i| format!(" at character {}", i.saturating_sub(4) + 1))
+        .unwrap_or_default();
+    format!("{before}{reason}{at}")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    #[allow(clippy::invalid_regex)] // the error is what is tested
+    fn regex_errors_read_on_one_line() {
+        let e = regex::Regex::new("a(b").unwrap_err();
+        let text = format!("invalid regex {:?}: {e}", "a(b");
+        assert_eq!(
+            super::regex_error(&text),
+            "invalid regex \"a(b\": unclosed group at character 2"
+        );
+        assert_eq!(super::regex_error("plain\nerror"), "plain error");
+    }
+}

@@ -38,8 +38,10 @@ pub struct RawProcessSpec {
     pid_file: Option<Text>,
     /// At least this many must run (default 1).
     #[serde(default = "one", deserialize_with = "crate::values::whole")]
+    #[schemars(with = "crate::values::number::WholeOrText")]
     min: u32,
     #[serde(default, deserialize_with = "crate::values::whole_opt")]
+    #[schemars(with = "Option<crate::values::number::WholeOrText>")]
     max: Option<u32>,
     /// Resident memory of each match: `{ warn: 512M, crit: 1G }`.
     rss: Option<SizeLevels>,

@@ -21,6 +21,17 @@ impl Levels {
     }
 }
 
+/// A step's percent levels, one alone a one-level threshold.
+impl<const W: u8, const C: u8> From<&crate::values::PercentLevels<W, C>> for Levels {
+    fn from(p: &crate::values::PercentLevels<W, C>) -> Levels {
+        Levels {
+            warn: p.warn.map(|w| w.0),
+            crit: p.crit.map(|c| c.0),
+            below: false,
+        }
+    }
+}
+
 /// `{ warn: 100, crit: 1000 }` as written in runbooks: numbers (or `"1%"`), higher is
 /// worse unless `below: true`; `crit` alone is a one-level threshold.
 impl<'de> serde::Deserialize<'de> for Levels {
@@ -42,11 +53,12 @@ impl serde::Serialize for Levels {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
         let mut map = serializer.serialize_map(None)?;
+        // As written: `crit: 1`, not `crit: 1.0`.
         if let Some(warn) = self.warn {
-            map.serialize_entry("warn", &warn)?;
+            map.serialize_entry("warn", &crate::values::written(warn))?;
         }
         if let Some(crit) = self.crit {
-            map.serialize_entry("crit", &crit)?;
+            map.serialize_entry("crit", &crate::values::written(crit))?;
         }
         if self.below {
             map.serialize_entry("below", &true)?;
@@ -143,7 +155,7 @@ impl Crossed {
 
 impl serde::Serialize for Number {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_f64(self.0)
+        serde::Serialize::serialize(&crate::values::written(self.0), serializer)
     }
 }
 

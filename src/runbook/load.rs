@@ -108,6 +108,10 @@ pub fn find(wanted: &str, dirs: &[PathBuf]) -> Result<Source, ConfigError> {
             }
         }
     }
+    // A file whose name is not UTF-8 goes by its name as shown (`caf\u{FFFD}`).
+    if let Some((_, path)) = runbook_files(dirs).into_iter().find(|(n, _)| n == wanted) {
+        return read(&path);
+    }
     if let Some(text) = builtin::get(wanted) {
         return Ok(Source {
             label: PathBuf::from(format!("built-in:{wanted}")),
@@ -143,27 +147,35 @@ fn read(path: &Path) -> Result<Source, ConfigError> {
     })
 }
 
-/// Runbook names found in `dirs` (files ending in .yaml or .yml).
+/// Runbook names found in `dirs` (files ending in .yaml or .yml); a name that is not
+/// UTF-8 is shown with U+FFFD for its bad bytes, and `find` finds it by that name.
 pub fn list_dir_names(dirs: &[PathBuf]) -> Vec<String> {
-    let mut names = Vec::new();
+    let mut names: Vec<String> = runbook_files(dirs).into_iter().map(|(n, _)| n).collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// Every runbook file in `dirs`, with its name as shown, in the order of the dirs.
+fn runbook_files(dirs: &[PathBuf]) -> Vec<(String, PathBuf)> {
+    let mut files = Vec::new();
     for dir in dirs {
         let Ok(entries) = std::fs::read_dir(dir) else {
             continue;
         };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if matches!(
-                path.extension().and_then(|e| e.to_str()),
-                Some("yaml" | "yml")
-            ) && let Some(stem) = path.file_stem().and_then(|s| s.to_str())
-            {
-                names.push(stem.to_string());
-            }
-        }
+        let mut here: Vec<(String, PathBuf)> = entries
+            .flatten()
+            .map(|entry| entry.path())
+            .filter(|path| path.extension().is_some_and(|e| e == "yaml" || e == "yml"))
+            .filter_map(|path| {
+                let stem = path.file_stem()?.to_string_lossy().into_owned();
+                Some((stem, path))
+            })
+            .collect();
+        here.sort();
+        files.extend(here);
     }
-    names.sort();
-    names.dedup();
-    names
+    files
 }
 
 /// Load `source`, with `overrides` (from `--var`, or an including runbook) winning over

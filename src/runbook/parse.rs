@@ -7,7 +7,7 @@ use super::spots::Outline;
 use crate::engine::condition;
 use crate::engine::registry::{Item, StepSpec};
 use crate::error::ConfigError;
-use crate::values::{Text, parse_yaml};
+use crate::values::{Text, parse_runbook_yaml};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
@@ -59,7 +59,7 @@ pub(super) fn parse_items(
     let parse = |text: &str| {
         crate::values::text::with_vars(vars, || {
             condition::with_vars(plain.clone(), || {
-                parse_yaml::<Document>(&source.label, text)
+                parse_runbook_yaml::<Document>(&source.label, text)
             })
         })
     };
@@ -144,7 +144,9 @@ fn item_parse(
     }
     let piece = snippet.join("\n");
     let parsed = crate::values::text::with_vars(vars, || {
-        condition::with_vars(plain.clone(), || parse_yaml::<Item>(&source.label, &piece))
+        condition::with_vars(plain.clone(), || {
+            parse_runbook_yaml::<Item>(&source.label, &piece)
+        })
     });
     let e = match parsed {
         Ok(item) => return Some(Ok(item)),

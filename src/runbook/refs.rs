@@ -4,7 +4,7 @@
 
 use super::load::{Runbook, Source};
 use super::spots::{Spot, StepSpots};
-use crate::engine::registry::StepSpec;
+use crate::engine::registry::{Item, StepSpec};
 use crate::error::ConfigError;
 use std::collections::HashMap;
 
@@ -87,6 +87,18 @@ pub fn validate(
         }
     }
     let names: Vec<&str> = first.keys().copied().collect();
+    // The `parallel:` group of each main step (steps are numbered as `steps_with_spots`
+    // numbers them, main steps first): two steps of one group run at the same time.
+    let groups: Vec<Option<usize>> = book
+        .steps
+        .iter()
+        .enumerate()
+        .flat_map(|(g, item)| match item {
+            Item::Step(_) => vec![None],
+            Item::Parallel { parallel } => vec![Some(g); parallel.len()],
+        })
+        .collect();
+    let group = |i: usize| groups.get(i).copied().flatten();
     for (i, (step, spots)) in steps.iter().enumerate() {
         let mut refer = |other: &str, how: &str, at: Option<&Spot>| {
             let message = match first.get(other) {
@@ -100,6 +112,10 @@ pub fn validate(
                         step.name
                     )
                 }
+                Some((j, _)) if group(i).is_some() && group(i) == group(*j) => format!(
+                    "step {:?} {how} {other:?}, but both are in the same `parallel:` group and run concurrently: move {other:?} before the group",
+                    step.name
+                ),
                 Some((j, _)) if *j >= i => format!(
                     "step {:?} {how} {other:?}, which does not run before it",
                     step.name

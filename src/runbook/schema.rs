@@ -21,7 +21,7 @@ use crate::probe::threshold::Levels;
 use crate::probe::tls_cert::TlsCertSpec;
 use crate::runbook::load::Defaults;
 use crate::values::Mode;
-use crate::values::{ByteSize, Duration, Percent, Text, Threshold};
+use crate::values::{ByteSize, Duration, Percent, PercentLevels, Text};
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use std::borrow::Cow;
 
@@ -207,13 +207,22 @@ fixed_schema!(crate::probe::dns::DnsSpec, "DnsSpec", {
     "properties": {
         "name": { "type": "string" },
         "server": { "type": "string", "description": "IP or IP:port; needed for rcode and for CNAME, MX, TXT" },
-        "type": { "type": "string", "enum": ["A", "AAAA", "CNAME", "MX", "TXT"], "default": "A" },
+        "type": {
+            "type": "string",
+            "pattern": "^\\s*([Aa]|[Aa][Aa][Aa][Aa]|[Cc][Nn][Aa][Mm][Ee]|[Mm][Xx]|[Tt][Xx][Tt])\\s*$|\\{\\{|\\$\\{",
+            "default": "A",
+            "description": "A, AAAA, CNAME, MX or TXT, in any case"
+        },
         "expect": {
             "description": "records to look for: addresses, a name (CNAME, MX), \"10 mx.example.com\" (MX), the text (TXT)",
             "oneOf": [{ "type": "string" }, { "type": "array", "items": { "type": "string" } }]
         },
         "expect_all": { "type": "boolean", "default": false, "description": "every answer must be one of expect (default: any one answer)" },
-        "rcode": { "type": "string", "enum": ["NOERROR", "NXDOMAIN", "SERVFAIL", "REFUSED", "FORMERR", "NOTIMP"] },
+        "rcode": {
+            "type": "string",
+            "pattern": "^\\s*([Nn][Oo][Ee][Rr][Rr][Oo][Rr]|[Nn][Xx][Dd][Oo][Mm][Aa][Ii][Nn]|[Ss][Ee][Rr][Vv][Ff][Aa][Ii][Ll]|[Rr][Ee][Ff][Uu][Ss][Ee][Dd]|[Ff][Oo][Rr][Mm][Ee][Rr][Rr]|[Nn][Oo][Tt][Ii][Mm][Pp])\\s*$|\\{\\{|\\$\\{",
+            "description": "NOERROR, NXDOMAIN, SERVFAIL, REFUSED, FORMERR or NOTIMP, in any case"
+        },
         "timeout": { "type": ["string", "number"] },
         "latency": {
             "type": "object",
@@ -227,8 +236,8 @@ fixed_schema!(DiskSpec, "DiskSpec", {
     "type": "object",
     "properties": {
         "path": { "type": "string", "default": "/" },
-        "warn": { "type": ["number", "string"], "default": 80 },
-        "crit": { "type": ["number", "string"], "default": 90 }
+        "warn": { "type": ["number", "string"], "description": "default 80 when crit is left out too; crit alone is a one-level threshold" },
+        "crit": { "type": ["number", "string"], "description": "default 90 when warn is left out too; warn alone is a one-level threshold" }
     },
     "additionalProperties": false
 });
@@ -236,8 +245,8 @@ fixed_schema!(CpuSpec, "CpuSpec", {
     "type": "object",
     "properties": {
         "sample": { "type": ["string", "number"], "default": "1s", "description": "at least 1s" },
-        "warn": { "type": ["number", "string"], "default": 90 },
-        "crit": { "type": ["number", "string"], "default": 95 }
+        "warn": { "type": ["number", "string"], "description": "default 90 when crit is left out too; crit alone is a one-level threshold" },
+        "crit": { "type": ["number", "string"], "description": "default 95 when warn is left out too; warn alone is a one-level threshold" }
     },
     "additionalProperties": false
 });
@@ -248,7 +257,7 @@ fixed_schema!(LogErrorsSpec, "LogErrorsSpec", {
         "path": { "type": "string" },
         "level": { "type": "string", "default": "ERROR" },
         "since": { "type": ["string", "number"] },
-        "max": { "type": "integer", "description": "more lines than this is critical (default 0)" },
+        "max": { "type": ["integer", "string"], "description": "more lines than this is critical (default 0); a number, or text such as \"{{ max_errors }}\"" },
         "warn": { "type": ["number", "string"], "description": "a count, or a rate such as \"1%\"" },
         "crit": { "type": ["number", "string"] },
         "format": { "description": "auto, python, json, access, or { regex, time_format }, as a log set's format" }
@@ -269,26 +278,35 @@ fixed_schema!(ServiceSpec, "ServiceSpec", {
 fixed_schema!(PortSpec, "PortSpec", {
     "oneOf": [
         { "type": "integer", "minimum": 1, "maximum": 65535 },
+        { "type": "string", "description": "a number, or text such as \"{{ db_port }}\"" },
         {
             "type": "object",
             "required": ["port"],
-            "properties": { "port": { "type": "integer", "minimum": 1, "maximum": 65535 } },
+            "properties": {
+                "port": {
+                    "oneOf": [
+                        { "type": "integer", "minimum": 1, "maximum": 65535 },
+                        { "type": "string", "description": "a number, or text such as \"{{ db_port }}\"" }
+                    ]
+                }
+            },
             "additionalProperties": false
         }
     ]
 });
 
-impl<const W: u8, const C: u8> JsonSchema for Threshold<W, C> {
+impl<const W: u8, const C: u8> JsonSchema for PercentLevels<W, C> {
     fn schema_name() -> Cow<'static, str> {
-        Cow::Owned(format!("Threshold_{W}_{C}"))
+        Cow::Owned(format!("PercentLevels_{W}_{C}"))
     }
 
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
         json_schema!({
             "type": "object",
+            "description": format!("percent levels; neither given: warn {W}, crit {C}; one alone is a one-level threshold"),
             "properties": {
-                "warn": { "type": ["number", "string"], "default": W },
-                "crit": { "type": ["number", "string"], "default": C }
+                "warn": { "type": ["number", "string"] },
+                "crit": { "type": ["number", "string"] }
             },
             "additionalProperties": false
         })

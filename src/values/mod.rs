@@ -8,7 +8,9 @@ mod yaml;
 
 pub use number::{Whole, WholeNumber, templated, whole, whole_opt};
 pub use text::{Text, substitute};
-pub use yaml::{StringAt, parse_yaml, parse_yaml_first_key_wins, string_spans, utf8_text};
+pub use yaml::{
+    StringAt, parse_runbook_yaml, parse_yaml, parse_yaml_first_key_wins, string_spans, utf8_text,
+};
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -207,15 +209,17 @@ impl<const W: u8, const C: u8> Default for Threshold<W, C> {
     }
 }
 
+/// `{ warn, crit }` as written, each optional: read into a `Threshold` or `PercentLevels`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WarnCrit {
+    warn: Option<Percent>,
+    crit: Option<Percent>,
+}
+
 impl<'de, const W: u8, const C: u8> Deserialize<'de> for Threshold<W, C> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(deny_unknown_fields)]
-        struct Raw {
-            warn: Option<Percent>,
-            crit: Option<Percent>,
-        }
-        let raw = Raw::deserialize(deserializer)?;
+        let raw = WarnCrit::deserialize(deserializer)?;
         Self::from_parts(raw.warn, raw.crit).map_err(serde::de::Error::custom)
     }
 }
@@ -240,6 +244,70 @@ impl<const W: u8, const C: u8> Threshold<W, C> {
 }
 
 /// Log level names as the seeds write them (Python logging), case-insensitive.
+/// A runbook step's percent levels (`disk: { warn: 80%, crit: 90% }`). Both left out are
+/// the kind's defaults `W` and `C`; one alone is a one-level threshold (`crit: 50%` alone
+/// never warns), unlike config `health.thresholds`, where a half left out is filled from
+/// its default and checked against it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PercentLevels<const W: u8, const C: u8> {
+    pub warn: Option<Percent>,
+    pub crit: Option<Percent>,
+}
+
+impl<const W: u8, const C: u8> Default for PercentLevels<W, C> {
+    fn default() -> Self {
+        PercentLevels {
+            warn: Some(Percent(f64::from(W))),
+            crit: Some(Percent(f64::from(C))),
+        }
+    }
+}
+
+impl<const W: u8, const C: u8> PercentLevels<W, C> {
+    pub fn from_parts(warn: Option<Percent>, crit: Option<Percent>) -> Result<Self, Error> {
+        match (warn, crit) {
+            (None, None) => Ok(Self::default()),
+            (Some(w), Some(c)) if w > c => Err(Error::WarnAboveCrit {
+                warn: w.0,
+                warn_given: true,
+                crit: c.0,
+                crit_given: true,
+            }),
+            _ => Ok(PercentLevels { warn, crit }),
+        }
+    }
+}
+
+impl<'de, const W: u8, const C: u8> Deserialize<'de> for PercentLevels<W, C> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = WarnCrit::deserialize(deserializer)?;
+        Self::from_parts(raw.warn, raw.crit).map_err(serde::de::Error::custom)
+    }
+}
+
+/// The levels as written: `crit: 90`, not `crit: 90.0`; a level left out is not shown.
+impl<const W: u8, const C: u8> Serialize for PercentLevels<W, C> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(None)?;
+        for (key, level) in [("warn", self.warn), ("crit", self.crit)] {
+            if let Some(level) = level {
+                map.serialize_entry(key, &written(level.0))?;
+            }
+        }
+        map.end()
+    }
+}
+
+/// A number as a person wrote it: `90` when it is whole, `75.5` otherwise.
+pub fn written(n: f64) -> serde_json::Value {
+    if n.fract() == 0.0 && n.abs() < 1e15 {
+        serde_json::Value::from(n as i64)
+    } else {
+        serde_json::Value::from(n)
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Default)]
 pub enum Level {
     Trace,
@@ -280,8 +348,8 @@ impl Level {
 
 impl<'de> Deserialize<'de> for Level {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        Level::parse(&text).map_err(serde::de::Error::custom)
+        let text = Text::deserialize(deserializer)?;
+        Level::parse(text.as_str()).map_err(serde::de::Error::custom)
     }
 }
 
@@ -401,6 +469,24 @@ impl From<String> for Invalid {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn step_levels_given_alone_are_one_level_and_neither_is_the_defaults() {
+        let p = |n: f64| Some(Percent(n));
+        let both = PercentLevels::<80, 90>::from_parts(None, None).unwrap();
+        assert_eq!((both.warn, both.crit), (p(80.0), p(90.0)));
+        let crit = PercentLevels::<80, 90>::from_parts(None, p(50.0)).unwrap();
+        assert_eq!((crit.warn, crit.crit), (None, p(50.0)));
+        let warn = PercentLevels::<75, 90>::from_parts(p(95.0), None).unwrap();
+        assert_eq!((warn.warn, warn.crit), (p(95.0), None));
+        let err = PercentLevels::<80, 90>::from_parts(p(60.0), p(50.0)).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "warn 60 is above crit 50: warn must not exceed crit"
+        );
+        // Config thresholds still fill a half from its default, and check it.
+        assert!(Threshold::<80, 90>::from_parts(None, p(50.0)).is_err());
+    }
 
     #[test]
     fn percent_accepts_numbers_and_percent_strings_within_bounds() {

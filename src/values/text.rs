@@ -564,6 +564,14 @@ pub fn templated<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<St
     Text::deserialize(deserializer).map(|t| t.as_str().to_string())
 }
 
+/// `deserialize_with` (with `#[serde(default)]`) for an optional plain string field that
+/// still takes `{{ var }}` (a log match's regex, a file's owner).
+pub fn templated_opt<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<String>, D::Error> {
+    Option::<Text>::deserialize(deserializer).map(|t| t.map(|t| t.as_str().to_string()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,7 +7,13 @@ use std::path::Path;
 
 /// Parse YAML into `T`, turning any parse or validation error into a located `ConfigError`.
 pub fn parse_yaml<T: DeserializeOwned>(path: &Path, text: &str) -> Result<T, ConfigError> {
-    parse_with(path, text, serde_saphyr::DuplicateKeyPolicy::Error)
+    parse_with(path, text, serde_saphyr::DuplicateKeyPolicy::Error, false)
+}
+
+/// `parse_yaml` for a runbook, whose JSON Schema says `boolean`: only `true` and `false`
+/// are booleans (YAML 1.2), so `yes` or `"on"` is refused where the schema refuses it.
+pub fn parse_runbook_yaml<T: DeserializeOwned>(path: &Path, text: &str) -> Result<T, ConfigError> {
+    parse_with(path, text, serde_saphyr::DuplicateKeyPolicy::Error, true)
 }
 
 /// `parse_yaml` where a repeated key keeps its first value: for an outline that must read
@@ -16,16 +22,23 @@ pub fn parse_yaml_first_key_wins<T: DeserializeOwned>(
     path: &Path,
     text: &str,
 ) -> Result<T, ConfigError> {
-    parse_with(path, text, serde_saphyr::DuplicateKeyPolicy::FirstWins)
+    parse_with(
+        path,
+        text,
+        serde_saphyr::DuplicateKeyPolicy::FirstWins,
+        false,
+    )
 }
 
 fn parse_with<T: DeserializeOwned>(
     path: &Path,
     text: &str,
     duplicate_keys: serde_saphyr::DuplicateKeyPolicy,
+    strict_booleans: bool,
 ) -> Result<T, ConfigError> {
     let options = serde_saphyr::options! {
         duplicate_keys: duplicate_keys,
+        strict_booleans: strict_booleans,
     };
     let text = if text.trim().is_empty() { "{}" } else { text };
     serde_saphyr::from_str_with_options::<T>(text, options).map_err(|e| {

@@ -2063,3 +2063,294 @@ fn a_runbook_that_is_not_utf8_is_located_at_its_first_bad_byte() {
         .expect_exit(78)
         .stderr_contains("rb.yaml:2:14: the file is not UTF-8");
 }
+
+/// `{{ var }}` works in every string: an `expect.json` value (in a list too), a JSON
+/// pointer, `any`, the regexes of `json`, `env` and `command`, an env variable's name.
+/// Integers in JSON compare exactly: 2^53 + 1 is not 2^53.
+#[test]
+fn variables_work_in_json_values_pointers_and_regexes() {
+    let base = server::fixed(
+        "200 OK",
+        r#"{"name": "api-7", "tags": ["a", "b"], "n": 9007199254740993}"#,
+    );
+    let book = r#"vars: { svc: api, seven: "7", field: name, tag: b, var_name: OPSBOOK_T_WORD, word: hello }
+steps:
+  - { name: json, continue_on_failure: true, http: { url: "BASE/", expect: { json: { "/{{ field }}": "{{ svc }}-{{ seven }}", /tags: [a, "{{ tag }}"], /n: { any: ["{{ svc }}", 9007199254740993] } } } } }
+  - { name: json regex, continue_on_failure: true, http: { url: "BASE/", expect: { json: { /name: { regex: '^{{ svc }}-\d$' } } } } }
+  - { name: env, continue_on_failure: true, env: { name: "{{ var_name }}", matches: '^{{ word }}$' } }
+  - { name: stdout, continue_on_failure: true, command: { run: "echo hello world", stdout_regex: '^{{ word }} w' } }
+  - { name: big, continue_on_failure: true, http: { url: "BASE/", expect: { json: { /n: 9007199254740992 } } } }
+"#
+    .replace("BASE", &base);
+    let run = Opsbook::new()
+        .file("rb.yaml", &book)
+        .env("OPSBOOK_T_WORD", "hello")
+        .args(["run", "rb.yaml", "--format", "json"])
+        .run()
+        .expect_exit(2);
+    let json = run.json();
+    for name in ["json", "json regex", "env", "stdout"] {
+        assert_eq!(status(&json, name), "ok", "{name}: {json}");
+    }
+    assert_eq!(status(&json, "big"), "critical", "{json}");
+    assert_eq!(
+        message(&json, "big"),
+        "/n = 9007199254740993, expected 9007199254740992"
+    );
+}
+
+/// An undefined variable in a regex or in an `expect.json` value is the usual located
+/// error, each at its own line, and nothing runs.
+#[test]
+fn an_undefined_variable_in_a_regex_or_json_value_is_located() {
+    let book = r#"steps:
+  - { name: e, env: { name: X, matches: '^{{ nope }}$' } }
+  - { name: j, http: { url: "http://127.0.0.1:1/", expect: { json: { /a: [1, "{{ nada }}"] } } } }
+  - { name: c, command: { run: "true", stdout_regex: "{{ nix }}" } }
+"#;
+    let run = Opsbook::new()
+        .file("rb.yaml", book)
+        .args(["runbook", "validate", "rb.yaml"])
+        .run()
+        .expect_exit(78);
+    for (line, name) in [(2, "nope"), (3, "nada"), (4, "nix")] {
+        assert!(
+            run.stderr
+                .lines()
+                .any(|l| l.contains(&format!("rb.yaml:{line}:"))
+                    && l.contains(&format!("undefined variable `{name}`"))),
+            "{name}: {}",
+            run.stderr
+        );
+    }
+}
+
+/// `needs:` naming a step of its own `parallel:` group can never be met (the two run at
+/// once): refused at the entry, not skipped at run time.
+#[test]
+fn needs_on_a_sibling_in_the_same_parallel_group_is_refused_at_the_entry() {
+    let book = "steps:
+  - parallel:
+      - { name: a, command: { run: \"true\" } }
+      - { name: b, needs: [a], command: { run: \"true\" } }
+  - { name: c, needs: [a], command: { run: \"true\" } }
+";
+    let column = book.lines().nth(3).unwrap().find("[a]").unwrap() + 2;
+    Opsbook::new()
+        .file("rb.yaml", book)
+        .args(["runbook", "validate", "rb.yaml"])
+        .run()
+        .expect_exit(78)
+        .stderr_contains(&format!(
+            "rb.yaml:4:{column}: step \"b\" needs \"a\", but both are in the same `parallel:` group and run concurrently"
+        ));
+}
+
+/// A set of values checked against both the JSON Schema (by python's jsonschema, a real
+/// validator) and `runbook validate`: each is accepted by both or refused by both.
+#[test]
+fn the_schema_and_validate_agree_on_values() {
+    let cases: &[(&str, bool)] = &[
+        (
+            r#"{"process": {"name": "x", "min": "{{ n }}", "max": "{{ n }}"}}"#,
+            true,
+        ),
+        (r#"{"process": {"name": "x", "min": 1}}"#, true),
+        (
+            r#"{"dns": {"name": "x.test", "server": "127.0.0.1", "type": "a", "rcode": "nxdomain"}}"#,
+            true,
+        ),
+        (
+            r#"{"dns": {"name": "x.test", "server": "127.0.0.1", "type": "Cname"}}"#,
+            true,
+        ),
+        (
+            r#"{"dns": {"name": "x.test", "server": "127.0.0.1", "type": "srv"}}"#,
+            false,
+        ),
+        (
+            r#"{"dns": {"name": "x.test", "server": "127.0.0.1", "rcode": "gone"}}"#,
+            false,
+        ),
+        (r#"{"env": {"name": "X", "non_empty": "yes"}}"#, false),
+        (r#"{"env": {"name": "X", "non_empty": true}}"#, true),
+        (
+            r#"{"file": {"path": "/tmp", "size": {"crit": "1G"}}}"#,
+            true,
+        ),
+        (
+            r#"{"file": {"path": "/tmp", "size": {"warn": 1024, "crit": "1M"}}}"#,
+            true,
+        ),
+        (r#"{"disk": {"crit": "50%"}}"#, true),
+        (
+            r#"{"log_errors": {"path": "app.log", "max": "{{ n }}"}}"#,
+            true,
+        ),
+        (
+            r#"{"continue_on_failure": "yes", "env": {"name": "X"}}"#,
+            false,
+        ),
+        (r#"{"port": "{{ n }}"}"#, true),
+        (r#"{"port": {"port": "{{ n }}"}}"#, true),
+        (r#"{"port": 70000}"#, false),
+    ];
+    let ops = Opsbook::new();
+    let schema = ops.path("schema.json");
+    let run = Opsbook::new()
+        .args(["runbook", "schema"])
+        .run()
+        .expect_exit(0);
+    std::fs::write(&schema, &run.stdout).unwrap();
+    let mut docs = Vec::new();
+    for (i, (step, _)) in cases.iter().enumerate() {
+        let doc = format!(
+            r#"{{"vars": {{"n": "2"}}, "steps": [{}]}}"#,
+            step.replacen('{', r#"{"name": "s", "#, 1)
+        );
+        let path = ops.path(&format!("case{i}.yaml"));
+        std::fs::write(&path, &doc).unwrap();
+        docs.push(path);
+    }
+    let check = "import json, sys, jsonschema\nschema = json.load(open(sys.argv[1]))\nv = jsonschema.Draft202012Validator(schema)\nfor p in sys.argv[2:]:\n    print('ok' if v.is_valid(json.load(open(p))) else 'refused')\n";
+    let out = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(check)
+        .arg(&schema)
+        .args(&docs)
+        .output()
+        .expect("python3 with jsonschema");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let verdicts = String::from_utf8(out.stdout).unwrap();
+    let by_schema: Vec<&str> = verdicts.lines().collect();
+    for (i, (step, accepted)) in cases.iter().enumerate() {
+        let wanted = if *accepted { "ok" } else { "refused" };
+        assert_eq!(by_schema[i], wanted, "schema on {step}");
+        let run = Opsbook::new()
+            .args([
+                "runbook".to_string(),
+                "validate".to_string(),
+                docs[i].display().to_string(),
+            ])
+            .run();
+        let code = if *accepted { 0 } else { 78 };
+        assert_eq!(run.code, Some(code), "validate on {step}: {}", run.stderr);
+    }
+}
+
+/// In a runbook step, `crit` alone is a one-level threshold (no warning level from the
+/// default) and `warn` alone likewise, for disk, memory and cpu.
+#[test]
+fn a_resource_step_with_crit_or_warn_alone_has_one_level() {
+    let book = "steps:
+  - { name: disk crit alone, continue_on_failure: true, disk: { path: /, crit: 95% } }
+  - { name: disk crit low, continue_on_failure: true, disk: { path: /, crit: 50% } }
+  - { name: memory warn alone, continue_on_failure: true, memory: { warn: 95 } }
+  - { name: cpu crit alone, continue_on_failure: true, cpu: { crit: 50 } }
+  - { name: defaults, continue_on_failure: true, disk: { path: / } }
+";
+    let run = Opsbook::new()
+        .readings(97.0, 85.0, 60.0)
+        .file("rb.yaml", book)
+        .args(["run", "rb.yaml", "--format", "json"])
+        .run()
+        .expect_exit(2);
+    let json = run.json();
+    for (name, wanted) in [
+        ("disk crit alone", "ok"),
+        ("disk crit low", "critical"),
+        ("memory warn alone", "warning"),
+        ("cpu crit alone", "critical"),
+        ("defaults", "warning"),
+    ] {
+        assert_eq!(status(&json, name), wanted, "{name}: {json}");
+    }
+    assert!(
+        message(&json, "disk crit low").contains("(> crit 50%)"),
+        "{json}"
+    );
+}
+
+/// `runbook show` prints levels as written (`crit: 1`, not `crit: 1.0`) and leaves out a
+/// level that is not given (no `warn: null`).
+#[test]
+fn runbook_show_prints_levels_as_written() {
+    let book = "steps:
+  - { name: c, command: { run: \"echo 1\", value: { crit: 1 } } }
+  - { name: h, http: { url: \"http://127.0.0.1:1/\", latency: { crit: 1s } } }
+  - { name: d, disk: { crit: 50% } }
+  - { name: f, file: { path: /tmp, count: { warn: 3 }, size: { crit: 1K } } }
+";
+    let run = Opsbook::new()
+        .file("rb.yaml", book)
+        .args(["runbook", "show", "rb.yaml"])
+        .run()
+        .expect_exit(0)
+        .stdout_contains("crit: 1\n")
+        .stdout_contains("crit: 50\n")
+        .stdout_contains("warn: 3\n")
+        .stdout_contains("crit: 1024\n");
+    assert!(!run.stdout.contains(".0\n"), "{}", run.stdout);
+    assert!(!run.stdout.contains("warn: null"), "{}", run.stdout);
+}
+
+/// Small refusals, each readable: a regex error on one line (not the regex crate's
+/// drawing with literal `\n`s), `eq` beside an `any` that excludes it, a pointer with a
+/// bad `~` escape.
+#[test]
+fn regex_errors_read_on_one_line_and_contradictions_are_refused() {
+    let book = r#"steps:
+  - { name: r, env: { name: X, matches: "a(b" } }
+  - { name: a, http: { url: "http://127.0.0.1:1/", expect: { json: { /a: { eq: 1, any: [2, 3] } } } } }
+  - { name: p, http: { url: "http://127.0.0.1:1/", expect: { json: { "/a~2": 1 } } } }
+"#;
+    let run = Opsbook::new()
+        .file("rb.yaml", book)
+        .args(["runbook", "validate", "rb.yaml"])
+        .run()
+        .expect_exit(78)
+        .stderr_contains("invalid regex \"a(b\": unclosed group at character 2")
+        .stderr_contains("`eq: 1` cannot hold together with `any`, which refuses that value")
+        .stderr_contains("`~` at character 3 must be `~0` (for `~`) or `~1` (for `/`)");
+    assert!(!run.stderr.contains("\\n"), "{}", run.stderr);
+}
+
+/// A runbook file whose name is not UTF-8 is listed and validated under its name as
+/// shown (U+FFFD for the bad byte), not skipped.
+#[test]
+fn a_runbook_named_in_bytes_that_are_not_utf8_is_listed_and_validated() {
+    use std::os::unix::ffi::OsStrExt;
+    let ops = Opsbook::new();
+    std::fs::create_dir_all(ops.path("runbooks")).unwrap();
+    let name = std::ffi::OsStr::from_bytes(b"caf\xe9.yaml");
+    std::fs::write(ops.path("runbooks").join(name), "steps: [\n").unwrap();
+    let dir = ops.dir().to_path_buf();
+    let run = Opsbook::new()
+        .args(["runbook", "list", "--format", "json"])
+        .run_in(&dir)
+        .expect_exit(0);
+    let json = run.json();
+    let entry = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "caf\u{FFFD}")
+        .unwrap_or_else(|| panic!("not listed: {json}"));
+    assert!(
+        entry["description"]
+            .as_str()
+            .unwrap()
+            .starts_with("INVALID: "),
+        "{entry}"
+    );
+    Opsbook::new()
+        .args(["runbook", "validate"])
+        .run_in(&dir)
+        .expect_exit(78)
+        .stderr_contains("caf\u{FFFD}.yaml");
+    drop(ops);
+}

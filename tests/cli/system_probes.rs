@@ -599,3 +599,56 @@ fn threads_files_unreadable_globs_and_odd_numbers_never_read_ok() {
         step(&json, "gone")
     );
 }
+
+/// `newest: true` with `**` walks a tree holding symlink loops (`l1 -> .`, `up -> ..`)
+/// without following them: it ends at once and names the real file, not the same file
+/// seen through a loop. A match dated ahead of the clock is fresh, and said to be ahead.
+#[test]
+fn newest_walks_past_symlink_loops_and_says_a_date_in_the_future() {
+    let opsbook = Opsbook::new();
+    let dir = opsbook.path("backups");
+    std::fs::create_dir_all(dir.join("2026/01")).unwrap();
+    std::fs::create_dir_all(opsbook.path("ahead")).unwrap();
+    std::os::unix::fs::symlink(".", dir.join("l1")).unwrap();
+    std::os::unix::fs::symlink("..", dir.join("2026/up")).unwrap();
+    let now = 1_800_000_000u64;
+    let at = |s: u64| std::time::UNIX_EPOCH + std::time::Duration::from_secs(s);
+    for (name, modified) in [
+        ("backups/2026/01/a.db", at(now - 7200)),
+        ("backups/2026/b.db", at(now - 3600)),
+        ("backups/old.db", at(now - 90_000)),
+        ("ahead/c.db", at(now + 7200)),
+    ] {
+        let file = std::fs::File::create(opsbook.path(name)).unwrap();
+        file.set_modified(modified).unwrap();
+    }
+    let clock = jiff::Timestamp::from_second(now as i64)
+        .unwrap()
+        .to_string();
+    let runbook = "defaults: { timeout: 20s }
+steps:
+  - { name: loop, file: { path: 'backups/**/*.db', newest: true, max_age: 2h } }
+  - { name: ahead, file: { path: 'ahead/*.db', newest: true, max_age: 1h } }
+";
+    // The glob crate walked into the loops for ever (the step's timeout did not stop the
+    // blocking walk): a bound far above a run's real length keeps such a regression from
+    // hanging the suite.
+    let json = opsbook
+        .env("OPSBOOK_NOW", clock)
+        .file("rb.yaml", &each_graded(runbook))
+        .args(["run", "rb.yaml", "--format", "json"])
+        .spawn()
+        .finish(std::time::Duration::from_secs(300))
+        .expect_exit(0)
+        .json();
+    assert_eq!(severity(&json, "loop"), "ok", "{}", step(&json, "loop"));
+    assert_eq!(
+        message(&json, "loop"),
+        "backups/2026/b.db is the newest of backups/**/*.db, modified 1h ago"
+    );
+    assert_eq!(severity(&json, "ahead"), "ok", "{}", step(&json, "ahead"));
+    assert_eq!(
+        message(&json, "ahead"),
+        "ahead/c.db is the newest of ahead/*.db, modified 2h in the future (check the clock or the file's timestamp)"
+    );
+}

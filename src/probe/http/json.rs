@@ -18,14 +18,106 @@ pub struct JsonPointer(pub String);
 
 impl<'de> Deserialize<'de> for JsonPointer {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        if text.is_empty() || text.starts_with('/') {
-            Ok(JsonPointer(text))
-        } else {
-            Err(de::Error::custom(format!(
+        let text = crate::values::Text::deserialize(deserializer)?
+            .as_str()
+            .to_string();
+        JsonPointer::parse(text).map_err(de::Error::custom)
+    }
+}
+
+impl JsonPointer {
+    /// `text` if it is a pointer: empty or starting with `/`, and every `~` an escape
+    /// (`~0` for `~`, `~1` for `/`), as RFC 6901 says.
+    pub fn parse(text: String) -> Result<JsonPointer, String> {
+        if !(text.is_empty() || text.starts_with('/')) {
+            return Err(format!(
                 "{text:?} is not a JSON pointer: it starts with `/`, e.g. /status"
-            )))
+            ));
         }
+        let mut tildes = text.match_indices('~');
+        if let Some((i, _)) =
+            tildes.find(|(i, _)| !matches!(text.as_bytes().get(i + 1), Some(b'0' | b'1')))
+        {
+            return Err(format!(
+                "{text:?} is not a JSON pointer: `~` at character {} must be `~0` (for `~`) or `~1` (for `/`)",
+                text[..i].chars().count() + 1
+            ));
+        }
+        Ok(JsonPointer(text))
+    }
+}
+
+/// A JSON value as written in YAML, with `{{ var }}` and `${VAR}` substituted in every
+/// string in it (as in any other string of a runbook).
+pub struct Templated(pub Value);
+
+impl<'de> Deserialize<'de> for Templated {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer
+            .deserialize_any(TemplatedVisitor)
+            .map(Templated)
+    }
+}
+
+struct TemplatedVisitor;
+
+impl<'de> Visitor<'de> for TemplatedVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
+        serde_json::Number::from_f64(v)
+            .map(Value::Number)
+            .ok_or_else(|| E::custom(format!("{v} is not a JSON number")))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Value, E> {
+        let text = crate::values::Text::from_template(v).map_err(E::custom)?;
+        Ok(Value::String(text.as_str().to_string()))
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(Templated(item)) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut object = serde_json::Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let Templated(value) = map.next_value()?;
+            object.insert(key, value);
+        }
+        Ok(Value::Object(object))
     }
 }
 
@@ -146,26 +238,25 @@ impl<'de> Visitor<'de> for ExpectVisitor<'_> {
         f.write_str("a JSON value or an operator map such as { len: { min: 1 } }")
     }
 
+    // Anything but a mapping is a plain value, read as `Templated` reads it.
     fn visit_bool<E: de::Error>(self, v: bool) -> Result<JsonExpect, E> {
-        Ok(JsonExpect::Equals(Value::Bool(v)))
+        TemplatedVisitor.visit_bool(v).map(JsonExpect::Equals)
     }
 
     fn visit_i64<E: de::Error>(self, v: i64) -> Result<JsonExpect, E> {
-        Ok(JsonExpect::Equals(Value::from(v)))
+        TemplatedVisitor.visit_i64(v).map(JsonExpect::Equals)
     }
 
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<JsonExpect, E> {
-        Ok(JsonExpect::Equals(Value::from(v)))
+        TemplatedVisitor.visit_u64(v).map(JsonExpect::Equals)
     }
 
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<JsonExpect, E> {
-        serde_json::Number::from_f64(v)
-            .map(|n| JsonExpect::Equals(Value::Number(n)))
-            .ok_or_else(|| E::custom(format!("{v} is not a JSON number")))
+        TemplatedVisitor.visit_f64(v).map(JsonExpect::Equals)
     }
 
     fn visit_str<E: de::Error>(self, v: &str) -> Result<JsonExpect, E> {
-        Ok(JsonExpect::Equals(Value::String(v.to_string())))
+        TemplatedVisitor.visit_str(v).map(JsonExpect::Equals)
     }
 
     fn visit_unit<E: de::Error>(self) -> Result<JsonExpect, E> {
@@ -180,12 +271,8 @@ impl<'de> Visitor<'de> for ExpectVisitor<'_> {
         d.deserialize_any(self)
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<JsonExpect, A::Error> {
-        let mut items = Vec::new();
-        while let Some(item) = seq.next_element::<Value>()? {
-            items.push(item);
-        }
-        Ok(JsonExpect::Equals(Value::Array(items)))
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<JsonExpect, A::Error> {
+        TemplatedVisitor.visit_seq(seq).map(JsonExpect::Equals)
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<JsonExpect, A::Error> {
@@ -236,7 +323,7 @@ fn plain_object<'de, A: MapAccess<'de>>(first: String, mut map: A) -> Result<Val
                 object.keys().next().map_or("", String::as_str)
             )));
         }
-        let value = map.next_value::<Value>()?;
+        let Templated(value) = map.next_value()?;
         object.insert(name, value);
         key = map.next_key::<String>()?;
     }
@@ -251,9 +338,13 @@ fn operator<'de, A: MapAccess<'de>>(
 ) -> Result<Op, A::Error> {
     let compare = |c| move |n: Number| Op::Compare(c, n.0);
     Ok(match key {
-        "eq" => Op::Eq(map.next_value()?),
+        "eq" => Op::Eq(map.next_value::<Templated>()?.0),
         "any" => {
-            let values: Vec<Value> = map.next_value()?;
+            let values: Vec<Value> = map
+                .next_value::<Vec<Templated>>()?
+                .into_iter()
+                .map(|t| t.0)
+                .collect();
             if values.is_empty() {
                 return Err(de::Error::custom(
                     "`any: []` accepts nothing: list at least one value",
@@ -282,8 +373,11 @@ fn operator<'de, A: MapAccess<'de>>(
 }
 
 /// Why the operators can never all hold, if they cannot: `exists: false` beside anything else, a
-/// lower bound above an upper one.
+/// lower bound above an upper one, an `eq` value that is not among `any` or outside a bound.
 fn inconsistency(ops: &[Op]) -> Option<String> {
+    if let Some(why) = eq_conflict(ops) {
+        return Some(why);
+    }
     if ops.contains(&Op::Exists(false))
         && let Some(other) = ops.iter().find(|op| **op != Op::Exists(false))
     {
@@ -312,6 +406,29 @@ fn inconsistency(ops: &[Op]) -> Option<String> {
                     high.key()
                 ));
             }
+        }
+    }
+    None
+}
+
+/// `eq` beside an operator its value fails: `{ eq: 1, any: [2, 3] }`, `{ eq: 5, lt: 3 }`.
+fn eq_conflict(ops: &[Op]) -> Option<String> {
+    let wanted = ops.iter().find_map(|op| match op {
+        Op::Eq(v) => Some(v),
+        _ => None,
+    })?;
+    for op in ops {
+        let fails = match op {
+            Op::Any(values) => !values.iter().any(|v| same_json(wanted, v)),
+            Op::Compare(c, limit) => number(wanted).is_some_and(|n| !c.holds(n, *limit)),
+            _ => false,
+        };
+        if fails {
+            return Some(format!(
+                "`eq: {}` cannot hold together with `{}`, which refuses that value",
+                shown(wanted),
+                key_of(op)
+            ));
         }
     }
     None
@@ -477,7 +594,7 @@ fn number(value: &Value) -> Option<f64> {
 /// Equal values, with numbers compared by value (`1` equals `1.0`) at any depth.
 pub fn same_json(found: &Value, wanted: &Value) -> bool {
     match (found, wanted) {
-        (Value::Number(a), Value::Number(b)) => a.as_f64() == b.as_f64(),
+        (Value::Number(a), Value::Number(b)) => same_number(a, b),
         (Value::Array(a), Value::Array(b)) => {
             a.len() == b.len() && a.iter().zip(b).all(|(x, y)| same_json(x, y))
         }
@@ -487,6 +604,27 @@ pub fn same_json(found: &Value, wanted: &Value) -> bool {
                     .all(|(k, x)| b.get(k).is_some_and(|y| same_json(x, y)))
         }
         _ => found == wanted,
+    }
+}
+
+/// Numbers by value: two integers exactly (2^53 + 1 is not 2^53, as it would be as
+/// floats), an integer and a float equal when the float is that whole number exactly,
+/// two floats as floats.
+fn same_number(a: &serde_json::Number, b: &serde_json::Number) -> bool {
+    let whole = |n: &serde_json::Number| {
+        n.as_i64()
+            .map(i128::from)
+            .or_else(|| n.as_u64().map(i128::from))
+    };
+    let float_is = |f: Option<f64>, i: i128| {
+        // 2^127 bounds every i64 and u64; `as` saturates beyond it, so check first.
+        f.is_some_and(|f| f.fract() == 0.0 && f.abs() < 1.7e38 && f as i128 == i)
+    };
+    match (whole(a), whole(b)) {
+        (Some(x), Some(y)) => x == y,
+        (Some(x), None) => float_is(b.as_f64(), x),
+        (None, Some(y)) => float_is(a.as_f64(), y),
+        (None, None) => a.as_f64() == b.as_f64(),
     }
 }
 
@@ -534,6 +672,43 @@ mod tests {
                 serde_json::from_value(serde_json::to_value(&parsed).unwrap()).unwrap();
             assert_eq!(parsed, again, "{yaml}");
         }
+    }
+
+    #[test]
+    fn large_integers_compare_exactly() {
+        let a: Value = serde_json::from_str("9007199254740993").unwrap();
+        let b: Value = serde_json::from_str("9007199254740992").unwrap();
+        assert!(!same_json(&a, &b));
+        assert!(same_json(&a, &a.clone()));
+        let f: Value = serde_json::from_str("9007199254740992.0").unwrap();
+        assert!(!same_json(&a, &f));
+        assert!(same_json(&b, &f));
+        let max: Value = serde_json::from_str("18446744073709551615").unwrap();
+        assert!(!same_json(&max, &serde_json::from_str("-1").unwrap()));
+        assert!(same_json(&max, &max.clone()));
+        assert!(same_json(
+            &serde_json::json!(0.5),
+            &serde_json::from_str("0.5").unwrap()
+        ));
+    }
+
+    #[test]
+    fn contradictory_operators_and_bad_pointer_escapes_are_refused() {
+        let err = parse("{ eq: 1, any: [2, 3] }").unwrap_err();
+        assert!(
+            err.contains("`eq: 1` cannot hold together with `any`"),
+            "{err}"
+        );
+        assert!(parse("{ eq: 2, any: [2, 3] }").is_ok());
+        let err = parse("{ eq: 5, lt: 3 }").unwrap_err();
+        assert!(
+            err.contains("`eq: 5` cannot hold together with `lt`"),
+            "{err}"
+        );
+        assert!(JsonPointer::parse("/a~0b~1c".into()).is_ok());
+        let err = JsonPointer::parse("/a~2".into()).unwrap_err();
+        assert!(err.contains("`~` at character 3 must be `~0`"), "{err}");
+        assert!(JsonPointer::parse("/a~".into()).is_err());
     }
 
     #[test]

@@ -148,13 +148,7 @@ impl Serialize for Len {
 }
 
 /// A number as it would be written: `3`, not `3.0`.
-pub(super) fn written(n: f64) -> Value {
-    if n.fract() == 0.0 && n.abs() < 1e15 {
-        Value::from(n as i64)
-    } else {
-        Value::from(n)
-    }
-}
+pub(super) use crate::values::written;
 
 impl Len {
     /// Judge the length of `found`, the value at `pointer`.
