@@ -56,14 +56,14 @@ pub struct Endpoints(pub Vec<Endpoint>);
 #[derive(Clone, Debug)]
 pub struct Endpoint {
     pub step: StepSpec,
-    pub grading: Grading,
+    pub grading: GradingSpec,
 }
 
 /// `interval`, `failure_threshold` and `success_threshold` as written on an endpoint
 /// (only `--watch` and `--serve` read them; a single `health` run probes every endpoint
 /// once).
 #[derive(Clone, Debug, Default, Serialize)]
-pub struct Grading {
+pub struct GradingSpec {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub interval: Option<Interval>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -116,7 +116,7 @@ impl Serialize for Endpoint {
             #[serde(flatten)]
             step: &'a StepSpec,
             #[serde(flatten)]
-            grading: &'a Grading,
+            grading: &'a GradingSpec,
         }
         Shown {
             step: &self.step,
@@ -139,7 +139,7 @@ impl<'de> Deserialize<'de> for Endpoint {
             fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Endpoint, A::Error> {
                 let mut split = Split {
                     inner: map,
-                    grading: Grading::default(),
+                    grading: GradingSpec::default(),
                 };
                 let step = StepSpec::deserialize(serde::de::value::MapAccessDeserializer::new(
                     &mut split,
@@ -160,7 +160,7 @@ const GRADING_KEYS: [&str; 3] = ["interval", "failure_threshold", "success_thres
 /// A mapping with the grading keys read out of it.
 struct Split<A> {
     inner: A,
-    grading: Grading,
+    grading: GradingSpec,
 }
 
 impl<'de, A: serde::de::MapAccess<'de>> Split<A> {

@@ -2,6 +2,7 @@
 //! check in `/health/detailed`, and the `opsbook_endpoint_*` families in `/metrics`.
 
 use super::monitor::Watched;
+use crate::report::prometheus_label;
 use jiff::Timestamp;
 use std::fmt::Write;
 
@@ -48,11 +49,18 @@ pub fn detailed(json: &str, watched: &[Watched]) -> String {
     serde_json::to_string_pretty(&document).unwrap_or_else(|_| json.to_string())
 }
 
+/// One gauge's value for an endpoint, if it has one yet.
+type Reading = dyn Fn(&Watched) -> Option<f64>;
+
+/// Unix time in seconds, to the millisecond.
+fn unix(t: Timestamp) -> f64 {
+    t.as_millisecond() as f64 / 1000.0
+}
+
 /// The endpoint gauges in the Prometheus text format, for `/metrics` after the report's.
 pub fn metrics(watched: &[Watched]) -> String {
     let mut out = String::new();
-    let unix = |t: Timestamp| t.as_millisecond() as f64 / 1000.0;
-    let families: [(&str, &str, &dyn Fn(&Watched) -> Option<f64>); 5] = [
+    let families: [(&str, &str, &Reading); 5] = [
         (
             "opsbook_endpoint_up",
             "Whether the endpoint counts as up (1) or down (0) after its failure and success thresholds.",
@@ -88,7 +96,7 @@ pub fn metrics(watched: &[Watched]) -> String {
     for (name, help, value) in families {
         let samples: Vec<(String, f64)> = watched
             .iter()
-            .filter_map(|w| value(w).map(|v| (escape(&w.name), v)))
+            .filter_map(|w| value(w).map(|v| (prometheus_label(&w.name), v)))
             .collect();
         if samples.is_empty() {
             continue;
@@ -100,12 +108,4 @@ pub fn metrics(watched: &[Watched]) -> String {
         }
     }
     out
-}
-
-/// A label value: backslash, double quote and newline escaped.
-fn escape(value: &str) -> String {
-    value
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
 }

@@ -70,7 +70,7 @@ fn maintain(dir: &Path, now: &str, args: &[&str]) -> crate::common::Run {
         .run_in(dir)
 }
 
-fn promtool_accepts(path: &Path) {
+pub fn promtool_accepts(path: &Path) {
     let out = std::process::Command::new("promtool")
         .args(["check", "metrics"])
         .stdin(std::fs::File::open(path).unwrap())

@@ -10,7 +10,7 @@ fn config(endpoints: &str, extra: &str) -> String {
 }
 
 /// Start `health --serve 127.0.0.1:0` and return it with the address it bound.
-fn serving(opsbook: Opsbook) -> (crate::common::Running, String) {
+pub fn serving(opsbook: Opsbook) -> (crate::common::Running, String) {
     let mut running = opsbook
         .args(["--config", "ops.yaml", "health", "--serve", "127.0.0.1:0"])
         .spawn();

@@ -4,8 +4,9 @@
 //! the prober where the test wants it, and the next request arriving proves the previous
 //! answer was counted.
 
+use crate::common::Opsbook;
 use crate::common::server::{Held, get};
-use crate::common::{Opsbook, Running};
+use crate::modes::serving;
 use std::io::Read;
 use std::time::Duration;
 
@@ -105,61 +106,24 @@ fn watch_counts_three_failures_as_down_once_and_two_successes_as_up_once() {
     );
 }
 
-/// Start `health --serve` on a free port; the process and its address.
-fn serving(ops: Opsbook) -> (Running, String) {
-    let mut running = ops
-        .args(["--config", "ops.yaml", "health", "--serve", "127.0.0.1:0"])
-        .spawn();
-    let line = running.stderr_line("serving http://");
-    let address = line
-        .split("http://")
-        .nth(1)
-        .and_then(|rest| rest.split('/').next())
-        .expect("address in the banner")
-        .to_string();
-    (running, address)
-}
-
 fn state(address: &str) -> (u16, serde_json::Value) {
     let (code, body) = get(address, "/health/detailed");
     let json: serde_json::Value = serde_json::from_str(&body).expect("JSON");
     (code, json["checks"]["api"]["state"].clone())
 }
 
-/// The sample lines of `/metrics` for the endpoint families.
-fn endpoint_samples(address: &str) -> Vec<String> {
+/// The sample lines of `/metrics` for the endpoint families, once promtool has accepted
+/// the whole exposition (saved in `dir`).
+fn endpoint_samples(address: &str, dir: &std::path::Path) -> Vec<String> {
     let (code, body) = get(address, "/metrics");
     assert_eq!(code, 200);
-    promtool(&body);
+    let saved = dir.join("metrics.prom");
+    std::fs::write(&saved, &body).unwrap();
+    crate::maintain::promtool_accepts(&saved);
     body.lines()
         .filter(|l| l.starts_with("opsbook_endpoint_"))
         .map(str::to_string)
         .collect()
-}
-
-/// `promtool check metrics` accepts the exposition.
-fn promtool(metrics: &str) {
-    use std::io::Write;
-    let mut child = std::process::Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("promtool");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(metrics.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "promtool: {}{}\n{metrics}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 #[test]
@@ -198,7 +162,7 @@ fn serve_shows_each_endpoints_counted_state_in_detailed_and_metrics() {
         )
     );
     assert_eq!(
-        endpoint_samples(&address),
+        endpoint_samples(&address, &dir),
         [
             "opsbook_endpoint_up{name=\"api\"} 1",
             "opsbook_endpoint_consecutive_failures{name=\"api\"} 2",
@@ -214,7 +178,7 @@ fn serve_shows_each_endpoints_counted_state_in_detailed_and_metrics() {
     assert_eq!(api["consecutive_failures"], 3);
     assert_eq!(api["last_change"], "2026-03-01T12:00:00Z");
     assert_eq!(
-        endpoint_samples(&address),
+        endpoint_samples(&address, &dir),
         [
             "opsbook_endpoint_up{name=\"api\"} 0",
             "opsbook_endpoint_consecutive_failures{name=\"api\"} 3",
