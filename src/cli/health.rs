@@ -124,7 +124,7 @@ async fn serve_on(
     let cache = humantime::format_duration(config.serve_cache.0).to_string();
     let started = |bound: SocketAddr| {
         session.printer.progress(&format!(
-            "health: serving http://{bound}/health (/health/ready, /health/detailed, /metrics); results cached for {cache}; Ctrl-C to stop"
+            "health: serving http://{bound}/health (/health/ready, /health/detailed, /metrics); machine checks cached for {cache}, endpoints probed on their intervals; Ctrl-C to stop"
         ));
     };
     let hook = transitions(session);
