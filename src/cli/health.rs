@@ -4,11 +4,12 @@
 
 use super::{Session, duration_arg, runtime, stop_signal};
 use crate::engine::Context;
-use crate::health::{HealthConfig, check, gate, serve};
+use crate::health::{HealthConfig, Hook, Monitor, Transition, check, gate, serve, watched};
 use crate::model::Report;
 use crate::report::{Format, render};
 use clap::Args;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Debug, Args)]
@@ -65,7 +66,17 @@ fn print(report: &Report, format: Format, session: &Session) {
     }
 }
 
-/// Run, print, wait, until Ctrl-C or SIGTERM; the exit code is the last report's.
+/// Each counted change of an endpoint's state, on stderr (its audit line is written by
+/// the monitor): `health: api: up → down after 3 failures in a row: status 503, …`.
+fn transitions(session: &Session) -> Hook {
+    let printer = session.printer;
+    Arc::new(move |transition: &Transition| {
+        printer.progress(&format!("health: {}", transition.describe()));
+    })
+}
+
+/// Run, print, wait, until Ctrl-C or SIGTERM, while the endpoints are graded on their own
+/// intervals (`every` for those that set none); the exit code is the last report's.
 async fn watch(
     every: Duration,
     config: &HealthConfig,
@@ -75,10 +86,14 @@ async fn watch(
 ) -> anyhow::Result<u8> {
     let stop = stop_signal()?;
     tokio::pin!(stop);
+    let monitor = Monitor::new(config, every, transitions(session));
+    let grading = Arc::clone(&monitor).run(ctx.clone());
+    tokio::pin!(grading);
     let mut code = 0;
     loop {
         let report = tokio::select! {
-            report = check(config, ctx) => report,
+            report = watched(config, ctx, &monitor) => report,
+            () = &mut grading => return Ok(code),
             () = &mut stop => return Ok(code),
         };
         code = report.status().exit_code();
@@ -94,6 +109,7 @@ async fn watch(
         }
         tokio::select! {
             () = tokio::time::sleep(every) => {}
+            () = &mut grading => return Ok(code),
             () = &mut stop => return Ok(code),
         }
     }
@@ -108,10 +124,11 @@ async fn serve_on(
     let cache = humantime::format_duration(config.serve_cache.0).to_string();
     let started = |bound: SocketAddr| {
         session.printer.progress(&format!(
-            "health: serving http://{bound}/health (/health/ready, /health/detailed, /metrics); results cached for {cache}; Ctrl-C to stop"
+            "health: serving http://{bound}/health (/health/ready, /health/detailed, /metrics); machine checks cached for {cache}, endpoints probed on their intervals; Ctrl-C to stop"
         ));
     };
-    serve::run(address, config, ctx, stop_signal()?, &started).await?;
+    let hook = transitions(session);
+    serve::run(address, config, ctx, stop_signal()?, &started, hook).await?;
     session.printer.progress("health: server stopped");
     Ok(0)
 }

@@ -1,5 +1,6 @@
 //! `opsbook health`: the health runbook built from config — application, memory, swap,
-//! each configured disk, CPU and load — run through the engine into one report.
+//! each configured disk, CPU and load — run through the engine into one report; under
+//! `--watch` and `--serve` the endpoints are graded on their own intervals (`monitor`).
 
 use crate::engine::Context;
 use crate::engine::{Step, run_concurrently};
@@ -12,9 +13,15 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 mod config;
+pub mod monitor;
 pub mod serve;
+mod state;
 
-pub use config::{BUILT_IN_CHECKS, Endpoints, HealthConfig, Thresholds};
+pub use config::{BUILT_IN_CHECKS, Endpoint, Endpoints, HealthConfig, Thresholds};
+pub use monitor::{Hook, Monitor, State, Transition};
+
+/// How long a program an endpoint runs may take when neither it nor its step says.
+const ENDPOINT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What can stop `health` itself (a check that fails is a report, not an error).
 #[derive(Debug, thiserror::Error)]
@@ -30,6 +37,18 @@ pub enum Error {
 
 /// The health runbook: the steps `opsbook health` runs, in report order.
 pub fn steps(config: &HealthConfig) -> Vec<Step> {
+    let mut steps = built_in_steps(config);
+    steps.extend(
+        config
+            .endpoints
+            .iter()
+            .map(|endpoint| endpoint.step.build(ENDPOINT_TIMEOUT)),
+    );
+    steps
+}
+
+/// The machine's own checks (everything but the endpoints), in report order.
+fn built_in_steps(config: &HealthConfig) -> Vec<Step> {
     let t = &config.thresholds;
     let mut steps = vec![
         Step::new("application", ApplicationCheck),
@@ -67,12 +86,6 @@ pub fn steps(config: &HealthConfig) -> Vec<Step> {
         },
     ));
     steps.push(Step::new("load", LoadCheck));
-    steps.extend(
-        config
-            .endpoints
-            .iter()
-            .map(|endpoint| endpoint.build(std::time::Duration::from_secs(30))),
-    );
     steps
 }
 
@@ -82,9 +95,32 @@ fn levels<const W: u8, const C: u8>(threshold: &Threshold<W, C>) -> Levels {
 
 /// Run the health runbook once.
 pub async fn check(config: &HealthConfig, ctx: &Context) -> Report {
+    run(steps(config), config, ctx).await
+}
+
+/// The report under `--watch` and `--serve`: the machine's own checks, run now, and each
+/// endpoint's latest graded reading (waiting for the first of each).
+pub async fn watched(config: &HealthConfig, ctx: &Context, monitor: &Monitor) -> Report {
+    let (report, endpoints) = tokio::join!(machine(config, ctx), monitor.readings());
+    with_endpoints(&report, endpoints)
+}
+
+/// The machine's own checks alone.
+async fn machine(config: &HealthConfig, ctx: &Context) -> Report {
+    run(built_in_steps(config), config, ctx).await
+}
+
+/// `report` (the machine's checks) followed by the endpoints' readings.
+fn with_endpoints(report: &Report, endpoints: Vec<crate::model::CheckResult>) -> Report {
+    let mut report = report.clone();
+    report.results.extend(endpoints);
+    report
+}
+
+async fn run(steps: Vec<Step>, config: &HealthConfig, ctx: &Context) -> Report {
     let started = Instant::now();
     let timestamp = ctx.clock.now();
-    let results = run_concurrently(steps(config), ctx, config.concurrency).await;
+    let results = run_concurrently(steps, ctx, config.concurrency).await;
     Report {
         title: "health".to_string(),
         kind: crate::model::ReportKind::Health,

@@ -1,14 +1,17 @@
 //! `health --serve ADDR`: the health report over HTTP for load balancers, Kubernetes
-//! probes and Prometheus. A result is reused for `health.serve_cache`; scrapes that
-//! arrive while the checks run wait for that one run instead of starting their own.
+//! probes and Prometheus. The machine's own checks are reused for `health.serve_cache`;
+//! scrapes that arrive while they run wait for that one run instead of starting their
+//! own. Endpoints are graded in the background, each on its own interval (`monitor`), and
+//! the report shows each one's latest reading.
 //!
 //! - `/health`: `{"status","timestamp"}`, 200, or 503 when unhealthy.
 //! - `/health/ready` (and seed 004's `/health/readiness`): the dependencies (the
 //!   configured endpoints) only: 200 when none is critical or unknown, else 503.
-//! - `/health/detailed`: the full JSON report, 200 or 503 like `/health`.
-//! - `/metrics`: the Prometheus text format, always 200.
+//! - `/health/detailed`: the full JSON report, each endpoint with its counted `state`,
+//!   200 or 503 like `/health`.
+//! - `/metrics`: the Prometheus text format and the endpoint gauges, always 200.
 
-use super::HealthConfig;
+use super::{HealthConfig, Hook, Monitor};
 use crate::engine::Context;
 use crate::model::Report;
 use crate::model::Status;
@@ -29,29 +32,38 @@ const DRAIN: Duration = Duration::from_secs(5);
 pub struct Server {
     config: HealthConfig,
     ctx: Context,
+    monitor: Arc<Monitor>,
+    /// The machine's own checks, and when they ran.
     cache: Mutex<Option<(Instant, Arc<Report>)>>,
 }
 
 impl Server {
-    pub fn new(config: HealthConfig, ctx: Context) -> Arc<Self> {
+    pub fn new(config: HealthConfig, ctx: Context, monitor: Arc<Monitor>) -> Arc<Self> {
         Arc::new(Server {
             config,
             ctx,
+            monitor,
             cache: Mutex::new(None),
         })
     }
 
-    /// The cached report, or a fresh one once it is older than `serve_cache`.
-    async fn report(&self) -> Arc<Report> {
-        let mut cached = self.cache.lock().await;
-        if let Some((at, report)) = cached.as_ref()
-            && at.elapsed() < self.config.serve_cache.0
-        {
-            return Arc::clone(report);
-        }
-        let report = Arc::new(super::check(&self.config, &self.ctx).await);
-        *cached = Some((Instant::now(), Arc::clone(&report)));
-        report
+    /// The machine's checks (cached, or fresh once older than `serve_cache`) and each
+    /// endpoint's latest reading.
+    async fn report(&self) -> Report {
+        let machine = {
+            let mut cached = self.cache.lock().await;
+            match cached.as_ref() {
+                Some((at, report)) if at.elapsed() < self.config.serve_cache.0 => {
+                    Arc::clone(report)
+                }
+                _ => {
+                    let report = Arc::new(super::machine(&self.config, &self.ctx).await);
+                    *cached = Some((Instant::now(), Arc::clone(&report)));
+                    report
+                }
+            }
+        };
+        super::with_endpoints(&machine, self.monitor.readings().await)
     }
 
     async fn respond(&self, request: &Request<Incoming>) -> Response<Full<Bytes>> {
@@ -81,11 +93,13 @@ impl Server {
             "/health/detailed" => {
                 let report = self.report().await;
                 let body = render(&report, Format::Json, Style { color: false });
+                let body = super::state::detailed(&body, &self.monitor.watched());
                 reply(health_code(&report), json, body)
             }
             "/metrics" => {
                 let report = self.report().await;
-                let body = render(&report, Format::Prometheus, Style { color: false });
+                let mut body = render(&report, Format::Prometheus, Style { color: false });
+                body.push_str(&super::state::metrics(&self.monitor.watched()));
                 reply(StatusCode::OK, "text/plain; version=0.0.4", body)
             }
             _ => reply(
@@ -110,8 +124,11 @@ fn health_code(report: &Report) -> StatusCode {
 
 /// Ready when no configured endpoint (a dependency) is critical or unknown.
 fn readiness(config: &HealthConfig, report: &Report) -> (StatusCode, serde_json::Value) {
-    let endpoints: std::collections::HashSet<&str> =
-        config.endpoints.iter().map(|e| e.name.as_str()).collect();
+    let endpoints: std::collections::HashSet<&str> = config
+        .endpoints
+        .iter()
+        .map(|e| e.step.name.as_str())
+        .collect();
     let mut checks = serde_json::Map::new();
     let mut ready = true;
     for result in &report.results {
@@ -360,19 +377,26 @@ pub async fn bind(address: SocketAddr) -> Result<tokio::net::TcpListener, super:
 }
 
 /// `health --serve`: bind `address`, call `started` with the address bound (a port of 0
-/// made concrete), serve until `stop` resolves, and return once open connections are done.
+/// made concrete), grade the endpoints (each counted change goes to `hook`) and serve
+/// until `stop` resolves, and return once open connections are done.
 pub async fn run(
     address: SocketAddr,
     config: HealthConfig,
     ctx: Context,
     stop: impl Future<Output = ()>,
     started: &dyn Fn(SocketAddr),
+    hook: Hook,
 ) -> Result<(), super::Error> {
     let listener = bind(address).await?;
     let bound = listener.local_addr().unwrap_or(address);
     started(bound);
     tracing::info!(%bound, "health server started");
-    serve(Server::new(config, ctx), listener, stop).await;
+    let monitor = Monitor::new(&config, super::monitor::SERVE_INTERVAL, hook);
+    let grading = Arc::clone(&monitor).run(ctx.clone());
+    tokio::select! {
+        () = serve(Server::new(config, ctx, monitor), listener, stop) => {}
+        () = grading => {}
+    }
     tracing::info!(%bound, "health server stopped");
     Ok(())
 }

@@ -13,6 +13,7 @@ mod prometheus;
 mod tap;
 mod text;
 
+pub use prometheus::escape as prometheus_label;
 pub use text::Style;
 
 use crate::model::{CheckResult, Report};

@@ -123,7 +123,7 @@ pub fn render(report: &Report) -> String {
 }
 
 /// Label values escape backslash, double quote and newline.
-pub(super) fn escape(value: &str) -> String {
+pub fn escape(value: &str) -> String {
     value
         .replace('\\', "\\\\")
         .replace('"', "\\\"")

@@ -24,3 +24,4 @@ mod runbooks;
 mod steps;
 mod system_probes;
 mod tls_dns;
+mod watch;

@@ -10,7 +10,7 @@ fn config(endpoints: &str, extra: &str) -> String {
 }
 
 /// Start `health --serve 127.0.0.1:0` and return it with the address it bound.
-fn serving(opsbook: Opsbook) -> (crate::common::Running, String) {
+pub fn serving(opsbook: Opsbook) -> (crate::common::Running, String) {
     let mut running = opsbook
         .args(["--config", "ops.yaml", "health", "--serve", "127.0.0.1:0"])
         .spawn();
@@ -84,16 +84,20 @@ fn serve_answers_every_route_caches_bursts_and_stops_on_sigterm() {
 }
 
 #[test]
-fn serve_says_503_when_unhealthy_and_refreshes_after_the_cache_interval() {
-    let (base, count) = server::flaky(1);
+fn serve_says_503_when_unhealthy_and_regrades_on_the_endpoint_interval() {
+    // The first answer is a 503; the second waits until the test has seen the first.
+    let server = server::Held::start(&[503, 200]);
     let (running, address) = serving(Opsbook::new().readings(10.0, 10.0, 1.0).file(
         "ops.yaml",
         &config(
-            &format!("    - {{ name: api, http: {{ url: \"{base}/health\" }} }}\n"),
-            "  serve_cache: 300ms\n",
+            &format!(
+                "    - {{ name: api, http: {{ url: \"{}/health\", timeout: 60s }}, interval: 100ms }}\n",
+                server.url
+            ),
+            "",
         ),
     ));
-    // First run: the server's first answer is a 503, so everything is unhealthy.
+    server.release(1);
     let (code, body) = server::get(&address, "/health");
     assert_eq!(code, 503, "{body}");
     assert_eq!(server::get(&address, "/health/ready").0, 503);
@@ -101,11 +105,11 @@ fn serve_says_503_when_unhealthy_and_refreshes_after_the_cache_interval() {
     assert_eq!(code, 503);
     assert!(detailed.contains("status 503, expected 2xx"), "{detailed}");
     assert_eq!(server::get(&address, "/metrics").0, 200);
-    assert_eq!(count.load(Ordering::SeqCst), 1);
-    // Once the cached result is older than serve_cache, the checks run again.
-    std::thread::sleep(Duration::from_millis(400));
+    // The endpoint is probed again on its interval: once the third request is in, the
+    // second answer (a 200) is its latest reading.
+    server.release(2);
+    server.arrived(3);
     assert_eq!(server::get(&address, "/health").0, 200);
-    assert_eq!(count.load(Ordering::SeqCst), 2);
     running.signal(libc::SIGINT);
     running.finish(Duration::from_secs(10)).expect_exit(0);
 }
@@ -124,8 +128,9 @@ fn serve_on_an_address_in_use_fails_naming_it() {
 
 #[test]
 fn watch_reruns_until_interrupted() {
+    use std::io::{BufRead, Read};
     let (base, count) = server::flaky(0);
-    let running = Opsbook::new()
+    let mut running = Opsbook::new()
         .readings(10.0, 10.0, 1.0)
         .file(
             "ops.yaml",
@@ -136,25 +141,22 @@ fn watch_reruns_until_interrupted() {
         )
         .args(["--config", "ops.yaml", "health", "--watch", "100ms"])
         .spawn();
-    let started = Instant::now();
-    // The fourth probe has started, so at least three reports are out.
-    while count.load(Ordering::SeqCst) < 4 {
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "watch did not re-run"
-        );
-        std::thread::sleep(Duration::from_millis(20));
+    let mut stdout = std::io::BufReader::new(running.child.stdout.take().expect("stdout"));
+    let mut seen = String::new();
+    // Three reports are out.
+    while seen.matches("health: healthy").count() < 3 {
+        let mut line = String::new();
+        let n = stdout.read_line(&mut line).expect("read stdout");
+        assert!(n > 0, "watch ended after:\n{seen}");
+        seen.push_str(&line);
     }
+    assert!(count.load(Ordering::SeqCst) >= 1);
     running.signal(libc::SIGINT);
-    let run = running.finish(Duration::from_secs(10)).expect_exit(0);
-    assert!(
-        run.stdout.matches("health: healthy").count() >= 3,
-        "{}",
-        run.stdout
-    );
-    assert!(run.stdout.contains("every 100ms · Ctrl-C to stop"));
+    running.finish(Duration::from_secs(10)).expect_exit(0);
+    let _ = stdout.read_to_string(&mut seen);
+    assert!(seen.contains("every 100ms · Ctrl-C to stop"), "{seen}");
     // Not a terminal: reports follow one another, no screen-clearing codes.
-    assert!(!run.stdout.contains('\x1b'));
+    assert!(!seen.contains('\x1b'));
 }
 
 #[test]

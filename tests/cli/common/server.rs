@@ -200,3 +200,87 @@ pub fn fixed(status: &'static str, body: &'static str) -> String {
     });
     format!("http://{address}")
 }
+
+/// An HTTP server that answers its n-th request (counting from 1) with the n-th of
+/// `statuses` (the last one repeats), but only once the test has released it: a prober's
+/// next request arriving means it has finished with the previous answer, and a request
+/// held unanswered keeps the prober from moving on while the test looks.
+pub struct Held {
+    pub url: String,
+    /// Requests arrived and requests released.
+    counts: std::sync::Arc<(std::sync::Mutex<(usize, usize)>, std::sync::Condvar)>,
+}
+
+impl Held {
+    pub fn start(statuses: &'static [u16]) -> Held {
+        use std::sync::{Arc, Condvar, Mutex};
+        assert!(!statuses.is_empty());
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let address = listener.local_addr().expect("address");
+        let counts = Arc::new((Mutex::new((0usize, 0usize)), Condvar::new()));
+        let shared = Arc::clone(&counts);
+        thread::spawn(move || {
+            for mut stream in listener.incoming().flatten() {
+                let shared = Arc::clone(&shared);
+                thread::spawn(move || {
+                    if read_head(&mut stream).is_none() {
+                        return;
+                    }
+                    let (lock, changed) = &*shared;
+                    let mut guard = lock.lock().unwrap();
+                    guard.0 += 1;
+                    let nth = guard.0;
+                    changed.notify_all();
+                    while guard.1 < nth {
+                        guard = changed.wait(guard).unwrap();
+                    }
+                    drop(guard);
+                    let status = statuses[(nth - 1).min(statuses.len() - 1)];
+                    let body = if status < 300 {
+                        r#"{"status":"healthy"}"#
+                    } else {
+                        r#"{"status":"down"}"#
+                    };
+                    let _ = write!(
+                        stream,
+                        "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                });
+            }
+        });
+        Held {
+            url: format!("http://{address}"),
+            counts,
+        }
+    }
+
+    /// Let requests up to the n-th be answered.
+    pub fn release(&self, n: usize) {
+        let (lock, changed) = &*self.counts;
+        let mut guard = lock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        guard.1 = guard.1.max(n);
+        changed.notify_all();
+    }
+
+    /// Wait until the n-th request has arrived (a minute at most).
+    pub fn arrived(&self, n: usize) {
+        let (lock, changed) = &*self.counts;
+        let limit = std::time::Instant::now() + Duration::from_secs(60);
+        let mut guard = lock.lock().unwrap();
+        while guard.0 < n {
+            let left = limit.saturating_duration_since(std::time::Instant::now());
+            assert!(!left.is_zero(), "request {n} never came ({} did)", guard.0);
+            guard = changed.wait_timeout(guard, left).unwrap().0;
+        }
+    }
+}
+
+impl Drop for Held {
+    /// Answer whatever is still held, so no thread waits forever.
+    fn drop(&mut self) {
+        self.release(usize::MAX);
+    }
+}
