@@ -5,6 +5,7 @@
 pub mod dns;
 pub mod library;
 pub mod postgres;
+pub mod redis;
 pub mod s3;
 pub mod server;
 pub mod tls;
