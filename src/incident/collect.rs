@@ -71,7 +71,7 @@ pub fn collect(
                 }),
                 Err(e) => (voice.warn)(&format!("{id}: diagnosis runbook {name}: {e}")),
             },
-            None => (voice.warn)(&unknown_type(&book.config, id, kind)),
+            None => (voice.warn)(&unknown_type(book.config, id, kind)),
         }
     }
     for piece in &mut pieces {

@@ -51,6 +51,13 @@ impl Default for Machine {
 }
 
 impl Machine {
+    /// This machine with one reading changed.
+    fn but(&self, change: impl FnOnce(&mut Machine)) -> Machine {
+        let mut changed = self.clone();
+        change(&mut changed);
+        changed
+    }
+
     /// `ob` reading this machine (`$OPSBOOK_READINGS`), swap and processes included.
     fn on(&self, ob: Opsbook) -> Opsbook {
         let total = 100 * GIB;
@@ -132,6 +139,33 @@ fn big(dir: &Path, name: &str, bytes: u64) {
         .expect("create")
         .set_len(bytes)
         .expect("set_len");
+}
+
+/// A machine reading that breaks one resource step, by the step's name.
+type Reading = (&'static str, fn(&mut Machine));
+
+const MEMORY: Reading = ("Memory", |m| m.memory = 95.0);
+const CPU: Reading = ("CPU", |m| m.cpu = 99.0);
+
+fn full_disk(machine: &mut Machine) {
+    machine.disk = 95.0;
+}
+
+/// Each reading, on the calm machine (through `env`), makes its step critical.
+fn readings_fail(
+    book: &mut Book,
+    calm: &Machine,
+    readings: &[Reading],
+    env: &dyn Fn(Opsbook) -> Opsbook,
+) {
+    for (step, change) in readings {
+        book.mutant(&[], |ob| env(calm.but(change).on(ob)), step, "critical");
+    }
+}
+
+/// The run as the calm machine sets it up, nothing added.
+fn as_is(ob: Opsbook) -> Opsbook {
+    ob
 }
 
 fn port_of(url: &str) -> String {
@@ -229,42 +263,12 @@ fn api_unavailable_reads_health_port_process_logs_database_and_machine() {
         |ob| calm.on(ob),
         "Database accepts connections",
         "critical",
-    )
-    .mutant(
-        &[],
-        |ob| {
-            Machine {
-                memory: 95.0,
-                ..calm.clone()
-            }
-            .on(ob)
-        },
-        "Memory",
-        "critical",
-    )
-    .mutant(
-        &[],
-        |ob| {
-            Machine {
-                disk: 95.0,
-                ..calm.clone()
-            }
-            .on(ob)
-        },
-        "Disk",
-        "critical",
-    )
-    .mutant(
-        &[],
-        |ob| {
-            Machine {
-                cpu: 99.0,
-                ..calm.clone()
-            }
-            .on(ob)
-        },
-        "CPU",
-        "critical",
+    );
+    readings_fail(
+        &mut book,
+        &calm,
+        &[MEMORY, ("Disk", full_disk), CPU],
+        &as_is,
     );
     book.done();
 }
@@ -371,37 +375,18 @@ fn high_memory_names_the_largest_process_and_memory_errors() {
     ];
     let mut book = Book::new(dir, "high-memory", &vars);
     book.green(|ob| calm.on(ob));
+    readings_fail(
+        &mut book,
+        &calm,
+        &[MEMORY, ("Swap", |m| m.swap = 90.0)],
+        &as_is,
+    );
     book.mutant(
         &[],
         |ob| {
-            Machine {
-                memory: 95.0,
-                ..calm.clone()
-            }
-            .on(ob)
-        },
-        "Memory",
-        "critical",
-    )
-    .mutant(
-        &[],
-        |ob| {
-            Machine {
-                swap: 90.0,
-                ..calm.clone()
-            }
-            .on(ob)
-        },
-        "Swap",
-        "critical",
-    )
-    .mutant(
-        &[],
-        |ob| {
-            Machine {
-                processes: vec![("apiserver", 100, 300 << 20), ("apiserver", 102, 3 * GIB)],
-                ..calm.clone()
-            }
+            calm.but(|m| {
+                m.processes = vec![("apiserver", 100, 300 << 20), ("apiserver", 102, 3 * GIB)]
+            })
             .on(ob)
         },
         "Largest process (resident memory)",
@@ -416,11 +401,8 @@ fn high_memory_names_the_largest_process_and_memory_errors() {
     book.done();
     // The message names the largest process and its reading.
     let report = crate::common::library::run_book(dir, "high-memory", &vars, |ob| {
-        Machine {
-            processes: vec![("apiserver", 100, 300 << 20), ("apiserver", 102, 3 * GIB)],
-            ..calm.clone()
-        }
-        .on(ob)
+        calm.but(|m| m.processes = vec![("apiserver", 100, 300 << 20), ("apiserver", 102, 3 * GIB)])
+            .on(ob)
     })
     .1;
     assert_eq!(
@@ -455,27 +437,10 @@ fn disk_space_reads_both_filesystems_and_the_folders_that_grow() {
     };
     let mut book = Book::new(dir, "disk-space", &vars);
     book.green(|ob| calm.on(ob));
+    readings_fail(&mut book, &calm, &[("Root filesystem", full_disk)], &as_is);
     book.mutant(
         &[],
-        |ob| {
-            Machine {
-                disk: 95.0,
-                ..calm.clone()
-            }
-            .on(ob)
-        },
-        "Root filesystem",
-        "critical",
-    )
-    .mutant(
-        &[],
-        |ob| {
-            Machine {
-                disks: vec![(data.clone(), 95.0)],
-                ..calm.clone()
-            }
-            .on(ob)
-        },
+        |ob| calm.but(|m| m.disks = vec![(data.clone(), 95.0)]).on(ob),
         "Data filesystem",
         "critical",
     )
@@ -559,13 +524,7 @@ fn database_issues_reads_connections_locks_long_queries_and_the_log() {
     )
     .mutant(
         &[],
-        |ob| {
-            Machine {
-                disks: vec![(pgdata.clone(), 95.0)],
-                ..calm.clone()
-            }
-            .on(ob)
-        },
+        |ob| calm.but(|m| m.disks = vec![(pgdata.clone(), 95.0)]).on(ob),
         "Disk under the data directory",
         "critical",
     );
@@ -648,31 +607,8 @@ fn slow_responses_grades_endpoint_latency_operation_times_and_slow_queries() {
         |ob| db(calm.on(ob)),
         "Operation times in the log (p95, mean, max)",
         "critical",
-    )
-    .mutant(
-        &[],
-        |ob| {
-            db(Machine {
-                cpu: 99.0,
-                ..calm.clone()
-            }
-            .on(ob))
-        },
-        "CPU",
-        "critical",
-    )
-    .mutant(
-        &[],
-        |ob| {
-            db(Machine {
-                memory: 95.0,
-                ..calm.clone()
-            }
-            .on(ob))
-        },
-        "Memory",
-        "critical",
     );
+    readings_fail(&mut book, &calm, &[CPU, MEMORY], &db);
     {
         let mut sleeper = pg.client("postgres", "SELECT pg_sleep(600);");
         let running = "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep%' AND now() - query_start > interval '1 second'";
