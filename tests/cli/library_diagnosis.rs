@@ -163,6 +163,19 @@ fn readings_fail(
     }
 }
 
+/// Each `(var, value, step, severity)`: with that one var changed, on the calm machine
+/// (through `env`), the step ends with that severity.
+fn vars_fail(
+    book: &mut Book,
+    calm: &Machine,
+    env: &dyn Fn(Opsbook) -> Opsbook,
+    cases: &[(&str, String, &str, &str)],
+) {
+    for (var, value, step, want) in cases {
+        book.mutant(&[(var, value.clone())], |ob| env(calm.on(ob)), step, want);
+    }
+}
+
 /// The run as the calm machine sets it up, nothing added.
 fn as_is(ob: Opsbook) -> Opsbook {
     ob
@@ -222,46 +235,43 @@ fn api_unavailable_reads_health_port_process_logs_database_and_machine() {
     let closed = server::closed_port().to_string();
     let mut book = Book::new(dir, "api-unavailable", &vars);
     book.green(|ob| calm.on(ob));
+    vars_fail(
+        &mut book,
+        &calm,
+        &as_is,
+        &[
+            ("health_path", text("/500"), "Health endpoint", "critical"),
+            (
+                "ready_path",
+                text("/500"),
+                "Readiness (dependencies)",
+                "critical",
+            ),
+            (
+                "api_port",
+                closed.clone(),
+                "API port accepts connections",
+                "critical",
+            ),
+            (
+                "app_log",
+                text("crashed.log"),
+                "Crashes in the log (out of memory, killed, traceback)",
+                "critical",
+            ),
+            ("app_log", text("errors.log"), "Recent errors", "critical"),
+            (
+                "db_port",
+                closed,
+                "Database accepts connections",
+                "critical",
+            ),
+        ],
+    );
     book.mutant(
-        &[("health_path", text("/500"))],
-        |ob| calm.on(ob),
-        "Health endpoint",
-        "critical",
-    )
-    .mutant(
-        &[("ready_path", text("/500"))],
-        |ob| calm.on(ob),
-        "Readiness (dependencies)",
-        "critical",
-    )
-    .mutant(
-        &[("api_port", closed.clone())],
-        |ob| calm.on(ob),
-        "API port accepts connections",
-        "critical",
-    )
-    .mutant(
         &[],
         |ob| Machine::default().on(ob),
         "API process running",
-        "critical",
-    )
-    .mutant(
-        &[("app_log", text("crashed.log"))],
-        |ob| calm.on(ob),
-        "Crashes in the log (out of memory, killed, traceback)",
-        "critical",
-    )
-    .mutant(
-        &[("app_log", text("errors.log"))],
-        |ob| calm.on(ob),
-        "Recent errors",
-        "critical",
-    )
-    .mutant(
-        &[("db_port", closed)],
-        |ob| calm.on(ob),
-        "Database accepts connections",
         "critical",
     );
     readings_fail(
@@ -312,41 +322,43 @@ fn high_error_rate_grades_the_share_of_errors_and_reads_what_they_come_from() {
     let calm = Machine::default();
     let mut book = Book::new(dir, "high-error-rate", &vars);
     book.green(|ob| calm.on(ob));
-    book.mutant(
-        &[("app_log", text("burst.log"))],
-        |ob| calm.on(ob),
-        "Error rate, last hour",
-        "critical",
-    )
-    .mutant(
-        &[("app_log", text("earlier.log"))],
-        |ob| calm.on(ob),
-        "Error rate, last 24 hours",
-        "warning",
-    )
-    .mutant(
-        &[("health_path", text("/500"))],
-        |ob| calm.on(ob),
-        "API health",
-        "critical",
-    )
-    .mutant(
-        &[("ready_path", text("/500"))],
-        |ob| calm.on(ob),
-        "Readiness (dependencies)",
-        "critical",
-    )
-    .mutant(
-        &[("db_port", server::closed_port().to_string())],
-        |ob| calm.on(ob),
-        "Database accepts connections",
-        "critical",
-    )
-    .mutant(
-        &[("error_dir", text("error-full"))],
-        |ob| calm.on(ob),
-        "Failed files in the error directory",
-        "critical",
+    vars_fail(
+        &mut book,
+        &calm,
+        &as_is,
+        &[
+            (
+                "app_log",
+                text("burst.log"),
+                "Error rate, last hour",
+                "critical",
+            ),
+            (
+                "app_log",
+                text("earlier.log"),
+                "Error rate, last 24 hours",
+                "warning",
+            ),
+            ("health_path", text("/500"), "API health", "critical"),
+            (
+                "ready_path",
+                text("/500"),
+                "Readiness (dependencies)",
+                "critical",
+            ),
+            (
+                "db_port",
+                server::closed_port().to_string(),
+                "Database accepts connections",
+                "critical",
+            ),
+            (
+                "error_dir",
+                text("error-full"),
+                "Failed files in the error directory",
+                "critical",
+            ),
+        ],
     );
     book.done();
 }
@@ -381,6 +393,17 @@ fn high_memory_names_the_largest_process_and_memory_errors() {
         &[MEMORY, ("Swap", |m| m.swap = 90.0)],
         &as_is,
     );
+    vars_fail(
+        &mut book,
+        &calm,
+        &as_is,
+        &[(
+            "app_log",
+            text("oom.log"),
+            "Memory errors in the log",
+            "critical",
+        )],
+    );
     book.mutant(
         &[],
         |ob| {
@@ -390,12 +413,6 @@ fn high_memory_names_the_largest_process_and_memory_errors() {
             .on(ob)
         },
         "Largest process (resident memory)",
-        "critical",
-    )
-    .mutant(
-        &[("app_log", text("oom.log"))],
-        |ob| calm.on(ob),
-        "Memory errors in the log",
         "critical",
     );
     book.done();
@@ -438,29 +455,26 @@ fn disk_space_reads_both_filesystems_and_the_folders_that_grow() {
     let mut book = Book::new(dir, "disk-space", &vars);
     book.green(|ob| calm.on(ob));
     readings_fail(&mut book, &calm, &[("Root filesystem", full_disk)], &as_is);
+    vars_fail(
+        &mut book,
+        &calm,
+        &as_is,
+        &[
+            ("log_dir", text("logs-big"), "Log directory size", "warning"),
+            (
+                "backup_dir",
+                text("backups-big"),
+                "Backup directory size",
+                "warning",
+            ),
+            ("tmp_dir", text("tmp-big"), "Temporary files", "warning"),
+        ],
+    );
     book.mutant(
         &[],
         |ob| calm.but(|m| m.disks = vec![(data.clone(), 95.0)]).on(ob),
         "Data filesystem",
         "critical",
-    )
-    .mutant(
-        &[("log_dir", text("logs-big"))],
-        |ob| calm.on(ob),
-        "Log directory size",
-        "warning",
-    )
-    .mutant(
-        &[("backup_dir", text("backups-big"))],
-        |ob| calm.on(ob),
-        "Backup directory size",
-        "warning",
-    )
-    .mutant(
-        &[("tmp_dir", text("tmp-big"))],
-        |ob| calm.on(ob),
-        "Temporary files",
-        "warning",
     );
     book.done();
 }
@@ -504,25 +518,32 @@ fn database_issues_reads_connections_locks_long_queries_and_the_log() {
     };
     let mut book = Book::new(dir, "database-issues", &vars);
     book.green(|ob| calm.on(ob));
+    vars_fail(
+        &mut book,
+        &calm,
+        &as_is,
+        &[
+            (
+                "db_port",
+                server::closed_port().to_string(),
+                "Database port open",
+                "critical",
+            ),
+            (
+                "db_user",
+                text("nobody_here"),
+                "Database answers",
+                "critical",
+            ),
+            (
+                "db_log",
+                text("pglog-full/*.log"),
+                "Too many connections in the log",
+                "critical",
+            ),
+        ],
+    );
     book.mutant(
-        &[("db_port", server::closed_port().to_string())],
-        |ob| calm.on(ob),
-        "Database port open",
-        "critical",
-    )
-    .mutant(
-        &[("db_user", text("nobody_here"))],
-        |ob| calm.on(ob),
-        "Database answers",
-        "critical",
-    )
-    .mutant(
-        &[("db_log", text("pglog-full/*.log"))],
-        |ob| calm.on(ob),
-        "Too many connections in the log",
-        "critical",
-    )
-    .mutant(
         &[],
         |ob| calm.but(|m| m.disks = vec![(pgdata.clone(), 95.0)]).on(ob),
         "Disk under the data directory",
@@ -596,17 +617,24 @@ fn slow_responses_grades_endpoint_latency_operation_times_and_slow_queries() {
     };
     let mut book = Book::new(dir, "slow-responses", &vars);
     book.green(|ob| db(calm.on(ob)));
-    book.mutant(
-        &[("health_path", text("/slow/1500"))],
-        |ob| db(calm.on(ob)),
-        "API response time",
-        "critical",
-    )
-    .mutant(
-        &[("app_log", text("slow.log"))],
-        |ob| db(calm.on(ob)),
-        "Operation times in the log (p95, mean, max)",
-        "critical",
+    vars_fail(
+        &mut book,
+        &calm,
+        &db,
+        &[
+            (
+                "health_path",
+                text("/slow/1500"),
+                "API response time",
+                "critical",
+            ),
+            (
+                "app_log",
+                text("slow.log"),
+                "Operation times in the log (p95, mean, max)",
+                "critical",
+            ),
+        ],
     );
     readings_fail(&mut book, &calm, &[CPU, MEMORY], &db);
     {
@@ -665,40 +693,47 @@ fn queue_backlog_grades_the_queue_the_processing_rate_and_the_workers() {
     };
     let mut book = Book::new(dir, "queue-backlog", &vars);
     book.green(|ob| calm.on(ob));
+    vars_fail(
+        &mut book,
+        &calm,
+        &as_is,
+        &[
+            (
+                "queue_length_command",
+                llen(redis(1500)),
+                "Queue length",
+                "critical",
+            ),
+            (
+                "queue_url",
+                format!("{}/queue", server::http()),
+                "Queue depth (HTTP)",
+                "warning",
+            ),
+            (
+                "pickup_dir",
+                text("pickup-full"),
+                "Files waiting in the pickup directory",
+                "warning",
+            ),
+            (
+                "worker_log",
+                text("idle.log"),
+                "Processing rate (items processed in the last hour)",
+                "warning",
+            ),
+            (
+                "worker_log",
+                text("failing.log"),
+                "Worker errors",
+                "critical",
+            ),
+        ],
+    );
     book.mutant(
-        &[("queue_length_command", llen(redis(1500)))],
-        |ob| calm.on(ob),
-        "Queue length",
-        "critical",
-    )
-    .mutant(
-        &[("queue_url", format!("{}/queue", server::http()))],
-        |ob| calm.on(ob),
-        "Queue depth (HTTP)",
-        "warning",
-    )
-    .mutant(
-        &[("pickup_dir", text("pickup-full"))],
-        |ob| calm.on(ob),
-        "Files waiting in the pickup directory",
-        "warning",
-    )
-    .mutant(
-        &[("worker_log", text("idle.log"))],
-        |ob| calm.on(ob),
-        "Processing rate (items processed in the last hour)",
-        "warning",
-    )
-    .mutant(
         &[],
         |ob| Machine::default().on(ob),
         "Workers running",
-        "critical",
-    )
-    .mutant(
-        &[("worker_log", text("failing.log"))],
-        |ob| calm.on(ob),
-        "Worker errors",
         "critical",
     );
     book.done();
@@ -727,13 +762,18 @@ fn cache_reads_ping_hit_rate_memory_and_evictions_through_redis_cli() {
         report["checks"]["Cache hit rate"]["message"], "value 90",
         "{report:#}"
     );
+    vars_fail(
+        &mut book,
+        &calm,
+        &as_is,
+        &[(
+            "redis_port",
+            server::closed_port().to_string(),
+            "Redis answers PING",
+            "critical",
+        )],
+    );
     book.mutant(
-        &[("redis_port", server::closed_port().to_string())],
-        |ob| calm.on(ob),
-        "Redis answers PING",
-        "critical",
-    )
-    .mutant(
         &[(
             "redis_port",
             port(Redis {
@@ -745,8 +785,8 @@ fn cache_reads_ping_hit_rate_memory_and_evictions_through_redis_cli() {
         |ob| calm.on(ob),
         "Cache hit rate",
         "critical",
-    )
-    .mutant(
+    );
+    book.mutant(
         &[(
             "redis_port",
             port(Redis {
@@ -757,8 +797,8 @@ fn cache_reads_ping_hit_rate_memory_and_evictions_through_redis_cli() {
         |ob| calm.on(ob),
         "Cache memory in use",
         "warning",
-    )
-    .mutant(
+    );
+    book.mutant(
         &[(
             "redis_port",
             port(Redis {
@@ -808,17 +848,24 @@ fn certificate_expiry_grades_the_weakest_certificate_of_the_chain_and_the_renewa
     let calm = Machine::default();
     let mut book = Book::new(dir, "certificate-expiry", &vars);
     book.green(|ob| calm.on(ob));
-    book.mutant(
-        &[("tls_port", lapsing.port.to_string())],
-        |ob| calm.on(ob),
-        "Certificate chain not expiring",
-        "critical",
-    )
-    .mutant(
-        &[("renewal_log", text("stale.log"))],
-        |ob| calm.on(ob),
-        "Renewal ran recently",
-        "critical",
+    vars_fail(
+        &mut book,
+        &calm,
+        &as_is,
+        &[
+            (
+                "tls_port",
+                lapsing.port.to_string(),
+                "Certificate chain not expiring",
+                "critical",
+            ),
+            (
+                "renewal_log",
+                text("stale.log"),
+                "Renewal ran recently",
+                "critical",
+            ),
+        ],
     );
     book.done();
     let (_, report) = crate::common::library::run_book(
