@@ -1008,7 +1008,7 @@ mod shipped {
         Some(mutate)
     }
 
-    /// Proven by `database_issues` with clients holding connections, not by a mutation.
+    /// Proven with clients holding connections (now in tests/cli/library_diagnosis), not by a mutation.
     const HELD_CONNECTIONS: &str = "Connections in use (% of max_connections)";
 
     #[test]

@@ -297,32 +297,19 @@ fn incident_collect_runs_the_diagnosis_runbook_of_the_incidents_type() {
         .expect_exit(0)
         .stderr_contains("INC-20260110-2: no diagnosis runbook for incident type \"cahce\"")
         .stderr_contains("did you mean \"cache\"?");
-    let folder = dir.join("incidents").join("INC-20260110-1");
-    let bundle = std::fs::read_dir(&folder)
-        .expect("incident folder")
-        .map(|e| e.expect("entry").path())
-        .find(|p| p.to_string_lossy().ends_with(".tar.gz"))
-        .expect("a bundle");
-    let out = dir.join("unpacked");
-    std::fs::create_dir_all(&out).expect("mkdir");
-    let status = std::process::Command::new("tar")
-        .arg("-xzf")
-        .arg(&bundle)
-        .arg("-C")
-        .arg(&out)
-        .status()
+    // The bundle's member, read straight out of it (GNU tar's -O).
+    let shown = std::process::Command::new("tar")
+        .arg("-xzOf")
+        .arg(dir.join("incidents/INC-20260110-1/evidence-20260110T100000Z.tar.gz"))
+        .arg("evidence-20260110T100000Z/diagnosis-cache.json")
+        .output()
         .expect("tar");
-    assert!(status.success());
-    let root = std::fs::read_dir(&out)
-        .expect("unpacked")
-        .next()
-        .expect("the bundle's folder")
-        .expect("entry")
-        .path();
-    let diagnosis: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(root.join("diagnosis-cache.json")).expect("the cache diagnosis"),
-    )
-    .expect("JSON");
+    assert!(
+        shown.status.success(),
+        "{}",
+        String::from_utf8_lossy(&shown.stderr)
+    );
+    let diagnosis: serde_json::Value = serde_json::from_slice(&shown.stdout).expect("JSON");
     for step in [
         "Redis answers PING",
         "Cache hit rate",
