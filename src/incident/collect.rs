@@ -62,17 +62,16 @@ pub fn collect(
         name: "audit.log".to_string(),
         bytes: audit_tail(sources.log_dir),
     });
-    let diagnosis = record
-        .kind
-        .as_ref()
-        .and_then(|k| book.config.diagnosis.get(k));
-    if let Some(name) = diagnosis {
-        match (sources.diagnose)(name) {
-            Ok(bytes) => pieces.push(Piece {
-                name: format!("diagnosis-{name}.json"),
-                bytes,
-            }),
-            Err(e) => (voice.warn)(&format!("{id}: diagnosis runbook {name}: {e}")),
+    if let Some(kind) = &record.kind {
+        match book.config.diagnosis_for(kind) {
+            Some(name) => match (sources.diagnose)(name) {
+                Ok(bytes) => pieces.push(Piece {
+                    name: format!("diagnosis-{name}.json"),
+                    bytes,
+                }),
+                Err(e) => (voice.warn)(&format!("{id}: diagnosis runbook {name}: {e}")),
+            },
+            None => (voice.warn)(&unknown_type(book.config, id, kind)),
         }
     }
     for piece in &mut pieces {
@@ -95,6 +94,16 @@ pub fn collect(
     );
     let files = manifest["files"].as_array().map_or(0, Vec::len);
     Ok(Collected { path, files })
+}
+
+/// Why an incident of type `kind` gets no diagnosis: the known types, and the closest.
+fn unknown_type(config: &super::IncidentConfig, id: &str, kind: &str) -> String {
+    let known = config.incident_types();
+    let hint = crate::error::hint(kind, &known);
+    format!(
+        "{id}: no diagnosis runbook for incident type {kind:?} (known: {}; `incident.diagnosis` in config adds one){hint}",
+        known.join(", ")
+    )
 }
 
 /// One piece of evidence: a name in the bundle and its bytes.
@@ -266,6 +275,34 @@ mod tests {
     use super::*;
     use crate::incident::{Declaration, IncidentConfig, declare};
     use std::cell::RefCell;
+
+    /// Each built-in incident type runs its shipped diagnosis runbook; config overrides one
+    /// and adds others; an unknown type is named with the known ones and the closest.
+    #[test]
+    fn incident_types_map_to_diagnosis_runbooks_and_config_wins() {
+        let mut config = IncidentConfig::default();
+        assert_eq!(config.diagnosis_for("database"), Some("database-issues"));
+        assert_eq!(config.diagnosis_for("api-down"), Some("api-unavailable"));
+        assert_eq!(config.diagnosis_for("cache"), Some("cache"));
+        assert_eq!(config.diagnosis_for("Cache"), None);
+        config
+            .diagnosis
+            .insert("cache".to_string(), "my-cache.yaml".to_string());
+        config
+            .diagnosis
+            .insert("payments".to_string(), "payments".to_string());
+        assert_eq!(config.diagnosis_for("cache"), Some("my-cache.yaml"));
+        assert_eq!(config.diagnosis_for("payments"), Some("payments"));
+        let message = unknown_type(&config, "INC-1", "disk-spce");
+        assert!(
+            message.starts_with("INC-1: no diagnosis runbook for incident type \"disk-spce\" (known: api-down, api-unavailable, cache, certificate-expiry, database, disk-space, high-error-rate, high-memory, payments, queue-backlog, slow-responses; "),
+            "{message}"
+        );
+        assert!(
+            message.ends_with("did you mean \"disk-space\"?"),
+            "{message}"
+        );
+    }
 
     /// The health report and the diagnosis come from the caller; a diagnosis that cannot
     /// be loaded is a warning and the bundle goes without it.

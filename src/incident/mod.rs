@@ -54,7 +54,7 @@ pub struct IncidentConfig {
     pub webhook: Option<notify::Webhook>,
     /// Template overrides (minijinja): declaration, update, escalation, report.
     pub templates: std::collections::BTreeMap<String, String>,
-    /// Incident type → diagnosis runbook, for `incident collect`.
+    /// Incident type → diagnosis runbook, for `incident collect`; over [`DIAGNOSIS`].
     pub diagnosis: std::collections::BTreeMap<String, String>,
     /// Severity name → who is brought in: by incident type, in and out of business hours
     /// (replaces that severity's own `escalation` list).
@@ -64,6 +64,22 @@ pub struct IncidentConfig {
     /// The affected service named in messages when `--service` is not given.
     pub service: Option<String>,
 }
+
+/// The incident types known out of the box, each with the shipped diagnosis runbook that
+/// `incident collect` runs for it (the incident types of the five runbooks);
+/// `incident.diagnosis` in config overrides an entry or adds a type.
+pub const DIAGNOSIS: &[(&str, &str)] = &[
+    ("api-down", "api-unavailable"),
+    ("api-unavailable", "api-unavailable"),
+    ("high-error-rate", "high-error-rate"),
+    ("slow-responses", "slow-responses"),
+    ("high-memory", "high-memory"),
+    ("disk-space", "disk-space"),
+    ("database", "database-issues"),
+    ("queue-backlog", "queue-backlog"),
+    ("cache", "cache"),
+    ("certificate-expiry", "certificate-expiry"),
+];
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -163,6 +179,25 @@ impl IncidentConfig {
             "unknown severity {name:?} (known: {}){hint}",
             names.join(", ")
         )))
+    }
+
+    /// The diagnosis runbook of incident type `kind`: the config's, else the built-in one.
+    pub fn diagnosis_for(&self, kind: &str) -> Option<&str> {
+        self.diagnosis.get(kind).map(String::as_str).or_else(|| {
+            DIAGNOSIS
+                .iter()
+                .find(|(known, _)| *known == kind)
+                .map(|(_, runbook)| *runbook)
+        })
+    }
+
+    /// Every incident type with a diagnosis runbook, built-in and configured.
+    pub fn incident_types(&self) -> Vec<&str> {
+        let mut types: Vec<&str> = DIAGNOSIS.iter().map(|(kind, _)| *kind).collect();
+        types.extend(self.diagnosis.keys().map(String::as_str));
+        types.sort_unstable();
+        types.dedup();
+        types
     }
 
     pub fn dir(&self, state_dir: &Path) -> PathBuf {

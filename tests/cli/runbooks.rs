@@ -1000,7 +1000,7 @@ fn a_reading_that_is_not_a_number_is_unknown_and_one_level_is_plain() {
 // warning or critical. A check step with no mutation fails `every_shipped_check_step_has_a_fixture`.
 
 pub(crate) mod shipped {
-    use crate::common::{Mounted, Opsbook, postgres::Postgres, server, tls};
+    use crate::common::{Mounted, Opsbook, server, tls};
     use std::collections::BTreeMap;
     use std::io::{Read, Write};
     use std::path::{Path, PathBuf};
@@ -1008,14 +1008,9 @@ pub(crate) mod shipped {
     /// The shipped runbooks tested below (the newer ones are tested with
     /// `common::library::Book` in tests/cli/library_*.rs; a runbook moved there leaves
     /// this list).
-    const RUNBOOKS: [&str; 7] = [
-        "api-unavailable",
+    const RUNBOOKS: [&str; 2] = [
         "backup-verify",
         "daily",
-        "database-issues",
-        "disk-space",
-        "high-error-rate",
-        "high-memory",
     ];
 
     fn shipped_dir() -> PathBuf {
@@ -1199,7 +1194,7 @@ pub(crate) mod shipped {
         Some(mutate)
     }
 
-    /// Proven by `database_issues` with clients holding connections, not by a mutation.
+    /// Proven with clients holding connections (now in tests/cli/library_diagnosis), not by a mutation.
     const HELD_CONNECTIONS: &str = "Connections in use (% of max_connections)";
 
     #[test]
@@ -1545,11 +1540,6 @@ pub(crate) mod shipped {
     }
 
     #[test]
-    fn api_unavailable() {
-        prove("api-unavailable", World::default);
-    }
-
-    #[test]
     fn backup_verify() {
         prove("backup-verify", World::default);
     }
@@ -1557,66 +1547,6 @@ pub(crate) mod shipped {
     #[test]
     fn daily() {
         prove("daily", World::default);
-    }
-
-    #[test]
-    fn disk_space() {
-        prove("disk-space", World::default);
-    }
-
-    #[test]
-    fn high_error_rate() {
-        prove("high-error-rate", World::default);
-    }
-
-    #[test]
-    fn high_memory() {
-        prove("high-memory", World::default);
-    }
-
-    /// Against a real PostgreSQL allowing 6 connections: with 4 more clients holding a
-    /// connection, the step's own makes 5 of 6, 83 %: over the 80 % warning.
-    #[test]
-    fn database_issues() {
-        let pg = Postgres::start_with(&["max_connections=6"]);
-        let world = || World {
-            db_port: Some(pg.port),
-            ..World::default()
-        };
-        prove("database-issues", world);
-        let mut held = Vec::new();
-        for _ in 0..4 {
-            held.push(
-                std::process::Command::new("psql")
-                    .args(["-X", "-q", "-d", &pg.url("postgres")])
-                    .stdin(std::process::Stdio::piped())
-                    .stdout(std::process::Stdio::null())
-                    .spawn()
-                    .unwrap(),
-            );
-        }
-        let clients = "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'";
-        // Paced by the server's own count: the four clients plus this query's.
-        while pg.sql("postgres", clients) != "5" {
-            for client in &mut held {
-                if let Some(status) = client.try_wait().unwrap() {
-                    panic!("a client holding a connection ended: {status}");
-                }
-            }
-            std::thread::yield_now();
-        }
-        let result = severities(&world().run("database-issues"));
-        for mut client in held {
-            let _ = client.kill();
-            let _ = client.wait();
-        }
-        let step = HELD_CONNECTIONS;
-        assert_eq!(result[step], "warning", "{result:?}");
-        let others: Vec<_> = result
-            .iter()
-            .filter(|(n, s)| **n != step && *s != "ok")
-            .collect();
-        assert!(others.is_empty(), "{others:?}");
     }
 }
 

@@ -121,6 +121,61 @@ impl Postgres {
     }
 }
 
+/// A `psql` session that stays connected, holding what its SQL left (an open
+/// transaction's locks, a query still running), until dropped.
+pub struct Client(std::process::Child);
+
+impl Postgres {
+    /// Connect to `db` and send `sql` without ending the session: the connection, and
+    /// whatever `sql` holds or still runs, stays until the `Client` is dropped.
+    pub fn client(&self, db: &str, sql: &str) -> Client {
+        use std::io::Write;
+        let mut child = Command::new("psql")
+            .args(["-X", "-q", "-d", &self.url(db)])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdin = child.stdin.as_mut().expect("piped stdin");
+        stdin.write_all(format!("{sql}\n").as_bytes()).unwrap();
+        stdin.flush().unwrap();
+        Client(child)
+    }
+
+    /// Wait until `sql` in `db` answers `want`, paced by the server's own answers; a
+    /// client in `held` that ends first fails the test (it would never come true).
+    pub fn wait_for(&self, db: &str, sql: &str, want: &str, held: &mut [&mut Client]) {
+        // Not a pace (the server's answer is), only a bound on a wait that went wrong.
+        let started = std::time::Instant::now();
+        loop {
+            let got = self.sql(db, sql);
+            if got == want {
+                return;
+            }
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(120),
+                "{sql:?} still gives {got}, not {want}, after two minutes"
+            );
+            for client in held.iter_mut() {
+                if let Some(status) = client.0.try_wait().unwrap() {
+                    panic!(
+                        "a client holding a connection ended ({status}) before {sql:?} gave {want}"
+                    );
+                }
+            }
+            std::thread::yield_now();
+        }
+    }
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 impl Drop for Postgres {
     fn drop(&mut self) {
         let _ = Command::new("runuser")
