@@ -150,7 +150,8 @@ pub fn exec(command: &IncidentCommand, session: &Session) -> anyhow::Result<u8> 
         &config.state_dir(),
         super::config_file(session),
     )?
-    .at(check_context()?.clock.now());
+    .at(check_context()?.clock.now())
+    .notifying(&config.notify);
     let message = |text: &str| {
         session.printer.human(text);
         if !text.ends_with('\n') {

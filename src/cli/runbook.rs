@@ -68,7 +68,7 @@ fn show(wanted: &str, vars: &VarArgs, session: &Session) -> anyhow::Result<u8> {
             // Secrets are masked inside each string before the YAML is written, so the
             // emitter quotes `***` (masking the written text would leave a bare `***`,
             // which YAML reads as an alias).
-            let mut value = serde_json::to_value(&book).map_err(|e| cannot(&e))?;
+            let mut value = runbook::data(&book).map_err(|e| cannot(&e))?;
             mask_strings(&mut value);
             if data == ShowFormat::Yaml {
                 serde_saphyr::to_string(&value).map_err(|e| cannot(&e))?

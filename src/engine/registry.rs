@@ -30,34 +30,13 @@ use crate::probe::{CpuCheck, DiskCheck, LoadCheck, MemoryCheck, SwapCheck};
 use crate::values::{Duration, PercentLevels, Text};
 use serde::{Deserialize, Serialize};
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize)]
 pub struct StepSpec {
     pub name: String,
+    #[serde(flatten)]
     pub kind: KindSpec,
+    #[serde(flatten)]
     pub options: StepOptions,
-}
-
-/// A step as `runbook show` prints it: its name, what its kind does (`role`), its kind's
-/// settings and its options.
-impl Serialize for StepSpec {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        #[derive(Serialize)]
-        struct Shown<'a> {
-            name: &'a str,
-            role: Role,
-            #[serde(flatten)]
-            kind: &'a KindSpec,
-            #[serde(flatten)]
-            options: &'a StepOptions,
-        }
-        Shown {
-            name: &self.name,
-            role: self.kind.role(),
-            kind: &self.kind,
-            options: &self.options,
-        }
-        .serialize(serializer)
-    }
 }
 
 /// `load: {}`: informational, nothing to set.

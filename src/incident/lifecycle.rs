@@ -17,6 +17,9 @@ pub struct Incidents<'a> {
     pub config_file: PathBuf,
     /// The time every change is recorded at (the real clock unless [`Incidents::at`]).
     pub now: jiff::Timestamp,
+    /// The `notify:` channels whose routes take `incident` messages (none: the webhook
+    /// only), set by [`Incidents::notifying`].
+    pub notify: Option<&'a crate::notify::NotifyConfig>,
 }
 
 /// What a person sees as it happens: each message before it is sent, and warnings (a
@@ -100,7 +103,18 @@ impl<'a> Incidents<'a> {
             store: Store::new(config.dir(state_dir)),
             config_file,
             now: jiff::Timestamp::now(),
+            notify: None,
         })
+    }
+
+    /// The same incidents, with every message also sent to the `notify:` channels whose
+    /// routes take `incident` events of its severity (the highest configured severity is
+    /// `critical`, every other `warning`).
+    pub fn notifying(self, notify: &'a crate::notify::NotifyConfig) -> Self {
+        Incidents {
+            notify: Some(notify),
+            ..self
+        }
     }
 
     /// The same incidents, with changes recorded at `now`.
@@ -187,21 +201,33 @@ impl<'a> Incidents<'a> {
     ) -> Result<(), Error> {
         audit::record(action, "ok", Some(detail));
         let message = self.render(template, record)?;
-        self.announce(id, &message, voice);
+        self.announce(id, &record.severity, &message, voice);
         Ok(())
     }
 
-    /// Show `message`, then send it; a failed notification is a warning and a timeline
-    /// entry.
+    /// Show `message`, then send it to the incident webhook and to the `notify:` channels
+    /// routed for incidents of `severity`; each failed delivery is a warning and a
+    /// timeline entry.
     ///
     /// This is the one place an incident message is sent from.
-    pub(crate) fn announce(&self, id: &str, message: &str, voice: &Voice<'_>) {
+    pub(crate) fn announce(&self, id: &str, severity: &str, message: &str, voice: &Voice<'_>) {
         (voice.message)(message);
-        let Some(webhook) = &self.config.webhook else {
-            return;
-        };
-        if let Err(e) = super::notify::send(webhook, message) {
-            let text = format!("notification failed: {e}");
+        let mut failures = Vec::new();
+        if let Some(webhook) = &self.config.webhook
+            && let Err(e) = super::notify::send(webhook, message)
+        {
+            failures.push(format!("notification failed: {e}"));
+        }
+        if let Some(notify) = self.notify {
+            let level = match self.config.severities().first() {
+                Some(top) if top.name.eq_ignore_ascii_case(severity) => {
+                    crate::notify::Severity::Critical
+                }
+                _ => crate::notify::Severity::Warning,
+            };
+            failures.extend(super::notify::send_routed(notify, level, message));
+        }
+        for text in failures {
             let recorded = self
                 .store
                 .lock(id)

@@ -58,3 +58,46 @@ pub fn send(webhook: &Webhook, message: &str) -> Result<(), Error> {
         ))
         .map_err(|e| Error::Notify(e.to_string()))
 }
+
+/// Post `message` to every `notify:` channel (but PagerDuty) routed for `incident` events
+/// of `level`;
+/// one line per channel that did not take it (named, never its URL or credentials).
+pub fn send_routed(
+    notify: &crate::notify::NotifyConfig,
+    level: crate::notify::Severity,
+    message: &str,
+) -> Vec<String> {
+    let names = notify.channels_for("incident", level);
+    if names.is_empty() {
+        return Vec::new();
+    }
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => return vec![format!("cannot start the async runtime: {e}")],
+    };
+    let subject = message.lines().next().unwrap_or_default();
+    let mut failed = Vec::new();
+    for name in names {
+        // PagerDuty takes problems (from maintain, run and health), not an incident's text.
+        let Some(channel) = notify
+            .channels
+            .get(name)
+            .filter(|c| !matches!(c, crate::notify::Channel::Pagerduty(_)))
+        else {
+            continue;
+        };
+        let sent = runtime.block_on(crate::notify::deliver_text(
+            channel,
+            subject,
+            message,
+            &notify.delivery,
+        ));
+        if let Err(e) = sent {
+            failed.push(format!("notification to channel {name} failed: {e}"));
+        }
+    }
+    failed
+}

@@ -115,6 +115,6 @@ fn send(
         "ok",
         Some(&format!("{}: {text}", due.id)),
     );
-    book.announce(&due.id, &message, voice);
+    book.announce(&due.id, &record.severity, &message, voice);
     Ok(())
 }

@@ -17,5 +17,5 @@ pub use catalog::{names, open, session_vars};
 pub use check::drill_runner;
 pub use diagnose::diagnose;
 pub use load::{Kind, Runbook, Source, find, load};
-pub use plan::{plan, show};
+pub use plan::{data, plan, show};
 pub use run::{Selection, run};

@@ -254,3 +254,48 @@ fn text_of(value: impl serde::Serialize) -> String {
         Err(e) => format!("(cannot show: {e})"),
     }
 }
+
+/// `runbook show --format yaml|json`: the runbook as data, each step (in groups, undo and
+/// `on_failure` too) with its `role` beside its kind: reads, acts, runs or runbook.
+pub fn data(book: &Runbook) -> Result<serde_json::Value, serde_json::Error> {
+    let mut value = serde_json::to_value(book)?;
+    let steps = book.steps.iter().flat_map(|item| match item {
+        Item::Step(step) => std::slice::from_ref(step),
+        Item::Parallel { parallel } => parallel.as_slice(),
+    });
+    let mut shown: Vec<&mut serde_json::Value> = Vec::new();
+    for item in value["steps"].as_array_mut().into_iter().flatten() {
+        if item
+            .get("parallel")
+            .is_some_and(serde_json::Value::is_array)
+        {
+            if let Some(group) = item["parallel"].as_array_mut() {
+                shown.extend(group.iter_mut());
+            }
+        } else {
+            shown.push(item);
+        }
+    }
+    for (step, shown) in steps.zip(shown) {
+        with_role(step, shown);
+    }
+    if let Some(shown) = value.get_mut("on_failure").and_then(|v| v.as_array_mut()) {
+        for (step, shown) in book.on_failure.iter().zip(shown.iter_mut()) {
+            with_role(step, shown);
+        }
+    }
+    Ok(value)
+}
+
+/// `role` on one step's data, and on its undo steps'.
+fn with_role(step: &StepSpec, shown: &mut serde_json::Value) {
+    if let Some(map) = shown.as_object_mut() {
+        let role = serde_json::to_value(step.kind.role()).unwrap_or_default();
+        map.insert("role".to_string(), role);
+    }
+    if let Some(undo) = shown.get_mut("undo").and_then(|v| v.as_array_mut()) {
+        for (step, shown) in step.options.undo.iter().zip(undo.iter_mut()) {
+            with_role(step, shown);
+        }
+    }
+}

@@ -527,3 +527,24 @@ fn every_example_config_validates_and_loads_the_shipped_runbooks() {
         );
     }
 }
+
+/// What `config show` prints loads back as config: an endpoint step is shown as written,
+/// without `runbook show`'s `role` (which only describes a runbook's steps).
+#[test]
+fn config_show_loads_back_as_config() {
+    let ob = Opsbook::new().file(
+        "ops.yaml",
+        "health:\n  endpoints:\n    - name: api\n      http: { url: \"http://127.0.0.1:9/health\" }\n",
+    );
+    let dir = ob.dir().to_path_buf();
+    let shown = ob
+        .args(["--config", "ops.yaml", "config", "show"])
+        .run()
+        .expect_exit(0);
+    assert!(!shown.stdout.contains("role:"), "{}", shown.stdout);
+    std::fs::write(dir.join("back.yaml"), &shown.stdout).unwrap();
+    Opsbook::new()
+        .args(["--config", "back.yaml", "config", "validate"])
+        .run_in(&dir)
+        .expect_exit(0);
+}

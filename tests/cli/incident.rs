@@ -1328,7 +1328,7 @@ fn action_items_are_tracked_across_incidents_and_overdue_ones_are_reminded() {
     let ran = r#"{"started":"2026-01-21T02:00:00Z","ended":"2026-01-21T02:01:00Z","outcome":"ok"}"#;
     let ops = ops.file(
         "state/maintain.json",
-        &format!(r#"{{"daily":{ran},"weekly":{ran},"monthly":{ran}}}"#),
+        &format!(r#"{{"daily":{ran},"weekly":{ran},"monthly":{ran},"quarterly":{ran}}}"#),
     );
     let dir = ops.dir().to_path_buf();
     for (day, title, actions) in [

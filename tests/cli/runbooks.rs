@@ -1008,10 +1008,7 @@ pub(crate) mod shipped {
     /// The shipped runbooks tested below (the newer ones are tested with
     /// `common::library::Book` in tests/cli/library_*.rs; a runbook moved there leaves
     /// this list).
-    const RUNBOOKS: [&str; 2] = [
-        "backup-verify",
-        "daily",
-    ];
+    const RUNBOOKS: [&str; 2] = ["backup-verify", "daily"];
 
     fn shipped_dir() -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("runbooks")
@@ -2217,7 +2214,7 @@ fn runbook_show_prints_levels_as_written() {
 ";
     let run = Opsbook::new()
         .file("rb.yaml", book)
-        .args(["runbook", "show", "rb.yaml"])
+        .args(["runbook", "show", "rb.yaml", "--format", "yaml"])
         .run()
         .expect_exit(0)
         .stdout_contains("crit: 1\n")
