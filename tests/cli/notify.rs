@@ -671,3 +671,95 @@ fn a_run_killed_before_sending_loses_nothing_and_the_next_run_sends_it_once() {
     assert_eq!(chat.len(), 1, "{:?}", http.paths());
     assert!(chat[0]["text"].as_str().unwrap().contains("Memory failed"));
 }
+
+/// Until `got()` holds, or a bound that only a broken build reaches.
+fn wait_for(what: &str, got: impl Fn() -> bool) {
+    let bound = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !got() {
+        assert!(std::time::Instant::now() < bound, "never happened: {what}");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+/// `health --watch` tells the `health` routes once when an endpoint's failures count
+/// and once when it recovers: paced by the endpoint (each request held until released)
+/// and by the receiver.
+#[test]
+fn health_watch_tells_once_when_an_endpoint_goes_down_and_once_when_it_recovers() {
+    let chat = Receiver::start();
+    let api = crate::common::server::Held::start(&[503, 503, 200, 200]);
+    let config = format!(
+        "state_dir: state\nhealth:\n  endpoints:\n    - name: api\n      http: {{ url: \"{}/health\", timeout: 60s }}\n      interval: 20ms\n      failure_threshold: 2\n      success_threshold: 1\nnotify:\n  channels:\n    chat: {{ slack: {{ url: \"{}\" }} }}\n  routes:\n    - {{ events: [health], channels: [chat] }}\n",
+        api.url,
+        chat.url("/chat")
+    );
+    let dir = setup(&config);
+    let running = Opsbook::new()
+        .env(
+            "OPSBOOK_READINGS",
+            dir.path().join("readings.json").to_str().unwrap(),
+        )
+        .args(["--config", "ops.yaml", "health", "--watch", "1s"])
+        .spawn_in(dir.path());
+    // One failure: not counted yet, nothing sent.
+    api.release(1);
+    api.arrived(2);
+    assert!(chat.taken("/chat").is_empty(), "{:?}", chat.paths());
+    // The second failure counts: one message.
+    api.release(2);
+    api.arrived(3);
+    wait_for("the down message", || chat.taken("/chat").len() == 1);
+    let down = chat.taken("/chat")[0]["text"].as_str().unwrap().to_string();
+    assert!(
+        down.starts_with("api failed (critical) in health on "),
+        "{down}"
+    );
+    assert!(down.contains("status 503"), "{down}");
+    assert!(down.contains("Rerun: opsbook health"), "{down}");
+    // A success recovers it: one more message, then nothing while it stays up.
+    api.release(4);
+    wait_for("the recovery message", || chat.taken("/chat").len() == 2);
+    let up = chat.taken("/chat")[1]["text"].as_str().unwrap().to_string();
+    assert!(up.starts_with("api recovered in health on "), "{up}");
+    api.arrived(5);
+    running.signal(libc::SIGINT);
+    let run = running.finish(std::time::Duration::from_secs(30));
+    assert!(
+        matches!(run.code, Some(0 | 2)),
+        "{:?}: {}",
+        run.code,
+        run.stderr
+    );
+    assert_eq!(chat.taken("/chat").len(), 2, "{:?}", chat.paths());
+}
+
+/// Incident messages go to the `notify:` channels routed for incidents (and no other),
+/// beside the incident webhook.
+#[test]
+fn incident_messages_reach_the_channels_routed_for_incidents() {
+    let http = Receiver::start();
+    let config = format!(
+        "state_dir: state\nnotify:\n  channels:\n    oncall: {{ webhook: {{ url: \"{}\" }} }}\n    ops: {{ slack: {{ url: \"{}\" }} }}\n  routes:\n    - {{ events: [incident], channels: [oncall] }}\n    - {{ events: [maintain], channels: [ops] }}\n",
+        http.url("/oncall"),
+        http.url("/ops")
+    );
+    let dir = setup(&config);
+    opsbook(
+        dir.path(),
+        T0,
+        &[
+            "incident",
+            "declare",
+            "--severity",
+            "SEV-1",
+            "--title",
+            "API down",
+        ],
+    )
+    .expect_exit(0);
+    let oncall = http.taken("/oncall");
+    assert_eq!(oncall.len(), 1, "{:?}", http.paths());
+    let text = oncall[0]["text"].as_str().unwrap();
+    assert!(text.contains("API down"), "{text}");
+    assert!(http.taken("/ops").is_empty(), "{:?}", http.paths());
+}
