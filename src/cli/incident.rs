@@ -391,8 +391,9 @@ fn collect(
         render(&report, Format::Json, Style::default()).into_bytes()
     };
     let dirs = super::run::dirs(session);
+    let vars = super::run::session_vars(session);
     let diagnose = |name: &str| {
-        let report = runtime.block_on(crate::runbook::diagnose(name, &dirs, &check));
+        let report = runtime.block_on(crate::runbook::diagnose(name, &vars, &dirs, &check));
         let report = report.map_err(|e| incident::Error::Diagnosis(e.to_string()))?;
         Ok(render(&report, Format::Json, Style::default()).into_bytes())
     };

@@ -49,7 +49,7 @@ pub fn step_context(session: &Session) -> anyhow::Result<Context> {
     let mut inner = ctx.clone();
     inner.config = Arc::new(settings.clone());
     ctx.config = Arc::new(crate::engine::Settings {
-        runbook: crate::runbook::drill_runner(dirs, inner),
+        runbook: crate::runbook::drill_runner(dirs, super::run::session_vars(session), inner),
         ..settings
     });
     Ok(ctx)

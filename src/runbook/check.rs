@@ -11,14 +11,16 @@ use std::sync::Arc;
 fn check_restored(
     name: &str,
     to: &Path,
+    session: &std::collections::BTreeMap<String, crate::values::Text>,
     dirs: &[PathBuf],
     ctx: &Context,
 ) -> Result<String, crate::backup::Error> {
     let failed = |e: String| crate::backup::Error::Failed(e);
-    let vars = std::collections::BTreeMap::from([(
+    let mut vars = session.clone();
+    vars.insert(
         "restore_dir".to_string(),
         crate::values::Text::plain(to.to_string_lossy()),
-    )]);
+    );
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -46,9 +48,14 @@ fn check_restored(
 /// The runner a drill uses for `verify: { runbook: NAME }`, wherever the drill runs (a
 /// command, a runbook step, a schedule, an incident's diagnosis): NAME is looked up in
 /// `dirs` and runs in `ctx` (whose own settings carry no runner, so a drill inside that
-/// runbook is refused rather than recursing).
-pub fn drill_runner(dirs: Vec<PathBuf>, ctx: Context) -> crate::backup::RunbookRunner {
+/// runbook is refused rather than recursing), with the session's `vars` and
+/// `{{ restore_dir }}`.
+pub fn drill_runner(
+    dirs: Vec<PathBuf>,
+    vars: std::collections::BTreeMap<String, crate::values::Text>,
+    ctx: Context,
+) -> crate::backup::RunbookRunner {
     crate::backup::RunbookRunner(Some(Arc::new(move |name: &str, to: &Path| {
-        check_restored(name, to, &dirs, &ctx)
+        check_restored(name, to, &vars, &dirs, &ctx)
     })))
 }

@@ -248,7 +248,7 @@ fn certificate_expiry_grades_the_weakest_certificate_of_the_chain_and_the_renewa
 /// naming it (the built-in types), the runbook reading its settings from the environment;
 /// a type with no runbook is named with the closest known one, and the bundle goes without.
 #[test]
-fn incident_collect_runs_the_diagnosis_runbook_of_the_incidents_type() {
+fn incident_collect_runs_the_diagnosis_runbook_of_the_incidents_type_with_the_configured_vars() {
     let redis = Redis {
         hits: 900,
         misses: 100,
@@ -256,9 +256,12 @@ fn incident_collect_runs_the_diagnosis_runbook_of_the_incidents_type() {
         ..Redis::default()
     }
     .start();
+    // The port reaches the diagnosis runbook through the config's `runbooks.vars`.
     let ops = Opsbook::new().file(
         "ops.yaml",
-        "state_dir: state\nincident: { dir: incidents }\n",
+        &format!(
+            "state_dir: state\nincident: {{ dir: incidents }}\nrunbooks: {{ vars: {{ redis_port: \"{redis}\" }} }}\n"
+        ),
     );
     let dir = ops.dir().to_path_buf();
     let run = |args: &[&str]| {
@@ -267,7 +270,6 @@ fn incident_collect_runs_the_diagnosis_runbook_of_the_incidents_type() {
         Machine::default()
             .on(Opsbook::new())
             .env("REDIS_HOST", "127.0.0.1")
-            .env("REDIS_PORT", redis.to_string())
             .env("OPSBOOK_NOW", "2026-01-10T10:00:00Z")
             .args(all)
             .run_in(&dir)
