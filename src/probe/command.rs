@@ -111,6 +111,13 @@ impl<'de> Deserialize<'de> for CommandSpec {
         }
         let raw = Raw::deserialize(deserializer)?;
         let custom = |m: &dyn std::fmt::Display| <D::Error as serde::de::Error>::custom(m);
+        // `run: "{{ var }}"` whose value is empty loads (a `when:` may skip the step; the
+        // runbook's validation refuses it without one); any other empty command does not.
+        let from_variable = !raw.shell
+            && raw
+                .run
+                .as_deref()
+                .is_some_and(crate::values::text::is_one_reference);
         let (argv, shown) = match (raw.run, raw.argv, raw.shell) {
             (Some(run), None, true) => {
                 let run = Text::from_shell_template(&run).map_err(|e| custom(&e))?;
@@ -136,7 +143,7 @@ impl<'de> Deserialize<'de> for CommandSpec {
                 return Err(custom(&"give the command as `run` or `argv`"));
             }
         };
-        if argv.is_empty() {
+        if argv.is_empty() && !from_variable {
             return Err(custom(&"the command is empty"));
         }
         Ok(CommandSpec {
@@ -211,6 +218,11 @@ impl Probe for CommandCheck {
         Box::pin(async move {
             let spec = &self.spec;
             let timeout = spec.timeout.map_or(self.default_timeout, |t| t.0);
+            if spec.argv.is_empty() {
+                let message =
+                    "nothing was run: the command is empty (`run` is a variable with no value)";
+                return Outcome::new(Status::Critical, message, Data::None);
+            }
             let started = Instant::now();
             let mut finished = match self.execute(timeout).await {
                 Ok(finished) => finished,

@@ -4,7 +4,7 @@
 
 use super::load::{Runbook, Source};
 use super::spots::{Spot, StepSpots};
-use crate::engine::registry::{Item, StepSpec};
+use crate::engine::registry::{Item, KindSpec, StepSpec};
 use crate::error::ConfigError;
 use std::collections::HashMap;
 
@@ -84,6 +84,22 @@ pub fn validate(
             None => {
                 first.insert(step.name.as_str(), (i, here));
             }
+        }
+    }
+    // A command from an empty variable runs nothing: it needs a `when:` that skips it.
+    for (step, spots) in &steps {
+        if let KindSpec::Command(command) = &step.kind
+            && command.argv.is_empty()
+            && step.options.when.is_none()
+        {
+            errors.push(error_at(
+                spots.and_then(|s| s.best()),
+                source,
+                &format!(
+                    "step {:?}: the command is empty (`run` is a variable with no value): give it one, or a `when:` that skips the step while it is empty",
+                    step.name
+                ),
+            ));
         }
     }
     let names: Vec<&str> = first.keys().copied().collect();

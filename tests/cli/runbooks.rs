@@ -1695,8 +1695,8 @@ fn bad_undo_is_rejected_with_its_location() {
 
 #[test]
 fn the_shipped_deploy_rolls_back_only_what_it_did() {
-    // Every command of the deploy writes its name to deploy.log; a failing one is `exit 1`
-    // (`false` is a false `when:`: an empty or false command is skipped).
+    // Every command of the deploy writes its name to deploy.log; a failing one is
+    // `sh -c 'exit 1'` (`false` is a false `when:`: an empty or false command is skipped).
     let ops = Opsbook::new()
         .file("app/.keep", "")
         .readings(10.0, 10.0, 1.0)
@@ -1719,7 +1719,7 @@ fn the_shipped_deploy_rolls_back_only_what_it_did() {
         ];
         for var in crate::library_maintenance::DEPLOY_COMMANDS {
             let command = if failing.contains(&var) {
-                "exit 1".to_string()
+                "sh -c 'exit 1'".to_string()
             } else {
                 step(var)
             };
@@ -2280,4 +2280,35 @@ fn a_runbook_named_in_bytes_that_are_not_utf8_is_listed_and_validated() {
         .expect_exit(78)
         .stderr_contains("caf\u{FFFD}.yaml");
     drop(ops);
+}
+
+/// A command kept in a variable may be empty when a `when:` skips it; without one the
+/// runbook is refused at the step, and a `when:` that lets an empty one through is a
+/// critical step (nothing was run), never an ok.
+#[test]
+fn a_command_from_an_empty_variable_needs_a_when_and_never_passes() {
+    let book = "name: e\nvars: { pull: \"\", env: prod }\nsteps:\n  - name: Pull\n    when: \"pull\"\n    command: { run: \"{{ pull }}\" }\n  - name: Gated elsewhere\n    when: \"env == 'prod'\"\n    command: { run: \"{{ pull }}\" }\n";
+    let run = Opsbook::new()
+        .file("e.yaml", book)
+        .args(["run", "e.yaml", "--format", "json"])
+        .run()
+        .expect_exit(2);
+    let json = run.json();
+    assert_eq!(json["checks"]["Pull"]["severity"], "skipped", "{json}");
+    assert_eq!(
+        json["checks"]["Gated elsewhere"]["severity"], "critical",
+        "{json}"
+    );
+    Opsbook::new()
+        .file("e.yaml", book)
+        .args(["run", "e.yaml", "--var", "pull=true"])
+        .run()
+        .expect_exit(0);
+    let bare = "name: e\nvars: { pull: \"\" }\nsteps:\n  - name: Bare\n    command: { run: \"{{ pull }}\" }\n";
+    Opsbook::new()
+        .file("e.yaml", bare)
+        .args(["runbook", "validate", "e.yaml"])
+        .run()
+        .expect_exit(78)
+        .stderr_contains("e.yaml:4:11: step \"Bare\": the command is empty");
 }
