@@ -68,17 +68,19 @@ fn print(report: &Report, format: Format, session: &Session) {
 
 /// Each counted change of an endpoint's state, on stderr (its audit line is written by
 /// the monitor): `health: api: up → down after 3 failures in a row: status 503, …`; and,
-/// when `notify:` names channels, handed to `notify::settle` (scope `health`) with every
-/// endpoint still down, in the order the changes happened.
+/// when `notify:` names channels, handed to `notify::settle` in the endpoint's own scope
+/// (`health:NAME`), in the order the changes happened. Only a change this process counted
+/// is said: a restarted monitor never calls an endpoint it has not graded yet recovered.
 fn transitions(session: &Session) -> Hook {
     let printer = session.printer;
     let tell = teller(session);
     Arc::new(move |transition: &Transition| {
         printer.progress(&format!("health: {}", transition.describe()));
         if let Some(tell) = &tell {
-            let down = transition
+            let problems = transition
                 .down
                 .iter()
+                .filter(|(name, _)| *name == transition.name)
                 .map(|(name, message)| crate::notify::Problem {
                     key: name.clone(),
                     what: name.clone(),
@@ -86,30 +88,32 @@ fn transitions(session: &Session) -> Hook {
                     detail: message.clone(),
                 })
                 .collect();
-            let _ = tell.send((transition.at, down));
+            let scope = format!("health:{}", transition.name);
+            let _ = tell.send((transition.at, scope, problems));
         }
     })
 }
 
-/// One task that settles the health scope's notifications one change at a time (so a
-/// later change never lands before an earlier one); `None` without channels.
-fn teller(
-    session: &Session,
-) -> Option<tokio::sync::mpsc::UnboundedSender<(jiff::Timestamp, Vec<crate::notify::Problem>)>> {
+/// A change for the notifier: when, the endpoint's scope, what is failing in it.
+type Told = (jiff::Timestamp, String, Vec<crate::notify::Problem>);
+
+/// One task that settles the endpoints' notifications one change at a time (so a later
+/// change never lands before an earlier one); `None` without channels.
+fn teller(session: &Session) -> Option<tokio::sync::mpsc::UnboundedSender<Told>> {
     let config = session.loaded.config.notify.clone();
     if !config.is_configured() {
         return None;
     }
     let state_dir = session.loaded.config.state_dir();
     let printer = session.printer;
-    let (tx, mut rx) =
-        tokio::sync::mpsc::unbounded_channel::<(jiff::Timestamp, Vec<crate::notify::Problem>)>();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Told>();
     tokio::spawn(async move {
-        let scope = crate::notify::Scope {
-            name: "health",
-            rerun: "opsbook health",
-        };
-        while let Some((at, problems)) = rx.recv().await {
+        while let Some((at, name, problems)) = rx.recv().await {
+            let scope = crate::notify::Scope {
+                name: &name,
+                rerun: "opsbook health",
+                unseen: &[],
+            };
             match crate::notify::settle(&config, &state_dir, at, &scope, &problems).await {
                 Ok(told) => told.all_warnings().for_each(|w| printer.warn(w)),
                 Err(e) => printer.warn(&format!("notifications not sent: {e}")),

@@ -137,9 +137,11 @@ fn tell(
     }
     let name = format!("run:{}", book.name);
     let rerun = format!("opsbook run {wanted}");
+    let unseen = crate::notify::Problem::unseen_in(report);
     let scope = crate::notify::Scope {
         name: &name,
         rerun: &rerun,
+        unseen: &unseen,
     };
     let problems = crate::notify::Problem::from_report(report);
     let state_dir = session.loaded.config.state_dir();

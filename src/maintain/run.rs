@@ -126,9 +126,11 @@ pub async fn run_schedule(
     }
     if let Some(config) = options.notify.filter(|c| c.is_configured()) {
         let rerun = format!("opsbook maintain run {name}");
+        let unseen = crate::notify::Problem::unseen_in(&report);
         let scope = crate::notify::Scope {
             name: &format!("maintain:{name}"),
             rerun: &rerun,
+            unseen: &unseen,
         };
         let problems = crate::notify::Problem::from_report(&report);
         let now = ctx.clock.now();

@@ -61,6 +61,16 @@ pub struct Problem {
 }
 
 impl Problem {
+    /// The steps of a report that did not run (skipped): not known to be better.
+    pub fn unseen_in(report: &crate::model::Report) -> Vec<String> {
+        report
+            .results
+            .iter()
+            .filter(|r| r.status == crate::model::Status::Skipped)
+            .map(|r| r.name.clone())
+            .collect()
+    }
+
     /// Every step of a report that did not end ok (or skipped), keyed by its name.
     pub fn from_report(report: &crate::model::Report) -> Vec<Problem> {
         report
@@ -85,6 +95,8 @@ pub struct Scope<'a> {
     pub name: &'a str,
     /// The command that reruns it (`opsbook maintain run daily`), said in every message.
     pub rerun: &'a str,
+    /// Keys not read this time (skipped steps): an open problem among them stays open.
+    pub unseen: &'a [String],
 }
 
 impl Scope<'_> {

@@ -14,6 +14,10 @@ use std::path::{Path, PathBuf};
 struct Open {
     what: String,
     severity: Severity,
+    /// The worst it has been while open: its recovery goes to every channel that heard
+    /// of it at that severity (a PagerDuty trigger is resolved even after it eased).
+    #[serde(default)]
+    worst: Option<Severity>,
     detail: String,
     since: String,
     /// When a message about it was last sent (or queued).
@@ -88,7 +92,10 @@ fn transitions(
         scope: scope.name.to_string(),
         key: key.to_string(),
         what: open.what.clone(),
-        severity: open.severity,
+        severity: match event {
+            Event::Recovered => open.worst.map_or(open.severity, |w| w.max(open.severity)),
+            _ => open.severity,
+        },
         detail: crate::redact::mask(&open.detail).into_owned(),
         host: host.to_string(),
         rerun: scope.rerun.to_string(),
@@ -98,10 +105,12 @@ fn transitions(
     };
     let mut out = Vec::new();
     let failing: Vec<&str> = problems.iter().map(|p| p.key.as_str()).collect();
+    // A problem whose step did not run this time (skipped, left out by --only) is not
+    // known to be better: it stays open.
     let recovered: Vec<String> = state
         .open
         .keys()
-        .filter(|k| !failing.contains(&k.as_str()))
+        .filter(|k| !failing.contains(&k.as_str()) && !scope.unseen.contains(k))
         .cloned()
         .collect();
     for key in recovered {
@@ -127,9 +136,16 @@ fn transitions(
             .open
             .get(&problem.key)
             .map_or_else(|| time.clone(), |o| o.since.clone());
+        let worst = state
+            .open
+            .get(&problem.key)
+            .map_or(problem.severity, |old| {
+                old.worst.unwrap_or(old.severity).max(problem.severity)
+            });
         let open = Open {
             what: problem.what.clone(),
             severity: problem.severity,
+            worst: Some(worst),
             detail: problem.detail.clone(),
             since,
             last_sent: match (event, state.open.get(&problem.key)) {
@@ -231,10 +247,15 @@ fn queue(
     );
     let digest = crate::digest::Sha256::digest(seed.as_bytes());
     let hex: String = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
-    // `20260302T040000Z`: the time to the second, so names sort oldest first.
+    // `20260302T040000Z-<nanoseconds>`: the message's time to the second, then the
+    // machine's clock in nanoseconds, so names sort in the order they were queued (a
+    // trigger before its resolve) even within one second or under a fixed clock.
     let second = message.time.split(['.', 'Z']).next().unwrap_or_default();
     let stamp = format!("{}Z", second.replace([':', '-'], ""));
-    let id = format!("{stamp}-{hex}");
+    let queued = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let id = format!("{stamp}-{queued:020}-{hex}");
     let path = undelivered_dir(state_dir).join(format!("{id}.json"));
     let record = Undelivered {
         id,
@@ -352,6 +373,7 @@ mod tests {
         let scope = Scope {
             name: "maintain:daily",
             rerun: "opsbook maintain run daily",
+            unseen: &[],
         };
         let at = |h: i64| jiff::Timestamp::from_second(1_800_000_000 + h * 3600).expect("time");
         let mut state = ScopeState::default();
@@ -371,5 +393,37 @@ mod tests {
         assert_eq!(events(back.clone()), vec![Event::Recovered]);
         assert_eq!(back[0].dedup_key, first[0].dedup_key);
         assert!(state.open.is_empty());
+    }
+
+    /// A step that did not run keeps its problem open; a problem that eased from critical
+    /// to warning recovers at critical, so the channels that heard it critical hear it end.
+    #[test]
+    fn a_skipped_step_stays_open_and_a_recovery_goes_out_at_the_worst_severity() {
+        let config = NotifyConfig::default();
+        let skipped = ["Queue".to_string()];
+        let unseen = Scope {
+            name: "run:gate",
+            rerun: "opsbook run gate",
+            unseen: &skipped,
+        };
+        let seen = Scope {
+            unseen: &[],
+            ..unseen
+        };
+        let at = |h: i64| jiff::Timestamp::from_second(1_800_000_000 + h * 3600).expect("time");
+        let mut state = ScopeState::default();
+        let critical = [problem("Queue", Severity::Critical)];
+        assert_eq!(
+            transitions(&config, &mut state, at(0), &seen, &critical, "h").len(),
+            1
+        );
+        assert!(transitions(&config, &mut state, at(1), &unseen, &[], "h").is_empty());
+        assert!(state.open.contains_key("Queue"));
+        let eased = [problem("Queue", Severity::Warning)];
+        assert!(transitions(&config, &mut state, at(2), &seen, &eased, "h").is_empty());
+        let back = transitions(&config, &mut state, at(3), &seen, &[], "h");
+        assert_eq!(back.len(), 1);
+        assert_eq!(back[0].event, Event::Recovered);
+        assert_eq!(back[0].severity, Severity::Critical);
     }
 }

@@ -711,7 +711,7 @@ fn health_watch_tells_once_when_an_endpoint_goes_down_and_once_when_it_recovers(
     wait_for("the down message", || chat.taken("/chat").len() == 1);
     let down = chat.taken("/chat")[0]["text"].as_str().unwrap().to_string();
     assert!(
-        down.starts_with("api failed (critical) in health on "),
+        down.starts_with("api failed (critical) in health:api on "),
         "{down}"
     );
     assert!(down.contains("status 503"), "{down}");
@@ -720,7 +720,7 @@ fn health_watch_tells_once_when_an_endpoint_goes_down_and_once_when_it_recovers(
     api.release(4);
     wait_for("the recovery message", || chat.taken("/chat").len() == 2);
     let up = chat.taken("/chat")[1]["text"].as_str().unwrap().to_string();
-    assert!(up.starts_with("api recovered in health on "), "{up}");
+    assert!(up.starts_with("api recovered in health:api on "), "{up}");
     api.arrived(5);
     running.signal(libc::SIGINT);
     let run = running.finish(std::time::Duration::from_secs(30));
