@@ -22,6 +22,8 @@ pub(super) fn remind(
     for d in &due {
         let sent = if d.sent {
             "reminder sent".to_string()
+        } else if d.undelivered {
+            "reminder NOT delivered (the next run sends it again)".to_string()
         } else {
             format!(
                 "already reminded at {}",

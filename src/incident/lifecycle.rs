@@ -209,8 +209,15 @@ impl<'a> Incidents<'a> {
     /// routed for incidents of `severity`; each failed delivery is a warning and a
     /// timeline entry.
     ///
-    /// This is the one place an incident message is sent from.
-    pub(crate) fn announce(&self, id: &str, severity: &str, message: &str, voice: &Voice<'_>) {
+    /// This is the one place an incident message is sent from. Whether every channel it
+    /// went to took it.
+    pub(crate) fn announce(
+        &self,
+        id: &str,
+        severity: &str,
+        message: &str,
+        voice: &Voice<'_>,
+    ) -> bool {
         (voice.message)(message);
         let mut failures = Vec::new();
         if let Some(webhook) = &self.config.webhook
@@ -227,6 +234,7 @@ impl<'a> Incidents<'a> {
             };
             failures.extend(super::notify::send_routed(notify, level, message));
         }
+        let delivered = failures.is_empty();
         for text in failures {
             let recorded = self
                 .store
@@ -237,6 +245,7 @@ impl<'a> Incidents<'a> {
             }
             (voice.warn)(&format!("{id}: {text}; the record is kept"));
         }
+        delivered
     }
 }
 

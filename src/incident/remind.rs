@@ -21,6 +21,9 @@ pub struct Due {
     /// Whether a reminder went out now (false: one already did this period; `reminded`
     /// says when).
     pub sent: bool,
+    /// A reminder went out now, but a channel did not take it: not recorded, so the next
+    /// run sends it again.
+    pub undelivered: bool,
     pub reminded: Option<String>,
 }
 
@@ -69,24 +72,27 @@ pub fn remind(book: &Incidents<'_>, voice: &super::Voice<'_>) -> Result<Vec<Due>
             update_due,
             overdue_actions: actions,
             sent: false,
+            undelivered: false,
             reminded: reminded.map(|r| r.to_string()),
         };
         if !quiet {
-            send(book, &record, &due, voice)?;
-            due.sent = true;
+            due.sent = send(book, &record, &due, voice)?;
+            due.undelivered = !due.sent;
         }
         out.push(due);
     }
     Ok(out)
 }
 
-/// Record the reminder on the incident's timeline, then show and send it.
+/// Show and send the reminder, then record it on the incident's timeline: only a reminder
+/// every channel took counts as sent (one that failed is sent again by the next run);
+/// whether it was.
 fn send(
     book: &Incidents<'_>,
     record: &super::Incident,
     due: &Due,
     voice: &super::Voice<'_>,
-) -> Result<(), Error> {
+) -> Result<bool, Error> {
     let reminder = templates::Reminder {
         update_due: due.update_due.clone(),
         overdue_actions: due.overdue_actions.clone(),
@@ -105,6 +111,17 @@ fn send(
         ));
     }
     let text = format!("Reminder sent: {}", about.join("; "));
+    if !book.announce(&due.id, &record.severity, &message, voice) {
+        audit::record(
+            "incident.remind",
+            "failed",
+            Some(&format!(
+                "{}: not delivered; the next run sends it again",
+                due.id
+            )),
+        );
+        return Ok(false);
+    }
     {
         let _held = book.lock(&due.id)?;
         book.store
@@ -115,6 +132,5 @@ fn send(
         "ok",
         Some(&format!("{}: {text}", due.id)),
     );
-    book.announce(&due.id, &record.severity, &message, voice);
-    Ok(())
+    Ok(true)
 }

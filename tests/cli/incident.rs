@@ -1125,6 +1125,32 @@ fn update_cadence_marks_due_incidents_and_remind_notifies_once_per_period() {
     at(&dir, "2026-01-10T13:00:00Z", &["remind"]).expect_exit(0);
 }
 
+/// A reminder the webhook did not take is not recorded as sent: the next run sends it.
+#[test]
+fn a_reminder_no_channel_took_is_sent_again_by_the_next_run() {
+    let (down, _) = webhook(Mode::Fail);
+    let ops = Opsbook::new().file("ops.yaml", &config(down, ""));
+    let dir = ops.dir().to_path_buf();
+    at(
+        &dir,
+        NOW,
+        &["declare", "--severity", "SEV-1", "--title", "API down"],
+    );
+    at(&dir, "2026-01-10T10:31:00Z", &["remind"])
+        .expect_exit(1)
+        .stdout_contains("reminder NOT delivered (the next run sends it again)");
+    let (up, got) = webhook(Mode::Ok);
+    std::fs::write(dir.join("ops.yaml"), config(up, "")).unwrap();
+    at(&dir, "2026-01-10T10:35:00Z", &["remind"])
+        .expect_exit(1)
+        .stdout_contains("reminder sent");
+    assert_eq!(got.lock().unwrap().len(), 1);
+    at(&dir, "2026-01-10T10:40:00Z", &["remind"])
+        .expect_exit(1)
+        .stdout_contains("already reminded at 2026-01-10T10:35:00Z");
+    assert_eq!(got.lock().unwrap().len(), 1);
+}
+
 /// `update` changes severity, components (replaced), impact (a line added), service and
 /// ETA, each recorded as old → new; an unknown severity or a change to the same values records nothing.
 #[test]
