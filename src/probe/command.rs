@@ -336,11 +336,20 @@ fn read_number(text: &str, pattern: Option<&Pattern>) -> Result<f64, Error> {
                 .and_then(|c| c.get(1).or_else(|| c.get(0)))
                 .map(|m| m.as_str().to_string())
         }
+        // A number standing on its own: not the tail of a word (`worker-3`, `v2`), a
+        // minus sign only where the number starts, thousands separated by commas read
+        // whole (`1,234`); a unit may follow (`350ms`).
         None => NUMBER
-            .get_or_init(|| regex::Regex::new(r"-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?").ok())
+            .get_or_init(|| {
+                regex::Regex::new(
+                    r"(?:^|[^\w.-])(-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:[eE][-+]?\d+)?)",
+                )
+                .ok()
+            })
             .as_ref()
-            .and_then(|re| re.find(text))
-            .map(|m| m.as_str().to_string()),
+            .and_then(|re| re.captures(text))
+            .and_then(|c| c.get(1))
+            .map(|m| m.as_str().replace(',', "")),
     };
     let seen: String = text.trim().chars().take(60).collect();
     let Some(found) = found else {
@@ -448,5 +457,17 @@ mod tests {
                 .to_string()
                 .contains("no number")
         );
+    }
+
+    #[test]
+    fn the_first_number_stands_on_its_own() {
+        let read = |t: &str| read_number(t, None).ok();
+        assert_eq!(read("worker-3: 500 pending"), Some(500.0));
+        assert_eq!(read("1,234 rows"), Some(1234.0));
+        assert_eq!(read("took 350ms"), Some(350.0));
+        assert_eq!(read("used_memory:1048576"), Some(1_048_576.0));
+        assert_eq!(read("delta -5"), Some(-5.0));
+        assert_eq!(read("v2 has 7 workers"), Some(7.0));
+        assert_eq!(read("no digits"), None);
     }
 }

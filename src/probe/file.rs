@@ -307,9 +307,14 @@ impl Walk {
         if !self.found.insert(path.to_path_buf()) {
             return;
         }
+        // Only a regular file (or a link to one) is a match: a directory named like a
+        // backup is not a backup.
         let Ok(meta) = std::fs::metadata(here(path)) else {
             return;
         };
+        if !meta.is_file() {
+            return;
+        }
         let key = (meta.mtime(), path);
         if self
             .newest

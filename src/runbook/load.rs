@@ -57,7 +57,13 @@ pub enum Kind {
 pub struct Defaults {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub timeout: Option<Duration>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// A whole number, or text such as `"{{ retries }}"` that becomes one.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::values::whole_opt"
+    )]
+    #[schemars(with = "Option<crate::values::number::WholeOrText>")]
     pub retries: Option<u32>,
 }
 

@@ -2312,3 +2312,20 @@ fn a_command_from_an_empty_variable_needs_a_when_and_never_passes() {
         .expect_exit(78)
         .stderr_contains("e.yaml:4:11: step \"Bare\": the command is empty");
 }
+
+/// `defaults.retries` takes a number from a variable, as a step's own `retries` does.
+#[test]
+fn default_retries_come_from_a_variable() {
+    let book = "name: v\nvars: { n: \"2\" }\ndefaults: { timeout: 5s, retries: \"{{ n }}\" }\nsteps:\n  - name: a\n    command: { run: \"true\" }\n";
+    Opsbook::new()
+        .file("v.yaml", book)
+        .args(["runbook", "validate", "v.yaml"])
+        .run()
+        .expect_exit(0);
+    Opsbook::new()
+        .file("v.yaml", book)
+        .args(["runbook", "validate", "v.yaml", "--var", "n=many"])
+        .run()
+        .expect_exit(78)
+        .stderr_contains("v.yaml:3:");
+}

@@ -602,7 +602,8 @@ fn threads_files_unreadable_globs_and_odd_numbers_never_read_ok() {
 
 /// `newest: true` with `**` walks a tree holding symlink loops (`l1 -> .`, `up -> ..`)
 /// without following them: it ends at once and names the real file, not the same file
-/// seen through a loop. A match dated ahead of the clock is fresh, and said to be ahead.
+/// seen through a loop, and never a directory named like a match. A match dated ahead of
+/// the clock is fresh, and said to be ahead.
 #[test]
 fn newest_walks_past_symlink_loops_and_says_a_date_in_the_future() {
     let opsbook = Opsbook::new();
@@ -622,6 +623,12 @@ fn newest_walks_past_symlink_loops_and_says_a_date_in_the_future() {
         let file = std::fs::File::create(opsbook.path(name)).unwrap();
         file.set_modified(modified).unwrap();
     }
+    // A directory named like a match, newer than every file: not a match.
+    std::fs::create_dir(dir.join("2026/dir.db")).unwrap();
+    std::fs::File::open(dir.join("2026/dir.db"))
+        .unwrap()
+        .set_modified(at(now - 60))
+        .unwrap();
     let clock = jiff::Timestamp::from_second(now as i64)
         .unwrap()
         .to_string();
