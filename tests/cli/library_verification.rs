@@ -95,6 +95,14 @@ fn startup_is_green_on_a_started_system_and_each_check_fails_alone() {
         "logs/bad.log",
         line_now("ERROR", "cannot open the pattern file").as_bytes(),
     );
+    // A log left from a run long ago: present, but nothing was written since.
+    write(d, "logs/stale.log", b"2025-01-01 10:00:00 INFO started\n");
+    std::fs::File::options()
+        .append(true)
+        .open(d.join("logs/stale.log"))
+        .unwrap()
+        .set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(86_400))
+        .unwrap();
     let mut book = Book::new(
         d,
         "startup",
@@ -149,6 +157,12 @@ fn startup_is_green_on_a_started_system_and_each_check_fails_alone() {
     )
     .mutant(
         &[("app_log", "logs/none.log".into())],
+        |ob| ob,
+        "Log file written",
+        "critical",
+    )
+    .mutant(
+        &[("app_log", "logs/stale.log".into())],
         |ob| ob,
         "Log file written",
         "critical",
@@ -583,4 +597,40 @@ fn full_restore_restores_real_backups_byte_exact_and_each_step_fails_alone() {
         "critical",
     );
     book.done();
+}
+
+/// Where `ss` is missing, the port steps of `security` and `post-shutdown` fail rather than
+/// count 0 listening sockets and pass.
+#[test]
+fn port_steps_fail_without_ss_instead_of_reading_zero() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let bin = dir.path().join("bin");
+    std::fs::create_dir(&bin).expect("bin");
+    for tool in ["sh", "wc"] {
+        let real = ["/bin", "/usr/bin"]
+            .iter()
+            .map(|d| std::path::Path::new(d).join(tool))
+            .find(|p| p.exists())
+            .expect("sh and wc");
+        std::os::unix::fs::symlink(real, bin.join(tool)).expect("link");
+    }
+    for (book, step) in [
+        ("security", "Ports that must stay closed"),
+        ("post-shutdown", "Port closed"),
+    ] {
+        let run = crate::common::Opsbook::new()
+            .env("PATH", bin.display().to_string())
+            .args(["run", book, "--only", step, "--format", "json"])
+            .run_in(dir.path())
+            .expect_exit(2);
+        let json = run.json();
+        assert_eq!(json["checks"][step]["severity"], "critical", "{json}");
+        assert!(
+            json["checks"][step]["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("ss (iproute2) not found"),
+            "{json}"
+        );
+    }
 }
