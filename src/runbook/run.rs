@@ -13,7 +13,8 @@ use crate::model::{Data, Status};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-/// A step with no timeout of its own, in a runbook with no default, gets this much.
+/// A step with no timeout of its own, in a runbook with no default, gets this much (an
+/// action gets none: it runs to its end).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
 /// Kinds that bound themselves get this much longer before the engine steps in, so their
 /// own message (and a command's process-group kill) comes first.
@@ -278,7 +279,8 @@ async fn execute(book: &Runbook, step: &StepSpec, ctx: &Context) -> CheckResult 
         .map_or(DEFAULT_TIMEOUT, |t| t.0);
     let retries = step.options.retries.or(book.defaults.retries).unwrap_or(0);
     let runnable = step.build(timeout);
-    let bounded = step.kind_name() != "manual";
+    let bounded = is_bounded(book, step);
+    let acts = step.kind.role() == crate::engine::registry::Role::Acts;
     let mut attempt = 0;
     let mut pause = Duration::from_millis(500);
     let started = Instant::now();
@@ -292,7 +294,14 @@ async fn execute(book: &Runbook, step: &StepSpec, ctx: &Context) -> CheckResult 
             name: step.name.clone(),
             kind: step.kind_name().to_string(),
             status: Status::Critical,
-            message: format!("timed out after {}", humantime::format_duration(timeout)),
+            message: if acts {
+                format!(
+                    "timed out after {} (the action may still be finishing: check before running it again)",
+                    humantime::format_duration(timeout)
+                )
+            } else {
+                format!("timed out after {}", humantime::format_duration(timeout))
+            },
             duration: timeout,
             data: Data::None,
         });
@@ -309,6 +318,16 @@ async fn execute(book: &Runbook, step: &StepSpec, ctx: &Context) -> CheckResult 
     }
 }
 
+/// Whether the engine cuts `step` off at its timeout. A `manual` step waits for its person;
+/// an action (backup, rotate, archive, prune, drill, restore, cleanup) runs to its end
+/// unless the runbook bounds it: cut off at the default, it would go on finishing in the
+/// background while the run reports it failed (and skips what needs it).
+fn is_bounded(book: &Runbook, step: &StepSpec) -> bool {
+    let explicit = step.options.timeout.or(book.defaults.timeout).is_some();
+    let acts = step.kind.role() == crate::engine::registry::Role::Acts;
+    step.kind_name() != "manual" && (explicit || !acts)
+}
+
 fn skipped(step: &StepSpec, why: String) -> CheckResult {
     CheckResult {
         name: step.name.clone(),
@@ -317,5 +336,37 @@ fn skipped(step: &StepSpec, why: String) -> CheckResult {
         message: why,
         duration: Duration::ZERO,
         data: Data::None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn book(text: &str) -> Runbook {
+        let source = super::super::Source {
+            label: std::path::PathBuf::from("t.yaml"),
+            text: text.to_string(),
+            dir: None,
+        };
+        match super::super::load(&source, &Default::default(), &[]) {
+            Ok(book) => book,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    /// Actions run to their end unless a timeout is written; readings and commands are
+    /// cut off at the default.
+    #[test]
+    fn only_a_written_timeout_bounds_an_action() {
+        let steps = "steps:\n  - { name: b, backup: { set: s } }\n  - { name: c, command: { run: \"true\" } }\n  - { name: t, timeout: 1h, backup: { set: s } }\n";
+        let open = book(steps);
+        let main: Vec<&StepSpec> = open.main_steps().collect();
+        assert!(!is_bounded(&open, main[0]));
+        assert!(is_bounded(&open, main[1]));
+        assert!(is_bounded(&open, main[2]));
+        let with_default = book(&format!("defaults: {{ timeout: 2h }}\n{steps}"));
+        let main: Vec<&StepSpec> = with_default.main_steps().collect();
+        assert!(is_bounded(&with_default, main[0]));
     }
 }
