@@ -93,6 +93,15 @@ pub fn exec(args: &RunArgs, session: &Session) -> anyhow::Result<u8> {
         only: args.only.clone(),
         skip: args.skip.clone(),
     };
+    let unknown = selection.unknown(&book);
+    if !unknown.is_empty() {
+        return Err(crate::Error::Usage(format!(
+            "--only/--skip name no step or tag of runbook {}: {}",
+            book.name,
+            unknown.join(", ")
+        ))
+        .into());
+    }
     if args.dry_run {
         session.printer.data(&runbook::plan(&book, &selection));
         return Ok(0);

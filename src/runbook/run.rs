@@ -43,6 +43,22 @@ impl Selection {
         }
         None
     }
+
+    /// Each `--only`/`--skip` word that names no step and no tag of `book`, with the
+    /// closest name: a typo must not silently select nothing.
+    pub fn unknown(&self, book: &Runbook) -> Vec<String> {
+        let mut known: Vec<&str> = Vec::new();
+        for step in book.main_steps().chain(book.on_failure.iter()) {
+            known.push(step.name.as_str());
+            known.extend(step.options.tags.iter().map(String::as_str));
+        }
+        self.only
+            .iter()
+            .chain(self.skip.iter())
+            .filter(|w| !known.contains(&w.as_str()))
+            .map(|w| format!("{w:?}{}", crate::error::hint(w, &known)))
+            .collect()
+    }
 }
 
 struct State<'a> {

@@ -304,10 +304,15 @@ fn security_is_green_on_a_tidy_system_and_each_finding_fails_alone() {
     write(
         d,
         "config/production.yaml",
-        b"database:\n  password: \"${DB_PASSWORD}\"\n  pool: 10\n",
+        b"database:\n  password: \"${DB_PASSWORD}\"\n  url: \"postgres://app:${DB_PASSWORD}@db/app\"\n  pool: 10\n",
     );
     chmod(d, "config/production.yaml", 0o640);
     write(d, "config/loose.yaml", b"database:\n  pool: 10\n");
+    write(
+        d,
+        "leaky-url/app.yaml",
+        b"database:\n  url: postgres://app:hunter2@db.internal/app\n",
+    );
     chmod(d, "config/loose.yaml", 0o644);
     write(d, ".env", b"DB_PASSWORD=s3cret-value\n");
     chmod(d, ".env", 0o600);
@@ -367,6 +372,13 @@ fn security_is_green_on_a_tidy_system_and_each_finding_fails_alone() {
     )
     .mutant(
         &[("config_glob", "leaky/*.yaml".into())],
+        |ob| ob,
+        "No plain secrets in config files",
+        "critical",
+    )
+    // A password in a URL's user-info is a plain secret too.
+    .mutant(
+        &[("config_glob", "leaky-url/*.yaml".into())],
         |ob| ob,
         "No plain secrets in config files",
         "critical",

@@ -2329,3 +2329,27 @@ fn default_retries_come_from_a_variable() {
         .expect_exit(78)
         .stderr_contains("v.yaml:3:");
 }
+
+/// `--only` or `--skip` naming no step and no tag is a usage error with the closest name,
+/// never a run where everything is skipped and ok.
+#[test]
+fn only_or_skip_naming_nothing_is_a_usage_error() {
+    let book =
+        "name: t\nsteps:\n  - name: Disk\n    tags: [quick]\n    command: { run: \"true\" }\n";
+    Opsbook::new()
+        .file("t.yaml", book)
+        .args(["run", "t.yaml", "--only", "Dsik"])
+        .run()
+        .expect_exit(64)
+        .stderr_contains("\"Dsik\"; did you mean \"Disk\"?");
+    Opsbook::new()
+        .file("t.yaml", book)
+        .args(["run", "t.yaml", "--skip", "slow"])
+        .run()
+        .expect_exit(64);
+    Opsbook::new()
+        .file("t.yaml", book)
+        .args(["run", "t.yaml", "--only", "quick"])
+        .run()
+        .expect_exit(0);
+}
