@@ -83,6 +83,46 @@ pub struct PagerDuty {
     pub url: Text,
 }
 
+impl Channel {
+    /// What can be known wrong before anything is sent: a URL that is not http(s), an
+    /// empty PagerDuty routing key, a password sent in the clear to another machine. A
+    /// value from an unset `${VAR}` (empty) is left for the send to report.
+    pub fn check(&self) -> Result<(), String> {
+        let web = |url: &Text| {
+            let url = url.as_str();
+            if url.is_empty() || url.starts_with("http://") || url.starts_with("https://") {
+                Ok(())
+            } else {
+                Err("`url` must start with http:// or https://".to_string())
+            }
+        };
+        match self {
+            Channel::Slack(s) => web(&s.url),
+            Channel::Webhook(w) => web(&w.url),
+            Channel::Pagerduty(p) => {
+                web(&p.url)?;
+                if p.routing_key.as_str().trim().is_empty() {
+                    return Err("`routing_key` is empty".to_string());
+                }
+                Ok(())
+            }
+            Channel::Email(e) => {
+                let credentials =
+                    e.username.is_some() || e.password.is_some() || e.password_env.is_some();
+                let local = matches!(e.server.as_str(), "localhost" | "127.0.0.1" | "::1")
+                    || e.server.starts_with("127.");
+                if e.security == Security::Plain && credentials && !local {
+                    return Err(format!(
+                        "`security: plain` would send the password in the clear to {}: use starttls or tls (plain is for a relay on this machine)",
+                        e.server
+                    ));
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
 fn pagerduty_url() -> Text {
     Text::plain("https://events.pagerduty.com/v2/enqueue")
 }

@@ -52,8 +52,20 @@ impl TryFrom<Raw> for NotifyConfig {
                 }
             }
         }
-        if raw.delivery.attempts == 0 {
-            return Err("notify.delivery.attempts must be at least 1".to_string());
+        let d = &raw.delivery;
+        if !(1..=10).contains(&d.attempts) {
+            return Err("notify.delivery.attempts must be 1 to 10".to_string());
+        }
+        if d.timeout.0.is_zero() || d.timeout.0 > std::time::Duration::from_secs(300) {
+            return Err("notify.delivery.timeout must be more than 0s and at most 5m".to_string());
+        }
+        if d.backoff.0 > std::time::Duration::from_secs(600) {
+            return Err("notify.delivery.backoff must be at most 10m".to_string());
+        }
+        for (name, channel) in &raw.channels {
+            channel
+                .check()
+                .map_err(|e| format!("notify.channels.{name}: {e}"))?;
         }
         Ok(NotifyConfig {
             channels: raw.channels,

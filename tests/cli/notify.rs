@@ -623,6 +623,26 @@ fn bad_notify_settings_are_located_and_exit_78() {
             "maintain:\n  schedules:\n    daily: { runbook: daily, ping: { uri: http://x } }\n",
             "uri",
         ),
+        (
+            "notify:\n  channels:\n    chat: { slack: { url: \"ftp://x/hook\" } }\n",
+            "notify.channels.chat: `url` must start with http:// or https://",
+        ),
+        (
+            "notify:\n  channels:\n    pd: { pagerduty: { routing_key: \"\" } }\n",
+            "`routing_key` is empty",
+        ),
+        (
+            "notify:\n  channels:\n    mail: { email: { server: smtp.example.com, security: plain, username: u, password_env: SMTP_PASSWORD, from: a@b.c, to: [a@b.c] } }\n",
+            "would send the password in the clear to smtp.example.com",
+        ),
+        (
+            "notify:\n  delivery: { attempts: 100000 }\n",
+            "notify.delivery.attempts must be 1 to 10",
+        ),
+        (
+            "notify:\n  delivery: { timeout: 0s }\n",
+            "notify.delivery.timeout must be more than 0s",
+        ),
     ];
     for (config, said) in cases {
         let run = Opsbook::new()
