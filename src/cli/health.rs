@@ -71,9 +71,8 @@ fn print(report: &Report, format: Format, session: &Session) {
 /// when `notify:` names channels, handed to `notify::settle` in the endpoint's own scope
 /// (`health:NAME`), in the order the changes happened. Only a change this process counted
 /// is said: a restarted monitor never calls an endpoint it has not graded yet recovered.
-fn transitions(session: &Session) -> Hook {
+fn transitions(session: &Session, tell: Option<Teller>) -> Hook {
     let printer = session.printer;
-    let tell = teller(session);
     Arc::new(move |transition: &Transition| {
         printer.progress(&format!("health: {}", transition.describe()));
         if let Some(tell) = &tell {
@@ -96,10 +95,11 @@ fn transitions(session: &Session) -> Hook {
 
 /// A change for the notifier: when, the endpoint's scope, what is failing in it.
 type Told = (jiff::Timestamp, String, Vec<crate::notify::Problem>);
+type Teller = tokio::sync::mpsc::UnboundedSender<Told>;
 
 /// One task that settles the endpoints' notifications one change at a time (so a later
 /// change never lands before an earlier one); `None` without channels.
-fn teller(session: &Session) -> Option<tokio::sync::mpsc::UnboundedSender<Told>> {
+fn teller(session: &Session) -> Option<Teller> {
     let config = session.loaded.config.notify.clone();
     if !config.is_configured() {
         return None;
@@ -134,7 +134,8 @@ async fn watch(
 ) -> anyhow::Result<u8> {
     let stop = stop_signal()?;
     tokio::pin!(stop);
-    let monitor = Monitor::new(config, every, transitions(session));
+    let tell = teller(session);
+    let monitor = Monitor::new(config, every, transitions(session, tell.clone()));
     let grading = Arc::clone(&monitor).run(ctx.clone());
     tokio::pin!(grading);
     let mut code = 0;
@@ -145,6 +146,21 @@ async fn watch(
             () = &mut stop => return Ok(code),
         };
         code = report.status().exit_code();
+        if let Some(tell) = &tell {
+            // The machine's own readings (memory, disk, CPU…) of each report, in scope
+            // `health:machine`: endpoints are said by their counted changes above.
+            let endpoints: Vec<&str> = config
+                .endpoints
+                .0
+                .iter()
+                .map(|e| e.step.name.as_str())
+                .collect();
+            let problems = crate::notify::Problem::from_report(&report)
+                .into_iter()
+                .filter(|p| !endpoints.contains(&p.key.as_str()))
+                .collect();
+            let _ = tell.send((ctx.clock.now(), "health:machine".to_string(), problems));
+        }
         if session.printer.redraws() {
             session.printer.data("\x1b[H\x1b[2J");
         }
@@ -175,7 +191,7 @@ async fn serve_on(
             "health: serving http://{bound}/health (/health/ready, /health/detailed, /metrics); machine checks cached for {cache}, endpoints probed on their intervals; Ctrl-C to stop"
         ));
     };
-    let hook = transitions(session);
+    let hook = transitions(session, teller(session));
     serve::run(address, config, ctx, stop_signal()?, &started, hook).await?;
     session.printer.progress("health: server stopped");
     Ok(0)

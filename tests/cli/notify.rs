@@ -783,3 +783,45 @@ fn incident_messages_reach_the_channels_routed_for_incidents() {
     assert!(text.contains("API down"), "{text}");
     assert!(http.taken("/ops").is_empty(), "{:?}", http.paths());
 }
+
+/// `health --watch` tells the health routes about the machine's own readings too: one
+/// message when memory runs out, none for each later report while it stays out.
+#[test]
+fn health_watch_tells_once_about_the_machines_readings() {
+    let chat = Receiver::start();
+    let config = format!(
+        "state_dir: state\nnotify:\n  channels:\n    chat: {{ slack: {{ url: \"{}\" }} }}\n  routes:\n    - {{ events: [health], channels: [chat] }}\n",
+        chat.url("/chat")
+    );
+    let dir = setup(&config);
+    memory(dir.path(), 95.0);
+    let mut running = Opsbook::new()
+        .env(
+            "OPSBOOK_READINGS",
+            dir.path().join("readings.json").to_str().unwrap(),
+        )
+        .args(["--config", "ops.yaml", "health", "--watch", "1s"])
+        .spawn_in(dir.path());
+    // Three reports, each with memory critical.
+    let stdout = running.child.stdout.take().unwrap();
+    let mut reports = 0;
+    for line in BufReader::new(stdout).lines() {
+        let line = line.unwrap();
+        if line.starts_with("critical") && line.contains("memory") {
+            reports += 1;
+            if reports == 3 {
+                break;
+            }
+        }
+    }
+    wait_for("the memory message", || !chat.taken("/chat").is_empty());
+    running.signal(libc::SIGINT);
+    let _ = running.finish(std::time::Duration::from_secs(30));
+    let told = chat.taken("/chat");
+    assert_eq!(told.len(), 1, "{:?}", chat.paths());
+    let text = told[0]["text"].as_str().unwrap();
+    assert!(
+        text.contains("failed (critical) in health:machine on "),
+        "{text}"
+    );
+}
