@@ -27,6 +27,10 @@ pub struct RunArgs {
     /// Write a Prometheus textfile (node_exporter's textfile collector), atomically
     #[arg(long, value_name = "FILE")]
     pub metrics: Option<PathBuf>,
+    /// Print the plan with the schedule's variables (the files a cleanup would remove) and
+    /// run nothing
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Args)]
@@ -150,6 +154,11 @@ fn run(
         metrics: args.metrics.as_deref(),
         notify: Some(&session.loaded.config.notify),
     };
+    if args.dry_run {
+        let plan = maintain::plan_schedule(schedules, &options).map_err(|e| failed(session, e))?;
+        session.printer.data(&plan);
+        return Ok(0);
+    }
     let finished = runtime()?
         .block_on(maintain::run_schedule(schedules, options, ctx))
         .map_err(|e| failed(session, e))?;

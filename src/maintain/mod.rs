@@ -8,7 +8,7 @@ mod run;
 mod state;
 
 pub use emit::{Invocation, command, crontab, systemd, write_units};
-pub use run::{Finished, RunOptions, readings_never_stop, run_schedule};
+pub use run::{Finished, RunOptions, plan_schedule, readings_never_stop, run_schedule};
 pub use state::{LastRun, StatusRow, load_state, overdue, record, state_path, status};
 
 use crate::error::{ConfigError, Kind};

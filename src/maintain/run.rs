@@ -147,6 +147,20 @@ pub async fn run_schedule(
 }
 
 /// The schedule's runbook, found and loaded with the run's and the schedule's variables.
+/// `maintain run NAME --dry-run`: the plan of the schedule's runbook with the schedule's
+/// variables (what each action would do, the files a cleanup would remove), run nothing.
+pub fn plan_schedule(
+    schedules: &BTreeMap<String, Schedule>,
+    options: &RunOptions<'_>,
+) -> Result<String, Error> {
+    let mut book = load_book(schedules, options)?;
+    readings_never_stop(&mut book);
+    Ok(crate::runbook::plan(
+        &book,
+        &crate::runbook::Selection::default(),
+    ))
+}
+
 fn load_book(
     schedules: &BTreeMap<String, Schedule>,
     options: &RunOptions<'_>,

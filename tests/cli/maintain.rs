@@ -722,3 +722,48 @@ fn maintenance_errors_read_as_expected_with_their_exit_codes() {
     }
     crate::common::expect_file("maintain-errors.txt", &transcript);
 }
+
+/// `maintain run NAME --dry-run` shows the schedule's runbook with the schedule's vars —
+/// the files its cleanup would remove — and removes nothing, records no run.
+#[test]
+fn a_dry_run_of_a_schedule_shows_what_it_would_remove_and_removes_nothing() {
+    let ops = Opsbook::new()
+        .file("c/new.txt", "new\n")
+        .file("c/old.txt", "old\n");
+    let dir = ops.dir().to_path_buf();
+    std::fs::File::options()
+        .append(true)
+        .open(dir.join("c/old.txt"))
+        .unwrap()
+        .set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(200 * 86_400))
+        .unwrap();
+    std::fs::write(
+        dir.join("mm.yaml"),
+        format!(
+            "state_dir: state\nmaintain:\n  schedules:\n    monthly: {{ runbook: monthly, vars: {{ cleanup_dir: {}/c }} }}\n",
+            dir.display()
+        ),
+    )
+    .unwrap();
+    let run = ops
+        .args([
+            "--config",
+            "mm.yaml",
+            "maintain",
+            "run",
+            "monthly",
+            "--dry-run",
+        ])
+        .run()
+        .expect_exit(0);
+    assert!(
+        run.stdout.contains(&format!(
+            "would remove 1 file (4B) from {0}/c: {0}/c/old.txt",
+            dir.display()
+        )),
+        "{}",
+        run.stdout
+    );
+    assert!(dir.join("c/old.txt").exists());
+    assert!(!dir.join("state/maintain.json").exists());
+}
