@@ -234,8 +234,9 @@ fn read(path: &Path) -> Result<String, Error> {
 pub fn errors_in(path: &Path, text: &str) -> Vec<ConfigError> {
     let typed =
         |text: &str| crate::values::text::lenient::run(|| parse_yaml::<Config>(path, text)).0;
-    let Err(first) = typed(text) else {
-        return Vec::new();
+    let first = match typed(text) {
+        Ok(config) => return incident_errors(path, &config),
+        Err(first) => first,
     };
     if parse_yaml::<Value>(path, text).is_err() {
         return vec![first];
@@ -252,6 +253,25 @@ pub fn errors_in(path: &Path, text: &str) -> Vec<ConfigError> {
     errors.retain(|e| seen.insert((e.line, e.column, e.message.clone())));
     errors.sort_by_key(|e| (e.line, e.column));
     errors
+}
+
+/// What the incident commands would refuse in a config that parses: a template that does
+/// not render, escalation routing for an unknown severity or business hours without
+/// off-hours contacts. `config validate` says it, not the first incident.
+fn incident_errors(path: &Path, config: &Config) -> Vec<ConfigError> {
+    let incident = &config.incident;
+    let checks = [
+        crate::incident::templates::check(&incident.templates, path),
+        incident.check_routing(path),
+    ];
+    checks
+        .into_iter()
+        .filter_map(Result::err)
+        .map(|e| match e {
+            crate::incident::Error::Template(c) | crate::incident::Error::Config(c) => c,
+            other => ConfigError::whole_file(path, other.to_string()),
+        })
+        .collect()
 }
 
 /// How deep `errors_in` splits: sections, their settings, then one set or list item.

@@ -548,3 +548,26 @@ fn config_show_loads_back_as_config() {
         .run_in(&dir)
         .expect_exit(0);
 }
+
+/// `config validate` refuses what every incident command would: a template that does not
+/// render, escalation routing for a severity that does not exist.
+#[test]
+fn config_validate_checks_incident_templates_and_escalation() {
+    for (config, said) in [
+        (
+            "incident:\n  templates:\n    declaration: \"{{ nosuch.thing }}\"\n",
+            "incident.templates.declaration",
+        ),
+        (
+            "incident:\n  escalation:\n    SEV-9: { contacts: [{ after: 0m, who: x }] }\n",
+            "incident.escalation.SEV-9: no such severity",
+        ),
+    ] {
+        Opsbook::new()
+            .file("ops.yaml", config)
+            .args(["--config", "ops.yaml", "config", "validate"])
+            .run()
+            .expect_exit(78)
+            .stderr_contains(said);
+    }
+}
