@@ -57,11 +57,7 @@ pub fn remind(book: &Incidents<'_>, voice: &super::Voice<'_>) -> Result<Vec<Due>
             _ => DAY,
         };
         let last_update = super::standing::last_update(&timeline);
-        let reminded = timeline
-            .iter()
-            .filter(|e| e.kind == "reminded")
-            .filter_map(|e| e.time.parse::<jiff::Timestamp>().ok())
-            .max();
+        let reminded = last_reminded(&timeline);
         let quiet = reminded.is_some_and(|r| {
             super::seconds_between(&r.to_string(), book.now) < period
                 && (update_due.is_none() || last_update.is_none_or(|u| r >= u))
@@ -76,23 +72,52 @@ pub fn remind(book: &Incidents<'_>, voice: &super::Voice<'_>) -> Result<Vec<Due>
             reminded: reminded.map(|r| r.to_string()),
         };
         if !quiet {
-            due.sent = send(book, &record, &due, voice)?;
-            due.undelivered = !due.sent;
+            match send(book, &record, &due, voice)? {
+                Sent::Now => due.sent = true,
+                Sent::Undelivered => due.undelivered = true,
+                Sent::ByAnother(at) => due.reminded = Some(at),
+            }
         }
         out.push(due);
     }
     Ok(out)
 }
 
-/// Show and send the reminder, then record it on the incident's timeline: only a reminder
-/// every channel took counts as sent (one that failed is sent again by the next run);
-/// whether it was.
+/// What became of one reminder.
+enum Sent {
+    Now,
+    /// No channel took it: marked failed, so the next run sends it again.
+    Undelivered,
+    /// Another run reminded first (at this time): not sent twice.
+    ByAnother(String),
+}
+
+/// The last reminder that went out: the newest `reminded` entry, unless a
+/// `remind-failed` entry came at or after it.
+fn last_reminded(timeline: &[super::Entry]) -> Option<jiff::Timestamp> {
+    let newest = |kind: &str| {
+        timeline
+            .iter()
+            .filter(|e| e.kind == kind)
+            .filter_map(|e| e.time.parse::<jiff::Timestamp>().ok())
+            .max()
+    };
+    let reminded = newest("reminded")?;
+    match newest("remind-failed") {
+        Some(failed) if failed >= reminded => None,
+        _ => Some(reminded),
+    }
+}
+
+/// Claim the reminder on the incident's timeline under its lock (so two runs at once
+/// never both send it), then show and send it; a reminder no channel took is marked
+/// failed, so the next run sends it again.
 fn send(
     book: &Incidents<'_>,
     record: &super::Incident,
     due: &Due,
     voice: &super::Voice<'_>,
-) -> Result<bool, Error> {
+) -> Result<Sent, Error> {
     let reminder = templates::Reminder {
         update_due: due.update_due.clone(),
         overdue_actions: due.overdue_actions.clone(),
@@ -111,7 +136,23 @@ fn send(
         ));
     }
     let text = format!("Reminder sent: {}", about.join("; "));
+    {
+        let _held = book.lock(&due.id)?;
+        let now = last_reminded(&book.store.timeline(&due.id)).map(|t| t.to_string());
+        if now != due.reminded
+            && let Some(at) = now
+        {
+            return Ok(Sent::ByAnother(at));
+        }
+        book.store
+            .append(&due.id, &book.entry("reminded", text.clone()))?;
+    }
     if !book.announce(&due.id, &record.severity, &message, voice) {
+        let _held = book.lock(&due.id)?;
+        book.store.append(
+            &due.id,
+            &book.entry("remind-failed", "No channel took the reminder".to_string()),
+        )?;
         audit::record(
             "incident.remind",
             "failed",
@@ -120,17 +161,12 @@ fn send(
                 due.id
             )),
         );
-        return Ok(false);
-    }
-    {
-        let _held = book.lock(&due.id)?;
-        book.store
-            .append(&due.id, &book.entry("reminded", text.clone()))?;
+        return Ok(Sent::Undelivered);
     }
     audit::record(
         "incident.remind",
         "ok",
         Some(&format!("{}: {text}", due.id)),
     );
-    Ok(true)
+    Ok(Sent::Now)
 }

@@ -1151,6 +1151,34 @@ fn a_reminder_no_channel_took_is_sent_again_by_the_next_run() {
     assert_eq!(got.lock().unwrap().len(), 1);
 }
 
+/// Runs of `incident remind` at once send each due reminder once: the reminder is claimed
+/// on the timeline under the incident's lock before it is sent.
+#[test]
+fn reminders_from_runs_at_once_go_out_once() {
+    let (port, got) = webhook(Mode::Ok);
+    let ops = Opsbook::new().file("ops.yaml", &config(port, ""));
+    let dir = ops.dir().to_path_buf();
+    for title in ["API down", "Checkout down"] {
+        at(
+            &dir,
+            NOW,
+            &["declare", "--severity", "SEV-1", "--title", title],
+        )
+        .expect_exit(0);
+    }
+    assert_eq!(got.lock().unwrap().len(), 2);
+    let runs: Vec<_> = (0..6)
+        .map(|_| {
+            let dir = dir.clone();
+            std::thread::spawn(move || at(&dir, "2026-01-10T10:31:00Z", &["remind"]).code)
+        })
+        .collect();
+    for run in runs {
+        assert_eq!(run.join().unwrap(), Some(1));
+    }
+    assert_eq!(got.lock().unwrap().len(), 4, "one reminder per incident");
+}
+
 /// `update` changes severity, components (replaced), impact (a line added), service and
 /// ETA, each recorded as old → new; an unknown severity or a change to the same values records nothing.
 #[test]
