@@ -93,6 +93,22 @@ fn transitions(session: &Session, tell: Option<Teller>) -> Hook {
     })
 }
 
+/// The endpoints whose problem an earlier monitor said and never said recovered: they
+/// start down here, so their recovery is counted and told (none without channels).
+fn still_down(config: &HealthConfig, session: &Session) -> Vec<String> {
+    if !session.loaded.config.notify.is_configured() {
+        return Vec::new();
+    }
+    let state_dir = session.loaded.config.state_dir();
+    config
+        .endpoints
+        .0
+        .iter()
+        .map(|e| e.step.name.clone())
+        .filter(|name| crate::notify::open_in(&state_dir, &format!("health:{name}")).contains(name))
+        .collect()
+}
+
 /// A change for the notifier: when, the endpoint's scope, what is failing in it.
 type Told = (jiff::Timestamp, String, Vec<crate::notify::Problem>);
 type Teller = tokio::sync::mpsc::UnboundedSender<Told>;
@@ -135,7 +151,8 @@ async fn watch(
     let stop = stop_signal()?;
     tokio::pin!(stop);
     let tell = teller(session);
-    let monitor = Monitor::new(config, every, transitions(session, tell.clone()));
+    let down = still_down(config, session);
+    let monitor = Monitor::new(config, every, transitions(session, tell.clone()), &down);
     let grading = Arc::clone(&monitor).run(ctx.clone());
     tokio::pin!(grading);
     let mut code = 0;
@@ -192,7 +209,8 @@ async fn serve_on(
         ));
     };
     let hook = transitions(session, teller(session));
-    serve::run(address, config, ctx, stop_signal()?, &started, hook).await?;
+    let down = still_down(&config, session);
+    serve::run(address, config, ctx, stop_signal()?, &started, hook, &down).await?;
     session.printer.progress("health: server stopped");
     Ok(0)
 }

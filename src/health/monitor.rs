@@ -179,7 +179,14 @@ pub struct Monitor {
 
 impl Monitor {
     /// `default_interval` for endpoints that set none (the watch period, or a minute).
-    pub fn new(config: &HealthConfig, default_interval: Duration, hook: Hook) -> Arc<Monitor> {
+    /// `down`: the endpoints an earlier process counted down and never saw recover (from
+    /// the notification state); they start down, so their recovery is counted and said.
+    pub fn new(
+        config: &HealthConfig,
+        default_interval: Duration,
+        hook: Hook,
+        down: &[String],
+    ) -> Arc<Monitor> {
         let endpoints: Vec<(Arc<Step>, Grading)> = config
             .endpoints
             .iter()
@@ -196,8 +203,20 @@ impl Monitor {
                 )
             })
             .collect();
+        let tallies = config
+            .endpoints
+            .iter()
+            .map(|endpoint| Tally {
+                state: if down.contains(&endpoint.step.name) {
+                    State::Down
+                } else {
+                    State::Up
+                },
+                ..Tally::default()
+            })
+            .collect();
         Arc::new(Monitor {
-            tallies: Mutex::new(vec![Tally::default(); endpoints.len()]),
+            tallies: Mutex::new(tallies),
             endpoints,
             changed: tokio::sync::Notify::new(),
             hook,

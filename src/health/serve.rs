@@ -386,12 +386,13 @@ pub async fn run(
     stop: impl Future<Output = ()>,
     started: &dyn Fn(SocketAddr),
     hook: Hook,
+    down: &[String],
 ) -> Result<(), super::Error> {
     let listener = bind(address).await?;
     let bound = listener.local_addr().unwrap_or(address);
     started(bound);
     tracing::info!(%bound, "health server started");
-    let monitor = Monitor::new(&config, super::monitor::SERVE_INTERVAL, hook);
+    let monitor = Monitor::new(&config, super::monitor::SERVE_INTERVAL, hook, down);
     let grading = Arc::clone(&monitor).run(ctx.clone());
     tokio::select! {
         () = serve(Server::new(config, ctx, monitor), listener, stop) => {}

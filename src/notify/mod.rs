@@ -17,7 +17,7 @@ mod state;
 
 pub use channel::{Channel, Email, PagerDuty, Security, Slack, Webhook, deliver, deliver_text};
 pub use config::{Delivery, EventKind, NotifyConfig, Route};
-pub use state::settle;
+pub use state::{open_in, settle};
 
 use serde::{Deserialize, Serialize};
 

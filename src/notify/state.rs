@@ -312,6 +312,19 @@ async fn redeliver(
     Ok(())
 }
 
+/// The keys of the problems open in `scope` (what an earlier process said is failing and
+/// has not said recovered); none when the state cannot be read.
+pub fn open_in(state_dir: &Path, scope: &str) -> Vec<String> {
+    let path = state_dir
+        .join("notify")
+        .join(format!("{}.json", file_name(scope)));
+    read_json::<ScopeState>(&path)
+        .ok()
+        .flatten()
+        .map(|state| state.open.into_keys().collect())
+        .unwrap_or_default()
+}
+
 fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>, Error> {
     let Some(bytes) = fsutil::read_state(path)? else {
         return Ok(None);

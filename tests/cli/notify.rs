@@ -825,3 +825,45 @@ fn health_watch_tells_once_about_the_machines_readings() {
         "{text}"
     );
 }
+
+/// An endpoint a stopped monitor said was down and that recovered meanwhile: the next
+/// monitor starts it down, so its recovery is counted and told, once.
+#[test]
+fn a_restarted_monitor_tells_the_recovery_of_an_endpoint_left_down() {
+    let chat = Receiver::start();
+    let config = |url: &str| {
+        format!(
+            "state_dir: state\nhealth:\n  endpoints:\n    - name: api\n      http: {{ url: \"{url}\", timeout: 60s }}\n      interval: 20ms\n      failure_threshold: 1\n      success_threshold: 1\nnotify:\n  channels:\n    chat: {{ slack: {{ url: \"{}\" }} }}\n",
+            chat.url("/chat")
+        )
+    };
+    let down = crate::common::server::fixed("503 Service Unavailable", "{}");
+    let dir = setup(&config(&down));
+    let watch = || {
+        Opsbook::new()
+            .env(
+                "OPSBOOK_READINGS",
+                dir.path().join("readings.json").to_str().unwrap(),
+            )
+            .args(["--config", "ops.yaml", "health", "--watch", "1s"])
+            .spawn_in(dir.path())
+    };
+    let running = watch();
+    wait_for("the down message", || chat.taken("/chat").len() == 1);
+    running.signal(libc::SIGINT);
+    let _ = running.finish(std::time::Duration::from_secs(30));
+    // Fixed while no monitor ran.
+    let up = crate::common::server::fixed("200 OK", "{}");
+    std::fs::write(dir.path().join("ops.yaml"), config(&up)).unwrap();
+    let running = watch();
+    wait_for("the recovery message", || chat.taken("/chat").len() == 2);
+    running.signal(libc::SIGINT);
+    let _ = running.finish(std::time::Duration::from_secs(30));
+    let told = chat.taken("/chat");
+    assert_eq!(told.len(), 2, "{:?}", chat.paths());
+    let text = told[1]["text"].as_str().unwrap();
+    assert!(
+        text.starts_with("api recovered in health:api on "),
+        "{text}"
+    );
+}
