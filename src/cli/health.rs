@@ -93,6 +93,21 @@ fn transitions(session: &Session, tell: Option<Teller>) -> Hook {
     })
 }
 
+/// The machine's own failing readings (memory, disk, CPU…) of a report, for scope
+/// `health:machine`: endpoints are said by their counted changes instead.
+fn machine_problems(config: &HealthConfig, report: &Report) -> Vec<crate::notify::Problem> {
+    let endpoints: Vec<&str> = config
+        .endpoints
+        .0
+        .iter()
+        .map(|e| e.step.name.as_str())
+        .collect();
+    crate::notify::Problem::from_report(report)
+        .into_iter()
+        .filter(|p| !endpoints.contains(&p.key.as_str()))
+        .collect()
+}
+
 /// The endpoints whose problem an earlier monitor said and never said recovered: they
 /// start down here, so their recovery is counted and told (none without channels).
 fn still_down(config: &HealthConfig, session: &Session) -> Vec<String> {
@@ -164,18 +179,7 @@ async fn watch(
         };
         code = report.status().exit_code();
         if let Some(tell) = &tell {
-            // The machine's own readings (memory, disk, CPU…) of each report, in scope
-            // `health:machine`: endpoints are said by their counted changes above.
-            let endpoints: Vec<&str> = config
-                .endpoints
-                .0
-                .iter()
-                .map(|e| e.step.name.as_str())
-                .collect();
-            let problems = crate::notify::Problem::from_report(&report)
-                .into_iter()
-                .filter(|p| !endpoints.contains(&p.key.as_str()))
-                .collect();
+            let problems = machine_problems(config, &report);
             let _ = tell.send((ctx.clock.now(), "health:machine".to_string(), problems));
         }
         if session.printer.redraws() {

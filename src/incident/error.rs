@@ -34,9 +34,6 @@ pub enum Error {
     /// An incident's lock that cannot be taken.
     #[error(transparent)]
     Lock(#[from] crate::lock::Error),
-    /// The webhook did not take a notification (the record is kept).
-    #[error("{0}")]
-    Notify(String),
     /// The diagnosis runbook could not be loaded (the bundle goes without it).
     #[error("{0}")]
     Diagnosis(String),
@@ -47,11 +44,9 @@ impl Error {
         match self {
             Error::Unknown(_) | Error::Usage(_) => Kind::Usage,
             Error::Template(_) | Error::Config(_) => Kind::Config,
-            Error::Refused(_)
-            | Error::NotRecorded(_)
-            | Error::Store(_)
-            | Error::Notify(_)
-            | Error::Diagnosis(_) => Kind::Failure,
+            Error::Refused(_) | Error::NotRecorded(_) | Error::Store(_) | Error::Diagnosis(_) => {
+                Kind::Failure
+            }
             Error::Files(e) => crate::error::kind_in(e),
             Error::Lock(e) => crate::error::kind_in(e),
         }

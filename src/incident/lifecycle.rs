@@ -219,21 +219,16 @@ impl<'a> Incidents<'a> {
         voice: &Voice<'_>,
     ) -> bool {
         (voice.message)(message);
-        let mut failures = Vec::new();
-        if let Some(webhook) = &self.config.webhook
-            && let Err(e) = super::notify::send(webhook, message)
-        {
-            failures.push(format!("notification failed: {e}"));
-        }
-        if let Some(notify) = self.notify {
+        let routed = self.notify.map(|notify| {
             let level = match self.config.severities().first() {
                 Some(top) if top.name.eq_ignore_ascii_case(severity) => {
                     crate::notify::Severity::Critical
                 }
                 _ => crate::notify::Severity::Warning,
             };
-            failures.extend(super::notify::send_routed(notify, level, message));
-        }
+            (notify, level)
+        });
+        let failures = super::notify::send(self.config.webhook.as_ref(), routed, message);
         let delivered = failures.is_empty();
         for text in failures {
             let recorded = self

@@ -3,7 +3,6 @@
 //! usually comes from `${ENV}` and is never printed. The record is always written first,
 //! so a dead webhook never loses an incident.
 
-use super::Error;
 use crate::notify::{Channel, Delivery, Slack};
 use crate::values::{Duration, Text};
 use serde::{Deserialize, Serialize};
@@ -44,31 +43,33 @@ impl Webhook {
     }
 }
 
-/// Post `message`; an error says what happened on the last attempt, without the URL.
-pub fn send(webhook: &Webhook, message: &str) -> Result<(), Error> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Error::Notify(format!("cannot start the async runtime: {e}")))?;
-    let (channel, bound) = webhook.channel();
-    let subject = message.lines().next().unwrap_or_default();
-    runtime
-        .block_on(crate::notify::deliver_text(
-            &channel, subject, message, &bound,
-        ))
-        .map_err(|e| Error::Notify(e.to_string()))
-}
-
-/// Post `message` to every `notify:` channel (but PagerDuty) routed for `incident` events
-/// of `level`;
-/// one line per channel that did not take it (named, never its URL or credentials).
-pub fn send_routed(
-    notify: &crate::notify::NotifyConfig,
-    level: crate::notify::Severity,
+/// Post `message` to the incident webhook and to every `notify:` channel (but PagerDuty,
+/// which takes problems, not an incident's text) routed for `incident` events of `level`,
+/// on one runtime; one line per target that did not take it, saying what happened on the
+/// last attempt and never a URL or a credential.
+pub fn send(
+    webhook: Option<&Webhook>,
+    routed: Option<(&crate::notify::NotifyConfig, crate::notify::Severity)>,
     message: &str,
 ) -> Vec<String> {
-    let names = notify.channels_for("incident", level);
-    if names.is_empty() {
+    let mut targets: Vec<(String, Channel, Delivery)> = Vec::new();
+    if let Some(webhook) = webhook {
+        let (channel, bound) = webhook.channel();
+        targets.push(("notification".to_string(), channel, bound));
+    }
+    if let Some((notify, level)) = routed {
+        for name in notify.channels_for("incident", level) {
+            if let Some(channel) = notify
+                .channels
+                .get(name)
+                .filter(|c| !matches!(c, crate::notify::Channel::Pagerduty(_)))
+            {
+                let label = format!("notification to channel {name}");
+                targets.push((label, channel.clone(), notify.delivery.clone()));
+            }
+        }
+    }
+    if targets.is_empty() {
         return Vec::new();
     }
     let runtime = match tokio::runtime::Builder::new_current_thread()
@@ -76,28 +77,22 @@ pub fn send_routed(
         .build()
     {
         Ok(runtime) => runtime,
-        Err(e) => return vec![format!("cannot start the async runtime: {e}")],
+        Err(e) => {
+            return vec![format!(
+                "notification failed: cannot start the async runtime: {e}"
+            )];
+        }
     };
     let subject = message.lines().next().unwrap_or_default();
-    let mut failed = Vec::new();
-    for name in names {
-        // PagerDuty takes problems (from maintain, run and health), not an incident's text.
-        let Some(channel) = notify
-            .channels
-            .get(name)
-            .filter(|c| !matches!(c, crate::notify::Channel::Pagerduty(_)))
-        else {
-            continue;
-        };
-        let sent = runtime.block_on(crate::notify::deliver_text(
-            channel,
-            subject,
-            message,
-            &notify.delivery,
-        ));
-        if let Err(e) = sent {
-            failed.push(format!("notification to channel {name} failed: {e}"));
-        }
-    }
-    failed
+    targets
+        .iter()
+        .filter_map(|(label, channel, bound)| {
+            runtime
+                .block_on(crate::notify::deliver_text(
+                    channel, subject, message, bound,
+                ))
+                .err()
+                .map(|e| format!("{label} failed: {e}"))
+        })
+        .collect()
 }

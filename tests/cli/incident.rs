@@ -25,27 +25,8 @@ fn webhook(mode: Mode) -> (u16, Arc<Mutex<Vec<String>>>) {
             let Ok(mut stream) = stream else { continue };
             let seen = seen.clone();
             std::thread::spawn(move || {
-                let mut request = Vec::new();
-                let mut buf = [0u8; 4096];
-                let body = loop {
-                    let Ok(n) = stream.read(&mut buf) else { return };
-                    if n == 0 {
-                        return;
-                    }
-                    request.extend_from_slice(&buf[..n]);
-                    let Some(end) = request.windows(4).position(|w| w == b"\r\n\r\n") else {
-                        continue;
-                    };
-                    let head = String::from_utf8_lossy(&request[..end]).to_ascii_lowercase();
-                    let length: usize = head
-                        .lines()
-                        .find_map(|l| l.strip_prefix("content-length:"))
-                        .and_then(|v| v.trim().parse().ok())
-                        .unwrap_or(0);
-                    if request.len() >= end + 4 + length {
-                        break String::from_utf8_lossy(&request[end + 4..end + 4 + length])
-                            .into_owned();
-                    }
+                let Some((_, body)) = crate::common::server::read_request(&mut stream) else {
+                    return;
                 };
                 seen.lock().unwrap().push(body);
                 let status = match mode {

@@ -4,7 +4,7 @@
 //! time between runs; fixed readings (`OPSBOOK_READINGS`) make a step fail or pass.
 
 use crate::common::Opsbook;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -67,28 +67,8 @@ impl Receiver {
 }
 
 fn answer(mut stream: TcpStream, seen: &Mutex<Vec<Request>>, up: &AtomicBool) {
-    let mut request = Vec::new();
-    let mut buf = [0u8; 4096];
-    let (head, body) = loop {
-        let Ok(n) = stream.read(&mut buf) else { return };
-        if n == 0 {
-            return;
-        }
-        request.extend_from_slice(&buf[..n]);
-        let Some(end) = request.windows(4).position(|w| w == b"\r\n\r\n") else {
-            continue;
-        };
-        let head = String::from_utf8_lossy(&request[..end]).into_owned();
-        let length: usize = head
-            .to_ascii_lowercase()
-            .lines()
-            .find_map(|l| l.strip_prefix("content-length:"))
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or(0);
-        if request.len() >= end + 4 + length {
-            let body = String::from_utf8_lossy(&request[end + 4..end + 4 + length]).into_owned();
-            break (head, body);
-        }
+    let Some((head, body)) = crate::common::server::read_request(&mut stream) else {
+        return;
     };
     let mut words = head.split_whitespace();
     let method = words.next().unwrap_or_default().to_string();

@@ -1147,52 +1147,21 @@ pub(crate) mod shipped {
     /// and leaves every other check step as it was; `None` when there is none.
     fn mutation(step: &str) -> Option<fn(&mut World)> {
         let mutate: fn(&mut World) = match step {
-            "Health endpoint" | "API health" | "API healthy" => |w| w.health = 500,
-            "Readiness (dependencies)" | "API ready" => |w| w.ready = 503,
-            "API port accepts connections" => |w| w.api_port_dead = true,
-            "Recent errors" => |w| w.log_lines.push((600, "ERROR", 1)),
-            "Error rate, last hour" => |w| w.log_lines.push((600, "ERROR", 2)),
-            "Error rate, last 24 hours" | "Error log review" => {
-                |w| w.log_lines.push((5 * 3600, "ERROR", 10))
-            }
-            "Warnings this week" => |w| w.log_lines.push((3 * 86_400, "WARNING", 80)),
-            "Security events this month" => |w| w.log_lines.push((10 * 86_400, "CRITICAL", 1)),
-            "Memory" | "Memory has room" => |w| w.memory = 95.0,
-            "Disk" | "Disk space" | "Disk has room" | "Root filesystem" => |w| w.disk = 95.0,
-            "Disk under the data directory" => |w| w.data_disk = 95.0,
+            "API health" => |w| w.health = 500,
+            "Error log review" => |w| w.log_lines.push((5 * 3600, "ERROR", 10)),
+            "Memory" => |w| w.memory = 95.0,
+            "Disk space" => |w| w.disk = 95.0,
             "CPU" => |w| w.cpu = 99.0,
-            "Swap" => |w| w.swap = 90.0,
-            "Newest backup is recent" | "Backups are recent" | "Recent backup exists" => {
-                |w| w.backups = Backups::Old
-            }
+            "Newest backup is recent" | "Backups are recent" => |w| w.backups = Backups::Old,
             "Newest backup restores" => |w| w.backups = Backups::Corrupt,
             "Back up" => |w| w.source_missing = true,
             "Prune backups" => |w| w.backups = Backups::Unprunable,
             "Rotate logs" => |w| w.rotate_broken = true,
             "Certificate not expiring" => |w| w.cert_days_left = 3,
-            "Audit log written this week" => |w| w.audit_log_old = true,
-            "Configuration present" => |w| w.config_missing = true,
-            "Log directory size" => |w| w.big_logs = true,
-            "Backup directory size" => |w| w.big_backups = true,
-            "Database port open" => |w| w.vars.push(("db_host", "127.0.0.2")),
-            "Database answers" => |w| w.vars.push(("db_user", "nobody_here")),
-            // Clients holding connections, in `database_issues` below.
-            HELD_CONNECTIONS => |_| {},
-            "Tests passing" => |w| w.vars.push(("test_command", "false")),
-            "Environment configured" => |w| w.no_environment = true,
-            "Pull latest code" => |w| w.vars.push(("pull", "false")),
-            "Install dependencies" => |w| w.vars.push(("install", "false")),
-            "Run migrations" => |w| w.vars.push(("migrate", "false")),
-            "Run tests" => |w| w.vars.push(("test", "false")),
-            "Restart service" => |w| w.vars.push(("restart", "false")),
-            "Verify health" => |w| w.broken_by_restart = true,
             _ => return None,
         };
         Some(mutate)
     }
-
-    /// Proven with clients holding connections (now in tests/cli/library_diagnosis), not by a mutation.
-    const HELD_CONNECTIONS: &str = "Connections in use (% of max_connections)";
 
     #[test]
     fn every_shipped_check_step_has_a_fixture() {
@@ -1512,9 +1481,6 @@ pub(crate) mod shipped {
             "{runbook}: the healthy world is not green: {not_green:?}"
         );
         for step in check_steps(runbook) {
-            if step == HELD_CONNECTIONS {
-                continue;
-            }
             let Some(mutate) = mutation(&step) else {
                 panic!("{runbook}: no fixture for {step:?}");
             };

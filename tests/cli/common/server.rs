@@ -36,6 +36,33 @@ fn read_head(stream: &mut TcpStream) -> Option<String> {
     Some(String::from_utf8_lossy(&request).into_owned())
 }
 
+/// One request read whole: its head (request line and headers) and its body, as long as
+/// `Content-Length` says; `None` when the peer goes before it is complete.
+pub fn read_request(stream: &mut TcpStream) -> Option<(String, String)> {
+    let mut request = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => request.extend_from_slice(&buf[..n]),
+        }
+        let Some(end) = request.windows(4).position(|w| w == b"\r\n\r\n") else {
+            continue;
+        };
+        let head = String::from_utf8_lossy(&request[..end]).into_owned();
+        let length: usize = head
+            .to_ascii_lowercase()
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length:"))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0);
+        if request.len() >= end + 4 + length {
+            let body = String::from_utf8_lossy(&request[end + 4..end + 4 + length]).into_owned();
+            return Some((head, body));
+        }
+    }
+}
+
 fn serve(mut stream: TcpStream) {
     let Some(request) = read_head(&mut stream) else {
         return;
