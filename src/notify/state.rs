@@ -52,9 +52,10 @@ pub async fn settle(
     problems: &[Problem],
 ) -> Result<Outcome, Error> {
     let dir = state_dir.join("notify");
-    let _lock = crate::lock::Lock::wait(&dir.join(".lock"))?;
+    let _lock = wait_lock(&dir).await?;
     let mut outcome = Outcome::default();
-    redeliver(config, state_dir, &mut outcome).await?;
+    let mut failed = Failed::default();
+    redeliver(config, state_dir, &mut failed, &mut outcome).await?;
     let path = dir.join(format!("{}.json", file_name(scope.name)));
     let mut state: ScopeState = read_json(&path)?.unwrap_or_default();
     let host = super::host();
@@ -72,9 +73,39 @@ pub async fn settle(
     fsutil::write_state(&path, &bytes)?;
     stop_at("notify-before-send");
     for (path, record) in pending {
-        attempt(config, &path, record, true, &mut outcome).await?;
+        attempt(config, &path, record, true, &mut failed, &mut outcome).await?;
     }
+    failed.say(&mut outcome);
     Ok(outcome)
+}
+
+/// Wait for the notification lock off the async threads, so a lock another process holds
+/// never stalls what else runs here (a health server keeps answering).
+async fn wait_lock(dir: &Path) -> Result<crate::lock::Lock, Error> {
+    let path = dir.join(".lock");
+    tokio::task::spawn_blocking(move || crate::lock::Lock::wait(&path))
+        .await
+        .map_err(|e| Error::Runtime(std::io::Error::other(e)))?
+        .map_err(Error::from)
+}
+
+/// The channels that did not take a message in this call, and how many further messages
+/// for each were kept without trying: one failed delivery bound per channel and call,
+/// however long the queue, and a channel's messages never arrive out of order.
+#[derive(Default)]
+struct Failed {
+    channels: BTreeMap<String, usize>,
+}
+
+impl Failed {
+    fn say(self, outcome: &mut Outcome) {
+        for (channel, kept) in self.channels.into_iter().filter(|(_, n)| *n > 0) {
+            outcome.warnings.push(format!(
+                "{} for channel {channel} kept untried for the next run (it did not take the one before)",
+                crate::plural::count(kept, "more notification", "more notifications")
+            ));
+        }
+    }
 }
 
 /// The messages `problems` call for against `state`, which is brought up to date.
@@ -177,8 +208,24 @@ async fn attempt(
     path: &Path,
     mut record: Undelivered,
     fresh: bool,
+    failed: &mut Failed,
     outcome: &mut Outcome,
 ) -> Result<(), Error> {
+    if let Some(kept) = failed.channels.get_mut(&record.channel) {
+        if fresh {
+            let said = format!(
+                "notification {} {:?} to {} not tried: the channel did not take an earlier one; kept in {} for the next run",
+                record.message.event.as_str(),
+                record.message.what,
+                record.channel,
+                path.display()
+            );
+            outcome.queued.push(said);
+        } else {
+            *kept += 1;
+        }
+        return Ok(());
+    }
     let message = &record.message;
     let what = format!(
         "{} {:?} to {}",
@@ -217,6 +264,7 @@ async fn attempt(
                 path.display()
             );
             crate::logging::audit::record("notify.sent", "failed", Some(&said));
+            failed.channels.insert(record.channel.clone(), 0);
             if fresh {
                 record.error = e.to_string();
                 let bytes = serde_json::to_vec_pretty(&record).unwrap_or_default();
@@ -289,6 +337,7 @@ fn undelivered_dir(state_dir: &Path) -> PathBuf {
 async fn redeliver(
     config: &NotifyConfig,
     state_dir: &Path,
+    failed: &mut Failed,
     outcome: &mut Outcome,
 ) -> Result<(), Error> {
     let dir = undelivered_dir(state_dir);
@@ -303,7 +352,7 @@ async fn redeliver(
     paths.sort();
     for path in paths {
         match read_json::<Undelivered>(&path) {
-            Ok(Some(record)) => attempt(config, &path, record, false, outcome).await?,
+            Ok(Some(record)) => attempt(config, &path, record, false, failed, outcome).await?,
             Ok(None) => {}
             // One unreadable file must not keep every later message from going out.
             Err(e) => outcome.warnings.push(e.to_string()),
