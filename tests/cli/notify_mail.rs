@@ -72,64 +72,73 @@ fn plain_mail_without_credentials_reaches_a_relay_on_this_machine() {
     assert_eq!(undelivered(dir.path()), 0);
 }
 
-#[test]
-fn starttls_with_the_password_from_the_environment_is_delivered() {
-    let certs_dir = tempfile::tempdir().unwrap();
-    let certs = Certs::new(certs_dir.path());
-    let server = SmtpServer::start(
-        Mode::Starttls,
-        Some(&certs),
-        Some(("ops", "canary-smtp-password")),
-    );
-    let settings = format!(
-        "security: starttls\nusername: ops\npassword_env: SMTP_PASSWORD\nca_file: {}",
-        certs.ca.display()
-    );
-    let dir = setup(&daily_with(&mail_channel(server.port, &settings)));
+/// A server in `mode` (starttls or tls) with a certificate from a fresh CA, taking only
+/// the user `ops` with `password`.
+struct Secured {
+    server: SmtpServer,
+    certs: Certs,
+    _dir: tempfile::TempDir,
+}
+
+impl Secured {
+    fn start(mode: Mode, password: &str) -> Secured {
+        let dir = tempfile::tempdir().unwrap();
+        let certs = Certs::new(dir.path());
+        let server = SmtpServer::start(mode, Some(&certs), Some(("ops", password)));
+        Secured {
+            server,
+            certs,
+            _dir: dir,
+        }
+    }
+
+    /// The channel's settings: `security`, the login `ops` with the password from
+    /// SMTP_PASSWORD and, when `trusted`, `ca_file` naming the CA.
+    fn settings(&self, security: &str, trusted: bool) -> String {
+        let mut settings =
+            format!("security: {security}\nusername: ops\npassword_env: SMTP_PASSWORD");
+        if trusted {
+            settings.push_str(&format!("\nca_file: {}", self.certs.ca.display()));
+        }
+        settings
+    }
+}
+
+/// A failure in `maintain:daily` reaches a `mode` server over TLS as `ops`, with the
+/// password from the environment.
+fn delivered_over(mode: Mode, security: &str) {
+    let secured = Secured::start(mode, "canary-smtp-password");
+    let settings = secured.settings(security, true);
+    let dir = setup(&daily_with(&mail_channel(secured.server.port, &settings)));
     let run = fail_daily(dir.path(), T0);
     assert!(!run.stderr.contains("notification"), "{}", run.stderr);
-    let mail = one_problem_mail(&server);
-    assert!(mail.tls, "sent before STARTTLS");
+    let mail = one_problem_mail(&secured.server);
+    assert!(mail.tls, "sent without TLS");
     assert_eq!(mail.login.as_deref(), Some("ops"));
     no_secret_in_files(dir.path());
+}
+
+#[test]
+fn starttls_with_the_password_from_the_environment_is_delivered() {
+    delivered_over(Mode::Starttls, "starttls");
 }
 
 #[test]
 fn implicit_tls_is_delivered() {
-    let certs_dir = tempfile::tempdir().unwrap();
-    let certs = Certs::new(certs_dir.path());
-    let server = SmtpServer::start(
-        Mode::Tls,
-        Some(&certs),
-        Some(("ops", "canary-smtp-password")),
-    );
-    let settings = format!(
-        "security: tls\nusername: ops\npassword_env: SMTP_PASSWORD\nca_file: {}",
-        certs.ca.display()
-    );
-    let dir = setup(&daily_with(&mail_channel(server.port, &settings)));
-    let run = fail_daily(dir.path(), T0);
-    assert!(!run.stderr.contains("notification"), "{}", run.stderr);
-    let mail = one_problem_mail(&server);
-    assert!(mail.tls);
-    assert_eq!(mail.login.as_deref(), Some("ops"));
-    no_secret_in_files(dir.path());
+    delivered_over(Mode::Tls, "tls");
 }
 
-/// A certificate from a CA opsbook does not trust: nothing is sent (not even the
-/// password), the message waits in undelivered/, and once `ca_file` names the CA the
+/// A certificate from a CA opsbook does not trust: nothing is sent, the message waits in undelivered/, and once `ca_file` names the CA the
 /// next run delivers it, once.
 #[test]
 fn an_untrusted_certificate_keeps_the_message_until_ca_file_names_its_ca() {
-    let certs_dir = tempfile::tempdir().unwrap();
-    let certs = Certs::new(certs_dir.path());
-    let server = SmtpServer::start(
-        Mode::Starttls,
-        Some(&certs),
-        Some(("ops", "canary-smtp-password")),
-    );
-    let settings = "security: starttls\nusername: ops\npassword_env: SMTP_PASSWORD";
-    let dir = setup(&daily_with(&mail_channel(server.port, settings)));
+    let secured = Secured::start(Mode::Starttls, "canary-smtp-password");
+    let server = &secured.server;
+    let port = server.port;
+    let dir = setup(&daily_with(&mail_channel(
+        port,
+        &secured.settings("starttls", false),
+    )));
     fail_daily(dir.path(), T0)
         .stderr_contains(
             "notification problem \"Memory\" to mail failed: the mail server \"127.0.0.1\" \
@@ -142,15 +151,14 @@ fn an_untrusted_certificate_keeps_the_message_until_ca_file_names_its_ca() {
     assert_eq!(undelivered(dir.path()), 1);
     no_secret_in_files(dir.path());
 
-    let settings = format!("{settings}\nca_file: {}", certs.ca.display());
     std::fs::write(
         dir.path().join("ops.yaml"),
-        daily_with(&mail_channel(server.port, &settings)),
+        daily_with(&mail_channel(port, &secured.settings("starttls", true))),
     )
     .unwrap();
     let run = fail_daily(dir.path(), "2026-03-02T04:00:00Z");
     assert!(!run.stderr.contains("notification"), "{}", run.stderr);
-    let mail = one_problem_mail(&server);
+    let mail = one_problem_mail(server);
     assert!(mail.tls);
     assert_eq!(undelivered(dir.path()), 0);
     fail_daily(dir.path(), "2026-03-02T05:00:00Z");
@@ -160,17 +168,9 @@ fn an_untrusted_certificate_keeps_the_message_until_ca_file_names_its_ca() {
 
 #[test]
 fn a_wrong_password_is_not_delivered_and_says_authentication_failed() {
-    let certs_dir = tempfile::tempdir().unwrap();
-    let certs = Certs::new(certs_dir.path());
-    let server = SmtpServer::start(
-        Mode::Starttls,
-        Some(&certs),
-        Some(("ops", "the-password-the-server-wants")),
-    );
-    let settings = format!(
-        "security: starttls\nusername: ops\npassword_env: SMTP_PASSWORD\nca_file: {}",
-        certs.ca.display()
-    );
+    let secured = Secured::start(Mode::Starttls, "the-password-the-server-wants");
+    let server = &secured.server;
+    let settings = secured.settings("starttls", true);
     let dir = setup(&daily_with(&mail_channel(server.port, &settings)));
     // `opsbook` checks that SMTP_PASSWORD's value (canary-smtp-password) shows nowhere.
     let run = fail_daily(dir.path(), T0)
