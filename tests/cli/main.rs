@@ -17,6 +17,7 @@ mod logs;
 mod maintain;
 mod modes;
 mod notify;
+mod notify_mail;
 mod readme;
 mod renderers;
 mod restore;
