@@ -135,17 +135,7 @@ pub fn exec(args: &RunArgs, session: &Session) -> anyhow::Result<u8> {
 /// variable of its name (`--var API_TOKEN="$API_TOKEN"`), so the name says what to pass.
 fn rerun(args: &RunArgs, session: &Session) -> String {
     use crate::maintain::shell_word as word;
-    let absolute = |p: &std::path::Path| {
-        let p = std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
-        word(&p.to_string_lossy())
-    };
-    let mut words = vec!["opsbook".to_string()];
-    if let Some(env) = &session.global.env {
-        words.extend(["--env".to_string(), word(env)]);
-    }
-    if let Some(config) = &session.global.config {
-        words.extend(["--config".to_string(), absolute(config)]);
-    }
+    let mut words = invoked(session);
     words.push("run".to_string());
     let runbook = std::path::Path::new(&args.runbook);
     words.push(if runbook.is_file() || args.runbook.contains('/') {
@@ -172,6 +162,25 @@ fn rerun(args: &RunArgs, session: &Session) -> String {
         }
     }
     words.join(" ")
+}
+
+/// `opsbook` with the options that picked this session's configuration (`--env`, and
+/// `--config` as an absolute path), as words for a shell: how a message's rerun starts.
+pub fn invoked(session: &Session) -> Vec<String> {
+    let mut words = vec!["opsbook".to_string()];
+    if let Some(env) = &session.global.env {
+        words.extend(["--env".to_string(), crate::maintain::shell_word(env)]);
+    }
+    if let Some(config) = &session.global.config {
+        words.extend(["--config".to_string(), absolute(config)]);
+    }
+    words
+}
+
+/// `path` made absolute (not resolving links), quoted for a shell.
+fn absolute(path: &std::path::Path) -> String {
+    let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    crate::maintain::shell_word(&path.to_string_lossy())
 }
 
 /// Whether a `--var` holds a secret, by the rule that masks it everywhere else: a name

@@ -56,11 +56,7 @@ fn reads_true(word: &str) -> bool {
 
 /// `text` with the words known to be booleans written `true` or `false`, and where each
 /// word then is (line, column).
-fn rewrite(
-    text: &str,
-    spots: &[StringAt],
-    boolean: &[bool],
-) -> Option<(String, Vec<(u64, u64)>)> {
+fn rewrite(text: &str, spots: &[StringAt], boolean: &[bool]) -> Option<(String, Vec<(u64, u64)>)> {
     let mut out = String::new();
     let mut places = Vec::new();
     let (mut from, mut line, mut shift) = (0, 0, 0i64);
@@ -109,7 +105,8 @@ mod tests {
         let e = &found[0];
         assert_eq!((e.line, e.column), (5, 20), "{e:?}");
         assert!(
-            e.message.starts_with("notify.routes[0].channels[0]: y reads as the boolean true"),
+            e.message
+                .starts_with("notify.routes[0].channels[0]: y reads as the boolean true"),
             "{}",
             e.message
         );

@@ -91,11 +91,15 @@ pub fn metrics(book: &Incidents<'_>) -> String {
     );
     // The states are disjoint, so a sum over them counts every item once: an overdue
     // item is not also counted as open.
-    let open = |t: &&super::Tracked| t.done.is_none();
+    let open = items.iter().filter(|t| t.done.is_none()).count();
+    let overdue = items
+        .iter()
+        .filter(|t| t.done.is_none() && t.overdue)
+        .count();
     let states = [
-        ("open", items.iter().filter(open).filter(|t| !t.overdue).count()),
-        ("overdue", items.iter().filter(open).filter(|t| t.overdue).count()),
-        ("done", items.iter().filter(|t| t.done.is_some()).count()),
+        ("open", open - overdue),
+        ("overdue", overdue),
+        ("done", items.len() - open),
     ];
     for (state, n) in states {
         let _ = writeln!(out, "{name}{{state=\"{state}\"}} {n}");

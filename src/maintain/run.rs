@@ -28,6 +28,9 @@ pub struct RunOptions<'a> {
     pub metrics: Option<&'a Path>,
     /// Tell the configured channels what started failing and what recovered.
     pub notify: Option<&'a crate::notify::NotifyConfig>,
+    /// The command that reruns the schedule with the same configuration, said in every
+    /// message (`opsbook --config /etc/opsbook.yaml maintain run daily`).
+    pub rerun: String,
 }
 
 /// A finished run: the report of its steps and how long it took.
@@ -62,6 +65,7 @@ pub async fn run_schedule(
     )
     .map_err(Error::Lock)?;
     let notify = options.notify;
+    let rerun = options.rerun.clone();
     let mut warnings = Vec::new();
     if let Some(ping) = &ping {
         warnings.extend(crate::notify::ping::ping(ping, Phase::Start).await.err());
@@ -85,7 +89,6 @@ pub async fn run_schedule(
     }
     let (report, took) = ran?;
     if let Some(config) = notify.filter(|c| c.is_configured()) {
-        let rerun = format!("opsbook maintain run {name}");
         let unseen = crate::notify::Problem::unseen_in(&report);
         let scope = crate::notify::Scope {
             name: &format!("maintain:{name}"),

@@ -126,7 +126,9 @@ pub fn boolean_spans(text: &str) -> Vec<StringAt> {
 fn scalar_spans(text: &str, booleans: bool) -> Vec<StringAt> {
     fn walk(key: &str, node: &Spanned<Tree>, booleans: bool, out: &mut Vec<StringAt>) {
         match &node.value {
-            Tree::Str(value) | Tree::Bool(value) if booleans == matches!(node.value, Tree::Bool(_)) => {
+            Tree::Str(value) | Tree::Bool(value)
+                if booleans == matches!(node.value, Tree::Bool(_)) =>
+            {
                 let at = node.defined;
                 let span = at.span();
                 let bytes = span.byte_offset().zip(span.byte_len()).and_then(|(o, l)| {

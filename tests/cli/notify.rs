@@ -291,10 +291,15 @@ fn one_message_on_failure_none_while_failing_a_repeat_after_the_interval_one_on_
     let chat = http.taken(slack);
     assert_eq!(chat.len(), 1, "{chat:?}");
     let text = chat[0]["text"].as_str().unwrap();
+    // The rerun reads the same configuration, wherever it is run from.
+    let rerun = format!(
+        "Rerun: opsbook --config {}/ops.yaml maintain run daily",
+        dir.path().canonicalize().unwrap().display()
+    );
     for part in [
         "Memory failed (critical) in maintain:daily on ",
         "memory 95% used",
-        "Rerun: opsbook maintain run daily",
+        &rerun,
     ] {
         assert!(text.contains(part), "{part:?} not in {text}");
     }
@@ -412,7 +417,8 @@ fn email_reaches_a_real_smtp_receiver_with_the_password_from_the_environment() {
     for part in [
         "Subject: [opsbook] PROBLEM maintain:daily on ",
         "To: oncall@example.com",
-        "Rerun: opsbook maintain run daily",
+        "Rerun: opsbook --config ",
+        "/ops.yaml maintain run daily",
         "memory 95% used",
     ] {
         assert!(unfolded.contains(part), "{part:?} not in {unfolded}");
@@ -679,10 +685,7 @@ maintain:
     opsbook(dir.path(), T0, &["maintain", "run", "weekly"])
         .expect_exit(78)
         .stderr_contains("gone.yaml");
-    assert_eq!(
-        http.paths()[2..],
-        ["GET /ping/w/start", "GET /ping/w/fail"]
-    );
+    assert_eq!(http.paths()[2..], ["GET /ping/w/start", "GET /ping/w/fail"]);
 }
 
 #[test]
