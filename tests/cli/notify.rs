@@ -252,6 +252,14 @@ fn setup(config: &str) -> tempfile::TempDir {
 
 const T0: &str = "2026-03-02T03:00:00Z";
 
+/// A directory set up with one Slack channel, `chat`, at `http`'s `/chat`.
+fn chat_at(http: &Receiver) -> tempfile::TempDir {
+    setup(&format!(
+        "state_dir: state\nnotify:\n  channels:\n    chat: {{ slack: {{ url: \"{}\" }} }}\n",
+        http.url("/chat")
+    ))
+}
+
 /// A config with the `daily` schedule running `upkeep.yaml`, and `notify` (the section's
 /// body, indented two spaces).
 fn daily_with(notify: &str) -> String {
@@ -487,11 +495,7 @@ fn a_dead_channel_loses_nothing_and_the_next_run_delivers_it_exactly_once() {
 #[test]
 fn run_notifies_only_when_the_runbook_or_the_flag_asks() {
     let http = Receiver::start();
-    let config = format!(
-        "state_dir: state\nnotify:\n  channels:\n    chat: {{ slack: {{ url: \"{}\" }} }}\n",
-        http.url("/chat")
-    );
-    let dir = setup(&config);
+    let dir = chat_at(&http);
     std::fs::write(
         dir.path().join("told.yaml"),
         format!(
@@ -531,11 +535,7 @@ fn run_notifies_only_when_the_runbook_or_the_flag_asks() {
 #[test]
 fn a_runs_rerun_says_its_options_quoted_and_no_secret() {
     let http = Receiver::start();
-    let config = format!(
-        "state_dir: state\nnotify:\n  channels:\n    chat: {{ slack: {{ url: \"{}\" }} }}\n",
-        http.url("/chat")
-    );
-    let dir = setup(&config);
+    let dir = chat_at(&http);
     std::fs::write(
         dir.path().join("gated.yaml"),
         "name: gated\nsteps:\n  - name: Memory\n    memory: { warn: 75, crit: 90 }\n  - name: Disk\n    disk: { path: /, warn: 80%, crit: 90% }\n",
@@ -593,11 +593,7 @@ fn a_runs_rerun_says_its_options_quoted_and_no_secret() {
 #[test]
 fn concurrent_runs_of_one_failing_runbook_send_one_message() {
     let http = Receiver::start();
-    let config = format!(
-        "state_dir: state\nnotify:\n  channels:\n    chat: {{ slack: {{ url: \"{}\" }} }}\n",
-        http.url("/chat")
-    );
-    let dir = setup(&config);
+    let dir = chat_at(&http);
     memory(dir.path(), 95.0);
     let runs: Vec<_> = (0..4)
         .map(|_| {
