@@ -153,6 +153,11 @@ fn run(
         settings: (*ctx.config).clone(),
         metrics: args.metrics.as_deref(),
         notify: Some(&session.loaded.config.notify),
+        rerun: format!(
+            "{} maintain run {}",
+            super::run::invoked(session).join(" "),
+            maintain::shell_word(&args.schedule)
+        ),
     };
     if args.dry_run {
         let plan = maintain::plan_schedule(schedules, &options).map_err(|e| failed(session, e))?;

@@ -123,15 +123,93 @@ pub fn exec(args: &RunArgs, session: &Session) -> anyhow::Result<u8> {
     }
     write_report(&report, format, args.output.as_deref(), session)?;
     if args.notify || book.notify {
-        tell(&args.runbook, &book, &report, &ctx, session)?;
+        tell(&rerun(args, session), &book, &report, &ctx, session)?;
     }
     Ok(report.status().exit_code())
 }
 
-/// Hand the run's failing steps to `notify::settle` (scope `run:NAME`); what could not be
-/// delivered is a warning, never the run's failure.
+/// The command that reproduces this run, said in every message: the options that pick
+/// the configuration (`--env`, `--config` as an absolute path), the runbook (a file as an
+/// absolute path), each `--var`, `--only`, `--skip`, `--yes` and `--notify`, each word
+/// quoted for a shell. A secret's value is never written: its `--var` reads the shell
+/// variable of its name (`--var API_TOKEN="$API_TOKEN"`), so the name says what to pass.
+fn rerun(args: &RunArgs, session: &Session) -> String {
+    use crate::maintain::shell_word as word;
+    let mut words = invoked(session);
+    words.push("run".to_string());
+    let runbook = std::path::Path::new(&args.runbook);
+    words.push(if runbook.is_file() || args.runbook.contains('/') {
+        absolute(runbook)
+    } else {
+        word(&args.runbook)
+    });
+    for (name, value) in &args.vars.vars {
+        words.push("--var".to_string());
+        words.push(if is_secret_var(name, value) {
+            secret_var(name)
+        } else {
+            word(&format!("{name}={value}"))
+        });
+    }
+    for (flag, names) in [("--only", &args.only), ("--skip", &args.skip)] {
+        if !names.is_empty() {
+            words.extend([flag.to_string(), word(&names.join(","))]);
+        }
+    }
+    for (flag, on) in [("--yes", args.yes), ("--notify", args.notify)] {
+        if on {
+            words.push(flag.to_string());
+        }
+    }
+    words.join(" ")
+}
+
+/// `opsbook` with the options that picked this session's configuration (`--env`, and
+/// `--config` as an absolute path), as words for a shell: how a message's rerun starts.
+pub fn invoked(session: &Session) -> Vec<String> {
+    let mut words = vec!["opsbook".to_string()];
+    if let Some(env) = &session.global.env {
+        words.extend(["--env".to_string(), crate::maintain::shell_word(env)]);
+    }
+    if let Some(config) = &session.global.config {
+        words.extend(["--config".to_string(), absolute(config)]);
+    }
+    words
+}
+
+/// `path` made absolute (not resolving links), quoted for a shell.
+fn absolute(path: &std::path::Path) -> String {
+    let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    crate::maintain::shell_word(&path.to_string_lossy())
+}
+
+/// Whether a `--var` holds a secret, by the rule that masks it everywhere else: a name
+/// like a password or token, a URL with credentials, or a value registered as secret.
+fn is_secret_var(name: &str, value: &str) -> bool {
+    crate::redact::is_credential_name(name)
+        || crate::redact::mask_url_parts(value).0 != value
+        || crate::redact::mask(value) != value
+}
+
+/// A secret `--var` without its value: `NAME="$NAME"` (the shell variable of that name),
+/// or `'NAME=<secret>'` for a name no shell variable can have.
+fn secret_var(name: &str) -> String {
+    let mut chars = name.chars();
+    let shell_name = chars
+        .next()
+        .is_some_and(|c| c == '_' || c.is_ascii_alphabetic())
+        && chars.all(|c| c == '_' || c.is_ascii_alphanumeric());
+    if shell_name {
+        format!("{name}=\"${name}\"")
+    } else {
+        crate::maintain::shell_word(&format!("{name}=<secret>"))
+    }
+}
+
+/// Hand the run's failing steps to `notify::settle` (scope `run:NAME`, saying `rerun`);
+/// what could not be delivered is a warning, never the run's failure.
 fn tell(
-    wanted: &str,
+    rerun: &str,
     book: &Runbook,
     report: &crate::model::Report,
     ctx: &crate::engine::Context,
@@ -145,11 +223,10 @@ fn tell(
         return Ok(());
     }
     let name = format!("run:{}", book.name);
-    let rerun = format!("opsbook run {wanted}");
     let unseen = crate::notify::Problem::unseen_in(report);
     let scope = crate::notify::Scope {
         name: &name,
-        rerun: &rerun,
+        rerun,
         unseen: &unseen,
     };
     let problems = crate::notify::Problem::from_report(report);

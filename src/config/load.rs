@@ -116,6 +116,7 @@ pub fn load(options: &LoadOptions) -> Result<Loaded, Error> {
 
     let mut merged = Value::Object(Default::default());
     let mut unresolved = Vec::new();
+    let mut texts = Vec::new();
     for path in &layers {
         let text = read(path)?;
         let mut value = parse_yaml::<Value>(path, &text)?;
@@ -140,13 +141,29 @@ pub fn load(options: &LoadOptions) -> Result<Loaded, Error> {
         }
         unresolved.extend(here);
         merge(&mut merged, value);
+        texts.push((path, text));
     }
     let (config, _) =
         crate::values::text::lenient::run(|| serde_json::from_value::<Config>(merged));
-    let mut config: Config = config.map_err(|e| {
-        let blame = layers.last().cloned().unwrap_or_default();
-        ConfigError::whole_file(blame, format!("the layered configuration is invalid: {e}"))
-    })?;
+    let mut config: Config = match config {
+        Ok(config) => config,
+        Err(e) => {
+            // Placed where it can be: a word YAML reads as a boolean, meant as a name.
+            let mut errors: Vec<ConfigError> = texts
+                .iter()
+                .flat_map(|(path, text)| super::booleans::meant_as_text(path, text))
+                .collect();
+            return Err(match errors.len() {
+                0 => {
+                    let blame = layers.last().cloned().unwrap_or_default();
+                    let message = format!("the layered configuration is invalid: {e}");
+                    ConfigError::whole_file(blame, message).into()
+                }
+                1 => errors.remove(0).into(),
+                _ => Error::Configs(errors),
+            });
+        }
+    };
     apply_environment(&mut config, |name| std::env::var(name).ok())?;
     let loaded = Loaded {
         config,

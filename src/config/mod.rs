@@ -1,6 +1,7 @@
 //! The configuration: built-in defaults < `config/<env>.yaml` < `--config FILE` <
 //! environment variables < flags. Every section is optional; unknown keys are errors.
 
+mod booleans;
 mod load;
 mod validate;
 

@@ -1,6 +1,6 @@
 //! `incident metrics`: the incidents as a Prometheus textfile (for node_exporter's textfile
 //! collector): counts by severity and status, open incidents whose update is due, action
-//! items by state, and the times to acknowledge, mitigate and resolve of resolved incidents
+//! items by state (each in one: open, overdue or done), and the times to acknowledge, mitigate and resolve of resolved incidents
 //! (a summary per severity: `_sum` and `_count`).
 
 use super::{Incident, Incidents, Status};
@@ -87,12 +87,19 @@ pub fn metrics(book: &Incidents<'_>) -> String {
         &mut out,
         name,
         "gauge",
-        "Action items of all incidents, by state.",
+        "Action items of all incidents, by state (open and not due, overdue, done; each item in one).",
     );
+    // The states are disjoint, so a sum over them counts every item once: an overdue
+    // item is not also counted as open.
+    let open = items.iter().filter(|t| t.done.is_none()).count();
+    let overdue = items
+        .iter()
+        .filter(|t| t.done.is_none() && t.overdue)
+        .count();
     let states = [
-        ("open", items.iter().filter(|t| t.done.is_none()).count()),
-        ("overdue", items.iter().filter(|t| t.overdue).count()),
-        ("done", items.iter().filter(|t| t.done.is_some()).count()),
+        ("open", open - overdue),
+        ("overdue", overdue),
+        ("done", items.len() - open),
     ];
     for (state, n) in states {
         let _ = writeln!(out, "{name}{{state=\"{state}\"}} {n}");

@@ -5,8 +5,9 @@ use super::{Error, Schedule};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-/// Quote a word for a shell command line (crontab, `ExecStart=`), when it needs it.
-fn quoted(word: &str) -> String {
+/// Quote a word for a shell command line (crontab, `ExecStart=`, a message's rerun
+/// command), when it needs it: `'...'`, with a `'` written `'\''`.
+pub fn shell_word(word: &str) -> String {
     if !word.is_empty()
         && word
             .chars()
@@ -36,17 +37,17 @@ pub struct Invocation {
 
 /// The command that runs `schedule`, as words for a shell.
 pub fn command(how: &Invocation, schedule: &str) -> String {
-    let mut words = vec![quoted(&how.binary.to_string_lossy())];
+    let mut words = vec![shell_word(&how.binary.to_string_lossy())];
     if let Some(env) = &how.env {
         words.push("--env".to_string());
-        words.push(quoted(env));
+        words.push(shell_word(env));
     }
     if let Some(config) = &how.config {
         words.push("--config".to_string());
-        words.push(quoted(&config.to_string_lossy()));
+        words.push(shell_word(&config.to_string_lossy()));
     }
     words.extend(["maintain", "run"].map(String::from));
-    words.push(quoted(schedule));
+    words.push(shell_word(schedule));
     words.join(" ")
 }
 
@@ -55,11 +56,11 @@ pub fn command(how: &Invocation, schedule: &str) -> String {
 pub fn crontab(schedules: &BTreeMap<String, Schedule>, how: &Invocation) -> Result<String, Error> {
     let mut out =
         String::from("# opsbook maintenance (from `opsbook maintain schedule --emit cron`)\n");
-    let mut prefix = format!("cd {} && ", quoted(&how.dir.to_string_lossy()));
+    let mut prefix = format!("cd {} && ", shell_word(&how.dir.to_string_lossy()));
     if let Some(dir) = &how.config_dir {
         prefix.push_str(&format!(
             "OPSBOOK_CONFIG_DIR={} ",
-            quoted(&dir.to_string_lossy())
+            shell_word(&dir.to_string_lossy())
         ));
     }
     for (name, schedule) in schedules {

@@ -7,7 +7,7 @@ mod emit;
 mod run;
 mod state;
 
-pub use emit::{Invocation, command, crontab, systemd, write_units};
+pub use emit::{Invocation, command, crontab, shell_word, systemd, write_units};
 pub use run::{Finished, RunOptions, plan_schedule, readings_never_stop, run_schedule};
 pub use state::{LastRun, StatusRow, load_state, overdue, record, state_path, status};
 

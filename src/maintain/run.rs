@@ -28,6 +28,9 @@ pub struct RunOptions<'a> {
     pub metrics: Option<&'a Path>,
     /// Tell the configured channels what started failing and what recovered.
     pub notify: Option<&'a crate::notify::NotifyConfig>,
+    /// The command that reruns the schedule with the same configuration, said in every
+    /// message (`opsbook --config /etc/opsbook.yaml maintain run daily`).
+    pub rerun: String,
 }
 
 /// A finished run: the report of its steps and how long it took.
@@ -39,21 +42,21 @@ pub struct Finished {
     pub warnings: Vec<String>,
 }
 
-/// Run the schedule `options.schedule` of `schedules`: a missing schedule or runbook, or
-/// an invalid runbook, is an error before anything runs; otherwise the run holds the
-/// schedule's lock, is recorded as `running` in the state file, runs with `ctx`'s machine
-/// and clock (manual steps become to-do items, readings never stop it), and is recorded
-/// with its outcome, in the textfile if asked, and in the audit log.
+/// Run the schedule `options.schedule` of `schedules`: a missing schedule is an error
+/// before anything runs, and a schedule whose lock another run holds is left to that run.
+/// Otherwise the run holds the schedule's lock; its cron monitor (if any) hears `start`,
+/// then `fail` for anything that failed it (a runbook that is missing or does not load, a
+/// state file or textfile that cannot be written, a critical or unknown end) or success.
+/// The runbook runs with `ctx`'s machine and clock (manual steps become to-do items,
+/// readings never stop it), recorded as `running` in the state file, then with its
+/// outcome, in the textfile if asked, and in the audit log.
 pub async fn run_schedule(
     schedules: &BTreeMap<String, Schedule>,
     options: RunOptions<'_>,
     mut ctx: Context,
 ) -> Result<Finished, Error> {
     let name = options.schedule;
-    let mut book = load_book(schedules, &options)?;
-    // Upkeep is never gated by a reading: a full disk or a busy CPU is reported, and the
-    // rotation, backup and prune run all the same.
-    readings_never_stop(&mut book);
+    let ping = schedule(schedules, name)?.ping.clone();
     let state_dir = options.settings.state_dir();
     let _lock = crate::lock::Lock::acquire(
         &state_dir,
@@ -61,6 +64,64 @@ pub async fn run_schedule(
         &format!("maintenance schedule {name:?}"),
     )
     .map_err(Error::Lock)?;
+    let notify = options.notify;
+    let rerun = options.rerun.clone();
+    let mut warnings = Vec::new();
+    if let Some(ping) = &ping {
+        warnings.extend(crate::notify::ping::ping(ping, Phase::Start).await.err());
+    }
+    let ran = run_locked(schedules, options, &mut ctx).await;
+    if let Some(ping) = &ping {
+        // A warning is upkeep that ran and reported; only critical and unknown fail it.
+        let phase = match &ran {
+            Ok((report, _)) if !matches!(report.status(), Status::Critical | Status::Unknown) => {
+                Phase::Success
+            }
+            _ => Phase::Fail,
+        };
+        let warning = crate::notify::ping::ping(ping, phase).await.err();
+        match (&ran, warning) {
+            (Ok(_), warning) => warnings.extend(warning),
+            // The run's error is what the command says; the ping's is said beside it.
+            (Err(_), Some(warning)) => tracing::warn!("{warning}"),
+            (Err(_), None) => {}
+        }
+    }
+    let (report, took) = ran?;
+    if let Some(config) = notify.filter(|c| c.is_configured()) {
+        let unseen = crate::notify::Problem::unseen_in(&report);
+        let scope = crate::notify::Scope {
+            name: &format!("maintain:{name}"),
+            rerun: &rerun,
+            unseen: &unseen,
+        };
+        let problems = crate::notify::Problem::from_report(&report);
+        let now = ctx.clock.now();
+        match crate::notify::settle(config, &state_dir, now, &scope, &problems).await {
+            Ok(told) => warnings.extend(told.all_warnings().cloned()),
+            Err(e) => warnings.push(format!("notifications not sent: {e}")),
+        }
+    }
+    Ok(Finished {
+        report,
+        took,
+        warnings,
+    })
+}
+
+/// The part of a schedule's run its lock covers and its cron monitor times: the runbook
+/// loaded and run, the state file, the textfile and the audit line.
+async fn run_locked(
+    schedules: &BTreeMap<String, Schedule>,
+    options: RunOptions<'_>,
+    ctx: &mut Context,
+) -> Result<(Report, std::time::Duration), Error> {
+    let name = options.schedule;
+    let mut book = load_book(schedules, &options)?;
+    // Upkeep is never gated by a reading: a full disk or a busy CPU is reported, and the
+    // rotation, backup and prune run all the same.
+    readings_never_stop(&mut book);
+    let state_dir = options.settings.state_dir();
     ctx.config = Arc::new(options.settings);
     ctx.interaction = Interaction::Todo;
     let started = ctx.clock.now();
@@ -71,11 +132,6 @@ pub async fn run_schedule(
         ..LastRun::default()
     };
     record(&state_dir, name, running)?;
-    let ping = schedules.get(name).and_then(|s| s.ping.as_ref());
-    let mut warnings = Vec::new();
-    if let Some(ping) = ping {
-        warnings.extend(crate::notify::ping::ping(ping, Phase::Start).await.err());
-    }
     tracing::info!(target: crate::logging::RESULTS, schedule = %name, runbook = %book.name, "maintenance started");
     let selection = crate::runbook::Selection::default();
     let mut observer = |result: &CheckResult| {
@@ -88,7 +144,7 @@ pub async fn run_schedule(
             "step finished"
         );
     };
-    let report = crate::runbook::run(&book, &ctx, &selection, &mut observer).await;
+    let report = crate::runbook::run(&book, ctx, &selection, &mut observer).await;
     let took = clock.elapsed();
     let ended = started
         .checked_add(jiff::SignedDuration::try_from(took).unwrap_or_default())
@@ -116,34 +172,7 @@ pub async fn run_schedule(
         )),
     );
     tracing::info!(target: crate::logging::RESULTS, schedule = %name, status = status.as_str(), "maintenance finished");
-    if let Some(ping) = ping {
-        // A warning is upkeep that ran and reported; only critical and unknown fail it.
-        let phase = match status {
-            Status::Critical | Status::Unknown => Phase::Fail,
-            _ => Phase::Success,
-        };
-        warnings.extend(crate::notify::ping::ping(ping, phase).await.err());
-    }
-    if let Some(config) = options.notify.filter(|c| c.is_configured()) {
-        let rerun = format!("opsbook maintain run {name}");
-        let unseen = crate::notify::Problem::unseen_in(&report);
-        let scope = crate::notify::Scope {
-            name: &format!("maintain:{name}"),
-            rerun: &rerun,
-            unseen: &unseen,
-        };
-        let problems = crate::notify::Problem::from_report(&report);
-        let now = ctx.clock.now();
-        match crate::notify::settle(config, &state_dir, now, &scope, &problems).await {
-            Ok(told) => warnings.extend(told.all_warnings().cloned()),
-            Err(e) => warnings.push(format!("notifications not sent: {e}")),
-        }
-    }
-    Ok(Finished {
-        report,
-        took,
-        warnings,
-    })
+    Ok((report, took))
 }
 
 /// The schedule's runbook, found and loaded with the run's and the schedule's variables.
@@ -166,14 +195,7 @@ fn load_book(
     options: &RunOptions<'_>,
 ) -> Result<Runbook, Error> {
     let name = options.schedule;
-    let Some(schedule) = schedules.get(name) else {
-        let known: Vec<&str> = schedules.keys().map(String::as_str).collect();
-        return Err(Error::UnknownSchedule {
-            name: name.to_string(),
-            known: known.join(", "),
-            hint: crate::error::hint(name, &known),
-        });
-    };
+    let schedule = schedule(schedules, name)?;
     let source = crate::runbook::find(&schedule.runbook, options.dirs).map_err(|problem| {
         Error::Runbook {
             schedule: name.to_string(),
@@ -189,6 +211,21 @@ fn load_book(
             .map(|(k, v)| (k.clone(), Text::plain(v.clone()))),
     );
     crate::runbook::load(&source, &vars, options.dirs).map_err(Error::Load)
+}
+
+/// The schedule named `name`, or an error naming the ones there are.
+fn schedule<'a>(
+    schedules: &'a BTreeMap<String, Schedule>,
+    name: &str,
+) -> Result<&'a Schedule, Error> {
+    schedules.get(name).ok_or_else(|| {
+        let known: Vec<&str> = schedules.keys().map(String::as_str).collect();
+        Error::UnknownSchedule {
+            name: name.to_string(),
+            known: known.join(", "),
+            hint: crate::error::hint(name, &known),
+        }
+    })
 }
 
 /// In a maintenance run every reading reports and none stops the run, so the actions

@@ -163,7 +163,7 @@ impl Message {
     }
 
     /// The message text: what failed, the reading and the limit, the host, the command to
-    /// rerun.
+    /// rerun. A recovery names the last failing reading as such, never as a current one.
     pub fn text(&self) -> String {
         let first = match self.event {
             Event::Problem => format!(
@@ -183,8 +183,13 @@ impl Message {
                 self.host,
                 self.detail
             ),
+            // The detail is the reading when it last failed, not a current one.
+            Event::Recovered if self.detail.is_empty() => format!(
+                "{} recovered in {} on {} (failing since {})",
+                self.what, self.scope, self.host, self.since
+            ),
             Event::Recovered => format!(
-                "{} recovered in {} on {} (failing since {}): {}",
+                "{} recovered in {} on {} (failing since {}; last failure: {})",
                 self.what, self.scope, self.host, self.since, self.detail
             ),
         };

@@ -9,7 +9,8 @@ mod yaml;
 pub use number::{Whole, WholeNumber, templated, whole, whole_opt};
 pub use text::{Text, substitute};
 pub use yaml::{
-    StringAt, parse_runbook_yaml, parse_yaml, parse_yaml_first_key_wins, string_spans, utf8_text,
+    StringAt, boolean_spans, parse_runbook_yaml, parse_yaml, parse_yaml_first_key_wins,
+    string_spans, utf8_text,
 };
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};

@@ -107,9 +107,28 @@ pub struct StringAt {
 /// Every string value of the YAML `text` with where the parser read it (an alias's value
 /// where its anchor is written), in document order; empty when the text does not parse.
 pub fn string_spans(text: &str) -> Vec<StringAt> {
-    fn walk(key: &str, node: &Spanned<Tree>, out: &mut Vec<StringAt>) {
+    scalar_spans(text, false)
+}
+
+/// Every value of the YAML `text` that reads as a boolean (`true`, and YAML 1.1's `y`,
+/// `yes`, `on`, `no`, `off`…), as written (`value` is its text), in document order.
+pub fn boolean_spans(text: &str) -> Vec<StringAt> {
+    scalar_spans(text, true)
+        .into_iter()
+        .filter_map(|mut at| {
+            at.value = text.get(at.bytes.clone()?)?.to_string();
+            Some(at)
+        })
+        .collect()
+}
+
+/// The string values, or the boolean ones, of `text` with their spans.
+fn scalar_spans(text: &str, booleans: bool) -> Vec<StringAt> {
+    fn walk(key: &str, node: &Spanned<Tree>, booleans: bool, out: &mut Vec<StringAt>) {
         match &node.value {
-            Tree::Str(value) => {
+            Tree::Str(value) | Tree::Bool(value)
+                if booleans == matches!(node.value, Tree::Bool(_)) =>
+            {
                 let at = node.defined;
                 let span = at.span();
                 let bytes = span.byte_offset().zip(span.byte_len()).and_then(|(o, l)| {
@@ -126,7 +145,7 @@ pub fn string_spans(text: &str) -> Vec<StringAt> {
             }
             Tree::Seq(items) => {
                 for (i, item) in items.iter().enumerate() {
-                    walk(&format!("{key}[{i}]"), item, out);
+                    walk(&format!("{key}[{i}]"), item, booleans, out);
                 }
             }
             Tree::Map(entries) => {
@@ -136,15 +155,15 @@ pub fn string_spans(text: &str) -> Vec<StringAt> {
                     } else {
                         format!("{key}.{name}")
                     };
-                    walk(&key, item, out);
+                    walk(&key, item, booleans, out);
                 }
             }
-            Tree::Other => {}
+            Tree::Str(_) | Tree::Bool(_) | Tree::Other => {}
         }
     }
     let mut out = Vec::new();
     if let Ok(tree) = serde_saphyr::from_str::<Spanned<Tree>>(text) {
-        walk("", &tree, &mut out);
+        walk("", &tree, booleans, &mut out);
     }
     out
 }
@@ -152,6 +171,8 @@ pub fn string_spans(text: &str) -> Vec<StringAt> {
 /// The shape of a YAML document, each node with its span.
 enum Tree {
     Str(String),
+    /// A boolean, as `true`/`false`.
+    Bool(String),
     Seq(Vec<Spanned<Tree>>),
     Map(Vec<(String, Spanned<Tree>)>),
     Other,
@@ -168,8 +189,8 @@ impl<'de> serde::Deserialize<'de> for Tree {
             fn visit_str<E>(self, v: &str) -> Result<Tree, E> {
                 Ok(Tree::Str(v.to_string()))
             }
-            fn visit_bool<E>(self, _: bool) -> Result<Tree, E> {
-                Ok(Tree::Other)
+            fn visit_bool<E>(self, v: bool) -> Result<Tree, E> {
+                Ok(Tree::Bool(v.to_string()))
             }
             fn visit_i64<E>(self, _: i64) -> Result<Tree, E> {
                 Ok(Tree::Other)

@@ -571,3 +571,70 @@ fn config_validate_checks_incident_templates_and_escalation() {
             .stderr_contains(said);
     }
 }
+
+/// A name YAML 1.1 reads as a boolean (`y`, `yes`, `on`, `no`) where a setting takes text
+/// — a route's channel, a severity's name, a schedule's variable — is an error at its
+/// file, line and key that says to quote it, not a bare "boolean true" for the whole
+/// configuration; with every such word in every layered file named. Quoted, it is the
+/// name. A real boolean setting written `yes` is not among them.
+#[test]
+fn a_name_that_reads_as_a_boolean_is_located_and_quoting_it_is_suggested() {
+    let real = "logging:\n  to_console: yes\n";
+    let cases = [
+        (
+            "notify:\n  channels:\n    y: { slack: { url: \"http://127.0.0.1:9/x\" } }\n  routes:\n    - { channels: [y] }\n",
+            "ops.yaml:7:20: notify.routes[0].channels[0]: y reads as the boolean true in YAML; to mean the name or text, quote it: \"y\"",
+        ),
+        (
+            "incident:\n  severities:\n    - { name: yes, response: 15m }\n",
+            "ops.yaml:5:15: incident.severities[0].name: yes reads as the boolean true",
+        ),
+        (
+            "maintain:\n  schedules:\n    daily: { runbook: daily, vars: { log_set: off } }\n",
+            "ops.yaml:5:47: maintain.schedules.daily.vars.log_set: off reads as the boolean false",
+        ),
+    ];
+    for (config, said) in cases {
+        let config = format!("{real}{config}");
+        let run = Opsbook::new()
+            .file("ops.yaml", &config)
+            .args(["--config", "ops.yaml", "config", "validate"])
+            .run()
+            .expect_exit(78);
+        assert!(run.stderr.contains(said), "{config}\n{}", run.stderr);
+        assert!(!run.stderr.contains("to_console"), "{}", run.stderr);
+        assert!(!run.stderr.contains("layered"), "{}", run.stderr);
+        // Quoted, it is the name.
+        let fixed = config
+            .replace("[y]", "[\"y\"]")
+            .replace("name: yes", "name: \"yes\"")
+            .replace("log_set: off", "log_set: \"off\"");
+        Opsbook::new()
+            .file("ops.yaml", &fixed)
+            .args(["--config", "ops.yaml", "config", "validate"])
+            .run()
+            .expect_exit(0);
+    }
+    // Two layered files, a word in each: both named, each in its own file.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("production.yaml"),
+        "incident:\n  severities:\n    - { name: on }\n",
+    )
+    .unwrap();
+    let run = Opsbook::new()
+        .file(
+            "ops.yaml",
+            "notify:\n  channels:\n    n: { slack: { url: \"http://127.0.0.1:9/x\" } }\n  routes:\n    - { channels: [n] }\n",
+        )
+        .env("OPSBOOK_CONFIG_DIR", dir.path().to_str().unwrap())
+        .args(["--env", "production", "--config", "ops.yaml", "config", "validate"])
+        .run()
+        .expect_exit(78);
+    for said in [
+        "production.yaml:3:15: incident.severities[0].name: on reads as the boolean true",
+        "ops.yaml:5:20: notify.routes[0].channels[0]: n reads as the boolean false",
+    ] {
+        assert!(run.stderr.contains(said), "{said:?} not in {}", run.stderr);
+    }
+}

@@ -1014,6 +1014,18 @@ fn metrics_textfile_counts_incidents_and_their_times_and_promtool_accepts_it() {
     assert_eq!(mode, 0o644, "readable by the textfile collector");
     crate::maintain::promtool_accepts(&path);
     let text = std::fs::read_to_string(&path).unwrap();
+    // Each action item is in one state: summed over them, the two items count twice
+    // only if an overdue one were also open.
+    let items: u64 = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("opsbook_incident_action_items{"))
+        .map(|l| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(items, 2, "{text}");
+    assert!(
+        text.contains("opsbook_incident_action_items{state=\"open\"} 1\n"),
+        "{text}"
+    );
     crate::common::expect_file("incident-metrics.prom", &text);
     let mut names: Vec<String> = std::fs::read_dir(&dir)
         .unwrap()

@@ -163,6 +163,14 @@ pub(crate) fn setup(config: &str) -> tempfile::TempDir {
 
 pub(crate) const T0: &str = "2026-03-02T03:00:00Z";
 
+/// A directory set up with one Slack channel, `chat`, at `http`'s `/chat`.
+fn chat_at(http: &Receiver) -> tempfile::TempDir {
+    setup(&format!(
+        "state_dir: state\nnotify:\n  channels:\n    chat: {{ slack: {{ url: \"{}\" }} }}\n",
+        http.url("/chat")
+    ))
+}
+
 /// A config with the `daily` schedule running `upkeep.yaml`, and `notify` (the section's
 /// body, indented two spaces).
 pub(crate) fn daily_with(notify: &str) -> String {
@@ -202,10 +210,15 @@ fn one_message_on_failure_none_while_failing_a_repeat_after_the_interval_one_on_
     let chat = http.taken(slack);
     assert_eq!(chat.len(), 1, "{chat:?}");
     let text = chat[0]["text"].as_str().unwrap();
+    // The rerun reads the same configuration, wherever it is run from.
+    let rerun = format!(
+        "Rerun: opsbook --config {}/ops.yaml maintain run daily",
+        dir.path().canonicalize().unwrap().display()
+    );
     for part in [
         "Memory failed (critical) in maintain:daily on ",
         "memory 95% used",
-        "Rerun: opsbook maintain run daily",
+        &rerun,
     ] {
         assert!(text.contains(part), "{part:?} not in {text}");
     }
@@ -248,11 +261,15 @@ fn one_message_on_failure_none_while_failing_a_repeat_after_the_interval_one_on_
     at("2026-03-02T09:00:00Z").expect_exit(0);
     let chat = http.taken(slack);
     assert_eq!(chat.len(), 3);
+    // The reading it names is the last failing one, said as such, not as if current.
+    let text = chat[2]["text"].as_str().unwrap();
     assert!(
-        chat[2]["text"]
-            .as_str()
-            .unwrap()
-            .contains("Memory recovered")
+        text.starts_with("Memory recovered in maintain:daily on "),
+        "{text}"
+    );
+    assert!(
+        text.contains("(failing since 2026-03-02T04:00:00Z; last failure: memory 95% used"),
+        "{text}"
     );
     assert_eq!(http.taken("/hook")[2]["event"], "recovered");
     let pd = http.taken("/pd");
@@ -348,11 +365,7 @@ fn a_dead_channel_loses_nothing_and_the_next_run_delivers_it_exactly_once() {
 #[test]
 fn run_notifies_only_when_the_runbook_or_the_flag_asks() {
     let http = Receiver::start();
-    let config = format!(
-        "state_dir: state\nnotify:\n  channels:\n    chat: {{ slack: {{ url: \"{}\" }} }}\n",
-        http.url("/chat")
-    );
-    let dir = setup(&config);
+    let dir = chat_at(&http);
     std::fs::write(
         dir.path().join("told.yaml"),
         format!(
@@ -369,7 +382,12 @@ fn run_notifies_only_when_the_runbook_or_the_flag_asks() {
     assert_eq!(chat.len(), 1);
     let text = chat[0]["text"].as_str().unwrap();
     assert!(text.contains("in run:upkeep on "), "{text}");
-    assert!(text.contains("Rerun: opsbook run upkeep.yaml"), "{text}");
+    let here = dir.path().canonicalize().unwrap();
+    let rerun = format!(
+        "Rerun: opsbook --config {0}/ops.yaml run {0}/upkeep.yaml --notify",
+        here.display()
+    );
+    assert!(text.contains(&rerun), "{text}");
     opsbook(dir.path(), T0, &["run", "told.yaml"]).expect_exit(2);
     assert_eq!(http.taken("/chat").len(), 2);
     assert!(
@@ -380,14 +398,82 @@ fn run_notifies_only_when_the_runbook_or_the_flag_asks() {
     );
 }
 
+/// The rerun a run's message says reproduces the run: the config, the runbook file, every
+/// `--var` shell-quoted (a space, a quote, a `$`), `--only` and `--notify`. A secret's
+/// value is never in it: its `--var` reads the shell variable of its name. A shell reads
+/// the line back as the same words.
+#[test]
+fn a_runs_rerun_says_its_options_quoted_and_no_secret() {
+    let http = Receiver::start();
+    let dir = chat_at(&http);
+    std::fs::write(
+        dir.path().join("gated.yaml"),
+        "name: gated\nsteps:\n  - name: Memory\n    memory: { warn: 75, crit: 90 }\n  - name: Disk\n    disk: { path: /, warn: 80%, crit: 90% }\n",
+    )
+    .unwrap();
+    memory(dir.path(), 95.0);
+    let greeting = "it's $HOME \"here\"";
+    let given = [
+        "run".to_string(),
+        "gated.yaml".to_string(),
+        "--var".to_string(),
+        format!("greeting={greeting}"),
+        "--var".to_string(),
+        "API_TOKEN=canary-api-token".to_string(),
+        "--var".to_string(),
+        "db=postgres://ops:canary-db-password@db1/app".to_string(),
+        "--var".to_string(),
+        "db-password=canary-dash-password".to_string(),
+        "--only".to_string(),
+        "Memory".to_string(),
+        "--notify".to_string(),
+    ];
+    let args: Vec<&str> = given.iter().map(String::as_str).collect();
+    opsbook(dir.path(), T0, &args).expect_exit(2);
+    let chat = http.taken("/chat");
+    assert_eq!(chat.len(), 1, "{:?}", http.paths());
+    let text = chat[0]["text"].as_str().unwrap();
+    let rerun = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Rerun: opsbook "))
+        .unwrap_or_else(|| panic!("no rerun in {text}"));
+    for secret in [
+        "canary-api-token",
+        "canary-db-password",
+        "canary-dash-password",
+    ] {
+        assert!(!text.contains(secret), "{text}");
+    }
+    assert!(rerun.contains("--var API_TOKEN=\"$API_TOKEN\""), "{rerun}");
+    // The words a shell makes of it, with the secrets in the shell's variables.
+    let words = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("printf '%s\\n' {rerun}"))
+        .env("API_TOKEN", "canary-api-token")
+        .env("db", "postgres://ops:canary-db-password@db1/app")
+        .env("HOME", "/nowhere")
+        .output()
+        .unwrap();
+    let words = String::from_utf8(words.stdout).unwrap();
+    let here = dir.path().canonicalize().unwrap();
+    let mut expected = vec![
+        "--config".to_string(),
+        format!("{}/ops.yaml", here.display()),
+        "run".to_string(),
+        format!("{}/gated.yaml", here.display()),
+    ];
+    // No shell variable can be named `db-password`: the name, and a word saying why.
+    expected.extend(given[2..].iter().map(|w| match w.as_str() {
+        "db-password=canary-dash-password" => "db-password=<secret>".to_string(),
+        _ => w.clone(),
+    }));
+    assert_eq!(words.lines().collect::<Vec<_>>(), expected, "{rerun}");
+}
+
 #[test]
 fn concurrent_runs_of_one_failing_runbook_send_one_message() {
     let http = Receiver::start();
-    let config = format!(
-        "state_dir: state\nnotify:\n  channels:\n    chat: {{ slack: {{ url: \"{}\" }} }}\n",
-        http.url("/chat")
-    );
-    let dir = setup(&config);
+    let dir = chat_at(&http);
     memory(dir.path(), 95.0);
     let runs: Vec<_> = (0..4)
         .map(|_| {
@@ -445,6 +531,37 @@ maintain:
         .stderr_contains("the cron-monitor success ping failed");
     assert!(run.stdout.contains("monthly"), "{}", run.stdout);
     no_secret_in_files(dir.path());
+}
+
+/// A schedule that cannot even load its runbook (invalid, or missing) failed: the monitor
+/// hears `start`, then `fail`, and the command still exits 78 naming the fault.
+#[test]
+fn a_schedule_whose_runbook_does_not_load_pings_fail() {
+    let http = Receiver::start();
+    let config = format!(
+        "state_dir: state
+maintain:
+  schedules:
+    daily: {{ runbook: broken.yaml, ping: {{ url: \"{}\" }} }}
+    weekly: {{ runbook: gone.yaml, ping: {{ url: \"{}\" }} }}
+",
+        http.url("/ping/d"),
+        http.url("/ping/w"),
+    );
+    let dir = setup(&config);
+    std::fs::write(
+        dir.path().join("broken.yaml"),
+        "name: broken\nsteps:\n  - name: Memory\n    memroy: { warn: 75 }\n",
+    )
+    .unwrap();
+    opsbook(dir.path(), T0, &["maintain", "run", "daily"])
+        .expect_exit(78)
+        .stderr_contains("broken.yaml:4");
+    assert_eq!(http.paths(), ["GET /ping/d/start", "GET /ping/d/fail"]);
+    opsbook(dir.path(), T0, &["maintain", "run", "weekly"])
+        .expect_exit(78)
+        .stderr_contains("gone.yaml");
+    assert_eq!(http.paths()[2..], ["GET /ping/w/start", "GET /ping/w/fail"]);
 }
 
 #[test]
@@ -592,6 +709,8 @@ fn health_watch_tells_once_when_an_endpoint_goes_down_and_once_when_it_recovers(
     wait_for("the recovery message", || chat.taken("/chat").len() == 2);
     let up = chat.taken("/chat")[1]["text"].as_str().unwrap().to_string();
     assert!(up.starts_with("api recovered in health:api on "), "{up}");
+    assert!(up.contains("; last failure: status 503"), "{up}");
+    assert!(!up.contains("): status 503"), "{up}");
     api.arrived(5);
     running.signal(libc::SIGINT);
     let run = running.finish(std::time::Duration::from_secs(30));

@@ -47,7 +47,8 @@ fn one_problem_mail(server: &SmtpServer) -> Mail {
         "To: oncall@example.com",
         "Memory failed (critical) in maintain:daily on ",
         "memory 95% used",
-        "Rerun: opsbook maintain run daily",
+        "Rerun: opsbook --config ",
+        "/ops.yaml maintain run daily",
     ] {
         assert!(data.contains(part), "{part:?} not in {data}");
     }
