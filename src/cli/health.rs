@@ -89,7 +89,8 @@ fn teller(config: &HealthConfig, session: &Session) -> (Option<Arc<Teller>>, Vec
     let state_dir = session.loaded.config.state_dir();
     let printer = session.printer;
     let warn: tell::Warn = Arc::new(move |line: &str| printer.warn(line));
-    let teller = Teller::start(notify, &state_dir, warn).map(Arc::new);
+    let rerun = format!("{} health", super::run::invoked(session).join(" "));
+    let teller = Teller::start(notify, &state_dir, rerun, warn).map(Arc::new);
     (teller, tell::still_down(config, notify, &state_dir))
 }
 

@@ -35,7 +35,13 @@ pub struct Teller {
 
 impl Teller {
     /// Start the task on the current runtime; `None` when `notify:` names no channel.
-    pub fn start(config: &NotifyConfig, state_dir: &Path, warn: Warn) -> Option<Teller> {
+    /// `rerun` is the command said in every message (`opsbook --config … health`).
+    pub fn start(
+        config: &NotifyConfig,
+        state_dir: &Path,
+        rerun: String,
+        warn: Warn,
+    ) -> Option<Teller> {
         if !config.is_configured() {
             return None;
         }
@@ -46,7 +52,7 @@ impl Teller {
             state_dir.to_path_buf(),
             rx,
             Arc::clone(&stopping),
-            warn,
+            (rerun, warn),
         ));
         Some(Teller {
             tx,
@@ -113,12 +119,12 @@ async fn settling(
     state_dir: PathBuf,
     mut rx: mpsc::UnboundedReceiver<Told>,
     stopping: Arc<Notify>,
-    warn: Warn,
+    (rerun, warn): (String, Warn),
 ) {
     let settle = async |(at, name, problems): Told| {
         let scope = Scope {
             name: &name,
-            rerun: "opsbook health",
+            rerun: &rerun,
             unseen: &[],
         };
         match crate::notify::settle(&config, &state_dir, at, &scope, &problems).await {

@@ -703,7 +703,8 @@ fn health_watch_tells_once_when_an_endpoint_goes_down_and_once_when_it_recovers(
         "{down}"
     );
     assert!(down.contains("status 503"), "{down}");
-    assert!(down.contains("Rerun: opsbook health"), "{down}");
+    assert!(down.contains("Rerun: opsbook --config "), "{down}");
+    assert!(down.ends_with("/ops.yaml health"), "{down}");
     // A success recovers it: one more message, then nothing while it stays up.
     api.release(4);
     wait_for("the recovery message", || chat.taken("/chat").len() == 2);
