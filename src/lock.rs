@@ -63,6 +63,32 @@ impl Lock {
         Ok(Lock { _file: file })
     }
 
+    /// [`Lock::wait`] for async code: the lock is tried and, while another process holds
+    /// it, tried again after a pause, so waiting never blocks a thread and dropping the
+    /// future stops the wait at once (a stopping monitor is never held by a lock).
+    pub async fn wait_async(path: &Path) -> Result<Lock, Error> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            fsutil::create_dir_private(dir, fsutil::PRIVATE_DIR)?;
+        }
+        let file = fsutil::open_nofollow_rw(path, fsutil::PRIVATE_FILE).map_err(Error::File)?;
+        let mut pause = std::time::Duration::from_millis(5);
+        loop {
+            match file.try_lock() {
+                Ok(()) => return Ok(Lock { _file: file }),
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(std::time::Duration::from_millis(200));
+                }
+                Err(std::fs::TryLockError::Error(error)) => {
+                    return Err(Error::Lock {
+                        path: path.to_path_buf(),
+                        error,
+                    });
+                }
+            }
+        }
+    }
+
     /// Take the lock `name` under `state_dir`, or fail saying who holds it.
     pub fn acquire(state_dir: &Path, name: &str, what: &str) -> anyhow::Result<Lock> {
         use anyhow::Context as _;

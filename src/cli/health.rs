@@ -94,17 +94,20 @@ fn teller(config: &HealthConfig, session: &Session) -> (Option<Arc<Teller>>, Vec
     (teller, tell::still_down(config, notify, &state_dir))
 }
 
-/// Settle what the teller was handed before the process ends; a second Ctrl-C leaves the
-/// rest queued in the state directory for the next run.
+/// Settle what the teller was handed before the process ends; a second Ctrl-C leaves
+/// what is on its way queued, and the changes left recorded, for the next run.
 async fn finish(teller: Option<Arc<Teller>>, session: &Session) -> anyhow::Result<()> {
     let Some(teller) = teller else {
         return Ok(());
     };
     let again = stop_signal()?;
-    tokio::select! {
-        () = teller.finish() => {}
-        () = again => session.printer.warn("health: stopped while sending notifications; what was not sent is kept for the next run"),
-    }
+    let printer = session.printer;
+    teller
+        .finish(async move {
+            again.await;
+            printer.warn("health: stopping without sending: the notifications left are kept in the state directory for the next run");
+        })
+        .await;
     Ok(())
 }
 

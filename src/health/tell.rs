@@ -3,22 +3,32 @@
 //! to `notify::settle` by one task, one at a time and in the order they happened (a
 //! recovery never lands before the failure it ends).
 //!
-//! Besides the changes, the endpoints' open problems are handed over again on a steady
-//! tick ([`Teller::endpoints`]): nothing new is sent for them, but a `repeat:` that has
-//! come due is, and messages an earlier call left undelivered are retried. On stop,
-//! [`Teller::finish`] settles what was handed over before it returns, so a stopped
-//! monitor has recorded every message a channel took.
+//! Besides the changes, a steady tick ([`Teller::endpoints`]) hands over the endpoints
+//! this monitor counts down: nothing new is sent for them, but a `repeat:` that has come
+//! due is; and messages left undelivered are retried when their turn comes. The tick
+//! never says an endpoint is up (only a counted change does), so a second monitor on the
+//! same state directory, which has not counted the failure yet, never ends a problem the
+//! first one told; and a tick waiting to be settled is not queued again, so a slow channel
+//! never piles ticks up. On stop, [`Teller::finish`] settles what was handed over before
+//! it returns; when hurried (a second Ctrl-C) it records the changes left without sending
+//! them, so the next run sends them.
 
 use super::{HealthConfig, Monitor, Transition};
 use crate::notify::{NotifyConfig, Problem, Scope, Severity};
 use jiff::Timestamp;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio::sync::{Notify, mpsc};
 
-/// What to settle: when, the scope, what is failing in it now.
-type Told = (Timestamp, String, Vec<Problem>);
+/// What the task is handed.
+enum Told {
+    /// A counted change, or the machine's readings: what fails now in one scope.
+    Change(Timestamp, String, Vec<Problem>),
+    /// The tick: the scopes of the endpoints counted down, with their problems.
+    Tick(Timestamp, Vec<(String, Vec<Problem>)>),
+}
 
 /// Said for each warning a settle gives (an undelivered message, a state file problem).
 pub type Warn = Arc<dyn Fn(&str) + Send + Sync>;
@@ -26,11 +36,27 @@ pub type Warn = Arc<dyn Fn(&str) + Send + Sync>;
 /// The scope of the machine's own readings (memory, disk, CPU…).
 pub const MACHINE: &str = "health:machine";
 
+/// How long a hurried stop waits to record the changes left (the lock another process
+/// may hold): past it, they are said lost rather than the stop held.
+const HURRIED: Duration = Duration::from_secs(5);
+
 /// The one task that settles notifications for a monitor.
 pub struct Teller {
     tx: mpsc::UnboundedSender<Told>,
+    /// A tick is waiting to be settled: the next one is not queued.
+    ticking: Arc<AtomicBool>,
     stopping: Arc<Notify>,
+    hurry: Arc<Notify>,
     task: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+/// What the task needs besides its queue.
+struct Settler {
+    config: NotifyConfig,
+    state_dir: PathBuf,
+    rerun: String,
+    warn: Warn,
+    ticking: Arc<AtomicBool>,
 }
 
 impl Teller {
@@ -46,17 +72,21 @@ impl Teller {
             return None;
         }
         let (tx, rx) = mpsc::unbounded_channel::<Told>();
-        let stopping = Arc::new(Notify::new());
-        let task = tokio::spawn(settling(
-            config.clone(),
-            state_dir.to_path_buf(),
-            rx,
-            Arc::clone(&stopping),
-            (rerun, warn),
-        ));
+        let ticking = Arc::new(AtomicBool::new(false));
+        let (stopping, hurry) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
+        let settler = Settler {
+            config: config.clone(),
+            state_dir: state_dir.to_path_buf(),
+            rerun,
+            warn,
+            ticking: Arc::clone(&ticking),
+        };
+        let task = tokio::spawn(settler.run(rx, Arc::clone(&stopping), Arc::clone(&hurry)));
         Some(Teller {
             tx,
+            ticking,
             stopping,
+            hurry,
             task: std::sync::Mutex::new(Some(task)),
         })
     }
@@ -71,36 +101,55 @@ impl Teller {
             .map(|(name, message)| endpoint_problem(name, message))
             .collect();
         let scope = format!("health:{}", transition.name);
-        let _ = self.tx.send((transition.at, scope, problems));
+        let _ = self.tx.send(Told::Change(transition.at, scope, problems));
     }
 
-    /// Hand over every graded endpoint's counted state as it is now (the tick).
+    /// The tick: hand over the endpoints this monitor counts down, unless the last tick
+    /// is still waiting.
     pub fn endpoints(&self, monitor: &Monitor, at: Timestamp) {
-        for (name, failing) in monitor.counted() {
-            let problems = failing
-                .iter()
-                .map(|message| endpoint_problem(&name, message))
-                .collect();
-            let _ = self.tx.send((at, format!("health:{name}"), problems));
+        if self.ticking.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let down = monitor
+            .counted()
+            .into_iter()
+            .filter_map(|(name, failing)| {
+                let problem = endpoint_problem(&name, &failing?);
+                Some((format!("health:{name}"), vec![problem]))
+            })
+            .collect();
+        if self.tx.send(Told::Tick(at, down)).is_err() {
+            self.ticking.store(false, Ordering::Release);
         }
     }
 
     /// Hand over the machine's failing readings of one report.
     pub fn machine(&self, at: Timestamp, problems: Vec<Problem>) {
-        let _ = self.tx.send((at, MACHINE.to_string(), problems));
+        let _ = self
+            .tx
+            .send(Told::Change(at, MACHINE.to_string(), problems));
     }
 
     /// Settle everything handed over so far, then end (what is handed over later is
-    /// dropped: the monitor is stopping). Once: a second call returns at once.
-    pub async fn finish(&self) {
+    /// dropped: the monitor is stopping). When `again` resolves first (a second Ctrl-C),
+    /// the delivery on its way is left queued and the changes left are recorded without
+    /// sending. Once: a second call returns at once.
+    pub async fn finish(&self, again: impl Future<Output = ()>) {
         self.stopping.notify_one();
         let task = self
             .task
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .take();
-        if let Some(task) = task {
-            let _ = task.await;
+        let Some(mut task) = task else {
+            return;
+        };
+        tokio::select! {
+            _ = &mut task => {}
+            () = again => {
+                self.hurry.notify_one();
+                let _ = task.await;
+            }
         }
     }
 }
@@ -114,37 +163,92 @@ fn endpoint_problem(name: &str, message: &str) -> Problem {
     }
 }
 
-async fn settling(
-    config: NotifyConfig,
-    state_dir: PathBuf,
-    mut rx: mpsc::UnboundedReceiver<Told>,
-    stopping: Arc<Notify>,
-    (rerun, warn): (String, Warn),
-) {
-    let settle = async |(at, name, problems): Told| {
-        let scope = Scope {
-            name: &name,
-            rerun: &rerun,
-            unseen: &[],
-        };
-        match crate::notify::settle(&config, &state_dir, at, &scope, &problems).await {
-            Ok(told) => told.all_warnings().for_each(|w| warn(w)),
-            Err(e) => warn(&format!("notifications not sent: {e}")),
+impl Settler {
+    async fn run(
+        self,
+        mut rx: mpsc::UnboundedReceiver<Told>,
+        stopping: Arc<Notify>,
+        hurry: Arc<Notify>,
+    ) {
+        let mut hurried = false;
+        loop {
+            tokio::select! {
+                biased;
+                told = rx.recv() => match told {
+                    Some(told) => self.handle(told, &hurry, &mut hurried).await,
+                    None => return,
+                },
+                () = stopping.notified() => break,
+            }
         }
-    };
-    loop {
-        tokio::select! {
-            biased;
-            told = rx.recv() => match told {
-                Some(told) => settle(told).await,
-                None => return,
-            },
-            () = stopping.notified() => break,
+        rx.close();
+        let mut left = 0usize;
+        while let Some(told) = rx.recv().await {
+            left += usize::from(!self.handle(told, &hurry, &mut hurried).await);
+        }
+        if left > 0 {
+            (self.warn)(&format!(
+                "health: {} could not be recorded before the stop (the notification lock stayed taken); a restarted monitor counts them again",
+                crate::plural::count(left, "change", "changes")
+            ));
         }
     }
-    rx.close();
-    while let Some(told) = rx.recv().await {
-        settle(told).await;
+
+    /// Settle one thing handed over, or once hurried, record it without sending; false
+    /// when it could not even be recorded.
+    async fn handle(&self, told: Told, hurry: &Notify, hurried: &mut bool) -> bool {
+        if !*hurried {
+            tokio::select! {
+                () = self.settle(&told) => return true,
+                () = hurry.notified() => *hurried = true,
+            }
+        }
+        let Told::Change(at, name, problems) = &told else {
+            self.ticking.store(false, Ordering::Release);
+            return true; // a tick keeps problems open: nothing to record
+        };
+        let scope = self.scope(name);
+        let recorded = crate::notify::record(&self.config, &self.state_dir, *at, &scope, problems);
+        match tokio::time::timeout(HURRIED, recorded).await {
+            Ok(Ok(_)) => true,
+            Ok(Err(e)) => {
+                (self.warn)(&format!("notifications not recorded: {e}"));
+                false
+            }
+            Err(_) => false,
+        }
+    }
+
+    fn scope<'a>(&'a self, name: &'a str) -> Scope<'a> {
+        Scope {
+            name,
+            rerun: &self.rerun,
+            unseen: &[],
+        }
+    }
+
+    async fn settle(&self, told: &Told) {
+        match told {
+            Told::Change(at, name, problems) => self.one(*at, name, problems).await,
+            Told::Tick(at, down) => {
+                self.ticking.store(false, Ordering::Release);
+                for (name, problems) in down {
+                    self.one(*at, name, problems).await;
+                }
+                match crate::notify::retry(&self.config, &self.state_dir, *at).await {
+                    Ok(told) => told.all_warnings().for_each(|w| (self.warn)(w)),
+                    Err(e) => (self.warn)(&format!("notifications not retried: {e}")),
+                }
+            }
+        }
+    }
+
+    async fn one(&self, at: Timestamp, name: &str, problems: &[Problem]) {
+        let scope = self.scope(name);
+        match crate::notify::settle(&self.config, &self.state_dir, at, &scope, problems).await {
+            Ok(told) => told.all_warnings().for_each(|w| (self.warn)(w)),
+            Err(e) => (self.warn)(&format!("notifications not sent: {e}")),
+        }
     }
 }
 
@@ -162,8 +266,8 @@ pub fn still_down(config: &HealthConfig, notify: &NotifyConfig, state_dir: &Path
         .collect()
 }
 
-/// How often `--serve` hands the endpoints' states over again: their shortest interval,
-/// within a second and a minute.
+/// How often `--serve` ticks: the endpoints' shortest interval, within a second and a
+/// minute.
 pub fn tick(monitor: &Monitor) -> Duration {
     monitor
         .watched()
