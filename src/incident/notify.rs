@@ -1,11 +1,13 @@
 //! Notification: the incident webhook (`incident.webhook`, Slack-compatible JSON,
 //! `{"text": …}`) is a `notify` Slack channel with its own timeout and retries. The URL
 //! usually comes from `${ENV}` and is never printed. The record is always written first,
-//! so a dead webhook never loses an incident.
+//! so a dead webhook never loses an incident; a message a channel does not take is kept
+//! in `STATE_DIR/undelivered/` like every notification, and the next run delivers it.
 
-use crate::notify::{Channel, Delivery, Slack};
+use crate::notify::{Channel, Delivery, NotifyConfig, Outcome, Sent, Slack, Target, Written};
 use crate::values::{Duration, Text};
 use serde::{Deserialize, Serialize};
+use std::path::Path;
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -43,56 +45,86 @@ impl Webhook {
     }
 }
 
-/// Post `message` to the incident webhook and to every `notify:` channel (but PagerDuty,
-/// which takes problems, not an incident's text) routed for `incident` events of `level`,
-/// on one runtime; one line per target that did not take it, saying what happened on the
-/// last attempt and never a URL or a credential.
-pub fn send(
-    webhook: Option<&Webhook>,
-    routed: Option<(&crate::notify::NotifyConfig, crate::notify::Severity)>,
-    message: &str,
-) -> Vec<String> {
-    let mut targets: Vec<(String, Channel, Delivery)> = Vec::new();
-    if let Some(webhook) = webhook {
-        let (channel, bound) = webhook.channel();
-        targets.push(("notification".to_string(), channel, bound));
-    }
-    if let Some((notify, level)) = routed {
+/// Where an incident message goes: the incident webhook (named
+/// [`INCIDENT_WEBHOOK`](crate::notify::INCIDENT_WEBHOOK) in the queue) and the `notify:`
+/// channels routed for `incident` events of `level`; a PagerDuty channel only when the
+/// message `pages` (a declaration, an escalation, a resolution).
+pub struct Targets {
+    /// The channels `notify:` does not name (the webhook), for the queue to resolve.
+    pub reserved: Vec<Target>,
+    /// Every channel the message goes to, by name.
+    pub names: Vec<String>,
+}
+
+impl Targets {
+    pub fn of(
+        webhook: Option<&Webhook>,
+        notify: &NotifyConfig,
+        level: crate::notify::Severity,
+        pages: bool,
+    ) -> Targets {
+        let reserved = reserved(webhook);
+        let mut names: Vec<String> = reserved.iter().map(|t| t.name.clone()).collect();
         for name in notify.channels_for("incident", level) {
-            if let Some(channel) = notify
-                .channels
-                .get(name)
-                .filter(|c| !matches!(c, crate::notify::Channel::Pagerduty(_)))
-            {
-                let label = format!("notification to channel {name}");
-                targets.push((label, channel.clone(), notify.delivery.clone()));
+            let paging = matches!(notify.channels.get(name), Some(Channel::Pagerduty(_)));
+            if pages || !paging {
+                names.push(name.to_string());
             }
         }
+        Targets { reserved, names }
     }
-    if targets.is_empty() {
-        return Vec::new();
+
+    /// Deliver what is queued, then `written` to every target, on one runtime (see
+    /// [`crate::notify::send_written`]).
+    pub fn send(&self, notify: &NotifyConfig, state_dir: &Path, written: &Written) -> Sent {
+        match runtime() {
+            Ok(runtime) => runtime.block_on(crate::notify::send_written(
+                notify,
+                &self.reserved,
+                state_dir,
+                written,
+                &self.names,
+            )),
+            Err(e) => Sent {
+                lost: vec![e],
+                ..Sent::default()
+            },
+        }
     }
-    let runtime = match tokio::runtime::Builder::new_current_thread()
+
+}
+
+/// The channels only incidents know: the webhook, under its reserved name.
+fn reserved(webhook: Option<&Webhook>) -> Vec<Target> {
+    webhook
+        .map(|webhook| {
+            let (channel, delivery) = webhook.channel();
+            Target {
+                name: crate::notify::INCIDENT_WEBHOOK.to_string(),
+                channel,
+                delivery,
+            }
+        })
+        .into_iter()
+        .collect()
+}
+
+/// Deliver what is queued, the webhook's messages among them (see
+/// [`crate::notify::flush`]).
+pub fn flush(webhook: Option<&Webhook>, notify: &NotifyConfig, state_dir: &Path) -> Outcome {
+    let reserved = reserved(webhook);
+    match runtime() {
+        Ok(runtime) => runtime.block_on(crate::notify::flush(notify, &reserved, state_dir)),
+        Err(e) => Outcome {
+            warnings: vec![e],
+            ..Outcome::default()
+        },
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-    {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            return vec![format!(
-                "notification failed: cannot start the async runtime: {e}"
-            )];
-        }
-    };
-    let subject = message.lines().next().unwrap_or_default();
-    targets
-        .iter()
-        .filter_map(|(label, channel, bound)| {
-            runtime
-                .block_on(crate::notify::deliver_text(
-                    channel, subject, message, bound,
-                ))
-                .err()
-                .map(|e| format!("{label} failed: {e}"))
-        })
-        .collect()
+        .map_err(|e| format!("notification failed: cannot start the async runtime: {e}"))
 }

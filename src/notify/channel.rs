@@ -159,23 +159,47 @@ pub async fn deliver(channel: &Channel, message: &Message, bound: &Delivery) -> 
     retry(channel, Body::Message(message), bound).await
 }
 
-/// Deliver free text (an incident's declaration or update) within `bound`: Slack gets it
-/// as `text`, a webhook as `{"subject", "text"}`, e-mail as the body; PagerDuty takes
-/// problems only, not text.
+/// Deliver free text within `bound`: Slack gets it as `text`, a webhook as
+/// `{"subject", "text"}`, e-mail as the body; PagerDuty takes problems only, not text.
 pub async fn deliver_text(
     channel: &Channel,
     subject: &str,
     text: &str,
     bound: &Delivery,
 ) -> Result<(), Error> {
-    retry(channel, Body::Text { subject, text }, bound).await
+    let body = Body::Text {
+        subject,
+        text,
+        page: None,
+    };
+    retry(channel, body, bound).await
 }
 
-/// What is sent: a problem's message, or free text.
+/// Deliver written text (an incident's message) within `bound`, as [`deliver_text`];
+/// PagerDuty gets its page, when it has one.
+pub(super) async fn deliver_written(
+    channel: &Channel,
+    written: &super::direct::Written,
+    bound: &Delivery,
+) -> Result<(), Error> {
+    let body = Body::Text {
+        subject: &written.subject,
+        text: &written.text,
+        page: written.page.as_ref().map(|page| (page, written.about.as_str())),
+    };
+    retry(channel, body, bound).await
+}
+
+/// What is sent: a problem's message, or free text (with what PagerDuty hears of it, and
+/// whom it is about).
 #[derive(Clone, Copy)]
 enum Body<'a> {
     Message(&'a Message),
-    Text { subject: &'a str, text: &'a str },
+    Text {
+        subject: &'a str,
+        text: &'a str,
+        page: Option<(&'a super::direct::Page, &'a str)>,
+    },
 }
 
 impl Body<'_> {
@@ -251,7 +275,18 @@ async fn once(channel: &Channel, body: Body<'_>, bound: &Delivery) -> Result<(),
             let json = pagerduty(pd, message);
             post("PagerDuty", &pd.url, &BTreeMap::new(), &json, bound).await
         }
-        (Channel::Pagerduty(_), Body::Text { .. }) => Err(Try::Final(
+        (
+            Channel::Pagerduty(pd),
+            Body::Text {
+                text,
+                page: Some((page, about)),
+                ..
+            },
+        ) => {
+            let json = super::direct::pagerduty(pd, page, about, text);
+            post("PagerDuty", &pd.url, &BTreeMap::new(), &json, bound).await
+        }
+        (Channel::Pagerduty(_), Body::Text { page: None, .. }) => Err(Try::Final(
             "a PagerDuty channel takes problems, not free text".to_string(),
         )),
         (Channel::Email(email), _) => mail(email, body, bound).await,

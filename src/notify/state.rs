@@ -3,7 +3,8 @@
 //! against them. Everything happens under one waiting lock (`STATE_DIR/notify/.lock`), so
 //! two runs at once never send the same start twice nor lose one's write.
 
-use super::{Error, Event, Message, NotifyConfig, Outcome, Problem, Scope, Severity, deliver};
+use super::direct::{self, Body, Target};
+use super::{Error, Event, Message, NotifyConfig, Outcome, Problem, Scope, Severity};
 use crate::fsutil;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -29,14 +30,17 @@ struct ScopeState {
     open: BTreeMap<String, Open>,
 }
 
-/// A message a channel did not take, kept until one `settle` delivers it.
+/// A message a channel did not take, kept until one `settle` (or `direct::send`)
+/// delivers it.
 #[derive(Debug, Deserialize, Serialize)]
-struct Undelivered {
-    id: String,
-    channel: String,
-    message: Message,
+pub(super) struct Undelivered {
+    pub(super) id: String,
+    pub(super) channel: String,
+    /// `"message": {…}` (a problem's) or `"text": {…}` (written text).
+    #[serde(flatten)]
+    pub(super) body: Body,
     /// The last attempt's error (no URL, no credential in it).
-    error: String,
+    pub(super) error: String,
 }
 
 /// Send what changed in `scope` since the last call: a message for each problem that
@@ -175,26 +179,31 @@ fn dedup_key(host: &str, scope: &str, key: &str, since: &str) -> String {
 async fn attempt(
     config: &NotifyConfig,
     path: &Path,
+    record: Undelivered,
+    fresh: bool,
+    outcome: &mut Outcome,
+) -> Result<(), Error> {
+    attempt_with(config, None, path, record, fresh, outcome).await
+}
+
+/// [`attempt`], with the channels a caller knows beside `notify:` (`reserved`; `None`: a
+/// caller that knows none, which keeps their messages quietly).
+pub(super) async fn attempt_with(
+    config: &NotifyConfig,
+    reserved: Option<&[Target]>,
+    path: &Path,
     mut record: Undelivered,
     fresh: bool,
     outcome: &mut Outcome,
 ) -> Result<(), Error> {
-    let message = &record.message;
-    let what = format!(
-        "{} {:?} to {}",
-        message.event.as_str(),
-        message.what,
-        record.channel
-    );
-    let Some(channel) = config.channels.get(&record.channel) else {
-        outcome.warnings.push(format!(
-            "{}: channel {:?} is no longer configured; the message is kept",
-            path.display(),
-            record.channel
-        ));
+    let what = record.body.label(&record.channel);
+    let Some((channel, bound)) = direct::resolve(config, reserved, &record.channel) else {
+        outcome
+            .warnings
+            .extend(direct::unresolved(&record.channel, path, reserved));
         return Ok(());
     };
-    match deliver(channel, message, &config.delivery).await {
+    match record.body.deliver(channel, bound).await {
         Ok(()) => {
             std::fs::remove_file(path).map_err(|error| fsutil::Error::Io {
                 what: "cannot remove",
@@ -237,12 +246,20 @@ fn queue(
     message: &Message,
     error: &str,
 ) -> Result<(PathBuf, Undelivered), Error> {
+    enqueue(state_dir, name, Body::Message(message.clone()), error)
+}
+
+/// Write `body` for channel `name` into `STATE_DIR/undelivered/`.
+pub(super) fn enqueue(
+    state_dir: &Path,
+    name: &str,
+    body: Body,
+    error: &str,
+) -> Result<(PathBuf, Undelivered), Error> {
     let seed = format!(
-        "{name}\n{}\n{}\n{}\n{}\n{}",
-        message.scope,
-        message.key,
-        message.event.as_str(),
-        message.time,
+        "{}\n{}\n{}",
+        body.seed(name),
+        body.time(),
         std::process::id()
     );
     let digest = crate::digest::Sha256::digest(seed.as_bytes());
@@ -250,7 +267,7 @@ fn queue(
     // `20260302T040000Z-<nanoseconds>`: the message's time to the second, then the
     // machine's clock in nanoseconds, so names sort in the order they were queued (a
     // trigger before its resolve) even within one second or under a fixed clock.
-    let second = message.time.split(['.', 'Z']).next().unwrap_or_default();
+    let second = body.time().split(['.', 'Z']).next().unwrap_or_default();
     let stamp = format!("{}Z", second.replace([':', '-'], ""));
     let queued = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -260,7 +277,7 @@ fn queue(
     let record = Undelivered {
         id,
         channel: name.to_string(),
-        message: message.clone(),
+        body,
         error: error.to_string(),
     };
     let bytes = serde_json::to_vec_pretty(&record).unwrap_or_default();
@@ -271,7 +288,7 @@ fn queue(
 /// Test seam: SIGKILL this process when `OPSBOOK_TEST_STOP_AT` names `point`
 /// (`notify-before-send`: the messages queued and the state written, nothing sent yet).
 /// Costs an environment read when unset.
-fn stop_at(point: &str) {
+pub(super) fn stop_at(point: &str) {
     if std::env::var_os("OPSBOOK_TEST_STOP_AT").is_some_and(|wanted| wanted == point) {
         // SAFETY: raise(3) on our own process; SIGKILL cannot be caught, nothing returns.
         unsafe {
@@ -291,6 +308,16 @@ async fn redeliver(
     state_dir: &Path,
     outcome: &mut Outcome,
 ) -> Result<(), Error> {
+    redeliver_with(config, None, state_dir, outcome).await
+}
+
+/// [`redeliver`], with the channels a caller knows beside `notify:` (see [`attempt_with`]).
+pub(super) async fn redeliver_with(
+    config: &NotifyConfig,
+    reserved: Option<&[Target]>,
+    state_dir: &Path,
+    outcome: &mut Outcome,
+) -> Result<(), Error> {
     let dir = undelivered_dir(state_dir);
     let Ok(entries) = std::fs::read_dir(&dir) else {
         return Ok(()); // none yet
@@ -303,7 +330,9 @@ async fn redeliver(
     paths.sort();
     for path in paths {
         match read_json::<Undelivered>(&path) {
-            Ok(Some(record)) => attempt(config, &path, record, false, outcome).await?,
+            Ok(Some(record)) => {
+                attempt_with(config, reserved, &path, record, false, outcome).await?;
+            }
             Ok(None) => {}
             // One unreadable file must not keep every later message from going out.
             Err(e) => outcome.warnings.push(e.to_string()),
