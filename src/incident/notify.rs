@@ -4,6 +4,7 @@
 //! so a dead webhook never loses an incident; a message a channel does not take is kept
 //! in `STATE_DIR/undelivered/` like every notification, and the next run delivers it.
 
+use super::{Incident, Voice};
 use crate::notify::{Channel, Delivery, NotifyConfig, Outcome, Sent, Slack, Target, Written};
 use crate::values::{Duration, Text};
 use serde::{Deserialize, Serialize};
@@ -127,4 +128,182 @@ fn runtime() -> Result<tokio::runtime::Runtime, String> {
         .enable_all()
         .build()
         .map_err(|e| format!("notification failed: cannot start the async runtime: {e}"))
+}
+
+impl super::Incidents<'_> {
+    /// The channels a message about `record` goes to (one that `pages` reaches PagerDuty
+    /// too): the incident webhook and the `notify:` channels routed for incidents of its
+    /// severity (the highest configured severity is `critical`, every other `warning`).
+    pub(crate) fn targets(&self, record: &Incident, pages: bool) -> Targets {
+        let none = crate::notify::NotifyConfig::default();
+        let level = match self.config.severities().first() {
+            Some(top) if top.name.eq_ignore_ascii_case(&record.severity) => {
+                crate::notify::Severity::Critical
+            }
+            _ => crate::notify::Severity::Warning,
+        };
+        let notify = self.notify.unwrap_or(&none);
+        Targets::of(self.config.webhook.as_ref(), notify, level, pages)
+    }
+
+    /// Show `message` (`what`: declaration, update, …), then send it to [`Self::targets`]
+    /// after what earlier runs left undelivered; each message a channel did not take is
+    /// kept in `STATE_DIR/undelivered/` (the next run that notifies delivers it), and is a
+    /// warning and a `notify-failed` timeline entry.
+    ///
+    /// This is the one place an incident message is sent from. How far it got.
+    pub(crate) fn announce(
+        &self,
+        record: &Incident,
+        what: &str,
+        message: &str,
+        page: Option<crate::notify::PageAction>,
+        voice: &Voice<'_>,
+    ) -> Reach {
+        (voice.message)(message);
+        let id = record.id.as_str();
+        let subject = message.lines().next().unwrap_or_default();
+        let written = crate::notify::Written {
+            about: id.to_string(),
+            what: what.to_string(),
+            subject: subject.to_string(),
+            text: message.to_string(),
+            time: self.now.to_string(),
+            page: page.map(|action| self.page(record, subject, action)),
+        };
+        let targets = self.targets(record, written.page.is_some());
+        let none = crate::notify::NotifyConfig::default();
+        let sent = targets.send(self.notify.unwrap_or(&none), &self.state_dir, &written);
+        sent.outcome
+            .warnings
+            .iter()
+            .for_each(|warning| (voice.warn)(warning));
+        for text in sent.outcome.queued.iter().chain(&sent.lost) {
+            let recorded = self
+                .store
+                .lock(id)
+                .and_then(|_held| self.store.append(id, &self.entry("notify-failed", text)));
+            if let Err(more) = recorded {
+                (voice.warn)(&more.to_string());
+            }
+            (voice.warn)(&format!("{id}: {text}"));
+        }
+        if targets.names.is_empty() {
+            Reach::Nobody
+        } else if !sent.lost.is_empty() {
+            Reach::Lost
+        } else if !sent.outcome.queued.is_empty() {
+            Reach::Kept
+        } else {
+            Reach::Everyone
+        }
+    }
+
+    /// Deliver what earlier runs left undelivered (the incident webhook's messages
+    /// among them), each failure a warning.
+    pub(crate) fn flush(&self, voice: &Voice<'_>) {
+        let none = crate::notify::NotifyConfig::default();
+        let notify = self.notify.unwrap_or(&none);
+        flush(self.config.webhook.as_ref(), notify, &self.state_dir)
+            .all_warnings()
+            .for_each(|warning| (voice.warn)(warning));
+    }
+
+    /// What PagerDuty hears of a message about `record` whose first line is `first`: one
+    /// alert per incident (`opsbook-incident-<ID>`), its severity by the incident
+    /// severity's rank (the first configured `critical`, then `error`, `warning`, `info`).
+    fn page(
+        &self,
+        record: &Incident,
+        first: &str,
+        action: crate::notify::PageAction,
+    ) -> crate::notify::Page {
+        use crate::notify::PageSeverity;
+        let rank = self
+            .config
+            .severities()
+            .iter()
+            .position(|s| s.name.eq_ignore_ascii_case(&record.severity));
+        let severity = match rank {
+            Some(0) => PageSeverity::Critical,
+            Some(1) => PageSeverity::Error,
+            Some(2) => PageSeverity::Warning,
+            _ => PageSeverity::Info,
+        };
+        let first = first.trim();
+        let summary = if first.contains(&record.id) {
+            first.to_string()
+        } else {
+            format!("{first}: {} {}", record.id, record.title)
+        };
+        crate::notify::Page {
+            action,
+            dedup_key: format!("opsbook-incident-{}", record.id),
+            severity,
+            summary,
+            source: crate::notify::host(),
+            component: record.service.clone(),
+        }
+    }
+}
+
+/// How far an incident message got.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Reach {
+    /// No channel is configured: nobody was told.
+    Nobody,
+    /// Every channel took it.
+    Everyone,
+    /// A channel did not take it; it is kept in `undelivered/` for the next run.
+    Kept,
+    /// A channel did not take it and it could not be kept either.
+    Lost,
+}
+
+/// A recorded change that is told: its audit action, template, and what PagerDuty hears.
+#[derive(Clone, Copy)]
+pub(crate) enum Told {
+    Declare,
+    Update,
+    Escalate,
+    Resolve,
+}
+
+impl Told {
+    pub(super) fn action(self) -> &'static str {
+        match self {
+            Told::Declare => "incident.declare",
+            Told::Update => "incident.update",
+            Told::Escalate => "incident.escalate",
+            Told::Resolve => "incident.resolve",
+        }
+    }
+
+    pub(super) fn template(self) -> &'static str {
+        match self {
+            Told::Declare => "declaration",
+            Told::Escalate => "escalation",
+            Told::Update | Told::Resolve => "update",
+        }
+    }
+
+    /// What the message is, as the queue and its warnings name it.
+    pub(super) fn what(self) -> &'static str {
+        match self {
+            Told::Declare => "declaration",
+            Told::Update => "update",
+            Told::Escalate => "escalation",
+            Told::Resolve => "resolution",
+        }
+    }
+
+    /// A declaration and an escalation open (or renew) the incident's PagerDuty alert, a
+    /// resolution closes it; an update is not paged.
+    pub(super) fn page(self) -> Option<crate::notify::PageAction> {
+        match self {
+            Told::Declare | Told::Escalate => Some(crate::notify::PageAction::Trigger),
+            Told::Resolve => Some(crate::notify::PageAction::Resolve),
+            Told::Update => None,
+        }
+    }
 }

@@ -6,7 +6,7 @@
 //! reminder that is due when no channel is configured (no incident webhook, no `notify:`
 //! route for incidents) reaches nobody: it is not recorded, and said so.
 
-use super::lifecycle::Reach;
+use super::notify::Reach;
 use super::{Error, Incidents, Tracked, templates};
 use crate::logging::audit;
 use serde::Serialize;

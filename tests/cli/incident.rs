@@ -256,7 +256,10 @@ fn a_dead_slow_or_failing_webhook_never_loses_the_incident() {
         )
         .expect_exit(0)
         .stdout_contains("INCIDENT DECLARED")
-        .stderr_contains("INC-20260110-1: notification failed");
+        .stderr_contains(
+            "notification declaration of INC-20260110-1 to @incident-webhook failed",
+        )
+        .stderr_contains("kept in state/undelivered/");
         match name {
             "500" => assert!(run.stderr.contains("answered 500"), "{}", run.stderr),
             "slow" => assert!(
@@ -1106,7 +1109,9 @@ fn update_cadence_marks_due_incidents_and_remind_notifies_once_per_period() {
     at(&dir, "2026-01-10T13:00:00Z", &["remind"]).expect_exit(0);
 }
 
-/// A reminder the webhook did not take is not recorded as sent: the next run sends it.
+/// A reminder the webhook did not take is kept in `undelivered/` (with the declaration
+/// it did not take either): the next run delivers both, once, and sends no other
+/// reminder in the same period.
 #[test]
 fn a_reminder_no_channel_took_is_sent_again_by_the_next_run() {
     let (down, _) = webhook(Mode::Fail);
@@ -1124,12 +1129,19 @@ fn a_reminder_no_channel_took_is_sent_again_by_the_next_run() {
     std::fs::write(dir.join("ops.yaml"), config(up, "")).unwrap();
     at(&dir, "2026-01-10T10:35:00Z", &["remind"])
         .expect_exit(1)
-        .stdout_contains("reminder sent");
-    assert_eq!(got.lock().unwrap().len(), 1);
+        .stdout_contains("already reminded at 2026-01-10T10:31:00Z");
+    // The declaration and the reminder, both kept by the dead webhook, oldest first.
+    let text = |n: usize| {
+        let body: serde_json::Value = serde_json::from_str(&got.lock().unwrap()[n]).unwrap();
+        body["text"].as_str().unwrap().to_string()
+    };
+    assert_eq!(got.lock().unwrap().len(), 2);
+    assert!(text(0).contains("INCIDENT DECLARED"), "{}", text(0));
+    assert!(text(1).contains("REMINDER"), "{}", text(1));
     at(&dir, "2026-01-10T10:40:00Z", &["remind"])
         .expect_exit(1)
-        .stdout_contains("already reminded at 2026-01-10T10:35:00Z");
-    assert_eq!(got.lock().unwrap().len(), 1);
+        .stdout_contains("already reminded at 2026-01-10T10:31:00Z");
+    assert_eq!(got.lock().unwrap().len(), 2);
 }
 
 /// Runs of `incident remind` at once send each due reminder once: the reminder is claimed
