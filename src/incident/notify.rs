@@ -92,7 +92,6 @@ impl Targets {
             },
         }
     }
-
 }
 
 /// The channels only incidents know: the webhook, under its reserved name.

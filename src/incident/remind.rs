@@ -96,13 +96,18 @@ pub fn remind(book: &Incidents<'_>, voice: &super::Voice<'_>) -> Result<Vec<Due>
 /// setting the command needs that no config gives (exit 78, naming the keys); none when
 /// every due reminder had a channel.
 pub fn unheard(book: &Incidents<'_>, due: &[Due]) -> Option<Error> {
-    let ids: Vec<&str> = due.iter().filter(|d| d.nobody).map(|d| d.id.as_str()).collect();
+    let ids: Vec<&str> = due
+        .iter()
+        .filter(|d| d.nobody)
+        .map(|d| d.id.as_str())
+        .collect();
     if ids.is_empty() {
         return None;
     }
     let message = format!(
-        "{}: a reminder is due and nobody was told: no channel is configured for incidents \
-         (set incident.webhook, or a notify: channel routed for `incident` events)",
+        "{}: a reminder is due and nobody was told: no channel is configured for incident \
+         messages (set incident.webhook, or route `incident` events to a notify: channel; \
+         PagerDuty hears only declare, escalate and resolve)",
         ids.join(", ")
     );
     Some(Error::Config(crate::error::ConfigError::whole_file(
@@ -170,7 +175,10 @@ fn send(
         audit::record(
             "incident.remind",
             "failed",
-            Some(&format!("{}: no channel is configured; nobody was told", due.id)),
+            Some(&format!(
+                "{}: no channel is configured; nobody was told",
+                due.id
+            )),
         );
         return Ok(Sent::Nobody);
     }

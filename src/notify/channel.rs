@@ -185,7 +185,10 @@ pub(super) async fn deliver_written(
     let body = Body::Text {
         subject: &written.subject,
         text: &written.text,
-        page: written.page.as_ref().map(|page| (page, written.about.as_str())),
+        page: written
+            .page
+            .as_ref()
+            .map(|page| (page, written.about.as_str())),
     };
     retry(channel, body, bound).await
 }

@@ -35,12 +35,7 @@ impl Body {
     /// What makes the record's name unique beside the time and the process.
     pub(super) fn seed(&self, channel: &str) -> String {
         match self {
-            Body::Message(m) => format!(
-                "{channel}\n{}\n{}\n{}",
-                m.scope,
-                m.key,
-                m.event.as_str()
-            ),
+            Body::Message(m) => format!("{channel}\n{}\n{}\n{}", m.scope, m.key, m.event.as_str()),
             Body::Text(w) => format!("{channel}\n{}\n{}", w.about, w.what),
         }
     }
@@ -158,6 +153,9 @@ pub struct Sent {
     pub lost: Vec<String>,
 }
 
+/// A message for one channel: queued (its file and record), or not (the channel, and why).
+type Queued<'a> = Result<(PathBuf, Undelivered), (&'a str, String)>;
+
 /// Deliver what earlier calls left in `undelivered/`, oldest first, then `written` to each
 /// channel in `to` (a `notify:` channel, or one of `reserved`), under the notification lock
 /// (`STATE_DIR/notify/.lock`). Each message is queued before it is sent and removed once
@@ -182,7 +180,7 @@ pub async fn send_written(
         redeliver(config, reserved, state_dir, outcome).await;
     }
     let body = Body::Text(written.clone());
-    let mut pending: Vec<Result<(PathBuf, Undelivered), (&str, String)>> = Vec::new();
+    let mut pending: Vec<Queued<'_>> = Vec::new();
     for name in to {
         let queued = match &lock {
             Ok(_) => state::enqueue(state_dir, name, body.clone(), "not sent yet")
@@ -326,10 +324,15 @@ mod tests {
             error: String::new(),
         };
         let json = serde_json::to_string(&record).expect("serializes");
-        assert!(json.contains(r#""text":{"about":"INC-20260110-1""#), "{json}");
+        assert!(
+            json.contains(r#""text":{"about":"INC-20260110-1""#),
+            "{json}"
+        );
         let back: Undelivered = serde_json::from_str(&json).expect("reads back");
         assert!(matches!(&back.body, Body::Text(w) if w.what == "declaration"));
-        assert!(serde_json::from_str::<Undelivered>(r#"{"id":"z","channel":"c","error":""}"#).is_err());
+        assert!(
+            serde_json::from_str::<Undelivered>(r#"{"id":"z","channel":"c","error":""}"#).is_err()
+        );
     }
 
     #[test]

@@ -18,7 +18,9 @@ mod state;
 
 pub use channel::{Channel, Email, PagerDuty, Security, Slack, Webhook, deliver, deliver_text};
 pub use config::{Delivery, EventKind, NotifyConfig, Route};
-pub use direct::{INCIDENT_WEBHOOK, Page, PageAction, PageSeverity, Sent, Target, Written, flush, send_written};
+pub use direct::{
+    INCIDENT_WEBHOOK, Page, PageAction, PageSeverity, Sent, Target, Written, flush, send_written,
+};
 pub use state::{open_in, settle};
 
 use serde::{Deserialize, Serialize};

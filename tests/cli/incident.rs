@@ -256,9 +256,7 @@ fn a_dead_slow_or_failing_webhook_never_loses_the_incident() {
         )
         .expect_exit(0)
         .stdout_contains("INCIDENT DECLARED")
-        .stderr_contains(
-            "notification declaration of INC-20260110-1 to @incident-webhook failed",
-        )
+        .stderr_contains("notification declaration of INC-20260110-1 to @incident-webhook failed")
         .stderr_contains("kept in state/undelivered/");
         match name {
             "500" => assert!(run.stderr.contains("answered 500"), "{}", run.stderr),
@@ -1367,10 +1365,8 @@ fn escalation_picks_contacts_by_incident_type_and_business_hours() {
 /// `incident remind` and `maintain status`.
 #[test]
 fn action_items_are_tracked_across_incidents_and_overdue_ones_are_reminded() {
-    let ops = Opsbook::new().file(
-        "ops.yaml",
-        "state_dir: state\nincident:\n  dir: incidents\n",
-    );
+    let (port, got) = webhook(Mode::Ok);
+    let ops = Opsbook::new().file("ops.yaml", &config(port, ""));
     // Every schedule ran this morning: only the action item can make maintain status fail.
     let ran = r#"{"started":"2026-01-21T02:00:00Z","ended":"2026-01-21T02:01:00Z","outcome":"ok"}"#;
     let ops = ops.file(
@@ -1503,9 +1499,15 @@ fn action_items_are_tracked_across_incidents_and_overdue_ones_are_reminded() {
     at(&dir, "2026-01-21T10:00:00Z", &["remind"])
         .expect_exit(1)
         .stdout_contains("INC-20260110-1  Queue backlog  reminder sent\n  INC-20260110-1 #1  open  due 2026-01-20  @db-team      Raise the pool to 50  OVERDUE\n");
+    let reminders = |got: &Mutex<Vec<String>>| {
+        let got = got.lock().unwrap();
+        got.iter().filter(|body| body.contains("REMINDER")).count()
+    };
+    assert_eq!(reminders(&got), 1);
     at(&dir, "2026-01-21T12:00:00Z", &["remind"])
         .expect_exit(1)
         .stdout_contains("already reminded");
+    assert_eq!(reminders(&got), 1);
     let status = Opsbook::new()
         .env("OPSBOOK_NOW", "2026-01-21T12:00:00Z")
         .args(["--config", "ops.yaml", "maintain", "status"])

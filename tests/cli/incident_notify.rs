@@ -84,7 +84,11 @@ fn texts(receiver: &Receiver, path: &str) -> Vec<String> {
 
 /// No secret in any file opsbook wrote (state, undelivered messages, audit log, records).
 fn no_secret_in_files(dir: &Path) {
-    let mut stack = vec![dir.join("state"), dir.join("ops-logs"), dir.join("incidents")];
+    let mut stack = vec![
+        dir.join("state"),
+        dir.join("ops-logs"),
+        dir.join("incidents"),
+    ];
     while let Some(at) = stack.pop() {
         for entry in std::fs::read_dir(&at).into_iter().flatten().flatten() {
             let path = entry.path();
@@ -141,7 +145,10 @@ fn a_declaration_no_channel_took_is_kept_and_the_next_update_delivers_it_first()
         ))
         .stderr_contains("kept in state/undelivered/");
     let kept = queued(dir);
-    let channels: Vec<&str> = kept.iter().map(|r| r["channel"].as_str().unwrap()).collect();
+    let channels: Vec<&str> = kept
+        .iter()
+        .map(|r| r["channel"].as_str().unwrap())
+        .collect();
     assert_eq!(channels, ["@incident-webhook", "ops"]);
     for record in &kept {
         assert_eq!(record["text"]["about"], ID, "{record}");
@@ -150,7 +157,10 @@ fn a_declaration_no_channel_took_is_kept_and_the_next_update_delivers_it_first()
         assert!(text.contains("INCIDENT DECLARED"), "{text}");
         assert!(record["error"].as_str().unwrap().contains("answered 500"));
     }
-    assert_eq!(timeline(dir).matches("\"kind\":\"notify-failed\"").count(), 2);
+    assert_eq!(
+        timeline(dir).matches("\"kind\":\"notify-failed\"").count(),
+        2
+    );
     let audit = std::fs::read_to_string(dir.join("ops-logs/audit.log")).unwrap();
     assert!(audit.contains("\"notify.sent\""), "{audit}");
     assert!(audit.contains("\"failed\""), "{audit}");
@@ -167,7 +177,11 @@ fn a_declaration_no_channel_took_is_kept_and_the_next_update_delivers_it_first()
         let got = texts(&http, path);
         assert_eq!(got.len(), 2, "{path}: {:?}", http.paths());
         assert!(got[0].contains("INCIDENT DECLARED"), "{path}: {}", got[0]);
-        assert!(got[1].contains("Failing over to the standby"), "{path}: {}", got[1]);
+        assert!(
+            got[1].contains("Failing over to the standby"),
+            "{path}: {}",
+            got[1]
+        );
     }
     assert!(queued(dir).is_empty());
     let audit = std::fs::read_to_string(dir.join("ops-logs/audit.log")).unwrap();
@@ -228,7 +242,11 @@ fn a_maintain_run_delivers_the_queued_incident_messages_it_can_and_keeps_the_web
     assert_eq!(got.len(), 2, "{:?}", hook.paths());
     assert!(got[0].contains("INCIDENT DECLARED"), "{}", got[0]);
     assert!(got[1].contains("Status: IDENTIFIED"), "{}", got[1]);
-    assert_eq!(texts(&chat, "/chat").len(), 2, "the update went to chat too");
+    assert_eq!(
+        texts(&chat, "/chat").len(),
+        2,
+        "the update went to chat too"
+    );
     assert!(queued(dir).is_empty());
     no_secret_in_files(dir);
 }
@@ -246,7 +264,13 @@ fn a_declare_killed_before_sending_loses_nothing() {
         .env("HOOK_TOKEN", "canary-hook-token")
         .env("OPSBOOK_TEST_STOP_AT", "notify-before-send")
         .args([
-            "--config", "ops.yaml", "incident", "declare", "--severity", "SEV-1", "--title",
+            "--config",
+            "ops.yaml",
+            "incident",
+            "declare",
+            "--severity",
+            "SEV-1",
+            "--title",
             "API down",
         ])
         .run_in(dir);
@@ -254,7 +278,12 @@ fn a_declare_killed_before_sending_loses_nothing() {
     assert!(http.taken(HOOK).is_empty());
     assert!(timeline(dir).contains("\"kind\":\"declared\""));
     assert_eq!(queued(dir).len(), 1);
-    incident(dir, "2026-01-10T10:05:00Z", &["update", ID, "--note", "On it"]).expect_exit(0);
+    incident(
+        dir,
+        "2026-01-10T10:05:00Z",
+        &["update", ID, "--note", "On it"],
+    )
+    .expect_exit(0);
     let got = texts(&http, HOOK);
     assert_eq!(got.len(), 2, "{:?}", http.paths());
     assert!(got[0].contains("INCIDENT DECLARED"), "{}", got[0]);
@@ -285,10 +314,20 @@ fn pagerduty_hears_declare_and_escalate_as_triggers_and_resolve_with_one_dedup_k
         dir,
         NOW,
         &[
-            "declare", "--severity", "SEV-1", "--title", "API down", "--service", "Uploads API",
+            "declare",
+            "--severity",
+            "SEV-1",
+            "--title",
+            "API down",
+            "--service",
+            "Uploads API",
         ],
     ));
-    quiet(incident(dir, "2026-01-10T10:05:00Z", &["update", ID, "--note", "On it"]));
+    quiet(incident(
+        dir,
+        "2026-01-10T10:05:00Z",
+        &["update", ID, "--note", "On it"],
+    ));
     quiet(incident(dir, "2026-01-10T10:20:00Z", &["escalate", ID]));
     quiet(incident(
         dir,
@@ -346,7 +385,7 @@ fn a_reminder_due_with_no_channel_says_nobody_was_told_and_exits_78() {
         );
         assert!(
             run.stderr.contains(&format!(
-                "ops.yaml: {ID}: a reminder is due and nobody was told: no channel is configured for incidents (set incident.webhook, or a notify: channel routed for `incident` events)"
+                "ops.yaml: {ID}: a reminder is due and nobody was told: no channel is configured for incident messages (set incident.webhook, or route `incident` events to a notify: channel; PagerDuty hears only declare, escalate and resolve)"
             )),
             "{}",
             run.stderr
@@ -359,7 +398,10 @@ fn a_reminder_due_with_no_channel_says_nobody_was_told_and_exits_78() {
         .stdout_contains("reminder sent");
     assert_eq!(texts(&http, HOOK).len(), 1);
     let audit = std::fs::read_to_string(dir.join("ops-logs/audit.log")).unwrap();
-    assert!(audit.contains("no channel is configured; nobody was told"), "{audit}");
+    assert!(
+        audit.contains("no channel is configured; nobody was told"),
+        "{audit}"
+    );
 }
 
 /// Reminders are not updates: the update message lists the incident's changes under
