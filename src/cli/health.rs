@@ -4,6 +4,8 @@
 
 use super::{Session, duration_arg, runtime, stop_signal};
 use crate::engine::Context;
+use crate::health::monitor::SERVE_INTERVAL;
+use crate::health::tell::{self, Teller};
 use crate::health::{HealthConfig, Hook, Monitor, Transition, check, gate, serve, watched};
 use crate::model::Report;
 use crate::report::{Format, render};
@@ -67,91 +69,42 @@ fn print(report: &Report, format: Format, session: &Session) {
 }
 
 /// Each counted change of an endpoint's state, on stderr (its audit line is written by
-/// the monitor): `health: api: up → down after 3 failures in a row: status 503, …`; and,
-/// when `notify:` names channels, handed to `notify::settle` in the endpoint's own scope
-/// (`health:NAME`), in the order the changes happened. Only a change this process counted
-/// is said: a restarted monitor never calls an endpoint it has not graded yet recovered.
-fn transitions(session: &Session, tell: Option<Teller>) -> Hook {
+/// the monitor): `health: api: up → down after 3 failures in a row: status 503, …`; and
+/// handed to the teller, when there is one.
+fn transitions(session: &Session, teller: Option<&Arc<Teller>>) -> Hook {
     let printer = session.printer;
+    let teller = teller.cloned();
     Arc::new(move |transition: &Transition| {
         printer.progress(&format!("health: {}", transition.describe()));
-        if let Some(tell) = &tell {
-            let problems = transition
-                .down
-                .iter()
-                .filter(|(name, _)| *name == transition.name)
-                .map(|(name, message)| crate::notify::Problem {
-                    key: name.clone(),
-                    what: name.clone(),
-                    severity: crate::notify::Severity::Critical,
-                    detail: message.clone(),
-                })
-                .collect();
-            let scope = format!("health:{}", transition.name);
-            let _ = tell.send((transition.at, scope, problems));
+        if let Some(teller) = &teller {
+            teller.transition(transition);
         }
     })
 }
 
-/// The machine's own failing readings (memory, disk, CPU…) of a report, for scope
-/// `health:machine`: endpoints are said by their counted changes instead.
-fn machine_problems(config: &HealthConfig, report: &Report) -> Vec<crate::notify::Problem> {
-    let endpoints: Vec<&str> = config
-        .endpoints
-        .0
-        .iter()
-        .map(|e| e.step.name.as_str())
-        .collect();
-    crate::notify::Problem::from_report(report)
-        .into_iter()
-        .filter(|p| !endpoints.contains(&p.key.as_str()))
-        .collect()
-}
-
-/// The endpoints whose problem an earlier monitor said and never said recovered: they
-/// start down here, so their recovery is counted and told (none without channels).
-fn still_down(config: &HealthConfig, session: &Session) -> Vec<String> {
-    if !session.loaded.config.notify.is_configured() {
-        return Vec::new();
-    }
-    let state_dir = session.loaded.config.state_dir();
-    config
-        .endpoints
-        .0
-        .iter()
-        .map(|e| e.step.name.clone())
-        .filter(|name| crate::notify::open_in(&state_dir, &format!("health:{name}")).contains(name))
-        .collect()
-}
-
-/// A change for the notifier: when, the endpoint's scope, what is failing in it.
-type Told = (jiff::Timestamp, String, Vec<crate::notify::Problem>);
-type Teller = tokio::sync::mpsc::UnboundedSender<Told>;
-
-/// One task that settles the endpoints' notifications one change at a time (so a later
-/// change never lands before an earlier one); `None` without channels.
-fn teller(session: &Session) -> Option<Teller> {
-    let config = session.loaded.config.notify.clone();
-    if !config.is_configured() {
-        return None;
-    }
+/// The notifier for `--watch`/`--serve` (none without channels), and the endpoints an
+/// earlier monitor left down.
+fn teller(config: &HealthConfig, session: &Session) -> (Option<Arc<Teller>>, Vec<String>) {
+    let notify = &session.loaded.config.notify;
     let state_dir = session.loaded.config.state_dir();
     let printer = session.printer;
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Told>();
-    tokio::spawn(async move {
-        while let Some((at, name, problems)) = rx.recv().await {
-            let scope = crate::notify::Scope {
-                name: &name,
-                rerun: "opsbook health",
-                unseen: &[],
-            };
-            match crate::notify::settle(&config, &state_dir, at, &scope, &problems).await {
-                Ok(told) => told.all_warnings().for_each(|w| printer.warn(w)),
-                Err(e) => printer.warn(&format!("notifications not sent: {e}")),
-            }
-        }
-    });
-    Some(tx)
+    let warn: tell::Warn = Arc::new(move |line: &str| printer.warn(line));
+    let teller = Teller::start(notify, &state_dir, warn).map(Arc::new);
+    (teller, tell::still_down(config, notify, &state_dir))
+}
+
+/// Settle what the teller was handed before the process ends; a second Ctrl-C leaves the
+/// rest queued in the state directory for the next run.
+async fn finish(teller: Option<Arc<Teller>>, session: &Session) -> anyhow::Result<()> {
+    let Some(teller) = teller else {
+        return Ok(());
+    };
+    let again = stop_signal()?;
+    tokio::select! {
+        () = teller.finish() => {}
+        () = again => session.printer.warn("health: stopped while sending notifications; what was not sent is kept for the next run"),
+    }
+    Ok(())
 }
 
 /// Run, print, wait, until Ctrl-C or SIGTERM, while the endpoints are graded on their own
@@ -163,24 +116,47 @@ async fn watch(
     format: Format,
     session: &Session,
 ) -> anyhow::Result<u8> {
+    let (teller, down) = teller(config, session);
+    let monitor = Monitor::new(config, every, transitions(session, teller.as_ref()), &down);
+    let code = watching(
+        every,
+        config,
+        ctx,
+        format,
+        session,
+        &monitor,
+        teller.as_deref(),
+    )
+    .await;
+    finish(teller, session).await?;
+    code
+}
+
+async fn watching(
+    every: Duration,
+    config: &HealthConfig,
+    ctx: &Context,
+    format: Format,
+    session: &Session,
+    monitor: &Arc<Monitor>,
+    teller: Option<&Teller>,
+) -> anyhow::Result<u8> {
     let stop = stop_signal()?;
     tokio::pin!(stop);
-    let tell = teller(session);
-    let down = still_down(config, session);
-    let monitor = Monitor::new(config, every, transitions(session, tell.clone()), &down);
-    let grading = Arc::clone(&monitor).run(ctx.clone());
+    let grading = Arc::clone(monitor).run(ctx.clone());
     tokio::pin!(grading);
     let mut code = 0;
     loop {
         let report = tokio::select! {
-            report = watched(config, ctx, &monitor) => report,
+            report = watched(config, ctx, monitor) => report,
             () = &mut grading => return Ok(code),
             () = &mut stop => return Ok(code),
         };
         code = report.status().exit_code();
-        if let Some(tell) = &tell {
-            let problems = machine_problems(config, &report);
-            let _ = tell.send((ctx.clock.now(), "health:machine".to_string(), problems));
+        if let Some(teller) = teller {
+            let now = ctx.clock.now();
+            teller.machine(now, tell::machine_problems(config, &report));
+            teller.endpoints(monitor, now);
         }
         if session.printer.redraws() {
             session.printer.data("\x1b[H\x1b[2J");
@@ -212,9 +188,36 @@ async fn serve_on(
             "health: serving http://{bound}/health (/health/ready, /health/detailed, /metrics); machine checks cached for {cache}, endpoints probed on their intervals; Ctrl-C to stop"
         ));
     };
-    let hook = transitions(session, teller(session));
-    let down = still_down(&config, session);
-    serve::run(address, config, ctx, stop_signal()?, &started, hook, &down).await?;
+    let (teller, down) = teller(&config, session);
+    let hook = transitions(session, teller.as_ref());
+    let monitor = Monitor::new(&config, SERVE_INTERVAL, hook, &down);
+    let serving = serve::run(
+        address,
+        config,
+        ctx.clone(),
+        Arc::clone(&monitor),
+        stop_signal()?,
+        &started,
+    );
+    let served = match teller.as_deref() {
+        Some(teller) => tokio::select! {
+            served = serving => served,
+            () = ticking(teller, &monitor, &ctx) => Ok(()),
+        },
+        None => serving.await,
+    };
+    finish(teller, session).await?;
+    served?;
     session.printer.progress("health: server stopped");
     Ok(0)
+}
+
+/// Hand the endpoints' states to the teller on a steady tick, for repeats and retries
+/// (never ends by itself).
+async fn ticking(teller: &Teller, monitor: &Monitor, ctx: &Context) {
+    let every = tell::tick(monitor);
+    loop {
+        tokio::time::sleep(every).await;
+        teller.endpoints(monitor, ctx.clock.now());
+    }
 }

@@ -16,6 +16,7 @@ mod config;
 pub mod monitor;
 pub mod serve;
 mod state;
+pub mod tell;
 
 pub use config::{BUILT_IN_CHECKS, Endpoint, Endpoints, HealthConfig, Thresholds};
 pub use monitor::{Hook, Monitor, State, Transition};

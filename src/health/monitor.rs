@@ -53,6 +53,9 @@ pub struct Tally {
     pub last_change: Option<Timestamp>,
     /// The latest reading and when it was taken.
     pub last_reading: Option<(Timestamp, CheckResult)>,
+    /// The message of the latest failing reading: what a down endpoint is said to fail with,
+    /// even when its latest reading already succeeded (a recovery not yet counted).
+    pub last_failure: Option<String>,
     pub readings: u64,
 }
 
@@ -64,6 +67,7 @@ impl Default for Tally {
             consecutive_successes: 0,
             last_change: None,
             last_reading: None,
+            last_failure: None,
             readings: 0,
         }
     }
@@ -90,6 +94,9 @@ impl Tally {
     ) -> Option<State> {
         self.readings += 1;
         let failure = is_failure(reading.status);
+        if failure == Some(true) {
+            self.last_failure = Some(reading.message.clone());
+        }
         self.last_reading = Some((at, reading));
         if failure? {
             self.consecutive_failures = self.consecutive_failures.saturating_add(1);
@@ -313,6 +320,24 @@ impl Monitor {
             }
             changed.await;
         }
+    }
+
+    /// Every endpoint graded at least once, in config order, with what it fails with
+    /// while it is counted down (`None` while up): the endpoints' open problems now.
+    pub fn counted(&self) -> Vec<(String, Option<String>)> {
+        let tallies = self.lock();
+        self.endpoints
+            .iter()
+            .zip(tallies.iter())
+            .filter(|(_, tally)| tally.readings > 0)
+            .map(|((step, _), tally)| {
+                let failing = match tally.state {
+                    State::Down => tally.last_failure.clone(),
+                    State::Up => None,
+                };
+                (step.name.clone(), failing)
+            })
+            .collect()
     }
 
     /// Every endpoint's name, grading and tally, in config order.

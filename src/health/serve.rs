@@ -11,7 +11,7 @@
 //!   200 or 503 like `/health`.
 //! - `/metrics`: the Prometheus text format and the endpoint gauges, always 200.
 
-use super::{HealthConfig, Hook, Monitor};
+use super::{HealthConfig, Monitor};
 use crate::engine::Context;
 use crate::model::Report;
 use crate::model::Status;
@@ -377,22 +377,21 @@ pub async fn bind(address: SocketAddr) -> Result<tokio::net::TcpListener, super:
 }
 
 /// `health --serve`: bind `address`, call `started` with the address bound (a port of 0
-/// made concrete), grade the endpoints (each counted change goes to `hook`) and serve
-/// until `stop` resolves, and return once open connections are done.
+/// made concrete), grade the endpoints of `monitor` (made for `config`: each counted
+/// change goes to its hook) and serve until `stop` resolves, and return once open
+/// connections are done.
 pub async fn run(
     address: SocketAddr,
     config: HealthConfig,
     ctx: Context,
+    monitor: Arc<Monitor>,
     stop: impl Future<Output = ()>,
     started: &dyn Fn(SocketAddr),
-    hook: Hook,
-    down: &[String],
 ) -> Result<(), super::Error> {
     let listener = bind(address).await?;
     let bound = listener.local_addr().unwrap_or(address);
     started(bound);
     tracing::info!(%bound, "health server started");
-    let monitor = Monitor::new(&config, super::monitor::SERVE_INTERVAL, hook, down);
     let grading = Arc::clone(&monitor).run(ctx.clone());
     tokio::select! {
         () = serve(Server::new(config, ctx, monitor), listener, stop) => {}

@@ -172,12 +172,17 @@ pub async fn send_written(
     if to.is_empty() && !state_dir.join("undelivered").is_dir() {
         return sent; // nothing to send, nothing kept from before
     }
+    let known = Known {
+        config,
+        reserved: Some(reserved),
+    };
     // Without the lock a message is sent unqueued: queued, a `settle` at the same time
     // could send it too.
-    let lock = crate::lock::Lock::wait(&state_dir.join("notify").join(".lock"));
+    let lock = state::wait_lock(&state_dir.join("notify")).await;
     let outcome = &mut sent.outcome;
+    let mut failed = state::Failed::default();
     if lock.is_ok() {
-        redeliver(config, reserved, state_dir, outcome).await;
+        redeliver(known, state_dir, &mut failed, outcome).await;
     }
     let body = Body::Text(written.clone());
     let mut pending: Vec<Queued<'_>> = Vec::new();
@@ -193,14 +198,13 @@ pub async fn send_written(
     for queued in pending {
         match queued {
             Ok((path, record)) => {
-                let result =
-                    state::attempt_with(config, Some(reserved), &path, record, true, outcome).await;
-                if let Err(e) = result {
+                let result = state::attempt(known, &path, record, true, &mut failed, outcome);
+                if let Err(e) = result.await {
                     outcome.warnings.push(e.to_string());
                 }
             }
             Err((name, why)) => {
-                let said = unqueued(config, reserved, &body, name, &why).await;
+                let said = unqueued(known, &body, name, &why).await;
                 match said {
                     Ok(what) => outcome.sent.push(what),
                     Err(said) => sent.lost.push(said),
@@ -208,6 +212,7 @@ pub async fn send_written(
             }
         }
     }
+    failed.say(&mut sent.outcome);
     sent
 }
 
@@ -219,35 +224,35 @@ pub async fn flush(config: &NotifyConfig, reserved: &[Target], state_dir: &Path)
     if !state_dir.join("undelivered").is_dir() {
         return outcome;
     }
-    match crate::lock::Lock::wait(&state_dir.join("notify").join(".lock")) {
-        Ok(_held) => redeliver(config, reserved, state_dir, &mut outcome).await,
+    let known = Known {
+        config,
+        reserved: Some(reserved),
+    };
+    let mut failed = state::Failed::default();
+    match state::wait_lock(&state_dir.join("notify")).await {
+        Ok(_held) => redeliver(known, state_dir, &mut failed, &mut outcome).await,
         Err(e) => outcome.warnings.push(e.to_string()),
     }
+    failed.say(&mut outcome);
     outcome
 }
 
 async fn redeliver(
-    config: &NotifyConfig,
-    reserved: &[Target],
+    known: Known<'_>,
     state_dir: &Path,
+    failed: &mut state::Failed,
     outcome: &mut Outcome,
 ) {
-    if let Err(e) = state::redeliver_with(config, Some(reserved), state_dir, outcome).await {
+    if let Err(e) = state::redeliver(known, state_dir, failed, outcome).await {
         outcome.warnings.push(e.to_string());
     }
 }
 
 /// `body` sent to `name` straight, when its queue file could not be written (`why`): the
 /// label when taken, else what was lost (also in the audit log).
-async fn unqueued(
-    config: &NotifyConfig,
-    reserved: &[Target],
-    body: &Body,
-    name: &str,
-    why: &str,
-) -> Result<String, String> {
+async fn unqueued(known: Known<'_>, body: &Body, name: &str, why: &str) -> Result<String, String> {
     let what = body.label(name);
-    let Some((channel, bound)) = resolve(config, Some(reserved), name) else {
+    let Some((channel, bound)) = known.resolve(name) else {
         return Err(format!("notification {what}: no such channel"));
     };
     match body.deliver(channel, bound).await {
@@ -264,40 +269,56 @@ async fn unqueued(
     }
 }
 
-/// The channel named `name` and its bound: a `notify:` channel, else one of `reserved`.
-pub(super) fn resolve<'a>(
-    config: &'a NotifyConfig,
-    reserved: Option<&'a [Target]>,
-    name: &str,
-) -> Option<(&'a Channel, &'a Delivery)> {
-    config
-        .channels
-        .get(name)
-        .map(|c| (c, &config.delivery))
-        .or_else(|| {
-            reserved?
-                .iter()
-                .find(|t| t.name == name)
-                .map(|t| (&t.channel, &t.delivery))
-        })
+/// The channels a call can deliver queued messages to: `notify:`'s, and the ones only its
+/// caller knows (`reserved`; `None`: a caller that knows of none, as `settle`, which keeps
+/// their messages without a word).
+#[derive(Clone, Copy)]
+pub(super) struct Known<'a> {
+    pub(super) config: &'a NotifyConfig,
+    pub(super) reserved: Option<&'a [Target]>,
 }
 
-/// What to say of a queued record for channel `name` that nobody here can deliver:
-/// nothing for a reserved channel when the caller knows none (`settle` keeps the incident
-/// webhook's messages for the next incident command), else that it is kept.
-pub(super) fn unresolved(name: &str, path: &Path, reserved: Option<&[Target]>) -> Option<String> {
-    if name == INCIDENT_WEBHOOK {
-        return reserved.map(|_| {
-            format!(
-                "{}: the incident webhook (incident.webhook) is not configured; the message is kept",
-                path.display()
-            )
-        });
+impl<'a> Known<'a> {
+    /// The `notify:` channels only.
+    pub(super) fn notify(config: &'a NotifyConfig) -> Self {
+        Known {
+            config,
+            reserved: None,
+        }
     }
-    Some(format!(
-        "{}: channel {name:?} is no longer configured; the message is kept",
-        path.display()
-    ))
+
+    /// The channel named `name` and its bound: a `notify:` channel, else a reserved one.
+    pub(super) fn resolve(&self, name: &str) -> Option<(&'a Channel, &'a Delivery)> {
+        let config = self.config;
+        config
+            .channels
+            .get(name)
+            .map(|c| (c, &config.delivery))
+            .or_else(|| {
+                self.reserved?
+                    .iter()
+                    .find(|t| t.name == name)
+                    .map(|t| (&t.channel, &t.delivery))
+            })
+    }
+
+    /// What to say of a queued record for channel `name` that cannot be delivered here:
+    /// nothing for the incident webhook when the caller knows of no reserved channel
+    /// (`settle` keeps its messages for the next incident command), else that it is kept.
+    pub(super) fn unresolved(&self, name: &str, path: &Path) -> Option<String> {
+        if name == INCIDENT_WEBHOOK {
+            return self.reserved.map(|_| {
+                format!(
+                    "{}: the incident webhook (incident.webhook) is not configured; the message is kept",
+                    path.display()
+                )
+            });
+        }
+        Some(format!(
+            "{}: channel {name:?} is no longer configured; the message is kept",
+            path.display()
+        ))
+    }
 }
 
 #[cfg(test)]
@@ -338,10 +359,16 @@ mod tests {
     #[test]
     fn the_incident_webhook_is_kept_quietly_by_a_settle_and_said_by_an_incident_command() {
         let path = Path::new("state/undelivered/x.json");
-        assert_eq!(unresolved(INCIDENT_WEBHOOK, path, None), None);
-        let said = unresolved(INCIDENT_WEBHOOK, path, Some(&[])).expect("said");
+        let config = NotifyConfig::default();
+        let settle = Known::notify(&config);
+        assert_eq!(settle.unresolved(INCIDENT_WEBHOOK, path), None);
+        let incident = Known {
+            config: &config,
+            reserved: Some(&[]),
+        };
+        let said = incident.unresolved(INCIDENT_WEBHOOK, path).expect("said");
         assert!(said.contains("incident.webhook"), "{said}");
-        let said = unresolved("chat", path, None).expect("said");
+        let said = settle.unresolved("chat", path).expect("said");
         assert!(said.contains("no longer configured"), "{said}");
     }
 }

@@ -3,7 +3,7 @@
 //! against them. Everything happens under one waiting lock (`STATE_DIR/notify/.lock`), so
 //! two runs at once never send the same start twice nor lose one's write.
 
-use super::direct::{self, Body, Target};
+use super::direct::{Body, Known};
 use super::{Error, Event, Message, NotifyConfig, Outcome, Problem, Scope, Severity};
 use crate::fsutil;
 use serde::{Deserialize, Serialize};
@@ -30,7 +30,7 @@ struct ScopeState {
     open: BTreeMap<String, Open>,
 }
 
-/// A message a channel did not take, kept until one `settle` (or `direct::send`)
+/// A message a channel did not take, kept until one `settle` (or `send_written`)
 /// delivers it.
 #[derive(Debug, Deserialize, Serialize)]
 pub(super) struct Undelivered {
@@ -56,9 +56,11 @@ pub async fn settle(
     problems: &[Problem],
 ) -> Result<Outcome, Error> {
     let dir = state_dir.join("notify");
-    let _lock = crate::lock::Lock::wait(&dir.join(".lock"))?;
+    let _lock = wait_lock(&dir).await?;
     let mut outcome = Outcome::default();
-    redeliver(config, state_dir, &mut outcome).await?;
+    let mut failed = Failed::default();
+    let known = Known::notify(config);
+    redeliver(known, state_dir, &mut failed, &mut outcome).await?;
     let path = dir.join(format!("{}.json", file_name(scope.name)));
     let mut state: ScopeState = read_json(&path)?.unwrap_or_default();
     let host = super::host();
@@ -76,9 +78,39 @@ pub async fn settle(
     fsutil::write_state(&path, &bytes)?;
     stop_at("notify-before-send");
     for (path, record) in pending {
-        attempt(config, &path, record, true, &mut outcome).await?;
+        attempt(known, &path, record, true, &mut failed, &mut outcome).await?;
     }
+    failed.say(&mut outcome);
     Ok(outcome)
+}
+
+/// Wait for the notification lock off the async threads, so a lock another process holds
+/// never stalls what else runs here (a health server keeps answering).
+pub(super) async fn wait_lock(dir: &Path) -> Result<crate::lock::Lock, Error> {
+    let path = dir.join(".lock");
+    tokio::task::spawn_blocking(move || crate::lock::Lock::wait(&path))
+        .await
+        .map_err(|e| Error::Runtime(std::io::Error::other(e)))?
+        .map_err(Error::from)
+}
+
+/// The channels that did not take a message in this call, and how many further messages
+/// for each were kept without trying: one failed delivery bound per channel and call,
+/// however long the queue, and a channel's messages never arrive out of order.
+#[derive(Default)]
+pub(super) struct Failed {
+    channels: BTreeMap<String, usize>,
+}
+
+impl Failed {
+    pub(super) fn say(self, outcome: &mut Outcome) {
+        for (channel, kept) in self.channels.into_iter().filter(|(_, n)| *n > 0) {
+            outcome.warnings.push(format!(
+                "{} for channel {channel} kept untried for the next run (it did not take the one before)",
+                crate::plural::count(kept, "more notification", "more notifications")
+            ));
+        }
+    }
 }
 
 /// The messages `problems` call for against `state`, which is brought up to date.
@@ -176,31 +208,31 @@ fn dedup_key(host: &str, scope: &str, key: &str, since: &str) -> String {
 
 /// Deliver the queued `record` (file `path`): taken, the file goes; not taken, it stays
 /// (with the error, when `fresh` from this call) and is said.
-async fn attempt(
-    config: &NotifyConfig,
-    path: &Path,
-    record: Undelivered,
-    fresh: bool,
-    outcome: &mut Outcome,
-) -> Result<(), Error> {
-    attempt_with(config, None, path, record, fresh, outcome).await
-}
-
-/// [`attempt`], with the channels a caller knows beside `notify:` (`reserved`; `None`: a
-/// caller that knows none, which keeps their messages quietly).
-pub(super) async fn attempt_with(
-    config: &NotifyConfig,
-    reserved: Option<&[Target]>,
+pub(super) async fn attempt(
+    known: Known<'_>,
     path: &Path,
     mut record: Undelivered,
     fresh: bool,
+    failed: &mut Failed,
     outcome: &mut Outcome,
 ) -> Result<(), Error> {
     let what = record.body.label(&record.channel);
-    let Some((channel, bound)) = direct::resolve(config, reserved, &record.channel) else {
+    if let Some(kept) = failed.channels.get_mut(&record.channel) {
+        if fresh {
+            let said = format!(
+                "notification {what} not tried: the channel did not take an earlier one; kept in {} for the next run",
+                path.display()
+            );
+            outcome.queued.push(said);
+        } else {
+            *kept += 1;
+        }
+        return Ok(());
+    }
+    let Some((channel, bound)) = known.resolve(&record.channel) else {
         outcome
             .warnings
-            .extend(direct::unresolved(&record.channel, path, reserved));
+            .extend(known.unresolved(&record.channel, path));
         return Ok(());
     };
     match record.body.deliver(channel, bound).await {
@@ -226,6 +258,7 @@ pub(super) async fn attempt_with(
                 path.display()
             );
             crate::logging::audit::record("notify.sent", "failed", Some(&said));
+            failed.channels.insert(record.channel.clone(), 0);
             if fresh {
                 record.error = e.to_string();
                 let bytes = serde_json::to_vec_pretty(&record).unwrap_or_default();
@@ -303,19 +336,10 @@ fn undelivered_dir(state_dir: &Path) -> PathBuf {
 
 /// Deliver what earlier calls left in `undelivered/`, oldest first; one delivered is
 /// removed, one that fails again stays (and is said).
-async fn redeliver(
-    config: &NotifyConfig,
+pub(super) async fn redeliver(
+    known: Known<'_>,
     state_dir: &Path,
-    outcome: &mut Outcome,
-) -> Result<(), Error> {
-    redeliver_with(config, None, state_dir, outcome).await
-}
-
-/// [`redeliver`], with the channels a caller knows beside `notify:` (see [`attempt_with`]).
-pub(super) async fn redeliver_with(
-    config: &NotifyConfig,
-    reserved: Option<&[Target]>,
-    state_dir: &Path,
+    failed: &mut Failed,
     outcome: &mut Outcome,
 ) -> Result<(), Error> {
     let dir = undelivered_dir(state_dir);
@@ -331,7 +355,7 @@ pub(super) async fn redeliver_with(
     for path in paths {
         match read_json::<Undelivered>(&path) {
             Ok(Some(record)) => {
-                attempt_with(config, reserved, &path, record, false, outcome).await?;
+                attempt(known, &path, record, false, failed, outcome).await?;
             }
             Ok(None) => {}
             // One unreadable file must not keep every later message from going out.

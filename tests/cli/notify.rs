@@ -847,3 +847,206 @@ fn a_restarted_monitor_tells_the_recovery_of_an_endpoint_left_down() {
         "{text}"
     );
 }
+
+/// A config with one endpoint `api` at `url` graded every 20ms and counted at once, and
+/// one Slack channel `chat` at `chat` (`extra` goes under `notify:`).
+fn one_endpoint(url: &str, chat: &str, extra: &str) -> String {
+    format!(
+        "state_dir: state\nhealth:\n  endpoints:\n    - name: api\n      http: {{ url: \"{url}\", timeout: 60s }}\n      interval: 20ms\n      failure_threshold: 1\n      success_threshold: 1\nnotify:\n  channels:\n    chat: {{ slack: {{ url: \"{chat}\" }} }}\n{extra}"
+    )
+}
+
+fn undelivered(dir: &Path) -> usize {
+    std::fs::read_dir(dir.join("state/undelivered"))
+        .map(|entries| entries.count())
+        .unwrap_or(0)
+}
+
+/// Ctrl-C while a message is on its way: the monitor waits for the channel's answer and
+/// records it, so nothing taken is left queued to be sent twice by the next run.
+#[test]
+fn a_stopped_monitor_finishes_the_message_on_its_way_before_it_exits() {
+    let chat = crate::common::server::Held::start(&[200]);
+    let down = crate::common::server::fixed("503 Service Unavailable", "{}");
+    let dir = setup(&one_endpoint(&down, &format!("{}/chat", chat.url), ""));
+    let running = Opsbook::new()
+        .env(
+            "OPSBOOK_READINGS",
+            dir.path().join("readings.json").to_str().unwrap(),
+        )
+        .args(["--config", "ops.yaml", "health", "--watch", "1s"])
+        .spawn_in(dir.path());
+    chat.arrived(1);
+    assert_eq!(undelivered(dir.path()), 1, "queued before it is sent");
+    running.signal(libc::SIGINT);
+    chat.release(1);
+    let run = running.finish(std::time::Duration::from_secs(60));
+    assert!(run.code.is_some(), "{}", run.stderr);
+    assert_eq!(undelivered(dir.path()), 0, "{}", run.stderr);
+    let state = std::fs::read_to_string(dir.path().join("state/notify/health%3Aapi.json")).unwrap();
+    assert!(state.contains("\"api\""), "{state}");
+}
+
+/// Under `--serve`, an endpoint that stays down is told again once `repeat` has passed,
+/// with no change of its state to set it off.
+#[test]
+fn serve_repeats_an_endpoint_still_down_after_the_repeat_interval() {
+    let chat = Receiver::start();
+    let down = crate::common::server::fixed("503 Service Unavailable", "{}");
+    let dir = setup(&one_endpoint(&down, &chat.url("/chat"), "  repeat: 1s\n"));
+    let running = Opsbook::new()
+        .args(["--config", "ops.yaml", "health", "--serve", "127.0.0.1:0"])
+        .spawn_in(dir.path());
+    wait_for("the reminder", || chat.taken("/chat").len() >= 2);
+    running.signal(libc::SIGTERM);
+    let _ = running.finish(std::time::Duration::from_secs(60));
+    let told = chat.taken("/chat");
+    let first = told[0]["text"].as_str().unwrap();
+    assert!(
+        first.starts_with("api failed (critical) in health:api"),
+        "{first}"
+    );
+    let again = told[1]["text"].as_str().unwrap();
+    assert!(
+        again.starts_with("api still failing (critical, since "),
+        "{again}"
+    );
+    assert!(again.contains("status 503"), "{again}");
+}
+
+/// Under `--serve`, a message a dead channel did not take is delivered once the channel
+/// is back, while the endpoint stays down: no change of state is needed to retry it.
+#[test]
+fn serve_retries_an_undelivered_message_without_waiting_for_a_change() {
+    let chat = Receiver::start();
+    chat.up.store(false, Ordering::SeqCst);
+    let down = crate::common::server::fixed("503 Service Unavailable", "{}");
+    let bound = "  delivery: { attempts: 1, timeout: 5s }\n";
+    let dir = setup(&one_endpoint(&down, &chat.url("/chat"), bound));
+    let running = Opsbook::new()
+        .args(["--config", "ops.yaml", "health", "--serve", "127.0.0.1:0"])
+        .spawn_in(dir.path());
+    wait_for("the refused attempt", || !chat.paths().is_empty());
+    wait_for("the message queued", || undelivered(dir.path()) == 1);
+    chat.up.store(true, Ordering::SeqCst);
+    wait_for("the retry", || chat.taken("/chat").len() == 1);
+    wait_for("the queue emptied", || undelivered(dir.path()) == 0);
+    running.signal(libc::SIGTERM);
+    let run = running.finish(std::time::Duration::from_secs(60));
+    let told = chat.taken("/chat");
+    assert_eq!(told.len(), 1, "{:?}\n{}", chat.paths(), run.stderr);
+    let text = told[0]["text"].as_str().unwrap();
+    assert!(
+        text.starts_with("api failed (critical) in health:api"),
+        "{text}"
+    );
+}
+
+/// A dead channel costs a run one delivery bound, however many messages wait for it: the
+/// first is tried, the rest are kept untried (in order) and said once; the next run with
+/// the channel back delivers them all, oldest first.
+#[test]
+fn a_dead_channel_costs_a_run_one_delivery_bound_however_long_its_queue() {
+    let http = Receiver::start();
+    http.up.store(false, Ordering::SeqCst);
+    let config = format!(
+        "state_dir: state\nmaintain:\n  schedules:\n    three: {{ runbook: three.yaml }}\nnotify:\n  delivery: {{ attempts: 2, backoff: 10ms, timeout: 5s }}\n  channels:\n    chat: {{ slack: {{ url: \"{}\" }} }}\n",
+        http.url("/chat")
+    );
+    let dir = setup(&config);
+    let steps: String = ["A", "B", "C"]
+        .iter()
+        .map(|n| format!("  - name: Memory {n}\n    memory: {{ warn: 75, crit: 90 }}\n    continue_on_failure: true\n"))
+        .collect();
+    std::fs::write(
+        dir.path().join("three.yaml"),
+        format!("name: three\nsteps:\n{steps}"),
+    )
+    .unwrap();
+    memory(dir.path(), 95.0);
+    opsbook(dir.path(), T0, &["maintain", "run", "three"])
+        .expect_exit(2)
+        .stderr_contains("notification problem \"Memory A\" to chat failed")
+        .stderr_contains("notification problem \"Memory C\" to chat not tried: the channel did not take an earlier one");
+    assert_eq!(
+        http.paths().len(),
+        2,
+        "one message's attempts: {:?}",
+        http.paths()
+    );
+    assert_eq!(undelivered(dir.path()), 3);
+    // Still dead: the queue is tried once more, by its oldest message only.
+    opsbook(
+        dir.path(),
+        "2026-03-02T04:00:00Z",
+        &["maintain", "run", "three"],
+    )
+    .expect_exit(2)
+    .stderr_contains("2 more notifications for channel chat kept untried for the next run");
+    assert_eq!(http.paths().len(), 4, "{:?}", http.paths());
+    assert_eq!(undelivered(dir.path()), 3);
+    http.up.store(true, Ordering::SeqCst);
+    opsbook(
+        dir.path(),
+        "2026-03-02T05:00:00Z",
+        &["maintain", "run", "three"],
+    )
+    .expect_exit(2);
+    let told: Vec<String> = http
+        .taken("/chat")
+        .iter()
+        .map(|m| {
+            m["text"]
+                .as_str()
+                .unwrap()
+                .lines()
+                .next()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(told.len(), 3, "{told:?}");
+    for (said, step) in told.iter().zip(["A", "B", "C"]) {
+        assert!(
+            said.starts_with(&format!("Memory {step} failed")),
+            "{told:?}"
+        );
+    }
+    assert_eq!(undelivered(dir.path()), 0);
+}
+
+/// A notification lock another process holds delays the notification, never the health
+/// server: `/health/detailed` answers while the message waits for the lock.
+#[test]
+fn a_held_notification_lock_never_stalls_the_health_server() {
+    use std::os::unix::fs::DirBuilderExt;
+    let chat = Receiver::start();
+    let down = crate::common::server::fixed("503 Service Unavailable", "{}");
+    let dir = setup(&one_endpoint(&down, &chat.url("/chat"), ""));
+    let notify = dir.path().join("state/notify");
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&notify)
+        .unwrap();
+    let held = std::fs::File::create(notify.join(".lock")).unwrap();
+    held.lock().unwrap();
+    let port = crate::common::server::closed_port();
+    let address = format!("127.0.0.1:{port}");
+    let mut running = Opsbook::new()
+        .args(["--config", "ops.yaml", "health", "--serve", &address])
+        .spawn_in(dir.path());
+    running.stderr_line("api: up → down");
+    for _ in 0..3 {
+        let (code, body) = crate::common::server::get(&address, "/health/detailed");
+        assert_eq!(code, 503, "{body}");
+        assert!(body.contains("\"api\""), "{body}");
+    }
+    assert!(chat.taken("/chat").is_empty(), "sent without the lock");
+    held.unlock().unwrap();
+    wait_for("the message once the lock is free", || {
+        chat.taken("/chat").len() == 1
+    });
+    running.signal(libc::SIGTERM);
+    let _ = running.finish(std::time::Duration::from_secs(60));
+}
