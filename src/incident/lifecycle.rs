@@ -23,6 +23,8 @@ pub struct Incidents<'a> {
     pub notify: Option<&'a crate::notify::NotifyConfig>,
     /// Where messages no channel took wait (`STATE_DIR/undelivered/`).
     pub state_dir: PathBuf,
+    /// The channels that did not take a message in this run (tried once per run).
+    pub(crate) failures: std::cell::RefCell<crate::notify::Failures>,
 }
 
 /// What a person sees as it happens: each message before it is sent, and warnings (a
@@ -108,6 +110,7 @@ impl<'a> Incidents<'a> {
             now: jiff::Timestamp::now(),
             notify: None,
             state_dir: state_dir.to_path_buf(),
+            failures: std::cell::RefCell::default(),
         })
     }
 

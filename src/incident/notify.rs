@@ -5,7 +5,9 @@
 //! in `STATE_DIR/undelivered/` like every notification, and the next run delivers it.
 
 use super::{Incident, Voice};
-use crate::notify::{Channel, Delivery, NotifyConfig, Outcome, Sent, Slack, Target, Written};
+use crate::notify::{
+    Channel, Delivery, Failures, NotifyConfig, Outcome, Sent, Slack, Target, Written,
+};
 use crate::values::{Duration, Text};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -77,7 +79,13 @@ impl Targets {
 
     /// Deliver what is queued, then `written` to every target, on one runtime (see
     /// [`crate::notify::send_written`]).
-    pub fn send(&self, notify: &NotifyConfig, state_dir: &Path, written: &Written) -> Sent {
+    pub fn send(
+        &self,
+        notify: &NotifyConfig,
+        state_dir: &Path,
+        written: &Written,
+        failures: &mut Failures,
+    ) -> Sent {
         match runtime() {
             Ok(runtime) => runtime.block_on(crate::notify::send_written(
                 notify,
@@ -85,6 +93,7 @@ impl Targets {
                 state_dir,
                 written,
                 &self.names,
+                failures,
             )),
             Err(e) => Sent {
                 lost: vec![e],
@@ -111,10 +120,17 @@ fn reserved(webhook: Option<&Webhook>) -> Vec<Target> {
 
 /// Deliver what is queued, the webhook's messages among them (see
 /// [`crate::notify::flush`]).
-pub fn flush(webhook: Option<&Webhook>, notify: &NotifyConfig, state_dir: &Path) -> Outcome {
+pub fn flush(
+    webhook: Option<&Webhook>,
+    notify: &NotifyConfig,
+    state_dir: &Path,
+    failures: &mut Failures,
+) -> Outcome {
     let reserved = reserved(webhook);
     match runtime() {
-        Ok(runtime) => runtime.block_on(crate::notify::flush(notify, &reserved, state_dir)),
+        Ok(runtime) => {
+            runtime.block_on(crate::notify::flush(notify, &reserved, state_dir, failures))
+        }
         Err(e) => Outcome {
             warnings: vec![e],
             ..Outcome::default()
@@ -172,7 +188,12 @@ impl super::Incidents<'_> {
         };
         let targets = self.targets(record, written.page.is_some());
         let none = crate::notify::NotifyConfig::default();
-        let sent = targets.send(self.notify.unwrap_or(&none), &self.state_dir, &written);
+        let sent = targets.send(
+            self.notify.unwrap_or(&none),
+            &self.state_dir,
+            &written,
+            &mut self.failures.borrow_mut(),
+        );
         sent.outcome
             .warnings
             .iter()
@@ -203,9 +224,15 @@ impl super::Incidents<'_> {
     pub(crate) fn flush(&self, voice: &Voice<'_>) {
         let none = crate::notify::NotifyConfig::default();
         let notify = self.notify.unwrap_or(&none);
-        flush(self.config.webhook.as_ref(), notify, &self.state_dir)
-            .all_warnings()
-            .for_each(|warning| (voice.warn)(warning));
+        let failures = &mut self.failures.borrow_mut();
+        flush(
+            self.config.webhook.as_ref(),
+            notify,
+            &self.state_dir,
+            failures,
+        )
+        .all_warnings()
+        .for_each(|warning| (voice.warn)(warning));
     }
 
     /// What PagerDuty hears of a message about `record` whose first line is `first`: one

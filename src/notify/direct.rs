@@ -144,6 +144,11 @@ pub struct Target {
     pub delivery: Delivery,
 }
 
+/// The channels that did not take a message in this run: one failed delivery bound per
+/// channel and run, however many calls it makes (hand the same one to each).
+#[derive(Default)]
+pub struct Failures(state::Failed);
+
 /// What [`send_written`] did: the `settle` outcome, and the messages neither taken nor kept.
 #[derive(Debug, Default)]
 pub struct Sent {
@@ -167,6 +172,7 @@ pub async fn send_written(
     state_dir: &Path,
     written: &Written,
     to: &[String],
+    failures: &mut Failures,
 ) -> Sent {
     let mut sent = Sent::default();
     if to.is_empty() && !state_dir.join("undelivered").is_dir() {
@@ -180,9 +186,9 @@ pub async fn send_written(
     // could send it too.
     let lock = state::wait_lock(&state_dir.join("notify")).await;
     let outcome = &mut sent.outcome;
-    let mut failed = state::Failed::default();
+    let failed = &mut failures.0;
     if lock.is_ok() {
-        redeliver(known, state_dir, &mut failed, outcome).await;
+        redeliver(known, state_dir, failed, outcome).await;
     }
     let body = Body::Text(written.clone());
     let mut pending: Vec<Queued<'_>> = Vec::new();
@@ -198,7 +204,7 @@ pub async fn send_written(
     for queued in pending {
         match queued {
             Ok((path, record)) => {
-                let result = state::attempt(known, &path, record, true, &mut failed, outcome);
+                let result = state::attempt(known, &path, record, true, failed, outcome);
                 if let Err(e) = result.await {
                     outcome.warnings.push(e.to_string());
                 }
@@ -219,7 +225,12 @@ pub async fn send_written(
 /// Deliver what earlier calls left in `undelivered/`, oldest first, under the notification
 /// lock: what a caller with nothing new to send (`incident remind` with nothing due) does
 /// so that nothing waits for the next message.
-pub async fn flush(config: &NotifyConfig, reserved: &[Target], state_dir: &Path) -> Outcome {
+pub async fn flush(
+    config: &NotifyConfig,
+    reserved: &[Target],
+    state_dir: &Path,
+    failures: &mut Failures,
+) -> Outcome {
     let mut outcome = Outcome::default();
     if !state_dir.join("undelivered").is_dir() {
         return outcome;
@@ -228,9 +239,9 @@ pub async fn flush(config: &NotifyConfig, reserved: &[Target], state_dir: &Path)
         config,
         reserved: Some(reserved),
     };
-    let mut failed = state::Failed::default();
+    let failed = &mut failures.0;
     match state::wait_lock(&state_dir.join("notify")).await {
-        Ok(_held) => redeliver(known, state_dir, &mut failed, &mut outcome).await,
+        Ok(_held) => redeliver(known, state_dir, failed, &mut outcome).await,
         Err(e) => outcome.warnings.push(e.to_string()),
     }
     failed.say(&mut outcome);

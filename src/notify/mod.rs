@@ -19,7 +19,8 @@ mod state;
 pub use channel::{Channel, Email, PagerDuty, Security, Slack, Webhook, deliver, deliver_text};
 pub use config::{Delivery, EventKind, NotifyConfig, Route};
 pub use direct::{
-    INCIDENT_WEBHOOK, Page, PageAction, PageSeverity, Sent, Target, Written, flush, send_written,
+    Failures, INCIDENT_WEBHOOK, Page, PageAction, PageSeverity, Sent, Target, Written, flush,
+    send_written,
 };
 pub use state::{open_in, settle};
 

@@ -103,12 +103,15 @@ pub(super) struct Failed {
 }
 
 impl Failed {
-    pub(super) fn say(self, outcome: &mut Outcome) {
-        for (channel, kept) in self.channels.into_iter().filter(|(_, n)| *n > 0) {
+    /// Say what was kept untried so far; the channels stay failed (for a caller that
+    /// makes several calls in one run).
+    pub(super) fn say(&mut self, outcome: &mut Outcome) {
+        for (channel, kept) in self.channels.iter_mut().filter(|(_, n)| **n > 0) {
             outcome.warnings.push(format!(
                 "{} for channel {channel} kept untried for the next run (it did not take the one before)",
-                crate::plural::count(kept, "more notification", "more notifications")
+                crate::plural::count(*kept, "more notification", "more notifications")
             ));
+            *kept = 0;
         }
     }
 }

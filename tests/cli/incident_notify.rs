@@ -430,3 +430,55 @@ fn the_update_message_counts_reminders_apart_from_its_updates() {
     crate::common::expect_file("incident-update-after-reminders.txt", &got[3]);
     assert!(timeline(dir).matches("\"kind\":\"reminded\"").count() == 2);
 }
+
+/// A dead webhook costs a run one delivery bound, however many messages it has for it:
+/// `remind` with three reminders due tries the webhook once and keeps everything; once
+/// it is back, the next run delivers the three declarations and the three reminders,
+/// oldest first.
+#[test]
+fn a_dead_webhook_costs_remind_one_try_and_the_next_run_delivers_all_in_order() {
+    let http = Receiver::start();
+    http.up.store(false, Ordering::SeqCst);
+    let ops = Opsbook::new().file("ops.yaml", &config(&http, ""));
+    let dir = ops.dir();
+    for title in ["API down", "Checkout down", "Search down"] {
+        declare(dir, "SEV-1", title).expect_exit(0);
+    }
+    let tried = http.paths().len();
+    let run = incident(dir, "2026-01-10T10:31:00Z", &["remind"]).expect_exit(1);
+    assert_eq!(
+        run.stdout
+            .matches("reminder NOT delivered (the next run sends it again)")
+            .count(),
+        3,
+        "{}",
+        run.stdout
+    );
+    assert_eq!(http.paths().len(), tried + 1, "one try: {:?}", http.paths());
+    assert_eq!(queued(dir).len(), 6);
+
+    http.up.store(true, Ordering::SeqCst);
+    incident(dir, "2026-01-10T10:35:00Z", &["remind"])
+        .expect_exit(1)
+        .stdout_contains("already reminded at 2026-01-10T10:31:00Z");
+    let got = texts(&http, HOOK);
+    let firsts: Vec<&str> = got.iter().map(|t| t.lines().next().unwrap()).collect();
+    assert_eq!(
+        firsts,
+        [
+            "🚨 INCIDENT DECLARED",
+            "🚨 INCIDENT DECLARED",
+            "🚨 INCIDENT DECLARED",
+            "⏰ REMINDER: INC-20260110-1 API down (SEV-1, investigating)",
+            "⏰ REMINDER: INC-20260110-2 Checkout down (SEV-1, investigating)",
+            "⏰ REMINDER: INC-20260110-3 Search down (SEV-1, investigating)",
+        ]
+    );
+    for (n, title) in ["API down", "Checkout down", "Search down"]
+        .iter()
+        .enumerate()
+    {
+        assert!(got[n].contains(&format!("Title: {title}")), "{}", got[n]);
+    }
+    assert!(queued(dir).is_empty());
+}
