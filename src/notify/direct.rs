@@ -187,8 +187,11 @@ pub async fn send_written(
     let lock = state::wait_lock(&state_dir.join("notify")).await;
     let outcome = &mut sent.outcome;
     let failed = &mut failures.0;
-    if lock.is_ok() {
-        redeliver(known, state_dir, failed, outcome).await;
+    match &lock {
+        Ok(_) => redeliver(known, state_dir, failed, outcome).await,
+        Err(e) => outcome
+            .warnings
+            .push(format!("{e}: undelivered messages wait for the next run")),
     }
     let body = Body::Text(written.clone());
     let mut pending: Vec<Queued<'_>> = Vec::new();

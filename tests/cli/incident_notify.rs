@@ -61,6 +61,7 @@ fn queued(dir: &Path) -> Vec<serde_json::Value> {
         .flatten()
         .flatten()
         .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
         .collect();
     paths.sort();
     paths
@@ -481,4 +482,42 @@ fn a_dead_webhook_costs_remind_one_try_and_the_next_run_delivers_all_in_order() 
         assert!(got[n].contains(&format!("Title: {title}")), "{}", got[n]);
     }
     assert!(queued(dir).is_empty());
+}
+
+/// A queue that cannot be written (a full disk under `undelivered/`) does not keep an
+/// incident message from going out: it is sent straight; one the channel does not take
+/// either is said plainly as not kept, on the timeline and in the audit log.
+#[test]
+fn a_full_queue_still_sends_and_says_what_it_could_not_keep() {
+    use std::io::Write;
+    let http = Receiver::start();
+    let ops = Opsbook::new().file("ops.yaml", &config(&http, ""));
+    let dir = ops.dir();
+    let _disk = crate::common::Mounted::tmpfs(&dir.join("state/undelivered"), "16k");
+    let mut filler = std::fs::File::create(dir.join("state/undelivered/filler")).unwrap();
+    while filler.write_all(&[0u8; 4096]).is_ok() {}
+    drop(filler);
+    let run = declare(dir, "SEV-1", "API down").expect_exit(0);
+    assert!(!run.stderr.contains("failed"), "{}", run.stderr);
+    assert_eq!(texts(&http, HOOK).len(), 1, "sent straight");
+
+    http.up.store(false, Ordering::SeqCst);
+    incident(
+        dir,
+        "2026-01-10T10:10:00Z",
+        &["update", ID, "--note", "Still looking"],
+    )
+    .expect_exit(0)
+    .stderr_contains(&format!(
+        "notification update of {ID} to @incident-webhook failed: the webhook answered 500"
+    ))
+    .stderr_contains("NOT kept (cannot queue it: ");
+    assert!(queued(dir).is_empty());
+    let timeline = timeline(dir);
+    assert!(
+        timeline.contains("NOT kept (cannot queue it: "),
+        "{timeline}"
+    );
+    let audit = std::fs::read_to_string(dir.join("ops-logs/audit.log")).unwrap();
+    assert!(audit.contains("NOT kept"), "{audit}");
 }
