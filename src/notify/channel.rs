@@ -159,24 +159,9 @@ pub async fn deliver(channel: &Channel, message: &Message, bound: &Delivery) -> 
     retry(channel, Body::Message(message), bound).await
 }
 
-/// Deliver free text within `bound`: Slack gets it as `text`, a webhook as
-/// `{"subject", "text"}`, e-mail as the body; PagerDuty takes problems only, not text.
-pub async fn deliver_text(
-    channel: &Channel,
-    subject: &str,
-    text: &str,
-    bound: &Delivery,
-) -> Result<(), Error> {
-    let body = Body::Text {
-        subject,
-        text,
-        page: None,
-    };
-    retry(channel, body, bound).await
-}
-
-/// Deliver written text (an incident's message) within `bound`, as [`deliver_text`];
-/// PagerDuty gets its page, when it has one.
+/// Deliver written text (an incident's message) within `bound`: Slack gets it as `text`,
+/// a webhook as `{"subject", "text"}`, e-mail as the body; PagerDuty gets its page, and
+/// takes no text without one.
 pub(super) async fn deliver_written(
     channel: &Channel,
     written: &super::direct::Written,

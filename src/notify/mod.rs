@@ -16,7 +16,7 @@ mod direct;
 pub mod ping;
 mod state;
 
-pub use channel::{Channel, Email, PagerDuty, Security, Slack, Webhook, deliver, deliver_text};
+pub use channel::{Channel, Email, PagerDuty, Security, Slack, Webhook, deliver};
 pub use config::{Delivery, EventKind, NotifyConfig, Route};
 pub use direct::{
     Failures, INCIDENT_WEBHOOK, Page, PageAction, PageSeverity, Sent, Target, Written, flush,
