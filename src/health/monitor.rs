@@ -116,6 +116,17 @@ impl Tally {
         Some(from)
     }
 
+    /// What the counted state says now: `Some(None)` up, `Some(Some(message))` down and
+    /// failing with `message`; `None` while unknown (no reading yet, or counted down by an
+    /// earlier monitor and read only succeeding since: its recovery is not counted yet).
+    pub fn failing(&self) -> Option<Option<String>> {
+        match self.state {
+            State::Up if self.readings > 0 => Some(None),
+            State::Up => None,
+            State::Down => self.last_failure.clone().map(Some),
+        }
+    }
+
     /// The streak that holds the current state.
     fn streak(&self) -> u32 {
         match self.state {
@@ -322,21 +333,14 @@ impl Monitor {
         }
     }
 
-    /// Every endpoint graded at least once, in config order, with what it fails with
-    /// while it is counted down (`None` while up): the endpoints' open problems now.
+    /// Every endpoint whose counted state is known, in config order, with what it fails
+    /// with while it is counted down (`None` while up): the endpoints' open problems now.
     pub fn counted(&self) -> Vec<(String, Option<String>)> {
         let tallies = self.lock();
         self.endpoints
             .iter()
             .zip(tallies.iter())
-            .filter(|(_, tally)| tally.readings > 0)
-            .map(|((step, _), tally)| {
-                let failing = match tally.state {
-                    State::Down => tally.last_failure.clone(),
-                    State::Up => None,
-                };
-                (step.name.clone(), failing)
-            })
+            .filter_map(|((step, _), tally)| Some((step.name.clone(), tally.failing()?)))
             .collect()
     }
 
@@ -414,5 +418,31 @@ mod tests {
             ["up", "up", "up", "up", "up", "up", "up>down"]
         );
         assert_eq!(run(&[C, O, C], 1, 1), ["up>down", "down>up", "up>down"]);
+    }
+
+    /// An endpoint a restarted monitor starts down is not said to be up (nor failing)
+    /// until its readings count: a success short of the threshold leaves it unknown.
+    #[test]
+    fn a_tally_started_down_is_unknown_until_a_reading_counts() {
+        let grading = Grading {
+            interval: Duration::from_secs(1),
+            failure_threshold: 3,
+            success_threshold: 2,
+        };
+        let at: Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
+        let mut tally = Tally {
+            state: State::Down,
+            ..Tally::default()
+        };
+        assert_eq!(tally.failing(), None);
+        tally.count(reading(Status::Ok), at, grading);
+        assert_eq!(tally.failing(), None, "one success of two");
+        tally.count(reading(Status::Critical), at, grading);
+        assert_eq!(tally.failing(), Some(Some("Critical".to_string())));
+        tally.count(reading(Status::Ok), at, grading);
+        assert_eq!(tally.failing(), Some(Some("Critical".to_string())));
+        tally.count(reading(Status::Ok), at, grading);
+        assert_eq!(tally.failing(), Some(None), "recovery counted");
+        assert_eq!(Tally::default().failing(), None, "no reading yet");
     }
 }

@@ -1,12 +1,15 @@
 //! The channels and how each takes a message: a Slack-compatible webhook (`{"text": …}`),
-//! a generic JSON webhook (the whole message as JSON), e-mail over SMTP (lettre), and
-//! PagerDuty's Events API v2. URLs, routing keys and passwords are secrets: no error text
-//! holds them.
+//! a generic JSON webhook (the whole message as JSON), e-mail over SMTP (lettre, in
+//! `email`), and PagerDuty's Events API v2. URLs, routing keys and passwords are
+//! secrets: no error text holds them.
 
 use super::{Delivery, Error, Event, Message};
 use crate::values::Text;
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+
+mod email;
+pub use email::{Email, Security};
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase", deny_unknown_fields)]
@@ -36,42 +39,6 @@ pub struct Webhook {
     pub headers: BTreeMap<String, Text>,
 }
 
-/// How the SMTP connection is protected.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Security {
-    /// Plain, then STARTTLS, required (port 587).
-    #[default]
-    Starttls,
-    /// TLS from the first byte (port 465).
-    Tls,
-    /// No encryption at all: only for a relay on this machine.
-    Plain,
-}
-
-/// E-mail over SMTP. The password comes from the environment: `password_env: VAR`, or
-/// `password: "${VAR}"`.
-#[derive(Clone, Debug, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct Email {
-    pub server: String,
-    #[serde(default)]
-    pub port: Option<u16>,
-    #[serde(default)]
-    pub security: Security,
-    #[serde(deserialize_with = "mailbox")]
-    pub from: String,
-    #[serde(deserialize_with = "mailboxes")]
-    pub to: Vec<String>,
-    #[serde(default)]
-    pub username: Option<String>,
-    #[serde(default, deserialize_with = "secret_option")]
-    pub password: Option<Text>,
-    /// The environment variable that holds the password, read when sending.
-    #[serde(default)]
-    pub password_env: Option<String>,
-}
-
 /// PagerDuty Events API v2.
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -85,8 +52,9 @@ pub struct PagerDuty {
 
 impl Channel {
     /// What can be known wrong before anything is sent: a URL that is not http(s), an
-    /// empty PagerDuty routing key, a password sent in the clear to another machine. A
-    /// value from an unset `${VAR}` (empty) is left for the send to report.
+    /// empty PagerDuty routing key, an e-mail password sent in the clear to another
+    /// machine or a `ca_file` without a usable CA certificate. A value from an unset
+    /// `${VAR}` (empty) is left for the send to report.
     pub fn check(&self) -> Result<(), String> {
         let web = |url: &Text| {
             let url = url.as_str();
@@ -106,51 +74,13 @@ impl Channel {
                 }
                 Ok(())
             }
-            Channel::Email(e) => {
-                let credentials =
-                    e.username.is_some() || e.password.is_some() || e.password_env.is_some();
-                let local = matches!(e.server.as_str(), "localhost" | "127.0.0.1" | "::1")
-                    || e.server.starts_with("127.");
-                if e.security == Security::Plain && credentials && !local {
-                    return Err(format!(
-                        "`security: plain` would send the password in the clear to {}: use starttls or tls (plain is for a relay on this machine)",
-                        e.server
-                    ));
-                }
-                Ok(())
-            }
+            Channel::Email(e) => e.check(),
         }
     }
 }
 
 fn pagerduty_url() -> Text {
     Text::plain("https://events.pagerduty.com/v2/enqueue")
-}
-
-fn secret_option<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Text>, D::Error> {
-    Ok(Option::<Text>::deserialize(d)?.map(Text::into_secret))
-}
-
-fn mailbox<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-    let text = String::deserialize(d)?;
-    check_mailbox(&text).map_err(serde::de::Error::custom)?;
-    Ok(text)
-}
-
-fn mailboxes<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
-    let all = Vec::<String>::deserialize(d)?;
-    if all.is_empty() {
-        return Err(serde::de::Error::custom("`to` names no one"));
-    }
-    for text in &all {
-        check_mailbox(text).map_err(serde::de::Error::custom)?;
-    }
-    Ok(all)
-}
-
-fn check_mailbox(text: &str) -> Result<lettre::message::Mailbox, String> {
-    text.parse::<lettre::message::Mailbox>()
-        .map_err(|e| format!("{text:?} is not an e-mail address ({e})"))
 }
 
 /// Deliver `message` to `channel` within `bound`: the error says what happened on the last
@@ -277,7 +207,7 @@ async fn once(channel: &Channel, body: Body<'_>, bound: &Delivery) -> Result<(),
         (Channel::Pagerduty(_), Body::Text { page: None, .. }) => Err(Try::Final(
             "a PagerDuty channel takes problems, not free text".to_string(),
         )),
-        (Channel::Email(email), _) => mail(email, body, bound).await,
+        (Channel::Email(email), _) => email::mail(email, body, bound).await,
     }
 }
 
@@ -361,62 +291,4 @@ pub(super) fn causes(e: reqwest::Error) -> String {
         cause = inner.source();
     }
     crate::redact::mask(&text).into_owned()
-}
-
-async fn mail(email: &Email, body: Body<'_>, bound: &Delivery) -> Result<(), Try> {
-    use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
-    let letter = letter(email, body).map_err(Try::Final)?;
-    let builder = match email.security {
-        Security::Starttls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&email.server),
-        Security::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&email.server),
-        Security::Plain => Ok(AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(
-            &email.server,
-        )),
-    }
-    .map_err(|e| Try::Final(format!("mail server {:?}: {e}", email.server)))?;
-    let mut builder = builder.timeout(Some(bound.timeout.0));
-    if let Some(port) = email.port {
-        builder = builder.port(port);
-    }
-    if let Some(user) = &email.username {
-        let password = password(email).map_err(Try::Final)?;
-        builder = builder.credentials(lettre::transport::smtp::authentication::Credentials::new(
-            user.clone(),
-            password,
-        ));
-    }
-    let transport = builder.build();
-    match transport.send(letter).await {
-        Ok(_) => Ok(()),
-        Err(e) if e.is_permanent() => Err(Try::Final(format!("the mail server refused: {e}"))),
-        Err(e) => Err(Try::Again(format!("mail to {:?}: {e}", email.server))),
-    }
-}
-
-/// The password, from `password_env` (read now, so a rotated secret is picked up) or
-/// `password`; registered as a secret.
-fn password(email: &Email) -> Result<String, String> {
-    let value = match (&email.password_env, &email.password) {
-        (Some(var), _) => std::env::var(var)
-            .map_err(|_| format!("the mail password's environment variable {var} is not set"))?,
-        (None, Some(text)) => text.as_str().to_string(),
-        (None, None) => {
-            return Err("a `username` is set but neither `password_env` nor `password`".into());
-        }
-    };
-    crate::redact::register(&value);
-    Ok(value)
-}
-
-fn letter(email: &Email, body: Body<'_>) -> Result<lettre::Message, String> {
-    let mut builder = lettre::Message::builder()
-        .from(check_mailbox(&email.from)?)
-        .subject(body.subject());
-    for to in &email.to {
-        builder = builder.to(check_mailbox(to)?);
-    }
-    builder
-        .header(lettre::message::header::ContentType::TEXT_PLAIN)
-        .body(format!("{}\n", body.text()))
-        .map_err(|e| format!("cannot build the e-mail: {e}"))
 }

@@ -18,6 +18,7 @@ mod logs;
 mod maintain;
 mod modes;
 mod notify;
+mod notify_mail;
 mod readme;
 mod renderers;
 mod restore;

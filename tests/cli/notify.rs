@@ -1,6 +1,6 @@
 //! Notifications and cron-monitor pings against real receivers on 127.0.0.1: an HTTP
 //! receiver (Slack-compatible and generic webhooks, a PagerDuty-shaped events endpoint, a
-//! healthchecks-style monitor) and an SMTP receiver. A fixed clock (`OPSBOOK_NOW`) moves
+//! healthchecks-style monitor); e-mail is in `notify_mail`. A fixed clock (`OPSBOOK_NOW`) moves
 //! time between runs; fixed readings (`OPSBOOK_READINGS`) make a step fail or pass.
 
 use crate::common::Opsbook;
@@ -90,98 +90,9 @@ fn answer(mut stream: TcpStream, seen: &Mutex<Vec<Request>>, up: &AtomicBool) {
     );
 }
 
-/// A small SMTP receiver (RFC 5321's happy path: EHLO, AUTH PLAIN, MAIL, RCPT, DATA,
-/// QUIT): each mail's AUTH line and DATA, as received.
-struct Smtp {
-    port: u16,
-    mails: Arc<Mutex<Vec<(String, String)>>>,
-}
-
-impl Smtp {
-    fn start() -> Smtp {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let mails = Arc::new(Mutex::new(Vec::new()));
-        let seen = mails.clone();
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(stream) = stream else { continue };
-                let seen = seen.clone();
-                std::thread::spawn(move || smtp_session(stream, &seen));
-            }
-        });
-        Smtp { port, mails }
-    }
-}
-
-fn smtp_session(stream: TcpStream, mails: &Mutex<Vec<(String, String)>>) {
-    let mut out = stream.try_clone().unwrap();
-    let mut reader = BufReader::new(stream);
-    let mut say = |text: &str| {
-        let _ = out.write_all(text.as_bytes());
-    };
-    say("220 receiver ESMTP\r\n");
-    let mut auth = String::new();
-    let mut line = String::new();
-    loop {
-        line.clear();
-        if reader.read_line(&mut line).unwrap_or(0) == 0 {
-            return;
-        }
-        let upper = line.to_ascii_uppercase();
-        if upper.starts_with("EHLO") || upper.starts_with("HELO") {
-            say("250-receiver\r\n250-AUTH PLAIN\r\n250 8BITMIME\r\n");
-        } else if upper.starts_with("AUTH") {
-            auth = line.trim().to_string();
-            say("235 2.7.0 accepted\r\n");
-        } else if upper.starts_with("DATA") {
-            say("354 go on\r\n");
-            let mut data = String::new();
-            loop {
-                line.clear();
-                if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                    return;
-                }
-                if line == ".\r\n" {
-                    break;
-                }
-                data.push_str(&line);
-            }
-            mails.lock().unwrap().push((auth.clone(), data));
-            say("250 2.0.0 queued\r\n");
-        } else if upper.starts_with("QUIT") {
-            say("221 bye\r\n");
-            return;
-        } else {
-            say("250 ok\r\n");
-        }
-    }
-}
-
-fn base64(bytes: &[u8]) -> String {
-    const ABC: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ABC[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
 /// Fixed readings with memory `used` percent in use (the runbooks' `Memory` step: warn
 /// 75, crit 90).
-fn memory(dir: &Path, used: f64) {
+pub(crate) fn memory(dir: &Path, used: f64) {
     let total: u64 = 100 * 1024 * 1024 * 1024;
     let available = ((100.0 - used) / 100.0 * total as f64) as u64;
     let json = serde_json::json!({
@@ -196,13 +107,13 @@ fn memory(dir: &Path, used: f64) {
 const BOOK: &str = "name: upkeep\nsteps:\n  - name: Memory\n    memory: { warn: 75, crit: 90 }\n";
 
 /// Secrets the config takes from the environment: none may show anywhere.
-const SECRETS: [(&str, &str); 3] = [
+pub(crate) const SECRETS: [(&str, &str); 3] = [
     ("HOOK_TOKEN", "canary-hook-token"),
     ("PD_KEY", "canary-routing-key"),
     ("SMTP_PASSWORD", "canary-smtp-password"),
 ];
 
-fn opsbook(dir: &Path, now: &str, args: &[&str]) -> crate::common::Run {
+pub(crate) fn opsbook(dir: &Path, now: &str, args: &[&str]) -> crate::common::Run {
     let mut all = vec!["--config", "ops.yaml"];
     all.extend_from_slice(args);
     let mut ob = Opsbook::new()
@@ -225,7 +136,7 @@ fn opsbook(dir: &Path, now: &str, args: &[&str]) -> crate::common::Run {
 }
 
 /// No secret in any file opsbook wrote (audit log, state, undelivered messages).
-fn no_secret_in_files(dir: &Path) {
+pub(crate) fn no_secret_in_files(dir: &Path) {
     let mut stack = vec![dir.join("state"), dir.join("ops-logs")];
     while let Some(at) = stack.pop() {
         for entry in std::fs::read_dir(&at).into_iter().flatten().flatten() {
@@ -242,7 +153,7 @@ fn no_secret_in_files(dir: &Path) {
     }
 }
 
-fn setup(config: &str) -> tempfile::TempDir {
+pub(crate) fn setup(config: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("ops.yaml"), config).unwrap();
     std::fs::write(dir.path().join("upkeep.yaml"), BOOK).unwrap();
@@ -250,11 +161,11 @@ fn setup(config: &str) -> tempfile::TempDir {
     dir
 }
 
-const T0: &str = "2026-03-02T03:00:00Z";
+pub(crate) const T0: &str = "2026-03-02T03:00:00Z";
 
 /// A config with the `daily` schedule running `upkeep.yaml`, and `notify` (the section's
 /// body, indented two spaces).
-fn daily_with(notify: &str) -> String {
+pub(crate) fn daily_with(notify: &str) -> String {
     format!(
         "state_dir: state\nmaintain:\n  schedules:\n    daily: {{ runbook: upkeep.yaml }}\nnotify:\n{notify}"
     )
@@ -374,46 +285,6 @@ fn a_warning_reaches_only_the_routes_that_take_warnings() {
     opsbook(dir.path(), T0, &["maintain", "run", "daily"]).expect_exit(1);
     assert_eq!(http.taken("/chat").len(), 1);
     assert!(http.taken("/pd").is_empty(), "{:?}", http.paths());
-}
-
-#[test]
-fn email_reaches_a_real_smtp_receiver_with_the_password_from_the_environment() {
-    let smtp = Smtp::start();
-    let config = daily_with(&format!(
-        "  channels:
-    mail:
-      email:
-        server: 127.0.0.1
-        port: {}
-        security: plain
-        from: \"opsbook <ops@example.com>\"
-        to: [oncall@example.com]
-        username: ops
-        password_env: SMTP_PASSWORD
-",
-        smtp.port
-    ));
-    let dir = setup(&config);
-    memory(dir.path(), 95.0);
-    let run = opsbook(dir.path(), T0, &["maintain", "run", "daily"]).expect_exit(2);
-    assert!(!run.stderr.contains("notification"), "{}", run.stderr);
-    let mails = smtp.mails.lock().unwrap().clone();
-    assert_eq!(mails.len(), 1, "{mails:?}");
-    let (auth, data) = &mails[0];
-    assert_eq!(
-        auth,
-        &format!("AUTH PLAIN {}", base64(b"\0ops\0canary-smtp-password"))
-    );
-    let unfolded = data.replace("\r\n ", " ").replace("=\r\n", "");
-    for part in [
-        "Subject: [opsbook] PROBLEM maintain:daily on ",
-        "To: oncall@example.com",
-        "Rerun: opsbook maintain run daily",
-        "memory 95% used",
-    ] {
-        assert!(unfolded.contains(part), "{part:?} not in {unfolded}");
-    }
-    no_secret_in_files(dir.path());
 }
 
 #[test]

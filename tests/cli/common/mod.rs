@@ -8,6 +8,7 @@ pub mod postgres;
 pub mod redis;
 pub mod s3;
 pub mod server;
+pub mod smtp;
 pub mod tls;
 
 use std::path::{Path, PathBuf};

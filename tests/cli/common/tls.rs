@@ -78,7 +78,7 @@ pub fn server_with_chain(
 }
 
 /// The self-signed test CA (`CN=opsbook test CA`) and its issuer.
-fn root_ca() -> (rcgen::Certificate, Issuer<'static, KeyPair>) {
+pub fn root_ca() -> (rcgen::Certificate, Issuer<'static, KeyPair>) {
     let key = KeyPair::generate().expect("ca key");
     let mut ca = CertificateParams::new(Vec::<String>::new()).expect("ca params");
     ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
