@@ -47,7 +47,8 @@ pub enum IncidentCommand {
     /// Print the customer notification for a person to send, recorded on the timeline
     Notice { id: String },
     /// For cron: list incidents whose update is due or whose action items are overdue, and
-    /// notify once per period (exit 1 when any is due)
+    /// notify once per period (exit 1 when any is due; 78 when one is due and no channel
+    /// is configured to take it)
     Remind,
     /// The incidents as a Prometheus textfile: counts, update due, action items, TTA/TTM/TTR
     Metrics {

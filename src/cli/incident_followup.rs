@@ -7,7 +7,8 @@ use super::incident::ListFormat;
 use crate::incident::{self, Incidents, Voice};
 
 /// `incident remind`: one line per incident that needs attention (and its overdue action
-/// items); the reminders themselves go out through the incident webhook.
+/// items); the reminders themselves go out through the incident webhook and the routed
+/// channels. A reminder due with no channel configured is exit 78 (see `incident::unheard`).
 pub(super) fn remind(
     session: &Session,
     book: &Incidents<'_>,
@@ -22,6 +23,8 @@ pub(super) fn remind(
     for d in &due {
         let sent = if d.sent {
             "reminder sent".to_string()
+        } else if d.nobody {
+            "reminder NOT sent: no channel is configured".to_string()
         } else if d.undelivered {
             "reminder NOT delivered (the next run sends it again)".to_string()
         } else {
@@ -43,6 +46,9 @@ pub(super) fn remind(
         session.printer.human("nothing due\n");
     }
     session.printer.data(&out);
+    if let Some(unheard) = incident::unheard(book, &due) {
+        return Err(unheard.into());
+    }
     Ok(u8::from(!due.is_empty()))
 }
 

@@ -3,6 +3,7 @@
 //! the change (the record is written before anything is sent, so a dead webhook never
 //! loses an incident), writes its audit line, then shows and sends its message.
 
+use super::notify::Told;
 use super::{
     ActionItem, Entry, Error, Incident, IncidentConfig, Status, Store, Unrecorded, templates,
 };
@@ -20,6 +21,10 @@ pub struct Incidents<'a> {
     /// The `notify:` channels whose routes take `incident` messages (none: the webhook
     /// only), set by [`Incidents::notifying`].
     pub notify: Option<&'a crate::notify::NotifyConfig>,
+    /// Where messages no channel took wait (`STATE_DIR/undelivered/`).
+    pub state_dir: PathBuf,
+    /// The channels that did not take a message in this run (tried once per run).
+    pub(crate) failures: std::cell::RefCell<crate::notify::Failures>,
 }
 
 /// What a person sees as it happens: each message before it is sent, and warnings (a
@@ -104,6 +109,8 @@ impl<'a> Incidents<'a> {
             config_file,
             now: jiff::Timestamp::now(),
             notify: None,
+            state_dir: state_dir.to_path_buf(),
+            failures: std::cell::RefCell::default(),
         })
     }
 
@@ -188,59 +195,18 @@ impl<'a> Incidents<'a> {
         templates::render(&self.config.templates, name, &view, &self.config_file)
     }
 
-    /// A change to incident `id` recorded: its audit line (`action`), then its message
-    /// (template `template`) shown and sent.
+    /// A change to `record` recorded: its audit line, then its message shown and sent.
     pub(crate) fn recorded(
         &self,
-        id: &str,
-        action: &str,
+        told: Told,
         detail: &str,
-        template: &str,
         record: &Incident,
         voice: &Voice<'_>,
     ) -> Result<(), Error> {
-        audit::record(action, "ok", Some(detail));
-        let message = self.render(template, record)?;
-        self.announce(id, &record.severity, &message, voice);
+        audit::record(told.action(), "ok", Some(detail));
+        let message = self.render(told.template(), record)?;
+        self.announce(record, told.what(), &message, told.page(), voice);
         Ok(())
-    }
-
-    /// Show `message`, then send it to the incident webhook and to the `notify:` channels
-    /// routed for incidents of `severity`; each failed delivery is a warning and a
-    /// timeline entry.
-    ///
-    /// This is the one place an incident message is sent from. Whether every channel it
-    /// went to took it.
-    pub(crate) fn announce(
-        &self,
-        id: &str,
-        severity: &str,
-        message: &str,
-        voice: &Voice<'_>,
-    ) -> bool {
-        (voice.message)(message);
-        let routed = self.notify.map(|notify| {
-            let level = match self.config.severities().first() {
-                Some(top) if top.name.eq_ignore_ascii_case(severity) => {
-                    crate::notify::Severity::Critical
-                }
-                _ => crate::notify::Severity::Warning,
-            };
-            (notify, level)
-        });
-        let failures = super::notify::send(self.config.webhook.as_ref(), routed, message);
-        let delivered = failures.is_empty();
-        for text in failures {
-            let recorded = self
-                .store
-                .lock(id)
-                .and_then(|_held| self.store.append(id, &self.entry("notify-failed", &text)));
-            if let Err(more) = recorded {
-                (voice.warn)(&more.to_string());
-            }
-            (voice.warn)(&format!("{id}: {text}; the record is kept"));
-        }
-        delivered
     }
 }
 
@@ -282,14 +248,7 @@ pub fn declare(
     let day = book.now.strftime("%Y%m%d").to_string();
     let record = book.store.declare(record, entry, &day)?;
     let detail = format!("{} {}: {}", record.id, record.severity, record.title);
-    book.recorded(
-        &record.id,
-        "incident.declare",
-        &detail,
-        "declaration",
-        &record,
-        voice,
-    )?;
+    book.recorded(Told::Declare, &detail, &record, voice)?;
     Ok(record)
 }
 
@@ -334,7 +293,7 @@ pub fn update(
         }
         record
     };
-    book.recorded(id, "incident.update", id, "update", &record, voice)?;
+    book.recorded(Told::Update, id, &record, voice)?;
     Ok(record)
 }
 
@@ -418,14 +377,7 @@ pub fn escalate(book: &Incidents<'_>, id: &str, voice: &Voice<'_>) -> Result<Vec
         book.store.append(id, &book.entry("escalated", text))?;
     }
     let detail = format!("{id}: {}", due.join(", "));
-    book.recorded(
-        id,
-        "incident.escalate",
-        &detail,
-        "escalation",
-        &record,
-        voice,
-    )?;
+    book.recorded(Told::Escalate, &detail, &record, voice)?;
     Ok(due)
 }
 
@@ -463,7 +415,7 @@ pub fn resolve(
         }
         record
     };
-    book.recorded(id, "incident.resolve", id, "update", &record, voice)?;
+    book.recorded(Told::Resolve, id, &record, voice)?;
     Ok(record)
 }
 

@@ -35,7 +35,7 @@ pub use lifecycle::{
     update,
 };
 pub use metrics::metrics;
-pub use remind::{Due, remind};
+pub use remind::{Due, remind, unheard};
 pub use routing::{BusinessHours, Routing};
 pub use standing::{Shown, Standing, list, show, standing};
 pub use store::{Store, Unrecorded};

@@ -2,8 +2,11 @@
 //! update is due (its severity's `update_every`) or that has overdue action items is
 //! listed; each gets one reminder per period (a `reminded` timeline entry, so a reminder run
 //! every five minutes still sends once per `update_every`, and once a day for overdue
-//! action items), recorded first and then sent the way every incident message is.
+//! action items), recorded first and then sent the way every incident message is. A
+//! reminder that is due when no channel is configured (no incident webhook, no `notify:`
+//! route for incidents) reaches nobody: it is not recorded, and said so.
 
+use super::notify::Reach;
 use super::{Error, Incidents, Tracked, templates};
 use crate::logging::audit;
 use serde::Serialize;
@@ -21,15 +24,19 @@ pub struct Due {
     /// Whether a reminder went out now (false: one already did this period; `reminded`
     /// says when).
     pub sent: bool,
-    /// A reminder went out now, but a channel did not take it: not recorded, so the next
-    /// run sends it again.
+    /// A reminder went out now, but a channel did not take it: kept in `undelivered/`
+    /// (or, when even that failed, marked failed), so the next run sends it.
     pub undelivered: bool,
+    /// No channel is configured: the reminder reached nobody and is not recorded.
+    pub nobody: bool,
     pub reminded: Option<String>,
 }
 
 /// Every incident that needs attention at `book.now`, oldest first, each reminded once
 /// per period (see the module's description).
 pub fn remind(book: &Incidents<'_>, voice: &super::Voice<'_>) -> Result<Vec<Due>, Error> {
+    // What earlier runs left undelivered goes first, whether or not anything is due now.
+    book.flush(voice);
     let overdue: Vec<Tracked> = super::actions(book, &super::Filter::default())
         .into_iter()
         .filter(|t| t.overdue)
@@ -69,12 +76,14 @@ pub fn remind(book: &Incidents<'_>, voice: &super::Voice<'_>) -> Result<Vec<Due>
             overdue_actions: actions,
             sent: false,
             undelivered: false,
+            nobody: false,
             reminded: reminded.map(|r| r.to_string()),
         };
         if !quiet {
             match send(book, &record, &due, voice)? {
                 Sent::Now => due.sent = true,
                 Sent::Undelivered => due.undelivered = true,
+                Sent::Nobody => due.nobody = true,
                 Sent::ByAnother(at) => due.reminded = Some(at),
             }
         }
@@ -83,11 +92,37 @@ pub fn remind(book: &Incidents<'_>, voice: &super::Voice<'_>) -> Result<Vec<Due>
     Ok(out)
 }
 
+/// The error for reminders that were due and reached nobody (`due` from [`remind`]): a
+/// setting the command needs that no config gives (exit 78, naming the keys); none when
+/// every due reminder had a channel.
+pub fn unheard(book: &Incidents<'_>, due: &[Due]) -> Option<Error> {
+    let ids: Vec<&str> = due
+        .iter()
+        .filter(|d| d.nobody)
+        .map(|d| d.id.as_str())
+        .collect();
+    if ids.is_empty() {
+        return None;
+    }
+    let message = format!(
+        "{}: a reminder is due and nobody was told: no channel is configured for incident \
+         messages (set incident.webhook, or route `incident` events to a notify: channel; \
+         PagerDuty hears only declare, escalate and resolve)",
+        ids.join(", ")
+    );
+    Some(Error::Config(crate::error::ConfigError::whole_file(
+        &book.config_file,
+        message,
+    )))
+}
+
 /// What became of one reminder.
 enum Sent {
     Now,
-    /// No channel took it: marked failed, so the next run sends it again.
+    /// A channel did not take it: kept for the next run.
     Undelivered,
+    /// No channel is configured: not sent, not recorded.
+    Nobody,
     /// Another run reminded first (at this time): not sent twice.
     ByAnother(String),
 }
@@ -136,6 +171,17 @@ fn send(
         ));
     }
     let text = format!("Reminder sent: {}", about.join("; "));
+    if book.targets(record, false).names.is_empty() {
+        audit::record(
+            "incident.remind",
+            "failed",
+            Some(&format!(
+                "{}: no channel is configured; nobody was told",
+                due.id
+            )),
+        );
+        return Ok(Sent::Nobody);
+    }
     {
         let _held = book.lock(&due.id)?;
         let now = last_reminded(&book.store.timeline(&due.id)).map(|t| t.to_string());
@@ -147,7 +193,13 @@ fn send(
         book.store
             .append(&due.id, &book.entry("reminded", text.clone()))?;
     }
-    if !book.announce(&due.id, &record.severity, &message, voice) {
+    let reach = book.announce(record, "reminder", &message, None, voice);
+    if reach == Reach::Kept {
+        // Kept in `undelivered/`: the next run that notifies delivers it, so it is not
+        // marked failed (that would send it twice).
+        return Ok(Sent::Undelivered);
+    }
+    if reach != Reach::Everyone {
         let _held = book.lock(&due.id)?;
         book.store.append(
             &due.id,

@@ -51,8 +51,9 @@ Elapsed: {{ elapsed }}
 {% if status_page %}Status page: {{ status_page }}
 {% endif %}
 Updates:
-{% for e in timeline %}- {{ e.clock }} {{ e.text }}
-{% endfor %}{% if severity.update_every and incident.status != "resolved" %}
+{% for e in updates %}- {{ e.clock }} {{ e.text }}
+{% endfor %}{% if reminders.count %}Reminders: {{ reminders.count }}, last {{ reminders.last }}
+{% endif %}{% if severity.update_every and incident.status != "resolved" %}
 Next update within {{ severity.update_every_spoken }}.
 {% endif %}"#;
 
@@ -160,6 +161,35 @@ struct Line {
     text: String,
 }
 
+/// Timeline entries about the notifications themselves, not the incident: on the
+/// timeline, never among a message's updates.
+const BOOKKEEPING: [&str; 3] = ["reminded", "remind-failed", "notify-failed"];
+
+/// The reminders that went out (a `reminded` entry not undone by a `remind-failed` after
+/// it): how many, and the clock of the last.
+#[derive(Serialize)]
+struct Reminders {
+    count: usize,
+    last: Option<String>,
+}
+
+fn reminders(lines: &[Line]) -> Reminders {
+    let mut sent: Vec<&Line> = Vec::new();
+    for line in lines {
+        match line.kind.as_str() {
+            "reminded" => sent.push(line),
+            "remind-failed" => {
+                sent.pop();
+            }
+            _ => {}
+        }
+    }
+    Reminders {
+        count: sent.len(),
+        last: sent.last().map(|line| line.clock.clone()),
+    }
+}
+
 #[derive(Serialize)]
 struct Next<'a> {
     who: &'a str,
@@ -249,6 +279,13 @@ impl View<'_> {
             ttr => since(&self.incident.resolved),
             update_due => &self.reminder.update_due,
             overdue_actions => minijinja::Value::from_serialize(&self.reminder.overdue_actions),
+            updates => minijinja::Value::from_serialize(
+                lines
+                    .iter()
+                    .filter(|l| !BOOKKEEPING.contains(&l.kind.as_str()))
+                    .collect::<Vec<_>>()
+            ),
+            reminders => minijinja::Value::from_serialize(reminders(&lines)),
             timeline => minijinja::Value::from_serialize(&lines),
             elapsed => super::human(elapsed),
             duration => super::human(super::seconds_between(declared, end)),

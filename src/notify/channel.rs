@@ -89,23 +89,35 @@ pub async fn deliver(channel: &Channel, message: &Message, bound: &Delivery) -> 
     retry(channel, Body::Message(message), bound).await
 }
 
-/// Deliver free text (an incident's declaration or update) within `bound`: Slack gets it
-/// as `text`, a webhook as `{"subject", "text"}`, e-mail as the body; PagerDuty takes
-/// problems only, not text.
-pub async fn deliver_text(
+/// Deliver written text (an incident's message) within `bound`: Slack gets it as `text`,
+/// a webhook as `{"subject", "text"}`, e-mail as the body; PagerDuty gets its page, and
+/// takes no text without one.
+pub(super) async fn deliver_written(
     channel: &Channel,
-    subject: &str,
-    text: &str,
+    written: &super::direct::Written,
     bound: &Delivery,
 ) -> Result<(), Error> {
-    retry(channel, Body::Text { subject, text }, bound).await
+    let body = Body::Text {
+        subject: &written.subject,
+        text: &written.text,
+        page: written
+            .page
+            .as_ref()
+            .map(|page| (page, written.about.as_str())),
+    };
+    retry(channel, body, bound).await
 }
 
-/// What is sent: a problem's message, or free text.
+/// What is sent: a problem's message, or free text (with what PagerDuty hears of it, and
+/// whom it is about).
 #[derive(Clone, Copy)]
 enum Body<'a> {
     Message(&'a Message),
-    Text { subject: &'a str, text: &'a str },
+    Text {
+        subject: &'a str,
+        text: &'a str,
+        page: Option<(&'a super::direct::Page, &'a str)>,
+    },
 }
 
 impl Body<'_> {
@@ -181,7 +193,18 @@ async fn once(channel: &Channel, body: Body<'_>, bound: &Delivery) -> Result<(),
             let json = pagerduty(pd, message);
             post("PagerDuty", &pd.url, &BTreeMap::new(), &json, bound).await
         }
-        (Channel::Pagerduty(_), Body::Text { .. }) => Err(Try::Final(
+        (
+            Channel::Pagerduty(pd),
+            Body::Text {
+                text,
+                page: Some((page, about)),
+                ..
+            },
+        ) => {
+            let json = super::direct::pagerduty(pd, page, about, text);
+            post("PagerDuty", &pd.url, &BTreeMap::new(), &json, bound).await
+        }
+        (Channel::Pagerduty(_), Body::Text { page: None, .. }) => Err(Try::Final(
             "a PagerDuty channel takes problems, not free text".to_string(),
         )),
         (Channel::Email(email), _) => email::mail(email, body, bound).await,

@@ -12,11 +12,16 @@
 
 mod channel;
 mod config;
+mod direct;
 pub mod ping;
 mod state;
 
-pub use channel::{Channel, Email, PagerDuty, Security, Slack, Webhook, deliver, deliver_text};
+pub use channel::{Channel, Email, PagerDuty, Security, Slack, Webhook, deliver};
 pub use config::{Delivery, EventKind, NotifyConfig, Route};
+pub use direct::{
+    Failures, INCIDENT_WEBHOOK, Page, PageAction, PageSeverity, Sent, Target, Written, flush,
+    send_written,
+};
 pub use state::{open_in, settle};
 
 use serde::{Deserialize, Serialize};

@@ -3,7 +3,8 @@
 //! against them. Everything happens under one waiting lock (`STATE_DIR/notify/.lock`), so
 //! two runs at once never send the same start twice nor lose one's write.
 
-use super::{Error, Event, Message, NotifyConfig, Outcome, Problem, Scope, Severity, deliver};
+use super::direct::{Body, Known};
+use super::{Error, Event, Message, NotifyConfig, Outcome, Problem, Scope, Severity};
 use crate::fsutil;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -29,14 +30,17 @@ struct ScopeState {
     open: BTreeMap<String, Open>,
 }
 
-/// A message a channel did not take, kept until one `settle` delivers it.
+/// A message a channel did not take, kept until one `settle` (or `send_written`)
+/// delivers it.
 #[derive(Debug, Deserialize, Serialize)]
-struct Undelivered {
-    id: String,
-    channel: String,
-    message: Message,
+pub(super) struct Undelivered {
+    pub(super) id: String,
+    pub(super) channel: String,
+    /// `"message": {…}` (a problem's) or `"text": {…}` (written text).
+    #[serde(flatten)]
+    pub(super) body: Body,
     /// The last attempt's error (no URL, no credential in it).
-    error: String,
+    pub(super) error: String,
 }
 
 /// Send what changed in `scope` since the last call: a message for each problem that
@@ -55,7 +59,8 @@ pub async fn settle(
     let _lock = wait_lock(&dir).await?;
     let mut outcome = Outcome::default();
     let mut failed = Failed::default();
-    redeliver(config, state_dir, &mut failed, &mut outcome).await?;
+    let known = Known::notify(config);
+    redeliver(known, state_dir, &mut failed, &mut outcome).await?;
     let path = dir.join(format!("{}.json", file_name(scope.name)));
     let mut state: ScopeState = read_json(&path)?.unwrap_or_default();
     let host = super::host();
@@ -73,7 +78,7 @@ pub async fn settle(
     fsutil::write_state(&path, &bytes)?;
     stop_at("notify-before-send");
     for (path, record) in pending {
-        attempt(config, &path, record, true, &mut failed, &mut outcome).await?;
+        attempt(known, &path, record, true, &mut failed, &mut outcome).await?;
     }
     failed.say(&mut outcome);
     Ok(outcome)
@@ -81,7 +86,7 @@ pub async fn settle(
 
 /// Wait for the notification lock off the async threads, so a lock another process holds
 /// never stalls what else runs here (a health server keeps answering).
-async fn wait_lock(dir: &Path) -> Result<crate::lock::Lock, Error> {
+pub(super) async fn wait_lock(dir: &Path) -> Result<crate::lock::Lock, Error> {
     let path = dir.join(".lock");
     tokio::task::spawn_blocking(move || crate::lock::Lock::wait(&path))
         .await
@@ -93,17 +98,20 @@ async fn wait_lock(dir: &Path) -> Result<crate::lock::Lock, Error> {
 /// for each were kept without trying: one failed delivery bound per channel and call,
 /// however long the queue, and a channel's messages never arrive out of order.
 #[derive(Default)]
-struct Failed {
+pub(super) struct Failed {
     channels: BTreeMap<String, usize>,
 }
 
 impl Failed {
-    fn say(self, outcome: &mut Outcome) {
-        for (channel, kept) in self.channels.into_iter().filter(|(_, n)| *n > 0) {
+    /// Say what was kept untried so far; the channels stay failed (for a caller that
+    /// makes several calls in one run).
+    pub(super) fn say(&mut self, outcome: &mut Outcome) {
+        for (channel, kept) in self.channels.iter_mut().filter(|(_, n)| **n > 0) {
             outcome.warnings.push(format!(
                 "{} for channel {channel} kept untried for the next run (it did not take the one before)",
-                crate::plural::count(kept, "more notification", "more notifications")
+                crate::plural::count(*kept, "more notification", "more notifications")
             ));
+            *kept = 0;
         }
     }
 }
@@ -203,21 +211,19 @@ fn dedup_key(host: &str, scope: &str, key: &str, since: &str) -> String {
 
 /// Deliver the queued `record` (file `path`): taken, the file goes; not taken, it stays
 /// (with the error, when `fresh` from this call) and is said.
-async fn attempt(
-    config: &NotifyConfig,
+pub(super) async fn attempt(
+    known: Known<'_>,
     path: &Path,
     mut record: Undelivered,
     fresh: bool,
     failed: &mut Failed,
     outcome: &mut Outcome,
 ) -> Result<(), Error> {
+    let what = record.body.label(&record.channel);
     if let Some(kept) = failed.channels.get_mut(&record.channel) {
         if fresh {
             let said = format!(
-                "notification {} {:?} to {} not tried: the channel did not take an earlier one; kept in {} for the next run",
-                record.message.event.as_str(),
-                record.message.what,
-                record.channel,
+                "notification {what} not tried: the channel did not take an earlier one; kept in {} for the next run",
                 path.display()
             );
             outcome.queued.push(said);
@@ -226,22 +232,13 @@ async fn attempt(
         }
         return Ok(());
     }
-    let message = &record.message;
-    let what = format!(
-        "{} {:?} to {}",
-        message.event.as_str(),
-        message.what,
-        record.channel
-    );
-    let Some(channel) = config.channels.get(&record.channel) else {
-        outcome.warnings.push(format!(
-            "{}: channel {:?} is no longer configured; the message is kept",
-            path.display(),
-            record.channel
-        ));
+    let Some((channel, bound)) = known.resolve(&record.channel) else {
+        outcome
+            .warnings
+            .extend(known.unresolved(&record.channel, path));
         return Ok(());
     };
-    match deliver(channel, message, &config.delivery).await {
+    match record.body.deliver(channel, bound).await {
         Ok(()) => {
             std::fs::remove_file(path).map_err(|error| fsutil::Error::Io {
                 what: "cannot remove",
@@ -285,12 +282,20 @@ fn queue(
     message: &Message,
     error: &str,
 ) -> Result<(PathBuf, Undelivered), Error> {
+    enqueue(state_dir, name, Body::Message(message.clone()), error)
+}
+
+/// Write `body` for channel `name` into `STATE_DIR/undelivered/`.
+pub(super) fn enqueue(
+    state_dir: &Path,
+    name: &str,
+    body: Body,
+    error: &str,
+) -> Result<(PathBuf, Undelivered), Error> {
     let seed = format!(
-        "{name}\n{}\n{}\n{}\n{}\n{}",
-        message.scope,
-        message.key,
-        message.event.as_str(),
-        message.time,
+        "{}\n{}\n{}",
+        body.seed(name),
+        body.time(),
         std::process::id()
     );
     let digest = crate::digest::Sha256::digest(seed.as_bytes());
@@ -298,7 +303,7 @@ fn queue(
     // `20260302T040000Z-<nanoseconds>`: the message's time to the second, then the
     // machine's clock in nanoseconds, so names sort in the order they were queued (a
     // trigger before its resolve) even within one second or under a fixed clock.
-    let second = message.time.split(['.', 'Z']).next().unwrap_or_default();
+    let second = body.time().split(['.', 'Z']).next().unwrap_or_default();
     let stamp = format!("{}Z", second.replace([':', '-'], ""));
     let queued = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -308,7 +313,7 @@ fn queue(
     let record = Undelivered {
         id,
         channel: name.to_string(),
-        message: message.clone(),
+        body,
         error: error.to_string(),
     };
     let bytes = serde_json::to_vec_pretty(&record).unwrap_or_default();
@@ -319,7 +324,7 @@ fn queue(
 /// Test seam: SIGKILL this process when `OPSBOOK_TEST_STOP_AT` names `point`
 /// (`notify-before-send`: the messages queued and the state written, nothing sent yet).
 /// Costs an environment read when unset.
-fn stop_at(point: &str) {
+pub(super) fn stop_at(point: &str) {
     if std::env::var_os("OPSBOOK_TEST_STOP_AT").is_some_and(|wanted| wanted == point) {
         // SAFETY: raise(3) on our own process; SIGKILL cannot be caught, nothing returns.
         unsafe {
@@ -334,8 +339,8 @@ fn undelivered_dir(state_dir: &Path) -> PathBuf {
 
 /// Deliver what earlier calls left in `undelivered/`, oldest first; one delivered is
 /// removed, one that fails again stays (and is said).
-async fn redeliver(
-    config: &NotifyConfig,
+pub(super) async fn redeliver(
+    known: Known<'_>,
     state_dir: &Path,
     failed: &mut Failed,
     outcome: &mut Outcome,
@@ -352,7 +357,9 @@ async fn redeliver(
     paths.sort();
     for path in paths {
         match read_json::<Undelivered>(&path) {
-            Ok(Some(record)) => attempt(config, &path, record, false, failed, outcome).await?,
+            Ok(Some(record)) => {
+                attempt(known, &path, record, false, failed, outcome).await?;
+            }
             Ok(None) => {}
             // One unreadable file must not keep every later message from going out.
             Err(e) => outcome.warnings.push(e.to_string()),

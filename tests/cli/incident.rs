@@ -256,7 +256,8 @@ fn a_dead_slow_or_failing_webhook_never_loses_the_incident() {
         )
         .expect_exit(0)
         .stdout_contains("INCIDENT DECLARED")
-        .stderr_contains("INC-20260110-1: notification failed");
+        .stderr_contains("notification declaration of INC-20260110-1 to @incident-webhook failed")
+        .stderr_contains("kept in state/undelivered/");
         match name {
             "500" => assert!(run.stderr.contains("answered 500"), "{}", run.stderr),
             "slow" => assert!(
@@ -1118,7 +1119,9 @@ fn update_cadence_marks_due_incidents_and_remind_notifies_once_per_period() {
     at(&dir, "2026-01-10T13:00:00Z", &["remind"]).expect_exit(0);
 }
 
-/// A reminder the webhook did not take is not recorded as sent: the next run sends it.
+/// A reminder the webhook did not take is kept in `undelivered/` (with the declaration
+/// it did not take either): the next run delivers both, once, and sends no other
+/// reminder in the same period.
 #[test]
 fn a_reminder_no_channel_took_is_sent_again_by_the_next_run() {
     let (down, _) = webhook(Mode::Fail);
@@ -1136,12 +1139,19 @@ fn a_reminder_no_channel_took_is_sent_again_by_the_next_run() {
     std::fs::write(dir.join("ops.yaml"), config(up, "")).unwrap();
     at(&dir, "2026-01-10T10:35:00Z", &["remind"])
         .expect_exit(1)
-        .stdout_contains("reminder sent");
-    assert_eq!(got.lock().unwrap().len(), 1);
+        .stdout_contains("already reminded at 2026-01-10T10:31:00Z");
+    // The declaration and the reminder, both kept by the dead webhook, oldest first.
+    let text = |n: usize| {
+        let body: serde_json::Value = serde_json::from_str(&got.lock().unwrap()[n]).unwrap();
+        body["text"].as_str().unwrap().to_string()
+    };
+    assert_eq!(got.lock().unwrap().len(), 2);
+    assert!(text(0).contains("INCIDENT DECLARED"), "{}", text(0));
+    assert!(text(1).contains("REMINDER"), "{}", text(1));
     at(&dir, "2026-01-10T10:40:00Z", &["remind"])
         .expect_exit(1)
-        .stdout_contains("already reminded at 2026-01-10T10:35:00Z");
-    assert_eq!(got.lock().unwrap().len(), 1);
+        .stdout_contains("already reminded at 2026-01-10T10:31:00Z");
+    assert_eq!(got.lock().unwrap().len(), 2);
 }
 
 /// Runs of `incident remind` at once send each due reminder once: the reminder is claimed
@@ -1367,10 +1377,8 @@ fn escalation_picks_contacts_by_incident_type_and_business_hours() {
 /// `incident remind` and `maintain status`.
 #[test]
 fn action_items_are_tracked_across_incidents_and_overdue_ones_are_reminded() {
-    let ops = Opsbook::new().file(
-        "ops.yaml",
-        "state_dir: state\nincident:\n  dir: incidents\n",
-    );
+    let (port, got) = webhook(Mode::Ok);
+    let ops = Opsbook::new().file("ops.yaml", &config(port, ""));
     // Every schedule ran this morning: only the action item can make maintain status fail.
     let ran = r#"{"started":"2026-01-21T02:00:00Z","ended":"2026-01-21T02:01:00Z","outcome":"ok"}"#;
     let ops = ops.file(
@@ -1503,9 +1511,15 @@ fn action_items_are_tracked_across_incidents_and_overdue_ones_are_reminded() {
     at(&dir, "2026-01-21T10:00:00Z", &["remind"])
         .expect_exit(1)
         .stdout_contains("INC-20260110-1  Queue backlog  reminder sent\n  INC-20260110-1 #1  open  due 2026-01-20  @db-team      Raise the pool to 50  OVERDUE\n");
+    let reminders = |got: &Mutex<Vec<String>>| {
+        let got = got.lock().unwrap();
+        got.iter().filter(|body| body.contains("REMINDER")).count()
+    };
+    assert_eq!(reminders(&got), 1);
     at(&dir, "2026-01-21T12:00:00Z", &["remind"])
         .expect_exit(1)
         .stdout_contains("already reminded");
+    assert_eq!(reminders(&got), 1);
     let status = Opsbook::new()
         .env("OPSBOOK_NOW", "2026-01-21T12:00:00Z")
         .args(["--config", "ops.yaml", "maintain", "status"])

@@ -9,6 +9,7 @@ mod endpoints;
 mod health;
 mod help;
 mod incident;
+mod incident_notify;
 mod library_diagnosis;
 mod library_maintenance;
 mod library_verification;

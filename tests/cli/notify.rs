@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 
 /// One request an HTTP receiver took (or refused, when it was down).
 #[derive(Clone, Debug)]
-struct Request {
+pub(crate) struct Request {
     method: String,
     path: String,
     body: String,
@@ -20,14 +20,14 @@ struct Request {
 }
 
 /// An HTTP receiver: every request, in order; answers 200 while `up`, else 500.
-struct Receiver {
+pub(crate) struct Receiver {
     port: u16,
     got: Arc<Mutex<Vec<Request>>>,
-    up: Arc<AtomicBool>,
+    pub(crate) up: Arc<AtomicBool>,
 }
 
 impl Receiver {
-    fn start() -> Receiver {
+    pub(crate) fn start() -> Receiver {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let got = Arc::new(Mutex::new(Vec::new()));
@@ -43,12 +43,12 @@ impl Receiver {
         Receiver { port, got, up }
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
 
     /// The bodies taken (answered 200) at `path`, parsed as JSON.
-    fn taken(&self, path: &str) -> Vec<serde_json::Value> {
+    pub(crate) fn taken(&self, path: &str) -> Vec<serde_json::Value> {
         self.got
             .lock()
             .unwrap()
@@ -58,7 +58,7 @@ impl Receiver {
             .collect()
     }
 
-    fn paths(&self) -> Vec<String> {
+    pub(crate) fn paths(&self) -> Vec<String> {
         let got = self.got.lock().unwrap();
         got.iter()
             .map(|r| format!("{} {}", r.method, r.path))
