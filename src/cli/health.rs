@@ -102,6 +102,7 @@ async fn finish(teller: Option<Arc<Teller>>, session: &Session) -> anyhow::Resul
     };
     let again = stop_signal()?;
     let printer = session.printer;
+    printer.progress("health: stopping: settling the notifications handed over (Ctrl-C again to keep them for the next run)");
     teller
         .finish(async move {
             again.await;

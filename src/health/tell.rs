@@ -171,18 +171,18 @@ impl Settler {
         hurry: Arc<Notify>,
     ) {
         let mut hurried = false;
+        let mut left = 0usize;
         loop {
             tokio::select! {
                 biased;
                 told = rx.recv() => match told {
-                    Some(told) => self.handle(told, &hurry, &mut hurried).await,
+                    Some(told) => left += usize::from(!self.handle(told, &hurry, &mut hurried).await),
                     None => return,
                 },
                 () = stopping.notified() => break,
             }
         }
         rx.close();
-        let mut left = 0usize;
         while let Some(told) = rx.recv().await {
             left += usize::from(!self.handle(told, &hurry, &mut hurried).await);
         }

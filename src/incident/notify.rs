@@ -124,13 +124,14 @@ pub fn flush(
     webhook: Option<&Webhook>,
     notify: &NotifyConfig,
     state_dir: &Path,
+    now: jiff::Timestamp,
     failures: &mut Failures,
 ) -> Outcome {
     let reserved = reserved(webhook);
     match runtime() {
-        Ok(runtime) => {
-            runtime.block_on(crate::notify::flush(notify, &reserved, state_dir, failures))
-        }
+        Ok(runtime) => runtime.block_on(crate::notify::flush(
+            notify, &reserved, state_dir, now, failures,
+        )),
         Err(e) => Outcome {
             warnings: vec![e],
             ..Outcome::default()
@@ -229,6 +230,7 @@ impl super::Incidents<'_> {
             self.config.webhook.as_ref(),
             notify,
             &self.state_dir,
+            self.now,
             failures,
         )
         .all_warnings()

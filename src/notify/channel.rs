@@ -151,6 +151,7 @@ async fn retry(channel: &Channel, body: Body<'_>, bound: &Delivery) -> Result<()
     crate::tls::install_crypto();
     let mut last = String::new();
     let mut tried = 0;
+    let mut refused = false;
     for attempt in 0..bound.attempts {
         tried += 1;
         if attempt > 0 {
@@ -161,16 +162,20 @@ async fn retry(channel: &Channel, body: Body<'_>, bound: &Delivery) -> Result<()
             Ok(()) => return Ok(()),
             Err(Try::Final(e)) => {
                 last = e;
+                refused = true;
                 break;
             }
             Err(Try::Again(e)) => last = e,
         }
     }
-    Err(Error::Delivery(format!(
-        "{} (after {})",
-        crate::redact::mask(&last),
-        crate::plural::count(tried, "attempt", "attempts")
-    )))
+    Err(Error::Delivery {
+        message: format!(
+            "{} (after {})",
+            crate::redact::mask(&last),
+            crate::plural::count(tried, "attempt", "attempts")
+        ),
+        refused,
+    })
 }
 
 /// A failed attempt: worth another (a 5xx, a timeout, no connection) or not (a 4xx, a bad

@@ -5,7 +5,8 @@
 //! the caller knows (the incident webhook, which is not a `notify:` channel) has a reserved
 //! name in the queue; a `settle` that does not know it keeps its messages for the caller.
 
-use super::state::{self, Undelivered};
+use super::queue::{Held, Queue, Undelivered};
+use super::state;
 use super::{Channel, Delivery, Error, Message, NotifyConfig, Outcome, PagerDuty};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -147,7 +148,7 @@ pub struct Target {
 /// The channels that did not take a message in this run: one failed delivery bound per
 /// channel and run, however many calls it makes (hand the same one to each).
 #[derive(Default)]
-pub struct Failures(state::Failed);
+pub struct Failures(Held);
 
 /// What [`send_written`] did: the `settle` outcome, and the messages neither taken nor kept.
 #[derive(Debug, Default)]
@@ -186,20 +187,29 @@ pub async fn send_written(
     // could send it too.
     let lock = state::wait_lock(&state_dir.join("notify")).await;
     let outcome = &mut sent.outcome;
-    let failed = &mut failures.0;
-    match &lock {
-        Ok(_) => redeliver(known, state_dir, failed, outcome).await,
-        Err(e) => outcome
+    let held = &mut failures.0;
+    // The caller's clock, as the message says it (what a retry's time is measured in).
+    let now = written
+        .time
+        .parse::<jiff::Timestamp>()
+        .unwrap_or_else(|_| jiff::Timestamp::now());
+    let mut queue = lock.as_ref().ok().map(|_| Queue::open(state_dir));
+    match (&mut queue, &lock) {
+        (Some(queue), _) => redeliver(queue, known, now, held, outcome).await,
+        (None, Err(e)) => outcome
             .warnings
             .push(format!("{e}: undelivered messages wait for the next run")),
+        (None, Ok(_)) => {}
     }
     let body = Body::Text(written.clone());
     let mut pending: Vec<Queued<'_>> = Vec::new();
     for name in to {
-        let queued = match &lock {
-            Ok(_) => state::enqueue(state_dir, name, body.clone(), "not sent yet")
+        let queued = match (&mut queue, &lock) {
+            (Some(queue), _) => queue
+                .add(name, body.clone(), "not sent yet")
                 .map_err(|e| e.to_string()),
-            Err(e) => Err(e.to_string()),
+            (None, Err(e)) => Err(e.to_string()),
+            (None, Ok(_)) => Err("no queue".to_string()),
         };
         pending.push(queued.map_err(|e| (name.as_str(), e)));
     }
@@ -207,7 +217,7 @@ pub async fn send_written(
     for queued in pending {
         match queued {
             Ok((path, record)) => {
-                let result = state::attempt(known, &path, record, true, failed, outcome);
+                let result = super::queue::attempt(known, &path, record, true, now, held, outcome);
                 if let Err(e) = result.await {
                     outcome.warnings.push(e.to_string());
                 }
@@ -221,7 +231,7 @@ pub async fn send_written(
             }
         }
     }
-    failed.say(&mut sent.outcome);
+    held.say(&mut sent.outcome);
     sent
 }
 
@@ -232,6 +242,7 @@ pub async fn flush(
     config: &NotifyConfig,
     reserved: &[Target],
     state_dir: &Path,
+    now: jiff::Timestamp,
     failures: &mut Failures,
 ) -> Outcome {
     let mut outcome = Outcome::default();
@@ -242,22 +253,26 @@ pub async fn flush(
         config,
         reserved: Some(reserved),
     };
-    let failed = &mut failures.0;
+    let held = &mut failures.0;
     match state::wait_lock(&state_dir.join("notify")).await {
-        Ok(_held) => redeliver(known, state_dir, failed, &mut outcome).await,
+        Ok(_held) => {
+            let mut queue = Queue::open(state_dir);
+            redeliver(&mut queue, known, now, held, &mut outcome).await;
+        }
         Err(e) => outcome.warnings.push(e.to_string()),
     }
-    failed.say(&mut outcome);
+    held.say(&mut outcome);
     outcome
 }
 
 async fn redeliver(
+    queue: &mut Queue,
     known: Known<'_>,
-    state_dir: &Path,
-    failed: &mut state::Failed,
+    now: jiff::Timestamp,
+    held: &mut Held,
     outcome: &mut Outcome,
 ) {
-    if let Err(e) = state::redeliver(known, state_dir, failed, outcome).await {
+    if let Err(e) = queue.redeliver(known, now, held, outcome).await {
         outcome.warnings.push(e.to_string());
     }
 }
@@ -357,6 +372,8 @@ mod tests {
             channel: INCIDENT_WEBHOOK.into(),
             body: Body::Text(written),
             error: String::new(),
+            tries: 0,
+            next_try: None,
         };
         let json = serde_json::to_string(&record).expect("serializes");
         assert!(

@@ -14,6 +14,7 @@ mod channel;
 mod config;
 mod direct;
 pub mod ping;
+mod queue;
 mod state;
 
 pub use channel::{Channel, Email, PagerDuty, Security, Slack, Webhook, deliver};
@@ -22,7 +23,7 @@ pub use direct::{
     Failures, INCIDENT_WEBHOOK, Page, PageAction, PageSeverity, Sent, Target, Written, flush,
     send_written,
 };
-pub use state::{open_in, settle};
+pub use state::{open_in, record, retry, settle};
 
 use serde::{Deserialize, Serialize};
 
@@ -232,14 +233,21 @@ pub enum Error {
     Lock(#[from] crate::lock::Error),
     #[error("{path}: {problem}")]
     Corrupt { path: String, problem: String },
-    /// A channel did not take a message (the text never holds the URL or a credential).
-    #[error("{0}")]
-    Delivery(String),
+    /// A channel did not take a message (the text never holds the URL or a credential);
+    /// `refused` when it answered no (a 4xx, a login, a certificate): not a channel that is
+    /// down, so its other messages are still tried.
+    #[error("{message}")]
+    Delivery { message: String, refused: bool },
     #[error("cannot start the async runtime: {0}")]
     Runtime(std::io::Error),
 }
 
 impl Error {
+    /// The channel answered and refused the message (see [`Error::Delivery`]).
+    pub fn is_refusal(&self) -> bool {
+        matches!(self, Error::Delivery { refused: true, .. })
+    }
+
     pub fn kind(&self) -> crate::error::Kind {
         match self {
             Error::File(e) => crate::error::kind_in(e),

@@ -1,14 +1,15 @@
-//! What is open per scope (`STATE_DIR/notify/<scope>.json`), the undelivered messages
-//! (`STATE_DIR/undelivered/<id>.json`), and [`settle`], which computes the transitions
-//! against them. Everything happens under one waiting lock (`STATE_DIR/notify/.lock`), so
-//! two runs at once never send the same start twice nor lose one's write.
+//! What is open per scope (`STATE_DIR/notify/<scope>.json`), and [`settle`], which
+//! computes the transitions against it and sends them through the undelivered queue
+//! ([`super::queue`]). Everything happens under one waiting lock (`STATE_DIR/notify/.lock`),
+//! so two runs at once never send the same start twice nor lose one's write.
 
 use super::direct::{Body, Known};
+use super::queue::{Held, Queue};
 use super::{Error, Event, Message, NotifyConfig, Outcome, Problem, Scope, Severity};
 use crate::fsutil;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// A problem that is open (started, not yet recovered) in a scope.
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -30,19 +31,6 @@ struct ScopeState {
     open: BTreeMap<String, Open>,
 }
 
-/// A message a channel did not take, kept until one `settle` (or `send_written`)
-/// delivers it.
-#[derive(Debug, Deserialize, Serialize)]
-pub(super) struct Undelivered {
-    pub(super) id: String,
-    pub(super) channel: String,
-    /// `"message": {…}` (a problem's) or `"text": {…}` (written text).
-    #[serde(flatten)]
-    pub(super) body: Body,
-    /// The last attempt's error (no URL, no credential in it).
-    pub(super) error: String,
-}
-
 /// Send what changed in `scope` since the last call: a message for each problem that
 /// started, each that recovered, and each still open for longer than `repeat` since its
 /// last message; first, every message left undelivered by an earlier call. `problems`
@@ -55,65 +43,96 @@ pub async fn settle(
     scope: &Scope<'_>,
     problems: &[Problem],
 ) -> Result<Outcome, Error> {
-    let dir = state_dir.join("notify");
-    let _lock = wait_lock(&dir).await?;
+    settle_as(config, state_dir, now, scope, problems, true).await
+}
+
+/// [`settle`] without sending anything: the state brought up to date and the messages it
+/// calls for queued, for the next call that delivers (a monitor told to stop at once).
+pub async fn record(
+    config: &NotifyConfig,
+    state_dir: &Path,
+    now: jiff::Timestamp,
+    scope: &Scope<'_>,
+    problems: &[Problem],
+) -> Result<Outcome, Error> {
+    settle_as(config, state_dir, now, scope, problems, false).await
+}
+
+/// Deliver the queued messages whose retry is due, and nothing else: what a long-running
+/// caller does while nothing changes.
+pub async fn retry(
+    config: &NotifyConfig,
+    state_dir: &Path,
+    now: jiff::Timestamp,
+) -> Result<Outcome, Error> {
     let mut outcome = Outcome::default();
-    let mut failed = Failed::default();
-    let known = Known::notify(config);
-    redeliver(known, state_dir, &mut failed, &mut outcome).await?;
-    let path = dir.join(format!("{}.json", file_name(scope.name)));
-    let mut state: ScopeState = read_json(&path)?.unwrap_or_default();
-    let host = super::host();
-    let messages = transitions(config, &mut state, now, scope, problems, &host);
-    // Every message is written to `undelivered/` before the state says it was sent, and
-    // removed once a channel took it: a run killed anywhere in between sends it twice at
-    // worst, never not at all.
-    let mut pending = Vec::new();
-    for message in &messages {
-        for name in config.channels_for(scope.kind(), message.severity) {
-            pending.push(queue(state_dir, name, message, "not sent yet")?);
-        }
+    if !state_dir.join("undelivered").is_dir() {
+        return Ok(outcome);
     }
-    let bytes = serde_json::to_vec_pretty(&state).unwrap_or_default();
-    fsutil::write_state(&path, &bytes)?;
-    stop_at("notify-before-send");
-    for (path, record) in pending {
-        attempt(known, &path, record, true, &mut failed, &mut outcome).await?;
-    }
-    failed.say(&mut outcome);
+    let _lock = wait_lock(&state_dir.join("notify")).await?;
+    let mut held = Held::default();
+    Queue::open(state_dir)
+        .redeliver(Known::notify(config), now, &mut held, &mut outcome)
+        .await?;
+    held.say(&mut outcome);
     Ok(outcome)
 }
 
-/// Wait for the notification lock off the async threads, so a lock another process holds
-/// never stalls what else runs here (a health server keeps answering).
-pub(super) async fn wait_lock(dir: &Path) -> Result<crate::lock::Lock, Error> {
-    let path = dir.join(".lock");
-    tokio::task::spawn_blocking(move || crate::lock::Lock::wait(&path))
-        .await
-        .map_err(|e| Error::Runtime(std::io::Error::other(e)))?
-        .map_err(Error::from)
-}
-
-/// The channels that did not take a message in this call, and how many further messages
-/// for each were kept without trying: one failed delivery bound per channel and call,
-/// however long the queue, and a channel's messages never arrive out of order.
-#[derive(Default)]
-pub(super) struct Failed {
-    channels: BTreeMap<String, usize>,
-}
-
-impl Failed {
-    /// Say what was kept untried so far; the channels stay failed (for a caller that
-    /// makes several calls in one run).
-    pub(super) fn say(&mut self, outcome: &mut Outcome) {
-        for (channel, kept) in self.channels.iter_mut().filter(|(_, n)| **n > 0) {
-            outcome.warnings.push(format!(
-                "{} for channel {channel} kept untried for the next run (it did not take the one before)",
-                crate::plural::count(*kept, "more notification", "more notifications")
-            ));
-            *kept = 0;
+async fn settle_as(
+    config: &NotifyConfig,
+    state_dir: &Path,
+    now: jiff::Timestamp,
+    scope: &Scope<'_>,
+    problems: &[Problem],
+    send: bool,
+) -> Result<Outcome, Error> {
+    let dir = state_dir.join("notify");
+    let _lock = wait_lock(&dir).await?;
+    let mut outcome = Outcome::default();
+    let mut held = Held::default();
+    let known = Known::notify(config);
+    let mut queue = Queue::open(state_dir);
+    if send {
+        queue.redeliver(known, now, &mut held, &mut outcome).await?;
+    }
+    let path = dir.join(format!("{}.json", file_name(scope.name)));
+    let read: Option<ScopeState> = read_json(&path)?;
+    let was = read
+        .as_ref()
+        .map(|s| serde_json::to_vec_pretty(s).unwrap_or_default());
+    let mut state = read.unwrap_or_default();
+    let host = super::host();
+    let messages = transitions(config, &mut state, now, scope, problems, &host);
+    // Every message is queued before the state says it was sent, and removed once a
+    // channel took it: a run killed anywhere in between sends it twice at worst, never
+    // not at all.
+    let mut pending = Vec::new();
+    for message in &messages {
+        for name in config.channels_for(scope.kind(), message.severity) {
+            let body = Body::Message(message.clone());
+            pending.push(queue.add(name, body, "not sent yet")?);
         }
     }
+    let bytes = serde_json::to_vec_pretty(&state).unwrap_or_default();
+    if was.as_ref() != Some(&bytes) {
+        fsutil::write_state(&path, &bytes)?;
+    }
+    if !send {
+        return Ok(outcome);
+    }
+    stop_at("notify-before-send");
+    for (path, record) in pending {
+        super::queue::attempt(known, &path, record, true, now, &mut held, &mut outcome).await?;
+    }
+    held.say(&mut outcome);
+    Ok(outcome)
+}
+
+/// Wait for the notification lock without blocking a thread, so a lock another process
+/// holds never stalls what else runs here (a health server keeps answering) and a caller
+/// that gives up stops waiting at once.
+pub(super) async fn wait_lock(dir: &Path) -> Result<crate::lock::Lock, Error> {
+    Ok(crate::lock::Lock::wait_async(&dir.join(".lock")).await?)
 }
 
 /// The messages `problems` call for against `state`, which is brought up to date.
@@ -209,118 +228,6 @@ fn dedup_key(host: &str, scope: &str, key: &str, since: &str) -> String {
     format!("opsbook-{hex}")
 }
 
-/// Deliver the queued `record` (file `path`): taken, the file goes; not taken, it stays
-/// (with the error, when `fresh` from this call) and is said.
-pub(super) async fn attempt(
-    known: Known<'_>,
-    path: &Path,
-    mut record: Undelivered,
-    fresh: bool,
-    failed: &mut Failed,
-    outcome: &mut Outcome,
-) -> Result<(), Error> {
-    let what = record.body.label(&record.channel);
-    if let Some(kept) = failed.channels.get_mut(&record.channel) {
-        if fresh {
-            let said = format!(
-                "notification {what} not tried: the channel did not take an earlier one; kept in {} for the next run",
-                path.display()
-            );
-            outcome.queued.push(said);
-        } else {
-            *kept += 1;
-        }
-        return Ok(());
-    }
-    let Some((channel, bound)) = known.resolve(&record.channel) else {
-        outcome
-            .warnings
-            .extend(known.unresolved(&record.channel, path));
-        return Ok(());
-    };
-    match record.body.deliver(channel, bound).await {
-        Ok(()) => {
-            std::fs::remove_file(path).map_err(|error| fsutil::Error::Io {
-                what: "cannot remove",
-                path: path.to_path_buf(),
-                error,
-            })?;
-            fsutil::sync_dir(fsutil::parent(path));
-            let action = if fresh {
-                "notify.sent"
-            } else {
-                "notify.redelivered"
-            };
-            crate::logging::audit::record(action, "ok", Some(&what));
-            outcome.redelivered += usize::from(!fresh);
-            outcome.sent.push(what);
-        }
-        Err(e) => {
-            let said = format!(
-                "notification {what} failed: {e}; kept in {} for the next run",
-                path.display()
-            );
-            crate::logging::audit::record("notify.sent", "failed", Some(&said));
-            failed.channels.insert(record.channel.clone(), 0);
-            if fresh {
-                record.error = e.to_string();
-                let bytes = serde_json::to_vec_pretty(&record).unwrap_or_default();
-                fsutil::write_state(path, &bytes)?;
-                outcome.queued.push(said);
-            } else {
-                outcome.warnings.push(said);
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Write `message` for channel `name` into `STATE_DIR/undelivered/`.
-fn queue(
-    state_dir: &Path,
-    name: &str,
-    message: &Message,
-    error: &str,
-) -> Result<(PathBuf, Undelivered), Error> {
-    enqueue(state_dir, name, Body::Message(message.clone()), error)
-}
-
-/// Write `body` for channel `name` into `STATE_DIR/undelivered/`.
-pub(super) fn enqueue(
-    state_dir: &Path,
-    name: &str,
-    body: Body,
-    error: &str,
-) -> Result<(PathBuf, Undelivered), Error> {
-    let seed = format!(
-        "{}\n{}\n{}",
-        body.seed(name),
-        body.time(),
-        std::process::id()
-    );
-    let digest = crate::digest::Sha256::digest(seed.as_bytes());
-    let hex: String = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
-    // `20260302T040000Z-<nanoseconds>`: the message's time to the second, then the
-    // machine's clock in nanoseconds, so names sort in the order they were queued (a
-    // trigger before its resolve) even within one second or under a fixed clock.
-    let second = body.time().split(['.', 'Z']).next().unwrap_or_default();
-    let stamp = format!("{}Z", second.replace([':', '-'], ""));
-    let queued = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    let id = format!("{stamp}-{queued:020}-{hex}");
-    let path = undelivered_dir(state_dir).join(format!("{id}.json"));
-    let record = Undelivered {
-        id,
-        channel: name.to_string(),
-        body,
-        error: error.to_string(),
-    };
-    let bytes = serde_json::to_vec_pretty(&record).unwrap_or_default();
-    fsutil::write_state(&path, &bytes)?;
-    Ok((path, record))
-}
-
 /// Test seam: SIGKILL this process when `OPSBOOK_TEST_STOP_AT` names `point`
 /// (`notify-before-send`: the messages queued and the state written, nothing sent yet).
 /// Costs an environment read when unset.
@@ -331,41 +238,6 @@ pub(super) fn stop_at(point: &str) {
             libc::raise(libc::SIGKILL);
         }
     }
-}
-
-fn undelivered_dir(state_dir: &Path) -> PathBuf {
-    state_dir.join("undelivered")
-}
-
-/// Deliver what earlier calls left in `undelivered/`, oldest first; one delivered is
-/// removed, one that fails again stays (and is said).
-pub(super) async fn redeliver(
-    known: Known<'_>,
-    state_dir: &Path,
-    failed: &mut Failed,
-    outcome: &mut Outcome,
-) -> Result<(), Error> {
-    let dir = undelivered_dir(state_dir);
-    let Ok(entries) = std::fs::read_dir(&dir) else {
-        return Ok(()); // none yet
-    };
-    let mut paths: Vec<PathBuf> = entries
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "json"))
-        .collect();
-    paths.sort();
-    for path in paths {
-        match read_json::<Undelivered>(&path) {
-            Ok(Some(record)) => {
-                attempt(known, &path, record, false, failed, outcome).await?;
-            }
-            Ok(None) => {}
-            // One unreadable file must not keep every later message from going out.
-            Err(e) => outcome.warnings.push(e.to_string()),
-        }
-    }
-    Ok(())
 }
 
 /// The keys of the problems open in `scope` (what an earlier process said is failing and

@@ -1041,3 +1041,211 @@ fn a_held_notification_lock_never_stalls_the_health_server() {
     running.signal(libc::SIGTERM);
     let _ = running.finish(std::time::Duration::from_secs(60));
 }
+
+/// Stderr lines of a running opsbook, read by one reader (so none is lost between calls).
+struct Lines(std::io::Lines<BufReader<std::process::ChildStderr>>);
+
+impl Lines {
+    fn of(running: &mut crate::common::Running) -> Lines {
+        Lines(BufReader::new(running.child.stderr.take().unwrap()).lines())
+    }
+
+    /// Read until a line contains `needle`.
+    fn until(&mut self, needle: &str) {
+        for line in self.0.by_ref() {
+            if line.unwrap().contains(needle) {
+                return;
+            }
+        }
+        panic!("opsbook ended before printing {needle:?}");
+    }
+}
+
+/// A second monitor on the same state directory that has not counted the failure yet
+/// never tells the first one's problem recovered: only a counted change does.
+#[test]
+fn a_second_monitor_that_has_not_counted_the_failure_never_says_recovered() {
+    let chat = Receiver::start();
+    let down = crate::common::server::fixed("503 Service Unavailable", "{}");
+    let dir = setup(&one_endpoint(&down, &chat.url("/chat"), ""));
+    // The same endpoint, counted down only after a thousand failures.
+    let patient = one_endpoint(&down, &chat.url("/chat"), "")
+        .replace("failure_threshold: 1", "failure_threshold: 1000");
+    std::fs::write(dir.path().join("patient.yaml"), patient).unwrap();
+    let monitor = |config: &str| {
+        Opsbook::new()
+            .env(
+                "OPSBOOK_READINGS",
+                dir.path().join("readings.json").to_str().unwrap(),
+            )
+            .args(["--config", config, "health", "--watch", "1s"])
+            .spawn_in(dir.path())
+    };
+    let mut second = monitor("patient.yaml");
+    let mut reports = BufReader::new(second.child.stdout.take().unwrap()).lines();
+    let mut report = || {
+        for line in reports.by_ref() {
+            if line.unwrap().starts_with("every 1s") {
+                return;
+            }
+        }
+        panic!("the second monitor ended");
+    };
+    report();
+    let first = monitor("ops.yaml");
+    wait_for("the first monitor's message", || {
+        chat.taken("/chat").len() == 1
+    });
+    // Two more reports (each a tick) of the second monitor, settled before it exits.
+    report();
+    report();
+    second.signal(libc::SIGINT);
+    let _ = second.finish(std::time::Duration::from_secs(60));
+    first.signal(libc::SIGINT);
+    let _ = first.finish(std::time::Duration::from_secs(60));
+    let told = chat.taken("/chat");
+    assert_eq!(told.len(), 1, "{told:?}");
+}
+
+/// A channel that refuses one message (a 4xx) still takes the others, in the same run;
+/// the refused one stays queued and is tried again by a later run, not at every call.
+#[test]
+fn a_refused_message_holds_up_only_itself() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let got = Arc::new(Mutex::new(Vec::<(u16, String)>::new()));
+    let seen = got.clone();
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            let Some((_, body)) = crate::common::server::read_request(&mut stream) else {
+                continue;
+            };
+            let status = if body.contains("Memory A") { 400 } else { 200 };
+            seen.lock().unwrap().push((status, body));
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            );
+        }
+    });
+    let config = format!(
+        "state_dir: state\nmaintain:\n  schedules:\n    two: {{ runbook: two.yaml }}\nnotify:\n  delivery: {{ attempts: 2, backoff: 10ms, timeout: 5s }}\n  channels:\n    chat: {{ slack: {{ url: \"http://127.0.0.1:{port}/chat\" }} }}\n"
+    );
+    let dir = setup(&config);
+    let steps: String = ["A", "B"]
+        .iter()
+        .map(|n| format!("  - name: Memory {n}\n    memory: {{ warn: 75, crit: 90 }}\n    continue_on_failure: true\n"))
+        .collect();
+    std::fs::write(
+        dir.path().join("two.yaml"),
+        format!("name: two\nsteps:\n{steps}"),
+    )
+    .unwrap();
+    memory(dir.path(), 95.0);
+    opsbook(dir.path(), T0, &["maintain", "run", "two"])
+        .expect_exit(2)
+        .stderr_contains(
+            "notification problem \"Memory A\" to chat failed: the webhook answered 400",
+        );
+    let statuses = |got: &Mutex<Vec<(u16, String)>>| -> Vec<u16> {
+        got.lock().unwrap().iter().map(|(s, _)| *s).collect()
+    };
+    assert_eq!(
+        statuses(&got),
+        [400, 200],
+        "one try for the refused, B taken"
+    );
+    assert_eq!(undelivered(dir.path()), 1);
+    // A second at once: the refused message waits for its retry (backoff), B is not resent.
+    opsbook(dir.path(), T0, &["maintain", "run", "two"]).expect_exit(2);
+    assert_eq!(statuses(&got), [400, 200]);
+    // An hour later it is tried again.
+    opsbook(
+        dir.path(),
+        "2026-03-02T04:00:00Z",
+        &["maintain", "run", "two"],
+    )
+    .expect_exit(2);
+    assert_eq!(statuses(&got), [400, 200, 400]);
+    assert_eq!(undelivered(dir.path()), 1);
+}
+
+/// Messages keep the order they were queued in even when the clock is set back between
+/// runs: a recovery never arrives before the failure it ends.
+#[test]
+fn queued_messages_keep_their_order_when_the_clock_goes_back() {
+    let http = Receiver::start();
+    http.up.store(false, Ordering::SeqCst);
+    let config = daily_with(&format!(
+        "  delivery: {{ attempts: 1, timeout: 5s }}\n  channels:\n    chat: {{ slack: {{ url: \"{}\" }} }}\n",
+        http.url("/chat")
+    ));
+    let dir = setup(&config);
+    memory(dir.path(), 95.0);
+    opsbook(
+        dir.path(),
+        "2026-03-02T05:00:00Z",
+        &["maintain", "run", "daily"],
+    )
+    .expect_exit(2);
+    memory(dir.path(), 10.0);
+    // The clock set back an hour; the retry of the first is due (it is far ahead).
+    opsbook(
+        dir.path(),
+        "2026-03-02T04:00:00Z",
+        &["maintain", "run", "daily"],
+    )
+    .expect_exit(0);
+    assert_eq!(undelivered(dir.path()), 2);
+    http.up.store(true, Ordering::SeqCst);
+    opsbook(
+        dir.path(),
+        "2026-03-02T04:30:00Z",
+        &["maintain", "run", "daily"],
+    )
+    .expect_exit(0);
+    let told: Vec<String> = http
+        .taken("/chat")
+        .iter()
+        .map(|m| m["text"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(told.len(), 2, "{told:?}");
+    assert!(told[0].starts_with("Memory failed"), "{told:?}");
+    assert!(told[1].starts_with("Memory recovered"), "{told:?}");
+}
+
+/// A second Ctrl-C stops at once, even while the notification lock is taken elsewhere
+/// and a message is on its way: what was on its way stays queued, and the changes not yet
+/// settled are recorded (queued, the state written) for the next run, or said lost when
+/// the lock never came.
+#[test]
+fn a_second_stop_keeps_what_is_on_its_way_and_records_the_rest() {
+    let chat = crate::common::server::Held::start(&[200]);
+    let down = crate::common::server::fixed("503 Service Unavailable", "{}");
+    let config = one_endpoint(&down, &format!("{}/chat", chat.url), "").replace(
+        "notify:\n",
+        &format!("    - name: db\n      http: {{ url: \"{down}\", timeout: 60s }}\n      interval: 20ms\n      failure_threshold: 1\n      success_threshold: 1\nnotify:\n"),
+    );
+    let dir = setup(&config);
+    let mut running = Opsbook::new()
+        .args(["--config", "ops.yaml", "health", "--serve", "127.0.0.1:0"])
+        .spawn_in(dir.path());
+    let mut lines = Lines::of(&mut running);
+    lines.until("up → down");
+    lines.until("up → down");
+    chat.arrived(1); // one message on its way (held), the other change waiting
+    running.signal(libc::SIGTERM);
+    lines.until("Ctrl-C again");
+    running.signal(libc::SIGTERM);
+    lines.until("stopping without sending");
+    let run = running.finish(std::time::Duration::from_secs(60));
+    assert!(run.code.is_some());
+    assert_eq!(undelivered(dir.path()), 2, "both kept");
+    for name in ["api", "db"] {
+        let state = dir
+            .path()
+            .join(format!("state/notify/health%3A{name}.json"));
+        let state = std::fs::read_to_string(state).unwrap();
+        assert!(state.contains(&format!("\"{name}\"")), "{state}");
+    }
+}
