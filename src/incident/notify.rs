@@ -6,7 +6,8 @@
 
 use super::{Incident, Voice};
 use crate::notify::{
-    Channel, Delivery, Failures, NotifyConfig, Outcome, Sent, Slack, Target, Written,
+    Channel, Delivery, Failures, NotifyConfig, Outcome, Page, PageAction, PageSeverity, Sent,
+    Slack, Target, Written,
 };
 use crate::values::{Duration, Text};
 use serde::{Deserialize, Serialize};
@@ -151,7 +152,7 @@ impl super::Incidents<'_> {
     /// too): the incident webhook and the `notify:` channels routed for incidents of its
     /// severity (the highest configured severity is `critical`, every other `warning`).
     pub(crate) fn targets(&self, record: &Incident, pages: bool) -> Targets {
-        let none = crate::notify::NotifyConfig::default();
+        let none = NotifyConfig::default();
         let level = match self.config.severities().first() {
             Some(top) if top.name.eq_ignore_ascii_case(&record.severity) => {
                 crate::notify::Severity::Critical
@@ -173,13 +174,13 @@ impl super::Incidents<'_> {
         record: &Incident,
         what: &str,
         message: &str,
-        page: Option<crate::notify::PageAction>,
+        page: Option<PageAction>,
         voice: &Voice<'_>,
     ) -> Reach {
         (voice.message)(message);
         let id = record.id.as_str();
         let subject = message.lines().next().unwrap_or_default();
-        let written = crate::notify::Written {
+        let written = Written {
             about: id.to_string(),
             what: what.to_string(),
             subject: subject.to_string(),
@@ -188,7 +189,7 @@ impl super::Incidents<'_> {
             page: page.map(|action| self.page(record, subject, action)),
         };
         let targets = self.targets(record, written.page.is_some());
-        let none = crate::notify::NotifyConfig::default();
+        let none = NotifyConfig::default();
         let sent = targets.send(
             self.notify.unwrap_or(&none),
             &self.state_dir,
@@ -207,7 +208,7 @@ impl super::Incidents<'_> {
             if let Err(more) = recorded {
                 (voice.warn)(&more.to_string());
             }
-            (voice.warn)(&format!("{id}: {text}"));
+            (voice.warn)(text);
         }
         if targets.names.is_empty() {
             Reach::Nobody
@@ -223,7 +224,7 @@ impl super::Incidents<'_> {
     /// Deliver what earlier runs left undelivered (the incident webhook's messages
     /// among them), each failure a warning.
     pub(crate) fn flush(&self, voice: &Voice<'_>) {
-        let none = crate::notify::NotifyConfig::default();
+        let none = NotifyConfig::default();
         let notify = self.notify.unwrap_or(&none);
         let failures = &mut self.failures.borrow_mut();
         flush(
@@ -240,13 +241,7 @@ impl super::Incidents<'_> {
     /// What PagerDuty hears of a message about `record` whose first line is `first`: one
     /// alert per incident (`opsbook-incident-<ID>`), its severity by the incident
     /// severity's rank (the first configured `critical`, then `error`, `warning`, `info`).
-    fn page(
-        &self,
-        record: &Incident,
-        first: &str,
-        action: crate::notify::PageAction,
-    ) -> crate::notify::Page {
-        use crate::notify::PageSeverity;
+    fn page(&self, record: &Incident, first: &str, action: PageAction) -> Page {
         let rank = self
             .config
             .severities()
@@ -258,13 +253,12 @@ impl super::Incidents<'_> {
             Some(2) => PageSeverity::Warning,
             _ => PageSeverity::Info,
         };
-        let first = first.trim();
-        let summary = if first.contains(&record.id) {
-            first.to_string()
-        } else {
-            format!("{first}: {} {}", record.id, record.title)
+        let summary = match first.trim() {
+            "" => format!("{} {}", record.id, record.title),
+            first if first.contains(&record.id) => first.to_string(),
+            first => format!("{first}: {} {}", record.id, record.title),
         };
-        crate::notify::Page {
+        Page {
             action,
             dedup_key: format!("opsbook-incident-{}", record.id),
             severity,
@@ -327,10 +321,10 @@ impl Told {
 
     /// A declaration and an escalation open (or renew) the incident's PagerDuty alert, a
     /// resolution closes it; an update is not paged.
-    pub(super) fn page(self) -> Option<crate::notify::PageAction> {
+    pub(super) fn page(self) -> Option<PageAction> {
         match self {
-            Told::Declare | Told::Escalate => Some(crate::notify::PageAction::Trigger),
-            Told::Resolve => Some(crate::notify::PageAction::Resolve),
+            Told::Declare | Told::Escalate => Some(PageAction::Trigger),
+            Told::Resolve => Some(PageAction::Resolve),
             Told::Update => None,
         }
     }
