@@ -91,6 +91,9 @@ fn teller(config: &HealthConfig, session: &Session) -> (Option<Arc<Teller>>, Vec
     let warn: tell::Warn = Arc::new(move |line: &str| printer.warn(line));
     let rerun = format!("{} health", super::run::invoked(session).join(" "));
     let teller = Teller::start(notify, &state_dir, rerun, warn).map(Arc::new);
+    for line in tell::orphans(config, notify, &state_dir) {
+        printer.warn(&line);
+    }
     (teller, tell::still_down(config, notify, &state_dir))
 }
 

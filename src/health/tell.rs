@@ -266,6 +266,33 @@ pub fn still_down(config: &HealthConfig, notify: &NotifyConfig, state_dir: &Path
         .collect()
 }
 
+/// What a starting monitor says of problems an earlier one left open for endpoints no
+/// longer configured (renamed or removed): they stay open, since nothing watches them to
+/// say they recovered, and the line says how to forget one.
+pub fn orphans(config: &HealthConfig, notify: &NotifyConfig, state_dir: &Path) -> Vec<String> {
+    if !notify.is_configured() {
+        return Vec::new();
+    }
+    let names: Vec<&str> = config
+        .endpoints
+        .iter()
+        .map(|e| e.step.name.as_str())
+        .collect();
+    crate::notify::open_scopes(state_dir, "health")
+        .into_iter()
+        .filter(|(scope, _)| {
+            let name = scope.strip_prefix("health:").unwrap_or(scope);
+            name != "machine" && !names.contains(&name)
+        })
+        .map(|(scope, _)| {
+            format!(
+                "health: {scope} was told failing by an earlier monitor and its endpoint is no longer configured: it stays open, with no recovery to tell (delete its file in {} to forget it)",
+                state_dir.join("notify").display()
+            )
+        })
+        .collect()
+}
+
 /// How often `--serve` ticks: the endpoints' shortest interval, within a second and a
 /// minute.
 pub fn tick(monitor: &Monitor) -> Duration {

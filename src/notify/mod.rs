@@ -23,7 +23,7 @@ pub use direct::{
     Failures, INCIDENT_WEBHOOK, Page, PageAction, PageSeverity, Sent, Target, Written, flush,
     send_written,
 };
-pub use state::{open_in, record, retry, settle};
+pub use state::{open_in, open_scopes, record, retry, settle};
 
 use serde::{Deserialize, Serialize};
 

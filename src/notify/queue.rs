@@ -323,7 +323,8 @@ fn encode(channel: &str) -> String {
     out
 }
 
-fn decode(text: &str) -> Option<String> {
+/// `%XX` back to bytes: the inverse of [`encode`] (and of the scope file names).
+pub(super) fn decode(text: &str) -> Option<String> {
     let bytes = text.as_bytes();
     let mut out = Vec::new();
     let mut i = 0;

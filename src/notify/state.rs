@@ -253,6 +253,26 @@ pub fn open_in(state_dir: &Path, scope: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// Every scope of kind `kind` (`health`) with problems open, and their keys, by scope name.
+pub fn open_scopes(state_dir: &Path, kind: &str) -> Vec<(String, Vec<String>)> {
+    let prefix = file_name(&format!("{kind}:"));
+    let mut out: Vec<(String, Vec<String>)> = std::fs::read_dir(state_dir.join("notify"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let name = entry.file_name().into_string().ok()?;
+            let stem = name.strip_suffix(".json")?;
+            stem.starts_with(&prefix).then_some(())?;
+            let scope = super::queue::decode(stem)?;
+            let open = open_in(state_dir, &scope);
+            (!open.is_empty()).then_some((scope, open))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
 fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>, Error> {
     let Some(bytes) = fsutil::read_state(path)? else {
         return Ok(None);

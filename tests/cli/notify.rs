@@ -1249,3 +1249,40 @@ fn a_second_stop_keeps_what_is_on_its_way_and_records_the_rest() {
         assert!(state.contains(&format!("\"{name}\"")), "{state}");
     }
 }
+
+/// An endpoint told down and then renamed away: its problem stays open (nothing can say it
+/// recovered), and a starting monitor says so, naming where to forget it.
+#[test]
+fn a_monitor_names_problems_left_open_for_endpoints_no_longer_configured() {
+    let chat = Receiver::start();
+    let down = crate::common::server::fixed("503 Service Unavailable", "{}");
+    let dir = setup(&one_endpoint(&down, &chat.url("/chat"), ""));
+    let watch = || {
+        Opsbook::new()
+            .env(
+                "OPSBOOK_READINGS",
+                dir.path().join("readings.json").to_str().unwrap(),
+            )
+            .args(["--config", "ops.yaml", "health", "--watch", "1s"])
+            .spawn_in(dir.path())
+    };
+    let running = watch();
+    wait_for("the down message", || chat.taken("/chat").len() == 1);
+    running.signal(libc::SIGINT);
+    let _ = running.finish(std::time::Duration::from_secs(60));
+    let renamed = one_endpoint(&down, &chat.url("/chat"), "").replace("name: api", "name: api-v2");
+    std::fs::write(dir.path().join("ops.yaml"), renamed).unwrap();
+    let mut running = watch();
+    running.stderr_line(
+        "health: health:api was told failing by an earlier monitor and its endpoint is no longer configured: it stays open",
+    );
+    running.signal(libc::SIGINT);
+    let _ = running.finish(std::time::Duration::from_secs(60));
+    assert!(
+        chat.taken("/chat")
+            .iter()
+            .all(|m| !m["text"].as_str().unwrap().contains("recovered")),
+        "{:?}",
+        chat.paths()
+    );
+}
