@@ -50,6 +50,10 @@ pub struct Finished {
 /// The runbook runs with `ctx`'s machine and clock (manual steps become to-do items,
 /// readings never stop it), recorded as `running` in the state file, then with its
 /// outcome, in the textfile if asked, and in the audit log.
+/// The problem key of a schedule that could not run at all (its runbook did not load, its
+/// state could not be written): no step can be named so.
+const NOT_RUN: &str = "(schedule)";
+
 pub async fn run_schedule(
     schedules: &BTreeMap<String, Schedule>,
     options: RunOptions<'_>,
@@ -87,21 +91,42 @@ pub async fn run_schedule(
             (Err(_), None) => {}
         }
     }
-    let (report, took) = ran?;
     if let Some(config) = notify.filter(|c| c.is_configured()) {
-        let unseen = crate::notify::Problem::unseen_in(&report);
+        let scope = format!("maintain:{name}");
+        let (problems, unseen) = match &ran {
+            Ok((report, _)) => (
+                crate::notify::Problem::from_report(report),
+                crate::notify::Problem::unseen_in(report),
+            ),
+            // A schedule that could not run at all is a problem of its own; what it
+            // found failing before is not known to be better.
+            Err(e) => (
+                vec![crate::notify::Problem {
+                    key: NOT_RUN.to_string(),
+                    what: format!("schedule {name}"),
+                    severity: crate::notify::Severity::Critical,
+                    detail: format!("could not run: {e}"),
+                }],
+                crate::notify::open_in(&state_dir, &scope),
+            ),
+        };
         let scope = crate::notify::Scope {
-            name: &format!("maintain:{name}"),
+            name: &scope,
             rerun: &rerun,
             unseen: &unseen,
         };
-        let problems = crate::notify::Problem::from_report(&report);
         let now = ctx.clock.now();
-        match crate::notify::settle(config, &state_dir, now, &scope, &problems).await {
-            Ok(told) => warnings.extend(told.all_warnings().cloned()),
-            Err(e) => warnings.push(format!("notifications not sent: {e}")),
+        let told = crate::notify::settle(config, &state_dir, now, &scope, &problems).await;
+        let said: Vec<String> = match told {
+            Ok(told) => told.all_warnings().cloned().collect(),
+            Err(e) => vec![format!("notifications not sent: {e}")],
+        };
+        match &ran {
+            Ok(_) => warnings.extend(said),
+            Err(_) => said.iter().for_each(|w| tracing::warn!("{w}")),
         }
     }
+    let (report, took) = ran?;
     Ok(Finished {
         report,
         took,

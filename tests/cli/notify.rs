@@ -1286,3 +1286,59 @@ fn a_monitor_names_problems_left_open_for_endpoints_no_longer_configured() {
         chat.paths()
     );
 }
+
+/// A schedule whose runbook no longer loads is a problem told like any other: once, at
+/// critical, while what it found failing before stays open; once it runs again, its
+/// recovery is told.
+#[test]
+fn a_schedule_that_cannot_run_is_told_once_and_its_recovery_too() {
+    let http = Receiver::start();
+    let config = daily_with(&format!(
+        "  channels:\n    chat: {{ slack: {{ url: \"{}\" }} }}\n",
+        http.url("/chat")
+    ));
+    let dir = setup(&config);
+    memory(dir.path(), 95.0);
+    opsbook(dir.path(), T0, &["maintain", "run", "daily"]).expect_exit(2);
+    let good = std::fs::read_to_string(dir.path().join("upkeep.yaml")).unwrap();
+    std::fs::write(
+        dir.path().join("upkeep.yaml"),
+        good.replace("memory:", "memroy:"),
+    )
+    .unwrap();
+    for at in ["2026-03-02T04:00:00Z", "2026-03-02T05:00:00Z"] {
+        opsbook(dir.path(), at, &["maintain", "run", "daily"]).expect_exit(78);
+    }
+    std::fs::write(dir.path().join("upkeep.yaml"), &good).unwrap();
+    opsbook(
+        dir.path(),
+        "2026-03-02T06:00:00Z",
+        &["maintain", "run", "daily"],
+    )
+    .expect_exit(2);
+    let told: Vec<String> = http
+        .taken("/chat")
+        .iter()
+        .map(|m| {
+            m["text"]
+                .as_str()
+                .unwrap()
+                .lines()
+                .next()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(told.len(), 3, "{told:?}");
+    assert!(told[0].starts_with("Memory failed (critical)"), "{told:?}");
+    assert!(
+        told[1].starts_with("schedule daily failed (critical) in maintain:daily on ")
+            && told[1].contains("could not run: ")
+            && told[1].contains("upkeep.yaml"),
+        "{told:?}"
+    );
+    assert!(
+        told[2].starts_with("schedule daily recovered in maintain:daily"),
+        "{told:?}"
+    );
+}
