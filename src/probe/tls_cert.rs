@@ -383,6 +383,7 @@ impl ServerCertVerifier for ReadDates {
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
         rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0)
+            .or_else(|e| by_key(message, cert, dss, &self.0).ok_or(e))
     }
 
     fn verify_tls13_signature(
@@ -392,11 +393,37 @@ impl ServerCertVerifier for ReadDates {
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
         rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0)
+            .or_else(|e| by_key(message, cert, dss, &self.0).ok_or(e))
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.0.supported_schemes()
     }
+}
+
+/// The handshake signature checked against the public key of a version 1 certificate
+/// (older self-signed ones still served inside networks), which webpki does not read: the
+/// server must hold its key all the same. `None` for any other certificate, or a
+/// signature that does not verify.
+fn by_key(
+    message: &[u8],
+    cert: &CertificateDer<'_>,
+    dss: &DigitallySignedStruct,
+    algorithms: &WebPkiSupportedAlgorithms,
+) -> Option<HandshakeSignatureValid> {
+    let (_, parsed) = x509_parser::parse_x509_certificate(cert.as_ref()).ok()?;
+    if parsed.tbs_certificate.version != x509_parser::x509::X509Version::V1 {
+        return None;
+    }
+    let key = &parsed.tbs_certificate.subject_pki.subject_public_key.data;
+    let (_, candidates) = algorithms
+        .mapping
+        .iter()
+        .find(|(scheme, _)| *scheme == dss.scheme)?;
+    candidates
+        .iter()
+        .any(|alg| alg.verify_signature(key, message, dss.signature()).is_ok())
+        .then(HandshakeSignatureValid::assertion)
 }
 
 #[cfg(test)]

@@ -546,3 +546,74 @@ fn an_undefined_variable_in_a_port_is_named_with_a_did_you_mean() {
         assert!(!run.stderr.contains("untagged enum"), "{}", run.stderr);
     }
 }
+
+/// An X.509 version 1 certificate (what `openssl x509 -req` still makes without
+/// extensions) is read like any other, served by a real `openssl s_server`.
+#[test]
+fn tls_cert_reads_a_version_1_certificate() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let openssl = |args: &[&str]| {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir.path())
+            .output()
+            .expect("openssl");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    openssl(&[
+        "req",
+        "-new",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "k.pem",
+        "-subj",
+        "/CN=localhost",
+        "-out",
+        "csr.pem",
+    ]);
+    openssl(&[
+        "x509", "-req", "-in", "csr.pem", "-signkey", "k.pem", "-days", "400", "-out", "c.pem",
+    ]);
+    let port = server::closed_port();
+    let mut s_server = std::process::Command::new("openssl")
+        .args([
+            "s_server",
+            "-accept",
+            &format!("127.0.0.1:{port}"),
+            "-cert",
+            "c.pem",
+        ])
+        .args(["-key", "k.pem", "-www"])
+        .current_dir(dir.path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("openssl s_server");
+    let stdout = s_server.stdout.take().unwrap();
+    let ready = std::io::BufReader::new(stdout)
+        .lines()
+        .map_while(Result::ok)
+        .any(|line| line.contains("ACCEPT"));
+    assert!(ready, "s_server never accepted");
+    let endpoints = format!(
+        "    - {{ name: old, tls_cert: {{ host: 127.0.0.1, port: {port}, server_name: localhost }} }}\n"
+    );
+    let run = health(&endpoints).run();
+    let _ = s_server.kill();
+    let _ = s_server.wait();
+    let json = run.expect_exit(0).json();
+    assert_eq!(json["checks"]["old"]["status"], "healthy", "{json}");
+    assert_eq!(json["checks"]["old"]["subject"], "CN=localhost");
+    assert!(
+        json["checks"]["old"]["days_left"].as_i64().unwrap() >= 398,
+        "{json}"
+    );
+}
