@@ -303,16 +303,20 @@ fn load_config(global: &GlobalArgs, printer: &Printer) -> anyhow::Result<Loaded>
     Ok(loaded)
 }
 
-/// The config sections a command uses: their `${VAR}`s must be set.
+/// The config sections a command uses: their `${VAR}`s must be set. `notify` for every
+/// command that tells people (a `run` asks for it once it knows it notifies).
 fn sections(command: &Command) -> &'static [&'static str] {
     match command {
+        Command::Health(args) if args.watch.is_some() || args.serve.is_some() => {
+            &["health", "notify"]
+        }
         Command::Health(_) => &["health"],
         Command::Run(_) => &["runbooks", "logs", "backup"],
         Command::Runbook(_) => &["runbooks"],
         Command::Logs(_) => &["logs"],
         Command::Backup(_) | Command::Restore(_) => &["backup"],
-        Command::Incident(_) => &["incident"],
-        Command::Maintain(_) => &["maintain", "runbooks", "logs", "backup", "health"],
+        Command::Incident(_) => &["incident", "notify"],
+        Command::Maintain(_) => &["maintain", "runbooks", "logs", "backup", "health", "notify"],
         Command::Config(_) | Command::Completions(_) | Command::Man(_) => &[],
     }
 }

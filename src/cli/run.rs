@@ -106,6 +106,10 @@ pub fn exec(args: &RunArgs, session: &Session) -> anyhow::Result<u8> {
         session.printer.data(&runbook::plan(&book, &selection));
         return Ok(0);
     }
+    if args.notify || book.notify {
+        // Told to notify: an unset `${VAR}` under `notify:` stops the run before it starts.
+        session.loaded.require(&["notify"])?;
+    }
     let ctx = context(args.yes, session)?;
     let stream = format == Format::Text || args.output.is_some();
     let mut observer = Stream::new(session, &book, stream);

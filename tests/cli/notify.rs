@@ -1342,3 +1342,34 @@ fn a_schedule_that_cannot_run_is_told_once_and_its_recovery_too() {
         "{told:?}"
     );
 }
+
+/// An unset `${VAR}` under `notify:` stops every command that would tell people (exit
+/// 78, naming it) instead of dropping the whole section and telling nobody; a command
+/// that tells nobody is not held up by it.
+#[test]
+fn an_unset_variable_under_notify_stops_the_commands_that_notify() {
+    let http = Receiver::start();
+    let config = daily_with(&format!(
+        "  channels:\n    chat: {{ slack: {{ url: \"{}\" }} }}\n    pager: {{ pagerduty: {{ routing_key: \"${{UNSET_PD_KEY}}\", url: \"{}\" }} }}\n",
+        http.url("/chat"),
+        http.url("/pd")
+    ));
+    let dir = setup(&config);
+    memory(dir.path(), 95.0);
+    std::fs::write(dir.path().join("gate.yaml"), "name: gate\nnotify: true\nsteps:\n  - name: Memory\n    memory: { warn: 75, crit: 90 }\n").unwrap();
+    for args in [
+        &["maintain", "run", "daily"][..],
+        &["incident", "declare", "--severity", "SEV-1", "--title", "API down"],
+        &["health", "--serve", "127.0.0.1:0"],
+        &["run", "gate.yaml"],
+        &["run", "upkeep.yaml", "--notify"],
+    ] {
+        opsbook(dir.path(), T0, args)
+            .expect_exit(78)
+            .stderr_contains("UNSET_PD_KEY");
+    }
+    assert!(http.paths().is_empty(), "{:?}", http.paths());
+    // Nothing told: not held up.
+    opsbook(dir.path(), T0, &["run", "upkeep.yaml"]).expect_exit(2);
+    opsbook(dir.path(), T0, &["health"]).expect_exit(2);
+}
