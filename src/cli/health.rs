@@ -109,7 +109,8 @@ async fn finish(teller: Option<Arc<Teller>>, session: &Session) -> anyhow::Resul
     teller
         .finish(async move {
             again.await;
-            printer.warn("health: stopping without sending: the notifications left are kept in the state directory for the next run");
+            printer
+                .warn("health: stopping without sending: recording what is left for the next run");
         })
         .await;
     Ok(())

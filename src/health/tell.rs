@@ -28,6 +28,17 @@ enum Told {
     Change(Timestamp, String, Vec<Problem>),
     /// The tick: the scopes of the endpoints counted down, with their problems.
     Tick(Timestamp, Vec<(String, Vec<Problem>)>),
+    /// The machine's latest readings are waiting in [`Teller::machine`]'s slot.
+    Machine,
+}
+
+/// The machine's latest failing readings, when not settled yet.
+type Slot = Arc<std::sync::Mutex<Option<(Timestamp, Vec<Problem>)>>>;
+
+fn take(slot: &Slot) -> Option<(Timestamp, Vec<Problem>)> {
+    slot.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .take()
 }
 
 /// Said for each warning a settle gives (an undelivered message, a state file problem).
@@ -36,8 +47,8 @@ pub type Warn = Arc<dyn Fn(&str) + Send + Sync>;
 /// The scope of the machine's own readings (memory, disk, CPU…).
 pub const MACHINE: &str = "health:machine";
 
-/// How long a hurried stop waits to record the changes left (the lock another process
-/// may hold): past it, they are said lost rather than the stop held.
+/// How long a hurried stop may take to record the changes left, all of them (the lock
+/// another process may hold): past it, they are said lost rather than the stop held.
 const HURRIED: Duration = Duration::from_secs(5);
 
 /// The one task that settles notifications for a monitor.
@@ -45,6 +56,7 @@ pub struct Teller {
     tx: mpsc::UnboundedSender<Told>,
     /// A tick is waiting to be settled: the next one is not queued.
     ticking: Arc<AtomicBool>,
+    machine: Slot,
     stopping: Arc<Notify>,
     hurry: Arc<Notify>,
     task: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
@@ -57,6 +69,7 @@ struct Settler {
     rerun: String,
     warn: Warn,
     ticking: Arc<AtomicBool>,
+    machine: Slot,
 }
 
 impl Teller {
@@ -73,6 +86,7 @@ impl Teller {
         }
         let (tx, rx) = mpsc::unbounded_channel::<Told>();
         let ticking = Arc::new(AtomicBool::new(false));
+        let machine = Slot::default();
         let (stopping, hurry) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
         let settler = Settler {
             config: config.clone(),
@@ -80,11 +94,13 @@ impl Teller {
             rerun,
             warn,
             ticking: Arc::clone(&ticking),
+            machine: Arc::clone(&machine),
         };
         let task = tokio::spawn(settler.run(rx, Arc::clone(&stopping), Arc::clone(&hurry)));
         Some(Teller {
             tx,
             ticking,
+            machine,
             stopping,
             hurry,
             task: std::sync::Mutex::new(Some(task)),
@@ -123,11 +139,18 @@ impl Teller {
         }
     }
 
-    /// Hand over the machine's failing readings of one report.
+    /// Hand over the machine's failing readings of one report: they replace readings not
+    /// settled yet (only the latest matters), so a slow channel never piles reports up.
     pub fn machine(&self, at: Timestamp, problems: Vec<Problem>) {
-        let _ = self
-            .tx
-            .send(Told::Change(at, MACHINE.to_string(), problems));
+        let waiting = self
+            .machine
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .replace((at, problems))
+            .is_some();
+        if !waiting {
+            let _ = self.tx.send(Told::Machine);
+        }
     }
 
     /// Settle everything handed over so far, then end (what is handed over later is
@@ -170,7 +193,7 @@ impl Settler {
         stopping: Arc<Notify>,
         hurry: Arc<Notify>,
     ) {
-        let mut hurried = false;
+        let mut hurried: Option<tokio::time::Instant> = None;
         let mut left = 0usize;
         loop {
             tokio::select! {
@@ -194,22 +217,38 @@ impl Settler {
         }
     }
 
-    /// Settle one thing handed over, or once hurried, record it without sending; false
-    /// when it could not even be recorded.
-    async fn handle(&self, told: Told, hurry: &Notify, hurried: &mut bool) -> bool {
-        if !*hurried {
-            tokio::select! {
-                () = self.settle(&told) => return true,
-                () = hurry.notified() => *hurried = true,
+    /// Settle one thing handed over, or once hurried (since `hurried`), record it without
+    /// sending; false when it could not even be recorded in time.
+    async fn handle(
+        &self,
+        told: Told,
+        hurry: &Notify,
+        hurried: &mut Option<tokio::time::Instant>,
+    ) -> bool {
+        let deadline = match *hurried {
+            Some(deadline) => deadline,
+            None => {
+                tokio::select! {
+                    () = self.settle(&told) => return true,
+                    () = hurry.notified() => {}
+                }
+                *hurried.insert(tokio::time::Instant::now() + HURRIED)
             }
-        }
-        let Told::Change(at, name, problems) = &told else {
-            self.ticking.store(false, Ordering::Release);
-            return true; // a tick keeps problems open: nothing to record
         };
-        let scope = self.scope(name);
-        let recorded = crate::notify::record(&self.config, &self.state_dir, *at, &scope, problems);
-        match tokio::time::timeout(HURRIED, recorded).await {
+        let (at, name, problems) = match told {
+            Told::Change(at, name, problems) => (at, name, problems),
+            Told::Machine => match take(&self.machine) {
+                Some((at, problems)) => (at, MACHINE.to_string(), problems),
+                None => return true,
+            },
+            Told::Tick(..) => {
+                self.ticking.store(false, Ordering::Release);
+                return true; // a tick keeps problems open: nothing to record
+            }
+        };
+        let scope = self.scope(&name);
+        let recorded = crate::notify::record(&self.config, &self.state_dir, at, &scope, &problems);
+        match tokio::time::timeout_at(deadline, recorded).await {
             Ok(Ok(_)) => true,
             Ok(Err(e)) => {
                 (self.warn)(&format!("notifications not recorded: {e}"));
@@ -230,6 +269,11 @@ impl Settler {
     async fn settle(&self, told: &Told) {
         match told {
             Told::Change(at, name, problems) => self.one(*at, name, problems).await,
+            Told::Machine => {
+                if let Some((at, problems)) = take(&self.machine) {
+                    self.one(at, MACHINE, &problems).await;
+                }
+            }
             Told::Tick(at, down) => {
                 self.ticking.store(false, Ordering::Release);
                 for (name, problems) in down {

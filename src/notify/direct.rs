@@ -41,6 +41,15 @@ impl Body {
         }
     }
 
+    /// What it is about, for a newer message to supersede a refused one: a problem (its
+    /// scope and key), an incident (its id).
+    pub(super) fn subject_key(&self) -> String {
+        match self {
+            Body::Message(m) => format!("{}\n{}", m.scope, m.key),
+            Body::Text(w) => format!("incident\n{}", w.about),
+        }
+    }
+
     /// When it was written (RFC 3339): the record's name starts with it.
     pub(super) fn time(&self) -> &str {
         match self {
@@ -374,6 +383,8 @@ mod tests {
             error: String::new(),
             tries: 0,
             next_try: None,
+            tried_at: None,
+            refused: false,
         };
         let json = serde_json::to_string(&record).expect("serializes");
         assert!(

@@ -10,7 +10,9 @@
 //! at most [`MAX_RETRY`]); while a channel has an older message waiting (due later, or not
 //! taken in this run), its newer ones wait behind it, so they never arrive out of order and
 //! a dead channel costs a run one delivery bound however long its queue. A channel that
-//! refuses a message (a 4xx, a login, a certificate) holds up only that message.
+//! refuses a message (a 4xx, a login, a certificate) holds up only that message, which is
+//! dropped once a newer message about the same thing (the same problem, the same incident)
+//! reached the channel: it never lands after what superseded it.
 
 use super::direct::{Body, Known};
 use super::{Error, Outcome};
@@ -39,6 +41,13 @@ pub(super) struct Undelivered {
     /// Not tried again before this time (RFC 3339); none: at once.
     #[serde(default)]
     pub(super) next_try: Option<String>,
+    /// When it was last tried (RFC 3339): a clock now before it was set back.
+    #[serde(default)]
+    pub(super) tried_at: Option<String>,
+    /// The channel answered and refused it (a 4xx, a login, a certificate): it holds up
+    /// no other message.
+    #[serde(default)]
+    pub(super) refused: bool,
 }
 
 /// Why a channel's messages wait in this run, and how many were passed over.
@@ -55,6 +64,9 @@ struct Hold {
 #[derive(Debug, Default)]
 pub(super) struct Held {
     channels: BTreeMap<String, Hold>,
+    /// Refused messages seen in this run, by channel and subject: dropped when a newer
+    /// message about the same subject reaches the channel.
+    refused: Vec<(String, String, PathBuf)>,
 }
 
 impl Held {
@@ -147,6 +159,8 @@ impl Queue {
             error: error.to_string(),
             tries: 0,
             next_try: None,
+            tried_at: None,
+            refused: false,
         };
         let bytes = serde_json::to_vec_pretty(&record).unwrap_or_default();
         fsutil::write_state(&path, &bytes)?;
@@ -189,7 +203,12 @@ impl Queue {
                 continue;
             }
             if !due(&record, now) {
-                held.hold(&record.channel, false);
+                if record.refused {
+                    let subject = record.body.subject_key();
+                    held.refused.push((record.channel, subject, entry.path));
+                } else {
+                    held.hold(&record.channel, false);
+                }
                 continue;
             }
             attempt(known, &entry.path, record, false, now, held, outcome).await?;
@@ -201,15 +220,13 @@ impl Queue {
 /// Whether `record`'s retry is due at `now` (or its time is past any retry's reach: the
 /// clock was set back).
 fn due(record: &Undelivered, now: jiff::Timestamp) -> bool {
-    let Some(next) = record
-        .next_try
-        .as_deref()
-        .and_then(|t| t.parse::<jiff::Timestamp>().ok())
-    else {
+    let time = |t: &Option<String>| t.as_deref().and_then(|t| t.parse::<jiff::Timestamp>().ok());
+    let Some(next) = time(&record.next_try) else {
         return true;
     };
+    let set_back = time(&record.tried_at).is_some_and(|tried| now < tried);
     let reach = i64::try_from(MAX_RETRY.as_secs()).unwrap_or(i64::MAX);
-    next <= now || next.as_second() > now.as_second().saturating_add(reach)
+    set_back || next <= now || next.as_second() > now.as_second().saturating_add(reach)
 }
 
 /// Deliver the queued `record` (file `path`): taken, the file goes; not taken, it stays
@@ -261,6 +278,7 @@ pub(super) async fn attempt(
             crate::logging::audit::record(action, "ok", Some(&what));
             outcome.redelivered += usize::from(!fresh);
             outcome.sent.push(what);
+            supersede(&record, held, outcome);
         }
         Err(e) => {
             let said = format!(
@@ -268,12 +286,18 @@ pub(super) async fn attempt(
                 path.display()
             );
             crate::logging::audit::record("notify.sent", "failed", Some(&said));
-            if !e.is_refusal() {
+            record.refused = e.is_refusal();
+            if record.refused {
+                let subject = record.body.subject_key();
+                let entry = (record.channel.clone(), subject, path.to_path_buf());
+                held.refused.push(entry);
+            } else {
                 held.hold(&record.channel, true);
             }
             record.error = e.to_string();
             record.tries = record.tries.saturating_add(1);
             record.next_try = Some(retry_at(now, bound, record.tries).to_string());
+            record.tried_at = Some(now.to_string());
             let bytes = serde_json::to_vec_pretty(&record).unwrap_or_default();
             fsutil::write_state(path, &bytes)?;
             if fresh {
@@ -284,6 +308,26 @@ pub(super) async fn attempt(
         }
     }
     Ok(())
+}
+
+/// Drop the refused messages of this run that `taken` (just delivered, newer) supersedes:
+/// the same channel, the same subject.
+fn supersede(taken: &Undelivered, held: &mut Held, outcome: &mut Outcome) {
+    let subject = taken.body.subject_key();
+    held.refused.retain(|(channel, about, path)| {
+        if *channel != taken.channel || *about != subject {
+            return true;
+        }
+        if std::fs::remove_file(path).is_ok() {
+            let said = format!(
+                "{}: refused earlier by channel {channel}, dropped: a newer message about the same thing reached it",
+                path.display()
+            );
+            crate::logging::audit::record("notify.superseded", "ok", Some(&said));
+            outcome.warnings.push(said);
+        }
+        false
+    });
 }
 
 /// When a message that failed `tries` times is tried again: the channel's backoff (a
@@ -398,6 +442,8 @@ mod tests {
             error: String::new(),
             tries: 1,
             next_try: Some(next.to_string()),
+            tried_at: Some(at.to_string()),
+            refused: false,
         };
         let later = |s: i64| jiff::Timestamp::from_second(1_800_000_000 + s).expect("time");
         assert!(!due(&record(later(10)), at));

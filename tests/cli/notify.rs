@@ -1356,10 +1356,21 @@ fn an_unset_variable_under_notify_stops_the_commands_that_notify() {
     ));
     let dir = setup(&config);
     memory(dir.path(), 95.0);
-    std::fs::write(dir.path().join("gate.yaml"), "name: gate\nnotify: true\nsteps:\n  - name: Memory\n    memory: { warn: 75, crit: 90 }\n").unwrap();
+    std::fs::write(
+        dir.path().join("gate.yaml"),
+        "name: gate\nnotify: true\nsteps:\n  - name: Memory\n    memory: { warn: 75, crit: 90 }\n",
+    )
+    .unwrap();
     for args in [
         &["maintain", "run", "daily"][..],
-        &["incident", "declare", "--severity", "SEV-1", "--title", "API down"],
+        &[
+            "incident",
+            "declare",
+            "--severity",
+            "SEV-1",
+            "--title",
+            "API down",
+        ],
         &["health", "--serve", "127.0.0.1:0"],
         &["run", "gate.yaml"],
         &["run", "upkeep.yaml", "--notify"],
@@ -1372,4 +1383,102 @@ fn an_unset_variable_under_notify_stops_the_commands_that_notify() {
     // Nothing told: not held up.
     opsbook(dir.path(), T0, &["run", "upkeep.yaml"]).expect_exit(2);
     opsbook(dir.path(), T0, &["health"]).expect_exit(2);
+}
+
+/// A message the channel refused is dropped once a newer one about the same problem
+/// reached it (it never lands after its recovery), and while it waits for its retry it
+/// holds up no newer message.
+#[test]
+fn a_refused_message_is_superseded_by_the_newer_one_about_the_same_problem() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let got = Arc::new(Mutex::new(Vec::<(u16, String)>::new()));
+    let seen = got.clone();
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            let Some((_, body)) = crate::common::server::read_request(&mut stream) else {
+                continue;
+            };
+            let status = if body.contains("Memory failed") {
+                400
+            } else {
+                200
+            };
+            seen.lock().unwrap().push((status, body));
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            );
+        }
+    });
+    let config = daily_with(&format!(
+        "  delivery: {{ attempts: 1, backoff: 1m, timeout: 5s }}\n  channels:\n    chat: {{ slack: {{ url: \"http://127.0.0.1:{port}/chat\" }} }}\n"
+    ));
+    let dir = setup(&config);
+    memory(dir.path(), 95.0);
+    opsbook(dir.path(), T0, &["maintain", "run", "daily"]).expect_exit(2);
+    assert_eq!(undelivered(dir.path()), 1);
+    // Ten seconds later, recovered: the refused problem's retry is not due, and it holds
+    // nothing up; the recovery goes out and supersedes it.
+    memory(dir.path(), 10.0);
+    opsbook(
+        dir.path(),
+        "2026-03-02T03:00:10Z",
+        &["maintain", "run", "daily"],
+    )
+    .expect_exit(0)
+    .stderr_contains("dropped: a newer message about the same thing reached it");
+    assert_eq!(undelivered(dir.path()), 0);
+    opsbook(
+        dir.path(),
+        "2026-03-02T05:00:00Z",
+        &["maintain", "run", "daily"],
+    )
+    .expect_exit(0);
+    let got = got.lock().unwrap();
+    let statuses: Vec<u16> = got.iter().map(|(s, _)| *s).collect();
+    assert_eq!(statuses, [400, 200], "{got:?}");
+    assert!(got[1].1.contains("Memory recovered"), "{got:?}");
+}
+
+/// While another process holds the notification lock, a second Ctrl-C still stops at
+/// once: the machine's reports waiting are one (only the latest matters), and what could
+/// not be recorded in the time left is counted, not waited for.
+#[test]
+fn a_second_stop_is_prompt_while_the_lock_is_held_elsewhere() {
+    use std::os::unix::fs::DirBuilderExt;
+    let chat = Receiver::start();
+    let down = crate::common::server::fixed("503 Service Unavailable", "{}");
+    let dir = setup(&one_endpoint(&down, &chat.url("/chat"), ""));
+    let notify = dir.path().join("state/notify");
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&notify)
+        .unwrap();
+    let held = std::fs::File::create(notify.join(".lock")).unwrap();
+    held.lock().unwrap();
+    let mut running = Opsbook::new()
+        .env(
+            "OPSBOOK_READINGS",
+            dir.path().join("readings.json").to_str().unwrap(),
+        )
+        .args(["--config", "ops.yaml", "health", "--watch", "1s"])
+        .spawn_in(dir.path());
+    let mut lines = Lines::of(&mut running);
+    lines.until("up → down");
+    let mut reports = BufReader::new(running.child.stdout.take().unwrap()).lines();
+    let mut seen = 0;
+    while seen < 3 {
+        if reports.next().unwrap().unwrap().starts_with("every 1s") {
+            seen += 1;
+        }
+    }
+    running.signal(libc::SIGINT);
+    lines.until("Ctrl-C again");
+    running.signal(libc::SIGINT);
+    lines.until("health: 2 changes could not be recorded before the stop");
+    let run = running.finish(std::time::Duration::from_secs(60));
+    assert!(run.code.is_some());
+    assert!(chat.paths().is_empty(), "{:?}", chat.paths());
 }
