@@ -149,14 +149,13 @@ fn runtime() -> Result<tokio::runtime::Runtime, String> {
 
 impl super::Incidents<'_> {
     /// The channels a message about `record` goes to (one that `pages` reaches PagerDuty
-    /// too): the incident webhook and the `notify:` channels routed for incidents of its
-    /// severity (the highest configured severity is `critical`, every other `warning`).
+    /// too): the incident webhook and the `notify:` channels routed for incidents of the
+    /// worst severity it has had (the highest configured severity is `critical`, every
+    /// other `warning`), so the channels that heard it at its worst hear how it ends.
     pub(crate) fn targets(&self, record: &Incident, pages: bool) -> Targets {
         let none = NotifyConfig::default();
         let level = match self.config.severities().first() {
-            Some(top) if top.name.eq_ignore_ascii_case(&record.severity) => {
-                crate::notify::Severity::Critical
-            }
+            Some(top) if self.ever(record, &top.name) => crate::notify::Severity::Critical,
             _ => crate::notify::Severity::Warning,
         };
         let notify = self.notify.unwrap_or(&none);
@@ -236,6 +235,29 @@ impl super::Incidents<'_> {
         )
         .all_warnings()
         .for_each(|warning| (voice.warn)(warning));
+    }
+
+    /// Whether `record` has had severity `name`: now, when declared, or before a change
+    /// (the timeline's `Incident declared (SEV-1): …` and `Severity: SEV-1 → SEV-3`).
+    fn ever(&self, record: &Incident, name: &str) -> bool {
+        let is = |text: &str| text.trim().eq_ignore_ascii_case(name);
+        is(&record.severity)
+            || self
+                .store
+                .timeline(&record.id)
+                .iter()
+                .any(|e| match e.kind.as_str() {
+                    "declared" => e
+                        .text
+                        .strip_prefix("Incident declared (")
+                        .and_then(|rest| rest.split_once(')'))
+                        .is_some_and(|(severity, _)| is(severity)),
+                    "severity" => e
+                        .text
+                        .strip_prefix("Severity: ")
+                        .is_some_and(|change| change.split(" → ").any(is)),
+                    _ => false,
+                })
     }
 
     /// What PagerDuty hears of a message about `record` whose first line is `first`: one

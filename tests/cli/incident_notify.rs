@@ -521,3 +521,45 @@ fn a_full_queue_still_sends_and_says_what_it_could_not_keep() {
     let audit = std::fs::read_to_string(dir.join("ops-logs/audit.log")).unwrap();
     assert!(audit.contains("NOT kept"), "{audit}");
 }
+
+/// An incident paged at its worst severity and lowered before it was resolved: the
+/// channels routed only for the worst severity still hear it end (PagerDuty's alert is
+/// resolved), while an incident never that bad is not paged.
+#[test]
+fn an_incident_lowered_before_its_resolution_still_resolves_its_page() {
+    let http = Receiver::start();
+    let ops = Opsbook::new().file(
+        "ops.yaml",
+        &format!(
+            "state_dir: state\nincident:\n  dir: incidents\nnotify:\n  channels:\n    pager: {{ pagerduty: {{ routing_key: \"${{PD_KEY}}\", url: \"{}\" }} }}\n  routes:\n    - {{ events: [incident], min_severity: critical, channels: [pager] }}\n",
+            http.url("/pd")
+        ),
+    );
+    let dir = ops.dir();
+    incident(
+        dir,
+        NOW,
+        &["declare", "--severity", "SEV-1", "--title", "API down"],
+    )
+    .expect_exit(0);
+    incident(
+        dir,
+        "2026-01-10T10:05:00Z",
+        &["update", ID, "--severity", "SEV-3"],
+    )
+    .expect_exit(0);
+    incident(
+        dir,
+        "2026-01-10T10:40:00Z",
+        &["resolve", ID, "--root-cause", "A full disk"],
+    )
+    .expect_exit(0);
+    declare(dir, "SEV-2", "Exports slow");
+    let events = http.taken("/pd");
+    let actions: Vec<&str> = events
+        .iter()
+        .map(|e| e["event_action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["trigger", "resolve"], "{:?}", http.paths());
+    assert_eq!(events[1]["dedup_key"], format!("opsbook-incident-{ID}"));
+}
