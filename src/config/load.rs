@@ -281,6 +281,7 @@ fn incident_errors(path: &Path, config: &Config) -> Vec<ConfigError> {
         crate::incident::templates::check(&incident.templates, path),
         incident.check_routing(path),
     ];
+    let notify = config.notify.check().err();
     checks
         .into_iter()
         .filter_map(Result::err)
@@ -288,6 +289,7 @@ fn incident_errors(path: &Path, config: &Config) -> Vec<ConfigError> {
             crate::incident::Error::Template(c) | crate::incident::Error::Config(c) => c,
             other => ConfigError::whole_file(path, other.to_string()),
         })
+        .chain(notify.map(|e| ConfigError::whole_file(path, e)))
         .collect()
 }
 

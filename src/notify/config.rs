@@ -37,6 +37,11 @@ impl TryFrom<Raw> for NotifyConfig {
             if route.channels.is_empty() {
                 return Err(format!("notify.routes[{i}].channels is empty"));
             }
+            // Without any channel (or read apart from them, as `config validate` reads each
+            // part of a file), a route's names are checked by `NotifyConfig::check`.
+            if raw.channels.is_empty() {
+                continue;
+            }
             for name in &route.channels {
                 if !raw.channels.contains_key(name) {
                     return Err(format!(
@@ -134,6 +139,18 @@ impl Default for Delivery {
 }
 
 impl NotifyConfig {
+    /// What the section's parts say only together: routes that name channels while
+    /// `notify.channels` names none.
+    pub fn check(&self) -> Result<(), String> {
+        match self.routes.first() {
+            Some(route) if self.channels.is_empty() => Err(format!(
+                "notify.routes[0].channels names {:?}, but notify.channels names no channel",
+                route.channels.first().map_or("", String::as_str)
+            )),
+            _ => Ok(()),
+        }
+    }
+
     /// Whether anything is configured to be told.
     pub fn is_configured(&self) -> bool {
         !self.channels.is_empty()

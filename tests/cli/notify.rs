@@ -1482,3 +1482,39 @@ fn a_second_stop_is_prompt_while_the_lock_is_held_elsewhere() {
     assert!(run.code.is_some());
     assert!(chat.paths().is_empty(), "{:?}", chat.paths());
 }
+
+/// A route naming an unknown channel is one error, not a second false one about the
+/// channels it does name; routes without any channel are refused too.
+#[test]
+fn a_route_to_an_unknown_channel_is_one_error() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("ops.yaml"),
+        "notify:\n  channels:\n    chat: { slack: { url: \"http://127.0.0.1:1/x\" } }\n  routes:\n    - { channels: [chat, foo] }\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("bare.yaml"),
+        "notify:\n  routes:\n    - { channels: [chat] }\n",
+    )
+    .unwrap();
+    let run = Opsbook::new()
+        .args(["--config", "ops.yaml", "config", "validate"])
+        .run_in(dir.path())
+        .expect_exit(78)
+        .stderr_contains("no channel \"foo\" under notify.channels (known: chat)");
+    assert!(!run.stderr.contains("known: none"), "{}", run.stderr);
+    assert_eq!(
+        run.stderr.matches("no channel").count(),
+        1,
+        "{}",
+        run.stderr
+    );
+    Opsbook::new()
+        .args(["--config", "bare.yaml", "config", "validate"])
+        .run_in(dir.path())
+        .expect_exit(78)
+        .stderr_contains(
+            "notify.routes[0].channels names \"chat\", but notify.channels names no channel",
+        );
+}
