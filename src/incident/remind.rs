@@ -170,7 +170,9 @@ fn send(
             "overdue action items",
         ));
     }
-    let text = format!("Reminder sent: {}", about.join("; "));
+    // Claimed before it is sent (so two runs never both send it); a `notify-failed` or
+    // `remind-failed` entry follows when no channel took it.
+    let text = format!("Reminder made: {}", about.join("; "));
     if book.targets(record, false).names.is_empty() {
         audit::record(
             "incident.remind",

@@ -430,6 +430,12 @@ fn the_update_message_counts_reminders_apart_from_its_updates() {
     assert_eq!(got.len(), 4, "{:?}", http.paths());
     crate::common::expect_file("incident-update-after-reminders.txt", &got[3]);
     assert!(timeline(dir).matches("\"kind\":\"reminded\"").count() == 2);
+    // Recorded when claimed, before any channel took it: it says made, not sent.
+    assert!(
+        timeline(dir).contains("Reminder made: an update is due"),
+        "{}",
+        timeline(dir)
+    );
 }
 
 /// A dead webhook costs a run one delivery bound, however many messages it has for it:
