@@ -73,13 +73,39 @@ fn what(step: &StepSpec) -> String {
                 .into_iter()
                 .map(|(_, mut settings)| {
                     prune(&mut settings);
-                    settings.to_string()
+                    settings_line(&settings)
                 })
                 .collect::<Vec<_>>()
                 .join(" "),
-            Ok(other) => other.to_string(),
+            Ok(other) => settings_line(&other),
             Err(e) => format!("(cannot show: {e})"),
         },
+    }
+}
+
+/// Settings as a person reads them: `path /, warn 80, crit 90`: each key and its value,
+/// a nested group's settings among its parent's, a list as `[a, b]`, a value with a
+/// comma, a space or a bracket quoted.
+fn settings_line(value: &serde_json::Value) -> String {
+    use serde_json::Value;
+    match value {
+        Value::Object(map) => map
+            .iter()
+            .map(|(key, value)| match value {
+                Value::Object(_) => settings_line(value),
+                _ => format!("{key} {}", settings_line(value)),
+            })
+            .collect::<Vec<_>>()
+            .join(", "),
+        Value::Array(items) => {
+            let items: Vec<String> = items.iter().map(settings_line).collect();
+            format!("[{}]", items.join(", "))
+        }
+        Value::String(text) if text.is_empty() || text.contains([',', ' ', '[', ']']) => {
+            format!("{text:?}")
+        }
+        Value::String(text) => text.clone(),
+        other => other.to_string(),
     }
 }
 
@@ -297,5 +323,22 @@ fn with_role(step: &StepSpec, shown: &mut serde_json::Value) {
         for (step, shown) in step.options.undo.iter().zip(undo.iter_mut()) {
             with_role(step, shown);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::settings_line;
+
+    #[test]
+    fn settings_read_as_words_not_json() {
+        let value = serde_json::json!({
+            "path": "/", "threshold": { "warn": 80, "crit": 90 },
+            "hosts": ["a", "b c"], "empty": ""
+        });
+        assert_eq!(
+            settings_line(&value),
+            r#"path /, warn 80, crit 90, hosts [a, "b c"], empty """#
+        );
     }
 }
