@@ -97,6 +97,15 @@ fn teller(config: &HealthConfig, session: &Session) -> (Option<Arc<Teller>>, Vec
     (teller, tell::still_down(config, notify, &state_dir))
 }
 
+/// How long a stop settles notifications before it stops without sending: a minute
+/// (test seam: `OPSBOOK_TEST_STOP_LIMIT`, in seconds).
+fn stop_limit() -> Duration {
+    std::env::var("OPSBOOK_TEST_STOP_LIMIT")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .map_or(Duration::from_secs(60), Duration::from_secs)
+}
+
 /// Settle what the teller was handed before the process ends; a second Ctrl-C leaves
 /// what is on its way queued, and the changes left recorded, for the next run.
 async fn finish(teller: Option<Arc<Teller>>, session: &Session) -> anyhow::Result<()> {
@@ -108,7 +117,12 @@ async fn finish(teller: Option<Arc<Teller>>, session: &Session) -> anyhow::Resul
     printer.progress("health: stopping: settling the notifications handed over (Ctrl-C again to keep them for the next run)");
     teller
         .finish(async move {
-            again.await;
+            // A stop never waits longer than a service manager does (a lock another
+            // process keeps, a channel that hangs): then it is hurried as by a second Ctrl-C.
+            tokio::select! {
+                () = again => {}
+                () = tokio::time::sleep(stop_limit()) => {}
+            }
             printer
                 .warn("health: stopping without sending: recording what is left for the next run");
         })

@@ -413,3 +413,15 @@ fn collect(
     ));
     Ok(0)
 }
+
+/// Whether `command` sends messages (its `notify:` settings must then be whole).
+pub fn notifies(command: &IncidentCommand) -> bool {
+    matches!(
+        command,
+        IncidentCommand::Declare(_)
+            | IncidentCommand::Update(_)
+            | IncidentCommand::Escalate { .. }
+            | IncidentCommand::Resolve(_)
+            | IncidentCommand::Remind
+    )
+}

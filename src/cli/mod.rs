@@ -304,7 +304,8 @@ fn load_config(global: &GlobalArgs, printer: &Printer) -> anyhow::Result<Loaded>
 }
 
 /// The config sections a command uses: their `${VAR}`s must be set. `notify` for every
-/// command that tells people (a `run` asks for it once it knows it notifies).
+/// command that tells people (a `run` asks for it once it knows it notifies), and only
+/// those: a missing pager key never blocks `incident show` or `maintain status`.
 fn sections(command: &Command) -> &'static [&'static str] {
     match command {
         Command::Health(args) if args.watch.is_some() || args.serve.is_some() => {
@@ -315,8 +316,12 @@ fn sections(command: &Command) -> &'static [&'static str] {
         Command::Runbook(_) => &["runbooks"],
         Command::Logs(_) => &["logs"],
         Command::Backup(_) | Command::Restore(_) => &["backup"],
-        Command::Incident(_) => &["incident", "notify"],
-        Command::Maintain(_) => &["maintain", "runbooks", "logs", "backup", "health", "notify"],
+        Command::Incident(command) if incident::notifies(command) => &["incident", "notify"],
+        Command::Incident(_) => &["incident"],
+        Command::Maintain(maintain::MaintainCommand::Run(_)) => {
+            &["maintain", "runbooks", "logs", "backup", "health", "notify"]
+        }
+        Command::Maintain(_) => &["maintain", "runbooks", "logs", "backup", "health"],
         Command::Config(_) | Command::Completions(_) | Command::Man(_) => &[],
     }
 }

@@ -34,9 +34,6 @@ impl TryFrom<Raw> for NotifyConfig {
     fn try_from(raw: Raw) -> Result<Self, String> {
         let known: Vec<&str> = raw.channels.keys().map(String::as_str).collect();
         for (i, route) in raw.routes.iter().enumerate() {
-            if route.channels.is_empty() {
-                return Err(format!("notify.routes[{i}].channels is empty"));
-            }
             // Without any channel (or read apart from them, as `config validate` reads each
             // part of a file), a route's names are checked by `NotifyConfig::check`.
             if raw.channels.is_empty() {
@@ -103,15 +100,40 @@ impl EventKind {
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "RawRoute")]
 pub struct Route {
     /// `maintain`, `run`, `health`, `incident`; none means all.
-    #[serde(default)]
     pub events: Vec<EventKind>,
     /// The least severity this route hears (default `warning`: everything).
-    #[serde(default = "least")]
     pub min_severity: Severity,
     pub channels: Vec<String>,
+}
+
+/// A route as written, before its channels are checked (here, so the error points at the
+/// route itself).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRoute {
+    #[serde(default)]
+    events: Vec<EventKind>,
+    #[serde(default = "least")]
+    min_severity: Severity,
+    channels: Vec<String>,
+}
+
+impl TryFrom<RawRoute> for Route {
+    type Error = String;
+
+    fn try_from(raw: RawRoute) -> Result<Self, String> {
+        if raw.channels.is_empty() {
+            return Err("a route's `channels` is empty: name at least one channel".to_string());
+        }
+        Ok(Route {
+            events: raw.events,
+            min_severity: raw.min_severity,
+            channels: raw.channels,
+        })
+    }
 }
 
 fn least() -> Severity {

@@ -342,23 +342,22 @@ fn retry_at(now: jiff::Timestamp, bound: &super::Delivery, tries: u32) -> jiff::
 }
 
 fn read(path: &Path) -> Result<Option<Undelivered>, Error> {
-    let Some(bytes) = fsutil::read_state(path)? else {
-        return Ok(None);
-    };
-    serde_json::from_slice(&bytes)
-        .map(Some)
-        .map_err(|e| Error::Corrupt {
-            path: path.display().to_string(),
-            problem: format!("not an undelivered notification: {e}"),
-        })
+    super::state::read_json(path, "an undelivered notification")
 }
 
-/// A channel's name as part of a file name: letters, digits, `_` and `.` kept, anything
-/// else (`-` included, which separates the parts) `%XX`.
+/// A channel's name as part of a file name: `-`, which separates the parts, escaped too.
 fn encode(channel: &str) -> String {
+    escape(channel, b"_")
+}
+
+/// `text` as part of a file name: letters, digits, the bytes of `keep`, and `.` but
+/// first kept, anything else `%XX` (so `/` never leaves the directory, a name never
+/// starts with `.`, and two names stay apart).
+pub(super) fn escape(text: &str, keep: &[u8]) -> String {
     let mut out = String::new();
-    for byte in channel.bytes() {
-        if byte.is_ascii_alphanumeric() || byte == b'_' || (byte == b'.' && !out.is_empty()) {
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || keep.contains(&byte) || (byte == b'.' && !out.is_empty())
+        {
             out.push(byte as char);
         } else {
             out.push_str(&format!("%{byte:02X}"));

@@ -26,6 +26,9 @@ struct Open {
     last_sent: String,
 }
 
+/// What a scope's state file is, for its errors.
+const STATE: &str = "a notification state file";
+
 #[derive(Debug, Default, Deserialize, Serialize)]
 struct ScopeState {
     open: BTreeMap<String, Open>,
@@ -96,7 +99,7 @@ async fn settle_as(
         queue.redeliver(known, now, &mut held, &mut outcome).await?;
     }
     let path = dir.join(format!("{}.json", file_name(scope.name)));
-    let read: Option<ScopeState> = read_json(&path)?;
+    let read: Option<ScopeState> = read_json(&path, STATE)?;
     let was = read
         .as_ref()
         .map(|s| serde_json::to_vec_pretty(s).unwrap_or_default());
@@ -246,7 +249,7 @@ pub fn open_in(state_dir: &Path, scope: &str) -> Vec<String> {
     let path = state_dir
         .join("notify")
         .join(format!("{}.json", file_name(scope)));
-    read_json::<ScopeState>(&path)
+    read_json::<ScopeState>(&path, STATE)
         .ok()
         .flatten()
         .map(|state| state.open.into_keys().collect())
@@ -273,7 +276,11 @@ pub fn open_scopes(state_dir: &Path, kind: &str) -> Vec<(String, Vec<String>)> {
     out
 }
 
-fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>, Error> {
+/// The JSON file at `path` (none: missing), or an error saying it is not `what`.
+pub(super) fn read_json<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    what: &str,
+) -> Result<Option<T>, Error> {
     let Some(bytes) = fsutil::read_state(path)? else {
         return Ok(None);
     };
@@ -281,25 +288,14 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>, E
         .map(Some)
         .map_err(|e| Error::Corrupt {
             path: path.display().to_string(),
-            problem: format!("not a notification state file: {e}"),
+            problem: format!("not {what}: {e}"),
         })
 }
 
 /// A scope as a file name: letters, digits, `.`, `_` and `-` kept, anything else `%XX`
 /// (so `maintain:daily` and `maintain_daily` stay apart, and `/` never leaves the dir).
 fn file_name(scope: &str) -> String {
-    let mut out = String::new();
-    for byte in scope.bytes() {
-        if byte.is_ascii_alphanumeric()
-            || b"_-".contains(&byte)
-            || (byte == b'.' && !out.is_empty())
-        {
-            out.push(byte as char);
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
+    super::queue::escape(scope, b"_-")
 }
 
 #[cfg(test)]

@@ -1383,6 +1383,19 @@ fn an_unset_variable_under_notify_stops_the_commands_that_notify() {
     // Nothing told: not held up.
     opsbook(dir.path(), T0, &["run", "upkeep.yaml"]).expect_exit(2);
     opsbook(dir.path(), T0, &["health"]).expect_exit(2);
+    for args in [
+        &["maintain", "status"][..],
+        &["incident", "list"],
+        &["incident", "metrics", "--output", "incidents.prom"],
+    ] {
+        let run = opsbook(dir.path(), T0, args);
+        assert_ne!(run.code, Some(78), "{args:?}: {}", run.stderr);
+        assert!(
+            !run.stderr.contains("UNSET_PD_KEY"),
+            "{args:?}: {}",
+            run.stderr
+        );
+    }
 }
 
 /// A message the channel refused is dropped once a newer one about the same problem
@@ -1510,6 +1523,17 @@ fn a_route_to_an_unknown_channel_is_one_error() {
         "{}",
         run.stderr
     );
+    std::fs::write(
+        dir.path().join("empty.yaml"),
+        "notify:\n  channels:\n    chat: { slack: { url: \"http://127.0.0.1:1/x\" } }\n  routes:\n    - { events: [maintain], channels: [chat] }\n    - { events: [health], channels: [] }\n",
+    )
+    .unwrap();
+    let run = Opsbook::new()
+        .args(["--config", "empty.yaml", "config", "validate"])
+        .run_in(dir.path())
+        .expect_exit(78)
+        .stderr_contains("empty.yaml:6:7: a route's `channels` is empty");
+    assert_eq!(run.stderr.matches("is empty").count(), 1, "{}", run.stderr);
     Opsbook::new()
         .args(["--config", "bare.yaml", "config", "validate"])
         .run_in(dir.path())
@@ -1517,4 +1541,35 @@ fn a_route_to_an_unknown_channel_is_one_error() {
         .stderr_contains(
             "notify.routes[0].channels names \"chat\", but notify.channels names no channel",
         );
+}
+
+/// One Ctrl-C while another process keeps the notification lock: the stop does not wait
+/// for the lock forever (a service manager would kill it), it stops without sending once
+/// its limit passed (a minute; one second here, through the test seam).
+#[test]
+fn a_stop_waits_for_a_held_lock_only_so_long() {
+    use std::os::unix::fs::DirBuilderExt;
+    let chat = Receiver::start();
+    let down = crate::common::server::fixed("503 Service Unavailable", "{}");
+    let dir = setup(&one_endpoint(&down, &chat.url("/chat"), ""));
+    let notify = dir.path().join("state/notify");
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&notify)
+        .unwrap();
+    let held = std::fs::File::create(notify.join(".lock")).unwrap();
+    held.lock().unwrap();
+    let mut running = Opsbook::new()
+        .env("OPSBOOK_TEST_STOP_LIMIT", "1")
+        .args(["--config", "ops.yaml", "health", "--serve", "127.0.0.1:0"])
+        .spawn_in(dir.path());
+    let mut lines = Lines::of(&mut running);
+    lines.until("up → down");
+    running.signal(libc::SIGTERM);
+    lines.until("stopping without sending");
+    lines.until("1 change could not be recorded before the stop");
+    let run = running.finish(std::time::Duration::from_secs(60));
+    assert!(run.code.is_some());
+    assert!(chat.paths().is_empty(), "{:?}", chat.paths());
 }
