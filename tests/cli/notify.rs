@@ -983,19 +983,7 @@ fn a_dead_channel_costs_a_run_one_delivery_bound_however_long_its_queue() {
         &["maintain", "run", "three"],
     )
     .expect_exit(2);
-    let told: Vec<String> = http
-        .taken("/chat")
-        .iter()
-        .map(|m| {
-            m["text"]
-                .as_str()
-                .unwrap()
-                .lines()
-                .next()
-                .unwrap()
-                .to_string()
-        })
-        .collect();
+    let told = first_lines(&http, "/chat");
     assert_eq!(told.len(), 3, "{told:?}");
     for (said, step) in told.iter().zip(["A", "B", "C"]) {
         assert!(
@@ -1316,19 +1304,7 @@ fn a_schedule_that_cannot_run_is_told_once_and_its_recovery_too() {
         &["maintain", "run", "daily"],
     )
     .expect_exit(2);
-    let told: Vec<String> = http
-        .taken("/chat")
-        .iter()
-        .map(|m| {
-            m["text"]
-                .as_str()
-                .unwrap()
-                .lines()
-                .next()
-                .unwrap()
-                .to_string()
-        })
-        .collect();
+    let told = first_lines(&http, "/chat");
     assert_eq!(told.len(), 3, "{told:?}");
     assert!(told[0].starts_with("Memory failed (critical)"), "{told:?}");
     assert!(
@@ -1572,4 +1548,15 @@ fn a_stop_waits_for_a_held_lock_only_so_long() {
     let run = running.finish(std::time::Duration::from_secs(60));
     assert!(run.code.is_some());
     assert!(chat.paths().is_empty(), "{:?}", chat.paths());
+}
+
+/// The first line of each message `http` took at `path`, in order.
+fn first_lines(http: &Receiver, path: &str) -> Vec<String> {
+    http.taken(path)
+        .iter()
+        .map(|m| {
+            let text = m["text"].as_str().unwrap_or_default();
+            text.lines().next().unwrap_or_default().to_string()
+        })
+        .collect()
 }
