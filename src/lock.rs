@@ -28,6 +28,16 @@ pub enum Error {
     },
 }
 
+/// The lock file at `path` (created if missing) for [`Lock::wait`] and
+/// [`Lock::wait_async`]: its directory made private, the file opened without following a
+/// link.
+fn open_lock_file(path: &Path) -> Result<std::fs::File, Error> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        fsutil::create_dir_private(dir, fsutil::PRIVATE_DIR)?;
+    }
+    fsutil::open_nofollow_rw(path, fsutil::PRIVATE_FILE).map_err(Error::File)
+}
+
 impl Lock {
     /// A log set's lock: rotation and archiving of one set never overlap, whether run by
     /// `logs rotate`/`logs archive` or by a runbook step.
@@ -52,10 +62,7 @@ impl Lock {
     /// updates of a shared file (a state file, an incident record) by several processes.
     /// Its directory must be private and the lock file a regular file, never a link.
     pub fn wait(path: &Path) -> Result<Lock, Error> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            fsutil::create_dir_private(dir, fsutil::PRIVATE_DIR)?;
-        }
-        let file = fsutil::open_nofollow_rw(path, fsutil::PRIVATE_FILE).map_err(Error::File)?;
+        let file = open_lock_file(path)?;
         file.lock().map_err(|error| Error::Lock {
             path: path.to_path_buf(),
             error,
@@ -67,10 +74,7 @@ impl Lock {
     /// it, tried again after a pause, so waiting never blocks a thread and dropping the
     /// future stops the wait at once (a stopping monitor is never held by a lock).
     pub async fn wait_async(path: &Path) -> Result<Lock, Error> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            fsutil::create_dir_private(dir, fsutil::PRIVATE_DIR)?;
-        }
-        let file = fsutil::open_nofollow_rw(path, fsutil::PRIVATE_FILE).map_err(Error::File)?;
+        let file = open_lock_file(path)?;
         let mut pause = std::time::Duration::from_millis(5);
         loop {
             match file.try_lock() {

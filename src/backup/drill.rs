@@ -355,7 +355,7 @@ impl ScratchDb {
             .find(|w| w.starts_with("postgres://") || w.starts_with("postgresql://"))?;
         let mut url = url::Url::parse(word).ok()?;
         let name = url.path().trim_start_matches('/');
-        let name = percent_decode(name)?;
+        let name = crate::fsutil::percent_decode(name)?;
         if name.is_empty() || name == "postgres" {
             return None;
         }
@@ -427,24 +427,6 @@ fn drop_databases(databases: &Mutex<Vec<ScratchDb>>) -> Result<(), Error> {
     result
 }
 
-/// `%XX` escapes of a URL path decoded; `None` when they do not make UTF-8.
-fn percent_decode(text: &str) -> Option<String> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = text.get(i + 1..i + 3)?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -462,7 +444,5 @@ mod tests {
         );
         assert!(ScratchDb::named_in(&Text::plain("sqlite3 scratch.db")).is_none());
         assert!(ScratchDb::named_in(&Text::plain("psql postgres://h/postgres")).is_none());
-        assert_eq!(percent_decode("a%20b").as_deref(), Some("a b"));
-        assert_eq!(percent_decode("a%2"), None);
     }
 }

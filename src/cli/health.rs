@@ -91,10 +91,11 @@ fn teller(config: &HealthConfig, session: &Session) -> (Option<Arc<Teller>>, Vec
     let warn: tell::Warn = Arc::new(move |line: &str| printer.warn(line));
     let rerun = format!("{} health", super::run::invoked(session).join(" "));
     let teller = Teller::start(notify, &state_dir, rerun, warn).map(Arc::new);
-    for line in tell::orphans(config, notify, &state_dir) {
-        printer.warn(&line);
+    let left = tell::left_open(config, notify, &state_dir);
+    for line in &left.orphans {
+        printer.warn(line);
     }
-    (teller, tell::still_down(config, notify, &state_dir))
+    (teller, left.down)
 }
 
 /// How long a stop settles notifications before it stops without sending: a minute

@@ -9,10 +9,12 @@ use std::io::{Read, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+mod names;
 mod numbered;
 mod private;
 mod publish;
 
+pub use names::{escape_name, percent_decode};
 pub use numbered::{number_of, numbered, rotated_siblings, shift_numbered, with_suffix};
 pub use private::{check_dir_private, check_path_private, create_dir_private};
 pub use publish::{

@@ -296,45 +296,43 @@ impl Settler {
     }
 }
 
-/// The endpoints whose problem an earlier monitor said and never said recovered: they
-/// start down, so their recovery is counted and told (none without channels).
-pub fn still_down(config: &HealthConfig, notify: &NotifyConfig, state_dir: &Path) -> Vec<String> {
-    if !notify.is_configured() {
-        return Vec::new();
-    }
-    config
-        .endpoints
-        .iter()
-        .map(|e| e.step.name.clone())
-        .filter(|name| crate::notify::open_in(state_dir, &format!("health:{name}")).contains(name))
-        .collect()
+/// What earlier monitors left open, as a starting monitor finds it (one read of the
+/// notification state; nothing without channels).
+#[derive(Debug, Default)]
+pub struct LeftOpen {
+    /// The endpoints an earlier monitor said failed and never said recovered: they start
+    /// down, so their recovery is counted and told.
+    pub down: Vec<String>,
+    /// One line per problem left open for an endpoint no longer configured (renamed or
+    /// removed): it stays open, since nothing watches it to say it recovered; the line
+    /// says how to forget it.
+    pub orphans: Vec<String>,
 }
 
-/// What a starting monitor says of problems an earlier one left open for endpoints no
-/// longer configured (renamed or removed): they stay open, since nothing watches them to
-/// say they recovered, and the line says how to forget one.
-pub fn orphans(config: &HealthConfig, notify: &NotifyConfig, state_dir: &Path) -> Vec<String> {
+pub fn left_open(config: &HealthConfig, notify: &NotifyConfig, state_dir: &Path) -> LeftOpen {
+    let mut left = LeftOpen::default();
     if !notify.is_configured() {
-        return Vec::new();
+        return left;
     }
     let names: Vec<&str> = config
         .endpoints
         .iter()
         .map(|e| e.step.name.as_str())
         .collect();
-    crate::notify::open_scopes(state_dir, "health")
-        .into_iter()
-        .filter(|(scope, _)| {
-            let name = scope.strip_prefix("health:").unwrap_or(scope);
-            name != "machine" && !names.contains(&name)
-        })
-        .map(|(scope, _)| {
-            format!(
+    for (scope, keys) in crate::notify::open_scopes(state_dir, "health") {
+        let name = scope.strip_prefix("health:").unwrap_or(&scope);
+        if names.contains(&name) {
+            if keys.iter().any(|k| k == name) {
+                left.down.push(name.to_string());
+            }
+        } else if scope != MACHINE {
+            left.orphans.push(format!(
                 "health: {scope} was told failing by an earlier monitor and its endpoint is no longer configured: it stays open, with no recovery to tell (delete its file in {} to forget it)",
                 state_dir.join("notify").display()
-            )
-        })
-        .collect()
+            ));
+        }
+    }
+    left
 }
 
 /// How often `--serve` ticks: the endpoints' shortest interval, within a second and a

@@ -357,6 +357,29 @@ pub struct Entry {
     pub text: String,
 }
 
+impl Entry {
+    /// The severities this entry names, as `declare` and `update` write them: the
+    /// declared one (`Incident declared (SEV-1): …`), both sides of a change
+    /// (`Severity: SEV-1 → SEV-3`); none for any other entry.
+    pub fn severities(&self) -> impl Iterator<Item = &str> {
+        let named: Vec<&str> = match self.kind.as_str() {
+            "declared" => self
+                .text
+                .strip_prefix("Incident declared (")
+                .and_then(|rest| rest.split_once(')'))
+                .map(|(severity, _)| vec![severity])
+                .unwrap_or_default(),
+            "severity" => self
+                .text
+                .strip_prefix("Severity: ")
+                .map(|change| change.split(" → ").collect())
+                .unwrap_or_default(),
+            _ => Vec::new(),
+        };
+        named.into_iter()
+    }
+}
+
 /// Seconds from `from` to `to` (RFC 3339 times); 0 when unreadable or negative.
 pub fn seconds_between(from: &str, to: jiff::Timestamp) -> u64 {
     from.parse::<jiff::Timestamp>()

@@ -246,18 +246,7 @@ impl super::Incidents<'_> {
                 .store
                 .timeline(&record.id)
                 .iter()
-                .any(|e| match e.kind.as_str() {
-                    "declared" => e
-                        .text
-                        .strip_prefix("Incident declared (")
-                        .and_then(|rest| rest.split_once(')'))
-                        .is_some_and(|(severity, _)| is(severity)),
-                    "severity" => e
-                        .text
-                        .strip_prefix("Severity: ")
-                        .is_some_and(|change| change.split(" → ").any(is)),
-                    _ => false,
-                })
+                .any(|e| e.severities().any(is))
     }
 
     /// What PagerDuty hears of a message about `record` whose first line is `first`: one

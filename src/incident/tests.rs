@@ -2,7 +2,7 @@
 //! escalate and resolve in turn, the overdue rule, and each refusal's kind.
 
 use super::lifecycle::*;
-use super::{ActionItem, Error, IncidentConfig, Status};
+use super::{ActionItem, Entry, Error, IncidentConfig, Status};
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 
@@ -205,4 +205,24 @@ fn action_items_read_their_owner_and_date_and_know_when_they_are_overdue() {
     assert!(item.owned_by("A") && item.owned_by("@a") && !item.owned_by("b"));
     item.done = Some("2026-01-21T00:00:00Z".into());
     assert!(!item.overdue(at("2026-02-01T00:00:00Z")));
+}
+
+#[test]
+fn an_entry_names_the_severities_declare_and_update_write() {
+    let entry = |kind: &str, text: &str| Entry {
+        time: String::new(),
+        author: String::new(),
+        kind: kind.to_string(),
+        text: text.to_string(),
+    };
+    let named = |e: &Entry| e.severities().map(str::to_string).collect::<Vec<_>>();
+    assert_eq!(
+        named(&entry("declared", "Incident declared (SEV-1): API down")),
+        ["SEV-1"]
+    );
+    assert_eq!(
+        named(&entry("severity", "Severity: SEV-1 → SEV-3")),
+        ["SEV-1", "SEV-3"]
+    );
+    assert!(named(&entry("note", "Severity: SEV-1 → SEV-3")).is_empty());
 }

@@ -202,23 +202,28 @@ pub async fn send_written(
         .time
         .parse::<jiff::Timestamp>()
         .unwrap_or_else(|_| jiff::Timestamp::now());
-    let mut queue = lock.as_ref().ok().map(|_| Queue::open(state_dir));
-    match (&mut queue, &lock) {
-        (Some(queue), _) => redeliver(queue, known, now, held, outcome).await,
-        (None, Err(e)) => outcome
-            .warnings
-            .push(format!("{e}: undelivered messages wait for the next run")),
-        (None, Ok(_)) => {}
-    }
+    // The queue, or why there is none (the lock could not be taken).
+    let mut queue = match &lock {
+        Ok(_) => {
+            let mut queue = Queue::open(state_dir);
+            redeliver(&mut queue, known, now, held, outcome).await;
+            Ok(queue)
+        }
+        Err(e) => {
+            let why = e.to_string();
+            let said = format!("{why}: undelivered messages wait for the next run");
+            outcome.warnings.push(said);
+            Err(why)
+        }
+    };
     let body = Body::Text(written.clone());
     let mut pending: Vec<Queued<'_>> = Vec::new();
     for name in to {
-        let queued = match (&mut queue, &lock) {
-            (Some(queue), _) => queue
+        let queued = match &mut queue {
+            Ok(queue) => queue
                 .add(name, body.clone(), "not sent yet")
                 .map_err(|e| e.to_string()),
-            (None, Err(e)) => Err(e.to_string()),
-            (None, Ok(_)) => Err("no queue".to_string()),
+            Err(why) => Err(why.clone()),
         };
         pending.push(queued.map_err(|e| (name.as_str(), e)));
     }

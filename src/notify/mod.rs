@@ -210,8 +210,6 @@ pub struct Outcome {
     pub sent: Vec<String>,
     /// Messages left in `undelivered/` by this call, said as warnings.
     pub queued: Vec<String>,
-    /// Older undelivered messages delivered by this call.
-    pub redelivered: usize,
     /// Anything else worth saying (an undelivered message for a channel no longer
     /// configured).
     pub warnings: Vec<String>,
@@ -238,8 +236,6 @@ pub enum Error {
     /// down, so its other messages are still tried.
     #[error("{message}")]
     Delivery { message: String, refused: bool },
-    #[error("cannot start the async runtime: {0}")]
-    Runtime(std::io::Error),
 }
 
 impl Error {

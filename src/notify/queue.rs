@@ -276,7 +276,6 @@ pub(super) async fn attempt(
                 "notify.redelivered"
             };
             crate::logging::audit::record(action, "ok", Some(&what));
-            outcome.redelivered += usize::from(!fresh);
             outcome.sent.push(what);
             supersede(&record, held, outcome);
         }
@@ -347,41 +346,7 @@ fn read(path: &Path) -> Result<Option<Undelivered>, Error> {
 
 /// A channel's name as part of a file name: `-`, which separates the parts, escaped too.
 fn encode(channel: &str) -> String {
-    escape(channel, b"_")
-}
-
-/// `text` as part of a file name: letters, digits, the bytes of `keep`, and `.` but
-/// first kept, anything else `%XX` (so `/` never leaves the directory, a name never
-/// starts with `.`, and two names stay apart).
-pub(super) fn escape(text: &str, keep: &[u8]) -> String {
-    let mut out = String::new();
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || keep.contains(&byte) || (byte == b'.' && !out.is_empty())
-        {
-            out.push(byte as char);
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
-}
-
-/// `%XX` back to bytes: the inverse of [`encode`] (and of the scope file names).
-pub(super) fn decode(text: &str) -> Option<String> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = text.get(i + 1..i + 3)?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
+    fsutil::escape_name(channel, b"_")
 }
 
 /// A file's stem as its sequence and channel: `000000000042-chat-0a1b2c3d4e5f` is
@@ -399,7 +364,7 @@ fn parse(stem: &str) -> (u64, Option<String>) {
     };
     let channel = rest
         .rsplit_once('-')
-        .and_then(|(channel, _)| decode(channel));
+        .and_then(|(channel, _)| fsutil::percent_decode(channel));
     (sequence, channel)
 }
 

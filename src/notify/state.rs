@@ -267,7 +267,7 @@ pub fn open_scopes(state_dir: &Path, kind: &str) -> Vec<(String, Vec<String>)> {
             let name = entry.file_name().into_string().ok()?;
             let stem = name.strip_suffix(".json")?;
             stem.starts_with(&prefix).then_some(())?;
-            let scope = super::queue::decode(stem)?;
+            let scope = fsutil::percent_decode(stem)?;
             let open = open_in(state_dir, &scope);
             (!open.is_empty()).then_some((scope, open))
         })
@@ -295,7 +295,7 @@ pub(super) fn read_json<T: serde::de::DeserializeOwned>(
 /// A scope as a file name: letters, digits, `.`, `_` and `-` kept, anything else `%XX`
 /// (so `maintain:daily` and `maintain_daily` stay apart, and `/` never leaves the dir).
 fn file_name(scope: &str) -> String {
-    super::queue::escape(scope, b"_-")
+    fsutil::escape_name(scope, b"_-")
 }
 
 #[cfg(test)]

@@ -682,13 +682,7 @@ fn health_watch_tells_once_when_an_endpoint_goes_down_and_once_when_it_recovers(
         chat.url("/chat")
     );
     let dir = setup(&config);
-    let running = Opsbook::new()
-        .env(
-            "OPSBOOK_READINGS",
-            dir.path().join("readings.json").to_str().unwrap(),
-        )
-        .args(["--config", "ops.yaml", "health", "--watch", "1s"])
-        .spawn_in(dir.path());
+    let running = watching(dir.path(), "ops.yaml");
     // One failure: not counted yet, nothing sent.
     api.release(1);
     api.arrived(2);
@@ -766,13 +760,7 @@ fn health_watch_tells_once_about_the_machines_readings() {
     );
     let dir = setup(&config);
     memory(dir.path(), 95.0);
-    let mut running = Opsbook::new()
-        .env(
-            "OPSBOOK_READINGS",
-            dir.path().join("readings.json").to_str().unwrap(),
-        )
-        .args(["--config", "ops.yaml", "health", "--watch", "1s"])
-        .spawn_in(dir.path());
+    let mut running = watching(dir.path(), "ops.yaml");
     // Three reports, each with memory critical.
     let stdout = running.child.stdout.take().unwrap();
     let mut reports = 0;
@@ -810,15 +798,7 @@ fn a_restarted_monitor_tells_the_recovery_of_an_endpoint_left_down() {
     };
     let down = crate::common::server::fixed("503 Service Unavailable", "{}");
     let dir = setup(&config(&down));
-    let watch = || {
-        Opsbook::new()
-            .env(
-                "OPSBOOK_READINGS",
-                dir.path().join("readings.json").to_str().unwrap(),
-            )
-            .args(["--config", "ops.yaml", "health", "--watch", "1s"])
-            .spawn_in(dir.path())
-    };
+    let watch = || watching(dir.path(), "ops.yaml");
     let running = watch();
     wait_for("the down message", || chat.taken("/chat").len() == 1);
     running.signal(libc::SIGINT);
@@ -847,7 +827,7 @@ fn one_endpoint(url: &str, chat: &str, extra: &str) -> String {
     )
 }
 
-fn undelivered(dir: &Path) -> usize {
+pub(crate) fn undelivered(dir: &Path) -> usize {
     std::fs::read_dir(dir.join("state/undelivered"))
         .map(|entries| entries.count())
         .unwrap_or(0)
@@ -860,13 +840,7 @@ fn a_stopped_monitor_finishes_the_message_on_its_way_before_it_exits() {
     let chat = crate::common::server::Held::start(&[200]);
     let down = crate::common::server::fixed("503 Service Unavailable", "{}");
     let dir = setup(&one_endpoint(&down, &format!("{}/chat", chat.url), ""));
-    let running = Opsbook::new()
-        .env(
-            "OPSBOOK_READINGS",
-            dir.path().join("readings.json").to_str().unwrap(),
-        )
-        .args(["--config", "ops.yaml", "health", "--watch", "1s"])
-        .spawn_in(dir.path());
+    let running = watching(dir.path(), "ops.yaml");
     chat.arrived(1);
     assert_eq!(undelivered(dir.path()), 1, "queued before it is sent");
     running.signal(libc::SIGINT);
@@ -998,18 +972,10 @@ fn a_dead_channel_costs_a_run_one_delivery_bound_however_long_its_queue() {
 /// server: `/health/detailed` answers while the message waits for the lock.
 #[test]
 fn a_held_notification_lock_never_stalls_the_health_server() {
-    use std::os::unix::fs::DirBuilderExt;
     let chat = Receiver::start();
     let down = crate::common::server::fixed("503 Service Unavailable", "{}");
     let dir = setup(&one_endpoint(&down, &chat.url("/chat"), ""));
-    let notify = dir.path().join("state/notify");
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(&notify)
-        .unwrap();
-    let held = std::fs::File::create(notify.join(".lock")).unwrap();
-    held.lock().unwrap();
+    let held = hold_notify_lock(dir.path());
     let port = crate::common::server::closed_port();
     let address = format!("127.0.0.1:{port}");
     let mut running = Opsbook::new()
@@ -1060,15 +1026,7 @@ fn a_second_monitor_that_has_not_counted_the_failure_never_says_recovered() {
     let patient = one_endpoint(&down, &chat.url("/chat"), "")
         .replace("failure_threshold: 1", "failure_threshold: 1000");
     std::fs::write(dir.path().join("patient.yaml"), patient).unwrap();
-    let monitor = |config: &str| {
-        Opsbook::new()
-            .env(
-                "OPSBOOK_READINGS",
-                dir.path().join("readings.json").to_str().unwrap(),
-            )
-            .args(["--config", config, "health", "--watch", "1s"])
-            .spawn_in(dir.path())
-    };
+    let monitor = |config: &str| watching(dir.path(), config);
     let mut second = monitor("patient.yaml");
     let mut reports = BufReader::new(second.child.stdout.take().unwrap()).lines();
     let mut report = || {
@@ -1099,23 +1057,7 @@ fn a_second_monitor_that_has_not_counted_the_failure_never_says_recovered() {
 /// the refused one stays queued and is tried again by a later run, not at every call.
 #[test]
 fn a_refused_message_holds_up_only_itself() {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let got = Arc::new(Mutex::new(Vec::<(u16, String)>::new()));
-    let seen = got.clone();
-    std::thread::spawn(move || {
-        for mut stream in listener.incoming().flatten() {
-            let Some((_, body)) = crate::common::server::read_request(&mut stream) else {
-                continue;
-            };
-            let status = if body.contains("Memory A") { 400 } else { 200 };
-            seen.lock().unwrap().push((status, body));
-            let _ = write!(
-                stream,
-                "HTTP/1.1 {status} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-            );
-        }
-    });
+    let (port, got) = refusing("Memory A");
     let config = format!(
         "state_dir: state\nmaintain:\n  schedules:\n    two: {{ runbook: two.yaml }}\nnotify:\n  delivery: {{ attempts: 2, backoff: 10ms, timeout: 5s }}\n  channels:\n    chat: {{ slack: {{ url: \"http://127.0.0.1:{port}/chat\" }} }}\n"
     );
@@ -1245,15 +1187,7 @@ fn a_monitor_names_problems_left_open_for_endpoints_no_longer_configured() {
     let chat = Receiver::start();
     let down = crate::common::server::fixed("503 Service Unavailable", "{}");
     let dir = setup(&one_endpoint(&down, &chat.url("/chat"), ""));
-    let watch = || {
-        Opsbook::new()
-            .env(
-                "OPSBOOK_READINGS",
-                dir.path().join("readings.json").to_str().unwrap(),
-            )
-            .args(["--config", "ops.yaml", "health", "--watch", "1s"])
-            .spawn_in(dir.path())
-    };
+    let watch = || watching(dir.path(), "ops.yaml");
     let running = watch();
     wait_for("the down message", || chat.taken("/chat").len() == 1);
     running.signal(libc::SIGINT);
@@ -1379,27 +1313,7 @@ fn an_unset_variable_under_notify_stops_the_commands_that_notify() {
 /// holds up no newer message.
 #[test]
 fn a_refused_message_is_superseded_by_the_newer_one_about_the_same_problem() {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let got = Arc::new(Mutex::new(Vec::<(u16, String)>::new()));
-    let seen = got.clone();
-    std::thread::spawn(move || {
-        for mut stream in listener.incoming().flatten() {
-            let Some((_, body)) = crate::common::server::read_request(&mut stream) else {
-                continue;
-            };
-            let status = if body.contains("Memory failed") {
-                400
-            } else {
-                200
-            };
-            seen.lock().unwrap().push((status, body));
-            let _ = write!(
-                stream,
-                "HTTP/1.1 {status} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-            );
-        }
-    });
+    let (port, got) = refusing("Memory failed");
     let config = daily_with(&format!(
         "  delivery: {{ attempts: 1, backoff: 1m, timeout: 5s }}\n  channels:\n    chat: {{ slack: {{ url: \"http://127.0.0.1:{port}/chat\" }} }}\n"
     ));
@@ -1435,25 +1349,11 @@ fn a_refused_message_is_superseded_by_the_newer_one_about_the_same_problem() {
 /// not be recorded in the time left is counted, not waited for.
 #[test]
 fn a_second_stop_is_prompt_while_the_lock_is_held_elsewhere() {
-    use std::os::unix::fs::DirBuilderExt;
     let chat = Receiver::start();
     let down = crate::common::server::fixed("503 Service Unavailable", "{}");
     let dir = setup(&one_endpoint(&down, &chat.url("/chat"), ""));
-    let notify = dir.path().join("state/notify");
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(&notify)
-        .unwrap();
-    let held = std::fs::File::create(notify.join(".lock")).unwrap();
-    held.lock().unwrap();
-    let mut running = Opsbook::new()
-        .env(
-            "OPSBOOK_READINGS",
-            dir.path().join("readings.json").to_str().unwrap(),
-        )
-        .args(["--config", "ops.yaml", "health", "--watch", "1s"])
-        .spawn_in(dir.path());
+    let _held = hold_notify_lock(dir.path());
+    let mut running = watching(dir.path(), "ops.yaml");
     let mut lines = Lines::of(&mut running);
     lines.until("up → down");
     let mut reports = BufReader::new(running.child.stdout.take().unwrap()).lines();
@@ -1524,18 +1424,10 @@ fn a_route_to_an_unknown_channel_is_one_error() {
 /// its limit passed (a minute; one second here, through the test seam).
 #[test]
 fn a_stop_waits_for_a_held_lock_only_so_long() {
-    use std::os::unix::fs::DirBuilderExt;
     let chat = Receiver::start();
     let down = crate::common::server::fixed("503 Service Unavailable", "{}");
     let dir = setup(&one_endpoint(&down, &chat.url("/chat"), ""));
-    let notify = dir.path().join("state/notify");
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(&notify)
-        .unwrap();
-    let held = std::fs::File::create(notify.join(".lock")).unwrap();
-    held.lock().unwrap();
+    let _held = hold_notify_lock(dir.path());
     let mut running = Opsbook::new()
         .env("OPSBOOK_TEST_STOP_LIMIT", "1")
         .args(["--config", "ops.yaml", "health", "--serve", "127.0.0.1:0"])
@@ -1559,4 +1451,54 @@ fn first_lines(http: &Receiver, path: &str) -> Vec<String> {
             text.lines().next().unwrap_or_default().to_string()
         })
         .collect()
+}
+
+/// `opsbook --config CONFIG health --watch 1s` in `dir`, on the fixed readings there.
+fn watching(dir: &Path, config: &str) -> crate::common::Running {
+    Opsbook::new()
+        .env(
+            "OPSBOOK_READINGS",
+            dir.join("readings.json").to_str().unwrap(),
+        )
+        .args(["--config", config, "health", "--watch", "1s"])
+        .spawn_in(dir)
+}
+
+/// The notification lock of `dir`'s state directory, taken as another process would.
+fn hold_notify_lock(dir: &Path) -> std::fs::File {
+    use std::os::unix::fs::DirBuilderExt;
+    let notify = dir.join("state/notify");
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&notify)
+        .unwrap();
+    let held = std::fs::File::create(notify.join(".lock")).unwrap();
+    held.lock().unwrap();
+    held
+}
+
+/// A channel on 127.0.0.1 that refuses (400) every body containing `needle` and takes
+/// the rest: its port, and each request's status and body, in order.
+type Answered = Arc<Mutex<Vec<(u16, String)>>>;
+
+fn refusing(needle: &'static str) -> (u16, Answered) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let got = Answered::default();
+    let seen = got.clone();
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            let Some((_, body)) = crate::common::server::read_request(&mut stream) else {
+                continue;
+            };
+            let status = if body.contains(needle) { 400 } else { 200 };
+            seen.lock().unwrap().push((status, body));
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            );
+        }
+    });
+    (port, got)
 }

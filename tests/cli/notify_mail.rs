@@ -4,7 +4,7 @@
 
 use crate::common::Opsbook;
 use crate::common::smtp::{Certs, Mail, Mode, SmtpServer};
-use crate::notify::{T0, daily_with, memory, no_secret_in_files, opsbook, setup};
+use crate::notify::{T0, daily_with, memory, no_secret_in_files, opsbook, setup, undelivered};
 use std::path::Path;
 
 /// The `mail` channel: an `email` with these settings (YAML lines under `email:`), to
@@ -53,12 +53,6 @@ fn one_problem_mail(server: &SmtpServer) -> Mail {
         assert!(data.contains(part), "{part:?} not in {data}");
     }
     mail
-}
-
-fn undelivered(dir: &Path) -> usize {
-    std::fs::read_dir(dir.join("state/undelivered"))
-        .map(|entries| entries.count())
-        .unwrap_or(0)
 }
 
 #[test]
