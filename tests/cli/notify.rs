@@ -790,12 +790,7 @@ fn health_watch_tells_once_about_the_machines_readings() {
 #[test]
 fn a_restarted_monitor_tells_the_recovery_of_an_endpoint_left_down() {
     let chat = Receiver::start();
-    let config = |url: &str| {
-        format!(
-            "state_dir: state\nhealth:\n  endpoints:\n    - name: api\n      http: {{ url: \"{url}\", timeout: 60s }}\n      interval: 20ms\n      failure_threshold: 1\n      success_threshold: 1\nnotify:\n  channels:\n    chat: {{ slack: {{ url: \"{}\" }} }}\n",
-            chat.url("/chat")
-        )
-    };
+    let config = |url: &str| one_endpoint(url, &chat.url("/chat"), "");
     let down = crate::common::server::fixed("503 Service Unavailable", "{}");
     let dir = setup(&config(&down));
     let watch = || watching(dir.path(), "ops.yaml");
